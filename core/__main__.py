@@ -1,0 +1,5 @@
+import sys
+
+from segue.core.cli import main
+
+sys.exit(main())

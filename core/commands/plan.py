@@ -1,0 +1,19 @@
+"""``segue plan``: every request after prompt transformers, with keys and costs."""
+
+from __future__ import annotations
+
+import argparse
+
+from segue.core.score import DEFAULT_SCORE
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("plan", help="list the generation requests and their cost")
+    p.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE")
+    p.add_argument("--generator", metavar="N", help="use generator N instead of the score's")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    raise NotImplementedError

@@ -1,0 +1,72 @@
+"""The hooks a segue plugin may implement. Every hook is a plain, synchronous ``def``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aiohttp import web
+
+    from segue.core.cue import Cue
+    from segue.core.registry import Register
+    from segue.core.request import GenerationRequest
+    from segue.core.score import Score
+    from segue.core.track import Track
+
+hookspec = pluggy.HookspecMarker("segue")
+
+
+@hookspec
+def segue_register_generators(register: Register) -> None:
+    """Register music generators: ``register(name, factory)``, factory(config, state_dir)."""
+
+
+@hookspec
+def segue_register_cache_backends(register: Register) -> None:
+    """Register cache backends: ``register(name, factory)``, factory(config, state_dir)."""
+
+
+@hookspec
+def segue_register_storage_sinks(register: Register) -> None:
+    """Register storage sinks: ``register(name, factory)``, factory(config, state_dir)."""
+
+
+@hookspec
+def segue_transform_prompt(
+    request: GenerationRequest, score: Score
+) -> GenerationRequest | None:
+    """Rewrite a generation request; chained, each receives the previous one's output."""
+
+
+@hookspec
+def segue_process_track(track: Track, path: Path) -> Track | None:
+    """Post-process a freshly generated audio file in place; return an updated Track or None."""
+
+
+@hookspec
+def segue_track_stored(track: Track) -> None:
+    """Notification: a track was generated and stored."""
+
+
+@hookspec
+def segue_cue(session: Any, cue: Cue) -> None:
+    """Notification: a cue was sent to a session."""
+
+
+@hookspec
+def segue_game_event(session: Any, event: dict[str, Any]) -> None:
+    """Notification: a session received a game event ``{"name": ..., "data": {...}}``."""
+
+
+@hookspec
+def segue_register_routes(app: web.Application) -> None:
+    """Add HTTP routes to the server's aiohttp application."""
+
+
+@hookspec
+def segue_register_commands(subparsers: Any) -> None:
+    """Add ``segue`` sub-commands: ``subparsers.add_parser(...)`` with ``set_defaults(func=...)``."""

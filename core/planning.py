@@ -1,0 +1,72 @@
+"""From a score to generation requests: one per (mood, variant), after prompt transformers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from segue.core.errors import ConfigError, PluginError
+from segue.core.generator import Generator
+from segue.core.plugins import Plugins
+from segue.core.request import GenerationRequest
+from segue.core.score import PluginChoice, Score
+
+
+def generator_choice(score: Score, name: str | None = None) -> PluginChoice:
+    """The score's generator, or ``name`` (with the score's options when it is the same one)."""
+    if name is None or name == score.generator.name:
+        return score.generator
+    return PluginChoice(name)
+
+
+def make_generator(score: Score, plugins: Plugins, name: str | None = None) -> Generator:
+    choice = generator_choice(score, name)
+    try:
+        registration = plugins.generators.get(choice.name)
+    except PluginError as exc:
+        raise ConfigError(str(exc)) from None
+    return registration.factory(dict(choice.options), score.state_dir)
+
+
+def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]:
+    """The requests the score asks for, before prompt transformers."""
+    params = {**generator.audio_params(), "loudness_lufs": score.loudness_lufs}
+    requests = []
+    for mood in score.moods.values():
+        for variant in range(mood.variants):
+            requests.append(
+                GenerationRequest(
+                    mood=mood.name,
+                    variant=variant,
+                    prompt=mood.prompt or "",
+                    composition_plan=mood.composition_plan,
+                    duration_s=mood.duration_s,
+                    instrumental=mood.instrumental,
+                    bpm=mood.bpm,
+                    key=mood.key,
+                    stinger=mood.stinger,
+                    output_format=mood.format,
+                    generator=generator.name,
+                    params=dict(params),
+                )
+            )
+    return requests
+
+
+@dataclass(frozen=True)
+class PlannedRequest:
+    request: GenerationRequest
+    cost_usd: float
+
+    @property
+    def key(self) -> str:
+        return self.request.cache_key
+
+
+def build_plan(score: Score, plugins: Plugins, generator: Generator) -> list[PlannedRequest]:
+    """Every request after the transformer chain, checked against the generator's limits."""
+    plan = []
+    for request in base_requests(score, generator):
+        final = plugins.transform(request, score)
+        generator.check(final)
+        plan.append(PlannedRequest(final, generator.estimate_cost(final)))
+    return plan

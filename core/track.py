@@ -1,0 +1,74 @@
+"""Track: a generated, stored audio file and its metadata (DESIGN section 5)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+CONTENT_TYPES: dict[str, str] = {
+    "ogg": "audio/ogg",
+    "opus": "audio/ogg; codecs=opus",
+    "mp3": "audio/mpeg",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+}
+FORMATS = tuple(CONTENT_TYPES)
+
+
+@dataclass(frozen=True)
+class Track:
+    id: str
+    mood: str
+    variant: int
+    format: str
+    duration_s: float
+    bpm: float | None = None
+    beats_per_bar: int = 4
+    first_beat_s: float = 0.0
+    loop: bool = True
+    loop_start_s: float = 0.0
+    loop_end_s: float | None = None
+    loudness_lufs: float | None = None
+    bytes: int = 0
+    sha256: str = ""
+    generator: str = ""
+    model: str = ""
+    prompt: str = ""
+    cost_usd: float = 0.0
+    created_at: str = ""
+    # Anything else a plugin wants to record (analysis results, warnings); kept in the cache.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ext(self) -> str:
+        return self.format
+
+    @property
+    def filename(self) -> str:
+        return f"{self.id}.{self.format}"
+
+    @property
+    def url(self) -> str:
+        return f"/tracks/{self.filename}"
+
+    @property
+    def content_type(self) -> str:
+        return CONTENT_TYPES.get(self.format, "application/octet-stream")
+
+    def replace(self, **changes: Any) -> Track:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire and cache form, with ``url`` and ``content_type``."""
+        data = dataclasses.asdict(self)
+        data["url"] = self.url
+        data["content_type"] = self.content_type
+        if data["loop_end_s"] is None:
+            data["loop_end_s"] = self.duration_s
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Track:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
