@@ -1,0 +1,395 @@
+"""Conditions: the ``when`` of a rule, compiled once, matched against game state.
+
+A condition is a mapping of state keys to a literal (equality) or an operator map::
+
+    {in_combat: true, player.health: {lt: 0.3}, zone: {in: [crypt, catacombs]}}
+
+Several entries in one mapping must all hold. ``all: [...]``, ``any: [...]`` and
+``not: {...}`` combine conditions. Dotted keys reach nested state (``player.health`` is
+``state["player"]["health"]``), and a literal dotted key present in the state is used
+too. A key missing from the state never matches, except ``exists: false``. Values of
+incompatible types never compare equal or ordered (``true`` is not ``1``), and matching
+never raises. There is no ``eval``: conditions are data.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PathPart = str | int
+Path = tuple[PathPart, ...]
+
+OPERATORS: tuple[str, ...] = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "exists")
+COMBINATORS: tuple[str, ...] = ("all", "any", "not")
+# Spellings from other query languages, for a better did-you-mean than string distance.
+_ALIASES = {
+    "lte": "le",
+    "gte": "ge",
+    "neq": "ne",
+    "equals": "eq",
+    "is": "eq",
+    "not_eq": "ne",
+    "<": "lt",
+    "<=": "le",
+    ">": "gt",
+    ">=": "ge",
+    "==": "eq",
+    "=": "eq",
+    "!=": "ne",
+    "nin": "not_in",
+    "notin": "not_in",
+    "not in": "not_in",
+    "has": "exists",
+}
+
+_MISSING = object()
+
+
+class ConditionError(Exception):
+    """A condition does not compile. ``errors`` is a list of (path, message)."""
+
+    def __init__(self, errors: list[tuple[Path, str]]) -> None:
+        self.errors = list(errors)
+        super().__init__(
+            "; ".join(f"{format_path(path)}: {message}" for path, message in self.errors)
+        )
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """``("rules", 0, "when", "hp")`` -> ``rules[0].when.hp``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# --- value semantics -------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str | None:
+    """The comparison family of a value: bool, number, str, null; None for anything else."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if _is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "str"
+    return None
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Equality within one family only: ``True != 1``, ``1 == 1.0``, ``"1" != 1``."""
+    kind = _kind(a)
+    if kind is None or kind != _kind(b):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # pragma: no cover - scalars of one family always compare
+        return False
+
+
+def _ordered(a: Any, b: Any, op: str) -> bool:
+    """``a op b`` for two numbers or two strings; anything else is False."""
+    kind = _kind(a)
+    if kind not in ("number", "str") or kind != _kind(b):
+        return False
+    try:
+        if op == "lt":
+            return bool(a < b)
+        if op == "le":
+            return bool(a <= b)
+        if op == "gt":
+            return bool(a > b)
+        return bool(a >= b)
+    except Exception:  # pragma: no cover - e.g. an int too large for a float comparison
+        return False
+
+
+def lookup(state: Any, key: str) -> Any:
+    """The value of a dotted ``key`` in ``state``, or ``_MISSING``.
+
+    A literal key (``"player.health"``) wins over the nested path; at each level the
+    longest dotted prefix present is tried first, so mixed spellings resolve too.
+    """
+    if not isinstance(state, Mapping):
+        return _MISSING
+    return _walk(state, key.split("."))
+
+
+def _walk(node: Any, parts: list[str]) -> Any:
+    if not isinstance(node, Mapping):
+        return _MISSING
+    for i in range(len(parts), 0, -1):
+        head = ".".join(parts[:i])
+        try:
+            if head not in node:
+                continue
+            value = node[head]
+        except Exception:  # an unhashable or odd mapping: treat as absent
+            continue
+        if i == len(parts):
+            return value
+        found = _walk(value, parts[i:])
+        if found is not _MISSING:
+            return found
+    return _MISSING
+
+
+# --- compiled nodes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Term:
+    """One test of one state key: ``key op value``."""
+
+    key: str
+    op: str
+    value: Any
+
+    def matches(self, state: Mapping[str, Any]) -> bool:
+        found = lookup(state, self.key)
+        if self.op == "exists":
+            return (found is not _MISSING) == self.value
+        if found is _MISSING:
+            return False
+        if self.op == "eq":
+            return values_equal(found, self.value)
+        if self.op == "ne":
+            return not values_equal(found, self.value)
+        if self.op == "in":
+            return any(values_equal(found, v) for v in self.value)
+        if self.op == "not_in":
+            return not any(values_equal(found, v) for v in self.value)
+        return _ordered(found, self.value, self.op)
+
+    def terms(self) -> Iterator[Term]:
+        yield self
+
+
+@dataclass(frozen=True)
+class AllOf:
+    children: tuple[Node, ...]
+
+    def matches(self, state: Mapping[str, Any]) -> bool:
+        return all(child.matches(state) for child in self.children)
+
+    def terms(self) -> Iterator[Term]:
+        for child in self.children:
+            yield from child.terms()
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    children: tuple[Node, ...]
+
+    def matches(self, state: Mapping[str, Any]) -> bool:
+        return any(child.matches(state) for child in self.children)
+
+    def terms(self) -> Iterator[Term]:
+        for child in self.children:
+            yield from child.terms()
+
+
+@dataclass(frozen=True)
+class NotOf:
+    child: Node
+
+    def matches(self, state: Mapping[str, Any]) -> bool:
+        return not self.child.matches(state)
+
+    def terms(self) -> Iterator[Term]:
+        yield from self.child.terms()
+
+
+Node = Term | AllOf | AnyOf | NotOf
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A compiled ``when``: ``matches(state)``, ``keys()``, and the source as written."""
+
+    root: Node
+    source: Any  # the condition as written, as plain data (for /api/score)
+
+    def matches(self, state: Mapping[str, Any]) -> bool:
+        """True when ``state`` satisfies the condition; never raises."""
+        try:
+            return self.root.matches(state)
+        except RecursionError:  # absurdly deep state; no match rather than a crash
+            return False
+
+    def keys(self) -> set[str]:
+        """The dotted state keys the condition reads."""
+        return {term.key for term in self.root.terms()}
+
+    def terms(self) -> list[Term]:
+        """Every ``key op value`` test, in source order (used to guess key types)."""
+        return list(self.root.terms())
+
+
+# --- compiling -------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """Deep copy of YAML data as plain dicts, lists and scalars."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if _is_number(value):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return type(value).__name__
+
+
+class _Compiler:
+    def __init__(self) -> None:
+        self.errors: list[tuple[Path, str]] = []
+
+    def error(self, path: Path, message: str) -> None:
+        self.errors.append((path, message))
+
+    def condition(self, raw: Any, path: Path) -> Node | None:
+        if not isinstance(raw, Mapping):
+            self.error(path, f"must be a mapping of state keys to values, not {_describe(raw)}")
+            return None
+        if not raw:
+            self.error(path, "must not be empty (omit `when` for a rule that always applies)")
+            return None
+        children: list[Node] = []
+        for key, value in raw.items():
+            child = self.entry(key, value, (*path, key) if isinstance(key, str) else path)
+            if child is not None:
+                children.append(child)
+        if len(children) == 1:
+            return children[0]
+        return AllOf(tuple(children))
+
+    def entry(self, key: Any, value: Any, path: Path) -> Node | None:
+        if not isinstance(key, str):
+            self.error(
+                path,
+                f"state key {key!r} must be a string (quote it: YAML reads yes/no/on/off "
+                "and numbers as other types)",
+            )
+            return None
+        if key in ("all", "any"):
+            return self.combine(key, value, path)
+        if key == "not":
+            child = self.condition(value, path)
+            return NotOf(child) if child is not None else None
+        if not key or any(not part for part in key.split(".")):
+            self.error(path, f"state key {key!r} has an empty part")
+            return None
+        if isinstance(value, Mapping):
+            return self.operators(key, value, path)
+        if isinstance(value, list | tuple):
+            self.error(path, "a list is not a value to compare with; use {in: [...]}")
+            return None
+        if not self.scalar(value, path):
+            return None
+        return Term(key, "eq", value)
+
+    def combine(self, name: str, value: Any, path: Path) -> Node | None:
+        if not isinstance(value, list | tuple) or not value:
+            self.error(path, f"`{name}` must be a non-empty list of conditions")
+            return None
+        children = [self.condition(item, (*path, i)) for i, item in enumerate(value)]
+        if any(child is None for child in children):
+            return None
+        nodes = tuple(c for c in children if c is not None)
+        return AllOf(nodes) if name == "all" else AnyOf(nodes)
+
+    def operators(self, key: str, ops: Mapping[Any, Any], path: Path) -> Node | None:
+        if not ops:
+            self.error(path, f"operator map must not be empty (one of: {', '.join(OPERATORS)})")
+            return None
+        terms: list[Node] = []
+        for op, operand in ops.items():
+            op_path = (*path, op) if isinstance(op, str) else path
+            if not isinstance(op, str) or op not in OPERATORS:
+                hint = ""
+                if isinstance(op, str):
+                    alias = _ALIASES.get(op.lower())
+                    hint = f" (did you mean '{alias}'?)" if alias else suggest(op, OPERATORS)
+                self.error(
+                    op_path,
+                    f"unknown operator {op!r}{hint}; a mapping value is an operator map "
+                    f"(one of: {', '.join(OPERATORS)})",
+                )
+                continue
+            if self.operand(op, operand, op_path):
+                value = tuple(operand) if op in ("in", "not_in") else operand
+                terms.append(Term(key, op, value))
+        if len(terms) != len(ops):
+            return None
+        return terms[0] if len(terms) == 1 else AllOf(tuple(terms))
+
+    def scalar(self, value: Any, path: Path) -> bool:
+        if _kind(value) is None:
+            self.error(path, f"must be a string, number, boolean or null, not {_describe(value)}")
+            return False
+        if isinstance(value, float) and math.isnan(value):
+            self.error(path, "must not be NaN")
+            return False
+        return True
+
+    def operand(self, op: str, operand: Any, path: Path) -> bool:
+        if op == "exists":
+            if not isinstance(operand, bool):
+                self.error(path, f"`exists` takes true or false, not {_describe(operand)}")
+                return False
+            return True
+        if op in ("eq", "ne"):
+            return self.scalar(operand, path)
+        if op in ("in", "not_in"):
+            if not isinstance(operand, list | tuple) or not operand:
+                self.error(path, f"`{op}` takes a non-empty list of values")
+                return False
+            return all(self.scalar(v, (*path, i)) for i, v in enumerate(operand))
+        # lt le gt ge
+        if _kind(operand) not in ("number", "str"):
+            self.error(path, f"`{op}` compares with a number or a string, not {_describe(operand)}")
+            return False
+        return self.scalar(operand, path)
+
+
+def compile_condition(raw: Any, path: Sequence[PathPart] = ()) -> Condition:
+    """Compile a ``when`` mapping; raise ConditionError with the path of every bad node."""
+    compiler = _Compiler()
+    root = compiler.condition(raw, tuple(path))
+    if compiler.errors or root is None:
+        raise ConditionError(compiler.errors or [(tuple(path), "invalid condition")])
+    return Condition(root, plain(raw))
