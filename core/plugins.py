@@ -67,7 +67,14 @@ def strict_from_env() -> bool:
 class Plugins:
     """The loaded plugins, their registries, and the chained hooks."""
 
-    def __init__(self, strict: bool | None = None, load_entry_points: bool = True) -> None:
+    def __init__(
+        self,
+        strict: bool | None = None,
+        load_entry_points: bool = True,
+        extra: tuple[Any, ...] | list[Any] = (),
+    ) -> None:
+        """``extra``: plugin objects (modules, instances) registered after the built-ins and
+        entry points, before the registries are built (tests, embedding applications)."""
         self.strict = strict_from_env() if strict is None else strict
         self.pm = pluggy.PluginManager("segue")
         self.pm.add_hookspecs(hookspecs)
@@ -92,6 +99,9 @@ class Plugins:
             self._register(module, dotted, None, "builtin")
         if load_entry_points:
             self._load_entry_points(disabled)
+        for plugin in extra:
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            self._register(plugin, name, None, "extra")
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
