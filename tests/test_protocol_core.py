@@ -1,0 +1,284 @@
+"""The sans-I/O protocol core: parsing, validation, building and framing, without sockets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from segue.core import protocol as p
+from segue.core.cue import Cue, Pending, Stinger
+from segue.core.score import Transition
+from segue.core.track import Track
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+TRACK = Track(
+    id="ab" * 32,
+    mood="combat",
+    variant=1,
+    format="ogg",
+    duration_s=12.5,
+    bpm=140.0,
+    loop_end_s=12.0,
+    sha256="cd" * 32,
+    bytes=1234,
+    prompt='Driving "battle" music — ünïcode',
+    extra={"note": [1, 2]},
+)
+
+
+def error_of(raw: str | bytes) -> p.ProtocolError:
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse_client_message(raw)
+    return info.value
+
+
+# ---------------------------------------------------------------- valid messages
+
+
+def test_state_message_parses_set_unset_replace_and_id():
+    msg = p.parse_client_message(
+        '{"type":"state","set":{"in_combat":true,"player.health":0.2},"unset":["boss"],"id":7}'
+    )
+    assert msg == p.StateMessage(
+        set={"in_combat": True, "player.health": 0.2}, unset=("boss",), replace=None, id=7
+    )
+    msg = p.parse_client_message(b'{"type":"state","replace":{"zone":"crypt"},"id":"a"}')
+    assert msg == p.StateMessage(replace={"zone": "crypt"}, id="a")
+
+
+def test_event_and_ping_parse():
+    assert p.parse_client_message('{"type":"event","name":"boss_defeated"}') == p.EventMessage(
+        name="boss_defeated", data={}
+    )
+    assert p.parse_client_message(
+        '{"type":"event","name":"x","data":{"a":1},"id":"e1"}'
+    ) == p.EventMessage(name="x", data={"a": 1}, id="e1")
+    assert p.parse_client_message('{"type":"ping","t":123.5}') == p.PingMessage(t=123.5)
+    assert p.parse_client_message('{"type":"ping"}') == p.PingMessage(t=None)
+
+
+# ---------------------------------------------------------------- errors, each naming the field
+
+
+@pytest.mark.parametrize(
+    "raw, fragment",
+    [
+        ("{", "not valid JSON"),
+        ("", "not valid JSON"),
+        (b"\xff\xfe{", "not UTF-8 text"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        ('{"type":"state"} trailing', "Extra data"),
+    ],
+)
+def test_bad_json(raw, fragment):
+    err = error_of(raw)
+    assert err.code == "bad_json"
+    assert fragment in err.message
+    assert "\n" not in err.message
+
+
+@pytest.mark.parametrize(
+    "raw, field",
+    [
+        ("[1,2]", "message: must be a JSON object, not a list"),
+        ('"state"', "message: must be a JSON object, not a string"),
+        ("{}", "type: missing"),
+        ('{"type":5}', "type: must be a string, not a number"),
+        ('{"type":"state","set":[1]}', "state.set: must be an object, not a list"),
+        ('{"type":"state","set":{"":1}}', "state.set: keys must be non-empty"),
+        ('{"type":"state","unset":"boss"}', "state.unset: must be a list of keys"),
+        ('{"type":"state","unset":["a",3]}', "state.unset[1]: must be a non-empty string"),
+        ('{"type":"state","replace":3}', "state.replace: must be an object, not a number"),
+        ('{"type":"state","sett":{}}', "state.sett: unknown field"),
+        ('{"type":"event"}', "event.name: missing"),
+        ('{"type":"event","name":""}', "event.name: must be a non-empty string"),
+        ('{"type":"event","name":"x","data":[]}', "event.data: must be an object, not a list"),
+        ('{"type":"ping","t":"now"}', "ping.t: must be a number, not a string"),
+        ('{"type":"ping","t":true}', "ping.t: must be a number, not a boolean"),
+        ('{"type":"ping","id":[1]}', "id: must be a string or a number"),
+        ('{"type":"ping","id":"' + "x" * 200 + '"}', "id: must be at most 128 characters"),
+    ],
+)
+def test_bad_message_names_the_field(raw, field):
+    err = error_of(raw)
+    assert err.code == "bad_message"
+    assert err.message.startswith(field), err.message
+
+
+def test_unknown_field_suggests_the_right_one():
+    err = error_of('{"type":"state","sett":{"a":1},"id":3}')
+    assert "did you mean 'set'?" in err.message
+    assert err.id == 3
+
+
+def test_errors_echo_the_client_id():
+    err = error_of('{"type":"state","set":5,"id":"abc"}')
+    assert err.id == "abc"
+    assert err.to_message() == {
+        "type": "error",
+        "code": "bad_message",
+        "message": err.message,
+        "id": "abc",
+    }
+    err = error_of('{"type":"dance","id":9}')
+    assert (err.code, err.id) == ("unknown_type", 9)
+    assert "unknown message type 'dance'" in err.message
+
+
+def test_unknown_type_suggests():
+    err = error_of('{"type":"stat"}')
+    assert err.code == "unknown_type"
+    assert "did you mean 'state'?" in err.message
+
+
+def test_http_bodies():
+    assert p.parse_state_body({"set": {"a": 1}}) == p.StateMessage(set={"a": 1})
+    with pytest.raises(p.ProtocolError, match=r"body.type: unknown field"):
+        p.parse_state_body({"type": "state", "set": {}})
+    with pytest.raises(p.ProtocolError, match=r"body: must be a JSON object"):
+        p.parse_state_body([1])
+    assert p.parse_event_body({"name": "boss_defeated"}).name == "boss_defeated"
+    with pytest.raises(p.ProtocolError, match=r"body.name: missing"):
+        p.parse_event_body({"data": {}})
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse_json_body(b"{oops")
+    assert info.value.code == "bad_json" and info.value.message.startswith("body: not valid JSON")
+    with pytest.raises(p.ProtocolError, match="body: empty"):
+        p.parse_json_body(b"  ")
+
+
+@pytest.mark.parametrize("good", ["a", "A-b_c.9", "x" * 64])
+def test_session_ids_accepted(good):
+    assert p.session_id_problem(good) is None
+
+
+@pytest.mark.parametrize("bad", ["", "x" * 65, "a b", "a/b", "..%2f", "é", "a\n"])
+def test_session_ids_refused(bad):
+    assert p.session_id_problem(bad).startswith("session: must be 1-64 characters")
+
+
+# ---------------------------------------------------------------- building and framing
+
+
+def make_cue(seq: int = 3, start_at: float = 1_700_000_000.125, previous: str | None = "explore"):
+    return Cue(
+        seq=seq,
+        session="room-1",
+        mood="combat",
+        previous=previous,
+        track=TRACK,
+        transition=Transition(at="next_beat", fade_ms=300),
+        start_at=start_at,
+        offset_s=0.0,
+    )
+
+
+def test_encode_cue_equals_the_generic_message():
+    cue = make_cue()
+    assert json.loads(p.encode_cue(cue, 1_700_000_000.5)) == cue.to_message(1_700_000_000.5)
+    # The track's JSON is computed once and reused.
+    assert p.track_json(TRACK) is p.track_json(TRACK)
+
+
+@settings(max_examples=200)
+@given(
+    seq=st.integers(min_value=1, max_value=2**40),
+    start_at=st.floats(min_value=0, max_value=4e9, allow_nan=False),
+    offset=st.floats(min_value=0, max_value=3600, allow_nan=False),
+    session=st.from_regex(p.SESSION_ID_RE, fullmatch=True),
+    mood=st.text(min_size=1, max_size=20),
+    previous=st.one_of(st.none(), st.text(max_size=20)),
+)
+def test_encode_cue_roundtrips_for_any_values(seq, start_at, offset, session, mood, previous):
+    cue = Cue(seq, session, mood, previous, TRACK, Transition(), start_at, offset)
+    assert json.loads(p.encode_cue(cue, start_at)) == cue.to_message(start_at)
+
+
+def test_encode_stinger_equals_the_generic_message():
+    stinger = Stinger(
+        session="s",
+        name="boss_defeated",
+        mood="victory",
+        track=TRACK,
+        at="next_beat",
+        start_at=12.25,
+    )
+    assert json.loads(p.encode_stinger(stinger, 11.0)) == stinger.to_message(11.0)
+
+
+def test_builders():
+    assert p.welcome_message("s1", 10.0, ["explore", "combat"]) == {
+        "type": "welcome",
+        "protocol": 1,
+        "session": "s1",
+        "server_time": 10.0,
+        "moods": ["explore", "combat"],
+    }
+    assert p.pong_message(5.5, 6.0, id="q") == {
+        "type": "pong",
+        "t": 5.5,
+        "server_time": 6.0,
+        "id": "q",
+    }
+    assert p.pong_message(None, 6.0) == {"type": "pong", "t": None, "server_time": 6.0}
+    assert p.prefetch_message([TRACK])["tracks"][0]["url"] == f"/tracks/{'ab' * 32}.ogg"
+    assert p.dumps({"a": [1, 2]}) == '{"a":[1,2]}'
+    with pytest.raises(ValueError):
+        p.dumps({"a": float("nan")})
+    assert Pending("combat").to_message() == p.pending_message("combat")
+
+
+def parse_frame(data: bytes) -> Frame:
+    """Parse with python-websockets' own frame parser (as a client would)."""
+    reader = StreamReader()
+    reader.feed_data(data)
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+    except StopIteration as done:
+        return done.value
+    raise AssertionError("incomplete frame")
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
+def test_text_frames_parse_with_websockets(size):
+    payload = ("x" * size).encode()
+    frame = parse_frame(p.text_frame(payload))
+    assert frame.opcode is Opcode.TEXT and frame.fin
+    assert frame.data == payload
+
+
+# ---------------------------------------------------------------- the SDK's side
+
+
+def test_server_messages_parse_into_dataclasses():
+    cue = p.parse_server_message(p.encode_cue(make_cue(), 5.0))
+    assert isinstance(cue, p.CueMessage)
+    assert (cue.seq, cue.mood, cue.previous, cue.track.id) == (3, "combat", "explore", TRACK.id)
+    assert cue.track == TRACK
+    assert cue.transition["fade_ms"] == 300
+    welcome = p.parse_server_message(p.dumps(p.welcome_message("s", 1.0, ["a"])))
+    assert welcome == p.Welcome(1, "s", 1.0, ("a",))
+    assert p.parse_server_message(p.pending_message("m")) == p.PendingMessage("m", "generating")
+    assert p.parse_server_message(p.error_message("bad_json", "x", 4)) == p.ErrorMessage(
+        "bad_json", "x", 4
+    )
+    prefetch = p.parse_server_message(p.prefetch_message([TRACK]))
+    assert prefetch == p.PrefetchMessage((TRACK,))
+    assert isinstance(p.parse_server_message('{"type":"future"}'), p.UnknownMessage)
+    with pytest.raises(p.ServerMessageError, match=r"cue\.seq: missing"):
+        p.parse_server_message('{"type":"cue"}')
+
+
+def test_client_builders_are_accepted_by_the_parser():
+    for msg in (
+        p.state_message({"a": 1}, ["b"], id=1),
+        p.state_message(replace={}),
+        p.event_message("boss_defeated", {"x": 1}, id="e"),
+        p.ping_message(1.5, id=2),
+    ):
+        parsed = p.parse_client_message(p.dumps(msg))
+        assert parsed.type == msg["type"]
