@@ -16,6 +16,7 @@ from segue.core.errors import (
     ScoreError,
     SegueError,
 )
+from segue.core.plugins import Plugins, get_plugins
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -23,13 +24,19 @@ EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 COMMANDS: tuple[str, ...] = ("validate", "plan", "pregen", "serve", "tracks", "plugins")
 
 
-def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
+STRICT_FLAG = "--strict-plugins"
+
+
+def build_parser(
+    with_plugin_commands: bool = True, plugins: Plugins | None = None
+) -> argparse.ArgumentParser:
+    """The ``segue`` parser; plugin sub-commands come from ``plugins`` (default: get_plugins())."""
     parser = argparse.ArgumentParser(
         prog="segue", description="Adaptive soundtrack server for games."
     )
     parser.add_argument("--version", action="version", version=f"segue {__version__}")
     parser.add_argument(
-        "--strict-plugins",
+        STRICT_FLAG,
         action="store_true",
         default=None,
         help="a plugin that fails to load is fatal (also SEGUE_STRICT_PLUGINS=1)",
@@ -40,24 +47,46 @@ def build_parser(with_plugin_commands: bool = True) -> argparse.ArgumentParser:
         module = importlib.import_module(f"segue.core.commands.{name}")
         module.add_parser(subparsers)
     if with_plugin_commands:
-        from segue.core.plugins import Plugins
-
-        # Plugin commands need the plugins loaded before parsing; failures are reported later.
-        try:
-            Plugins(strict=False).pm.hook.segue_register_commands(subparsers=subparsers)
-        except PluginError:
-            pass
+        if plugins is None:
+            plugins = get_plugins()
+        # One implementation at a time, so a clash names the plugin that caused it.
+        for impl in reversed(plugins.pm.hook.segue_register_commands.get_hookimpls()):
+            try:
+                impl.function(subparsers=subparsers)
+            except (argparse.ArgumentError, ValueError) as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: segue_register_commands: {exc}"
+                ) from None
     return parser
 
 
+def _split_strict(argv: list[str]) -> tuple[list[str], bool]:
+    """Take ``--strict-plugins`` out of ``argv`` wherever it is (before a ``--``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    strict = STRICT_FLAG in argv[:end]
+    rest = [a for a in argv[:end] if a != STRICT_FLAG] + argv[end:]
+    return rest, strict
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv, strict_flag = _split_strict(list(sys.argv[1:] if argv is None else argv))
+    verbose = any(a in ("-v", "--verbose") for a in argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Plugins are loaded once per process: here, before parsing (they may add sub-commands);
+    # commands reuse this instance as ``args.plugins`` (or get_plugins()).
+    try:
+        plugins = get_plugins(strict=True if strict_flag else None)
+        parser = build_parser(plugins=plugins)
+    except PluginError as exc:
+        print(f"segue: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    args = parser.parse_args(argv)
+    args.strict_plugins = plugins.strict
+    args.plugins = plugins
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
-from segue.core.errors import ConfigError, PluginError
+from segue.core.errors import ConfigError, PermanentError, PluginError
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins
 from segue.core.request import GenerationRequest
@@ -28,8 +29,12 @@ def make_generator(score: Score, plugins: Plugins, name: str | None = None) -> G
 
 
 def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]:
-    """The requests the score asks for, before prompt transformers."""
-    params = {**generator.audio_params(), "loudness_lufs": score.loudness_lufs}
+    """The requests the score asks for, before prompt transformers.
+
+    Numbers are floats and plans are copies, so the cache key does not depend on whether the
+    YAML said ``84`` or ``84.0``, and no transformer can change the score through a request.
+    """
+    params = {**generator.audio_params(), "loudness_lufs": float(score.loudness_lufs)}
     requests = []
     for mood in score.moods.values():
         for variant in range(mood.variants):
@@ -38,15 +43,15 @@ def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]
                     mood=mood.name,
                     variant=variant,
                     prompt=mood.prompt or "",
-                    composition_plan=mood.composition_plan,
-                    duration_s=mood.duration_s,
+                    composition_plan=copy.deepcopy(mood.composition_plan),
+                    duration_s=float(mood.duration_s),
                     instrumental=mood.instrumental,
-                    bpm=mood.bpm,
+                    bpm=None if mood.bpm is None else float(mood.bpm),
                     key=mood.key,
                     stinger=mood.stinger,
                     output_format=mood.format,
                     generator=generator.name,
-                    params=dict(params),
+                    params=copy.deepcopy(params),
                 )
             )
     return requests
@@ -63,10 +68,22 @@ class PlannedRequest:
 
 
 def build_plan(score: Score, plugins: Plugins, generator: Generator) -> list[PlannedRequest]:
-    """Every request after the transformer chain, checked against the generator's limits."""
+    """Every request after the transformer chain, checked against the generator's limits.
+
+    A request the generator refuses (``PermanentError`` from ``check``) is bad input: a
+    ``ConfigError`` naming the score file, the mood's line and the mood.
+    """
     plan = []
     for request in base_requests(score, generator):
         final = plugins.transform(request, score)
-        generator.check(final)
-        plan.append(PlannedRequest(final, generator.estimate_cost(final)))
+        try:
+            generator.check(final)
+        except PermanentError as exc:
+            mood = score.moods.get(request.mood)
+            where = f"{score.path.name}:{mood.line}" if mood and mood.line else score.path.name
+            raise ConfigError(
+                f"{where}: moods.{request.mood}: generator {generator.name} refuses "
+                f"variant {request.variant}: {' '.join(str(exc).split())}"
+            ) from None
+        plan.append(PlannedRequest(final, float(generator.estimate_cost(final))))
     return plan

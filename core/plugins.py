@@ -1,17 +1,34 @@
-"""The plugin manager: built-ins by dotted name, then the ``segue`` entry points."""
+"""The plugin manager: built-ins by dotted name, extra objects, then the ``segue`` entry points.
+
+Loading order (which is also pluggy's registration order, so it decides the call order of
+hooks with the same priority: the last registered is called first):
+
+1. the built-ins in ``DEFAULT_PLUGINS``, imported by dotted name (``segue.core`` never imports
+   ``segue.plugins``);
+2. the ``segue`` entry points of installed distributions, one at a time;
+3. ``extra`` plugin objects given by the caller (tests, an application embedding segue).
+
+Then ``check_pending()``, then the registries are built.
+
+A plugin that fails to import is reported (name, version, reason) and skipped; with
+``strict`` (``--strict-plugins`` / ``SEGUE_STRICT_PLUGINS=1``) it is fatal. A hook
+implementation that matches no hookspec (a misspelt hook name) is always an error naming
+its plugin.
+"""
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-
-from segue.core import hookspecs
+from segue.core import __version__, hookspecs
 from segue.core.errors import PluginError
 from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
@@ -21,6 +38,7 @@ log = logging.getLogger("segue.plugins")
 ENTRY_POINT_GROUP = "segue"
 
 # Built-in plugins, loaded by name so that segue.core never imports segue.plugins.
+# The order matters for prompt transformers of equal priority (see docs/plugins.md).
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "segue.plugins.style",
     "segue.plugins.tempo_key",
@@ -35,6 +53,10 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segue.plugins.beat_grid",
 )
 
+# Third-party modules that only optional extras install: a built-in that needs one of them
+# is skipped with a note (not a failure) when it is missing.
+OPTIONAL_DEPENDENCIES: dict[str, str] = {"redis": "redis", "boto3": "s3", "botocore": "s3"}
+
 
 @dataclass
 class PluginFailure:
@@ -46,76 +68,122 @@ class PluginFailure:
         version = f" {self.version}" if self.version else ""
         return f"plugin {self.name}{version} failed to load and was skipped: {self.reason}"
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "reason": self.reason}
+
 
 @dataclass
 class PluginInfo:
     name: str
     version: str | None
     hooks: list[str]
-    source: str  # "builtin" or the distribution name
+    source: str  # "builtin", "extra", or the distribution's name
     registered: dict[str, list[str]] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "source": self.source,
+            "hooks": list(self.hooks),
+            "registered": {k: list(v) for k, v in self.registered.items()},
+        }
 
-def _disabled() -> set[str]:
-    return {n.strip() for n in os.environ.get("SEGUE_DISABLE_PLUGINS", "").split(",") if n.strip()}
+
+def disabled_from_env() -> set[str]:
+    """Names in ``SEGUE_DISABLE_PLUGINS`` (comma-separated)."""
+    raw = os.environ.get("SEGUE_DISABLE_PLUGINS", "")
+    return {n.strip() for n in raw.split(",") if n.strip()}
 
 
 def strict_from_env() -> bool:
-    return os.environ.get("SEGUE_STRICT_PLUGINS", "").lower() in {"1", "true", "yes", "on"}
+    return os.environ.get("SEGUE_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 class Plugins:
-    """The loaded plugins, their registries, and the chained hooks."""
+    """The loaded plugins, their registries, and the chained hooks.
+
+    ``strict``: a plugin that fails to load raises PluginError (default: SEGUE_STRICT_PLUGINS).
+    ``extra``: plugin objects, each ``(name, obj)`` or just ``obj`` (named by its ``__name__``
+    or class), registered after the entry points and before the registries are built.
+    ``disabled``: names to leave out (default: SEGUE_DISABLE_PLUGINS).
+    """
 
     def __init__(
         self,
         strict: bool | None = None,
         load_entry_points: bool = True,
-        extra: tuple[Any, ...] | list[Any] = (),
+        extra: Iterable[tuple[str, Any] | Any] = (),
+        disabled: Iterable[str] | None = None,
     ) -> None:
-        """``extra``: plugin objects (modules, instances) registered after the built-ins and
-        entry points, before the registries are built (tests, embedding applications)."""
         self.strict = strict_from_env() if strict is None else strict
         self.pm = pluggy.PluginManager("segue")
         self.pm.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
+        # Built-ins left out for a known reason (an optional dependency is not installed).
+        self.skipped: dict[str, str] = {}
+        self.disabled: list[str] = []
         self.versions: dict[str, str | None] = {}
         self.sources: dict[str, str] = {}
-        disabled = _disabled()
+        off = disabled_from_env() if disabled is None else set(disabled)
+
         for dotted in DEFAULT_PLUGINS:
             short = dotted.rsplit(".", 1)[1]
-            if dotted in disabled or short in disabled:
+            if dotted in off or short in off:
+                self.disabled.append(dotted)
                 continue
             try:
                 module = importlib.import_module(dotted)
             except ModuleNotFoundError as exc:
                 if exc.name == dotted:
-                    continue  # not built yet in this checkout: nothing to register
-                self._failed(dotted, None, exc)
+                    continue  # TRANSITIONAL: not written yet in this checkout
+                root = (exc.name or "").split(".")[0]
+                if root in OPTIONAL_DEPENDENCIES:
+                    extra_name = OPTIONAL_DEPENDENCIES[root]
+                    self.skipped[dotted] = (
+                        f"needs {root}, which is not installed (pip install 'segue[{extra_name}]')"
+                    )
+                    log.info("plugin %s skipped: %s", dotted, self.skipped[dotted])
+                    continue
+                self._failed(dotted, __version__, exc)
                 continue
             except Exception as exc:  # a built-in that cannot import is reported like any other
-                self._failed(dotted, None, exc)
+                self._failed(dotted, __version__, exc)
                 continue
-            self._register(module, dotted, None, "builtin")
+            self._register(module, dotted, __version__, "builtin")
+
         if load_entry_points:
-            self._load_entry_points(disabled)
-        for plugin in extra:
-            name = getattr(plugin, "__name__", None) or type(plugin).__name__
-            self._register(plugin, name, None, "extra")
+            self._load_entry_points(off)
+
+        for item in extra:
+            name, obj = self._extra_name(item)
+            if name in off:
+                self.disabled.append(name)
+                continue
+            self._register(obj, name, None, "extra")
+
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(
-                f"plugin {self.pm.get_name(exc.plugin)}: {exc}".replace("\n", " ")
-            ) from None
-        self.generators = self._registry("generator", self.pm.hook.segue_register_generators)
-        self.caches = self._registry("cache backend", self.pm.hook.segue_register_cache_backends)
-        self.sinks = self._registry("storage sink", self.pm.hook.segue_register_storage_sinks)
+            raise PluginError(self._pending_message(exc)) from None
+        self._check_chained_hooks()
+        self.generators = self._registry("generator", "segue_register_generators")
+        self.caches = self._registry("cache backend", "segue_register_cache_backends")
+        self.sinks = self._registry("storage sink", "segue_register_storage_sinks")
+
+    # -- loading -------------------------------------------------------------------------
 
     def _failed(self, name: str, version: str | None, exc: BaseException) -> None:
-        failure = PluginFailure(name, version, f"{type(exc).__name__}: {exc}".replace("\n", " "))
+        failure = PluginFailure(name, version, _one_line(f"{type(exc).__name__}: {exc}"))
         if self.strict:
-            raise PluginError(str(failure).replace("and was skipped", "")) from None
+            version_text = f" {version}" if version else ""
+            raise PluginError(
+                f"plugin {name}{version_text} failed to load: {failure.reason}"
+            ) from None
         self.failures.append(failure)
         log.warning("%s", failure)
 
@@ -123,36 +191,94 @@ class Plugins:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {name}: {exc}".replace("\n", " ")) from None
-        except ValueError as exc:  # already registered under this name
+            raise PluginError(f"plugin {name}: {_one_line(str(exc))}") from None
+        except ValueError as exc:  # the name, or the same object, is already registered
             self._failed(name, version, exc)
             return
         self.versions[name] = version
         self.sources[name] = source
 
+    def _extra_name(self, item: Any) -> tuple[str, Any]:
+        """``(name, obj)`` as given, or a plugin object named after itself."""
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            return item[0], item[1]
+        base = getattr(item, "__name__", None) or type(item).__name__
+        name, n = base, 1
+        while self.pm.has_plugin(name):
+            n += 1
+            name = f"{base}#{n}"
+        return name, item
+
     def _load_entry_points(self, disabled: set[str]) -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in disabled:
+                self.disabled.append(ep.name)
                 continue
             dist = getattr(ep, "dist", None)
             version = dist.version if dist is not None else None
+            source = dist.name if dist is not None else "?"
             try:
                 plugin = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # any error in a third party's import is its own
                 self._failed(ep.name, version, exc)
                 continue
-            self._register(plugin, ep.name, version, dist.name if dist is not None else "?")
+            self._register(plugin, ep.name, version, source)
 
-    def _registry(self, kind: str, hook: Any) -> Registry:
+    def _pending_message(self, exc: pluggy.PluginValidationError) -> str:
+        name = self.pm.get_name(exc.plugin) or repr(exc.plugin)
+        callers = vars(self.pm.hook)
+        known = [hook for hook, caller in callers.items() if caller.has_spec()]
+        unknown = [
+            hook
+            for hook, caller in callers.items()
+            if not caller.has_spec()
+            and any(impl.plugin is exc.plugin for impl in caller.get_hookimpls())
+        ]
+        if not unknown:
+            return f"plugin {name}: {_one_line(str(exc))}"
+        hook = unknown[0]
+        close = difflib.get_close_matches(hook, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        return f"plugin {name}: unknown hook {hook}{hint}"
+
+    def _check_chained_hooks(self) -> None:
+        # transform and process_track call implementations one by one; a wrapper cannot take part.
+        for hook in ("segue_transform_prompt", "segue_process_track"):
+            for impl in getattr(self.pm.hook, hook).get_hookimpls():
+                if impl.hookwrapper or impl.wrapper:
+                    raise PluginError(
+                        f"plugin {impl.plugin_name}: {hook} is a chain; "
+                        "hookwrapper/wrapper implementations are not supported"
+                    )
+
+    def _registry(self, kind: str, hook_name: str) -> Registry:
         registry = Registry(kind)
         # Each implementation is called on its own so a duplicate name can name both plugins.
-        for impl in hook.get_hookimpls():
-            impl.function(register=registry.register_for(impl.plugin_name))
+        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+            try:
+                impl.function(register=registry.register_for(impl.plugin_name))
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: {hook_name} raised "
+                    f"{_one_line(f'{type(exc).__name__}: {exc}')}"
+                ) from None
         return registry
+
+    # -- chained hooks -------------------------------------------------------------------
+
+    def _call_order(self, hook_name: str) -> list[Any]:
+        # pluggy calls get_hookimpls() back to front: tryfirst, then LIFO, then trylast.
+        return list(reversed(getattr(self.pm.hook, hook_name).get_hookimpls()))
+
+    def transformers(self) -> list[str]:
+        """The names of the ``segue_transform_prompt`` plugins, in the order they run."""
+        return [impl.plugin_name for impl in self._call_order("segue_transform_prompt")]
 
     def transform(self, request: GenerationRequest, score: Any) -> GenerationRequest:
         """Run ``segue_transform_prompt`` as a chain, in pluggy's call order."""
-        for impl in reversed(self.pm.hook.segue_transform_prompt.get_hookimpls()):
+        for impl in self._call_order("segue_transform_prompt"):
             available = {"request": request, "score": score}
             result = impl.function(**{arg: available[arg] for arg in impl.argnames})
             if result is not None:
@@ -166,12 +292,21 @@ class Plugins:
 
     def process_track(self, track: Any, path: Any) -> Any:
         """Run ``segue_process_track`` as a chain: each sees the previous one's Track."""
-        for impl in reversed(self.pm.hook.segue_process_track.get_hookimpls()):
+        from segue.core.track import Track
+
+        for impl in self._call_order("segue_process_track"):
             available = {"track": track, "path": path}
             result = impl.function(**{arg: available[arg] for arg in impl.argnames})
             if result is not None:
+                if not isinstance(result, Track):
+                    raise PluginError(
+                        f"plugin {impl.plugin_name}: segue_process_track returned "
+                        f"{type(result).__name__}, not a Track"
+                    )
                 track = result
         return track
+
+    # -- introspection -------------------------------------------------------------------
 
     def info(self) -> list[PluginInfo]:
         """Every registered plugin, with its hooks and what it registered."""
@@ -184,7 +319,38 @@ class Plugins:
                 if names:
                     registered[registry.kind] = sorted(names)
             out.append(
-                PluginInfo(name, self.versions.get(name), hooks, self.sources.get(name, "?"),
-                           registered)
+                PluginInfo(
+                    name, self.versions.get(name), hooks, self.sources.get(name, "?"), registered
+                )
             )
         return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``segue plugins --json`` prints."""
+        return {
+            "plugins": [p.to_dict() for p in self.info()],
+            "failures": [f.to_dict() for f in self.failures],
+            "skipped": [{"name": n, "reason": r} for n, r in self.skipped.items()],
+            "disabled": list(self.disabled),
+            "transform_order": self.transformers(),
+        }
+
+
+_cache: dict[tuple[bool, frozenset[str]], Plugins] = {}
+
+
+def get_plugins(strict: bool | None = None) -> Plugins:
+    """The process-wide plugins (loaded once, so a load failure is reported once).
+
+    One instance per (strict, ``SEGUE_DISABLE_PLUGINS``); ``reset_plugins()`` forgets them.
+    """
+    resolved = strict_from_env() if strict is None else strict
+    key = (resolved, frozenset(disabled_from_env()))
+    if key not in _cache:
+        _cache[key] = Plugins(strict=resolved)
+    return _cache[key]
+
+
+def reset_plugins() -> None:
+    """Forget the cached plugins (tests; after installing a plugin in-process)."""
+    _cache.clear()

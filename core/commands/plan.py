@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import sys
+from typing import Any
 
-from segue.core.score import DEFAULT_SCORE
+from segue.core.generator import Generator
+from segue.core.planning import PlannedRequest, build_plan, make_generator
+from segue.core.plugins import Plugins, get_plugins
+from segue.core.score import DEFAULT_SCORE, Score, load_score
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -15,5 +22,132 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def plan_with_cache_state(
+    score: Score, plugins: Plugins, generator_name: str | None
+) -> tuple[Generator, list[PlannedRequest], list[bool | None]]:
+    """The plan, and for each request whether its track is stored (None: cannot tell)."""
+    try:
+        from segue.core.pipeline import Pipeline
+    except ModuleNotFoundError as exc:  # a checkout without the pipeline: plan without cache
+        if exc.name != "segue.core.pipeline":
+            raise
+        generator = make_generator(score, plugins, generator_name)
+        try:
+            plan = build_plan(score, plugins, generator)
+        finally:
+            asyncio.run(generator.aclose())
+        return generator, plan, [None] * len(plan)
+    pipeline = Pipeline(score, plugins, generator=generator_name)
+    try:
+        plan = pipeline.plan()
+        cached: list[bool | None] = [pipeline.stored(p.request) is not None for p in plan]
+    finally:
+        asyncio.run(pipeline.aclose())
+    return pipeline.generator, plan, cached
+
+
+def plan_document(
+    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool | None]
+) -> dict[str, Any]:
+    """The ``--json`` document."""
+    requests = []
+    for item, is_cached in zip(plan, cached, strict=True):
+        r = item.request
+        requests.append(
+            {
+                "mood": r.mood,
+                "variant": r.variant,
+                "prompt": r.prompt,
+                "composition_plan": r.composition_plan,
+                "duration_s": r.duration_s,
+                "cache_key": r.cache_key,
+                "cached": is_cached,
+                "cost_usd": item.cost_usd,
+                "output_format": r.output_format,
+                "bpm": r.bpm,
+                "key": r.key,
+                "stinger": r.stinger,
+            }
+        )
+    return {
+        "score": str(score.path),
+        "generator": generator.name,
+        "model": getattr(generator, "model", None),
+        "requests": requests,
+        "totals": totals(plan, cached),
+    }
+
+
+def totals(plan: list[PlannedRequest], cached: list[bool | None]) -> dict[str, Any]:
+    """Counts and costs; ``missing`` counts requests not known to be stored (unknown counts)."""
+    missing = [p for p, c in zip(plan, cached, strict=True) if not c]
+    return {
+        "requests": len(plan),
+        "missing": len(missing),
+        "cached_known": all(c is not None for c in cached),
+        "cost_usd_missing": round(sum(p.cost_usd for p in missing), 6),
+        "cost_usd": round(sum(p.cost_usd for p in plan), 6),
+    }
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    plugins: Plugins = getattr(args, "plugins", None) or get_plugins()
+    score = load_score(args.score)
+    generator, plan, cached = plan_with_cache_state(score, plugins, args.generator)
+    if args.json:
+        json.dump(plan_document(score, generator, plan, cached), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_table(score, generator, plan, cached)
+    return 0
+
+
+def _money(usd: float) -> str:
+    return f"${usd:,.2f}"
+
+
+def print_table(
+    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool | None]
+) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console()
+    table = Table(
+        title=f"{score.title} — {len(plan)} requests, generator {generator.name}",
+        show_lines=True,
+    )
+    table.add_column("mood", no_wrap=True)
+    table.add_column("var", justify="right")
+    table.add_column("prompt", overflow="fold", ratio=1, min_width=30)
+    table.add_column("dur s", justify="right")
+    table.add_column("key", no_wrap=True)
+    table.add_column("cached", justify="center")
+    table.add_column("est. cost", justify="right")
+    for item, is_cached in zip(plan, cached, strict=True):
+        r = item.request
+        prompt = r.prompt
+        if r.composition_plan is not None:
+            sections = len(r.composition_plan.get("sections", []))
+            prompt = f"{prompt}\n[composition plan: {sections} sections]"
+        table.add_row(
+            Text(r.mood),
+            str(r.variant),
+            Text(prompt),
+            f"{r.duration_s:g}",
+            item.key[:12],
+            "?" if is_cached is None else ("yes" if is_cached else "no"),
+            _money(item.cost_usd),
+            style="dim" if is_cached else None,
+        )
+    console.print(table)
+    t = totals(plan, cached)
+    missing = f"{t['missing']}" if t["cached_known"] else f"{t['missing']} (cache state unknown)"
+    console.print(
+        f"requests: {t['requests']}   missing: {missing}   "
+        f"estimated cost of the missing: {_money(t['cost_usd_missing'])}   "
+        f"of all: {_money(t['cost_usd'])}",
+        markup=False,
+        highlight=False,
+    )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+from segue.core.plugins import Plugins, get_plugins
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -12,4 +16,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    plugins: Plugins = getattr(args, "plugins", None) or get_plugins()
+    if args.json:
+        json.dump(plugins.to_dict(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    print_table(plugins)
+    return 0
+
+
+def print_table(plugins: Plugins) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=False)
+    table = Table(title="segue plugins", show_lines=False)
+    table.add_column("plugin", no_wrap=True)
+    table.add_column("version", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("hooks")
+    table.add_column("registered")
+    for info in plugins.info():
+        registered = "; ".join(
+            f"{kind}: {', '.join(names)}" for kind, names in info.registered.items()
+        )
+        hooks = ", ".join(h.removeprefix("segue_") for h in info.hooks)
+        table.add_row(info.name, info.version or "?", info.source, hooks, registered)
+    console.print(table)
+    order = plugins.transformers()
+    if order:
+        console.print("prompt transformers run in this order: " + " → ".join(order), markup=False)
+    for failure in plugins.failures:
+        console.print(f"failed: {failure}", markup=False, style="red")
+    for name, reason in plugins.skipped.items():
+        console.print(f"info: {name} skipped: {reason}", markup=False)
+    for name in plugins.disabled:
+        console.print(f"info: {name} disabled by SEGUE_DISABLE_PLUGINS", markup=False)
