@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 from segue.core.score import DEFAULT_SCORE
 
@@ -15,4 +17,71 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    from segue.core.plugins import Plugins
+    from segue.core.score import load_score
+
+    plugins = Plugins(strict=getattr(args, "strict_plugins", None))
+    score = load_score(args.score)
+    return execute(args, score, plugins)
+
+
+def collect(score: Any, plugins: Any) -> dict[str, Any]:
+    """Stored tracks (recorded and present in the primary sink) and the ledger."""
+    from segue.core.pipeline import build_cache, build_sinks, track_present
+
+    cache = build_cache(score, plugins)
+    try:
+        primary = build_sinks(score, plugins)[0]
+        tracks = [t for t in cache.tracks() if track_present(primary, t)]
+        ledger = cache.ledger()
+    finally:
+        cache.close()
+    tracks.sort(key=lambda t: (t.mood, t.variant, t.id))
+    return {
+        "tracks": [t.to_dict() for t in tracks],
+        "count": len(tracks),
+        "bytes": sum(t.bytes for t in tracks),
+        "ledger": {
+            "total_usd": round(sum(ledger.values()), 6),
+            "per_key": {k: round(v, 6) for k, v in sorted(ledger.items())},
+        },
+    }
+
+
+def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
+    data = collect(score, plugins)
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{data['count']} stored track(s)")
+    for column in ("mood", "variant", "format", "duration", "bpm", "size", "cost", "id"):
+        table.add_column(column, justify="right" if column not in ("mood", "id") else "left")
+    for t in data["tracks"]:
+        table.add_row(
+            t["mood"],
+            str(t["variant"]),
+            t["format"],
+            f"{t['duration_s']:.1f}s",
+            "" if t["bpm"] is None else f"{t['bpm']:g}",
+            _size(t["bytes"]),
+            f"${t['cost_usd']:.2f}",
+            t["id"][:16],
+        )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"ledger: ${data['ledger']['total_usd']:.2f} spent over "
+        f"{len(data['ledger']['per_key'])} key(s); {_size(data['bytes'])} stored"
+    )
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"

@@ -1,0 +1,771 @@
+"""The pregeneration engine: from planned requests to stored, recorded tracks.
+
+One :class:`Pipeline` serves ``segue pregen`` (``run``), ``segue serve`` (``stored``,
+``tracks_for``, and ``ensure`` for on-demand generation) and the tests. For each request:
+
+1. skip it if the cache has its Track and the primary sink has the file;
+2. take the key lock (a file lock for the disk cache, a Redis lock for redis), then look
+   again: another process may have finished it meanwhile;
+3. check the budget; wait for a concurrency slot; call the generator under a deadline,
+   retrying transient failures (exponential backoff, full jitter, Retry-After honoured),
+   never permanent ones; record the cost in the ledger as soon as the call returns;
+4. decode the output (any format) to a float WAV, run ``segue_process_track``, encode to
+   the request's format, hash it, decode it again to verify (corrupt output is a transient
+   failure and is never stored);
+5. put it in the primary sink then the replicas, record the Track, notify
+   ``segue_track_stored``.
+
+A file in storage is only ever the complete, verified output (sinks write a temp file and
+rename), and the cache records a Track only after its file is stored, so killing the
+process at any moment loses at most the work in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import random
+import secrets
+import shutil
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from segue.core.cache import Cache
+from segue.core.errors import (
+    BudgetError,
+    ConfigError,
+    GenerationError,
+    PermanentError,
+    PluginError,
+    RateLimitedError,
+    TransientError,
+)
+from segue.core.generator import GeneratedAudio, Generator
+from segue.core.planning import PlannedRequest, build_plan, make_generator
+from segue.core.plugins import Plugins
+from segue.core.progress import NullReporter, Outcome, PregenSummary, Reporter
+from segue.core.request import GenerationRequest
+from segue.core.score import PluginChoice, Score
+from segue.core.storage import StorageSink
+from segue.core.track import FORMATS, Track
+
+log = logging.getLogger("segue.pipeline")
+
+T = TypeVar("T")
+
+DEFAULT_DEADLINE_S = 600.0  # a request that has not returned by then is hung
+DEFAULT_BACKOFF_BASE_S = 1.0
+DEFAULT_BACKOFF_CAP_S = 60.0
+SINK_PUT_ATTEMPTS = 3
+_EPS = 1e-9
+
+__all__ = [
+    "Pipeline",
+    "PlannedRequest",
+    "PregenSummary",
+    "build_cache",
+    "build_sinks",
+    "pid_alive",
+    "track_present",
+]
+
+
+# --- audio I/O: core/audio.py when present, soundfile otherwise ----------------------------
+
+_SF_FORMATS = {
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "opus": ("OGG", "OPUS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
+
+
+def _audio_module() -> Any:
+    try:
+        from segue.core import audio
+    except ModuleNotFoundError as exc:
+        if exc.name != "segue.core.audio":
+            raise
+        return None
+    return audio
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Decode any supported file to float32 frames x channels; raise TransientError if corrupt.
+
+    Corrupt output is worth another generation, so it maps to a transient failure.
+    """
+    audio = _audio_module()
+    try:
+        if audio is not None:
+            samples, sr = audio.read(path)
+        else:
+            import soundfile as sf
+
+            samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # AudioError, LibsndfileError, ValueError: unreadable either way
+        raise TransientError(f"corrupt audio {Path(path).name}: {exc}".replace("\n", " ")) from exc
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    if samples.shape[0] == 0:
+        raise TransientError(f"corrupt audio {Path(path).name}: no samples")
+    if not np.isfinite(samples).all():
+        raise TransientError(f"corrupt audio {Path(path).name}: non-finite samples")
+    return samples, int(sr)
+
+
+def write_audio(path: Path, samples: np.ndarray, sr: int, fmt: str) -> None:
+    audio = _audio_module()
+    if audio is not None:
+        audio.write(path, samples, sr, fmt)
+        return
+    import soundfile as sf
+
+    container, subtype = _SF_FORMATS[fmt]
+    sf.write(str(path), samples, sr, format=container, subtype=subtype)
+
+
+def write_float_wav(path: Path, samples: np.ndarray, sr: int) -> None:
+    import soundfile as sf
+
+    sf.write(str(path), samples, sr, format="WAV", subtype="FLOAT")
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- building the score's cache and sinks ------------------------------------------------
+
+
+def build_cache(score: Score, plugins: Plugins) -> Cache:
+    choice = score.cache or PluginChoice("disk")
+    try:
+        registration = plugins.caches.get(choice.name)
+    except PluginError as exc:
+        raise ConfigError(f"cache: {exc}") from None
+    return registration.factory(dict(choice.options), score.state_dir)
+
+
+def build_sinks(score: Score, plugins: Plugins) -> list[StorageSink]:
+    """The primary sink first, then the replicas."""
+    choices = list(score.storage) or [PluginChoice("local")]
+    sinks = []
+    for choice in choices:
+        try:
+            registration = plugins.sinks.get(choice.name)
+        except PluginError as exc:
+            raise ConfigError(f"storage: {exc}") from None
+        sinks.append(registration.factory(dict(choice.options), score.state_dir))
+    return sinks
+
+
+def track_present(sink: StorageSink, track: Track) -> bool:
+    """Is ``track``'s file in ``sink`` (with the recorded size, when the sink is local)?"""
+    path = sink.local_path(track.filename)
+    if path is not None:
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            return False
+        # A size mismatch means the file is not the one recorded: regenerate.
+        return not track.bytes or size == track.bytes
+    return sink.exists(track.filename)
+
+
+class _BudgetStop(GenerationError):
+    """No new request may start: it could take spending past the budget."""
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run blocking work in a thread; on cancellation, let it finish before unwinding.
+
+    The work writes into a folder that the caller removes when it unwinds, so it must not
+    outlive the caller.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
+
+
+class Pipeline:
+    """Generate what is missing; look up what is stored. See the module docstring."""
+
+    def __init__(
+        self,
+        score: Score,
+        plugins: Plugins,
+        *,
+        generator: str | None = None,
+        concurrency: int | None = None,
+        budget_usd: float | None = None,
+        reporter: Reporter | None = None,
+        deadline_s: float | None = None,
+        max_attempts: int = 5,
+        backoff_base_s: float = DEFAULT_BACKOFF_BASE_S,
+        backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
+        max_retry_after_s: float = 3600.0,
+    ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise ConfigError(f"concurrency must be at least 1, not {concurrency}")
+        if budget_usd is not None and budget_usd < 0:
+            raise ConfigError(f"budget must not be negative, not {budget_usd}")
+        if max_attempts < 1:
+            raise ConfigError(f"max_attempts must be at least 1, not {max_attempts}")
+        self.score = score
+        self.plugins = plugins
+        self.generator: Generator = make_generator(score, plugins, generator)
+        self.cache: Cache = build_cache(score, plugins)
+        self.sinks: list[StorageSink] = build_sinks(score, plugins)
+        self.primary = self.sinks[0]
+        self.concurrency = int(concurrency or getattr(self.generator, "concurrency", 0) or 1)
+        self.budget_usd = score.budget_usd if budget_usd is None else budget_usd
+        self.reporter: Reporter = reporter or NullReporter()
+        self.deadline_s = float(
+            deadline_s or getattr(self.generator, "deadline_s", None) or DEFAULT_DEADLINE_S
+        )
+        self.max_attempts = max_attempts
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.max_retry_after_s = max_retry_after_s
+        self.work_root = score.state_dir / "work"
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        self._clean_stale_work()
+        self._plan: list[PlannedRequest] | None = None
+        self._by_mood: dict[str, list[PlannedRequest]] | None = None
+        self._inflight: dict[str, asyncio.Task[tuple[Track, str]]] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_loop: asyncio.AbstractEventLoop | None = None
+        self._reserved_usd = 0.0  # estimates of generator calls in flight in this process
+        self._spent_run_usd = 0.0
+        self._paused_until = 0.0  # monotonic; set by a rate limit, respected by every worker
+        self._attempts: dict[str, int] = {}
+        self._spent_per_key: dict[str, float] = {}
+        self._workers: dict[str, asyncio.Task[Outcome]] = {}
+
+    # --- lookups (synchronous, cheap: the serving path) ----------------------------------
+
+    def plan(self) -> list[PlannedRequest]:
+        """Every request after the prompt transformers, with its estimated cost (cached)."""
+        if self._plan is None:
+            try:
+                self._plan = build_plan(self.score, self.plugins, self.generator)
+            except PermanentError as exc:
+                raise ConfigError(f"generator {self.generator.name}: {exc}") from None
+            by_mood: dict[str, list[PlannedRequest]] = {}
+            for p in self._plan:
+                by_mood.setdefault(p.request.mood, []).append(p)
+            self._by_mood = by_mood
+        return self._plan
+
+    def stored(self, request: GenerationRequest) -> Track | None:
+        """The request's Track if it is recorded AND its file is in the primary sink."""
+        track = self.cache.get(request.cache_key)
+        if track is None or not self._present(track):
+            return None
+        return track
+
+    def _present(self, track: Track) -> bool:
+        return track_present(self.primary, track)
+
+    def tracks_for(self, mood: str) -> list[Track]:
+        """Stored tracks of ``mood``'s planned requests, in variant order."""
+        self.plan()
+        assert self._by_mood is not None
+        out = []
+        for p in self._by_mood.get(mood, ()):
+            track = self.stored(p.request)
+            if track is None:
+                continue
+            if track.mood != mood or track.variant != p.request.variant:
+                # Same audio planned under another mood (keys ignore the mood's name).
+                track = track.replace(mood=mood, variant=p.request.variant)
+            out.append(track)
+        return out
+
+    def ledger_total(self) -> float:
+        return float(sum(self.cache.ledger().values()))
+
+    # --- generation ------------------------------------------------------------------------
+
+    async def ensure(self, request: GenerationRequest) -> Track:
+        """The request's stored Track, generating it if missing (never twice per key)."""
+        track = self.stored(request)
+        if track is not None:
+            return track
+        planned = PlannedRequest(request, self.generator.estimate_cost(request))
+        track, _state = await asyncio.shield(self._task_for(planned))
+        return track
+
+    def _task_for(self, planned: PlannedRequest) -> asyncio.Task[tuple[Track, str]]:
+        key = planned.key
+        task = self._inflight.get(key)
+        if task is None or task.done():
+            task = asyncio.get_running_loop().create_task(self._produce(planned))
+            self._inflight[key] = task
+            task.add_done_callback(lambda t, key=key: self._forget(key, t))
+        return task
+
+    def _forget(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._inflight.get(key) is task:
+            del self._inflight[key]
+        if not task.cancelled():
+            task.exception()  # retrieved here; callers get it from their own await
+
+    async def run(
+        self, planned: Iterable[PlannedRequest] | None = None, *, dry_run: bool = False
+    ) -> PregenSummary:
+        """Generate every planned request that is missing; return what became of each.
+
+        Raises BudgetError (before doing anything) when the estimate for what is missing plus
+        what the ledger shows as spent could exceed the budget.
+        """
+        started = time.monotonic()
+        items = list(self.plan() if planned is None else planned)
+        unique: dict[str, PlannedRequest] = {}
+        for p in items:
+            unique.setdefault(p.key, p)
+        missing = [p for p in unique.values() if self.stored(p.request) is None]
+        estimate = sum(p.cost_usd for p in missing)
+        ledger = self.ledger_total()
+        summary = PregenSummary(
+            budget_usd=self.budget_usd, estimate_usd=estimate, ledger_usd=ledger, dry_run=dry_run
+        )
+        missing_keys = {p.key for p in missing}
+        if not dry_run:
+            self._check_budget_upfront(len(missing), estimate, ledger)
+        else:
+            try:
+                self._check_budget_upfront(len(missing), estimate, ledger)
+            except BudgetError as exc:
+                summary.refused = str(exc)
+            for p in items:
+                state = "would_generate" if p.key in missing_keys else "skipped"
+                summary.outcomes.append(
+                    Outcome(
+                        p.key,
+                        p.request.mood,
+                        p.request.variant,
+                        state,
+                        estimate_usd=p.cost_usd if state == "would_generate" else 0.0,
+                    )
+                )
+            summary.elapsed_s = time.monotonic() - started
+            return summary
+
+        await self._backfill_replicas([p for p in unique.values() if p.key not in missing_keys])
+        self.reporter.started(items, len(missing), estimate)
+        spent_before = self._spent_run_usd
+        results: dict[str, Outcome] = {}
+        workers = {p.key: asyncio.get_running_loop().create_task(self._outcome(p)) for p in missing}
+        self._workers = workers
+        try:
+            done = await asyncio.gather(*workers.values())
+        except asyncio.CancelledError:
+            for w in workers.values():
+                w.cancel()
+            await asyncio.gather(*workers.values(), return_exceptions=True)
+            raise
+        finally:
+            self._workers = {}
+        for outcome in done:
+            results[outcome.key] = outcome
+        for p in items:
+            if p.key in results:
+                o = results[p.key]
+                summary.outcomes.append(
+                    dataclasses.replace(o, mood=p.request.mood, variant=p.request.variant)
+                )
+            else:
+                summary.outcomes.append(
+                    Outcome(
+                        p.key, p.request.mood, p.request.variant, "skipped", reason="already stored"
+                    )
+                )
+        summary.interrupted = any(o.reason == "interrupted" for o in summary.failed)
+        summary.spent_usd = self._spent_run_usd - spent_before
+        summary.ledger_usd = self.ledger_total()
+        summary.elapsed_s = time.monotonic() - started
+        self.reporter.finished(summary)
+        return summary
+
+    def stop(self) -> None:
+        """Stop a ``run`` cleanly: cancel what is in flight (it is reported as interrupted)."""
+        for worker in list(self._workers.values()):
+            worker.cancel()
+
+    def _check_budget_upfront(self, missing: int, estimate: float, ledger: float) -> None:
+        if self.budget_usd is None or not missing:
+            return
+        if ledger + estimate > self.budget_usd + _EPS:
+            raise BudgetError(
+                f"plan refused: {missing} missing track(s) estimated at ${estimate:.2f} "
+                f"+ ${ledger:.2f} already spent (ledger) = ${ledger + estimate:.2f}, "
+                f"over the budget of ${self.budget_usd:.2f}"
+            )
+
+    async def _outcome(self, planned: PlannedRequest) -> Outcome:
+        """Run one request to the end and say what became of it (never raises but Cancelled)."""
+        key = planned.key
+        r = planned.request
+        started = time.monotonic()
+        outcome = Outcome(key, r.mood, r.variant, "failed", estimate_usd=planned.cost_usd)
+        try:
+            _track, state = await asyncio.shield(self._task_for(planned))
+            outcome.state = state
+            if state == "skipped":
+                outcome.reason = "stored by another worker"
+        except asyncio.CancelledError:
+            task = self._inflight.get(key)
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+            outcome.reason = "interrupted"
+            self.reporter.update(planned, "failed", "interrupted")
+        except GenerationError as exc:  # including _BudgetStop
+            outcome.reason = str(exc)
+            self.reporter.update(planned, "failed", outcome.reason)
+        except Exception as exc:  # a plugin's bug must not take the whole run down
+            log.exception("request %s (%s) failed", key[:12], r.mood)
+            outcome.reason = f"{type(exc).__name__}: {exc}"
+            self.reporter.update(planned, "failed", outcome.reason)
+        outcome.attempts = self._attempts.pop(key, 0)
+        outcome.cost_usd = self._spent_per_key.pop(key, 0.0)
+        outcome.seconds = time.monotonic() - started
+        return outcome
+
+    def _slots_for_loop(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._slots_loop is not loop:
+            self._slots = asyncio.Semaphore(self.concurrency)
+            self._slots_loop = loop
+        return self._slots
+
+    async def _produce(self, planned: PlannedRequest) -> tuple[Track, str]:
+        """Make sure one key is stored: ``(track, "stored" | "skipped")``; raise on failure."""
+        key = planned.key
+        request = planned.request
+        slots = self._slots_for_loop()
+        reporter = self.reporter
+        reporter.update(planned, "queued")
+        while True:
+            track = self.stored(request)
+            if track is not None:
+                reporter.update(planned, "skipped")
+                return track, "skipped"
+            await slots.acquire()
+            holding = True
+            try:
+                lock = self.cache.lock(key, timeout_s=0)
+                try:
+                    await lock.__aenter__()
+                except TimeoutError:
+                    # Another process (or the server) is on it: wait without a slot, then
+                    # look again; if it failed, this worker tries.
+                    slots.release()
+                    holding = False
+                    reporter.update(planned, "waiting", "locked by another worker")
+                    async with self.cache.lock(key):
+                        pass
+                    continue
+                try:
+                    track = self.stored(request)
+                    if track is not None:
+                        reporter.update(planned, "skipped", "stored by another worker")
+                        return track, "skipped"
+                    holding = False  # _generate owns the held slot from here on
+                    track = await self._generate(planned, slots)
+                    return track, "stored"
+                finally:
+                    await lock.__aexit__(None, None, None)
+            finally:
+                if holding:
+                    slots.release()
+
+    async def _generate(self, planned: PlannedRequest, slots: asyncio.Semaphore) -> Track:
+        """Attempts with retries; enters holding one slot, which it releases."""
+        key = planned.key
+        holding = True
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                self._attempts[key] = attempt
+                if not holding:
+                    await slots.acquire()
+                    holding = True
+                await self._respect_pause()
+                try:
+                    self._reserve_budget(planned)
+                    try:
+                        self.reporter.update(planned, "generating", f"attempt {attempt}")
+                        gen, workdir = await self._call_generator(planned)
+                    finally:
+                        self._reserved_usd -= planned.cost_usd
+                    # The provider's work is done: the slot goes to the next request while
+                    # this one is post-processed and stored.
+                    slots.release()
+                    holding = False
+                    try:
+                        return await self._finish(planned, gen, workdir)
+                    finally:
+                        shutil.rmtree(workdir, ignore_errors=True)
+                except PermanentError:
+                    raise
+                except TransientError as exc:
+                    if attempt >= self.max_attempts:
+                        raise TransientError(f"gave up after {attempt} attempts: {exc}") from exc
+                    delay = self._backoff(attempt, exc)
+                    if holding:
+                        slots.release()
+                        holding = False
+                    self.reporter.update(
+                        planned, "retrying", f"in {delay:.1f}s after attempt {attempt}: {exc}"
+                    )
+                    await asyncio.sleep(delay)
+        finally:
+            if holding:
+                slots.release()
+
+    def _backoff(self, attempt: int, exc: TransientError) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^(attempt-1))]; at least Retry-After."""
+        delay = random.uniform(
+            0.0, min(self.backoff_cap_s, self.backoff_base_s * 2 ** (attempt - 1))
+        )
+        if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+            retry_after = min(max(0.0, float(exc.retry_after)), self.max_retry_after_s)
+            delay = max(delay, retry_after)
+            # Every worker holds off: the provider limits the account, not the request.
+            self._paused_until = max(self._paused_until, time.monotonic() + retry_after)
+        return delay
+
+    async def _respect_pause(self) -> None:
+        wait = self._paused_until - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def _reserve_budget(self, planned: PlannedRequest) -> None:
+        if self.budget_usd is None:
+            self._reserved_usd += planned.cost_usd
+            return
+        spent = self.ledger_total()
+        if spent + self._reserved_usd + planned.cost_usd > self.budget_usd + _EPS:
+            raise _BudgetStop(
+                f"budget: not started, ${spent:.2f} spent + ${self._reserved_usd:.2f} in flight "
+                f"+ ${planned.cost_usd:.2f} could pass the budget of ${self.budget_usd:.2f}"
+            )
+        self._reserved_usd += planned.cost_usd
+
+    def _new_workdir(self, key: str) -> Path:
+        path = self.work_root / f"{os.getpid()}-{key[:16]}-{secrets.token_hex(4)}"
+        path.mkdir(parents=True)
+        return path
+
+    def _clean_stale_work(self) -> None:
+        """Remove work folders left by processes that are gone (killed mid-run)."""
+        for entry in self.work_root.iterdir():
+            pid_text = entry.name.split("-", 1)[0]
+            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+    async def _call_generator(self, planned: PlannedRequest) -> tuple[GeneratedAudio, Path]:
+        key = planned.key
+        workdir = self._new_workdir(key)
+        try:
+            try:
+                async with asyncio.timeout(self.deadline_s):
+                    gen = await self.generator.generate(planned.request, workdir)
+            except TimeoutError:
+                raise TransientError(
+                    f"no result within the {self.deadline_s:g}s deadline"
+                ) from None
+            except GenerationError:
+                raise
+            except Exception as exc:  # a generator bug: retrying will not fix it
+                raise PermanentError(
+                    f"generator {self.generator.name} raised {type(exc).__name__}: {exc}"
+                ) from exc
+            if not isinstance(gen, GeneratedAudio):
+                raise PermanentError(
+                    f"generator {self.generator.name} returned {type(gen).__name__}, "
+                    "not GeneratedAudio"
+                )
+            # Money is spent now, whatever happens next.
+            if gen.cost_usd:
+                self.cache.record_cost(key, float(gen.cost_usd))
+                self._spent_run_usd += float(gen.cost_usd)
+                self._spent_per_key[key] = self._spent_per_key.get(key, 0.0) + gen.cost_usd
+                self.reporter.spent(self._spent_run_usd)
+            return gen, workdir
+        except BaseException:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise
+
+    async def _finish(self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path) -> Track:
+        self.reporter.update(planned, "processing")
+        track, out = await _in_thread(self._process, planned, gen, workdir)
+        self.reporter.update(planned, "storing")
+        await self._put_all(track, out)
+        self.cache.set(track.id, track)
+        try:
+            self.plugins.pm.hook.segue_track_stored(track=track)
+        except Exception:
+            log.exception("a segue_track_stored hook failed for %s", track.id[:12])
+        self.reporter.update(planned, "stored", f"{track.duration_s:.1f}s ${track.cost_usd:.2f}")
+        return track
+
+    def _process(
+        self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
+    ) -> tuple[Track, Path]:
+        """Decode, post-process, encode, hash and verify (blocking: runs in a thread)."""
+        request = planned.request
+        fmt = request.output_format
+        if fmt not in FORMATS:
+            raise PermanentError(f"unknown output format {fmt!r}")
+        samples, sr = read_audio(Path(gen.path))
+        wav = workdir / "processing.wav"
+        write_float_wav(wav, samples, sr)
+        track = Track(
+            id=planned.key,
+            mood=request.mood,
+            variant=request.variant,
+            format=fmt,
+            duration_s=samples.shape[0] / sr,
+            bpm=gen.bpm if gen.bpm is not None else request.bpm,
+            beats_per_bar=gen.beats_per_bar or 4,
+            first_beat_s=gen.first_beat_s or 0.0,
+            loop=gen.loop if gen.loop is not None else not request.stinger,
+            loop_start_s=gen.loop_start_s or 0.0,
+            loop_end_s=gen.loop_end_s,
+            generator=self.generator.name,
+            model=gen.model or getattr(self.generator, "model", ""),
+            prompt=request.prompt,
+            cost_usd=float(gen.cost_usd or 0.0),
+            created_at=utc_now(),
+            extra={
+                **gen.extra,
+                "loudness_target": request.params.get("loudness_lufs"),
+                "requested_bpm": request.bpm,
+            },
+        )
+        try:
+            processed = self.plugins.process_track(track, wav)
+        except GenerationError:
+            raise
+        except Exception as exc:
+            raise PermanentError(f"post-processing failed: {type(exc).__name__}: {exc}") from exc
+        if not isinstance(processed, Track):
+            raise PermanentError("post-processing returned something other than a Track")
+        samples, sr = read_audio(wav)
+        out = workdir / f"{planned.key}.{fmt}"
+        try:
+            write_audio(out, samples, sr, fmt)
+        except Exception as exc:
+            raise TransientError(f"encoding {fmt} failed: {exc}".replace("\n", " ")) from exc
+        sha, size = sha256_file(out)
+        # Verify what will be stored decodes (a broken encode is retried, never stored).
+        decoded, dsr = read_audio(out)
+        track = processed.replace(
+            id=planned.key,
+            format=fmt,
+            sha256=sha,
+            bytes=size,
+            duration_s=round(decoded.shape[0] / dsr, 6),
+        )
+        if track.loop_end_s is not None and track.loop_end_s > track.duration_s + 0.05:
+            track = track.replace(loop_end_s=track.duration_s)
+        return track, out
+
+    async def _put_all(self, track: Track, path: Path) -> None:
+        """Primary first (its failure fails the request), then replicas (logged, recorded)."""
+        await self._put(self.primary, track, path)
+        problems = []
+        for sink in self.sinks[1:]:
+            try:
+                await self._put(sink, track, path)
+            except Exception as exc:
+                log.warning("replica %s failed for %s: %s", sink.name, track.filename, exc)
+                problems.append(f"{sink.name}: {exc}")
+        if problems:
+            track.extra["replica_errors"] = problems
+
+    async def _put(self, sink: StorageSink, track: Track, path: Path) -> None:
+        for attempt in range(1, SINK_PUT_ATTEMPTS + 1):
+            try:
+                await sink.put(track.filename, path, track.sha256)
+                return
+            except (OSError, GenerationError) as exc:
+                if attempt == SINK_PUT_ATTEMPTS:
+                    raise TransientError(f"storage {sink.name}: {exc}") from exc
+                await asyncio.sleep(0.05 * 2**attempt)
+
+    async def _backfill_replicas(self, stored: list[PlannedRequest]) -> None:
+        """Copy stored tracks to replicas that lack them (a replica added to the score)."""
+        if len(self.sinks) < 2:
+            return
+        for p in stored:
+            track = self.cache.get(p.key)
+            if track is None:
+                continue
+            src = self.primary.local_path(track.filename)
+            if src is None:
+                continue
+            for sink in self.sinks[1:]:
+                if not sink.exists(track.filename):
+                    try:
+                        await sink.put(track.filename, src, track.sha256)
+                    except Exception as exc:
+                        log.warning(
+                            "replica %s backfill of %s failed: %s", sink.name, track.filename, exc
+                        )
+
+    async def aclose(self) -> None:
+        for task in list(self._inflight.values()):
+            task.cancel()
+        if self._inflight:
+            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.generator.aclose()
+        for sink in self.sinks:
+            closer = getattr(sink, "aclose", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer()
+        self.cache.close()
