@@ -63,7 +63,7 @@ def format_path(path: Sequence[PathPart]) -> str:
     """``("rules", 0, "when", "hp")`` -> ``rules[0].when.hp``."""
     out = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         else:
             out += f".{part}" if out else str(part)

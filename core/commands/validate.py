@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from segue.core.score import DEFAULT_SCORE
+from segue.core.score import DEFAULT_SCORE, load_score
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,5 +13,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Print a one-line summary and return 0; a bad score raises ScoreError (exit 2)."""
+    score = load_score(args.score)
+    counts = [
+        _count(len(score.moods), "mood"),
+        _count(len(score.rules), "rule"),
+        _count(len(score.events), "event"),
+        _count(len(score.transitions), "transition"),
+    ]
+    print(f"{args.score}: ok — {', '.join(counts)}")
+    return 0
