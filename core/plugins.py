@@ -253,8 +253,9 @@ class Plugins:
 
     def _registry(self, kind: str, hook_name: str) -> Registry:
         registry = Registry(kind)
-        # Each implementation is called on its own so a duplicate name can name both plugins.
-        for impl in reversed(getattr(self.pm.hook, hook_name).get_hookimpls()):
+        # Each implementation is called on its own so a duplicate name can name both plugins,
+        # in registration order (built-ins first).
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             try:
                 impl.function(register=registry.register_for(impl.plugin_name))
             except PluginError:

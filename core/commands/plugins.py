@@ -34,8 +34,8 @@ def print_table(plugins: Plugins) -> None:
     table.add_column("plugin", no_wrap=True)
     table.add_column("version", no_wrap=True)
     table.add_column("source", no_wrap=True)
-    table.add_column("hooks")
-    table.add_column("registered")
+    table.add_column("hooks", overflow="fold")
+    table.add_column("registered", overflow="fold")
     for info in plugins.info():
         registered = "; ".join(
             f"{kind}: {', '.join(names)}" for kind, names in info.registered.items()
