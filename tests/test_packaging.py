@@ -1,0 +1,251 @@
+"""Packaging: the explicit package list, the wheel's layout, the core/plugins import boundary,
+``python -m segue.core``, the console script, and a non-editable install into a fresh venv."""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PACKAGE_DIRS = PYPROJECT["tool"]["setuptools"]["package-dir"]  # {"segue.core": "core", ...}
+# Build with what is installed: no dependencies fetched, no isolated build environment.
+PIP_FLAGS = ["-q", "--no-deps", "--no-build-isolation", "--disable-pip-version-check"]
+
+
+def packages_on_disk() -> set[str]:
+    """Every folder with an ``__init__.py`` under the mapped folders, as a dotted name."""
+    found = set()
+    for dotted, folder in PACKAGE_DIRS.items():
+        root = REPO / folder
+        for init in root.rglob("__init__.py"):
+            rel = init.parent.relative_to(root)
+            if "__pycache__" in rel.parts:
+                continue
+            found.add(".".join([dotted, *rel.parts]))
+    return found
+
+
+def test_package_dir_maps_core_and_plugins_under_segue() -> None:
+    assert PACKAGE_DIRS == {"segue.core": "core", "segue.plugins": "plugins"}
+
+
+def test_packages_list_equals_the_init_folders_on_disk() -> None:
+    listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
+    on_disk = packages_on_disk()
+    assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
+    assert listed - on_disk == set(), "listed in pyproject.toml but have no __init__.py"
+
+
+def copy_source(dest: Path) -> Path:
+    """The files a build reads, copied so building never writes into the shared work tree."""
+    dest.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(REPO / name, dest / name)
+    for folder in PACKAGE_DIRS.values():
+        shutil.copytree(
+            REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    return dest
+
+
+@pytest.fixture(scope="module")
+def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_source(tmp_path_factory.mktemp("src") / "segue")
+
+
+@pytest.fixture(scope="module")
+def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", *PIP_FLAGS, str(source_copy), "-w", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    (built,) = out.glob("segue-*.whl")
+    return built
+
+
+def test_wheel_puts_everything_under_segue(wheel: Path, source_copy: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    top = {n.split("/", 1)[0] for n in names}
+    assert top == {"segue", next(t for t in top if t.endswith(".dist-info"))}
+    assert not {"core", "plugins"} & top
+    assert {n.split("/")[1] for n in names if n.startswith("segue/")} == {"core", "plugins"}
+    # Every module and data file of the source is in the wheel, at its segue/ path.
+    for dotted, folder in PACKAGE_DIRS.items():
+        root = source_copy / folder
+        for path in root.rglob("*"):
+            if path.is_dir() or "__pycache__" in path.parts:
+                continue
+            package = path.parent.relative_to(root)
+            if package.parts and not (path.parent / "__init__.py").exists():
+                continue  # not a package: setuptools would not ship it (the list test catches it)
+            expected = "/".join([*dotted.split("."), *path.relative_to(root).parts])
+            assert expected in names, f"{expected} missing from the wheel"
+    for data in ("segue/core/py.typed", "segue/plugins/py.typed"):
+        assert data in names
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+    )
+    assert b"segue = segue.core.cli:main" in entry_points
+
+
+def imported_modules(tree: ast.AST, module: str) -> list[tuple[int, str]]:
+    """(line, dotted name) of every import in a module, relative ones resolved."""
+    found = []
+    package = module.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            found.extend((node.lineno, f"{base}.{alias.name}") for alias in node.names)
+            found.append((node.lineno, base))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute | ast.Name)
+            and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def test_core_never_imports_plugins() -> None:
+    offenders = []
+    for path in sorted((REPO / "core").rglob("*.py")):
+        rel = path.relative_to(REPO / "core").with_suffix("")
+        module = ".".join(["segue.core", *rel.parts])
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for line, name in imported_modules(tree, module):
+            if name == "segue.plugins" or name.startswith("segue.plugins."):
+                offenders.append(f"core/{path.relative_to(REPO / 'core')}:{line}: {name}")
+    assert offenders == []
+
+
+def test_the_import_scan_would_catch_an_import() -> None:
+    for source in (
+        "import segue.plugins.synth",
+        "from segue.plugins import synth",
+        "from segue import plugins",
+        "importlib.import_module('segue.plugins.fal')",
+        "from ...plugins import fal",
+    ):
+        names = [n for _, n in imported_modules(ast.parse(source), "segue.core.commands.x")]
+        assert any(n.startswith("segue.plugins") for n in names), source
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")
+def test_ruff_bans_plugins_imports_in_core() -> None:
+    # The import rules only: formatting and other lints of work in progress are not this test's.
+    ok = subprocess.run(
+        ["ruff", "check", "--no-cache", "--select", "TID", "core"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    bad = subprocess.run(
+        ["ruff", "check", "--no-cache", "--stdin-filename", "core/bad.py", "-"],
+        cwd=REPO,
+        input="import segue.plugins.synth\n\nprint(segue.plugins.synth)\n",
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "TID251" in bad.stdout, bad.stdout
+
+
+def clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEGUE_")}
+
+
+def test_python_m_segue_core_help() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "segue.core", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: segue ")
+    for command in ("validate", "plan", "pregen", "serve", "tracks", "plugins"):
+        assert command in out.stdout
+
+
+def test_console_script() -> None:
+    script = Path(sys.executable).parent / "segue"
+    if not script.exists():
+        script = Path(shutil.which("segue") or "segue")
+    out = subprocess.run(
+        [str(script), "--version"], capture_output=True, text=True, timeout=60, env=clean_env()
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"segue {PYPROJECT['project']['version']}"
+
+
+@pytest.mark.slow
+def test_non_editable_install_into_a_fresh_venv(source_copy: Path, tmp_path: Path) -> None:
+    """``pip install .`` (not editable): the venv imports segue from its own site-packages."""
+    venv = tmp_path / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+        check=True,
+        timeout=120,
+    )
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", *PIP_FLAGS, str(source_copy)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    assert not (site / "core").exists() and not (site / "plugins").exists()
+    assert (site / "segue" / "core" / "py.typed").exists()
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import segue.core, segue.plugins.style as s; print(segue.core.__file__, s.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+    )
+    assert where.returncode == 0, where.stderr
+    for path in where.stdout.split():
+        assert Path(path).is_relative_to(site), path
+    listed = subprocess.run(
+        [str(venv / "bin" / "segue"), "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert '"segue.plugins.style"' in listed.stdout
