@@ -17,10 +17,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from segue.core.plugins import Plugins
+    from segue.core.plugins import get_plugins
     from segue.core.score import load_score
 
-    plugins = Plugins(strict=getattr(args, "strict_plugins", None))
+    plugins = getattr(args, "plugins", None) or get_plugins(getattr(args, "strict_plugins", None))
     score = load_score(args.score)
     return execute(args, score, plugins)
 

@@ -1,0 +1,336 @@
+"""The pipeline's rules, in process, with the fault-injecting generator writing real WAVs."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import pregen_faulty
+import pregen_support as ps
+from segue.core import hookimpl
+from segue.core.errors import BudgetError
+from segue.core.pipeline import Pipeline
+from segue.core.plugins import Plugins
+from segue.core.track import Track
+
+
+def make(tmp_path: Path, moods: dict, plugins: Plugins | None = None, **kw) -> Pipeline:
+    spec_kw = {k: kw.pop(k) for k in ("generator", "cache", "storage", "budget_usd") if k in kw}
+    score = ps.build_score(tmp_path, ps.spec(moods, **spec_kw))
+    kw.setdefault("backoff_base_s", 0.01)
+    kw.setdefault("backoff_cap_s", 0.05)
+    return Pipeline(score, plugins or ps.plugins(), **kw)
+
+
+def events(tmp_path: Path, key: str) -> list[tuple[int, str]]:
+    return [(r["attempt"], r["event"]) for r in ps.records(tmp_path) if r["key"] == key]
+
+
+def assert_stored_ok(pipeline: Pipeline, track: Track) -> None:
+    path = pipeline.primary.local_path(track.filename)
+    assert path is not None
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == track.sha256
+    assert len(data) == track.bytes
+    samples, sr = sf.read(str(path))
+    assert len(samples) / sr == pytest.approx(track.duration_s, abs=1e-3)
+    assert abs(samples).max() > 0.1  # real audio, not silence
+
+
+async def test_generates_stores_and_records(tmp_path):
+    p = make(tmp_path, {"explore": {"variants": 2, "bpm": 90}, "victory": {"stinger": True}})
+    summary = await p.run()
+    assert summary.ok and len(summary.generated) == 3
+    tracks = p.tracks_for("explore")
+    assert [t.variant for t in tracks] == [0, 1]
+    for t in tracks:
+        assert_stored_ok(p, t)
+        assert t.loop is True and t.bpm == 90.0
+        assert t.extra["requested_bpm"] == 90.0
+        assert t.extra["loudness_target"] == -16.0
+        assert t.generator == "faulty" and t.model == "faulty-1"
+        assert t.created_at.endswith("Z")
+    (stinger,) = p.tracks_for("victory")
+    assert stinger.loop is False
+    # Work folders are gone, the tracks folder holds only tracks.
+    assert list((tmp_path / ".segue" / "work").iterdir()) == []
+    assert sorted(x.name for x in (tmp_path / ".segue" / "tracks").iterdir()) == sorted(
+        t.filename for t in [*tracks, stinger]
+    )
+    # A second run generates nothing.
+    again = await p.run()
+    assert len(again.skipped) == 3 and not again.generated
+    assert len([r for r in ps.records(tmp_path) if r["event"] == "start"]) == 3
+    await p.aclose()
+
+
+async def test_transient_failures_are_retried_then_succeed(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [transient=2]"}})
+    summary = await p.run()
+    (key,) = [o.key for o in summary.outcomes]
+    assert summary.ok and summary.outcomes[0].attempts == 3
+    assert events(tmp_path, key) == [
+        (1, "start"),
+        (1, "transient"),
+        (2, "start"),
+        (2, "transient"),
+        (3, "start"),
+        (3, "done"),
+    ]
+    await p.aclose()
+
+
+async def test_transient_failures_give_up_after_max_attempts(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [transient=9]"}}, max_attempts=3)
+    summary = await p.run()
+    (o,) = summary.failed
+    assert "gave up after 3 attempts" in o.reason
+    assert [e for e in events(tmp_path, o.key) if e[1] == "start"] == [
+        (1, "start"),
+        (2, "start"),
+        (3, "start"),
+    ]
+    assert summary.exit_code() == 1
+    await p.aclose()
+
+
+async def test_rate_limit_waits_at_least_retry_after(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [ratelimit=2:0.3]"}})
+    summary = await p.run()
+    assert summary.ok
+    recs = [r for r in ps.records(tmp_path) if r["event"] in ("ratelimit", "start")]
+    limited = [r for r in recs if r["event"] == "ratelimit"]
+    starts = {r["attempt"]: r["t"] for r in recs if r["event"] == "start"}
+    assert len(limited) == 2 and len(starts) == 3
+    for r in limited:
+        # The next attempt started no sooner than the provider asked.
+        assert starts[r["attempt"] + 1] - r["t"] >= 0.3
+    await p.aclose()
+
+
+async def test_permanent_failure_is_never_retried(tmp_path):
+    p = make(tmp_path, {"bad": {"prompt": "x [permanent]"}, "good": {}})
+    summary = await p.run()
+    (failed,) = summary.failed
+    assert failed.mood == "bad" and "refuses" in failed.reason and failed.attempts == 1
+    assert events(tmp_path, failed.key) == [(1, "start"), (1, "permanent")]
+    assert len(summary.generated) == 1
+    assert p.tracks_for("bad") == []
+    await p.aclose()
+
+
+async def test_generator_bug_is_a_permanent_failure(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [crash]"}})
+    summary = await p.run()
+    (o,) = summary.failed
+    assert "ValueError" in o.reason and o.attempts == 1
+    await p.aclose()
+
+
+async def test_hung_request_hits_its_deadline_and_is_retried(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [hang=1]"}}, deadline_s=0.3)
+    summary = await p.run()
+    assert summary.ok
+    (o,) = summary.outcomes
+    assert events(tmp_path, o.key) == [(1, "start"), (1, "hang"), (2, "start"), (2, "done")]
+    await p.aclose()
+
+
+async def test_corrupt_output_is_retried_and_never_stored(tmp_path):
+    p = make(
+        tmp_path,
+        {"once": {"prompt": "x [corrupt=1]"}, "always": {"prompt": "y [corrupt=9]"}},
+        max_attempts=2,
+    )
+    summary = await p.run()
+    (failed,) = summary.failed
+    assert failed.mood == "always" and "corrupt" in failed.reason
+    assert p.cache.get(failed.key) is None
+    (ok,) = p.tracks_for("once")
+    assert_stored_ok(p, ok)
+    assert events(tmp_path, ok.id)[-1] == (2, "done")
+    # Nothing of the corrupt outputs reached storage.
+    assert (tmp_path / ".segue" / "tracks").iterdir().__next__().name == ok.filename
+    assert len(list((tmp_path / ".segue" / "tracks").iterdir())) == 1
+    await p.aclose()
+
+
+async def test_any_output_format_is_decoded_and_encoded_to_the_request_format(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [fmt=flac]", "format": "ogg"}})
+    summary = await p.run()
+    assert summary.ok
+    (t,) = p.tracks_for("m")
+    assert t.format == "ogg" and t.filename.endswith(".ogg")
+    info = sf.info(str(p.primary.local_path(t.filename)))
+    assert info.format == "OGG"
+    assert_stored_ok(p, t)
+    await p.aclose()
+
+
+async def test_budget_refuses_a_plan_up_front_with_figures(tmp_path):
+    gen = {"name": "faulty", "cost_usd": 0.8}
+    p = make(tmp_path, {"m": {"variants": 3}}, generator=gen, budget_usd=2.0)
+    with pytest.raises(BudgetError) as info:
+        await p.run()
+    message = str(info.value)
+    assert "$2.40" in message and "$2.00" in message and "3 missing" in message
+    assert ps.records(tmp_path) == []  # nothing started
+    await p.aclose()
+    # Money already in the ledger counts: 1 track bought, 2 more would pass $2.00.
+    p = make(tmp_path, {"m": {"variants": 1}}, generator=gen, budget_usd=2.0)
+    assert (await p.run()).ok
+    await p.aclose()
+    p = make(tmp_path, {"m": {"variants": 3}}, generator=gen, budget_usd=2.0)
+    with pytest.raises(BudgetError, match=r"\$1\.60 \+ \$0\.80 already spent"):
+        await p.run()
+    await p.aclose()
+
+
+async def test_budget_stops_new_work_mid_run(tmp_path):
+    # Up front 2 x $0.50 fits $1.20; a corrupt (but billed) output makes a retry too dear.
+    gen = {"name": "faulty", "cost_usd": 0.5, "concurrency": 1}
+    p = make(
+        tmp_path,
+        {"a": {"prompt": "a [corrupt=1]"}, "b": {"prompt": "b [sleep=0.1]"}},
+        generator=gen,
+        budget_usd=1.2,
+    )
+    summary = await p.run()
+    (stopped,) = summary.failed
+    assert stopped.reason.startswith("budget: not started")
+    assert p.ledger_total() <= 1.2 + 1e-9
+    assert summary.spent_usd == pytest.approx(1.0)
+    assert summary.exit_code() == 1
+    await p.aclose()
+
+
+async def test_missing_file_means_not_stored_and_is_regenerated(tmp_path):
+    p = make(tmp_path, {"m": {}})
+    await p.run()
+    (t,) = p.tracks_for("m")
+    p.primary.local_path(t.filename).unlink()
+    assert p.stored(p.plan()[0].request) is None and p.tracks_for("m") == []
+    summary = await p.run()
+    assert len(summary.generated) == 1
+    assert_stored_ok(p, p.tracks_for("m")[0])
+    await p.aclose()
+
+
+async def test_truncated_file_means_not_stored(tmp_path):
+    p = make(tmp_path, {"m": {}})
+    await p.run()
+    (t,) = p.tracks_for("m")
+    path = p.primary.local_path(t.filename)
+    path.write_bytes(path.read_bytes()[:100])
+    assert p.tracks_for("m") == []
+    await p.aclose()
+
+
+async def test_ensure_generates_once_for_concurrent_callers(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [sleep=0.2]"}}, cache={"name": "memory"})
+    request = p.plan()[0].request
+    tracks = await asyncio.gather(*(p.ensure(request) for _ in range(5)))
+    assert len({t.id for t in tracks}) == 1
+    assert len([r for r in ps.records(tmp_path) if r["event"] == "start"]) == 1
+    assert await p.ensure(request) == tracks[0]  # stored now: no generation
+    assert len([r for r in ps.records(tmp_path) if r["event"] == "start"]) == 1
+    await p.aclose()
+
+
+async def test_ensure_raises_the_generation_error(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [permanent]"}})
+    from segue.core.errors import PermanentError
+
+    with pytest.raises(PermanentError):
+        await p.ensure(p.plan()[0].request)
+    await p.aclose()
+
+
+async def test_dry_run_generates_nothing_and_prices_what_is_missing(tmp_path):
+    gen = {"name": "faulty", "cost_usd": 0.25}
+    p = make(tmp_path, {"a": {"variants": 2}, "b": {}}, generator=gen)
+    await p.run(p.plan()[:1])
+    summary = await p.run(dry_run=True)
+    assert len(summary.would_generate) == 2 and len(summary.skipped) == 1
+    assert summary.estimate_usd == pytest.approx(0.5)
+    assert len([r for r in ps.records(tmp_path) if r["event"] == "start"]) == 1
+    await p.aclose()
+
+
+async def test_replicas_are_written_and_backfilled(tmp_path):
+    storage = [{"name": "local"}, {"name": "local", "path": "replica"}]
+    p = make(tmp_path, {"m": {"variants": 2}}, storage=storage)
+    assert (await p.run()).ok
+    primary, replica = p.sinks
+    assert primary.list() == replica.list() and len(replica.list()) == 2
+    for name in replica.list():
+        assert (tmp_path / "replica" / name).read_bytes() == primary.local_path(name).read_bytes()
+    await p.aclose()
+    # A replica added later is filled from the primary without generating anything.
+    storage.append({"name": "local", "path": "late"})
+    p = make(tmp_path, {"m": {"variants": 2}}, storage=storage)
+    summary = await p.run()
+    assert len(summary.skipped) == 2
+    assert p.sinks[2].list() == primary.list()
+    assert len([r for r in ps.records(tmp_path) if r["event"] == "start"]) == 2
+    await p.aclose()
+
+
+class Halver:
+    """A post-processor that halves the audio and says so; and a stored-track listener."""
+
+    def __init__(self) -> None:
+        self.stored: list[str] = []
+
+    @hookimpl
+    def segue_process_track(self, track, path):
+        samples, sr = sf.read(str(path), dtype="float32")
+        sf.write(str(path), samples * 0.5, sr, subtype="FLOAT")
+        return track.replace(loudness_lufs=-99.0, extra={**track.extra, "halved": True})
+
+    @hookimpl
+    def segue_track_stored(self, track):
+        self.stored.append(track.id)
+
+
+async def test_process_track_hooks_run_before_storing(tmp_path):
+    halver = Halver()
+    plugins = Plugins(strict=False, load_entry_points=False, extra=[pregen_faulty, halver])
+    p = make(tmp_path, {"m": {}}, plugins=plugins)
+    assert (await p.run()).ok
+    (t,) = p.tracks_for("m")
+    assert t.loudness_lufs == -99.0 and t.extra["halved"] is True
+    samples, _ = sf.read(str(p.primary.local_path(t.filename)))
+    assert 0.1 < abs(samples).max() < 0.2  # the tone is 0.3 peak, halved
+    assert halver.stored == [t.id]
+    await p.aclose()
+
+
+async def test_moods_with_identical_audio_share_one_generation(tmp_path):
+    p = make(tmp_path, {"a": {"prompt": "same"}, "b": {"prompt": "same"}})
+    summary = await p.run()
+    assert len(summary.outcomes) == 2
+    assert len([r for r in ps.records(tmp_path) if r["event"] == "start"]) == 1
+    (a,), (b,) = p.tracks_for("a"), p.tracks_for("b")
+    assert a.id == b.id and a.mood == "a" and b.mood == "b"
+    await p.aclose()
+
+
+async def test_stop_interrupts_cleanly(tmp_path):
+    p = make(tmp_path, {"m": {"prompt": "x [hang=9]", "variants": 2}, "ok": {}})
+    task = asyncio.create_task(p.run())
+    while len([r for r in ps.records(tmp_path) if r["event"] == "hang"]) < 2:
+        await asyncio.sleep(0.01)
+    p.stop()
+    summary = await task
+    assert summary.interrupted and summary.exit_code() == 130
+    assert {o.reason for o in summary.failed} == {"interrupted"}
+    assert list((tmp_path / ".segue" / "work").iterdir()) == []
+    await p.aclose()
