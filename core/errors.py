@@ -45,3 +45,7 @@ class RateLimitedError(TransientError):
 
 class PermanentError(GenerationError):
     """Never retried: bad input, bad credentials, a request the provider refuses."""
+
+
+class AudioError(GenerationError):
+    """An audio file cannot be decoded or encoded; the message names the file."""

@@ -1,0 +1,236 @@
+"""segue.core.audio: decode, deterministic encode of every format, Ogg CRCs, measurements."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+from segue.core import audio
+from segue.core.errors import AudioError, GenerationError
+from segue.core.track import CONTENT_TYPES
+
+SR = 44100
+
+
+def music(seconds: float = 3.0, sr: int = SR, seed: int = 0) -> np.ndarray:
+    """Chords, decaying noise bursts on each beat and a stereo image: codec-realistic input."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = np.zeros((t.size, 2))
+    for f in (110.0, 220.0, 277.2, 329.6, 440.0, 659.3):
+        x[:, 0] += 0.05 * np.sin(2 * np.pi * f * t + rng.random())
+        x[:, 1] += 0.05 * np.sin(2 * np.pi * f * 1.003 * t + rng.random())
+    x += rng.standard_normal(x.shape) * 0.2 * np.exp(-(t % 0.5) * 20)[:, None]
+    return x.astype(np.float32)
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("fmt", list(audio.ENCODINGS))
+def test_every_format_round_trips_byte_identical(tmp_path, fmt):
+    x = music(2.0, seed=1)
+    a, b = tmp_path / f"a.{fmt}", tmp_path / f"b.{fmt}"
+    audio.write(a, x, SR, fmt)
+    audio.write(b, x, SR, fmt)
+    assert sha(a) == sha(b), f"{fmt} encodes are not deterministic"
+    y, sr = audio.read(a)
+    assert y.dtype == np.float32 and y.ndim == 2 and y.shape[1] == 2
+    info = sf.info(str(a))
+    expected = {"ogg": "OGG", "opus": "OGG", "mp3": "MP3", "flac": "FLAC", "wav": "WAV"}[fmt]
+    assert info.format == expected
+    assert audio.content_type(fmt) == CONTENT_TYPES[fmt]
+    if fmt == "opus":
+        assert sr == 48000 and info.subtype == "OPUS"
+        assert y.shape[0] == round(x.shape[0] * 48000 / SR)
+    else:
+        assert sr == SR
+        # Sample-exact length: Vorbis, FLAC, WAV always; MP3 through the LAME header's
+        # delay/padding, which libmpg123 honours (many players do not).
+        assert y.shape[0] == x.shape[0]
+    if fmt in ("wav", "flac"):
+        assert np.max(np.abs(y - x)) < 1.0 / 32767 + 1e-6
+    else:
+        # Lossy, but aligned: the decoded signal matches the input closely in time.
+        ref = x if sr == SR else audio.resample(x, SR, sr)
+        n = min(len(ref), len(y))
+        a, b = ref[:n, 0], y[:n, 0]
+        corr = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+        assert corr > 0.95, f"{fmt}: decoded signal does not line up with the input ({corr:.3f})"
+
+
+def test_different_audio_gives_different_ogg_serials(tmp_path):
+    a, b = tmp_path / "a.ogg", tmp_path / "b.ogg"
+    audio.write(a, music(1.0, seed=1), SR, "ogg")
+    audio.write(b, music(1.0, seed=2), SR, "ogg")
+    serial = lambda p: struct.unpack_from("<I", p.read_bytes(), 14)[0]  # noqa: E731
+    assert serial(a) != serial(b)
+
+
+@pytest.mark.parametrize("fmt", ["ogg", "opus"])
+def test_ogg_pages_have_one_serial_and_valid_crcs(tmp_path, fmt):
+    path = tmp_path / f"x.{fmt}"
+    x = music(3.0, seed=3)
+    audio.write(path, x, SR, fmt)
+    data = path.read_bytes()
+    pages = audio._ogg_pages(data)
+    assert len(pages) > 3
+    table = audio._ogg_crc_table()
+    serials = set()
+    for pos, length in pages:
+        page = bytearray(data[pos : pos + length])
+        serials.add(struct.unpack_from("<I", page, 14)[0])
+        stored = struct.unpack_from("<I", page, 22)[0]
+        page[22:26] = b"\0\0\0\0"
+        crc = 0
+        for byte in bytes(page):  # the textbook table CRC, independent of audio.ogg_crc
+            crc = ((crc << 8) & 0xFFFFFFFF) ^ int(table[(crc >> 24) ^ byte])
+        assert crc == stored
+    assert len(serials) == 1
+    # libogg drops pages whose CRC is wrong: a full-length decode proves the CRCs hold...
+    frames = audio.read(path)[0].shape[0]
+    expected = x.shape[0] if fmt == "ogg" else round(x.shape[0] * 48000 / SR)
+    assert frames == expected
+    # ...and breaking one data page's CRC loses that page's audio.
+    broken = bytearray(data)
+    broken[pages[3][0] + 22] ^= 0xFF
+    bad = tmp_path / f"bad.{fmt}"
+    bad.write_bytes(bytes(broken))
+    assert audio.read(bad)[0].shape[0] < frames
+
+
+def test_ogg_crc_matches_table_version():
+    rng = np.random.default_rng(0)
+    table = audio._ogg_crc_table()
+    for size in (0, 1, 27, 4096):
+        data = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+        crc = 0
+        for byte in data:
+            crc = ((crc << 8) & 0xFFFFFFFF) ^ int(table[(crc >> 24) ^ byte])
+        assert audio.ogg_crc(data) == crc
+
+
+def test_long_vorbis_write_does_not_crash(tmp_path):
+    # One big libsndfile write overflows libvorbis's stack (a segfault); write() blocks it.
+    x = np.zeros((SR * 30, 2), dtype=np.float32)
+    x[::1000] = 0.5
+    path = tmp_path / "long.ogg"
+    audio.write(path, x, SR, "ogg")
+    assert audio.read(path)[0].shape[0] == x.shape[0]
+
+
+def test_mono_and_48k_inputs(tmp_path):
+    mono = music(1.0, sr=48000)[:, 0]
+    for fmt in audio.ENCODINGS:
+        path = tmp_path / f"m.{fmt}"
+        audio.write(path, mono, 48000, fmt)
+        y, sr = audio.read(path)
+        assert sr == 48000 and y.shape == (mono.shape[0], 1)
+
+
+def test_pcm_formats_clip_instead_of_wrapping(tmp_path):
+    x = np.full((1000, 1), 1.5, dtype=np.float32)
+    path = tmp_path / "c.wav"
+    audio.write(path, x, SR, "wav")
+    assert audio.read(path)[0].min() > 0.99
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (None, "no such file"),
+        (b"", "cannot decode audio"),
+        (b"RIFF....WAVEjunkjunkjunk" * 4, "cannot decode audio"),
+        (b"OggS" + bytes(200), "cannot decode audio"),
+    ],
+)
+def test_bad_files_raise_one_line_audio_error(tmp_path, content, needle):
+    path = tmp_path / "bad.ogg"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(AudioError) as info:
+        audio.read(path)
+    message = str(info.value)
+    assert "\n" not in message and message.startswith("bad.ogg: ") and needle in message
+    assert isinstance(info.value, GenerationError)
+
+
+def test_empty_file_with_header_is_an_error(tmp_path):
+    path = tmp_path / "empty.wav"
+    sf.write(str(path), np.zeros((0, 2)), SR)
+    with pytest.raises(AudioError, match=r"^empty\.wav: .*no samples$"):
+        audio.read(path)
+
+
+def test_write_refuses_bad_input(tmp_path):
+    with pytest.raises(AudioError, match="unknown audio format 'aac'"):
+        audio.write(tmp_path / "x.aac", music(0.1), SR, "aac")
+    with pytest.raises(AudioError, match="empty"):
+        audio.write(tmp_path / "x.ogg", np.zeros((0, 2)), SR, "ogg")
+    bad = music(0.1)
+    bad[5, 0] = np.nan
+    with pytest.raises(AudioError, match="non-finite"):
+        audio.write(tmp_path / "x.ogg", bad, SR, "ogg")
+
+
+def test_loudness_of_a_known_sine():
+    # BS.1770: a 997 Hz sine at 0 dBFS in one channel reads -3.01 LKFS; in two, 0.
+    t = np.arange(SR * 5) / SR
+    for amp_db in (-10.0, -20.0):
+        sine = 10 ** (amp_db / 20) * np.sin(2 * np.pi * 997 * t)
+        assert audio.loudness(np.stack([sine, sine], 1), SR) == pytest.approx(amp_db, abs=0.1)
+        assert audio.loudness(sine, SR) == pytest.approx(amp_db - 3.01, abs=0.1)
+    assert audio.loudness(np.zeros((SR, 2)), SR) == -math.inf
+    short = 0.1 * np.sin(2 * np.pi * 997 * t[: SR // 10])  # shorter than one gating block
+    assert audio.loudness(short, SR) == pytest.approx(-20 - 3.01, abs=0.3)
+
+
+def test_true_peak_finds_inter_sample_peaks():
+    # A sine at fs/4 sampled 45 degrees off its crests: samples read -3 dB, the wave is 0 dB.
+    n = np.arange(SR)
+    x = 0.5 * np.sin(np.pi / 2 * n + np.pi / 4)
+    sample_peak = 20 * math.log10(np.max(np.abs(x)))
+    assert sample_peak == pytest.approx(20 * math.log10(0.5) - 3.01, abs=0.01)
+    assert audio.true_peak_db(x, SR) == pytest.approx(20 * math.log10(0.5), abs=0.3)
+    assert audio.true_peak_db(np.zeros(100), SR) == -math.inf
+
+
+def test_true_peak_agrees_with_scipy_polyphase_oversampling():
+    signal = pytest.importorskip("scipy.signal")
+    x = music(2.0, seed=4)
+    ours = audio.true_peak_db(x, SR)
+    up = signal.resample_poly(x.astype(np.float64), 4, 1, axis=0)
+    ref = 20 * math.log10(np.max(np.abs(up)))
+    assert ours == pytest.approx(ref, abs=0.15)
+    per_frame = audio.oversampled_peaks(x)
+    assert per_frame.shape == (x.shape[0],) and per_frame.min() >= 0
+
+
+def test_circular_peaks_see_the_seam():
+    # A loop whose crest straddles the seam: only the circular view sees it rise above 0.9.
+    x = np.zeros((64, 1), dtype=np.float32)
+    x[-3:, 0] = [0.3, 0.7, 0.9]
+    x[:3, 0] = [0.9, 0.7, 0.3]
+    linear = audio.oversampled_peaks(x)
+    circular = audio.oversampled_peaks(x, circular=True)
+    assert linear[-1] == pytest.approx(0.9) and circular[-1] > 0.91
+
+
+def test_resample_is_band_limited_and_keeps_timing():
+    t_in = np.arange(SR * 2) / SR
+    x = np.sin(2 * np.pi * 1000 * t_in)[:, None]
+    y = audio.resample(x, SR, 48000)
+    assert y.shape == (96000, 1)
+    t_out = np.arange(96000) / 48000
+    ref = np.sin(2 * np.pi * 1000 * t_out)
+    mid = slice(2000, -2000)  # away from the edges, where the pad's silence begins
+    assert np.max(np.abs(y[mid, 0] - ref[mid])) < 1e-3
+    # Circular: a loop of whole cycles stays one, so the resampled loop's seam is clean.
+    yc = audio.resample(x, SR, 48000, circular=True)
+    assert np.max(np.abs(yc[:, 0] - ref)) < 1e-3
+    assert audio.resample(x, SR, SR).shape == x.shape
