@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from aiohttp import web
-
     from segue.core.cue import Cue
     from segue.core.registry import Register
     from segue.core.request import GenerationRequest
@@ -36,37 +35,49 @@ def segue_register_storage_sinks(register: Register) -> None:
 
 
 @hookspec
-def segue_transform_prompt(
-    request: GenerationRequest, score: Score
-) -> GenerationRequest | None:
-    """Rewrite a generation request; chained, each receives the previous one's output."""
+def segue_transform_prompt(request: GenerationRequest, score: Score) -> GenerationRequest | None:
+    """Rewrite a generation request before its cache key is computed; return a new one or None.
+
+    Chained: each implementation receives the previous one's output, in pluggy's call order
+    (tryfirst, then the last registered first, then trylast). See docs/plugins.md.
+    """
 
 
 @hookspec
 def segue_process_track(track: Track, path: Path) -> Track | None:
-    """Post-process a freshly generated audio file in place; return an updated Track or None."""
+    """Post-process a freshly generated audio file in place; return an updated Track or None.
+
+    ``path`` is a float WAV, encoded to the request's format after the chain; chained like
+    ``segue_transform_prompt``. Not called for tracks already in the cache.
+    """
 
 
 @hookspec
 def segue_track_stored(track: Track) -> None:
-    """Notification: a track was generated and stored."""
+    """Notification: a new track is stored in every sink and recorded in the cache."""
 
 
 @hookspec
 def segue_cue(session: Any, cue: Cue) -> None:
-    """Notification: a cue was sent to a session."""
+    """Notification: a cue was sent to a session's connections. Do not block."""
 
 
 @hookspec
 def segue_game_event(session: Any, event: dict[str, Any]) -> None:
-    """Notification: a session received a game event ``{"name": ..., "data": {...}}``."""
+    """Notification: a session received a game event ``{"name": ..., "data": {...}}``.
+
+    Called before any stinger the event triggers is sent. Do not block.
+    """
 
 
 @hookspec
 def segue_register_routes(app: web.Application) -> None:
-    """Add HTTP routes to the server's aiohttp application."""
+    """Add HTTP routes to the server's aiohttp application (after segue's own routes)."""
 
 
 @hookspec
 def segue_register_commands(subparsers: Any) -> None:
-    """Add ``segue`` sub-commands: ``subparsers.add_parser(...)`` with ``set_defaults(func=...)``."""
+    """Add ``segue`` sub-commands: ``subparsers.add_parser(...)``, ``set_defaults(func=...)``.
+
+    ``func(args) -> int`` gets the parsed arguments, with ``args.plugins`` (the loaded plugins).
+    """
