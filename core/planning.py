@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from pathlib import Path
 
 from segue.core.errors import ConfigError, PermanentError, PluginError
 from segue.core.generator import Generator
@@ -57,6 +58,14 @@ def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]
     return requests
 
 
+def _display_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it, as errors show it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 @dataclass(frozen=True)
 class PlannedRequest:
     request: GenerationRequest
@@ -80,7 +89,7 @@ def build_plan(score: Score, plugins: Plugins, generator: Generator) -> list[Pla
             generator.check(final)
         except PermanentError as exc:
             mood = score.moods.get(request.mood)
-            where = f"{score.path.name}:{mood.line}" if mood and mood.line else score.path.name
+            where = _display_path(score.path) + (f":{mood.line}" if mood and mood.line else "")
             raise ConfigError(
                 f"{where}: moods.{request.mood}: generator {generator.name} refuses "
                 f"variant {request.variant}: {' '.join(str(exc).split())}"

@@ -118,13 +118,14 @@ def print_table(
         title=f"{score.title} — {len(plan)} requests, generator {generator.name}",
         show_lines=True,
     )
+    # Every column but the prompt keeps its width; the prompt wraps in what is left.
     table.add_column("mood", no_wrap=True)
-    table.add_column("var", justify="right")
-    table.add_column("prompt", overflow="fold", ratio=1, min_width=30)
-    table.add_column("dur s", justify="right")
+    table.add_column("var", justify="right", no_wrap=True)
+    table.add_column("prompt (final)", overflow="fold", ratio=1, min_width=16)
+    table.add_column("dur s", justify="right", no_wrap=True)
     table.add_column("key", no_wrap=True)
-    table.add_column("cached", justify="center")
-    table.add_column("est. cost", justify="right")
+    table.add_column("cached", justify="center", no_wrap=True)
+    table.add_column("est. cost", justify="right", no_wrap=True)
     for item, is_cached in zip(plan, cached, strict=True):
         r = item.request
         prompt = r.prompt
