@@ -258,7 +258,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """``a list``, ``a string``… for messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -283,7 +284,7 @@ class _Compiler:
 
     def condition(self, raw: Any, path: Path) -> Node | None:
         if not isinstance(raw, Mapping):
-            self.error(path, f"must be a mapping of state keys to values, not {_describe(raw)}")
+            self.error(path, f"must be a mapping of state keys to values, not {describe(raw)}")
             return None
         if not raw:
             self.error(path, "must not be empty (omit `when` for a rule that always applies)")
@@ -359,7 +360,7 @@ class _Compiler:
 
     def scalar(self, value: Any, path: Path) -> bool:
         if _kind(value) is None:
-            self.error(path, f"must be a string, number, boolean or null, not {_describe(value)}")
+            self.error(path, f"must be a string, number, boolean or null, not {describe(value)}")
             return False
         if isinstance(value, float) and math.isnan(value):
             self.error(path, "must not be NaN")
@@ -369,7 +370,7 @@ class _Compiler:
     def operand(self, op: str, operand: Any, path: Path) -> bool:
         if op == "exists":
             if not isinstance(operand, bool):
-                self.error(path, f"`exists` takes true or false, not {_describe(operand)}")
+                self.error(path, f"`exists` takes true or false, not {describe(operand)}")
                 return False
             return True
         if op in ("eq", "ne"):
@@ -381,7 +382,7 @@ class _Compiler:
             return all(self.scalar(v, (*path, i)) for i, v in enumerate(operand))
         # lt le gt ge
         if _kind(operand) not in ("number", "str"):
-            self.error(path, f"`{op}` compares with a number or a string, not {_describe(operand)}")
+            self.error(path, f"`{op}` compares with a number or a string, not {describe(operand)}")
             return False
         return self.scalar(operand, path)
 

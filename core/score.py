@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from segue.core.conditions import ConditionError, compile_condition, format_path, plain, suggest
+from segue.core.conditions import (
+    ConditionError,
+    compile_condition,
+    describe,
+    format_path,
+    plain,
+    suggest,
+)
 from segue.core.errors import ScoreError
 from segue.core.yamlsource import YamlSourceError, duplicates, line_of, load_yaml
 
@@ -462,9 +469,9 @@ class _Checker:
             )
         return SCORE_VERSION
 
-    def plugin(self, value: Any, path: ErrorPath, name_key: str) -> PluginChoice | None:
+    def plugin(self, value: Any, path: ErrorPath, name_key: str, kind: str) -> PluginChoice | None:
         """A plugin named by a string, or a mapping with ``name_key`` (or ``name``) and options."""
-        what = f"a {name_key} name or a mapping with `{name_key}` and its options"
+        what = f"a {kind} name or a mapping with `{name_key}` and its options"
         if isinstance(value, str):
             if not PLUGIN_NAME_RE.fullmatch(value):
                 self.error(path, f"must be {what}")
@@ -473,7 +480,7 @@ class _Checker:
         raw = self.mapping(value, path, None, what)
         if raw is None:
             return None
-        keys = [k for k in (name_key, "name") if k in raw]
+        keys = [k for k in dict.fromkeys((name_key, "name")) if k in raw]
         if len(keys) != 1:
             message = (
                 f"needs `{name_key}`" if not keys else f"give `{name_key}` or `name`, not both"
@@ -494,9 +501,12 @@ class _Checker:
             if not value:
                 self.error(path, "must list at least one sink (the first is the primary)")
                 return (PluginChoice("local"),)
-            choices = [self.plugin(item, (*path, i), "sink") for i, item in enumerate(value)]
+            choices = [
+                self.plugin(item, (*path, i), "sink", "storage sink")
+                for i, item in enumerate(value)
+            ]
             return tuple(c for c in choices if c is not None) or (PluginChoice("local"),)
-        choice = self.plugin(value, path, "sink")
+        choice = self.plugin(value, path, "sink", "storage sink")
         return (choice or PluginChoice("local"),)
 
     def style(self, value: Any, path: ErrorPath) -> Style:
@@ -865,7 +875,7 @@ class _Checker:
     def score(self, path: Path, label: str) -> Score | None:
         root = self.root
         if not isinstance(root, Mapping):
-            kind = "empty" if root is None else f"a {type(root).__name__}"
+            kind = "empty" if root is None else describe(root)
             self.error((), f"must be a mapping starting with `segue: 1` (the file is {kind})")
             return None
         for where, line, first in duplicates(root):
@@ -876,8 +886,8 @@ class _Checker:
         title = Path(label).stem
         if "title" in root:
             title = self.text(root["title"], ("title",), 200) or title
-        generator = self.plugin(root.get("generator", "synth"), ("generator",), "name")
-        cache = self.plugin(root.get("cache", "disk"), ("cache",), "backend")
+        generator = self.plugin(root.get("generator", "synth"), ("generator",), "name", "generator")
+        cache = self.plugin(root.get("cache", "disk"), ("cache",), "backend", "cache backend")
         storage = self.storage(root.get("storage", "local"), ("storage",))
         budget = None
         if root.get("budget_usd") is not None:

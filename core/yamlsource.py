@@ -169,6 +169,8 @@ def load_yaml(text: str) -> Any:
         problem = exc.problem or exc.context or "cannot parse"
         if problem.startswith("but found") and exc.context:
             problem = f"{exc.context}, {problem}"
+        if "<block end>" in problem or "<block mapping start>" in problem:
+            problem += " (check the indentation)"
         raise YamlSourceError(_mark_line(exc), f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(1, f"invalid YAML: {exc}") from None
