@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from segue.core import audio
 from segue.core.cache import Cache
 from segue.core.errors import (
     BudgetError,
@@ -78,25 +79,7 @@ __all__ = [
 ]
 
 
-# --- audio I/O: core/audio.py when present, soundfile otherwise ----------------------------
-
-_SF_FORMATS = {
-    "wav": ("WAV", "PCM_16"),
-    "flac": ("FLAC", "PCM_16"),
-    "ogg": ("OGG", "VORBIS"),
-    "opus": ("OGG", "OPUS"),
-    "mp3": ("MP3", "MPEG_LAYER_III"),
-}
-
-
-def _audio_module() -> Any:
-    try:
-        from segue.core import audio
-    except ModuleNotFoundError as exc:
-        if exc.name != "segue.core.audio":
-            raise
-        return None
-    return audio
+# --- audio I/O -------------------------------------------------------------------------------
 
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
@@ -104,41 +87,10 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
 
     Corrupt output is worth another generation, so it maps to a transient failure.
     """
-    audio = _audio_module()
     try:
-        if audio is not None:
-            samples, sr = audio.read(path)
-        else:
-            import soundfile as sf
-
-            samples, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # AudioError, LibsndfileError, ValueError: unreadable either way
-        raise TransientError(f"corrupt audio {Path(path).name}: {exc}".replace("\n", " ")) from exc
-    samples = np.asarray(samples, dtype=np.float32)
-    if samples.ndim == 1:
-        samples = samples[:, None]
-    if samples.shape[0] == 0:
-        raise TransientError(f"corrupt audio {Path(path).name}: no samples")
-    if not np.isfinite(samples).all():
-        raise TransientError(f"corrupt audio {Path(path).name}: non-finite samples")
-    return samples, int(sr)
-
-
-def write_audio(path: Path, samples: np.ndarray, sr: int, fmt: str) -> None:
-    audio = _audio_module()
-    if audio is not None:
-        audio.write(path, samples, sr, fmt)
-        return
-    import soundfile as sf
-
-    container, subtype = _SF_FORMATS[fmt]
-    sf.write(str(path), samples, sr, format=container, subtype=subtype)
-
-
-def write_float_wav(path: Path, samples: np.ndarray, sr: int) -> None:
-    import soundfile as sf
-
-    sf.write(str(path), samples, sr, format="WAV", subtype="FLOAT")
+        return audio.read(path)
+    except audio.AudioError as exc:
+        raise TransientError(f"corrupt output: {exc}") from None
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -661,7 +613,7 @@ class Pipeline:
             raise PermanentError(f"unknown output format {fmt!r}")
         samples, sr = read_audio(Path(gen.path))
         wav = workdir / "processing.wav"
-        write_float_wav(wav, samples, sr)
+        audio.write_float_wav(wav, samples, sr)
         track = Track(
             id=planned.key,
             mood=request.mood,
@@ -696,9 +648,9 @@ class Pipeline:
         samples, sr = read_audio(wav)
         out = workdir / f"{planned.key}.{fmt}"
         try:
-            write_audio(out, samples, sr, fmt)
-        except Exception as exc:
-            raise TransientError(f"encoding {fmt} failed: {exc}".replace("\n", " ")) from exc
+            audio.write(out, samples, sr, fmt, loop=bool(processed.loop))
+        except audio.AudioError as exc:
+            raise TransientError(f"encoding failed: {exc}") from None
         sha, size = sha256_file(out)
         # Verify what will be stored decodes (a broken encode is retried, never stored).
         decoded, dsr = read_audio(out)

@@ -212,12 +212,16 @@ async def test_instances_sharing_a_backend_see_each_other(factory):
         pass
 
 
-async def test_redis_get_is_served_locally_after_the_first_read(factory, redis_url):
-    if factory.backend != "redis":
-        pytest.skip("redis only")
+def redis_caches(redis_url, tmp_path, n: int):
+    plugins = Plugins(strict=False, load_entry_points=False)
+    config = {"url": redis_url, "prefix": f"r{time.monotonic_ns()}", "lock_ttl_s": 0.6}
+    return [plugins.caches.get("redis").factory(dict(config), tmp_path) for _ in range(n)]
+
+
+async def test_redis_get_is_served_locally_after_the_first_read(redis_url, tmp_path):
     import redis
 
-    cache = factory()
+    (cache,) = redis_caches(redis_url, tmp_path, 1)
     cache.set("k", track("k"))
     admin = redis.Redis.from_url(redis_url)
 
@@ -233,14 +237,13 @@ async def test_redis_get_is_served_locally_after_the_first_read(factory, redis_u
         assert cache.get("missing") is None
     assert hget_calls() == before  # no round trip per get
     admin.close()
+    cache.close()
 
 
-async def test_redis_lock_is_renewed_while_held_and_expires_when_abandoned(factory, redis_url):
-    if factory.backend != "redis":
-        pytest.skip("redis only")
+async def test_redis_lock_is_renewed_while_held_and_expires_when_abandoned(redis_url, tmp_path):
     import redis
 
-    a, b = factory(), factory()  # lock_ttl_s is 0.6
+    a, b = redis_caches(redis_url, tmp_path, 2)  # lock_ttl_s is 0.6
     async with a.lock("k"):
         await asyncio.sleep(1.5)  # well past the TTL: renewal keeps it
         with pytest.raises(TimeoutError):
@@ -255,6 +258,8 @@ async def test_redis_lock_is_renewed_while_held_and_expires_when_abandoned(facto
     async with b.lock("dead", timeout_s=2):
         pass
     admin.close()
+    a.close()
+    b.close()
 
 
 def test_bad_options_are_config_errors(tmp_path):

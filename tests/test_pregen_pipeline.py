@@ -283,17 +283,18 @@ async def test_replicas_are_written_and_backfilled(tmp_path):
     await p.aclose()
 
 
-class Halver:
-    """A post-processor that halves the audio and says so; and a stored-track listener."""
+class Marker:
+    """A post-processor that silences the first 100 frames and says so; a stored listener."""
 
     def __init__(self) -> None:
         self.stored: list[str] = []
 
-    @hookimpl
+    @hookimpl(tryfirst=True)
     def segue_process_track(self, track, path):
         samples, sr = sf.read(str(path), dtype="float32")
-        sf.write(str(path), samples * 0.5, sr, subtype="FLOAT")
-        return track.replace(loudness_lufs=-99.0, extra={**track.extra, "halved": True})
+        samples[:100] = 0.0
+        sf.write(str(path), samples, sr, subtype="FLOAT")
+        return track.replace(extra={**track.extra, "marked": True})
 
     @hookimpl
     def segue_track_stored(self, track):
@@ -301,15 +302,15 @@ class Halver:
 
 
 async def test_process_track_hooks_run_before_storing(tmp_path):
-    halver = Halver()
-    plugins = Plugins(strict=False, load_entry_points=False, extra=[pregen_faulty, halver])
+    marker = Marker()
+    plugins = Plugins(strict=False, load_entry_points=False, extra=[pregen_faulty, marker])
     p = make(tmp_path, {"m": {}}, plugins=plugins)
     assert (await p.run()).ok
     (t,) = p.tracks_for("m")
-    assert t.loudness_lufs == -99.0 and t.extra["halved"] is True
+    assert t.extra["marked"] is True
     samples, _ = sf.read(str(p.primary.local_path(t.filename)))
-    assert 0.1 < abs(samples).max() < 0.2  # the tone is 0.3 peak, halved
-    assert halver.stored == [t.id]
+    assert abs(samples[:100]).max() == 0.0 and abs(samples[100:]).max() > 0.05
+    assert marker.stored == [t.id]
     await p.aclose()
 
 
