@@ -959,8 +959,8 @@ def load_score(path: str | Path) -> Score:
             raise IsADirectoryError(21, "is a directory")
         with file.open("rb") as handle:
             data = handle.read(MAX_SCORE_BYTES + 1)
-    except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        reason = (getattr(exc, "strerror", None) or str(exc)).lower()
         raise ScoreError([f"{label}: cannot read score: {reason}"]) from None
     if len(data) > MAX_SCORE_BYTES:
         raise ScoreError([f"{label}: cannot read score: larger than {MAX_SCORE_BYTES} bytes"])
