@@ -1,0 +1,133 @@
+"""The embedded synth generator (``synth``): a procedural composer and synthesiser in numpy.
+
+Offline, free and deterministic: the same request gives bit-identical samples. See
+``docs/generators.md`` for the words, tempos, keys, instruments and genres it understands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from segue.core import hookimpl
+from segue.core.errors import ConfigError, PermanentError
+from segue.core.generator import GeneratedAudio
+from segue.core.registry import Register
+from segue.core.request import GenerationRequest
+
+MODEL = "segue-synth-1"
+SAMPLE_RATES = (44100, 48000)
+MAX_DURATION_S = 600.0
+MIN_DURATION_S = 0.5
+OPTIONS = {"sample_rate", "seed", "concurrency"}
+
+
+class SynthGenerator:
+    """Generator ``synth``: renders in worker threads (numpy releases the GIL in its big ops)."""
+
+    name = "synth"
+    model = MODEL
+
+    def __init__(self, config: dict[str, Any] | None = None, state_dir: Path | None = None) -> None:
+        config = dict(config or {})
+        unknown = sorted(set(config) - OPTIONS)
+        if unknown:
+            raise ConfigError(
+                f"generator synth: unknown option {unknown[0]!r} "
+                f"(known: {', '.join(sorted(OPTIONS))})"
+            )
+        sr = config.get("sample_rate", 44100)
+        if sr not in SAMPLE_RATES:
+            raise ConfigError(f"generator synth: sample_rate must be 44100 or 48000, not {sr!r}")
+        seed = config.get("seed", 0)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"generator synth: seed must be an integer, not {seed!r}")
+        conc = config.get("concurrency", os.cpu_count() or 1)
+        if not isinstance(conc, int) or isinstance(conc, bool) or conc < 1:
+            raise ConfigError(
+                f"generator synth: concurrency must be a positive integer, not {conc!r}"
+            )
+        self.sample_rate: int = sr
+        self.seed: int = seed
+        self.concurrency: int = conc
+        self.state_dir = state_dir
+
+    def audio_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": MODEL, "sample_rate": self.sample_rate}
+        if self.seed:
+            params["seed"] = self.seed
+        return params
+
+    def estimate_cost(self, request: GenerationRequest) -> float:
+        return 0.0
+
+    def check(self, request: GenerationRequest) -> None:
+        from segue.plugins.synth.words import parse_key
+
+        where = f"mood {request.mood}"
+        if not (MIN_DURATION_S <= request.duration_s <= MAX_DURATION_S):
+            raise PermanentError(
+                f"{where}: the synth makes {MIN_DURATION_S:g} to {MAX_DURATION_S:g} s of audio, "
+                f"not {request.duration_s:g} s"
+            )
+        if request.bpm is not None and not (20 <= request.bpm <= 300):
+            raise PermanentError(f"{where}: bpm must be from 20 to 300, not {request.bpm:g}")
+        if request.key and parse_key(request.key) is None:
+            raise PermanentError(
+                f"{where}: cannot read key {request.key!r} (write e.g. 'D major', 'F# minor', "
+                "'Bb dorian')"
+            )
+        if request.stinger is False and request.bpm is not None:
+            bar_s = 4 * 60.0 / request.bpm
+            if request.duration_s < bar_s / 2:
+                raise PermanentError(
+                    f"{where}: a loop of {request.duration_s:g} s is shorter than half a bar "
+                    f"at {request.bpm:g} BPM"
+                )
+
+    def _render(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
+        from segue.plugins.synth.render import render_request, write_wav
+
+        if self.seed and request.params.get("seed") != self.seed:
+            request = request.replace(params={**request.params, "seed": self.seed})
+        arr, samples = render_request(request, self.sample_rate)
+        workdir.mkdir(parents=True, exist_ok=True)
+        path = workdir / f"synth-{request.cache_key[:16]}.wav"
+        write_wav(path, samples, self.sample_rate)
+        length_s = samples.shape[0] / self.sample_rate
+        return GeneratedAudio(
+            path=path,
+            model=MODEL,
+            cost_usd=0.0,
+            bpm=float(arr.bpm),
+            beats_per_bar=arr.beats_per_bar,
+            first_beat_s=0.0,
+            loop=arr.loop,
+            loop_start_s=0.0,
+            loop_end_s=length_s if arr.loop else None,
+            extra={
+                "key": arr.key.name,
+                "bars": arr.bars if arr.loop else None,
+                "sections": [
+                    {"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in arr.sections
+                ],
+            },
+        )
+
+    async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
+        self.check(request)
+        return await asyncio.to_thread(self._render, request, Path(workdir))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _factory(config: dict[str, Any], state_dir: Path) -> SynthGenerator:
+    return SynthGenerator(config, state_dir)
+
+
+@hookimpl
+def segue_register_generators(register: Register) -> None:
+    register("synth", _factory)

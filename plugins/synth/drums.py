@@ -1,0 +1,284 @@
+"""Synthesised drums (one cached sample per sound) and the kits' bar patterns.
+
+Every sound is made from sines with pitch sweeps and FFT-filtered noise; a render makes each
+once and adds it at every hit. Patterns are written on a grid of sixteenth notes (4 steps per
+beat) and put the strongest hits on the beats, so the tempo is obvious from the onsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from random import Random
+
+import numpy as np
+
+
+def _band(x: np.ndarray, sr: int, lo: float, hi: float) -> np.ndarray:
+    """Band-pass by FFT mask with soft (one-pole-like) skirts."""
+    n = len(x)
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(n, 1.0 / sr)
+    mask = np.ones_like(f)
+    if lo > 0:
+        mask *= 1.0 / (1.0 + (lo / np.maximum(f, 1.0)) ** 4)
+    if hi < sr / 2:
+        mask *= 1.0 / (1.0 + (f / hi) ** 4)
+    return np.fft.irfft(spec * mask, n)
+
+
+def _sweep(sr: int, n: int, f_end: float, f_start: float, tau: float) -> np.ndarray:
+    t = np.arange(n) / sr
+    freq = f_end + (f_start - f_end) * np.exp(-t / tau)
+    return np.sin(2 * np.pi * np.cumsum(freq) / sr)
+
+
+def _env(sr: int, n: int, decay: float, attack: float = 0.001) -> np.ndarray:
+    t = np.arange(n) / sr
+    return np.minimum(1.0, t / attack) * np.exp(-t / decay)
+
+
+def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0.0) -> np.ndarray:
+    """The sample of drum ``name`` (mono float32, peak about 1)."""
+    rng = np.random.default_rng(seed)
+    b = 0.4 + 0.6 * bright  # noise brightness factor
+
+    def noise(n: int) -> np.ndarray:
+        return rng.standard_normal(n)
+
+    if name == "kick":
+        n = int(0.5 * sr)
+        x = _sweep(sr, n, 48, 150, 0.035) * _env(sr, n, 0.26)
+        click = _band(noise(n), sr, 1500, 6000 * b) * _env(sr, n, 0.004) * 0.4
+        x = x + click
+    elif name == "snare":
+        n = int(0.35 * sr)
+        tone = _sweep(sr, n, 180, 240, 0.02) * _env(sr, n, 0.06)
+        x = 0.6 * tone + _band(noise(n), sr, 900, 9000 * b) * _env(sr, n, 0.13) * 1.4
+    elif name == "clap":
+        n = int(0.35 * sr)
+        burst = np.zeros(n)
+        for k in range(3):
+            s = int(k * 0.011 * sr)
+            burst[s:] += _env(sr, n - s, 0.008 if k < 2 else 0.11)
+        x = _band(noise(n), sr, 900, 4000 * b) * burst
+    elif name in {"hat", "ohat"}:
+        n = int((0.08 if name == "hat" else 0.45) * sr)
+        x = _band(noise(n), sr, 6500 * (0.6 + 0.4 * b), 16000) * _env(
+            sr, n, 0.03 if name == "hat" else 0.2
+        )
+    elif name == "shaker":
+        n = int(0.1 * sr)
+        x = _band(noise(n), sr, 3500, 11000 * b) * _env(sr, n, 0.035, 0.01)
+    elif name in {"taiko", "taiko_hi"}:
+        hi = name == "taiko_hi"
+        n = int((0.5 if hi else 1.1) * sr)
+        body = _sweep(sr, n, 125 if hi else 62, 190 if hi else 100, 0.06)
+        x = body * _env(sr, n, 0.22 if hi else 0.5)
+        x = x + _band(noise(n), sr, 60, 900 + 600 * b) * _env(sr, n, 0.04) * 0.9
+    elif name == "timp":
+        n = int(1.6 * sr)
+        t = np.arange(n) / sr
+        x = (
+            np.sin(2 * np.pi * pitch_hz * t)
+            + 0.5 * np.sin(2 * np.pi * pitch_hz * 1.5 * t)
+            + 0.3 * np.sin(2 * np.pi * pitch_hz * 2.0 * t)
+        ) * _env(sr, n, 0.7, 0.003)
+        x = x + _band(noise(n), sr, 80, 1500) * _env(sr, n, 0.03) * 0.6
+    elif name == "crash":
+        n = int(2.6 * sr)
+        x = _band(noise(n), sr, 3000, 15000 * b) * _env(sr, n, 0.9, 0.002)
+    elif name == "rim":
+        n = int(0.08 * sr)
+        t = np.arange(n) / sr
+        x = (np.sin(2 * np.pi * 1700 * t) + 0.5 * np.sin(2 * np.pi * 2600 * t)) * _env(sr, n, 0.012)
+    elif name in {"frame_lo", "frame_hi"}:
+        hi = name == "frame_hi"
+        n = int(0.4 * sr)
+        x = _sweep(sr, n, 210 if hi else 85, 300 if hi else 130, 0.02) * _env(
+            sr, n, 0.07 if hi else 0.18
+        )
+        x = x + _band(noise(n), sr, 2000 if hi else 300, 9000 * b if hi else 2500) * _env(
+            sr, n, 0.06 if hi else 0.03
+        ) * (0.7 if hi else 0.5)
+    elif name == "brush":
+        n = int(0.3 * sr)
+        x = _band(noise(n), sr, 1500, 7000 * b) * _env(sr, n, 0.09, 0.012)
+    elif name == "chip_kick":
+        n = int(0.15 * sr)
+        x = np.sign(_sweep(sr, n, 50, 220, 0.02)) * _env(sr, n, 0.05)
+    elif name in {"chip_snare", "chip_hat"}:
+        hold = 3 if name == "chip_snare" else 1
+        n = int((0.15 if name == "chip_snare" else 0.05) * sr)
+        x = np.repeat(np.sign(noise(n // hold + 1)), hold)[:n] * _env(
+            sr, n, 0.06 if name == "chip_snare" else 0.015
+        )
+    else:
+        raise ValueError(f"unknown drum {name!r}")
+    # Every hit starts from zero and ends at zero: no clicks.
+    a = max(2, int(0.0007 * sr))
+    x[:a] *= np.linspace(0.0, 1.0, a)
+    r = max(2, int(0.01 * sr))
+    x[-r:] *= np.linspace(1.0, 0.0, r)
+    peak = np.max(np.abs(x))
+    return (x / peak).astype(np.float32) if peak > 0 else x.astype(np.float32)
+
+
+# Loudness of each sound in the mix (before the kit's level).
+DRUM_GAIN = {
+    "kick": 1.0,
+    "snare": 0.6,
+    "clap": 0.5,
+    "hat": 0.22,
+    "ohat": 0.18,
+    "shaker": 0.25,
+    "taiko": 1.0,
+    "taiko_hi": 0.6,
+    "timp": 0.55,
+    "crash": 0.22,
+    "rim": 0.3,
+    "frame_lo": 0.8,
+    "frame_hi": 0.4,
+    "brush": 0.35,
+    "chip_kick": 0.45,
+    "chip_snare": 0.3,
+    "chip_hat": 0.15,
+}
+DRUM_PAN = {
+    "hat": 0.25,
+    "ohat": 0.25,
+    "shaker": -0.3,
+    "taiko_hi": -0.25,
+    "rim": 0.3,
+    "frame_hi": 0.3,
+    "chip_hat": 0.2,
+    "crash": -0.2,
+    "brush": 0.2,
+}
+DRUM_SEND = {
+    "kick": 0.08,
+    "taiko": 0.35,
+    "taiko_hi": 0.3,
+    "timp": 0.4,
+    "crash": 0.35,
+    "snare": 0.25,
+    "clap": 0.3,
+}
+
+KITS = ("kit", "four", "lofi", "chip", "orchestral", "frame", "soft", "tension", "brush")
+
+
+@dataclass(frozen=True)
+class Hit:
+    beat: float  # from the section start
+    sound: str
+    vel: float
+
+
+def bar_pattern(
+    kit: str, bpb: int, energy: float, rng: Random, fill: bool, first: bool, variant_bits: int
+) -> list[tuple[int, str, float]]:
+    """One bar of ``kit`` as (sixteenth step, sound, velocity)."""
+    steps = bpb * 4
+    beats = range(0, steps, 4)
+    eighths = range(0, steps, 2)
+    out: list[tuple[int, str, float]] = []
+    alt = variant_bits & 1
+    busy = energy > 0.7
+    four = bpb == 4
+    if kit in {"kit", "lofi", "brush"}:
+        kick_steps = [0, 8] if four else [0]
+        if kit == "lofi":
+            kick_steps = [0, 7, 10] if alt else [0, 6, 10]
+        elif four and busy:
+            kick_steps = [0, 8, 10] if alt else [0, 6, 8]
+        if kit == "kit" and energy > 0.9 and four:
+            kick_steps = [0, 3, 8, 10]
+        for s in kick_steps:
+            out.append((s, "kick", 1.0 if s % 4 == 0 else 0.7))
+        back = [4, 12] if four else [s for s in beats if s]
+        snare = "brush" if kit == "brush" else "snare"
+        for s in back:
+            out.append((s, snare, 0.9 if kit != "lofi" else 0.75))
+        hat = "hat"
+        for s in eighths:
+            out.append((s, hat, 0.8 if s % 4 == 0 else 0.5))
+        if kit == "kit" and energy > 0.8:
+            for s in range(1, steps, 2):
+                out.append((s, hat, 0.25))
+        if kit == "kit" and alt and four:
+            out.append((14, "ohat", 0.5))
+    elif kit == "four":
+        for s in beats:
+            out.append((s, "kick", 1.0))
+        for s in [4, 12] if four else [4, 8]:
+            out.append((s, "clap", 0.8))
+        for s in range(2, steps, 4):
+            out.append((s, "ohat" if busy else "hat", 0.6))
+        if energy > 0.6:
+            for s in range(1, steps, 2):
+                out.append((s, "hat", 0.25))
+    elif kit == "chip":
+        for s in [0, 8] if four else [0]:
+            out.append((s, "chip_kick", 1.0))
+        for s in [4, 12] if four else [4, 8]:
+            out.append((s, "chip_snare", 0.9))
+        for s in eighths:
+            out.append((s, "chip_hat", 0.8 if s % 4 == 0 else 0.5))
+    elif kit == "orchestral":
+        for s in beats:
+            out.append((s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.75))
+        if busy:
+            extra = [6, 14] if alt else [3, 11]
+            for s in extra:
+                if s < steps:
+                    out.append((s, "taiko_hi", 0.55))
+            for s in range(2, steps, 4):
+                out.append((s, "snare", 0.3))
+        if energy > 0.85:
+            for s in range(2, steps, 4):
+                out.append((s, "taiko_hi", 0.45))
+    elif kit == "frame":
+        out.append((0, "frame_lo", 1.0))
+        if four:
+            out.append((8, "frame_lo", 0.8))
+            if alt:
+                out.append((6, "frame_lo", 0.6))
+        for s in eighths:
+            out.append((s, "frame_hi", 0.7 if s % 4 == 0 else 0.4))
+        if busy:
+            for s in range(1, steps, 2):
+                out.append((s, "shaker", 0.35))
+    elif kit == "soft":
+        out.append((0, "frame_lo", 0.6))
+        for s in beats:
+            out.append((s, "shaker", 0.7))
+        for s in range(2, steps, 4):
+            out.append((s, "shaker", 0.3))
+    elif kit == "tension":
+        out.append((0, "taiko", 0.9))
+        out.append((3 if alt else 2, "taiko", 0.5))
+        if four:
+            out.append((8, "taiko_hi", 0.6))
+        for s in eighths:
+            out.append((s, "rim", 0.6 if s % 4 == 0 else 0.35))
+    if first and kit not in {"soft", "lofi", "tension", "chip"}:
+        out.append((0, "crash", 0.8 if energy > 0.5 else 0.5))
+    if fill:
+        out = [h for h in out if h[0] < steps - 4]
+        roll = {
+            "orchestral": "taiko_hi",
+            "frame": "frame_hi",
+            "chip": "chip_snare",
+            "soft": "shaker",
+            "tension": "taiko_hi",
+            "lofi": "snare",
+            "brush": "brush",
+        }
+        sound = roll.get(kit, "snare")
+        step = 1 if energy > 0.55 else 2
+        start = steps - 4
+        for i, s in enumerate(range(start, steps, step)):
+            out.append((s, sound, 0.45 + 0.5 * (i + 1) * step / 4))
+        if kit in {"orchestral", "kit", "four"}:
+            out.append((start, "taiko" if kit == "orchestral" else "kick", 0.9))
+    return out

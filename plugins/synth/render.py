@@ -1,0 +1,152 @@
+"""From an arrangement to samples: place notes, mix, add space, fold the tail, set the level."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from segue.plugins.synth.composer import Arrangement, compose
+from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
+from segue.plugins.synth.effects import fold, limit, wet
+from segue.plugins.synth.instruments import Workspace, render_note
+
+SAMPLE_RATE = 44100
+TARGET_RMS = 10 ** (-19.5 / 20)  # about -18 LUFS for a typical mix
+CEILING = 10 ** (-1.5 / 20)
+_SFC_SET_ADD_PEAK_CHUNK = 0x1050
+
+
+def _pan(pan: float) -> tuple[float, float]:
+    a = (pan + 1.0) * math.pi / 4
+    return math.cos(a) * math.sqrt(2), math.sin(a) * math.sqrt(2)
+
+
+def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE) -> np.ndarray:
+    """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length."""
+    spb = 60.0 / arr.bpm * sr
+    if arr.loop:
+        length = round(arr.length_beats * spb)
+    else:
+        length = round((arr.length_s or arr.length_beats * 60.0 / arr.bpm) * sr)
+    rt60 = 0.9 + 3.2 * arr.space
+    tail = int((rt60 * 1.1 + 3.0) * sr)
+    total = length + tail
+    mix = np.zeros((2, total), dtype=np.float32)
+    send = np.zeros(total, dtype=np.float32)
+    echo = np.zeros(total, dtype=np.float32)
+    ws = Workspace(sr)
+    drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
+    swing_off = arr.swing * spb / 2  # late off-beat eighths
+    for pi, part in enumerate(arr.parts):
+        gl, gr = _pan(part.pan)
+        is_drum = part.voice.startswith("drum:")
+        sound = part.voice[5:] if is_drum else ""
+        if is_drum:
+            gl, gr = _pan(DRUM_PAN.get(sound, 0.0))
+        send_gain = DRUM_SEND.get(sound, part.send) if is_drum else part.send
+        for k, note in enumerate(part.notes):
+            start_f = note.t * spb
+            if swing_off and abs((note.t * 2) % 2 - 1.0) < 1e-6:
+                start_f += swing_off
+            start = round(start_f)
+            if start >= total:
+                continue
+            if is_drum:
+                b = round(note.b * 4) / 4
+                key = (sound, b, note.p)
+                buf = drum_cache.get(key)
+                if buf is None:
+                    from segue.plugins.synth.instruments import midi_hz
+
+                    buf = make_sound(
+                        sound,
+                        sr,
+                        b,
+                        arr.seed % 1000 + len(drum_cache),
+                        midi_hz(note.p) if note.p else 0.0,
+                    )
+                    drum_cache[key] = buf
+            else:
+                buf = render_note(
+                    ws, part.voice, note.p, note.d * 60.0 / arr.bpm, note.b, pi * 7 + k
+                )
+            amp = note.v * part.gain
+            n = min(buf.shape[-1], total - start)
+            end = start + n
+            if buf.ndim == 1:
+                seg = buf[:n] * np.float32(amp)
+                mix[0, start:end] += seg * np.float32(gl)
+                mix[1, start:end] += seg * np.float32(gr)
+                mono = seg
+            else:
+                seg = buf[:, :n] * np.float32(amp)
+                bal_l, bal_r = (1.0, 1.0) if part.pan == 0 else (gl, gr)
+                mix[0, start:end] += seg[0] * np.float32(bal_l)
+                mix[1, start:end] += seg[1] * np.float32(bal_r)
+                mono = (seg[0] + seg[1]) * np.float32(0.5)
+            if send_gain:
+                send[start:end] += mono * np.float32(send_gain)
+            if part.echo:
+                echo[start:end] += mono * np.float32(part.echo)
+    beat_s = 60.0 / arr.bpm
+    echo_s = beat_s * 0.75
+    while echo_s < 0.25:
+        echo_s *= 2
+    reverb = wet(
+        send,
+        echo if arr.parts and any(p.echo for p in arr.parts) else None,
+        sr,
+        rt60,
+        arr.brightness,
+        echo_s,
+        0.45,
+        arr.seed % 100000,
+    )
+    mix += reverb * np.float32(0.55)
+    del reverb, send, echo
+    if arr.loop:
+        out = fold(mix, length)
+    else:
+        out = mix[:, :length].copy()
+        fade = min(length, int(0.35 * sr))
+        out[:, -fade:] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+    if arr.lofi:
+        out += _vinyl(out.shape[1], sr, arr.seed)
+    rms = float(np.sqrt(np.mean(np.square(out, dtype=np.float64))))
+    if rms > 0:
+        out *= np.float32(TARGET_RMS / rms)
+    out = limit(out, sr, CEILING, circular=arr.loop)
+    # A stinger's tail must reach true silence; the cos fade above leaves it at exactly 0.
+    return np.ascontiguousarray(out.T, dtype=np.float32)
+
+
+def _vinyl(n: int, sr: int, seed: int) -> np.ndarray:
+    """Lo-fi: a little hiss and sparse crackle (stationary, so it loops without a seam)."""
+    rng = np.random.default_rng(seed % 2**32)
+    hiss = rng.standard_normal((2, n)).astype(np.float32) * np.float32(0.0025)
+    clicks = np.zeros((2, n), dtype=np.float32)
+    count = max(1, int(n / sr * 6))
+    pos = rng.integers(0, n - 8, count)
+    amp = rng.uniform(0.01, 0.05, count).astype(np.float32)
+    for k in range(4):
+        clicks[:, pos + k] += amp * np.float32(0.5**k)
+    return hiss + clicks
+
+
+def write_wav(path: Path, samples: np.ndarray, sr: int) -> None:
+    """Float WAV without libsndfile's PEAK chunk, whose timestamp would make bytes differ."""
+    with sf.SoundFile(path, "w", sr, samples.shape[1], subtype="FLOAT", format="WAV") as f:
+        try:
+            from soundfile import _ffi, _snd  # type: ignore[attr-defined]
+
+            _snd.sf_command(f._file, _SFC_SET_ADD_PEAK_CHUNK, _ffi.NULL, 0)
+        except (ImportError, AttributeError):  # pragma: no cover - other soundfile builds
+            pass
+        f.write(samples)
+
+
+def render_request(request, sr: int = SAMPLE_RATE) -> tuple[Arrangement, np.ndarray]:  # type: ignore[no-untyped-def]
+    arr = compose(request)
+    return arr, render_arrangement(arr, sr)

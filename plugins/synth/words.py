@@ -1,0 +1,824 @@
+"""Prompt understanding: from words (prompt, plan styles, request fields) to musical traits.
+
+Everything here is plain data and pure functions, so ``docs/generators.md`` can list the
+vocabulary and tests can check it. A word contributes a *target* for each trait it knows
+(tempo, valence, energy...); the section's traits are the weighted mean of the targets, pulled
+from a neutral default. Negated words ("no drums", "without brass", "Avoid: vocals.", a plan's
+negative styles) remove instruments and genres and push mood traits the other way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
+PC_NAME = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+
+MODES: dict[str, tuple[int, ...]] = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "phrygian": (0, 1, 3, 5, 7, 8, 10),
+    "lydian": (0, 2, 4, 6, 7, 9, 11),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "locrian": (0, 1, 3, 5, 6, 8, 10),
+    "harmonic minor": (0, 2, 3, 5, 7, 8, 11),
+}
+MODE_ALIASES = {
+    "major": "major",
+    "maj": "major",
+    "ionian": "major",
+    "minor": "minor",
+    "min": "minor",
+    "m": "minor",
+    "aeolian": "minor",
+    "dorian": "dorian",
+    "phrygian": "phrygian",
+    "lydian": "lydian",
+    "mixolydian": "mixolydian",
+    "locrian": "locrian",
+    "harmonic minor": "harmonic minor",
+}
+MINOR_LIKE = {"minor", "dorian", "phrygian", "locrian", "harmonic minor"}
+
+_ACC = r"(?:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)"
+_MODE_WORDS = (
+    r"harmonic\s+minor|major|minor|maj|min|ionian|aeolian|dorian|phrygian|lydian|mixolydian|locrian"
+)
+_KEY_FIELD = re.compile(
+    rf"^\s*(?P<note>[A-G])(?P<acc>{_ACC})?\s*-?\s*(?P<mode>{_MODE_WORDS}|m)?\s*$", re.IGNORECASE
+)
+# In a prompt a key needs an upper-case note and a mode word ("in F# minor", "D major"); a bare
+# "A major battle" is only a key after "in" or "key of".
+_KEY_PROMPT = re.compile(
+    rf"(?P<pre>\b(?:[Ii]n|[Kk]ey\s+of|[Kk]ey:?)\s+)?(?<![\w#])(?P<note>[A-G])(?P<acc>{_ACC})?"
+    rf"[\s-]+(?P<mode>(?i:{_MODE_WORDS}))\b"
+)
+_BPM = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Key:
+    tonic: int  # pitch class 0..11
+    mode: str  # a MODES name
+
+    @property
+    def minor(self) -> bool:
+        return self.mode in MINOR_LIKE
+
+    @property
+    def name(self) -> str:
+        return f"{PC_NAME[self.tonic]} {self.mode}"
+
+
+def _accidental(acc: str | None) -> int:
+    acc = (acc or "").strip().lower().lstrip("-")
+    if acc in {"#", "♯", "sharp"}:
+        return 1
+    if acc in {"b", "♭", "flat"}:
+        return -1
+    return 0
+
+
+def parse_key(text: str) -> Key | None:
+    """A key field ("D major", "F# minor", "Bb dorian", "C#m", "E"), or None if unreadable."""
+    m = _KEY_FIELD.match(text or "")
+    if not m:
+        return None
+    tonic = (NOTE_PC[m.group("note").lower()] + _accidental(m.group("acc"))) % 12
+    mode_word = re.sub(r"\s+", " ", (m.group("mode") or "major")).lower()
+    if m.group("mode") == "M":  # "CM" is C major in chord shorthand
+        mode_word = "major"
+    return Key(tonic, MODE_ALIASES[mode_word])
+
+
+def key_in_prompt(prompt: str) -> Key | None:
+    for m in _KEY_PROMPT.finditer(prompt or ""):
+        if m.group("note") == "A" and not m.group("pre"):
+            continue  # "A major battle", "A minor skirmish": an article, not a key
+        tonic = (NOTE_PC[m.group("note").lower()] + _accidental(m.group("acc"))) % 12
+        mode_word = re.sub(r"\s+", " ", m.group("mode")).lower()
+        return Key(tonic, MODE_ALIASES[mode_word])
+    return None
+
+
+def bpm_in_prompt(prompt: str) -> float | None:
+    m = _BPM.search(prompt or "")
+    if m:
+        bpm = float(m.group(1))
+        if 20 <= bpm <= 300:
+            return bpm
+    return None
+
+
+# --- vocabulary -------------------------------------------------------------------------------
+# Traits are 0..1 except valence (-1 minor .. +1 major). ``tempo`` is BPM.
+TRAITS = ("valence", "energy", "brightness", "space", "tension", "percussion")
+NEUTRAL = {
+    "valence": 0.2,
+    "energy": 0.5,
+    "brightness": 0.55,
+    "space": 0.45,
+    "tension": 0.2,
+    "percussion": 0.5,
+}
+
+
+def _m(tempo: float | None = None, **traits: float) -> dict[str, float]:
+    out = dict(traits)
+    if tempo is not None:
+        out["tempo"] = tempo
+    return out
+
+
+MOOD_WORDS: dict[str, dict[str, float]] = {
+    # calm family
+    "calm": _m(
+        74, valence=0.4, energy=0.12, brightness=0.35, space=0.65, tension=0.0, percussion=0.1
+    ),
+    "peaceful": _m(
+        72, valence=0.6, energy=0.1, brightness=0.4, space=0.65, tension=0.0, percussion=0.08
+    ),
+    "serene": _m(
+        70, valence=0.5, energy=0.1, brightness=0.45, space=0.75, tension=0.0, percussion=0.05
+    ),
+    "tranquil": _m(
+        70, valence=0.5, energy=0.1, brightness=0.4, space=0.7, tension=0.0, percussion=0.05
+    ),
+    "gentle": _m(
+        78, valence=0.5, energy=0.2, brightness=0.4, space=0.55, tension=0.0, percussion=0.15
+    ),
+    "relaxed": _m(
+        84, valence=0.5, energy=0.25, brightness=0.4, space=0.5, tension=0.0, percussion=0.3
+    ),
+    "soft": _m(None, energy=0.2, brightness=0.35, percussion=0.15),
+    "warm": _m(None, valence=0.5, brightness=0.35),
+    "dreamy": _m(76, valence=0.3, energy=0.2, brightness=0.45, space=0.85, percussion=0.1),
+    "lullaby": _m(66, valence=0.6, energy=0.08, brightness=0.35, space=0.6, percussion=0.0),
+    "cozy": _m(82, valence=0.7, energy=0.25, brightness=0.4, space=0.4, percussion=0.3),
+    "wandering": _m(88, valence=0.4, energy=0.35, space=0.55, tension=0.1, percussion=0.3),
+    "curious": _m(96, valence=0.4, energy=0.4, brightness=0.6, tension=0.2, percussion=0.35),
+    "exploration": _m(92, valence=0.4, energy=0.4, space=0.55, percussion=0.35),
+    "explore": _m(92, valence=0.4, energy=0.4, space=0.55, percussion=0.35),
+    "pastoral": _m(84, valence=0.7, energy=0.3, brightness=0.55, space=0.5, percussion=0.2),
+    "nostalgic": _m(80, valence=0.0, energy=0.25, brightness=0.4, space=0.6, percussion=0.25),
+    "romantic": _m(76, valence=0.5, energy=0.3, brightness=0.45, space=0.6, percussion=0.15),
+    "tender": _m(72, valence=0.4, energy=0.2, brightness=0.4, space=0.6, percussion=0.1),
+    "hopeful": _m(96, valence=0.8, energy=0.5, brightness=0.65, space=0.55, percussion=0.4),
+    # happy family
+    "happy": _m(116, valence=1.0, energy=0.6, brightness=0.7, tension=0.0, percussion=0.55),
+    "joyful": _m(120, valence=1.0, energy=0.65, brightness=0.75, tension=0.0, percussion=0.6),
+    "cheerful": _m(118, valence=1.0, energy=0.6, brightness=0.7, tension=0.0, percussion=0.55),
+    "bright": _m(None, valence=0.7, brightness=0.85),
+    "upbeat": _m(124, valence=0.8, energy=0.7, brightness=0.7, percussion=0.75),
+    "uplifting": _m(112, valence=0.9, energy=0.6, brightness=0.7, percussion=0.5),
+    "playful": _m(
+        124, valence=0.9, energy=0.55, brightness=0.75, space=0.25, tension=0.1, percussion=0.5
+    ),
+    "whimsical": _m(
+        112, valence=0.7, energy=0.45, brightness=0.75, space=0.35, tension=0.15, percussion=0.35
+    ),
+    "quirky": _m(116, valence=0.6, energy=0.5, brightness=0.7, space=0.3, percussion=0.45),
+    "lively": _m(128, valence=0.8, energy=0.7, brightness=0.7, percussion=0.7),
+    "festive": _m(126, valence=1.0, energy=0.75, brightness=0.75, percussion=0.75),
+    # dark family
+    "tense": _m(
+        100, valence=-0.6, energy=0.5, brightness=0.4, space=0.45, tension=0.85, percussion=0.55
+    ),
+    "uneasy": _m(
+        92, valence=-0.6, energy=0.4, brightness=0.4, space=0.5, tension=0.8, percussion=0.45
+    ),
+    "suspense": _m(
+        96, valence=-0.6, energy=0.45, brightness=0.35, space=0.55, tension=0.9, percussion=0.5
+    ),
+    "suspenseful": _m(
+        96, valence=-0.6, energy=0.45, brightness=0.35, space=0.55, tension=0.9, percussion=0.5
+    ),
+    "watchful": _m(96, valence=-0.4, energy=0.4, tension=0.7, percussion=0.45),
+    "anxious": _m(110, valence=-0.6, energy=0.55, tension=0.85, percussion=0.55),
+    "stealth": _m(92, valence=-0.5, energy=0.35, brightness=0.35, tension=0.7, percussion=0.4),
+    "sneaky": _m(100, valence=-0.2, energy=0.4, brightness=0.45, tension=0.55, percussion=0.4),
+    "dark": _m(None, valence=-0.9, brightness=0.2, tension=0.5),
+    "ominous": _m(
+        80, valence=-0.9, energy=0.35, brightness=0.25, space=0.7, tension=0.8, percussion=0.4
+    ),
+    "mysterious": _m(
+        84, valence=-0.4, energy=0.3, brightness=0.45, space=0.75, tension=0.5, percussion=0.2
+    ),
+    "mystery": _m(
+        84, valence=-0.4, energy=0.3, brightness=0.45, space=0.75, tension=0.5, percussion=0.2
+    ),
+    "eerie": _m(
+        70, valence=-0.7, energy=0.2, brightness=0.5, space=0.9, tension=0.9, percussion=0.1
+    ),
+    "creepy": _m(
+        72, valence=-0.8, energy=0.25, brightness=0.4, space=0.85, tension=0.9, percussion=0.15
+    ),
+    "haunting": _m(
+        70, valence=-0.5, energy=0.2, brightness=0.45, space=0.9, tension=0.6, percussion=0.1
+    ),
+    "spooky": _m(
+        88, valence=-0.6, energy=0.35, brightness=0.5, space=0.7, tension=0.7, percussion=0.3
+    ),
+    "horror": _m(
+        66, valence=-1.0, energy=0.25, brightness=0.3, space=0.9, tension=1.0, percussion=0.2
+    ),
+    "sad": _m(
+        66, valence=-0.9, energy=0.15, brightness=0.3, space=0.65, tension=0.2, percussion=0.08
+    ),
+    "melancholic": _m(
+        68, valence=-0.8, energy=0.18, brightness=0.3, space=0.65, tension=0.2, percussion=0.1
+    ),
+    "melancholy": _m(
+        68, valence=-0.8, energy=0.18, brightness=0.3, space=0.65, tension=0.2, percussion=0.1
+    ),
+    "somber": _m(
+        64, valence=-0.9, energy=0.15, brightness=0.25, space=0.6, tension=0.3, percussion=0.1
+    ),
+    "mournful": _m(
+        62, valence=-1.0, energy=0.12, brightness=0.25, space=0.7, tension=0.3, percussion=0.05
+    ),
+    "lonely": _m(66, valence=-0.7, energy=0.12, brightness=0.3, space=0.8, percussion=0.05),
+    "tragic": _m(
+        64, valence=-1.0, energy=0.3, brightness=0.3, space=0.7, tension=0.4, percussion=0.15
+    ),
+    "defeat": _m(62, valence=-1.0, energy=0.2, brightness=0.25, space=0.7, percussion=0.1),
+    "desperate": _m(150, valence=-0.8, energy=0.9, brightness=0.5, tension=0.9, percussion=0.9),
+    # epic / action family
+    "epic": _m(
+        132, valence=-0.2, energy=0.9, brightness=0.7, space=0.65, tension=0.4, percussion=0.95
+    ),
+    "heroic": _m(
+        120, valence=0.8, energy=0.8, brightness=0.75, space=0.55, tension=0.2, percussion=0.8
+    ),
+    "triumphant": _m(
+        116, valence=1.0, energy=0.85, brightness=0.85, space=0.55, tension=0.0, percussion=0.8
+    ),
+    "victory": _m(
+        116, valence=1.0, energy=0.8, brightness=0.85, space=0.55, tension=0.0, percussion=0.75
+    ),
+    "victorious": _m(116, valence=1.0, energy=0.8, brightness=0.85, tension=0.0, percussion=0.75),
+    "majestic": _m(96, valence=0.7, energy=0.65, brightness=0.65, space=0.7, percussion=0.6),
+    "grand": _m(100, valence=0.5, energy=0.7, brightness=0.65, space=0.7, percussion=0.65),
+    "noble": _m(96, valence=0.7, energy=0.55, brightness=0.6, space=0.6, percussion=0.5),
+    "cinematic": _m(None, energy=0.6, space=0.65, percussion=0.6),
+    "battle": _m(
+        140, valence=-0.4, energy=0.95, brightness=0.7, space=0.45, tension=0.6, percussion=1.0
+    ),
+    "combat": _m(
+        140, valence=-0.4, energy=0.95, brightness=0.7, space=0.45, tension=0.6, percussion=1.0
+    ),
+    "fight": _m(142, valence=-0.4, energy=0.95, brightness=0.7, tension=0.6, percussion=1.0),
+    "war": _m(
+        128, valence=-0.6, energy=0.9, brightness=0.6, space=0.6, tension=0.6, percussion=1.0
+    ),
+    "boss": _m(148, valence=-0.7, energy=1.0, brightness=0.7, tension=0.8, percussion=1.0),
+    "danger": _m(150, valence=-0.7, energy=0.9, brightness=0.6, tension=0.85, percussion=0.95),
+    "chase": _m(156, valence=-0.5, energy=0.95, brightness=0.7, tension=0.7, percussion=1.0),
+    "aggressive": _m(148, valence=-0.6, energy=1.0, brightness=0.75, tension=0.7, percussion=1.0),
+    "intense": _m(140, valence=-0.4, energy=0.9, brightness=0.65, tension=0.7, percussion=0.95),
+    "urgent": _m(150, valence=-0.5, energy=0.9, tension=0.8, percussion=0.9),
+    "frantic": _m(
+        166, valence=-0.6, energy=1.0, brightness=0.7, space=0.35, tension=0.85, percussion=1.0
+    ),
+    "pounding": _m(None, energy=0.95, percussion=1.0),
+    "powerful": _m(None, energy=0.85, percussion=0.85),
+    "adventurous": _m(120, valence=0.7, energy=0.7, brightness=0.7, percussion=0.7),
+    "adventure": _m(120, valence=0.7, energy=0.7, brightness=0.7, percussion=0.7),
+    "energetic": _m(132, valence=0.5, energy=0.85, brightness=0.7, percussion=0.85),
+}
+
+# Synonyms and inflections read as one of the words above.
+MOOD_ALIASES = {
+    "calming": "calm",
+    "calmly": "calm",
+    "peace": "peaceful",
+    "serenity": "serene",
+    "relaxing": "relaxed",
+    "chill": "relaxed",
+    "mellow": "relaxed",
+    "laid-back": "relaxed",
+    "wonder": "curious",
+    "curiosity": "curious",
+    "explore": "explore",
+    "exploring": "exploration",
+    "joy": "joyful",
+    "fun": "playful",
+    "silly": "whimsical",
+    "cute": "playful",
+    "tension": "tense",
+    "unease": "uneasy",
+    "suspenseful": "suspense",
+    "anxiety": "anxious",
+    "darkness": "dark",
+    "sinister": "ominous",
+    "menacing": "ominous",
+    "foreboding": "ominous",
+    "mysterious": "mysterious",
+    "enigmatic": "mysterious",
+    "haunted": "haunting",
+    "scary": "creepy",
+    "sorrow": "sad",
+    "sorrowful": "sad",
+    "grief": "mournful",
+    "sadness": "sad",
+    "melancholia": "melancholic",
+    "heroes": "heroic",
+    "hero": "heroic",
+    "triumph": "triumphant",
+    "glory": "triumphant",
+    "glorious": "triumphant",
+    "fanfare": "triumphant",
+    "win": "victory",
+    "battles": "battle",
+    "fighting": "fight",
+    "warfare": "war",
+    "dangerous": "danger",
+    "peril": "danger",
+    "action": "intense",
+    "panic": "frantic",
+    "hectic": "frantic",
+    "energy": "energetic",
+    "defeated": "defeat",
+    "game over": "defeat",
+    "death": "tragic",
+    "stealthy": "stealth",
+    "creeping": "sneaky",
+}
+
+TEMPO_WORDS = {
+    "very slow": 56,
+    "slow": 68,
+    "slowly": 68,
+    "largo": 52,
+    "adagio": 66,
+    "lento": 60,
+    "andante": 84,
+    "moderate": 100,
+    "moderato": 104,
+    "medium tempo": 100,
+    "mid-tempo": 100,
+    "allegro": 132,
+    "uptempo": 128,
+    "up-tempo": 128,
+    "brisk": 130,
+    "fast": 150,
+    "very fast": 172,
+    "vivace": 150,
+    "presto": 172,
+    "driving": 136,
+    "lively": 128,
+    "quick": 144,
+    "rapid": 160,
+    "leisurely": 76,
+    "laid-back": 84,
+}
+
+# Words that add drive without being a mood in themselves.
+DRIVE_WORDS = {
+    "driving": _m(None, energy=0.85, percussion=0.9),
+    "ostinato": _m(None, energy=0.6, tension=0.6),
+}
+
+# Instrument words -> voice names (see instruments.VOICES).
+INSTRUMENT_WORDS = {
+    "harp": "harp",
+    "harps": "harp",
+    "lyre": "harp",
+    "guitar": "guitar",
+    "guitars": "guitar",
+    "acoustic guitar": "guitar",
+    "lute": "guitar",
+    "mandolin": "guitar",
+    "banjo": "guitar",
+    "koto": "koto",
+    "oud": "guitar",
+    "sitar": "koto",
+    "pizzicato": "pizz",
+    "pizz": "pizz",
+    "flute": "flute",
+    "flutes": "flute",
+    "whistle": "flute",
+    "tin whistle": "flute",
+    "pan flute": "flute",
+    "recorder": "flute",
+    "shakuhachi": "flute",
+    "ocarina": "flute",
+    "piano": "piano",
+    "felt piano": "piano",
+    "keys": "epiano",
+    "electric piano": "epiano",
+    "rhodes": "epiano",
+    "e-piano": "epiano",
+    "strings": "strings",
+    "string": "strings",
+    "violin": "strings",
+    "violins": "strings",
+    "viola": "strings",
+    "fiddle": "strings",
+    "string ensemble": "strings",
+    "cello": "cello",
+    "cellos": "cello",
+    "low strings": "cello",
+    "double bass": "cello",
+    "contrabass": "cello",
+    "brass": "brass",
+    "horn": "brass",
+    "horns": "brass",
+    "french horn": "brass",
+    "trumpet": "brass",
+    "trumpets": "brass",
+    "trombone": "brass",
+    "trombones": "brass",
+    "tuba": "brass",
+    "brass stabs": "brass",
+    "choir": "choir",
+    "choral": "choir",
+    "voices": "choir",
+    "chant": "choir",
+    "vocal pad": "choir",
+    "choir pad": "choir",
+    "ooh": "choir",
+    "aah": "choir",
+    "pad": "pad",
+    "pads": "pad",
+    "synth pad": "pad",
+    "drone": "drone",
+    "drones": "drone",
+    "bells": "bells",
+    "bell": "bells",
+    "chimes": "bells",
+    "glockenspiel": "bells",
+    "celesta": "bells",
+    "music box": "musicbox",
+    "musicbox": "musicbox",
+    "kalimba": "marimba",
+    "marimba": "marimba",
+    "xylophone": "marimba",
+    "vibraphone": "marimba",
+    "mallets": "marimba",
+    "organ": "organ",
+    "synth": "lead",
+    "synth lead": "lead",
+    "lead": "lead",
+    "arpeggio": "arp",
+    "arpeggios": "arp",
+    "arpeggiator": "arp",
+    "arpeggiated": "arp",
+    "bass": "bass",
+    "sub bass": "bass",
+    "bassline": "bass",
+    "synth bass": "synthbass",
+    "taiko": "taiko",
+    "taikos": "taiko",
+    "war drums": "taiko",
+    "timpani": "taiko",
+    "drums": "drums",
+    "drum": "drums",
+    "percussion": "drums",
+    "beat": "drums",
+    "toms": "taiko",
+    "tribal drums": "taiko",
+    "hand drums": "frame",
+    "bodhran": "frame",
+    "frame drum": "frame",
+    "tambourine": "frame",
+    "shaker": "shaker",
+    "shakers": "shaker",
+    "hi-hats": "drums",
+    "hihats": "drums",
+    "kick": "drums",
+    "snare": "drums",
+}
+
+# Genre words -> genre names (see composer.GENRES).
+GENRE_WORDS = {
+    "orchestral": "orchestral",
+    "orchestra": "orchestral",
+    "symphonic": "orchestral",
+    "full orchestra": "orchestral",
+    "cinematic": "orchestral",
+    "film score": "orchestral",
+    "synthwave": "synthwave",
+    "retrowave": "synthwave",
+    "outrun": "synthwave",
+    "80s": "synthwave",
+    "cyberpunk": "synthwave",
+    "vaporwave": "synthwave",
+    "chiptune": "chiptune",
+    "8-bit": "chiptune",
+    "8 bit": "chiptune",
+    "8bit": "chiptune",
+    "16-bit": "chiptune",
+    "retro game": "chiptune",
+    "nes": "chiptune",
+    "gameboy": "chiptune",
+    "lo-fi": "lofi",
+    "lofi": "lofi",
+    "lo fi": "lofi",
+    "hip hop": "lofi",
+    "hip-hop": "lofi",
+    "chillhop": "lofi",
+    "boom bap": "lofi",
+    "ambient": "ambient",
+    "atmospheric": "ambient",
+    "drone music": "ambient",
+    "soundscape": "ambient",
+    "new age": "ambient",
+    "celtic": "celtic",
+    "irish": "celtic",
+    "scottish": "celtic",
+    "folk": "folk",
+    "medieval": "medieval",
+    "tavern": "medieval",
+    "renaissance": "medieval",
+    "bard": "medieval",
+    "jazz": "jazz",
+    "jazzy": "jazz",
+    "noir": "jazz",
+    "swing": "jazz",
+    "lounge": "jazz",
+    "electronic": "electronic",
+    "edm": "electronic",
+    "techno": "electronic",
+    "house": "electronic",
+    "trance": "electronic",
+    "dance": "electronic",
+    "rock": "rock",
+    "metal": "rock",
+    "punk": "rock",
+    "fantasy": "fantasy",
+    "fairy tale": "fantasy",
+    "magical": "fantasy",
+    "magic": "fantasy",
+    "sci-fi": "scifi",
+    "scifi": "scifi",
+    "space": "scifi",
+    "futuristic": "scifi",
+    "cosmic": "scifi",
+    "horror": "horror",
+    "japanese": "asian",
+    "chinese": "asian",
+    "asian": "asian",
+    "oriental": "asian",
+    "zen": "asian",
+    "desert": "desert",
+    "arabian": "desert",
+    "middle eastern": "desert",
+    "egyptian": "desert",
+    "western": "western",
+    "cowboy": "western",
+    "tribal": "tribal",
+    "jungle": "tribal",
+    "waltz": "waltz",
+    "minuet": "waltz",
+    "underwater": "underwater",
+    "aquatic": "underwater",
+    "trailer": "orchestral",
+    "hybrid": "orchestral",
+}
+
+NEGATION = re.compile(
+    r"(?:\bavoid\s*:?\s*([^.;!?]*)|\b(?:no|without|not|never|minus|sans)\s+([\w\- ]+?)"
+    r"(?=[,.;!?]|\band\b|\bor\b|\bbut\b|\bwith\b|$))",
+    re.IGNORECASE,
+)
+_WORD_SPLIT = re.compile(r"[^\w#♯♭\-']+")
+
+
+@dataclass
+class Words:
+    """What a piece of text says: matched words with their weights (negative when avoided)."""
+
+    moods: dict[str, float] = field(default_factory=dict)
+    tempo_words: dict[str, float] = field(default_factory=dict)
+    instruments: dict[str, float] = field(default_factory=dict)  # voice -> weight (order kept)
+    genres: dict[str, float] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)  # e.g. "pentatonic", "swing", "waltz", "3/4"
+
+    def merge(self, other: Words, scale: float = 1.0) -> Words:
+        out = Words(
+            dict(self.moods),
+            dict(self.tempo_words),
+            dict(self.instruments),
+            dict(self.genres),
+            set(self.flags) | other.flags,
+        )
+        for mine, theirs in (
+            (out.moods, other.moods),
+            (out.tempo_words, other.tempo_words),
+            (out.instruments, other.instruments),
+            (out.genres, other.genres),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0.0) + v * scale
+        return out
+
+
+def _phrases(text: str) -> list[str]:
+    """Words and two/three-word phrases of ``text``, lower-case, in order."""
+    words = [w.strip("-'") for w in _WORD_SPLIT.split(text.lower())]
+    words = [w for w in words if w]
+    out = []
+    for i in range(len(words)):
+        out.append(words[i])
+        if i + 1 < len(words):
+            out.append(words[i] + " " + words[i + 1])
+        if i + 2 < len(words):
+            out.append(" ".join(words[i : i + 3]))
+    return out
+
+
+def _scan(text: str, weight: float, into: Words) -> None:
+    phrases = _phrases(text)
+    seen: set[str] = set()
+    for p in phrases:
+        if p in seen:
+            continue
+        seen.add(p)
+        mood = MOOD_ALIASES.get(p, p)
+        if mood in MOOD_WORDS:
+            into.moods[mood] = into.moods.get(mood, 0.0) + weight
+        if p in DRIVE_WORDS:
+            into.moods["_" + p] = into.moods.get("_" + p, 0.0) + weight
+        if p in TEMPO_WORDS and weight > 0:
+            into.tempo_words[p] = into.tempo_words.get(p, 0.0) + weight
+        if p in INSTRUMENT_WORDS:
+            v = INSTRUMENT_WORDS[p]
+            into.instruments[v] = into.instruments.get(v, 0.0) + weight
+        if p in GENRE_WORDS:
+            g = GENRE_WORDS[p]
+            into.genres[g] = into.genres.get(g, 0.0) + weight
+        if weight > 0:
+            if p in {"pentatonic"}:
+                into.flags.add("pentatonic")
+            if p in {"swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi"}:
+                into.flags.add("swing")
+            if p in {"waltz", "3/4", "minuet", "triple meter"}:
+                into.flags.add("waltz")
+            if p in {"vocals", "vocal", "singing", "voice"}:
+                into.flags.add("vocals")
+    # "slow" inside "very slow" counts once, as the longer phrase
+    if "very slow" in into.tempo_words:
+        into.tempo_words.pop("slow", None)
+    if "very fast" in into.tempo_words:
+        into.tempo_words.pop("fast", None)
+
+
+def read_words(text: str, weight: float = 1.0) -> Words:
+    """Scan ``text``: avoided phrases count with ``-weight / 2``, the rest with ``weight``."""
+    words = Words()
+    negatives: list[str] = []
+
+    def cut(m: re.Match[str]) -> str:
+        negatives.append(m.group(1) or m.group(2) or "")
+        return " , "
+
+    positive = NEGATION.sub(cut, text or "")
+    _scan(positive, weight, words)
+    for neg in negatives:
+        _scan(neg, -weight / 2, words)
+    return words
+
+
+def styles_words(styles: Any, weight: float) -> Words:
+    """Words of a plan's style list (strings); negative lists pass a negative weight."""
+    out = Words()
+    if isinstance(styles, list | tuple):
+        for s in styles:
+            if isinstance(s, str):
+                if weight >= 0:
+                    out = out.merge(read_words(s, weight))
+                else:
+                    w = Words()
+                    _scan(s, weight, w)
+                    out = out.merge(w)
+    return out
+
+
+@dataclass(frozen=True)
+class Traits:
+    """A section's resolved character: everything the composer needs from words."""
+
+    valence: float = NEUTRAL["valence"]
+    energy: float = NEUTRAL["energy"]
+    brightness: float = NEUTRAL["brightness"]
+    space: float = NEUTRAL["space"]
+    tension: float = NEUTRAL["tension"]
+    percussion: float = NEUTRAL["percussion"]
+    tempo: float | None = None  # what the mood words suggest
+    moods: tuple[str, ...] = ()
+    instruments: tuple[str, ...] = ()  # asked for, strongest first
+    avoided: frozenset[str] = frozenset()  # voices and genres asked to avoid
+    genres: tuple[str, ...] = ()
+    flags: frozenset[str] = frozenset()
+
+    def with_(self, **changes: Any) -> Traits:
+        return replace(self, **changes)
+
+
+def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return max(lo, min(hi, x))
+
+
+def traits_of(words: Words) -> Traits:
+    """Resolve words into traits: a weighted mean of the mood targets around NEUTRAL."""
+    totals = dict.fromkeys(TRAITS, 0.0)
+    weights = dict.fromkeys(TRAITS, 0.0)
+    tempo_sum = tempo_w = 0.0
+    for mood, w in words.moods.items():
+        target = DRIVE_WORDS[mood[1:]] if mood.startswith("_") else MOOD_WORDS[mood]
+        for t in TRAITS:
+            if t in target:
+                totals[t] += w * (target[t] - NEUTRAL[t])
+                weights[t] += abs(w)
+        if "tempo" in target and w > 0:
+            tempo_sum += w * target["tempo"]
+            tempo_w += w
+    values = {}
+    for t in TRAITS:
+        lo = -1.0 if t == "valence" else 0.0
+        values[t] = _clamp(NEUTRAL[t] + totals[t] / max(1.0, weights[t]), lo, 1.0)
+    # Genres colour the traits too (lo-fi is dull, chiptune bright and dry...).
+    for genre, w in words.genres.items():
+        if w <= 0:
+            continue
+        for t, v in GENRE_TRAITS.get(genre, {}).items():
+            if t in values:
+                values[t] = values[t] * 0.5 + v * 0.5
+    tempo = tempo_sum / tempo_w if tempo_w else None
+    pos_moods = tuple(
+        m
+        for m, w in sorted(words.moods.items(), key=lambda kv: -kv[1])
+        if w > 0 and not m.startswith("_")
+    )
+    instruments = tuple(
+        v for v, w in sorted(words.instruments.items(), key=lambda kv: -kv[1]) if w > 0
+    )
+    genres = tuple(g for g, w in sorted(words.genres.items(), key=lambda kv: -kv[1]) if w > 0)
+    avoided = frozenset(
+        [v for v, w in words.instruments.items() if w < 0]
+        + [g for g, w in words.genres.items() if w < 0]
+    )
+    return Traits(
+        tempo=tempo,
+        moods=pos_moods,
+        instruments=instruments,
+        genres=genres,
+        avoided=avoided,
+        flags=frozenset(words.flags),
+        **values,
+    )
+
+
+GENRE_TRAITS: dict[str, dict[str, float]] = {
+    "lofi": {"brightness": 0.25, "energy": 0.35, "space": 0.35, "percussion": 0.6},
+    "chiptune": {"brightness": 0.85, "space": 0.1, "percussion": 0.8},
+    "ambient": {"energy": 0.15, "space": 0.9, "percussion": 0.05},
+    "synthwave": {"brightness": 0.65, "space": 0.7, "percussion": 0.8},
+    "electronic": {"energy": 0.75, "percussion": 0.9},
+    "rock": {"energy": 0.85, "percussion": 0.95, "brightness": 0.7},
+    "orchestral": {"space": 0.65},
+    "horror": {"tension": 0.9, "valence": -0.8, "space": 0.85},
+    "underwater": {"brightness": 0.15, "space": 0.85},
+    "scifi": {"space": 0.75},
+    "jazz": {"brightness": 0.45, "space": 0.4},
+}
+
+GENRE_TEMPO = {
+    "lofi": 80,
+    "chiptune": 140,
+    "ambient": 70,
+    "synthwave": 108,
+    "electronic": 126,
+    "rock": 136,
+    "jazz": 112,
+    "celtic": 112,
+    "medieval": 100,
+    "waltz": 96,
+    "horror": 68,
+    "tribal": 120,
+    "western": 100,
+    "asian": 84,
+    "desert": 100,
+    "underwater": 72,
+}
+
+
+def tempo_from_words(words: Words, traits: Traits) -> float:
+    """Explicit tempo words first, then what the moods suggest, then the genre's, then 100."""
+    if words.tempo_words:
+        total = sum(words.tempo_words.values())
+        return sum(TEMPO_WORDS[w] * v for w, v in words.tempo_words.items()) / total
+    if traits.tempo is not None:
+        tempo = traits.tempo
+        for g in traits.genres[:1]:
+            if g in GENRE_TEMPO:
+                tempo = 0.5 * tempo + 0.5 * GENRE_TEMPO[g]
+        return tempo
+    for g in traits.genres:
+        if g in GENRE_TEMPO:
+            return float(GENRE_TEMPO[g])
+    return 100.0
