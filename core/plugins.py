@@ -132,7 +132,7 @@ class Plugins:
         off = disabled_from_env() if disabled is None else set(disabled)
 
         for dotted in DEFAULT_PLUGINS:
-            short = dotted.rsplit(".", 1)[1]
+            short = dotted.rsplit(".", 1)[-1]
             if dotted in off or short in off:
                 self.disabled.append(dotted)
                 continue

@@ -18,6 +18,8 @@ from segue.core.plugins import get_plugins
 from segue.core.score import load_score
 from segue.core.track import Track
 
+REPO = Path(__file__).resolve().parents[1]
+
 SCORE = """\
 segue: 1
 title: Plan Test
@@ -253,3 +255,24 @@ def test_the_same_score_gives_the_same_keys_in_other_processes(
         assert out.returncode == 0, out.stderr
         outputs.append([r["cache_key"] for r in json.loads(out.stdout)["requests"]])
     assert outputs[0] == outputs[1] == in_process
+
+
+def test_plan_of_the_example_score_with_the_default_synth(
+    tmp_path: Path, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "adaptive_score.yaml"
+    path.write_text((REPO / "adaptive_score.yaml").read_text())
+    score = load_score(path)
+    doc = plan_json(capsys, str(path))
+    assert doc["generator"] == "synth" == score.generator.name
+    expected = [(m.name, v) for m in score.moods.values() for v in range(m.variants)]
+    assert [(r["mood"], r["variant"]) for r in doc["requests"]] == expected
+    assert len({r["cache_key"] for r in doc["requests"]}) == len(expected)
+    assert doc["totals"]["cost_usd"] == 0.0 and doc["totals"]["requests"] == len(expected)
+    for r in doc["requests"]:
+        mood = score.moods[r["mood"]]
+        assert r["prompt"].startswith((mood.prompt or "").rstrip().rstrip(","))
+        for phrase in score.style.positive:
+            assert phrase in r["prompt"]
+        if mood.bpm is not None:
+            assert f"{mood.bpm:g} BPM" in r["prompt"] or "bpm" in (mood.prompt or "").lower()

@@ -172,6 +172,22 @@ def test_extra_plugins_can_be_disabled_and_named_or_not() -> None:
     assert "named" not in quiet.transformers() and quiet.disabled == ["named"]
 
 
+def test_a_builtin_missing_an_optional_dependency_is_skipped_with_a_note(
+    site: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site("segue-fake-s3", "1.0", "fake_s3_sink", "import boto3\n", ep="unused")
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if the s3 extra were not installed
+    monkeypatch.setattr("segue.core.plugins.DEFAULT_PLUGINS", ("fake_s3_sink",))
+    plugins = Plugins(load_entry_points=False, strict=True)
+    assert plugins.failures == []
+    assert plugins.skipped == {
+        "fake_s3_sink": "needs boto3, which is not installed (pip install 'segue[s3]')"
+    }
+    assert plugins.to_dict()["skipped"] == [
+        {"name": "fake_s3_sink", "reason": plugins.skipped["fake_s3_sink"]}
+    ]
+
+
 # --- hook validation ----------------------------------------------------------------------
 
 
