@@ -362,8 +362,11 @@ class _Compiler:
         if _kind(value) is None:
             self.error(path, f"must be a string, number, boolean or null, not {describe(value)}")
             return False
-        if isinstance(value, float) and math.isnan(value):
-            self.error(path, "must not be NaN")
+        # Infinity and NaN have no JSON spelling (GET /api/score shows conditions).
+        if isinstance(value, float) and not math.isfinite(value):
+            self.error(
+                path, "must be a finite number" if not math.isnan(value) else "must not be NaN"
+            )
             return False
         return True
 

@@ -379,7 +379,8 @@ class _Checker:
         value = raw.get(key, _MISSING)
         if value is _MISSING:
             return default
-        ok = _is_number(value) and math.isfinite(value) and lo <= value <= hi
+        # Range first: an integer too large for a float must not reach math.isfinite().
+        ok = _is_number(value) and lo <= value <= hi and math.isfinite(value)
         if ok and integer and value != int(value):
             ok = False
         if not ok:

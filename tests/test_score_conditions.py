@@ -208,6 +208,8 @@ def test_odd_state_never_raises():
         ({"hp": {"exists": 1}}, "when.hp.exists", "`exists` takes true or false"),
         ({"hp": {"eq": [1]}}, "when.hp.eq", "must be a string, number, boolean or null"),
         ({"hp": {"lt": math.nan}}, "when.hp.lt", "must not be NaN"),
+        ({"hp": {"gt": -math.inf}}, "when.hp.gt", "must be a finite number"),
+        ({"hp": math.inf}, "when.hp", "must be a finite number"),
         ({"hp": [1, 2]}, "when.hp", "a list is not a value to compare with; use {in: [...]}"),
         ({"hp": {}}, "when.hp", "operator map must not be empty"),
         ({}, "when", "must not be empty"),
@@ -247,7 +249,12 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
     max_leaves=8,
 )
-operand_scalars = st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
+operand_scalars = (
+    st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=5)
+)
 
 
 @given(value=json_values, operand=operand_scalars)
@@ -265,7 +272,7 @@ def test_in_and_not_in_are_complements_for_present_keys(value, operands):
 @given(
     state=st.dictionaries(st.text(max_size=4), json_values, max_size=5),
     op=st.sampled_from(["lt", "le", "gt", "ge"]),
-    operand=st.integers() | st.floats(allow_nan=False) | st.text(),
+    operand=st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
 )
 def test_ordering_never_raises_and_bools_never_order(state, op, operand):
     cond = compile_condition({"k": {op: operand}, "any": [{"a.b": {op: operand}}]})
@@ -275,7 +282,10 @@ def test_ordering_never_raises_and_bools_never_order(state, op, operand):
         assert not result
 
 
-@given(x=st.floats(allow_nan=False) | st.integers(), t=st.floats(allow_nan=False) | st.integers())
+@given(
+    x=st.floats(allow_nan=False) | st.integers(),
+    t=st.floats(allow_nan=False, allow_infinity=False) | st.integers(),
+)
 def test_numeric_ordering_agrees_with_python(x, t):
     state = {"player": {"hp": x}}
     assert match({"player.hp": {"lt": t}}, state) == (x < t)

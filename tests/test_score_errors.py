@@ -152,6 +152,10 @@ P = "moods.explore.composition_plan.sections"
             ["3: moods.explore.variants: must be a whole number from 1 to 16"],
         ),
         (
+            f"segue: 1\nmoods:\n  explore: {{prompt: x, bpm: 1{'0' * 400}}}\n" + VALID_TAIL,
+            ["3: moods.explore.bpm: must be a number from 20 to 300"],
+        ),
+        (
             "segue: 1\nmoods:\n  explore: {prompt: x}\nrules:\n  - {mood: explore}\n"
             "events: [boss_defeated]\n",
             ["6: events: must be a mapping of event names to events"],
@@ -206,6 +210,7 @@ P = "moods.explore.composition_plan.sections"
         "bad-date",
         "date-for-number",
         "huge-integer",
+        "integer-beyond-float",
         "events-list",
         "moods-list",
         "title-list",
@@ -305,6 +310,7 @@ scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.sampled_from([10**400, -(10**400)])
     | st.floats()
     | st.sampled_from(WORDS)
 )
@@ -338,4 +344,4 @@ def test_any_change_to_the_example_gives_score_errors_never_exceptions(path, val
         for line in exc.errors:
             assert line.startswith("fuzz.yaml:") and "\n" not in line, line
     else:
-        json.dumps(score.public())
+        json.dumps(score.public(), allow_nan=False)
