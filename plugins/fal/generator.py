@@ -417,7 +417,7 @@ class FalGenerator:
             # pipeline that keeps a ledger of failed attempts too.
             exc.cost_usd = self.estimate_cost(request)  # type: ignore[attr-defined]
             raise
-        log.info(
+        log.debug(
             "fal: %s %s/%d done in %.1f s (%.1f s of audio)",
             request_id,
             request.mood,
@@ -432,10 +432,12 @@ class FalGenerator:
             bpm=None,  # unknown: the beat-grid post-processor measures it
             loop=not request.stinger,
             extra={
-                "fal_request_id": request_id,
-                "endpoint": self.model,
-                "output_format": self.output_format,
-                **info,
+                "fal": {
+                    "request_id": request_id,
+                    "endpoint": self.model,
+                    "output_format": self.output_format,
+                    **info,  # of the file as downloaded, before post-processing
+                }
             },
         )
 
@@ -528,7 +530,7 @@ class FalGenerator:
             async with asyncio.timeout(self.timeout_s):
                 try:
                     handle = await client.submit(self.model, arguments)
-                    log.info(
+                    log.debug(
                         "fal: submitted %s/%d as %s",
                         request.mood,
                         request.variant,
