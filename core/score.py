@@ -2,7 +2,8 @@
 
 ``load_score(path)`` reads and validates a score file and returns a ``Score``; every
 problem found is reported together in one ``ScoreError`` whose lines read
-``FILE:LINE: path: message``.
+``FILE:LINE: path: message``. ``parse_score(text, label)`` does the same for text in
+memory. The checks and their limits are documented key by key in ``docs/score.md``.
 """
 
 from __future__ import annotations
