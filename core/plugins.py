@@ -147,7 +147,7 @@ class Plugins:
                     self.skipped[dotted] = (
                         f"needs {root}, which is not installed (pip install 'segue[{extra_name}]')"
                     )
-                    log.info("plugin %s skipped: %s", dotted, self.skipped[dotted])
+                    log.debug("plugin %s skipped: %s", dotted, self.skipped[dotted])
                     continue
                 self._failed(dotted, __version__, exc)
                 continue
