@@ -139,7 +139,6 @@ def test_plan_json_lists_every_request_after_the_transformers(
     assert doc["totals"] == {
         "requests": 4,
         "missing": 4,
-        "cached_known": True,
         "cost_usd_missing": 4.8,
         "cost_usd": 4.8,
     }

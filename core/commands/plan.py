@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from segue.core.generator import Generator
-from segue.core.planning import PlannedRequest, build_plan, make_generator
+from segue.core.planning import PlannedRequest
 from segue.core.plugins import Plugins, get_plugins
 from segue.core.score import DEFAULT_SCORE, Score, load_score
 
@@ -24,30 +24,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def plan_with_cache_state(
     score: Score, plugins: Plugins, generator_name: str | None
-) -> tuple[Generator, list[PlannedRequest], list[bool | None]]:
-    """The plan, and for each request whether its track is stored (None: cannot tell)."""
-    try:
-        from segue.core.pipeline import Pipeline
-    except ModuleNotFoundError as exc:  # a checkout without the pipeline: plan without cache
-        if exc.name != "segue.core.pipeline":
-            raise
-        generator = make_generator(score, plugins, generator_name)
-        try:
-            plan = build_plan(score, plugins, generator)
-        finally:
-            asyncio.run(generator.aclose())
-        return generator, plan, [None] * len(plan)
+) -> tuple[Generator, list[PlannedRequest], list[bool]]:
+    """The plan, and for each request whether its track is cached and stored."""
+    from segue.core.pipeline import Pipeline  # numpy and audio: only when planning
+
     pipeline = Pipeline(score, plugins, generator=generator_name)
     try:
         plan = pipeline.plan()
-        cached: list[bool | None] = [pipeline.stored(p.request) is not None for p in plan]
+        cached = [pipeline.stored(p.request) is not None for p in plan]
     finally:
         asyncio.run(pipeline.aclose())
     return pipeline.generator, plan, cached
 
 
 def plan_document(
-    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool | None]
+    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool]
 ) -> dict[str, Any]:
     """The ``--json`` document."""
     requests = []
@@ -78,13 +69,12 @@ def plan_document(
     }
 
 
-def totals(plan: list[PlannedRequest], cached: list[bool | None]) -> dict[str, Any]:
-    """Counts and costs; ``missing`` counts requests not known to be stored (unknown counts)."""
+def totals(plan: list[PlannedRequest], cached: list[bool]) -> dict[str, Any]:
+    """Counts and costs of all the requests and of the missing ones."""
     missing = [p for p, c in zip(plan, cached, strict=True) if not c]
     return {
         "requests": len(plan),
         "missing": len(missing),
-        "cached_known": all(c is not None for c in cached),
         "cost_usd_missing": round(sum(p.cost_usd for p in missing), 6),
         "cost_usd": round(sum(p.cost_usd for p in plan), 6),
     }
@@ -107,7 +97,7 @@ def _money(usd: float) -> str:
 
 
 def print_table(
-    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool | None]
+    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool]
 ) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -138,15 +128,14 @@ def print_table(
             Text(prompt),
             f"{r.duration_s:g}",
             item.key[:12],
-            "?" if is_cached is None else ("yes" if is_cached else "no"),
+            "yes" if is_cached else "no",
             _money(item.cost_usd),
             style="dim" if is_cached else None,
         )
     console.print(table)
     t = totals(plan, cached)
-    missing = f"{t['missing']}" if t["cached_known"] else f"{t['missing']} (cache state unknown)"
     console.print(
-        f"requests: {t['requests']}   missing: {missing}   "
+        f"requests: {t['requests']}   missing: {t['missing']}   "
         f"estimated cost of the missing: {_money(t['cost_usd_missing'])}   "
         f"of all: {_money(t['cost_usd'])}",
         markup=False,
