@@ -21,7 +21,7 @@ from segue.plugins.fal.emulator import FalEmulator
 
 @pytest.fixture
 async def emu():
-    async with FalEmulator(latency=0.1, use_synth=False) as emulator:
+    async with FalEmulator(latency=0.1, use_synth=False, default_seconds=5.0) as emulator:
         yield emulator
 
 
@@ -90,12 +90,12 @@ async def test_a_composition_plan_is_sent_as_a_plan(emu, tmp_path):
             {"prompt": "calm harp and flute, 90 BPM", "duration": 10},
             10.0,
         ),
-        # MiniMax picks its own length (the emulator: 30 s); billed per request.
+        # MiniMax picks its own length (this emulator: 5 s); billed per request.
         (
             "fal-ai/minimax-music/v2.6",
             30.0,
             {"prompt": "calm harp and flute, 90 BPM", "is_instrumental": True},
-            30.0,
+            5.0,
         ),
     ],
 )

@@ -99,6 +99,7 @@ class FalEmulator:
         ca_file: str | Path | None = None,
         seed: int = 0,
         use_synth: bool = True,
+        default_seconds: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -107,6 +108,7 @@ class FalEmulator:
         self.concurrency = concurrency
         self.media_ttl_s = media_ttl_s
         self.use_synth = use_synth
+        self.default_seconds = default_seconds  # for models that choose their own length
         self.faults: list[FaultRule] = parse_faults(faults)
         self.rng = random.Random(seed)
         self._ca_file = Path(ca_file) if ca_file else None
@@ -509,7 +511,7 @@ class FalEmulator:
                 job.log(f"Error: {detail}")
             else:
                 model = job.model
-                seconds = model.seconds(job.input)
+                seconds = model.seconds(job.input) or self.default_seconds
                 fmt = model.output_format(job.input)
                 plan = job.input.get("composition_plan")
                 prompt = job.input.get("prompt") or ""

@@ -238,12 +238,12 @@ def _minimax_rules(data: dict[str, Any]) -> list[Error]:
     return []
 
 
-def _eleven_seconds(data: dict[str, Any]) -> float:
+def _eleven_seconds(data: dict[str, Any]) -> float | None:
     if data.get("composition_plan"):
         return sum(s["duration_ms"] for s in data["composition_plan"]["sections"]) / 1000.0
     if data.get("music_length_ms") is not None:
         return data["music_length_ms"] / 1000.0
-    return 30.0  # the model chooses; the emulator picks half a minute
+    return None  # the model chooses (the emulator: its default_seconds)
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ class Model:
     endpoint: str
     fields: dict[str, Field]
     output_key: str
-    seconds: Callable[[dict[str, Any]], float]
+    seconds: Callable[[dict[str, Any]], float | None]  # None: the model chooses
     output_format: Callable[[dict[str, Any]], str]
     rules: Callable[[dict[str, Any]], list[Error]] = lambda data: []
     instrumental: Callable[[dict[str, Any]], bool] = lambda data: True
@@ -331,7 +331,7 @@ MODELS: dict[str, Model] = {
             },
             rules=_minimax_rules,
             output_key="audio",
-            seconds=lambda d: 30.0,
+            seconds=lambda d: None,  # the model chooses
             output_format=lambda d: (
                 "wav" if (d.get("audio_setting") or {}).get("format") == "wav" else "mp3_44100_128"
             ),

@@ -1,0 +1,186 @@
+"""As a new user would: `segue fal-emulator` in one process, `segue plan`/`segue pregen
+--generator fal` in others, with the environment variables the emulator printed."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyloudnorm
+import pytest
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fal_support as fs
+
+SCORE = """\
+segue: 1
+title: Tiny fal score
+generator: {name: fal, poll_interval_s: 0.1}
+budget_usd: 5
+loudness_lufs: -16
+defaults: {duration_s: 4, format: ogg}
+moods:
+  explore: {prompt: Gentle harp and flute, bpm: 84}
+  combat:
+    prompt: Driving battle music
+    bpm: 140
+    composition_plan:
+      positive_global_styles: [epic orchestral]
+      negative_global_styles: [lo-fi]
+      sections:
+        - section_name: Build
+          positive_local_styles: [taiko]
+          negative_local_styles: []
+          duration_ms: 3000
+          lines: []
+        - section_name: Loop
+          positive_local_styles: [brass]
+          negative_local_styles: []
+          duration_ms: 4000
+          lines: []
+  victory: {prompt: Brass fanfare, duration_s: 3, stinger: true}
+rules:
+  - {mood: explore}
+"""
+
+
+class Emulator:
+    def __init__(self, proc: subprocess.Popen[str], env: dict[str, str], banner: str) -> None:
+        self.proc = proc
+        self.env = env
+        self.banner = banner
+
+    def stats(self) -> dict:
+        context = ssl.create_default_context(cafile=self.env["SSL_CERT_FILE"])
+        url = f"https://{self.env['FAL_QUEUE_RUN_HOST']}/_emulator/stats"
+        with urllib.request.urlopen(url, context=context, timeout=10) as resp:
+            return json.load(resp)
+
+
+def start_emulator(tmp_path: Path, *args: str) -> Iterator[Emulator]:
+    proc = subprocess.Popen(
+        ["segue", "fal-emulator", "--port", "0", "--ca-file", str(tmp_path / "ca.pem"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=fs.clean_env({}),
+    )
+    lines = []
+    try:
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                raise AssertionError("emulator exited: " + proc.stderr.read())
+            lines.append(line)
+            if line.startswith("export FAL_KEY="):
+                break
+        env = {}
+        for line in lines:
+            if line.startswith("export "):
+                name, _, value = line[len("export ") :].split("#")[0].strip().partition("=")
+                env[name] = value
+        yield Emulator(proc, env, "".join(lines))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+@pytest.fixture
+def emulator(tmp_path):
+    yield from start_emulator(tmp_path, "--latency", "0.2")
+
+
+def segue(score_dir: Path, emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
+    env = fs.clean_env({**emulator.env, "FAL_KEY": fs.KEY})
+    return subprocess.run(
+        ["segue", *args],
+        cwd=score_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_emulator_prints_what_to_export(emulator, tmp_path):
+    assert set(emulator.env) == {"FAL_RUN_HOST", "FAL_QUEUE_RUN_HOST", "SSL_CERT_FILE", "FAL_KEY"}
+    assert emulator.env["FAL_RUN_HOST"] == emulator.env["FAL_QUEUE_RUN_HOST"]
+    assert emulator.env["FAL_RUN_HOST"].startswith("127.0.0.1:")
+    assert emulator.env["SSL_CERT_FILE"] == str(tmp_path / "ca.pem")
+    assert "BEGIN CERTIFICATE" in (tmp_path / "ca.pem").read_text()
+
+
+def test_plan_shows_the_cost_and_pregen_stores_normalised_tracks(emulator, tmp_path):
+    (tmp_path / "adaptive_score.yaml").write_text(SCORE)
+    plan = segue(tmp_path, emulator, "plan", "--generator", "fal")
+    assert plan.returncode == 0, plan.stderr
+    assert "$0.80" in plan.stdout and "$2.40" in plan.stdout
+    assert emulator.stats()["requests"] == {"debug": 1}  # planning sends nothing to fal
+
+    pregen = segue(tmp_path, emulator, "pregen", "--generator", "fal")
+    assert pregen.returncode == 0, pregen.stderr
+    assert "3 generated" in pregen.stderr and "spent $2.40" in pregen.stderr
+
+    listed = segue(tmp_path, emulator, "tracks", "--json")
+    tracks = {t["mood"]: t for t in json.loads(listed.stdout)["tracks"]}
+    expected = {"explore": 4.0, "combat": 7.0, "victory": 3.0}
+    assert set(tracks) == set(expected)
+    for mood, seconds in expected.items():
+        track = tracks[mood]
+        assert (track["generator"], track["model"]) == ("fal", "fal-ai/elevenlabs/music")
+        assert track["cost_usd"] == pytest.approx(0.80)
+        assert track["loop"] is (mood != "victory")
+        path = tmp_path / ".segue" / "tracks" / f"{track['id']}.ogg"
+        data, rate = sf.read(str(path))
+        assert len(data) / rate == pytest.approx(seconds, abs=0.06)
+        loudness = pyloudnorm.Meter(rate).integrated_loudness(data)
+        assert loudness == pytest.approx(-16.0, abs=0.5)
+    assert sorted(os.listdir(tmp_path / ".segue" / "tracks")) == sorted(
+        f"{t['id']}.ogg" for t in tracks.values()
+    )
+
+    again = segue(tmp_path, emulator, "pregen", "--generator", "fal")
+    assert again.returncode == 0 and "0 generated, 3 already stored" in again.stderr
+    stats = emulator.stats()
+    assert stats["requests"]["submit"] == 3 and stats["jobs"]["max_running"] <= 2
+    for output in (plan.stdout, plan.stderr, pregen.stdout, pregen.stderr, again.stderr):
+        assert fs.KEY not in output
+
+
+def test_pregen_retries_a_5xx_and_never_a_4xx(tmp_path):
+    (tmp_path / "adaptive_score.yaml").write_text(SCORE)
+    for emulator in start_emulator(
+        tmp_path, "--latency", "0.1", "--no-synth", "--faults", "422:nth=1;500:nth=2"
+    ):
+        run = segue(tmp_path, emulator, "pregen", "--json", "--retry-base-s", "0.01")
+        assert run.returncode == 1, run.stderr
+        summary = json.loads(run.stdout)
+        (failed,) = summary["failed"]
+        assert failed["attempts"] == 1 and "HTTP 422" in failed["reason"]
+        assert summary["generated"] == 2
+        retried = [t for t in summary["tracks"] if t["state"] == "stored" and t["attempts"] == 2]
+        assert len(retried) == 1
+        # 422 once, 500 then its retry, and the third mood: a retried 4xx would make 5.
+        assert emulator.stats()["requests"]["submit"] == 4
+
+
+def test_a_bad_fault_spec_is_refused_in_one_line(tmp_path):
+    run = subprocess.run(
+        [sys.executable, "-m", "segue.plugins.fal", "--port", "0", "--faults", "teapot:nth=1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "segue: fal-emulator: fault 'teapot:nth=1': unknown kind 'teapot' (an HTTP status "
+        "400-599, or one of slow_queue, run_error, expired_url, truncated, wrong_type)"
+    ]
