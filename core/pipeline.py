@@ -33,6 +33,7 @@ import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -161,13 +162,13 @@ class _BudgetStop(GenerationError):
     """No new request may start: it could take spending past the budget."""
 
 
-async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+async def _in_thread(fn: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
     """Run blocking work in a thread; on cancellation, let it finish before unwinding.
 
     The work writes into a folder that the caller removes when it unwinds, so it must not
     outlive the caller.
     """
-    future = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+    future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -230,6 +231,7 @@ class Pipeline:
         self._attempts: dict[str, int] = {}
         self._spent_per_key: dict[str, float] = {}
         self._workers: dict[str, asyncio.Task[Outcome]] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     # --- lookups (synchronous, cheap: the serving path) ----------------------------------
 
@@ -592,7 +594,9 @@ class Pipeline:
 
     async def _finish(self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path) -> Track:
         self.reporter.update(planned, "processing")
-        track, out = await _in_thread(self._process, planned, gen, workdir)
+        track, out = await _in_thread(
+            self._process, planned, gen, workdir, executor=self._processing_pool()
+        )
         self.reporter.update(planned, "storing")
         await self._put_all(track, out)
         self.cache.set(track.id, track)
@@ -602,6 +606,16 @@ class Pipeline:
             log.exception("a segue_track_stored hook failed for %s", track.id[:12])
         self.reporter.update(planned, "stored", f"{track.duration_s:.1f}s ${track.cost_usd:.2f}")
         return track
+
+    def _processing_pool(self) -> ThreadPoolExecutor:
+        # Decoding, post-processing and encoding are CPU work: one thread per core. More
+        # threads would not go faster, and would starve the event loop of the GIL, delaying
+        # the next generator calls (and, in the server, every client's messages).
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="segue-process"
+            )
+        return self._pool
 
     def _process(
         self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
@@ -721,3 +735,6 @@ class Pipeline:
                 with contextlib.suppress(Exception):
                     await closer()
         self.cache.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
