@@ -1,0 +1,112 @@
+"""Game state merge: set (deep, dotted), unset, replace, and what bad shapes get."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from segue.core.state import StateError, apply_state
+
+
+def test_set_merges_deeply_and_dotted_keys_reach_nested_state():
+    state = {"player": {"health": 1.0, "name": "ada"}, "zone": "keep"}
+    out = apply_state(state, set={"player.health": 0.2, "in_combat": True})
+    assert out == {"player": {"health": 0.2, "name": "ada"}, "zone": "keep", "in_combat": True}
+    assert apply_state(state, set={"player": {"health": 0.2}}) == {
+        "player": {"health": 0.2, "name": "ada"},
+        "zone": "keep",
+    }
+    # Dotted keys inside nested objects, and paths created as needed.
+    assert apply_state({}, set={"a": {"b.c": 1}, "x.y.z": None}) == {
+        "a": {"b": {"c": 1}},
+        "x": {"y": {"z": None}},
+    }
+    # A plain value replaces an object.
+    assert apply_state(state, set={"player": 0}) == {"player": 0, "zone": "keep"}
+
+
+def test_input_is_never_modified():
+    state = {"player": {"health": 1.0, "inv": [1, 2]}, "zone": "keep"}
+    before = copy.deepcopy(state)
+    changes = {"player.health": 0.5, "player.inv": [3], "extra": {"k": [1]}}
+    out = apply_state(state, set=changes, unset=["zone"])
+    assert state == before
+    out["extra"]["k"].append(2)  # the result does not alias the caller's values
+    assert changes["extra"] == {"k": [1]}
+
+
+def test_unset_removes_paths_and_ignores_missing_ones():
+    state = {"player": {"health": 1.0, "name": "ada"}, "boss": "wyrm"}
+    assert apply_state(state, unset=["boss", "player.name"]) == {"player": {"health": 1.0}}
+    assert apply_state(state, unset=["nope", "boss.hp", "player.x.y"]) == state
+
+
+def test_replace_then_unset_then_set():
+    state = {"a": 1, "player": {"health": 1}}
+    assert apply_state(state, replace={"b": 2}) == {"b": 2}
+    assert apply_state(state, replace={}) == {}
+    out = apply_state(state, set={"player.mana": 3}, unset=["player"], replace={"c": 1})
+    assert out == {"c": 1, "player": {"mana": 3}}
+    assert apply_state(None, set={"a": 1}) == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"unset": "boss"}, "unset: must be a list of strings"),
+        ({"unset": ["boss", 3]}, "unset: must be a list of strings"),
+        ({"unset": ["a..b"]}, "unset: bad key 'a..b'"),
+        ({"set": [1, 2]}, "set: must be an object, not a list"),
+        ({"set": "x"}, "set: must be an object, not a string"),
+        ({"replace": 5}, "replace: must be an object, not a number"),
+        (
+            {"set": {"zone.name": "x"}},
+            "set.zone.name: cannot set below 'zone'",
+        ),
+        ({"set": {"zone": {"name": "x"}}}, "set.zone: cannot merge an object into 'zone'"),
+        ({"set": {"player": {".hp": 1}}}, "set.player: bad key '.hp'"),
+        ({"set": {"": 1}}, "set: bad key ''"),
+        ({"set": {1: 1}}, "set: keys must be strings, not a number"),
+    ],
+)
+def test_bad_shapes_name_the_field(kwargs, message):
+    state = {"zone": "keep"}
+    with pytest.raises(StateError) as err:
+        apply_state(state, **kwargs)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+    assert isinstance(err.value, ValueError)
+    assert state == {"zone": "keep"}
+
+
+keys = st.sampled_from(["a", "b", "c"])
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=3),
+    lambda inner: st.dictionaries(keys, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(state=st.dictionaries(keys, values, max_size=3), path=st.lists(keys, min_size=1, max_size=3))
+def test_set_then_read_back(state, path):
+    # Setting a dotted path either raises StateError (a plain value on the way) or
+    # makes that path hold the value while leaving every other top-level key alone.
+    try:
+        out = apply_state(state, set={".".join(path): "v"})
+    except StateError:
+        node = state
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+            if node is not None and not isinstance(node, dict):
+                return
+        raise
+    node = out
+    for part in path:
+        node = node[part]
+    assert node == "v"
+    assert {k: v for k, v in out.items() if k != path[0]} == {
+        k: v for k, v in state.items() if k != path[0]
+    }
