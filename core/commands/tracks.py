@@ -58,7 +58,9 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
 
     table = Table(title=f"{data['count']} stored track(s)")
     for column in ("mood", "variant", "format", "duration", "bpm", "size", "cost", "id"):
-        table.add_column(column, justify="right" if column not in ("mood", "id") else "left")
+        table.add_column(
+            column, justify="left" if column in ("mood", "id") else "right", no_wrap=True
+        )
     for t in data["tracks"]:
         table.add_row(
             t["mood"],
@@ -68,7 +70,7 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
             "" if t["bpm"] is None else f"{t['bpm']:g}",
             _size(t["bytes"]),
             f"${t['cost_usd']:.2f}",
-            t["id"][:16],
+            t["id"][:12],
         )
     console = Console()
     console.print(table)
