@@ -129,7 +129,7 @@ def test_requests_outside_an_endpoints_limits_are_permanent_errors(fal, model, c
     with pytest.raises(PermanentError) as err:
         generator.check(request(**changes))
     assert problem in str(err.value)
-    assert str(err.value).startswith(f"{model}: mood explore variant 0: ")
+    assert str(err.value).startswith(f"{model}: ") and "\n" not in str(err.value)
 
 
 def test_requests_inside_the_limits_pass(fal):

@@ -392,10 +392,8 @@ class FalGenerator:
         self._key()
         problems = check_request(self.endpoint, request)
         if problems:
-            raise PermanentError(
-                f"{self.model}: mood {request.mood} variant {request.variant}: "
-                + "; ".join(problems)
-            )
+            # Callers name the mood and the score line; this names the endpoint and limit.
+            raise PermanentError(f"{self.model}: " + "; ".join(problems))
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         self.check(request)  # never pay for a request the endpoint would refuse
