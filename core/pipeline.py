@@ -497,10 +497,16 @@ class Pipeline:
                     # this one is post-processed and stored.
                     slots.release()
                     holding = False
+                    # The generation is paid for: once it has returned, finishing (processing,
+                    # storing, recording) goes on even if this task is cancelled (Ctrl-C), so
+                    # the money is not wasted; the cancellation is honoured afterwards.
+                    finish = asyncio.ensure_future(self._finish(planned, gen, workdir))
                     try:
-                        return await self._finish(planned, gen, workdir)
-                    finally:
-                        shutil.rmtree(workdir, ignore_errors=True)
+                        return await asyncio.shield(finish)
+                    except asyncio.CancelledError:
+                        with contextlib.suppress(BaseException):
+                            await finish
+                        raise
                 except PermanentError:
                     raise
                 except TransientError as exc:
@@ -593,6 +599,15 @@ class Pipeline:
             raise
 
     async def _finish(self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path) -> Track:
+        """Process, store and record one generated file; the work folder goes either way."""
+        try:
+            return await self._finish_in(planned, gen, workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    async def _finish_in(
+        self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
+    ) -> Track:
         self.reporter.update(planned, "processing")
         track, out = await _in_thread(
             self._process, planned, gen, workdir, executor=self._processing_pool()

@@ -59,7 +59,10 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
     table = Table(title=f"{data['count']} stored track(s)")
     for column in ("mood", "variant", "format", "duration", "bpm", "size", "cost", "id"):
         table.add_column(
-            column, justify="left" if column in ("mood", "id") else "right", no_wrap=True
+            column,
+            justify="left" if column in ("mood", "id") else "right",
+            no_wrap=True,
+            min_width=12 if column == "id" else None,
         )
     for t in data["tracks"]:
         table.add_row(
