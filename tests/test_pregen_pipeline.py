@@ -335,3 +335,26 @@ async def test_stop_interrupts_cleanly(tmp_path):
     assert {o.reason for o in summary.failed} == {"interrupted"}
     assert list((tmp_path / ".segue" / "work").iterdir()) == []
     await p.aclose()
+
+
+class SlowProcessor:
+    @hookimpl
+    def segue_process_track(self, track, path):
+        import time
+
+        time.sleep(0.5)  # post-processing still running when the stop comes
+
+
+async def test_a_paid_generation_is_stored_even_when_stopped(tmp_path):
+    plugins = Plugins(strict=False, load_entry_points=False, extra=[pregen_faulty, SlowProcessor()])
+    p = make(tmp_path, {"m": {}}, plugins=plugins, generator={"name": "faulty", "cost_usd": 1.0})
+    task = asyncio.create_task(p.run())
+    while not [r for r in ps.records(tmp_path) if r["event"] == "done"]:
+        await asyncio.sleep(0.01)
+    p.stop()
+    summary = await task
+    assert summary.interrupted
+    (t,) = p.tracks_for("m")  # finished and recorded despite the stop
+    assert_stored_ok(p, t)
+    assert p.ledger_total() == 1.0
+    await p.aclose()
