@@ -155,21 +155,32 @@ def test_plan_shows_the_cost_and_pregen_stores_normalised_tracks(emulator, tmp_p
         assert fs.KEY not in output
 
 
-def test_pregen_retries_a_5xx_and_never_a_4xx(tmp_path):
+def test_pregen_retries_5xx_and_bad_downloads_never_a_4xx_and_stores_nothing_corrupt(tmp_path):
     (tmp_path / "adaptive_score.yaml").write_text(SCORE)
-    for emulator in start_emulator(
-        tmp_path, "--latency", "0.1", "--no-synth", "--faults", "422:nth=1;500:nth=2"
-    ):
+    faults = "422:nth=1;500:nth=2;truncated:nth=1;wrong_type:nth=2"
+    for emulator in start_emulator(tmp_path, "--latency", "0.1", "--no-synth", "--faults", faults):
         run = segue(tmp_path, emulator, "pregen", "--json", "--retry-base-s", "0.01")
         assert run.returncode == 1, run.stderr
         summary = json.loads(run.stdout)
         (failed,) = summary["failed"]
         assert failed["attempts"] == 1 and "HTTP 422" in failed["reason"]
-        assert summary["generated"] == 2
-        retried = [t for t in summary["tracks"] if t["state"] == "stored" and t["attempts"] == 2]
-        assert len(retried) == 1
-        # 422 once, 500 then its retry, and the third mood: a retried 4xx would make 5.
-        assert emulator.stats()["requests"]["submit"] == 4
+        stored = [t for t in summary["tracks"] if t["state"] == "stored"]
+        assert len(stored) == 2
+        # Submits: the 422 once (a retried 4xx would succeed later and make more), the 500
+        # and its retry, the third mood, and one more for each of the two bad downloads.
+        stats = emulator.stats()
+        assert stats["requests"]["submit"] == 6 and stats["requests"]["media"] == 4
+        assert sum(t["attempts"] for t in stored) == 5
+    listed = json.loads(segue(tmp_path, emulator, "tracks", "--json").stdout)["tracks"]
+    assert len(listed) == 2
+    for track in listed:
+        data, rate = sf.read(str(tmp_path / ".segue" / "tracks" / f"{track['id']}.ogg"))
+        assert len(data) / rate == pytest.approx(track["duration_s"], abs=1e-3)
+        assert track["duration_s"] in (
+            pytest.approx(4.0, abs=0.06),
+            pytest.approx(7.0, abs=0.06),
+            pytest.approx(3.0, abs=0.06),
+        )
 
 
 def test_a_bad_fault_spec_is_refused_in_one_line(tmp_path):
