@@ -355,6 +355,11 @@ class Pipeline:
             for w in workers.values():
                 w.cancel()
             await asyncio.gather(*workers.values(), return_exceptions=True)
+            summary.interrupted = True
+            summary.spent_usd = self._spent_run_usd - spent_before
+            summary.elapsed_s = time.monotonic() - started
+            with contextlib.suppress(Exception):  # stop a live display before unwinding
+                self.reporter.finished(summary)
             raise
         finally:
             self._workers = {}

@@ -138,8 +138,8 @@ def test_sigkill_at_any_moment_then_rerun_finishes_without_redoing_work(tmp_path
 
 def test_two_processes_generate_each_key_once(tmp_path):
     spec = ps.spec(
-        {"a": {"variants": 6, "prompt": "a [sleep=0.1]"}, "b": {"variants": 6, "prompt": "b"}},
-        generator={"name": "faulty", "concurrency": 3, "delay_s": 0.1},
+        {"a": {"variants": 6, "prompt": "a [sleep=0.4]"}, "b": {"variants": 6, "prompt": "b"}},
+        generator={"name": "faulty", "concurrency": 2, "delay_s": 0.2},
     )
     ps.write_spec(tmp_path, spec)
     procs = [start(tmp_path, "--json"), start(tmp_path, "--json")]
