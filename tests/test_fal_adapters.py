@@ -150,6 +150,13 @@ def test_a_missing_key_is_a_config_error_at_check(monkeypatch, tmp_path):
         generator.check(request())  # …but the pipeline checks before any work
 
 
+def test_a_key_no_header_can_carry_is_refused_without_showing_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("FAL_KEY", "abc def\u00e9")
+    with pytest.raises(ConfigError) as err:
+        FalGenerator({}, tmp_path).check(request())
+    assert "abc" not in str(err.value) and "FAL_KEY contains spaces" in str(err.value)
+
+
 # -- adapters --------------------------------------------------------------------------
 
 

@@ -142,6 +142,13 @@ FAULTS = [
         "content_policy_violation",
         {"submit": 1, "result": 1},
     ),
+    # Losing sight of a run: it is cancelled at fal, since the pipeline will resubmit.
+    (
+        "500:route=status,nth=1",
+        "TransientError",
+        "fal status: HTTP 500",
+        {"status": 1, "cancel": 1},
+    ),
     ("expired_url:nth=1", "TransientError", "HTTP 403", {"media": 1}),
     ("truncated:nth=1", "TransientError", "truncated", {"media": 1}),
     ("wrong_type:nth=1", "TransientError", "text/html", {"media": 1}),

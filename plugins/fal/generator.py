@@ -459,6 +459,12 @@ class FalGenerator:
                 "generator fal: FAL_KEY is not set: export your fal API key as FAL_KEY "
                 "(or run `segue fal-emulator` to work offline)"
             )
+        if not all(33 <= ord(c) <= 126 for c in key):
+            # An HTTP header cannot carry it, and an HTTP library's error would quote it.
+            raise ConfigError(
+                "generator fal: FAL_KEY contains spaces or characters that are not "
+                "printable ASCII; check how it was set"
+            )
         return key
 
     def _redact(self, text: str) -> str:
@@ -546,7 +552,11 @@ class FalGenerator:
                 except (Exception, SubmitRefused) as exc:
                     if isinstance(exc, fal_client.auth.MissingCredentialsError):
                         raise ConfigError("generator fal: FAL_KEY is not set") from None
-                    raise self._map(exc, where) from None
+                    error = self._map(exc, where)
+                    if where == "status" and handle is not None:
+                        # We lost sight of a paid run the pipeline will resubmit: stop it.
+                        await self._cancel(handle)
+                    raise error from None
         except TimeoutError:
             if handle is None:
                 raise self._error(
