@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from aiohttp import web
+
     from segue.core.cue import Cue
     from segue.core.registry import Register
     from segue.core.request import GenerationRequest

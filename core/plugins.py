@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
+
 from segue.core import __version__, hookspecs
 from segue.core.errors import PluginError
 from segue.core.registry import Registry

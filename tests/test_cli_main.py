@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 import pytest
+
 from segue.core import __version__, hookimpl
 from segue.core.cli import _split_strict, build_parser, main
 from segue.core.errors import PluginError

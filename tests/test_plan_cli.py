@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from segue.core.cli import main
 from segue.core.pipeline import Pipeline
 from segue.core.plugins import get_plugins

@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+
 from segue.core.planning import build_plan, make_generator
 from segue.core.plugins import Plugins
 from segue.core.score import load_score

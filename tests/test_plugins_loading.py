@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from segue.core import __version__, hookimpl
 from segue.core.errors import PluginError
 from segue.core.plugins import DEFAULT_PLUGINS, Plugins, get_plugins, reset_plugins

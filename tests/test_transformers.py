@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from segue.core import hookimpl
 from segue.core.plugins import Plugins
 from segue.core.request import GenerationRequest
