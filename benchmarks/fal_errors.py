@@ -1,0 +1,96 @@
+"""How fast fal failures reach the pipeline, against fal-client's own retrying (baseline).
+
+fal-client 1.0.3 retries 429s and transport errors up to 10 times inside each call; the
+``fal`` generator stops that on submit so the pipeline sees them at once (and honours
+Retry-After). In one run, against the local emulator, this measures for each case the
+time until the error reaches the caller and how many submits the emulator received,
+with the generator's client and with a plain ``fal_client.AsyncClient`` (the baseline):
+
+- a persistent 429 (``--faults 429``);
+- an unreachable fal (nothing listening on the queue host);
+- and, for scale, a normal 5-second generation (submit, poll, download) with each client.
+
+Usage: python benchmarks/fal_errors.py [--poll 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+
+from segue.plugins.fal.emulator import FalEmulator
+
+CHILD = r"""
+import asyncio, json, sys, time
+from pathlib import Path
+import segue.plugins.fal.generator as g
+from segue.core.request import GenerationRequest
+from segue.core.errors import SegueError
+if sys.argv[1] == "baseline":
+    import fal_client
+    g._client_class = fal_client.AsyncClient
+async def main():
+    gen = g.FalGenerator({"poll_interval_s": float(sys.argv[2]), "timeout_s": 600}, Path("."))
+    r = GenerationRequest(mood="m", variant=0, prompt="harp 90 BPM", duration_s=5)
+    t = time.monotonic()
+    try:
+        await gen.generate(r, Path(sys.argv[3]))
+        outcome = "ok"
+    except SegueError as exc:
+        outcome = type(exc).__name__
+    finally:
+        await gen.aclose()
+    print(json.dumps({"outcome": outcome, "seconds": time.monotonic() - t}))
+asyncio.run(main())
+"""
+
+
+async def one(emu: FalEmulator, client: str, poll: float, env: dict[str, str]) -> dict:
+    with tempfile.TemporaryDirectory() as work:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            CHILD,
+            client,
+            str(poll),
+            work,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, **emu.env(), "FAL_KEY": "bench", **env},
+        )
+        out, err = await proc.communicate()
+    lines = out.decode().strip().splitlines()
+    if not lines:
+        raise RuntimeError(err.decode()[-2000:])
+    return json.loads(lines[-1])
+
+
+async def main(poll: float) -> None:
+    cases = [
+        ("normal 5 s generation", "", {}),
+        ("persistent 429 on submit", "429:retry_after=1", {}),
+        (
+            "unreachable queue host",
+            "",
+            {"FAL_RUN_HOST": "127.0.0.1:9", "FAL_QUEUE_RUN_HOST": "127.0.0.1:9"},
+        ),
+    ]
+    print(f"{'case':28} {'client':9} {'outcome':18} {'seconds':>8} {'submits':>8}")
+    for name, faults, env in cases:
+        for client in ("segue", "baseline"):
+            async with FalEmulator(latency=0.0, faults=faults, use_synth=False) as emu:
+                result = await one(emu, client, poll, env)
+                submits = emu.requests["submit"]
+            print(
+                f"{name:28} {client:9} {result['outcome']:18} {result['seconds']:8.2f} {submits:8}"
+            )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--poll", type=float, default=0.05, help="poll_interval_s")
+    asyncio.run(main(parser.parse_args().poll))
