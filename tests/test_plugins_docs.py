@@ -9,6 +9,7 @@ from pathlib import Path
 from segue.core import hookspecs
 from segue.core.cache import Cache
 from segue.core.generator import Generator
+from segue.core.plugins import DEFAULT_PLUGINS
 from segue.core.storage import StorageSink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,3 +90,9 @@ def test_every_interface_member_is_documented() -> None:
         for member in sorted(members):
             pattern = rf"(def {member}\(|^\s+{member}: )"
             assert re.search(pattern, text, re.MULTILINE), f"{proto.__name__}.{member}"
+
+
+def test_every_builtin_plugin_is_listed() -> None:
+    text = DOC.read_text()
+    for dotted in DEFAULT_PLUGINS:
+        assert f"`{dotted}`" in text, dotted
