@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
+
 from segue.core.errors import ConfigError, PermanentError, RateLimitedError, TransientError
 from segue.core.plugins import Plugins
 from segue.core.request import GenerationRequest

@@ -17,6 +17,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fal_support as fs
+
 from segue.plugins.fal import render
 from segue.plugins.fal.emulator import FalEmulator
 

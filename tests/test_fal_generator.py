@@ -16,6 +16,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fal_support as fs
+
 from segue.plugins.fal.emulator import FalEmulator
 
 

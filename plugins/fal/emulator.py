@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
 from segue.plugins.fal import render
 from segue.plugins.fal.emulator_args import add_arguments
 from segue.plugins.fal.faults import FaultRule, FaultSpecError, parse_faults
@@ -233,17 +234,20 @@ class FalEmulator:
         return response
 
     def _fault(self, route: str) -> FaultRule | None:
-        """The first status fault on ``route`` that fires for this request."""
+        """The first status fault on ``route`` that fires (every such rule counts the event)."""
+        fired = None
         for rule in self.faults:
             if rule.status is not None and rule.route == route and rule.fires(self.rng):
-                return rule
-        return None
+                fired = fired or rule
+        return fired
 
     def _named(self, kind: str) -> FaultRule | None:
+        """The first ``kind`` fault that fires (every such rule counts the event)."""
+        fired = None
         for rule in self.faults:
             if rule.kind == kind and rule.fires(self.rng):
-                return rule
-        return None
+                fired = fired or rule
+        return fired
 
     def _auth(self, request: web.Request) -> web.Response | None:
         header = request.headers.get("Authorization", "")
@@ -287,7 +291,7 @@ class FalEmulator:
     def _job(self, request: web.Request) -> Job | web.Response:
         job = self.jobs.get(request.match_info["rid"])
         owner, alias = request.match_info["owner"], request.match_info["alias"]
-        if job is None or not job.endpoint.startswith(f"{owner}/{alias}"):
+        if job is None or job.endpoint.split("/")[:2] != [owner, alias]:
             return _json(404, {"detail": "Request not found"})
         return job
 
@@ -415,19 +419,23 @@ class FalEmulator:
         media = self.media.get(request.match_info["token"])
         if media is None or media.file_name != request.match_info["name"]:
             return web.Response(status=404, text="Not Found")
-        if time.monotonic() > media.expires or self._named("expired_url"):
+        # Every download counts for every download fault, whichever fires.
+        expired = self._named("expired_url")
+        wrong_type = self._named("wrong_type")
+        truncated = self._named("truncated")
+        if time.monotonic() > media.expires or expired:
             return web.Response(
                 status=403,
                 text=_EXPIRED,
                 content_type="application/xml",
             )
-        if self._named("wrong_type"):
+        if wrong_type:
             return web.Response(
                 status=200,
                 text="<html><body><h1>502 Bad Gateway</h1></body></html>",
                 content_type="text/html",
             )
-        if self._named("truncated"):
+        if truncated:
             # Promise every byte, send half, then drop the connection.
             response = web.StreamResponse(
                 status=200,

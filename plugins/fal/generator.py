@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
 from segue.core.errors import (
     ConfigError,
     GenerationError,
