@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+
 from segue.core import audio
 from segue.core.cache import Cache
 from segue.core.errors import (
@@ -174,6 +175,15 @@ async def _in_thread(fn: Callable[..., T], *args: Any, executor: Executor | None
     except asyncio.CancelledError:
         with contextlib.suppress(BaseException):
             await future
+        raise
+
+
+async def _remove_tree(path: Path) -> None:
+    """Remove a work folder off the event loop (unlinks can take milliseconds each)."""
+    try:
+        await asyncio.to_thread(shutil.rmtree, path, True)
+    except asyncio.CancelledError:
+        shutil.rmtree(path, ignore_errors=True)
         raise
 
 
@@ -608,7 +618,7 @@ class Pipeline:
         try:
             return await self._finish_in(planned, gen, workdir)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            await _remove_tree(workdir)
 
     async def _finish_in(
         self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
