@@ -17,7 +17,7 @@ from random import Random
 from typing import Any
 
 from segue.core.request import GenerationRequest
-from segue.plugins.synth.drums import DRUM_GAIN, bar_pattern
+from segue.plugins.synth.drums import DRUM_GAIN, DRUM_TUNING, bar_pattern
 from segue.plugins.synth.instruments import VOICES
 from segue.plugins.synth.words import (
     MODES,
@@ -144,15 +144,15 @@ PROGRESSIONS: dict[str, list[str]] = {
         "I IV V I",
         "I vi IV V",
         "I IV I V",
-        "I V vi IV",
+        "I V I IV",
         "I ii V I",
         "I IV vi V",
-        "I iii IV V",
-        "I vi ii V",
+        "I vi I V",
+        "I IV ii V",
     ],
     "heroic": ["I IV V I", "I bVII IV I", "I V IV V", "I vi IV V", "I IV I V", "I bVI bVII I"],
     "minor": [
-        "i bVI bIII bVII",
+        "i bVI i V",
         "i iv V i",
         "i bVI iv V",
         "i bVII bVI V",
@@ -161,7 +161,7 @@ PROGRESSIONS: dict[str, list[str]] = {
         "i iv i V",
         "i bIII iv V",
     ],
-    "sad": ["i iv i V", "i bVI iv V", "i bVI bIII V", "i iv bVII bIII", "i bVI iv i"],
+    "sad": ["i iv i V", "i bVI iv V", "i bVI i V", "i iv bVI V", "i bVI iv i"],
     "tense": ["i bII i V", "i i bVI V", "i iv i bII", "i bVI i V", "i ii° V i"],
     "dorian": ["i IV i IV", "i IV bVII i", "i v IV i", "i bIII IV i"],
     "mixolydian": ["I bVII IV I", "I v IV I", "I bVII I IV"],
@@ -654,6 +654,7 @@ class Context:
     bpb: int
     chords: list[Chord]  # one per bar of the loop
     scale: list[int]
+    bpm: float
     rng: Random
     variant_bits: int
 
@@ -699,7 +700,12 @@ def _melody(
             strong = step % 8 == 0 or j == 0
             if strong or last_bar:
                 target = prev + contour[(j + shift) % len(contour)] * 2
-                p = _nearest(chord_p, target)
+                # Strong beats sit on the chord's root or third (the key's clearest notes),
+                # the fifth only when nothing else is near.
+                core = [q for q in chord_p if q % 12 in chord_pcs[:2]]
+                p = _nearest(core, target) if core else _nearest(chord_p, target)
+                if abs(p - target) > 4:
+                    p = _nearest(chord_p, target)
                 if last_bar and j == len(rhythm) - 1 and bar == len(ctx.chords) - 1:
                     p = _nearest(chord_p, prev)
             else:
@@ -792,7 +798,7 @@ ARP_PATTERNS = {
     "updown": [0, 1, 2, 3, 2, 1],
     "alberti": [0, 2, 1, 2],
     "broken": [0, 2, 1, 3],
-    "pendulum": [0, 2, 0, 3],
+    "pendulum": [0, 1, 0, 2],
 }
 
 
@@ -806,6 +812,12 @@ def _arp(
     rate = 1.0 if e < 0.25 else 0.5 if e < 0.78 else 0.25
     if voice in {"piano", "harp", "guitar", "koto"} and rate < 0.5 and ctx.bpb == 4:
         rate = 0.5 if e < 0.9 else 0.25
+    if ctx.bpm < 92 and e < 0.5:
+        rate = 1.0  # slow and gentle: one note a beat keeps the pulse unambiguous
+    if e < 0.12 and ctx.bpm >= 100 and ctx.bpb == 4:
+        rate = 2.0  # sparse: the bass keeps the beat
+    if (ctx.bpm > 150 or ctx.bpm < 100) and rate < 0.5:
+        rate = 0.5
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
@@ -826,7 +838,7 @@ def _arp(
         while t < ctx.bpb - 1e-6:
             p = seq[k % len(seq)]
             on_beat = abs(t - round(t)) < 1e-6
-            accent = 1.0 if on_beat else 0.62
+            accent = 1.0 if on_beat else 0.45
             d = rate * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
             notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
             t += rate
@@ -863,30 +875,32 @@ def _bass(
             for k in range(ctx.bpb):
                 notes.append(Note(start + k, 0.9, tones[k % 4], vel, bright))
         elif e > 0.72:
+            off = 0.75 if ctx.bpm >= 100 else 0.5
             for k in range(ctx.bpb * 2):
                 p = root if k % 4 != 3 else (fifth if ctx.variant_bits & 1 else root + 12)
                 notes.append(
-                    Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else 0.75), bright)
+                    Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else off), bright)
                 )
         elif e > 0.38:
             for k in range(ctx.bpb):
                 p = root if k % 2 == 0 else (fifth if k == 2 or ctx.bpb == 3 else root)
                 notes.append(Note(start + k, 0.85, p, vel * (1.0 if k == 0 else 0.8), bright))
-        else:
-            half = ctx.bpb / 2 if ctx.bpb == 4 else ctx.bpb
-            t = 0.0
-            while t < ctx.bpb - 1e-6:
-                notes.append(Note(start + t, half * 0.95, root, vel, bright))
-                t += half
+        else:  # gentle: the root on every beat, the downbeat strongest
+            for k in range(ctx.bpb):
+                notes.append(Note(start + k, 0.9, root, vel * (1.0 if k == 0 else 0.7), bright))
     return notes
 
 
 def _drums(
-    ctx: Context, sec: Section, kit: str, level: float, rng: Random
+    ctx: Context, sec: Section, kit: str, level: float, rng: Random, multi: bool
 ) -> dict[str, list[Note]]:
     out: dict[str, list[Note]] = {}
     steps = ctx.bpb * 4
     timp = _nearest(_pitches_in([ctx.key.tonic], 40, 52), 45)
+    tuning = {
+        name: _pitches_in([(ctx.key.tonic + above) % 12], lo, hi)[0]
+        for name, (lo, hi, above) in DRUM_TUNING.items()
+    }
     for i in range(sec.bars):
         bar = sec.start_bar + i
         last = i == sec.bars - 1
@@ -894,11 +908,23 @@ def _drums(
         e = sec.energy
         if sec.build:
             e = max(0.3, e * (0.6 + 0.5 * (i + 1) / sec.bars))
-        hits = bar_pattern(kit, ctx.bpb, e, rng, fill, i == 0, ctx.variant_bits + (i // 2))
+        # A crash marks a section's start, except a lone section's (the loop's own seam).
+        crash = i == 0 and multi
+        hits = bar_pattern(
+            kit,
+            ctx.bpb,
+            e,
+            rng,
+            fill,
+            crash,
+            ctx.variant_bits + (i // 2),
+            ctx.bpm,
+            sec.traits.brightness,
+        )
         for step, sound, vel in hits:
             if step >= steps:
                 continue
-            pitch = timp if sound == "timp" else 0
+            pitch = tuning.get(sound, 0)
             note = Note(bar * ctx.bpb + step / 4, 0.25, pitch, vel * level, sec.traits.brightness)
             out.setdefault(sound, []).append(note)
         if kit == "orchestral" and i % 4 == 0:
@@ -1007,7 +1033,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         if key.mode in {"major", "minor", "harmonic minor"} and bars >= 4:
             chords[-2] = chord("IV" if key.mode == "major" else "iv")
     chords[0] = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
-    ctx = Context(key, bpb, chords, scale, rng, variant_bits)
+    ctx = Context(key, bpb, chords, scale, bpm, rng, variant_bits)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 
@@ -1070,7 +1096,8 @@ def compose(request: GenerationRequest) -> Arrangement:
             level = 0.45 + 0.55 * t.percussion
             if sec.kit == "soft":
                 level = 0.5
-            for sound, notes in _drums(ctx, sec, sec.kit, level, rng).items():
+            multi = len(sections) > 1
+            for sound, notes in _drums(ctx, sec, sec.kit, level, rng, multi).items():
                 part("drum:" + sound, "drums").notes += notes
 
     # Mix levels: voice gain x role weight; sends from the space trait.

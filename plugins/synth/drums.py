@@ -38,7 +38,11 @@ def _env(sr: int, n: int, decay: float, attack: float = 0.001) -> np.ndarray:
 
 
 def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0.0) -> np.ndarray:
-    """The sample of drum ``name`` (mono float32, peak about 1)."""
+    """The sample of drum ``name`` (mono float32, peak about 1).
+
+    Drums with a pitch (kick, snare body, taiko, frame drum, timpani) are tuned to
+    ``pitch_hz`` when given: untuned drums would paint stray notes into the key.
+    """
     rng = np.random.default_rng(seed)
     b = 0.4 + 0.6 * bright  # noise brightness factor
 
@@ -47,12 +51,12 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
 
     if name == "kick":
         n = int(0.5 * sr)
-        x = _sweep(sr, n, 48, 150, 0.035) * _env(sr, n, 0.26)
+        x = _sweep(sr, n, pitch_hz or 48, 150, 0.035) * _env(sr, n, 0.26)
         click = _band(noise(n), sr, 1500, 6000 * b) * _env(sr, n, 0.004) * 0.4
         x = x + click
     elif name == "snare":
         n = int(0.35 * sr)
-        tone = _sweep(sr, n, 180, 240, 0.02) * _env(sr, n, 0.06)
+        tone = _sweep(sr, n, pitch_hz or 180, 240, 0.02) * _env(sr, n, 0.06)
         x = 0.6 * tone + _band(noise(n), sr, 900, 9000 * b) * _env(sr, n, 0.13) * 1.4
     elif name == "clap":
         n = int(0.35 * sr)
@@ -72,7 +76,7 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
     elif name in {"taiko", "taiko_hi"}:
         hi = name == "taiko_hi"
         n = int((0.5 if hi else 1.1) * sr)
-        body = _sweep(sr, n, 125 if hi else 62, 190 if hi else 100, 0.06)
+        body = _sweep(sr, n, pitch_hz or (125 if hi else 62), 190 if hi else 100, 0.06)
         x = body * _env(sr, n, 0.22 if hi else 0.5)
         x = x + _band(noise(n), sr, 60, 900 + 600 * b) * _env(sr, n, 0.04) * 0.9
     elif name == "timp":
@@ -94,7 +98,7 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
     elif name in {"frame_lo", "frame_hi"}:
         hi = name == "frame_hi"
         n = int(0.4 * sr)
-        x = _sweep(sr, n, 210 if hi else 85, 300 if hi else 130, 0.02) * _env(
+        x = _sweep(sr, n, pitch_hz or (210 if hi else 85), 300 if hi else 130, 0.02) * _env(
             sr, n, 0.07 if hi else 0.18
         )
         x = x + _band(noise(n), sr, 2000 if hi else 300, 9000 * b if hi else 2500) * _env(
@@ -122,6 +126,17 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
     peak = np.max(np.abs(x))
     return (x / peak).astype(np.float32) if peak > 0 else x.astype(np.float32)
 
+
+# Where each pitched drum sits: (MIDI low, high, semitones above the tonic).
+DRUM_TUNING = {
+    "kick": (28, 39, 0),
+    "snare": (52, 63, 7),
+    "taiko": (33, 44, 0),
+    "taiko_hi": (45, 56, 7),
+    "frame_lo": (40, 51, 0),
+    "frame_hi": (52, 63, 7),
+    "timp": (40, 52, 0),
+}
 
 # Loudness of each sound in the mix (before the kit's level).
 DRUM_GAIN = {
@@ -175,7 +190,15 @@ class Hit:
 
 
 def bar_pattern(
-    kit: str, bpb: int, energy: float, rng: Random, fill: bool, first: bool, variant_bits: int
+    kit: str,
+    bpb: int,
+    energy: float,
+    rng: Random,
+    fill: bool,
+    first: bool,
+    variant_bits: int,
+    bpm: float = 120.0,
+    bright: float = 0.5,
 ) -> list[tuple[int, str, float]]:
     """One bar of ``kit`` as (sixteenth step, sound, velocity)."""
     steps = bpb * 4
@@ -183,7 +206,9 @@ def bar_pattern(
     eighths = range(0, steps, 2)
     out: list[tuple[int, str, float]] = []
     alt = variant_bits & 1
-    busy = energy > 0.7
+    # Below 100 BPM off-beat hits would be heard as the beat: keep them few and soft.
+    slow = bpm < 100
+    busy = energy > 0.7 and not slow
     four = bpb == 4
     if kit in {"kit", "lofi", "brush"}:
         kick_steps = [0, 8] if four else [0]
@@ -234,9 +259,14 @@ def bar_pattern(
                     out.append((s, "taiko_hi", 0.55))
             for s in range(2, steps, 4):
                 out.append((s, "snare", 0.3))
-        if energy > 0.85:
+            for s in eighths:  # a bright shimmer over the drums
+                out.append((s, "shaker", 0.6 if s % 4 == 0 else 0.4))
+        if energy > 0.85 and not slow:
             for s in range(2, steps, 4):
                 out.append((s, "taiko_hi", 0.45))
+        if slow and energy > 0.7:
+            for s in range(2, steps, 4):
+                out.append((s, "snare", 0.2))
     elif kit == "frame":
         out.append((0, "frame_lo", 1.0))
         if four:
@@ -248,12 +278,14 @@ def bar_pattern(
         if busy:
             for s in range(1, steps, 2):
                 out.append((s, "shaker", 0.35))
-    elif kit == "soft":
-        out.append((0, "frame_lo", 0.6))
+    elif kit == "soft":  # a felt thump and a shaker on every beat: calm, but a clear pulse
         for s in beats:
-            out.append((s, "shaker", 0.7))
-        for s in range(2, steps, 4):
-            out.append((s, "shaker", 0.3))
+            out.append((s, "frame_lo", 0.6 if s == 0 else 0.4))
+            if bright > 0.45:
+                out.append((s, "shaker", 0.45))
+        if bpm >= 100:
+            for s in range(2, steps, 4):
+                out.append((s, "shaker", 0.25))
     elif kit == "tension":
         out.append((0, "taiko", 0.9))
         out.append((3 if alt else 2, "taiko", 0.5))

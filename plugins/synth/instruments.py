@@ -51,7 +51,7 @@ VOICES: dict[str, Voice] = {
         Voice("guitar", "pluck", ("arp", "melody"), 48, 81, 0.85, 0.25),
         Voice("koto", "pluck", ("arp", "melody"), 55, 84, 0.85, 0.3),
         Voice("pizz", "pluck", ("arp", "melody"), 55, 81, 0.8, 0.3),
-        Voice("pluckbass", "pluck", ("bass",), 31, 50, 1.0, 0.1),
+        Voice("pluckbass", "pluck", ("bass",), 36, 52, 1.0, 0.1),
         Voice("piano", "piano", ("arp", "harmony", "melody"), 55, 86, 0.75, 0.3),
         Voice("epiano", "epiano", ("harmony", "melody", "arp"), 52, 81, 0.7, 0.25),
         Voice("organ", "organ", ("harmony",), 48, 79, 0.35, 0.3, 0.06, True),
@@ -78,9 +78,9 @@ VOICES: dict[str, Voice] = {
         Voice("lead", "lead", ("melody", "counter"), 62, 86, 0.35, 0.3, 0.08),
         Voice("arp", "synthpluck", ("arp",), 55, 84, 0.5, 0.3),
         Voice("chip", "chip", ("melody", "arp", "counter"), 60, 88, 0.28, 0.05, 0.02),
-        Voice("chipbass", "chipbass", ("bass",), 33, 55, 0.6, 0.0, 0.02),
-        Voice("bass", "bass", ("bass",), 31, 50, 0.9, 0.05, 0.08),
-        Voice("synthbass", "synthbass", ("bass",), 28, 48, 0.7, 0.05, 0.05),
+        Voice("chipbass", "chipbass", ("bass",), 36, 55, 0.6, 0.0, 0.02),
+        Voice("bass", "bass", ("bass",), 36, 52, 0.9, 0.05, 0.08),
+        Voice("synthbass", "synthbass", ("bass",), 33, 50, 0.7, 0.05, 0.05),
     ]
 }
 
@@ -223,7 +223,7 @@ def _noise(ws: Workspace, n: int, seed: int) -> np.ndarray:
 
 # --- plucked strings: Karplus-Strong through its transfer function -------------------------------
 PLUCK = {  # t60 at middle C (s), pick position, loss-filter strength, body brightness
-    "harp": (2.6, 0.45, 0.35, 0.55),
+    "harp": (2.6, 0.45, 0.7, 0.45),
     "guitar": (1.9, 0.18, 0.5, 0.6),
     "koto": (1.6, 0.12, 0.45, 0.75),
     "pizz": (0.45, 0.3, 0.6, 0.45),
@@ -256,7 +256,7 @@ def karplus_strong(
     x[:p] = rng.uniform(-1.0, 1.0, p)
     x[:p] -= x[:p].mean()
     xk = np.fft.rfft(x * rho ** np.arange(m))
-    cutoff = 400.0 * 2.0 ** (bright * 5.5)
+    cutoff = 300.0 * 2.0 ** (bright * 5.5)
     freqs = w * sr / (2 * np.pi)
     shape = (1.0 - np.exp(-1j * w * pick * period)) / (1.0 + (freqs / cutoff) ** 2)
     denom = 1.0 - g * (rho**period) * lossf * np.exp(-1j * w * period)
@@ -278,7 +278,7 @@ def _pluck(
     n = int((dur + ring) * sr)
     if v.name == "pizz":
         n = int(min(dur + ring, 0.5) * sr)
-    x = karplus_strong(midi_hz(pitch), n, sr, t60, pick, loss, 0.5 * body + 0.5 * bright, seed)
+    x = karplus_strong(midi_hz(pitch), n, sr, t60, pick, loss, 0.3 * body + 0.7 * bright, seed)
     return _fade_out(x, sr, 0.12)
 
 
@@ -309,7 +309,9 @@ def _strings(
     short = dur < 0.3
     rel = 0.08 if short else v.release
     n = int((dur + rel) * sr)
-    table = ws.tables.get("saw", pitch, bright * (0.75 if v.kind == "strings" else 0.6))
+    table = ws.tables.get(
+        "saw", pitch, 0.15 + 0.8 * bright if v.kind == "strings" else 0.1 + 0.25 * bright
+    )
     rng = np.random.default_rng(seed)
     vib = ws.lfo(5.2, n, 0.2)
     depth = 0.0 if short else 12.0
@@ -357,7 +359,7 @@ def _flute(
     # Breath noise: a rough high-pass (first difference), loudest at the attack.
     breath[1:] -= breath[:-1] * 0.6
     t = np.arange(n, dtype=np.float32) / np.float32(sr)
-    chiff = 0.05 + 0.25 * np.exp(-t / 0.05)
+    chiff = (0.05 + 0.25 * np.exp(-t / 0.05)) * np.float32(0.2 + bright)
     env = adsr(n, sr, 0.04, 0.1, 0.85, int(dur * sr), v.release)
     return (x + breath * chiff * 0.25) * env
 

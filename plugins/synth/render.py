@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
 from segue.plugins.synth.composer import Arrangement, compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
 from segue.plugins.synth.effects import fold, limit, wet
