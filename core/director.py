@@ -1,0 +1,320 @@
+"""The director: one session's musical decisions, as a pure state machine.
+
+No I/O, no clock of its own: every call gets ``now`` (server unix seconds). The server
+owns the timers: after each call it asks ``next_wakeup()`` and calls ``tick(now)`` then.
+
+Vocabulary:
+
+- the *playing* cue: the latest cue whose ``start_at`` has come;
+- the cue *ahead*: a cue whose ``start_at`` has not come yet (at most one: a newer cue
+  replaces it at once, "latest wins");
+- the *destination*: the mood of the latest cue (the one ahead, else the one playing);
+- the *target*: a desired mood that differs from the destination and waits for its
+  debounce or for the playing mood's minimum dwell.
+
+Decisions, on every call (``update``, ``tick``, ``tracks_changed``):
+
+1. The rules give the desired mood. ``None`` (no rule matches): keep the music.
+2. Nothing cued yet: cue it at once (``now + lead_s``, offset 0, ``previous`` None, the
+   ``(None, mood)`` transition); silence does not wait for debounce or dwell.
+3. Desired == destination: nothing to do; a target still waiting is dropped silently
+   (a desire that flipped back inside its debounce never produces a cue).
+4. A cue to another mood is ahead and the desire returns to the mood playing: a
+   *continuation* cue is issued at once, cancelling the change: same mood as
+   ``previous``, the same track, ``start_at = min(now + lead_s, the cancelled cue's
+   start_at)``, ``offset_s`` = the track's position then, transition ``at: now,
+   entry: same_position, fade: none, fade_ms: 0``. A client that follows it literally
+   hears no change. No debounce or dwell applies: the mood is not left. It does not
+   restart the mood's dwell.
+5. Otherwise the desire is a target, its ``since`` set when it became the target. The
+   transition is looked up from the mood playing (None when only the first cue is
+   ahead) to the target. It is cued once ``now >= max(since + debounce_ms, the playing
+   mood's start + min_dwell_s)``, where the playing mood's start is the ``start_at`` of
+   the cue that began it (continuations do not count). A change of desire meanwhile
+   replaces the target and restarts its debounce ("latest wins").
+6. A cue leaving the playing track starts at ``schedule()`` of that track for the
+   transition's ``at`` with the lead, and enters at ``entry_offset()`` of its position
+   then; a cue ahead is replaced by it (new seq, ``previous`` = the mood playing). When
+   nothing plays yet (only the first cue is ahead) it starts at ``now + lead_s``.
+7. A desired mood with no stored track gives ``Pending(mood)`` once, when its cue would
+   be issued, and the music stays; ``tracks_changed(now)`` cues it when tracks arrive
+   (if still desired). Pending is said again only after the desire changed.
+
+Variants rotate per mood without immediate repeats (``VariantPicker``). Events play
+their stinger mood's track (rotated) on top of the music at the event's ``at`` boundary
+of the playing track — of the cue ahead if that boundary falls after its start — or at
+``now + lead_s`` with nothing playing; they never change the mood. A stinger with no
+stored track gives ``Pending``; it is not replayed later (a late one-shot is no use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from segue.core.clock import EPS, Grid, entry_offset, position, schedule
+from segue.core.cue import Cue, Pending, Stinger
+from segue.core.rules import desired_mood, ordered, selectable_moods
+from segue.core.score import Score, Transition
+from segue.core.state import apply_state
+from segue.core.track import Track
+from segue.core.transitions import TransitionTable
+from segue.core.variants import VariantPicker
+
+TrackSource = Callable[[str], Sequence[Track]]
+"""The stored tracks of a mood (its variants); empty while none is stored."""
+
+CONTINUE = Transition(at="now", entry="same_position", fade="none", fade_ms=0)
+"""The transition of a continuation cue (see rule 4 above)."""
+
+
+class UnknownEvent(KeyError):
+    """An event name the score does not define."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"unknown event {self.name!r}"
+
+
+@dataclass(frozen=True)
+class _Entry:
+    cue: Cue
+    since: float  # when its mood began playing: min_dwell_s counts from here
+    grid: Grid
+
+
+class Director:
+    """One session's musical decisions (see the module docstring)."""
+
+    def __init__(
+        self,
+        session: str,
+        score: Score,
+        tracks: TrackSource,
+        *,
+        lead_s: float = 0.2,
+        seed: int | str | None = None,
+    ) -> None:
+        self.session = session
+        self.score = score
+        self.lead_s = lead_s
+        self._tracks = tracks
+        self._rules = ordered(score.rules)
+        self._table = TransitionTable(score.transitions)
+        self._picker = VariantPicker(seed)
+        self.state: dict[str, Any] = {}
+        self.desired: str | None = None
+        self.seq = 0
+        self._playing: _Entry | None = None
+        self._ahead: _Entry | None = None
+        self._target: str | None = None
+        self._target_since = 0.0
+        self._pending_said: str | None = None
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def current(self) -> Cue | None:
+        """The latest cue; its ``start_at`` may still be ahead."""
+        latest = self._ahead or self._playing
+        return latest.cue if latest else None
+
+    def playing(self, now: float) -> tuple[str, Track, float] | None:
+        """The mood and track playing at ``now`` and its position (track seconds)."""
+        self._settle(now)
+        entry = self._playing
+        if entry is None:
+            return None
+        cue = entry.cue
+        return cue.mood, cue.track, position(entry.grid, cue.start_at, cue.offset_s, now)
+
+    def reachable_moods(self) -> list[str]:
+        """Every mood some rule can select, then every event's stinger mood."""
+        moods = selectable_moods(self.score.rules)
+        for spec in self.score.events.values():
+            if spec.stinger is not None and spec.stinger not in moods:
+                moods.append(spec.stinger)
+        return moods
+
+    def next_wakeup(self) -> float | None:
+        """When ``tick()`` must run next (server time), or None while nothing waits."""
+        if self._target is None or self._pending_said == self._target:
+            return None
+        due = self._due(self._transition_to(self._target))
+        if self._ahead is not None:
+            # The cue ahead starting changes the mood the target leaves, hence its
+            # transition, debounce and dwell: look again then.
+            return min(due, self._ahead.cue.start_at)
+        return due
+
+    # ---------------------------------------------------------------- inputs
+
+    def start(self, now: float) -> list[Cue | Pending]:
+        """The first decision, for the state as it is (empty for a new session)."""
+        self._set_desired(desired_mood(self._rules, self.state))
+        return self._evaluate(now)
+
+    def update(
+        self,
+        now: float,
+        set: Mapping[str, Any] | None = None,  # the protocol's name (shadows set())
+        unset: Any = None,
+        replace: Mapping[str, Any] | None = None,
+    ) -> list[Cue | Pending]:
+        """Apply a state change (StateError, and no change, for a bad one) and decide."""
+        self.state = apply_state(self.state, set=set, unset=unset, replace=replace)
+        self._set_desired(desired_mood(self._rules, self.state))
+        return self._evaluate(now)
+
+    def tick(self, now: float) -> list[Cue | Pending]:
+        """Timers (debounce, dwell) that fell due by ``now``."""
+        return self._evaluate(now)
+
+    def tracks_changed(self, now: float) -> list[Cue | Pending]:
+        """New tracks were stored: a mood that was pending may be cued now."""
+        return self._evaluate(now)
+
+    def event(self, now: float, name: str, data: Any = None) -> Stinger | Pending | None:
+        """A game event: its stinger, Pending if the stinger has no track, or None.
+
+        ``data`` is the client's payload; it does not change the music (the server
+        passes it on to plugins). Raises UnknownEvent for a name the score lacks.
+        """
+        spec = self.score.events.get(name)
+        if spec is None:
+            raise UnknownEvent(name)
+        if spec.stinger is None:
+            return None
+        tracks = self._tracks(spec.stinger)
+        if not tracks:
+            return Pending(spec.stinger)
+        track = self._choose(spec.stinger, tracks)
+        self._settle(now)
+        if self._playing is None:
+            start_at = now + self.lead_s
+        else:
+            start_at = self._schedule_on(self._playing, now, spec.at)
+        ahead = self._ahead
+        if ahead is not None and start_at >= ahead.cue.start_at - EPS:
+            # By then the cue ahead plays: land on its grid instead.
+            start_at = self._schedule_on(ahead, now, spec.at)
+        return Stinger(
+            session=self.session,
+            name=name,
+            mood=spec.stinger,
+            track=track,
+            at=spec.at,
+            start_at=start_at,
+        )
+
+    # -------------------------------------------------------------- machinery
+
+    def _set_desired(self, mood: str | None) -> None:
+        if mood != self.desired:
+            self._pending_said = None
+        self.desired = mood
+
+    def _settle(self, now: float) -> None:
+        ahead = self._ahead
+        if ahead is not None and ahead.cue.start_at <= now:
+            self._playing, self._ahead = ahead, None
+
+    def _transition_to(self, mood: str) -> Transition:
+        playing = self._playing
+        return self._table.lookup(playing.cue.mood if playing else None, mood)
+
+    def _due(self, transition: Transition) -> float:
+        due = self._target_since + transition.debounce_ms / 1000.0
+        if self._playing is not None:
+            due = max(due, self._playing.since + transition.min_dwell_s)
+        return due
+
+    def _schedule_on(self, entry: _Entry, now: float, at: str) -> float:
+        cue = entry.cue
+        return schedule(entry.grid, cue.start_at, cue.offset_s, now, at, self.lead_s)
+
+    def _evaluate(self, now: float) -> list[Cue | Pending]:
+        self._settle(now)
+        want = self.desired
+        latest = self._ahead or self._playing
+        if want is None:
+            self._target = None
+            return []
+        if latest is None:
+            self._target = None
+            return self._cue(now, want, self._table.lookup(None, want))
+        if want == latest.cue.mood:
+            self._target = None
+            return []
+        playing = self._playing
+        if self._ahead is not None and playing is not None and want == playing.cue.mood:
+            self._target = None
+            return [self._continue(now, playing, self._ahead)]
+        if want != self._target:
+            self._target, self._target_since = want, now
+        transition = self._transition_to(want)
+        if self._due(transition) > now:
+            return []
+        return self._cue(now, want, transition)
+
+    def _cue(self, now: float, mood: str, transition: Transition) -> list[Cue | Pending]:
+        tracks = self._tracks(mood)
+        if not tracks:
+            if self._pending_said == mood:
+                return []
+            # The target (if any) stays, with no wakeup of its own: tracks_changed.
+            self._pending_said = mood
+            return [Pending(mood)]
+        track = self._choose(mood, tracks)
+        grid = Grid.from_track(track)
+        playing = self._playing
+        if playing is None:
+            start_at, offset, previous = now + self.lead_s, 0.0, None
+        else:
+            old = playing.cue
+            start_at = self._schedule_on(playing, now, transition.at)
+            where = position(playing.grid, old.start_at, old.offset_s, start_at)
+            offset = entry_offset(transition.entry, playing.grid, where, grid)
+            previous = old.mood
+        self.seq += 1
+        cue = Cue(
+            seq=self.seq,
+            session=self.session,
+            mood=mood,
+            previous=previous,
+            track=track,
+            transition=transition,
+            start_at=start_at,
+            offset_s=offset,
+        )
+        self._ahead = _Entry(cue=cue, since=start_at, grid=grid)
+        self._target = None
+        self._pending_said = None
+        return [cue]
+
+    def _continue(self, now: float, playing: _Entry, ahead: _Entry) -> Cue:
+        old = playing.cue
+        start_at = min(now + self.lead_s, ahead.cue.start_at)
+        self.seq += 1
+        cue = Cue(
+            seq=self.seq,
+            session=self.session,
+            mood=old.mood,
+            previous=old.mood,
+            track=old.track,
+            transition=CONTINUE,
+            start_at=start_at,
+            offset_s=position(playing.grid, old.start_at, old.offset_s, start_at),
+        )
+        self._ahead = _Entry(cue=cue, since=playing.since, grid=playing.grid)
+        return cue
+
+    def _choose(self, mood: str, tracks: Sequence[Track]) -> Track:
+        by_variant: dict[int, Track] = {}
+        for track in tracks:
+            by_variant.setdefault(track.variant, track)
+        return by_variant[self._picker.pick(mood, list(by_variant))]
