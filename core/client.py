@@ -31,6 +31,9 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
 from segue.core.protocol import (
     CloseCode,
     CueMessage,
@@ -49,8 +52,6 @@ from segue.core.protocol import (
     state_message,
 )
 from segue.core.track import Track
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 log = logging.getLogger("segue.client")
 

@@ -19,6 +19,7 @@ from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
 from segue.core.cue import Cue, Pending, Stinger
 from segue.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from segue.core.protocol import (

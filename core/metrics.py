@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-exported)
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
 from segue.core.protocol import CLIENT_TYPES, ERROR_CODES
 
 

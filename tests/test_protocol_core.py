@@ -7,12 +7,13 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
 from segue.core import protocol as p
 from segue.core.cue import Cue, Pending, Stinger
 from segue.core.score import Transition
 from segue.core.track import Track
-from websockets.frames import Frame, Opcode
-from websockets.streams import StreamReader
 
 TRACK = Track(
     id="ab" * 32,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from segue.core.client import ws_url
 from segue.core.http_api import Unsatisfiable, etag_matches, parse_range
 from segue.core.ratelimit import MessageLimiter, TokenBucket, Verdict

@@ -1,0 +1,554 @@
+"""The soundtrack server: one aiohttp app, WebSocket protocol v1 and HTTP on one port.
+
+``create_app(score, ...)`` builds the app; ``segue serve`` runs it. App state lives in a
+:class:`SegueServer` under the ``SERVER`` AppKey; startup and shutdown are a
+``cleanup_ctx``; ``on_shutdown`` closes every WebSocket with 1001 and the cleanup lets
+on-demand generation finish (for ``shutdown_grace_s``) before cancelling what is left,
+which the pipeline resumes at the next start.
+
+The WebSocket hot path: a text frame is size-checked, rate-limited, parsed into a typed
+message (``segue.core.protocol``), handed to the session's director, and what it decides
+is serialised and framed once and written to every connection of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from segue.core.cue import Cue
+from segue.core.http_api import HttpApi, error_response
+from segue.core.metrics import Metrics
+from segue.core.protocol import (
+    CloseCode,
+    ErrorCode,
+    EventMessage,
+    PingMessage,
+    ProtocolError,
+    StateMessage,
+    error_message,
+    frame_message,
+    parse_client_message,
+    pong_message,
+    session_id_problem,
+    welcome_message,
+)
+from segue.core.ratelimit import MessageLimiter, Verdict
+from segue.core.score import Score
+from segue.core.sessions import DEFAULT_SEND_BUFFER_BYTES, Connection, Session, SessionManager
+from segue.core.track import Track
+
+if TYPE_CHECKING:
+    from segue.core.pipeline import Pipeline
+    from segue.core.plugins import Plugins
+
+log = logging.getLogger("segue.server")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Server limits and options; ``from_score`` reads the score's ``server`` section."""
+
+    tokens: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()  # allowed Origin headers; empty: any
+    lead_s: float = 0.2
+    session_ttl_s: float = 300.0
+    max_frame_bytes: int = 65536
+    rate_per_s: float = 20.0
+    burst: int = 40
+    send_buffer_bytes: int = DEFAULT_SEND_BUFFER_BYTES
+    heartbeat_s: float | None = 30.0  # WebSocket pings, to notice vanished clients
+    close_timeout_s: float = 5.0  # waiting for a client's close reply
+    shutdown_grace_s: float = 30.0  # on-demand generation may finish within this
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_score(cls, score: Score, **overrides: Any) -> ServerConfig:
+        opts = score.server
+        tokens = list(opts.tokens)
+        tokens += [t.strip() for t in os.environ.get("SEGUE_TOKENS", "").split(",") if t.strip()]
+        config = cls(
+            tokens=tuple(dict.fromkeys(tokens)),
+            origins=tuple(opts.origins),
+            lead_s=opts.lead_ms / 1000.0,
+            session_ttl_s=float(opts.session_ttl_s),
+            max_frame_bytes=int(opts.max_frame_bytes),
+            rate_per_s=float(opts.rate_per_s),
+            burst=int(opts.burst),
+        )
+        return replace(config, **overrides) if overrides else config
+
+
+class OnDemand:
+    """Generates moods that sessions want and storage lacks; once per key across sessions."""
+
+    def __init__(self, server: SegueServer) -> None:
+        self.server = server
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+
+    def request(self, mood: str) -> None:
+        pipeline = self.server.pipeline
+        if pipeline is None or self.server.shutting_down:
+            return
+        for planned in pipeline.plan():
+            request = planned.request
+            if request.mood != mood:
+                continue
+            key = planned.key
+            if key in self.tasks or pipeline.stored(request) is not None:
+                continue
+            task = asyncio.get_running_loop().create_task(self._run(key, request))
+            self.tasks[key] = task
+            self.server.metrics.generating.inc()
+
+    async def _run(self, key: str, request: Any) -> None:
+        server = self.server
+        result = "failed"
+        try:
+            assert server.pipeline is not None
+            await server.pipeline.ensure(request)
+            result = "stored"
+        except asyncio.CancelledError:
+            result = "failed"
+            raise
+        except Exception as exc:
+            log.warning("on-demand generation of %s (%s) failed: %s", request.mood, key[:12], exc)
+            server.pending_failed(request.mood, str(exc))
+        finally:
+            server.metrics.generating.dec()
+            server.metrics.generations[result].inc()
+            self.tasks.pop(key, None)
+        server.manager.tracks_changed()
+
+    async def wait(self, timeout: float) -> None:
+        """Let generation in flight finish (up to ``timeout``), then cancel what is left."""
+        tasks = list(self.tasks.values())
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            log.info("%d generation(s) interrupted; the next start resumes them", len(pending))
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+class SegueServer:
+    """Everything one app holds: score, pipeline, sessions, metrics, config."""
+
+    def __init__(
+        self,
+        score: Score,
+        pipeline: Pipeline | None,
+        plugins: Plugins | None,
+        config: ServerConfig,
+        *,
+        director_factory: Any = None,
+    ) -> None:
+        self.score = score
+        self.pipeline = pipeline
+        self.plugins = plugins
+        self.config = config
+        self.started = time.monotonic()
+        self.shutting_down = False
+        self.sink = pipeline.primary if pipeline is not None else None
+        self.moods = list(score.moods)
+        self.on_demand = OnDemand(self)
+        self.metrics = Metrics(
+            sessions=lambda: len(self.manager.sessions),
+            connections=lambda: self.manager.connections,
+            tracks=lambda: len(self.stored_tracks()),
+        )
+        self.manager = SessionManager(
+            score,
+            self.tracks_for,
+            self.metrics,
+            plugins=plugins,
+            lead_s=config.lead_s,
+            ttl_s=config.session_ttl_s,
+            on_pending=self.on_demand.request,
+            director_factory=director_factory,
+        )
+        self.websockets: set[web.WebSocketResponse] = set()
+        self._tokens = [t.encode() for t in config.tokens]
+        self._origins = frozenset(config.origins)
+
+    # --- tracks ----------------------------------------------------------------------------
+
+    def tracks_for(self, mood: str) -> Sequence[Track]:
+        """The Director's TrackSource: stored tracks of ``mood``."""
+        if self.pipeline is None:
+            return ()
+        tracks = self.pipeline.tracks_for(mood)
+        (self.metrics.cache_hits if tracks else self.metrics.cache_misses).inc()
+        return tracks
+
+    def stored_tracks(self) -> list[Track]:
+        """Every stored track of this score, once each."""
+        if self.pipeline is None:
+            return []
+        seen: dict[str, Track] = {}
+        for mood in self.score.moods:
+            for track in self.pipeline.tracks_for(mood):
+                seen.setdefault(track.id, track)
+        return list(seen.values())
+
+    def lookup_track(self, track_id: str) -> Track | None:
+        """A stored track by id (cache key), if its file is in the primary sink."""
+        if self.pipeline is None:
+            return None
+        track = self.pipeline.cache.get(track_id)
+        if track is None or track.id != track_id:
+            return None
+        if self.sink is None or not self.sink.exists(track.filename):
+            return None
+        return track
+
+    def track_size(self, track: Track) -> int | None:
+        path = self.sink.local_path(track.filename) if self.sink is not None else None
+        if path is None:
+            return None
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return None
+
+    # --- applying messages (shared by WebSocket and HTTP) ------------------------------
+
+    def apply_state(self, session: Session, now: float, msg: StateMessage) -> list[Any]:
+        from segue.core.state import StateError
+
+        try:
+            return session.update(now, set=msg.set, unset=msg.unset, replace=msg.replace)
+        except StateError as exc:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", msg.id) from None
+
+    def apply_event(self, session: Session, now: float, msg: EventMessage) -> list[Any]:
+        from segue.core.director import UnknownEvent
+
+        try:
+            return session.event(now, msg.name, msg.data)
+        except UnknownEvent:
+            known = ", ".join(sorted(self.score.events)) or "none"
+            raise ProtocolError(
+                ErrorCode.UNKNOWN_EVENT,
+                f"event.name: unknown event {msg.name!r} (known: {known})",
+                msg.id,
+            ) from None
+
+    @staticmethod
+    def last_cue(outputs: Sequence[Any]) -> Cue | None:
+        for out in reversed(outputs):
+            if isinstance(out, Cue):
+                return out
+        return None
+
+    def pending_failed(self, mood: str, reason: str) -> None:
+        """Generation for ``mood`` failed: sessions waiting for it hear why (the music
+        they have plays on; the next state change asks again)."""
+        frame = frame_message({"type": "pending", "mood": mood, "reason": "failed"})
+        for session in self.manager.sessions.values():
+            if session.pending_mood == mood:
+                session.pending_mood = None
+                session.broadcast(frame)
+
+    # --- auth ------------------------------------------------------------------------------
+
+    def authorized(self, request: web.Request) -> bool:
+        if not self._tokens:
+            return True
+        given = None
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            given = auth[7:].strip()
+        if given is None:
+            given = request.query.get("token")
+        if not given:
+            return False
+        raw = given.encode()
+        ok = False
+        for token in self._tokens:  # compare with every token: no timing hint of which
+            ok |= hmac.compare_digest(raw, token)
+        return ok
+
+    def origin_allowed(self, request: web.Request) -> bool:
+        if not self._origins:
+            return True
+        origin = request.headers.get("Origin")
+        return origin is None or origin in self._origins
+
+    # --- WebSocket -------------------------------------------------------------------------
+
+    async def ws_handler(self, request: web.Request) -> web.StreamResponse:
+        config = self.config
+        sid = request.query.get("session")
+        problem = session_id_problem(sid)
+        if problem is not None:
+            self.metrics.errors[ErrorCode.BAD_MESSAGE].inc()
+            return error_response(400, ErrorCode.BAD_MESSAGE, problem)
+        if self.shutting_down:
+            return error_response(503, "shutting_down", "the server is shutting down")
+        ws = web.WebSocketResponse(
+            compress=False,  # frames are built once for every receiver, uncompressed
+            # A frame over the limit still reaches us (up to twice the limit), so the
+            # client gets a ``too_large`` error before the 1009 close; beyond that
+            # aiohttp closes with 1009 itself.
+            max_msg_size=2 * config.max_frame_bytes,
+            timeout=config.close_timeout_s,
+            heartbeat=config.heartbeat_s,
+            decode_text=False,
+        )
+        if not ws.can_prepare(request).ok:
+            return error_response(
+                426,
+                ErrorCode.BAD_MESSAGE,
+                "/ws needs a WebSocket upgrade",
+                headers={"Upgrade": "websocket", "Connection": "Upgrade"},
+            )
+        await ws.prepare(request)
+        if not self.authorized(request):
+            # Accepted then closed, so that a browser sees the close code.
+            self.metrics.errors[ErrorCode.UNAUTHORIZED].inc()
+            self.metrics.closed.labels(str(CloseCode.UNAUTHORIZED)).inc()
+            await ws.send_str(
+                '{"type":"error","code":"unauthorized","message":"missing or invalid token"}'
+            )
+            await ws.close(code=CloseCode.UNAUTHORIZED, message=b"unauthorized")
+            return ws
+        transport = request.transport
+        if transport is None:
+            return ws
+        now = time.time()
+        if sid is None:
+            sid = secrets.token_urlsafe(12)
+        conn = Connection(
+            ws,
+            transport,
+            MessageLimiter(config.rate_per_s, config.burst, time.monotonic()),
+            config.send_buffer_bytes,
+            on_drop=self._on_drop,
+        )
+        self.websockets.add(ws)
+        self.metrics.connections_total.inc()
+        try:
+            session, _created = self.manager.get_or_create(sid, now)
+            conn.send(frame_message(welcome_message(sid, now, self.moods)))
+            for frame in session.join_frames(now):
+                conn.send(frame)
+            self.manager.attach(session, conn)
+            await self._read_loop(ws, conn)
+            # A close we started (flood, too large, slow reader) must finish with its
+            # code before aiohttp's own end-of-response close (1000) gets a chance.
+            await conn.wait_closed()
+        finally:
+            self.manager.detach(conn)
+            self.websockets.discard(ws)
+        return ws
+
+    def _on_drop(self, conn: Connection, code: int) -> None:
+        self.metrics.closed.labels(str(code)).inc()
+        if code == CloseCode.TRY_AGAIN:
+            self.metrics.slow_drops.inc()
+
+    async def _read_loop(self, ws: web.WebSocketResponse, conn: Connection) -> None:
+        receive = ws.receive
+        handle = self._handle_text
+        while True:
+            msg = await receive()
+            kind = msg.type
+            if kind is WSMsgType.TEXT:
+                handle(conn, msg.data)
+            elif kind is WSMsgType.BINARY:
+                self._send_error(
+                    conn,
+                    ErrorCode.BAD_MESSAGE,
+                    "binary frames are not part of protocol 1; send JSON text",
+                    None,
+                )
+            else:  # CLOSE, CLOSING, CLOSED, ERROR
+                if kind is WSMsgType.ERROR:
+                    code = ws.close_code or CloseCode.TOO_BIG
+                    self.metrics.closed.labels(str(code)).inc()
+                break
+            if conn.closed:
+                break
+
+    def _send_error(self, conn: Connection, code: str, message: str, id: Any) -> None:
+        self.metrics.errors[code].inc()
+        conn.send(frame_message(error_message(code, message, id)))
+
+    def _handle_text(self, conn: Connection, data: bytes | str) -> None:
+        config = self.config
+        metrics = self.metrics
+        if len(data) > config.max_frame_bytes:
+            metrics.received["invalid"].inc()
+            self._send_error(
+                conn,
+                ErrorCode.TOO_LARGE,
+                f"message of {len(data)} bytes is over the limit of {config.max_frame_bytes}",
+                None,
+            )
+            conn.close(CloseCode.TOO_BIG, "message too large")
+            return
+        verdict = conn.limiter.check(time.monotonic())
+        if verdict is not Verdict.OK:
+            metrics.received["invalid"].inc()
+            if verdict is Verdict.FLOOD:
+                self._send_error(
+                    conn,
+                    ErrorCode.RATE_LIMITED,
+                    "sustained flood: closing the connection",
+                    None,
+                )
+                conn.close(CloseCode.POLICY, "rate limit exceeded")
+            else:
+                self._send_error(
+                    conn,
+                    ErrorCode.RATE_LIMITED,
+                    f"over {config.rate_per_s:g} messages/s (burst {config.burst}); "
+                    "message dropped",
+                    None,
+                )
+            return
+        try:
+            msg = parse_client_message(data)
+            metrics.received[msg.type].inc()
+            session = conn.session
+            if session is None:
+                return
+            now = time.time()
+            if type(msg) is StateMessage:
+                self.apply_state(session, now, msg)
+            elif type(msg) is PingMessage:
+                conn.send(frame_message(pong_message(msg.t, now, msg.id)))
+            else:
+                self.apply_event(session, now, msg)  # type: ignore[arg-type]
+        except ProtocolError as exc:
+            if exc.code in (ErrorCode.BAD_JSON, ErrorCode.BAD_MESSAGE, ErrorCode.UNKNOWN_TYPE):
+                metrics.received["invalid"].inc()
+            self._send_error(conn, exc.code, exc.message, exc.id)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def close_websockets(self) -> None:
+        """Close every WebSocket with 1001 (going away)."""
+        self.shutting_down = True
+        sockets = list(self.websockets)
+        self.metrics.closed.labels(str(CloseCode.GOING_AWAY)).inc(len(sockets))
+        await asyncio.gather(
+            *(
+                ws.close(code=CloseCode.GOING_AWAY, message=b"server shutting down")
+                for ws in sockets
+            ),
+            return_exceptions=True,
+        )
+
+    async def aclose(self, owns_pipeline: bool) -> None:
+        self.shutting_down = True
+        await self.on_demand.wait(self.config.shutdown_grace_s)
+        self.manager.close()
+        if owns_pipeline and self.pipeline is not None:
+            await self.pipeline.aclose()
+
+
+SERVER: web.AppKey[SegueServer] = web.AppKey("segue_server", SegueServer)
+
+
+def create_app(
+    score: Score,
+    *,
+    pipeline: Pipeline | None = None,
+    plugins: Plugins | None = None,
+    generator: str | None = None,
+    config: ServerConfig | None = None,
+    director_factory: Any = None,
+    **overrides: Any,
+) -> web.Application:
+    """The aiohttp app serving ``score``.
+
+    Without ``pipeline`` one is built from the score (and ``plugins``, loaded if not
+    given) and closed with the app. ``overrides`` replace ServerConfig fields.
+    """
+    owns_pipeline = pipeline is None
+    if plugins is None:
+        from segue.core.plugins import Plugins
+
+        plugins = pipeline.plugins if pipeline is not None else Plugins()
+    if pipeline is None:
+        from segue.core.pipeline import Pipeline
+
+        pipeline = Pipeline(score, plugins, generator=generator)
+    if config is None:
+        config = ServerConfig.from_score(score, **overrides)
+    elif overrides:
+        config = replace(config, **overrides)
+    pipeline.plan()  # a generator that refuses the plan fails here, not mid-session
+    server = SegueServer(score, pipeline, plugins, config, director_factory=director_factory)
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
+        path = request.path
+        if path == "/ws" or path.startswith("/api/"):
+            if not server.origin_allowed(request):
+                return error_response(
+                    403,
+                    "forbidden_origin",
+                    f"origin {request.headers.get('Origin')!r} is not allowed",
+                )
+            if path != "/ws" and not server.authorized(request):
+                server.metrics.errors[ErrorCode.UNAUTHORIZED].inc()
+                return error_response(
+                    401,
+                    ErrorCode.UNAUTHORIZED,
+                    "missing or invalid token (send 'Authorization: Bearer <token>' or ?token=)",
+                    headers={"WWW-Authenticate": 'Bearer realm="segue"'},
+                )
+        return await handler(request)
+
+    app = web.Application(middlewares=[guard], client_max_size=config.max_frame_bytes)
+    app[SERVER] = server
+    app.router.add_get("/ws", server.ws_handler)
+    HttpApi(server).add_routes(app)
+    app.router.add_static("/static/", os.path.join(os.path.dirname(__file__), "static"))
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        server.started = time.monotonic()
+        yield
+        await server.aclose(owns_pipeline)
+
+    async def on_shutdown(app: web.Application) -> None:
+        await server.close_websockets()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    plugins.pm.hook.segue_register_routes(app=app)
+    return app
+
+
+async def start(
+    app: web.Application, host: str = "127.0.0.1", port: int = 0
+) -> tuple[web.AppRunner, int]:
+    """Run ``app`` on ``host:port`` (port 0: any free port); returns the runner and port."""
+    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, int(runner.addresses[0][1])
+
+
+__all__ = [
+    "SERVER",
+    "SegueServer",
+    "ServerConfig",
+    "create_app",
+    "start",
+]

@@ -1,0 +1,449 @@
+"""Sessions: one game state, one Director, any number of connections, a musical clock.
+
+A :class:`Session` owns its :class:`~segue.core.director.Director` (the pure rules
+engine) and drives it with the clock: every state change, event, tick and "a track was
+generated" goes through the director, and what it decides (cues, stingers, pending
+notices) is serialised and framed once, then written to every connection of the session.
+The director's next deadline (a debounce or dwell running out) is a ``loop.call_at``.
+
+A :class:`Connection` writes prebuilt frames straight to its transport. Its send queue is
+the transport's write buffer, bounded: a client that does not read fills it and is
+dropped (close 1013) without ever delaying the others.
+
+The :class:`SessionManager` keeps sessions for ``ttl_s`` after their last connection
+leaves, so a reconnect resumes the state, the mood and the cue sequence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from segue.core.cue import Cue, Pending, Stinger
+from segue.core.protocol import (
+    CloseCode,
+    encode_cue,
+    encode_stinger,
+    frame_message,
+    pending_message,
+    prefetch_message,
+    text_frame,
+)
+from segue.core.score import Score
+from segue.core.track import Track
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from segue.core.metrics import Metrics
+    from segue.core.plugins import Plugins
+
+log = logging.getLogger("segue.server")
+
+TrackSource = Callable[[str], Sequence[Track]]
+Output = Cue | Stinger | Pending
+
+DEFAULT_SEND_BUFFER_BYTES = 512 * 1024
+
+
+class Connection:
+    """One WebSocket connection: frames go straight to its transport, bounded."""
+
+    __slots__ = (
+        "_closing_task",
+        "closed",
+        "limiter",
+        "max_buffer",
+        "on_drop",
+        "session",
+        "transport",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        limiter: Any,
+        max_buffer: int = DEFAULT_SEND_BUFFER_BYTES,
+        on_drop: Callable[[Connection, int], None] | None = None,
+    ) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.limiter = limiter
+        self.max_buffer = max_buffer
+        self.session: Session | None = None
+        self.closed = False
+        self.on_drop = on_drop
+        self._closing_task: asyncio.Task[Any] | None = None
+
+    def send(self, frame: bytes) -> bool:
+        """Write a prebuilt frame; False when the connection is gone or just dropped."""
+        if self.closed:
+            return False
+        transport = self.transport
+        if transport.is_closing() or self.ws.closed:
+            self.closed = True
+            return False
+        if transport.get_write_buffer_size() > self.max_buffer:
+            self.close(CloseCode.TRY_AGAIN, "send queue full: the client reads too slowly")
+            return False
+        transport.write(frame)
+        return True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Close with ``code`` (in the background; never waits on the client)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.on_drop is not None:
+            self.on_drop(self, code)
+        if not self.ws.closed:
+            self._closing_task = asyncio.get_running_loop().create_task(
+                self.ws.close(code=code, message=reason.encode()[:123])
+            )
+
+    async def wait_closed(self) -> None:
+        """Wait for a close started by ``close()`` to finish (no-op otherwise)."""
+        task = self._closing_task
+        if task is not None:
+            try:
+                await task
+            except Exception:
+                pass
+
+
+class Session:
+    """One listener group: a game state, a director, its connections and timers."""
+
+    def __init__(self, manager: SessionManager, id: str, director: Any) -> None:
+        self.manager = manager
+        self.id = id
+        self.director = director
+        self.connections: dict[Connection, None] = {}  # insertion-ordered set
+        self.pending_mood: str | None = None
+        self._latest: Cue | None = None  # the last cue sent
+        self._playing: Cue | None = None  # the cue before it that played, if any
+        self.created = time.time()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r}, connections={len(self.connections)})"
+
+    # --- what plugins see (segue_cue / segue_game_event receive the Session) -----------
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(getattr(self.director, "state", {}) or {})
+
+    @property
+    def mood(self) -> str | None:
+        """The mood of the latest cue (the one playing, or the one about to)."""
+        current = self.director.current
+        return current.mood if current is not None else None
+
+    @property
+    def desired(self) -> str | None:
+        return getattr(self.director, "desired", None)
+
+    @property
+    def seq(self) -> int:
+        return int(getattr(self.director, "seq", 0))
+
+    # --- driving the director ------------------------------------------------------------
+
+    def start(self, now: float) -> list[Output]:
+        outputs = list(self.director.start(now))
+        self.dispatch(outputs, now)
+        return outputs
+
+    def update(
+        self,
+        now: float,
+        set: dict[str, Any] | None = None,
+        unset: Iterable[str] = (),
+        replace: dict[str, Any] | None = None,
+    ) -> list[Output]:
+        """Apply a state change; raises the director's StateError for bad state."""
+        outputs = list(self.director.update(now, set=set, unset=unset, replace=replace))
+        self.dispatch(outputs, now)
+        return outputs
+
+    def event(self, now: float, name: str, data: dict[str, Any]) -> list[Output]:
+        """A game event; raises the director's UnknownEvent for a name the score lacks."""
+        out = self.director.event(now, name, data)
+        outputs: list[Output] = [] if out is None else [out]
+        self.manager.notify_event(self, {"name": name, "data": data})
+        # A stinger without a track is generated but never replayed late: its pending
+        # notice is not remembered for joiners.
+        self.dispatch(outputs, now, sticky_pending=False)
+        return outputs
+
+    def tracks_changed(self, now: float) -> list[Output]:
+        outputs = list(self.director.tracks_changed(now))
+        self.dispatch(outputs, now)
+        return outputs
+
+    def _tick(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        now = time.time()
+        try:
+            outputs = list(self.director.tick(now))
+        except Exception:
+            log.exception("session %s: the director failed on tick", self.id)
+            return
+        self.dispatch(outputs, now)
+
+    def dispatch(self, outputs: Sequence[Output], now: float, sticky_pending: bool = True) -> None:
+        """Send what the director decided to every connection, then re-arm the timer."""
+        manager = self.manager
+        for out in outputs:
+            if isinstance(out, Cue):
+                if self.pending_mood is not None and out.mood == self.pending_mood:
+                    self.pending_mood = None
+                # "Latest wins": a cue still ahead is replaced by this one and never
+                # plays; otherwise the previous cue is (or will be) what plays until now.
+                latest = self._latest
+                if latest is not None and latest.start_at <= now:
+                    self._playing = latest
+                self._latest = out
+                self.broadcast(text_frame(encode_cue(out, now).encode()))
+                manager.metrics.cues.inc()
+                manager.notify_cue(self, out)
+            elif isinstance(out, Stinger):
+                self.broadcast(text_frame(encode_stinger(out, now).encode()))
+                manager.metrics.stingers.inc()
+            elif isinstance(out, Pending):
+                if sticky_pending:
+                    self.pending_mood = out.mood
+                self.broadcast(frame_message(out.to_message()))
+                manager.metrics.pending.inc()
+                manager.on_pending(out.mood)
+        self._rearm()
+
+    def _rearm(self) -> None:
+        wake = self.director.next_wakeup()
+        if wake == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+            self._timer_at = None
+        if wake is not None:
+            loop = self.manager.loop
+            self._timer = loop.call_at(loop.time() + max(0.0, wake - time.time()), self._tick)
+            self._timer_at = wake
+
+    def broadcast(self, frame: bytes) -> int:
+        """Write one prebuilt frame to every connection; returns how many got it."""
+        sent = 0
+        dropped = None
+        for conn in self.connections:
+            if conn.send(frame):
+                sent += 1
+            elif conn.closed:
+                if dropped is None:
+                    dropped = []
+                dropped.append(conn)
+        if dropped:
+            for conn in dropped:
+                self.connections.pop(conn, None)
+            self.manager.check_idle(self)
+        if sent:
+            self.manager.metrics.sent.inc(sent)
+        return sent
+
+    # --- what a joining connection gets --------------------------------------------------
+
+    def playing_cue(self, now: float) -> Cue | None:
+        """The cue whose music is heard at ``now`` (its ``start_at`` has come)."""
+        latest = self._latest
+        if latest is not None and latest.start_at <= now:
+            return latest
+        return self._playing
+
+    def join_frames(self, now: float) -> list[bytes]:
+        """What a joining connection needs after the welcome: the cue playing now (its
+        ``start_at`` in the past for a late joiner), the latest cue if it is still to
+        come, a pending notice if the desired mood is being generated, and prefetch."""
+        frames = []
+        latest = self._latest
+        playing = self.playing_cue(now)
+        if playing is not None and playing is not latest:
+            frames.append(text_frame(encode_cue(playing, now).encode()))
+        if latest is not None:
+            frames.append(text_frame(encode_cue(latest, now).encode()))
+        pending = self.pending_mood
+        if (
+            pending is not None
+            and self.director.desired == pending
+            and (latest is None or latest.mood != pending)
+        ):
+            frames.append(frame_message(pending_message(pending)))
+        frames.append(self.manager.prefetch_frame(self))
+        return frames
+
+    def close_timers(self) -> None:
+        for handle in (self._timer, self._expiry):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._expiry = None
+        self._timer_at = None
+
+
+class SessionManager:
+    """Every session of one server, their TTL, and what they share."""
+
+    def __init__(
+        self,
+        score: Score,
+        tracks: TrackSource,
+        metrics: Metrics,
+        *,
+        plugins: Plugins | None = None,
+        lead_s: float = 0.2,
+        ttl_s: float = 300.0,
+        on_pending: Callable[[str], None] | None = None,
+        director_factory: Callable[..., Any] | None = None,
+    ) -> None:
+        if director_factory is None:
+            from segue.core.director import Director
+
+            director_factory = Director
+        self.score = score
+        self.tracks = tracks
+        self.metrics = metrics
+        self.plugins = plugins
+        self.lead_s = lead_s
+        self.ttl_s = ttl_s
+        self._on_pending = on_pending
+        self._director_factory = director_factory
+        self.sessions: dict[str, Session] = {}
+        self.connections = 0
+        self._prefetch: dict[tuple[str, ...], bytes] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def get(self, id: str) -> Session | None:
+        return self.sessions.get(id)
+
+    def get_or_create(self, id: str, now: float | None = None) -> tuple[Session, bool]:
+        """The session ``id``, created (and cued at once) if new."""
+        session = self.sessions.get(id)
+        if session is not None:
+            return session, False
+        director = self._director_factory(id, self.score, self.tracks, lead_s=self.lead_s)
+        session = Session(self, id, director)
+        self.sessions[id] = session
+        session.start(time.time() if now is None else now)
+        self.check_idle(session)
+        return session, True
+
+    def attach(self, session: Session, conn: Connection) -> None:
+        conn.session = session
+        session.connections[conn] = None
+        self.connections += 1
+        if session._expiry is not None:
+            session._expiry.cancel()
+            session._expiry = None
+
+    def detach(self, conn: Connection) -> None:
+        session = conn.session
+        if session is None:
+            return
+        conn.session = None
+        self.connections -= 1
+        session.connections.pop(conn, None)
+        self.check_idle(session)
+
+    def touch(self, session: Session) -> None:
+        """An HTTP call used the session: its TTL starts again if nobody is connected."""
+        if not session.connections:
+            self._arm_expiry(session)
+
+    def check_idle(self, session: Session) -> None:
+        if not session.connections and session._expiry is None:
+            self._arm_expiry(session)
+
+    def _arm_expiry(self, session: Session) -> None:
+        if session._expiry is not None:
+            session._expiry.cancel()
+        session._expiry = self.loop.call_later(self.ttl_s, self._expire, session)
+
+    def _expire(self, session: Session) -> None:
+        session._expiry = None
+        if session.connections or self.sessions.get(session.id) is not session:
+            return
+        session.close_timers()
+        del self.sessions[session.id]
+        log.debug("session %s expired", session.id)
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close_timers()
+        self.sessions.clear()
+
+    # --- shared work ---------------------------------------------------------------------
+
+    def on_pending(self, mood: str) -> None:
+        if self._on_pending is not None:
+            self._on_pending(mood)
+
+    def tracks_changed(self) -> None:
+        """A track was stored: every session may now cue what it was waiting for."""
+        self._prefetch.clear()
+        now = time.time()
+        for session in list(self.sessions.values()):
+            try:
+                session.tracks_changed(now)
+            except Exception:
+                log.exception("session %s: the director failed on tracks_changed", session.id)
+                continue
+            if session.connections:
+                session.broadcast(self.prefetch_frame(session))
+
+    def prefetch_frame(self, session: Session) -> bytes:
+        """The prefetch message for the moods ``session`` can reach (memoised)."""
+        moods = tuple(session.director.reachable_moods())
+        frame = self._prefetch.get(moods)
+        if frame is None:
+            tracks: list[Track] = []
+            seen: set[str] = set()
+            for mood in moods:
+                for track in self.tracks(mood):
+                    if track.id not in seen:
+                        seen.add(track.id)
+                        tracks.append(track)
+            frame = frame_message(prefetch_message(tracks))
+            self._prefetch[moods] = frame
+        return frame
+
+    def notify_cue(self, session: Session, cue: Cue) -> None:
+        if self.plugins is None:
+            return
+        try:
+            self.plugins.pm.hook.segue_cue(session=session, cue=cue)
+        except Exception:
+            log.exception("a segue_cue hook failed (session %s)", session.id)
+
+    def notify_event(self, session: Session, event: dict[str, Any]) -> None:
+        self.metrics.events.inc()
+        if self.plugins is None:
+            return
+        try:
+            self.plugins.pm.hook.segue_game_event(session=session, event=event)
+        except Exception:
+            log.exception("a segue_game_event hook failed (session %s)", session.id)
