@@ -23,6 +23,20 @@ from segue.core.request import GenerationRequest  # noqa: E402
 from segue.plugins.fal.generator import FalGenerator  # noqa: E402
 
 
+class Submitted(logging.Handler):
+    """Notices the generator's "submitted … as <id>" log line."""
+
+    seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("fal: submitted "):
+            self.seen = True
+
+
+SUBMITTED = Submitted()
+logging.getLogger("segue.plugins.fal").addHandler(SUBMITTED)
+
+
 def outcome(exc: BaseException | None, audio: Any = None, elapsed: float = 0.0) -> dict[str, Any]:
     if exc is None:
         return {
@@ -94,6 +108,11 @@ async def main() -> None:
     try:
         if spec.get("cancel_after") is not None:
             task = asyncio.create_task(one(requests[0]))
+            # Cancel a request fal has accepted: wait for the generator to say so.
+            for _ in range(3000):
+                if SUBMITTED.seen or task.done():
+                    break
+                await asyncio.sleep(0.01)
             await asyncio.sleep(spec["cancel_after"])
             task.cancel()
             try:

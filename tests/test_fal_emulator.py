@@ -57,7 +57,8 @@ class Client:
 
 @pytest.fixture
 async def client():
-    async with FalEmulator(latency=0.2, use_synth=False) as emu:
+    # Long enough that a loaded machine still sees each state before the next.
+    async with FalEmulator(latency=1.0, use_synth=False) as emu:
         c = Client(emu)
         try:
             yield c
@@ -213,7 +214,7 @@ async def test_cancel_stops_a_queued_request(client):
 
 
 async def test_media_urls_expire():
-    async with FalEmulator(latency=0.0, media_ttl_s=0.3, use_synth=False) as emu:
+    async with FalEmulator(latency=0.0, media_ttl_s=2.0, use_synth=False) as emu:
         c = Client(emu)
         try:
             _, sub = await c.json(
@@ -222,7 +223,7 @@ async def test_media_urls_expire():
             await c.wait(sub["status_url"])
             url = (await c.json("GET", sub["response_url"]))[1]["audio"]["url"]
             assert (await c.call("GET", url, headers={}))[0] == 200
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(2.1)
             status, _, body = await c.call("GET", url, headers={})
             assert status == 403 and b"expired" in body
         finally:
