@@ -123,6 +123,15 @@ class Director:
         latest = self._ahead or self._playing
         return latest.cue if latest else None
 
+    def playing_cue(self, now: float) -> Cue | None:
+        """The cue whose music is heard at ``now`` (its ``start_at`` has come), if any.
+
+        It differs from ``current`` while a newer cue is still ahead; a late joiner needs
+        both.
+        """
+        self._settle(now)
+        return self._playing.cue if self._playing else None
+
     def playing(self, now: float) -> tuple[str, Track, float] | None:
         """The mood and track playing at ``now`` and its position (track seconds)."""
         self._settle(now)

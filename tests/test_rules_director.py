@@ -216,11 +216,10 @@ def test_latest_wins_replaces_a_cue_ahead():
     assert (cue.seq, cue.mood, cue.previous) == (3, "combat", "explore")
     assert cue.start_at == pytest.approx(T0 + LEAD + 3 * 60.0 / 84, abs=TOL)
     assert d.current == cue
-    assert d.playing(T0 + 2.0)[0] == "explore"
+    assert d.playing(T0 + 2.0)[0] == "explore" and d.playing_cue(T0 + 2.0) == first
     # same_position: explore beat 3 (of bar 0) -> combat beat 3 at 140 bpm.
     assert cue.offset_s == pytest.approx(3 * 60.0 / 140, abs=TOL)
-    assert d.playing(T0 + 10.0)[0] == "combat"
-    assert first.seq == 1
+    assert d.playing(T0 + 10.0)[0] == "combat" and d.playing_cue(T0 + 10.0) == cue
 
 
 def test_returning_to_the_playing_mood_continues_it_seamlessly():
