@@ -176,7 +176,7 @@ async def test_each_fault_gives_its_documented_error(emu, tmp_path, faults, erro
 
 
 async def test_faults_that_slow_but_do_not_fail(emu, tmp_path):
-    emu.set_faults("slow_queue:seconds=0.5;429:route=status,first=2")
+    emu.set_faults("slow_queue:seconds=1.5;429:route=status,first=2")
     run = await fs.drive(emu, tmp_path, [fs.req()])
     assert run.result["ok"], run.result
     assert emu.status_states["IN_QUEUE"] >= 1
