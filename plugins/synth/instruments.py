@@ -252,16 +252,15 @@ def karplus_strong(
     # Excitation: one period of noise, shaped by pick position and brightness.
     p = max(2, round(period))
     rng = np.random.default_rng(seed)
-    x = np.zeros(m)
-    x[:p] = rng.uniform(-1.0, 1.0, p)
-    x[:p] -= x[:p].mean()
-    xk = np.fft.rfft(x * rho ** np.arange(m))
+    burst = rng.uniform(-1.0, 1.0, p)
+    burst -= burst.mean()
+    xk = np.fft.rfft(burst * np.exp(np.arange(p) * math.log(rho)), m)
     cutoff = 300.0 * 2.0 ** (bright * 5.5)
     freqs = w * sr / (2 * np.pi)
     shape = (1.0 - np.exp(-1j * w * pick * period)) / (1.0 + (freqs / cutoff) ** 2)
     denom = 1.0 - g * (rho**period) * lossf * np.exp(-1j * w * period)
     y = np.fft.irfft(xk * shape / denom, m)[:n]
-    y *= rho ** -np.arange(n, dtype=np.float64)
+    y *= np.exp(np.arange(n, dtype=np.float64) * -math.log(rho))
     peak = np.max(np.abs(y[: min(n, int(0.05 * sr)) + 1]))
     out = (y / (peak if peak > 0 else 1.0)).astype(np.float32)
     a = min(n, int(0.002 * sr))
@@ -274,12 +273,21 @@ def _pluck(
 ) -> np.ndarray:
     sr = ws.sr
     t60, pick, loss, body = PLUCK[v.name]
-    ring = {"harp": 1.6, "guitar": 1.0, "koto": 0.8, "pizz": 0.25, "pluckbass": 0.25}[v.name]
-    n = int((dur + ring) * sr)
+    ring = {"harp": 1.3, "guitar": 1.0, "koto": 0.8, "pizz": 0.25, "pluckbass": 0.25}[v.name]
+    n = int((min(dur, 1.6) + ring) * sr)
     if v.name == "pizz":
         n = int(min(dur + ring, 0.5) * sr)
-    x = karplus_strong(midi_hz(pitch), n, sr, t60, pick, loss, 0.3 * body + 0.7 * bright, seed)
-    return _fade_out(x, sr, 0.12)
+    # One ring-out per string (pitch, brightness, take), long enough for any note: a note is
+    # a slice of it with its own release.
+    key = ("ks", v.name, round(pitch * 100), round(bright * 10), seed % 2)
+    full = ws.notes.get(key)
+    if full is None or len(full) < n:
+        length = max(n, int((1.6 + ring) * sr) if v.name != "pizz" else n)
+        full = karplus_strong(
+            midi_hz(pitch), length, sr, t60, pick, loss, 0.3 * body + 0.7 * bright, seed % 2
+        )
+        ws.notes[key] = full
+    return _fade_out(full[:n].copy(), sr, 0.12)
 
 
 # --- wavetable voices -----------------------------------------------------------------------------

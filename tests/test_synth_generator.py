@@ -1,0 +1,151 @@
+"""The synth as a generator plugin: registration, contract, limits, words."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import soundfile as sf
+
+from segue.core.errors import ConfigError, PermanentError
+from segue.core.generator import Generator
+from segue.core.plugins import Plugins
+from segue.core.request import GenerationRequest
+from segue.plugins.synth import SynthGenerator
+from segue.plugins.synth.composer import compose
+from segue.plugins.synth.words import key_in_prompt, parse_key, read_words, traits_of
+
+
+def req(**fields) -> GenerationRequest:
+    fields.setdefault("mood", "m")
+    fields.setdefault("variant", 0)
+    fields.setdefault("prompt", "")
+    return GenerationRequest(**fields)
+
+
+def test_registered_as_synth_and_follows_the_generator_protocol(tmp_path):
+    plugins = Plugins(load_entry_points=False)
+    gen = plugins.generators.get("synth").factory({}, tmp_path)
+    assert isinstance(gen, Generator)
+    assert gen.name == "synth" and gen.model == "segue-synth-1"
+    assert gen.concurrency >= 1
+    assert gen.audio_params() == {"model": "segue-synth-1", "sample_rate": 44100}
+    assert gen.estimate_cost(req(prompt="x")) == 0.0
+    assert SynthGenerator({"seed": 7}, tmp_path).audio_params()["seed"] == 7
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"sample_rate": 22050}, "sample_rate"),
+        ({"voices": 3}, "unknown option 'voices'"),
+        ({"seed": "x"}, "seed"),
+        ({"concurrency": 0}, "concurrency"),
+    ],
+)
+def test_bad_config_is_a_config_error(tmp_path, config, message):
+    with pytest.raises(ConfigError, match=message):
+        SynthGenerator(config, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"key": "H major"}, "cannot read key 'H major'"),
+        ({"duration_s": 0.1}, "0.1 s"),
+        ({"duration_s": 3600.0}, "3600 s"),
+        ({"bpm": 400.0}, "bpm"),
+    ],
+)
+def test_impossible_requests_are_permanent_errors(tmp_path, fields, message):
+    gen = SynthGenerator({}, tmp_path)
+    with pytest.raises(PermanentError, match=message):
+        gen.check(req(prompt="calm", **fields))
+
+
+async def test_generate_writes_a_float_wav_with_the_musical_facts(tmp_path):
+    gen = SynthGenerator({}, tmp_path)
+    out = await gen.generate(
+        req(prompt="calm harp, 90 BPM, in G minor", duration_s=8.0), tmp_path / "work"
+    )
+    info = sf.info(out.path)
+    assert out.path.parent == tmp_path / "work"
+    assert info.subtype == "FLOAT" and info.channels == 2 and info.samplerate == 44100
+    assert out.bpm == 90.0 and out.beats_per_bar == 4 and out.first_beat_s == 0.0
+    assert out.loop is True and out.loop_start_s == 0.0
+    assert info.frames == round(out.loop_end_s * 44100)
+    assert out.extra["key"] == "G minor" and out.cost_usd == 0.0
+
+
+async def test_generate_does_not_block_the_event_loop(tmp_path):
+    gen = SynthGenerator({}, tmp_path)
+    ticks = 0
+
+    async def ticker():
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    await gen.generate(req(prompt="battle", duration_s=20.0), tmp_path)
+    task.cancel()
+    assert ticks > 3
+
+
+def test_a_48k_generator_renders_at_48k(tmp_path):
+    gen = SynthGenerator({"sample_rate": 48000}, tmp_path)
+    out = asyncio.run(gen.generate(req(prompt="calm", duration_s=2.0, stinger=True), tmp_path))
+    assert sf.info(out.path).samplerate == 48000
+
+
+@pytest.mark.parametrize(
+    ("text", "tonic", "mode"),
+    [
+        ("D major", 2, "major"),
+        ("F# minor", 6, "minor"),
+        ("Bb dorian", 10, "dorian"),
+        ("C#m", 1, "minor"),
+        ("Eb", 3, "major"),
+        ("G harmonic minor", 7, "harmonic minor"),
+    ],
+)
+def test_key_fields(text, tonic, mode):
+    key = parse_key(text)
+    assert key is not None and (key.tonic, key.mode) == (tonic, mode)
+
+
+def test_keys_in_prompts_need_a_real_key_not_an_article():
+    assert key_in_prompt("music in A minor, slow") == parse_key("A minor")
+    assert key_in_prompt("A minor skirmish") is None
+    assert key_in_prompt("Gentle harp, 84 BPM, D major") == parse_key("D major")
+
+
+def test_words_steer_tempo_mode_and_voices():
+    assert compose(req(prompt="slow and calm")).bpm < compose(req(prompt="fast frantic")).bpm
+    assert compose(req(prompt="120 BPM battle")).bpm == 120.0
+    assert compose(req(prompt="dark, sad")).key.minor
+    assert not compose(req(prompt="happy, triumphant")).key.minor
+    harp = compose(req(prompt="harp and flute"))
+    voices = {p.voice for p in harp.parts}
+    assert {"harp", "flute"} <= voices
+    no_drums = compose(req(prompt="epic battle, no drums. Avoid: taiko."))
+    assert not any(p.voice.startswith("drum:") for p in no_drums.parts)
+    traits = traits_of(read_words("calm peaceful ambient"))
+    assert traits.energy < 0.3 and "ambient" in traits.genres
+
+
+@pytest.mark.parametrize(
+    "genre", ["synthwave", "chiptune", "lo-fi", "orchestral", "celtic", "ambient", "jazz", "waltz"]
+)
+def test_genres_choose_their_voices(genre):
+    arr = compose(req(prompt=f"{genre} music", duration_s=20.0))
+    assert arr.parts and all(p.notes for p in arr.parts)
+    if genre == "waltz":
+        assert arr.beats_per_bar == 3
+
+
+def test_variants_keep_tempo_and_key():
+    a = compose(req(prompt="mysterious cave", variant=0))
+    b = compose(req(prompt="mysterious cave", variant=1))
+    assert (a.bpm, a.key, a.bars) == (b.bpm, b.key, b.bars)
