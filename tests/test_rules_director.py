@@ -512,7 +512,9 @@ def test_director_state_machine(transitions, bpms, bars, missing, script, lead):
     check_log(log, table, lead)
 
 
-def check_log(log: Log, table: TransitionTable, lead: float) -> None:
+def check_log(
+    log: Log, table: TransitionTable, lead: float, stingers: frozenset[str] = frozenset({"victory"})
+) -> None:
     items = log.items()
     cues = [(i, at, c) for i, at, c in items if isinstance(c, Cue)]
     # Seqs grow by one from 1.
@@ -561,8 +563,8 @@ def check_log(log: Log, table: TransitionTable, lead: float) -> None:
     said: dict[str, int] = {}
     for index, _at, item in items:
         if isinstance(item, Stinger):
-            assert item.mood == "victory"
-        if not isinstance(item, Pending) or item.mood == "victory":
+            assert item.mood in stingers
+        if not isinstance(item, Pending) or item.mood in stingers:
             continue
         desire, _ = log.desire_before(index)
         assert desire == item.mood
@@ -590,3 +592,81 @@ def test_a_flip_back_within_debounce_never_cues(debounce_ms, frac, ticks, at):
     assert d.update(t + flip, set={"in_combat": False}) == []
     assert d.next_wakeup() is None
     assert d.tick(t + 100) == [] and d.seq == 1 and d.current.mood == "explore"
+
+
+# ---------------------------------------------------------------- the example score
+
+EXAMPLE_SCORE = Path(__file__).resolve().parent.parent / "adaptive_score.yaml"
+
+
+def example_setup():
+    from segue.core.score import load_score
+
+    score = load_score(EXAMPLE_SCORE)
+    keys = sorted({key for r in score.rules if r.when is not None for key in r.when.keys()})  # noqa: SIM118
+    stored = {
+        name: [
+            Track(
+                id=f"{name}-{v}",
+                mood=name,
+                variant=v,
+                format="ogg",
+                duration_s=mood.duration_s,
+                bpm=mood.bpm,
+                loop=not mood.stinger,
+            )
+            for v in range(mood.variants)
+        ]
+        for name, mood in score.moods.items()
+    }
+    return score, keys, stored
+
+
+VALUES = st.sampled_from(
+    [True, False, 0, 1, 3, 0.1, 0.2, 0.5, 0.9, "sneaking", "hidden", "village", "forest", "x"]
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), lead=st.sampled_from([0.0, 0.2]))
+def test_example_score_state_machine(data, lead):
+    # The real score and its rules (conditions and all), driven by random game states.
+    score, keys, stored = example_setup()
+    assert keys, "the example score has conditions"
+    lib = dict(stored)
+    d = Director("s", score, lambda m: lib.get(m, []), lead_s=lead, seed=3)
+    table = TransitionTable(score.transitions)
+    log = Log()
+    t = T0
+    items = d.start(t)
+    log.desire(t, d.desired)
+    log.add(t, items)
+    for _ in range(data.draw(st.integers(0, 25))):
+        t += data.draw(st.sampled_from([0.0, 0.3, 1.2, 2.5, 5.0, 12.0]))
+        wake = d.next_wakeup()
+        if wake is not None and wake <= t and data.draw(st.booleans()):
+            log.add(t, d.tick(t))  # a late timer
+        if data.draw(st.integers(0, 9)) == 0 and score.events:
+            name = data.draw(st.sampled_from(sorted(score.events)))
+            out = d.event(t, name)
+            log.add(t, [] if out is None else [out])
+            continue
+        change = data.draw(st.dictionaries(st.sampled_from(keys), VALUES, max_size=3))
+        unset = data.draw(st.lists(st.sampled_from(keys), max_size=1))
+        items = d.update(t, set=change, unset=unset)
+        log.desire(t, d.desired)
+        log.add(t, items)
+    for _ in range(100):
+        wake = d.next_wakeup()
+        if wake is None:
+            break
+        t = max(t, wake)
+        log.add(t, d.tick(t))
+    assert d.next_wakeup() is None
+    final = desired_mood(score.rules, d.state)
+    assert d.desired == final == log.last_desire()
+    if final is not None:
+        assert d.current.mood == final
+        assert d.playing(t + 600)[0] == final
+    stingers = frozenset(m for m, mood in score.moods.items() if mood.stinger)
+    check_log(log, table, lead, stingers)
