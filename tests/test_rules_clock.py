@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+
 from segue.core.clock import (
     Grid,
     entry_offset,

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from segue.core.conditions import compile_condition
 from segue.core.rules import desired_mood, selectable_moods
 from segue.core.score import Rule, Transition, TransitionRule
