@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import diskcache
+
 from segue.core import hookimpl
 from segue.core.errors import ConfigError
 from segue.core.locks import FileKeyLock

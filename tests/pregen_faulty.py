@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+
 from segue.core import hookimpl
 from segue.core.errors import PermanentError, RateLimitedError, TransientError
 from segue.core.generator import GeneratedAudio

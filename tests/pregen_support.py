@@ -18,6 +18,7 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import pregen_faulty  # noqa: E402
+
 from segue.core.plugins import Plugins  # noqa: E402
 from segue.core.score import Mood, PluginChoice, Score  # noqa: E402
 

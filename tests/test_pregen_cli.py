@@ -16,6 +16,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pregen_support as ps
+
 from segue.core.pipeline import Pipeline
 from segue.core.progress import RichReporter
 

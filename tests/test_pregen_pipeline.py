@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pregen_faulty
 import pregen_support as ps
+
 from segue.core import hookimpl
 from segue.core.errors import BudgetError
 from segue.core.pipeline import Pipeline

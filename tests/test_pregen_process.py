@@ -18,6 +18,7 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pregen_support as ps
+
 from segue.core.pipeline import build_cache
 
 

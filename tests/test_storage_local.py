@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from segue.core.errors import ConfigError, TransientError
 from segue.core.plugins import Plugins
 
