@@ -1,0 +1,300 @@
+"""HTTP routes: audio with Range/ETag, the API, tokens, origins, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server_support import SCORE, connect_raw, joined, recv_json, recv_type, serve
+from websockets.exceptions import ConnectionClosed
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def get(url: str, **kwargs) -> tuple[int, dict, bytes]:
+    async with aiohttp.ClientSession() as http, http.get(url, **kwargs) as r:
+        return r.status, r.headers.copy(), await r.read()
+
+
+async def raw_get(port: int, target: str) -> int:
+    """Send ``target`` byte for byte (no client-side URL normalisation); the status."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    status_line = await reader.readline()
+    writer.close()
+    return int(status_line.split()[1])
+
+
+# ---------------------------------------------------------------- audio
+
+
+async def test_track_full_range_etag_and_304(tmp_path):
+    async with serve(tmp_path) as live:
+        track = live.server.stored_tracks()[0]
+        url = f"{live.http}{track.url}"
+        data = (live.pipeline.primary.local_path(track.filename)).read_bytes()
+        status, headers, body = await get(url)
+        assert status == 200 and body == data
+        assert hashlib.sha256(body).hexdigest() == track.sha256
+        assert headers["ETag"] == f'"{track.sha256}"'
+        assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert headers["Content-Type"] == "audio/wav"
+        assert headers["Accept-Ranges"] == "bytes"
+        assert int(headers["Content-Length"]) == len(data)
+
+        status, headers, body = await get(url, headers={"Range": "bytes=10-99"})
+        assert status == 206 and body == data[10:100]
+        assert headers["Content-Range"] == f"bytes 10-99/{len(data)}"
+        status, headers, body = await get(url, headers={"Range": "bytes=-16"})
+        assert status == 206 and body == data[-16:]
+        status, headers, body = await get(url, headers={"Range": f"bytes={len(data) - 5}-"})
+        assert status == 206 and body == data[-5:]
+
+        status, headers, body = await get(url, headers={"Range": f"bytes={len(data)}-"})
+        assert status == 416 and headers["Content-Range"] == f"bytes */{len(data)}"
+
+        status, headers, body = await get(url, headers={"If-None-Match": f'"{track.sha256}"'})
+        assert status == 304 and body == b""
+        assert headers["ETag"] == f'"{track.sha256}"'
+        status, _h, body = await get(url, headers={"If-None-Match": '"other"'})
+        assert status == 200 and body == data
+        # If-Range with another validator: the whole file, not a piece of a stale one.
+        status, _h, body = await get(url, headers={"Range": "bytes=0-9", "If-Range": '"old"'})
+        assert status == 200 and body == data
+
+        async with aiohttp.ClientSession() as http, http.head(url) as r:
+            assert r.status == 200 and int(r.headers["Content-Length"]) == len(data)
+            assert await r.read() == b""
+
+
+async def test_track_404s_and_traversal(tmp_path):
+    async with serve(tmp_path) as live:
+        track = live.server.stored_tracks()[0]
+        # Plant a file beside the tracks and one above, as an attacker would hope to reach.
+        tracks_dir = live.pipeline.primary.local_path(track.filename).parent
+        (tracks_dir / ("0" * 64 + ".wav")).write_bytes(b"not a stored track")
+        (tmp_path / "secret.txt").write_text("secret")
+        for target in [
+            f"/tracks/{track.id}.ogg",  # wrong ext
+            f"/tracks/{track.id}.WAV",
+            f"/tracks/{track.id}",
+            f"/tracks/{'0' * 64}.wav",  # a file in the folder, but not a stored track
+            f"/tracks/{'f' * 64}.wav",  # unknown id
+            f"/tracks/{track.id.upper()}.wav",
+            f"/tracks/{track.id}.wav.bak",
+            "/tracks/../adaptive_score.yaml",
+            "/tracks/..%2Fadaptive_score.yaml",
+            "/tracks/%2e%2e/%2e%2e/secret.txt",
+            "/tracks/%2e%2e%2f%2e%2e%2fsecret.txt",
+            "/tracks/....//secret.txt",
+            f"/tracks/{track.id}.wav%00.txt",
+            "/tracks/",
+        ]:
+            status = await raw_get(live.port, target)
+            assert status == 404, (target, status)
+        assert await raw_get(live.port, track.url) == 200
+
+
+# ---------------------------------------------------------------- API
+
+
+async def test_api_score_tracks_and_page(tmp_path):
+    text = SCORE + "server:\n  tokens: [tok-secret-1]\n  origins: ['https://game.example']\n"
+    async with serve(tmp_path, text) as live:
+        headers = {"Authorization": "Bearer tok-secret-1"}
+        status, _h, body = await get(f"{live.http}/api/score", headers=headers)
+        assert status == 200
+        assert b"tok-secret-1" not in body  # never secrets
+        score = json.loads(body)
+        assert [m["name"] for m in score["moods"]] == ["explore", "combat", "danger", "victory"]
+        assert "rules" in score and "events" in score and "transitions" in score
+        status, _h, body = await get(f"{live.http}/api/tracks", headers=headers)
+        tracks = json.loads(body)["tracks"]
+        assert sorted(t["mood"] for t in tracks) == [
+            "combat",
+            "combat",
+            "danger",
+            "explore",
+            "victory",
+        ]
+        assert all(t["url"] == f"/tracks/{t['id']}.wav" for t in tracks)
+        status, headers, body = await get(f"{live.http}/")
+        assert status == 200 and headers["Content-Type"].startswith("text/html")
+        assert b"segue" in body
+
+
+async def test_post_state_and_events(tmp_path):
+    async with serve(tmp_path) as live, aiohttp.ClientSession() as http:
+        url = f"{live.http}/api/sessions/api-1"
+        async with http.post(f"{url}/state", json={"set": {"in_combat": True}}) as r:
+            assert r.status == 200
+            body = await r.json()
+        assert body["mood"] == "combat" and body["desired"] == "combat"
+        assert body["cue"]["type"] == "cue" and body["cue"]["mood"] == "combat"
+        # Same desire again: no new cue.
+        async with http.post(f"{url}/state", json={"set": {"hp": 3}}) as r:
+            assert (await r.json())["cue"] is None
+        async with http.post(f"{url}/events", json={"name": "boss_defeated"}) as r:
+            assert r.status == 200
+            body = await r.json()
+        assert body["stinger"]["type"] == "stinger" and body["stinger"]["mood"] == "victory"
+        async with http.post(f"{url}/events", json={"name": "nope"}) as r:
+            assert r.status == 404
+            body = await r.json()
+        assert body["code"] == "unknown_event" and "'nope'" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "path, body, status, code, fragment",
+    [
+        ("state", b"{oops", 400, "bad_json", "body: not valid JSON"),
+        ("state", b"", 400, "bad_json", "body: empty"),
+        ("state", b'{"set": 3}', 400, "bad_message", "body.set: must be an object"),
+        ("state", b'{"sett": {}}', 400, "bad_message", "body.sett: unknown field"),
+        ("state", b'{"set": {"a..b": 1}}', 400, "bad_message", "state: set: bad key"),
+        ("events", b'{"data": {}}', 400, "bad_message", "body.name: missing"),
+        ("events", b"[1]", 400, "bad_message", "body: must be a JSON object"),
+    ],
+)
+async def test_http_bad_bodies(tmp_path, path, body, status, code, fragment):
+    async with serve(tmp_path) as live, aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{live.http}/api/sessions/x/{path}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        ) as r:
+            assert r.status == status
+            reply = await r.json()
+        assert reply["type"] == "error" and reply["code"] == code
+        assert reply["message"].startswith(fragment), reply["message"]
+        assert "\n" not in reply["message"]
+
+
+async def test_http_bad_session_id_and_too_large(tmp_path):
+    async with serve(tmp_path, max_frame_bytes=2048) as live, aiohttp.ClientSession() as http:
+        async with http.post(f"{live.http}/api/sessions/a%20b/state", json={}) as r:
+            assert r.status == 400
+            assert (await r.json())["message"].startswith("session: must be 1-64")
+        big = {"set": {"blob": "x" * 5000}}
+        async with http.post(f"{live.http}/api/sessions/big/state", json=big) as r:
+            assert r.status == 413
+            assert (await r.json())["code"] == "too_large"
+
+
+async def test_healthz_and_metrics(tmp_path):
+    async with serve(tmp_path) as live:
+        async with connect_raw(f"{live.ws}?session=m") as ws:
+            await joined(ws)
+            await ws.send('{"type":"state","set":{"in_combat":true}}')
+            await recv_type(ws, "cue")
+            await ws.send("{bad")
+            await recv_type(ws, "error")
+            status, _h, body = await get(f"{live.http}/healthz")
+            health = json.loads(body)
+            assert status == 200
+            assert health["status"] == "ok"
+            assert (health["sessions"], health["connections"], health["tracks"]) == (1, 1, 5)
+            status, headers, body = await get(f"{live.http}/metrics")
+        text = body.decode()
+        assert status == 200 and headers["Content-Type"].startswith("text/plain")
+        for line in [
+            "segue_connections 1.0",
+            "segue_sessions 1.0",
+            "segue_tracks_stored 5.0",
+            "segue_cues_total 2.0",
+            'segue_messages_received_total{type="state"} 1.0',
+            'segue_messages_received_total{type="invalid"} 1.0',
+            'segue_errors_total{code="bad_json"} 1.0',
+            "segue_cache_hits_total",
+            "segue_generations_total",
+        ]:
+            assert line in text, line
+
+
+# ---------------------------------------------------------------- tokens and origins
+
+
+async def test_tokens_off_everything_open(tmp_path):
+    async with serve(tmp_path) as live:
+        status, _h, _b = await get(f"{live.http}/api/score")
+        assert status == 200
+        async with connect_raw(live.ws) as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
+
+
+async def test_tokens_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGUE_TOKENS", "env-token, other")
+    text = SCORE + "server:\n  tokens: [score-token]\n"
+    async with serve(tmp_path, text) as live:
+        for headers, expected in [
+            ({}, 401),
+            ({"Authorization": "Bearer wrong"}, 401),
+            ({"Authorization": "Basic c2NvcmUtdG9rZW4="}, 401),
+            ({"Authorization": "Bearer score-token"}, 200),
+            ({"Authorization": "bearer env-token"}, 200),
+        ]:
+            status, h, body = await get(f"{live.http}/api/tracks", headers=headers)
+            assert status == expected, headers
+            if status == 401:
+                assert json.loads(body)["code"] == "unauthorized"
+                assert h["WWW-Authenticate"].startswith("Bearer")
+        assert (await get(f"{live.http}/api/score?token=other"))[0] == 200
+        # The audio, the page, health and metrics need no token.
+        track = live.server.stored_tracks()[0]
+        assert (await get(f"{live.http}{track.url}"))[0] == 200
+        assert (await get(f"{live.http}/healthz"))[0] == 200
+        # WebSocket: accepted, told why, then closed with 4401.
+        async with connect_raw(f"{live.ws}?session=t") as ws:
+            err = await recv_json(ws)
+            assert err["type"] == "error" and err["code"] == "unauthorized"
+            with pytest.raises(ConnectionClosed) as info:
+                await recv_json(ws)
+            assert info.value.rcvd.code == 4401
+        assert live.server.manager.get("t") is None  # no session made for it
+        async with connect_raw(f"{live.ws}?session=t&token=wrong") as ws:
+            await recv_json(ws)
+            with pytest.raises(ConnectionClosed) as info:
+                await recv_json(ws)
+            assert info.value.rcvd.code == 4401
+        async with connect_raw(f"{live.ws}?session=t&token=score-token") as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
+        async with connect_raw(
+            f"{live.ws}?session=t", additional_headers={"Authorization": "Bearer env-token"}
+        ) as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
+
+
+async def test_origin_allowlist(tmp_path):
+    text = SCORE + "server:\n  origins: ['https://game.example']\n"
+    async with serve(tmp_path, text) as live:
+        status, _h, body = await get(
+            f"{live.http}/api/score", headers={"Origin": "https://evil.example"}
+        )
+        assert status == 403 and json.loads(body)["code"] == "forbidden_origin"
+        status, _h, _b = await get(
+            f"{live.http}/api/score", headers={"Origin": "https://game.example"}
+        )
+        assert status == 200
+        async with connect_raw(f"{live.ws}", origin="https://game.example") as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
+        from websockets.exceptions import InvalidStatus
+
+        with pytest.raises(InvalidStatus) as info:
+            async with connect_raw(f"{live.ws}", origin="https://evil.example"):
+                pass
+        assert info.value.response.status_code == 403
+
+
+async def test_ws_route_without_upgrade(tmp_path):
+    async with serve(tmp_path) as live:
+        status, _h, body = await get(f"{live.ws.replace('ws://', 'http://')}?session=x")
+        assert status == 426 and "upgrade" in json.loads(body)["message"]
