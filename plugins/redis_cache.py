@@ -6,9 +6,9 @@ Score: ``cache: {backend: redis, url: redis://host:6379/0, prefix: segue, lock_t
   ``<prefix>:ledger`` (``HINCRBY`` is atomic across processes, float increments drift).
 - ``get`` is on the serving path, so it is answered from a local read-through copy: a miss
   costs one ``HGET``, then the answer (found or not) is kept until a ``set``/``delete``
-  anywhere publishes the key on ``<prefix>:invalidate``. A thread listens to that channel;
-  while it is not subscribed (at start, after a lost connection) nothing is kept, so every
-  ``get`` is one round trip and never stale.
+  anywhere publishes ``"<instance id> <key>"`` on ``<prefix>:invalidate``. A thread
+  listens to that channel; while it is not subscribed (at start, after a lost connection)
+  nothing is kept, so every ``get`` is one round trip and never stale.
 - Key locks are Redis locks with a random token and an expiry (``lock_ttl_s``) renewed
   every third of it while held, so a holder that dies frees its keys within the TTL, and a
   holder whose lock expired cannot release someone else's.
@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -55,6 +56,7 @@ class RedisCache:
         self._tracks_key = f"{prefix}:tracks"
         self._ledger_key = f"{prefix}:ledger"
         self._channel = f"{prefix}:invalidate"
+        self._id = uuid.uuid4().hex  # tells our own invalidations from others'
         self._mutex = threading.Lock()
         self._local: dict[str, Any] = {}  # key -> Track, or None for "not recorded"
         self._live = False  # subscribed: the local copy may be used
@@ -91,9 +93,11 @@ class RedisCache:
                             self._live = True
                         self._subscribed.set()
                     elif msg["type"] == "message":
-                        key = (
-                            msg["data"].decode() if isinstance(msg["data"], bytes) else msg["data"]
-                        )
+                        data = msg["data"]
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        sender, _, key = text.partition(" ")
+                        if sender == self._id:
+                            continue  # our own change: already dropped when it was made
                         with self._mutex:
                             self._local.pop(key, None)
                             self._seq += 1
@@ -114,7 +118,7 @@ class RedisCache:
         with self._mutex:
             self._local.pop(key, None)
             self._seq += 1
-        self._r.publish(self._channel, key)
+        self._r.publish(self._channel, f"{self._id} {key}")
 
     # --- Cache ------------------------------------------------------------------------------
 
