@@ -242,6 +242,8 @@ class Pipeline:
         self._spent_per_key: dict[str, float] = {}
         self._workers: dict[str, asyncio.Task[Outcome]] = {}
         self._pool: ThreadPoolExecutor | None = None
+        self._keys: dict[int, tuple[GenerationRequest, str]] = {}
+        self._seen: dict[str, tuple[Track, tuple[int, int, int]]] = {}
 
     # --- lookups (synchronous, cheap: the serving path) ----------------------------------
 
@@ -259,14 +261,47 @@ class Pipeline:
         return self._plan
 
     def stored(self, request: GenerationRequest) -> Track | None:
-        """The request's Track if it is recorded AND its file is in the primary sink."""
-        track = self.cache.get(request.cache_key)
-        if track is None or not self._present(track):
+        """The request's Track if it is recorded AND its file is in the primary sink.
+
+        On the serving path, so cheap: with a local primary, one ``stat`` and, while the file
+        is the one seen before (same inode, mtime and size; sinks replace files by rename),
+        the Track found then. A file replaced or removed sends it back to the cache.
+        """
+        key = self._key_of(request)
+        path = self.primary.local_path(f"{key}.{request.output_format}")
+        if path is None:  # not there, or a remote sink: ask the sink itself
+            self._seen.pop(key, None)
+            track = self.cache.get(key)
+            if track is None or not self.primary.exists(track.filename):
+                return None
+            return track
+        try:
+            st = os.stat(path)
+        except OSError:
+            self._seen.pop(key, None)
             return None
+        signature = (st.st_ino, st.st_mtime_ns, st.st_size)
+        seen = self._seen.get(key)
+        if seen is not None and seen[1] == signature:
+            return seen[0]
+        track = self.cache.get(key)
+        # A size other than the recorded one means the file is not the one recorded.
+        if track is None or (track.bytes and track.bytes != st.st_size):
+            self._seen.pop(key, None)
+            return None
+        self._seen[key] = (track, signature)
         return track
 
-    def _present(self, track: Track) -> bool:
-        return track_present(self.primary, track)
+    def _key_of(self, request: GenerationRequest) -> str:
+        """``request.cache_key``, remembered per request object (hashing costs ~50 us)."""
+        entry = self._keys.get(id(request))
+        if entry is not None and entry[0] is request:
+            return entry[1]
+        key = request.cache_key
+        if len(self._keys) > 100_000:  # requests made on the fly (ensure): do not grow forever
+            self._keys.clear()
+        self._keys[id(request)] = (request, key)
+        return key
 
     def tracks_for(self, mood: str) -> list[Track]:
         """Stored tracks of ``mood``'s planned requests, in variant order."""
@@ -298,7 +333,7 @@ class Pipeline:
         return track
 
     def _task_for(self, planned: PlannedRequest) -> asyncio.Task[tuple[Track, str]]:
-        key = planned.key
+        key = self._key_of(planned.request)
         task = self._inflight.get(key)
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self._produce(planned))
@@ -324,14 +359,14 @@ class Pipeline:
         items = list(self.plan() if planned is None else planned)
         unique: dict[str, PlannedRequest] = {}
         for p in items:
-            unique.setdefault(p.key, p)
+            unique.setdefault(self._key_of(p.request), p)
         missing = [p for p in unique.values() if self.stored(p.request) is None]
         estimate = sum(p.cost_usd for p in missing)
         ledger = self.ledger_total()
         summary = PregenSummary(
             budget_usd=self.budget_usd, estimate_usd=estimate, ledger_usd=ledger, dry_run=dry_run
         )
-        missing_keys = {p.key for p in missing}
+        missing_keys = {self._key_of(p.request) for p in missing}
         if not dry_run:
             self._check_budget_upfront(len(missing), estimate, ledger)
         else:
@@ -340,10 +375,10 @@ class Pipeline:
             except BudgetError as exc:
                 summary.refused = str(exc)
             for p in items:
-                state = "would_generate" if p.key in missing_keys else "skipped"
+                state = "would_generate" if self._key_of(p.request) in missing_keys else "skipped"
                 summary.outcomes.append(
                     Outcome(
-                        p.key,
+                        self._key_of(p.request),
                         p.request.mood,
                         p.request.variant,
                         state,
@@ -353,11 +388,16 @@ class Pipeline:
             summary.elapsed_s = time.monotonic() - started
             return summary
 
-        await self._backfill_replicas([p for p in unique.values() if p.key not in missing_keys])
+        await self._backfill_replicas(
+            [p for p in unique.values() if self._key_of(p.request) not in missing_keys]
+        )
         self.reporter.started(items, len(missing), estimate)
         spent_before = self._spent_run_usd
         results: dict[str, Outcome] = {}
-        workers = {p.key: asyncio.get_running_loop().create_task(self._outcome(p)) for p in missing}
+        workers = {
+            self._key_of(p.request): asyncio.get_running_loop().create_task(self._outcome(p))
+            for p in missing
+        }
         self._workers = workers
         try:
             done = await asyncio.gather(*workers.values())
@@ -376,15 +416,19 @@ class Pipeline:
         for outcome in done:
             results[outcome.key] = outcome
         for p in items:
-            if p.key in results:
-                o = results[p.key]
+            if self._key_of(p.request) in results:
+                o = results[self._key_of(p.request)]
                 summary.outcomes.append(
                     dataclasses.replace(o, mood=p.request.mood, variant=p.request.variant)
                 )
             else:
                 summary.outcomes.append(
                     Outcome(
-                        p.key, p.request.mood, p.request.variant, "skipped", reason="already stored"
+                        self._key_of(p.request),
+                        p.request.mood,
+                        p.request.variant,
+                        "skipped",
+                        reason="already stored",
                     )
                 )
         summary.interrupted = any(o.reason == "interrupted" for o in summary.failed)
@@ -411,7 +455,7 @@ class Pipeline:
 
     async def _outcome(self, planned: PlannedRequest) -> Outcome:
         """Run one request to the end and say what became of it (never raises but Cancelled)."""
-        key = planned.key
+        key = self._key_of(planned.request)
         r = planned.request
         started = time.monotonic()
         outcome = Outcome(key, r.mood, r.variant, "failed", estimate_usd=planned.cost_usd)
@@ -449,7 +493,7 @@ class Pipeline:
 
     async def _produce(self, planned: PlannedRequest) -> tuple[Track, str]:
         """Make sure one key is stored: ``(track, "stored" | "skipped")``; raise on failure."""
-        key = planned.key
+        key = self._key_of(planned.request)
         request = planned.request
         slots = self._slots_for_loop()
         reporter = self.reporter
@@ -490,7 +534,7 @@ class Pipeline:
 
     async def _generate(self, planned: PlannedRequest, slots: asyncio.Semaphore) -> Track:
         """Attempts with retries; enters holding one slot, which it releases."""
-        key = planned.key
+        key = self._key_of(planned.request)
         holding = True
         attempt = 0
         try:
@@ -581,7 +625,7 @@ class Pipeline:
                 shutil.rmtree(entry, ignore_errors=True)
 
     async def _call_generator(self, planned: PlannedRequest) -> tuple[GeneratedAudio, Path]:
-        key = planned.key
+        key = self._key_of(planned.request)
         workdir = self._new_workdir(key)
         try:
             try:
@@ -659,7 +703,7 @@ class Pipeline:
         wav = workdir / "processing.wav"
         audio.write_float_wav(wav, samples, sr)
         track = Track(
-            id=planned.key,
+            id=self._key_of(planned.request),
             mood=request.mood,
             variant=request.variant,
             format=fmt,
@@ -690,7 +734,7 @@ class Pipeline:
         if not isinstance(processed, Track):
             raise PermanentError("post-processing returned something other than a Track")
         samples, sr = read_audio(wav)
-        out = workdir / f"{planned.key}.{fmt}"
+        out = workdir / f"{self._key_of(planned.request)}.{fmt}"
         try:
             audio.write(out, samples, sr, fmt, loop=bool(processed.loop))
         except audio.AudioError as exc:
@@ -699,7 +743,7 @@ class Pipeline:
         # Verify what will be stored decodes (a broken encode is retried, never stored).
         decoded, dsr = read_audio(out)
         track = processed.replace(
-            id=planned.key,
+            id=self._key_of(planned.request),
             format=fmt,
             sha256=sha,
             bytes=size,
@@ -737,7 +781,7 @@ class Pipeline:
         if len(self.sinks) < 2:
             return
         for p in stored:
-            track = self.cache.get(p.key)
+            track = self.cache.get(self._key_of(p.request))
             if track is None:
                 continue
             src = self.primary.local_path(track.filename)
