@@ -359,3 +359,19 @@ async def test_a_paid_generation_is_stored_even_when_stopped(tmp_path):
     assert_stored_ok(p, t)
     assert p.ledger_total() == 1.0
     await p.aclose()
+
+
+async def test_pregen_and_on_demand_ensure_share_the_key_lock(tmp_path):
+    """Two pipelines on one disk cache (a pregen and a server): each key generated once."""
+    moods = {"m": {"variants": 3, "prompt": "x [sleep=0.2]"}}
+    pregen, server = make(tmp_path, moods), make(tmp_path, moods)
+    requests = [p.request for p in server.plan()]
+    summary, *tracks = await asyncio.gather(
+        pregen.run(), *(server.ensure(r) for r in reversed(requests))
+    )
+    assert summary.ok
+    starts = [r["key"] for r in ps.records(tmp_path) if r["event"] == "start"]
+    assert sorted(starts) == sorted({t.id for t in tracks}) and len(starts) == 3
+    assert {t.id for t in pregen.tracks_for("m")} == {t.id for t in tracks}
+    await pregen.aclose()
+    await server.aclose()
