@@ -38,7 +38,12 @@ class Cache(Protocol):
         ...
 
     def lock(self, key: str, timeout_s: float | None = None) -> AbstractAsyncContextManager[None]:
-        """Exclusive across processes sharing this cache: one generator per key at a time."""
+        """Exclusive across processes sharing this cache: one generator per key at a time.
+
+        ``timeout_s=None`` waits as long as it takes, ``0`` tries once; a lock not had in
+        time raises ``TimeoutError`` (``segue.core.locks.LockTimeout`` is one). A holder that
+        dies must not keep the key locked (kernel file locks, expiring Redis locks).
+        """
         ...
 
     def close(self) -> None: ...
