@@ -241,6 +241,7 @@ class Pipeline:
         self._attempts: dict[str, int] = {}
         self._spent_per_key: dict[str, float] = {}
         self._workers: dict[str, asyncio.Task[Outcome]] = {}
+        self._stop_requested = False
         self._pool: ThreadPoolExecutor | None = None
         self._keys: dict[int, tuple[GenerationRequest, str]] = {}
         self._seen: dict[str, tuple[Track, tuple[int, int, int]]] = {}
@@ -394,6 +395,13 @@ class Pipeline:
         self.reporter.started(items, len(missing), estimate)
         spent_before = self._spent_run_usd
         results: dict[str, Outcome] = {}
+        if self._stop_requested:  # stopped before any work started
+            self._stop_requested = False
+            for p in missing:
+                r = p.request
+                key = self._key_of(r)
+                results[key] = Outcome(key, r.mood, r.variant, "failed", reason="interrupted")
+            missing = []
         workers = {
             self._key_of(p.request): asyncio.get_running_loop().create_task(self._outcome(p))
             for p in missing
@@ -413,6 +421,7 @@ class Pipeline:
             raise
         finally:
             self._workers = {}
+        self._stop_requested = False
         for outcome in done:
             results[outcome.key] = outcome
         for p in items:
@@ -439,7 +448,11 @@ class Pipeline:
         return summary
 
     def stop(self) -> None:
-        """Stop a ``run`` cleanly: cancel what is in flight (it is reported as interrupted)."""
+        """Stop a ``run`` cleanly: cancel what is in flight (it is reported as interrupted).
+
+        Called before a run has started its work, that run starts none.
+        """
+        self._stop_requested = True
         for worker in list(self._workers.values()):
             worker.cancel()
 

@@ -375,3 +375,13 @@ async def test_pregen_and_on_demand_ensure_share_the_key_lock(tmp_path):
     assert {t.id for t in pregen.tracks_for("m")} == {t.id for t in tracks}
     await pregen.aclose()
     await server.aclose()
+
+
+async def test_stop_before_the_run_starts_any_work(tmp_path):
+    p = make(tmp_path, {"m": {"variants": 2}})
+    p.stop()
+    summary = await p.run()
+    assert summary.interrupted and len(summary.failed) == 2
+    assert ps.records(tmp_path) == []
+    assert (await p.run()).ok  # the stop applied to that run only
+    await p.aclose()
