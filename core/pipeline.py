@@ -243,7 +243,6 @@ class Pipeline:
         self._workers: dict[str, asyncio.Task[Outcome]] = {}
         self._stop_requested = False
         self._pool: ThreadPoolExecutor | None = None
-        self._keys: dict[int, tuple[GenerationRequest, str]] = {}
         self._seen: dict[str, tuple[Track, tuple[int, int, int]]] = {}
 
     # --- lookups (synchronous, cheap: the serving path) ----------------------------------
@@ -268,7 +267,7 @@ class Pipeline:
         is the one seen before (same inode, mtime and size; sinks replace files by rename),
         the Track found then. A file replaced or removed sends it back to the cache.
         """
-        key = self._key_of(request)
+        key = request.cache_key
         path = self.primary.local_path(f"{key}.{request.output_format}")
         if path is None:  # not there, or a remote sink: ask the sink itself
             self._seen.pop(key, None)
@@ -292,17 +291,6 @@ class Pipeline:
             return None
         self._seen[key] = (track, signature)
         return track
-
-    def _key_of(self, request: GenerationRequest) -> str:
-        """``request.cache_key``, remembered per request object (hashing costs ~50 us)."""
-        entry = self._keys.get(id(request))
-        if entry is not None and entry[0] is request:
-            return entry[1]
-        key = request.cache_key
-        if len(self._keys) > 100_000:  # requests made on the fly (ensure): do not grow forever
-            self._keys.clear()
-        self._keys[id(request)] = (request, key)
-        return key
 
     def tracks_for(self, mood: str) -> list[Track]:
         """Stored tracks of ``mood``'s planned requests, in variant order."""
@@ -334,7 +322,7 @@ class Pipeline:
         return track
 
     def _task_for(self, planned: PlannedRequest) -> asyncio.Task[tuple[Track, str]]:
-        key = self._key_of(planned.request)
+        key = planned.request.cache_key
         task = self._inflight.get(key)
         if task is None or task.done():
             task = asyncio.get_running_loop().create_task(self._produce(planned))
@@ -360,14 +348,14 @@ class Pipeline:
         items = list(self.plan() if planned is None else planned)
         unique: dict[str, PlannedRequest] = {}
         for p in items:
-            unique.setdefault(self._key_of(p.request), p)
+            unique.setdefault(p.request.cache_key, p)
         missing = [p for p in unique.values() if self.stored(p.request) is None]
         estimate = sum(p.cost_usd for p in missing)
         ledger = self.ledger_total()
         summary = PregenSummary(
             budget_usd=self.budget_usd, estimate_usd=estimate, ledger_usd=ledger, dry_run=dry_run
         )
-        missing_keys = {self._key_of(p.request) for p in missing}
+        missing_keys = {p.request.cache_key for p in missing}
         if not dry_run:
             self._check_budget_upfront(len(missing), estimate, ledger)
         else:
@@ -376,10 +364,10 @@ class Pipeline:
             except BudgetError as exc:
                 summary.refused = str(exc)
             for p in items:
-                state = "would_generate" if self._key_of(p.request) in missing_keys else "skipped"
+                state = "would_generate" if p.request.cache_key in missing_keys else "skipped"
                 summary.outcomes.append(
                     Outcome(
-                        self._key_of(p.request),
+                        p.request.cache_key,
                         p.request.mood,
                         p.request.variant,
                         state,
@@ -390,7 +378,7 @@ class Pipeline:
             return summary
 
         await self._backfill_replicas(
-            [p for p in unique.values() if self._key_of(p.request) not in missing_keys]
+            [p for p in unique.values() if p.request.cache_key not in missing_keys]
         )
         self.reporter.started(items, len(missing), estimate)
         spent_before = self._spent_run_usd
@@ -399,11 +387,11 @@ class Pipeline:
             self._stop_requested = False
             for p in missing:
                 r = p.request
-                key = self._key_of(r)
+                key = r.cache_key
                 results[key] = Outcome(key, r.mood, r.variant, "failed", reason="interrupted")
             missing = []
         workers = {
-            self._key_of(p.request): asyncio.get_running_loop().create_task(self._outcome(p))
+            p.request.cache_key: asyncio.get_running_loop().create_task(self._outcome(p))
             for p in missing
         }
         self._workers = workers
@@ -425,15 +413,15 @@ class Pipeline:
         for outcome in done:
             results[outcome.key] = outcome
         for p in items:
-            if self._key_of(p.request) in results:
-                o = results[self._key_of(p.request)]
+            if p.request.cache_key in results:
+                o = results[p.request.cache_key]
                 summary.outcomes.append(
                     dataclasses.replace(o, mood=p.request.mood, variant=p.request.variant)
                 )
             else:
                 summary.outcomes.append(
                     Outcome(
-                        self._key_of(p.request),
+                        p.request.cache_key,
                         p.request.mood,
                         p.request.variant,
                         "skipped",
@@ -468,7 +456,7 @@ class Pipeline:
 
     async def _outcome(self, planned: PlannedRequest) -> Outcome:
         """Run one request to the end and say what became of it (never raises but Cancelled)."""
-        key = self._key_of(planned.request)
+        key = planned.request.cache_key
         r = planned.request
         started = time.monotonic()
         outcome = Outcome(key, r.mood, r.variant, "failed", estimate_usd=planned.cost_usd)
@@ -506,7 +494,7 @@ class Pipeline:
 
     async def _produce(self, planned: PlannedRequest) -> tuple[Track, str]:
         """Make sure one key is stored: ``(track, "stored" | "skipped")``; raise on failure."""
-        key = self._key_of(planned.request)
+        key = planned.request.cache_key
         request = planned.request
         slots = self._slots_for_loop()
         reporter = self.reporter
@@ -547,7 +535,7 @@ class Pipeline:
 
     async def _generate(self, planned: PlannedRequest, slots: asyncio.Semaphore) -> Track:
         """Attempts with retries; enters holding one slot, which it releases."""
-        key = self._key_of(planned.request)
+        key = planned.request.cache_key
         holding = True
         attempt = 0
         try:
@@ -638,7 +626,7 @@ class Pipeline:
                 shutil.rmtree(entry, ignore_errors=True)
 
     async def _call_generator(self, planned: PlannedRequest) -> tuple[GeneratedAudio, Path]:
-        key = self._key_of(planned.request)
+        key = planned.request.cache_key
         workdir = self._new_workdir(key)
         try:
             try:
@@ -716,7 +704,7 @@ class Pipeline:
         wav = workdir / "processing.wav"
         audio.write_float_wav(wav, samples, sr)
         track = Track(
-            id=self._key_of(planned.request),
+            id=planned.request.cache_key,
             mood=request.mood,
             variant=request.variant,
             format=fmt,
@@ -747,7 +735,7 @@ class Pipeline:
         if not isinstance(processed, Track):
             raise PermanentError("post-processing returned something other than a Track")
         samples, sr = read_audio(wav)
-        out = workdir / f"{self._key_of(planned.request)}.{fmt}"
+        out = workdir / f"{planned.request.cache_key}.{fmt}"
         try:
             audio.write(out, samples, sr, fmt, loop=bool(processed.loop))
         except audio.AudioError as exc:
@@ -756,7 +744,7 @@ class Pipeline:
         # Verify what will be stored decodes (a broken encode is retried, never stored).
         decoded, dsr = read_audio(out)
         track = processed.replace(
-            id=self._key_of(planned.request),
+            id=planned.request.cache_key,
             format=fmt,
             sha256=sha,
             bytes=size,
@@ -794,7 +782,7 @@ class Pipeline:
         if len(self.sinks) < 2:
             return
         for p in stored:
-            track = self.cache.get(self._key_of(p.request))
+            track = self.cache.get(p.request.cache_key)
             if track is None:
                 continue
             src = self.primary.local_path(track.filename)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -39,9 +40,9 @@ class GenerationRequest:
         data["v"] = CACHE_KEY_VERSION
         return data
 
-    @property
+    @functools.cached_property
     def cache_key(self) -> str:
-        """SHA-256 hex of the canonical JSON of the audio-affecting fields."""
+        """SHA-256 hex of the canonical JSON of the audio-affecting fields (computed once)."""
         canonical = json.dumps(
             self.key_fields(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
         )
