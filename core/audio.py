@@ -19,7 +19,8 @@ mp3      MPEG-1 Layer III    160 kbit/s constant bit rate (CBR keeps seeking exa
                              honour it (libmpg123, hence soundfile) return the exact
                              frame count, but many players do not: **mp3 loops are not
                              sample-exact** (encoder padding, see reference
-                             adaptive-music.md); prefer ogg for looping music.
+                             adaptive-music.md); prefer ogg for looping music. LAME's
+                             preset scales the input by 0.95; write() undoes it.
 flac     FLAC, 16 bit        lossless; 16 bit because every player takes it and the
                              tracks are normalised well above 16-bit noise.
 wav      WAV PCM_16          16-bit PCM for the same reason (small, universal).
@@ -46,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
 from segue.core.errors import AudioError
 from segue.core.track import CONTENT_TYPES
 
@@ -78,6 +80,8 @@ class Encoding:
     rates: tuple[int, ...] | None = None
     fallback_rate: int = 48000
     ogg: bool = False
+    # Applied before encoding to undo a codec's own scaling, so decoded level = input level.
+    gain: float = 1.0
 
 
 ENCODINGS: dict[str, Encoding] = {
@@ -95,6 +99,8 @@ ENCODINGS: dict[str, Encoding] = {
         bitrate_mode="CONSTANT",
         rates=(8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
         fallback_rate=44100,
+        # LAME's bit-rate presets scale the input by 0.95 (-0.45 dB) at 160 kbit/s.
+        gain=1 / 0.95,
     ),
     "flac": Encoding("FLAC", "PCM_16"),
     "wav": Encoding("WAV", "PCM_16"),
@@ -185,6 +191,8 @@ def write(
     if enc.rates is not None and sr not in enc.rates:
         x = resample(x, sr, enc.fallback_rate, circular=loop)
         sr = enc.fallback_rate
+    if enc.gain != 1.0:
+        x = x * np.float32(enc.gain)
     if enc.subtype.startswith("PCM"):
         # libsndfile wraps, rather than clips, out-of-range floats converted to integers.
         x = np.clip(x, -1.0, 1.0)
@@ -364,36 +372,37 @@ def loudness(samples: np.ndarray, sr: int) -> float:
     return value if math.isfinite(value) else float("-inf")
 
 
-# ITU-R BS.1770-4 Annex 2: the 4x oversampling interpolator, 4 phases of 12 taps.
-_TP_PHASES = np.array(
-    [
-        [0.0017089843750, 0.0109863281250, -0.0196533203125, 0.0332031250000,
-         -0.0594482421875, 0.1373291015625, 0.9721679687500, -0.1022949218750,
-         0.0476074218750, -0.0266113281250, 0.0148925781250, -0.0083007812500],
-        [-0.0291748046875, 0.0292968750000, -0.0517578125000, 0.0891113281250,
-         -0.1665039062500, 0.4650878906250, 0.7797851562500, -0.2003173828125,
-         0.1015625000000, -0.0582275390625, 0.0330810546875, -0.0189208984375],
-        [-0.0189208984375, 0.0330810546875, -0.0582275390625, 0.1015625000000,
-         -0.2003173828125, 0.7797851562500, 0.4650878906250, -0.1665039062500,
-         0.0891113281250, -0.0517578125000, 0.0292968750000, -0.0291748046875],
-        [-0.0083007812500, 0.0148925781250, -0.0266113281250, 0.0476074218750,
-         -0.1022949218750, 0.9721679687500, 0.1373291015625, -0.0594482421875,
-         0.0332031250000, -0.0196533203125, 0.0109863281250, 0.0017089843750],
-    ]
-)  # fmt: skip
-# Output y[4n+p] = sum_k h_p[k] x[n-k] interpolates x at n - 6 + p/4: a window of
-# x[m-5 .. m+6] (oldest first) against the reversed taps gives the points in [m, m+1).
-_TP_KERNEL = np.ascontiguousarray(_TP_PHASES[:, ::-1].T).astype(np.float32)  # (12, 4)
-_TP_BEFORE, _TP_AFTER = 5, 6
+# True peak: 4x oversampling, as ITU-R BS.1770-4 Annex 2 prescribes. The Annex's example
+# interpolator (12 taps per phase) reads up to 0.25 dB low on bright, limited material;
+# this one, a Kaiser-windowed sinc with 24 taps per phase (beta 7), is flat within 0.01 dB
+# to 0.4 fs and agrees with a long polyphase resampler to 0.01 dB.
+_TP_HALF = 12
+_TP_BETA = 7.0
+
+
+def _tp_kernel() -> np.ndarray:
+    """(24, 3): for phases 1/4, 2/4, 3/4, the taps applied to x[m-11 .. m+12]."""
+    j = np.arange(-_TP_HALF + 1, _TP_HALF + 1)
+    columns = []
+    for phase in (1, 2, 3):
+        t = j - phase / 4
+        window = np.i0(_TP_BETA * np.sqrt(np.clip(1 - (t / _TP_HALF) ** 2, 0, None)))
+        taps = np.sinc(t) * window / np.i0(_TP_BETA)
+        columns.append(taps / taps.sum())  # unity gain at DC
+    return np.ascontiguousarray(np.array(columns).T, dtype=np.float32)
+
+
+_TP_KERNEL = _tp_kernel()
+_TP_BEFORE, _TP_AFTER = _TP_HALF - 1, _TP_HALF
 # Blocks small enough that OpenBLAS never threads the product (m*n*k < 4 * 65536): on a
 # busy machine its threads spin against other processes and run several times slower.
-_TP_BLOCK = 4096
+_TP_BLOCK = 2048
 
 
 def oversampled_peaks(samples: np.ndarray, *, circular: bool = False) -> np.ndarray:
     """Per frame, the largest magnitude of the 4x oversampled signal in [n, n+1), all channels.
 
-    The BS.1770-4 Annex 2 interpolator; the sample itself is included. ``circular``
+    The sample itself and the points a quarter, a half and three quarters after it. ``circular``
     treats the signal as a loop (the points between the last and first frames are
     interpolated across the seam); otherwise it is padded with silence.
     """
@@ -419,18 +428,18 @@ def oversampled_peaks(samples: np.ndarray, *, circular: bool = False) -> np.ndar
         for start in range(0, n, _TP_BLOCK):
             stop = min(n, start + _TP_BLOCK)
             y = windows[start:stop] @ _TP_KERNEL
-            # Column-wise maxima: numpy reduces a 4-wide axis far slower than this.
-            hi = np.maximum(np.maximum(y[:, 0], y[:, 1]), np.maximum(y[:, 2], y[:, 3]))
-            lo = np.minimum(np.minimum(y[:, 0], y[:, 1]), np.minimum(y[:, 2], y[:, 3]))
+            # Column-wise maxima: numpy reduces a 3-wide axis far slower than this.
+            hi = np.maximum(np.maximum(y[:, 0], y[:, 1]), y[:, 2])
+            lo = np.minimum(np.minimum(y[:, 0], y[:, 1]), y[:, 2])
             np.maximum(peaks[start:stop], np.maximum(hi, -lo), out=peaks[start:stop])
     return peaks
 
 
 def true_peak_db(samples: np.ndarray, sr: int) -> float:
-    """True peak in dBTP (ITU-R BS.1770-4 Annex 2, 4x oversampled); -inf for silence.
+    """True peak in dBTP (ITU-R BS.1770-4 Annex 2: 4x oversampled); -inf for silence.
 
-    ``sr`` is accepted for symmetry with :func:`loudness`: the Annex's 4x interpolator is
-    used at every rate (at 44.1/48 kHz it is the Annex's own measure).
+    ``sr`` is accepted for symmetry with :func:`loudness`: 4x is used at every rate (the
+    Annex asks for at least 4x below 96 kHz).
     """
     del sr
     peak = float(oversampled_peaks(samples).max(initial=0.0))

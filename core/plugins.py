@@ -52,6 +52,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segue.plugins.local_storage",
     "segue.plugins.loudness",
     "segue.plugins.beat_grid",
+    "segue.plugins.loop_points",
 )
 
 # Third-party modules that only optional extras install: a built-in that needs one of them

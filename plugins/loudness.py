@@ -1,0 +1,389 @@
+"""Loudness normalisation (ITU-R BS.1770) with a -1 dBTP true-peak ceiling.
+
+Runs last on ``segue_process_track`` (``trylast``), right before the pipeline encodes the
+float WAV it edits in place. The target is ``track.extra["loudness_target"]`` (the score's
+``loudness_lufs``, put there by the pipeline), else -16 LUFS.
+
+The gain that reaches the target may push peaks over the ceiling; a look-ahead limiter
+then pulls them down smoothly (a 5 ms ramp down before each peak, a 30 dB/s release; no
+clicks), and the gain is raised again until the limited signal measures on target. The
+limiter is stereo-linked and works on 4x oversampled (true) peaks. For a looping track
+the gain around the loop end and the loop start is computed from the audio on both
+sides of the seam, so the gain is the same on either side of the jump and the seam stays
+seamless. Lossy codecs overshoot the peaks they are given a little, so the ceiling
+applied before encoding leaves a margin per format (``CEILING_DB``): the *decoded*
+file still measures at or below -1 dBTP and within 0.5 LU of the target.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from segue.core import audio, hookimpl
+from segue.core.track import Track
+
+log = logging.getLogger("segue.plugins.loudness")
+
+DEFAULT_TARGET_LUFS = -16.0
+TRUE_PEAK_LIMIT_DB = -1.0
+# First guess of the ceiling before encoding, from each codec's typical overshoot of the
+# peaks it is given (Opus at 128 kbit/s overshoots most); the decoded file is then
+# measured and the ceiling corrected (see `process`).
+CEILING_DB: dict[str, float] = {
+    "wav": -1.1,
+    "flac": -1.1,
+    "ogg": -2.0,
+    "opus": -3.0,
+    "mp3": -2.2,
+}
+LOOKAHEAD_S = 0.005
+RELEASE_DB_PER_S = 120.0
+SILENCE_LUFS = -70.0  # BS.1770's absolute gate: nothing below it counts as programme
+TOLERANCE_LU = 0.05
+MAX_ITERATIONS = 8
+MAX_PUSH_DB = 18.0
+
+
+@dataclass
+class Result:
+    samples: np.ndarray
+    lufs: float
+    gain_db: float
+    limited_db: float  # deepest limiter gain reduction (<= 0)
+    true_peak_db: float
+
+
+def _sliding_min_ahead(a: np.ndarray, width: int) -> np.ndarray:
+    """out[n] = min(a[n : n + width]) (0 beyond the end), by doubling windows."""
+    n = a.size
+    padded = np.concatenate([a, np.zeros(width, dtype=a.dtype)])
+    span = 1
+    m = padded
+    while span * 2 <= width:
+        m = np.minimum(m[:-span], m[span:])
+        span *= 2
+    # m[i] = min(padded[i : i + span]); two overlapping spans cover width.
+    return np.minimum(m[:n], m[width - span : width - span + n])
+
+
+def _box_behind(a: np.ndarray, width: int) -> np.ndarray:
+    """out[n] = mean(a[n - width + 1 : n + 1]), the signal before index 0 taken as a[0]."""
+    padded = np.concatenate([np.full(width, a[0]), a])
+    c = np.cumsum(padded, dtype=np.float64)
+    return (c[width:] - c[:-width]) / width
+
+
+def _envelope(req_db: np.ndarray, lookahead: int, release_per_sample: float) -> np.ndarray:
+    """Smooth gain (dB, <= 0) that is <= ``req_db`` everywhere.
+
+    Forward min over ``lookahead`` frames, a release rising at most ``release_per_sample``
+    dB per frame, then two box filters whose lengths add up to the look-ahead: each
+    frame's gain averages values that are all at or below its own requirement.
+    """
+    m = _sliding_min_ahead(req_db, lookahead + 1)
+    ramp = release_per_sample * np.arange(m.size, dtype=np.float64)
+    released = np.minimum(np.minimum.accumulate(m - ramp) + ramp, 0.0)
+    half = max(1, lookahead // 2)
+    return _box_behind(_box_behind(released, half + 1), lookahead - half + 1)
+
+
+def _gain_curve(req_db: np.ndarray, sr: int, loop: tuple[int, int] | None) -> np.ndarray:
+    """The limiter's gain per frame; for a loop ``(start, end)``, equal across its seam."""
+    n = req_db.size
+    lookahead = max(2, round(LOOKAHEAD_S * sr))
+    release = RELEASE_DB_PER_S / sr
+    if loop is None:
+        return _envelope(req_db, lookahead, release)
+    start, end = loop
+    depth = float(-req_db.min(initial=0.0))
+    # Frames whose gain a requirement can influence: the look-ahead, the boxes and the
+    # release back from the deepest reduction.
+    memory = 2 * lookahead + math.ceil(depth / release) + 2
+    window = memory + 64
+    if end - start < 2 * window:
+        # A loop too short to keep the two sides of its seam apart: one constant gain.
+        return np.full(n, min(0.0, float(req_db.min(initial=0.0))))
+    # Positions -window .. n+window-1. Before 0 the music heard is the loop's end, after
+    # n its start; around the seam both sides share the stricter requirement, so the
+    # envelope (which only sees `memory` frames around it) is identical on both sides.
+    ext = np.zeros(n + 2 * window, dtype=np.float64)
+    ext[window : window + n] = req_db
+    pos = np.arange(-window, 0)
+    src = pos - start + end
+    ok = (src >= 0) & (src < n)
+    ext[pos[ok] + window] = req_db[src[ok]]
+    pos = np.arange(n, n + window)
+    src = pos - end + start
+    ok = (src >= 0) & (src < n)
+    ext[pos[ok] + window] = req_db[src[ok]]
+    k = np.arange(-window, window)
+    ia, ib = start + k + window, end + k + window
+    shared = np.minimum(ext[ia], ext[ib])
+    ext[ia] = shared
+    ext[ib] = shared
+    return _envelope(ext, lookahead, release)[window : window + n]
+
+
+class _GatedLoudness:
+    """BS.1770 integrated loudness of ``x * gain(t)`` for many slowly varying gains, fast.
+
+    K-weighting is linear and the limiter's gain changes over milliseconds, so the
+    K-weighted power of the limited signal is the K-weighted power of the input times
+    the gain squared. The input is K-weighted once; each estimate is then a product and
+    a sum per 100 ms. The result is checked with :func:`segue.core.audio.loudness`.
+    """
+
+    def __init__(self, x: np.ndarray, sr: int) -> None:
+        from pyloudnorm import IIRfilter  # the meter's own K-weighting stages
+
+        shelf = IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sr, "high_shelf")
+        highpass = IIRfilter(0.0, 0.5, 38.0, sr, "high_pass")
+        weights = (1.0, 1.0, 1.0, 1.41, 1.41)
+        power = np.zeros(x.shape[0])
+        for ch in range(min(x.shape[1], 5)):
+            k = highpass.apply_filter(shelf.apply_filter(x[:, ch].astype(np.float64)))
+            power += weights[ch] * k * k
+        self.power = power
+        self.hop = round(0.1 * sr)
+        self.blocks = max(1, (x.shape[0] - 4 * self.hop) // self.hop + 1)
+        self.starts = np.arange(0, self.hop * (self.blocks + 3), self.hop)
+
+    def measure(self, gain_db: np.ndarray) -> float:
+        weighted = self.power * 10.0 ** (gain_db / 10.0)
+        n = min(weighted.size, self.starts[-1] + self.hop)
+        segments = np.add.reduceat(weighted[:n], self.starts[self.starts < n])
+        if segments.size < 4:
+            return _to_lufs(np.array([weighted.mean()]))
+        # 400 ms blocks, 75 % overlap: four consecutive 100 ms segments.
+        blocks = (segments[:-3] + segments[1:-2] + segments[2:-1] + segments[3:]) / (4 * self.hop)
+        return _to_lufs(blocks)
+
+
+def _to_lufs(blocks: np.ndarray) -> float:
+    with np.errstate(divide="ignore"):
+        levels = -0.691 + 10.0 * np.log10(blocks)
+    gated = blocks[levels >= SILENCE_LUFS]
+    if gated.size == 0:
+        return float("-inf")
+    relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
+    gated = blocks[(levels >= SILENCE_LUFS) & (levels > relative)]
+    if gated.size == 0:
+        return float("-inf")
+    return float(-0.691 + 10.0 * np.log10(gated.mean()))
+
+
+@dataclass
+class Analysis:
+    """What the limiter needs of a signal, computed once for every gain it tries."""
+
+    x: np.ndarray
+    sr: int
+    loop: tuple[int, int] | None
+    whole_loop: bool
+    lufs: float
+    peaks_db: np.ndarray  # per frame, 4x oversampled
+    meter: _GatedLoudness
+
+
+def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analysis | None:
+    """Measure ``samples``; None if they are silent (below BS.1770's absolute gate)."""
+    x = np.asarray(samples, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.shape[0] == 0 or not np.any(x):
+        return None
+    meter = _GatedLoudness(x, sr)
+    # With no gain this is pyloudnorm's reading exactly (same filters, blocks and gates).
+    lufs = meter.measure(np.zeros(x.shape[0]))
+    if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
+        return None
+    whole_loop = loop is not None and loop[0] == 0 and loop[1] >= x.shape[0]
+    peaks = audio.oversampled_peaks(x, circular=whole_loop)
+    with np.errstate(divide="ignore"):
+        peaks_db = 20.0 * np.log10(peaks.astype(np.float64))
+    return Analysis(x, sr, loop, whole_loop, lufs, peaks_db, meter)
+
+
+def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
+    """Gain toward ``target_lufs`` with true peaks held at ``ceiling_db``.
+
+    The result's loudness and true peak are estimates (see ``_GatedLoudness``; peaks
+    scaled by the gain); :func:`normalise` measures them.
+    """
+
+    def curve(gain: float) -> np.ndarray:
+        req = np.minimum(ceiling_db - (an.peaks_db + gain), 0.0)
+        if req.min(initial=0.0) >= 0:
+            return np.full(req.size, gain)
+        return gain + _gain_curve(req, an.sr, an.loop)
+
+    # Secant search for the gain whose limited signal meets the target.
+    gain = start = target_lufs - an.lufs
+    tried: list[tuple[float, float, np.ndarray]] = []
+    for _ in range(MAX_ITERATIONS):
+        total = curve(gain)
+        level = an.meter.measure(total)
+        tried.append((gain, level, total))
+        error = target_lufs - level
+        if abs(error) <= TOLERANCE_LU / 2:
+            break
+        slope = 1.0
+        if len(tried) >= 2:
+            (g0, l0, _), (g1, l1, _) = tried[-2], tried[-1]
+            if g1 != g0:
+                slope = (l1 - l0) / (g1 - g0)
+                if error > 0 and slope < 0.02:
+                    break  # limited flat out: more gain no longer makes it louder
+                slope = min(1.0, max(0.05, slope))
+        # Never more than MAX_PUSH_DB above the gain that reaches the target unlimited.
+        gain = min(start + MAX_PUSH_DB, gain + max(-24.0, min(24.0, error / slope)))
+    gain, level, total = min(tried, key=lambda t: abs(target_lufs - t[1]))
+    y = an.x * (10.0 ** (total / 20.0)).astype(np.float32)[:, None]
+    peak = float(np.max(an.peaks_db + total))
+    return Result(y, level, gain, float((total - gain).min(initial=0.0)), peak)
+
+
+def normalise(
+    samples: np.ndarray,
+    sr: int,
+    target_lufs: float,
+    ceiling_db: float,
+    loop: tuple[int, int] | None = None,
+) -> Result | None:
+    """Gain to ``target_lufs``, true peaks limited to ``ceiling_db``; None for silence.
+
+    ``loop`` is the loop's ``(start, end)`` frames for a looping track. The result's
+    loudness and true peak are measured.
+    """
+    an = analyse(samples, sr, loop)
+    return None if an is None else _measured(an, limit(an, target_lufs, ceiling_db), ceiling_db)
+
+
+def _measured(an: Analysis, result: Result, ceiling_db: float) -> Result:
+    y = result.samples
+    peak = _true_peak(y, an.whole_loop)
+    if peak > ceiling_db:
+        # The gain's smoothing lets a sliver through at a few frames: scale it away.
+        y = y * np.float32(10.0 ** ((ceiling_db - peak - 0.01) / 20.0))
+        peak = _true_peak(y, an.whole_loop)
+    return Result(y, audio.loudness(y, an.sr), result.gain_db, result.limited_db, peak)
+
+
+def _true_peak(y: np.ndarray, circular: bool) -> float:
+    value = float(audio.oversampled_peaks(y, circular=circular).max(initial=0.0))
+    return 20.0 * math.log10(value) if value > 0 else float("-inf")
+
+
+def _target(track: Track) -> float:
+    value = track.extra.get("loudness_target")
+    try:
+        target = float(value) if value is not None else DEFAULT_TARGET_LUFS
+    except (TypeError, ValueError):
+        target = DEFAULT_TARGET_LUFS
+    return target if math.isfinite(target) else DEFAULT_TARGET_LUFS
+
+
+def _loop_frames(track: Track, frames: int, sr: int) -> tuple[int, int] | None:
+    if not track.loop:
+        return None
+    start = min(max(0, round(track.loop_start_s * sr)), frames)
+    end = frames if track.loop_end_s is None else min(frames, round(track.loop_end_s * sr))
+    return (start, end) if end > start else None
+
+
+LOSSY = frozenset({"ogg", "opus", "mp3"})
+# Lossy codecs drop some of the highest frequencies, which K-weighting counts: aim this
+# much louder at first (typically 0-0.5 LU is lost), then correct from the decoded file.
+LOSSY_BIAS_LU = 0.1
+# What the decoded file must meet, with a little room for meters that read differently.
+VERIFY_LU = 0.3
+VERIFY_PEAK_DB = TRUE_PEAK_LIMIT_DB - 0.05
+VERIFY_ROUNDS = 4
+
+
+def _decoded(
+    samples: np.ndarray, sr: int, fmt: str, loop: bool, near: Path
+) -> tuple[np.ndarray, int]:
+    """Encode as the pipeline will (same bytes: encodes are deterministic) and decode."""
+    with tempfile.TemporaryDirectory(prefix=".loudness-", dir=near) as tmp:
+        path = Path(tmp) / f"check.{fmt}"
+        audio.write(path, samples, sr, fmt, loop=loop)
+        return audio.read(path)
+
+
+def process(
+    samples: np.ndarray,
+    sr: int,
+    fmt: str,
+    target: float,
+    loop: tuple[int, int] | None,
+    workdir: Path,
+) -> tuple[Result, float, float] | None:
+    """Normalise for ``fmt``; for lossy codecs, measure the decoded file and correct.
+
+    Returns the result with the loudness and true peak the encoded file will decode to
+    (for PCM formats, of the result itself), or None for silence.
+    """
+    an = analyse(samples, sr, loop)
+    if an is None:
+        return None
+    ceiling = CEILING_DB.get(fmt, min(CEILING_DB.values()))
+    if fmt not in LOSSY:
+        result = _measured(an, limit(an, target, ceiling), ceiling)
+        return result, result.lufs, result.true_peak_db
+    aim = target + LOSSY_BIAS_LU
+    best: tuple[float, Result, float, float] | None = None
+    for _ in range(VERIFY_ROUNDS):
+        result = limit(an, aim, ceiling)
+        decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None, workdir)
+        lufs = audio.loudness(decoded, dsr)
+        peak = _true_peak(decoded, an.whole_loop)
+        error = target - lufs
+        over = peak - VERIFY_PEAK_DB
+        # Rank rounds: a peak over the limit first, then the loudness error.
+        badness = max(0.0, over) * 10 + abs(error)
+        if best is None or badness < best[0]:
+            best = (badness, result, lufs, peak)
+        if abs(error) <= VERIFY_LU and over <= 0:
+            break
+        log.debug("%s: decoded %.2f LUFS %.2f dBTP: correcting", fmt, lufs, peak)
+        aim += error
+        # The codec adds (peak - ceiling) to the peaks it is given: leave that much room.
+        ceiling = min(ceiling, VERIFY_PEAK_DB - (peak - result.true_peak_db) - 0.05)
+    assert best is not None
+    return best[1], best[2], best[3]
+
+
+@hookimpl(trylast=True)
+def segue_process_track(track: Track, path: Path) -> Track | None:
+    samples, sr = audio.read(path)
+    target = _target(track)
+    loop = _loop_frames(track, samples.shape[0], sr)
+    done = process(samples, sr, track.format, target, loop, Path(path).parent)
+    if done is None:
+        log.warning("%s: silent (below %s LUFS): loudness left as it is", track.id, SILENCE_LUFS)
+        return track.replace(extra={**track.extra, "loudness_warning": "silent"})
+    result, lufs, peak = done
+    audio.write_float_wav(path, result.samples, sr)
+    extra = {
+        **track.extra,
+        "loudness": {
+            "gain_db": round(result.gain_db, 2),
+            "limited_db": round(result.limited_db, 2),
+            "true_peak_db": round(peak, 2),
+        },
+    }
+    if abs(lufs - target) > 0.5 or peak > TRUE_PEAK_LIMIT_DB:
+        warning = (
+            f"loudness {lufs:.2f} LUFS / {peak:.2f} dBTP after encoding, "
+            f"target {target:.1f} LUFS / {TRUE_PEAK_LIMIT_DB:.1f} dBTP"
+        )
+        log.warning("%s: %s", track.id, warning)
+        extra["loudness_warning"] = warning
+    return track.replace(loudness_lufs=round(lufs, 2), extra=extra)

@@ -1,0 +1,123 @@
+"""segue.plugins.beat_grid: tempo and first beat from the audio, and the tempo check."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from audio_signals import SR, click_track, drum_loop, noise, pad, tone
+
+from segue.core import audio
+from segue.core.track import Track
+from segue.plugins import beat_grid
+
+TEMPI = [60, 66, 72, 80, 88, 96, 104, 112, 120, 128, 136, 144, 152, 160, 170, 180]
+DRUM_TEMPI = [60, 72, 88, 104, 120, 136, 152, 170, 180]
+
+
+@pytest.mark.parametrize("bpm", TEMPI)
+@pytest.mark.parametrize("offset", [0.0, 0.23])
+def test_click_tracks_within_1_5_percent_and_first_beat(bpm, offset):
+    grid = beat_grid.analyse(click_track(bpm, 8.0, offset=offset), SR)
+    assert grid is not None
+    assert grid.bpm == pytest.approx(bpm, rel=0.015)
+    assert grid.first_beat_s == pytest.approx(offset % (60 / bpm), abs=0.012)
+
+
+@pytest.mark.parametrize("bpm", DRUM_TEMPI)
+@pytest.mark.parametrize("pattern", ["rock", "four", "sixteen"])
+def test_drum_loops_within_1_5_percent(bpm, pattern):
+    grid = beat_grid.analyse(drum_loop(bpm, 8.0, pattern=pattern, seed=bpm), SR)
+    assert grid is not None, f"{pattern} at {bpm} BPM: no beat found"
+    assert grid.bpm == pytest.approx(bpm, rel=0.015), f"{pattern} at {bpm} BPM"
+    # Kicks build up over 10-20 ms: the onset the grid sees lags the first sample a little.
+    assert grid.first_beat_s == pytest.approx(0.0, abs=0.025)
+
+
+def test_a_long_track_and_48k():
+    x = drum_loop(97, 60.0, sr=48000, seed=7)
+    grid = beat_grid.analyse(x, 48000)
+    assert grid is not None and grid.bpm == pytest.approx(97, rel=0.005)
+
+
+@pytest.mark.parametrize(
+    "signal",
+    [pad(10.0), noise(10.0), tone(440.0, 10.0), np.zeros((SR * 4, 2), np.float32)],
+    ids=["pad", "noise", "tone", "silence"],
+)
+def test_no_beat_in_pads_noise_tones_and_silence(signal):
+    assert beat_grid.analyse(signal, SR) is None
+
+
+def test_octave_match():
+    assert beat_grid.octave_match(120.5, 120) == 120.5
+    assert beat_grid.octave_match(60.2, 120) == pytest.approx(120.4)
+    assert beat_grid.octave_match(241.0, 120) == pytest.approx(120.5)
+    assert beat_grid.octave_match(126.0, 120) is None  # 5 % off
+    assert beat_grid.octave_match(90.0, 120) is None
+
+
+def _track(**changes) -> Track:
+    base = Track(id="t1", mood="combat", variant=0, format="ogg", duration_s=8.0, bpm=None)
+    return base.replace(**changes)
+
+
+def _wav(tmp_path, x, sr=SR) -> Path:
+    path = tmp_path / "work.wav"
+    audio.write_float_wav(path, x, sr)
+    return path
+
+
+def test_hook_fills_bpm_and_first_beat_when_unknown(tmp_path):
+    path = _wav(tmp_path, click_track(132, 8.0, offset=0.1))
+    out = beat_grid.segue_process_track(_track(), path)
+    assert out.bpm == pytest.approx(132, rel=0.015)
+    assert out.first_beat_s == pytest.approx(0.1, abs=0.012)
+    assert out.extra["tempo_estimate"] == pytest.approx(132, rel=0.015)
+    assert "tempo_warning" not in out.extra
+
+
+def test_hook_takes_the_requested_octave(tmp_path):
+    # A rock beat at 70 read at 140 or 70: the request says which one was meant.
+    path = _wav(tmp_path, drum_loop(140, 8.0, seed=3))
+    out = beat_grid.segue_process_track(_track(extra={"requested_bpm": 70.0}), path)
+    assert out.bpm == pytest.approx(70, rel=0.015)
+    assert "tempo_warning" not in out.extra
+
+
+def test_hook_warns_when_far_from_the_request(tmp_path, caplog):
+    path = _wav(tmp_path, drum_loop(100, 8.0, seed=4))
+    track = _track(bpm=120.0, extra={"requested_bpm": 120.0})
+    with caplog.at_level(logging.WARNING, logger="segue.plugins.beat_grid"):
+        out = beat_grid.segue_process_track(track, path)
+    assert out.bpm == 120.0  # the generator's tempo is kept; the warning says it is doubtful
+    assert "100.0 BPM" in out.extra["tempo_warning"] and "120" in out.extra["tempo_warning"]
+    assert out.extra["tempo_estimate"] == pytest.approx(100, rel=0.015)
+    assert any("tempo" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("requested", [96.0, 48.0, 192.0, 95.0])
+def test_hook_accepts_the_request_within_4_percent_or_an_octave(tmp_path, requested):
+    path = _wav(tmp_path, drum_loop(96, 8.0, seed=5))
+    out = beat_grid.segue_process_track(_track(extra={"requested_bpm": requested}), path)
+    assert "tempo_warning" not in out.extra
+    assert out.bpm == pytest.approx(requested, rel=0.02)
+
+
+def test_hook_leaves_a_known_tempo_alone_without_a_request(tmp_path):
+    path = tmp_path / "never-read.wav"  # not read at all: nothing to check
+    track = _track(bpm=90.0)
+    assert beat_grid.segue_process_track(track, path) is None
+
+
+def test_hook_with_no_beat_keeps_bpm_unknown_and_says_so(tmp_path):
+    path = _wav(tmp_path, pad(8.0))
+    out = beat_grid.segue_process_track(_track(), path)
+    assert out.bpm is None
+    assert out.extra["tempo_warning"] == "no clear beat found"

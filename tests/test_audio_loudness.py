@@ -1,0 +1,161 @@
+"""segue.plugins.loudness: BS.1770 loudness and -1 dBTP, measured on the decoded files."""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from audio_signals import SR, drum_loop, noise, tone
+
+from segue.core import audio
+from segue.core.track import Track
+from segue.plugins import loop_points, loudness
+
+
+def scipy_true_peak(x: np.ndarray) -> float:
+    """An independent true-peak meter: scipy's polyphase 4x resampler."""
+    signal = pytest.importorskip("scipy.signal")
+    up = signal.resample_poly(np.asarray(x, np.float64), 4, 1, axis=0)
+    return 20 * math.log10(np.max(np.abs(up)))
+
+
+def loud_peaky(seconds: float = 4.0, seed: int = 0) -> np.ndarray:
+    """Drums peaking at 0 dBFS with bright noise bursts: a limiter and a codec both work."""
+    x = drum_loop(118, seconds, seed=seed, peak=1.0).astype(np.float64)
+    burst = noise(seconds, amp=1.0, seed=seed + 1)
+    gate = (np.arange(x.shape[0]) % int(0.9 * SR) < 900)[:, None]
+    x = x + 0.8 * burst * gate
+    return (x / np.abs(x).max()).astype(np.float32)
+
+
+def _gain_db(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The gain the limiter applied per frame (dB), read off its louder channel."""
+    x = np.asarray(x, np.float64)
+    y = np.asarray(y, np.float64)
+    ch = np.argmax(np.abs(x), axis=1)
+    xs = x[np.arange(x.shape[0]), ch]
+    ys = y[np.arange(y.shape[0]), ch]
+    known = np.abs(xs) > 1e-4
+    gain = np.zeros(x.shape[0])
+    gain[known] = 20 * np.log10(ys[known] / xs[known])
+    return gain, known
+
+
+def _track(fmt: str = "ogg", **changes) -> Track:
+    base = Track(id="t1", mood="combat", variant=0, format=fmt, duration_s=6.0, bpm=118.0)
+    return base.replace(**changes)
+
+
+def _encode_decode(tmp_path: Path, x: np.ndarray, fmt: str, loop: bool = False):
+    path = tmp_path / f"out.{fmt}"
+    audio.write(path, x, SR, fmt, loop=loop)
+    return audio.read(path)
+
+
+@pytest.mark.parametrize("target", [-16.0, -23.0])
+@pytest.mark.parametrize("fmt", ["ogg", "opus", "mp3", "flac", "wav"])
+def test_decoded_file_is_on_target_and_under_minus_1_dbtp(tmp_path, fmt, target):
+    wav = tmp_path / "work.wav"
+    audio.write_float_wav(wav, loud_peaky(seed=3), SR)
+    track = _track(fmt, extra={"loudness_target": target})
+    out = loudness.segue_process_track(track, wav)
+    assert "loudness_warning" not in out.extra
+    processed, sr = audio.read(wav)
+    assert sr == SR and processed.dtype == np.float32
+    decoded, dsr = _encode_decode(tmp_path, processed, fmt)
+    measured = audio.loudness(decoded, dsr)
+    assert measured == pytest.approx(target, abs=0.5)
+    assert out.loudness_lufs == pytest.approx(measured, abs=0.05)
+    assert audio.true_peak_db(decoded, dsr) <= -1.0
+    assert scipy_true_peak(decoded) <= -1.0 + 0.03
+
+
+def test_default_target_is_minus_16(tmp_path):
+    wav = tmp_path / "work.wav"
+    audio.write_float_wav(wav, 0.05 * tone(440, 3.0), SR)
+    out = loudness.segue_process_track(_track("wav"), wav)
+    assert out.loudness_lufs == pytest.approx(-16.0, abs=0.1)
+    assert audio.loudness(audio.read(wav)[0], SR) == pytest.approx(-16.0, abs=0.1)
+
+
+def test_limiter_leaves_no_click():
+    # A bass tone 20 dB too loud for the target, with a drum hit: heavy limiting.
+    t = np.arange(SR * 3) / SR
+    x = 0.2 * np.sin(2 * np.pi * 80 * t)
+    x[SR : SR + 4000] += np.hanning(8000)[4000:] * 0.8 * np.sin(2 * np.pi * 200 * t[:4000])
+    x = np.stack([x, x], 1).astype(np.float32)
+    result = loudness.normalise(x, SR, -8.0, -1.0)
+    y = result.samples[:, 0].astype(np.float64)
+    assert result.limited_db < -6  # it did limit hard
+    assert result.true_peak_db <= -1.0 + 1e-6
+    # The largest step a sine at the ceiling can take between samples; a gain jump (a
+    # click) would add to it. Allow for the 200 Hz burst's own steps.
+    ceiling = 10 ** (-1 / 20)
+    natural = ceiling * 2 * math.sin(math.pi * 200 / SR)
+    assert np.max(np.abs(np.diff(y))) <= 1.05 * natural
+    # And the gain itself ramps: 20 dB of limiting is reached over the 5 ms look-ahead, at
+    # most a fifth of a dB from one sample to the next.
+    gain_db, known = _gain_db(x, result.samples)
+    steady = known[:-1] & known[1:]
+    assert np.max(np.abs(np.diff(gain_db)[steady])) < 0.2
+
+
+def test_gain_curve_is_smooth_and_never_above_the_requirement():
+    req = np.zeros(20000)
+    req[5000] = -12.0
+    req[5001:5100] = -6.0
+    req[15000] = -3.0
+    env = loudness._gain_curve(req, SR, None)
+    assert np.all(env <= req + 1e-9)
+    assert np.max(np.abs(np.diff(env))) < 0.2  # a 5 ms ramp: 12 dB over 220 samples
+    assert env[:4700].max() == 0.0 and env[-1000:].max() == 0.0  # it lets go again
+
+
+def test_looping_track_keeps_a_seamless_seam(tmp_path):
+    # A loop whose first beat is the loudest moment: the gain ramps down before the loop's
+    # end for the peak after the jump, and is equal on both sides of the seam.
+    x = drum_loop(120, 4.0, seed=11, peak=1.0)
+    before = loop_points.measure_seam(x, SR, 0, x.shape[0], bar_s=2.0)
+    assert before["ok"]
+    result = loudness.normalise(x, SR, -10.0, -1.0, loop=(0, x.shape[0]))
+    y = result.samples
+    assert result.limited_db < -3
+    gain_db, known = _gain_db(x, y)
+    assert known[0] and known[-1]
+    steps = np.abs(np.diff(gain_db))[known[:-1] & known[1:]]
+    # From the loop's last sample to its first, the gain moves like anywhere else.
+    assert abs(gain_db[0] - gain_db[-1]) <= steps.max() + 1e-3
+    after = loop_points.measure_seam(y, SR, 0, y.shape[0], bar_s=2.0)
+    assert after["ok"], after
+    # Circular true peak (across the seam) is under the ceiling too.
+    assert audio.oversampled_peaks(y, circular=True).max() <= 10 ** (-1 / 20) + 1e-6
+
+
+def test_silent_input_is_left_alone_with_a_warning(tmp_path, caplog):
+    wav = tmp_path / "work.wav"
+    audio.write_float_wav(wav, np.zeros((SR, 2), np.float32), SR)
+    before = wav.read_bytes()
+    with caplog.at_level(logging.WARNING, logger="segue.plugins.loudness"):
+        out = loudness.segue_process_track(_track(), wav)
+    assert out.extra["loudness_warning"] == "silent"
+    assert out.loudness_lufs is None
+    assert wav.read_bytes() == before
+    assert any("silent" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unreachable_target_is_reported_not_hidden(tmp_path):
+    # Sparse clicks cannot reach -6 LUFS under -1 dBTP: best effort, and a warning.
+    x = np.zeros((SR * 4, 2), np.float32)
+    x[:: SR // 2] = 0.5
+    wav = tmp_path / "work.wav"
+    audio.write_float_wav(wav, x, SR)
+    out = loudness.segue_process_track(_track("wav", extra={"loudness_target": -6.0}), wav)
+    assert "loudness_warning" in out.extra
+    assert audio.true_peak_db(audio.read(wav)[0], SR) <= -1.0

@@ -1,0 +1,101 @@
+"""The post-processing chain on the synth's own output, decoded and measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from segue.core import audio
+from segue.core.plugins import Plugins
+from segue.core.request import GenerationRequest
+from segue.core.track import Track
+
+synth = pytest.importorskip("segue.plugins.synth")
+
+
+@pytest.fixture(scope="module")
+def plugins() -> Plugins:
+    return Plugins(load_entry_points=False)
+
+
+async def _generate(tmp_path: Path, request: GenerationRequest):
+    generator = synth.SynthGenerator({}, tmp_path)
+    return await generator.generate(request, tmp_path)
+
+
+def _track(request: GenerationRequest, gen, frames: int, sr: int) -> Track:
+    """The Track the pipeline builds from a request and what the generator reported."""
+    return Track(
+        id=request.cache_key,
+        mood=request.mood,
+        variant=request.variant,
+        format=request.output_format,
+        duration_s=frames / sr,
+        bpm=gen.bpm,
+        beats_per_bar=gen.beats_per_bar or 4,
+        first_beat_s=gen.first_beat_s or 0.0,
+        loop=gen.loop if gen.loop is not None else not request.stinger,
+        loop_start_s=gen.loop_start_s or 0.0,
+        loop_end_s=gen.loop_end_s,
+        extra={
+            **gen.extra,
+            "loudness_target": request.params.get("loudness_lufs"),
+            "requested_bpm": request.bpm,
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("prompt", "bpm", "fmt", "target"),
+    [
+        ("Driving orchestral battle music with taiko drums and brass stabs", 140.0, "ogg", -16.0),
+        ("Gentle harp and flute over warm strings, wandering and curious", 84.0, "opus", -23.0),
+        ("Low string ostinato and distant drums, uneasy and watchful", 100.0, "mp3", -16.0),
+    ],
+)
+async def test_synth_track_through_the_chain(tmp_path, plugins, prompt, bpm, fmt, target):
+    request = GenerationRequest(
+        mood="m",
+        variant=0,
+        prompt=prompt,
+        duration_s=8.0,
+        bpm=bpm,
+        output_format=fmt,
+        params={"loudness_lufs": target},
+    )
+    gen = await _generate(tmp_path, request)
+    samples, sr = audio.read(gen.path)
+    wav = tmp_path / "processing.wav"
+    audio.write_float_wav(wav, samples, sr)
+    track = plugins.process_track(_track(request, gen, samples.shape[0], sr), wav)
+
+    # Beat grid: the synth's tempo is the requested one, and the audio agrees.
+    assert track.bpm == pytest.approx(bpm)
+    assert "tempo_warning" not in track.extra, track.extra.get("tempo_warning")
+    # Loop points: the synth's loop is the whole file, bar-aligned.
+    assert track.loop and track.loop_end_s == pytest.approx(samples.shape[0] / sr, abs=1e-3)
+    assert track.extra["seam"]["jump"] <= track.extra["seam"]["jump_limit"] * 1.01 + 1e-5
+
+    out = tmp_path / f"final.{fmt}"
+    audio.write(out, audio.read(wav)[0], sr, fmt, loop=True)
+    decoded, dsr = audio.read(out)
+    assert audio.loudness(decoded, dsr) == pytest.approx(target, abs=0.5)
+    assert audio.true_peak_db(decoded, dsr) <= -1.0
+    if fmt == "ogg":
+        assert decoded.shape[0] == samples.shape[0]
+
+
+async def test_synth_stinger_plays_to_its_end(tmp_path, plugins):
+    request = GenerationRequest(
+        mood="victory", variant=0, prompt="Triumphant brass fanfare", duration_s=4.0,
+        stinger=True, params={"loudness_lufs": -16.0},
+    )  # fmt: skip
+    gen = await _generate(tmp_path, request)
+    samples, sr = audio.read(gen.path)
+    wav = tmp_path / "processing.wav"
+    audio.write_float_wav(wav, samples, sr)
+    track = plugins.process_track(_track(request, gen, samples.shape[0], sr), wav)
+    assert track.loop is False
+    assert track.loop_end_s == pytest.approx(samples.shape[0] / sr, abs=1e-3)
+    assert track.loudness_lufs == pytest.approx(-16.0, abs=0.5)
