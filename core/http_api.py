@@ -218,7 +218,7 @@ class HttpApi:
                     break
                 await response.write(chunk)
                 pos += len(chunk)
-            self.server.metrics.track_bytes.inc(pos - start)
+            self.server.metrics.track_bytes += pos - start
         await response.write_eof()
         return response
 
@@ -260,7 +260,7 @@ class HttpApi:
             session, _created = server.manager.get_or_create(sid, now)
             outputs = server.apply_state(session, now, msg)
         except ProtocolError as exc:
-            server.metrics.errors[exc.code].inc()
+            server.metrics.errors[exc.code] += 1
             return self._protocol_error(exc)
         server.manager.touch(session)
         cue = server.last_cue(outputs)
@@ -281,7 +281,7 @@ class HttpApi:
             session, _created = server.manager.get_or_create(sid, now)
             outputs = server.apply_event(session, now, msg)
         except ProtocolError as exc:
-            server.metrics.errors[exc.code].inc()
+            server.metrics.errors[exc.code] += 1
             return self._protocol_error(exc)
         server.manager.touch(session)
 

@@ -1,22 +1,28 @@
 """Prometheus metrics of one server app, in its own registry (several apps per process in tests).
 
-Counters on the hot path are bound to their labels once (``.labels(...)`` is a dict lookup
-under a lock; the children are cached here), and gauges that mirror live counts
-(sessions, connections, stored tracks) are read when scraped rather than kept in step.
+The hot path counts in plain Python ints and dicts (an increment is a few nanoseconds;
+a prometheus-client ``Counter.inc`` takes a lock and checks its labels), and a custom
+collector turns them into metric families when ``/metrics`` is scraped. Gauges that
+mirror live counts (sessions, connections, stored tracks) are read at scrape time too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-exported)
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 from segue.core.protocol import CLIENT_TYPES, ERROR_CODES
 
+__all__ = ["CONTENT_TYPE", "Metrics"]
+
 
 class Metrics:
-    """The server's metrics; ``render()`` is the body of ``GET /metrics``."""
+    """The server's counters; ``render()`` is the body of ``GET /metrics``."""
 
     def __init__(
         self,
@@ -24,75 +30,103 @@ class Metrics:
         connections: Callable[[], float],
         tracks: Callable[[], float],
     ) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        g = Gauge("segue_sessions", "Sessions held (connected or within their TTL)", registry=r)
-        g.set_function(sessions)
-        g = Gauge("segue_connections", "Open WebSocket connections", registry=r)
-        g.set_function(connections)
-        g = Gauge("segue_tracks_stored", "Tracks stored and servable", registry=r)
-        g.set_function(tracks)
-        self.connections_total = Counter(
-            "segue_connections_accepted", "WebSocket connections accepted", registry=r
-        )
-        self.closed = Counter(
-            "segue_connections_closed",
-            "WebSocket connections closed by the server, by close code",
-            ["code"],
-            registry=r,
-        )
-        received = Counter(
-            "segue_messages_received",
-            "Client messages received, by type (invalid ones as 'invalid')",
-            ["type"],
-            registry=r,
-        )
-        self.received = {t: received.labels(t) for t in (*CLIENT_TYPES, "invalid")}
-        self.sent = Counter("segue_messages_sent", "Messages written to connections", registry=r)
-        self.cues = Counter("segue_cues", "Cues decided (one per session cue)", registry=r)
-        self.stingers = Counter("segue_stingers", "Stingers played", registry=r)
-        self.pending = Counter(
-            "segue_pending", "Cues deferred while a mood's track is generated", registry=r
-        )
-        self.events = Counter("segue_events", "Game events received", registry=r)
-        errors = Counter("segue_errors", "Error replies sent, by code", ["code"], registry=r)
-        self.errors = {c: errors.labels(c) for c in ERROR_CODES}
-        self.http_state = Counter(
-            "segue_http_requests",
-            "HTTP API requests, by route and status",
-            ["route", "status"],
-            registry=r,
-        )
-        generations = Counter(
-            "segue_generations",
-            "On-demand generations finished, by result",
-            ["result"],
-            registry=r,
-        )
-        self.generations = {k: generations.labels(k) for k in ("stored", "skipped", "failed")}
-        self.generating = Gauge(
-            "segue_generations_in_flight", "On-demand generations running", registry=r
-        )
-        self.cache_hits = Counter(
-            "segue_cache_hits", "Mood lookups answered by a stored track", registry=r
-        )
-        self.cache_misses = Counter(
-            "segue_cache_misses", "Mood lookups that found no stored track", registry=r
-        )
-        self.track_bytes = Counter(
-            "segue_track_bytes_sent", "Audio bytes served from /tracks", registry=r
-        )
-        self.slow_drops = Counter(
-            "segue_slow_clients_dropped",
-            "Connections dropped because their send queue filled up",
-            registry=r,
-        )
-        self.decision_seconds = Histogram(
-            "segue_decision_seconds",
-            "Time from a state message to its cue written to every connection",
-            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
-            registry=r,
-        )
+        self._sessions = sessions
+        self._connections = connections
+        self._tracks = tracks
+        self.connections_accepted = 0
+        self.closed: dict[str, int] = {}  # by close code
+        self.received: dict[str, int] = dict.fromkeys((*CLIENT_TYPES, "invalid"), 0)
+        self.sent = 0
+        self.cues = 0
+        self.stingers = 0
+        self.pending = 0
+        self.events = 0
+        self.errors: dict[str, int] = dict.fromkeys(ERROR_CODES, 0)
+        self.http: dict[tuple[str, int], int] = {}  # (route, status)
+        self.generations: dict[str, int] = dict.fromkeys(("stored", "failed"), 0)
+        self.generating = 0
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self.track_bytes = 0
+        self.slow_drops = 0
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+
+    def close(self, code: int, n: int = 1) -> None:
+        key = str(code)
+        self.closed[key] = self.closed.get(key, 0) + n
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, doc, value=value)
+
+
+def _labelled(name: str, doc: str, label: str, values: dict[Any, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([str(key)], value)
+    return family
+
+
+class _Collector(Collector):
+    def __init__(self, m: Metrics) -> None:
+        self.m = m
+
+    def collect(self) -> Iterator[Any]:
+        m = self.m
+        yield GaugeMetricFamily(
+            "segue_sessions", "Sessions held (connected or within their TTL)", m._sessions()
+        )
+        yield GaugeMetricFamily("segue_connections", "Open WebSocket connections", m._connections())
+        yield GaugeMetricFamily("segue_tracks_stored", "Tracks stored and servable", m._tracks())
+        yield GaugeMetricFamily(
+            "segue_generations_in_flight", "On-demand generations running", m.generating
+        )
+        yield _counter(
+            "segue_connections_accepted", "WebSocket connections accepted", m.connections_accepted
+        )
+        yield _labelled(
+            "segue_connections_closed",
+            "WebSocket connections closed by the server, by close code",
+            "code",
+            m.closed,
+        )
+        yield _labelled(
+            "segue_messages_received",
+            "Client messages received, by type (invalid ones as 'invalid')",
+            "type",
+            m.received,
+        )
+        yield _counter("segue_messages_sent", "Messages written to connections", m.sent)
+        yield _counter("segue_cues", "Cues decided (one per session cue)", m.cues)
+        yield _counter("segue_stingers", "Stingers played", m.stingers)
+        yield _counter("segue_pending", "Cues deferred while a mood is generated", m.pending)
+        yield _counter("segue_events", "Game events received", m.events)
+        yield _labelled("segue_errors", "Error replies sent, by code", "code", m.errors)
+        family = CounterMetricFamily(
+            "segue_http_requests",
+            "HTTP API requests, by route and status",
+            labels=["route", "status"],
+        )
+        for (route, status), value in sorted(m.http.items()):
+            family.add_metric([route, str(status)], value)
+        yield family
+        yield _labelled(
+            "segue_generations",
+            "On-demand generations finished, by result",
+            "result",
+            m.generations,
+        )
+        yield _counter("segue_cache_hits", "Mood lookups answered by a stored track", m.cache_hits)
+        yield _counter(
+            "segue_cache_misses", "Mood lookups that found no stored track", m.cache_misses
+        )
+        yield _counter("segue_track_bytes_sent", "Audio bytes served from /tracks", m.track_bytes)
+        yield _counter(
+            "segue_slow_clients_dropped",
+            "Connections dropped because their send queue filled up",
+            m.slow_drops,
+        )

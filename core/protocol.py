@@ -88,7 +88,7 @@ def _bad(field_path: str, problem: str, id: Any = None) -> ProtocolError:
 # ----------------------------------------------------------------------------- client → server
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateMessage:
     """Merge ``set`` into the session's state, drop ``unset``; ``replace`` replaces it whole."""
 
@@ -99,7 +99,7 @@ class StateMessage:
     type: str = "state"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventMessage:
     """A one-shot game event, e.g. ``boss_defeated``."""
 
@@ -109,7 +109,7 @@ class EventMessage:
     type: str = "event"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PingMessage:
     """Clock sync: ``t`` is the client's clock, echoed in the ``pong``."""
 
@@ -165,11 +165,23 @@ def _check_fields(kind: str, obj: Mapping[str, Any], allowed: Sequence[str], id:
             )
 
 
+_raw_decode = json.JSONDecoder().raw_decode
+_STATE_SET_ONLY = frozenset(("type", "set"))
+
+
 def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
     """Parse one client frame; raise ProtocolError (bad_json, bad_message, unknown_type)."""
     try:
         # Text frames are UTF-8 (RFC 6455); json.loads would also guess UTF-16 from bytes.
-        obj = json.loads(raw.decode() if not isinstance(raw, str) else raw)
+        text = raw if isinstance(raw, str) else raw.decode()
+        try:
+            # raw_decode skips json.loads' two whitespace regex matches (most of its
+            # cost for a small message); anything unusual takes the full path below.
+            obj, end = _raw_decode(text)
+            if end != len(text):
+                obj = json.loads(text)
+        except ValueError:
+            obj = json.loads(text)
     except RecursionError:
         raise ProtocolError(ErrorCode.BAD_JSON, "not valid JSON: nested too deeply") from None
     except UnicodeDecodeError:
@@ -178,6 +190,11 @@ def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         where = f" at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {msg}{where}") from None
+    # The common case, {"type":"state","set":{...}}, checked inline.
+    if type(obj) is dict and len(obj) == 2 and obj.keys() == _STATE_SET_ONLY:
+        set_ = obj["set"]
+        if type(set_) is dict and obj["type"] == "state" and "" not in set_:
+            return StateMessage(set_, (), None, None)
     return parse_client_object(obj)
 
 
@@ -388,23 +405,40 @@ def _jstr(value: str | None) -> str:
     return text
 
 
+_float_repr = float.__repr__
+_isfinite = math.isfinite
+
+
 def _jnum(value: float) -> str:
+    """A JSON number, as json.dumps writes it (float repr); NaN and infinities refused."""
+    if type(value) is float:
+        if _isfinite(value):
+            return _float_repr(value)
+        raise ValueError(f"not a finite number: {value!r}")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"not a number: {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"not a finite number: {value!r}")
-    return repr(value) if isinstance(value, float) else str(int(value))
+    return _jnum(float(value)) if isinstance(value, float) else str(int(value))
 
 
-_transition_json: dict[Any, str] = {}
+# By identity: transitions are a score's few long-lived objects, and hashing a frozen
+# dataclass (every field, every time) would cost more than the lookup saves.
+_transition_json: dict[int, tuple[Any, str]] = {}
+
+
+def _transition(transition: Any) -> str:
+    hit = _transition_json.get(id(transition))
+    if hit is not None and hit[0] is transition:
+        return hit[1]
+    text = _dumps(transition.to_dict())
+    if len(_transition_json) >= 4096:
+        _transition_json.clear()
+    _transition_json[id(transition)] = (transition, text)
+    return text
 
 
 def encode_cue(cue: Cue, server_time: float) -> str:
     """``cue.to_message(server_time)`` as compact JSON, from memoised parts."""
-    transition = _transition_json.get(cue.transition)
-    if transition is None:
-        transition = _dumps(cue.transition.to_dict())
-        _transition_json[cue.transition] = transition
+    transition = _transition(cue.transition)
     return (
         f'{{"type":"cue","seq":{int(cue.seq)},"session":{_jstr(cue.session)},'
         f'"mood":{_jstr(cue.mood)},"previous":{_jstr(cue.previous)},'

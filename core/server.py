@@ -14,6 +14,7 @@ is serialised and framed once and written to every connection of the session.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import os
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from segue.core.cue import Cue
+from segue.core.director import UnknownEvent
 from segue.core.http_api import HttpApi, error_response
 from segue.core.metrics import Metrics
 from segue.core.protocol import (
@@ -45,6 +47,7 @@ from segue.core.protocol import (
 from segue.core.ratelimit import MessageLimiter, Verdict
 from segue.core.score import Score
 from segue.core.sessions import DEFAULT_SEND_BUFFER_BYTES, Connection, Session, SessionManager
+from segue.core.state import StateError
 from segue.core.track import Track
 
 if TYPE_CHECKING:
@@ -66,7 +69,11 @@ class ServerConfig:
     rate_per_s: float = 20.0
     burst: int = 40
     send_buffer_bytes: int = DEFAULT_SEND_BUFFER_BYTES
-    heartbeat_s: float | None = 30.0  # WebSocket pings, to notice vanished clients
+    # Every connection gets a WebSocket ping this often (proxies close idle connections;
+    # nginx after 60 s by default). Pinging is spread over the interval by one task, and
+    # vanished peers are found by TCP keepalive (about 90 s), so neither costs anything
+    # per message (aiohttp's own heartbeat adds a callback per received message).
+    ping_interval_s: float | None = 30.0
     close_timeout_s: float = 5.0  # waiting for a client's close reply
     shutdown_grace_s: float = 30.0  # on-demand generation may finish within this
     extra: dict[str, Any] = field(default_factory=dict)
@@ -108,7 +115,7 @@ class OnDemand:
                 continue
             task = asyncio.get_running_loop().create_task(self._run(key, request))
             self.tasks[key] = task
-            self.server.metrics.generating.inc()
+            self.server.metrics.generating += 1
 
     async def _run(self, key: str, request: Any) -> None:
         server = self.server
@@ -124,9 +131,10 @@ class OnDemand:
             log.warning("on-demand generation of %s (%s) failed: %s", request.mood, key[:12], exc)
             server.pending_failed(request.mood, str(exc))
         finally:
-            server.metrics.generating.dec()
-            server.metrics.generations[result].inc()
+            server.metrics.generating -= 1
+            server.metrics.generations[result] += 1
             self.tasks.pop(key, None)
+        server.forget_tracks()
         server.manager.tracks_changed()
 
     async def wait(self, timeout: float) -> None:
@@ -178,6 +186,7 @@ class SegueServer:
             on_pending=self.on_demand.request,
             director_factory=director_factory,
         )
+        self._tracks: dict[str, tuple[Track, ...]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
         self._tokens = [t.encode() for t in config.tokens]
         self._origins = frozenset(config.origins)
@@ -185,12 +194,28 @@ class SegueServer:
     # --- tracks ----------------------------------------------------------------------------
 
     def tracks_for(self, mood: str) -> Sequence[Track]:
-        """The Director's TrackSource: stored tracks of ``mood``."""
+        """The Director's TrackSource: stored tracks of ``mood``.
+
+        Found tracks are remembered (a stored track is immutable) until ``forget_tracks``
+        (a generation finished); a mood with none is asked again every time, so tracks
+        stored meanwhile by another process (``segue pregen``) are found.
+        """
+        tracks = self._tracks.get(mood)
+        if tracks is not None:
+            self.metrics.cache_hits += 1
+            return tracks
         if self.pipeline is None:
             return ()
-        tracks = self.pipeline.tracks_for(mood)
-        (self.metrics.cache_hits if tracks else self.metrics.cache_misses).inc()
-        return tracks
+        found = tuple(self.pipeline.tracks_for(mood))
+        if found:
+            self._tracks[mood] = found
+            self.metrics.cache_hits += 1
+        else:
+            self.metrics.cache_misses += 1
+        return found
+
+    def forget_tracks(self) -> None:
+        self._tracks.clear()
 
     def stored_tracks(self) -> list[Track]:
         """Every stored track of this score, once each."""
@@ -225,16 +250,12 @@ class SegueServer:
     # --- applying messages (shared by WebSocket and HTTP) ------------------------------
 
     def apply_state(self, session: Session, now: float, msg: StateMessage) -> list[Any]:
-        from segue.core.state import StateError
-
         try:
             return session.update(now, set=msg.set, unset=msg.unset, replace=msg.replace)
         except StateError as exc:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", msg.id) from None
 
     def apply_event(self, session: Session, now: float, msg: EventMessage) -> list[Any]:
-        from segue.core.director import UnknownEvent
-
         try:
             return session.event(now, msg.name, msg.data)
         except UnknownEvent:
@@ -260,6 +281,10 @@ class SegueServer:
             if session.pending_mood == mood:
                 session.pending_mood = None
                 session.broadcast(frame)
+
+    def connections(self) -> list[Connection]:
+        """Every open connection (a snapshot)."""
+        return [c for s in list(self.manager.sessions.values()) for c in s.connections]
 
     # --- auth ------------------------------------------------------------------------------
 
@@ -293,7 +318,7 @@ class SegueServer:
         sid = request.query.get("session")
         problem = session_id_problem(sid)
         if problem is not None:
-            self.metrics.errors[ErrorCode.BAD_MESSAGE].inc()
+            self.metrics.errors[ErrorCode.BAD_MESSAGE] += 1
             return error_response(400, ErrorCode.BAD_MESSAGE, problem)
         if self.shutting_down:
             return error_response(503, "shutting_down", "the server is shutting down")
@@ -304,7 +329,7 @@ class SegueServer:
             # aiohttp closes with 1009 itself.
             max_msg_size=2 * config.max_frame_bytes,
             timeout=config.close_timeout_s,
-            heartbeat=config.heartbeat_s,
+            heartbeat=None,
             decode_text=False,
         )
         if not ws.can_prepare(request).ok:
@@ -317,8 +342,8 @@ class SegueServer:
         await ws.prepare(request)
         if not self.authorized(request):
             # Accepted then closed, so that a browser sees the close code.
-            self.metrics.errors[ErrorCode.UNAUTHORIZED].inc()
-            self.metrics.closed.labels(str(CloseCode.UNAUTHORIZED)).inc()
+            self.metrics.errors[ErrorCode.UNAUTHORIZED] += 1
+            self.metrics.close(CloseCode.UNAUTHORIZED)
             await ws.send_str(
                 '{"type":"error","code":"unauthorized","message":"missing or invalid token"}'
             )
@@ -327,6 +352,7 @@ class SegueServer:
         transport = request.transport
         if transport is None:
             return ws
+        _keepalive(transport)
         now = time.time()
         if sid is None:
             sid = secrets.token_urlsafe(12)
@@ -338,7 +364,7 @@ class SegueServer:
             on_drop=self._on_drop,
         )
         self.websockets.add(ws)
-        self.metrics.connections_total.inc()
+        self.metrics.connections_accepted += 1
         try:
             session, _created = self.manager.get_or_create(sid, now)
             conn.send(frame_message(welcome_message(sid, now, self.moods)))
@@ -355,9 +381,9 @@ class SegueServer:
         return ws
 
     def _on_drop(self, conn: Connection, code: int) -> None:
-        self.metrics.closed.labels(str(code)).inc()
+        self.metrics.close(code)
         if code == CloseCode.TRY_AGAIN:
-            self.metrics.slow_drops.inc()
+            self.metrics.slow_drops += 1
 
     async def _read_loop(self, ws: web.WebSocketResponse, conn: Connection) -> None:
         receive = ws.receive
@@ -377,20 +403,20 @@ class SegueServer:
             else:  # CLOSE, CLOSING, CLOSED, ERROR
                 if kind is WSMsgType.ERROR:
                     code = ws.close_code or CloseCode.TOO_BIG
-                    self.metrics.closed.labels(str(code)).inc()
+                    self.metrics.close(code)
                 break
             if conn.closed:
                 break
 
     def _send_error(self, conn: Connection, code: str, message: str, id: Any) -> None:
-        self.metrics.errors[code].inc()
+        self.metrics.errors[code] += 1
         conn.send(frame_message(error_message(code, message, id)))
 
     def _handle_text(self, conn: Connection, data: bytes | str) -> None:
         config = self.config
         metrics = self.metrics
         if len(data) > config.max_frame_bytes:
-            metrics.received["invalid"].inc()
+            metrics.received["invalid"] += 1
             self._send_error(
                 conn,
                 ErrorCode.TOO_LARGE,
@@ -401,7 +427,7 @@ class SegueServer:
             return
         verdict = conn.limiter.check(time.monotonic())
         if verdict is not Verdict.OK:
-            metrics.received["invalid"].inc()
+            metrics.received["invalid"] += 1
             if verdict is Verdict.FLOOD:
                 self._send_error(
                     conn,
@@ -421,7 +447,7 @@ class SegueServer:
             return
         try:
             msg = parse_client_message(data)
-            metrics.received[msg.type].inc()
+            metrics.received[msg.type] += 1
             session = conn.session
             if session is None:
                 return
@@ -434,7 +460,7 @@ class SegueServer:
                 self.apply_event(session, now, msg)  # type: ignore[arg-type]
         except ProtocolError as exc:
             if exc.code in (ErrorCode.BAD_JSON, ErrorCode.BAD_MESSAGE, ErrorCode.UNKNOWN_TYPE):
-                metrics.received["invalid"].inc()
+                metrics.received["invalid"] += 1
             self._send_error(conn, exc.code, exc.message, exc.id)
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -443,7 +469,7 @@ class SegueServer:
         """Close every WebSocket with 1001 (going away)."""
         self.shutting_down = True
         sockets = list(self.websockets)
-        self.metrics.closed.labels(str(CloseCode.GOING_AWAY)).inc(len(sockets))
+        self.metrics.close(CloseCode.GOING_AWAY, len(sockets))
         await asyncio.gather(
             *(
                 ws.close(code=CloseCode.GOING_AWAY, message=b"server shutting down")
@@ -458,6 +484,38 @@ class SegueServer:
         self.manager.close()
         if owns_pipeline and self.pipeline is not None:
             await self.pipeline.aclose()
+
+
+_PING_FRAME = b"\x89\x00"  # a WebSocket ping with no payload, unmasked (server to client)
+
+
+def _keepalive(transport: asyncio.BaseTransport) -> None:
+    """TCP keepalive on the connection's socket: a vanished peer is noticed in ~90 s."""
+    import socket
+
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_KEEPIDLE"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    except OSError:
+        pass
+
+
+async def _pinger(server: SegueServer, interval: float) -> None:
+    """Ping every connection once per ``interval``, a slice of them each second."""
+    tick = 0
+    slices = max(1, round(interval))
+    while True:
+        await asyncio.sleep(interval / slices)
+        tick = (tick + 1) % slices
+        for i, conn in enumerate(server.connections()):
+            if i % slices == tick:
+                conn.send(_PING_FRAME)
 
 
 SERVER: web.AppKey[SegueServer] = web.AppKey("segue_server", SegueServer)
@@ -505,13 +563,19 @@ def create_app(
                     f"origin {request.headers.get('Origin')!r} is not allowed",
                 )
             if path != "/ws" and not server.authorized(request):
-                server.metrics.errors[ErrorCode.UNAUTHORIZED].inc()
+                server.metrics.errors[ErrorCode.UNAUTHORIZED] += 1
                 return error_response(
                     401,
                     ErrorCode.UNAUTHORIZED,
                     "missing or invalid token (send 'Authorization: Bearer <token>' or ?token=)",
                     headers={"WWW-Authenticate": 'Bearer realm="segue"'},
                 )
+            if path != "/ws":
+                response = await handler(request)
+                resource = request.match_info.route.resource
+                key = (resource.canonical if resource is not None else "?", response.status)
+                server.metrics.http[key] = server.metrics.http.get(key, 0) + 1
+                return response
         return await handler(request)
 
     app = web.Application(middlewares=[guard], client_max_size=config.max_frame_bytes)
@@ -522,7 +586,14 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         server.started = time.monotonic()
+        pinger = None
+        if config.ping_interval_s:
+            pinger = asyncio.get_running_loop().create_task(_pinger(server, config.ping_interval_s))
         yield
+        if pinger is not None:
+            pinger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pinger
         await server.aclose(owns_pipeline)
 
     async def on_shutdown(app: web.Application) -> None:

@@ -170,7 +170,7 @@ class Session:
         replace: dict[str, Any] | None = None,
     ) -> list[Output]:
         """Apply a state change; raises the director's StateError for bad state."""
-        outputs = list(self.director.update(now, set=set, unset=unset, replace=replace))
+        outputs = self.director.update(now, set=set, unset=unset, replace=replace)
         self.dispatch(outputs, now)
         return outputs
 
@@ -214,20 +214,21 @@ class Session:
                     self._playing = latest
                 self._latest = out
                 self.broadcast(text_frame(encode_cue(out, now).encode()))
-                manager.metrics.cues.inc()
-                manager.notify_cue(self, out)
+                manager.metrics.cues += 1
+                if manager.cue_hook is not None:
+                    manager.notify_cue(self, out)
             elif isinstance(out, Stinger):
                 self.broadcast(text_frame(encode_stinger(out, now).encode()))
-                manager.metrics.stingers.inc()
+                manager.metrics.stingers += 1
             elif isinstance(out, Pending):
                 if sticky_pending:
                     self.pending_mood = out.mood
                 self.broadcast(frame_message(out.to_message()))
-                manager.metrics.pending.inc()
+                manager.metrics.pending += 1
                 manager.on_pending(out.mood)
-        self._rearm()
+        self._rearm(now)
 
-    def _rearm(self) -> None:
+    def _rearm(self, now: float) -> None:
         wake = self.director.next_wakeup()
         if wake == self._timer_at:
             return
@@ -237,7 +238,7 @@ class Session:
             self._timer_at = None
         if wake is not None:
             loop = self.manager.loop
-            self._timer = loop.call_at(loop.time() + max(0.0, wake - time.time()), self._tick)
+            self._timer = loop.call_at(loop.time() + max(0.0, wake - now), self._tick)
             self._timer_at = wake
 
     def broadcast(self, frame: bytes) -> int:
@@ -256,7 +257,7 @@ class Session:
                 self.connections.pop(conn, None)
             self.manager.check_idle(self)
         if sent:
-            self.manager.metrics.sent.inc(sent)
+            self.manager.metrics.sent += sent
         return sent
 
     # --- what a joining connection gets --------------------------------------------------
@@ -328,6 +329,12 @@ class SessionManager:
         self.connections = 0
         self._prefetch: dict[tuple[str, ...], bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Hooks with no implementation are not called on the hot path at all.
+        hook = plugins.pm.hook if plugins is not None else None
+        self.cue_hook = hook.segue_cue if hook and hook.segue_cue.get_hookimpls() else None
+        self.event_hook = (
+            hook.segue_game_event if hook and hook.segue_game_event.get_hookimpls() else None
+        )
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -432,18 +439,18 @@ class SessionManager:
         return frame
 
     def notify_cue(self, session: Session, cue: Cue) -> None:
-        if self.plugins is None:
+        if self.cue_hook is None:
             return
         try:
-            self.plugins.pm.hook.segue_cue(session=session, cue=cue)
+            self.cue_hook(session=session, cue=cue)
         except Exception:
             log.exception("a segue_cue hook failed (session %s)", session.id)
 
     def notify_event(self, session: Session, event: dict[str, Any]) -> None:
-        self.metrics.events.inc()
-        if self.plugins is None:
+        self.metrics.events += 1
+        if self.event_hook is None:
             return
         try:
-            self.plugins.pm.hook.segue_game_event(session=session, event=event)
+            self.event_hook(session=session, event=event)
         except Exception:
             log.exception("a segue_game_event hook failed (session %s)", session.id)

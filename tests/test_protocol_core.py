@@ -283,3 +283,43 @@ def test_client_builders_are_accepted_by_the_parser():
     ):
         parsed = p.parse_client_message(p.dumps(msg))
         assert parsed.type == msg["type"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def outcome(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except p.ProtocolError as exc:
+        return ("error", exc.code, exc.message, exc.id)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    obj=st.one_of(
+        st.fixed_dictionaries({"type": st.just("state"), "set": json_values}),
+        st.fixed_dictionaries(
+            {"type": st.sampled_from(["state", "event", "ping", "x"])},
+            optional={
+                "set": json_values,
+                "unset": json_values,
+                "id": json_values,
+                "name": json_values,
+                "t": json_values,
+            },
+        ),
+        json_values,
+    )
+)
+def test_fast_path_agrees_with_the_full_validation(obj):
+    text = json.dumps(obj)
+    assert outcome(p.parse_client_message, text) == outcome(p.parse_client_object, obj)
+    padded = f" \n{text}\t "
+    assert outcome(p.parse_client_message, padded) == outcome(p.parse_client_object, obj)

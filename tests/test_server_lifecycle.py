@@ -52,7 +52,7 @@ async def test_pending_then_cue_when_generated_on_demand(tmp_path):
             while live.server.on_demand.tasks:
                 await asyncio.sleep(0.05)
             assert live.pipeline.generator.calls.count("combat") == 2  # two variants
-            assert live.server.metrics.generations["stored"]._value.get() == 2
+            assert live.server.metrics.generations["stored"] == 2
             # The audio is served.
             async with (
                 aiohttp.ClientSession() as http,
@@ -72,7 +72,7 @@ async def test_failed_generation_says_so_and_music_plays_on(tmp_path):
             assert (await recv_json(ws))["type"] == "pending"
             failed = await recv_type(ws, "pending", timeout=20)
             assert failed == {"type": "pending", "mood": "danger", "reason": "failed"}
-            assert live.server.metrics.generations["failed"]._value.get() >= 1
+            assert live.server.metrics.generations["failed"] >= 1
 
 
 class Recorder:
@@ -185,3 +185,23 @@ async def test_unprompted_state_keeps_quiet(tmp_path):
         await joined(ws)
         await ws.send(json.dumps({"type": "state", "set": {"gold": 12}}))
         await no_message(ws, 0.3)
+
+
+async def test_idle_connections_are_pinged_and_kept_alive(tmp_path):
+    import socket
+
+    async with serve(tmp_path, ping_interval_s=1.0) as live:
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        writer.write(
+            b"GET /ws?session=idle HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n"
+        )
+        data = b""
+        async with asyncio.timeout(10):
+            while b"\x89\x00" not in data.split(b'"type":"prefetch"', 1)[-1]:
+                data += await reader.read(65536)
+        (conn,) = live.server.connections()
+        sock = conn.transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        writer.close()
