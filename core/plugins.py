@@ -141,8 +141,6 @@ class Plugins:
             try:
                 module = importlib.import_module(dotted)
             except ModuleNotFoundError as exc:
-                if exc.name == dotted:
-                    continue  # TRANSITIONAL: not written yet in this checkout
                 root = (exc.name or "").split(".")[0]
                 if root in OPTIONAL_DEPENDENCIES:
                     extra_name = OPTIONAL_DEPENDENCIES[root]

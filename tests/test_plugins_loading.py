@@ -189,6 +189,26 @@ def test_a_builtin_missing_an_optional_dependency_is_skipped_with_a_note(
     ]
 
 
+def test_every_builtin_imports_and_a_missing_one_is_a_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plugins = Plugins(load_entry_points=False, disabled=(), strict=True)
+    assert [name for name, _ in plugins.pm.list_name_plugin()] == list(DEFAULT_PLUGINS)
+    monkeypatch.setattr(
+        "segue.core.plugins.DEFAULT_PLUGINS", (*DEFAULT_PLUGINS, "segue.plugins.nonexistent")
+    )
+    lenient = Plugins(load_entry_points=False, disabled=(), strict=False)
+    assert [f.to_dict() for f in lenient.failures] == [
+        {
+            "name": "segue.plugins.nonexistent",
+            "version": __version__,
+            "reason": "ModuleNotFoundError: No module named 'segue.plugins.nonexistent'",
+        }
+    ]
+    with pytest.raises(PluginError, match=r"^plugin segue\.plugins\.nonexistent "):
+        Plugins(load_entry_points=False, disabled=(), strict=True)
+
+
 # --- hook validation ----------------------------------------------------------------------
 
 
