@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -119,6 +120,11 @@ class HttpApi:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.index)
+        # The web client's files (segue.js, the demo page's script and styles). aiohttp's
+        # static route resolves each path inside the folder and 404s anything else.
+        static = Path(__file__).resolve().parent / "static"
+        if static.is_dir():
+            app.router.add_static("/static/", static, follow_symlinks=False, append_version=False)
         app.router.add_get("/tracks/{name}", self.track)
         app.router.add_get("/api/score", self.score)
         app.router.add_get("/api/tracks", self.tracks)

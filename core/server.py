@@ -606,12 +606,16 @@ def create_app(
 
 
 async def start(
-    app: web.Application, host: str = "127.0.0.1", port: int = 0
+    app: web.Application, host: str = "127.0.0.1", port: int = 0, backlog: int = 1024
 ) -> tuple[web.AppRunner, int]:
-    """Run ``app`` on ``host:port`` (port 0: any free port); returns the runner and port."""
+    """Run ``app`` on ``host:port`` (port 0: any free port); returns the runner and port.
+
+    The listen backlog is larger than aiohttp's 128 so that a burst of reconnecting
+    clients (a server restart) is not refused by the kernel.
+    """
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, backlog=backlog)
     await site.start()
     return runner, int(runner.addresses[0][1])
 

@@ -298,3 +298,17 @@ async def test_ws_route_without_upgrade(tmp_path):
     async with serve(tmp_path) as live:
         status, _h, body = await get(f"{live.ws.replace('ws://', 'http://')}?session=x")
         assert status == 426 and "upgrade" in json.loads(body)["message"]
+
+
+async def test_static_files_of_the_web_client(tmp_path):
+    async with serve(tmp_path) as live:
+        status, headers, body = await get(f"{live.http}/static/segue.js")
+        assert status == 200 and "javascript" in headers["Content-Type"]
+        assert body == (Path(__file__).resolve().parents[1] / "core/static/segue.js").read_bytes()
+        for target in [
+            "/static/../server.py",
+            "/static/%2e%2e/server.py",
+            "/static/..%2fserver.py",
+            "/static/nope.js",
+        ]:
+            assert await raw_get(live.port, target) in (403, 404), target
