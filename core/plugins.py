@@ -277,6 +277,10 @@ class Plugins:
         """The names of the ``segue_transform_prompt`` plugins, in the order they run."""
         return [impl.plugin_name for impl in self._call_order("segue_transform_prompt")]
 
+    def processors(self) -> list[str]:
+        """The names of the ``segue_process_track`` plugins, in the order they run."""
+        return [impl.plugin_name for impl in self._call_order("segue_process_track")]
+
     def transform(self, request: GenerationRequest, score: Any) -> GenerationRequest:
         """Run ``segue_transform_prompt`` as a chain, in pluggy's call order."""
         for impl in self._call_order("segue_transform_prompt"):
@@ -334,6 +338,7 @@ class Plugins:
             "skipped": [{"name": n, "reason": r} for n, r in self.skipped.items()],
             "disabled": list(self.disabled),
             "transform_order": self.transformers(),
+            "process_order": self.processors(),
         }
 
 

@@ -405,6 +405,8 @@ def test_process_track_chain(tmp_path: Path) -> None:
     out = plugins.process_track(track, audio)
     assert (out.loudness_lufs, out.bpm, out.extra) == (-16.0, 120.0, {"tempo_checked": True})
     assert calls == [("gain", audio), ("tempo", -16.0), ("observe", 120.0)]
+    assert plugins.processors() == ["gain", "tempo", "observer"]
+    assert plugins.to_dict()["process_order"] == ["gain", "tempo", "observer"]
     assert track.bpm is None  # the input is not changed
 
     class Bad:

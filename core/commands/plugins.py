@@ -43,9 +43,12 @@ def print_table(plugins: Plugins) -> None:
         hooks = ", ".join(h.removeprefix("segue_") for h in info.hooks)
         table.add_row(info.name, info.version or "?", info.source, hooks, registered)
     console.print(table)
-    order = plugins.transformers()
-    if order:
-        console.print("prompt transformers run in this order: " + " → ".join(order), markup=False)
+    for what, order in (
+        ("prompt transformers", plugins.transformers()),
+        ("track post-processors", plugins.processors()),
+    ):
+        if order:
+            console.print(f"{what} run in this order: " + " → ".join(order), markup=False)
     for failure in plugins.failures:
         console.print(f"failed: {failure}", markup=False, style="red")
     for name, reason in plugins.skipped.items():
