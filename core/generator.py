@@ -57,7 +57,7 @@ class Generator(Protocol):
         ...
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
-        """Make the audio under ``workdir``; raise TransientError/RateLimitedError/PermanentError."""
+        """Make the audio under ``workdir``; raise Transient, RateLimited or PermanentError."""
         ...
 
     async def aclose(self) -> None:

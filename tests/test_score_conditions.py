@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from segue.core.conditions import ConditionError, compile_condition, format_path
 
 

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from segue.core import score as score_module
 from segue.core.conditions import OPERATORS
 from segue.core.score import parse_score

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from segue.core.cli import main
 from segue.core.errors import ScoreError
 from segue.core.score import load_score, parse_score

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from segue.core.errors import ScoreError
 from segue.core.score import (
     EventSpec,

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--latency", type=float, default=3.0, metavar="S", help="seconds each run takes at least"
     )
     parser.add_argument(
-        "--faults", default="", metavar="SPEC", help="fault injection (docs/generators.md, section fal)"
+        "--faults", default="", metavar="SPEC", help="fault injection (see docs/generators.md)"
     )
     parser.add_argument(
         "--key", default=None, help="the only key accepted (default: any non-empty key)"
