@@ -354,7 +354,7 @@
       const canvas = el("canvas", { height: 52, "aria-label": `${t.mood} waveform` });
       const status = el("span", { class: "st", text: trackStatus.get(t.id) || "remote" });
       const keyText = t.extra && t.extra.key ? ` · ${t.extra.key}` : "";
-      const loopText = t.loop ? `loop ${t.loop_start_s.toFixed(2)}–${Number(t.loop_end_s).toFixed(2)} s` : "one-shot";
+      const loopText = t.loop ? `loop ${t.loop_start_s.toFixed(1)}–${Number(t.loop_end_s).toFixed(1)}` : "one-shot";
       const node = el(
         "div",
         { class: "track", "data-track": t.id, "data-mood": t.mood },
@@ -365,11 +365,11 @@
           el(
             "div",
             { class: "tm" },
-            `${t.duration_s.toFixed(1)} s · ${t.bpm ? Math.round(t.bpm) : "?"} bpm${keyText}`,
+            `${t.duration_s.toFixed(1)} s · ${t.bpm ? Math.round(t.bpm) : "?"} bpm`,
             el("br"),
-            `${loopText}`,
+            `${keyText.slice(3) || t.format} · ${kb(t.bytes || 0)}`,
             el("br"),
-            `${kb(t.bytes || 0)} · `,
+            `${loopText} · `,
             status
           )
         ),
@@ -402,7 +402,7 @@
   }
 
   /** Waveform (min/max peaks), loop region and markers, bar lines, and a playhead. */
-  function drawWave(canvas, peaks, track, colour, playhead) {
+  function drawWave(canvas, peaks, track, colour, playhead, labels) {
     const { w, h, dpr } = sizeCanvas(canvas);
     const g = canvas.getContext("2d");
     g.clearRect(0, 0, w, h);
@@ -454,6 +454,26 @@
         g.lineTo(x + dir * 7 * dpr, 0);
         g.lineTo(x, 7 * dpr);
         g.fill();
+      }
+    }
+    // sections the generator reports (composition-plan sections), labelled
+    const sections = (track.extra && track.extra.sections) || [];
+    if (labels && track.bpm && sections.length > 1) {
+      const bar = (60 / track.bpm) * (track.beats_per_bar || 4);
+      g.font = `${10 * dpr}px ui-monospace, Menlo, monospace`;
+      g.textBaseline = "bottom";
+      let free = 0; // labels never overlap: one that would is left out
+      for (const sec of sections) {
+        const x = xOf((track.first_beat_s || 0) + sec.start_bar * bar);
+        g.fillStyle = "#ffffff55";
+        g.fillRect(x, h - 14 * dpr, dpr, 14 * dpr);
+        const name = String(sec.name || "");
+        const lx = x + 4 * dpr;
+        if (lx >= free) {
+          g.fillStyle = "#c9d2dd";
+          g.fillText(name, lx, h - 2 * dpr);
+          free = lx + g.measureText(name).width + 6 * dpr;
+        }
       }
     }
     if (playhead != null) {
@@ -615,7 +635,7 @@
   // ----------------------------------------------------------------- the animation frame
 
   let beatCount = 0;
-  let lastPlayingTrack = null;
+  let lastPlayingCue = null;
   let bigPeaks = null;
   let bigPeaksFor = null;
   let headOn = null; // the track list entry that shows a playhead
@@ -644,9 +664,9 @@
       $("loop-text").textContent = t.loop
         ? `loop ${fmtTime(t.loop_start_s)} → ${fmtTime(t.loop_end_s)}`
         : "one-shot";
-      if (lastPlayingTrack !== t.id) {
-        lastPlayingTrack = t.id;
-        const cue = client.playing || client.cue;
+      if (lastPlayingCue !== pos.cue) {
+        lastPlayingCue = pos.cue;
+        const cue = pos.cue;
         const meta = $("now-meta");
         meta.textContent = "";
         meta.append(
@@ -666,7 +686,7 @@
           if (bigPeaksFor === t.id) bigPeaks = p;
         });
       }
-      drawWave($("now-wave"), bigPeaks, t, moodColour(pos.mood), pos.position);
+      drawWave($("now-wave"), bigPeaks, t, moodColour(pos.mood), pos.position, true);
       if (headOn && headOn !== t.id) drawTrack(headOn, null); // clear the old playhead
       headOn = t.id;
       if (n) drawTrack(t.id, pos.position);

@@ -492,6 +492,20 @@
         return;
       }
       const outgoing = Array.from(this.voices).filter((v) => v.kind === "music" && !v.leaving);
+      // The same track at the same place (the server taking back a cue that had not
+      // started yet re-cues what plays): keep the voice rather than swap it for a copy.
+      if (outgoing.length === 1 && outgoing[0].track.id === cue.track.id && outgoing[0].startTime <= when) {
+        const same = outgoing[0];
+        const there = same.positionAt(when);
+        const lap = loopRegion(cue.track, buffer.duration);
+        let gap = there === null ? Infinity : Math.abs(there - offset);
+        if (cue.track.loop && lap.end > lap.start) gap = Math.min(gap, lap.end - lap.start - gap);
+        if (gap < 0.02) {
+          same.cue = cue;
+          this.client.emit("scheduled", { cue, contextTime: when, offset, late, kept: true });
+          return;
+        }
+      }
       const voice = new Voice(this, cue, buffer, "music");
       voice.late = late;
       this.voices.add(voice);
@@ -927,7 +941,7 @@
       const queued = this._queue;
       this._queue = [];
       for (const m of queued) this._send(m);
-      this.syncClock(this.options.pingSamples);
+      this.syncClock(this.options.pingSamples).then(() => this._settleClock(3));
       clearInterval(this._clockTimer);
       this._clockTimer = setInterval(() => this.syncClock(3), this.options.clockRefreshS * 1000);
     }
@@ -943,6 +957,15 @@
         this._send({ type: "ping", t, id });
         await Promise.race([done, sleepMs(1000)]);
         this._pings.delete(id);
+      }
+    }
+
+    /** A busy main thread (decoding, layout) stretches round trips, and the offset is only
+     * as good as half the best one: while it is over 10 ms, sample again a little later. */
+    async _settleClock(tries) {
+      for (let i = 0; i < tries && this.clock.rtt !== null && this.clock.rtt > 0.01; i++) {
+        await sleepMs(1000 + 500 * i);
+        await this.syncClock(this.options.pingSamples);
       }
     }
 
@@ -1113,6 +1136,7 @@
         {
           mood: cue.mood,
           seq: cue.seq,
+          cue,
           track,
           position: pos,
           ended: pos === null,
