@@ -245,6 +245,12 @@ class HttpApi:
         problem = session_id_problem(sid)
         if problem:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, problem)
+        if not self.server.session_room(sid):
+            raise web.HTTPServiceUnavailable(
+                text='{"type":"error","code":"too_many_sessions",'
+                '"message":"the server holds too many sessions"}',
+                content_type="application/json",
+            )
         return sid
 
     @staticmethod

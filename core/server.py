@@ -76,6 +76,7 @@ class ServerConfig:
     ping_interval_s: float | None = 30.0
     close_timeout_s: float = 5.0  # waiting for a client's close reply
     shutdown_grace_s: float = 30.0  # on-demand generation may finish within this
+    max_sessions: int = 100_000  # new sessions beyond this are refused (503)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -282,6 +283,13 @@ class SegueServer:
                 session.pending_mood = None
                 session.broadcast(frame)
 
+    def session_room(self, sid: str | None) -> bool:
+        """Whether ``sid`` exists or a new session may be made (``max_sessions``)."""
+        manager = self.manager
+        return (sid is not None and sid in manager.sessions) or len(
+            manager.sessions
+        ) < self.config.max_sessions
+
     def connections(self) -> list[Connection]:
         """Every open connection (a snapshot)."""
         return [c for s in list(self.manager.sessions.values()) for c in s.connections]
@@ -322,6 +330,8 @@ class SegueServer:
             return error_response(400, ErrorCode.BAD_MESSAGE, problem)
         if self.shutting_down:
             return error_response(503, "shutting_down", "the server is shutting down")
+        if not self.session_room(sid):
+            return error_response(503, "too_many_sessions", "the server holds too many sessions")
         ws = web.WebSocketResponse(
             compress=False,  # frames are built once for every receiver, uncompressed
             # A frame over the limit still reaches us (up to twice the limit), so the
@@ -462,6 +472,11 @@ class SegueServer:
             if exc.code in (ErrorCode.BAD_JSON, ErrorCode.BAD_MESSAGE, ErrorCode.UNKNOWN_TYPE):
                 metrics.received["invalid"] += 1
             self._send_error(conn, exc.code, exc.message, exc.id)
+        except Exception:
+            # A bug (here, in the rules engine or a plugin) must not end the connection
+            # or reach the client as a traceback; it is logged with the session.
+            session = conn.session
+            log.exception("session %s: failed to handle a message", session and session.id)
 
     # --- lifecycle -------------------------------------------------------------------------
 

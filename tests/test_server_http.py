@@ -312,3 +312,18 @@ async def test_static_files_of_the_web_client(tmp_path):
             "/static/nope.js",
         ]:
             assert await raw_get(live.port, target) in (403, 404), target
+
+
+async def test_session_limit(tmp_path):
+    async with serve(tmp_path, max_sessions=2) as live, aiohttp.ClientSession() as http:
+        for sid in ("one", "two"):
+            async with http.post(f"{live.http}/api/sessions/{sid}/state", json={}) as r:
+                assert r.status == 200
+        async with http.post(f"{live.http}/api/sessions/three/state", json={}) as r:
+            assert r.status == 503 and (await r.json())["code"] == "too_many_sessions"
+        async with http.post(f"{live.http}/api/sessions/one/state", json={}) as r:
+            assert r.status == 200  # existing sessions still work
+        status, _h, body = await get(f"{live.ws.replace('ws://', 'http://')}?session=three")
+        assert status == 503
+        async with connect_raw(f"{live.ws}?session=two") as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
