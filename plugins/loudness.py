@@ -85,7 +85,34 @@ def _envelope(req_db: np.ndarray, lookahead: int, release_per_sample: float) -> 
     Forward min over ``lookahead`` frames, a release rising at most ``release_per_sample``
     dB per frame, then two box filters whose lengths add up to the look-ahead: each
     frame's gain averages values that are all at or below its own requirement.
+
+    Only the stretches around frames that need limiting are computed: elsewhere the gain
+    is 0 dB, and the stretches are padded by every frame a requirement can reach.
     """
+    active = np.flatnonzero(req_db < 0)
+    if active.size == 0:
+        return np.zeros(req_db.size)
+    depth = float(-req_db[active].min())
+    reach = 2 * lookahead + math.ceil(depth / release_per_sample) + 4
+    if active.size * 4 > req_db.size:
+        return _envelope_dense(req_db, lookahead, release_per_sample)
+    # Runs of frames within `reach` of a limited frame; gaps wider than 2*reach split them.
+    breaks = np.flatnonzero(np.diff(active) > 2 * reach)
+    firsts = np.concatenate([[active[0]], active[breaks + 1]])
+    lasts = np.concatenate([active[breaks], [active[-1]]])
+    starts = np.maximum(firsts - reach, 0)
+    stops = np.minimum(lasts + reach + 1, req_db.size)
+    lengths = stops - starts
+    # Gather the runs end to end: each begins and ends with `reach` unlimited frames (or
+    # the file's own edge), so computing them together equals computing them apart.
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    positions = offsets + np.arange(int(lengths.sum()))
+    out = np.zeros(req_db.size)
+    out[positions] = _envelope_dense(req_db[positions], lookahead, release_per_sample)
+    return out
+
+
+def _envelope_dense(req_db: np.ndarray, lookahead: int, release_per_sample: float) -> np.ndarray:
     m = _sliding_min_ahead(req_db, lookahead + 1)
     ramp = release_per_sample * np.arange(m.size, dtype=np.float64)
     released = np.minimum(np.minimum.accumulate(m - ramp) + ramp, 0.0)
@@ -354,8 +381,11 @@ def process(
             break
         log.debug("%s: decoded %.2f LUFS %.2f dBTP: correcting", fmt, lufs, peak)
         aim += error
-        # The codec adds (peak - ceiling) to the peaks it is given: leave that much room.
-        ceiling = min(ceiling, VERIFY_PEAK_DB - (peak - result.true_peak_db) - 0.05)
+        if over > 0:
+            # The codec adds (peak - given peak) to the peaks it is given, and a little more
+            # or less each time the limiting changes: leave that much room and then some.
+            overshoot = peak - min(result.true_peak_db, ceiling)
+            ceiling = min(ceiling - 0.25, VERIFY_PEAK_DB - overshoot - 0.15)
     assert best is not None
     return best[1], best[2], best[3]
 
