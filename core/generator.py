@@ -56,6 +56,10 @@ class Generator(Protocol):
         """Raise PermanentError if the request is outside the generator's limits."""
         ...
 
+    # Optional: ``def preflight(self) -> None`` raises ConfigError when the generator cannot
+    # work at all (a missing API key). The pipeline calls it before generating anything;
+    # planning does not, so costs can be shown before credentials exist.
+
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         """Make the audio under ``workdir``; raise Transient, RateLimited or PermanentError."""
         ...

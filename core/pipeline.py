@@ -317,9 +317,16 @@ class Pipeline:
         track = self.stored(request)
         if track is not None:
             return track
+        self._preflight()
         planned = PlannedRequest(request, self.generator.estimate_cost(request))
         track, _state = await asyncio.shield(self._task_for(planned))
         return track
+
+    def _preflight(self) -> None:
+        """The generator's own readiness check (credentials…), before any work is started."""
+        preflight = getattr(self.generator, "preflight", None)
+        if preflight is not None:
+            preflight()
 
     def _task_for(self, planned: PlannedRequest) -> asyncio.Task[tuple[Track, str]]:
         key = planned.request.cache_key
@@ -358,6 +365,8 @@ class Pipeline:
         missing_keys = {p.request.cache_key for p in missing}
         if not dry_run:
             self._check_budget_upfront(len(missing), estimate, ledger)
+            if missing:
+                self._preflight()
         else:
             try:
                 self._check_budget_upfront(len(missing), estimate, ledger)

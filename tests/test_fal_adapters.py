@@ -143,18 +143,19 @@ def test_requests_inside_the_limits_pass(fal):
         generator.check(r)
 
 
-def test_a_missing_key_is_a_config_error_at_check(monkeypatch, tmp_path):
+def test_a_missing_key_is_a_config_error_at_preflight_not_at_check(monkeypatch, tmp_path):
     monkeypatch.delenv("FAL_KEY", raising=False)
-    generator = FalGenerator({}, tmp_path)  # planning costs needs no key…
+    generator = FalGenerator({}, tmp_path)  # planning and its costs need no key…
     assert generator.estimate_cost(request()) == 0.80
+    generator.check(request())
     with pytest.raises(ConfigError, match="FAL_KEY is not set"):
-        generator.check(request())  # …but the pipeline checks before any work
+        generator.preflight()  # …but the pipeline asks before any work
 
 
 def test_a_key_no_header_can_carry_is_refused_without_showing_it(monkeypatch, tmp_path):
     monkeypatch.setenv("FAL_KEY", "abc def\u00e9")
     with pytest.raises(ConfigError) as err:
-        FalGenerator({}, tmp_path).check(request())
+        FalGenerator({}, tmp_path).preflight()
     assert "abc" not in str(err.value) and "FAL_KEY contains spaces" in str(err.value)
 
 

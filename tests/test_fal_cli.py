@@ -195,3 +195,25 @@ def test_a_bad_fault_spec_is_refused_in_one_line(tmp_path):
         "segue: fal-emulator: fault 'teapot:nth=1': unknown kind 'teapot' (an HTTP status "
         "400-599, or one of slow_queue, run_error, expired_url, truncated, wrong_type)"
     ]
+
+
+def test_without_fal_key_plan_shows_costs_and_pregen_exits_2_before_any_request(tmp_path):
+    (tmp_path / "adaptive_score.yaml").write_text(SCORE)
+    env = fs.clean_env({})
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["segue", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    plan = run("plan", "--generator", "fal")
+    assert plan.returncode == 0, plan.stderr
+    assert "$2.40" in plan.stdout  # what it would cost, before signing up
+    pregen = run("pregen", "--generator", "fal")
+    assert pregen.returncode == 2
+    assert (
+        pregen.stderr.strip()
+        .splitlines()[-1]
+        .startswith("segue: generator fal: FAL_KEY is not set")
+    )
+    assert "Traceback" not in pregen.stderr

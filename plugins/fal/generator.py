@@ -389,14 +389,18 @@ class FalGenerator:
     def estimate_cost(self, request: GenerationRequest) -> float:
         return cost_usd(self.price_usd, self.billing, audio_length_s(self.endpoint, request))
 
-    def check(self, request: GenerationRequest) -> None:
+    def preflight(self) -> None:
+        """FAL_KEY must be set (and usable in a header) before anything is generated."""
         self._key()
+
+    def check(self, request: GenerationRequest) -> None:
         problems = check_request(self.endpoint, request)
         if problems:
             # Callers name the mood and the score line; this names the endpoint and limit.
             raise PermanentError(f"{self.model}: " + "; ".join(problems))
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
+        self.preflight()
         self.check(request)  # never pay for a request the endpoint would refuse
         arguments = build_input(
             self.endpoint,
