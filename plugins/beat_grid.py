@@ -97,7 +97,7 @@ def onset_strength(samples: np.ndarray, sr: int) -> tuple[np.ndarray, float]:
     flux = (np.maximum(rises, 0.0) * weight).sum(axis=1)
     rate = sr / HOP
     # Remove the local mean (about 0.4 s) so slow swells do not count as onsets.
-    width = max(1, round(0.4 * rate))
+    width = max(1, min(round(0.4 * rate), flux.size))
     local = np.convolve(flux, np.ones(width) / width, mode="same")
     return np.maximum(flux - local, 0.0), rate
 

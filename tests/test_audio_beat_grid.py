@@ -121,3 +121,11 @@ def test_hook_with_no_beat_keeps_bpm_unknown_and_says_so(tmp_path):
     out = beat_grid.segue_process_track(_track(), path)
     assert out.bpm is None
     assert out.extra["tempo_warning"] == "no clear beat found"
+
+
+@pytest.mark.parametrize("seconds", [0.001, 0.05, 0.3])
+def test_very_short_audio_has_no_beat_and_no_error(seconds):
+    x = noise(seconds, amp=0.3)
+    if x.shape[0] == 0:
+        x = np.full((1, 2), 0.1, np.float32)
+    assert beat_grid.analyse(x, SR) is None
