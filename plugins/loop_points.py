@@ -167,5 +167,13 @@ def segue_process_track(track: Track, path: Path) -> Track | None:
         extra["seam_ok"] = seam["ok"]
         extra["seam"] = seam
         if not seam["ok"]:
-            log.info("%s: the loop seam stands out: %s", track.id, seam)
+            log.info(
+                "%s: the loop seam stands out (jump %.4f, normal up to %.4f; flux %.2f, "
+                "%.2f at the other bar lines)",
+                track.id[:12],
+                seam["jump"],
+                seam["jump_limit"],
+                seam["flux"],
+                seam["flux_limit"],
+            )
     return track.replace(extra=extra, **changes)
