@@ -718,7 +718,8 @@ class Pipeline:
             variant=request.variant,
             format=fmt,
             duration_s=samples.shape[0] / sr,
-            bpm=gen.bpm if gen.bpm is not None else request.bpm,
+            # Unknown to the generator: beat_grid measures it (the request picks the octave).
+            bpm=gen.bpm,
             beats_per_bar=gen.beats_per_bar or 4,
             first_beat_s=gen.first_beat_s or 0.0,
             loop=gen.loop if gen.loop is not None else not request.stinger,
@@ -743,6 +744,8 @@ class Pipeline:
             raise PermanentError(f"post-processing failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(processed, Track):
             raise PermanentError("post-processing returned something other than a Track")
+        if processed.bpm is None and request.bpm is not None:
+            processed = processed.replace(bpm=request.bpm)  # nothing measured: trust the score
         samples, sr = read_audio(wav)
         out = workdir / f"{planned.request.cache_key}.{fmt}"
         try:

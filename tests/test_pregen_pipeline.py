@@ -385,3 +385,52 @@ async def test_stop_before_the_run_starts_any_work(tmp_path):
     assert ps.records(tmp_path) == []
     assert (await p.run()).ok  # the stop applied to that run only
     await p.aclose()
+
+
+class _UnknownTempoGenerator:
+    """Like a cloud model: a drum loop at 103 BPM, the tempo not reported."""
+
+    name, model, concurrency = "drums103", "drums-1", 1
+
+    def audio_params(self) -> dict:
+        return {"model": self.model}
+
+    def estimate_cost(self, request) -> float:
+        return 0.0
+
+    def check(self, request) -> None:
+        pass
+
+    async def generate(self, request, workdir):
+        from audio_signals import SR, drum_loop
+
+        from segue.core.generator import GeneratedAudio
+
+        path = Path(workdir) / "out.wav"
+        sf.write(str(path), drum_loop(103.0, seconds=8 * 4 * 60 / 103.0), SR)
+        return GeneratedAudio(path=path, model=self.model)
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _UnknownTempoPlugin:
+    @hookimpl
+    def segue_register_generators(self, register):
+        register("drums103", lambda config, state_dir: _UnknownTempoGenerator())
+
+
+async def test_a_tempo_the_generator_does_not_know_is_measured_not_copied_from_the_score(
+    tmp_path,
+):
+    plugins = Plugins(strict=False, load_entry_points=False, extra=[_UnknownTempoPlugin()])
+    # The score asks for 100 BPM; the model played 103 (within the 4% tolerance, no warning).
+    p = make(
+        tmp_path, {"m": {"bpm": 100, "duration_s": 18.6}}, plugins, generator={"name": "drums103"}
+    )
+    summary = await p.run()
+    assert summary.ok, summary.outcomes
+    (track,) = p.tracks_for("m")
+    assert track.bpm == pytest.approx(103.0, rel=0.015)  # the grid clients quantise to
+    assert "tempo_warning" not in track.extra
+    await p.aclose()
