@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import os
 import random
@@ -51,6 +50,7 @@ from segue.core.errors import (
     RateLimitedError,
     TransientError,
 )
+from segue.core.files import pid_alive, sha256_file
 from segue.core.generator import GeneratedAudio, Generator
 from segue.core.planning import PlannedRequest, build_plan, make_generator
 from segue.core.plugins import Plugins
@@ -76,7 +76,6 @@ __all__ = [
     "PregenSummary",
     "build_cache",
     "build_sinks",
-    "pid_alive",
     "track_present",
 ]
 
@@ -93,28 +92,6 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
         return audio.read(path)
     except audio.AudioError as exc:
         raise TransientError(f"corrupt output: {exc}") from None
-
-
-def sha256_file(path: Path) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def utc_now() -> str:

@@ -20,21 +20,12 @@ from typing import Any
 
 from segue.core import hookimpl
 from segue.core.errors import ConfigError, TransientError
+from segue.core.files import pid_alive
 
 # <id>.<ext>: a hex id (or any safe name) and a known extension; nothing else is served.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}\.[a-z0-9]{1,8}$")
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")
 _CHUNK = 1 << 20
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalSink:
@@ -50,7 +41,7 @@ class LocalSink:
         removed = []
         for entry in os.scandir(self.folder):
             match = _TEMP.match(entry.name)
-            if match and not _pid_alive(int(match["pid"])):
+            if match and not pid_alive(int(match["pid"])):
                 try:
                     os.unlink(entry.path)
                     removed.append(entry.name)

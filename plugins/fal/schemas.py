@@ -15,28 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ELEVEN_FORMATS = (
-    "mp3_22050_32",
-    "mp3_24000_48",
-    "mp3_44100_32",
-    "mp3_44100_64",
-    "mp3_44100_96",
-    "mp3_44100_128",
-    "mp3_44100_192",
-    "pcm_8000",
-    "pcm_16000",
-    "pcm_22050",
-    "pcm_24000",
-    "pcm_44100",
-    "pcm_48000",
-    "ulaw_8000",
-    "alaw_8000",
-    "opus_48000_32",
-    "opus_48000_64",
-    "opus_48000_96",
-    "opus_48000_128",
-    "opus_48000_192",
-)
+from segue.plugins.fal.endpoints import ELEVEN_FORMATS
 
 Error = dict[str, Any]
 
