@@ -538,11 +538,11 @@
 
   client.on("cue", (cue) => {
     const wait = cue.start_at - client.serverNow();
-    const when = wait >= 0 ? `starts in ${wait.toFixed(2)} s` : `started ${(-wait).toFixed(2)} s ago (joining mid-track)`;
+    const when = wait >= 0 ? `in ${wait.toFixed(2)} s` : `${(-wait).toFixed(2)} s ago (joined mid-track)`;
     log(
       "cue",
       el("span", {}, `#${cue.seq} `, cue.previous ? moodEl(cue.previous) : "start", " → ", moodEl(cue.mood)),
-      `${fadeText(cue.transition)} · ${when} · from ${Number(cue.offset_s).toFixed(2)} s · ${shortId(cue.track.id)}`
+      `${fadeText(cue.transition)} · ${when} · at ${Number(cue.offset_s).toFixed(2)} s of ${shortId(cue.track.id)}`
     );
     if (!tracks.has(cue.track.id)) {
       tracks.set(cue.track.id, cue.track);
