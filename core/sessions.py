@@ -125,8 +125,6 @@ class Session:
         self.director = director
         self.connections: dict[Connection, None] = {}  # insertion-ordered set
         self.pending_mood: str | None = None
-        self._latest: Cue | None = None  # the last cue sent
-        self._playing: Cue | None = None  # the cue before it that played, if any
         self.created = time.time()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -207,12 +205,6 @@ class Session:
             if isinstance(out, Cue):
                 if self.pending_mood is not None and out.mood == self.pending_mood:
                     self.pending_mood = None
-                # "Latest wins": a cue still ahead is replaced by this one and never
-                # plays; otherwise the previous cue is (or will be) what plays until now.
-                latest = self._latest
-                if latest is not None and latest.start_at <= now:
-                    self._playing = latest
-                self._latest = out
                 self.broadcast(text_frame(encode_cue(out, now).encode()))
                 manager.metrics.cues += 1
                 if manager.cue_hook is not None:
@@ -262,20 +254,13 @@ class Session:
 
     # --- what a joining connection gets --------------------------------------------------
 
-    def playing_cue(self, now: float) -> Cue | None:
-        """The cue whose music is heard at ``now`` (its ``start_at`` has come)."""
-        latest = self._latest
-        if latest is not None and latest.start_at <= now:
-            return latest
-        return self._playing
-
     def join_frames(self, now: float) -> list[bytes]:
         """What a joining connection needs after the welcome: the cue playing now (its
         ``start_at`` in the past for a late joiner), the latest cue if it is still to
         come, a pending notice if the desired mood is being generated, and prefetch."""
         frames = []
-        latest = self._latest
-        playing = self.playing_cue(now)
+        latest = self.director.current
+        playing = self.director.playing_cue(now)
         if playing is not None and playing is not latest:
             frames.append(text_frame(encode_cue(playing, now).encode()))
         if latest is not None:
