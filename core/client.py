@@ -189,7 +189,7 @@ class SegueClient:
                 additional_headers=headers,
                 compression=None,
                 open_timeout=self.open_timeout_s,
-                max_size=None,
+                max_size=2**24,  # a prefetch of a large score is well under this
                 max_queue=None,
                 ping_interval=20,
                 ping_timeout=20,
@@ -336,7 +336,10 @@ class SegueClient:
             log.debug("ignored a message of unknown type %r", msg.data.get("type"))
 
     async def cues(self) -> AsyncIterator[CueLike]:
-        """Cues, stingers and pending notices, in order, across reconnects."""
+        """Cues, stingers and pending notices, in order, across reconnects.
+
+        One consumer: two iterators running at once would share the messages out.
+        """
         while True:
             item = await self._queue.get()
             if item is _END:

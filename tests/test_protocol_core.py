@@ -184,7 +184,7 @@ def test_encode_cue_equals_the_generic_message():
     assert p.track_json(TRACK) is p.track_json(TRACK)
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(
     seq=st.integers(min_value=1, max_value=2**40),
     start_at=st.floats(min_value=0, max_value=4e9, allow_nan=False),
