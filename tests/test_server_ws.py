@@ -289,8 +289,8 @@ async def test_debounce_end_to_end(tmp_path):
         # Wait out combat's dwell, so only the debounce is in play.
         await asyncio.sleep(max(0.0, combat["start_at"] + 1.5 - time.time()) + 0.05)
         # A desire that flips back inside the debounce cancels silently.
+        # (Sent back to back, so that even a slow machine flips back inside the window.)
         await ws.send(json.dumps({"type": "state", "set": {"in_combat": False}}))
-        await asyncio.sleep(0.2)
         await ws.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
         await no_message(ws, 0.8)
         # A desire that persists is cued once the debounce has passed.
