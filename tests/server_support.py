@@ -9,9 +9,12 @@ fail permanently.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import re
+import shutil
 import sys
+import tempfile
 import textwrap
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -154,6 +157,31 @@ class Live:
         await self.runner.cleanup()
 
 
+_templates: dict[tuple[str, str], Path] = {}
+
+
+async def _pregenerated(text: str, pregen: bool | list[str]) -> Path:
+    """A folder holding ``text`` with its tracks (all, or the listed moods') stored."""
+    key = (text, repr(sorted(pregen) if isinstance(pregen, list) else pregen))
+    folder = _templates.get(key)
+    if folder is not None:
+        return folder
+    folder = Path(tempfile.mkdtemp(prefix="segue-server-tests-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    score = load_score(write_score(folder, text))
+    pipeline = Pipeline(score, plugins())
+    try:
+        planned = pipeline.plan()
+        if isinstance(pregen, list):
+            planned = [p for p in planned if p.request.mood in pregen]
+        summary = await pipeline.run(planned)
+        assert all(o.state == "stored" for o in summary.outcomes), summary
+    finally:
+        await pipeline.aclose()
+    _templates[key] = folder
+    return folder
+
+
 @contextlib.asynccontextmanager
 async def serve(
     folder: Path,
@@ -166,6 +194,11 @@ async def serve(
     """Write ``text`` as the score in ``folder``, pregenerate (all moods, or the listed
     ones), and serve it on a free port; ``config`` overrides ServerConfig fields."""
     path = write_score(folder, text)
+    if pregen:
+        # The same score's tracks are generated once per test run and copied in: each
+        # test still gets its own folder, cache and server.
+        template = await _pregenerated(text, pregen)
+        shutil.copytree(template / ".segue", Path(folder) / ".segue", dirs_exist_ok=True)
     score = load_score(path)
     pm = plugins(*extra_plugins)
     pipeline = Pipeline(score, pm)
@@ -174,7 +207,7 @@ async def serve(
         if isinstance(pregen, list):
             planned = [p for p in planned if p.request.mood in pregen]
         summary = await pipeline.run(planned)
-        assert all(o.state in ("stored", "skipped") for o in summary.outcomes), summary
+        assert all(o.state == "skipped" for o in summary.outcomes), summary
     config.setdefault("shutdown_grace_s", 5.0)
     app = create_app(score, pipeline=pipeline, plugins=pm, **config)
     runner, port = await start(app)

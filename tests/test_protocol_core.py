@@ -184,7 +184,7 @@ def test_encode_cue_equals_the_generic_message():
     assert p.track_json(TRACK) is p.track_json(TRACK)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     seq=st.integers(min_value=1, max_value=2**40),
     start_at=st.floats(min_value=0, max_value=4e9, allow_nan=False),
@@ -301,7 +301,7 @@ def outcome(fn, *args):
         return ("error", exc.code, exc.message, exc.id)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     obj=st.one_of(
         st.fixed_dictionaries({"type": st.just("state"), "set": json_values}),
