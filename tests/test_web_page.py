@@ -109,6 +109,13 @@ def test_page_loads_connects_and_builds_controls_from_the_score(open_page, serve
     assert (health.get_attribute("min"), health.get_attribute("max")) == ("0", "1")
     assert page.is_visible('[data-key="zone"][data-type="string"] input[type=text]')
     assert page.is_visible('[data-event="boss_defeated"]')
+    # The rule that chose the mood is highlighted: the default, until zone names a place.
+    current_rule = "document.querySelector('#rules li.current code').textContent"
+    page.wait_for_function(f"{current_rule} === 'always (the default)'")
+    page.fill('[data-key="zone"] input[type=text]', "hills")
+    page.press('[data-key="zone"] input[type=text]', "Enter")
+    page.wait_for_function(f"{current_rule}.startsWith('zone ∈')")
+    assert page.text_content('[data-key="zone"] .val') == '"hills"'
     # Every stored track is listed with a waveform canvas.
     page.wait_for_function("document.querySelectorAll('.track canvas').length === 4")
     # segue.js itself is served as JavaScript.

@@ -95,6 +95,45 @@
     return parts.join(", ");
   }
 
+  // A mirror of the server's conditions (core/conditions.py), for highlighting only.
+  const kindOf = (v) => (typeof v === "boolean" ? "bool" : typeof v === "number" ? "number" : typeof v === "string" ? "str" : v === null ? "null" : "object");
+  const same = (a, b) => kindOf(a) === kindOf(b) && JSON.stringify(a) === JSON.stringify(b);
+  function lookupKey(state, parts) {
+    if (state === null || typeof state !== "object" || Array.isArray(state)) return undefined;
+    for (let i = parts.length; i > 0; i--) {
+      const head = parts.slice(0, i).join(".");
+      if (!(head in state)) continue;
+      if (i === parts.length) return state[head];
+      const found = lookupKey(state[head], parts.slice(i));
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  function termMatches(found, op, value) {
+    if (op === "exists") return (found !== undefined) === value;
+    if (found === undefined) return false;
+    if (op === "eq") return same(found, value);
+    if (op === "ne") return !same(found, value);
+    if (op === "in") return value.some((v) => same(found, v));
+    if (op === "not_in") return !value.some((v) => same(found, v));
+    const k = kindOf(found);
+    if ((k !== "number" && k !== "str") || k !== kindOf(value)) return false;
+    return { lt: found < value, le: found <= value, gt: found > value, ge: found >= value }[op] === true;
+  }
+  function ruleMatches(when, state) {
+    if (!when) return true;
+    return Object.entries(when).every(([key, value]) => {
+      if (key === "all") return value.every((w) => ruleMatches(w, state));
+      if (key === "any") return value.some((w) => ruleMatches(w, state));
+      if (key === "not") return !ruleMatches(value, state);
+      const found = lookupKey(state, key.split("."));
+      if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+        return Object.entries(value).every(([op, operand]) => termMatches(found, op, operand));
+      }
+      return termMatches(found, "eq", value);
+    });
+  }
+
   /** Every number a rule compares `key` with (to give sliders a sensible range). */
   function thresholds(rules, key) {
     const out = [];
@@ -598,6 +637,7 @@
 
   client.on("state", (s) => {
     $("state-json").textContent = JSON.stringify(s.state, null, 2);
+    updateMoodMarks();
   });
 
   client.on("audio", (a) => {
@@ -620,12 +660,15 @@
       chip.classList.toggle("next", m === next && m !== current);
       chip.classList.toggle("pending", m === pending && m !== current && m !== next);
     }
-    let marked = false;
-    for (const li of document.querySelectorAll("#rules li")) {
-      const hit = !marked && li.dataset.mood === current;
-      li.classList.toggle("current", hit);
-      marked = marked || hit;
+    // The rule that wins for the state this tab sent (the server's order: priority, then
+    // score order); if another tab changed the state, the first rule of the mood playing.
+    const rules = score ? score.rules : [];
+    let winner = null;
+    for (const r of rules) {
+      if ((winner === null || r.priority > winner.priority) && ruleMatches(r.when, client.state)) winner = r;
     }
+    if (!winner || winner.mood !== current) winner = rules.find((r) => r.mood === current) || null;
+    document.querySelectorAll("#rules li").forEach((li, i) => li.classList.toggle("current", rules[i] === winner));
     document.documentElement.style.setProperty("--mood", moodColour(current));
     $("now-mood").textContent = current || "—";
     $("now").dataset.mood = current || "";
