@@ -20,6 +20,8 @@ from web_support import (  # noqa: F401  (browser and server are fixtures)
     browser,
     debug,
     server,
+    start_server,
+    stop_server,
     wait_debug,
 )
 
@@ -319,3 +321,26 @@ def test_audio_that_fell_behind_the_room_is_placed_again(open_page):
     d = debug(page)
     assert d["resyncs"] >= 1
     assert len([v for v in d["voices"] if v["kind"] == "music"]) == 1
+
+
+def test_a_server_with_tokens_refuses_the_page_without_one_and_says_how(browser, server):  # noqa: F811
+    served = start_server(server.folder, tokens="s3cret")  # the tracks are stored already
+    try:
+        page = browser.new_page()
+        page.goto(f"{served.http}/?session=tok-1")
+        page.wait_for_function("window.segue.debug().status === 'failed'")
+        d = debug(page)
+        assert d["lastError"]["code"] == 4401
+        assert page.get_attribute("#conn", "data-status") == "failed"
+        errors = page.text_content("#log")
+        assert "the server wants a valid token (closed 4401)" in errors
+        assert "add ?token=" in errors
+        assert "/api/score: HTTP 401" in errors
+        page.close()
+        page = browser.new_page()
+        page.goto(f"{served.http}/?session=tok-1&token=s3cret")
+        d = wait_debug(page, "d.connected && d.mood === 'explore'")
+        assert page.text_content("#score-title") == "Browser Keep"
+        page.close()
+    finally:
+        stop_server(served)

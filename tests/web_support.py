@@ -118,11 +118,16 @@ class Served:
         return f"ws://127.0.0.1:{self.port}/ws"
 
 
-def start_server(folder: Path, score: str = TINY_SCORE, timeout: float = 90.0) -> Served:
-    """Write ``score`` in ``folder`` and run ``segue serve --port 0`` (it pregenerates first)."""
+def start_server(
+    folder: Path, score: str = TINY_SCORE, timeout: float = 90.0, tokens: str | None = None
+) -> Served:
+    """Write ``score`` in ``folder`` and run ``segue serve --port 0`` (it pregenerates first;
+    a second server on the same folder finds the tracks stored)."""
     path = folder / "adaptive_score.yaml"
     path.write_text(score)
     env = {k: v for k, v in os.environ.items() if k not in ("FAL_KEY", "SEGUE_TOKENS")}
+    if tokens:
+        env["SEGUE_TOKENS"] = tokens
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen(
         [sys.executable, "-m", "segue.core", "serve", str(path), "--port", "0"],

@@ -566,7 +566,7 @@
     $("conn-text").textContent = text || s.status;
     if (s.status === "open") log("conn", `joined ${s.session}`, s.resumed ? "resumed the session" : null);
     else if (s.status === "reconnecting" && s.inS != null) log("conn", `lost (${s.code})`, `retrying in ${s.inS.toFixed(1)} s`);
-    else if (s.status === "failed") log("error", s.message || "connection failed");
+    // "failed" comes with an error event, logged below.
   });
 
   client.on("clock", (c) => {
@@ -633,7 +633,10 @@
     }
   });
 
-  client.on("error", (e) => log("error", e.code || "error", e.message));
+  client.on("error", (e) => {
+    const hint = e.code === "unauthorized" && !token ? " — add ?token=… to this page's URL" : "";
+    log("error", e.code || "error", `${e.message || ""}${hint}`);
+  });
 
   client.on("state", (s) => {
     $("state-json").textContent = JSON.stringify(s.state, null, 2);

@@ -796,7 +796,8 @@
         return;
       }
       if (FATAL_CLOSE_CODES.has(ev.code)) {
-        const why = ev.code === 4401 ? "unauthorized" : ev.reason || `closed ${ev.code}`;
+        const why =
+          ev.code === 4401 ? "the server wants a valid token (closed 4401)" : `closed ${ev.code} ${ev.reason || ""}`.trim();
         this._fail(why, ev.code);
         return;
       }
