@@ -444,7 +444,10 @@
     /** Play a cue: at its start_at, or at once (seeking forward) when that is past.
      * Cues are placed in arrival order; one that a newer cue has already overtaken is skipped. */
     playCue(cue) {
-      this.chain = (this.chain || Promise.resolve()).then(() => this._playCue(cue));
+      // A failure is reported and the chain goes on: the next cue must still play.
+      this.chain = (this.chain || Promise.resolve())
+        .then(() => this._playCue(cue))
+        .catch((err) => this.client.emit("error", { code: "playback_failed", message: String(err), cue }));
       return this.chain;
     }
 
