@@ -107,9 +107,11 @@ def run_echo_server(port: int) -> None:
                 if msg.type is WSMsgType.TEXT:
                     if msg.data.startswith("B"):
                         for other in list(sockets):
-                            await other.send_str(msg.data)
+                            with contextlib.suppress(ConnectionError):
+                                await other.send_str(msg.data)
                     else:
-                        await ws.send_str(msg.data)
+                        with contextlib.suppress(ConnectionError):
+                            await ws.send_str(msg.data)
         finally:
             sockets.discard(ws)
         return ws
@@ -712,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--listeners", type=int, default=1000, help="phase (c) listeners")
     ap.add_argument("--rounds", type=int, default=100, help="phase (c) rounds")
-    ap.add_argument("--mem-conns", type=int, default=2000, help="phase (d) idle connections")
+    ap.add_argument("--mem-conns", type=int, default=4000, help="phase (d) idle connections")
     ap.add_argument("--idle", type=int, default=10000, help="phase (e) idle connections")
     ap.add_argument("--idle-procs", type=int, default=4, help="phase (e) client processes")
     ap.add_argument("--hold", type=float, default=5.0, help="phase (e) seconds held")

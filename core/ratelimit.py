@@ -45,17 +45,42 @@ class MessageLimiter:
     deep, refilling at a quarter of the rate): a short burst over the limit only earns
     ``rate_limited`` errors; a client that keeps sending well over its rate empties the
     penalty bucket and is cut off.
+
+    One per connection, so both buckets are kept inline (two TokenBucket objects would
+    cost a few hundred bytes more per connection).
     """
 
-    __slots__ = ("messages", "penalty")
+    __slots__ = ("burst", "penalty", "penalty_at", "rate", "tokens", "updated")
 
     def __init__(self, rate_per_s: float, burst: float, now: float) -> None:
-        self.messages = TokenBucket(rate_per_s, burst, now)
-        self.penalty = TokenBucket(rate_per_s / 4.0, burst, now)
+        if rate_per_s <= 0 or burst < 1:
+            raise ValueError("a message limiter needs rate > 0 and burst >= 1")
+        self.rate = float(rate_per_s)
+        self.burst = float(burst)
+        self.tokens = self.penalty = self.burst
+        self.updated = self.penalty_at = now
 
     def check(self, now: float) -> Verdict:
-        if self.messages.take(now):
+        elapsed = now - self.updated
+        tokens = self.tokens
+        if elapsed > 0:
+            tokens += elapsed * self.rate
+            if tokens > self.burst:
+                tokens = self.burst
+            self.updated = now
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
             return Verdict.OK
-        if self.penalty.take(now):
+        self.tokens = tokens
+        penalty = self.penalty
+        elapsed = now - self.penalty_at
+        if elapsed > 0:
+            penalty += elapsed * self.rate / 4.0
+            if penalty > self.burst:
+                penalty = self.burst
+            self.penalty_at = now
+        if penalty >= 1.0:
+            self.penalty = penalty - 1.0
             return Verdict.LIMITED
+        self.penalty = penalty
         return Verdict.FLOOD

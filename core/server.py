@@ -304,7 +304,7 @@ class SegueServer:
         if auth[:7].lower() == "bearer ":
             given = auth[7:].strip()
         if given is None:
-            given = request.query.get("token")
+            given = _query_param(request, "token")
         if not given:
             return False
         raw = given.encode()
@@ -323,7 +323,7 @@ class SegueServer:
 
     async def ws_handler(self, request: web.Request) -> web.StreamResponse:
         config = self.config
-        sid = request.query.get("session")
+        sid = _query_param(request, "session")
         problem = session_id_problem(sid)
         if problem is not None:
             self.metrics.errors[ErrorCode.BAD_MESSAGE] += 1
@@ -499,6 +499,17 @@ class SegueServer:
         self.manager.close()
         if owns_pipeline and self.pipeline is not None:
             await self.pipeline.aclose()
+
+
+def _query_param(request: web.Request, name: str) -> str | None:
+    """One query parameter, without the MultiDict that ``request.query`` would build and
+    keep for the connection's lifetime (WebSocket requests live as long as the socket)."""
+    from urllib.parse import parse_qsl
+
+    for key, value in parse_qsl(request.query_string, keep_blank_values=True):
+        if key == name:
+            return value
+    return None
 
 
 _PING_FRAME = b"\x89\x00"  # a WebSocket ping with no payload, unmasked (server to client)

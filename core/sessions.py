@@ -119,6 +119,19 @@ class Connection:
 class Session:
     """One listener group: a game state, a director, its connections and timers."""
 
+    # One per player or room, thousands per server: no per-instance __dict__.
+    __slots__ = (
+        "_expiry",
+        "_timer",
+        "_timer_at",
+        "connections",
+        "created",
+        "director",
+        "id",
+        "manager",
+        "pending_mood",
+    )
+
     def __init__(self, manager: SessionManager, id: str, director: Any) -> None:
         self.manager = manager
         self.id = id
