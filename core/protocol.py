@@ -439,12 +439,25 @@ def _transition(transition: Any) -> str:
 def encode_cue(cue: Cue, server_time: float) -> str:
     """``cue.to_message(server_time)`` as compact JSON, from memoised parts."""
     transition = _transition(cue.transition)
+    start_at, offset_s = cue.start_at, cue.offset_s
+    # Finite floats (the usual case) inline; anything else through _jnum's checks.
+    if type(start_at) is float and _isfinite(start_at):
+        start = _float_repr(start_at)
+    else:
+        start = _jnum(start_at)
+    if type(offset_s) is float and _isfinite(offset_s):
+        offset = _float_repr(offset_s)
+    else:
+        offset = _jnum(offset_s)
+    if type(server_time) is float and _isfinite(server_time):
+        now = _float_repr(server_time)
+    else:
+        now = _jnum(server_time)
     return (
         f'{{"type":"cue","seq":{int(cue.seq)},"session":{_jstr(cue.session)},'
         f'"mood":{_jstr(cue.mood)},"previous":{_jstr(cue.previous)},'
         f'"track":{track_json(cue.track)},"transition":{transition},'
-        f'"start_at":{_jnum(cue.start_at)},"offset_s":{_jnum(cue.offset_s)},'
-        f'"server_time":{_jnum(server_time)}}}'
+        f'"start_at":{start},"offset_s":{offset},"server_time":{now}}}'
     )
 
 
