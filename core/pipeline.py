@@ -52,7 +52,14 @@ from segue.core.errors import (
 )
 from segue.core.files import pid_alive, sha256_file
 from segue.core.generator import GeneratedAudio, Generator
-from segue.core.planning import PlannedRequest, build_plan, make_generator
+from segue.core.planning import (
+    CACHE_METHODS,
+    SINK_METHODS,
+    PlannedRequest,
+    build_plan,
+    instantiate,
+    make_generator,
+)
 from segue.core.plugins import Plugins
 from segue.core.progress import NullReporter, Outcome, PregenSummary, Reporter
 from segue.core.request import GenerationRequest
@@ -103,23 +110,16 @@ def utc_now() -> str:
 
 def build_cache(score: Score, plugins: Plugins) -> Cache:
     choice = score.cache or PluginChoice("disk")
-    try:
-        registration = plugins.caches.get(choice.name)
-    except PluginError as exc:
-        raise ConfigError(f"cache: {exc}") from None
-    return registration.factory(dict(choice.options), score.state_dir)
+    return instantiate(score, plugins.caches, choice, CACHE_METHODS, "cache")
 
 
 def build_sinks(score: Score, plugins: Plugins) -> list[StorageSink]:
     """The primary sink first, then the replicas."""
     choices = list(score.storage) or [PluginChoice("local")]
     sinks = []
-    for choice in choices:
-        try:
-            registration = plugins.sinks.get(choice.name)
-        except PluginError as exc:
-            raise ConfigError(f"storage: {exc}") from None
-        sinks.append(registration.factory(dict(choice.options), score.state_dir))
+    for i, choice in enumerate(choices):
+        label = "storage" if len(choices) == 1 else f"storage[{i}]"
+        sinks.append(instantiate(score, plugins.sinks, choice, SINK_METHODS, label))
     return sinks
 
 
@@ -717,6 +717,8 @@ class Pipeline:
             processed = self.plugins.process_track(track, wav)
         except GenerationError:
             raise
+        except PluginError as exc:  # names the post-processor that failed
+            raise PermanentError(f"post-processing failed: {exc}") from exc
         except Exception as exc:
             raise PermanentError(f"post-processing failed: {type(exc).__name__}: {exc}") from exc
         if not isinstance(processed, Track):

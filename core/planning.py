@@ -5,10 +5,12 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from segue.core.errors import ConfigError, PermanentError, PluginError
+from segue.core.errors import ConfigError, PermanentError, PluginError, SegueError
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins
+from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
 from segue.core.score import PluginChoice, Score
 
@@ -17,16 +19,61 @@ def generator_choice(score: Score, name: str | None = None) -> PluginChoice:
     """The score's generator, or ``name`` (with the score's options when it is the same one)."""
     if name is None or name == score.generator.name:
         return score.generator
-    return PluginChoice(name)
+    return PluginChoice(name)  # from the command line: no line in the score
+
+
+# What the pipeline calls on each kind of object a factory makes (docs/plugins.md,
+# "Interfaces"); an object missing one is reported when it is made, naming its plugin.
+GENERATOR_METHODS = ("audio_params", "estimate_cost", "check", "generate", "aclose")
+CACHE_METHODS = ("get", "set", "delete", "tracks", "record_cost", "ledger", "lock", "close")
+SINK_METHODS = ("put", "exists", "local_path", "open", "list")
+
+
+def instantiate(
+    score: Score,
+    registry: Registry,
+    choice: PluginChoice,
+    methods: tuple[str, ...],
+    label: str,
+) -> Any:
+    """Make the object ``choice`` names with its registered factory.
+
+    Bad input is one line: an unknown name, or options the factory refuses, named with the
+    score's ``FILE:LINE`` when the score writes the choice (``label`` is its path there).
+    A factory that fails some other way (a plugin's ``TypeError`` on an option it does not
+    take) is reported the same way, naming the plugin, never as a traceback.
+    """
+    where = f"{_display_path(score.path)}:{choice.line}: " if choice.line else ""
+    try:
+        registration = registry.get(choice.name)
+    except PluginError as exc:
+        # "unknown generator 'x'" says what it is; a location says where.
+        prefix = f"{where}{label}: " if where or label != "generator" else ""
+        raise ConfigError(f"{prefix}{exc}") from None
+    try:
+        made = registration.factory(dict(choice.options), score.state_dir)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}{exc}") from None
+    except SegueError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"{where}{registry.kind} {choice.name} (plugin {registration.plugin}) refused "
+            f"its options: {' '.join(f'{type(exc).__name__}: {exc}'.split())}"
+        ) from None
+    missing = [m for m in methods if not callable(getattr(made, m, None))]
+    if missing:
+        raise PluginError(
+            f"plugin {registration.plugin}: {registry.kind} {choice.name!r} "
+            f"({type(made).__name__}) does not implement {', '.join(missing)} "
+            "(see docs/plugins.md, Interfaces)"
+        )
+    return made
 
 
 def make_generator(score: Score, plugins: Plugins, name: str | None = None) -> Generator:
     choice = generator_choice(score, name)
-    try:
-        registration = plugins.generators.get(choice.name)
-    except PluginError as exc:
-        raise ConfigError(str(exc)) from None
-    return registration.factory(dict(choice.options), score.state_dir)
+    return instantiate(score, plugins.generators, choice, GENERATOR_METHODS, "generator")
 
 
 def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]:

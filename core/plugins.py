@@ -30,7 +30,7 @@ from typing import Any
 import pluggy
 
 from segue.core import __version__, hookspecs
-from segue.core.errors import PluginError
+from segue.core.errors import PluginError, SegueError
 from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
 
@@ -104,6 +104,22 @@ def strict_from_env() -> bool:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _call_chained(impl: Any, hook: str, available: dict[str, Any]) -> Any:
+    """Call one implementation of a chained hook; a bug in it names its plugin.
+
+    segue's own errors (a ``PermanentError`` from a post-processor, say) pass unchanged:
+    they already say what went wrong and the pipeline knows what to do with them.
+    """
+    try:
+        return impl.function(**{arg: available[arg] for arg in impl.argnames})
+    except SegueError:
+        raise
+    except Exception as exc:
+        raise PluginError(
+            f"plugin {impl.plugin_name}: {hook} raised {_one_line(f'{type(exc).__name__}: {exc}')}"
+        ) from exc
 
 
 class Plugins:
@@ -285,7 +301,7 @@ class Plugins:
         """Run ``segue_transform_prompt`` as a chain, in pluggy's call order."""
         for impl in self._call_order("segue_transform_prompt"):
             available = {"request": request, "score": score}
-            result = impl.function(**{arg: available[arg] for arg in impl.argnames})
+            result = _call_chained(impl, "segue_transform_prompt", available)
             if result is not None:
                 if not isinstance(result, GenerationRequest):
                     raise PluginError(
@@ -301,7 +317,7 @@ class Plugins:
 
         for impl in self._call_order("segue_process_track"):
             available = {"track": track, "path": path}
-            result = impl.function(**{arg: available[arg] for arg in impl.argnames})
+            result = _call_chained(impl, "segue_process_track", available)
             if result is not None:
                 if not isinstance(result, Track):
                     raise PluginError(

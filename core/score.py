@@ -46,6 +46,9 @@ class PluginChoice:
 
     name: str
     options: dict[str, Any] = field(default_factory=dict)
+    # Where the score names it (0: not written in the score), so that a plugin refusing its
+    # options can be reported as ``FILE:LINE: ...``; not part of equality.
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -478,7 +481,7 @@ class _Checker:
             if not PLUGIN_NAME_RE.fullmatch(value):
                 self.error(path, f"must be {what}")
                 return None
-            return PluginChoice(value)
+            return PluginChoice(value, line=self._line(path))
         raw = self.mapping(value, path, None, what)
         if raw is None:
             return None
@@ -496,7 +499,21 @@ class _Checker:
         if any(not isinstance(k, str) for k in raw):
             return None
         options = {k: plain(v) for k, v in raw.items() if k != keys[0]}
-        return PluginChoice(name, options)
+        return PluginChoice(name, options, line=self._line(path))
+
+    def _line(self, path: ErrorPath) -> int:
+        """The line of ``path`` when the score writes it, else 0 (a default)."""
+        node: Any = self.root
+        for part in path:
+            present = (
+                part in node
+                if isinstance(node, Mapping)
+                else isinstance(node, list) and isinstance(part, int) and part < len(node)
+            )
+            if not present:
+                return 0
+            node = node[part]
+        return line_of(self.root, path) or 0
 
     def storage(self, value: Any, path: ErrorPath) -> tuple[PluginChoice, ...]:
         if isinstance(value, list):
