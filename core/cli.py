@@ -110,3 +110,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FAILURE
+    except OSError as exc:  # the state folder cannot be written, a disk is full…
+        print(f"segue: {os_error_text(exc)}", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:
+        if verbose:
+            raise
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        print(f"segue: unexpected error: {text} (run with -v for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def os_error_text(exc: OSError) -> str:
+    """``file exists: /x/.segue/tracks`` rather than ``[Errno 17] File exists: …``."""
+    if not exc.strerror:
+        return " ".join(str(exc).split())
+    text = exc.strerror[:1].lower() + exc.strerror[1:]
+    if exc.filename is not None:
+        text += f": {exc.filename}"
+    return " ".join(text.split())

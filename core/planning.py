@@ -54,7 +54,7 @@ def instantiate(
         made = registration.factory(dict(choice.options), score.state_dir)
     except ConfigError as exc:
         raise ConfigError(f"{where}{exc}") from None
-    except SegueError:
+    except (SegueError, OSError):  # OSError: the machine, not the options (exit 1)
         raise
     except Exception as exc:
         raise ConfigError(
