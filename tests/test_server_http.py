@@ -324,6 +324,6 @@ async def test_session_limit(tmp_path):
         async with http.post(f"{live.http}/api/sessions/one/state", json={}) as r:
             assert r.status == 200  # existing sessions still work
         status, _h, body = await get(f"{live.ws.replace('ws://', 'http://')}?session=three")
-        assert status == 503
+        assert status == 503 and json.loads(body)["code"] == "too_many_sessions"
         async with connect_raw(f"{live.ws}?session=two") as ws:
             assert (await recv_json(ws))["type"] == "welcome"
