@@ -21,7 +21,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
@@ -77,7 +77,6 @@ class ServerConfig:
     close_timeout_s: float = 5.0  # waiting for a client's close reply
     shutdown_grace_s: float = 30.0  # on-demand generation may finish within this
     max_sessions: int = 100_000  # new sessions beyond this are refused (503)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_score(cls, score: Score, **overrides: Any) -> ServerConfig:
