@@ -250,7 +250,10 @@ MODES = (
     "mixolydian",
     "aeolian",
     "locrian",
+    "harmonic minor",
 )
+# Chord-symbol shorthands: ``Am``, ``C#m``, ``Bb min``, ``F maj`` (docs/generators.md).
+MODE_SHORTHANDS = {"m": "minor", "min": "minor", "maj": "major"}
 MAX_PROMPT_CHARS = 4100
 MAX_SCORE_BYTES = 4 * 1024 * 1024
 # Eleven Music composition-plan limits (see docs/score.md).
@@ -311,7 +314,11 @@ SERVER_KEYS = (
     "burst",
 )
 
-_KEY_RE = re.compile(r"([A-Ga-g])([#b\u266f\u266d]?)(?:\s+(\S+))?")
+# A note, an optional accidental, then a mode after a space, or a shorthand (``m``, ``min``,
+# ``maj``) that may also follow at once (``C#m``).
+_KEY_RE = re.compile(
+    r"([A-Ga-g])([#b\u266f\u266d]?)(?:\s+(\S+(?:\s+(?i:minor))?)|(m|(?i:min|maj)))?"
+)
 _MISSING: Any = object()
 
 ErrorPath = tuple[Any, ...]
@@ -333,14 +340,19 @@ def parse_key(text: str) -> str | None:
     m = _KEY_RE.fullmatch(text.strip())
     if not m:
         return None
-    note, accidental, mode = m.groups()
+    note, accidental, spaced, attached = m.groups()
     accidental = {"\u266f": "#", "\u266d": "b"}.get(accidental, accidental)
     name = note.upper() + accidental
+    mode = spaced or attached
     if mode is None:
         return name
-    if mode.lower() not in MODES:
+    if mode == "M":  # major in chord symbols, minor to some: too easy to misread
         return None
-    return f"{name} {mode.lower()}"
+    mode = " ".join(mode.lower().split())
+    mode = MODE_SHORTHANDS.get(mode, mode)
+    if mode not in MODES:
+        return None
+    return f"{name} {mode}"
 
 
 class _Checker:
