@@ -75,3 +75,39 @@ def test_an_unexpected_error_is_one_line_and_v_shows_the_traceback(
     )
     with pytest.raises(RuntimeError):
         main(["-v", "validate", str(score)])
+
+
+BORDERS = "┃│┓┐┫┤┩┘"
+
+
+def table_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line[:1] in "┏┃┡│└"]
+
+
+def test_tables_fit_80_columns_without_cropping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    score = score_in(tmp_path)
+    score.write_text(
+        SCORE.replace("calm: {", "a_longer_mood_name: {").replace(
+            "mood: calm", "mood: a_longer_mood_name"
+        )
+    )
+    assert main(["pregen", str(score)]) == 0
+    capsys.readouterr()
+    for command in (["plan", str(score)], ["tracks", str(score)], ["plugins"]):
+        assert main(command) == 0
+        out = capsys.readouterr().out
+        lines = table_lines(out)
+        assert lines, out
+        for line in lines:
+            # Cropped tables lose their right border (and the columns beside it).
+            assert len(line) <= 80 and line[-1] in BORDERS, f"{command[0]}: {line!r}"
+        if command[0] == "plan":
+            assert "est. cost" in out and "$0.00" in out
+        if command[0] == "tracks":
+            assert "length" in out and "KB" in out
+        if command[0] == "plugins":
+            # Hook names are never cut in two.
+            assert "register_cache_backends" in out and "transform_prompt" in out

@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+KEY_CHARS = 12  # of the cache key, in the table (--json has it whole)
+
+
 def _money(usd: float) -> str:
     return f"${usd:,.2f}"
 
@@ -108,10 +111,11 @@ def print_table(
         title=f"{score.title} — {len(plan)} requests, generator {generator.name}",
         show_lines=True,
     )
-    # Every column but the prompt keeps its width; the prompt wraps in what is left.
-    table.add_column("mood", no_wrap=True)
+    # The prompt wraps in what is left, long mood names fold; the other columns keep their
+    # width. Together they fit 80 columns (a pipe counts as 80 for rich).
+    table.add_column("mood", overflow="fold", max_width=10)
     table.add_column("var", justify="right", no_wrap=True)
-    table.add_column("prompt (final)", overflow="fold", ratio=1, min_width=16)
+    table.add_column("prompt (final)", overflow="fold", ratio=1, min_width=12)
     table.add_column("dur s", justify="right", no_wrap=True)
     table.add_column("key", no_wrap=True)
     table.add_column("cached", justify="center", no_wrap=True)
@@ -127,7 +131,7 @@ def print_table(
             str(r.variant),
             Text(prompt),
             f"{r.duration_s:g}",
-            item.key[:12],
+            item.key[:KEY_CHARS],
             "yes" if is_cached else "no",
             _money(item.cost_usd),
             style="dim" if is_cached else None,

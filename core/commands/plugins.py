@@ -31,17 +31,20 @@ def print_table(plugins: Plugins) -> None:
 
     console = Console(soft_wrap=False)
     table = Table(title="segue plugins", show_lines=False)
+    # One hook per line, never cut inside a name; built-ins by their short name (which
+    # SEGUE_DISABLE_PLUGINS takes too), so that the table fits 80 columns.
     table.add_column("plugin", no_wrap=True)
     table.add_column("version", no_wrap=True)
     table.add_column("source", no_wrap=True)
-    table.add_column("hooks", overflow="fold")
-    table.add_column("registered", overflow="fold")
+    table.add_column("hooks", no_wrap=True)
+    table.add_column("registered")
     for info in plugins.info():
-        registered = "; ".join(
+        registered = "\n".join(
             f"{kind}: {', '.join(names)}" for kind, names in info.registered.items()
         )
-        hooks = ", ".join(h.removeprefix("segue_") for h in info.hooks)
-        table.add_row(info.name, info.version or "?", info.source, hooks, registered)
+        hooks = "\n".join(h.removeprefix("segue_") for h in info.hooks)
+        name = info.name.removeprefix("segue.plugins.") if info.source == "builtin" else info.name
+        table.add_row(name, info.version or "?", info.source, hooks, registered)
     console.print(table)
     for what, order in (
         ("prompt transformers", plugins.transformers()),

@@ -57,11 +57,14 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
     from rich.table import Table
 
     table = Table(title=f"{data['count']} stored track(s)")
-    for column in ("mood", "variant", "format", "duration", "bpm", "size", "cost", "id"):
+    # Short headers, so that the table fits an 80-column terminal (or a pipe).
+    for column in ("mood", "var", "format", "length", "bpm", "size", "cost", "id"):
         table.add_column(
             column,
             justify="left" if column in ("mood", "id") else "right",
-            no_wrap=True,
+            no_wrap=column != "mood",
+            overflow="fold",
+            max_width=14 if column == "mood" else None,
             min_width=12 if column == "id" else None,
         )
     for t in data["tracks"]:
