@@ -221,6 +221,8 @@ class Pipeline:
         self._stop_requested = False
         self._pool: ThreadPoolExecutor | None = None
         self._seen: dict[str, tuple[Track, tuple[int, int, int]]] = {}
+        # Work folders made by this pipeline and not yet removed (see remove_work()).
+        self._workdirs: set[Path] = set()
 
     # --- lookups (synchronous, cheap: the serving path) ----------------------------------
 
@@ -602,7 +604,19 @@ class Pipeline:
     def _new_workdir(self, key: str) -> Path:
         path = self.work_root / f"{os.getpid()}-{key[:16]}-{secrets.token_hex(4)}"
         path.mkdir(parents=True)
+        self._workdirs.add(path)
         return path
+
+    def remove_work(self) -> None:
+        """Remove every work folder this pipeline made that is still there.
+
+        A cancelled generation's folder is removed at once, but a generator working in a
+        thread (``asyncio.to_thread`` cannot be stopped) may write into it, re-creating it,
+        until the thread ends: call this once those threads are done (after ``asyncio.run``
+        returns, which waits for them), so that a command leaves no work behind.
+        """
+        for path in list(self._workdirs):
+            shutil.rmtree(path, ignore_errors=True)
 
     def _clean_stale_work(self) -> None:
         """Remove work folders left by processes that are gone (killed mid-run)."""
@@ -614,17 +628,23 @@ class Pipeline:
     async def _call_generator(self, planned: PlannedRequest) -> tuple[GeneratedAudio, Path]:
         key = planned.request.cache_key
         workdir = self._new_workdir(key)
+        # Until the generator has returned or raised, a thread of its own may still write
+        # into workdir: the folder stays listed for remove_work().
+        settled = False
         try:
             try:
                 async with asyncio.timeout(self.deadline_s):
                     gen = await self.generator.generate(planned.request, workdir)
+                settled = True
             except TimeoutError:
                 raise TransientError(
                     f"no result within the {self.deadline_s:g}s deadline"
                 ) from None
             except GenerationError:
+                settled = True
                 raise
             except Exception as exc:  # a generator bug: retrying will not fix it
+                settled = True
                 raise PermanentError(
                     f"generator {self.generator.name} raised {type(exc).__name__}: {exc}"
                 ) from exc
@@ -642,6 +662,8 @@ class Pipeline:
             return gen, workdir
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
+            if settled:
+                self._workdirs.discard(workdir)
             raise
 
     async def _finish(self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path) -> Track:
@@ -650,6 +672,8 @@ class Pipeline:
             return await self._finish_in(planned, gen, workdir)
         finally:
             await _remove_tree(workdir)
+            # The generator has returned, so nothing writes here any more.
+            self._workdirs.discard(workdir)
 
     async def _finish_in(
         self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
@@ -804,3 +828,4 @@ class Pipeline:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+        self.remove_work()

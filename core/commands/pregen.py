@@ -114,7 +114,11 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
                 loop.remove_signal_handler(sig)
             await pipeline.aclose()
 
-    summary = asyncio.run(main())
+    try:
+        summary = asyncio.run(main())
+    finally:
+        # asyncio.run has waited for the generator's threads: what they left can go now.
+        pipeline.remove_work()
     if args.dry_run:
         if args.json:
             print(json.dumps(summary.to_dict(), indent=2))
