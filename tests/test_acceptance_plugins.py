@@ -275,3 +275,52 @@ def test_a_processor_that_raises_is_named_and_segue_errors_pass_unchanged(tmp_pa
     )
     with pytest.raises(PermanentError, match=r"^too quiet$"):
         plugins.process_track(track, tmp_path / "x.wav")
+
+
+class Peak:
+    @hookimpl
+    def segue_process_track(self, track: Track, path: Path) -> Track | None:
+        return None
+
+
+class First:
+    @hookimpl(tryfirst=True)
+    def segue_transform_prompt(self, request: Any) -> Any:
+        return request.replace(prompt="[first] " + request.prompt)
+
+
+class Middle:
+    @hookimpl
+    def segue_transform_prompt(self, request: Any) -> Any:
+        return request.replace(prompt=request.prompt + " [middle]")
+
+
+class Last:
+    @hookimpl(trylast=True)
+    def segue_transform_prompt(self, request: Any) -> Any:
+        return request.replace(prompt=request.prompt + " [last]")
+
+
+def test_chain_orders_are_the_documented_ones(tmp_path: Path) -> None:
+    """docs/plugins.md: the transformer table, and where a post-processor lands."""
+    plugins = Plugins(
+        load_entry_points=False,
+        extra=[("peak", Peak()), ("first", First()), ("middle", Middle()), ("last", Last())],
+    )
+    assert plugins.processors() == [
+        "segue.plugins.beat_grid",
+        "peak",
+        "segue.plugins.loop_points",
+        "segue.plugins.loudness",
+    ]
+    assert plugins.transformers() == [
+        "first",
+        "segue.plugins.tempo_key",
+        "middle",
+        "segue.plugins.instrumental",
+        "segue.plugins.style",
+        "last",
+    ]
+    score = load_score(write_score(tmp_path))
+    (request,) = [p.request for p in build_plan(score, plugins, make_generator(score, plugins))]
+    assert request.prompt == "[first] calm strings, 90 BPM [middle], instrumental [last]"
