@@ -171,6 +171,9 @@ def load_yaml(text: str) -> Any:
             problem = f"{exc.context}, {problem}"
         if "<block end>" in problem or "<block mapping start>" in problem:
             problem += " (check the indentation)"
+        if exc.context == "while scanning an alias":
+            # `from: *` in a transition: YAML takes a bare * for an alias.
+            problem += ' (a bare * starts a YAML alias: write "*" in quotes)'
         raise YamlSourceError(_mark_line(exc), f"invalid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise YamlSourceError(1, f"invalid YAML: {exc}") from None

@@ -293,6 +293,12 @@ BROKEN = [
         "(did you mean 'next_bar'?)",
     ),
     (
+        "transition_bare_star",
+        HEAD + RULES + "transitions: [{from: *, to: explore}]\n",
+        "7: invalid YAML: expected alphabetic or numeric character, but found ',' "
+        '(a bare * starts a YAML alias: write "*" in quotes)',
+    ),
+    (
         "version_float",
         "segue: 1.0\nmoods: {a: {prompt: x}}\nrules: [{mood: a}]\n",
         "1: segue: must be the schema version, 1",
