@@ -171,6 +171,9 @@ def load_yaml(text: str) -> Any:
             problem = f"{exc.context}, {problem}"
         if "<block end>" in problem or "<block mapping start>" in problem:
             problem += " (check the indentation)"
+        if problem == "mapping values are not allowed here":
+            # `prompt: Fanfare: brass and drums`: the second ": " starts a mapping.
+            problem += ' (quote a value that contains ": ")'
         if exc.context == "while scanning an alias":
             # `from: *` in a transition: YAML takes a bare * for an alias.
             problem += ' (a bare * starts a YAML alias: write "*" in quotes)'

@@ -299,6 +299,11 @@ BROKEN = [
         '(a bare * starts a YAML alias: write "*" in quotes)',
     ),
     (
+        "prompt_with_colon",
+        "segue: 1\nmoods:\n  explore:\n    prompt: Fanfare: brass and drums\n" + RULES,
+        '4: invalid YAML: mapping values are not allowed here (quote a value that contains ": ")',
+    ),
+    (
         "version_float",
         "segue: 1.0\nmoods: {a: {prompt: x}}\nrules: [{mood: a}]\n",
         "1: segue: must be the schema version, 1",
