@@ -98,6 +98,10 @@ class PregenSummary:
     def ok(self) -> bool:
         return not self.failed and not self.interrupted
 
+    def count(self, state: str) -> int:
+        """Distinct tracks (cache keys) in ``state``: moods that plan the same audio share one."""
+        return len({o.key for o in self.outcomes if o.state == state})
+
     def exit_code(self) -> int:
         """0 when every request is stored, 130 when interrupted, 1 when some failed."""
         if self.interrupted:
@@ -107,8 +111,8 @@ class PregenSummary:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "planned": len(self.outcomes),
-            "generated": len(self.generated),
-            "skipped": len(self.skipped),
+            "generated": self.count("stored"),
+            "skipped": self.count("skipped"),
             "failed": [o.to_dict() for o in self.failed],
             "spent_usd": round(self.spent_usd, 6),
             "ledger_usd": round(self.ledger_usd, 6),
@@ -120,7 +124,7 @@ class PregenSummary:
             "tracks": [o.to_dict() for o in self.outcomes],
         }
         if self.dry_run:
-            out["would_generate"] = len(self.would_generate)
+            out["would_generate"] = self.count("would_generate")
             out["refused"] = self.refused
         return out
 
@@ -128,12 +132,13 @@ class PregenSummary:
         """One line for humans."""
         if self.dry_run:
             return (
-                f"would generate {len(self.would_generate)} of {len(self.outcomes)} tracks, "
+                f"would generate {self.count('would_generate')} of "
+                f"{len({o.key for o in self.outcomes})} tracks, "
                 f"estimated ${self.estimate_usd:.2f}"
                 + (f" (budget ${self.budget_usd:.2f})" if self.budget_usd is not None else "")
             )
         text = (
-            f"{len(self.generated)} generated, {len(self.skipped)} already stored, "
+            f"{self.count('stored')} generated, {self.count('skipped')} already stored, "
             f"{len(self.failed)} failed; spent ${self.spent_usd:.2f} "
             f"(ledger ${self.ledger_usd:.2f}) in {self.elapsed_s:.1f}s"
         )

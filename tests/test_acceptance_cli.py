@@ -111,3 +111,48 @@ def test_tables_fit_80_columns_without_cropping(
         if command[0] == "plugins":
             # Hook names are never cut in two.
             assert "register_cache_backends" in out and "transform_prompt" in out
+
+
+SHARED = """\
+segue: 1
+generator: fal
+moods:
+  town: {prompt: a lute by the well, duration_s: 30}
+  inn: {prompt: a lute by the well, duration_s: 30}
+  night: {prompt: crickets and a slow harp, duration_s: 30}
+rules:
+  - {mood: town}
+"""
+
+
+def test_moods_sharing_audio_are_counted_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two moods asking for the same audio share one cache key, so one track and one bill;
+    plan and pregen must say so (fal: $0.80 a started minute)."""
+    import json
+
+    monkeypatch.delenv("FAL_KEY", raising=False)  # planning and dry runs need no key
+    score = tmp_path / "adaptive_score.yaml"
+    score.write_text(SHARED)
+    assert main(["plan", str(score), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [r["cost_usd"] for r in doc["requests"]] == [0.8, 0.8, 0.8]
+    assert doc["totals"] == {
+        "requests": 3,
+        "missing": 2,
+        "cost_usd_missing": 1.6,
+        "cost_usd": 1.6,
+    }
+    assert main(["pregen", str(score), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "would generate 2 of 2 tracks, estimated $1.60"
+    assert main(["pregen", str(score), "--dry-run", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["planned"] == 3 and summary["would_generate"] == 2
+    # Generating: one track for the two moods.
+    score.write_text(SHARED.replace("generator: fal", "generator: synth").replace("30}", "3}"))
+    assert main(["pregen", str(score), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["planned"] == 3 and summary["generated"] == 2
+    assert len(list((tmp_path / ".segue" / "tracks").iterdir())) == 2

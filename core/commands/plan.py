@@ -70,13 +70,18 @@ def plan_document(
 
 
 def totals(plan: list[PlannedRequest], cached: list[bool]) -> dict[str, Any]:
-    """Counts and costs of all the requests and of the missing ones."""
-    missing = [p for p, c in zip(plan, cached, strict=True) if not c]
+    """Counts and costs of all the requests and of the missing ones.
+
+    ``missing`` and the costs count each track once: requests with one cache key (two moods
+    asking for the same audio) share one generation, as ``segue pregen`` makes it.
+    """
+    tracks = {p.key: p for p in plan}
+    missing = {p.key: p for p, c in zip(plan, cached, strict=True) if not c}
     return {
         "requests": len(plan),
         "missing": len(missing),
-        "cost_usd_missing": round(sum(p.cost_usd for p in missing), 6),
-        "cost_usd": round(sum(p.cost_usd for p in plan), 6),
+        "cost_usd_missing": round(sum(p.cost_usd for p in missing.values()), 6),
+        "cost_usd": round(sum(p.cost_usd for p in tracks.values()), 6),
     }
 
 
