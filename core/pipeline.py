@@ -50,7 +50,7 @@ from segue.core.errors import (
     RateLimitedError,
     TransientError,
 )
-from segue.core.files import pid_alive, sha256_file
+from segue.core.files import sha256_file, writer_gone
 from segue.core.generator import GeneratedAudio, Generator
 from segue.core.planning import (
     CACHE_METHODS,
@@ -622,7 +622,7 @@ class Pipeline:
         """Remove work folders left by processes that are gone (killed mid-run)."""
         for entry in self.work_root.iterdir():
             pid_text = entry.name.split("-", 1)[0]
-            if pid_text.isdigit() and not pid_alive(int(pid_text)):
+            if pid_text.isdigit() and writer_gone(Path(entry), int(pid_text)):
                 shutil.rmtree(entry, ignore_errors=True)
 
     async def _call_generator(self, planned: PlannedRequest) -> tuple[GeneratedAudio, Path]:

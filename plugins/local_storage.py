@@ -3,8 +3,9 @@
 Writes are atomic and checked: the bytes go to ``.<name>.<pid>.tmp`` in the same folder,
 are fsynced and hashed, and only a file whose SHA-256 matches is renamed into place (then
 the folder is fsynced, so the rename survives a power cut). A reader therefore sees the
-whole file or nothing. Temp files whose writer process is gone (killed mid-write) are
-removed when a sink is made, so once a command ends the folder holds only tracks.
+whole file or nothing. Temp files whose writer process is gone (killed mid-write; its pid
+no longer runs, or now belongs to a process started after the write) are removed when a
+sink is made, so once a command ends the folder holds only tracks.
 
 Options: ``path`` (default ``.segue/tracks``; relative paths are from the score's folder).
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 from segue.core import hookimpl
 from segue.core.errors import ConfigError, TransientError
-from segue.core.files import pid_alive
+from segue.core.files import writer_gone
 
 # <id>.<ext>: a hex id (or any safe name) and a known extension; nothing else is served.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}\.[a-z0-9]{1,8}$")
@@ -41,7 +42,7 @@ class LocalSink:
         removed = []
         for entry in os.scandir(self.folder):
             match = _TEMP.match(entry.name)
-            if match and not pid_alive(int(match["pid"])):
+            if match and writer_gone(Path(entry.path), int(match["pid"])):
                 try:
                     os.unlink(entry.path)
                     removed.append(entry.name)

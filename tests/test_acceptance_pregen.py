@@ -91,3 +91,32 @@ def test_a_stopped_pregen_leaves_no_work_folder(tmp_path: Path) -> None:
     assert sorted(p.name for p in work.iterdir()) == []
     tracks = tmp_path / ".segue" / "tracks"
     assert sorted(p.name for p in tracks.iterdir()) == []
+
+
+def test_temp_files_of_a_reused_pid_are_stale(tmp_path: Path) -> None:
+    """DESIGN section 8: temp files whose writer is gone are removed at the next start, also
+    when the writer's pid now belongs to another process (a restarted container's pid 1)."""
+    from segue.core.pipeline import Pipeline
+
+    path = tmp_path / "adaptive_score.yaml"
+    path.write_text(SCORE.replace("generator: stubborn", "generator: synth"))
+    tracks = tmp_path / ".segue" / "tracks"
+    work = tmp_path / ".segue" / "work"
+    tracks.mkdir(parents=True)
+    work.mkdir(parents=True)
+    me = os.getpid()
+    old = tracks / f".{'a' * 64}.ogg.1.tmp"  # pid 1 runs, but started long after this write
+    mine_old = tracks / f".{'b' * 64}.ogg.{me}.tmp"
+    mine_now = tracks / f".{'c' * 64}.ogg.{me}.tmp"  # being written by this process
+    old_work = work / f"1-{'a' * 16}-0000"
+    for temp in (old, mine_old, mine_now):
+        temp.write_bytes(b"partial")
+    old_work.mkdir()
+    for stale in (old, mine_old, old_work):
+        os.utime(stale, (86400, 86400))  # 2 January 1970
+    pipeline = Pipeline(load_score(path), Plugins(load_entry_points=False))
+    try:
+        assert sorted(p.name for p in tracks.iterdir()) == [mine_now.name]
+        assert list(work.iterdir()) == []
+    finally:
+        asyncio.run(pipeline.aclose())
