@@ -78,10 +78,12 @@ def main() -> None:
     d2 = Director("bench", score, lambda m: tracks.get(m, []), seed=1)
     d2.start(T0)
     cues_before = d2.seq
+    step = iter(range(10**9))  # time only moves on, across the repeated runs
 
     def flip(i: int) -> None:
-        now = T0 + 1000 + i * 60.0
-        d2.update(now, set={"in_combat": i % 2 == 0})
+        k = next(step)
+        now = T0 + 1000 + k * 60.0
+        d2.update(now, set={"in_combat": k % 2 == 0})
         d2.tick(now + 30.0)
 
     moving = per_call_us(flip, 5_000)

@@ -97,6 +97,18 @@ class Grid:
             duration_s=duration,
         )
 
+    @classmethod
+    def of(cls, track: Track) -> Grid:
+        """``from_track(track)``, memoised per track (tracks are immutable)."""
+        hit = _grids.get(track.id)
+        if hit is not None and hit[0] is track:
+            return hit[1]
+        grid = cls.from_track(track)
+        if len(_grids) >= _GRIDS_MAX:
+            _grids.clear()
+        _grids[track.id] = (track, grid)
+        return grid
+
     @property
     def beat_s(self) -> float:
         return 60.0 / self.bpm
@@ -112,6 +124,12 @@ class Grid:
     def beat_time(self, k: int) -> float:
         """Track time of beat ``k`` (``k`` counts from the first beat, may be negative)."""
         return self.first_beat_s + k * 60.0 / self.bpm
+
+
+# Grid.of's memo: track id -> (the Track it was built from, its Grid). Checked by
+# identity, so a different Track object with the same id gets its own grid.
+_grids: dict[str, tuple[Track, Grid]] = {}
+_GRIDS_MAX = 4096
 
 
 def _mod(x: float, m: float) -> float:

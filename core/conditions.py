@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,10 +231,26 @@ class Condition:
     root: Node
     source: Any  # the condition as written, as plain data (for /api/score)
 
+    @property
+    def matcher(self) -> Callable[[Any], bool]:
+        """``root.matches`` as one closure (see ``compile_matcher``), built once.
+
+        It may raise RecursionError for absurdly deep state; ``matches`` does not.
+        """
+        fn = self.__dict__.get("_matcher")
+        if fn is None:
+            fn = compile_matcher(self.root)
+            object.__setattr__(self, "_matcher", fn)
+        return fn
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The closure is derived data (and cannot be pickled): rebuilt on first use.
+        return {k: v for k, v in self.__dict__.items() if k != "_matcher"}
+
     def matches(self, state: Mapping[str, Any]) -> bool:
         """True when ``state`` satisfies the condition; never raises."""
         try:
-            return self.root.matches(state)
+            return self.matcher(state)
         except RecursionError:  # absurdly deep state; no match rather than a crash
             return False
 
@@ -244,6 +261,192 @@ class Condition:
     def terms(self) -> list[Term]:
         """Every ``key op value`` test, in source order (used to guess key types)."""
         return list(self.root.terms())
+
+
+# --- closures --------------------------------------------------------------------------
+#
+# A rule is matched on every state message of every session, so the node tree is turned
+# into closures once: keys pre-split, operators resolved, and the usual case (a plain
+# dict state, JSON scalars) tested inline. Anything unusual (another Mapping type, a str
+# or int subclass, an odd value) takes the reference path above, so the closures agree
+# with ``Node.matches`` on every input (tests/test_score_conditions.py checks this).
+
+
+def _path_getter(parts: tuple[str, ...], memo: dict[tuple[str, ...], Any]) -> Any:
+    """``_walk(node, parts)`` with the prefixes joined in advance (one closure per suffix)."""
+    fn = memo.get(parts)
+    if fn is not None:
+        return fn
+    options = tuple(
+        (".".join(parts[:i]), _path_getter(parts[i:], memo) if i < len(parts) else None)
+        for i in range(len(parts), 0, -1)
+    )
+    plist = list(parts)
+
+    def get(node: Any) -> Any:
+        if type(node) is not dict:
+            return _walk(node, plist)
+        for head, below in options:
+            value = node.get(head, _MISSING)
+            if value is _MISSING:
+                continue
+            if below is None:
+                return value
+            found = below(value)
+            if found is not _MISSING:
+                return found
+        return _MISSING
+
+    memo[parts] = get
+    return get
+
+
+def _getter(key: str) -> Callable[[Any], Any]:
+    """The value of dotted ``key`` in a state, or ``_MISSING`` (as ``lookup``)."""
+    parts = tuple(key.split("."))
+    if len(parts) == 1:
+
+        def get(state: Any) -> Any:
+            if type(state) is dict:
+                return state.get(key, _MISSING)
+            return lookup(state, key)
+
+        return get
+    walk = _path_getter(parts, {})
+
+    def get_nested(state: Any) -> Any:
+        if not isinstance(state, Mapping):
+            return _MISSING
+        return walk(state)
+
+    return get_nested
+
+
+_CMP = {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}
+
+
+def _value_test(op: str, value: Any) -> Callable[[Any], bool]:
+    """``found op value`` for a present ``found``, as ``Term.matches`` decides it."""
+    if op in ("eq", "ne"):
+        if value is None or isinstance(value, bool):
+            # One family of singletons: equal means identical.
+            eq = lambda found: found is value  # noqa: E731
+        elif isinstance(value, str):
+
+            def eq(found: Any) -> bool:
+                if type(found) is str:
+                    return found == value
+                return values_equal(found, value)
+
+        else:  # a number
+
+            def eq(found: Any) -> bool:
+                kind = type(found)
+                if kind is int or kind is float:
+                    return found == value
+                return values_equal(found, value)
+
+        if op == "eq":
+            return eq
+        return lambda found: not eq(found)
+    if op in ("in", "not_in"):
+        values = tuple(value)
+        strs = frozenset(v for v in values if _kind(v) == "str")
+        nums = frozenset(v for v in values if _kind(v) == "number")
+        bools = frozenset(v for v in values if _kind(v) == "bool")
+        has_null = any(v is None for v in values)
+
+        def contains(found: Any) -> bool:
+            kind = type(found)
+            if kind is str:
+                return found in strs
+            if kind is int or kind is float:
+                return found in nums
+            if kind is bool:
+                return found in bools
+            if found is None:
+                return has_null
+            return any(values_equal(found, v) for v in values)
+
+        if op == "in":
+            return contains
+        return lambda found: not contains(found)
+    cmp = _CMP[op]
+    if isinstance(value, str):
+
+        def ordered_str(found: Any) -> bool:
+            if type(found) is str:
+                return cmp(found, value)
+            return _ordered(found, value, op)
+
+        return ordered_str
+
+    def ordered_num(found: Any) -> bool:
+        kind = type(found)
+        if kind is int or kind is float:
+            return cmp(found, value)
+        return _ordered(found, value, op)
+
+    return ordered_num
+
+
+def _term_matcher(term: Term) -> Callable[[Any], bool]:
+    key, op, value = term.key, term.op, term.value
+    if op == "exists":
+        get = _getter(key)
+        if value:
+            return lambda state: get(state) is not _MISSING
+        return lambda state: get(state) is _MISSING
+    test = _value_test(op, value)
+    if "." not in key and op == "eq" and (value is None or isinstance(value, bool)):
+        # The commonest rule of all (``in_combat: true``), in one step.
+
+        def flag(state: Any) -> bool:
+            if type(state) is dict:
+                return state.get(key, _MISSING) is value
+            found = lookup(state, key)
+            return found is not _MISSING and found is value
+
+        return flag
+    get = _getter(key)
+
+    def term_matches(state: Any) -> bool:
+        found = get(state)
+        if found is _MISSING:
+            return False
+        return test(found)
+
+    return term_matches
+
+
+def compile_matcher(node: Node) -> Callable[[Any], bool]:
+    """``node.matches`` as a closure; the same answer for every state."""
+    if isinstance(node, Term):
+        return _term_matcher(node)
+    if isinstance(node, NotOf):
+        child = compile_matcher(node.child)
+        return lambda state: not child(state)
+    children = tuple(compile_matcher(c) for c in node.children)
+    if isinstance(node, AllOf):
+        if len(children) == 2:
+            first, second = children
+            return lambda state: first(state) and second(state)
+
+        def all_of(state: Any) -> bool:
+            for child in children:  # noqa: SIM110 - a loop, not all(genexpr): no generator
+                if not child(state):
+                    return False
+            return True
+
+        return all_of
+
+    def any_of(state: Any) -> bool:
+        for child in children:  # noqa: SIM110 - a loop, not any(genexpr): no generator
+            if child(state):
+                return True
+        return False
+
+    return any_of
 
 
 # --- compiling -------------------------------------------------------------------------

@@ -50,16 +50,15 @@ stored track gives ``Pending``; it is not replayed later (a late one-shot is no 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import fields
 from typing import Any
 
 from segue.core.clock import EPS, Grid, entry_offset, position, schedule
 from segue.core.cue import Cue, Pending, Stinger
-from segue.core.rules import desired_mood, ordered, selectable_moods
+from segue.core.rules import ruleset_for
 from segue.core.score import Score, Transition
 from segue.core.state import apply_state
 from segue.core.track import Track
-from segue.core.transitions import TransitionTable
 from segue.core.variants import VariantPicker
 
 TrackSource = Callable[[str], Sequence[Track]]
@@ -80,15 +79,82 @@ class UnknownEvent(KeyError):
         return f"unknown event {self.name!r}"
 
 
-@dataclass(frozen=True)
 class _Entry:
-    cue: Cue
-    since: float  # when its mood began playing: min_dwell_s counts from here
-    grid: Grid
+    """A cue the director issued, with what it needs to keep deciding about it."""
+
+    __slots__ = ("cue", "grid", "since")
+
+    def __init__(self, cue: Cue, since: float, grid: Grid) -> None:
+        self.cue = cue
+        self.since = since  # when its mood began playing: min_dwell_s counts from here
+        self.grid = grid
+
+
+_CUE_FIELDS = ("seq", "session", "mood", "previous", "track", "transition", "start_at", "offset_s")
+# A Cue is a frozen dataclass: its __init__ sets each field through object.__setattr__,
+# which costs more than the rest of a cue decision. The director builds its cues with
+# values it has already checked, straight into the instance's __dict__ (the same
+# object __init__ would make; tests/test_rules_director.py compares them).
+_FAST_CUE = (
+    tuple(f.name for f in fields(Cue)) == _CUE_FIELDS
+    and "__slots__" not in Cue.__dict__
+    and "__post_init__" not in Cue.__dict__
+)
+_new = object.__new__
+
+
+def make_cue(
+    seq: int,
+    session: str,
+    mood: str,
+    previous: str | None,
+    track: Track,
+    transition: Transition,
+    start_at: float,
+    offset_s: float,
+) -> Cue:
+    """``Cue(...)`` for the hot path (see ``_FAST_CUE``)."""
+    if not _FAST_CUE:
+        return Cue(seq, session, mood, previous, track, transition, start_at, offset_s)
+    cue = _new(Cue)
+    d = cue.__dict__
+    d["seq"] = seq
+    d["session"] = session
+    d["mood"] = mood
+    d["previous"] = previous
+    d["track"] = track
+    d["transition"] = transition
+    d["start_at"] = start_at
+    d["offset_s"] = offset_s
+    return cue
 
 
 class Director:
-    """One session's musical decisions (see the module docstring)."""
+    """One session's musical decisions (see the module docstring).
+
+    What does not vary between sessions of a score (sorted rules compiled to closures,
+    the transition table, reachable moods) lives in the score's shared ``Ruleset``.
+    """
+
+    # One per session, thousands per server: no per-instance __dict__.
+    __slots__ = (
+        "_ahead",
+        "_decide",
+        "_pending_said",
+        "_picker",
+        "_playing",
+        "_ruleset",
+        "_table",
+        "_target",
+        "_target_since",
+        "_tracks",
+        "desired",
+        "lead_s",
+        "score",
+        "seq",
+        "session",
+        "state",
+    )
 
     def __init__(
         self,
@@ -103,8 +169,9 @@ class Director:
         self.score = score
         self.lead_s = lead_s
         self._tracks = tracks
-        self._rules = ordered(score.rules)
-        self._table = TransitionTable(score.transitions)
+        ruleset = self._ruleset = ruleset_for(score)
+        self._decide = ruleset.decide
+        self._table = ruleset.transitions
         self._picker = VariantPicker(seed)
         self.state: dict[str, Any] = {}
         self.desired: str | None = None
@@ -143,11 +210,7 @@ class Director:
 
     def reachable_moods(self) -> list[str]:
         """Every mood some rule can select, then every event's stinger mood."""
-        moods = selectable_moods(self.score.rules)
-        for spec in self.score.events.values():
-            if spec.stinger is not None and spec.stinger not in moods:
-                moods.append(spec.stinger)
-        return moods
+        return list(self._ruleset.reachable)
 
     def next_wakeup(self) -> float | None:
         """When ``tick()`` must run next (server time), or None while nothing waits."""
@@ -164,7 +227,7 @@ class Director:
 
     def start(self, now: float) -> list[Cue | Pending]:
         """The first decision, for the state as it is (empty for a new session)."""
-        self._set_desired(desired_mood(self._rules, self.state))
+        self._set_desired(self._decide(self.state))
         return self._evaluate(now)
 
     def update(
@@ -175,8 +238,11 @@ class Director:
         replace: Mapping[str, Any] | None = None,
     ) -> list[Cue | Pending]:
         """Apply a state change (StateError, and no change, for a bad one) and decide."""
-        self.state = apply_state(self.state, set=set, unset=unset, replace=replace)
-        self._set_desired(desired_mood(self._rules, self.state))
+        self.state = state = apply_state(self.state, set=set, unset=unset, replace=replace)
+        mood = self._decide(state)
+        if mood != self.desired:
+            self._pending_said = None
+            self.desired = mood
         return self._evaluate(now)
 
     def tick(self, now: float) -> list[Cue | Pending]:
@@ -247,26 +313,33 @@ class Director:
         return schedule(entry.grid, cue.start_at, cue.offset_s, now, at, self.lead_s)
 
     def _evaluate(self, now: float) -> list[Cue | Pending]:
-        self._settle(now)
+        # _settle, inlined: this runs for every state message.
+        ahead = self._ahead
+        playing = self._playing
+        if ahead is not None and ahead.cue.start_at <= now:
+            self._playing = playing = ahead
+            self._ahead = ahead = None
         want = self.desired
-        latest = self._ahead or self._playing
         if want is None:
             self._target = None
             return []
+        latest = ahead or playing
         if latest is None:
             self._target = None
             return self._cue(now, want, self._table.lookup(None, want))
         if want == latest.cue.mood:
             self._target = None
             return []
-        playing = self._playing
-        if self._ahead is not None and playing is not None and want == playing.cue.mood:
+        if ahead is not None and playing is not None and want == playing.cue.mood:
             self._target = None
-            return [self._continue(now, playing, self._ahead)]
+            return [self._continue(now, playing, ahead)]
         if want != self._target:
             self._target, self._target_since = want, now
-        transition = self._transition_to(want)
-        if self._due(transition) > now:
+        transition = self._table.lookup(playing.cue.mood if playing else None, want)
+        due = self._target_since + transition.debounce_ms / 1000.0
+        if playing is not None:
+            due = max(due, playing.since + transition.min_dwell_s)
+        if due > now:
             return []
         return self._cue(now, want, transition)
 
@@ -279,28 +352,25 @@ class Director:
             self._pending_said = mood
             return [Pending(mood)]
         track = self._choose(mood, tracks)
-        grid = Grid.from_track(track)
+        grid = Grid.of(track)
         playing = self._playing
         if playing is None:
             start_at, offset, previous = now + self.lead_s, 0.0, None
         else:
             old = playing.cue
-            start_at = self._schedule_on(playing, now, transition.at)
-            where = position(playing.grid, old.start_at, old.offset_s, start_at)
-            offset = entry_offset(transition.entry, playing.grid, where, grid)
+            if transition.at == "now":  # schedule()'s answer for it, without the call
+                start_at = now + self.lead_s
+            else:
+                start_at = self._schedule_on(playing, now, transition.at)
+            if transition.entry == "start":  # entry_offset()'s answer for it
+                offset = 0.0
+            else:
+                where = position(playing.grid, old.start_at, old.offset_s, start_at)
+                offset = entry_offset(transition.entry, playing.grid, where, grid)
             previous = old.mood
-        self.seq += 1
-        cue = Cue(
-            seq=self.seq,
-            session=self.session,
-            mood=mood,
-            previous=previous,
-            track=track,
-            transition=transition,
-            start_at=start_at,
-            offset_s=offset,
-        )
-        self._ahead = _Entry(cue=cue, since=start_at, grid=grid)
+        self.seq = seq = self.seq + 1
+        cue = make_cue(seq, self.session, mood, previous, track, transition, start_at, offset)
+        self._ahead = _Entry(cue, start_at, grid)
         self._target = None
         self._pending_said = None
         return [cue]
@@ -308,22 +378,20 @@ class Director:
     def _continue(self, now: float, playing: _Entry, ahead: _Entry) -> Cue:
         old = playing.cue
         start_at = min(now + self.lead_s, ahead.cue.start_at)
-        self.seq += 1
-        cue = Cue(
-            seq=self.seq,
-            session=self.session,
-            mood=old.mood,
-            previous=old.mood,
-            track=old.track,
-            transition=CONTINUE,
-            start_at=start_at,
-            offset_s=position(playing.grid, old.start_at, old.offset_s, start_at),
+        self.seq = seq = self.seq + 1
+        cue = make_cue(
+            seq,
+            self.session,
+            old.mood,
+            old.mood,
+            old.track,
+            CONTINUE,
+            start_at,
+            position(playing.grid, old.start_at, old.offset_s, start_at),
         )
-        self._ahead = _Entry(cue=cue, since=playing.since, grid=playing.grid)
+        self._ahead = _Entry(cue, playing.since, playing.grid)
         return cue
 
     def _choose(self, mood: str, tracks: Sequence[Track]) -> Track:
-        by_variant: dict[int, Track] = {}
-        for track in tracks:
-            by_variant.setdefault(track.variant, track)
-        return by_variant[self._picker.pick(mood, list(by_variant))]
+        by_variant, variants = self._ruleset.variants(mood, tracks)
+        return by_variant[self._picker.pick(mood, variants)]

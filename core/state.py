@@ -27,6 +27,10 @@ class StateError(SegueError, ValueError):
     """A state change of the wrong shape; the message names the field."""
 
 
+_SCALARS = frozenset((bool, int, float, str, type(None)))
+_EMPTY_OK = frozenset((list, tuple))
+
+
 def _split(key: Any, where: str) -> list[str]:
     if not isinstance(key, str):
         raise StateError(f"{where}: keys must be strings, not {_kind(key)}")
@@ -47,6 +51,14 @@ def apply_state(
     replace: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The state after a change; raises StateError, leaving nothing changed, on bad shapes."""
+    if (
+        replace is None
+        and type(set) is dict
+        and (unset is None or (type(unset) in _EMPTY_OK and not unset))
+    ):
+        result = _fast_set(state, set)
+        if result is not None:
+            return result
     if replace is not None:
         if not isinstance(replace, Mapping):
             raise StateError(f"replace: must be an object, not {_kind(replace)}")
@@ -64,6 +76,41 @@ def apply_state(
         if not isinstance(set, Mapping):
             raise StateError(f"set: must be an object, not {_kind(set)}")
         result = _merge(result, set, "set")
+    return result
+
+
+def _fast_set(state: Mapping[str, Any] | None, changes: dict[Any, Any]) -> dict[str, Any] | None:
+    """The common message, ``set`` of (dotted) keys to JSON scalars, on plain dicts:
+    the result of the general merge, or None to take it (anything else, errors too).
+
+    Scalars are immutable, so deepcopy would return them as they are; only the dicts
+    along each key's path are copied, as the general merge does.
+    """
+    result = dict(state) if state else {}
+    for key, value in changes.items():
+        if type(key) is not str or type(value) not in _SCALARS or not key:
+            return None
+        if "." not in key:
+            result[key] = value
+            continue
+        parts = key.split(".")
+        node = result
+        for part in parts[:-1]:
+            if not part:
+                return None
+            child = node.get(part)
+            if child is None:
+                child = {}
+            elif type(child) is dict:
+                child = dict(child)
+            else:
+                return None
+            node[part] = child
+            node = child
+        last = parts[-1]
+        if not last:
+            return None
+        node[last] = value
     return result
 
 

@@ -25,6 +25,11 @@ class VariantPicker:
         self._last: dict[str, int] = {}
 
     def pick(self, mood: str, available: Sequence[int]) -> int:
+        if type(available) in (list, tuple) and len(available) == 1:
+            # One take (the usual case): nothing to rotate.
+            choice = available[0]
+            self._last[mood] = choice
+            return choice
         pool = tuple(sorted(set(available)))
         if not pool:
             raise ValueError(f"mood {mood!r}: no variants to pick from")

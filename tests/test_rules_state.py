@@ -111,3 +111,40 @@ def test_set_then_read_back(state, path):
     assert {k: v for k, v in out.items() if k != path[0]} == {
         k: v for k, v in state.items() if k != path[0]
     }
+
+
+change_keys = st.sampled_from(["a", "b", "c", "a.b", "", "a..b"]) | st.integers(0, 2)
+change_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=3),
+    lambda inner: st.dictionaries(keys, inner, max_size=3) | st.lists(inner, max_size=2),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    state=st.dictionaries(keys, values, max_size=3),
+    changes=st.dictionaries(change_keys, change_values, max_size=3),
+    unset=st.sampled_from([None, (), []]),
+)
+def test_plain_dict_fast_path_agrees_with_the_general_merge(state, changes, unset):
+    # A plain dict ``set`` takes a shortcut when it can; a read-only view of the same
+    # mapping always takes the general path. Same result, same errors, input unchanged.
+    from types import MappingProxyType
+
+    before = copy.deepcopy(state)
+    try:
+        expected = apply_state(state, set=MappingProxyType(changes), unset=unset)
+    except StateError as exc:
+        with pytest.raises(StateError) as info:
+            apply_state(state, set=changes, unset=unset)
+        assert str(info.value) == str(exc)
+        return
+    out = apply_state(state, set=changes, unset=unset)
+    assert out == expected
+    assert state == before
+    assert out is not state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segue.core.conditions import ConditionError, compile_condition, format_path
@@ -292,3 +292,85 @@ def test_numeric_ordering_agrees_with_python(x, t):
     assert match({"player.hp": {"lt": t}}, state) == (x < t)
     assert match({"player.hp": {"ge": t}}, state) == (x >= t)
     assert match({"not": {"player.hp": {"lt": t}}}, state) == (not x < t)
+
+
+# --- the compiled closures agree with the reference node tree -------------------------
+
+KEYS = ("a", "b", "a.b", "a.b.c", "b.a")
+
+
+class _Str(str):
+    """A str subclass: takes the reference path in the closures."""
+
+
+operands = st.sampled_from([0, 1, 1.0, -1, True, False, "a", "b", ""]) | operand_scalars
+
+
+def _leaf():
+    key = st.sampled_from(KEYS)
+    op_map = st.dictionaries(
+        st.sampled_from(["eq", "ne", "lt", "le", "gt", "ge"]),
+        operands.filter(lambda v: not isinstance(v, bool)),
+        min_size=1,
+        max_size=2,
+    )
+    equality = st.dictionaries(
+        st.sampled_from(["eq", "ne"]), operands | st.none(), min_size=1, max_size=2
+    )
+    membership = st.dictionaries(
+        st.sampled_from(["in", "not_in"]),
+        st.lists(operands | st.none(), min_size=1, max_size=4),
+        min_size=1,
+        max_size=2,
+    )
+    exists = st.fixed_dictionaries({"exists": st.booleans()})
+    value = operands | st.none() | op_map | equality | membership | exists
+    return st.dictionaries(key, value, min_size=1, max_size=3)
+
+
+conditions = st.recursive(
+    _leaf(),
+    lambda inner: st.one_of(
+        st.fixed_dictionaries({"all": st.lists(inner, min_size=1, max_size=3)}),
+        st.fixed_dictionaries({"any": st.lists(inner, min_size=1, max_size=3)}),
+        st.fixed_dictionaries({"not": inner}),
+    ),
+    max_leaves=6,
+)
+# Values that collide across families (1 == True == 1.0, 0 == False) and odd objects.
+odd_scalars = (
+    st.sampled_from([0, 1, 0.0, 1.0, -1, True, False, None, "", "a", "b"])
+    | scalars
+    | st.sampled_from([math.nan, math.inf, -0.0, 10**30, _Str("x"), _Str(""), (1, 2), b"a"])
+    | st.text(max_size=2).map(_Str)
+)
+state_values = st.recursive(
+    odd_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "a.b", "b.c"]), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+states = st.dictionaries(st.sampled_from([*KEYS, "c"]), state_values, max_size=5)
+
+
+@settings(max_examples=400)
+@given(when=conditions, state=states, wrap=st.sampled_from(["dict", "proxy", "none"]))
+def test_compiled_matcher_agrees_with_the_node_tree(when, state, wrap):
+    from types import MappingProxyType
+
+    cond = compile_condition(when)
+    subject = {"dict": state, "proxy": MappingProxyType(state), "none": None}[wrap]
+    assert cond.matches(subject) is cond.root.matches(subject)
+
+
+def test_condition_pickles_without_its_closure():
+    import pickle
+
+    cond = compile_condition({"a.b": {"gt": 1}, "c": True})
+    assert cond.matches({"a": {"b": 2}, "c": True})  # the closure is built
+    again = pickle.loads(pickle.dumps(cond))
+    assert again == cond
+    assert again.matches({"a": {"b": 2}, "c": True})
+    assert not again.matches({"a": {"b": 1}, "c": True})
