@@ -117,7 +117,8 @@ def measure_seam(
     mono = loop[:, 0] if loop.shape[1] == 1 else loop.sum(axis=1) / loop.shape[1]
     width = min(FLUX_WINDOW, max(2, n // 4))
     spacing = bar_s * sr if bar_s else 0.25 * sr
-    lines = [round(k * spacing) for k in range(1, int(n / spacing + 1e-6))]
+    # A loop a whole number of bars long can be a fraction of a sample short of it.
+    lines = [round(k * spacing) for k in range(1, math.floor(n / spacing + 1e-3))]
     lines = [p for p in lines if width <= p <= n - width]
     bands = _bands(width, sr)
     # Levels below a millionth of the loop's mean band power count as silence.

@@ -655,8 +655,25 @@ class Context:
     chords: list[Chord]  # one per bar of the loop
     scale: list[int]
     bpm: float
-    rng: Random
     variant_bits: int
+    # Bars whose harmony changes inside the bar: bar -> (beat, chord from that beat on).
+    turns: dict[int, tuple[float, Chord]] = field(default_factory=dict)
+
+    def chord_at(self, bar: int, beat: float = 0.0) -> Chord:
+        """The chord sounding ``beat`` beats into ``bar``."""
+        bar %= len(self.chords)
+        turn = self.turns.get(bar)
+        if turn is not None and beat >= turn[0] - 1e-6:
+            return turn[1]
+        return self.chords[bar]
+
+    def spans(self, bar: int) -> list[tuple[float, float, Chord]]:
+        """(start beat, end beat, chord) for each chord in ``bar``."""
+        first = self.chords[bar % len(self.chords)]
+        turn = self.turns.get(bar % len(self.chords))
+        if turn is None:
+            return [(0.0, float(self.bpb), first)]
+        return [(0.0, turn[0], first), (turn[0], float(self.bpb), turn[1])]
 
 
 def _melody(
@@ -680,15 +697,14 @@ def _melody(
     notes: list[Note] = []
     prev = float(lo + (hi - lo) * 0.45)
     scale_pcs = [(tonic + s) % 12 for s in ctx.scale]
+    # Phrases of 4 bars (2 in a 4-bar section) end in a cadence bar; a phrase the section
+    # cuts short runs on into the next bar line. So the section's last bar (before the
+    # loop's seam, for the last section) is a cadence only if bars inside it are too.
+    phrase = 2 if sec.bars == 4 else 4
     for i in range(sec.bars):
         bar = sec.start_bar + i
-        ch = ctx.chords[bar % len(ctx.chords)]
-        chord_pcs = ch.pcs(tonic)
-        cs = [(tonic + s) % 12 for s in chord_scale(ctx.scale, ch)] if ch else scale_pcs
-        chord_p = _pitches_in(chord_pcs, lo, hi)
-        scale_p = _pitches_in(cs, lo, hi)
-        phrase_pos = i % 4
-        last_bar = phrase_pos == 3 or i == sec.bars - 1
+        phrase_pos = i % phrase
+        last_bar = phrase_pos == phrase - 1
         rhythm = motif if phrase_pos in (0, 2) else alt
         if last_bar:
             rhythm = [8, 8] if ctx.bpb == 4 else [8, 4]
@@ -697,7 +713,12 @@ def _melody(
         step = 0
         shift = (1 if phrase_pos == 1 else 0) + (2 if phrase_pos == 2 and sec.label != "A" else 0)
         for j, dur in enumerate(rhythm):
-            strong = step % 8 == 0 or j == 0
+            ch = ctx.chord_at(bar, step / 4)
+            chord_pcs = ch.pcs(tonic)
+            cs = [(tonic + s) % 12 for s in chord_scale(ctx.scale, ch)]
+            chord_p = _pitches_in(chord_pcs, lo, hi)
+            scale_p = _pitches_in(cs, lo, hi) or _pitches_in(scale_pcs, lo, hi)
+            strong = step % 8 == 0 or j == 0 or ch is not ctx.chord_at(bar, (step - 1) / 4)
             if strong or last_bar:
                 target = prev + contour[(j + shift) % len(contour)] * 2
                 # Strong beats sit on the chord's root or third (the key's clearest notes),
@@ -738,15 +759,16 @@ def _counter(ctx: Context, sec: Section, voice: str, vel: float, bright: float) 
     half = ctx.bpb == 4 and sec.energy > 0.9
     for i in range(sec.bars):
         bar = sec.start_bar + i
-        ch = ctx.chords[bar % len(ctx.chords)]
-        pcs = ch.pcs(tonic)
-        guide = [pcs[1], pcs[-1]] if len(pcs) > 2 else pcs
-        cands = _pitches_in(guide, lo, hi) or _pitches_in(pcs, lo, hi)
-        parts = 2 if half else 1
-        for k in range(parts):
+        spans = ctx.spans(bar)
+        if half and len(spans) == 1:
+            mid = ctx.bpb / 2
+            spans = [(0.0, mid, spans[0][2]), (mid, float(ctx.bpb), spans[0][2])]
+        for k, (a, b, ch) in enumerate(spans):
+            pcs = ch.pcs(tonic)
+            guide = [pcs[1], pcs[-1]] if len(pcs) > 2 else pcs
+            cands = _pitches_in(guide, lo, hi) or _pitches_in(pcs, lo, hi)
             p = _nearest(cands, prev + (1 if (i + k) % 2 else -1))
-            length = ctx.bpb / parts
-            notes.append(Note(bar * ctx.bpb + k * length, length * 0.98, p, vel, bright))
+            notes.append(Note(bar * ctx.bpb + a, (b - a) * 0.98, p, vel, bright))
             prev = p
     return notes
 
@@ -761,35 +783,35 @@ def _harmony(
     lo = 52 if voice not in {"drone", "organ"} else v.low
     hi = 74
     size = 4 if sec.energy > 0.6 and voice in {"strings", "pad", "choir", "organ"} else 3
+    drone = _nearest(_pitches_in([tonic], 36, 48), 42)
     for i in range(sec.bars):
         bar = sec.start_bar + i
-        ch = ctx.chords[bar % len(ctx.chords)]
-        pcs = ch.pcs(tonic)
-        if voice == "drone":
-            root = _nearest(_pitches_in([tonic], 36, 48), 42)
-            chord_notes = [root, root + 7]
-        else:
-            chord_notes = _voicing(pcs, lo, hi, prev, size)
-            prev = chord_notes
         start = bar * ctx.bpb
-        if style == "sustain":
-            for p in chord_notes:
-                notes.append(Note(start, ctx.bpb * 1.0, p, vel, bright))
-        elif style == "pulse":
-            step = 1.0 if sec.energy < 0.7 else 0.5
-            k = 0.0
-            while k < ctx.bpb - 1e-6:
-                accent = 1.0 if k == int(k) else 0.7
+        for a, b, ch in ctx.spans(bar):
+            if voice == "drone":
+                chord_notes = [drone, drone + 7]
+            else:
+                chord_notes = _voicing(ch.pcs(tonic), lo, hi, prev, size)
+                prev = chord_notes
+            if style == "sustain":
                 for p in chord_notes:
-                    notes.append(Note(start + k, step * 0.8, p, vel * accent, bright))
-                k += step
-        elif style == "stabs":
-            hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
-            if ctx.variant_bits & 2:
-                hits = [0, 0.75, 1.5, 3] if ctx.bpb == 4 else [0, 2]
+                    notes.append(Note(start + a, b - a, p, vel, bright))
+                continue
+            if style == "pulse":
+                step = 1.0 if sec.energy < 0.7 else 0.5
+                hits = [k * step for k in range(round(ctx.bpb / step))]
+                length = step * 0.8
+            else:  # stabs
+                hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
+                if ctx.variant_bits & 2:
+                    hits = [0, 0.75, 1.5, 3] if ctx.bpb == 4 else [0, 2]
+                length = 0.4
             for h in hits:
+                if not a - 1e-6 <= h < b - 1e-6:
+                    continue
+                accent = 1.0 if h == 0 else 0.8 if style == "stabs" else 1.0 if h == int(h) else 0.7
                 for p in chord_notes:
-                    notes.append(Note(start + h, 0.4, p, vel * (1.0 if h == 0 else 0.8), bright))
+                    notes.append(Note(start + h, length, p, vel * accent, bright))
     return notes
 
 
@@ -821,21 +843,23 @@ def _arp(
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
-    for i in range(sec.bars):
-        bar = sec.start_bar + i
-        ch = ctx.chords[bar % len(ctx.chords)]
+
+    def sequence(ch: Chord) -> list[int]:
         pcs = ch.pcs(tonic)
         if ostinato:
             root = _nearest(_pitches_in([pcs[0]], lo, lo + 12), lo + 6)
-            seq = [root, root, root + 7 if ctx.variant_bits & 1 else root + 12, root]
             if sec.traits.tension > 0.7:
-                seq = [root, root, root + 1, root]
-        else:
-            ladder = _pitches_in(pcs, lo, lo + 19)
-            seq = [ladder[k % len(ladder)] for k in pattern]
+                return [root, root, root + 1, root]
+            return [root, root, root + 7 if ctx.variant_bits & 1 else root + 12, root]
+        ladder = _pitches_in(pcs, lo, lo + 19)
+        return [ladder[k % len(ladder)] for k in pattern]
+
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
         k = 0
         t = 0.0
         while t < ctx.bpb - 1e-6:
+            seq = sequence(ctx.chord_at(bar, t))
             p = seq[k % len(seq)]
             on_beat = abs(t - round(t)) < 1e-6
             accent = 1.0 if on_beat else 0.45
@@ -850,49 +874,65 @@ def _bass(
     ctx: Context, sec: Section, voice: str, vel: float, bright: float, genre: str | None
 ) -> list[Note]:
     v = VOICES[voice]
-    tonic = ctx.key.tonic
     e = sec.energy
     notes: list[Note] = []
     for i in range(sec.bars):
         bar = sec.start_bar + i
-        ch = ctx.chords[bar % len(ctx.chords)]
-        root = _nearest(_pitches_in([(tonic + ch.root) % 12], v.low, v.low + 11), v.low + 5)
-        fifth = root + 7
-        start = bar * ctx.bpb
-        if genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
-            for k in range(ctx.bpb * 2):
-                p = root + (12 if k % 2 and genre != "electronic" else 0)
-                notes.append(
-                    Note(start + k / 2, 0.42, p, vel * (1.0 if k % 2 == 0 else 0.8), bright)
-                )
-        elif genre == "jazz":
-            tones = [
-                root,
-                root + 4 if 4 in [(t - ch.root) % 12 for t in ch.tones] else root + 3,
-                fifth,
-                root + 9,
+        for a, b, ch in ctx.spans(bar):
+            notes += [
+                n
+                for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre)
+                if a - 1e-6 <= n.t - bar * ctx.bpb < b - 1e-6
             ]
-            for k in range(ctx.bpb):
-                notes.append(Note(start + k, 0.9, tones[k % 4], vel, bright))
-        elif e > 0.72:
-            off = 0.75 if ctx.bpm >= 100 else 0.5
-            for k in range(ctx.bpb * 2):
-                p = root if k % 4 != 3 else (fifth if ctx.variant_bits & 1 else root + 12)
-                notes.append(
-                    Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else off), bright)
-                )
-        elif e > 0.38:
-            for k in range(ctx.bpb):
-                p = root if k % 2 == 0 else (fifth if k == 2 or ctx.bpb == 3 else root)
-                notes.append(Note(start + k, 0.85, p, vel * (1.0 if k == 0 else 0.8), bright))
-        else:  # gentle: the root on every beat, the downbeat strongest
-            for k in range(ctx.bpb):
-                notes.append(Note(start + k, 0.9, root, vel * (1.0 if k == 0 else 0.7), bright))
+    return notes
+
+
+def _bass_bar(
+    ctx: Context,
+    bar: int,
+    ch: Chord,
+    low: int,
+    e: float,
+    voice: str,
+    vel: float,
+    bright: float,
+    genre: str | None,
+) -> list[Note]:
+    """A whole bar of the bass line on chord ``ch`` (the caller keeps the chord's span)."""
+    notes: list[Note] = []
+    root = _nearest(_pitches_in([(ctx.key.tonic + ch.root) % 12], low, low + 11), low + 5)
+    fifth = root + 7
+    start = bar * ctx.bpb
+    if genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
+        for k in range(ctx.bpb * 2):
+            p = root + (12 if k % 2 and genre != "electronic" else 0)
+            notes.append(Note(start + k / 2, 0.42, p, vel * (1.0 if k % 2 == 0 else 0.8), bright))
+    elif genre == "jazz":
+        tones = [
+            root,
+            root + 4 if 4 in [(t - ch.root) % 12 for t in ch.tones] else root + 3,
+            fifth,
+            root + 9,
+        ]
+        for k in range(ctx.bpb):
+            notes.append(Note(start + k, 0.9, tones[k % 4], vel, bright))
+    elif e > 0.72:
+        off = 0.75 if ctx.bpm >= 100 else 0.5
+        for k in range(ctx.bpb * 2):
+            p = root if k % 4 != 3 else (fifth if ctx.variant_bits & 1 else root + 12)
+            notes.append(Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else off), bright))
+    elif e > 0.38:
+        for k in range(ctx.bpb):
+            p = root if k % 2 == 0 else (fifth if k == 2 or ctx.bpb == 3 else root)
+            notes.append(Note(start + k, 0.85, p, vel * (1.0 if k == 0 else 0.8), bright))
+    else:  # gentle: the root on every beat, the downbeat strongest
+        for k in range(ctx.bpb):
+            notes.append(Note(start + k, 0.9, root, vel * (1.0 if k == 0 else 0.7), bright))
     return notes
 
 
 def _drums(
-    ctx: Context, sec: Section, kit: str, level: float, rng: Random, multi: bool
+    ctx: Context, sec: Section, kit: str, level: float, multi: bool
 ) -> dict[str, list[Note]]:
     out: dict[str, list[Note]] = {}
     steps = ctx.bpb * 4
@@ -901,20 +941,25 @@ def _drums(
         name: _pitches_in([(ctx.key.tonic + above) % 12], lo, hi)[0]
         for name, (lo, hi, above) in DRUM_TUNING.items()
     }
+    # Anything periodic repeats with a period that divides the section, so the bar line at
+    # the section's end (the loop's seam, for the last one) is like the ones inside it.
+    period = _period(sec.bars)
     for i in range(sec.bars):
         bar = sec.start_bar + i
         last = i == sec.bars - 1
-        fill = (last and sec.bars >= 2) or (i % 8 == 7 and ctx.variant_bits & 4 > 0)
+        # A fill leads into every section and back into the loop's top.
+        fill = (last and (sec.bars >= 2 or bar == len(ctx.chords) - 1)) or (
+            i % 8 == 7 and period == 8 and ctx.variant_bits & 4 > 0
+        )
         e = sec.energy
         if sec.build:
             e = max(0.3, e * (0.6 + 0.5 * (i + 1) / sec.bars))
-        # A crash marks a section's start, except a lone section's (the loop's own seam).
-        crash = i == 0 and multi
+        # A crash marks a section's start, but not the loop's top: it would mark the seam.
+        crash = i == 0 and multi and bar > 0
         hits = bar_pattern(
             kit,
             ctx.bpb,
             e,
-            rng,
             fill,
             crash,
             ctx.variant_bits + (i // 2),
@@ -927,9 +972,49 @@ def _drums(
             pitch = tuning.get(sound, 0)
             note = Note(bar * ctx.bpb + step / 4, 0.25, pitch, vel * level, sec.traits.brightness)
             out.setdefault(sound, []).append(note)
-        if kit == "orchestral" and i % 4 == 0:
+        if kit == "orchestral" and i % min(4, period) == 0:
             out.setdefault("timp", []).append(Note(bar * ctx.bpb, 1, timp, 0.8 * level, 0.5))
     return out
+
+
+def _tie_across_seam(part: Part, length: float) -> None:
+    """Sustained notes that end at the loop's end and start again at its top become one
+    note across the seam (the renderer folds it), so the top is not re-attacked."""
+    firsts = {round(n.p): n for n in reversed(part.notes) if n.t < 1e-6}
+    tied: set[int] = set()
+    for n in part.notes:
+        first = firsts.get(round(n.p))
+        if first is None or id(first) in tied or n is first:
+            continue
+        if abs(n.t + n.d - length) < 0.1:
+            n.d = length - n.t + first.d
+            tied.add(id(first))
+    part.notes = [n for n in part.notes if id(n) not in tied]
+
+
+def _anticipate(part: Part, length: float, early: float) -> None:
+    """The notes on the loop's first downbeat start ``early`` beats before the seam and
+    hold across it (a push into the top, as a bass or a tune anticipates a downbeat): the
+    loop point is then inside them, not an attack of them."""
+    at = length - early
+    firsts = [n for n in part.notes if n.t < 1e-6]
+    if not firsts:
+        return
+    kept = []
+    for n in part.notes:
+        if n.t < 1e-6 or n.t >= at - 1e-6:
+            continue
+        if n.t + n.d > at:
+            n.d = at - n.t
+        kept.append(n)
+    for n in firsts:
+        kept.append(Note(at, early + n.d, n.p, n.v, n.b))
+    part.notes = kept
+
+
+def _period(bars: int) -> int:
+    """The longest of 8, 4, 2 bars that divides ``bars`` at least twice (else 1)."""
+    return next((p for p in (8, 4, 2) if bars % p == 0 and bars > p), 1)
 
 
 # --- the whole piece ------------------------------------------------------------------------------
@@ -1028,12 +1113,17 @@ def compose(request: GenerationRequest) -> Arrangement:
         prog = label_prog.setdefault(sec.label, prog_rng.choice(pool).split())
         for i in range(sec.bars):
             chords.append(chord(prog[i % len(prog)]))
+    tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
+    turns: dict[int, tuple[float, Chord]] = {}
     if bars >= 2:
         chords[-1] = chord(CADENCE.get(key.mode, "V"))
         if key.mode in {"major", "minor", "harmonic minor"} and bars >= 4:
             chords[-2] = chord("IV" if key.mode == "major" else "iv")
-    chords[0] = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
-    ctx = Context(key, bpb, chords, scale, bpm, rng, variant_bits)
+        # The dominant resolves inside the last bar, and the tonic holds across the seam:
+        # the loop point is the one bar line with no change of harmony.
+        turns[bars - 1] = (float(bpb // 2), tonic_chord)
+    chords[0] = tonic_chord
+    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 
@@ -1050,8 +1140,11 @@ def compose(request: GenerationRequest) -> Arrangement:
 
     genre = gtraits.genres[0] if gtraits.genres else None
     motif_seeds: dict[str, int] = {}
-    for sec in sections:
-        sec.roles, sec.kit = choose_voices(sec.traits)
+    multi = len(sections) > 1
+
+    def arrange(sec: Section, first: bool) -> list[tuple[str, str, list[Note]]]:
+        """Every part's notes in ``sec``: (voice, role, notes)."""
+        out: list[tuple[str, str, list[Note]]] = []
         t = sec.traits
         e = sec.energy
         bright = t.brightness
@@ -1059,7 +1152,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         mrng = Random(motif_seeds.setdefault(sec.label, rng.getrandbits(32)))
         r = sec.roles
         if r.get("bass"):
-            part(r["bass"], "bass").notes += _bass(ctx, sec, r["bass"], 0.8, bright, genre)
+            out.append((r["bass"], "bass", _bass(ctx, sec, r["bass"], 0.8, bright, genre)))
         if r.get("harmony"):
             hv = r["harmony"]
             style = "sustain"
@@ -1067,21 +1160,18 @@ def compose(request: GenerationRequest) -> Arrangement:
                 style = "pulse"
             elif hv == "brass":
                 style = "stabs"
-            part(hv, "harmony").notes += _harmony(ctx, sec, hv, 0.55, bright, style)
+            out.append((hv, "harmony", _harmony(ctx, sec, hv, 0.55, bright, style)))
         if r.get("arp"):
             av = r["arp"]
             ostinato = av in {"strings", "cello"} or (av == "pizz" and t.tension > 0.6)
-            part(av, "arp").notes += _arp(
-                ctx, sec, av, 0.7, bright, Random(mrng.random()), ostinato
-            )
+            arp = _arp(ctx, sec, av, 0.7, bright, Random(mrng.random()), ostinato)
+            out.append((av, "arp", arp))
         # The melody rests in the first section of long loops with sparse moods, and the
         # counter line joins when the energy rises.
-        if r.get("melody") and not (
-            sec.label == "A" and e < 0.3 and len(sections) > 2 and sec is sections[0]
-        ):
+        if r.get("melody") and not (sec.label == "A" and e < 0.3 and len(sections) > 2 and first):
             mv = r["melody"]
-            part(mv, "melody").notes += _melody(
-                ctx, sec, mv, Random(mrng.random()), density, 0.85, bright
+            out.append(
+                (mv, "melody", _melody(ctx, sec, mv, Random(mrng.random()), density, 0.85, bright))
             )
         if r.get("counter") and (e >= 0.45 or sec.label in {"B", "C"} or len(sections) == 1):
             cv = r["counter"]
@@ -1091,14 +1181,38 @@ def compose(request: GenerationRequest) -> Arrangement:
                 notes = _melody(
                     ctx, sec, cv, Random(mrng.random() + 1), max(0, density - 1), 0.6, bright
                 )
-            part(cv, "counter").notes += notes
+            out.append((cv, "counter", notes))
         if sec.kit:
             level = 0.45 + 0.55 * t.percussion
             if sec.kit == "soft":
                 level = 0.5
-            multi = len(sections) > 1
-            for sound, notes in _drums(ctx, sec, sec.kit, level, rng, multi).items():
-                part("drum:" + sound, "drums").notes += notes
+            for sound, notes in _drums(ctx, sec, sec.kit, level, multi).items():
+                out.append(("drum:" + sound, "drums", notes))
+        return out
+
+    for sec in sections:
+        sec.roles, sec.kit = choose_voices(sec.traits)
+        for voice, role, notes in arrange(sec, sec is sections[0]):
+            part(voice, role).notes += notes
+    if bars >= 2:
+        # The loop's top enters early, on the tonic halfway through the last bar: the seam
+        # then falls inside the first section's texture, with no change of harmony (as a
+        # phrase's pickup leads into its downbeat).
+        turn_t = (bars - 1) * bpb + turns[bars - 1][0]
+        for p in parts.values():
+            p.notes = [n for n in p.notes if n.t < turn_t - 1e-6]
+            for n in p.notes:
+                if not p.voice.startswith("drum:") and n.t + n.d > turn_t:
+                    n.d = turn_t - n.t
+        head = sections[0]
+        energy = head.energy
+        if head.build:
+            energy = max(0.3, energy * (0.6 + 0.5 / head.bars))
+        lead_in = Section(
+            head.name, bars - 1, 1, head.traits, energy, head.label, False, head.roles, head.kit
+        )
+        for voice, role, notes in arrange(lead_in, True):
+            part(voice, role).notes += [n for n in notes if n.t >= turn_t - 1e-6]
 
     # Mix levels: voice gain x role weight; sends from the space trait.
     space = gtraits.space
@@ -1111,7 +1225,13 @@ def compose(request: GenerationRequest) -> Arrangement:
         "drums": 0.85,
     }
     out_parts = []
+    length = float(bars * bpb)
     for (voice, role), p in parts.items():
+        if not voice.startswith("drum:") and bars >= 2:
+            if VOICES[voice].legato:
+                _tie_across_seam(p, length)
+            if role in {"melody", "bass"}:
+                _anticipate(p, length, 0.5)
         if voice.startswith("drum:"):
             sound = voice[5:]
             p.gain = DRUM_GAIN[sound] * role_gain["drums"]

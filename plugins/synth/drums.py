@@ -8,7 +8,6 @@ beat) and put the strongest hits on the beats, so the tempo is obvious from the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from random import Random
 
 import numpy as np
 
@@ -193,7 +192,6 @@ def bar_pattern(
     kit: str,
     bpb: int,
     energy: float,
-    rng: Random,
     fill: bool,
     first: bool,
     variant_bits: int,
@@ -296,7 +294,10 @@ def bar_pattern(
     if first and kit not in {"soft", "lofi", "tension", "chip"}:
         out.append((0, "crash", 0.8 if energy > 0.5 else 0.5))
     if fill:
-        out = [h for h in out if h[0] < steps - 4]
+        # The roll replaces the last beat's off-beats; the beat itself stays, so the bar line
+        # after a fill is approached like every other one (and a loop's seam does not
+        # stand out).
+        out = [h for h in out if h[0] < steps - 4 or h[0] % 4 == 0]
         roll = {
             "orchestral": "taiko_hi",
             "frame": "frame_hi",

@@ -217,6 +217,12 @@ def _exp(n: int, sr: int, tau: float) -> np.ndarray:
     return np.exp(np.arange(n, dtype=np.float32) * np.float32(-1.0 / (tau * sr)))
 
 
+def _phase(seed: int) -> float:
+    """A start phase (cycles) per note take: notes that start together on one pitch class
+    (bass, chord and tune on a downbeat) must not all start at phase 0 and add up in phase."""
+    return ((seed * 0x9E3779B1) & 0xFFFF) / 65536.0
+
+
 def _noise(ws: Workspace, n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal(n).astype(np.float32)
 
@@ -362,7 +368,7 @@ def _flute(
     n = int((dur + v.release) * sr)
     table = ws.tables.get("flute", pitch, 0.5 + 0.5 * bright)
     vib = ws.lfo(5.0, n, 0.2)
-    x = ws.osc(table, f, n, 0.0, vib, 14.0)
+    x = ws.osc(table, f, n, _phase(seed), vib, 14.0)
     breath = _noise(ws, n, seed)
     # Breath noise: a rough high-pass (first difference), loudest at the attack.
     breath[1:] -= breath[:-1] * 0.6
@@ -381,8 +387,9 @@ def _lead(
     vib = ws.lfo(5.5, n, 0.3)
     saw = ws.tables.get("saw", pitch, 0.3 + 0.5 * bright)
     sq = ws.tables.get("square", pitch, 0.3 + 0.5 * bright)
-    x = ws.osc(saw, f * 2 ** (-4 / 1200), n, 0.0, vib, 10.0)
-    x = x + 0.6 * ws.osc(sq, f * 2 ** (4 / 1200), n, 0.5, vib, 10.0)
+    ph = _phase(seed)
+    x = ws.osc(saw, f * 2 ** (-4 / 1200), n, ph, vib, 10.0)
+    x = x + 0.6 * ws.osc(sq, f * 2 ** (4 / 1200), n, ph + 0.5, vib, 10.0)
     env = adsr(n, sr, 0.01, 0.2, 0.75, int(dur * sr), v.release)
     return x * env * 0.6
 
@@ -394,7 +401,7 @@ def _chip(
     n = int((dur * 0.9 + v.release) * sr)
     shape = "pulse" if v.kind == "chip" else "triangle"
     table = ws.tables.get(shape, pitch, 0.9)
-    x = ws.osc(table, midi_hz(pitch), n)
+    x = ws.osc(table, midi_hz(pitch), n, _phase(seed))
     env = adsr(n, sr, 0.003, 0.1, 0.7 if v.kind == "chip" else 1.0, int(dur * 0.9 * sr), v.release)
     return x * env
 
@@ -408,14 +415,15 @@ def _bass(
     if v.kind == "synthbass":
         dark = ws.tables.get("saw", pitch, 0.15)
         lit = ws.tables.get("saw", pitch, 0.3 + 0.45 * bright)
-        a = ws.osc(dark, f, n)
-        b = ws.osc(lit, f, n)
+        ph = _phase(seed)
+        a = ws.osc(dark, f, n, ph)
+        b = ws.osc(lit, f, n, ph)
         t = np.arange(n, dtype=np.float32) / np.float32(sr)
         x = a + (b - a) * np.exp(-t / 0.09)
         env = adsr(n, sr, 0.004, 0.2, 0.75, int(dur * sr), v.release)
         return x * env
     table = ws.tables.get("soft", pitch, 0.3 + 0.3 * bright)
-    x = ws.osc(table, f, n)
+    x = ws.osc(table, f, n, _phase(seed))
     env = adsr(n, sr, 0.008, 0.3, 0.7, int(dur * sr), v.release)
     return x * env
 
@@ -428,8 +436,9 @@ def _synthpluck(
     n = int((min(dur, 0.5) + 0.25) * sr)
     dark = ws.tables.get("saw", pitch, 0.2)
     lit = ws.tables.get("saw", pitch, 0.45 + 0.5 * bright)
-    a = ws.osc(dark, f * 2 ** (-6 / 1200), n)
-    b = ws.osc(lit, f * 2 ** (6 / 1200), n, 0.4)
+    ph = _phase(seed)
+    a = ws.osc(dark, f * 2 ** (-6 / 1200), n, ph)
+    b = ws.osc(lit, f * 2 ** (6 / 1200), n, ph + 0.4)
     t = np.arange(n, dtype=np.float32) / np.float32(sr)
     x = a + (b - a) * np.exp(-t / 0.06)
     env = adsr(n, sr, 0.002, 0.05, 0.6, n - int(0.2 * sr), 0.2) * np.exp(-t / 0.4)
@@ -446,8 +455,9 @@ def _piano(
     lit = ws.tables.get("saw", pitch, 0.35 + 0.5 * bright)
     dark = ws.tables.get("triangle", pitch, 0.6)
     t = np.arange(n, dtype=np.float32) / np.float32(sr)
-    a = ws.osc(lit, f, n)
-    b = ws.osc(dark, f * 1.0008, n, 0.25)
+    ph = _phase(seed)
+    a = ws.osc(lit, f, n, ph)
+    b = ws.osc(dark, f * 1.0008, n, ph + 0.25)
     decay = 0.9 * (261.6 / f) ** 0.5 + 0.3
     x = (a * np.exp(-t / 0.12) * 0.6 + b) * np.exp(-t / decay)
     hammer = _noise(ws, min(n, int(0.01 * sr)), seed) * 0.15
@@ -473,7 +483,7 @@ def _fm(ws: Workspace, v: Voice, pitch: float, dur: float, bright: float, seed: 
     idx = np.float32(index * (0.5 + bright)) * np.exp(-t / np.float32(idecay))
     two_pi = np.float32(2 * np.pi)
     mod = np.sin(two_pi * np.float32(f * ratio) * t)
-    x = np.sin(two_pi * np.float32(f) * t + idx * mod)
+    x = np.sin(two_pi * np.float32(f) * t + idx * mod + np.float32(two_pi * _phase(seed)))
     x *= np.exp(-t / np.float32(adecay * (261.6 / f) ** 0.3))
     a = max(2, int(0.002 * sr))
     x[:a] *= np.linspace(0, 1, a, dtype=np.float32)
@@ -491,8 +501,9 @@ def _organ(
     n = int((dur + v.release) * sr)
     table = ws.tables.get("organ", pitch, 0.4 + 0.5 * bright)
     vib = ws.lfo(6.0, n, 0.0)
-    a = ws.osc(table, f, n, 0.0, vib, 6.0)
-    b = ws.osc(table, f * 1.001, n, 0.3, vib, 6.0)
+    ph = _phase(seed)
+    a = ws.osc(table, f, n, ph, vib, 6.0)
+    b = ws.osc(table, f * 1.001, n, ph + 0.3, vib, 6.0)
     env = adsr(n, sr, 0.02, 0.05, 1.0, int(dur * sr), v.release)
     return np.stack([a * env, b * env])
 
@@ -522,16 +533,17 @@ RENDERERS: dict[str, Callable[..., np.ndarray]] = {
 
 
 def render_note(
-    ws: Workspace, voice: str, pitch: float, dur: float, bright: float, seed: int
+    ws: Workspace, voice: str, pitch: float, dur: float, bright: float, seed: int, take: int = 0
 ) -> np.ndarray:
     """One note of ``voice`` (velocity 1), cached; 1-D mono or (2, n) stereo float32."""
     v = VOICES[voice]
     bq = round(bright * 10) / 10
     n_dur = round(dur * ws.sr)
-    # Plucks and noises depend on the seed; keep a handful of takes per pitch.
+    # Plucks, noises and start phases depend on the seed; keep a handful of takes per pitch.
     key = (voice, round(pitch * 100), n_dur, bq, seed % 3)
     out = ws.notes.get(key)
     if out is None:
-        out = RENDERERS[v.kind](ws, v, pitch, n_dur / ws.sr, bq, seed % 3 + 17 * int(pitch))
+        note_seed = seed % 3 + 17 * int(pitch) + 1031 * take
+        out = RENDERERS[v.kind](ws, v, pitch, n_dur / ws.sr, bq, note_seed)
         ws.notes[key] = out
     return out

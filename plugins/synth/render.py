@@ -24,8 +24,12 @@ def _pan(pan: float) -> tuple[float, float]:
     return math.cos(a) * math.sqrt(2), math.sin(a) * math.sqrt(2)
 
 
-def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length."""
+def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0) -> np.ndarray:
+    """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length.
+
+    ``take`` reseeds what a performance varies (the start phase of each note, the noise in
+    plucks and drum hits), not the notes.
+    """
     spb = 60.0 / arr.bpm * sr
     if arr.loop:
         length = round(arr.length_beats * spb)
@@ -65,13 +69,13 @@ def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE) -> np.ndarray:
                         sound,
                         sr,
                         b,
-                        arr.seed % 1000 + len(drum_cache),
+                        arr.seed % 1000 + len(drum_cache) + 7919 * take,
                         midi_hz(note.p) if note.p else 0.0,
                     )
                     drum_cache[key] = buf
             else:
                 buf = render_note(
-                    ws, part.voice, note.p, note.d * 60.0 / arr.bpm, note.b, pi * 7 + k
+                    ws, part.voice, note.p, note.d * 60.0 / arr.bpm, note.b, pi * 7 + k, take
                 )
             amp = note.v * part.gain
             n = min(buf.shape[-1], total - start)
