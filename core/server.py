@@ -49,6 +49,7 @@ from segue.core.score import Score
 from segue.core.sessions import DEFAULT_SEND_BUFFER_BYTES, Connection, Session, SessionManager
 from segue.core.state import StateError
 from segue.core.track import Track
+from segue.core.ws_direct import DirectResponse
 
 if TYPE_CHECKING:
     from segue.core.pipeline import Pipeline
@@ -331,7 +332,7 @@ class SegueServer:
             return error_response(503, "shutting_down", "the server is shutting down")
         if not self.session_room(sid):
             return error_response(503, "too_many_sessions", "the server holds too many sessions")
-        ws = web.WebSocketResponse(
+        ws = DirectResponse(
             compress=False,  # frames are built once for every receiver, uncompressed
             # A frame over the limit still reaches us (up to twice the limit), so the
             # client gets a ``too_large`` error before the 1009 close; beyond that
@@ -380,11 +381,15 @@ class SegueServer:
             for frame in session.join_frames(now):
                 conn.send(frame)
             self.manager.attach(session, conn)
+            # Text messages go to _handle_text as they are parsed (see ws_direct); the
+            # read loop below gets the rest, and any text queued before this.
+            ws.bind(conn, self._handle_text)
             await self._read_loop(ws, conn)
             # A close we started (flood, too large, slow reader) must finish with its
             # code before aiohttp's own end-of-response close (1000) gets a chance.
             await conn.wait_closed()
         finally:
+            ws.unbind()
             self.manager.detach(conn)
             self.websockets.discard(ws)
         return ws

@@ -1,0 +1,119 @@
+"""Text frames handled as aiohttp parses them, without a task switch per message.
+
+aiohttp's ``WebSocketResponse`` parses frames in the connection's ``data_received``
+(a Cython parser), puts each message on a queue and wakes the task waiting in
+``ws.receive()``; that task then handles it. Waking a task costs more than the rest of
+a small message's trip through aiohttp (a future, a loop iteration, a coroutine resume:
+2-3 us of CPU in CPython). The server's handling of a text message is synchronous, so
+:class:`DirectResponse` lets the parser hand text messages straight to it:
+
+- its queue (a subclass of aiohttp's) calls the bound handler for a TEXT message when
+  nothing is queued before it and the connection is open; everything else (a message
+  that arrived before the handler was bound, pings, pongs, close frames, errors, and
+  text after a close began) is queued as usual and read by the connection's task from
+  ``ws.receive()``, which still owns the closing handshake, autoping and errors;
+- so order is kept (a text message never overtakes one queued before it), limits are
+  the server's own as before (it still sees every frame, in order), and a frame over
+  ``max_msg_size`` still fails in the parser and closes with 1009.
+
+This touches aiohttp internals (``_post_start``, the queue and parser classes, the
+protocol's ``_payload_parser``), so it checks for them and falls back to the plain path
+when anything differs (``DirectResponse.direct`` is then False and every message
+goes through ``ws.receive()``); tests/test_server_direct.py tells which path runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+log = logging.getLogger("segue.server")
+
+Handler = Callable[[Any, bytes], None]
+
+try:  # pragma: no branch - present in the aiohttp this is written for
+    from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
+    from aiohttp.helpers import DEFAULT_CHUNK_SIZE
+except ImportError:  # pragma: no cover - another aiohttp layout: the plain path
+    WebSocketDataQueue = WebSocketReader = None  # type: ignore[assignment,misc]
+    DEFAULT_CHUNK_SIZE = 2**16
+
+_TEXT = WSMsgType.TEXT
+
+
+if WebSocketDataQueue is not None:
+
+    class DirectQueue(WebSocketDataQueue):  # type: ignore[misc,valid-type]
+        """aiohttp's message queue, handing text messages to a bound handler."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.handler: Handler | None = None
+            self.conn: Any = None
+            self.ws: Any = None
+
+        def feed_data(self, data: Any, size: int) -> None:
+            if data[0] is _TEXT and not self._buffer:
+                handler = self.handler
+                if handler is not None and not self.conn.closed and not self.ws.closed:
+                    try:
+                        handler(self.conn, data[1])
+                    except Exception:  # never into the parser: it would end the connection
+                        log.exception("failed to handle a message")
+                    return
+            WebSocketDataQueue.feed_data(self, data, size)
+
+else:  # pragma: no cover
+    DirectQueue = None  # type: ignore[assignment,misc]
+
+
+class DirectResponse(web.WebSocketResponse):
+    """A WebSocketResponse whose text messages can go straight to a handler (``bind``)."""
+
+    direct = False  # True once prepared with the direct queue
+
+    def _post_start(self, request: Any, protocol: Any, writer: Any) -> None:
+        handler = getattr(request, "protocol", None)
+        # Bytes that came with the upgrade request are parsed by aiohttp's own parser
+        # inside _post_start; that connection keeps the plain path.
+        tail = getattr(handler, "_message_tail", None)
+        super()._post_start(request, protocol, writer)
+        if DirectQueue is None or tail != b"" or handler is None:
+            return
+        try:
+            if getattr(handler, "_payload_parser", None) is not self._parser:
+                return
+            if self._reader is None or len(self._reader._buffer):
+                return
+            queue = DirectQueue(handler, DEFAULT_CHUNK_SIZE, loop=self._loop)
+            parser = WebSocketReader(
+                queue,
+                self._max_msg_size,
+                compress=bool(self._compress),
+                decode_text=self._decode_text,
+            )
+        except Exception:  # pragma: no cover - aiohttp internals differ: plain path
+            return
+        queue.ws = self
+        handler._payload_parser = parser
+        self._reader = queue
+        self._parser = parser
+        self.direct = True
+
+    def bind(self, conn: Any, handle: Handler) -> bool:
+        """From now on, hand text messages to ``handle(conn, data)``; False on the plain
+        path (the caller then reads them from ``receive()``)."""
+        if not self.direct:
+            return False
+        queue = self._reader
+        queue.conn = conn
+        queue.handler = handle
+        return True
+
+    def unbind(self) -> None:
+        if self.direct and self._reader is not None:
+            queue = self._reader
+            queue.handler = queue.conn = None

@@ -1,0 +1,185 @@
+"""Text frames handled as they are parsed (segue.core.ws_direct): which connections take
+that path, and that order, control frames and the plain path's fallback are kept.
+
+Raw sockets: the tests need to put several frames (or a frame and the upgrade request)
+into one TCP write, which a WebSocket library would not do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import struct
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server_support import connect_raw, joined, recv_type, serve
+
+from segue.core.ws_direct import DirectResponse
+
+pytestmark = pytest.mark.timeout(60)
+
+KEY = base64.b64encode(b"segue-direct-tst").decode()
+
+
+def frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A client frame (masked with a zero key, so the payload goes as is)."""
+    n = len(payload)
+    head = bytes((0x80 | opcode,))
+    if n < 126:
+        head += bytes((0x80 | n,))
+    else:
+        head += struct.pack("!BH", 0x80 | 126, n)
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+def upgrade(port: int, session: str) -> bytes:
+    return (
+        f"GET /ws?session={session} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
+
+
+class RawClient:
+    """Reads server frames off a plain stream (the server never masks or fragments)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int, session: str, first: bytes = b"") -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(upgrade(port, session) + first)
+        await writer.drain()
+        status = await reader.readuntil(b"\r\n\r\n")
+        assert b" 101 " in status.split(b"\r\n", 1)[0], status
+        return cls(reader, writer)
+
+    async def frame(self, timeout: float = 10.0) -> tuple[int, bytes]:
+        async def read() -> tuple[int, bytes]:
+            b0, b1 = await self.reader.readexactly(2)
+            n = b1 & 0x7F
+            if n == 126:
+                (n,) = struct.unpack("!H", await self.reader.readexactly(2))
+            elif n == 127:
+                (n,) = struct.unpack("!Q", await self.reader.readexactly(8))
+            return b0 & 0x0F, await self.reader.readexactly(n)
+
+        return await asyncio.wait_for(read(), timeout)
+
+    async def message(self) -> dict:
+        while True:
+            opcode, payload = await self.frame()
+            if opcode == 0x1:
+                return json.loads(payload)
+
+    async def joined(self) -> list[dict]:
+        out = [await self.message()]
+        while out[-1]["type"] != "prefetch":
+            out.append(await self.message())
+        return out
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def close(self) -> None:
+        self.writer.close()
+        await asyncio.gather(self.writer.wait_closed(), return_exceptions=True)
+
+
+def responses(live) -> list[DirectResponse]:
+    return [ws for ws in live.server.websockets if isinstance(ws, DirectResponse)]
+
+
+async def test_connections_take_the_direct_path(tmp_path):
+    async with serve(tmp_path) as live, connect_raw(f"{live.ws}?session=d1") as ws:
+        await joined(ws)
+        [response] = responses(live)
+        assert response.direct, "aiohttp internals changed: every message takes receive()"
+        await ws.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+        cue = await recv_type(ws, "cue")
+        assert cue["mood"] == "combat"
+
+
+async def test_a_burst_in_one_write_is_answered_in_order(tmp_path):
+    async with serve(tmp_path, rate_per_s=1000.0, burst=1000) as live:
+        client = await RawClient.open(live.port, "burst")
+        await client.joined()
+        burst = b""
+        expected = []
+        for i in range(40):
+            if i % 4 == 0:
+                burst += frame(
+                    b'{"type":"state","set":{"in_combat":%s}}' % (b"true", b"false")[i // 4 % 2]
+                )
+                expected.append("cue")
+            elif i % 4 == 1:
+                burst += frame(b"{not json")
+                expected.append("error")
+            else:
+                burst += frame(b'{"type":"ping","t":1,"id":%d}' % i)
+                expected.append(f"pong {i}")
+        client.send(burst)
+        got = []
+        while len(got) < len(expected):
+            msg = await client.message()
+            got.append(f"pong {msg['id']}" if msg["type"] == "pong" else msg["type"])
+        assert got == expected
+        await client.close()
+
+
+async def test_control_frames_still_answered_on_the_direct_path(tmp_path):
+    async with serve(tmp_path) as live:
+        client = await RawClient.open(live.port, "ctl")
+        await client.joined()
+        client.send(frame(b"hello?", opcode=0x9))  # a WebSocket ping
+        assert await client.frame() == (0xA, b"hello?")  # aiohttp's autoping
+        client.send(frame(b'{"type":"state","set":{"in_combat":true}}'))
+        msg = await client.message()
+        assert msg["type"] == "cue" and msg["mood"] == "combat"
+        client.send(frame(struct.pack("!H", 1000), opcode=0x8))  # close
+        opcode, payload = await client.frame()
+        assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1000
+        await client.close()
+
+
+async def test_frames_that_come_with_the_upgrade_request_take_the_plain_path(tmp_path):
+    async with serve(tmp_path) as live:
+        ping = frame(b'{"type":"ping","t":5,"id":"early"}')
+        state = frame(b'{"type":"state","set":{"in_combat":true}}')
+        client = await RawClient.open(live.port, "early", first=ping + state)
+        msgs = [await client.message() for _ in range(5)]
+        assert [m["type"] for m in msgs] == ["welcome", "cue", "prefetch", "pong", "cue"]
+        assert msgs[3]["id"] == "early" and msgs[4]["mood"] == "combat"
+        [response] = responses(live)
+        assert not response.direct
+        # And the connection goes on working on the plain path.
+        client.send(frame(b'{"type":"state","set":{"in_combat":false}}'))
+        msg = await client.message()
+        assert msg["type"] == "cue" and msg["mood"] == "explore"
+        await client.close()
+
+
+async def test_flood_closes_with_1008_on_the_direct_path(tmp_path):
+    async with serve(tmp_path, rate_per_s=5.0, burst=5) as live:
+        client = await RawClient.open(live.port, "flood")
+        await client.joined()
+        client.send(frame(b'{"type":"ping","t":1}') * 40)
+        codes = []
+        while True:
+            opcode, payload = await client.frame()
+            if opcode == 0x8:
+                codes.append(struct.unpack("!H", payload[:2])[0])
+                break
+            msg = json.loads(payload)
+            if msg["type"] == "error":
+                codes.append(msg["code"])
+        assert codes[-1] == 1008
+        assert "rate_limited" in codes
+        await client.close()
