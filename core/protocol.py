@@ -29,6 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from segue.core.track import Track
 
+try:  # a declared dependency; the standard library does the same work more slowly
+    from orjson import dumps as _orjson_dumps
+    from orjson import loads as _orjson_loads
+except ImportError:  # pragma: no cover
+    _orjson_dumps = _orjson_loads = None
+
 if TYPE_CHECKING:
     from segue.core.cue import Cue, Stinger
 
@@ -167,10 +173,14 @@ def _check_fields(kind: str, obj: Mapping[str, Any], allowed: Sequence[str], id:
 
 _raw_decode = json.JSONDecoder().raw_decode
 _STATE_SET_ONLY = frozenset(("type", "set"))
+# orjson reads an integer literal beyond 64 bits as a float where the standard library
+# keeps an exact int; a float this large may be such a literal.
+_HUGE = 2.0**63
+_DEEP = 64
 
 
-def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
-    """Parse one client frame; raise ProtocolError (bad_json, bad_message, unknown_type)."""
+def _decode_std(raw: str | bytes | bytearray) -> Any:
+    """The standard library's reading of a frame (the reference; says why it is not JSON)."""
     try:
         # Text frames are UTF-8 (RFC 6455); json.loads would also guess UTF-16 from bytes.
         text = raw if isinstance(raw, str) else raw.decode()
@@ -190,11 +200,84 @@ def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
         msg = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         where = f" at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else ""
         raise ProtocolError(ErrorCode.BAD_JSON, f"not valid JSON: {msg}{where}") from None
-    # The common case, {"type":"state","set":{...}}, checked inline.
+    return obj
+
+
+def _no_huge_float(obj: Any, depth: int = 0) -> bool:
+    """No float of ``_HUGE`` or more anywhere in ``obj`` (see ``decode_client_frame``);
+    False also for nesting deeper than ``_DEEP`` (left to the standard library, whose
+    limit is the interpreter's recursion limit)."""
+    kind = type(obj)
+    if kind is float:
+        return -_HUGE < obj < _HUGE
+    if kind is dict:
+        obj = obj.values()
+    elif kind is not list:
+        return True
+    if depth >= _DEEP:
+        return False
+    depth += 1
+    for value in obj:  # noqa: SIM110 - a loop, not all(genexpr): no generator
+        if not _no_huge_float(value, depth):
+            return False
+    return True
+
+
+def decode_client_frame(raw: str | bytes | bytearray) -> Any:
+    """A client frame's JSON value, exactly as the standard library reads it (ProtocolError
+    ``bad_json`` when it is not JSON).
+
+    orjson reads it when it can, several times faster. It reads a subset of what the
+    standard library accepts (no NaN, Infinity, lone surrogates, numbers beyond a
+    double), with the same values, except integers beyond 64 bits (it makes them
+    floats): a frame it refuses, or whose value holds a float that large or is nested
+    deeply, is read again by the standard library, which also words any error.
+    """
+    if _orjson_loads is not None:
+        try:
+            obj = _orjson_loads(raw)
+        except ValueError:
+            return _decode_std(raw)
+        return obj if _exact(obj) else _decode_std(raw)
+    return _decode_std(raw)
+
+
+def _exact(obj: Any) -> bool:
+    """Whether orjson's value is the standard library's (no float of ``_HUGE`` or more)."""
+    kind = type(obj)
+    if kind is dict:
+        # The common message, {"type": "state", "set": {<scalars>}}, checked flat.
+        for value in obj.values():
+            if type(value) is dict:
+                for inner in value.values():
+                    kind = type(inner)
+                    if kind is float:
+                        if not -_HUGE < inner < _HUGE:
+                            return False
+                    elif (kind is dict or kind is list) and not _no_huge_float(inner):
+                        return False
+            elif not _no_huge_float(value):
+                return False
+        return True
+    return _no_huge_float(obj)
+
+
+def state_set_only(obj: Any) -> dict[str, Any] | None:
+    """The ``set`` of the commonest message, ``{"type": "state", "set": {...}}`` (nothing
+    else, keys non-empty), or None for any other message."""
     if type(obj) is dict and len(obj) == 2 and obj.keys() == _STATE_SET_ONLY:
         set_ = obj["set"]
         if type(set_) is dict and obj["type"] == "state" and "" not in set_:
-            return StateMessage(set_, (), None, None)
+            return set_
+    return None
+
+
+def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
+    """Parse one client frame; raise ProtocolError (bad_json, bad_message, unknown_type)."""
+    obj = decode_client_frame(raw)
+    set_ = state_set_only(obj)
+    if set_ is not None:
+        return StateMessage(set_, (), None, None)
     return parse_client_object(obj)
 
 
@@ -436,29 +519,76 @@ def _transition(transition: Any) -> str:
     return text
 
 
+def _fnum(value: float) -> bytes:
+    """``_jnum(value)`` as bytes; floats in orjson's plain range are written by orjson
+    (the same shortest round-trip digits as ``float.__repr__``, several times faster;
+    outside that range the two spell exponents differently)."""
+    if (
+        _orjson_dumps is not None
+        and type(value) is float
+        and (1e-4 <= value < 1e16 or value == 0.0 or -1e16 < value <= -1e-4)
+    ):
+        return _orjson_dumps(value)
+    return _jnum(value).encode()
+
+
+_bytes_json: dict[str, bytes] = {}
+
+
+def _jbytes(value: str) -> bytes:
+    """``_jstr(value)`` as bytes (memoised: session ids repeat)."""
+    out = _bytes_json.get(value)
+    if out is None:
+        out = _jstr(value).encode()
+        if len(_bytes_json) >= 65536:
+            _bytes_json.clear()
+        _bytes_json[value] = out
+    return out
+
+
+# The part of a cue that many cues share, from "mood" to "start_at": by the moods, the
+# track and the transition (objects checked by identity: ids can be reused).
+_cue_middles: dict[tuple[Any, ...], tuple[Any, Any, bytes]] = {}
+_CUE_FORMAT = b'{"type":"cue","seq":%d,"session":%b%b%b,"offset_s":%b,"server_time":%b}'
+
+
+def _cue_middle(cue: Cue) -> bytes:
+    track, transition = cue.track, cue.transition
+    key = (cue.mood, cue.previous, id(track), id(transition))
+    hit = _cue_middles.get(key)
+    if hit is not None and hit[0] is track and hit[1] is transition:
+        return hit[2]
+    text = (
+        f',"mood":{_jstr(cue.mood)},"previous":{_jstr(cue.previous)},'
+        f'"track":{track_json(track)},"transition":{_transition(transition)},"start_at":'
+    )
+    middle = text.encode()
+    if len(_cue_middles) >= 4096:
+        _cue_middles.clear()
+    _cue_middles[key] = (track, transition, middle)
+    return middle
+
+
+def cue_payload(cue: Cue, server_time: float) -> bytes:
+    """``cue.to_message(server_time)`` as compact JSON (UTF-8), from memoised parts."""
+    return _CUE_FORMAT % (
+        int(cue.seq),
+        _jbytes(cue.session),
+        _cue_middle(cue),
+        _fnum(cue.start_at),
+        _fnum(cue.offset_s),
+        _fnum(server_time),
+    )
+
+
+def cue_frame(cue: Cue, server_time: float) -> bytes:
+    """The cue as a ready-to-write text frame (the same bytes for every receiver)."""
+    return text_frame(cue_payload(cue, server_time))
+
+
 def encode_cue(cue: Cue, server_time: float) -> str:
     """``cue.to_message(server_time)`` as compact JSON, from memoised parts."""
-    transition = _transition(cue.transition)
-    start_at, offset_s = cue.start_at, cue.offset_s
-    # Finite floats (the usual case) inline; anything else through _jnum's checks.
-    if type(start_at) is float and _isfinite(start_at):
-        start = _float_repr(start_at)
-    else:
-        start = _jnum(start_at)
-    if type(offset_s) is float and _isfinite(offset_s):
-        offset = _float_repr(offset_s)
-    else:
-        offset = _jnum(offset_s)
-    if type(server_time) is float and _isfinite(server_time):
-        now = _float_repr(server_time)
-    else:
-        now = _jnum(server_time)
-    return (
-        f'{{"type":"cue","seq":{int(cue.seq)},"session":{_jstr(cue.session)},'
-        f'"mood":{_jstr(cue.mood)},"previous":{_jstr(cue.previous)},'
-        f'"track":{track_json(cue.track)},"transition":{transition},'
-        f'"start_at":{start},"offset_s":{offset},"server_time":{now}}}'
-    )
+    return cue_payload(cue, server_time).decode()
 
 
 def encode_stinger(stinger: Stinger, server_time: float) -> str:

@@ -37,11 +37,13 @@ from segue.core.protocol import (
     PingMessage,
     ProtocolError,
     StateMessage,
+    decode_client_frame,
     error_message,
     frame_message,
-    parse_client_message,
+    parse_client_object,
     pong_message,
     session_id_problem,
+    state_set_only,
     welcome_message,
 )
 from segue.core.ratelimit import MessageLimiter, Verdict
@@ -460,7 +462,21 @@ class SegueServer:
                 )
             return
         try:
-            msg = parse_client_message(data)
+            obj = decode_client_frame(data)
+            set_ = state_set_only(obj)
+            if set_ is not None:
+                # The commonest message, {"type":"state","set":{...}}, without a
+                # StateMessage: straight to the session.
+                metrics.received["state"] += 1
+                session = conn.session
+                if session is None:
+                    return
+                try:
+                    session.update(time.time(), set_)
+                except StateError as exc:
+                    raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", None) from None
+                return
+            msg = parse_client_object(obj)
             metrics.received[msg.type] += 1
             session = conn.session
             if session is None:

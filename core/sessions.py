@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from segue.core.cue import Cue, Pending, Stinger
 from segue.core.protocol import (
     CloseCode,
-    encode_cue,
+    cue_frame,
     encode_stinger,
     frame_message,
     pending_message,
@@ -215,10 +215,10 @@ class Session:
         """Send what the director decided to every connection, then re-arm the timer."""
         manager = self.manager
         for out in outputs:
-            if isinstance(out, Cue):
+            if type(out) is Cue or isinstance(out, Cue):
                 if self.pending_mood is not None and out.mood == self.pending_mood:
                     self.pending_mood = None
-                self.broadcast(text_frame(encode_cue(out, now).encode()))
+                self.broadcast(cue_frame(out, now))
                 manager.metrics.cues += 1
                 if manager.cue_hook is not None:
                     manager.notify_cue(self, out)
@@ -275,9 +275,9 @@ class Session:
         latest = self.director.current
         playing = self.director.playing_cue(now)
         if playing is not None and playing is not latest:
-            frames.append(text_frame(encode_cue(playing, now).encode()))
+            frames.append(cue_frame(playing, now))
         if latest is not None:
-            frames.append(text_frame(encode_cue(latest, now).encode()))
+            frames.append(cue_frame(latest, now))
         pending = self.pending_mood
         if (
             pending is not None

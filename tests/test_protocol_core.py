@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -323,3 +324,93 @@ def test_fast_path_agrees_with_the_full_validation(obj):
     assert outcome(p.parse_client_message, text) == outcome(p.parse_client_object, obj)
     padded = f" \n{text}\t "
     assert outcome(p.parse_client_message, padded) == outcome(p.parse_client_object, obj)
+
+
+# ---------------------------------------------------------------- fast paths = reference paths
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seq=st.integers(min_value=0, max_value=2**40),
+    times=st.lists(
+        st.floats(allow_nan=False, allow_infinity=False)
+        | st.floats(min_value=1.5e9, max_value=2.5e9)
+        | st.sampled_from([0.0, -0.0, 1e-4, 9.999e-5, 1e16, 9999999999999998.0, -1e-4, 5e-324]),
+        min_size=3,
+        max_size=3,
+    ),
+    session=st.from_regex(p.SESSION_ID_RE, fullmatch=True),
+    mood=st.text(min_size=1, max_size=8),
+    previous=st.one_of(st.none(), st.text(max_size=8)),
+)
+def test_cue_bytes_are_the_generic_encoders(seq, times, session, mood, previous):
+    start_at, offset, now = times
+    cue = Cue(seq, session, mood, previous, TRACK, Transition(fade_ms=250), start_at, offset)
+    expected = p.dumps(cue.to_message(now))
+    assert p.encode_cue(cue, now) == expected
+    assert p.cue_frame(cue, now) == p.frame_message(expected)
+
+
+def test_cue_refuses_non_finite_numbers():
+    for bad in (math.nan, math.inf, -math.inf):
+        cue = Cue(1, "s", "m", None, TRACK, Transition(), bad, 0.0)
+        with pytest.raises(ValueError):
+            p.encode_cue(cue, 1.0)
+
+
+json_texts = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**62, max_value=2**70).flatmap(lambda n: st.sampled_from([n, -n]))
+    | st.floats()
+    | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=10,
+).map(lambda v: json.dumps(v, separators=(",", ":")))
+odd_frames = st.sampled_from(
+    [
+        b"NaN",
+        b'{"t":Infinity}',
+        b'"\\ud800"',
+        b"1e400",
+        b"-1e400",
+        b"123456789012345678901234567890",
+        b"-9223372036854775809",
+        b"18446744073709551616",
+        b"[1,]",
+        b"\xef\xbb\xbf{}",
+        b'{"a":1,"a":2}',
+        b" {} ",
+        b"{}x",
+        b'"\xff"',
+        b"[" * 70 + b"]" * 70,
+        b"[" * 5000 + b"]" * 5000,
+        b'{"type":"state","set":{"x":1e19}}',
+        b'{"type":"state","set":{"x":[1e19]}}',
+        b'{"type":"state","set":{"x":99999999999999999999}}',
+    ]
+)
+
+
+def reference_decode(raw: bytes) -> tuple[str, object]:
+    try:
+        return "ok", p._decode_std(raw)
+    except p.ProtocolError as exc:
+        return "error", exc.message
+
+
+def fast_decode(raw: bytes) -> tuple[str, object]:
+    try:
+        return "ok", p.decode_client_frame(raw)
+    except p.ProtocolError as exc:
+        return "error", exc.message
+
+
+@settings(max_examples=300, deadline=None)
+@given(raw=json_texts.map(str.encode) | odd_frames | st.binary(max_size=12))
+def test_fast_decode_is_the_standard_librarys(raw):
+    # Same value, same types (repr tells 1 from 1.0 and -0.0 from 0.0), same error.
+    fast, ref = fast_decode(raw), reference_decode(raw)
+    assert fast[0] == ref[0]
+    assert repr(fast[1]) == repr(ref[1])
