@@ -351,7 +351,12 @@ class Director:
             # The target (if any) stays, with no wakeup of its own: tracks_changed.
             self._pending_said = mood
             return [Pending(mood)]
-        track = self._choose(mood, tracks)
+        if type(tracks) is tuple and len(tracks) == 1:
+            # One take (the usual case): what _choose would pick, without the calls.
+            track = tracks[0]
+            self._picker.last[mood] = track.variant
+        else:
+            track = self._choose(mood, tracks)
         grid = Grid.of(track)
         playing = self._playing
         if playing is None:
@@ -369,7 +374,19 @@ class Director:
                 offset = entry_offset(transition.entry, playing.grid, where, grid)
             previous = old.mood
         self.seq = seq = self.seq + 1
-        cue = make_cue(seq, self.session, mood, previous, track, transition, start_at, offset)
+        if _FAST_CUE:  # make_cue, inlined: this runs for every cue
+            cue = _new(Cue)
+            d = cue.__dict__
+            d["seq"] = seq
+            d["session"] = self.session
+            d["mood"] = mood
+            d["previous"] = previous
+            d["track"] = track
+            d["transition"] = transition
+            d["start_at"] = start_at
+            d["offset_s"] = offset
+        else:
+            cue = Cue(seq, self.session, mood, previous, track, transition, start_at, offset)
         self._ahead = _Entry(cue, start_at, grid)
         self._target = None
         self._pending_said = None

@@ -272,6 +272,31 @@ def state_set_only(obj: Any) -> dict[str, Any] | None:
     return None
 
 
+def fast_state_set(raw: str | bytes | bytearray) -> dict[str, Any] | None:
+    """``parse_client_message(raw).set`` for the commonest message, a ``state`` with only a
+    ``set`` of JSON scalars, in one step; None for anything else (or without orjson),
+    which the caller then parses the general way."""
+    if _orjson_loads is None:
+        return None
+    try:
+        obj = _orjson_loads(raw)
+    except ValueError:
+        return None
+    if type(obj) is not dict or len(obj) != 2 or obj.keys() != _STATE_SET_ONLY:
+        return None
+    set_ = obj["set"]
+    if type(set_) is not dict or obj["type"] != "state" or "" in set_:
+        return None
+    for value in set_.values():  # what _exact checks, for scalars
+        kind = type(value)
+        if kind is float:
+            if not -_HUGE < value < _HUGE:
+                return None
+        elif kind is dict or kind is list:
+            return None
+    return set_
+
+
 def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
     """Parse one client frame; raise ProtocolError (bad_json, bad_message, unknown_type)."""
     obj = decode_client_frame(raw)
@@ -582,8 +607,39 @@ def cue_payload(cue: Cue, server_time: float) -> bytes:
 
 
 def cue_frame(cue: Cue, server_time: float) -> bytes:
-    """The cue as a ready-to-write text frame (the same bytes for every receiver)."""
-    return text_frame(cue_payload(cue, server_time))
+    """``text_frame(cue_payload(cue, server_time))``: the cue as a ready-to-write text
+    frame, the same bytes for every receiver. Once per cue, so the usual case (parts
+    remembered, floats in orjson's range) is inlined here."""
+    track, transition = cue.track, cue.transition
+    hit = _cue_middles.get((cue.mood, cue.previous, id(track), id(transition)))
+    session = _bytes_json.get(cue.session)
+    start_at, offset_s = cue.start_at, cue.offset_s
+    if (
+        hit is None
+        or hit[0] is not track
+        or hit[1] is not transition
+        or session is None
+        or _orjson_dumps is None
+        or type(start_at) is not float
+        or not 1e-4 <= start_at < 1e16
+        or type(server_time) is not float
+        or not 1e-4 <= server_time < 1e16
+    ):
+        return text_frame(cue_payload(cue, server_time))
+    payload = _CUE_FORMAT % (
+        int(cue.seq),
+        session,
+        hit[2],
+        _orjson_dumps(start_at),
+        _fnum(offset_s),
+        _orjson_dumps(server_time),
+    )
+    n = len(payload)
+    if n < 126:
+        return _LEN1(0x81, n) + payload
+    if n < 65536:
+        return _LEN2(0x81, 126, n) + payload
+    return _LEN3(0x81, 127, n) + payload
 
 
 def encode_cue(cue: Cue, server_time: float) -> str:

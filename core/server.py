@@ -37,13 +37,12 @@ from segue.core.protocol import (
     PingMessage,
     ProtocolError,
     StateMessage,
-    decode_client_frame,
     error_message,
+    fast_state_set,
     frame_message,
-    parse_client_object,
+    parse_client_message,
     pong_message,
     session_id_problem,
-    state_set_only,
     welcome_message,
 )
 from segue.core.ratelimit import MessageLimiter, Verdict
@@ -462,8 +461,7 @@ class SegueServer:
                 )
             return
         try:
-            obj = decode_client_frame(data)
-            set_ = state_set_only(obj)
+            set_ = fast_state_set(data)
             if set_ is not None:
                 # The commonest message, {"type":"state","set":{...}}, without a
                 # StateMessage: straight to the session.
@@ -476,7 +474,7 @@ class SegueServer:
                 except StateError as exc:
                     raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", None) from None
                 return
-            msg = parse_client_object(obj)
+            msg = parse_client_message(data)
             metrics.received[msg.type] += 1
             session = conn.session
             if session is None:

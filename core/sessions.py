@@ -47,6 +47,7 @@ TrackSource = Callable[[str], Sequence[Track]]
 Output = Cue | Stinger | Pending
 
 DEFAULT_SEND_BUFFER_BYTES = 512 * 1024
+SLOW_READER = "send queue full: the client reads too slowly"
 
 
 class Connection:
@@ -89,7 +90,7 @@ class Connection:
             self.closed = True
             return False
         if transport.get_write_buffer_size() > self.max_buffer:
-            self.close(CloseCode.TRY_AGAIN, "send queue full: the client reads too slowly")
+            self.close(CloseCode.TRY_AGAIN, SLOW_READER)
             return False
         transport.write(frame)
         return True
@@ -181,7 +182,7 @@ class Session:
         replace: dict[str, Any] | None = None,
     ) -> list[Output]:
         """Apply a state change; raises the director's StateError for bad state."""
-        outputs = self.director.update(now, set=set, unset=unset, replace=replace)
+        outputs = self.director.update(now, set, unset, replace)
         self.dispatch(outputs, now)
         return outputs
 
@@ -251,12 +252,20 @@ class Session:
         sent = 0
         dropped = None
         for conn in self.connections:
-            if conn.send(frame):
-                sent += 1
-            elif conn.closed:
-                if dropped is None:
-                    dropped = []
-                dropped.append(conn)
+            # Connection.send, inlined: once per connection per cue (a room's thousand).
+            if not conn.closed:
+                transport = conn.transport
+                if transport.is_closing() or conn.ws.closed:
+                    conn.closed = True
+                elif transport.get_write_buffer_size() > conn.max_buffer:
+                    conn.close(CloseCode.TRY_AGAIN, SLOW_READER)
+                else:
+                    transport.write(frame)
+                    sent += 1
+                    continue
+            if dropped is None:
+                dropped = []
+            dropped.append(conn)
         if dropped:
             for conn in dropped:
                 self.connections.pop(conn, None)

@@ -22,26 +22,26 @@ class VariantPicker:
         self._rngs: dict[str, random.Random] = {}
         self._bags: dict[str, list[int]] = {}
         self._pools: dict[str, tuple[int, ...]] = {}
-        self._last: dict[str, int] = {}
+        self.last: dict[str, int] = {}  # the variant last picked, per mood
 
     def pick(self, mood: str, available: Sequence[int]) -> int:
         if type(available) in (list, tuple) and len(available) == 1:
             # One take (the usual case): nothing to rotate.
             choice = available[0]
-            self._last[mood] = choice
+            self.last[mood] = choice
             return choice
         pool = tuple(sorted(set(available)))
         if not pool:
             raise ValueError(f"mood {mood!r}: no variants to pick from")
         if len(pool) == 1:
-            self._last[mood] = pool[0]
+            self.last[mood] = pool[0]
             return pool[0]
         if self._pools.get(mood) != pool:
             # New or lost variants: start a fresh round over what is there now.
             self._pools[mood] = pool
             self._bags[mood] = []
         bag = self._bags[mood]
-        last = self._last.get(mood)
+        last = self.last.get(mood)
         if bag and bag[-1] == last:
             # Left over from before the pool changed, or the last pick came from a
             # one-variant pool: never play the same take twice in a row.
@@ -59,5 +59,5 @@ class VariantPicker:
             if bag[-1] == last:  # picks pop from the end
                 bag[0], bag[-1] = bag[-1], bag[0]
         choice = bag.pop()
-        self._last[mood] = choice
+        self.last[mood] = choice
         return choice
