@@ -99,22 +99,27 @@ def measure_seam(
     """The jump back from ``end`` to ``start`` against the loop's normal range.
 
     Measured as a listener hears it: the sample-to-sample jump across the seam (against
-    the 99.9th percentile of the loop's own jumps), and the spectral flux and level step
-    between the 46 ms before and after the seam (against the same measures at every other
-    bar line of the loop, the seam being a bar line too; without a tempo, at points
-    spaced a quarter second apart).
+    the 99.9th percentile of the loop's own jumps); the spectral flux between the 46 ms
+    before and after the seam; the level step between the 11.6 ms (a gap, a click) and
+    the 46 ms (a jump in level) before and after it. Flux and level steps are compared
+    with the same measures at every other bar line of the loop, the seam being a bar line
+    too (without a tempo, at points spaced a quarter second apart).
     """
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
-    loop = x[start:end].astype(np.float64)
+    loop = x[start:end]
     n = loop.shape[0]
-    steps = np.zeros(max(1, n - 1))
+    steps = np.zeros(max(1, n - 1), dtype=np.result_type(loop.dtype, np.float32))
     for ch in range(loop.shape[1]):  # column by column: numpy reduces short rows slowly
-        np.maximum(steps[: n - 1], np.abs(np.diff(loop[:, ch])), out=steps[: n - 1])
-    jump = float(np.abs(loop[0] - loop[-1]).max())
+        d = np.diff(loop[:, ch])
+        np.maximum(steps[: n - 1], np.abs(d, out=d), out=steps[: n - 1])
+    jump = float(np.abs(loop[0].astype(np.float64) - loop[-1]).max())
     jump_limit = float(np.percentile(steps, JUMP_PERCENTILE))
-    mono = loop[:, 0] if loop.shape[1] == 1 else loop.sum(axis=1) / loop.shape[1]
+    mono = loop[:, 0].astype(np.float64)
+    for ch in range(1, loop.shape[1]):
+        mono += loop[:, ch]
+    mono /= loop.shape[1]
     width = min(FLUX_WINDOW, max(2, n // 4))
     spacing = bar_s * sr if bar_s else 0.25 * sr
     # A loop a whole number of bars long can be a fraction of a sample short of it.
@@ -122,19 +127,23 @@ def measure_seam(
     lines = [p for p in lines if width <= p <= n - width]
     bands = _bands(width, sr)
     # Levels below a millionth of the loop's mean band power count as silence.
-    mean_power = float(np.mean(mono**2)) * width * 0.375 / bands.shape[1] + 1e-20
+    mean_power = float(np.dot(mono, mono)) / n * width * 0.375 / bands.shape[1] + 1e-20
     floor = 1e-6 * mean_power
     flux = _flux(*_around(mono, 0, width), bands, floor)
     level = _level_step(*_around(mono, 0, width // 4))
+    level_long = _level_step(*_around(mono, 0, width))
     fluxes = [_flux(*_around(mono, p, width), bands, floor) for p in lines]
     levels = [_level_step(*_around(mono, p, width // 4)) for p in lines]
+    levels_long = [_level_step(*_around(mono, p, width)) for p in lines]
     flux_limit = max(fluxes, default=flux)
     level_limit = max(levels, default=level)
+    level_long_limit = max(levels_long, default=level_long)
     # Small margins: the seam is the loop's first downbeat, often its most accented one.
     ok = (
         jump <= jump_limit * 1.01 + 1e-5
         and flux <= flux_limit * FLUX_MARGIN + 1e-4
         and level <= level_limit + LEVEL_MARGIN_DB
+        and level_long <= level_long_limit + LEVEL_MARGIN_DB
     )
     return {
         "ok": bool(ok),
@@ -144,6 +153,8 @@ def measure_seam(
         "flux_limit": round(flux_limit, 4),
         "level_step_db": round(level, 2),
         "level_step_limit_db": round(level_limit, 2),
+        "level_step_long_db": round(level_long, 2),
+        "level_step_long_limit_db": round(level_long_limit, 2),
     }
 
 

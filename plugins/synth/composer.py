@@ -1230,8 +1230,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         if not voice.startswith("drum:") and bars >= 2:
             if VOICES[voice].legato:
                 _tie_across_seam(p, length)
-            if role in {"melody", "bass"}:
-                _anticipate(p, length, 0.5)
+            _anticipate(p, length, 0.5)
         if voice.startswith("drum:"):
             sound = voice[5:]
             p.gain = DRUM_GAIN[sound] * role_gain["drums"]

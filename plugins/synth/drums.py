@@ -294,10 +294,8 @@ def bar_pattern(
     if first and kit not in {"soft", "lofi", "tension", "chip"}:
         out.append((0, "crash", 0.8 if energy > 0.5 else 0.5))
     if fill:
-        # The roll replaces the last beat's off-beats; the beat itself stays, so the bar line
-        # after a fill is approached like every other one (and a loop's seam does not
-        # stand out).
-        out = [h for h in out if h[0] < steps - 4 or h[0] % 4 == 0]
+        # The roll is laid over the bar's own hits: the bar line after a fill is approached
+        # like every other one, only busier (so a loop's seam does not stand out).
         roll = {
             "orchestral": "taiko_hi",
             "frame": "frame_hi",

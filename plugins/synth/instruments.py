@@ -77,8 +77,8 @@ VOICES: dict[str, Voice] = {
         Voice("flute", "flute", ("melody", "counter"), 67, 93, 0.5, 0.4, 0.1),
         Voice("lead", "lead", ("melody", "counter"), 62, 86, 0.35, 0.3, 0.08),
         Voice("arp", "synthpluck", ("arp",), 55, 84, 0.5, 0.3),
-        Voice("chip", "chip", ("melody", "arp", "counter"), 60, 88, 0.28, 0.05, 0.02),
-        Voice("chipbass", "chipbass", ("bass",), 36, 55, 0.6, 0.0, 0.02),
+        Voice("chip", "chip", ("melody", "arp", "counter"), 60, 88, 0.28, 0.15, 0.02),
+        Voice("chipbass", "chipbass", ("bass",), 36, 55, 0.6, 0.08, 0.02),
         Voice("bass", "bass", ("bass",), 36, 52, 0.9, 0.05, 0.08),
         Voice("synthbass", "synthbass", ("bass",), 33, 50, 0.7, 0.05, 0.05),
     ]
