@@ -47,7 +47,14 @@ from segue.core.protocol import (
 )
 from segue.core.ratelimit import MessageLimiter, Verdict
 from segue.core.score import Score
-from segue.core.sessions import DEFAULT_SEND_BUFFER_BYTES, Connection, Session, SessionManager
+from segue.core.sessions import (
+    DEFAULT_SEND_BUFFER_BYTES,
+    Connection,
+    Session,
+    SessionManager,
+    cork,
+    uncork,
+)
 from segue.core.state import StateError
 from segue.core.track import Track
 from segue.core.ws_direct import DirectResponse
@@ -384,7 +391,8 @@ class SegueServer:
             self.manager.attach(session, conn)
             # Text messages go to _handle_text as they are parsed (see ws_direct); the
             # read loop below gets the rest, and any text queued before this.
-            ws.bind(conn, self._handle_text)
+            # Replies to the messages of one chunk are written once, at its end.
+            ws.bind(conn, self._handle_text, cork, uncork)
             await self._read_loop(ws, conn)
             # A close we started (flood, too large, slow reader) must finish with its
             # code before aiohttp's own end-of-response close (1000) gets a chance.

@@ -66,8 +66,26 @@ if WebSocketDataQueue is not None:
                     return
             WebSocketDataQueue.feed_data(self, data, size)
 
+    class DirectReader(WebSocketReader):  # type: ignore[misc,valid-type]
+        """aiohttp's frame parser, running ``before()`` and ``after()`` around each chunk
+        of bytes read (so that what the handler writes can be written once per chunk)."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.before: Callable[[], bool] | None = None
+            self.after: Callable[[], None] | None = None
+
+        def feed_data(self, data: Any) -> Any:
+            before = self.before
+            if before is None or not before():
+                return WebSocketReader.feed_data(self, data)
+            try:
+                return WebSocketReader.feed_data(self, data)
+            finally:
+                self.after()  # type: ignore[misc]
+
 else:  # pragma: no cover
-    DirectQueue = None  # type: ignore[assignment,misc]
+    DirectQueue = DirectReader = None  # type: ignore[assignment,misc]
 
 
 class DirectResponse(web.WebSocketResponse):
@@ -89,7 +107,7 @@ class DirectResponse(web.WebSocketResponse):
             if self._reader is None or len(self._reader._buffer):
                 return
             queue = DirectQueue(handler, DEFAULT_CHUNK_SIZE, loop=self._loop)
-            parser = WebSocketReader(
+            parser = DirectReader(
                 queue,
                 self._max_msg_size,
                 compress=bool(self._compress),
@@ -103,17 +121,31 @@ class DirectResponse(web.WebSocketResponse):
         self._parser = parser
         self.direct = True
 
-    def bind(self, conn: Any, handle: Handler) -> bool:
-        """From now on, hand text messages to ``handle(conn, data)``; False on the plain
-        path (the caller then reads them from ``receive()``)."""
+    def bind(
+        self,
+        conn: Any,
+        handle: Handler,
+        before: Callable[[], bool] | None = None,
+        after: Callable[[], None] | None = None,
+    ) -> bool:
+        """From now on, hand text messages to ``handle(conn, data)``, and call ``before()``
+        and ``after()`` around each chunk read (``after`` only when ``before`` returned
+        True). False on the plain path (the caller then reads from ``receive()``)."""
         if not self.direct:
             return False
         queue = self._reader
         queue.conn = conn
         queue.handler = handle
+        parser = self._parser
+        if parser is not None and before is not None and after is not None:
+            parser.after = after
+            parser.before = before
         return True
 
     def unbind(self) -> None:
         if self.direct and self._reader is not None:
             queue = self._reader
             queue.handler = queue.conn = None
+            parser = self._parser
+            if parser is not None:
+                parser.before = parser.after = None

@@ -183,3 +183,35 @@ async def test_flood_closes_with_1008_on_the_direct_path(tmp_path):
         assert codes[-1] == 1008
         assert "rate_limited" in codes
         await client.close()
+
+
+async def test_cork_holds_writes_until_uncork_then_writes_them_once_in_order():
+    import socket
+
+    from aiohttp import web
+
+    from segue.core.ratelimit import MessageLimiter
+    from segue.core.sessions import Connection, cork, uncork
+
+    ours, peer = socket.socketpair()
+    peer.setblocking(False)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+    try:
+        conn = Connection(web.WebSocketResponse(), transport, MessageLimiter(10, 10, 0.0))
+        other = Connection(web.WebSocketResponse(), transport, MessageLimiter(10, 10, 0.0))
+        assert conn.send(b"plain ")  # not corked: written at once
+        assert peer.recv(100) == b"plain "
+        assert cork()
+        assert not cork()  # already corked: the outer batch flushes
+        assert conn.send(b"one ") and other.send(b"two ") and conn.send(b"three ")
+        with pytest.raises(BlockingIOError):
+            peer.recv(100)  # nothing written yet
+        uncork()
+        await asyncio.sleep(0.01)
+        assert peer.recv(100) == b"one three two "  # per connection, in order
+        assert conn.send(b"after")  # uncorked again
+        assert peer.recv(100) == b"after"
+    finally:
+        transport.close()
+        peer.close()
