@@ -238,7 +238,7 @@ class Director:
         replace: Mapping[str, Any] | None = None,
     ) -> list[Cue | Pending]:
         """Apply a state change (StateError, and no change, for a bad one) and decide."""
-        self.state = state = apply_state(self.state, set=set, unset=unset, replace=replace)
+        self.state = state = apply_state(self.state, set, unset, replace)
         mood = self._decide(state)
         if mood != self.desired:
             self._pending_said = None

@@ -614,32 +614,33 @@ def cue_frame(cue: Cue, server_time: float) -> bytes:
     hit = _cue_middles.get((cue.mood, cue.previous, id(track), id(transition)))
     session = _bytes_json.get(cue.session)
     start_at, offset_s = cue.start_at, cue.offset_s
+    dumps = _orjson_dumps
     if (
         hit is None
         or hit[0] is not track
         or hit[1] is not transition
         or session is None
-        or _orjson_dumps is None
+        or dumps is None
         or type(start_at) is not float
         or not 1e-4 <= start_at < 1e16
         or type(server_time) is not float
         or not 1e-4 <= server_time < 1e16
+        or type(offset_s) is not float
+        or not (offset_s == 0.0 or 1e-4 <= offset_s < 1e16)
     ):
         return text_frame(cue_payload(cue, server_time))
     payload = _CUE_FORMAT % (
         int(cue.seq),
         session,
         hit[2],
-        _orjson_dumps(start_at),
-        _fnum(offset_s),
-        _orjson_dumps(server_time),
+        dumps(start_at),
+        dumps(offset_s),
+        dumps(server_time),
     )
     n = len(payload)
-    if n < 126:
-        return _LEN1(0x81, n) + payload
-    if n < 65536:
+    if 126 <= n < 65536:
         return _LEN2(0x81, 126, n) + payload
-    return _LEN3(0x81, 127, n) + payload
+    return text_frame(payload)
 
 
 def encode_cue(cue: Cue, server_time: float) -> str:

@@ -65,6 +65,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("segue.server")
 
+_monotonic = time.monotonic
+_time = time.time
+_OK = Verdict.OK
+
 
 @dataclass(frozen=True)
 class ServerConfig:
@@ -448,8 +452,8 @@ class SegueServer:
             )
             conn.close(CloseCode.TOO_BIG, "message too large")
             return
-        verdict = conn.limiter.check(time.monotonic())
-        if verdict is not Verdict.OK:
+        verdict = conn.limiter.check(_monotonic())
+        if verdict is not _OK:
             metrics.received["invalid"] += 1
             if verdict is Verdict.FLOOD:
                 self._send_error(
@@ -478,7 +482,7 @@ class SegueServer:
                 if session is None:
                     return
                 try:
-                    session.update(time.time(), set_)
+                    session.update(_time(), set_)
                 except StateError as exc:
                     raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", None) from None
                 return

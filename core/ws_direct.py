@@ -58,17 +58,20 @@ if WebSocketDataQueue is not None:
         def feed_data(self, data: Any, size: int) -> None:
             if data[0] is _TEXT and not self._buffer:
                 handler = self.handler
-                if handler is not None and not self.conn.closed and not self.ws.closed:
-                    try:
-                        handler(self.conn, data[1])
-                    except Exception:  # never into the parser: it would end the connection
-                        log.exception("failed to handle a message")
-                    return
+                if handler is not None:
+                    conn = self.conn
+                    if not conn.closed and not self.ws.closed:
+                        try:
+                            handler(conn, data[1])
+                        except Exception:  # never into the parser: it would end the connection
+                            log.exception("failed to handle a message")
+                        return
             WebSocketDataQueue.feed_data(self, data, size)
 
     class DirectReader(WebSocketReader):  # type: ignore[misc,valid-type]
         """aiohttp's frame parser, running ``before()`` and ``after()`` around each chunk
-        of bytes read (so that what the handler writes can be written once per chunk)."""
+        of bytes read that holds more than one frame (so that what the handler writes
+        can be written once per chunk)."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -77,12 +80,26 @@ if WebSocketDataQueue is not None:
 
         def feed_data(self, data: Any) -> Any:
             before = self.before
-            if before is None or not before():
+            if before is None or _one_frame(data) or not before():
                 return WebSocketReader.feed_data(self, data)
             try:
                 return WebSocketReader.feed_data(self, data)
             finally:
                 self.after()  # type: ignore[misc]
+
+    def _one_frame(data: Any) -> bool:
+        """Whether ``data`` is exactly one masked client frame (nothing to batch), going by
+        its header alone (after a partial frame it may be wrong: then a chunk is simply
+        handled without batching, which is always correct)."""
+        n = len(data)
+        if n < 6:
+            return False
+        size = data[1] & 0x7F
+        if size < 126:
+            return n == 6 + size
+        if size == 126 and n >= 8:
+            return n == 8 + ((data[2] << 8) | data[3])
+        return False
 
 else:  # pragma: no cover
     DirectQueue = DirectReader = None  # type: ignore[assignment,misc]
@@ -129,8 +146,9 @@ class DirectResponse(web.WebSocketResponse):
         after: Callable[[], None] | None = None,
     ) -> bool:
         """From now on, hand text messages to ``handle(conn, data)``, and call ``before()``
-        and ``after()`` around each chunk read (``after`` only when ``before`` returned
-        True). False on the plain path (the caller then reads from ``receive()``)."""
+        and ``after()`` around each chunk read that holds several frames (``after`` only
+        when ``before`` returned True). False on the plain path (the caller then reads
+        from ``receive()``)."""
         if not self.direct:
             return False
         queue = self._reader

@@ -215,3 +215,14 @@ async def test_cork_holds_writes_until_uncork_then_writes_them_once_in_order():
     finally:
         transport.close()
         peer.close()
+
+
+def test_one_frame_is_told_by_the_header():
+    from segue.core.ws_direct import _one_frame
+
+    small, big = frame(b"x" * 10), frame(b"y" * 300)
+    assert _one_frame(small) and _one_frame(big)
+    assert not _one_frame(small + small)
+    assert not _one_frame(small[:-1])  # a partial frame
+    assert not _one_frame(big + small)
+    assert not _one_frame(b"\x81")
