@@ -651,7 +651,8 @@ def encode_cue(cue: Cue, server_time: float) -> str:
 def encode_stinger(stinger: Stinger, server_time: float) -> str:
     """``stinger.to_message(server_time)`` as compact JSON, from memoised parts."""
     return (
-        f'{{"type":"stinger","name":{_jstr(stinger.name)},"mood":{_jstr(stinger.mood)},'
+        f'{{"type":"stinger","name":{_jstr(stinger.mood)},"event":{_jstr(stinger.name)},'
+        f'"mood":{_jstr(stinger.mood)},'
         f'"track":{track_json(stinger.track)},"at":{_jstr(stinger.at)},'
         f'"start_at":{_jnum(stinger.start_at)},"server_time":{_jnum(server_time)}}}'
     )
@@ -718,6 +719,7 @@ class StingerMessage:
     start_at: float
     server_time: float
     mood: str | None = None
+    event: str | None = None  # the game event that played it
     type: str = "stinger"
 
 
@@ -813,6 +815,7 @@ def parse_server_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
             start_at=float(_req(obj, "start_at")),
             server_time=float(_req(obj, "server_time")),
             mood=obj.get("mood"),
+            event=obj.get("event"),
         )
     if kind == "pending":
         return PendingMessage(mood=_req(obj, "mood"), reason=obj.get("reason", "generating"))

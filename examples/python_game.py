@@ -159,7 +159,7 @@ class Printer:
         elif isinstance(msg, StingerMessage):
             self.stingers += 1
             wait = max(0.0, msg.start_at - now)
-            self.line("stinger", f"{msg.mood or msg.track.mood} for {msg.name}  in {wait:.2f} s")
+            self.line("stinger", f"{msg.name} for {msg.event}  in {wait:.2f} s")
         elif isinstance(msg, PendingMessage):
             self.line("pending", f"{msg.mood}: {msg.reason}")
 

@@ -117,7 +117,7 @@ async def test_event_sends_stinger_and_unknown_event_errors(tmp_path):
         await ws.send(json.dumps({"type": "event", "name": "boss_defeated", "data": {"x": 1}}))
         stinger = await recv_json(ws)
         assert stinger["type"] == "stinger"
-        assert stinger["name"] == "boss_defeated" and stinger["mood"] == "victory"
+        assert stinger["name"] == "victory" and stinger["event"] == "boss_defeated"
         assert stinger["track"]["loop"] is False
         assert stinger["at"] == "next_beat" and stinger["start_at"] >= stinger["server_time"]
         await ws.send(json.dumps({"type": "event", "name": "dragon", "id": "e1"}))

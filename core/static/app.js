@@ -595,7 +595,7 @@
 
   client.on("stinger", (s) => {
     const wait = s.start_at - client.serverNow();
-    log("stinger", el("span", {}, moodEl(s.mood || s.track.mood), ` (${s.name})`), `${s.at} · in ${Math.max(0, wait).toFixed(2)} s`);
+    log("stinger", el("span", {}, moodEl(s.mood || s.track.mood), ` (${s.event || s.name})`), `${s.at} · in ${Math.max(0, wait).toFixed(2)} s`);
     const chip = document.querySelector(`.mood[data-mood="${CSS.escape(s.mood || s.track.mood)}"]`);
     if (chip) {
       setTimeout(() => {

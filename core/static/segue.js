@@ -1199,7 +1199,7 @@
         lastStartAt: this.cue ? this.cue.start_at : null,
         lastOffset: this.cue ? this.cue.offset_s : null,
         pending: this.pending ? this.pending.mood : null,
-        stinger: this.lastStinger ? this.lastStinger.name : null,
+        stinger: this.lastStinger ? this.lastStinger.event : null,
         fetched: Array.from(this.bytes.keys()),
         decoded: Array.from(this.audio.decoded.keys()),
         voices: Array.from(this.audio.voices, (x) => ({
