@@ -335,7 +335,8 @@ class SegueServer:
 
     async def ws_handler(self, request: web.Request) -> web.StreamResponse:
         config = self.config
-        sid = _query_param(request, "session")
+        # ``?session=`` (an empty room field) is "without one": the server makes one.
+        sid = _query_param(request, "session") or None
         problem = session_id_problem(sid)
         if problem is not None:
             self.metrics.errors[ErrorCode.BAD_MESSAGE] += 1

@@ -53,8 +53,9 @@ async def test_join_gets_welcome_cue_prefetch_in_order(tmp_path):
         assert moods == ["combat", "combat", "danger", "explore", "victory"]
 
 
-async def test_session_id_made_by_server_when_missing(tmp_path):
-    async with serve(tmp_path) as live, connect_raw(live.ws) as ws:
+@pytest.mark.parametrize("query", ["", "?session="])
+async def test_session_id_made_by_server_when_missing(tmp_path, query):
+    async with serve(tmp_path) as live, connect_raw(live.ws + query) as ws:
         welcome = await recv_json(ws)
         assert welcome["type"] == "welcome"
         assert 1 <= len(welcome["session"]) <= 64
@@ -62,7 +63,7 @@ async def test_session_id_made_by_server_when_missing(tmp_path):
         assert cue["session"] == welcome["session"]
 
 
-@pytest.mark.parametrize("bad", ["a%20b", "x" * 65, "..%2F..", "%C3%A9", ""])
+@pytest.mark.parametrize("bad", ["a%20b", "x" * 65, "..%2F..", "%C3%A9", "%20"])
 async def test_bad_session_id_is_refused_before_upgrade(tmp_path, bad):
     async with serve(tmp_path) as live:
         with pytest.raises(InvalidStatus) as info:
