@@ -36,22 +36,27 @@ def run(args: argparse.Namespace) -> int:
         from segue.core.errors import ConfigError
 
         raise ConfigError(f"--port must be 0-65535, not {args.port}")
-    return asyncio.run(serve(args, score, plugins))
+    from segue.core.pipeline import Pipeline
+
+    pipeline = Pipeline(score, plugins, generator=args.generator)
+    try:
+        return asyncio.run(serve(args, score, plugins, pipeline))
+    finally:
+        # asyncio.run has waited for the generator's threads: what they left can go now.
+        pipeline.remove_work()
 
 
 def _say(text: str) -> None:
     print(f"segue: {text}", file=sys.stderr, flush=True)
 
 
-async def serve(args: argparse.Namespace, score: Any, plugins: Any) -> int:
+async def serve(args: argparse.Namespace, score: Any, plugins: Any, pipeline: Any) -> int:
     from segue.core.commands.pregen import make_reporter
-    from segue.core.pipeline import Pipeline
     from segue.core.progress import LogReporter
     from segue.core.server import create_app, start
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    pipeline = Pipeline(score, plugins, generator=args.generator)
     pregen_task: asyncio.Task[Any] | None = None
 
     def on_signal() -> None:
