@@ -4,7 +4,8 @@
 "Gentle harp" into "Gentle harp, cinematic fantasy game score, seamless loop. Avoid: vocals.",
 and adds the styles to a composition plan's ``positive_global_styles`` /
 ``negative_global_styles`` (deduplicated). Runs last (``trylast``), so the "Avoid: …" sentence ends
-the prompt.
+the prompt. A stinger is one-shot, so positive styles about looping ("seamless loop") are not
+given to it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,12 @@ from segue.core import hookimpl
 from segue.core.request import GenerationRequest
 from segue.core.score import Score
 from segue.plugins._prompt import append, dedupe, plan_with_styles, says
+
+_LOOPING = re.compile(r"\bloop", re.IGNORECASE)
+
+
+def _applies(request: GenerationRequest, positive: str) -> bool:
+    return not (request.stinger and _LOOPING.search(positive))
 
 
 def _already_avoided(prompt: str, negative: str) -> bool:
@@ -29,7 +36,8 @@ def segue_transform_prompt(request: GenerationRequest, score: Score) -> Generati
     if style is None or not (style.positive or style.negative):
         return None
     prompt = request.prompt
-    positive = [p for p in dedupe(style.positive) if not says(prompt, p)]
+    wanted = [p for p in dedupe(style.positive) if _applies(request, p)]
+    positive = [p for p in wanted if not says(prompt, p)]
     prompt = append(prompt, positive)
     negative = [n for n in dedupe(style.negative) if not _already_avoided(prompt, n)]
     if negative:
@@ -43,5 +51,5 @@ def segue_transform_prompt(request: GenerationRequest, score: Score) -> Generati
             prompt = f"{base}. {sentence}"
     plan = request.composition_plan
     if plan is not None:
-        plan = plan_with_styles(plan, style.positive, style.negative)
+        plan = plan_with_styles(plan, tuple(wanted), style.negative)
     return request.replace(prompt=prompt, composition_plan=plan)

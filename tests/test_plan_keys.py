@@ -89,7 +89,7 @@ def edit(old: str, new: str) -> str:
 AUDIO_CHANGES = {
     "prompt": (edit("Gentle harp and flute", "Gentle lute and flute"), {("explore", 0)}),
     "style positive": (
-        edit("[cinematic fantasy game score]", "[cinematic fantasy game score, seamless loop]"),
+        edit("[cinematic fantasy game score]", "[cinematic fantasy game score, warm analog mix]"),
         ALL,
     ),
     "style negative": (edit("negative: [vocals]", "negative: [vocals, choir]"), ALL),

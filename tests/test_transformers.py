@@ -78,6 +78,17 @@ def test_style_adds_positive_styles_and_an_avoid_sentence() -> None:
     assert out.composition_plan is None
 
 
+def test_a_stinger_is_not_asked_to_loop() -> None:
+    out = style.segue_transform_prompt(
+        req("Triumphant brass fanfare", stinger=True, composition_plan=copy.deepcopy(PLAN)), EMBER
+    )
+    assert out is not None
+    assert out.prompt == "Triumphant brass fanfare, cinematic fantasy game score. Avoid: vocals."
+    assert "seamless loop" not in out.composition_plan["positive_global_styles"]
+    loop = style.segue_transform_prompt(req("Battle", composition_plan=copy.deepcopy(PLAN)), EMBER)
+    assert loop is not None and "seamless loop" in loop.composition_plan["positive_global_styles"]
+
+
 def test_style_does_not_repeat_what_the_prompt_says() -> None:
     out = style.segue_transform_prompt(req("A seamless loop of harp, no vocals"), EMBER)
     assert out is not None
