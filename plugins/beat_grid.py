@@ -265,7 +265,8 @@ def segue_process_track(track: Track, path: Path) -> Track | None:
     changes: dict[str, object] = {}
     if grid is None:
         extra["tempo_estimate"] = None
-        if requested is not None or track.bpm is None:
+        # A one-shot (a fanfare, a chime) need not have a beat: nothing to warn about.
+        if track.loop and (requested is not None or track.bpm is None):
             extra["tempo_warning"] = "no clear beat found"
             log.warning("%s: no clear beat found", track.id)
         return track.replace(extra=extra)

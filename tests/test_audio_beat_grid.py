@@ -123,6 +123,12 @@ def test_hook_with_no_beat_keeps_bpm_unknown_and_says_so(tmp_path):
     assert out.extra["tempo_warning"] == "no clear beat found"
 
 
+def test_a_stinger_without_a_beat_is_not_warned_about(tmp_path):
+    path = _wav(tmp_path, pad(8.0))
+    out = beat_grid.segue_process_track(_track(loop=False, extra={"requested_bpm": 120.0}), path)
+    assert "tempo_warning" not in out.extra
+
+
 @pytest.mark.parametrize("seconds", [0.001, 0.05, 0.3])
 def test_very_short_audio_has_no_beat_and_no_error(seconds):
     x = noise(seconds, amp=0.3)
