@@ -150,7 +150,7 @@ PROGRESSIONS: dict[str, list[str]] = {
         "I vi I V",
         "I IV ii V",
     ],
-    "heroic": ["I IV V I", "I bVII IV I", "I V IV V", "I vi IV V", "I IV I V", "I bVI bVII I"],
+    "heroic": ["I IV V I", "I V vi IV", "I V IV V", "I vi IV V", "I IV I V", "I iii IV V"],
     "minor": [
         "i bVI i V",
         "i iv V i",
@@ -697,6 +697,8 @@ def _melody(
     notes: list[Note] = []
     prev = float(lo + (hi - lo) * 0.45)
     scale_pcs = [(tonic + s) % 12 for s in ctx.scale]
+    home_pcs = set(ctx.chords[0].pcs(tonic))
+    home_third = ctx.chords[0].pcs(tonic)[1]
     # Phrases of 4 bars (2 in a 4-bar section) end in a cadence bar; a phrase the section
     # cuts short runs on into the next bar line. So the section's last bar (before the
     # loop's seam, for the last section) is a cadence only if bars inside it are too.
@@ -721,10 +723,19 @@ def _melody(
             strong = step % 8 == 0 or j == 0 or ch is not ctx.chord_at(bar, (step - 1) / 4)
             if strong or last_bar:
                 target = prev + contour[(j + shift) % len(contour)] * 2
-                # Strong beats sit on the chord's root or third (the key's clearest notes),
-                # the fifth only when nothing else is near.
-                core = [q for q in chord_p if q % 12 in chord_pcs[:2]]
+                # Strong beats sit on a chord tone the tonic triad shares (a common tone: the
+                # tune keeps the key's home notes while the harmony moves), else on the
+                # chord's root or third; the fifth only when nothing else is near.
+                core = [q for q in chord_p if q % 12 in home_pcs] or [
+                    q for q in chord_p if q % 12 in chord_pcs[:2]
+                ]
                 p = _nearest(core, target) if core else _nearest(chord_p, target)
+                # The tonic's third, the mode's own note, when the chord holds it and it is
+                # near: on the tonic chord's first note in major (where it ranks after the
+                # tonic and the fifth), on every strong beat in minor (where it ranks second).
+                thirds = [q for q in chord_p if q % 12 == home_third and abs(q - target) <= 4]
+                if thirds and (ctx.key.minor or (ch.root == 0 and j == 0)):
+                    p = _nearest(thirds, target)
                 if abs(p - target) > 4:
                     p = _nearest(chord_p, target)
                 if last_bar and j == len(rhythm) - 1 and bar == len(ctx.chords) - 1:
@@ -851,7 +862,9 @@ def _arp(
             if sec.traits.tension > 0.7:
                 return [root, root, root + 1, root]
             return [root, root, root + 7 if ctx.variant_bits & 1 else root + 12, root]
-        ladder = _pitches_in(pcs, lo, lo + 19)
+        # Root position: the accented first note of the pattern is the chord's root.
+        base = _pitches_in([pcs[0]], lo, lo + 11)[0]
+        ladder = _pitches_in(pcs, base, base + 19)
         return [ladder[k % len(ladder)] for k in pattern]
 
     for i in range(sec.bars):
@@ -876,9 +889,13 @@ def _bass(
     v = VOICES[voice]
     e = sec.energy
     notes: list[Note] = []
+    home = ctx.chords[0]
     for i in range(sec.bars):
         bar = sec.start_bar + i
         for a, b, ch in ctx.spans(bar):
+            # A tonic pedal: the second bar of each phrase keeps the tonic in the bass.
+            if i % 4 == 1 and bar not in ctx.turns:
+                ch = home
             notes += [
                 n
                 for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre)
@@ -901,33 +918,40 @@ def _bass_bar(
     """A whole bar of the bass line on chord ``ch`` (the caller keeps the chord's span)."""
     notes: list[Note] = []
     root = _nearest(_pitches_in([(ctx.key.tonic + ch.root) % 12], low, low + 11), low + 5)
-    fifth = root + 7
+    rel = [(t - ch.root) % 12 for t in ch.tones]
+    third = root + (rel[1] if len(rel) > 2 else 4)
+    fifth = root + (rel[2] if len(rel) > 2 else 7)
+    # On the tonic chord the bass also sounds its third: the one note that tells major from
+    # minor, where the bass (the loudest, lowest part) otherwise gives only roots.
+    home = ch.root == 0
     start = bar * ctx.bpb
     if genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
         for k in range(ctx.bpb * 2):
             p = root + (12 if k % 2 and genre != "electronic" else 0)
+            if home and k % 4 == 3:
+                p = third
             notes.append(Note(start + k / 2, 0.42, p, vel * (1.0 if k % 2 == 0 else 0.8), bright))
     elif genre == "jazz":
-        tones = [
-            root,
-            root + 4 if 4 in [(t - ch.root) % 12 for t in ch.tones] else root + 3,
-            fifth,
-            root + 9,
-        ]
+        tones = [root, third, fifth, root + 9]
         for k in range(ctx.bpb):
             notes.append(Note(start + k, 0.9, tones[k % 4], vel, bright))
     elif e > 0.72:
         off = 0.75 if ctx.bpm >= 100 else 0.5
         for k in range(ctx.bpb * 2):
-            p = root if k % 4 != 3 else (fifth if ctx.variant_bits & 1 else root + 12)
+            p = root
+            if k % 4 == 3:
+                p = third if home else fifth if ctx.variant_bits & 1 else root + 12
             notes.append(Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else off), bright))
     elif e > 0.38:
+        line = [root, third if home else root, fifth if home else root, root]
+        if ctx.bpb == 3:
+            line = [root, third if home else fifth, fifth if home else root]
         for k in range(ctx.bpb):
-            p = root if k % 2 == 0 else (fifth if k == 2 or ctx.bpb == 3 else root)
-            notes.append(Note(start + k, 0.85, p, vel * (1.0 if k == 0 else 0.8), bright))
+            notes.append(Note(start + k, 0.85, line[k % 4], vel * (1.0 if k == 0 else 0.8), bright))
     else:  # gentle: the root on every beat, the downbeat strongest
         for k in range(ctx.bpb):
-            notes.append(Note(start + k, 0.9, root, vel * (1.0 if k == 0 else 0.7), bright))
+            p = third if home and k == ctx.bpb - 2 else root
+            notes.append(Note(start + k, 0.9, p, vel * (1.0 if k == 0 else 0.7), bright))
     return notes
 
 

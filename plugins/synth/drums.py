@@ -108,7 +108,7 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
         x = _band(noise(n), sr, 1500, 7000 * b) * _env(sr, n, 0.09, 0.012)
     elif name == "chip_kick":
         n = int(0.15 * sr)
-        x = np.sign(_sweep(sr, n, 50, 220, 0.02)) * _env(sr, n, 0.05)
+        x = np.sign(_sweep(sr, n, pitch_hz or 50, 220, 0.02)) * _env(sr, n, 0.05)
     elif name in {"chip_snare", "chip_hat"}:
         hold = 3 if name == "chip_snare" else 1
         n = int((0.15 if name == "chip_snare" else 0.05) * sr)
@@ -129,6 +129,7 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
 # Where each pitched drum sits: (MIDI low, high, semitones above the tonic).
 DRUM_TUNING = {
     "kick": (28, 39, 0),
+    "chip_kick": (31, 42, 0),
     "snare": (52, 63, 7),
     "taiko": (33, 44, 0),
     "taiko_hi": (45, 56, 7),

@@ -228,12 +228,14 @@ def _noise(ws: Workspace, n: int, seed: int) -> np.ndarray:
 
 
 # --- plucked strings: Karplus-Strong through its transfer function -------------------------------
+# Pick positions of 1/5 or 2/5 of the string silence the 5th, 10th, 15th... partials: the
+# 5th is a major third (two octaves up) that would blur the mode of a minor key.
 PLUCK = {  # t60 at middle C (s), pick position, loss-filter strength, body brightness
-    "harp": (2.6, 0.45, 0.7, 0.45),
-    "guitar": (1.9, 0.18, 0.5, 0.6),
-    "koto": (1.6, 0.12, 0.45, 0.75),
-    "pizz": (0.45, 0.3, 0.6, 0.45),
-    "pluckbass": (1.4, 0.25, 0.6, 0.35),
+    "harp": (2.6, 0.4, 0.7, 0.45),
+    "guitar": (1.9, 0.2, 0.5, 0.6),
+    "koto": (1.6, 0.2, 0.45, 0.75),
+    "pizz": (0.45, 0.2, 0.6, 0.45),
+    "pluckbass": (1.4, 0.2, 0.6, 0.35),
 }
 
 
