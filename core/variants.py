@@ -17,11 +17,15 @@ class VariantPicker:
     often another was picked. ``seed=None`` means unpredictable.
     """
 
+    # One per session: no __dict__, and the rounds' state only once a mood has takes
+    # to rotate (most moods have one).
+    __slots__ = ("_bags", "_pools", "_rngs", "_seed", "last")
+
     def __init__(self, seed: int | str | None = None) -> None:
         self._seed = seed if seed is not None else random.SystemRandom().getrandbits(64)
-        self._rngs: dict[str, random.Random] = {}
-        self._bags: dict[str, list[int]] = {}
-        self._pools: dict[str, tuple[int, ...]] = {}
+        self._rngs: dict[str, random.Random] | None = None
+        self._bags: dict[str, list[int]] | None = None
+        self._pools: dict[str, tuple[int, ...]] | None = None
         self.last: dict[str, int] = {}  # the variant last picked, per mood
 
     def pick(self, mood: str, available: Sequence[int]) -> int:
@@ -36,6 +40,8 @@ class VariantPicker:
         if len(pool) == 1:
             self.last[mood] = pool[0]
             return pool[0]
+        if self._pools is None or self._bags is None or self._rngs is None:
+            self._pools, self._bags, self._rngs = {}, {}, {}
         if self._pools.get(mood) != pool:
             # New or lost variants: start a fresh round over what is there now.
             self._pools[mood] = pool

@@ -49,6 +49,8 @@ if WebSocketDataQueue is not None:
     class DirectQueue(WebSocketDataQueue):  # type: ignore[misc,valid-type]
         """aiohttp's message queue, handing text messages to a bound handler."""
 
+        __slots__ = ("conn", "handler", "ws")  # one per connection: no __dict__
+
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.handler: Handler | None = None
@@ -72,6 +74,8 @@ if WebSocketDataQueue is not None:
         """aiohttp's frame parser, running ``before()`` and ``after()`` around each chunk
         of bytes read that holds more than one frame (so that what the handler writes
         can be written once per chunk)."""
+
+        __slots__ = ("after", "before")
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
