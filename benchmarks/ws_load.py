@@ -390,10 +390,16 @@ async def phase_latency(
 # ----------------------------------------------------------------------------- phase b
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU time of process ``pid`` (from /proc), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process ``pid`` (from /proc), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return sum(cpu_times(pid))
 
 
 def phase_throughput(
@@ -460,19 +466,25 @@ def phase_throughput(
                     by_fd[fd].send(frames[f])
 
     pump(time.perf_counter() + 1.0)  # warm up
-    c0, t0, s0 = count, time.perf_counter(), cpu_seconds(server_pid)
+    (u0, k0), c0, t0 = cpu_times(server_pid), count, time.perf_counter()
     pump(t0 + duration)
-    c1, t1, s1 = count, time.perf_counter(), cpu_seconds(server_pid)
+    (u1, k1), c1, t1 = cpu_times(server_pid), count, time.perf_counter()
+    s0, s1 = u0 + k0, u1 + k1
     client_cpu = cpu_seconds(os.getpid())
     for sock in socks:
         sock.close()
     ep.close()
     # Per second of wall clock, and per second of the server's own CPU time: the latter
-    # is "throughput on one core" even when other processes compete for the CPU.
+    # is "throughput on one core" even when other processes compete for the CPU. The
+    # server's CPU per message is split into user (Python) and system (the kernel:
+    # reads, writes, TCP over loopback, waking the client) time.
+    n = max(1, c1 - c0)
     return {
         "per_s": (c1 - c0) / (t1 - t0),
         "per_cpu_s": (c1 - c0) / max(1e-9, s1 - s0),
         "server_cpu": (s1 - s0) / (t1 - t0),
+        "user_us": (u1 - u0) / n * 1e6,
+        "sys_us": (k1 - k0) / n * 1e6,
         "client_cpu_s": client_cpu,
     }
 
@@ -731,7 +743,9 @@ def measure_throughput(
                 print(
                     f"{kind} (b) round {rnd + 1}, {window} in flight:"
                     f" {run['per_cpu_s']:.0f} per server CPU-second"
-                    f" ({run['per_s']:.0f}/s wall, server at {run['server_cpu']:.0%} CPU)",
+                    f" ({run['per_s']:.0f}/s wall, server at {run['server_cpu']:.0%} CPU;"
+                    f" per message {run['user_us']:.1f} us user + {run['sys_us']:.1f} us"
+                    " system)",
                     flush=True,
                 )
     for kind in servers:
@@ -857,9 +871,11 @@ def print_summary(results: dict[str, dict[str, Any]], args: argparse.Namespace) 
                 f"(b) throughput, {args.tp_conns} conns x {window} in flight, one server core"
                 f" (median of {len(sb['ratios'])} rounds)",
                 f"{sb['per_cpu_s']:.0f} state→cue per server CPU-second"
-                f" ({sb['per_s']:.0f}/s wall, server at {sb['server_cpu']:.0%} CPU)",
+                f" ({sb['per_s']:.0f}/s wall, server at {sb['server_cpu']:.0%} CPU;"
+                f" {sb['user_us']:.1f} us user + {sb['sys_us']:.1f} us system each)",
                 f"echo {eb['per_cpu_s']:.0f} msg per CPU-second"
-                f" ({eb['per_s']:.0f}/s wall, {eb['server_cpu']:.0%} CPU);"
+                f" ({eb['per_s']:.0f}/s wall, {eb['server_cpu']:.0%} CPU;"
+                f" {eb['user_us']:.1f} + {eb['sys_us']:.1f} us);"
                 f" ratio {ratio:.2f} (rounds: {ratios})",
                 f"ratio >= {TARGETS['b_ratio']:g}: {verdict(ratio >= TARGETS['b_ratio'])}",
             )
