@@ -46,9 +46,10 @@ SUBDIVISION_RATIO = 0.3
 PREFERRED_BPM = 110.0
 PREFERENCE_OCTAVES = 1.0
 # Below these, the onsets have no clear period (pads, drones, noise): bpm is left
-# unknown. Periodicity: autocorrelation of the onset strength one beat apart; clarity:
-# the share of the onset strength in phase with the beat.
+# unknown. Periodicity: autocorrelation of the onset strength one to PERIOD_BEATS beats
+# apart (the largest); clarity: the share of the onset strength in phase with the beat.
 MIN_PERIODICITY = 0.15
+PERIOD_BEATS = 4
 MIN_CLARITY = 0.05
 
 
@@ -57,7 +58,7 @@ class BeatGrid:
     bpm: float
     first_beat_s: float
     clarity: float  # 0..1: how much of the onset strength falls on the grid's beats
-    periodicity: float  # autocorrelation of the onset strength one beat apart
+    periodicity: float  # autocorrelation of the onset strength 1-4 beats apart (the largest)
 
 
 def _band_matrix(sr: int) -> np.ndarray:
@@ -218,8 +219,10 @@ def analyse(samples: np.ndarray, sr: int) -> BeatGrid | None:
         strong = _subdivision(o, period, offset)
         if strong is not None:
             period, offset, clarity = _refine(o, 2 * period)
-    # How alike the onsets are one beat apart: a lone onset or a drone has no period.
-    periodicity = float(_interp(ac, np.array([period]))[0])
+    # How alike the onsets are one beat apart, or a few beats apart (a pattern that repeats
+    # each half bar or bar, with unlike beats inside it, keeps the beat): a lone onset or a
+    # drone has no period at any of them.
+    periodicity = float(_interp(ac, period * np.arange(1, PERIOD_BEATS + 1)).max())
     if periodicity < MIN_PERIODICITY or clarity < MIN_CLARITY:
         return None
     first = offset / rate

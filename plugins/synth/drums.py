@@ -288,8 +288,11 @@ def bar_pattern(
     elif kit == "tension":
         out.append((0, "taiko", 0.9))
         out.append((3 if alt else 2, "taiko", 0.5))
-        if four:
-            out.append((8, "taiko_hi", 0.6))
+        # A muffled pulse on the other beats: the heartbeat alone (strong beat 1, nothing
+        # on 2 and 4) is heard as half-bar accents, not as a beat.
+        for s in beats:
+            if s:
+                out.append((s, "taiko_hi", 0.6 if s == 8 and four else 0.35))
         for s in eighths:
             out.append((s, "rim", 0.6 if s % 4 == 0 else 0.35))
     if first and kit not in {"soft", "lofi", "tension", "chip"}:
