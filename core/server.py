@@ -6,9 +6,11 @@
 on-demand generation finish (for ``shutdown_grace_s``) before cancelling what is left,
 which the pipeline resumes at the next start.
 
-The WebSocket hot path: a text frame is size-checked, rate-limited, parsed into a typed
-message (``segue.core.protocol``), handed to the session's director, and what it decides
-is serialised and framed once and written to every connection of the session.
+The WebSocket hot path: a text frame is handed over as aiohttp parses it
+(``segue.core.ws_direct``), size-checked, rate-limited, parsed (the common ``state`` in one
+step, ``segue.core.protocol``), handed to the session's director, and what it decides is
+serialised and framed once and written to every connection of the session; the replies
+to the frames of one read are written once per connection at its end (``Cork``).
 """
 
 from __future__ import annotations
@@ -50,10 +52,9 @@ from segue.core.score import Score
 from segue.core.sessions import (
     DEFAULT_SEND_BUFFER_BYTES,
     Connection,
+    Cork,
     Session,
     SessionManager,
-    cork,
-    uncork,
 )
 from segue.core.state import StateError
 from segue.core.track import Track
@@ -201,6 +202,7 @@ class SegueServer:
         )
         self._tracks: dict[str, tuple[Track, ...]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
+        self.cork = Cork()  # replies to one read, written once per connection
         self._tokens = [t.encode() for t in config.tokens]
         self._origins = frozenset(config.origins)
 
@@ -385,6 +387,7 @@ class SegueServer:
             MessageLimiter(config.rate_per_s, config.burst, time.monotonic()),
             config.send_buffer_bytes,
             on_drop=self._on_drop,
+            cork=self.cork,
         )
         self.websockets.add(ws)
         self.metrics.connections_accepted += 1
@@ -397,7 +400,7 @@ class SegueServer:
             # Text messages go to _handle_text as they are parsed (see ws_direct); the
             # read loop below gets the rest, and any text queued before this.
             # Replies to the messages of one chunk are written once, at its end.
-            ws.bind(conn, self._handle_text, cork, uncork)
+            ws.bind(conn, self._handle_text, self.cork.begin, self.cork.flush)
             await self._read_loop(ws, conn)
             # A close we started (flood, too large, slow reader) must finish with its
             # code before aiohttp's own end-of-response close (1000) gets a chance.

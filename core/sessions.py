@@ -8,7 +8,9 @@ The director's next deadline (a debounce or dwell running out) is a ``loop.call_
 
 A :class:`Connection` writes prebuilt frames straight to its transport. Its send queue is
 the transport's write buffer, bounded: a client that does not read fills it and is
-dropped (close 1013) without ever delaying the others.
+dropped (close 1013) without ever delaying the others. While the server handles the
+frames of one read, its :class:`Cork` holds writes and then writes each connection's
+frames at once.
 
 The :class:`SessionManager` keeps sessions for ``ttl_s`` after their last connection
 leaves, so a reconnect resumes the state, the mood and the cue sequence.
@@ -50,35 +52,41 @@ DEFAULT_SEND_BUFFER_BYTES = 512 * 1024
 SLOW_READER = "send queue full: the client reads too slowly"
 
 
-# Corking: while a batch of frames read from one socket is handled, frames written to
-# any connection are held and written once per connection at the end of the batch, so
-# a client that sent several messages in one TCP segment gets its replies in one
-# segment (one send(2) and one wake-up of the peer instead of one per message). The
-# batch is handled synchronously, so nothing else runs before the flush: no added
-# latency. (uWebSockets corks its message handlers the same way.)
-_corked: list[Connection] | None = None
+class Cork:
+    """Writes held while a batch of frames read from one socket is handled.
 
+    While corked (``begin()`` to ``flush()``), frames sent to any connection holding this
+    cork are held, and ``flush()`` writes them once per connection, in order. A client
+    that sent several messages in one TCP segment so gets its replies in one segment:
+    one send(2) and one wake-up of the peer instead of one per message. The batch is
+    handled synchronously, so nothing else runs before the flush: no added latency.
+    (uWebSockets corks its message handlers the same way.) One per server: a server runs
+    on one event loop, so one batch at a time.
+    """
 
-def cork() -> bool:
-    """Hold writes until ``uncork()``; False (and nothing to undo) if already corked."""
-    global _corked
-    if _corked is not None:
-        return False
-    _corked = []
-    return True
+    __slots__ = ("held",)
 
+    def __init__(self) -> None:
+        self.held: list[Connection] | None = None  # connections with frames held
 
-def uncork() -> None:
-    """Write what was held, one write per connection, in the order it was sent."""
-    global _corked
-    conns, _corked = _corked, None
-    if not conns:
-        return
-    for conn in conns:
-        frames = conn._held
-        conn._held = None
-        transport = conn.transport
-        if frames and not transport.is_closing():
+    def begin(self) -> bool:
+        """Start holding writes; False (and nothing to flush) if already holding."""
+        if self.held is not None:
+            return False
+        self.held = []
+        return True
+
+    def flush(self) -> None:
+        """Write what was held, one write per connection, in the order it was sent."""
+        conns, self.held = self.held, None
+        if not conns:
+            return
+        for conn in conns:
+            frames = conn._held
+            conn._held = None
+            transport = conn.transport
+            if not frames or transport.is_closing():
+                continue
             try:
                 transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
             except Exception:  # one connection's failure is not the others'
@@ -98,6 +106,7 @@ class Connection:
 
     __slots__ = (
         "_closing_task",
+        "_cork",
         "_held",
         "closed",
         "limiter",
@@ -115,6 +124,7 @@ class Connection:
         limiter: Any,
         max_buffer: int = DEFAULT_SEND_BUFFER_BYTES,
         on_drop: Callable[[Connection, int], None] | None = None,
+        cork: Cork | None = None,
     ) -> None:
         self.ws = ws
         self.transport = transport
@@ -127,6 +137,7 @@ class Connection:
         # Frames held while corked. They do not count against max_buffer: held, they are
         # not the client's backlog; once written, what the kernel cannot take is.
         self._held: list[bytes] | None = None
+        self._cork = cork
 
     def send(self, frame: bytes) -> bool:
         """Write a prebuilt frame; False when the connection is gone or just dropped."""
@@ -139,13 +150,14 @@ class Connection:
         if transport.get_write_buffer_size() > self.max_buffer:
             self.close(CloseCode.TRY_AGAIN, SLOW_READER)
             return False
-        if _corked is None:
+        cork = self._cork
+        if cork is None or cork.held is None:
             transport.write(frame)
             return True
         held = self._held
         if held is None:
             self._held = [frame]
-            _corked.append(self)
+            cork.held.append(self)
         else:
             held.append(frame)
         return True

@@ -185,29 +185,34 @@ async def test_flood_closes_with_1008_on_the_direct_path(tmp_path):
         await client.close()
 
 
-async def test_cork_holds_writes_until_uncork_then_writes_them_once_in_order():
+async def test_cork_holds_writes_until_flushed_then_writes_them_once_in_order():
     import socket
 
     from aiohttp import web
 
     from segue.core.ratelimit import MessageLimiter
-    from segue.core.sessions import Connection, cork, uncork
+    from segue.core.sessions import Connection, Cork
 
     ours, peer = socket.socketpair()
     peer.setblocking(False)
     loop = asyncio.get_running_loop()
     transport, _ = await loop.connect_accepted_socket(asyncio.Protocol, ours)
+    cork = Cork()
     try:
-        conn = Connection(web.WebSocketResponse(), transport, MessageLimiter(10, 10, 0.0))
-        other = Connection(web.WebSocketResponse(), transport, MessageLimiter(10, 10, 0.0))
+        limiter = MessageLimiter(10, 10, 0.0)
+        conn = Connection(web.WebSocketResponse(), transport, limiter, cork=cork)
+        other = Connection(web.WebSocketResponse(), transport, limiter, cork=cork)
+        apart = Connection(web.WebSocketResponse(), transport, limiter)  # no cork
         assert conn.send(b"plain ")  # not corked: written at once
         assert peer.recv(100) == b"plain "
-        assert cork()
-        assert not cork()  # already corked: the outer batch flushes
+        assert cork.begin()
+        assert not cork.begin()  # already corked: the outer batch flushes
         assert conn.send(b"one ") and other.send(b"two ") and conn.send(b"three ")
         with pytest.raises(BlockingIOError):
             peer.recv(100)  # nothing written yet
-        uncork()
+        assert apart.send(b"apart ")  # another cork's (here none): not held
+        assert peer.recv(100) == b"apart "
+        cork.flush()
         await asyncio.sleep(0.01)
         assert peer.recv(100) == b"one three two "  # per connection, in order
         assert conn.send(b"after")  # uncorked again
