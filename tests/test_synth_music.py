@@ -55,19 +55,44 @@ async def test_tempo_is_heard_within_1_5_percent(tmp_path, bpm, prompt):
     assert abs(heard - bpm) / bpm <= 0.015, f"{prompt!r} at {bpm} BPM sounds like {heard:.2f}"
 
 
-async def test_chroma_key_matches_for_at_least_90_percent_of_24_keys(tmp_path):
-    names = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+async def _key_misses(tmp_path: Path, prompt_for) -> list[str]:  # type: ignore[no-untyped-def]
+    """The 24 major and minor keys, 8 bars at 120 BPM each: the ones the chroma misreads."""
+    names = am.PITCH_NAMES
     misses = []
     for i, tonic in enumerate(names):
         for mode in ("major", "minor"):
-            prompt = PROMPTS[(2 * i + (mode == "minor")) % len(PROMPTS)]
+            prompt = prompt_for(i, mode)
             _, x, sr = await render(
                 tmp_path, prompt=prompt, key=f"{tonic} {mode}", bpm=120.0, duration_s=bars_s(120)
             )
             pc, heard_mode = am.key(x, sr)
-            if (pc, heard_mode) != (names.index(tonic), mode):
+            if (pc, heard_mode) != (i, mode):
                 misses.append(f"{tonic} {mode} heard as {names[pc]} {heard_mode} ({prompt})")
-    assert len(misses) <= 2, misses
+    return misses
+
+
+async def test_chroma_key_matches_at_least_23_of_24_keys_across_prompts(tmp_path):
+    misses = await _key_misses(
+        tmp_path, lambda i, mode: PROMPTS[(2 * i + (mode == "minor")) % len(PROMPTS)]
+    )
+    assert len(misses) <= 1, misses
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Driving orchestral battle music with taiko drums and brass stabs",
+        "Chiptune adventure",
+        "Calm peaceful ambient pads",
+    ],
+    ids=["orchestral", "chiptune", "ambient"],
+)
+async def test_chroma_key_matches_at_least_23_of_24_keys_in_one_style(tmp_path, prompt):
+    """Relative and parallel major/minor keys are the usual confusions: the tonic, its
+    triad and its third must be unmistakable in every style (bright pulse waves and
+    plucked strings, whose partials add a major third, included)."""
+    misses = await _key_misses(tmp_path, lambda i, mode: prompt)
+    assert len(misses) <= 1, misses
 
 
 @pytest.mark.parametrize("prompt", [PROMPTS[0], PROMPTS[1], PROMPTS[3], PROMPTS[4], PROMPTS[6]])
