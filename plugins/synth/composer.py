@@ -1,10 +1,21 @@
 """The composer: from a request to an arrangement (form, harmony, melody, rhythm, voices).
 
-Time is counted in beats. A loop is a whole number of bars; its last bar is a dominant that
-resolves onto the tonic of bar one across the seam. Sections (from a composition plan, or
-automatic A/B/A'/C forms) change the arrangement at their boundaries. Composition choices use
-``random.Random`` seeded from a SHA-256 of the request (never ``hash()``), so a request always
-gives the same piece, and another ``variant`` gives another take in the same tempo and key.
+Time is counted in beats. A loop is a whole number of bars, and its seam (the jump from the
+end back to the top) must be the calmest of its bar lines:
+
+- the last bar's dominant resolves halfway through it, so the tonic holds across the seam;
+- from there the first section's texture enters early (a pickup into the top), so a change
+  of section never falls on the seam;
+- every part pushes the first downbeat (its notes start half a beat early and hold across),
+  and sustained notes tie over it, so the top is not an attack;
+- nothing periodic (fills, timpani, cadences) happens only at the top or only before it.
+
+The key is made unmistakable: tonic pedal in the bass, the tonic chord's third in the bass
+line and on the tune's strong beats, tonic-triad common tones in the tune, no borrowed
+chords in major. Sections (from a composition plan, or automatic A/B/A'/C forms) change the
+arrangement at their boundaries. Composition choices use ``random.Random`` seeded from a
+SHA-256 of the request (never ``hash()``), so a request always gives the same piece, and
+another ``variant`` gives another take in the same tempo and key.
 """
 
 from __future__ import annotations
@@ -686,7 +697,8 @@ def _melody(
     bright: float,
     octave_shift: int = 0,
 ) -> list[Note]:
-    """A melody over the section: motif, its sequence, repeat, and a cadence every 4 bars."""
+    """A melody over the section: motif, its sequence, repeat, and a cadence at the end of
+    each whole phrase (4 bars, or 2 in a 4-bar section)."""
     v = VOICES[voice]
     lo, hi = v.low + 12 * octave_shift, v.high + 12 * octave_shift
     tonic = ctx.key.tonic
@@ -720,7 +732,7 @@ def _melody(
             cs = [(tonic + s) % 12 for s in chord_scale(ctx.scale, ch)]
             chord_p = _pitches_in(chord_pcs, lo, hi)
             scale_p = _pitches_in(cs, lo, hi) or _pitches_in(scale_pcs, lo, hi)
-            strong = step % 8 == 0 or j == 0 or ch is not ctx.chord_at(bar, (step - 1) / 4)
+            strong = step % 8 == 0 or j == 0 or ch != ctx.chord_at(bar, (step - 1) / 4)
             if strong or last_bar:
                 target = prev + contour[(j + shift) % len(contour)] * 2
                 # Strong beats sit on a chord tone the tonic triad shares (a common tone: the

@@ -7,8 +7,6 @@ beat) and put the strongest hits on the beats, so the tempo is obvious from the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 
@@ -178,15 +176,6 @@ DRUM_SEND = {
     "snare": 0.25,
     "clap": 0.3,
 }
-
-KITS = ("kit", "four", "lofi", "chip", "orchestral", "frame", "soft", "tension", "brush")
-
-
-@dataclass(frozen=True)
-class Hit:
-    beat: float  # from the section start
-    sound: str
-    vel: float
 
 
 def bar_pattern(

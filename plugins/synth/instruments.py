@@ -213,10 +213,6 @@ def _fade_out(x: np.ndarray, sr: int, seconds: float) -> np.ndarray:
     return x
 
 
-def _exp(n: int, sr: int, tau: float) -> np.ndarray:
-    return np.exp(np.arange(n, dtype=np.float32) * np.float32(-1.0 / (tau * sr)))
-
-
 def _phase(seed: int) -> float:
     """A start phase (cycles) per note take: notes that start together on one pitch class
     (bass, chord and tune on a downbeat) must not all start at phase 0 and add up in phase."""

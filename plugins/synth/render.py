@@ -13,7 +13,7 @@ from segue.plugins.loop_points import measure_seam
 from segue.plugins.synth.composer import Arrangement, compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
 from segue.plugins.synth.effects import fold, limit, wet
-from segue.plugins.synth.instruments import Workspace, render_note
+from segue.plugins.synth.instruments import Workspace, midi_hz, render_note
 
 SAMPLE_RATE = 44100
 TARGET_RMS = 10 ** (-19.5 / 20)  # about -18 LUFS for a typical mix
@@ -66,8 +66,6 @@ def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0) -
                 key = (sound, b, note.p)
                 buf = drum_cache.get(key)
                 if buf is None:
-                    from segue.plugins.synth.instruments import midi_hz
-
                     buf = make_sound(
                         sound,
                         sr,
