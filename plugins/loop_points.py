@@ -93,6 +93,31 @@ def _around(loop: np.ndarray, pos: int, width: int) -> tuple[np.ndarray, np.ndar
     return before, after
 
 
+def upper_percentile(x: np.ndarray, q: float) -> float:
+    """``np.percentile(x, q)`` (linear interpolation) for a high ``q``, a few times faster.
+
+    Only the top of ``x`` decides it: a coarse quantile of a sparse sample gives a bound
+    below which it almost surely lies, and the exact order statistics are taken among the
+    values above that bound (falling back to ``np.percentile`` when too few are).
+    """
+    flat = np.ravel(x)
+    n = flat.size
+    if n < 65536:
+        return float(np.percentile(flat, q))
+    pos = q / 100.0 * (n - 1)
+    rank = math.floor(pos)
+    needed = n - rank  # the sorted values from ``rank`` to the top
+    sample = flat[::16]
+    keep = min(sample.size - 1, max(0, sample.size - 1 - 4 * needed // 16 - 64))
+    bound = np.partition(sample, keep)[keep]
+    top = flat[flat >= bound]
+    if top.size < needed:
+        return float(np.percentile(flat, q))
+    top = np.sort(top)[top.size - needed :]
+    low = float(top[0])
+    return low + (pos - rank) * (float(top[1]) - low) if needed > 1 else low
+
+
 def measure_seam(
     samples: np.ndarray, sr: int, start: int, end: int, bar_s: float | None = None
 ) -> dict[str, float | bool]:
@@ -115,7 +140,7 @@ def measure_seam(
         d = np.diff(loop[:, ch])
         np.maximum(steps[: n - 1], np.abs(d, out=d), out=steps[: n - 1])
     jump = float(np.abs(loop[0].astype(np.float64) - loop[-1]).max())
-    jump_limit = float(np.percentile(steps, JUMP_PERCENTILE))
+    jump_limit = upper_percentile(steps, JUMP_PERCENTILE)
     mono = loop[:, 0].astype(np.float64)
     for ch in range(1, loop.shape[1]):
         mono += loop[:, ch]

@@ -130,3 +130,18 @@ def test_hook_order_is_beat_grid_then_loop_points_then_loudness(tmp_path):
     assert decoded.shape[0] == x.shape[0]
     assert audio.loudness(decoded, sr) == pytest.approx(-18.0, abs=0.5)
     assert audio.true_peak_db(decoded, sr) <= -1.0
+
+
+@pytest.mark.parametrize("q", [99.9, 99.0, 99.99, 50.0])
+def test_upper_percentile_is_numpys(q):
+    rng = np.random.default_rng(5)
+    n = 300_001
+    signals = [
+        np.abs(rng.standard_normal(n)).astype(np.float32),  # sample steps of a signal
+        rng.exponential(size=n),
+        rng.integers(0, 40, n).astype(np.float32),  # many ties
+        np.where(rng.random(n) < 0.002, rng.random(n), 0.0),  # nearly all zero
+        np.zeros(1000),  # short: numpy's own
+    ]
+    for x in signals:
+        assert loop_points.upper_percentile(x, q) == pytest.approx(np.percentile(x, q), rel=1e-6)
