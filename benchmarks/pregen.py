@@ -33,8 +33,8 @@ import soundfile as sf
 
 from segue.core import hookimpl
 from segue.core.generator import GeneratedAudio
-from segue.core.pipeline import Pipeline
 from segue.core.plugins import Plugins
+from segue.core.pregen.pipeline import Pipeline
 from segue.core.score import Mood, PluginChoice, Score
 
 

@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from segue.core.clock import Grid, schedule
-from segue.core.director import Director
+from segue.core.engine.clock import Grid, schedule
+from segue.core.engine.director import Director
+from segue.core.engine.state import apply_state
 from segue.core.score import load_score
-from segue.core.state import apply_state
 from segue.core.track import Track
 
 SCORE = Path(__file__).resolve().parent.parent / "adaptive_score.yaml"
@@ -130,9 +130,9 @@ async def server_hot_path(score: Any, tracks: dict[str, list[Track]]) -> float:
     """SegueServer._handle_text for state frames that flip combat, 100 sessions in turn."""
     from aiohttp import web
 
-    from segue.core.ratelimit import MessageLimiter
-    from segue.core.server import SegueServer, ServerConfig
-    from segue.core.sessions import Connection
+    from segue.core.server.app import SegueServer, ServerConfig
+    from segue.core.server.ratelimit import MessageLimiter
+    from segue.core.server.sessions import Connection
 
     stored = {mood: tuple(found) for mood, found in tracks.items()}
 

@@ -134,10 +134,10 @@ def run_segue_server(port: int, folder: str) -> None:
 
     from segue.core import hookimpl
     from segue.core.generator import GeneratedAudio
-    from segue.core.pipeline import Pipeline
     from segue.core.plugins import Plugins
+    from segue.core.pregen.pipeline import Pipeline
     from segue.core.score import load_score
-    from segue.core.server import create_app
+    from segue.core.server.app import create_app
 
     class BenchTone:
         name = "bench_tone"

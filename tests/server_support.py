@@ -33,11 +33,11 @@ from aiohttp import web  # noqa: E402
 from segue.core import hookimpl  # noqa: E402
 from segue.core.errors import PermanentError  # noqa: E402
 from segue.core.generator import GeneratedAudio  # noqa: E402
-from segue.core.pipeline import Pipeline  # noqa: E402
 from segue.core.plugins import Plugins  # noqa: E402
+from segue.core.pregen.pipeline import Pipeline  # noqa: E402
 from segue.core.request import GenerationRequest  # noqa: E402
 from segue.core.score import Score, load_score  # noqa: E402
-from segue.core.server import SERVER, SegueServer, create_app, start  # noqa: E402
+from segue.core.server.app import SERVER, SegueServer, create_app, start  # noqa: E402
 
 
 class ToneGenerator:

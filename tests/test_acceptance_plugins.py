@@ -18,8 +18,8 @@ import pytest
 from segue.core import hookimpl
 from segue.core.cli import main
 from segue.core.errors import PermanentError, PluginError
-from segue.core.planning import build_plan, make_generator
 from segue.core.plugins import Plugins, reset_plugins
+from segue.core.pregen.planning import build_plan, make_generator
 from segue.core.score import load_score
 from segue.core.track import Track
 

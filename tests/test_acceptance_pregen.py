@@ -96,7 +96,7 @@ def test_a_stopped_pregen_leaves_no_work_folder(tmp_path: Path) -> None:
 def test_temp_files_of_a_reused_pid_are_stale(tmp_path: Path) -> None:
     """DESIGN section 8: temp files whose writer is gone are removed at the next start, also
     when the writer's pid now belongs to another process (a restarted container's pid 1)."""
-    from segue.core.pipeline import Pipeline
+    from segue.core.pregen.pipeline import Pipeline
 
     path = tmp_path / "adaptive_score.yaml"
     path.write_text(SCORE.replace("generator: stubborn", "generator: synth"))

@@ -12,9 +12,9 @@ import pytest
 
 from segue.core.cli import main
 from segue.core.errors import ScoreError
-from segue.core.pipeline import build_cache, build_sinks
-from segue.core.planning import build_plan, make_generator
 from segue.core.plugins import Plugins
+from segue.core.pregen.pipeline import build_cache, build_sinks
+from segue.core.pregen.planning import build_plan, make_generator
 from segue.core.score import parse_key, parse_score
 
 EVERY_FORM = """\

@@ -306,7 +306,7 @@ async def test_two_pipelines_on_one_redis_cache_generate_each_key_once(redis_url
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import pregen_support as ps
 
-    from segue.core.pipeline import Pipeline
+    from segue.core.pregen.pipeline import Pipeline
 
     cache = {"name": "redis", "url": redis_url, "prefix": f"pipe{time.monotonic_ns()}"}
     spec = ps.spec({"m": {"variants": 6, "prompt": "x [sleep=0.05]"}}, cache=cache)

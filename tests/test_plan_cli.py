@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from segue.core.cli import main
-from segue.core.pipeline import Pipeline
 from segue.core.plugins import get_plugins
+from segue.core.pregen.pipeline import Pipeline
 from segue.core.score import load_score
 from segue.core.track import Track
 

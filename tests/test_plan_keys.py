@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from segue.core.planning import build_plan, make_generator
 from segue.core.plugins import Plugins
+from segue.core.pregen.planning import build_plan, make_generator
 from segue.core.score import load_score
 
 BASE = """\

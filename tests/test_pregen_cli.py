@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pregen_support as ps
 
-from segue.core.pipeline import Pipeline
-from segue.core.progress import RichReporter
+from segue.core.pregen.pipeline import Pipeline
+from segue.core.pregen.progress import RichReporter
 
 
 def synth_ready() -> bool:

@@ -17,8 +17,8 @@ import pregen_support as ps
 
 from segue.core import hookimpl
 from segue.core.errors import BudgetError
-from segue.core.pipeline import Pipeline
 from segue.core.plugins import Plugins
+from segue.core.pregen.pipeline import Pipeline
 from segue.core.track import Track
 
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pregen_support as ps
 
-from segue.core.pipeline import build_cache
+from segue.core.pregen.pipeline import build_cache
 
 
 def start(folder: Path, *args: str) -> subprocess.Popen:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from segue.core.clock import (
+from segue.core.engine.clock import (
     Grid,
     entry_offset,
     normalise_offset,

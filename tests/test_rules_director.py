@@ -9,11 +9,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from segue.core.clock import AT_VALUES, Grid, position, schedule
 from segue.core.conditions import compile_condition
 from segue.core.cue import Cue, Pending, Stinger
-from segue.core.director import CONTINUE, Director, UnknownEvent
-from segue.core.rules import desired_mood
+from segue.core.engine.clock import AT_VALUES, Grid, position, schedule
+from segue.core.engine.director import CONTINUE, Director, UnknownEvent
+from segue.core.engine.rules import desired_mood
+from segue.core.engine.state import StateError
+from segue.core.engine.transitions import TransitionTable
 from segue.core.score import (
     EventSpec,
     Mood,
@@ -23,9 +25,7 @@ from segue.core.score import (
     Transition,
     TransitionRule,
 )
-from segue.core.state import StateError
 from segue.core.track import Track
-from segue.core.transitions import TransitionTable
 
 T0 = 1_764_000_000.0
 LEAD = 0.2

@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segue.core.conditions import compile_condition
-from segue.core.rules import desired_mood, selectable_moods
+from segue.core.engine.rules import desired_mood, selectable_moods
+from segue.core.engine.transitions import TransitionTable
+from segue.core.engine.variants import VariantPicker
 from segue.core.score import Rule, Transition, TransitionRule
-from segue.core.transitions import TransitionTable
-from segue.core.variants import VariantPicker
 
 
 def rule(mood: str, when: dict | None = None, priority: int = 0) -> Rule:

@@ -7,15 +7,15 @@ import dataclasses
 import gc
 from pathlib import Path
 
-from segue.core import rules as rules_module
-from segue.core.clock import Grid
 from segue.core.cue import Cue
-from segue.core.director import Director, make_cue
-from segue.core.rules import desired_mood, ruleset_for
+from segue.core.engine import rules as rules_module
+from segue.core.engine.clock import Grid
+from segue.core.engine.director import Director, make_cue
+from segue.core.engine.rules import desired_mood, ruleset_for
+from segue.core.engine.transitions import TransitionTable
+from segue.core.engine.variants import VariantPicker
 from segue.core.score import Transition, load_score
 from segue.core.track import Track
-from segue.core.transitions import TransitionTable
-from segue.core.variants import VariantPicker
 
 SCORE = Path(__file__).resolve().parent.parent / "adaptive_score.yaml"
 

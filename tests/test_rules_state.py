@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segue.core.state import StateError, apply_state
+from segue.core.engine.state import StateError, apply_state
 
 
 def test_set_merges_deeply_and_dotted_keys_reach_nested_state():

@@ -1,4 +1,4 @@
-"""Text frames handled as they are parsed (segue.core.ws_direct): which connections take
+"""Text frames handled as they are parsed (segue.core.server.ws_direct): which connections take
 that path, and that order, control frames and the plain path's fallback are kept.
 
 Raw sockets: the tests need to put several frames (or a frame and the upgrade request)
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server_support import connect_raw, joined, recv_type, serve
 
-from segue.core.ws_direct import DirectResponse
+from segue.core.server.ws_direct import DirectResponse
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -190,8 +190,8 @@ async def test_cork_holds_writes_until_flushed_then_writes_them_once_in_order():
 
     from aiohttp import web
 
-    from segue.core.ratelimit import MessageLimiter
-    from segue.core.sessions import Connection, Cork
+    from segue.core.server.ratelimit import MessageLimiter
+    from segue.core.server.sessions import Connection, Cork
 
     ours, peer = socket.socketpair()
     peer.setblocking(False)
@@ -223,7 +223,7 @@ async def test_cork_holds_writes_until_flushed_then_writes_them_once_in_order():
 
 
 def test_one_frame_is_told_by_the_header():
-    from segue.core.ws_direct import _one_frame
+    from segue.core.server.ws_direct import _one_frame
 
     small, big = frame(b"x" * 10), frame(b"y" * 300)
     assert _one_frame(small) and _one_frame(big)

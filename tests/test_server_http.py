@@ -304,10 +304,13 @@ async def test_static_files_of_the_web_client(tmp_path):
     async with serve(tmp_path) as live:
         status, headers, body = await get(f"{live.http}/static/segue.js")
         assert status == 200 and "javascript" in headers["Content-Type"]
-        assert body == (Path(__file__).resolve().parents[1] / "core/static/segue.js").read_bytes()
+        assert (
+            body
+            == (Path(__file__).resolve().parents[1] / "core/server/static/segue.js").read_bytes()
+        )
         for target in [
-            "/static/../server.py",
-            "/static/%2e%2e/server.py",
+            "/static/../app.py",
+            "/static/%2e%2e/app.py",
             "/static/..%2fserver.py",
             "/static/nope.js",
         ]:

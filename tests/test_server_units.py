@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from segue.core.client import ws_url
-from segue.core.http_api import Unsatisfiable, etag_matches, parse_range
-from segue.core.ratelimit import MessageLimiter, TokenBucket, Verdict
+from segue.core.server.http_api import Unsatisfiable, etag_matches, parse_range
+from segue.core.server.ratelimit import MessageLimiter, TokenBucket, Verdict
 
 # ---------------------------------------------------------------- token bucket
 

@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from web_support import browser  # noqa: F401  (the fixture)
 
-STATIC = Path(__file__).resolve().parents[1] / "core" / "static"
+STATIC = Path(__file__).resolve().parents[1] / "core" / "server" / "static"
 
 
 @pytest.fixture(scope="module")

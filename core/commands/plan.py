@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 from segue.core.generator import Generator
-from segue.core.planning import PlannedRequest
 from segue.core.plugins import Plugins, get_plugins
+from segue.core.pregen.planning import PlannedRequest
 from segue.core.score import DEFAULT_SCORE, Score, load_score
 
 
@@ -26,7 +26,7 @@ def plan_with_cache_state(
     score: Score, plugins: Plugins, generator_name: str | None
 ) -> tuple[Generator, list[PlannedRequest], list[bool]]:
     """The plan, and for each request whether its track is cached and stored."""
-    from segue.core.pipeline import Pipeline  # numpy and audio: only when planning
+    from segue.core.pregen.pipeline import Pipeline  # numpy and audio: only when planning
 
     pipeline = Pipeline(score, plugins, generator=generator_name)
     try:

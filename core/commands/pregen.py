@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_reporter(args: argparse.Namespace) -> Any:
-    from segue.core.progress import LogReporter, RichReporter
+    from segue.core.pregen.progress import LogReporter, RichReporter
 
     if sys.stderr.isatty():
         return RichReporter()
@@ -64,7 +64,7 @@ def make_reporter(args: argparse.Namespace) -> Any:
 def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
     """Run pregeneration of ``score`` with ``plugins`` (the command, minus loading)."""
     from segue.core.errors import ConfigError
-    from segue.core.pipeline import Pipeline
+    from segue.core.pregen.pipeline import Pipeline
 
     if args.concurrency is not None and args.concurrency < 1:
         raise ConfigError("--concurrency must be at least 1")

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         from segue.core.errors import ConfigError
 
         raise ConfigError(f"--port must be 0-65535, not {args.port}")
-    from segue.core.pipeline import Pipeline
+    from segue.core.pregen.pipeline import Pipeline
 
     pipeline = Pipeline(score, plugins, generator=args.generator)
     try:
@@ -52,8 +52,8 @@ def _say(text: str) -> None:
 
 async def serve(args: argparse.Namespace, score: Any, plugins: Any, pipeline: Any) -> int:
     from segue.core.commands.pregen import make_reporter
-    from segue.core.progress import LogReporter
-    from segue.core.server import create_app, start
+    from segue.core.pregen.progress import LogReporter
+    from segue.core.server.app import create_app, start
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -53,13 +53,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
-from segue.core.clock import EPS, Grid, entry_offset, position, schedule
 from segue.core.cue import Cue, Pending, Stinger
-from segue.core.rules import ruleset_for
+from segue.core.engine.clock import EPS, Grid, entry_offset, position, schedule
+from segue.core.engine.rules import ruleset_for
+from segue.core.engine.state import apply_state
+from segue.core.engine.variants import VariantPicker
 from segue.core.score import Score, Transition
-from segue.core.state import apply_state
 from segue.core.track import Track
-from segue.core.variants import VariantPicker
 
 TrackSource = Callable[[str], Sequence[Track]]
 """The stored tracks of a mood (its variants); empty while none is stored."""

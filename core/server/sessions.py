@@ -1,6 +1,6 @@
 """Sessions: one game state, one Director, any number of connections, a musical clock.
 
-A :class:`Session` owns its :class:`~segue.core.director.Director` (the pure rules
+A :class:`Session` owns its :class:`~segue.core.engine.director.Director` (the pure rules
 engine) and drives it with the clock: every state change, event, tick and "a track was
 generated" goes through the director, and what it decides (cues, stingers, pending
 notices) is serialised and framed once, then written to every connection of the session.
@@ -40,8 +40,8 @@ from segue.core.track import Track
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from segue.core.metrics import Metrics
     from segue.core.plugins import Plugins
+    from segue.core.server.metrics import Metrics
 
 log = logging.getLogger("segue.server")
 
@@ -380,7 +380,7 @@ class SessionManager:
         director_factory: Callable[..., Any] | None = None,
     ) -> None:
         if director_factory is None:
-            from segue.core.director import Director
+            from segue.core.engine.director import Director
 
             director_factory = Director
         self.score = score

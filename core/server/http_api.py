@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from segue.core.cue import Cue, Pending, Stinger
-from segue.core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from segue.core.protocol import (
     ErrorCode,
     ProtocolError,
@@ -32,10 +31,11 @@ from segue.core.protocol import (
     parse_state_body,
     session_id_problem,
 )
+from segue.core.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from segue.core.track import CONTENT_TYPES, Track
 
 if TYPE_CHECKING:
-    from segue.core.server import SegueServer
+    from segue.core.server.app import SegueServer
 
 TRACK_NAME_RE = re.compile(r"([0-9a-f]{64})\.([a-z0-9]{1,8})")
 CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -136,7 +136,7 @@ class HttpApi:
     # --- pages and metadata --------------------------------------------------------------
 
     async def index(self, request: web.Request) -> web.StreamResponse:
-        page = resources.files("segue.core").joinpath("static", "index.html")
+        page = resources.files("segue.core.server").joinpath("static", "index.html")
         try:
             body = page.read_bytes()
         except FileNotFoundError:

@@ -7,7 +7,7 @@ on-demand generation finish (for ``shutdown_grace_s``) before cancelling what is
 which the pipeline resumes at the next start.
 
 The WebSocket hot path: a text frame is handed over as aiohttp parses it
-(``segue.core.ws_direct``), size-checked, rate-limited, parsed (the common ``state`` in one
+(``segue.core.server.ws_direct``), size-checked, rate-limited, parsed (the common ``state`` in one
 step, ``segue.core.protocol``), handed to the session's director, and what it decides is
 serialised and framed once and written to every connection of the session; the replies
 to the frames of one read are written once per connection at its end (``Cork``).
@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from segue.core.cue import Cue
-from segue.core.director import UnknownEvent
-from segue.core.http_api import HttpApi, error_response
-from segue.core.metrics import Metrics
+from segue.core.engine.director import UnknownEvent
+from segue.core.engine.state import StateError
 from segue.core.protocol import (
     CloseCode,
     ErrorCode,
@@ -47,22 +46,23 @@ from segue.core.protocol import (
     session_id_problem,
     welcome_message,
 )
-from segue.core.ratelimit import MessageLimiter, Verdict
 from segue.core.score import Score
-from segue.core.sessions import (
+from segue.core.server.http_api import HttpApi, error_response
+from segue.core.server.metrics import Metrics
+from segue.core.server.ratelimit import MessageLimiter, Verdict
+from segue.core.server.sessions import (
     DEFAULT_SEND_BUFFER_BYTES,
     Connection,
     Cork,
     Session,
     SessionManager,
 )
-from segue.core.state import StateError
+from segue.core.server.ws_direct import DirectResponse
 from segue.core.track import Track
-from segue.core.ws_direct import DirectResponse
 
 if TYPE_CHECKING:
-    from segue.core.pipeline import Pipeline
     from segue.core.plugins import Plugins
+    from segue.core.pregen.pipeline import Pipeline
 
 log = logging.getLogger("segue.server")
 
@@ -602,7 +602,7 @@ def create_app(
 
         plugins = pipeline.plugins if pipeline is not None else Plugins()
     if pipeline is None:
-        from segue.core.pipeline import Pipeline
+        from segue.core.pregen.pipeline import Pipeline
 
         pipeline = Pipeline(score, plugins, generator=generator)
     if config is None:

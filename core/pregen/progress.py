@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from segue.core.planning import PlannedRequest
+    from segue.core.pregen.planning import PlannedRequest
 
 # States a request goes through; the last three are final.
 STATES = (

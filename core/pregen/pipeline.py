@@ -52,7 +52,8 @@ from segue.core.errors import (
 )
 from segue.core.files import sha256_file, writer_gone
 from segue.core.generator import GeneratedAudio, Generator
-from segue.core.planning import (
+from segue.core.plugins import Plugins
+from segue.core.pregen.planning import (
     CACHE_METHODS,
     SINK_METHODS,
     PlannedRequest,
@@ -60,8 +61,7 @@ from segue.core.planning import (
     instantiate,
     make_generator,
 )
-from segue.core.plugins import Plugins
-from segue.core.progress import NullReporter, Outcome, PregenSummary, Reporter
+from segue.core.pregen.progress import NullReporter, Outcome, PregenSummary, Reporter
 from segue.core.request import GenerationRequest
 from segue.core.score import PluginChoice, Score
 from segue.core.storage import StorageSink

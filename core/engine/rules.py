@@ -99,7 +99,7 @@ class Ruleset:
     )
 
     def __init__(self, score: Score) -> None:
-        from segue.core.transitions import TransitionTable
+        from segue.core.engine.transitions import TransitionTable
 
         # Not the score itself: ruleset_for holds rulesets, and must not keep scores alive.
         self.decide = compile_rules(score.rules)

@@ -1,0 +1,1 @@
+"""The rules engine: rules, transitions, dwell, debounce, variants, the clock, the director."""

@@ -1,0 +1,1 @@
+"""Pregeneration: planning, scheduling generations, finishing tracks, storing them, progress."""
