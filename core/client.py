@@ -34,8 +34,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from segue.core.protocol import (
-    CloseCode,
+from segue.core.messages import (
     CueMessage,
     ErrorMessage,
     PendingMessage,
@@ -45,12 +44,12 @@ from segue.core.protocol import (
     StingerMessage,
     UnknownMessage,
     Welcome,
-    dumps,
     event_message,
     parse_server_message,
     ping_message,
     state_message,
 )
+from segue.core.protocol import CloseCode, dumps
 from segue.core.track import Track
 
 log = logging.getLogger("segue.client")

@@ -1,18 +1,21 @@
-"""The WebSocket protocol, version 1 (DESIGN section 6), without any I/O.
+"""The WebSocket protocol, version 1 (docs/protocol.md): its vocabulary, without any I/O.
 
-This module turns bytes into typed messages and typed messages into bytes, and nothing
-else: no sockets, no event loop, no clock. The server and the Python SDK both build on
-it, and it is tested without a socket (the design of python-websockets' sans-I/O core).
+This module turns a client's bytes into typed messages and builds the server's messages
+as wire dicts, and nothing else: no sockets, no event loop, no clock, no caches. The
+server (:mod:`segue.core.server`) and the Python SDK both build on it, and it is tested
+without a socket (the design of python-websockets' sans-I/O core).
 
-- Client → server: :func:`parse_client_message` returns a :class:`StateMessage`,
-  :class:`EventMessage` or :class:`PingMessage`, or raises :class:`ProtocolError` with
-  the error code to send back (``bad_json``, ``bad_message``, ``unknown_type``) and a
-  one-line message naming the offending field.
-- Server → client: the ``*_message`` builders return the wire dicts; :func:`dumps`
-  serialises compactly; :func:`encode_cue` and :func:`encode_stinger` serialise the hot
-  messages with each track's JSON computed once; :func:`text_frame` wraps a payload in
-  an unmasked WebSocket text frame, so a broadcast is framed once for all connections.
-- :func:`parse_server_message` is the SDK's side: wire dicts into typed dataclasses.
+- Client → server: :func:`decode_client_frame` reads a frame's JSON once (WebSocket
+  frames and HTTP bodies alike), :func:`parse_client_object` validates the value into a
+  :class:`StateMessage`, :class:`EventMessage` or :class:`PingMessage`, or raises
+  :class:`ProtocolError` with the error code to send back (``bad_json``,
+  ``bad_message``, ``unknown_type``) and a one-line message naming the offending field;
+  :func:`parse_client_message` is the two in one.
+- Server → client: the ``*_message`` builders return the wire dicts and :func:`dumps`
+  serialises them compactly. The byte encoders that remember parts of hot messages,
+  and WebSocket framing, are the server's (:mod:`segue.core.server.wire`).
+- The SDK's side (server messages read into dataclasses, client messages built) is
+  :mod:`segue.core.messages`; its names are importable from here too.
 """
 
 from __future__ import annotations
@@ -21,22 +24,34 @@ import difflib
 import json
 import math
 import re
-import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+# The SDK's side, importable from here too (docs/protocol.md names this module).
+from segue.core.messages import (  # noqa: F401 - re-exported
+    CueMessage,
+    ErrorMessage,
+    PendingMessage,
+    PongMessage,
+    PrefetchMessage,
+    ServerMessage,
+    ServerMessageError,
+    StingerMessage,
+    UnknownMessage,
+    Welcome,
+    event_message,
+    parse_server_message,
+    ping_message,
+    state_message,
+)
 from segue.core.track import Track
 
 try:  # a declared dependency; the standard library does the same work more slowly
-    from orjson import dumps as _orjson_dumps
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover
-    _orjson_dumps = _orjson_loads = None
-
-if TYPE_CHECKING:
-    from segue.core.cue import Cue, Stinger
+    _orjson_loads = None
 
 PROTOCOL_VERSION = 1
 
@@ -203,6 +218,50 @@ def _decode_std(raw: str | bytes | bytearray) -> Any:
     return obj
 
 
+def decode_client_frame(raw: str | bytes | bytearray) -> Any:
+    """A client frame's (or HTTP body's) JSON value, exactly as the standard library reads
+    it; ProtocolError ``bad_json`` when it is not JSON. The one decode of every message:
+    the validation (:func:`parse_client_object`) works on the value.
+
+    orjson reads it when it can, several times faster. It reads a subset of what the
+    standard library accepts (no NaN, Infinity, lone surrogates, numbers beyond a
+    double), with the same values, except integers beyond 64 bits (it makes them
+    floats): a frame it refuses, or whose value holds a float that large or is nested
+    deeply, is read by the standard library instead, which also words any error. So
+    the common frame is decoded once, and only such rare ones twice.
+    """
+    if _orjson_loads is not None:
+        try:
+            obj = _orjson_loads(raw)
+        except ValueError:
+            return _decode_std(raw)
+        return obj if _exact(obj) else _decode_std(raw)
+    return _decode_std(raw)
+
+
+def _exact(obj: Any) -> bool:
+    """Whether orjson's value is the standard library's (no float of ``_HUGE`` or more)."""
+    if type(obj) is dict:
+        # The common message, {"type": "state", "set": {<scalars>}}, checked flat.
+        for value in obj.values():
+            kind = type(value)
+            if kind is dict:
+                for inner in value.values():
+                    kind = type(inner)
+                    if kind is float:
+                        if not -_HUGE < inner < _HUGE:
+                            return False
+                    elif (kind is dict or kind is list) and not _no_huge_float(inner):
+                        return False
+            elif kind is float:
+                if not -_HUGE < value < _HUGE:
+                    return False
+            elif kind is list and not _no_huge_float(value):
+                return False
+        return True
+    return _no_huge_float(obj)
+
+
 def _no_huge_float(obj: Any, depth: int = 0) -> bool:
     """No float of ``_HUGE`` or more anywhere in ``obj`` (see ``decode_client_frame``);
     False also for nesting deeper than ``_DEEP`` (left to the standard library, whose
@@ -223,48 +282,10 @@ def _no_huge_float(obj: Any, depth: int = 0) -> bool:
     return True
 
 
-def decode_client_frame(raw: str | bytes | bytearray) -> Any:
-    """A client frame's JSON value, exactly as the standard library reads it (ProtocolError
-    ``bad_json`` when it is not JSON).
-
-    orjson reads it when it can, several times faster. It reads a subset of what the
-    standard library accepts (no NaN, Infinity, lone surrogates, numbers beyond a
-    double), with the same values, except integers beyond 64 bits (it makes them
-    floats): a frame it refuses, or whose value holds a float that large or is nested
-    deeply, is read again by the standard library, which also words any error.
-    """
-    if _orjson_loads is not None:
-        try:
-            obj = _orjson_loads(raw)
-        except ValueError:
-            return _decode_std(raw)
-        return obj if _exact(obj) else _decode_std(raw)
-    return _decode_std(raw)
-
-
-def _exact(obj: Any) -> bool:
-    """Whether orjson's value is the standard library's (no float of ``_HUGE`` or more)."""
-    kind = type(obj)
-    if kind is dict:
-        # The common message, {"type": "state", "set": {<scalars>}}, checked flat.
-        for value in obj.values():
-            if type(value) is dict:
-                for inner in value.values():
-                    kind = type(inner)
-                    if kind is float:
-                        if not -_HUGE < inner < _HUGE:
-                            return False
-                    elif (kind is dict or kind is list) and not _no_huge_float(inner):
-                        return False
-            elif not _no_huge_float(value):
-                return False
-        return True
-    return _no_huge_float(obj)
-
-
 def state_set_only(obj: Any) -> dict[str, Any] | None:
     """The ``set`` of the commonest message, ``{"type": "state", "set": {...}}`` (nothing
-    else, keys non-empty), or None for any other message."""
+    else, keys non-empty), or None for any other message. Valid as it is: the server
+    hands it to the session without building a StateMessage."""
     if type(obj) is dict and len(obj) == 2 and obj.keys() == _STATE_SET_ONLY:
         set_ = obj["set"]
         if type(set_) is dict and obj["type"] == "state" and "" not in set_:
@@ -272,42 +293,16 @@ def state_set_only(obj: Any) -> dict[str, Any] | None:
     return None
 
 
-def fast_state_set(raw: str | bytes | bytearray) -> dict[str, Any] | None:
-    """``parse_client_message(raw).set`` for the commonest message, a ``state`` with only a
-    ``set`` of JSON scalars, in one step; None for anything else (or without orjson),
-    which the caller then parses the general way."""
-    if _orjson_loads is None:
-        return None
-    try:
-        obj = _orjson_loads(raw)
-    except ValueError:
-        return None
-    if type(obj) is not dict or len(obj) != 2 or obj.keys() != _STATE_SET_ONLY:
-        return None
-    set_ = obj["set"]
-    if type(set_) is not dict or obj["type"] != "state" or "" in set_:
-        return None
-    for value in set_.values():  # what _exact checks, for scalars
-        kind = type(value)
-        if kind is float:
-            if not -_HUGE < value < _HUGE:
-                return None
-        elif kind is dict or kind is list:
-            return None
-    return set_
-
-
 def parse_client_message(raw: str | bytes | bytearray) -> ClientMessage:
     """Parse one client frame; raise ProtocolError (bad_json, bad_message, unknown_type)."""
-    obj = decode_client_frame(raw)
-    set_ = state_set_only(obj)
-    if set_ is not None:
-        return StateMessage(set_, (), None, None)
-    return parse_client_object(obj)
+    return parse_client_object(decode_client_frame(raw))
 
 
 def parse_client_object(obj: Any) -> ClientMessage:
     """Validate a decoded client message (a JSON object with a ``type``)."""
+    set_ = state_set_only(obj)
+    if set_ is not None:
+        return StateMessage(set_, (), None, None)
     if not isinstance(obj, dict):
         raise _bad("message", f"must be a JSON object, not {_json_kind(obj)}")
     # The id is read first, so that every later error can echo it.
@@ -395,19 +390,13 @@ def parse_event_body(obj: Any) -> EventMessage:
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Decode an HTTP body; raise ProtocolError(bad_json) with a one-line reason."""
+    """Decode an HTTP body (the frames' one decode); ProtocolError(bad_json) naming the body."""
     if not raw.strip():
         raise ProtocolError(ErrorCode.BAD_JSON, "body: empty; expected a JSON object")
     try:
-        return json.loads(raw.decode())
-    except RecursionError:
-        raise ProtocolError(ErrorCode.BAD_JSON, "body: nested too deeply") from None
-    except UnicodeDecodeError:
-        raise ProtocolError(ErrorCode.BAD_JSON, "body: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(
-            ErrorCode.BAD_JSON, f"body: not valid JSON: {exc.msg} at char {exc.pos}"
-        ) from None
+        return decode_client_frame(raw)
+    except ProtocolError as exc:
+        raise ProtocolError(exc.code, f"body: {exc.message}") from None
 
 
 def session_id_problem(value: str | None) -> str | None:
@@ -475,397 +464,5 @@ def pending_message(mood: str, reason: str = "generating") -> dict[str, Any]:
     return {"type": "pending", "mood": mood, "reason": reason}
 
 
-# Each track's JSON, computed once: tracks are immutable and content-addressed, and a
-# cue to a thousand sessions should not run dataclasses.asdict a thousand times.
-_track_json: dict[str, tuple[Track, str]] = {}
-_TRACK_JSON_MAX = 4096
-
-
 def track_dict(track: Track) -> dict[str, Any]:
     return track.to_dict()
-
-
-def track_json(track: Track) -> str:
-    """The track's wire JSON, memoised by id (and checked against the object)."""
-    hit = _track_json.get(track.id)
-    if hit is not None and (hit[0] is track or hit[0] == track):
-        return hit[1]
-    text = _dumps(track.to_dict())
-    if len(_track_json) >= _TRACK_JSON_MAX:
-        _track_json.clear()
-    _track_json[track.id] = (track, text)
-    return text
-
-
-_str_json: dict[str, str] = {}
-
-
-def _jstr(value: str | None) -> str:
-    """A JSON string literal (or null), memoised: moods and session ids repeat."""
-    if value is None:
-        return "null"
-    text = _str_json.get(value)
-    if text is None:
-        text = _dumps(value)
-        if len(_str_json) >= 65536:
-            _str_json.clear()
-        _str_json[value] = text
-    return text
-
-
-_float_repr = float.__repr__
-_isfinite = math.isfinite
-
-
-def _jnum(value: float) -> str:
-    """A JSON number, as json.dumps writes it (float repr); NaN and infinities refused."""
-    if type(value) is float:
-        if _isfinite(value):
-            return _float_repr(value)
-        raise ValueError(f"not a finite number: {value!r}")
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"not a number: {value!r}")
-    return _jnum(float(value)) if isinstance(value, float) else str(int(value))
-
-
-# By identity: transitions are a score's few long-lived objects, and hashing a frozen
-# dataclass (every field, every time) would cost more than the lookup saves.
-_transition_json: dict[int, tuple[Any, str]] = {}
-
-
-def _transition(transition: Any) -> str:
-    hit = _transition_json.get(id(transition))
-    if hit is not None and hit[0] is transition:
-        return hit[1]
-    text = _dumps(transition.to_dict())
-    if len(_transition_json) >= 4096:
-        _transition_json.clear()
-    _transition_json[id(transition)] = (transition, text)
-    return text
-
-
-def _fnum(value: float) -> bytes:
-    """``_jnum(value)`` as bytes; floats in orjson's plain range are written by orjson
-    (the same shortest round-trip digits as ``float.__repr__``, several times faster;
-    outside that range the two spell exponents differently)."""
-    if (
-        _orjson_dumps is not None
-        and type(value) is float
-        and (1e-4 <= value < 1e16 or value == 0.0 or -1e16 < value <= -1e-4)
-    ):
-        return _orjson_dumps(value)
-    return _jnum(value).encode()
-
-
-_bytes_json: dict[str, bytes] = {}
-
-
-def _jbytes(value: str) -> bytes:
-    """``_jstr(value)`` as bytes (memoised: session ids repeat)."""
-    out = _bytes_json.get(value)
-    if out is None:
-        out = _jstr(value).encode()
-        if len(_bytes_json) >= 65536:
-            _bytes_json.clear()
-        _bytes_json[value] = out
-    return out
-
-
-# The part of a cue that many cues share, from "mood" to "start_at": by the moods, the
-# track and the transition (objects checked by identity: ids can be reused).
-_cue_middles: dict[tuple[Any, ...], tuple[Any, Any, bytes]] = {}
-_CUE_FORMAT = b'{"type":"cue","seq":%d,"session":%b%b%b,"offset_s":%b,"server_time":%b}'
-
-
-def _cue_middle(cue: Cue) -> bytes:
-    track, transition = cue.track, cue.transition
-    key = (cue.mood, cue.previous, id(track), id(transition))
-    hit = _cue_middles.get(key)
-    if hit is not None and hit[0] is track and hit[1] is transition:
-        return hit[2]
-    text = (
-        f',"mood":{_jstr(cue.mood)},"previous":{_jstr(cue.previous)},'
-        f'"track":{track_json(track)},"transition":{_transition(transition)},"start_at":'
-    )
-    middle = text.encode()
-    if len(_cue_middles) >= 4096:
-        _cue_middles.clear()
-    _cue_middles[key] = (track, transition, middle)
-    return middle
-
-
-def cue_payload(cue: Cue, server_time: float) -> bytes:
-    """``cue.to_message(server_time)`` as compact JSON (UTF-8), from memoised parts."""
-    return _CUE_FORMAT % (
-        int(cue.seq),
-        _jbytes(cue.session),
-        _cue_middle(cue),
-        _fnum(cue.start_at),
-        _fnum(cue.offset_s),
-        _fnum(server_time),
-    )
-
-
-def cue_frame(cue: Cue, server_time: float) -> bytes:
-    """``text_frame(cue_payload(cue, server_time))``: the cue as a ready-to-write text
-    frame, the same bytes for every receiver. Once per cue, so the usual case (parts
-    remembered, floats in orjson's range) is inlined here."""
-    track, transition = cue.track, cue.transition
-    hit = _cue_middles.get((cue.mood, cue.previous, id(track), id(transition)))
-    session = _bytes_json.get(cue.session)
-    start_at, offset_s = cue.start_at, cue.offset_s
-    dumps = _orjson_dumps
-    if (
-        hit is None
-        or hit[0] is not track
-        or hit[1] is not transition
-        or session is None
-        or dumps is None
-        or type(start_at) is not float
-        or not 1e-4 <= start_at < 1e16
-        or type(server_time) is not float
-        or not 1e-4 <= server_time < 1e16
-        or type(offset_s) is not float
-        or not (offset_s == 0.0 or 1e-4 <= offset_s < 1e16)
-    ):
-        return text_frame(cue_payload(cue, server_time))
-    payload = _CUE_FORMAT % (
-        int(cue.seq),
-        session,
-        hit[2],
-        dumps(start_at),
-        dumps(offset_s),
-        dumps(server_time),
-    )
-    n = len(payload)
-    if 126 <= n < 65536:
-        return _LEN2(0x81, 126, n) + payload
-    return text_frame(payload)
-
-
-def encode_cue(cue: Cue, server_time: float) -> str:
-    """``cue.to_message(server_time)`` as compact JSON, from memoised parts."""
-    return cue_payload(cue, server_time).decode()
-
-
-def encode_stinger(stinger: Stinger, server_time: float) -> str:
-    """``stinger.to_message(server_time)`` as compact JSON, from memoised parts."""
-    return (
-        f'{{"type":"stinger","name":{_jstr(stinger.mood)},"event":{_jstr(stinger.name)},'
-        f'"mood":{_jstr(stinger.mood)},'
-        f'"track":{track_json(stinger.track)},"at":{_jstr(stinger.at)},'
-        f'"start_at":{_jnum(stinger.start_at)},"server_time":{_jnum(server_time)}}}'
-    )
-
-
-# ----------------------------------------------------------------------------- framing
-
-_LEN1 = struct.Struct("!BB").pack
-_LEN2 = struct.Struct("!BBH").pack
-_LEN3 = struct.Struct("!BBQ").pack
-
-
-def text_frame(payload: bytes) -> bytes:
-    """One final, unmasked (server → client) WebSocket text frame carrying ``payload``.
-
-    Unmasked frames are byte-identical for every receiver, so a broadcast builds its
-    frame once and writes the same bytes to each connection.
-    """
-    n = len(payload)
-    if n < 126:
-        return _LEN1(0x81, n) + payload
-    if n < 65536:
-        return _LEN2(0x81, 126, n) + payload
-    return _LEN3(0x81, 127, n) + payload
-
-
-def frame_message(msg: dict[str, Any] | str) -> bytes:
-    """A message (dict or its JSON text) as a ready-to-write text frame."""
-    text = msg if isinstance(msg, str) else _dumps(msg)
-    return text_frame(text.encode())
-
-
-# ----------------------------------------------------------------------------- SDK side
-
-
-@dataclass(frozen=True, slots=True)
-class Welcome:
-    protocol: int
-    session: str
-    server_time: float
-    moods: tuple[str, ...]
-    type: str = "welcome"
-
-
-@dataclass(frozen=True, slots=True)
-class CueMessage:
-    seq: int
-    session: str
-    mood: str
-    previous: str | None
-    track: Track
-    transition: dict[str, Any]
-    start_at: float
-    offset_s: float
-    server_time: float
-    type: str = "cue"
-
-
-@dataclass(frozen=True, slots=True)
-class StingerMessage:
-    name: str
-    track: Track
-    at: str
-    start_at: float
-    server_time: float
-    mood: str | None = None
-    event: str | None = None  # the game event that played it
-    type: str = "stinger"
-
-
-@dataclass(frozen=True, slots=True)
-class PendingMessage:
-    mood: str
-    reason: str
-    type: str = "pending"
-
-
-@dataclass(frozen=True, slots=True)
-class PrefetchMessage:
-    tracks: tuple[Track, ...]
-    type: str = "prefetch"
-
-
-@dataclass(frozen=True, slots=True)
-class PongMessage:
-    t: float | None
-    server_time: float
-    id: Any = None
-    type: str = "pong"
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorMessage:
-    code: str
-    message: str
-    id: Any = None
-    type: str = "error"
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownMessage:
-    """A message type this SDK does not know (a newer server): kept, not dropped."""
-
-    data: dict[str, Any]
-    type: str = "unknown"
-
-
-ServerMessage = (
-    Welcome
-    | CueMessage
-    | StingerMessage
-    | PendingMessage
-    | PrefetchMessage
-    | PongMessage
-    | ErrorMessage
-    | UnknownMessage
-)
-
-
-class ServerMessageError(ValueError):
-    """A server message this SDK cannot read (names the field)."""
-
-
-def _req(obj: Mapping[str, Any], key: str) -> Any:
-    try:
-        return obj[key]
-    except KeyError:
-        raise ServerMessageError(f"{obj.get('type')}.{key}: missing") from None
-
-
-def parse_server_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
-    """Server JSON into a typed message (the SDK's side of the protocol)."""
-    if isinstance(raw, Mapping):
-        obj = raw
-    else:
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            raise ServerMessageError(f"server sent invalid JSON: {exc}") from None
-    if not isinstance(obj, Mapping):
-        raise ServerMessageError("server message: not a JSON object")
-    kind = obj.get("type")
-    if kind == "cue":
-        return CueMessage(
-            seq=int(_req(obj, "seq")),
-            session=_req(obj, "session"),
-            mood=_req(obj, "mood"),
-            previous=obj.get("previous"),
-            track=Track.from_dict(_req(obj, "track")),
-            transition=dict(_req(obj, "transition")),
-            start_at=float(_req(obj, "start_at")),
-            offset_s=float(_req(obj, "offset_s")),
-            server_time=float(_req(obj, "server_time")),
-        )
-    if kind == "stinger":
-        return StingerMessage(
-            name=_req(obj, "name"),
-            track=Track.from_dict(_req(obj, "track")),
-            at=_req(obj, "at"),
-            start_at=float(_req(obj, "start_at")),
-            server_time=float(_req(obj, "server_time")),
-            mood=obj.get("mood"),
-            event=obj.get("event"),
-        )
-    if kind == "pending":
-        return PendingMessage(mood=_req(obj, "mood"), reason=obj.get("reason", "generating"))
-    if kind == "prefetch":
-        return PrefetchMessage(tuple(Track.from_dict(t) for t in _req(obj, "tracks")))
-    if kind == "pong":
-        return PongMessage(
-            t=obj.get("t"), server_time=float(_req(obj, "server_time")), id=obj.get("id")
-        )
-    if kind == "error":
-        return ErrorMessage(code=_req(obj, "code"), message=_req(obj, "message"), id=obj.get("id"))
-    if kind == "welcome":
-        return Welcome(
-            protocol=int(_req(obj, "protocol")),
-            session=_req(obj, "session"),
-            server_time=float(_req(obj, "server_time")),
-            moods=tuple(_req(obj, "moods")),
-        )
-    return UnknownMessage(dict(obj))
-
-
-def state_message(
-    set: Mapping[str, Any] | None = None,
-    unset: Iterable[str] = (),
-    replace: Mapping[str, Any] | None = None,
-    id: Any = None,
-) -> dict[str, Any]:
-    """A client ``state`` message (the SDK's builder)."""
-    msg: dict[str, Any] = {"type": "state"}
-    if set:
-        msg["set"] = dict(set)
-    unset = list(unset)
-    if unset:
-        msg["unset"] = unset
-    if replace is not None:
-        msg["replace"] = dict(replace)
-    if id is not None:
-        msg["id"] = id
-    return msg
-
-
-def event_message(name: str, data: Mapping[str, Any] | None = None, id: Any = None) -> dict:
-    msg: dict[str, Any] = {"type": "event", "name": name, "data": dict(data or {})}
-    if id is not None:
-        msg["id"] = id
-    return msg
-
-
-def ping_message(t: float, id: Any = None) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "ping", "t": t}
-    if id is not None:
-        msg["id"] = id
-    return msg

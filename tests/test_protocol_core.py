@@ -1,4 +1,5 @@
-"""The sans-I/O protocol core: parsing, validation, building and framing, without sockets."""
+"""The sans-I/O protocol core (parsing, validation, building) and the server's wire encoders
+and framing, without sockets."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from websockets.streams import StreamReader
 from segue.core import protocol as p
 from segue.core.cue import Cue, Pending, Stinger
 from segue.core.score import Transition
+from segue.core.server import wire
 from segue.core.track import Track
 
 TRACK = Track(
@@ -180,9 +182,13 @@ def make_cue(seq: int = 3, start_at: float = 1_700_000_000.125, previous: str | 
 
 def test_encode_cue_equals_the_generic_message():
     cue = make_cue()
-    assert json.loads(p.encode_cue(cue, 1_700_000_000.5)) == cue.to_message(1_700_000_000.5)
-    # The track's JSON is computed once and reused.
-    assert p.track_json(TRACK) is p.track_json(TRACK)
+    assert json.loads(wire.Encoder().encode_cue(cue, 1_700_000_000.5)) == cue.to_message(
+        1_700_000_000.5
+    )
+    # The track's JSON is computed once and reused, by the encoder that remembers it.
+    encoder = wire.Encoder()
+    assert encoder.track_json(TRACK) is encoder.track_json(TRACK)
+    assert wire.Encoder().track_json(TRACK) is not encoder.track_json(TRACK)
 
 
 @settings(max_examples=100, deadline=None)
@@ -196,7 +202,7 @@ def test_encode_cue_equals_the_generic_message():
 )
 def test_encode_cue_roundtrips_for_any_values(seq, start_at, offset, session, mood, previous):
     cue = Cue(seq, session, mood, previous, TRACK, Transition(), start_at, offset)
-    assert json.loads(p.encode_cue(cue, start_at)) == cue.to_message(start_at)
+    assert json.loads(wire.Encoder().encode_cue(cue, start_at)) == cue.to_message(start_at)
 
 
 def test_encode_stinger_equals_the_generic_message():
@@ -208,7 +214,7 @@ def test_encode_stinger_equals_the_generic_message():
         at="next_beat",
         start_at=12.25,
     )
-    assert json.loads(p.encode_stinger(stinger, 11.0)) == stinger.to_message(11.0)
+    assert json.loads(wire.Encoder().encode_stinger(stinger, 11.0)) == stinger.to_message(11.0)
 
 
 def test_builders():
@@ -248,7 +254,7 @@ def parse_frame(data: bytes) -> Frame:
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])
 def test_text_frames_parse_with_websockets(size):
     payload = ("x" * size).encode()
-    frame = parse_frame(p.text_frame(payload))
+    frame = parse_frame(wire.text_frame(payload))
     assert frame.opcode is Opcode.TEXT and frame.fin
     assert frame.data == payload
 
@@ -257,7 +263,7 @@ def test_text_frames_parse_with_websockets(size):
 
 
 def test_server_messages_parse_into_dataclasses():
-    cue = p.parse_server_message(p.encode_cue(make_cue(), 5.0))
+    cue = p.parse_server_message(wire.Encoder().encode_cue(make_cue(), 5.0))
     assert isinstance(cue, p.CueMessage)
     assert (cue.seq, cue.mood, cue.previous, cue.track.id) == (3, "combat", "explore", TRACK.id)
     assert cue.track == TRACK
@@ -347,15 +353,17 @@ def test_cue_bytes_are_the_generic_encoders(seq, times, session, mood, previous)
     start_at, offset, now = times
     cue = Cue(seq, session, mood, previous, TRACK, Transition(fade_ms=250), start_at, offset)
     expected = p.dumps(cue.to_message(now))
-    assert p.encode_cue(cue, now) == expected
-    assert p.cue_frame(cue, now) == p.frame_message(expected)
+    encoder = wire.Encoder()
+    assert encoder.cue_frame(cue, now) == wire.frame_message(expected)  # parts unknown yet
+    assert encoder.encode_cue(cue, now) == expected
+    assert encoder.cue_frame(cue, now) == wire.frame_message(expected)  # parts remembered
 
 
 def test_cue_refuses_non_finite_numbers():
     for bad in (math.nan, math.inf, -math.inf):
         cue = Cue(1, "s", "m", None, TRACK, Transition(), bad, 0.0)
         with pytest.raises(ValueError):
-            p.encode_cue(cue, 1.0)
+            wire.Encoder().encode_cue(cue, 1.0)
 
 
 json_texts = st.recursive(

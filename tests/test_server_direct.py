@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server_support import connect_raw, joined, recv_type, serve
 
-from segue.core.server.ws_direct import DirectResponse
+from segue.core.server.ws_direct import TESTED_AIOHTTP, DirectResponse, fast_path_problem
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -231,3 +231,123 @@ def test_one_frame_is_told_by_the_header():
     assert not _one_frame(small[:-1])  # a partial frame
     assert not _one_frame(big + small)
     assert not _one_frame(b"\x81")
+
+
+# ---------------------------------------------------------------- the aiohttp version guard
+
+
+def test_the_fast_path_runs_on_the_tested_aiohttp_only():
+    import aiohttp
+
+    # The installed aiohttp is one it was tested on (else widen TESTED_AIOHTTP after
+    # running this file on it).
+    assert fast_path_problem() is None, fast_path_problem()
+    assert fast_path_problem(aiohttp.__version__) is None
+    first, last = TESTED_AIOHTTP
+    assert fast_path_problem(f"{first[0]}.{first[1]}.0") is None
+    assert fast_path_problem(f"{last[0]}.{last[1]}.9rc1") is None
+    for other in ("4.0.0", f"{last[0]}.{last[1] + 1}.0", "3.8.6", "banana"):
+        assert "not a version it was tested on" in fast_path_problem(other)
+
+
+async def test_an_untested_aiohttp_takes_the_plain_path_and_says_why_once(
+    tmp_path, monkeypatch, caplog
+):
+    import aiohttp
+
+    monkeypatch.setattr(aiohttp, "__version__", "4.0.0")
+    caplog.set_level("INFO", logger="segue.server")
+    async with (
+        serve(tmp_path) as live,
+        connect_raw(f"{live.ws}?session=p1") as a,
+        connect_raw(f"{live.ws}?session=p2") as b,
+    ):
+        await joined(a)
+        await joined(b)
+        assert [r.direct for r in responses(live)] == [False, False]
+        await a.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+        assert (await recv_type(a, "cue"))["mood"] == "combat"
+        await b.send(json.dumps({"type": "ping", "t": 1, "id": "p"}))
+        assert (await recv_type(b, "pong"))["id"] == "p"
+    why = [r.getMessage() for r in caplog.records if "plain path" in r.getMessage()]
+    assert why == [
+        "WebSocket messages take aiohttp's plain path: aiohttp 4.0.0 is not a version it "
+        f"was tested on ({'.'.join(map(str, TESTED_AIOHTTP[0]))})"
+    ]
+
+
+# ---------------------------------------------------------------- one decode per message
+
+
+class DecodeCounter:
+    """Counts the JSON decoders' calls (orjson's, and the standard library's reading)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from segue.core import protocol
+
+        self.calls = 0
+        fast, std = protocol._orjson_loads, protocol._decode_std
+        assert fast is not None, "orjson is a declared dependency"
+
+        def counted_fast(raw):
+            self.calls += 1
+            return fast(raw)
+
+        def counted_std(raw):
+            self.calls += 1
+            return std(raw)
+
+        monkeypatch.setattr(protocol, "_orjson_loads", counted_fast)
+        monkeypatch.setattr(protocol, "_decode_std", counted_std)
+
+    def take(self) -> int:
+        calls, self.calls = self.calls, 0
+        return calls
+
+
+MESSAGES = [
+    ({"type": "state", "set": {"in_combat": True}}, "cue"),
+    ({"type": "state", "set": {"in_combat": False}, "id": 1}, "cue"),
+    ({"type": "ping", "t": 1, "id": "q"}, "pong"),
+    ({"type": "event", "name": "nope", "id": "e"}, "error"),
+    ({"type": "state", "sett": {}}, "error"),
+]
+
+
+@pytest.mark.parametrize("path", ["fast", "plain"])
+async def test_a_frame_is_decoded_once(tmp_path, monkeypatch, path):
+    import aiohttp
+
+    if path == "plain":
+        monkeypatch.setattr(aiohttp, "__version__", "4.0.0")
+    counter = DecodeCounter(monkeypatch)
+    async with serve(tmp_path) as live, connect_raw(f"{live.ws}?session=once") as ws:
+        await joined(ws)
+        [response] = responses(live)
+        assert response.direct is (path == "fast")
+        counter.take()
+        for msg, reply in MESSAGES:
+            await ws.send(json.dumps(msg))
+            assert (await recv_type(ws, reply))["type"] == reply
+            assert counter.take() == 1, msg
+        # A frame orjson cannot read as the standard library does (an integer beyond 64
+        # bits) is read by both: twice, never more.
+        await ws.send('{"type":"ping","t":123456789012345678901234567890}')
+        assert (await recv_type(ws, "pong"))["t"] == 123456789012345678901234567890
+        assert counter.take() == 2
+
+
+async def test_an_http_body_is_decoded_once(tmp_path, monkeypatch):
+    import aiohttp
+
+    counter = DecodeCounter(monkeypatch)
+    async with serve(tmp_path) as live, aiohttp.ClientSession() as http:
+        url = f"{live.http}/api/sessions/h1"
+        for route, body, status in [
+            ("state", {"set": {"in_combat": True}}, 200),
+            ("events", {"name": "nope"}, 404),
+            ("state", {"sett": {}}, 400),
+        ]:
+            async with http.post(f"{url}/{route}", data=json.dumps(body)) as r:
+                assert r.status == status, await r.text()
+            assert counter.take() == 1, body

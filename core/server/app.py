@@ -7,10 +7,11 @@ on-demand generation finish (for ``shutdown_grace_s``) before cancelling what is
 which the pipeline resumes at the next start.
 
 The WebSocket hot path: a text frame is handed over as aiohttp parses it
-(``segue.core.server.ws_direct``), size-checked, rate-limited, parsed (the common ``state`` in one
-step, ``segue.core.protocol``), handed to the session's director, and what it decides is
-serialised and framed once and written to every connection of the session; the replies
-to the frames of one read are written once per connection at its end (``Cork``).
+(``segue.core.server.ws_direct``), size-checked, rate-limited, decoded once and
+validated (``segue.core.protocol``), handed to the session's director, and what it
+decides is serialised (``segue.core.server.wire``) and framed once and written to every
+connection of the session; the replies to the frames of one read are written once per
+connection at its end (``Cork``).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from segue.core.protocol import (
     PingMessage,
     ProtocolError,
     StateMessage,
+    decode_client_frame,
     error_message,
-    fast_state_set,
-    frame_message,
-    parse_client_message,
+    parse_client_object,
     pong_message,
     session_id_problem,
+    state_set_only,
     welcome_message,
 )
 from segue.core.score import Score
@@ -57,7 +58,8 @@ from segue.core.server.sessions import (
     Session,
     SessionManager,
 )
-from segue.core.server.ws_direct import DirectResponse
+from segue.core.server.wire import Encoder, frame_message
+from segue.core.server.ws_direct import DirectResponse, fast_path_problem
 from segue.core.track import Track
 
 if TYPE_CHECKING:
@@ -185,6 +187,12 @@ class SegueServer:
         self.sink = pipeline.primary if pipeline is not None else None
         self.moods = list(score.moods)
         self.on_demand = OnDemand(self)
+        self.encoder = Encoder()  # remembers parts of the messages it encodes
+        # aiohttp internals the WebSocket fast path relies on: checked once, at start.
+        problem = fast_path_problem()
+        if problem is not None:
+            log.info("WebSocket messages take aiohttp's plain path: %s", problem)
+        self.direct = problem is None
         self.metrics = Metrics(
             sessions=lambda: len(self.manager.sessions),
             connections=lambda: self.manager.connections,
@@ -199,6 +207,7 @@ class SegueServer:
             ttl_s=config.session_ttl_s,
             on_pending=self.on_demand.request,
             director_factory=director_factory,
+            encoder=self.encoder,
         )
         self._tracks: dict[str, tuple[Track, ...]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
@@ -348,6 +357,7 @@ class SegueServer:
         if not self.session_room(sid):
             return error_response(503, "too_many_sessions", "the server holds too many sessions")
         ws = DirectResponse(
+            direct=self.direct,
             compress=False,  # frames are built once for every receiver, uncompressed
             # A frame over the limit still reaches us (up to twice the limit), so the
             # client gets a ``too_large`` error before the 1009 close; beyond that
@@ -477,10 +487,11 @@ class SegueServer:
                 )
             return
         try:
-            set_ = fast_state_set(data)
+            # One decode of the frame; the commonest message, {"type":"state","set":{...}},
+            # goes straight to the session without a StateMessage.
+            obj = decode_client_frame(data)
+            set_ = state_set_only(obj)
             if set_ is not None:
-                # The commonest message, {"type":"state","set":{...}}, without a
-                # StateMessage: straight to the session.
                 metrics.received["state"] += 1
                 session = conn.session
                 if session is None:
@@ -490,7 +501,7 @@ class SegueServer:
                 except StateError as exc:
                     raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", None) from None
                 return
-            msg = parse_client_message(data)
+            msg = parse_client_object(obj)
             metrics.received[msg.type] += 1
             session = conn.session
             if session is None:

@@ -1,4 +1,4 @@
-"""The server's HTTP routes (DESIGN section 7), apart from the WebSocket endpoint.
+"""The server's HTTP routes (docs/protocol.md), apart from the WebSocket endpoint.
 
 - ``GET /tracks/{id}.{ext}``: stored tracks only. The name is matched against
   ``<64 hex>.<known format>`` and the id looked up in the cache; the file name served is
@@ -25,6 +25,7 @@ from segue.core.cue import Cue, Pending, Stinger
 from segue.core.protocol import (
     ErrorCode,
     ProtocolError,
+    dumps,
     error_message,
     parse_event_body,
     parse_json_body,
@@ -44,8 +45,6 @@ _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII | re.IGNORECASE)
 
 
 def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
-    from segue.core.protocol import dumps
-
     return web.Response(text=dumps(data), status=status, content_type="application/json", **kwargs)
 
 

@@ -25,16 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segue.core.cue import Cue, Pending, Stinger
-from segue.core.protocol import (
-    CloseCode,
-    cue_frame,
-    encode_stinger,
-    frame_message,
-    pending_message,
-    prefetch_message,
-    text_frame,
-)
+from segue.core.protocol import CloseCode, pending_message, prefetch_message
 from segue.core.score import Score
+from segue.core.server.wire import Encoder, frame_message
 from segue.core.track import Track
 
 if TYPE_CHECKING:
@@ -286,12 +279,12 @@ class Session:
             if type(out) is Cue or isinstance(out, Cue):
                 if self.pending_mood is not None and out.mood == self.pending_mood:
                     self.pending_mood = None
-                self.broadcast(cue_frame(out, now))
+                self.broadcast(manager.encoder.cue_frame(out, now))
                 manager.metrics.cues += 1
                 if manager.cue_hook is not None:
                     manager.notify_cue(self, out)
             elif isinstance(out, Stinger):
-                self.broadcast(text_frame(encode_stinger(out, now).encode()))
+                self.broadcast(manager.encoder.stinger_frame(out, now))
                 manager.metrics.stingers += 1
             elif isinstance(out, Pending):
                 if sticky_pending:
@@ -340,6 +333,7 @@ class Session:
         ``start_at`` in the past for a late joiner), the latest cue if it is still to
         come, a pending notice if the desired mood is being generated, and prefetch."""
         frames = []
+        cue_frame = self.manager.encoder.cue_frame
         latest = self.director.current
         playing = self.director.playing_cue(now)
         if playing is not None and playing is not latest:
@@ -378,6 +372,7 @@ class SessionManager:
         ttl_s: float = 300.0,
         on_pending: Callable[[str], None] | None = None,
         director_factory: Callable[..., Any] | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
         if director_factory is None:
             from segue.core.engine.director import Director
@@ -391,6 +386,8 @@ class SessionManager:
         self.ttl_s = ttl_s
         self._on_pending = on_pending
         self._director_factory = director_factory
+        # The server's encoder (its memoised parts are shared by every session).
+        self.encoder = encoder if encoder is not None else Encoder()
         self.sessions: dict[str, Session] = {}
         self.connections = 0
         self._prefetch: dict[tuple[str, ...], bytes] = {}

@@ -17,9 +17,12 @@ a small message's trip through aiohttp (a future, a loop iteration, a coroutine 
   ``max_msg_size`` still fails in the parser and closes with 1009.
 
 This touches aiohttp internals (``_post_start``, the queue and parser classes, the
-protocol's ``_payload_parser``), so it checks for them and falls back to the plain path
-when anything differs (``DirectResponse.direct`` is then False and every message
-goes through ``ws.receive()``); tests/test_server_direct.py tells which path runs.
+protocol's ``_payload_parser``), so it runs only on the aiohttp versions it was tested
+on (:data:`TESTED_AIOHTTP`; :func:`fast_path_problem`, checked once when a server
+starts, says why not), checks for those internals again on each connection, and falls
+back to the plain path when anything differs (``DirectResponse.direct`` is then False
+and every message goes through ``ws.receive()``); tests/test_server_direct.py tells
+which path runs. pyproject.toml bounds aiohttp below its next major.
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import aiohttp
 from aiohttp import WSMsgType, web
 
 log = logging.getLogger("segue.server")
+
+# aiohttp (major, minor) versions the fast path was tested on: [first, last]. To widen
+# it, run tests/test_server_direct.py on the new version.
+TESTED_AIOHTTP = ((3, 14), (3, 14))
 
 Handler = Callable[[Any, bytes], None]
 
@@ -109,10 +117,32 @@ else:  # pragma: no cover
     DirectQueue = DirectReader = None  # type: ignore[assignment,misc]
 
 
+def fast_path_problem(version: str | None = None) -> str | None:
+    """Why the fast path cannot run on this aiohttp (``version``: the installed one), or
+    None when it can."""
+    version = aiohttp.__version__ if version is None else version
+    first, last = TESTED_AIOHTTP
+    tested = f"{first[0]}.{first[1]}" + ("" if first == last else f" to {last[0]}.{last[1]}")
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return f"aiohttp {version!r} is not a version it was tested on ({tested})"
+    if not first <= major_minor <= last:
+        return f"aiohttp {version} is not a version it was tested on ({tested})"
+    if DirectQueue is None:
+        return f"aiohttp {version} lacks the internals it uses (aiohttp._websocket.reader)"
+    return None
+
+
 class DirectResponse(web.WebSocketResponse):
-    """A WebSocketResponse whose text messages can go straight to a handler (``bind``)."""
+    """A WebSocketResponse whose text messages can go straight to a handler (``bind``);
+    with ``direct=False`` (the server found :func:`fast_path_problem`) a plain one."""
 
     direct = False  # True once prepared with the direct queue
+
+    def __init__(self, *, direct: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._allow_direct = direct
 
     def _post_start(self, request: Any, protocol: Any, writer: Any) -> None:
         handler = getattr(request, "protocol", None)
@@ -120,7 +150,7 @@ class DirectResponse(web.WebSocketResponse):
         # inside _post_start; that connection keeps the plain path.
         tail = getattr(handler, "_message_tail", None)
         super()._post_start(request, protocol, writer)
-        if DirectQueue is None or tail != b"" or handler is None:
+        if not self._allow_direct or DirectQueue is None or tail != b"" or handler is None:
             return
         try:
             if getattr(handler, "_payload_parser", None) is not self._parser:

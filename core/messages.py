@@ -1,0 +1,198 @@
+"""The protocol as a client speaks it: server messages read into typed dataclasses, and
+the client messages built as wire dicts (the Python SDK's side of docs/protocol.md).
+
+Like :mod:`segue.core.protocol` (the server's side, which re-exports these names), this
+module does no I/O: :class:`segue.core.client.SegueClient` does the talking.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from segue.core.track import Track
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    protocol: int
+    session: str
+    server_time: float
+    moods: tuple[str, ...]
+    type: str = "welcome"
+
+
+@dataclass(frozen=True, slots=True)
+class CueMessage:
+    seq: int
+    session: str
+    mood: str
+    previous: str | None
+    track: Track
+    transition: dict[str, Any]
+    start_at: float
+    offset_s: float
+    server_time: float
+    type: str = "cue"
+
+
+@dataclass(frozen=True, slots=True)
+class StingerMessage:
+    name: str
+    track: Track
+    at: str
+    start_at: float
+    server_time: float
+    mood: str | None = None
+    event: str | None = None  # the game event that played it
+    type: str = "stinger"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMessage:
+    mood: str
+    reason: str
+    type: str = "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class PrefetchMessage:
+    tracks: tuple[Track, ...]
+    type: str = "prefetch"
+
+
+@dataclass(frozen=True, slots=True)
+class PongMessage:
+    t: float | None
+    server_time: float
+    id: Any = None
+    type: str = "pong"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMessage:
+    code: str
+    message: str
+    id: Any = None
+    type: str = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownMessage:
+    """A message type this SDK does not know (a newer server): kept, not dropped."""
+
+    data: dict[str, Any]
+    type: str = "unknown"
+
+
+ServerMessage = (
+    Welcome
+    | CueMessage
+    | StingerMessage
+    | PendingMessage
+    | PrefetchMessage
+    | PongMessage
+    | ErrorMessage
+    | UnknownMessage
+)
+
+
+class ServerMessageError(ValueError):
+    """A server message this SDK cannot read (names the field)."""
+
+
+def _req(obj: Mapping[str, Any], key: str) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise ServerMessageError(f"{obj.get('type')}.{key}: missing") from None
+
+
+def parse_server_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
+    """Server JSON into a typed message (the SDK's side of the protocol)."""
+    if isinstance(raw, Mapping):
+        obj = raw
+    else:
+        try:
+            obj = json.loads(raw)
+        except ValueError as exc:
+            raise ServerMessageError(f"server sent invalid JSON: {exc}") from None
+    if not isinstance(obj, Mapping):
+        raise ServerMessageError("server message: not a JSON object")
+    kind = obj.get("type")
+    if kind == "cue":
+        return CueMessage(
+            seq=int(_req(obj, "seq")),
+            session=_req(obj, "session"),
+            mood=_req(obj, "mood"),
+            previous=obj.get("previous"),
+            track=Track.from_dict(_req(obj, "track")),
+            transition=dict(_req(obj, "transition")),
+            start_at=float(_req(obj, "start_at")),
+            offset_s=float(_req(obj, "offset_s")),
+            server_time=float(_req(obj, "server_time")),
+        )
+    if kind == "stinger":
+        return StingerMessage(
+            name=_req(obj, "name"),
+            track=Track.from_dict(_req(obj, "track")),
+            at=_req(obj, "at"),
+            start_at=float(_req(obj, "start_at")),
+            server_time=float(_req(obj, "server_time")),
+            mood=obj.get("mood"),
+            event=obj.get("event"),
+        )
+    if kind == "pending":
+        return PendingMessage(mood=_req(obj, "mood"), reason=obj.get("reason", "generating"))
+    if kind == "prefetch":
+        return PrefetchMessage(tuple(Track.from_dict(t) for t in _req(obj, "tracks")))
+    if kind == "pong":
+        return PongMessage(
+            t=obj.get("t"), server_time=float(_req(obj, "server_time")), id=obj.get("id")
+        )
+    if kind == "error":
+        return ErrorMessage(code=_req(obj, "code"), message=_req(obj, "message"), id=obj.get("id"))
+    if kind == "welcome":
+        return Welcome(
+            protocol=int(_req(obj, "protocol")),
+            session=_req(obj, "session"),
+            server_time=float(_req(obj, "server_time")),
+            moods=tuple(_req(obj, "moods")),
+        )
+    return UnknownMessage(dict(obj))
+
+
+def state_message(
+    set: Mapping[str, Any] | None = None,
+    unset: Iterable[str] = (),
+    replace: Mapping[str, Any] | None = None,
+    id: Any = None,
+) -> dict[str, Any]:
+    """A client ``state`` message (the SDK's builder)."""
+    msg: dict[str, Any] = {"type": "state"}
+    if set:
+        msg["set"] = dict(set)
+    unset = list(unset)
+    if unset:
+        msg["unset"] = unset
+    if replace is not None:
+        msg["replace"] = dict(replace)
+    if id is not None:
+        msg["id"] = id
+    return msg
+
+
+def event_message(name: str, data: Mapping[str, Any] | None = None, id: Any = None) -> dict:
+    msg: dict[str, Any] = {"type": "event", "name": name, "data": dict(data or {})}
+    if id is not None:
+        msg["id"] = id
+    return msg
+
+
+def ping_message(t: float, id: Any = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"type": "ping", "t": t}
+    if id is not None:
+        msg["id"] = id
+    return msg
