@@ -14,7 +14,8 @@ class Cache(Protocol):
 
     ``factory(config: dict, state_dir: Path) -> Cache``. ``get`` is on the serving path:
     it must be synchronous and cheap (no thread hop, no network round trip per call
-    where the backend can avoid it).
+    where the backend can avoid it), and never wait on a network service: a backend that
+    is unreachable answers from what it knows.
     """
 
     name: str
@@ -34,7 +35,8 @@ class Cache(Protocol):
         ...
 
     def ledger(self) -> dict[str, float]:
-        """Money spent per cache key."""
+        """Money spent per cache key: this instance's costs at once, other instances'
+        (sharing the backend) within moments."""
         ...
 
     def lock(self, key: str, timeout_s: float | None = None) -> AbstractAsyncContextManager[None]:
