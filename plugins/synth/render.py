@@ -10,7 +10,8 @@ import soundfile as sf
 
 from segue.core.request import GenerationRequest
 from segue.plugins.loop_points import measure_seam
-from segue.plugins.synth.composer import Arrangement, compose
+from segue.plugins.synth.arrangement import Arrangement
+from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
 from segue.plugins.synth.effects import fold, limit, wet
 from segue.plugins.synth.instruments import Workspace, midi_hz, render_note

@@ -5,23 +5,12 @@ from __future__ import annotations
 from random import Random
 
 from segue.core.request import GenerationRequest
-from segue.plugins.synth.composer import (
-    Arrangement,
-    Note,
-    Part,
-    Section,
-    _global_words,
-    _nearest,
-    _pitches_in,
-    _voicing,
-    choose_voices,
-    chord,
-    request_seed,
-    resolve_key,
-    resolve_tempo,
-)
+from segue.plugins.synth.arrangement import Arrangement, Note, Part, Section
+from segue.plugins.synth.composer import global_words, request_seed, resolve_key, resolve_tempo
 from segue.plugins.synth.drums import DRUM_GAIN
+from segue.plugins.synth.harmony import chord, close_voicing, nearest, pitches_in
 from segue.plugins.synth.instruments import VOICES
+from segue.plugins.synth.palette import choose_voices
 from segue.plugins.synth.words import MODES, traits_of
 
 # (beat, length, scale degree index (0 = tonic, 7 = octave), velocity); chords: (beat, numeral)
@@ -83,7 +72,7 @@ def compose_stinger(request: GenerationRequest) -> Arrangement:
     base_seed = request_seed(request, with_variant=False)
     seed = request_seed(request, with_variant=True)
     rng = Random(seed)
-    words = _global_words(request)
+    words = global_words(request)
     traits = traits_of(words)
     bpm = resolve_tempo(request, words, traits)
     key = resolve_key(request, traits, base_seed)
@@ -106,7 +95,7 @@ def compose_stinger(request: GenerationRequest) -> Arrangement:
     if key.minor and shape == "lament":
         scale = list(MODES["harmonic minor"])
     v = VOICES[lead]
-    base = _nearest(_pitches_in([key.tonic], v.low, v.low + 11), v.low + 4)
+    base = nearest(pitches_in([key.tonic], v.low, v.low + 11), v.low + 4)
     transpose = rng.choice([0, 0, 12]) if v.high - base > 26 else 0
     mel = Part(
         lead,
@@ -136,12 +125,12 @@ def compose_stinger(request: GenerationRequest) -> Arrangement:
         t = beat * scale_t
         end = chords[i + 1][0] * scale_t if i + 1 < len(chords) else hold_end
         pcs = ch.pcs(key.tonic)
-        voicing = _voicing(pcs, 52, 74, prev, 4)
-        prev = voicing
-        for p in voicing:
+        chord_notes = close_voicing(pcs, 52, 74, prev, 4)
+        prev = chord_notes
+        for p in chord_notes:
             har.notes.append(Note(t, max(0.25, end - t), p, 0.6, traits.brightness))
         bv = VOICES[bass]
-        root = _nearest(_pitches_in([(key.tonic + ch.root) % 12], bv.low, bv.low + 11), bv.low + 5)
+        root = nearest(pitches_in([(key.tonic + ch.root) % 12], bv.low, bv.low + 11), bv.low + 5)
         low.notes.append(Note(t, max(0.25, end - t), root, 0.8, traits.brightness))
     parts = [mel, har, low]
     if kit and traits.percussion > 0.3:

@@ -1,0 +1,303 @@
+"""The genre palette: which voices play which roles (and which drum kit) for a genre or mood."""
+
+from __future__ import annotations
+
+from segue.plugins.synth.instruments import VOICES
+from segue.plugins.synth.words import Traits
+
+ROLES = ("bass", "harmony", "arp", "melody", "counter")
+
+GENRES: dict[str, dict[str, str | None]] = {
+    "orchestral": {
+        "bass": "cello",
+        "harmony": "strings",
+        "arp": "strings",
+        "melody": "brass",
+        "counter": "choir",
+        "kit": "orchestral",
+    },
+    "fantasy": {
+        "bass": "cello",
+        "harmony": "strings",
+        "arp": "harp",
+        "melody": "flute",
+        "counter": "bells",
+        "kit": "frame",
+    },
+    "synthwave": {
+        "bass": "synthbass",
+        "harmony": "pad",
+        "arp": "arp",
+        "melody": "lead",
+        "counter": None,
+        "kit": "kit",
+    },
+    "chiptune": {
+        "bass": "chipbass",
+        "harmony": None,
+        "arp": "chip",
+        "melody": "chip",
+        "counter": None,
+        "kit": "chip",
+    },
+    "lofi": {
+        "bass": "bass",
+        "harmony": "epiano",
+        "arp": "epiano",
+        "melody": "bells",
+        "counter": None,
+        "kit": "lofi",
+    },
+    "ambient": {
+        "bass": "bass",
+        "harmony": "pad",
+        "arp": "piano",
+        "melody": "bells",
+        "counter": "choir",
+        "kit": "soft",
+    },
+    "celtic": {
+        "bass": "cello",
+        "harmony": "strings",
+        "arp": "harp",
+        "melody": "flute",
+        "counter": "strings",
+        "kit": "frame",
+    },
+    "folk": {
+        "bass": "pluckbass",
+        "harmony": "strings",
+        "arp": "guitar",
+        "melody": "flute",
+        "counter": None,
+        "kit": "frame",
+    },
+    "medieval": {
+        "bass": "cello",
+        "harmony": "drone",
+        "arp": "guitar",
+        "melody": "flute",
+        "counter": None,
+        "kit": "frame",
+    },
+    "jazz": {
+        "bass": "pluckbass",
+        "harmony": "epiano",
+        "arp": None,
+        "melody": "brass",
+        "counter": None,
+        "kit": "brush",
+    },
+    "electronic": {
+        "bass": "synthbass",
+        "harmony": "pad",
+        "arp": "arp",
+        "melody": "lead",
+        "counter": None,
+        "kit": "four",
+    },
+    "rock": {
+        "bass": "synthbass",
+        "harmony": "organ",
+        "arp": "guitar",
+        "melody": "lead",
+        "counter": None,
+        "kit": "kit",
+    },
+    "scifi": {
+        "bass": "synthbass",
+        "harmony": "pad",
+        "arp": "arp",
+        "melody": "bells",
+        "counter": "choir",
+        "kit": "soft",
+    },
+    "horror": {
+        "bass": "cello",
+        "harmony": "drone",
+        "arp": "musicbox",
+        "melody": "bells",
+        "counter": "choir",
+        "kit": "tension",
+    },
+    "asian": {
+        "bass": "bass",
+        "harmony": "pad",
+        "arp": "koto",
+        "melody": "flute",
+        "counter": None,
+        "kit": "orchestral",
+    },
+    "desert": {
+        "bass": "pluckbass",
+        "harmony": "drone",
+        "arp": "guitar",
+        "melody": "flute",
+        "counter": None,
+        "kit": "frame",
+    },
+    "western": {
+        "bass": "pluckbass",
+        "harmony": "strings",
+        "arp": "guitar",
+        "melody": "flute",
+        "counter": None,
+        "kit": "frame",
+    },
+    "tribal": {
+        "bass": "bass",
+        "harmony": "drone",
+        "arp": "marimba",
+        "melody": "flute",
+        "counter": None,
+        "kit": "orchestral",
+    },
+    "waltz": {
+        "bass": "pluckbass",
+        "harmony": "strings",
+        "arp": "piano",
+        "melody": "flute",
+        "counter": None,
+        "kit": "soft",
+    },
+    "underwater": {
+        "bass": "bass",
+        "harmony": "pad",
+        "arp": "marimba",
+        "melody": "bells",
+        "counter": None,
+        "kit": "soft",
+    },
+}
+
+
+def mood_palette(t: Traits) -> dict[str, str | None]:
+    """Default voices for a section's character when no genre says otherwise."""
+    if t.energy >= 0.72 and t.valence < 0.3:  # battle, epic, danger
+        return {
+            "bass": "cello",
+            "harmony": "strings",
+            "arp": "strings",
+            "melody": "brass",
+            "counter": "choir" if t.energy > 0.85 else None,
+            "kit": "orchestral",
+        }
+    if t.energy >= 0.6 and t.valence >= 0.3:  # heroic, triumphant, upbeat
+        return {
+            "bass": "cello",
+            "harmony": "strings",
+            "arp": "pizz",
+            "melody": "brass",
+            "counter": "flute",
+            "kit": "orchestral",
+        }
+    if t.tension >= 0.6 and t.energy < 0.72:  # tense, eerie, mysterious
+        if t.energy < 0.3:
+            return {
+                "bass": "bass",
+                "harmony": "choir",
+                "arp": "musicbox",
+                "melody": "bells",
+                "counter": None,
+                "kit": "soft",
+            }
+        return {
+            "bass": "cello",
+            "harmony": "drone",
+            "arp": "pizz",
+            "melody": "bells",
+            "counter": None,
+            "kit": "tension",
+        }
+    if t.valence <= -0.4 and t.energy < 0.45:  # sad, melancholic
+        return {
+            "bass": "bass",
+            "harmony": "strings",
+            "arp": "piano",
+            "melody": "strings",
+            "counter": None,
+            "kit": "soft",
+        }
+    if t.valence >= 0.5 and t.energy >= 0.4:  # playful, happy
+        return {
+            "bass": "pluckbass",
+            "harmony": None,
+            "arp": "marimba",
+            "melody": "flute",
+            "counter": "pizz",
+            "kit": "frame",
+        }
+    if t.energy < 0.35:  # calm, peaceful
+        return {
+            "bass": "bass",
+            "harmony": "pad",
+            "arp": "harp",
+            "melody": "flute",
+            "counter": "bells",
+            "kit": "soft",
+        }
+    return {
+        "bass": "cello",
+        "harmony": "strings",
+        "arp": "harp",
+        "melody": "flute",
+        "counter": None,
+        "kit": "frame",
+    }
+
+
+KIT_WORDS = {"taiko": "orchestral", "frame": "frame", "shaker": "soft"}
+FALLBACK = {
+    "bass": ["bass", "cello", "pluckbass"],
+    "harmony": ["pad", "strings", "organ"],
+    "arp": ["harp", "piano", "pizz", "guitar"],
+    "melody": ["flute", "bells", "strings"],
+    "counter": [None],
+}
+
+
+def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
+    palette: dict[str, str | None] = {}
+    for g in t.genres:
+        if g in GENRES:
+            palette = dict(GENRES[g])
+            break
+    if not palette:
+        palette = mood_palette(t)
+    kit = palette.pop("kit", None)
+    roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
+    claimed: set[str] = set()
+    for inst in t.instruments:
+        if inst in KIT_WORDS:
+            kit = KIT_WORDS[inst] if kit != "orchestral" or inst == "taiko" else kit
+            continue
+        if inst == "drums":
+            if kit in {None, "soft"}:
+                kit = "orchestral" if "orchestral" in t.genres else "kit"
+            continue
+        if inst not in VOICES:
+            continue
+        for role in VOICES[inst].roles:
+            if role not in claimed:
+                roles[role] = inst
+                claimed.add(role)
+                break
+        else:
+            if "counter" not in claimed and "melody" in VOICES[inst].roles:
+                roles["counter"] = inst
+                claimed.add("counter")
+    for role, voice in roles.items():
+        if voice is not None and voice in t.avoided:
+            roles[role] = next((v for v in FALLBACK[role] if v not in t.avoided), None)
+    if "vocals" in t.flags and roles.get("counter") is None and "choir" not in t.avoided:
+        roles["counter"] = "choir"  # no singer here: a wordless choir stands in
+    if any(w in t.avoided for w in ("drums", "taiko", "orchestral")) and kit in {
+        "kit",
+        "orchestral",
+        "four",
+        "frame",
+    }:
+        kit = "soft" if "drums" not in t.avoided else None
+    if t.percussion < 0.2 and kit not in {None, "soft", "lofi"}:
+        kit = "soft"
+    return roles, kit

@@ -1,0 +1,384 @@
+"""Part writers: melody, counter-melody, harmony, arpeggio, bass and drums over a section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from random import Random
+
+from segue.plugins.synth.arrangement import Note, Section
+from segue.plugins.synth.drums import DRUM_TUNING, bar_pattern
+from segue.plugins.synth.form import repeat_period
+from segue.plugins.synth.harmony import Chord, chord_scale, close_voicing, nearest, pitches_in
+from segue.plugins.synth.instruments import VOICES
+from segue.plugins.synth.words import Key
+
+MOTIFS_4 = {
+    0: [[16], [8, 8], [12, 4], [8, 4, 4]],
+    1: [[4, 4, 8], [6, 2, 8], [4, 4, 4, 4], [8, 4, 4], [6, 2, 4, 4], [4, 2, 2, 8]],
+    2: [
+        [2, 2, 4, 2, 2, 4],
+        [3, 3, 2, 4, 4],
+        [2, 2, 2, 2, 4, 4],
+        [4, 2, 2, 4, 2, 2],
+        [3, 3, 2, 2, 2, 4],
+    ],
+}
+MOTIFS_3 = {
+    0: [[12], [8, 4]],
+    1: [[4, 4, 4], [6, 2, 4], [8, 2, 2]],
+    2: [[2, 2, 4, 4], [2, 2, 2, 2, 4], [3, 3, 2, 2, 2]],
+}
+
+
+@dataclass
+class Context:
+    key: Key
+    bpb: int
+    chords: list[Chord]  # one per bar of the loop
+    scale: list[int]
+    bpm: float
+    variant_bits: int
+    # Bars whose harmony changes inside the bar: bar -> (beat, chord from that beat on).
+    turns: dict[int, tuple[float, Chord]] = field(default_factory=dict)
+
+    def chord_at(self, bar: int, beat: float = 0.0) -> Chord:
+        """The chord sounding ``beat`` beats into ``bar``."""
+        bar %= len(self.chords)
+        turn = self.turns.get(bar)
+        if turn is not None and beat >= turn[0] - 1e-6:
+            return turn[1]
+        return self.chords[bar]
+
+    def spans(self, bar: int) -> list[tuple[float, float, Chord]]:
+        """(start beat, end beat, chord) for each chord in ``bar``."""
+        first = self.chords[bar % len(self.chords)]
+        turn = self.turns.get(bar % len(self.chords))
+        if turn is None:
+            return [(0.0, float(self.bpb), first)]
+        return [(0.0, turn[0], first), (turn[0], float(self.bpb), turn[1])]
+
+
+def write_melody(
+    ctx: Context,
+    sec: Section,
+    voice: str,
+    motif_rng: Random,
+    density: int,
+    vel: float,
+    bright: float,
+    octave_shift: int = 0,
+) -> list[Note]:
+    """A melody over the section: motif, its sequence, repeat, and a cadence at the end of
+    each whole phrase (4 bars, or 2 in a 4-bar section)."""
+    v = VOICES[voice]
+    lo, hi = v.low + 12 * octave_shift, v.high + 12 * octave_shift
+    tonic = ctx.key.tonic
+    pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
+    motif = motif_rng.choice(pool)
+    alt = motif_rng.choice(pool)
+    contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
+    notes: list[Note] = []
+    prev = float(lo + (hi - lo) * 0.45)
+    scale_pcs = [(tonic + s) % 12 for s in ctx.scale]
+    home_pcs = set(ctx.chords[0].pcs(tonic))
+    home_third = ctx.chords[0].pcs(tonic)[1]
+    # Phrases of 4 bars (2 in a 4-bar section) end in a cadence bar; a phrase the section
+    # cuts short runs on into the next bar line. So the section's last bar (before the
+    # loop's seam, for the last section) is a cadence only if bars inside it are too.
+    phrase = 2 if sec.bars == 4 else 4
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        phrase_pos = i % phrase
+        last_bar = phrase_pos == phrase - 1
+        rhythm = motif if phrase_pos in (0, 2) else alt
+        if last_bar:
+            rhythm = [8, 8] if ctx.bpb == 4 else [8, 4]
+            if density == 0:
+                rhythm = [ctx.bpb * 4]
+        step = 0
+        shift = (1 if phrase_pos == 1 else 0) + (2 if phrase_pos == 2 and sec.label != "A" else 0)
+        for j, dur in enumerate(rhythm):
+            ch = ctx.chord_at(bar, step / 4)
+            chord_pcs = ch.pcs(tonic)
+            cs = [(tonic + s) % 12 for s in chord_scale(ctx.scale, ch)]
+            chord_p = pitches_in(chord_pcs, lo, hi)
+            scale_p = pitches_in(cs, lo, hi) or pitches_in(scale_pcs, lo, hi)
+            strong = step % 8 == 0 or j == 0 or ch != ctx.chord_at(bar, (step - 1) / 4)
+            if strong or last_bar:
+                target = prev + contour[(j + shift) % len(contour)] * 2
+                # Strong beats sit on a chord tone the tonic triad shares (a common tone: the
+                # tune keeps the key's home notes while the harmony moves), else on the
+                # chord's root or third; the fifth only when nothing else is near.
+                core = [q for q in chord_p if q % 12 in home_pcs] or [
+                    q for q in chord_p if q % 12 in chord_pcs[:2]
+                ]
+                p = nearest(core, target) if core else nearest(chord_p, target)
+                # The tonic's third, the mode's own note, when the chord holds it and it is
+                # near: on the tonic chord's first note in major (where it ranks after the
+                # tonic and the fifth), on every strong beat in minor (where it ranks second).
+                thirds = [q for q in chord_p if q % 12 == home_third and abs(q - target) <= 4]
+                if thirds and (ctx.key.minor or (ch.root == 0 and j == 0)):
+                    p = nearest(thirds, target)
+                if abs(p - target) > 4:
+                    p = nearest(chord_p, target)
+                if last_bar and j == len(rhythm) - 1 and bar == len(ctx.chords) - 1:
+                    p = nearest(chord_p, prev)
+            else:
+                idx = scale_p.index(nearest(scale_p, prev))
+                move = contour[(j + shift) % len(contour)]
+                move = max(-2, min(2, move)) or 1
+                idx = max(0, min(len(scale_p) - 1, idx + move))
+                p = scale_p[idx]
+            # keep the line in range and singable: leaps over a sixth fold back
+            if abs(p - prev) > 9:
+                p = nearest(chord_p if strong else scale_p, prev)
+            rest = density == 2 and not strong and motif_rng.random() < 0.08
+            beat = bar * ctx.bpb + step / 4
+            if not rest:
+                d = dur / 4 * (0.92 if v.legato or voice in {"flute", "brass", "lead"} else 1.0)
+                accent = 1.0 if step % 4 == 0 else 0.82
+                notes.append(Note(beat, d, p, vel * accent, bright))
+                prev = float(p)
+            step += dur
+    return notes
+
+
+def write_counter(ctx: Context, sec: Section, voice: str, vel: float, bright: float) -> list[Note]:
+    """Sustained guide tones (thirds and sevenths), one per half bar or bar, voice-led."""
+    v = VOICES[voice]
+    lo, hi = v.low, min(v.high, v.low + 19)
+    tonic = ctx.key.tonic
+    notes = []
+    prev = (lo + hi) / 2
+    half = ctx.bpb == 4 and sec.energy > 0.9
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        spans = ctx.spans(bar)
+        if half and len(spans) == 1:
+            mid = ctx.bpb / 2
+            spans = [(0.0, mid, spans[0][2]), (mid, float(ctx.bpb), spans[0][2])]
+        for k, (a, b, ch) in enumerate(spans):
+            pcs = ch.pcs(tonic)
+            guide = [pcs[1], pcs[-1]] if len(pcs) > 2 else pcs
+            cands = pitches_in(guide, lo, hi) or pitches_in(pcs, lo, hi)
+            p = nearest(cands, prev + (1 if (i + k) % 2 else -1))
+            notes.append(Note(bar * ctx.bpb + a, (b - a) * 0.98, p, vel, bright))
+            prev = p
+    return notes
+
+
+def write_harmony(
+    ctx: Context, sec: Section, voice: str, vel: float, bright: float, style: str
+) -> list[Note]:
+    v = VOICES[voice]
+    tonic = ctx.key.tonic
+    notes: list[Note] = []
+    prev: list[int] | None = None
+    lo = 52 if voice not in {"drone", "organ"} else v.low
+    hi = 74
+    size = 4 if sec.energy > 0.6 and voice in {"strings", "pad", "choir", "organ"} else 3
+    drone = nearest(pitches_in([tonic], 36, 48), 42)
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        start = bar * ctx.bpb
+        for a, b, ch in ctx.spans(bar):
+            if voice == "drone":
+                chord_notes = [drone, drone + 7]
+            else:
+                chord_notes = close_voicing(ch.pcs(tonic), lo, hi, prev, size)
+                prev = chord_notes
+            if style == "sustain":
+                for p in chord_notes:
+                    notes.append(Note(start + a, b - a, p, vel, bright))
+                continue
+            if style == "pulse":
+                step = 1.0 if sec.energy < 0.7 else 0.5
+                hits = [k * step for k in range(round(ctx.bpb / step))]
+                length = step * 0.8
+            else:  # stabs
+                hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
+                if ctx.variant_bits & 2:
+                    hits = [0, 0.75, 1.5, 3] if ctx.bpb == 4 else [0, 2]
+                length = 0.4
+            for h in hits:
+                if not a - 1e-6 <= h < b - 1e-6:
+                    continue
+                accent = 1.0 if h == 0 else 0.8 if style == "stabs" else 1.0 if h == int(h) else 0.7
+                for p in chord_notes:
+                    notes.append(Note(start + h, length, p, vel * accent, bright))
+    return notes
+
+
+ARP_PATTERNS = {
+    "up": [0, 1, 2, 3],
+    "updown": [0, 1, 2, 3, 2, 1],
+    "alberti": [0, 2, 1, 2],
+    "broken": [0, 2, 1, 3],
+    "pendulum": [0, 1, 0, 2],
+}
+
+
+def write_arp(
+    ctx: Context, sec: Section, voice: str, vel: float, bright: float, rng: Random, ostinato: bool
+) -> list[Note]:
+    """Broken chords (or a low ostinato) on an even grid, accented on the beats."""
+    v = VOICES[voice]
+    tonic = ctx.key.tonic
+    e = sec.energy
+    rate = 1.0 if e < 0.25 else 0.5 if e < 0.78 else 0.25
+    if voice in {"piano", "harp", "guitar", "koto"} and rate < 0.5 and ctx.bpb == 4:
+        rate = 0.5 if e < 0.9 else 0.25
+    if ctx.bpm < 92 and e < 0.5:
+        rate = 1.0  # slow and gentle: one note a beat keeps the pulse unambiguous
+    if e < 0.12 and ctx.bpm >= 100 and ctx.bpb == 4:
+        rate = 2.0  # sparse: the bass keeps the beat
+    if (ctx.bpm > 150 or ctx.bpm < 100) and rate < 0.5:
+        rate = 0.5
+    pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
+    lo = v.low if not ostinato else max(v.low, 48)
+    notes: list[Note] = []
+
+    def sequence(ch: Chord) -> list[int]:
+        pcs = ch.pcs(tonic)
+        if ostinato:
+            root = nearest(pitches_in([pcs[0]], lo, lo + 12), lo + 6)
+            if sec.traits.tension > 0.7:
+                return [root, root, root + 1, root]
+            return [root, root, root + 7 if ctx.variant_bits & 1 else root + 12, root]
+        # Root position: the accented first note of the pattern is the chord's root.
+        base = pitches_in([pcs[0]], lo, lo + 11)[0]
+        ladder = pitches_in(pcs, base, base + 19)
+        return [ladder[k % len(ladder)] for k in pattern]
+
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        k = 0
+        t = 0.0
+        while t < ctx.bpb - 1e-6:
+            seq = sequence(ctx.chord_at(bar, t))
+            p = seq[k % len(seq)]
+            on_beat = abs(t - round(t)) < 1e-6
+            accent = 1.0 if on_beat else 0.45
+            d = rate * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
+            notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
+            t += rate
+            k += 1
+    return notes
+
+
+def write_bass(
+    ctx: Context, sec: Section, voice: str, vel: float, bright: float, genre: str | None
+) -> list[Note]:
+    v = VOICES[voice]
+    e = sec.energy
+    notes: list[Note] = []
+    home = ctx.chords[0]
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        for a, b, ch in ctx.spans(bar):
+            # A tonic pedal: the second bar of each phrase keeps the tonic in the bass.
+            if i % 4 == 1 and bar not in ctx.turns:
+                ch = home
+            notes += [
+                n
+                for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre)
+                if a - 1e-6 <= n.t - bar * ctx.bpb < b - 1e-6
+            ]
+    return notes
+
+
+def _bass_bar(
+    ctx: Context,
+    bar: int,
+    ch: Chord,
+    low: int,
+    e: float,
+    voice: str,
+    vel: float,
+    bright: float,
+    genre: str | None,
+) -> list[Note]:
+    """A whole bar of the bass line on chord ``ch`` (the caller keeps the chord's span)."""
+    notes: list[Note] = []
+    root = nearest(pitches_in([(ctx.key.tonic + ch.root) % 12], low, low + 11), low + 5)
+    rel = [(t - ch.root) % 12 for t in ch.tones]
+    third = root + (rel[1] if len(rel) > 2 else 4)
+    fifth = root + (rel[2] if len(rel) > 2 else 7)
+    # On the tonic chord the bass also sounds its third: the one note that tells major from
+    # minor, where the bass (the loudest, lowest part) otherwise gives only roots.
+    home = ch.root == 0
+    start = bar * ctx.bpb
+    if genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
+        for k in range(ctx.bpb * 2):
+            p = root + (12 if k % 2 and genre != "electronic" else 0)
+            if home and k % 4 == 3:
+                p = third
+            notes.append(Note(start + k / 2, 0.42, p, vel * (1.0 if k % 2 == 0 else 0.8), bright))
+    elif genre == "jazz":
+        tones = [root, third, fifth, root + 9]
+        for k in range(ctx.bpb):
+            notes.append(Note(start + k, 0.9, tones[k % 4], vel, bright))
+    elif e > 0.72:
+        off = 0.75 if ctx.bpm >= 100 else 0.5
+        for k in range(ctx.bpb * 2):
+            p = root
+            if k % 4 == 3:
+                p = third if home else fifth if ctx.variant_bits & 1 else root + 12
+            notes.append(Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else off), bright))
+    elif e > 0.38:
+        line = [root, third if home else root, fifth if home else root, root]
+        if ctx.bpb == 3:
+            line = [root, third if home else fifth, fifth if home else root]
+        for k in range(ctx.bpb):
+            notes.append(Note(start + k, 0.85, line[k % 4], vel * (1.0 if k == 0 else 0.8), bright))
+    else:  # gentle: the root on every beat, the downbeat strongest
+        for k in range(ctx.bpb):
+            p = third if home and k == ctx.bpb - 2 else root
+            notes.append(Note(start + k, 0.9, p, vel * (1.0 if k == 0 else 0.7), bright))
+    return notes
+
+
+def write_drums(
+    ctx: Context, sec: Section, kit: str, level: float, multi: bool
+) -> dict[str, list[Note]]:
+    out: dict[str, list[Note]] = {}
+    steps = ctx.bpb * 4
+    timp = nearest(pitches_in([ctx.key.tonic], 40, 52), 45)
+    tuning = {
+        name: pitches_in([(ctx.key.tonic + above) % 12], lo, hi)[0]
+        for name, (lo, hi, above) in DRUM_TUNING.items()
+    }
+    # Anything periodic repeats with a period that divides the section, so the bar line at
+    # the section's end (the loop's seam, for the last one) is like the ones inside it.
+    period = repeat_period(sec.bars)
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        last = i == sec.bars - 1
+        # A fill leads into every section and back into the loop's top.
+        fill = (last and (sec.bars >= 2 or bar == len(ctx.chords) - 1)) or (
+            i % 8 == 7 and period == 8 and ctx.variant_bits & 4 > 0
+        )
+        e = sec.energy
+        if sec.build:
+            e = max(0.3, e * (0.6 + 0.5 * (i + 1) / sec.bars))
+        # A crash marks a section's start, but not the loop's top: it would mark the seam.
+        crash = i == 0 and multi and bar > 0
+        hits = bar_pattern(
+            kit,
+            ctx.bpb,
+            e,
+            fill,
+            crash,
+            ctx.variant_bits + (i // 2),
+            ctx.bpm,
+            sec.traits.brightness,
+        )
+        for step, sound, vel in hits:
+            if step >= steps:
+                continue
+            pitch = tuning.get(sound, 0)
+            note = Note(bar * ctx.bpb + step / 4, 0.25, pitch, vel * level, sec.traits.brightness)
+            out.setdefault(sound, []).append(note)
+        if kit == "orchestral" and i % min(4, period) == 0:
+            out.setdefault("timp", []).append(Note(bar * ctx.bpb, 1, timp, 0.8 * level, 0.5))
+    return out
