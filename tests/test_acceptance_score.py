@@ -15,7 +15,8 @@ from segue.core.errors import ScoreError
 from segue.core.plugins import Plugins
 from segue.core.pregen.pipeline import build_cache, build_sinks
 from segue.core.pregen.planning import build_plan, make_generator
-from segue.core.score import parse_key, parse_score
+from segue.core.score import parse_score
+from segue.core.score_check import parse_key
 
 EVERY_FORM = """\
 segue: 1

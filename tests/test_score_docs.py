@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from segue.core import score as score_module
+from segue.core import score_check
 from segue.core.conditions import OPERATORS
-from segue.core.score import parse_score
+from segue.core.score import Transition, parse_score
 
 DOC = (Path(__file__).parent.parent / "docs" / "score.md").read_text(encoding="utf-8")
 
@@ -33,7 +33,7 @@ KEY_LISTS = [
 
 @pytest.mark.parametrize("name", KEY_LISTS)
 def test_every_key_and_choice_is_documented(name):
-    missing = [k for k in getattr(score_module, name) if f"`{k}`" not in DOC]
+    missing = [k for k in getattr(score_check, name) if f"`{k}`" not in DOC]
     assert not missing, f"docs/score.md does not mention {missing}"
 
 
@@ -49,7 +49,7 @@ def test_minimal_example_is_valid():
 
 
 def test_transition_defaults_match_the_docs():
-    t = score_module.Transition()
+    t = Transition()
     for key, value in [("at", t.at), ("entry", t.entry), ("fade", t.fade),
                        ("fade_ms", t.fade_ms)]:  # fmt: skip
         assert re.search(rf"\| `{key}` \| [^|]+ \| `{value}` \|", DOC), key
