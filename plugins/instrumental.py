@@ -10,8 +10,8 @@ runs after third-party transformers of default priority and before ``style`` (``
 from __future__ import annotations
 
 from segue.core import hookimpl
+from segue.core.prompts import append_phrases, plan_with_styles, says
 from segue.core.request import GenerationRequest
-from segue.plugins._prompt import append, plan_with_styles, says
 
 WORD = "instrumental"
 
@@ -20,7 +20,9 @@ WORD = "instrumental"
 def segue_transform_prompt(request: GenerationRequest) -> GenerationRequest | None:
     if not request.instrumental:
         return None
-    prompt = request.prompt if says(request.prompt, WORD) else append(request.prompt, [WORD])
+    prompt = (
+        request.prompt if says(request.prompt, WORD) else append_phrases(request.prompt, [WORD])
+    )
     plan = request.composition_plan
     if plan is not None:
         plan = plan_with_styles(plan, positive=[WORD])

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 
 from segue.core import hookimpl
+from segue.core.prompts import append_phrases, dedupe, plan_with_styles, says
 from segue.core.request import GenerationRequest
 from segue.core.score import Score
-from segue.plugins._prompt import append, dedupe, plan_with_styles, says
 
 _LOOPING = re.compile(r"\bloop", re.IGNORECASE)
 
@@ -38,7 +38,7 @@ def segue_transform_prompt(request: GenerationRequest, score: Score) -> Generati
     prompt = request.prompt
     wanted = [p for p in dedupe(style.positive) if _applies(request, p)]
     positive = [p for p in wanted if not says(prompt, p)]
-    prompt = append(prompt, positive)
+    prompt = append_phrases(prompt, positive)
     negative = [n for n in dedupe(style.negative) if not _already_avoided(prompt, n)]
     if negative:
         sentence = "Avoid: " + ", ".join(negative) + "."

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 
 from segue.core import hookimpl
+from segue.core.prompts import append_phrases, plan_with_styles, says
 from segue.core.request import GenerationRequest
-from segue.plugins._prompt import append, plan_with_styles, says
 
 _TEMPO = re.compile(r"\b\d+(?:\.\d+)?\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
 _KEY = re.compile(
@@ -38,4 +38,4 @@ def segue_transform_prompt(request: GenerationRequest) -> GenerationRequest | No
     plan = request.composition_plan
     if plan is not None:
         plan = plan_with_styles(plan, positive=phrases)
-    return request.replace(prompt=append(request.prompt, phrases), composition_plan=plan)
+    return request.replace(prompt=append_phrases(request.prompt, phrases), composition_plan=plan)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from segue.core import hookimpl
+from segue.core import hookimpl, prompts
 from segue.core.plugins import Plugins
+from segue.core.prompts import append_phrases, dedupe, plan_with_styles, says
 from segue.core.request import GenerationRequest
 from segue.core.score import PluginChoice, Score, Style
 from segue.plugins import instrumental, style, tempo_key
-from segue.plugins._prompt import append, dedupe, says
 
 PLAN = {
     "positive_global_styles": ["epic orchestral", "Cinematic fantasy game score"],
@@ -59,11 +60,27 @@ def req(prompt: str = "Gentle harp and flute", **changes: Any) -> GenerationRequ
 def test_prompt_helpers() -> None:
     assert says("Warm Seamless  Loop, strings", "seamless loop")
     assert not says("loopy seamlessness", "seamless loop")
-    assert append("", ["a", "b"]) == "a, b"
-    assert append("Harp,  ", ["a"]) == "Harp, a"
-    assert append("Harp.", ["a"]) == "Harp. a"
-    assert append("Harp", []) == "Harp"
+    assert append_phrases("", ["a", "b"]) == "a, b"
+    assert append_phrases("Harp,  ", ["a"]) == "Harp, a"
+    assert append_phrases("Harp.", ["a"]) == "Harp. a"
+    assert append_phrases("Harp", []) == "Harp"
     assert dedupe(["A", "b", "a ", "B", ""]) == ["A", "b"]
+    plan = {"positive_global_styles": ["Harp"], "sections": []}
+    out = plan_with_styles(plan, ["harp", "lo-fi"], ["vocals"])
+    assert out["positive_global_styles"] == ["Harp", "lo-fi"]
+    assert out["negative_global_styles"] == ["vocals"]
+    assert plan == {"positive_global_styles": ["Harp"], "sections": []}
+
+
+def test_every_prompt_helper_is_documented_for_plugin_authors() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "plugins.md").read_text()
+    public = [
+        name
+        for name, value in vars(prompts).items()
+        if inspect.isfunction(value) and value.__module__ == prompts.__name__
+        if not name.startswith("_")
+    ]
+    assert public and [name for name in public if f"`{name}(" not in doc] == []
 
 
 # --- style ---------------------------------------------------------------------------------
@@ -195,7 +212,7 @@ def test_builtin_order_and_the_full_prompt() -> None:
 class Lofi:
     @hookimpl
     def segue_transform_prompt(self, request: GenerationRequest) -> GenerationRequest:
-        return request.replace(prompt=append(request.prompt, ["lo-fi"]))
+        return request.replace(prompt=append_phrases(request.prompt, ["lo-fi"]))
 
 
 class First:

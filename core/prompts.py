@@ -1,4 +1,9 @@
-"""Small text helpers shared by the built-in prompt transformers."""
+"""Text helpers for prompt transformers (``segue_transform_prompt``).
+
+The built-in transformers (style, tempo/key, instrumental) use them, and so may any
+plugin's: add phrases to a prompt without repeating what it already says, and add styles
+to a composition plan without touching the score's copy. Documented in docs/plugins.md.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ def says(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){words}(?!\w)", text, re.IGNORECASE) is not None
 
 
-def append(prompt: str, phrases: Iterable[str]) -> str:
+def append_phrases(prompt: str, phrases: Iterable[str]) -> str:
     """``prompt`` followed by ``phrases``, comma-separated ("a, b" or "a. b" after a sentence)."""
     added = ", ".join(p.strip() for p in phrases if p and p.strip())
     if not added:
