@@ -305,3 +305,40 @@ def test_the_emulator_makes_its_music_with_the_synth_when_there_is_one():
     assert synth.shape == tone.shape == (88200, 2)
     assert not np.allclose(synth, tone)
     assert np.abs(synth).max() > 0.05
+
+
+def test_answers_are_song_shaped_with_a_tempo_near_the_prompts():
+    from segue.core import analysis
+
+    audio = render.render("harp 100 BPM", None, 20.0, use_synth=False)
+    assert audio.shape == (20 * render.RATE, 2)
+    rms = [
+        float(np.sqrt(np.mean(audio[a : a + render.RATE // 2] ** 2)))
+        for a in range(0, len(audio), render.RATE // 2)
+    ]
+    assert rms[0] < 0.6 * np.median(rms)  # an intro that swells in
+    assert rms[-1] < 0.1 * np.median(rms)  # a fade-out at the end
+    rhythm = analysis.analyse(audio[: 15 * render.RATE], render.RATE)
+    assert rhythm is not None
+    off = abs(rhythm.bpm / 100.0 - 1)
+    assert 0.015 <= off <= 0.035, rhythm.bpm  # near the prompt's tempo, not exactly it
+
+
+def test_audio_dir_answers_with_real_files_chosen_per_request(tmp_path):
+    rate = 48000
+    t = np.arange(8 * rate) / rate
+    for i, freq in enumerate((220.0, 330.0, 440.0)):
+        tone = 0.3 * np.sin(2 * np.pi * freq * t)
+        sf.write(tmp_path / f"song{i}.flac", np.stack([tone, tone], axis=1), rate)
+    first = render.render("battle", None, 5.0, audio_dir=tmp_path)
+    again = render.render("battle", None, 5.0, audio_dir=tmp_path)
+    assert np.array_equal(first, again)
+    assert first.shape == (5 * render.RATE, 2)
+    assert np.abs(first[-10:]).max() < 1e-3  # cut mid-song: faded out
+    answers = {render.render(p, None, 5.0, audio_dir=tmp_path)[1000, 0] for p in "abcdefgh"}
+    assert len(answers) > 1  # different requests, different recordings
+    longer = render.render("battle", None, 10.0, audio_dir=tmp_path)
+    assert longer.shape == (10 * render.RATE, 2)
+    assert np.abs(longer[9 * render.RATE :]).max() == 0.0  # the song ended: silence
+    with pytest.raises(ValueError, match="no audio files"):
+        render.render("x", None, 1.0, audio_dir=tmp_path / "nothing")

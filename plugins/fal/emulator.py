@@ -101,6 +101,7 @@ class FalEmulator:
         seed: int = 0,
         use_synth: bool = True,
         default_seconds: float = 30.0,
+        audio_dir: str | Path | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -109,6 +110,8 @@ class FalEmulator:
         self.concurrency = concurrency
         self.media_ttl_s = media_ttl_s
         self.use_synth = use_synth
+        # Answer with real recordings from this folder instead of the synth.
+        self.audio_dir = Path(audio_dir) if audio_dir else None
         self.default_seconds = default_seconds  # for models that choose their own length
         self.faults: list[FaultRule] = parse_faults(faults)
         self.rng = random.Random(seed)
@@ -532,6 +535,7 @@ class FalEmulator:
                     model.instrumental(job.input),
                     fmt,
                     self.use_synth,
+                    self.audio_dir,
                 )
                 remaining = self.latency - (time.monotonic() - started)
                 if remaining > 0:
@@ -574,8 +578,11 @@ def _make_audio(
     instrumental: bool,
     fmt: str,
     use_synth: bool,
+    audio_dir: Path | None = None,
 ) -> tuple[bytes, str, str]:
-    audio = render.render(prompt, plan, seconds, instrumental, use_synth=use_synth)
+    audio = render.render(
+        prompt, plan, seconds, instrumental, use_synth=use_synth, audio_dir=audio_dir
+    )
     return render.encode(audio, fmt)
 
 
@@ -636,6 +643,19 @@ def run_command(args: argparse.Namespace) -> int:
     except FaultSpecError as exc:
         print(f"segue: fal-emulator: {exc}", file=sys.stderr)
         return 2
+    if args.audio_dir is not None:
+        if not Path(args.audio_dir).is_dir():
+            print(
+                f"segue: fal-emulator: --audio-dir {args.audio_dir}: not a folder", file=sys.stderr
+            )
+            return 2
+        if not render.audio_files(Path(args.audio_dir)):
+            print(
+                f"segue: fal-emulator: --audio-dir {args.audio_dir}: no audio files "
+                f"({', '.join(render.AUDIO_SUFFIXES)})",
+                file=sys.stderr,
+            )
+            return 2
     try:
         asyncio.run(_serve(args))
     except KeyboardInterrupt:
@@ -660,6 +680,7 @@ async def _serve(args: argparse.Namespace) -> None:
         ca_file=args.ca_file,
         seed=args.seed,
         use_synth=not args.no_synth,
+        audio_dir=args.audio_dir,
     )
     async with emulator:
         lines = [f"fal emulator listening on {emulator.url}; set these in your shell:"]

@@ -30,3 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-synth", action="store_true", help="plain tones instead of segue's synth"
     )
+    parser.add_argument(
+        "--audio-dir",
+        default=None,
+        metavar="DIR",
+        help="answer with real recordings from DIR (one per request, cut to length)",
+    )

@@ -1,8 +1,13 @@
-"""Audio for the fal emulator: made by segue's synth, cut to length and encoded like fal.
+"""Audio for the fal emulator: song-shaped, cut to length and encoded like fal.
 
-The emulator must answer with real audio of the requested length and format, so tests
-can decode and measure what the ``fal`` generator downloaded. The music comes from the
-``synth`` generator when its plugin is installed, else from a small numpy fallback.
+The emulator must answer like a text-to-music model, with real audio of the requested
+length and format, so tests can decode and measure what the ``fal`` generator
+downloaded. A model answers with a *song*: the music comes from the ``synth`` generator
+when its plugin is installed (else from a small numpy fallback) and is shaped like one
+(``song_shape``): a tempo a few percent off the prompt's, an intro that swells in and a
+fade-out at the end. With ``audio_dir`` (``segue fal-emulator --audio-dir DIR``) the
+answers are real recordings from DIR instead, one chosen per request deterministically
+and cut to the requested length.
 """
 
 from __future__ import annotations
@@ -121,17 +126,85 @@ def resample(data: np.ndarray, rate: int, target: int) -> np.ndarray:
     return np.stack(channels, axis=1).astype(np.float32)
 
 
+# Song shape: answers this long or longer get an intro and an ending.
+SONG_MIN_S = 10.0
+INTRO_S = 2.0
+FADE_OUT_S = 4.0
+# The tempo is off the prompt's by one of these factors (a model's tempo is near, not exact).
+TEMPO_FACTORS = (0.97, 0.98, 1.02, 1.03)
+AUDIO_SUFFIXES = (".ogg", ".wav", ".flac", ".mp3", ".opus")
+
+
+def _choice(prompt: str, plan: dict[str, Any] | None, seconds: float) -> int:
+    """A number fixed by the request, so the same request gets the same answer."""
+    text = f"{prompt}|{plan!r}|{seconds:g}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def song_shape(data: np.ndarray, factor: float) -> np.ndarray:
+    """``data`` played ``factor`` times as fast, with a swelling intro and a fade-out."""
+    n = len(data)
+    out = resample(data, RATE, round(RATE / factor))[:n]
+    if len(out) < n:
+        out = np.concatenate([out, np.zeros((n - len(out), out.shape[1]), np.float32)])
+    intro = min(n // 4, round(INTRO_S * RATE))
+    if intro:
+        out[:intro] *= np.linspace(0.15, 1.0, intro, dtype=np.float32)[:, None]
+    fade = min(n // 4, round(FADE_OUT_S * RATE))
+    if fade:
+        out[-fade:] *= (np.cos(np.linspace(0.0, np.pi / 2, fade)) ** 2).astype(np.float32)[:, None]
+    return out
+
+
+def audio_files(audio_dir: Path) -> list[Path]:
+    """The recordings in ``audio_dir`` the emulator answers with, sorted by name."""
+    return sorted(
+        p for p in Path(audio_dir).rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file()
+    )
+
+
+def from_dir(audio_dir: Path, key: int, seconds: float) -> np.ndarray:
+    """A recording from ``audio_dir`` (the ``key``-th, cyclically), cut to ``seconds``.
+
+    Cut mid-song, the answer fades out over its last seconds, as a model's would; a
+    recording shorter than asked is padded with silence (the song ended early).
+    """
+    files = audio_files(audio_dir)
+    if not files:
+        raise ValueError(f"{audio_dir}: no audio files ({', '.join(AUDIO_SUFFIXES)})")
+    path = files[key % len(files)]
+    with soundfile.SoundFile(str(path)) as f:
+        rate = f.samplerate
+        data = f.read(round(seconds * rate) + 1, dtype="float32", always_2d=True)
+        cut = f.tell() < f.frames
+    data = resample(data, rate, RATE)
+    n = max(1, round(seconds * RATE))
+    if cut:
+        data = data[:n]
+        fade = min(n // 4, round(FADE_OUT_S * RATE))
+        ramp = np.cos(np.linspace(0.0, np.pi / 2, fade)) ** 2
+        data[-fade:] *= ramp.astype(np.float32)[:, None]
+    return data
+
+
 def render(
     prompt: str,
     plan: dict[str, Any] | None,
     seconds: float,
     instrumental: bool = True,
     use_synth: bool = True,
+    audio_dir: Path | None = None,
 ) -> np.ndarray:
     """``seconds`` of stereo float32 audio at 44.1 kHz for this prompt or plan."""
-    data = _from_synth(prompt, plan, seconds, instrumental) if use_synth else None
-    if data is None:
-        data = _fallback(prompt, plan, seconds)
+    key = _choice(prompt, plan, seconds)
+    if audio_dir is not None:
+        data = from_dir(audio_dir, key, seconds)
+    else:
+        data = _from_synth(prompt, plan, seconds, instrumental) if use_synth else None
+        if data is None:
+            data = _fallback(prompt, plan, seconds)
+        if seconds >= SONG_MIN_S:
+            data = song_shape(data, TEMPO_FACTORS[key % len(TEMPO_FACTORS)])
     n = max(1, round(seconds * RATE))
     if data.shape[1] == 1:
         data = np.repeat(data, 2, axis=1)

@@ -1,0 +1,186 @@
+"""Rhythm analysis and loop carving on real music, beside today's code and librosa.
+
+    python benchmarks/analysis.py [--no-librosa] [--no-songs] [--seconds 30]
+
+Needs the Debian packages planetblupi-music-ogg, planetblupi-music-midi, hyperrogue-music
+and drascula-music (see tests/corpus.py). Prints, for every ground-truth excerpt (starts
+and middles of the Planet Blupi pieces, beats and downbeats from their MIDI):
+
+- ``segue.core.analysis`` (what pregeneration uses): tempo, beat F-measure at ±70 ms,
+  downbeat F-measure, meter, confidences;
+- ``beat_grid.analyse`` (the onset-flux code before it): tempo and beat F-measure (its
+  grid from ``first_beat_s`` at ``bpm``; it had no downbeats);
+- librosa's ``beat_track`` when librosa is installed (not a dependency of segue).
+
+The totals against the targets: tempo within 1 % (octave-right) on >= 95 % of excerpts,
+mean beat F-measure >= 0.9, downbeat right (downbeat F-measure >= 0.9) on >= 85 %.
+
+Then every whole song of hyperrogue-music and drascula-music (intro and ending kept) is
+analysed and carved (``segue.core.carving``) and its seam measured as ``loop_points``
+measures it (sample jump, spectral flux, level steps against the loop's own bar lines),
+with the loop's bars checked for fades and silence. CPU times are this process's
+(``time.process_time``: one core), per minute of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import corpus
+from loop_checks import loop_report
+
+from segue.core import analysis, carving
+
+TEMPO_TOLERANCE = 0.01
+
+
+def cpu(fn):
+    start = time.process_time()
+    result = fn()
+    return result, time.process_time() - start
+
+
+def legacy(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
+    """Today's beat_grid before this work: its bpm and the grid from its first beat."""
+    try:
+        from segue.plugins import beat_grid
+    except ImportError:
+        return None, np.array([])
+    analyse = getattr(beat_grid, "legacy_analyse", None) or getattr(beat_grid, "analyse", None)
+    grid = analyse(x, sr) if analyse else None
+    if grid is None:
+        return None, np.array([])
+    return grid.bpm, np.arange(grid.first_beat_s, x.shape[0] / sr, 60.0 / grid.bpm)
+
+
+def with_librosa(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
+    import librosa
+
+    tempo, beats = librosa.beat.beat_track(y=x.mean(axis=1), sr=sr, units="time")
+    return float(np.atleast_1d(tempo)[0]), np.asarray(beats)
+
+
+def tempo_ok(bpm: float | None, truth: float) -> bool:
+    return bpm is not None and abs(bpm / truth - 1) <= TEMPO_TOLERANCE
+
+
+def excerpts(args: argparse.Namespace) -> None:
+    items = corpus.excerpts(args.seconds)
+    print(f"{len(items)} ground-truth excerpts of {args.seconds:g} s (starts and middles)")
+    methods = ["segue", "today"]
+    if args.librosa:
+        try:
+            import librosa  # noqa: F401
+
+            methods.append("librosa")
+        except ImportError:
+            print("(librosa not installed: its column is left out)")
+    totals = {m: {"tempo": 0, "f": [], "down": 0, "cpu": 0.0} for m in methods}
+    header = f"{'excerpt':18s} {'truth':>7s} | " + " | ".join(
+        f"{m:>7s} {'F':>4s}" + ("  down meter conf" if m == "segue" else "") for m in methods
+    )
+    print(header)
+    audio_s = 0.0
+    for e in items:
+        x, sr = e.load()
+        audio_s += x.shape[0] / sr
+        cells = []
+        for m in methods:
+            if m == "segue":
+                r, t = cpu(lambda x=x, sr=sr: analysis.analyse(x, sr))
+                bpm = r.bpm if r else None
+                beats = r.beats if r else np.array([])
+                down = corpus.f_measure(r.downbeats, e.downbeats) if r else 0.0
+                totals[m]["down"] += down >= 0.9
+            else:
+                fn = legacy if m == "today" else with_librosa
+                (bpm, beats), t = cpu(lambda fn=fn, x=x, sr=sr: fn(x, sr))
+                r = None
+            f = corpus.f_measure(beats, e.beats)
+            totals[m]["tempo"] += tempo_ok(bpm, e.bpm)
+            totals[m]["f"].append(f)
+            totals[m]["cpu"] += t
+            cell = f"{bpm or 0:7.2f} {f:4.2f}"
+            if m == "segue":
+                conf = f"{r.tempo_confidence:.2f}/{r.beat_confidence:.2f}" if r else "-"
+                cell += f"  {down:4.2f} {r.meter if r else '-':>5s} {conf}"
+            cells.append(cell)
+        print(f"{e.name:18s} {e.bpm:7.2f} | " + " | ".join(cells))
+    n = len(items)
+    for m in methods:
+        t = totals[m]
+        line = (
+            f"{m:8s} tempo within 1 %: {t['tempo']}/{n} ({t['tempo'] / n:.0%}, target 95 %)  "
+            f"beat F mean {np.mean(t['f']):.3f} (target 0.9), F >= 0.9 on "
+            f"{sum(f >= 0.9 for f in t['f'])}/{n}"
+        )
+        if m == "segue":
+            line += f"  downbeat right {t['down']}/{n} ({t['down'] / n:.0%}, target 85 %)"
+        line += f"  CPU {t['cpu'] / audio_s * 60:.2f} s per minute of audio"
+        print(line)
+
+
+def songs() -> None:
+    paths = corpus.songs()
+    print(f"\n{len(paths)} whole songs carved into loops")
+    print(
+        f"{'song':22s} {'s':>6s} {'bpm':>6s} meter {'loop s':>15s} bars {'xf':>4s} "
+        f"{'outro':>5s} seam  jump/limit   flux/limit  level/limit   ok  note"
+    )
+    ok = carved = 0
+    cost = audio_s = 0.0
+    for path in paths:
+        x, sr = corpus.read(path)
+        audio_s += x.shape[0] / sr
+
+        def run(x=x, sr=sr):
+            f = analysis.features(x, sr)
+            r = analysis.analyse(x, sr, f)
+            return r, carving.carve(x, sr, r, f)
+
+        (r, c), t = cpu(run)
+        cost += t
+        rep = loop_report(c, sr, r)
+        ok += rep.ok
+        carved += c.fallback is None
+        s = rep.seam
+        print(
+            f"{path.name:22s} {x.shape[0] / sr:6.1f} {r.bpm if r else 0:6.1f} "
+            f"{r.meter if r else '-':>5s} {c.loop_start / sr:7.2f}-{c.loop_end / sr:7.2f} "
+            f"{c.bars:4d} {c.crossfade_s:4.2f} {(c.outro_end - c.loop_end) / sr:5.1f} "
+            f"{'ok' if s['ok'] else 'BAD':4s} {s['jump']:.3f}/{s['jump_limit']:.3f} "
+            f"{s['flux']:5.2f}/{s['flux_limit']:5.2f} {s['level_step_db']:5.1f}/"
+            f"{s['level_step_limit_db']:5.1f}  {'yes' if rep.ok else 'NO ':3s} "
+            f"{'; '.join(rep.problems) or (c.fallback or '')}"
+        )
+    n = len(paths)
+    print(
+        f"loops meeting every check: {ok}/{n} ({carved} carved on the bar grid, "
+        f"{n - carved} whole-song fallbacks); analysis + carving CPU "
+        f"{cost / audio_s * 60:.2f} s per minute of audio"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=corpus.EXCERPT_S)
+    parser.add_argument("--no-librosa", dest="librosa", action="store_false")
+    parser.add_argument("--no-songs", dest="songs", action="store_false")
+    args = parser.parse_args()
+    missing = corpus.corpus_missing()
+    if missing:
+        sys.exit(f"analysis benchmark: {missing}")
+    excerpts(args)
+    if args.songs:
+        songs()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,384 @@
+"""Rhythm analysis of recorded music: tempo, beats, downbeats and meter, each with a confidence.
+
+numpy only (no librosa: it measured worse on the ground-truth corpus, see docs/audio.md,
+and costs more CPU than pregeneration may spend). Used by the ``beat_grid`` and
+``loop_points`` plugins and by the fal emulator's song-shaped answers.
+
+1. **Spectra**: 2048-point frames every 10 ms of the mono mix, summed into log-spaced
+   bands (30 Hz to 16 kHz) and log-compressed; a 12-bin chroma from the same spectra.
+2. **Onset strength**: the rise of each band's level (half-wave rectified), summed; and
+   the same over the bass bands alone (kick drums and bass notes mark beats and bars).
+3. **Tempo**: every period from 40 to 240 BPM scored by a comb over the onset
+   strength's autocorrelation (the period and its multiples) times its spectrum at the
+   beat rate and its harmonics (the period and its fractions): the first favours slower
+   levels, the second faster ones, their product the beat. A log-normal preference
+   around 120 BPM (half an octave wide) picks among metrical levels the combs score
+   alike. The confidence is how far the winner stands above the best other level.
+4. **Beats**: the period and phase that maximise the onset strength's Fourier magnitude
+   at the beat rate and its harmonics (sub-frame precision), the phase taken from the
+   bass and full onsets together, so beats fall on kicks and bass notes rather than the
+   off-beats between them.
+5. **Meter and downbeats**: beat-synchronous features (bass onsets, chord change from
+   the chroma, level) folded at 2, 3 and 4 beats: the meter whose fold has the most
+   contrast, and the bar phase where bass onsets and chord changes gather. 6/8 is a
+   compound meter: beats of three equal pulses, bars of two beats.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FRAME = 2048
+FRAME_RATE = 100.0  # analysis frames per second
+MIN_BPM = 40.0
+MAX_BPM = 240.0
+PREFERRED_BPM = 120.0
+PREFERENCE_OCTAVES = 0.5
+HARMONICS = 4
+BASS_HZ = 200.0
+BEAT_CHANGE_WIDTH = 0.5
+METER_MARGIN = 1.1
+PHASE_BASS = 1.0
+# Below this autocorrelation of the onset strength one to four beats apart, there is no
+# steady beat (pads, drones, noise).
+MIN_PERIODICITY = 0.2
+
+
+@dataclass(frozen=True)
+class Features:
+    """Per-frame features of a mix, at ``rate`` frames per second."""
+
+    rate: float
+    onset: np.ndarray  # (frames,) onset strength, all bands
+    bass: np.ndarray  # (frames,) onset strength below BASS_HZ
+    level_db: np.ndarray  # (frames,) frame level, dB
+    chroma: np.ndarray  # (frames, 12), each frame summing to 1 (or 0 in silence)
+    bands: np.ndarray  # (frames, bands) log band levels (timbre)
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """What the analysis found; times in seconds from the start of the samples analysed."""
+
+    bpm: float
+    tempo_confidence: float  # 0..1: how clearly this metrical level beats the others
+    beats: np.ndarray
+    beat_confidence: float  # 0..1: share of the onset strength in phase with the beats
+    beats_per_bar: int
+    beat_unit: int  # 4 (simple meters) or 8 (6/8: a beat of three eighths)
+    meter_confidence: float
+    downbeats: np.ndarray
+    downbeat_confidence: float
+    periodicity: float  # the onset strength's autocorrelation at 1-4 beats (the largest)
+    alternatives: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def meter(self) -> str:
+        return "6/8" if self.beat_unit == 8 else f"{self.beats_per_bar}/4"
+
+    @property
+    def first_beat_s(self) -> float:
+        return float(self.beats[0]) if self.beats.size else 0.0
+
+    @property
+    def first_downbeat_s(self) -> float:
+        return float(self.downbeats[0]) if self.downbeats.size else self.first_beat_s
+
+    @property
+    def bar_s(self) -> float:
+        return self.beats_per_bar * 60.0 / self.bpm
+
+
+# The last analysis, so the plugins that run one after another on the same samples
+# (beat_grid, then loop_points) analyse them once.
+_last: tuple[tuple[object, ...], Features, Rhythm | None] | None = None
+
+
+def _fingerprint(samples: np.ndarray, sr: int) -> tuple[object, ...]:
+    x = np.asarray(samples)
+    probe = x.reshape(-1)[:: max(1, x.size // 4096)]
+    return (x.__array_interface__["data"][0], x.shape, x.strides, sr, probe.tobytes())
+
+
+def analyse_cached(samples: np.ndarray, sr: int) -> tuple[Features, Rhythm | None]:
+    """``features`` and ``analyse`` of ``samples``, reusing the previous call's result
+    when the samples are the same (same buffer, shape and content probe)."""
+    global _last
+    key = _fingerprint(samples, sr)
+    if _last is not None and _last[0] == key:
+        return _last[1], _last[2]
+    feats = features(samples, sr)
+    rhythm = analyse(samples, sr, feats)
+    _last = (key, feats, rhythm)
+    return feats, rhythm
+
+
+def _mono(samples: np.ndarray) -> np.ndarray:
+    x = np.asarray(samples, dtype=np.float32)
+    return x.mean(axis=1) if x.ndim == 2 else x
+
+
+def _band_edges(sr: int) -> np.ndarray:
+    return np.geomspace(30.0, min(16000.0, sr / 2 * 0.95), 37)
+
+
+def features(samples: np.ndarray, sr: int) -> Features:
+    """Band levels, onset strengths, level and chroma every 10 ms."""
+    mono = _mono(samples)
+    hop = sr / FRAME_RATE
+    n = max(1, int(mono.size / hop))
+    padded = np.concatenate([np.zeros(FRAME // 2, np.float32), mono, np.zeros(FRAME, np.float32)])
+    starts = np.round(np.arange(n) * hop).astype(np.int64)
+    starts = starts[starts + FRAME <= padded.size]
+    frames = padded[starts[:, None] + np.arange(FRAME)]
+    window = np.hanning(FRAME).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames * window, axis=1)).astype(np.float32) ** 2
+    freqs = np.fft.rfftfreq(FRAME, 1.0 / sr)
+    edges = _band_edges(sr)
+    which = np.searchsorted(edges, freqs) - 1
+    inside = (which >= 0) & (which < edges.size - 1)
+    matrix = np.zeros((freqs.size, edges.size - 1), np.float32)
+    matrix[np.flatnonzero(inside), which[inside]] = 1.0
+    used = matrix.sum(axis=0) > 0
+    matrix = matrix[:, used]
+    centres = np.sqrt(edges[:-1] * edges[1:])[used]
+    energy = power @ matrix
+    mean = energy.mean(axis=0) + 1e-12
+    bands = np.log1p(energy / mean * 10.0)
+    rises = np.maximum(np.diff(bands, axis=0, prepend=bands[:1]), 0.0)
+    weight = np.sqrt(mean / mean.sum())
+    onset = rises @ (weight / weight.sum())
+    low = centres < BASS_HZ
+    bass = rises[:, low].mean(axis=1) if low.any() else onset
+    total = power.sum(axis=1) / (FRAME * 0.375) * 2 / FRAME
+    level_db = 10 * np.log10(total + 1e-12)
+    # Chroma: the bins between 55 Hz and 4 kHz, folded onto pitch classes (A = 9).
+    tonal = (freqs >= 55.0) & (freqs <= 4000.0)
+    pitch = np.rint(12 * np.log2(freqs[tonal] / 440.0) + 69).astype(int) % 12
+    cmat = np.zeros((int(tonal.sum()), 12), np.float32)
+    cmat[np.arange(pitch.size), pitch] = 1.0
+    chroma = np.sqrt(power[:, tonal]) @ cmat
+    sums = chroma.sum(axis=1, keepdims=True)
+    chroma = np.where(sums > 0, chroma / np.maximum(sums, 1e-12), 0.0)
+    return Features(FRAME_RATE, _demean(onset), _demean(bass), level_db, chroma, bands)
+
+
+def _demean(o: np.ndarray) -> np.ndarray:
+    """Remove the local mean (0.4 s) so swells do not count as onsets."""
+    width = max(1, min(round(0.4 * FRAME_RATE), o.size))
+    local = np.convolve(o, np.ones(width) / width, mode="same")
+    return np.maximum(o - local, 0.0)
+
+
+def _autocorrelation(o: np.ndarray) -> np.ndarray:
+    n = o.size
+    size = 1 << (2 * n - 1).bit_length()
+    spectrum = np.fft.rfft(o - o.mean(), size)
+    ac = np.fft.irfft(spectrum * np.conj(spectrum), size)[:n]
+    ac /= np.maximum(n - np.arange(n), 1)  # unbiased
+    return ac / ac[0] if ac[0] > 0 else ac
+
+
+def _interp(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.interp(x, np.arange(a.size), a, right=0.0)
+
+
+def tempo_scores(o: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bpms, score) over 40-240 BPM: the two combs' product and the tempo preference."""
+    ac = _autocorrelation(o)
+    bpms = MIN_BPM * 2 ** np.arange(0, math.log2(MAX_BPM / MIN_BPM), 0.002)
+    periods = 60.0 * rate / bpms
+    usable = periods * 2 < o.size
+    bpms, periods = bpms[usable], periods[usable]
+    lag = np.zeros(bpms.size)
+    for k in range(1, HARMONICS + 1):
+        lag += np.maximum(_interp(ac, k * periods), 0.0) / k
+    size = 1 << max(16, (4 * o.size - 1).bit_length())
+    magnitude = np.abs(np.fft.rfft((o - o.mean()) * np.hanning(o.size), size))
+    freqs = np.arange(magnitude.size) * rate / size
+    spec = np.zeros(bpms.size)
+    for h in range(1, HARMONICS + 1):
+        spec += np.interp(h * bpms / 60.0, freqs, magnitude, right=0.0) / h
+    if lag.max() <= 0 or spec.max() <= 0:
+        return bpms, np.zeros(bpms.size)
+    score = (lag / lag.max()) * (spec / spec.max())
+    score *= np.exp(-0.5 * (np.log2(bpms / PREFERRED_BPM) / PREFERENCE_OCTAVES) ** 2)
+    return bpms, score
+
+
+def _refine(o: np.ndarray, period: float, phase_from: np.ndarray) -> tuple[float, float, float]:
+    """(period, phase in frames, clarity): the harmonic Fourier magnitude's maximum."""
+    t = np.arange(o.size, dtype=np.float64)
+    candidates = period * (1 + np.linspace(-0.02, 0.02, 81))
+    base = np.exp(-2j * np.pi * np.outer(1.0 / candidates, t))
+    score = np.zeros(candidates.size)
+    power = base
+    for h in range(1, HARMONICS + 1):
+        if h > 1:
+            power = power * base
+        score += np.abs(power @ o) / h
+    i = int(np.argmax(score))
+    best = float(candidates[i])
+    if 0 < i < candidates.size - 1:
+        a, b, c = score[i - 1], score[i], score[i + 1]
+        denom = a - 2 * b + c
+        if denom < 0:
+            best += float(0.5 * (a - c) / denom * (candidates[1] - candidates[0]))
+    total = float(o.sum())
+    fundamental = complex(np.exp(-2j * np.pi * t / best) @ o)
+    clarity = abs(fundamental) / total if total > 0 else 0.0
+    return best, _phase(phase_from, best), float(clarity)
+
+
+def _bar_peak(values: np.ndarray, beats_per_bar: int = 4) -> float:
+    usable = (values.size // beats_per_bar) * beats_per_bar
+    if not usable:
+        return 0.0
+    return float(values[:usable].reshape(-1, beats_per_bar).mean(axis=0).max())
+
+
+def chord_change(chroma: np.ndarray, width: int) -> np.ndarray:
+    """Per frame: how much the mean chroma of the ``width`` frames after it differs from
+    that of the ``width`` frames before it (0..2, the L1 distance of unit-sum vectors)."""
+    n = chroma.shape[0]
+    width = max(1, min(width, n // 2))
+    csum = np.vstack([np.zeros((1, 12)), np.cumsum(chroma, axis=0, dtype=np.float64)])
+    idx = np.arange(n)
+    lo, hi = np.clip(idx - width, 0, n), np.clip(idx + width, 0, n)
+    before = (csum[idx] - csum[lo]) / np.maximum(idx - lo, 1)[:, None]
+    after = (csum[hi] - csum[idx]) / np.maximum(hi - idx, 1)[:, None]
+
+    def unit(v: np.ndarray) -> np.ndarray:
+        return v / np.maximum(v.sum(axis=1, keepdims=True), 1e-12)
+
+    return np.abs(unit(after) - unit(before)).sum(axis=1)
+
+
+def _at(curve: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """``curve`` at fractional frame ``times``, the largest within a frame either side."""
+    smooth = np.maximum(np.maximum(curve, np.roll(curve, 1)), np.roll(curve, -1))
+    return _interp(smooth, times)
+
+
+def _phase(o: np.ndarray, period: float) -> float:
+    """The offset (frames) of the pulse train at ``period`` that gathers the most onset
+    strength: beats fall on the strongest pulse, not on the average phase that a
+    syncopated pattern pulls the Fourier phase to."""
+    smooth = np.maximum(np.maximum(o, np.roll(o, 1)), np.roll(o, -1))
+    count = int((o.size - 1) / period)
+    if count < 1:
+        return 0.0
+    offsets = np.arange(0.0, period, 0.5)
+    grid = offsets[:, None] + period * np.arange(count)[None, :]
+    score = _interp(smooth, grid).sum(axis=1)
+    return float(offsets[int(np.argmax(score))])
+
+
+def analyse(samples: np.ndarray, sr: int, feats: Features | None = None) -> Rhythm | None:
+    """Tempo, beats, meter and downbeats of ``samples``; None without a steady pulse."""
+    f = feats if feats is not None else features(samples, sr)
+    o = f.onset
+    if o.size < 4 * f.rate or not np.any(o):
+        return None
+    bpms, score = tempo_scores(o, f.rate)
+    if not score.any():
+        return None
+    i = int(np.argmax(score))
+    bpm = float(bpms[i])
+    # Confidence: the best score away from this level (and its octave neighbours' peaks).
+    away = np.abs(np.log2(bpms / bpm)) > 0.08
+    rival = float(score[away].max()) if away.any() else 0.0
+    tempo_conf = float(np.clip(1.0 - rival / score[i], 0.0, 1.0))
+    mix = o / (o.sum() + 1e-12) + PHASE_BASS * f.bass / (f.bass.sum() + 1e-12)
+    period, offset, clarity = _refine(o, 60.0 * f.rate / bpm, mix)
+    # Beat or off-beat: chords change on beats. The pulse train half a period later
+    # gathers as much onset strength when eighth notes are even; the chord changes decide.
+    change = chord_change(f.chroma, round(period * BEAT_CHANGE_WIDTH))
+    on = offset + period * np.arange(int((o.size - 1 - offset) / period))
+    off = on + period / 2
+    off = off[off < o.size - 1]
+    if off.size:
+        # Chords change most at bar lines: the grid whose bar line has the most change
+        # (folded over four beats, half a bar either side) as well as the most change
+        # per beat is the beat.
+        bar_change = chord_change(f.chroma, round(period * 2))
+        on_score = _bar_peak(_at(bar_change, on)) + _at(change, on).mean()
+        off_score = _bar_peak(_at(bar_change, off)) + _at(change, off).mean()
+        if off_score > on_score:
+            offset = (offset + period / 2) % period
+    bpm = 60.0 * f.rate / period
+    ac = _autocorrelation(o)
+    periodicity = float(_interp(ac, period * np.arange(1, 5)).max())
+    if periodicity < MIN_PERIODICITY:
+        return None
+    duration = o.size / f.rate
+    beats = (offset + period * np.arange(int((o.size - offset) / period) + 1)) / f.rate
+    beats = beats[beats < duration]
+    bpb, unit, meter_conf, phase, down_conf = _meter(f, beats)
+    return Rhythm(
+        bpm=bpm,
+        tempo_confidence=tempo_conf,
+        beats=beats,
+        beat_confidence=min(1.0, clarity * 4),
+        beats_per_bar=bpb,
+        beat_unit=unit,
+        meter_confidence=meter_conf,
+        downbeats=beats[phase::bpb],
+        downbeat_confidence=down_conf,
+        periodicity=periodicity,
+    )
+
+
+def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]:
+    """(beats_per_bar, beat_unit, meter confidence, downbeat index among the first bar's
+    beats, downbeat confidence).
+
+    Each candidate bar length (2, 3, 4 beats) is scored by how much more the chords change
+    across its bar lines (chroma before and after, half a bar either side) than at its
+    other beats; the bar's phase is the beat position where they change most.
+    """
+    if beats.size < 8:
+        return 4, 4, 0.0, 0, 0.0
+    period = float(np.median(np.diff(beats))) * f.rate
+    frames = beats * f.rate
+    results: dict[int, tuple[float, int, float]] = {}
+    for bpb in (2, 3, 4):
+        change = _at(chord_change(f.chroma, round(period * bpb / 2)), frames)
+        score = change / (change.mean() + 1e-12)
+        usable = (score.size // bpb) * bpb
+        folded = score[:usable].reshape(-1, bpb).mean(axis=0)
+        phase = int(np.argmax(folded))
+        ordered = np.sort(folded)[::-1]
+        contrast = float((ordered[0] - ordered[1:].mean()) / (folded.mean() + 1e-12))
+        margin = float((ordered[0] - ordered[1]) / (ordered[0] + 1e-12))
+        results[bpb] = (contrast, phase, margin)
+    # A bar of four contains bars of two: read four unless three is clearly better.
+    bpb = 3 if results[3][0] > max(results[4][0], results[2][0]) * METER_MARGIN else 4
+    contrast, phase, margin = results[bpb]
+    rival = results[4 if bpb == 3 else 3][0]
+    meter_conf = float(np.clip(1.0 - rival / (contrast + 1e-12), 0.0, 1.0))
+    return bpb, 4, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
+
+
+def grid(bpm: float, first_beat_s: float, beats_per_bar: int, duration_s: float) -> Rhythm:
+    """A steady grid from known metadata (a generator's tempo, or a track's), as a Rhythm
+    whose first beat is a downbeat."""
+    beat = 60.0 / bpm
+    first = first_beat_s % (beat * beats_per_bar)
+    beats = first + beat * np.arange(max(0, int((duration_s - first) / beat)) + 1)
+    beats = beats[beats < duration_s]
+    return Rhythm(
+        bpm=bpm,
+        tempo_confidence=1.0,
+        beats=beats,
+        beat_confidence=1.0,
+        beats_per_bar=beats_per_bar,
+        beat_unit=4,
+        meter_confidence=1.0,
+        downbeats=beats[::beats_per_bar],
+        downbeat_confidence=1.0,
+        periodicity=1.0,
+    )

@@ -1,0 +1,206 @@
+"""Carve a seamless game loop out of a song: lead-in, loop on the bar grid, outro.
+
+A text-to-music model answers with a *song*: an intro, a body, a final cadence or a
+fade-out. A game needs a loop that repeats on the bar grid without an audible seam. Given
+the song's rhythm (``segue.core.analysis``), ``carve`` chooses the loop as a composer
+would and makes its seam inaudible:
+
+1. **The body**: the bars whose level is within ``BODY_DB`` of the song's loud bars; the
+   loop never contains a quieter bar (a quiet intro, a fade-out, the silence after the
+   final cadence).
+2. **Candidates**: every pair of bar lines (start, end) inside the body, a whole number of
+   phrases apart (``PHRASE_BARS``: 4, 8, 16 or more bars; any number of bars when the
+   body is shorter than a phrase).
+3. **The seam**: each candidate is scored by how alike the music just before its end is
+   to the music just before its start, and the music after each (chroma for harmony,
+   band levels for timbre, level), bar by bar; longer loops are preferred
+   (``LENGTH_WEIGHT`` per doubling). The best wins.
+4. **Crossfade**: the loop's last beat (at most ``MAX_CROSSFADE_S``) is replaced by an
+   equal-power crossfade from itself into the beat that precedes the loop start, so the
+   file reaches ``loop_end`` sounding exactly as the song does just before
+   ``loop_start``, and the jump back continues the song. The lead-in (the intro, played
+   once) runs into ``loop_start`` untouched. With no lead-in to borrow from (a loop that
+   starts the file), the song's continuation after the loop end is crossfaded into the
+   loop's first beat instead.
+5. **Outro**: what follows the loop end (the rest of the song: its final bars, cadence or
+   fade) stays in the file after ``loop_end`` as the outro, for a transition to play
+   when the game leaves the mood.
+
+A song with no steady beat, or too short for ``MIN_BARS`` bars of body, becomes a
+whole-song loop with a ``FALLBACK_CROSSFADE_S`` crossfade, and the result says why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from segue.core.analysis import Features, Rhythm, features
+
+BODY_DB = 6.0
+PHRASE_BARS = 4
+MIN_BARS = 4
+LENGTH_WEIGHT = 0.5
+MAX_CROSSFADE_S = 0.5
+MIN_CROSSFADE_S = 0.02
+FALLBACK_CROSSFADE_S = 1.0
+SILENCE_DB = -60.0
+STINGER_FADE_S = 0.05
+
+
+@dataclass(frozen=True)
+class Carved:
+    """The edited samples and where their regions are (in frames of ``samples``)."""
+
+    samples: np.ndarray
+    loop_start: int
+    loop_end: int
+    bars: int  # bars in the loop (0: a whole-song fallback loop)
+    crossfade_s: float
+    outro_end: int  # the outro is loop_end..outro_end (empty when equal)
+    fallback: str | None = None  # why the song became a whole-song loop
+    distance: float = 0.0  # the chosen seam's musical distance (0 = identical bars)
+
+
+def _bar_features(f: Features, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(chroma, timbre, level dB) per bar between consecutive ``lines`` (frame indices)."""
+    chroma, timbre, level = [], [], []
+    power = 10 ** (f.level_db / 10)
+    for a, b in itertools.pairwise(lines):
+        a, b = int(a), max(int(a) + 1, int(b))
+        c = f.chroma[a:b].mean(axis=0)
+        chroma.append(c / (np.linalg.norm(c) + 1e-12))
+        timbre.append(f.bands[a:b].mean(axis=0))
+        level.append(10 * math.log10(float(power[a:b].mean()) + 1e-12))
+    return np.array(chroma), np.array(timbre), np.array(level)
+
+
+def _distances(chroma: np.ndarray, timbre: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """(bars, bars): how unlike two bars are; harmony, timbre and level, each scaled by
+    its median over all pairs so none dominates."""
+    parts = [
+        1.0 - chroma @ chroma.T,
+        np.abs(timbre[:, None, :] - timbre[None, :, :]).mean(axis=2),
+        np.abs(level[:, None] - level[None, :]),
+    ]
+    total = np.zeros_like(parts[0])
+    for p in parts:
+        off = p[~np.eye(p.shape[0], dtype=bool)]
+        scale = float(np.median(off)) if off.size else 1.0
+        total += p / (scale + 1e-9)
+    return total / len(parts)
+
+
+def _equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
+    t = (np.arange(n, dtype=np.float64) + 0.5) / n
+    return np.cos(t * np.pi / 2)[:, None], np.sin(t * np.pi / 2)[:, None]
+
+
+def _audible_end(samples: np.ndarray, sr: int) -> int:
+    """The frame after the last one above SILENCE_DB (relative to the peak)."""
+    level = np.abs(samples).max(axis=1)
+    peak = float(level.max()) if level.size else 0.0
+    if peak <= 0:
+        return 0
+    loud = np.flatnonzero(level > peak * 10 ** (SILENCE_DB / 20))
+    return int(loud[-1]) + 1
+
+
+def whole_song(samples: np.ndarray, sr: int, reason: str) -> Carved:
+    """A whole-song loop: the song's tail crossfaded (equal power) into its start."""
+    x = np.asarray(samples, dtype=np.float32)
+    end = _audible_end(x, sr)
+    n = min(round(FALLBACK_CROSSFADE_S * sr), end // 4)
+    if n < 2:
+        return Carved(x, 0, max(end, 1), 0, 0.0, max(end, 1), fallback=reason)
+    out = x[: end - n].copy()
+    fade_out, fade_in = _equal_power(n)
+    out[:n] = x[end - n : end] * fade_out + x[:n] * fade_in
+    return Carved(out, 0, out.shape[0], 0, n / sr, out.shape[0], fallback=reason)
+
+
+def carve(
+    samples: np.ndarray, sr: int, rhythm: Rhythm | None, feats: Features | None = None
+) -> Carved:
+    """The best loop of ``samples`` on ``rhythm``'s bar grid, its seam crossfaded."""
+    x = np.asarray(samples, dtype=np.float32)
+    if rhythm is None:
+        return whole_song(x, sr, "no steady beat: the whole song loops, crossfaded")
+    f = feats if feats is not None else features(x, sr)
+    bar_s = rhythm.bar_s
+    first = rhythm.first_downbeat_s % bar_s
+    duration = x.shape[0] / sr
+    times = first + bar_s * np.arange(int((duration - first) / bar_s) + 1)
+    lines = np.minimum(np.rint(times * f.rate).astype(int), f.level_db.size)
+    if times.size < MIN_BARS + 2:
+        return whole_song(x, sr, f"too short for a loop of {MIN_BARS} bars: the whole song loops")
+    chroma, timbre, level = _bar_features(f, lines)
+    loud = float(np.percentile(level, 75))
+    body = level >= loud - BODY_DB
+    dist = _distances(chroma, timbre, level)
+    bars = level.size
+    beat_s = 60.0 / rhythm.bpm
+    best: tuple[float, int, int] | None = None
+    for i in range(1, bars):  # loop start: bar line i (bar i-1 precedes it)
+        if not (body[i - 1] and body[i]):
+            continue
+        run = i
+        while run < bars and body[run]:
+            run += 1
+        # Loop bars i..j-1 all in the body; bar j-1 precedes the end.
+        longest = run - i
+        if longest < MIN_BARS:
+            continue
+        step = PHRASE_BARS if longest >= PHRASE_BARS else 1
+        for length in range(step, longest + 1, step):
+            j = i + length
+            seam = dist[i - 1, j - 1]
+            seam += dist[i, j] if j < bars else dist[i, j - 1]
+            cost = seam / 2 - LENGTH_WEIGHT * math.log2(length)
+            if best is None or cost < best[0]:
+                best = (cost, i, j)
+    if best is None:
+        return whole_song(x, sr, f"fewer than {MIN_BARS} steady bars: the whole song loops")
+    _, i, j = best
+    start, end = round(times[i] * sr), min(round(times[j] * sr), x.shape[0])
+    out = x.copy()
+    n = round(min(beat_s, MAX_CROSSFADE_S, (end - start) / sr / 4) * sr)
+    n = max(n, round(MIN_CROSSFADE_S * sr))
+    fade_out, fade_in = _equal_power(n)
+    if start >= n:
+        # The loop's last beat fades into the beat before the loop start.
+        out[end - n : end] = x[end - n : end] * fade_out + x[start - n : start] * fade_in
+    else:
+        # The song's continuation after the loop end fades into the loop's first beat.
+        out[start : start + n] = x[end : end + n] * fade_out + x[start : start + n] * fade_in
+    outro_end = max(end, _audible_end(x, sr))
+    return Carved(
+        out[:outro_end],
+        start,
+        end,
+        j - i,
+        n / sr,
+        outro_end,
+        distance=float(dist[i - 1, j - 1]),
+    )
+
+
+def shape_stinger(samples: np.ndarray, sr: int) -> np.ndarray:
+    """A stinger from a song: leading silence trimmed, a short fade instead of a cut."""
+    x = np.asarray(samples, dtype=np.float32)
+    level = np.abs(x).max(axis=1) if x.ndim == 2 else np.abs(x)
+    peak = float(level.max()) if level.size else 0.0
+    if peak <= 0:
+        return x
+    loud = np.flatnonzero(level > peak * 10 ** (SILENCE_DB / 20))
+    # Keep a few milliseconds before the hit so its attack is whole.
+    start = max(0, int(loud[0]) - round(0.005 * sr))
+    out = x[start : int(loud[-1]) + 1].copy()
+    n = min(round(STINGER_FADE_S * sr), out.shape[0] // 2)
+    if n > 1:
+        ramp = np.cos((np.arange(n) + 0.5) / n * np.pi / 2) ** 2
+        out[-n:] *= ramp[:, None] if out.ndim == 2 else ramp
+    return out

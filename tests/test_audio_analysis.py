@@ -1,0 +1,126 @@
+"""segue.core.analysis and segue.core.carving on real recordings (the Debian corpus).
+
+Excerpts are cut from the installed packages at test time (tests/corpus.py); the ground
+truth (tempo, beats, downbeats) comes from the pieces' MIDI files. benchmarks/analysis.py
+runs every excerpt and every song; these tests hold the same targets on a few.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from corpus import excerpt, f_measure, read, require_corpus, songs
+from loop_checks import loop_report
+
+from segue.core import analysis, carving
+
+# One middle and one start per piece for five pieces (aligned with their MIDI).
+EXCERPTS = [(3, 0.0), (4, 95.0), (5, 250.0), (7, 0.0), (9, 430.0), (0, 0.0)]
+SONGS = ["hr3-hell.ogg", "hr3-caves.ogg", "track16.ogg", "track4.ogg"]
+
+
+@pytest.fixture(scope="module")
+def analysed() -> list[tuple[object, analysis.Rhythm | None]]:
+    require_corpus()
+    out = []
+    for song, start in EXCERPTS:
+        e = excerpt(song, start)
+        assert e is not None, f"music{song:03d} at {start} s is not aligned with its MIDI"
+        x, sr = e.load()
+        out.append((e, analysis.analyse(x, sr)))
+    return out
+
+
+def test_tempo_octave_right_without_a_hint(analysed) -> None:
+    for e, r in analysed:
+        assert r is not None, e.name
+        assert abs(r.bpm / e.bpm - 1) <= 0.01, (e.name, r.bpm, e.bpm)
+        assert 0.0 <= r.tempo_confidence <= 1.0
+
+
+def test_beats_and_downbeats_match_the_midi(analysed) -> None:
+    scores = [f_measure(r.beats, e.beats) for e, r in analysed]
+    assert np.mean(scores) >= 0.9, scores
+    downbeats = [f_measure(r.downbeats, e.downbeats) >= 0.9 for e, r in analysed]
+    assert sum(downbeats) >= 0.85 * len(downbeats), downbeats
+    for _, r in analysed:
+        assert r.meter == "4/4"
+        assert r.beats_per_bar == 4
+
+
+def test_stereo_48k_gives_the_same_grid(analysed) -> None:
+    from segue.core.audio import resample
+
+    e, _ = analysed[1]
+    x, sr = e.load()
+    r48 = analysis.analyse(resample(x, sr, 48000), 48000)
+    assert r48 is not None
+    assert abs(r48.bpm / e.bpm - 1) <= 0.01
+    assert f_measure(r48.beats, e.beats) >= 0.9
+
+
+def test_no_steady_beat_in_a_drone() -> None:
+    sr = 44100
+    t = np.arange(20 * sr) / sr
+    drone = 0.2 * np.sin(2 * np.pi * 110 * t) * (1 + 0.1 * np.sin(2 * np.pi * 0.13 * t))
+    r = analysis.analyse(np.stack([drone, drone], axis=1).astype(np.float32), sr)
+    assert r is None or r.beat_confidence < 0.3
+
+
+@pytest.mark.parametrize("name", SONGS)
+def test_carved_song_loops_are_seamless_whole_bars(name: str) -> None:
+    require_corpus()
+    path = next(p for p in songs() if p.name == name)
+    x, sr = read(path)
+    feats = analysis.features(x, sr)
+    rhythm = analysis.analyse(x, sr, feats)
+    carved = carving.carve(x, sr, rhythm, feats)
+    assert carved.fallback is None, carved.fallback
+    report = loop_report(carved, sr, rhythm)
+    assert report.ok, (report.problems, report.seam)
+    assert carved.bars >= 4
+    assert carved.loop_start > 0  # the intro plays once as a lead-in
+    # The lead-in is the song's own start, untouched; the outro is the song's end.
+    assert np.array_equal(carved.samples[: carved.loop_start], x[: carved.loop_start])
+    tail = carved.outro_end - carved.loop_end
+    assert np.array_equal(
+        carved.samples[carved.loop_end :], x[carved.loop_end : carved.loop_end + tail]
+    )
+
+
+def test_a_mid_song_excerpt_loops_too() -> None:
+    require_corpus()
+    e = excerpt(5, 95.0)
+    assert e is not None
+    x, sr = e.load()
+    rhythm = analysis.analyse(x, sr)
+    carved = carving.carve(x, sr, rhythm)
+    report = loop_report(carved, sr, rhythm)
+    assert report.ok, (report.problems, report.seam)
+    # Its loop starts on a beat of the MIDI's grid, too.
+    assert np.min(np.abs(e.beats - carved.loop_start / sr)) <= 0.07
+
+
+def test_a_song_too_short_becomes_a_crossfaded_whole_song_loop() -> None:
+    require_corpus()
+    path = next(p for p in songs() if p.name == "track28.ogg")  # 7 s
+    x, sr = read(path)
+    carved = carving.carve(x, sr, analysis.analyse(x, sr))
+    assert carved.fallback is not None
+    assert carved.loop_start == 0 and carved.loop_end == carved.samples.shape[0]
+    assert loop_report(carved, sr, None).ok
+
+
+def test_stinger_from_a_song_trims_silence_and_fades_out() -> None:
+    sr = 44100
+    hit = np.zeros((sr, 2), np.float32)
+    hit[int(0.3 * sr) :] = 0.5  # 0.3 s of silence, then a hit that is cut off hard
+    out = carving.shape_stinger(hit, sr)
+    assert out.shape[0] < hit.shape[0] - int(0.29 * sr)
+    assert np.abs(out[:10]).max() == 0.0  # a few ms before the attack
+    assert np.abs(out[-1]).max() < 1e-3  # faded, not cut
