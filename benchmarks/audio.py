@@ -1,40 +1,71 @@
-"""Speed of post-processing: each ``segue_process_track`` plugin on a 60 s track, per format.
+"""Speed of post-processing: each ``segue_process_track`` plugin, and a whole track's finishing.
 
     python benchmarks/audio.py [--seconds 60] [--repeat 3]
 
-Times CPU time of this process (``time.process_time``: one core) for beat_grid,
-loop_points and loudness on a 60 s stereo 44.1 kHz drum-and-bass loop, for each output
-format (loudness encodes and decodes lossy formats once or more to check its result),
-beside the time to encode that format alone in the same run, so a slow machine shows up
-in both figures.
+On a 60 s stereo 44.1 kHz drum-and-bass loop, CPU time of this process
+(``time.process_time``: one core), median of ``--repeat`` runs:
+
+- each built-in post-processor on the decoded audio (``loudness`` per output format: it
+  encodes and decodes lossy formats once or more to check its result), beside the time to
+  encode that format alone in the same run, so a slow machine shows up in both figures;
+- the pipeline's finishing step per format (``segue.core.pregen.finishing.finish``: decode
+  the generator's float WAV once, run the built-in chain, encode once, verify once), in
+  milliseconds per minute of audio, with the number of decodes it made (every decode goes
+  through ``soundfile.read``, which is counted).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from audio_signals import SR, drum_loop
 
 from segue.core import audio
+from segue.core.audio import TrackAudio
+from segue.core.generator import GeneratedAudio
+from segue.core.plugins import Plugins
+from segue.core.pregen.finishing import finish
+from segue.core.pregen.planning import PlannedRequest
+from segue.core.request import GenerationRequest
 from segue.core.track import Track
 from segue.plugins import beat_grid, loop_points, loudness
 
+DECODES = [0]
+_sf_read = sf.read
 
-def cpu(fn, repeat: int) -> float:
+
+def _counting_read(*args: Any, **kwargs: Any) -> Any:
+    DECODES[0] += 1
+    return _sf_read(*args, **kwargs)
+
+
+def cpu(fn: Callable[[], object], repeat: int) -> tuple[float, int]:
+    """Median CPU seconds of ``fn`` and the decodes of its last run."""
     times = []
     for _ in range(repeat):
+        DECODES[0] = 0
         start = time.process_time()
         fn()
         times.append(time.process_time() - start)
-    return statistics.median(times)
+    return statistics.median(times), DECODES[0]
+
+
+class _Generator:
+    """Stands for the generator whose output is finished: only its name and model are read."""
+
+    name = "bench"
+    model = "bench-1"
 
 
 def main() -> None:
@@ -42,36 +73,50 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    sf.read = _counting_read  # audio.read/decode go through soundfile.read
     x = 0.3 * drum_loop(120, args.seconds, seed=1)
     audio.loudness(x[:SR], SR)  # import pyloudnorm/scipy outside the timings
+    track = Track(
+        id="bench", mood="m", variant=0, format="ogg", duration_s=args.seconds,
+        extra={"loudness_target": -16.0, "requested_bpm": 120.0},
+    )  # fmt: skip
+    decoded = TrackAudio(x, SR, track)
+    grid, _ = cpu(lambda: beat_grid.segue_process_track(decoded), args.repeat)
+    with_bpm = decoded.replace(track=track.replace(bpm=120.0))
+    points, _ = cpu(lambda: loop_points.segue_process_track(with_bpm), args.repeat)
+    print(f"{args.seconds:g} s stereo 44.1 kHz, CPU seconds (median of {args.repeat})")
+    print(f"  beat_grid    {grid:6.3f}  ({args.seconds / grid:5.0f}x realtime)")
+    print(f"  loop_points  {points:6.3f}  ({args.seconds / points:5.0f}x realtime)")
+    for fmt in audio.ENCODINGS:
+        fmt_audio = with_bpm.replace(
+            track=with_bpm.track.replace(format=fmt, loop_end_s=args.seconds)
+        )
+        norm, _ = cpu(lambda a=fmt_audio: loudness.segue_process_track(a), args.repeat)
+        enc, _ = cpu(lambda f=fmt: audio.encode(x, SR, f), args.repeat)
+        print(
+            f"  loudness {fmt:4s} {norm:6.3f}  ({args.seconds / norm:5.0f}x realtime)"
+            f"   encode {fmt} alone {enc:6.3f}"
+        )
+
+    plugins = Plugins(strict=True, load_entry_points=False)
+    chain = ", ".join(name.rsplit(".", 1)[-1] for name in plugins.processors())
+    print(f"finishing a track (decode once, {chain}, encode once, verify once), per minute")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        source = work / "source.wav"
-        audio.write_float_wav(source, x, SR)
-        track = Track(
-            id="bench", mood="m", variant=0, format="ogg", duration_s=args.seconds,
-            extra={"loudness_target": -16.0, "requested_bpm": 120.0},
-        )  # fmt: skip
-        wav = work / "work.wav"
-
-        def fresh() -> Path:
-            shutil.copyfile(source, wav)
-            return wav
-
-        grid = cpu(lambda: beat_grid.segue_process_track(track, fresh()), args.repeat)
-        with_bpm = track.replace(bpm=120.0)
-        points = cpu(lambda: loop_points.segue_process_track(with_bpm, fresh()), args.repeat)
-        print(f"{args.seconds:g} s stereo 44.1 kHz, CPU seconds (median of {args.repeat})")
-        print(f"  beat_grid    {grid:6.3f}  ({args.seconds / grid:5.0f}x realtime)")
-        print(f"  loop_points  {points:6.3f}  ({args.seconds / points:5.0f}x realtime)")
+        generated = work / "generated.wav"
+        audio.write_float_wav(generated, x, SR)  # what the synth writes
         for fmt in audio.ENCODINGS:
-            fmt_track = with_bpm.replace(format=fmt, loop_end_s=args.seconds)
-            norm = cpu(lambda t=fmt_track: loudness.segue_process_track(t, fresh()), args.repeat)
-            enc = cpu(lambda f=fmt: audio.write(work / f"out.{f}", x, SR, f), args.repeat)
-            print(
-                f"  loudness {fmt:4s} {norm:6.3f}  ({args.seconds / norm:5.0f}x realtime)"
-                f"   encode {fmt} alone {enc:6.3f}"
+            request = GenerationRequest(
+                mood="m", variant=0, prompt="bench", duration_s=args.seconds, bpm=120.0,
+                output_format=fmt, generator="bench", params={"loudness_lufs": -16.0},
+            )  # fmt: skip
+            planned = PlannedRequest(request, 0.0)
+            gen = GeneratedAudio(generated, "bench-1")
+            seconds, decodes = cpu(
+                lambda p=planned, g=gen: finish(plugins, p, g, _Generator(), work), args.repeat
             )
+            per_minute_ms = seconds * 1000 * 60.0 / args.seconds
+            print(f"  {fmt:4s}  {per_minute_ms:7.0f} ms CPU   {decodes} decodes")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""Audio I/O for the pipeline: decode, encode deterministically, measure loudness and true peak.
+"""Audio for the pipeline and its plugins: decoded tracks, codecs, loudness and true peak.
+
+:class:`TrackAudio` is what ``segue_process_track`` plugins receive and return: a track's
+decoded samples with its metadata. :func:`read`/:func:`decode` decode, :func:`encode`/
+:func:`write` encode deterministically, and the measures below work on the samples.
 
 Formats (``fmt``), all through soundfile/libsndfile:
 
@@ -37,25 +41,31 @@ Samples are ``float32`` arrays shaped ``(frames, channels)``. PCM formats are cl
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import math
 import os
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
 
 from segue.core.errors import AudioError
-from segue.core.track import CONTENT_TYPES
+from segue.core.track import CONTENT_TYPES, Track
 
 __all__ = [
     "ENCODINGS",
     "AudioError",
     "Encoding",
+    "TrackAudio",
     "content_type",
+    "decode",
+    "encode",
     "fix_ogg_serial",
     "loudness",
     "ogg_crc",
@@ -66,6 +76,57 @@ __all__ = [
     "write",
     "write_float_wav",
 ]
+
+
+@dataclass(frozen=True)
+class TrackAudio:
+    """A freshly generated track, decoded: what ``segue_process_track`` plugins receive.
+
+    ``samples`` are float32, shaped ``(frames, channels)``, at ``rate`` Hz; ``track`` is the
+    track's metadata so far. The samples are read-only (a plugin may share them with the
+    previous one's result): to change them, return ``audio.replace(samples=new_array)``.
+    """
+
+    samples: np.ndarray
+    rate: int
+    track: Track
+
+    def __post_init__(self) -> None:
+        x = np.asarray(self.samples)
+        if x.ndim != 2 or x.shape[1] < 1 or x.shape[0] < 1:
+            raise ValueError(f"TrackAudio samples must be shaped (frames, channels), not {x.shape}")
+        if x.dtype != np.float32:
+            # float64 arithmetic on the samples is the usual cause: accept it, as float32.
+            if not np.issubdtype(x.dtype, np.floating):
+                raise ValueError(f"TrackAudio samples must be float32, not {x.dtype}")
+            x = x.astype(np.float32)
+        if x.flags.writeable:
+            # A read-only view (the caller's array keeps its own flag): a plugin writing into
+            # the samples it was given fails loudly instead of changing another's result.
+            x = x.view()
+            x.flags.writeable = False
+        object.__setattr__(self, "samples", x)
+        if not isinstance(self.rate, int | np.integer) or self.rate <= 0:
+            raise ValueError(f"TrackAudio rate must be a positive int (Hz), not {self.rate!r}")
+        object.__setattr__(self, "rate", int(self.rate))
+        if not isinstance(self.track, Track):
+            raise ValueError(f"TrackAudio track must be a Track, not {type(self.track).__name__}")
+
+    @property
+    def frames(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[1])
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[0] / self.rate
+
+    def replace(self, **changes: Any) -> TrackAudio:
+        """A copy with ``changes`` (``samples=``, ``rate=``, ``track=``)."""
+        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)
@@ -128,8 +189,19 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     name = Path(path).name
     if not Path(path).is_file():
         raise AudioError(f"{name}: cannot decode audio: no such file")
+    return _decode(os.fspath(path), name, path)
+
+
+def decode(data: bytes, name: str = "audio") -> tuple[np.ndarray, int]:
+    """:func:`read` for encoded bytes in memory (``name`` says what they are in errors)."""
+    return _decode(io.BytesIO(data), name, name)
+
+
+def _decode(
+    source: str | io.BytesIO, name: str, path: str | os.PathLike[str]
+) -> tuple[np.ndarray, int]:
     try:
-        samples, sr = sf.read(os.fspath(path), dtype="float32", always_2d=True)
+        samples, sr = sf.read(source, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioError(f"{name}: cannot decode audio: {_reason(exc, path)}") from None
     if samples.shape[0] == 0:
@@ -179,7 +251,20 @@ def write(
     the resampler treats the signal as periodic so the loop point stays seamless.
     The same arguments always give byte-identical files.
     """
-    name = Path(path).name
+    data = encode(samples, sr, fmt, loop=loop, name=Path(path).name)
+    try:
+        Path(path).write_bytes(data)
+    except OSError as exc:
+        raise AudioError(f"{Path(path).name}: cannot write {fmt}: {exc.strerror or exc}") from None
+
+
+def encode(
+    samples: np.ndarray, sr: int, fmt: str, *, loop: bool = False, name: str = "audio"
+) -> bytes:
+    """:func:`write`, to bytes in memory: the pipeline hashes and verifies them before storing.
+
+    ``name`` says what is encoded in errors.
+    """
     try:
         enc = ENCODINGS[fmt]
     except KeyError:
@@ -196,9 +281,10 @@ def write(
     if enc.subtype.startswith("PCM"):
         # libsndfile wraps, rather than clips, out-of-range floats converted to integers.
         x = np.clip(x, -1.0, 1.0)
+    buffer = io.BytesIO()
     try:
         with sf.SoundFile(
-            os.fspath(path),
+            buffer,
             "w",
             samplerate=sr,
             channels=x.shape[1],
@@ -210,16 +296,13 @@ def write(
             for start in range(0, x.shape[0], _WRITE_BLOCK):
                 f.write(x[start : start + _WRITE_BLOCK])
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
-        raise AudioError(f"{name}: cannot encode {fmt}: {_reason(exc, path)}") from None
-    if enc.ogg:
-        data = Path(path).read_bytes()
-        fixed = fix_ogg_serial(data)
-        if fixed != data:
-            Path(path).write_bytes(fixed)
+        raise AudioError(f"{name}: cannot encode {fmt}: {_reason(exc, name)}") from None
+    data = buffer.getvalue()
+    return fix_ogg_serial(data) if enc.ogg else data
 
 
 def write_float_wav(path: str | os.PathLike[str], samples: np.ndarray, sr: int) -> None:
-    """A 32-bit float WAV: the lossless work file post-processing plugins edit in place."""
+    """A 32-bit float WAV: lossless, for test inputs and tools (not an output format)."""
     x = _as_frames(samples, Path(path).name)
     sf.write(os.fspath(path), x, int(sr), format="WAV", subtype="FLOAT")
 

@@ -7,10 +7,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from aiohttp import web
 
+    from segue.core.audio import TrackAudio
     from segue.core.cue import Cue
     from segue.core.registry import Register
     from segue.core.request import GenerationRequest
@@ -45,11 +44,14 @@ def segue_transform_prompt(request: GenerationRequest, score: Score) -> Generati
 
 
 @hookspec
-def segue_process_track(track: Track, path: Path) -> Track | None:
-    """Post-process a freshly generated audio file in place; return an updated Track or None.
+def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
+    """Post-process a freshly generated track; return ``audio.replace(...)`` or None (unchanged).
 
-    ``path`` is a float WAV, encoded to the request's format after the chain; chained like
-    ``segue_transform_prompt``. Not called for tracks already in the cache.
+    ``audio`` holds the decoded samples (read-only float32, frames x channels), their rate
+    and the Track so far; the pipeline decodes the generator's file once, runs the chain,
+    then encodes the result once. Chained like ``segue_transform_prompt``. Not called for
+    tracks already in the cache. (It used to be ``(track, path)``, a float WAV edited in
+    place; docs/plugins.md says how to port such a plugin.)
     """
 
 

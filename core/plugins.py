@@ -21,11 +21,13 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.metadata
+import inspect
 import logging
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -33,6 +35,9 @@ from segue.core import __version__, hookspecs
 from segue.core.errors import PluginError, SegueError
 from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
+
+if TYPE_CHECKING:
+    from segue.core.audio import TrackAudio
 
 log = logging.getLogger("segue.plugins")
 
@@ -54,6 +59,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segue.plugins.beat_grid",
     "segue.plugins.loop_points",
 )
+
+# Hooks whose signature changed: a plugin written for the old one gets this hint.
+CHANGED_HOOKS: dict[str, str] = {
+    "segue_process_track": "it receives the decoded audio, no longer (track, path): "
+    "return audio.replace(track=..., samples=...) or None (docs/plugins.md)",
+}
 
 # Third-party modules that only optional extras install: a built-in that needs one of them
 # is skipped with a note (not a failure) when it is missing.
@@ -120,6 +131,12 @@ def _call_chained(impl: Any, hook: str, available: dict[str, Any]) -> Any:
         raise PluginError(
             f"plugin {impl.plugin_name}: {hook} raised {_one_line(f'{type(exc).__name__}: {exc}')}"
         ) from exc
+
+
+def _is_track(value: Any) -> bool:
+    from segue.core.track import Track
+
+    return isinstance(value, Track)
 
 
 class Plugins:
@@ -207,12 +224,30 @@ class Plugins:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"plugin {name}: {_one_line(str(exc))}") from None
+            raise PluginError(f"plugin {name}: {self._validation_message(exc)}") from None
         except ValueError as exc:  # the name, or the same object, is already registered
             self._failed(name, version, exc)
             return
         self.versions[name] = version
         self.sources[name] = source
+
+    def _validation_message(self, exc: pluggy.PluginValidationError) -> str:
+        """pluggy's complaint on one line; for arguments a hook lacks, the hook's signature."""
+        text = str(exc)
+        found = re.search(r"for hook '(\w+)'", text)
+        caller = getattr(self.pm.hook, found.group(1), None) if found else None
+        spec = getattr(caller, "spec", None)
+        if spec is None or "can not be found in the hookspec" not in text:
+            return _one_line(text)
+        hook = found.group(1) if found else ""
+        try:
+            asked = ", ".join(inspect.signature(getattr(exc.plugin, hook)).parameters)
+        except (AttributeError, TypeError, ValueError):  # not a plain function: pluggy's text
+            return _one_line(text)
+        wanted = ", ".join(spec.argnames)
+        message = f"{hook}({asked}) does not match the hook's signature {hook}({wanted})"
+        hint = CHANGED_HOOKS.get(hook)
+        return f"{message}: {hint}" if hint else message
 
     def _extra_name(self, item: Any) -> tuple[str, Any]:
         """``(name, obj)`` as given, or a plugin object named after itself."""
@@ -311,21 +346,30 @@ class Plugins:
                 request = result
         return request
 
-    def process_track(self, track: Any, path: Any) -> Any:
-        """Run ``segue_process_track`` as a chain: each sees the previous one's Track."""
-        from segue.core.track import Track
+    def process_track(self, audio: TrackAudio) -> TrackAudio:
+        """Run ``segue_process_track`` as a chain: each sees the previous one's TrackAudio."""
+        import numpy as np  # not at the top: the CLI's start-up does not need numpy
+
+        from segue.core.audio import TrackAudio
 
         for impl in self._call_order("segue_process_track"):
-            available = {"track": track, "path": path}
-            result = _call_chained(impl, "segue_process_track", available)
-            if result is not None:
-                if not isinstance(result, Track):
-                    raise PluginError(
-                        f"plugin {impl.plugin_name}: segue_process_track returned "
-                        f"{type(result).__name__}, not a Track"
-                    )
-                track = result
-        return track
+            result = _call_chained(impl, "segue_process_track", {"audio": audio})
+            if result is None:
+                continue
+            if not isinstance(result, TrackAudio):
+                hint = " (return audio.replace(track=...))" if _is_track(result) else ""
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: segue_process_track returned "
+                    f"{type(result).__name__}, not a TrackAudio{hint}"
+                )
+            # Checked here, once per change, so the plugin that broke the samples is named
+            # (the encoder would only say the output cannot be encoded).
+            if result.samples is not audio.samples and not np.isfinite(result.samples).all():
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: segue_process_track returned non-finite samples"
+                )
+            audio = result
+        return audio
 
     # -- introspection -------------------------------------------------------------------
 

@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from segue.core import audio, hookimpl
+from segue.core import hookimpl
+from segue.core.audio import TrackAudio
 from segue.core.track import Track
 
 log = logging.getLogger("segue.plugins.beat_grid")
@@ -258,11 +258,17 @@ def _requested(track: Track) -> float | None:
 
 
 @hookimpl(tryfirst=True)
-def segue_process_track(track: Track, path: Path) -> Track | None:
+def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
+    """Measure the tempo and first beat (metadata only: the samples are kept)."""
+    track = measure(audio.track, audio.samples, audio.rate)
+    return None if track is None else audio.replace(track=track)
+
+
+def measure(track: Track, samples: np.ndarray, sr: int) -> Track | None:
+    """``track`` with the tempo filled and/or checked; None when there is nothing to do."""
     requested = _requested(track)
     if track.bpm is not None and requested is None:
         return None  # the generator knows its tempo and nothing asks for a check
-    samples, sr = audio.read(path)
     grid = analyse(samples, sr)
     extra = dict(track.extra)
     changes: dict[str, object] = {}

@@ -1,7 +1,7 @@
 """Loudness normalisation (ITU-R BS.1770) with a -1 dBTP true-peak ceiling.
 
 Runs last on ``segue_process_track`` (``trylast``), right before the pipeline encodes the
-float WAV it edits in place. The target is ``track.extra["loudness_target"]`` (the score's
+samples it returns. The target is ``track.extra["loudness_target"]`` (the score's
 ``loudness_lufs``, put there by the pipeline), else -16 LUFS.
 
 The gain that reaches the target may push peaks over the ceiling; a look-ahead limiter
@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from segue.core import audio, hookimpl
+# The module as `core_audio`: the hook's argument is named `audio` (pluggy passes it by name).
+from segue.core import audio as core_audio
+from segue.core import hookimpl
+from segue.core.audio import TrackAudio
 from segue.core.track import Track
 
 log = logging.getLogger("segue.plugins.loudness")
@@ -231,7 +232,7 @@ def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analy
     if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
         return None
     whole_loop = loop is not None and loop[0] == 0 and loop[1] >= x.shape[0]
-    peaks = audio.oversampled_peaks(x, circular=whole_loop)
+    peaks = core_audio.oversampled_peaks(x, circular=whole_loop)
     with np.errstate(divide="ignore"):
         peaks_db = 20.0 * np.log10(peaks.astype(np.float64))
     return Analysis(x, sr, loop, whole_loop, lufs, peaks_db, meter)
@@ -299,11 +300,11 @@ def _measured(an: Analysis, result: Result, ceiling_db: float) -> Result:
         # The gain's smoothing lets a sliver through at a few frames: scale it away.
         y = y * np.float32(10.0 ** ((ceiling_db - peak - 0.01) / 20.0))
         peak = _true_peak(y, an.whole_loop)
-    return Result(y, audio.loudness(y, an.sr), result.gain_db, result.limited_db, peak)
+    return Result(y, core_audio.loudness(y, an.sr), result.gain_db, result.limited_db, peak)
 
 
 def _true_peak(y: np.ndarray, circular: bool) -> float:
-    value = float(audio.oversampled_peaks(y, circular=circular).max(initial=0.0))
+    value = float(core_audio.oversampled_peaks(y, circular=circular).max(initial=0.0))
     return 20.0 * math.log10(value) if value > 0 else float("-inf")
 
 
@@ -334,14 +335,11 @@ VERIFY_PEAK_DB = TRUE_PEAK_LIMIT_DB - 0.05
 VERIFY_ROUNDS = 4
 
 
-def _decoded(
-    samples: np.ndarray, sr: int, fmt: str, loop: bool, near: Path
-) -> tuple[np.ndarray, int]:
-    """Encode as the pipeline will (same bytes: encodes are deterministic) and decode."""
-    with tempfile.TemporaryDirectory(prefix=".loudness-", dir=near) as tmp:
-        path = Path(tmp) / f"check.{fmt}"
-        audio.write(path, samples, sr, fmt, loop=loop)
-        return audio.read(path)
+def _decoded(samples: np.ndarray, sr: int, fmt: str, loop: bool) -> tuple[np.ndarray, int]:
+    """Encode as the pipeline will (same bytes: encodes are deterministic) and decode, in memory."""
+    return core_audio.decode(
+        core_audio.encode(samples, sr, fmt, loop=loop), f"loudness check ({fmt})"
+    )
 
 
 def process(
@@ -350,7 +348,6 @@ def process(
     fmt: str,
     target: float,
     loop: tuple[int, int] | None,
-    workdir: Path,
 ) -> tuple[Result, float, float] | None:
     """Normalise for ``fmt``; for lossy codecs, measure the decoded file and correct.
 
@@ -368,8 +365,8 @@ def process(
     best: tuple[float, Result, float, float] | None = None
     for _ in range(VERIFY_ROUNDS):
         result = limit(an, aim, ceiling)
-        decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None, workdir)
-        lufs = audio.loudness(decoded, dsr)
+        decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None)
+        lufs = core_audio.loudness(decoded, dsr)
         peak = _true_peak(decoded, an.whole_loop)
         error = target - lufs
         over = peak - VERIFY_PEAK_DB
@@ -391,16 +388,18 @@ def process(
 
 
 @hookimpl(trylast=True)
-def segue_process_track(track: Track, path: Path) -> Track | None:
-    samples, sr = audio.read(path)
+def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
+    """Normalise the samples for the track's format; record what the encoded file measures."""
+    track, sr = audio.track, audio.rate
     target = _target(track)
-    loop = _loop_frames(track, samples.shape[0], sr)
-    done = process(samples, sr, track.format, target, loop, Path(path).parent)
+    loop = _loop_frames(track, audio.frames, sr)
+    done = process(audio.samples, sr, track.format, target, loop)
     if done is None:
         log.warning("%s: silent (below %s LUFS): loudness left as it is", track.id, SILENCE_LUFS)
-        return track.replace(extra={**track.extra, "loudness_warning": "silent"})
+        return audio.replace(
+            track=track.replace(extra={**track.extra, "loudness_warning": "silent"})
+        )
     result, lufs, peak = done
-    audio.write_float_wav(path, result.samples, sr)
     extra = {
         **track.extra,
         "loudness": {
@@ -416,4 +415,6 @@ def segue_process_track(track: Track, path: Path) -> Track | None:
         )
         log.warning("%s: %s", track.id, warning)
         extra["loudness_warning"] = warning
-    return track.replace(loudness_lufs=round(lufs, 2), extra=extra)
+    return audio.replace(
+        samples=result.samples, track=track.replace(loudness_lufs=round(lufs, 2), extra=extra)
+    )

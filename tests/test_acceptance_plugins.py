@@ -13,9 +13,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from segue.core import hookimpl
+from segue.core.audio import TrackAudio
 from segue.core.cli import main
 from segue.core.errors import PermanentError, PluginError
 from segue.core.plugins import Plugins, reset_plugins
@@ -244,13 +246,13 @@ class Raising:
 
 class RaisingProcessor:
     @hookimpl
-    def segue_process_track(self, track: Track, path: Path) -> Track | None:
+    def segue_process_track(self, audio: TrackAudio) -> TrackAudio | None:
         raise ZeroDivisionError("no beats")
 
 
 class RefusingProcessor:
     @hookimpl
-    def segue_process_track(self, track: Track, path: Path) -> Track | None:
+    def segue_process_track(self, audio: TrackAudio) -> TrackAudio | None:
         raise PermanentError("too quiet")
 
 
@@ -264,23 +266,60 @@ def test_a_transformer_that_raises_is_named(tmp_path: Path) -> None:
 
 def test_a_processor_that_raises_is_named_and_segue_errors_pass_unchanged(tmp_path: Path) -> None:
     track = Track(id="k", mood="calm", variant=0, format="ogg", duration_s=4.0)
+    decoded = TrackAudio(np.zeros((4 * 8000, 1), np.float32), 8000, track)
     builtins_off = ["beat_grid", "loop_points", "loudness"]  # only the plugin under test
     plugins = Plugins(
         load_entry_points=False, extra=[("beatless", RaisingProcessor())], disabled=builtins_off
     )
     with pytest.raises(PluginError, match=r"^plugin beatless: segue_process_track raised Zero"):
-        plugins.process_track(track, tmp_path / "x.wav")
+        plugins.process_track(decoded)
     plugins = Plugins(
         load_entry_points=False, extra=[("strict", RefusingProcessor())], disabled=builtins_off
     )
     with pytest.raises(PermanentError, match=r"^too quiet$"):
-        plugins.process_track(track, tmp_path / "x.wav")
+        plugins.process_track(decoded)
 
 
 class Peak:
     @hookimpl
-    def segue_process_track(self, track: Track, path: Path) -> Track | None:
+    def segue_process_track(self, audio: TrackAudio) -> TrackAudio | None:
         return None
+
+
+# A post-processor written for the hook's old signature (a float WAV edited in place).
+OLD_PROCESSOR = """\
+import soundfile as sf
+
+from segue.core import hookimpl
+
+
+@hookimpl
+def segue_process_track(track, path):
+    samples, sr = sf.read(path, dtype="float32")
+    return track.replace(extra={**track.extra, "peak": float(abs(samples).max())})
+"""
+
+
+def test_a_processor_for_the_old_signature_gets_one_line_with_the_new_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    make_dist(site, "segue-peak", "0.3.0", "segue_peak", OLD_PROCESSOR)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("SEGUE_DISABLE_PLUGINS", raising=False)
+    reset_plugins()
+    try:
+        code, err = run(["plugins"], capsys)
+    finally:
+        sys.modules.pop("segue_peak", None)
+        reset_plugins()
+    assert code == 2
+    assert err == (
+        "segue: plugin segue_peak: segue_process_track(track, path) does not match the hook's "
+        "signature segue_process_track(audio): it receives the decoded audio, no longer "
+        "(track, path): return audio.replace(track=..., samples=...) or None (docs/plugins.md)"
+    )
 
 
 class First:

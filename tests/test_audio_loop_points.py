@@ -1,4 +1,4 @@
-"""segue.plugins.loop_points, and the order of the three post-processing plugins."""
+"""segue.plugins.loop_points, segue.core.seams, and the order of the three post-processors."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_signals import SR, click_track, drum_loop, tone
 
-from segue.core import audio, hookimpl
+from segue.core import audio, hookimpl, seams
+from segue.core import audio as core_audio
+from segue.core.audio import TrackAudio
 from segue.core.plugins import Plugins
 from segue.core.track import Track
 from segue.plugins import loop_points
@@ -23,16 +25,26 @@ def _track(**changes) -> Track:
     return base.replace(**changes)
 
 
-def _wav(tmp_path: Path, x: np.ndarray, name: str = "work.wav") -> Path:
+def _wav(tmp_path: Path, x: np.ndarray, name: str = "work.wav") -> np.ndarray:
+    """The signal as the pipeline hands it over: decoded from a float WAV, once."""
     path = tmp_path / name
     audio.write_float_wav(path, x, SR)
-    return path
+    return audio.read(path)[0]
+
+
+def _hook(track: Track, samples: np.ndarray) -> Track | None:
+    decoded = TrackAudio(samples, SR, track)
+    out = loop_points.segue_process_track(decoded)
+    if out is None:
+        return None
+    assert out.samples is decoded.samples  # metadata only: the samples are passed on as they are
+    return out.track
 
 
 def test_loop_ends_on_the_last_whole_bar(tmp_path):
     # 9.3 s at 120 BPM: four whole 2 s bars, then a tail.
     path = _wav(tmp_path, drum_loop(120, 9.3))
-    out = loop_points.segue_process_track(_track(bpm=120.0, loop_end_s=None), path)
+    out = _hook(_track(bpm=120.0, loop_end_s=None), path)
     assert out.loop_start_s == 0.0
     assert out.loop_end_s == pytest.approx(8.0)
 
@@ -40,7 +52,7 @@ def test_loop_ends_on_the_last_whole_bar(tmp_path):
 def test_loop_starts_on_the_first_beat_and_counts_bars_from_it(tmp_path):
     path = _wav(tmp_path, click_track(100, 12.0, offset=0.3))
     track = _track(bpm=100.0, first_beat_s=0.3, beats_per_bar=3)
-    out = loop_points.segue_process_track(track, path)
+    out = _hook(track, path)
     bar = 3 * 60 / 100
     assert out.loop_start_s == pytest.approx(0.3)
     assert out.loop_end_s == pytest.approx(0.3 + 6 * bar)  # 6 bars of 1.8 s fit in 11.7 s
@@ -48,25 +60,25 @@ def test_loop_starts_on_the_first_beat_and_counts_bars_from_it(tmp_path):
 
 def test_a_file_of_whole_bars_loops_at_its_end(tmp_path):
     x = drum_loop(128, 4 * 4 * 60 / 128)  # exactly four bars
-    out = loop_points.segue_process_track(_track(bpm=128.0), _wav(tmp_path, x))
+    out = _hook(_track(bpm=128.0), _wav(tmp_path, x))
     assert out.loop_end_s == pytest.approx(x.shape[0] / SR, abs=1e-6)
     assert out.extra["seam_ok"] is True
 
 
 def test_without_a_tempo_the_loop_is_the_whole_file(tmp_path):
-    out = loop_points.segue_process_track(_track(), _wav(tmp_path, tone(220, 2.5)))
+    out = _hook(_track(), _wav(tmp_path, tone(220, 2.5)))
     assert out.loop_start_s == 0.0 and out.loop_end_s == pytest.approx(2.5)
 
 
 def test_generator_loop_points_are_kept(tmp_path):
     track = _track(bpm=120.0, loop_start_s=0.5, loop_end_s=4.5)
-    out = loop_points.segue_process_track(track, _wav(tmp_path, drum_loop(120, 6.0)))
+    out = _hook(track, _wav(tmp_path, drum_loop(120, 6.0)))
     assert (out.loop_start_s, out.loop_end_s) == (0.5, 4.5)
 
 
 def test_stinger_plays_to_its_end(tmp_path):
     track = _track(loop=False, bpm=120.0)
-    out = loop_points.segue_process_track(track, _wav(tmp_path, tone(440, 3.2)))
+    out = _hook(track, _wav(tmp_path, tone(440, 3.2)))
     assert out.loop_end_s == pytest.approx(3.2)
     assert "seam_ok" not in out.extra
 
@@ -74,8 +86,8 @@ def test_stinger_plays_to_its_end(tmp_path):
 def test_seam_of_a_seamless_loop_is_ok_and_a_clicking_one_is_not(tmp_path):
     whole = tone(441, 2.0)  # 882 whole cycles: seamless
     cut = tone(443.3, 2.0)  # ends mid-cycle: a click at the jump back
-    ok = loop_points.segue_process_track(_track(), _wav(tmp_path, whole, "a.wav"))
-    bad = loop_points.segue_process_track(_track(), _wav(tmp_path, cut, "b.wav"))
+    ok = _hook(_track(), _wav(tmp_path, whole, "a.wav"))
+    bad = _hook(_track(), _wav(tmp_path, cut, "b.wav"))
     assert ok.extra["seam_ok"] is True
     assert bad.extra["seam_ok"] is False
     assert bad.extra["seam"]["jump"] > 5 * bad.extra["seam"]["jump_limit"]
@@ -84,7 +96,7 @@ def test_seam_of_a_seamless_loop_is_ok_and_a_clicking_one_is_not(tmp_path):
 def test_seam_with_a_gap_is_not_ok():
     x = drum_loop(120, 4.0)
     x[-int(0.08 * SR) :] = 0.0  # 80 ms of silence before the jump back
-    seam = loop_points.measure_seam(x, SR, 0, x.shape[0], bar_s=2.0)
+    seam = seams.measure_seam(x, SR, 0, x.shape[0], bar_s=2.0)
     assert not seam["ok"]
 
 
@@ -98,9 +110,9 @@ def test_hook_order_is_beat_grid_then_loop_points_then_loudness(tmp_path):
         """A third-party plugin at default priority: runs between the built-ins."""
 
         @hookimpl
-        def segue_process_track(self, track, path):
-            seen["bpm"] = track.bpm
-            seen["lufs"] = audio.loudness(audio.read(path)[0], SR)
+        def segue_process_track(self, audio):
+            seen["bpm"] = audio.track.bpm
+            seen["lufs"] = core_audio.loudness(audio.samples, audio.rate)
 
     plugins = Plugins(load_entry_points=False, extra=[("recorder", Recorder())])
     order = [
@@ -112,20 +124,21 @@ def test_hook_order_is_beat_grid_then_loop_points_then_loudness(tmp_path):
 
     # 10.5 s of drums at 105 BPM, too quiet, tempo unknown to the "generator".
     x = 0.1 * drum_loop(105, 10.5, seed=2)
-    path = _wav(tmp_path, x)
+    samples = _wav(tmp_path, x)
     raw = audio.loudness(x, SR)
     track = _track(duration_s=10.5, extra={"loudness_target": -18.0})
-    out = plugins.process_track(track, path)
+    done = plugins.process_track(TrackAudio(samples, SR, track))
+    out = done.track
     # beat_grid ran before the recorder and loop_points: the bpm was known to both.
     assert seen["bpm"] == pytest.approx(105, rel=0.015)
     assert out.bpm == pytest.approx(105, rel=0.015)
     bar = 4 * 60 / out.bpm
     assert out.loop_end_s == pytest.approx(out.loop_start_s + 4 * bar, abs=1e-3)
-    # loudness ran after the recorder: it saw the file as generated.
+    # loudness ran after the recorder: it saw the audio as generated.
     assert seen["lufs"] == pytest.approx(raw, abs=0.01)
     assert out.loudness_lufs == pytest.approx(-18.0, abs=0.5)
     decoded_path = tmp_path / "final.ogg"
-    audio.write(decoded_path, audio.read(path)[0], SR, "ogg", loop=True)
+    audio.write(decoded_path, done.samples, done.rate, "ogg", loop=True)
     decoded, sr = audio.read(decoded_path)
     assert decoded.shape[0] == x.shape[0]
     assert audio.loudness(decoded, sr) == pytest.approx(-18.0, abs=0.5)
@@ -144,4 +157,4 @@ def test_upper_percentile_is_numpys(q):
         np.zeros(1000),  # short: numpy's own
     ]
     for x in signals:
-        assert loop_points.upper_percentile(x, q) == pytest.approx(np.percentile(x, q), rel=1e-6)
+        assert seams.upper_percentile(x, q) == pytest.approx(np.percentile(x, q), rel=1e-6)

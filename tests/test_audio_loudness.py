@@ -14,9 +14,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from audio_signals import SR, drum_loop, noise, tone
 
-from segue.core import audio
+from segue.core import audio, seams
+from segue.core.audio import TrackAudio
 from segue.core.track import Track
-from segue.plugins import loop_points, loudness
+from segue.plugins import loudness
 
 
 def scipy_true_peak(x: np.ndarray) -> float:
@@ -53,6 +54,14 @@ def _track(fmt: str = "ogg", **changes) -> Track:
     return base.replace(**changes)
 
 
+def _hook(track: Track, x: np.ndarray) -> TrackAudio:
+    """The hook on ``x``: the normalised samples come back as a new array, ``x`` untouched."""
+    given = np.array(x, np.float32, copy=True)
+    out = loudness.segue_process_track(TrackAudio(given, SR, track))
+    assert np.array_equal(given, np.asarray(x, np.float32))
+    return out
+
+
 def _encode_decode(tmp_path: Path, x: np.ndarray, fmt: str, loop: bool = False):
     path = tmp_path / f"out.{fmt}"
     audio.write(path, x, SR, fmt, loop=loop)
@@ -62,12 +71,11 @@ def _encode_decode(tmp_path: Path, x: np.ndarray, fmt: str, loop: bool = False):
 @pytest.mark.parametrize("target", [-16.0, -23.0])
 @pytest.mark.parametrize("fmt", ["ogg", "opus", "mp3", "flac", "wav"])
 def test_decoded_file_is_on_target_and_under_minus_1_dbtp(tmp_path, fmt, target):
-    wav = tmp_path / "work.wav"
-    audio.write_float_wav(wav, loud_peaky(seed=3), SR)
     track = _track(fmt, extra={"loudness_target": target})
-    out = loudness.segue_process_track(track, wav)
+    done = _hook(track, loud_peaky(seed=3))
+    out = done.track
     assert "loudness_warning" not in out.extra
-    processed, sr = audio.read(wav)
+    processed, sr = done.samples, done.rate
     assert sr == SR and processed.dtype == np.float32
     decoded, dsr = _encode_decode(tmp_path, processed, fmt)
     measured = audio.loudness(decoded, dsr)
@@ -78,11 +86,9 @@ def test_decoded_file_is_on_target_and_under_minus_1_dbtp(tmp_path, fmt, target)
 
 
 def test_default_target_is_minus_16(tmp_path):
-    wav = tmp_path / "work.wav"
-    audio.write_float_wav(wav, 0.05 * tone(440, 3.0), SR)
-    out = loudness.segue_process_track(_track("wav"), wav)
-    assert out.loudness_lufs == pytest.approx(-16.0, abs=0.1)
-    assert audio.loudness(audio.read(wav)[0], SR) == pytest.approx(-16.0, abs=0.1)
+    done = _hook(_track("wav"), 0.05 * tone(440, 3.0))
+    assert done.track.loudness_lufs == pytest.approx(-16.0, abs=0.1)
+    assert audio.loudness(done.samples, SR) == pytest.approx(-16.0, abs=0.1)
 
 
 def test_limiter_leaves_no_click():
@@ -122,7 +128,7 @@ def test_looping_track_keeps_a_seamless_seam(tmp_path):
     # A loop whose first beat is the loudest moment: the gain ramps down before the loop's
     # end for the peak after the jump, and is equal on both sides of the seam.
     x = drum_loop(120, 4.0, seed=11, peak=1.0)
-    before = loop_points.measure_seam(x, SR, 0, x.shape[0], bar_s=2.0)
+    before = seams.measure_seam(x, SR, 0, x.shape[0], bar_s=2.0)
     assert before["ok"]
     result = loudness.normalise(x, SR, -10.0, -1.0, loop=(0, x.shape[0]))
     y = result.samples
@@ -132,21 +138,20 @@ def test_looping_track_keeps_a_seamless_seam(tmp_path):
     steps = np.abs(np.diff(gain_db))[known[:-1] & known[1:]]
     # From the loop's last sample to its first, the gain moves like anywhere else.
     assert abs(gain_db[0] - gain_db[-1]) <= steps.max() + 1e-3
-    after = loop_points.measure_seam(y, SR, 0, y.shape[0], bar_s=2.0)
+    after = seams.measure_seam(y, SR, 0, y.shape[0], bar_s=2.0)
     assert after["ok"], after
     # Circular true peak (across the seam) is under the ceiling too.
     assert audio.oversampled_peaks(y, circular=True).max() <= 10 ** (-1 / 20) + 1e-6
 
 
 def test_silent_input_is_left_alone_with_a_warning(tmp_path, caplog):
-    wav = tmp_path / "work.wav"
-    audio.write_float_wav(wav, np.zeros((SR, 2), np.float32), SR)
-    before = wav.read_bytes()
+    silence = TrackAudio(np.zeros((SR, 2), np.float32), SR, _track())
     with caplog.at_level(logging.WARNING, logger="segue.plugins.loudness"):
-        out = loudness.segue_process_track(_track(), wav)
+        done = loudness.segue_process_track(silence)
+    out = done.track
     assert out.extra["loudness_warning"] == "silent"
     assert out.loudness_lufs is None
-    assert wav.read_bytes() == before
+    assert done.samples is silence.samples  # left as they are
     assert any("silent" in r.getMessage() for r in caplog.records)
 
 
@@ -154,8 +159,6 @@ def test_an_unreachable_target_is_reported_not_hidden(tmp_path):
     # Sparse clicks cannot reach -6 LUFS under -1 dBTP: best effort, and a warning.
     x = np.zeros((SR * 4, 2), np.float32)
     x[:: SR // 2] = 0.5
-    wav = tmp_path / "work.wav"
-    audio.write_float_wav(wav, x, SR)
-    out = loudness.segue_process_track(_track("wav", extra={"loudness_target": -6.0}), wav)
-    assert "loudness_warning" in out.extra
-    assert audio.true_peak_db(audio.read(wav)[0], SR) <= -1.0
+    done = _hook(_track("wav", extra={"loudness_target": -6.0}), x)
+    assert "loudness_warning" in done.track.extra
+    assert audio.true_peak_db(done.samples, SR) <= -1.0

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from segue.core import audio
+from segue.core.audio import TrackAudio
 from segue.core.plugins import Plugins
+from segue.core.pregen.finishing import first_track
+from segue.core.pregen.planning import PlannedRequest
 from segue.core.request import GenerationRequest
 from segue.core.track import Track
 
@@ -26,24 +30,8 @@ async def _generate(tmp_path: Path, request: GenerationRequest):
 
 def _track(request: GenerationRequest, gen, frames: int, sr: int) -> Track:
     """The Track the pipeline builds from a request and what the generator reported."""
-    return Track(
-        id=request.cache_key,
-        mood=request.mood,
-        variant=request.variant,
-        format=request.output_format,
-        duration_s=frames / sr,
-        bpm=gen.bpm,
-        beats_per_bar=gen.beats_per_bar or 4,
-        first_beat_s=gen.first_beat_s or 0.0,
-        loop=gen.loop if gen.loop is not None else not request.stinger,
-        loop_start_s=gen.loop_start_s or 0.0,
-        loop_end_s=gen.loop_end_s,
-        extra={
-            **gen.extra,
-            "loudness_target": request.params.get("loudness_lufs"),
-            "requested_bpm": request.bpm,
-        },
-    )
+    generator = SimpleNamespace(name="synth", model="")
+    return first_track(PlannedRequest(request, 0.0), gen, generator, frames / sr)
 
 
 @pytest.mark.parametrize(
@@ -66,9 +54,10 @@ async def test_synth_track_through_the_chain(tmp_path, plugins, prompt, bpm, fmt
     )
     gen = await _generate(tmp_path, request)
     samples, sr = audio.read(gen.path)
-    wav = tmp_path / "processing.wav"
-    audio.write_float_wav(wav, samples, sr)
-    track = plugins.process_track(_track(request, gen, samples.shape[0], sr), wav)
+    done = plugins.process_track(
+        TrackAudio(samples, sr, _track(request, gen, samples.shape[0], sr))
+    )
+    track = done.track
 
     # Beat grid: the synth's tempo is the requested one, and the audio agrees.
     assert track.bpm == pytest.approx(bpm)
@@ -78,7 +67,7 @@ async def test_synth_track_through_the_chain(tmp_path, plugins, prompt, bpm, fmt
     assert track.extra["seam"]["jump"] <= track.extra["seam"]["jump_limit"] * 1.01 + 1e-5
 
     out = tmp_path / f"final.{fmt}"
-    audio.write(out, audio.read(wav)[0], sr, fmt, loop=True)
+    audio.write(out, done.samples, done.rate, fmt, loop=True)
     decoded, dsr = audio.read(out)
     assert audio.loudness(decoded, dsr) == pytest.approx(target, abs=0.5)
     assert audio.true_peak_db(decoded, dsr) <= -1.0
@@ -93,9 +82,10 @@ async def test_synth_stinger_plays_to_its_end(tmp_path, plugins):
     )  # fmt: skip
     gen = await _generate(tmp_path, request)
     samples, sr = audio.read(gen.path)
-    wav = tmp_path / "processing.wav"
-    audio.write_float_wav(wav, samples, sr)
-    track = plugins.process_track(_track(request, gen, samples.shape[0], sr), wav)
+    done = plugins.process_track(
+        TrackAudio(samples, sr, _track(request, gen, samples.shape[0], sr))
+    )
+    track = done.track
     assert track.loop is False
     assert track.loop_end_s == pytest.approx(samples.shape[0] / sr, abs=1e-3)
     assert track.loudness_lufs == pytest.approx(-16.0, abs=0.5)

@@ -16,9 +16,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from segue.core import __version__, hookimpl
+from segue.core.audio import TrackAudio
 from segue.core.errors import PluginError
 from segue.core.plugins import DEFAULT_PLUGINS, Plugins, get_plugins, reset_plugins
 from segue.core.request import GenerationRequest
@@ -376,47 +378,96 @@ def test_a_transformer_returning_the_wrong_type_is_named() -> None:
 
 
 def test_process_track_chain(tmp_path: Path) -> None:
-    calls: list[tuple[str, Path]] = []
+    calls: list[tuple[str, Any]] = []
 
     class Gain:
         @hookimpl(tryfirst=True)
-        def segue_process_track(self, track: Track, path: Path) -> Track:
-            calls.append(("gain", path))
-            return track.replace(loudness_lufs=-16.0)
+        def segue_process_track(self, audio: TrackAudio) -> TrackAudio:
+            calls.append(("gain", float(audio.samples.max())))
+            track = audio.track.replace(loudness_lufs=-16.0)
+            return audio.replace(samples=audio.samples * 2, track=track)
 
     class Tempo:
         @hookimpl
-        def segue_process_track(self, track: Track) -> Track:
-            calls.append(("tempo", track.loudness_lufs))  # type: ignore[arg-type]
-            return track.replace(bpm=120.0, extra={**track.extra, "tempo_checked": True})
+        def segue_process_track(self, audio: TrackAudio) -> TrackAudio:
+            calls.append(("tempo", (audio.track.loudness_lufs, float(audio.samples.max()))))
+            track = audio.track
+            return audio.replace(
+                track=track.replace(bpm=120.0, extra={**track.extra, "tempo_checked": True})
+            )
 
     class Observer:
         @hookimpl(trylast=True)
-        def segue_process_track(self, track: Track, path: Path) -> None:
-            calls.append(("observe", track.bpm))  # type: ignore[arg-type]
+        def segue_process_track(self, audio: TrackAudio) -> None:
+            calls.append(("observe", audio.track.bpm))
 
     plugins = Plugins(
         load_entry_points=False,
         disabled=DEFAULT_PLUGINS,
         extra=[("observer", Observer()), ("tempo", Tempo()), ("gain", Gain())],
     )
-    audio = tmp_path / "a.wav"
     track = Track(id="k", mood="m", variant=0, format="ogg", duration_s=4.0)
-    out = plugins.process_track(track, audio)
-    assert (out.loudness_lufs, out.bpm, out.extra) == (-16.0, 120.0, {"tempo_checked": True})
-    assert calls == [("gain", audio), ("tempo", -16.0), ("observe", 120.0)]
+    samples = np.full((8, 2), 0.25, np.float32)
+    given = TrackAudio(samples, 8000, track)
+    out = plugins.process_track(given)
+    assert (out.track.loudness_lufs, out.track.bpm) == (-16.0, 120.0)
+    assert out.track.extra == {"tempo_checked": True}
+    assert out.samples.dtype == np.float32 and float(out.samples.max()) == 0.5
+    assert calls == [("gain", 0.25), ("tempo", (-16.0, 0.5)), ("observe", 120.0)]
     assert plugins.processors() == ["gain", "tempo", "observer"]
     assert plugins.to_dict()["process_order"] == ["gain", "tempo", "observer"]
-    assert track.bpm is None  # the input is not changed
+    # The input is not changed, and cannot be written to through what a plugin is given.
+    assert track.bpm is None and float(samples.max()) == 0.25
+    assert given.samples.flags.writeable is False and samples.flags.writeable is True
+
+    class InPlace:
+        @hookimpl
+        def segue_process_track(self, audio: TrackAudio) -> None:
+            audio.samples[:] = 0.0
 
     class Bad:
         @hookimpl
-        def segue_process_track(self, track: Track) -> dict[str, Any]:
+        def segue_process_track(self, audio: TrackAudio) -> dict[str, Any]:
             return {}
 
-    bad = Plugins(load_entry_points=False, disabled=DEFAULT_PLUGINS, extra=[("bad", Bad())])
-    with pytest.raises(PluginError, match="plugin bad: segue_process_track returned dict"):
-        bad.process_track(track, audio)
+    class OldReturn:
+        @hookimpl
+        def segue_process_track(self, audio: TrackAudio) -> Track:
+            return audio.track
+
+    class Broken:
+        @hookimpl
+        def segue_process_track(self, audio: TrackAudio) -> TrackAudio:
+            return audio.replace(samples=audio.samples * np.float32(np.inf))
+
+    for name, plugin, message in [
+        ("inplace", InPlace(), "plugin inplace: segue_process_track raised ValueError: "),
+        ("bad", Bad(), "plugin bad: segue_process_track returned dict, not a TrackAudio$"),
+        ("old", OldReturn(), r"returned Track, not a TrackAudio \(return audio.replace\(track"),
+        ("broken", Broken(), "plugin broken: segue_process_track returned non-finite samples"),
+    ]:
+        one = Plugins(load_entry_points=False, disabled=DEFAULT_PLUGINS, extra=[(name, plugin)])
+        with pytest.raises(PluginError, match=message):
+            one.process_track(given)
+    assert float(samples.max()) == 0.25
+
+
+def test_a_processor_with_the_old_signature_is_refused_naming_the_new_one() -> None:
+    """A post-processor written for ``(track, path)``: one line, the plugin and the new hook."""
+
+    class Old:
+        @hookimpl
+        def segue_process_track(self, track: Track, path: Path) -> Track | None:
+            return None
+
+    with pytest.raises(PluginError) as info:
+        Plugins(load_entry_points=False, extra=[("old-peak", Old())])
+    message = str(info.value)
+    assert "\n" not in message
+    assert message.startswith(
+        "plugin old-peak: segue_process_track(track, path) does not match the hook's "
+        "signature segue_process_track(audio): it receives the decoded audio"
+    )
 
 
 def test_notification_hooks_reach_every_plugin() -> None:

@@ -291,11 +291,13 @@ class Marker:
         self.stored: list[str] = []
 
     @hookimpl(tryfirst=True)
-    def segue_process_track(self, track, path):
-        samples, sr = sf.read(str(path), dtype="float32")
+    def segue_process_track(self, audio):
+        samples = audio.samples.copy()  # the samples given are read-only
         samples[:100] = 0.0
-        sf.write(str(path), samples, sr, subtype="FLOAT")
-        return track.replace(extra={**track.extra, "marked": True})
+        track = audio.track
+        return audio.replace(
+            samples=samples, track=track.replace(extra={**track.extra, "marked": True})
+        )
 
     @hookimpl
     def segue_track_stored(self, track):
@@ -340,7 +342,7 @@ async def test_stop_interrupts_cleanly(tmp_path):
 
 class SlowProcessor:
     @hookimpl
-    def segue_process_track(self, track, path):
+    def segue_process_track(self, audio):
         import time
 
         time.sleep(0.5)  # post-processing still running when the stop comes

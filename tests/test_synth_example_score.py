@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import audio_measure as am
 
 from segue.core import audio
-from segue.plugins.loop_points import measure_seam
+from segue.core.seams import measure_seam
 from segue.plugins.synth.words import parse_key
 
 SCORE = Path(__file__).resolve().parents[1] / "adaptive_score.yaml"

@@ -2,7 +2,7 @@
 
 Two to eight bars, every family of mood words, with and without composition plans: the
 seam passes ``tests/audio_measure.seam_report`` (with the margins of the long-loop test in
-``test_synth_music.py``) and the pipeline's own check (``loop_points.measure_seam``), and
+``test_synth_music.py``) and the pipeline's own check (``segue.core.seams.measure_seam``), and
 the loop has no silence.
 """
 
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import audio_measure as am
 
 from segue.core.request import GenerationRequest
-from segue.plugins.loop_points import measure_seam
+from segue.core.seams import measure_seam
 from segue.plugins.synth import SynthGenerator
 from segue.plugins.synth.composer import compose
 

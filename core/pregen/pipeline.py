@@ -9,9 +9,9 @@ One :class:`Pipeline` serves ``segue pregen`` (``run``), ``segue serve`` (``stor
 3. check the budget; wait for a concurrency slot; call the generator under a deadline,
    retrying transient failures (exponential backoff, full jitter, Retry-After honoured),
    never permanent ones; record the cost in the ledger as soon as the call returns;
-4. decode the output (any format) to a float WAV, run ``segue_process_track``, encode to
-   the request's format, hash it, decode it again to verify (corrupt output is a transient
-   failure and is never stored);
+4. finish it (``finishing``): decode the output (any format) once, run the
+   ``segue_process_track`` chain on the decoded audio, encode once to the request's format,
+   hash it, decode it once to verify (corrupt output is a transient failure, never stored);
 5. put it in the primary sink then the replicas, record the Track, notify
    ``segue_track_stored``.
 
@@ -33,26 +33,22 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-
-from segue.core import audio
 from segue.core.cache import Cache
 from segue.core.errors import (
     BudgetError,
     ConfigError,
     GenerationError,
     PermanentError,
-    PluginError,
     RateLimitedError,
     TransientError,
 )
-from segue.core.files import sha256_file, writer_gone
+from segue.core.files import writer_gone
 from segue.core.generator import GeneratedAudio, Generator
 from segue.core.plugins import Plugins
+from segue.core.pregen.finishing import finish
 from segue.core.pregen.planning import (
     CACHE_METHODS,
     SINK_METHODS,
@@ -65,7 +61,7 @@ from segue.core.pregen.progress import NullReporter, Outcome, PregenSummary, Rep
 from segue.core.request import GenerationRequest
 from segue.core.score import PluginChoice, Score
 from segue.core.storage import StorageSink
-from segue.core.track import FORMATS, Track
+from segue.core.track import Track
 
 log = logging.getLogger("segue.pipeline")
 
@@ -85,24 +81,6 @@ __all__ = [
     "build_sinks",
     "track_present",
 ]
-
-
-# --- audio I/O -------------------------------------------------------------------------------
-
-
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Decode any supported file to float32 frames x channels; raise TransientError if corrupt.
-
-    Corrupt output is worth another generation, so it maps to a transient failure.
-    """
-    try:
-        return audio.read(path)
-    except audio.AudioError as exc:
-        raise TransientError(f"corrupt output: {exc}") from None
-
-
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- building the score's cache and sinks ------------------------------------------------
@@ -680,7 +658,13 @@ class Pipeline:
     ) -> Track:
         self.reporter.update(planned, "processing")
         track, out = await _in_thread(
-            self._process, planned, gen, workdir, executor=self._processing_pool()
+            finish,
+            self.plugins,
+            planned,
+            gen,
+            self.generator,
+            workdir,
+            executor=self._processing_pool(),
         )
         self.reporter.update(planned, "storing")
         await self._put_all(track, out)
@@ -701,73 +685,6 @@ class Pipeline:
                 max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="segue-process"
             )
         return self._pool
-
-    def _process(
-        self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
-    ) -> tuple[Track, Path]:
-        """Decode, post-process, encode, hash and verify (blocking: runs in a thread)."""
-        request = planned.request
-        fmt = request.output_format
-        if fmt not in FORMATS:
-            raise PermanentError(f"unknown output format {fmt!r}")
-        samples, sr = read_audio(Path(gen.path))
-        wav = workdir / "processing.wav"
-        audio.write_float_wav(wav, samples, sr)
-        track = Track(
-            id=planned.request.cache_key,
-            mood=request.mood,
-            variant=request.variant,
-            format=fmt,
-            duration_s=samples.shape[0] / sr,
-            # Unknown to the generator: beat_grid measures it (the request picks the octave).
-            bpm=gen.bpm,
-            beats_per_bar=gen.beats_per_bar or 4,
-            first_beat_s=gen.first_beat_s or 0.0,
-            loop=gen.loop if gen.loop is not None else not request.stinger,
-            loop_start_s=gen.loop_start_s or 0.0,
-            loop_end_s=gen.loop_end_s,
-            generator=self.generator.name,
-            model=gen.model or getattr(self.generator, "model", ""),
-            prompt=request.prompt,
-            cost_usd=float(gen.cost_usd or 0.0),
-            created_at=utc_now(),
-            extra={
-                **gen.extra,
-                "loudness_target": request.params.get("loudness_lufs"),
-                "requested_bpm": request.bpm,
-            },
-        )
-        try:
-            processed = self.plugins.process_track(track, wav)
-        except GenerationError:
-            raise
-        except PluginError as exc:  # names the post-processor that failed
-            raise PermanentError(f"post-processing failed: {exc}") from exc
-        except Exception as exc:
-            raise PermanentError(f"post-processing failed: {type(exc).__name__}: {exc}") from exc
-        if not isinstance(processed, Track):
-            raise PermanentError("post-processing returned something other than a Track")
-        if processed.bpm is None and request.bpm is not None:
-            processed = processed.replace(bpm=request.bpm)  # nothing measured: trust the score
-        samples, sr = read_audio(wav)
-        out = workdir / f"{planned.request.cache_key}.{fmt}"
-        try:
-            audio.write(out, samples, sr, fmt, loop=bool(processed.loop))
-        except audio.AudioError as exc:
-            raise TransientError(f"encoding failed: {exc}") from None
-        sha, size = sha256_file(out)
-        # Verify what will be stored decodes (a broken encode is retried, never stored).
-        decoded, dsr = read_audio(out)
-        track = processed.replace(
-            id=planned.request.cache_key,
-            format=fmt,
-            sha256=sha,
-            bytes=size,
-            duration_s=round(decoded.shape[0] / dsr, 6),
-        )
-        if track.loop_end_s is not None and track.loop_end_s > track.duration_s + 0.05:
-            track = track.replace(loop_end_s=track.duration_s)
-        return track, out
 
     async def _put_all(self, track: Track, path: Path) -> None:
         """Primary first (its failure fails the request), then replicas (logged, recorded)."""

@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from segue.core.request import GenerationRequest
-from segue.plugins.loop_points import measure_seam
+from segue.core.seams import measure_seam
 from segue.plugins.synth.arrangement import Arrangement
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
@@ -166,7 +166,7 @@ def render_request(
 
 
 def _seam_excess(seam: dict[str, float | bool]) -> float:
-    """How far a seam is over the limits of ``loop_points.measure_seam`` (<= 0: within).
+    """How far a seam is over the limits of ``segue.core.seams.measure_seam`` (<= 0: within).
 
     Without the check's own margins (1 % on the jump, 5 % on the flux, 0.5 dB on the
     level steps): they are left for what comes after, loudness and a lossy codec, which

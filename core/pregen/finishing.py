@@ -1,0 +1,133 @@
+"""Finishing a generated track: decode once, post-process, encode once, verify once.
+
+What the generator wrote (any format libsndfile reads) is decoded once into a
+:class:`~segue.core.audio.TrackAudio` with the Track's metadata so far; the
+``segue_process_track`` chain passes it from plugin to plugin in memory; the result is
+encoded once to the request's format, hashed, and decoded once more to verify that what
+will be stored plays. Output that does not decode (from the generator or the encoder) is
+a transient failure: worth another generation, never stored.
+
+Blocking CPU work: the pipeline runs :func:`finish` on its processing threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from segue.core import audio
+from segue.core.audio import TrackAudio
+from segue.core.errors import GenerationError, PermanentError, PluginError, TransientError
+from segue.core.generator import GeneratedAudio, Generator
+from segue.core.plugins import Plugins
+from segue.core.pregen.planning import PlannedRequest
+from segue.core.track import FORMATS, Track
+
+__all__ = ["decode_output", "finish", "first_track", "post_process", "utc_now"]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def decode_output(path: Path) -> tuple[np.ndarray, int]:
+    """Decode any supported file to float32 frames x channels; TransientError if corrupt.
+
+    Corrupt output is worth another generation, so it maps to a transient failure.
+    """
+    try:
+        return audio.read(path)
+    except audio.AudioError as exc:
+        raise TransientError(f"corrupt output: {exc}") from None
+
+
+def first_track(
+    planned: PlannedRequest, gen: GeneratedAudio, generator: Generator, duration_s: float
+) -> Track:
+    """The Track before post-processing: what the request and the generator say."""
+    request = planned.request
+    return Track(
+        id=request.cache_key,
+        mood=request.mood,
+        variant=request.variant,
+        format=request.output_format,
+        duration_s=duration_s,
+        # Unknown to the generator: beat_grid measures it (the request picks the octave).
+        bpm=gen.bpm,
+        beats_per_bar=gen.beats_per_bar or 4,
+        first_beat_s=gen.first_beat_s or 0.0,
+        loop=gen.loop if gen.loop is not None else not request.stinger,
+        loop_start_s=gen.loop_start_s or 0.0,
+        loop_end_s=gen.loop_end_s,
+        generator=generator.name,
+        model=gen.model or getattr(generator, "model", ""),
+        prompt=request.prompt,
+        cost_usd=float(gen.cost_usd or 0.0),
+        created_at=utc_now(),
+        extra={
+            **gen.extra,
+            "loudness_target": request.params.get("loudness_lufs"),
+            "requested_bpm": request.bpm,
+        },
+    )
+
+
+def post_process(plugins: Plugins, track_audio: TrackAudio) -> TrackAudio:
+    """Run the ``segue_process_track`` chain; a failure is permanent and names its plugin."""
+    try:
+        return plugins.process_track(track_audio)
+    except GenerationError:  # a plugin's own TransientError is retried, as documented
+        raise
+    except PluginError as exc:  # names the post-processor that failed
+        raise PermanentError(f"post-processing failed: {exc}") from exc
+    except Exception as exc:
+        raise PermanentError(f"post-processing failed: {type(exc).__name__}: {exc}") from exc
+
+
+def finish(
+    plugins: Plugins,
+    planned: PlannedRequest,
+    gen: GeneratedAudio,
+    generator: Generator,
+    workdir: Path,
+) -> tuple[Track, Path]:
+    """Decode, post-process, encode, hash and verify; the encoded file is put in ``workdir``.
+
+    Returns the finished Track (``sha256``, ``bytes`` and ``duration_s`` of the encoded
+    file) and the file's path.
+    """
+    request = planned.request
+    fmt = request.output_format
+    if fmt not in FORMATS:
+        raise PermanentError(f"unknown output format {fmt!r}")
+    samples, sr = decode_output(Path(gen.path))  # the one decode of the generator's output
+    track = first_track(planned, gen, generator, samples.shape[0] / sr)
+    done = post_process(plugins, TrackAudio(samples, sr, track))
+    processed = done.track
+    if processed.bpm is None and request.bpm is not None:
+        processed = processed.replace(bpm=request.bpm)  # nothing measured: trust the score
+    name = f"{request.cache_key}.{fmt}"
+    try:
+        data = audio.encode(done.samples, done.rate, fmt, loop=bool(processed.loop), name=name)
+    except audio.AudioError as exc:
+        raise TransientError(f"encoding failed: {exc}") from None
+    # Verify what will be stored decodes (a broken encode is retried, never stored).
+    try:
+        decoded, dsr = audio.decode(data, name)
+    except audio.AudioError as exc:
+        raise TransientError(f"corrupt output: {exc}") from None
+    out = workdir / name
+    out.write_bytes(data)
+    finished = processed.replace(
+        id=request.cache_key,
+        format=fmt,
+        sha256=hashlib.sha256(data).hexdigest(),
+        bytes=len(data),
+        duration_s=round(decoded.shape[0] / dsr, 6),
+    )
+    if finished.loop_end_s is not None and finished.loop_end_s > finished.duration_s + 0.05:
+        finished = finished.replace(loop_end_s=finished.duration_s)
+    return finished, out
