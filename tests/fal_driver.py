@@ -2,7 +2,8 @@
 
 Reads a JSON spec from the file named by argv[1]; prints one JSON line with the results.
 Spec: ``{"config": {...}, "workdir": str, "requests": [{GenerationRequest fields}],
-"parallel": bool, "cancel_after": seconds|null, "raw": {"endpoint", "input"}|null}``.
+"parallel": bool, "cancel_after": seconds|null, "raw": {"endpoint", "input"}|null,
+"untested_fal_client": bool}`` (the last: behave as on a fal-client outside the tested range).
 Every logger is at DEBUG on stderr, so tests can search everything the process said.
 """
 
@@ -20,6 +21,7 @@ logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(
 
 from segue.core.errors import RateLimitedError, SegueError  # noqa: E402
 from segue.core.request import GenerationRequest  # noqa: E402
+from segue.plugins.fal import generator as fal_generator  # noqa: E402
 from segue.plugins.fal.generator import FalGenerator  # noqa: E402
 
 
@@ -87,6 +89,8 @@ async def main() -> None:
     if spec.get("raw"):
         print(json.dumps({"results": [await raw(spec["raw"])]}), flush=True)
         return
+    if spec.get("untested_fal_client"):
+        fal_generator.TESTED_FAL_CLIENT = ((0,), (0,))  # no version is in it
     workdir = Path(spec["workdir"])
     results: list[dict[str, Any]] = []
     try:

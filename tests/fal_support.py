@@ -85,6 +85,7 @@ async def drive(
     parallel: bool = False,
     cancel_after: float | None = None,
     raw: dict | None = None,
+    untested_fal_client: bool = False,
     timeout: float = 90.0,
 ) -> Run:
     """Run ``fal_driver.py`` against ``emu``; its stdout's last line is the results."""
@@ -97,6 +98,7 @@ async def drive(
         "parallel": parallel,
         "cancel_after": cancel_after,
         "raw": raw,
+        "untested_fal_client": untested_fal_client,
     }
     spec_file.write_text(json.dumps(spec))
     variables = dict(emu.env()) if emu is not None else {}

@@ -3,11 +3,14 @@ and the emulator's fault-spec grammar. No network, no fal-client import."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import random
 import subprocess
 import sys
+import tomllib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,17 @@ from segue.core.plugins import Plugins
 from segue.core.request import GenerationRequest
 from segue.plugins.fal.endpoints import ENDPOINTS, build_input, check_request, prompt_from_plan
 from segue.plugins.fal.faults import FaultSpecError, parse_faults
-from segue.plugins.fal.generator import FalGenerator, classify, format_detail, parse_retry_after
+from segue.plugins.fal.generator import (
+    TESTED_FAL_CLIENT,
+    FalGenerator,
+    classify,
+    format_detail,
+    is_tested,
+    parse_retry_after,
+    release,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def request(**kw) -> GenerationRequest:
@@ -241,6 +254,7 @@ def test_audio_params_hold_what_changes_the_audio_and_nothing_else(fal):
             "takes no output_format",
         ),
         ({"input": ["seed"]}, "input must be a mapping"),
+        ({"submit_timeout_s": "soon"}, "submit_timeout_s must be a number from 0.1 to 3600"),
     ],
 )
 def test_bad_configuration_is_a_one_line_config_error(tmp_path, config, message):
@@ -262,6 +276,30 @@ def test_the_plugin_registers_the_generator_and_the_emulator_command(tmp_path):
 
     args = build_parser().parse_args(["fal-emulator", "--port", "0", "--faults", "500:p=0.5"])
     assert (args.port, args.faults) == (0, "500:p=0.5")
+
+
+def test_the_submit_deadline_is_never_longer_than_the_whole_one(tmp_path):
+    assert FalGenerator({}, tmp_path).submit_timeout_s == 10.0
+    assert FalGenerator({"timeout_s": 4, "submit_timeout_s": 30}, tmp_path).submit_timeout_s == 4
+
+
+def test_fal_client_versions_inside_and_outside_the_tested_range():
+    assert is_tested((1, 0, 3)) and is_tested((1, 7, 0, "dev4", "g2b1c"))
+    assert not is_tested((1, 0, 2)) and not is_tested((2, 0, 0)) and not is_tested((0, 9))
+    assert release((1, 2, "rc1", 3)) == (1, 2)
+
+
+def test_the_tested_range_is_pyprojects_pin_and_holds_the_installed_fal_client():
+    # The submit hooks end fal-client's retries only on tested versions: the pin in
+    # pyproject.toml and TESTED_FAL_CLIENT move together, and CI runs a tested version
+    # (else the fast path would go unexercised while every test still passed).
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (pin,) = [d for d in pyproject["project"]["dependencies"] if d.startswith("fal-client")]
+    low, high = TESTED_FAL_CLIENT
+    dotted = ".".join
+    assert pin == f"fal-client>={dotted(map(str, low))},<{dotted(map(str, high))}"
+    installed = tuple(int(n) for n in importlib.metadata.version("fal-client").split(".")[:3])
+    assert is_tested(installed), installed
 
 
 def test_loading_the_plugin_and_making_the_generator_does_not_import_fal_client(tmp_path):

@@ -218,13 +218,53 @@ async def test_a_request_outside_the_limits_is_refused_before_any_request(emu, t
     assert dict(emu.requests) == {}
 
 
-async def test_an_unreachable_fal_is_transient_and_not_retried_by_fal_client(tmp_path):
+UNREACHABLE = {"FAL_RUN_HOST": "127.0.0.1:9", "FAL_QUEUE_RUN_HOST": "127.0.0.1:9"}
+
+
+async def test_an_unreachable_fal_is_transient_and_retried_by_fal_client_once_at_most(tmp_path):
     async with FalEmulator(use_synth=False) as emu:
-        env = {"FAL_RUN_HOST": "127.0.0.1:9", "FAL_QUEUE_RUN_HOST": "127.0.0.1:9"}
-        run = await fs.drive(emu, tmp_path, [fs.req()], env=env)
+        run = await fs.drive(emu, tmp_path, [fs.req()], env=UNREACHABLE)
     assert run.result["error"] == "TransientError"
-    assert "cannot reach fal" in run.result["message"]
-    assert "Retrying request" not in run.stderr
+    assert "cannot reach fal: no connection to 127.0.0.1:9" in run.result["message"]
+    # A failed connection is seen only when fal-client starts its first retry (httpx's
+    # hooks see requests and answers, not transport errors): that retry is stopped.
+    assert run.stderr.count("Retrying request") == 1
+
+
+# On a fal-client outside the tested versions, the submit hooks only watch: fal-client
+# retries, and submit_timeout_s bounds it; the error still says what fal answered.
+async def test_untested_fal_client_a_persistent_429_ends_at_submit_timeout_s(emu, tmp_path):
+    emu.set_faults("429:retry_after=2")
+    config = {"submit_timeout_s": 1.5}
+    run = await fs.drive(emu, tmp_path, [fs.req()], config=config, untested_fal_client=True)
+    result = run.result
+    assert result["error"] == "RateLimitedError" and result["retry_after"] == 2.0, result
+    assert "HTTP 429: rate limited" in result["message"]
+    assert "submit_timeout_s=1.5 s passed" in result["message"]
+    assert emu.requests["submit"] >= 2 and "Retrying request" in run.stderr
+    assert "outside the versions segue was tested with" in run.stderr
+    assert emu.requests["status"] == 0 and fs.files_in(tmp_path / "work") == []
+
+
+async def test_untested_fal_client_a_short_429_is_absorbed_by_its_retries(emu, tmp_path):
+    emu.set_faults("429:first=2,retry_after=2")
+    run = await fs.drive(emu, tmp_path, [fs.req()], untested_fal_client=True)
+    assert run.result["ok"], run.result
+    assert emu.requests["submit"] == 3 and emu.requests["media"] == 1
+
+
+async def test_untested_fal_client_unreachable_ends_at_submit_timeout_s(tmp_path):
+    async with FalEmulator(use_synth=False) as emu:
+        run = await fs.drive(
+            emu,
+            tmp_path,
+            [fs.req()],
+            config={"submit_timeout_s": 1},
+            env=UNREACHABLE,
+            untested_fal_client=True,
+        )
+    assert run.result["error"] == "TransientError"
+    assert "cannot reach fal at 127.0.0.1:9: submit_timeout_s=1 s passed" in run.result["message"]
 
 
 async def test_the_deadline_cancels_the_fal_request(tmp_path):

@@ -4,7 +4,9 @@ One ``generate`` call is one attempt: submit, poll, fetch the result, download t
 Retrying is the pipeline's job; this module's job is to say which failures are worth it
 (``TransientError``, ``RateLimitedError``) and which are not (``PermanentError``).
 
-fal-client is imported lazily, inside methods: it reads ``FAL_RUN_HOST`` and
+fal-client is used through its public API only; its own retries on a submit are bounded by
+``submit_timeout_s`` and, on tested versions, ended early by httpx event hooks (see
+``TESTED_FAL_CLIENT``). It is imported lazily, inside methods: it reads ``FAL_RUN_HOST`` and
 ``FAL_QUEUE_RUN_HOST`` once, at import, so a process (or a test) can point it at the
 local emulator by setting them before the first generation.
 """
@@ -13,16 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import difflib
 import email.utils
+import json
 import logging
 import os
 import ssl
 import struct
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
@@ -47,6 +52,9 @@ from segue.plugins.fal.endpoints import (
     cost_usd,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
 log = logging.getLogger("segue.plugins.fal")
 
 CONFIG_KEYS = (
@@ -55,6 +63,7 @@ CONFIG_KEYS = (
     "concurrency",
     "poll_interval_s",
     "timeout_s",
+    "submit_timeout_s",
     "download_timeout_s",
     "max_download_mb",
     "respect_sections_durations",
@@ -207,14 +216,14 @@ def classify(
 
 
 class SubmitRefused(Exception):
-    """Raised from inside fal-client's HTTP transport so its retry loop lets go at once.
+    """Raised by segue's httpx hooks during a submit so fal-client's retry loop lets go.
 
-    fal-client retries 408/409/429 and transport errors up to 10 times with backoff
-    (a 429 that persists surfaces only after 40-50 s). For the *submit* call, segue's
-    pipeline owns retries and honours Retry-After, so the transport turns those into
-    this exception — not an ``httpx.HTTPError``, so fal-client does not catch it.
-    Status polls and result fetches keep fal-client's own retries: they cost nothing
-    and keep an already-paid run alive.
+    fal-client retries 408/409/429 and transport errors up to 10 times with backoff (a
+    429 that persists surfaces only after ~30 s). segue's pipeline owns retries for the
+    *submit* (it honours Retry-After and pauses every worker), so on a tested fal-client
+    the hooks turn those answers into this exception, which is not an ``httpx.HTTPError``
+    and so is not retried. Status polls and result fetches keep fal-client's retries:
+    they cost nothing and keep an already-paid run alive.
     """
 
     def __init__(self, status: int | None, headers: dict[str, str], body: str, cause: str = ""):
@@ -225,65 +234,91 @@ class SubmitRefused(Exception):
         self.cause = cause
 
 
-_client_class: type | None = None
+# fal-client versions on which the submit hooks may end fal-client's retry loop by raising:
+# there its loop catches only httpx.HTTPError and FalClientHTTPError, and the HTTP client
+# that AsyncClient.get_handle() hands out is the one its submit uses. Neither is promised,
+# so elsewhere the hooks only observe and the submit deadline alone bounds the retries.
+# Keep the upper bound in step with pyproject.toml's pin of fal-client.
+TESTED_FAL_CLIENT: tuple[tuple[int, ...], tuple[int, ...]] = ((1, 0, 3), (2,))
+
+# What fal-client would retry on a submit (408/409/429 always, 502-504 when they look like
+# an ingress error): the pipeline gets these at once instead.
+SUBMIT_RETRIED = frozenset({408, 409, 429, 502, 503, 504})
 
 
-def fal_client_class() -> type:
-    """fal_client.AsyncClient with a transport that bounds the submit call's retries."""
-    global _client_class
-    if _client_class is not None:
-        return _client_class
-    import fal_client
-    import httpx
+def release(version: tuple[Any, ...]) -> tuple[int, ...]:
+    """The leading numbers of a version tuple: ``(1, 0, 4, 'dev2', 'g1a')`` -> ``(1, 0, 4)``."""
+    numbers: list[int] = []
+    for part in version:
+        if not isinstance(part, int):
+            break
+        numbers.append(part)
+    return tuple(numbers)
 
-    try:
-        import fal_client.client as fc
-        from asyncstdlib import cached_property as async_cached_property
 
-        backup_transport = fc.AsyncBackupDomainTransport
-        user_agent = fc.USER_AGENT
-    except (ImportError, AttributeError):  # fal-client changed: keep its own retries
-        log.warning("fal-client internals changed: a 429 may take ~40 s to reach segue")
-        _client_class = fal_client.AsyncClient
-        return _client_class
+def is_tested(version: tuple[Any, ...]) -> bool:
+    """Whether fal-client ``version`` is in ``TESTED_FAL_CLIENT`` (low inclusive, high not)."""
+    low, high = TESTED_FAL_CLIENT
+    return low <= release(version) < high
 
-    class SubmitGuard(httpx.AsyncBaseTransport):
-        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-            self._inner = inner
 
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-            submit = request.method == "POST"
-            try:
-                response = await self._inner.handle_async_request(request)
-            except httpx.TransportError as exc:
-                if submit:
-                    raise SubmitRefused(None, {}, "", f"{type(exc).__name__}: {exc}") from exc
-                raise
-            if submit and response.status_code in (408, 409, 429, 502, 503, 504):
-                body = await response.aread()
-                await response.aclose()
-                raise SubmitRefused(
-                    response.status_code,
-                    dict(response.headers),
-                    body.decode("utf-8", "replace"),
-                )
-            return response
+@dataclass
+class SubmitWatch:
+    """What fal answered one submit call, attempt by attempt (filled in by the httpx hooks)."""
 
-        async def aclose(self) -> None:
-            await self._inner.aclose()
+    stop_retries: bool  # raise SubmitRefused where fal-client would retry
+    attempts: int = 0
+    status: int | None = None  # of the last answer; None: no answer yet
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    host: str = ""
 
-    class SegueFalClient(fal_client.AsyncClient):
-        @async_cached_property(asyncio.Lock)
-        async def _client(self) -> httpx.AsyncClient:
-            auth = await self._auth
-            return httpx.AsyncClient(
-                transport=SubmitGuard(backup_transport()),
-                headers={"Authorization": auth.header_value, "User-Agent": user_agent},
-                timeout=self.default_timeout,
-            )
 
-    _client_class = SegueFalClient
-    return _client_class
+# The submit in progress in this task. A context variable, not an attribute: requests for
+# several tracks share fal-client's one HTTP client, each in its own task, and the hooks
+# run inside the awaiting task, so each sees only its own submit (polls see None).
+_submit_watch: contextvars.ContextVar[SubmitWatch | None] = contextvars.ContextVar(
+    "segue_fal_submit", default=None
+)
+
+
+async def _on_request(request: httpx.Request) -> None:
+    """httpx request hook: count the submit's attempts; stop a retry of a failed connection."""
+    watch = _submit_watch.get()
+    if watch is None:
+        return
+    watch.attempts += 1
+    watch.host = request.url.netloc.decode("ascii", "replace")
+    if watch.stop_retries and watch.attempts > 1 and watch.status is None:
+        # The previous attempt got no answer at all (fal-client retries transport errors):
+        # fal was not reached, so the pipeline may as well decide when to try again.
+        raise SubmitRefused(None, {}, "", f"no connection to {watch.host}")
+
+
+async def _on_response(response: httpx.Response) -> None:
+    """httpx response hook: note the submit's answer; hand a retryable one to segue."""
+    watch = _submit_watch.get()
+    if watch is None:
+        return
+    watch.status = response.status_code
+    watch.headers = dict(response.headers)
+    if response.status_code >= 400:
+        # The error body is small; read here it stays readable for fal-client too.
+        watch.body = (await response.aread()).decode("utf-8", "replace")
+    if watch.stop_retries and response.status_code in SUBMIT_RETRIED:
+        raise SubmitRefused(response.status_code, watch.headers, watch.body)
+
+
+def _body_detail(body: str, headers: dict[str, str]) -> tuple[str, str | None]:
+    """An error answer's ``detail`` as one line, and its ``error_type`` (body, else header)."""
+    detail: Any = body
+    error_type = _header(headers, "x-fal-error-type")
+    with contextlib.suppress(ValueError):
+        parsed = json.loads(body)
+        if isinstance(parsed, dict):
+            detail = parsed.get("detail", detail)
+            error_type = parsed.get("error_type") or error_type
+    return format_detail(detail), error_type
 
 
 def _ssl_context() -> ssl.SSLContext:
@@ -336,6 +371,11 @@ class FalGenerator:
         self.concurrency: int = concurrency
         self.poll_interval_s = _number(config, "poll_interval_s", 2.0, 0.01, 60.0)
         self.timeout_s = _number(config, "timeout_s", 300.0, 0.1, 86400.0)
+        # fal answers a submit in well under a second; past this, fal-client is retrying
+        # (a 429, an unreachable host) and the pipeline's backoff should decide instead.
+        self.submit_timeout_s = min(
+            _number(config, "submit_timeout_s", 10.0, 0.1, 3600.0), self.timeout_s
+        )
         self.download_timeout_s = _number(config, "download_timeout_s", 120.0, 0.1, 3600.0)
         self.max_download_bytes = int(
             _number(config, "max_download_mb", 200.0, 0.001, 10_000.0) * 1024 * 1024
@@ -368,7 +408,9 @@ class FalGenerator:
                 raise ConfigError(f"generator fal: billing must be one of {', '.join(BILLINGS)}")
             self.billing = config["billing"]
 
-        self._client: Any = None
+        self._client: Any = None  # fal_client.AsyncClient, made on first use
+        self._http: httpx.AsyncClient | None = None  # its HTTP client, to close
+        self._stop_retries = False  # whether the submit hooks may end fal-client's retries
         self._session: aiohttp.ClientSession | None = None
         # Each status poll would otherwise be an INFO line from httpx under `segue -v`-less
         # runs too (the CLI logs at INFO): keep httpx quiet unless someone configured it.
@@ -445,10 +487,12 @@ class FalGenerator:
         )
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and "_client" in vars(client):
+        # fal-client's AsyncClient has no close(): its HTTP client, reached once through
+        # get_handle(), is what holds the connections.
+        self._client = None
+        http, self._http = self._http, None
+        if http is not None:
             with contextlib.suppress(Exception):
-                http = await client._client
                 await http.aclose()
         session, self._session = self._session, None
         if session is not None:
@@ -488,10 +532,70 @@ class FalGenerator:
             return RateLimitedError(safe, error.retry_after)
         return type(error)(safe)
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            self._client = fal_client_class()(key=self._key())
-        return self._client
+    async def _get_client(self) -> Any:
+        """fal-client's AsyncClient, with segue's hooks on its HTTP client."""
+        if self._client is not None:
+            return self._client
+        import fal_client
+        import httpx
+
+        client = fal_client.AsyncClient(key=self._key())
+        # get_handle() makes no request: the handle it returns carries the HTTP client
+        # every call of this AsyncClient uses, where httpx's event hooks can be added.
+        handle = await client.get_handle(self.model, "segue-hooks")
+        http = getattr(handle, "client", None)
+        if isinstance(http, httpx.AsyncClient):
+            hooks = http.event_hooks
+            http.event_hooks = {
+                "request": [*hooks.get("request", []), _on_request],
+                "response": [*hooks.get("response", []), _on_response],
+            }
+            self._http = http
+            self._stop_retries = is_tested(tuple(fal_client.version_tuple))
+        if not self._stop_retries:
+            # Still bounded (submit_timeout_s), only slower to report: say why, once.
+            why = (
+                f"fal-client {fal_client.__version__} is outside the versions segue was "
+                f"tested with ({'.'.join(map(str, TESTED_FAL_CLIENT[0]))} to "
+                f"<{'.'.join(map(str, TESTED_FAL_CLIENT[1]))})"
+                if self._http is not None
+                else "fal-client's HTTP client cannot be reached through get_handle()"
+            )
+            log.warning(
+                "%s: a 429 or an unreachable fal on submit reaches segue after fal-client's "
+                "own retries, within submit_timeout_s=%g s",
+                why,
+                self.submit_timeout_s,
+            )
+        self._client = client
+        return client
+
+    async def _submit(self, client: Any, arguments: dict[str, Any]) -> Any:
+        """``client.submit`` within ``submit_timeout_s``, its answers watched by the hooks."""
+        watch = SubmitWatch(stop_retries=self._stop_retries)
+        token = _submit_watch.set(watch)
+        try:
+            async with asyncio.timeout(self.submit_timeout_s):
+                return await client.submit(self.model, arguments)
+        except TimeoutError:
+            raise self._submit_cut_short(watch) from None
+        finally:
+            _submit_watch.reset(token)
+
+    def _submit_cut_short(self, watch: SubmitWatch) -> GenerationError:
+        """The error for a submit still unanswered (fal-client retrying) at its deadline."""
+        note = (
+            f"submit_timeout_s={self.submit_timeout_s:g} s passed after {watch.attempts} attempts"
+        )
+        if watch.status is None:
+            where = f" at {watch.host}" if watch.host else ""
+            return TransientError(f"fal submit: cannot reach fal{where}: {note}")
+        detail, error_type = _body_detail(watch.body, watch.headers)
+        error = classify(watch.status, error_type, detail, "submit", watch.headers)
+        message = f"{error} ({note})"
+        if isinstance(error, RateLimitedError):
+            return RateLimitedError(message, error.retry_after)
+        return type(error)(message)
 
     def _map(self, exc: BaseException, where: str) -> GenerationError:
         import fal_client
@@ -500,15 +604,8 @@ class FalGenerator:
         if isinstance(exc, SubmitRefused):
             if exc.status is None:
                 return classify(None, None, f"cannot reach fal: {_one_line(exc.cause)}", where)
-            detail, error_type = exc.body, _header(exc.headers, "x-fal-error-type")
-            with contextlib.suppress(ValueError):
-                import json
-
-                body = json.loads(exc.body)
-                if isinstance(body, dict):
-                    detail = body.get("detail", detail)
-                    error_type = body.get("error_type") or error_type
-            return classify(exc.status, error_type, format_detail(detail), where, exc.headers)
+            detail, error_type = _body_detail(exc.body, exc.headers)
+            return classify(exc.status, error_type, detail, where, exc.headers)
         if isinstance(exc, fal_client.FalClientHTTPError):
             error_type = exc.error_type or detail_error_type(exc.message)
             return classify(
@@ -530,15 +627,13 @@ class FalGenerator:
         self, arguments: dict[str, Any], request: GenerationRequest
     ) -> tuple[str, dict[str, Any]]:
         """Submit, poll and fetch the result within ``timeout_s``; cancel on the way out."""
-        import fal_client
-
-        client = self._get_client()
+        client = await self._get_client()
         handle = None
         where = "submit"
         try:
             async with asyncio.timeout(self.timeout_s):
                 try:
-                    handle = await client.submit(self.model, arguments)
+                    handle = await self._submit(client, arguments)
                     log.debug(
                         "fal: submitted %s/%d as %s",
                         request.mood,
@@ -554,9 +649,9 @@ class FalGenerator:
                     result = await handle.get(interval=self.poll_interval_s)
                 except GenerationError:
                     raise
-                except (Exception, SubmitRefused) as exc:
-                    if isinstance(exc, fal_client.auth.MissingCredentialsError):
-                        raise ConfigError("generator fal: FAL_KEY is not set") from None
+                except Exception as exc:
+                    # (fal-client's MissingCredentialsError cannot happen: the key is
+                    # always passed, and its absence is a ConfigError before this.)
                     error = self._map(exc, where)
                     if where == "status" and handle is not None:
                         # We lost sight of a paid run the pipeline will resubmit: stop it.
