@@ -131,6 +131,8 @@ def fast_path_problem(version: str | None = None) -> str | None:
         return f"aiohttp {version} is not a version it was tested on ({tested})"
     if DirectQueue is None:
         return f"aiohttp {version} lacks the internals it uses (aiohttp._websocket.reader)"
+    if not hasattr(web.WebSocketResponse(), "_parser"):  # set from 3.14.x (not 3.14.0)
+        return f"aiohttp {version} lacks the internals it uses (WebSocketResponse._parser)"
     return None
 
 
