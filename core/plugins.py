@@ -55,6 +55,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segue.plugins.memory_cache",
     "segue.plugins.redis_cache",
     "segue.plugins.local_storage",
+    "segue.plugins.s3_storage",
     "segue.plugins.loudness",
     "segue.plugins.beat_grid",
     "segue.plugins.loop_points",

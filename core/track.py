@@ -39,6 +39,9 @@ class Track:
     created_at: str = ""
     # Anything else a plugin wants to record (analysis results, warnings); kept in the cache.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Where clients fetch the audio when it is not this server (a CDN, a presigned URL):
+    # set by the server from its storage sink, never kept in the cache.
+    public_url: str = field(default="", repr=False)
 
     @property
     def ext(self) -> str:
@@ -50,7 +53,7 @@ class Track:
 
     @property
     def url(self) -> str:
-        return f"/tracks/{self.filename}"
+        return self.public_url or f"/tracks/{self.filename}"
 
     @property
     def content_type(self) -> str:
@@ -62,6 +65,7 @@ class Track:
     def to_dict(self) -> dict[str, Any]:
         """The wire and cache form, with ``url`` and ``content_type``."""
         data = dataclasses.asdict(self)
+        del data["public_url"]
         data["url"] = self.url
         data["content_type"] = self.content_type
         if data["loop_end_s"] is None:

@@ -114,6 +114,29 @@ def track_present(sink: StorageSink, track: Track) -> bool:
     return sink.exists(track.filename)
 
 
+async def refresh_sink(sink: StorageSink, filename: str) -> None:
+    """Let a remote sink look ``filename`` up (another server may have stored it).
+
+    Sinks whose ``exists`` answers from the storage itself (local folders) have no
+    ``refresh``; remote ones answer ``exists`` from what they know, and learn here.
+    """
+    refresh = getattr(sink, "refresh", None)
+    if refresh is not None:
+        try:
+            await refresh(filename)
+        except GenerationError as exc:  # the put that follows fails, or works, and says so
+            log.warning("storage %s: cannot look up %s: %s", sink.name, filename, exc)
+
+
+def with_public_url(sink: StorageSink, track: Track) -> Track:
+    """``track`` with the URL clients fetch it from, when the sink serves it elsewhere."""
+    public_url = getattr(sink, "public_url", None)
+    url = public_url(track.filename) if public_url is not None else None
+    if url and url != track.public_url:
+        return track.replace(public_url=url)
+    return track
+
+
 class _BudgetStop(GenerationError):
     """No new request may start: it could take spending past the budget."""
 
@@ -231,7 +254,7 @@ class Pipeline:
             track = self.cache.get(key)
             if track is None or not self.primary.exists(track.filename):
                 return None
-            return track
+            return with_public_url(self.primary, track)
         try:
             st = os.stat(path)
         except OSError:
@@ -466,6 +489,7 @@ class Pipeline:
         reporter = self.reporter
         reporter.update(planned, "queued")
         while True:
+            await refresh_sink(self.primary, f"{key}.{request.output_format}")
             track = self.stored(request)
             if track is not None:
                 reporter.update(planned, "skipped")
@@ -486,6 +510,7 @@ class Pipeline:
                         pass
                     continue
                 try:
+                    await refresh_sink(self.primary, f"{key}.{request.output_format}")
                     track = self.stored(request)
                     if track is not None:
                         reporter.update(planned, "skipped", "stored by another worker")
@@ -704,6 +729,8 @@ class Pipeline:
             try:
                 await sink.put(track.filename, path, track.sha256)
                 return
+            except PermanentError:
+                raise  # access denied, no such bucket: asking again will not help
             except (OSError, GenerationError) as exc:
                 if attempt == SINK_PUT_ATTEMPTS:
                     raise TransientError(f"storage {sink.name}: {exc}") from exc
@@ -721,6 +748,7 @@ class Pipeline:
             if src is None:
                 continue
             for sink in self.sinks[1:]:
+                await refresh_sink(sink, track.filename)
                 if not sink.exists(track.filename):
                     try:
                         await sink.put(track.filename, src, track.sha256)
