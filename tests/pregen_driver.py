@@ -11,8 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import pregen_support
 
 from segue.core.cli import EXIT_BAD_INPUT, EXIT_FAILURE, build_parser

@@ -13,14 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pregen_faulty
+
+from segue.core.plugins import Plugins
+from segue.core.score import Mood, PluginChoice, Score
+
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import pregen_faulty  # noqa: E402
-
-from segue.core.plugins import Plugins  # noqa: E402
-from segue.core.score import Mood, PluginChoice, Score  # noqa: E402
 
 DRIVER = HERE / "pregen_driver.py"
 

@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import re
 import shutil
-import sys
 import tempfile
 import textwrap
 from collections.abc import AsyncIterator
@@ -23,21 +22,18 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
+from aiohttp import web
+
+from segue.core import hookimpl
+from segue.core.errors import PermanentError
+from segue.core.generator import GeneratedAudio
+from segue.core.plugins import Plugins
+from segue.core.pregen.pipeline import Pipeline
+from segue.core.request import GenerationRequest
+from segue.core.score import Score, load_score
+from segue.core.server.app import SERVER, SegueServer, create_app, start
 
 HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from aiohttp import web  # noqa: E402
-
-from segue.core import hookimpl  # noqa: E402
-from segue.core.errors import PermanentError  # noqa: E402
-from segue.core.generator import GeneratedAudio  # noqa: E402
-from segue.core.plugins import Plugins  # noqa: E402
-from segue.core.pregen.pipeline import Pipeline  # noqa: E402
-from segue.core.request import GenerationRequest  # noqa: E402
-from segue.core.score import Score, load_score  # noqa: E402
-from segue.core.server.app import SERVER, SegueServer, create_app, start  # noqa: E402
 
 
 class ToneGenerator:

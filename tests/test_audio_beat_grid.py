@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from audio_signals import SR, click_track, drum_loop, noise, pad, tone
 
 from segue.core import audio

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from audio_signals import SR, click_track, drum_loop, tone
 
 from segue.core import audio, hookimpl, seams

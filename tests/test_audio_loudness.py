@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from audio_signals import SR, drum_loop, noise, tone
 
 from segue.core import audio, seams

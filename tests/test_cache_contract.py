@@ -256,9 +256,7 @@ def test_disk_cache_paths_are_relative_to_the_score_folder(tmp_path):
 async def test_two_pipelines_on_one_redis_cache_generate_each_key_once(redis_url, tmp_path):
     """Like two servers sharing Redis: separate caches and sinks' state, one lock per key."""
     import collections
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     import pregen_support as ps
 
     from segue.core.pregen.pipeline import Pipeline

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from aiohttp import web
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from server_support import SCORE, serve, started
 
 from segue.core.client import (

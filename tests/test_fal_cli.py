@@ -12,13 +12,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import fal_support as fs
 import pyloudnorm
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import fal_support as fs
 
 SCORE = """\
 segue: 1

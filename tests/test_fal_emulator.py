@@ -6,17 +6,12 @@ from __future__ import annotations
 import asyncio
 import io
 import ssl
-import sys
-from pathlib import Path
 
 import aiohttp
+import fal_support as fs
 import numpy as np
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import fal_support as fs
 
 from segue.plugins.fal import render
 from segue.plugins.fal.emulator import FalEmulator

@@ -7,15 +7,11 @@ prove what was (not) retried.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import fal_support as fs
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import fal_support as fs
 
 from segue.plugins.fal.emulator import FalEmulator
 

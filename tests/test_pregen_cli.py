@@ -10,12 +10,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pregen_support as ps
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import pregen_support as ps
 
 from segue.core.pregen.pipeline import Pipeline
 from segue.core.pregen.progress import RichReporter

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import sys
 from pathlib import Path
-
-import pytest
-import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pregen_faulty
 import pregen_support as ps
+import pytest
+import soundfile as sf
 
 from segue.core import hookimpl
 from segue.core.errors import BudgetError

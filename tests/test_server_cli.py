@@ -9,13 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from server_support import connect_raw, joined, recv_json
 from websockets.exceptions import ConnectionClosed
 

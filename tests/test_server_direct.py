@@ -11,13 +11,8 @@ import asyncio
 import base64
 import json
 import struct
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from server_support import connect_raw, joined, recv_type, serve
 
 from segue.core.server.ws_direct import TESTED_AIOHTTP, DirectResponse, fast_path_problem

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from server_support import SCORE, connect_raw, joined, recv_json, recv_type, serve
 from websockets.exceptions import ConnectionClosed
 

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from server_support import SCORE, connect_raw, joined, no_message, recv_json, recv_type, serve
 from websockets.exceptions import ConnectionClosed
 

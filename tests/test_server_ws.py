@@ -7,18 +7,12 @@ generator (see server_support.py).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
-import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import itertools
-
 from server_support import (
     SCORE,
     connect_raw,

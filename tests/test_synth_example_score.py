@@ -17,12 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import audio_measure as am
 import numpy as np
 import pytest
 import yaml
-
-sys.path.insert(0, str(Path(__file__).parent))
-import audio_measure as am
 
 from segue.core import audio
 from segue.core.seams import measure_seam

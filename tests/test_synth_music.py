@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+import audio_measure as am
 import numpy as np
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).parent))
-import audio_measure as am
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth import SynthGenerator

@@ -8,14 +8,9 @@ the loop has no silence.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
+import audio_measure as am
 import pytest
 import soundfile as sf
-
-sys.path.insert(0, str(Path(__file__).parent))
-import audio_measure as am
 
 from segue.core.request import GenerationRequest
 from segue.core.seams import measure_seam

@@ -9,9 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from server_support import serve
 
 ROOT = Path(__file__).resolve().parents[1]

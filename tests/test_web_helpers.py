@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from web_support import browser  # noqa: F401  (the fixture)
 
 STATIC = Path(__file__).resolve().parents[1] / "core" / "server" / "static"

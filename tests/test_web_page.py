@@ -8,13 +8,8 @@ measures the signal.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from web_support import (  # noqa: F401  (browser and server are fixtures)
     artifact,
     browser,
