@@ -22,8 +22,8 @@ mp3      MPEG-1 Layer III    160 kbit/s constant bit rate (CBR keeps seeking exa
                              records the encoder delay and padding, and decoders that
                              honour it (libmpg123, hence soundfile) return the exact
                              frame count, but many players do not: **mp3 loops are not
-                             sample-exact** (encoder padding, see reference
-                             adaptive-music.md); prefer ogg for looping music. LAME's
+                             sample-exact** (encoder padding, see docs/audio.md);
+                             prefer ogg for looping music. LAME's
                              preset scales the input by 0.95; write() undoes it.
 flac     FLAC, 16 bit        lossless; 16 bit because every player takes it and the
                              tracks are normalised well above 16-bit noise.

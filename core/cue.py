@@ -51,7 +51,7 @@ class Stinger:
     def to_message(self, server_time: float) -> dict[str, Any]:
         return {
             "type": "stinger",
-            "name": self.mood,  # DESIGN: the stinger's name (its mood in the score)
+            "name": self.mood,  # the stinger's name, its mood in the score (docs/protocol.md)
             "event": self.name,  # the game event that played it
             "mood": self.mood,
             "track": self.track.to_dict(),

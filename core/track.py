@@ -1,4 +1,4 @@
-"""Track: a generated, stored audio file and its metadata (DESIGN section 5)."""
+"""Track: a generated, stored audio file and its metadata (docs/protocol.md, `cue`)."""
 
 from __future__ import annotations
 

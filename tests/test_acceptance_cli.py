@@ -1,4 +1,4 @@
-"""Acceptance: the CLI as a new user meets it, against DESIGN section 8.
+"""Acceptance: the CLI as a new user meets it, against README.md and docs/pregeneration.md.
 
 What it leaves behind, and what it prints when the machine (not the score) is the problem:
 one line and exit status 1, never a traceback.

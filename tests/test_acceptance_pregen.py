@@ -1,4 +1,4 @@
-"""Acceptance: ``segue pregen`` leaves nothing behind once it ends (DESIGN section 8), even
+"""Acceptance: ``segue pregen`` leaves nothing behind once it ends (docs/pregeneration.md), even
 when it is stopped while a generator still works in a thread that cannot be cancelled.
 """
 
@@ -94,7 +94,7 @@ def test_a_stopped_pregen_leaves_no_work_folder(tmp_path: Path) -> None:
 
 
 def test_temp_files_of_a_reused_pid_are_stale(tmp_path: Path) -> None:
-    """DESIGN section 8: temp files whose writer is gone are removed at the next start, also
+    """docs/pregeneration.md: temp files whose writer is gone are removed at the next start, also
     when the writer's pid now belongs to another process (a restarted container's pid 1)."""
     from segue.core.pregen.pipeline import Pipeline
 

@@ -1,4 +1,4 @@
-"""Acceptance: scores written from DESIGN section 3 and docs/score.md as a game developer
+"""Acceptance: scores written from docs/score.md as a game developer
 reads them — every form the docs show validates and plans; broken ones of kinds the
 fixtures in ``tests/scores/bad/`` do not cover give one ``FILE:LINE: path: message`` line
 and exit status 2.

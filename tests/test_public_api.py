@@ -154,7 +154,7 @@ def test_public_names_import(module: str) -> None:
 
 
 def test_the_scan_and_the_resolver_can_fail(tmp_path: Path) -> None:
-    doc = tmp_path / "x.md"
+    doc = tmp_path / "page.txt"
     doc.write_text(
         "Use `segue.core.cue.Cue`.\n\n```python\nfrom segue.core.moved import gone  # no\n"
         "import segue.core.nowhere\n```\n"

@@ -50,7 +50,7 @@ def tr(frm: str, to: str, **fields) -> TransitionRule:
     return TransitionRule(from_mood=frm, to_mood=to, transition=Transition(**fields))
 
 
-# The example score's transitions (DESIGN section 3).
+# The transitions of tests/scores/design_example.yaml.
 EXAMPLE = (
     tr("*", "*", at="next_bar", fade_ms=2000, min_dwell_s=8),
     tr("*", "combat", at="next_beat", fade_ms=300),

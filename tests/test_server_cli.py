@@ -106,7 +106,7 @@ async def test_segue_serve_pregenerates_with_the_synth_and_serves(tmp_path):
             assert info.value.rcvd.code == 1001
         assert await asyncio.get_running_loop().run_in_executor(None, proc.wait, 30) == 0
         assert "shutting down" in proc.stderr.read()
-        # Only finished tracks in the folder (DESIGN section 8).
+        # Only finished tracks in the folder (docs/pregeneration.md).
         names = sorted(p.name for p in (tmp_path / ".segue" / "tracks").iterdir())
         assert len(names) == 3 and all(n.endswith(".ogg") and len(n) == 68 for n in names)
     finally:

@@ -1,7 +1,7 @@
 """A local emulator of fal's queue API, for working and testing offline.
 
 It serves, over HTTPS with a certificate for 127.0.0.1 from its own CA (trustme), what
-fal-client 1.0.3 talks to (see docs/generators.md, section fal and fal-notes.md):
+fal-client 1.0.3 talks to (see docs/generators.md, section fal):
 
     POST /{owner}/{alias}[/{path}]                 submit: {request_id, response_url, ...}
     GET  /{owner}/{alias}/requests/{id}/status      IN_QUEUE / IN_PROGRESS / COMPLETED

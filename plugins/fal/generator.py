@@ -101,7 +101,7 @@ PERMANENT_ERROR_TYPES = frozenset(
     {"bad_request", "content_policy_violation", "feature_not_supported", "validation_error"}
 )
 
-# Where downloads land: dot-prefixed while written (DESIGN section 8).
+# Where downloads land: dot-prefixed while written (docs/pregeneration.md).
 CONTENT_EXTS = {
     "audio/mpeg": ".mp3",
     "audio/mp3": ".mp3",
