@@ -17,8 +17,18 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 PACKAGE_DIRS = PYPROJECT["tool"]["setuptools"]["package-dir"]  # {"segue.core": "core", ...}
-# Build with what is installed: no dependencies fetched, no isolated build environment.
-PIP_FLAGS = ["-q", "--no-deps", "--no-build-isolation", "--disable-pip-version-check"]
+# Build with what is installed (the test extra brings setuptools with bdist_wheel): no
+# dependencies fetched, no isolated build environment.
+PIP_FLAGS = ["--no-deps", "--no-build-isolation", "--disable-pip-version-check"]
+
+
+def run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``command``; on failure, fail with its whole output (pip's reason is in it)."""
+    done = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    assert done.returncode == 0, (
+        f"{' '.join(command)} exited {done.returncode}\n{done.stdout}\n{done.stderr}"
+    )
+    return done
 
 
 def packages_on_disk() -> set[str]:
@@ -65,10 +75,8 @@ def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
+    run(
         [sys.executable, "-m", "pip", "wheel", *PIP_FLAGS, str(source_copy), "-w", str(out)],
-        check=True,
-        capture_output=True,
         timeout=300,
     )
     (built,) = out.glob("segue-*.whl")
@@ -199,30 +207,35 @@ def test_console_script() -> None:
     assert out.stdout.strip() == f"segue {PYPROJECT['project']['version']}"
 
 
+PURELIB = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
+SITE_DIRS = "import site; print(*site.getsitepackages(), sep=chr(10))"
+
+
+def python_paths(python: str | Path, code: str) -> list[str]:
+    """The paths ``code`` prints, one a line, when interpreter ``python`` runs it."""
+    return run([str(python), "-c", code], env=clean_env()).stdout.splitlines()
+
+
 @pytest.mark.slow
-def test_non_editable_install_into_a_fresh_venv(source_copy: Path, tmp_path: Path) -> None:
-    """``pip install .`` (not editable): the venv imports segue from its own site-packages."""
+def test_non_editable_install_into_a_fresh_venv(wheel: Path, tmp_path: Path) -> None:
+    """The wheel installed (not editable) into a new venv: it imports segue from there.
+
+    The venv gets no pip (faster) and sees this environment's packages (the dependencies)
+    through a ``.pth`` line, wherever they are installed; this environment's own segue is an
+    editable install, whose finder is not loaded that way, so it cannot stand in.
+    """
     venv = tmp_path / "venv"
-    subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
-        check=True,
-        timeout=120,
-    )
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)], timeout=120)
     python = venv / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "pip", "install", *PIP_FLAGS, str(source_copy)],
-        check=True,
-        capture_output=True,
+    (site,) = map(Path, python_paths(python, PURELIB))
+    # Every site folder this environment reads, its base Python's too (a venv made with
+    # --system-site-packages), so the dependencies are found wherever they are installed.
+    (site / "outer.pth").write_text("\n".join(python_paths(sys.executable, SITE_DIRS)) + "\n")
+    run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", *PIP_FLAGS,
+         "--force-reinstall", "--no-index", str(wheel)],
         timeout=300,
-    )
-    site = Path(
-        subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-    )
+    )  # fmt: skip
     assert not (site / "core").exists() and not (site / "plugins").exists()
     assert (site / "segue" / "core" / "py.typed").exists()
     where = subprocess.run(
