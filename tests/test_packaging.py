@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -262,3 +263,17 @@ def test_non_editable_install_into_a_fresh_venv(wheel: Path, tmp_path: Path) -> 
     )
     assert listed.returncode == 0, listed.stderr
     assert '"segue.plugins.style"' in listed.stdout
+
+
+def test_tests_find_their_helpers_through_pytest_not_sys_path_edits() -> None:
+    assert "tests" in PYPROJECT["tool"]["pytest"]["ini_options"]["pythonpath"]
+    edit = re.compile(r"sys\.path\.(?:insert|append|extend)\(|sys\.path\s*\+?=(?!=)")
+    offenders = [
+        f"{path.relative_to(REPO)}:{text[: m.start()].count(chr(10)) + 1}"
+        for path in sorted((REPO / "tests").rglob("*.py"))
+        for text in [path.read_text(encoding="utf-8")]
+        for m in edit.finditer(text)
+    ]
+    assert offenders == [], (
+        "use pytest's pythonpath (pyproject.toml) or monkeypatch.syspath_prepend"
+    )
