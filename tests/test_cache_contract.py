@@ -5,14 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sys
 import time
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from redis_support import RedisServer, require_redis
 
 from segue.core.errors import ConfigError

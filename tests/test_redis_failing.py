@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 from pathlib import Path
 
 import aiohttp
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from redis_support import RedisServer, require_redis
 from server_support import SCORE, connect_raw, joined, recv_type, serve
 
