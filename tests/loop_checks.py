@@ -10,13 +10,9 @@
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
 from audio_measure import longest_silence
 
 from segue.core.analysis import Rhythm

@@ -7,13 +7,8 @@ runs every excerpt and every song; these tests hold the same targets on a few.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 from corpus import excerpt, f_measure, read, require_corpus, songs
 from loop_checks import loop_report
 
