@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 import threading
 import time
 import urllib.request
@@ -16,17 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pregen_support as ps
 import pytest
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import pregen_support as ps  # noqa: E402
-
-from segue.core.errors import ConfigError, PermanentError, TransientError  # noqa: E402
-from segue.core.plugins import Plugins  # noqa: E402
-from segue.core.pregen.pipeline import Pipeline  # noqa: E402
+from segue.core.errors import ConfigError, PermanentError, TransientError
+from segue.core.plugins import Plugins
+from segue.core.pregen.pipeline import Pipeline
 
 try:
     import boto3
