@@ -9,6 +9,7 @@ documented key by key in ``docs/score.md``.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,83 @@ class Mood:
     key: str | None = None
     stinger: bool = False
     line: int = 0
+    layers: tuple[Layer, ...] = ()
+
+
+# The window edge of a layer (intensity units): a layer with ``from: a`` fades in between
+# ``a - LAYER_EDGE`` and ``a`` (and out between ``to`` and ``to + LAYER_EDGE``), so that
+# crossing a threshold is a short ramp (25 ms at slew 2/s), never a click.
+LAYER_EDGE = 0.05
+
+
+@dataclass(frozen=True)
+class Layer:
+    """A named stem of a mood, heard between intensities ``from_`` and ``to``.
+
+    ``gain`` is an optional curve of ``(intensity, gain)`` points (linear between them,
+    flat beyond the ends) that shapes the stem's gain inside its window.
+    """
+
+    name: str
+    from_: float = 0.0
+    to: float = 1.0
+    gain: tuple[tuple[float, float], ...] = ()
+    line: int = 0
+
+    def gain_at(self, intensity: float) -> float:
+        """The stem's linear gain (0-1) at ``intensity``."""
+        if intensity < self.from_:
+            window = max(0.0, (intensity - (self.from_ - LAYER_EDGE)) / LAYER_EDGE)
+        elif intensity > self.to:
+            window = max(0.0, ((self.to + LAYER_EDGE) - intensity) / LAYER_EDGE)
+        else:
+            window = 1.0
+        if window <= 0.0 or not self.gain:
+            return window
+        return window * _curve(self.gain, intensity)
+
+    def breakpoints(self) -> tuple[float, ...]:
+        """The intensities where ``gain_at`` bends (linear between them)."""
+        points = {self.from_ - LAYER_EDGE, self.from_, self.to, self.to + LAYER_EDGE}
+        points.update(x for x, _ in self.gain)
+        return tuple(sorted(points))
+
+
+def _curve(points: tuple[tuple[float, float], ...], x: float) -> float:
+    if x <= points[0][0]:
+        return points[0][1]
+    for (x0, g0), (x1, g1) in itertools.pairwise(points):
+        if x <= x1:
+            return g0 + (g1 - g0) * (x - x0) / (x1 - x0)
+    return points[-1][1]
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """The score's ``intensity``: the state key (0-1) that drives layers, and its slew."""
+
+    key: str
+    slew_per_s: float = 2.0
+    at: str = "now"  # now | next_beat | next_bar: where a change starts
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Duck:
+    """An event's ``duck``: lower the music bus by ``depth_db`` (never the stingers)."""
+
+    depth_db: float = -12.0
+    hold_s: float | None = None  # None: until a client ends it
+    attack_ms: int = 50
+    release_ms: int = 500
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "depth_db": self.depth_db,
+            "hold_s": self.hold_s,
+            "attack_ms": self.attack_ms,
+            "release_ms": self.release_ms,
+        }
 
 
 @dataclass(frozen=True)
@@ -77,6 +155,7 @@ class EventSpec:
     stinger: str | None = None  # the stinger mood to play
     at: str = "next_beat"  # now | next_beat | next_bar
     line: int = 0
+    duck: Duck | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +208,7 @@ class Score:
     style: Style = Style()
     server: ServerOptions = ServerOptions()
     version: int = SCORE_VERSION
+    intensity: Intensity | None = None
 
     @property
     def state_dir(self) -> Path:
@@ -137,7 +217,7 @@ class Score:
 
     def public(self) -> dict[str, Any]:
         """What ``GET /api/score`` shows: moods, rules, events, transitions; never secrets."""
-        return {
+        out: dict[str, Any] = {
             "title": self.title,
             "version": self.version,
             "moods": [
@@ -173,8 +253,30 @@ class Score:
                 for t in self.transitions
             ],
             "default_transition": _transition_fields(Transition()),
-            "state_keys": state_keys(self.rules),
+            "state_keys": self.state_keys(),
         }
+        # Only what a score writes: scores without layers keep their public view.
+        if self.intensity is not None:
+            i = self.intensity
+            out["intensity"] = {"key": i.key, "slew_per_s": i.slew_per_s, "at": i.at}
+        for mood, entry in zip(self.moods.values(), out["moods"], strict=True):
+            if mood.layers:
+                entry["layers"] = [
+                    {"name": la.name, "from": la.from_, "to": la.to, "gain": la.gain}
+                    for la in mood.layers
+                ]
+        for event, entry in zip(self.events.values(), out["events"], strict=True):
+            if event.duck is not None:
+                entry["duck"] = event.duck.to_dict()
+        return out
+
+    def state_keys(self) -> list[dict[str, Any]]:
+        """``state_keys(rules)`` plus the intensity key (a number 0-1)."""
+        keys = state_keys(self.rules)
+        if self.intensity is not None and all(k["key"] != self.intensity.key for k in keys):
+            keys.append({"key": self.intensity.key, "type": "number", "min": 0, "max": 1})
+            keys.sort(key=lambda k: k["key"])
+        return keys
 
 
 def _transition_fields(t: Transition) -> dict[str, Any]:

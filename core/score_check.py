@@ -25,7 +25,10 @@ from segue.core.conditions import (
 from segue.core.errors import ScoreError
 from segue.core.score import (
     SCORE_VERSION,
+    Duck,
     EventSpec,
+    Intensity,
+    Layer,
     Mood,
     PluginChoice,
     Rule,
@@ -83,6 +86,7 @@ TOP_KEYS = (
     "events",
     "transitions",
     "server",
+    "intensity",
 )
 DEFAULTS_KEYS = ("duration_s", "instrumental", "variants", "format")
 MOOD_KEYS = (
@@ -95,7 +99,14 @@ MOOD_KEYS = (
     "variants",
     "format",
     "stinger",
+    "layers",
 )
+INTENSITY_KEYS = ("key", "slew_per_s", "at")
+LAYER_KEYS = ("from", "to", "gain")
+DUCK_KEYS = ("depth_db", "hold_s", "attack_ms", "release_ms")
+MAX_LAYERS = 16
+MAX_GAIN_POINTS = 32
+STATE_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*")
 PLAN_KEYS = ("positive_global_styles", "negative_global_styles", "sections")
 SECTION_KEYS = (
     "section_name",
@@ -105,7 +116,7 @@ SECTION_KEYS = (
     "lines",
 )
 RULE_KEYS = ("mood", "when", "priority")
-EVENT_KEYS = ("stinger", "at")
+EVENT_KEYS = ("stinger", "at", "duck")
 TRANSITION_KEYS = ("from", "to", "at", "entry", "fade", "fade_ms", "min_dwell_s", "debounce_ms")
 SERVER_KEYS = (
     "tokens",
@@ -432,8 +443,112 @@ class ScoreChecker:
             key=key,
             stinger=self.boolean(raw, "stinger", path, False),
             line=line_of(self.root, path),
+            layers=self.layers(raw["layers"], (*path, "layers")) if "layers" in raw else (),
         )
         return mood if len(self.errors) == before else None
+
+    def layers(self, value: Any, path: ErrorPath) -> tuple[Layer, ...]:
+        raw = self.mapping(value, path, None, "a mapping of stem names to layers")
+        if raw is None:
+            return ()
+        if not raw:
+            self.error(path, "must name at least one stem (or leave `layers` out)")
+        elif len(raw) > MAX_LAYERS:
+            self.error(path, f"must have at most {MAX_LAYERS} layers (it has {len(raw)})")
+            return ()
+        out = []
+        for name, spec in raw.items():
+            if not isinstance(name, str):
+                continue  # reported by mapping()
+            lpath = (*path, name)
+            if self.name(name, lpath, "a stem name") is None:
+                continue
+            body = self.mapping(
+                {} if spec is None else spec, lpath, LAYER_KEYS, "a mapping like {from: 0.4}"
+            )
+            if body is None:
+                continue
+            before = len(self.errors)
+            lo = float(self.number(body, "from", lpath, 0, 1, 0.0))
+            hi = float(self.number(body, "to", lpath, 0, 1, 1.0))
+            if len(self.errors) == before and lo >= hi:
+                self.error(
+                    (*lpath, "to" if "to" in body else "from"),
+                    f"`from` ({_fmt(lo)}) must be below `to` ({_fmt(hi)})",
+                )
+            gain = self.gain_curve(body["gain"], (*lpath, "gain")) if "gain" in body else ()
+            if len(self.errors) == before:
+                out.append(Layer(name, lo, hi, gain, line_of(self.root, lpath)))
+        return tuple(out)
+
+    def gain_curve(self, value: Any, path: ErrorPath) -> tuple[tuple[float, float], ...]:
+        """``[[intensity, gain], ...]``: 1-32 points, intensities rising, both 0-1."""
+        what = "a list of [intensity, gain] points, e.g. [[0.4, 0.2], [1, 1]]"
+        if not isinstance(value, list) or not value:
+            self.error(path, f"must be {what}")
+            return ()
+        if len(value) > MAX_GAIN_POINTS:
+            self.error(path, f"must have at most {MAX_GAIN_POINTS} points (it has {len(value)})")
+            return ()
+        points: list[tuple[float, float]] = []
+        for i, point in enumerate(value):
+            ok = (
+                isinstance(point, list)
+                and len(point) == 2
+                and all(_is_number(v) and 0 <= v <= 1 for v in point)
+            )
+            if not ok:
+                self.error((*path, i), "must be [intensity, gain], each a number from 0 to 1")
+                return ()
+            if points and point[0] <= points[-1][0]:
+                self.error(
+                    (*path, i),
+                    f"intensities must rise: {_fmt(point[0])} follows {_fmt(points[-1][0])}",
+                )
+                return ()
+            points.append((float(point[0]), float(point[1])))
+        return tuple(points)
+
+    def intensity(self, value: Any, moods: dict[str, Mood]) -> Intensity | None:
+        path: ErrorPath = ("intensity",)
+        layered = [m for m in moods.values() if m.layers]
+        if value is _MISSING or value is None:
+            if layered:
+                self.error(
+                    ("moods", layered[0].name, "layers"),
+                    "layers need a score-level `intensity` naming the state key that drives "
+                    "them (e.g. intensity: {key: threat})",
+                )
+            return None
+        raw = self.mapping(value, path, INTENSITY_KEYS, "a mapping like {key: threat}")
+        if raw is None:
+            return None
+        before = len(self.errors)
+        key = raw.get("key", _MISSING)
+        if key is _MISSING:
+            self.error(path, "needs `key`: the state key (a number 0-1) that drives the layers")
+        elif not isinstance(key, str) or not STATE_KEY_RE.fullmatch(key) or len(key) > 200:
+            self.error((*path, "key"), "must be a state key like threat or player.danger")
+        slew = float(self.number(raw, "slew_per_s", path, 0.01, 1000, 2.0))
+        at = self.choice(raw, "at", path, EVENT_AT, "now")
+        if len(self.errors) != before:
+            return None
+        return Intensity(key, slew, at, line_of(self.root, path))
+
+    def duck(self, value: Any, path: ErrorPath) -> Duck | None:
+        raw = self.mapping(value, path, DUCK_KEYS, "a mapping like {depth_db: -12, hold_s: 3}")
+        if raw is None:
+            return None
+        d = Duck()
+        hold = (
+            None if raw.get("hold_s") is None else self.number(raw, "hold_s", path, 0, 3600, None)
+        )
+        return Duck(
+            depth_db=float(self.number(raw, "depth_db", path, -60, 0, d.depth_db)),
+            hold_s=float(hold) if hold is not None else None,
+            attack_ms=self.number(raw, "attack_ms", path, 0, 10000, d.attack_ms, integer=True),
+            release_ms=self.number(raw, "release_ms", path, 0, 60000, d.release_ms, integer=True),
+        )
 
     def key(self, value: Any, path: ErrorPath) -> str | None:
         if isinstance(value, str):
@@ -619,8 +734,9 @@ class ScoreChecker:
                     body["stinger"], (*epath, "stinger"), moods, names, stinger=True
                 )
             at = self.choice(body, "at", epath, EVENT_AT, "next_beat")
+            duck = self.duck(body["duck"], (*epath, "duck")) if "duck" in body else None
             if len(self.errors) == before:
-                events[name] = EventSpec(name, stinger, at, line_of(self.root, epath))
+                events[name] = EventSpec(name, stinger, at, line_of(self.root, epath), duck)
         return events
 
     def transitions(
@@ -740,6 +856,7 @@ class ScoreChecker:
         events = self.events(root.get("events", _MISSING), moods, names)
         transitions = self.transitions(root.get("transitions", _MISSING), moods, names)
         server = self.server(root.get("server", _MISSING))
+        intensity = self.intensity(root.get("intensity", _MISSING), moods)
         if self.errors:
             return None
         return Score(
@@ -757,6 +874,7 @@ class ScoreChecker:
             style=style,
             server=server,
             version=version,
+            intensity=intensity,
         )
 
     def formatted(self, label: str) -> list[str]:
