@@ -70,6 +70,7 @@ class ErrorCode(StrEnum):
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     UNAUTHORIZED = "unauthorized"
+    ROOM_UNAVAILABLE = "room_unavailable"
 
 
 ERROR_CODES: tuple[str, ...] = tuple(c.value for c in ErrorCode)

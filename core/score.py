@@ -190,6 +190,16 @@ class ServerOptions:
     max_frame_bytes: int = 65536
     rate_per_s: float = 20.0
     burst: int = 40
+    rooms: RoomsOptions | None = None  # None: rooms in this process's memory
+
+
+@dataclass(frozen=True)
+class RoomsOptions:
+    """``server.rooms``: where rooms live when several servers share them."""
+
+    backend: str = "redis"
+    url: str = "redis://localhost:6379/0"
+    prefix: str = "segue"
 
 
 @dataclass(frozen=True)

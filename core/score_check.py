@@ -31,6 +31,7 @@ from segue.core.score import (
     Layer,
     Mood,
     PluginChoice,
+    RoomsOptions,
     Rule,
     Score,
     ServerOptions,
@@ -126,7 +127,9 @@ SERVER_KEYS = (
     "max_frame_bytes",
     "rate_per_s",
     "burst",
+    "rooms",
 )
+ROOMS_KEYS = ("backend", "url", "prefix")
 
 # A note, an optional accidental, then a mode after a space, or a shorthand (``m``, ``min``,
 # ``maj``) that may also follow at once (``C#m``).
@@ -818,7 +821,31 @@ class ScoreChecker:
             ),
             rate_per_s=float(self.number(raw, "rate_per_s", path, 0.1, 10000, d.rate_per_s)),
             burst=self.number(raw, "burst", path, 1, 100000, d.burst, integer=True),
+            rooms=self.rooms(raw.get("rooms"), (*path, "rooms")),
         )
+
+    def rooms(self, value: Any, path: ErrorPath) -> RoomsOptions | None:
+        """``server.rooms``: ``{backend: redis, url: redis://HOST:PORT/DB, prefix}``."""
+        if value is None:
+            return None
+        raw = self.mapping(value, path, ROOMS_KEYS)
+        if raw is None:
+            return None
+        d = RoomsOptions()
+        backend = raw.get("backend", _MISSING)
+        if backend is _MISSING:
+            self.error(path, "needs backend: redis (rooms in memory need no rooms section)")
+        elif backend != "redis":
+            self.error((*path, "backend"), f"must be redis, not {backend!r}")
+        url = raw.get("url", d.url)
+        if not isinstance(url, str) or not re.match(r"^(redis|rediss|unix)://", url):
+            self.error((*path, "url"), f"must be a redis:// URL, not {url!r}")
+            url = d.url
+        prefix = raw.get("prefix", d.prefix)
+        if not isinstance(prefix, str) or not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+            self.error((*path, "prefix"), "must be 1-64 letters, digits or _.:-")
+            prefix = d.prefix
+        return RoomsOptions(backend="redis", url=url, prefix=prefix)
 
     # -- the whole score ----------------------------------------------------------------
 

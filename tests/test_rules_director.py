@@ -670,3 +670,30 @@ def test_example_score_state_machine(data, lead):
         assert d.playing(t + 600)[0] == final
     stingers = frozenset(m for m, mood in score.moods.items() if mood.stinger)
     check_log(log, table, lead, stingers)
+
+
+# ---------------------------------------------------------------- snapshots (shared rooms)
+
+
+def test_a_restored_snapshot_decides_as_the_original_would():
+    """A room taken over by another server goes on from the snapshot: same seq, same clock,
+    the same debounce still running; then both directors make the same decisions."""
+    import json
+
+    d, lib = director()
+    d.start(T0)
+    d.update(T0 + 1, {"in_combat": True})
+    combat = d.current
+    d.update(T0 + 20, {"in_combat": False})  # explore: debounced 1.5 s, still waiting
+    assert d.next_wakeup() is not None
+    snap = json.loads(json.dumps(d.snapshot()))  # what Redis holds
+    other = Director("room", make_score(), lambda m: lib.get(m, []), seed=99)
+    other.restore(snap)
+    assert other.snapshot() == d.snapshot()
+    assert other.current == d.current and other.seq == d.seq == combat.seq
+    assert other.next_wakeup() == d.next_wakeup()
+    assert other.playing(T0 + 20.5) == d.playing(T0 + 20.5)
+    due = d.next_wakeup()
+    mine, theirs = only(d.tick(due)), only(other.tick(due))
+    assert mine == theirs and mine.mood == "explore" and mine.seq == combat.seq + 1
+    assert mine.start_at > due and mine.previous == "combat"

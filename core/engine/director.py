@@ -50,7 +50,7 @@ stored track gives ``Pending``; it is not replayed later (a late one-shot is no 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 
 from segue.core.cue import Cue, Pending, Stinger
@@ -88,6 +88,43 @@ class _Entry:
         self.cue = cue
         self.since = since  # when its mood began playing: min_dwell_s counts from here
         self.grid = grid
+
+
+def _entry_dict(entry: _Entry | None) -> dict[str, Any] | None:
+    if entry is None:
+        return None
+    cue = entry.cue
+    return {
+        "seq": cue.seq,
+        "session": cue.session,
+        "mood": cue.mood,
+        "previous": cue.previous,
+        "track": cue.track.to_dict(),
+        "transition": asdict(cue.transition),
+        "start_at": cue.start_at,
+        "offset_s": cue.offset_s,
+        "since": entry.since,
+    }
+
+
+def _entry_from(d: Mapping[str, Any] | None) -> _Entry | None:
+    if d is None:
+        return None
+    track = Track.from_dict(d["track"])
+    url = d["track"].get("url", "")
+    if url and url != track.url:  # served from a CDN or a presigned URL
+        track = track.replace(public_url=url)
+    cue = Cue(
+        int(d["seq"]),
+        d["session"],
+        d["mood"],
+        d["previous"],
+        track,
+        Transition(**d["transition"]),
+        float(d["start_at"]),
+        float(d["offset_s"]),
+    )
+    return _Entry(cue, float(d["since"]), Grid.of(track))
 
 
 _CUE_FIELDS = ("seq", "session", "mood", "previous", "track", "transition", "start_at", "offset_s")
@@ -222,6 +259,39 @@ class Director:
             # transition, debounce and dwell: look again then.
             return min(due, self._ahead.cue.start_at)
         return due
+
+    # -------------------------------------------------------------- snapshots
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything this director decides from, as JSON-able data.
+
+        A room shared by several servers keeps it in Redis: the server that takes the room
+        over ``restore``s it and goes on (same ``seq``, same clock, the same pending
+        debounce or dwell, which ``next_wakeup`` computes from it).
+        """
+        return {
+            "state": self.state,
+            "desired": self.desired,
+            "seq": self.seq,
+            "playing": _entry_dict(self._playing),
+            "ahead": _entry_dict(self._ahead),
+            "target": self._target,
+            "target_since": self._target_since,
+            "pending_said": self._pending_said,
+            "last_variants": dict(self._picker.last),
+        }
+
+    def restore(self, snap: Mapping[str, Any]) -> None:
+        """Become the director ``snapshot()`` described (KeyError/TypeError if malformed)."""
+        self.state = dict(snap["state"])
+        self.desired = snap["desired"]
+        self.seq = int(snap["seq"])
+        self._playing = _entry_from(snap["playing"])
+        self._ahead = _entry_from(snap["ahead"])
+        self._target = snap["target"]
+        self._target_since = float(snap["target_since"])
+        self._pending_said = snap["pending_said"]
+        self._picker.last.update(snap.get("last_variants") or {})
 
     # ---------------------------------------------------------------- inputs
 

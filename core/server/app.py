@@ -47,10 +47,11 @@ from segue.core.protocol import (
     state_set_only,
     welcome_message,
 )
-from segue.core.score import Score
+from segue.core.score import RoomsOptions, Score
 from segue.core.server.http_api import HttpApi, error_response
 from segue.core.server.metrics import Metrics
 from segue.core.server.ratelimit import MessageLimiter, Verdict
+from segue.core.server.rooms_redis import RoomUnavailable
 from segue.core.server.sessions import (
     DEFAULT_SEND_BUFFER_BYTES,
     Connection,
@@ -93,6 +94,7 @@ class ServerConfig:
     close_timeout_s: float = 5.0  # waiting for a client's close reply
     shutdown_grace_s: float = 30.0  # on-demand generation may finish within this
     max_sessions: int = 100_000  # new sessions beyond this are refused (503)
+    rooms: RoomsOptions | None = None  # rooms shared through Redis; None: in memory
 
     @classmethod
     def from_score(cls, score: Score, **overrides: Any) -> ServerConfig:
@@ -107,6 +109,7 @@ class ServerConfig:
             max_frame_bytes=int(opts.max_frame_bytes),
             rate_per_s=float(opts.rate_per_s),
             burst=int(opts.burst),
+            rooms=opts.rooms,
         )
         return replace(config, **overrides) if overrides else config
 
@@ -209,6 +212,12 @@ class SegueServer:
             director_factory=director_factory,
             encoder=self.encoder,
         )
+        if config.rooms is not None:
+            from segue.core.server.rooms_redis import RedisRooms
+
+            self.manager.rooms = RedisRooms(
+                config.rooms.url, config.rooms.prefix, self.manager, config.session_ttl_s
+            )
         self._tracks: dict[str, tuple[Track, ...]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
         self.cork = Cork()  # replies to one read, written once per connection
@@ -278,10 +287,14 @@ class SegueServer:
             return session.update(now, set=msg.set, unset=msg.unset, replace=msg.replace)
         except StateError as exc:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", msg.id) from None
+        except RoomUnavailable as exc:
+            raise ProtocolError(ErrorCode.ROOM_UNAVAILABLE, str(exc), msg.id) from None
 
     def apply_event(self, session: Session, now: float, msg: EventMessage) -> list[Any]:
         try:
             return session.event(now, msg.name, msg.data)
+        except RoomUnavailable as exc:
+            raise ProtocolError(ErrorCode.ROOM_UNAVAILABLE, str(exc), msg.id) from None
         except UnknownEvent:
             known = ", ".join(sorted(self.score.events)) or "none"
             raise ProtocolError(
@@ -500,6 +513,8 @@ class SegueServer:
                     session.update(_time(), set_)
                 except StateError as exc:
                     raise ProtocolError(ErrorCode.BAD_MESSAGE, f"state: {exc}", None) from None
+                except RoomUnavailable as exc:
+                    raise ProtocolError(ErrorCode.ROOM_UNAVAILABLE, str(exc), None) from None
                 return
             msg = parse_client_object(obj)
             metrics.received[msg.type] += 1
@@ -541,6 +556,8 @@ class SegueServer:
     async def aclose(self, owns_pipeline: bool) -> None:
         self.shutting_down = True
         await self.on_demand.wait(self.config.shutdown_grace_s)
+        if self.manager.rooms is not None:
+            await self.manager.rooms.close()  # hands owned rooms over at once
         self.manager.close()
         if owns_pipeline and self.pipeline is not None:
             await self.pipeline.aclose()
@@ -657,6 +674,8 @@ def create_app(
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         server.started = time.monotonic()
+        if server.manager.rooms is not None:
+            await server.manager.rooms.start()
         pinger = None
         if config.ping_interval_s:
             pinger = asyncio.get_running_loop().create_task(_pinger(server, config.ping_interval_s))

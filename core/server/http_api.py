@@ -259,6 +259,7 @@ class HttpApi:
             ErrorCode.UNKNOWN_EVENT: 404,
             ErrorCode.RATE_LIMITED: 429,
             ErrorCode.UNAUTHORIZED: 401,
+            ErrorCode.ROOM_UNAVAILABLE: 503,
         }.get(exc.code, 400)  # type: ignore[call-overload]
         return error_response(status, exc.code, exc.message)
 

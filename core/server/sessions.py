@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segue.core.cue import Cue, Pending, Stinger
+from segue.core.engine.director import UnknownEvent
+from segue.core.engine.state import apply_state
 from segue.core.protocol import CloseCode, pending_message, prefetch_message
 from segue.core.score import Score
 from segue.core.server.wire import Encoder, frame_message
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
     from segue.core.plugins import Plugins
     from segue.core.server.metrics import Metrics
+    from segue.core.server.rooms_redis import RedisRooms, RoomLink
 
 log = logging.getLogger("segue.server")
 
@@ -191,6 +194,7 @@ class Session:
         "id",
         "manager",
         "pending_mood",
+        "room",
     )
 
     def __init__(self, manager: SessionManager, id: str, director: Any) -> None:
@@ -203,6 +207,8 @@ class Session:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        # A room shared through Redis (rooms_redis.RoomLink), or None: this process's own.
+        self.room: RoomLink | None = None
 
     def __repr__(self) -> str:
         return f"Session({self.id!r}, connections={len(self.connections)})"
@@ -242,12 +248,28 @@ class Session:
         replace: dict[str, Any] | None = None,
     ) -> list[Output]:
         """Apply a state change; raises the director's StateError for bad state."""
+        room = self.room
+        if room is not None and not room.owner:
+            # Another process runs this room: check the change here, apply it there.
+            apply_state(self.director.state, set, unset, replace)
+            self.manager.rooms.forward(  # type: ignore[union-attr]
+                room, {"op": "state", "set": set, "unset": list(unset), "replace": replace}
+            )
+            return []
         outputs = self.director.update(now, set, unset, replace)
         self.dispatch(outputs, now)
         return outputs
 
     def event(self, now: float, name: str, data: dict[str, Any]) -> list[Output]:
         """A game event; raises the director's UnknownEvent for a name the score lacks."""
+        room = self.room
+        if room is not None and not room.owner:
+            if name not in self.director.score.events:
+                raise UnknownEvent(name)
+            self.manager.rooms.forward(  # type: ignore[union-attr]
+                room, {"op": "event", "name": name, "data": data}
+            )
+            return []
         out = self.director.event(now, name, data)
         outputs: list[Output] = [] if out is None else [out]
         self.manager.notify_event(self, {"name": name, "data": data})
@@ -257,6 +279,8 @@ class Session:
         return outputs
 
     def tracks_changed(self, now: float) -> list[Output]:
+        if self.room is not None and not self.room.owner:
+            return []  # the owner decides
         outputs = list(self.director.tracks_changed(now))
         self.dispatch(outputs, now)
         return outputs
@@ -292,9 +316,16 @@ class Session:
                 self.broadcast(frame_message(out.to_message()))
                 manager.metrics.pending += 1
                 manager.on_pending(out.mood)
+        room = self.room
+        if room is not None:
+            if not room.owner:
+                return
+            manager.rooms.changed(room, outputs, now)  # type: ignore[union-attr]
         self._rearm(now)
 
     def _rearm(self, now: float) -> None:
+        if self.room is not None and not self.room.owner:
+            return  # the owner runs the room's timers
         wake = self.director.next_wakeup()
         if wake == self._timer_at:
             return
@@ -373,6 +404,7 @@ class SessionManager:
         on_pending: Callable[[str], None] | None = None,
         director_factory: Callable[..., Any] | None = None,
         encoder: Encoder | None = None,
+        rooms: RedisRooms | None = None,
     ) -> None:
         if director_factory is None:
             from segue.core.engine.director import Director
@@ -389,6 +421,8 @@ class SessionManager:
         # The server's encoder (its memoised parts are shared by every session).
         self.encoder = encoder if encoder is not None else Encoder()
         self.sessions: dict[str, Session] = {}
+        # Rooms shared with other processes through Redis (server.rooms), or None.
+        self.rooms = rooms
         self.connections = 0
         self._prefetch: dict[tuple[str, ...], bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -418,7 +452,11 @@ class SessionManager:
         director = self._director_factory(id, self.score, self.tracks, lead_s=self.lead_s)
         session = Session(self, id, director)
         self.sessions[id] = session
-        session.start(time.time() if now is None else now)
+        if self.rooms is not None:
+            # Started (or restored) once the room's owner is known.
+            session.room = self.rooms.join(session)
+        else:
+            session.start(time.time() if now is None else now)
         self.check_idle(session)
         return session, True
 
@@ -459,6 +497,8 @@ class SessionManager:
             return
         session.close_timers()
         del self.sessions[session.id]
+        if self.rooms is not None:
+            self.rooms.leave(session)
         log.debug("session %s expired", session.id)
 
     def close(self) -> None:

@@ -1,0 +1,210 @@
+"""Rooms shared by three real ``segue serve`` processes through a real redis-server.
+
+Clients spread over the processes, states sent to different ones, one cue per change with
+one ``start_at`` and ``seq``; the room's owner killed with SIGKILL mid-room and the room
+going on elsewhere; two processes that need the same missing mood generate it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from redis_support import RedisServer, require_redis  # noqa: E402
+from server_support import connect_raw, recv_json  # noqa: E402
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.services]
+
+SCORE = """\
+segue: 1
+title: Shared Keep
+generator: synth
+cache: {{backend: redis, url: "{url}", prefix: t}}
+storage: local
+server:
+  rooms: {{backend: redis, url: "{url}", prefix: t}}
+defaults: {{duration_s: 4, format: ogg}}
+moods:
+  explore: {{prompt: gentle harp and flute, bpm: 90, key: D major}}
+  combat: {{prompt: driving battle drums, bpm: 140, key: D minor}}
+rules:
+  - {{mood: combat, when: {{in_combat: true}}, priority: 10}}
+  - {{mood: explore}}
+transitions:
+  - {{from: "*", to: "*", at: next_beat, fade_ms: 300}}
+"""
+
+
+class Serve:
+    """One ``segue serve --no-pregen --port 0`` process; its port read from its banner."""
+
+    def __init__(self, folder: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if k not in ("FAL_KEY", "SEGUE_TOKENS")}
+        env["PYTHONUNBUFFERED"] = "1"
+        self.log = open(folder / f"serve-{time.monotonic_ns()}.log", "w+")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "segue.core", "serve", "--no-pregen", "--port", "0"],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+            env=env,
+        )
+        self.port = 0
+
+    async def ready(self, timeout: float = 60) -> Serve:
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = await loop.run_in_executor(None, self.proc.stdout.readline)
+            if "serving" in line:
+                self.port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+                return self
+            if not line and self.proc.poll() is not None:
+                raise AssertionError(f"segue serve exited {self.proc.returncode}: {self.text()}")
+        raise AssertionError("segue serve did not start")
+
+    def text(self) -> str:
+        self.log.flush()
+        return Path(self.log.name).read_text()
+
+    def ws(self, session: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws?session={session}"
+
+    def http(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+async def next_cue(ws: Any, timeout: float = 20.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await recv_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+        if msg["type"] == "cue":
+            return msg
+
+
+async def cue_after(ws: Any, seq: int, timeout: float = 20.0) -> dict[str, Any]:
+    """The first cue with a seq above ``seq`` (earlier ones are the join's)."""
+    while True:
+        cue = await next_cue(ws, timeout)
+        if cue["seq"] > seq:
+            return cue
+
+
+def owner_pid(url: str, room: str) -> int | None:
+    import redis
+
+    client = redis.Redis.from_url(url, decode_responses=True)
+    try:
+        value = client.get(f"t:room:{room}:lease")
+    finally:
+        client.close()
+    return int(value.split("-")[0]) if value else None
+
+
+@pytest.fixture
+async def cluster(tmp_path):
+    require_redis()
+    redis_server = RedisServer(tmp_path / "redis").start()
+    (tmp_path / "adaptive_score.yaml").write_text(SCORE.format(url=redis_server.url))
+    servers = [Serve(tmp_path) for _ in range(3)]
+    try:
+        await asyncio.gather(*(s.ready() for s in servers))
+        yield redis_server, servers
+    finally:
+        for s in servers:
+            s.stop()
+        redis_server.stop()
+
+
+async def test_rooms_across_three_processes(cluster):
+    redis_server, (a, b, c) = cluster
+    # Two rooms owned by two processes want the same missing moods: each is generated once.
+    async with connect_raw(a.ws("g1")) as g1, connect_raw(b.ws("g2")) as g2:
+        first = await asyncio.gather(next_cue(g1, 60), next_cue(g2, 60))
+        assert {cue["mood"] for cue in first} == {"explore"}
+        assert first[0]["track"]["id"] == first[1]["track"]["id"]
+        for ws in (g1, g2):
+            await ws.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+        combat = await asyncio.gather(cue_after(g1, 1, 60), cue_after(g2, 1, 60))
+        assert {cue["mood"] for cue in combat} == {"combat"}
+    stored = [line for s in (a, b) for line in s.text().splitlines() if " stored" in line]
+    assert len(stored) == 2, stored  # explore and combat, once each over both processes
+
+    # One room, a client on each process: one cue per change, one start_at, one seq.
+    async with (
+        connect_raw(a.ws("room")) as ca,
+        connect_raw(b.ws("room")) as cb,
+        connect_raw(c.ws("room")) as cc,
+    ):
+        clients = [ca, cb, cc]
+        joined = await asyncio.gather(*(next_cue(ws) for ws in clients))
+        assert len({(j["seq"], j["start_at"], j["mood"]) for j in joined}) == 1
+        seq = joined[0]["seq"]
+        # A state to each process in turn, over WebSocket and over HTTP.
+        async with aiohttp.ClientSession() as http:
+            for sender, body in [
+                (cb, {"in_combat": True}),
+                (None, {"in_combat": False}),
+                (cc, {"in_combat": True}),
+            ]:
+                if sender is None:
+                    r = await http.post(a.http("/api/sessions/room/state"), json={"set": body})
+                    assert r.status == 200, await r.text()
+                else:
+                    await sender.send(json.dumps({"type": "state", "set": body}))
+                cues = await asyncio.gather(*(cue_after(ws, seq) for ws in clients))
+                assert len({(q["seq"], q["start_at"], q["mood"]) for q in cues}) == 1, cues
+                assert cues[0]["seq"] == seq + 1
+                assert cues[0]["mood"] == ("combat" if body["in_combat"] else "explore")
+                seq += 1
+        playing = cues[0]
+
+        # SIGKILL the room's owner: another process takes the room over and goes on.
+        pid = owner_pid(redis_server.url, "room")
+        by_pid = {s.proc.pid: (s, ws) for s, ws in zip((a, b, c), clients, strict=True)}
+        assert pid in by_pid
+        dead, _ = by_pid.pop(pid)
+        dead.proc.send_signal(signal.SIGKILL)
+        dead.proc.wait()
+        killed = time.monotonic()
+        while owner_pid(redis_server.url, "room") in (None, pid):
+            assert time.monotonic() - killed < 10, "nobody took the room over"
+            await asyncio.sleep(0.05)
+        (s1, w1), (_s2, w2) = by_pid.values()
+        # A client reconnecting anywhere hears the same track on the same clock.
+        async with connect_raw(s1.ws("room")) as again:
+            cue = await next_cue(again)
+            assert (cue["seq"], cue["start_at"], cue["track"]["id"]) == (
+                playing["seq"],
+                playing["start_at"],
+                playing["track"]["id"],
+            )
+            await w2.send(json.dumps({"type": "state", "set": {"in_combat": False}}))
+            cues = await asyncio.gather(*(cue_after(ws, seq) for ws in (w1, w2, again)))
+            assert len({(q["seq"], q["start_at"]) for q in cues}) == 1
+            assert cues[0]["seq"] == seq + 1 and cues[0]["mood"] == "explore"
