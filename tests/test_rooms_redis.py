@@ -19,13 +19,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-from redis_support import RedisServer, require_redis  # noqa: E402
-from server_support import connect_raw, recv_json  # noqa: E402
+from redis_support import RedisServer, require_redis
+from server_support import connect_raw, recv_json
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.services]
 

@@ -400,7 +400,9 @@ class RedisRooms:
         previous_epoch = link.epoch
         link.owner = True
         link.lease_value = f"{self.proc}:{epoch}"
-        theirs = snap is not None and (snap["e"], snap["v"]) > (link.epoch, link.version)
+        # The snapshot in Redis is the room unless this process made a newer one that
+        # Redis has not got (it owned the room through an outage).
+        theirs = snap is not None and (snap["e"], snap["v"]) >= (link.epoch, link.version)
         was_ready = link.ready
         if snap is not None and (theirs or not link.ready):
             session.director.restore(snap["d"])
@@ -432,6 +434,7 @@ class RedisRooms:
         session = link.session
         session.director.restore(snap["d"])
         link.epoch, link.version = snap["e"], snap["v"]
+        link.in_id = snap.get("in", "0-0")  # what the owner has applied of the inbox
         was_ready = link.ready
         link.ready = True
         for msg in out:
