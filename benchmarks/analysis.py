@@ -1,6 +1,6 @@
 """Rhythm analysis and loop carving on real music, beside today's code and librosa.
 
-    python benchmarks/analysis.py [--no-librosa] [--no-songs] [--seconds 30]
+    python benchmarks/analysis.py [--no-others] [--no-songs] [--seconds 30]
 
 Needs the Debian packages planetblupi-music-ogg, planetblupi-music-midi, hyperrogue-music
 and drascula-music (see tests/corpus.py). Prints, for every ground-truth excerpt (starts
@@ -8,9 +8,11 @@ and middles of the Planet Blupi pieces, beats and downbeats from their MIDI):
 
 - ``segue.core.analysis`` (what pregeneration uses): tempo, beat F-measure at ±70 ms,
   downbeat F-measure, meter, confidences;
-- ``beat_grid.analyse`` (the onset-flux code before it): tempo and beat F-measure (its
-  grid from ``first_beat_s`` at ``bpm``; it had no downbeats);
-- librosa's ``beat_track`` when librosa is installed (not a dependency of segue).
+- ``today``: beat_grid's onset-flux analysis before this work (read from git history at
+  LEGACY_COMMIT): tempo and beat F-measure (its grid from ``first_beat_s`` at ``bpm``; it
+  had no downbeats);
+- librosa's ``beat_track``, essentia's ``RhythmExtractor2013`` (multifeature) and aubio's
+  ``tempo``, each when installed (none is a dependency of segue).
 
 The totals against the targets: tempo within 1 % (octave-right) on >= 95 % of excerpts,
 mean beat F-measure >= 0.9, downbeat right (downbeat F-measure >= 0.9) on >= 85 %.
@@ -25,8 +27,10 @@ with the loop's bars checked for fades and silence. CPU times are this process's
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -47,14 +51,37 @@ def cpu(fn):
     return result, time.process_time() - start
 
 
+# Today's code: beat_grid's analysis as it was before this work, read from git history so
+# the comparison stays possible after beat_grid moved to segue.core.analysis.
+LEGACY_COMMIT = "1b0c42b"
+_legacy: object | None = None
+
+
+def _legacy_module() -> object | None:
+    global _legacy
+    if _legacy is None:
+        root = Path(__file__).resolve().parent.parent
+        try:
+            source = subprocess.run(
+                ["git", "-C", str(root), "show", f"{LEGACY_COMMIT}:plugins/beat_grid.py"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            _legacy = False
+            return None
+        module = types.ModuleType("legacy_beat_grid")
+        sys.modules[module.__name__] = module  # dataclasses look their module up
+        exec(compile(source, f"{LEGACY_COMMIT}:plugins/beat_grid.py", "exec"), module.__dict__)
+        _legacy = module
+    return _legacy or None
+
+
 def legacy(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
     """Today's beat_grid before this work: its bpm and the grid from its first beat."""
-    try:
-        from segue.plugins import beat_grid
-    except ImportError:
-        return None, np.array([])
-    analyse = getattr(beat_grid, "legacy_analyse", None) or getattr(beat_grid, "analyse", None)
-    grid = analyse(x, sr) if analyse else None
+    module = _legacy_module()
+    grid = module.analyse(x, sr) if module is not None else None  # type: ignore[attr-defined]
     if grid is None:
         return None, np.array([])
     return grid.bpm, np.arange(grid.first_beat_s, x.shape[0] / sr, 60.0 / grid.bpm)
@@ -67,6 +94,32 @@ def with_librosa(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
     return float(np.atleast_1d(tempo)[0]), np.asarray(beats)
 
 
+def with_essentia(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
+    import essentia.standard as es
+
+    mono = x.mean(axis=1).astype(np.float32)
+    if sr != 44100:
+        mono = es.Resample(inputSampleRate=sr, outputSampleRate=44100)(mono)
+    bpm, beats, *_ = es.RhythmExtractor2013(method="multifeature")(mono)
+    return float(bpm), np.asarray(beats)
+
+
+def with_aubio(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
+    import aubio
+
+    hop = 512
+    tracker = aubio.tempo("default", 1024, hop, sr)
+    mono = np.ascontiguousarray(x.mean(axis=1), dtype=np.float32)
+    beats = []
+    for i in range(0, mono.size - hop, hop):
+        if tracker(mono[i : i + hop])[0]:
+            beats.append(tracker.get_last_s())
+    return float(tracker.get_bpm()) or None, np.asarray(beats)
+
+
+OPTIONAL = {"librosa": with_librosa, "essentia": with_essentia, "aubio": with_aubio}
+
+
 def tempo_ok(bpm: float | None, truth: float) -> bool:
     return bpm is not None and abs(bpm / truth - 1) <= TEMPO_TOLERANCE
 
@@ -75,13 +128,14 @@ def excerpts(args: argparse.Namespace) -> None:
     items = corpus.excerpts(args.seconds)
     print(f"{len(items)} ground-truth excerpts of {args.seconds:g} s (starts and middles)")
     methods = ["segue", "today"]
-    if args.librosa:
-        try:
-            import librosa  # noqa: F401
-
-            methods.append("librosa")
-        except ImportError:
-            print("(librosa not installed: its column is left out)")
+    if args.others:
+        for name in OPTIONAL:
+            try:
+                __import__(name)
+            except ImportError:
+                print(f"({name} not installed: its column is left out)")
+            else:
+                methods.append(name)
     totals = {m: {"tempo": 0, "f": [], "down": 0, "cpu": 0.0} for m in methods}
     header = f"{'excerpt':18s} {'truth':>7s} | " + " | ".join(
         f"{m:>7s} {'F':>4s}" + ("  down meter conf" if m == "segue" else "") for m in methods
@@ -100,7 +154,7 @@ def excerpts(args: argparse.Namespace) -> None:
                 down = corpus.f_measure(r.downbeats, e.downbeats) if r else 0.0
                 totals[m]["down"] += down >= 0.9
             else:
-                fn = legacy if m == "today" else with_librosa
+                fn = legacy if m == "today" else OPTIONAL[m]
                 (bpm, beats), t = cpu(lambda fn=fn, x=x, sr=sr: fn(x, sr))
                 r = None
             f = corpus.f_measure(beats, e.beats)
@@ -171,7 +225,9 @@ def songs() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=corpus.EXCERPT_S)
-    parser.add_argument("--no-librosa", dest="librosa", action="store_false")
+    parser.add_argument(
+        "--no-others", dest="others", action="store_false", help="skip librosa, essentia, aubio"
+    )
     parser.add_argument("--no-songs", dest="songs", action="store_false")
     args = parser.parse_args()
     missing = corpus.corpus_missing()

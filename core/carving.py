@@ -8,9 +8,9 @@ would and makes its seam inaudible:
 1. **The body**: the bars whose level is within ``BODY_DB`` of the song's loud bars; the
    loop never contains a quieter bar (a quiet intro, a fade-out, the silence after the
    final cadence).
-2. **Candidates**: every pair of bar lines (start, end) inside the body, a whole number of
-   phrases apart (``PHRASE_BARS``: 4, 8, 16 or more bars; any number of bars when the
-   body is shorter than a phrase).
+2. **Candidates**: every pair of bar lines (start, end) inside the body, at least
+   ``MIN_BARS`` apart; a length that is not a whole number of phrases (``PHRASE_BARS``:
+   4, 8, 12, 16... bars) costs ``PHRASE_PENALTY``.
 3. **The seam**: each candidate is scored by how alike the music just before its end is
    to the music just before its start, and the music after each (chroma for harmony,
    band levels for timbre, level), bar by bar; longer loops are preferred
@@ -42,6 +42,8 @@ from segue.core.analysis import Features, Rhythm, features
 
 BODY_DB = 6.0
 PHRASE_BARS = 4
+# Added to the cost of a loop that is not a whole number of phrases.
+PHRASE_PENALTY = 0.3
 MIN_BARS = 4
 LENGTH_WEIGHT = 0.5
 MAX_CROSSFADE_S = 0.5
@@ -94,9 +96,23 @@ def _distances(chroma: np.ndarray, timbre: np.ndarray, level: np.ndarray) -> np.
     return total / len(parts)
 
 
-def _equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
+def _equal_power(n: int, a: np.ndarray | None = None, b: np.ndarray | None = None):
+    """(fade-out, fade-in) gains keeping the power of the mix constant across ``n`` frames.
+
+    For unrelated signals that is the usual sine/cosine pair; for alike ones (a loop's
+    end crossfaded into music it repeats) their correlation ``rho`` adds power, and the
+    gains are scaled by 1/sqrt(out^2 + in^2 + 2 rho out in): linear for identical ones.
+    """
     t = (np.arange(n, dtype=np.float64) + 0.5) / n
-    return np.cos(t * np.pi / 2)[:, None], np.sin(t * np.pi / 2)[:, None]
+    fade_out, fade_in = np.cos(t * np.pi / 2), np.sin(t * np.pi / 2)
+    rho = 0.0
+    if a is not None and b is not None:
+        den = float(np.sqrt(np.sum(a.astype(np.float64) ** 2) * np.sum(b.astype(np.float64) ** 2)))
+        rho = float(np.clip(np.sum(a.astype(np.float64) * b) / den, 0.0, 1.0)) if den > 0 else 0.0
+    scale = 1.0 / np.sqrt(fade_out**2 + fade_in**2 + 2 * rho * fade_out * fade_in)
+    return (fade_out * scale)[:, None].astype(np.float32), (fade_in * scale)[:, None].astype(
+        np.float32
+    )
 
 
 def _audible_end(samples: np.ndarray, sr: int) -> int:
@@ -117,7 +133,7 @@ def whole_song(samples: np.ndarray, sr: int, reason: str) -> Carved:
     if n < 2:
         return Carved(x, 0, max(end, 1), 0, 0.0, max(end, 1), fallback=reason)
     out = x[: end - n].copy()
-    fade_out, fade_in = _equal_power(n)
+    fade_out, fade_in = _equal_power(n, x[end - n : end], x[:n])
     out[:n] = x[end - n : end] * fade_out + x[:n] * fade_in
     return Carved(out, 0, out.shape[0], 0, n / sr, out.shape[0], fallback=reason)
 
@@ -135,7 +151,7 @@ def carve(
     duration = x.shape[0] / sr
     times = first + bar_s * np.arange(int((duration - first) / bar_s) + 1)
     lines = np.minimum(np.rint(times * f.rate).astype(int), f.level_db.size)
-    if times.size < MIN_BARS + 2:
+    if times.size < MIN_BARS + 1:
         return whole_song(x, sr, f"too short for a loop of {MIN_BARS} bars: the whole song loops")
     chroma, timbre, level = _bar_features(f, lines)
     loud = float(np.percentile(level, 75))
@@ -143,23 +159,23 @@ def carve(
     dist = _distances(chroma, timbre, level)
     bars = level.size
     beat_s = 60.0 / rhythm.bpm
+    n = round(min(beat_s, MAX_CROSSFADE_S) * sr)
     best: tuple[float, int, int] | None = None
-    for i in range(1, bars):  # loop start: bar line i (bar i-1 precedes it)
-        if not (body[i - 1] and body[i]):
+    for i in range(bars):  # loop start: bar line i
+        if not body[i] or (i > 0 and not body[i - 1]):
             continue
         run = i
         while run < bars and body[run]:
             run += 1
-        # Loop bars i..j-1 all in the body; bar j-1 precedes the end.
-        longest = run - i
-        if longest < MIN_BARS:
-            continue
-        step = PHRASE_BARS if longest >= PHRASE_BARS else 1
-        for length in range(step, longest + 1, step):
+        # Loop bars i..j-1, all in the body.
+        for length in range(MIN_BARS, run - i + 1):
             j = i + length
-            seam = dist[i - 1, j - 1]
-            seam += dist[i, j] if j < bars else dist[i, j - 1]
-            cost = seam / 2 - LENGTH_WEIGHT * math.log2(length)
+            after = dist[i, j] if j < bars else dist[i, j - 1]
+            # No bar before the first: its seam is judged by the bars after alone.
+            before = dist[i - 1, j - 1] if i > 0 else after
+            cost = (before + after) / 2 - LENGTH_WEIGHT * math.log2(length)
+            if length % PHRASE_BARS:
+                cost += PHRASE_PENALTY
             if best is None or cost < best[0]:
                 best = (cost, i, j)
     if best is None:
@@ -167,15 +183,19 @@ def carve(
     _, i, j = best
     start, end = round(times[i] * sr), min(round(times[j] * sr), x.shape[0])
     out = x.copy()
-    n = round(min(beat_s, MAX_CROSSFADE_S, (end - start) / sr / 4) * sr)
-    n = max(n, round(MIN_CROSSFADE_S * sr))
-    fade_out, fade_in = _equal_power(n)
-    if start >= n:
+    n = min(n, (end - start) // 4)
+    if n >= 2 and start >= n:
         # The loop's last beat fades into the beat before the loop start.
-        out[end - n : end] = x[end - n : end] * fade_out + x[start - n : start] * fade_in
-    else:
+        a, b = x[end - n : end], x[start - n : start]
+        fade_out, fade_in = _equal_power(n, a, b)
+        out[end - n : end] = a * fade_out + b * fade_in
+    elif n >= 2 and end + n <= x.shape[0]:
         # The song's continuation after the loop end fades into the loop's first beat.
-        out[start : start + n] = x[end : end + n] * fade_out + x[start : start + n] * fade_in
+        a, b = x[end : end + n], x[start : start + n]
+        fade_out, fade_in = _equal_power(n, a, b)
+        out[start : start + n] = a * fade_out + b * fade_in
+    else:
+        n = 0  # the file is whole bars from its first beat: it loops as it is
     outro_end = max(end, _audible_end(x, sr))
     return Carved(
         out[:outro_end],
@@ -184,7 +204,7 @@ def carve(
         j - i,
         n / sr,
         outro_end,
-        distance=float(dist[i - 1, j - 1]),
+        distance=float(dist[i - 1, j - 1]) if i > 0 else 0.0,
     )
 
 

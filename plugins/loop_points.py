@@ -1,12 +1,17 @@
-"""Loop-point metadata, and a measurement of the seam a looping track will play.
+"""Loop points: a song carved into lead-in, loop and outro; the seam measured.
 
 Runs on ``segue_process_track`` after ``beat_grid`` (``tryfirst``) and before ``loudness``
-(``trylast``). For a looping track whose generator gave no ``loop_end_s``: the loop starts
-at ``loop_start_s`` if set, else at the first beat, and ends at the last whole bar inside
-the file when the tempo is known (else at the end of the file). A stinger (``loop:
-false``) plays once: ``loop_end_s`` is its duration.
+(``trylast``). A looping track whose generator gave no ``loop_end_s`` (a model's *song*)
+is carved by ``segue.core.carving`` on its bar grid (``bpm``, ``first_beat_s``,
+``beats_per_bar``): the intro stays as a lead-in played once, the loop is whole bars
+chosen where the seam matches best, its end crossfaded into the music before its start,
+and the rest of the song stays after ``loop_end_s`` as the outro
+(``extra.loop.outro_start_s``/``outro_end_s``). Without a tempo, or too short, the whole
+song loops with a crossfade and ``extra.loop.fallback`` says why. A stinger (``loop:
+false``) gets its leading silence trimmed and a short fade at its end; ``loop_end_s`` is
+its duration. A generator's own loop points (the synth's) are kept as they are.
 
-The seam (the jump from ``loop_end_s`` back to ``loop_start_s``) is measured as a
+The seam (the jump from ``loop_end_s`` back to ``loop_start_s``) is then measured as a
 listener hears it: the sample-to-sample jump, and the spectral flux and level step across
 the seam, against the same measures inside the loop (at its other bar lines: the seam is
 a bar line too). ``extra["seam_ok"]`` is True when all are within the loop's own normal
@@ -19,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 
-from segue.core import hookimpl
+from segue.core import analysis, carving, hookimpl
 from segue.core.audio import TrackAudio
 from segue.core.seams import measure_seam
 from segue.core.track import Track
@@ -49,25 +54,70 @@ def loop_region(track: Track, duration_s: float) -> tuple[float, float]:
     return start, duration_s
 
 
+def carve(audio: TrackAudio) -> TrackAudio:
+    """The song carved into lead-in, loop and outro on its track's bar grid."""
+    track, sr = audio.track, audio.rate
+    duration = audio.frames / sr
+    rhythm = None
+    if track.bpm:
+        rhythm = analysis.grid(track.bpm, track.first_beat_s, track.beats_per_bar, duration)
+    feats, _ = analysis.analyse_cached(audio.samples, sr)
+    carved = carving.carve(audio.samples, sr, rhythm, feats)
+    start_s, end_s = carved.loop_start / sr, carved.loop_end / sr
+    info: dict[str, object] = {
+        "carved": True,
+        "bars": carved.bars,
+        "lead_in_s": round(start_s, 6),
+        "crossfade_s": round(carved.crossfade_s, 4),
+        "outro_start_s": round(end_s, 6),
+        "outro_end_s": round(carved.outro_end / sr, 6),
+        "source_s": round(duration, 6),
+    }
+    if carved.fallback:
+        info["fallback"] = carved.fallback
+        log.info("%s: %s", track.id[:12], carved.fallback)
+    extra = {**track.extra, "loop": info}
+    changes = {
+        "loop_start_s": round(start_s, 6),
+        "loop_end_s": round(end_s, 6),
+        "duration_s": round(carved.samples.shape[0] / sr, 6),
+        "extra": extra,
+    }
+    return audio.replace(samples=carved.samples, track=track.replace(**changes))
+
+
+def stinger(audio: TrackAudio) -> TrackAudio:
+    """A one-shot: leading silence trimmed, a short fade instead of a cut at its end."""
+    shaped = carving.shape_stinger(audio.samples, audio.rate)
+    duration = round(shaped.shape[0] / audio.rate, 6)
+    extra = {**audio.track.extra, "trimmed_s": round(audio.duration_s - duration, 4)}
+    track = audio.track.replace(loop_end_s=duration, duration_s=duration, extra=extra)
+    return audio.replace(samples=shaped, track=track)
+
+
 @hookimpl
 def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
-    """Fill the loop points and measure the seam (metadata only: the samples are kept)."""
-    track, samples, sr = audio.track, audio.samples, audio.rate
-    start_s, end_s = loop_region(track, audio.duration_s)
-    changes: dict[str, object] = {}
+    """Carve a song into a loop (or shape a stinger) and measure the seam."""
+    track = audio.track
     if not track.loop:
-        if track.loop_end_s is not None:
-            return None
-        return audio.replace(track=track.replace(loop_end_s=end_s))
-    changes["loop_start_s"] = round(start_s, 6)
-    changes["loop_end_s"] = round(end_s, 6)
+        return None if track.loop_end_s is not None else stinger(audio)
+    if track.loop_end_s is None:
+        audio = carve(audio)
+        track = audio.track
+    samples, sr = audio.samples, audio.rate
+    start_s, end_s = loop_region(track, audio.duration_s)
+    changes: dict[str, object] = {
+        "loop_start_s": round(start_s, 6),
+        "loop_end_s": round(end_s, 6),
+    }
     start, end = round(start_s * sr), round(end_s * sr)
     extra = dict(track.extra)
     if end - start < 2:
         extra["seam_ok"] = False
         extra["seam"] = {"ok": False, "reason": "loop shorter than two samples"}
     else:
-        bar_s = track.beats_per_bar * 60.0 / track.bpm if track.bpm else None
+        fallback = isinstance(extra.get("loop"), dict) and extra["loop"].get("fallback")
+        bar_s = track.beats_per_bar * 60.0 / track.bpm if track.bpm and not fallback else None
         seam = measure_seam(samples, sr, start, min(end, samples.shape[0]), bar_s)
         extra["seam_ok"] = seam["ok"]
         extra["seam"] = seam

@@ -17,11 +17,7 @@ from audio_measure import longest_silence
 
 from segue.core.analysis import Rhythm
 from segue.core.carving import Carved
-
-try:
-    from segue.core.seams import measure_seam
-except ImportError:  # before the seam measure moved to core
-    from segue.plugins.loop_points import measure_seam
+from segue.core.seams import measure_seam
 
 FADE_DB = 10.0
 END_DB = 4.0

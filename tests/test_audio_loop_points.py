@@ -29,20 +29,32 @@ def _wav(tmp_path: Path, x: np.ndarray, name: str = "work.wav") -> np.ndarray:
 
 
 def _hook(track: Track, samples: np.ndarray) -> Track | None:
+    out = _run(track, samples)
+    return None if out is None else out.track
+
+
+def _run(track: Track, samples: np.ndarray) -> TrackAudio | None:
     decoded = TrackAudio(samples, SR, track)
     out = loop_points.segue_process_track(decoded)
-    if out is None:
-        return None
-    assert out.samples is decoded.samples  # metadata only: the samples are passed on as they are
-    return out.track
+    if out is not None and track.loop and track.loop_end_s is not None:
+        # A generator's own loop points: metadata only, the samples are passed on as they are.
+        assert out.samples is decoded.samples
+    return out
 
 
-def test_loop_ends_on_the_last_whole_bar(tmp_path):
+def test_loop_is_whole_bars_and_the_tail_is_the_outro(tmp_path):
     # 9.3 s at 120 BPM: four whole 2 s bars, then a tail.
     path = _wav(tmp_path, drum_loop(120, 9.3))
-    out = _hook(_track(bpm=120.0, loop_end_s=None), path)
-    assert out.loop_start_s == 0.0
-    assert out.loop_end_s == pytest.approx(8.0)
+    out = _run(_track(bpm=120.0, loop_end_s=None), path)
+    track = out.track
+    assert track.loop_start_s == 0.0
+    assert track.loop_end_s == pytest.approx(8.0)
+    assert track.extra["loop"]["outro_start_s"] == pytest.approx(8.0)
+    assert track.extra["loop"]["outro_end_s"] == pytest.approx(out.duration_s)
+    assert track.extra["seam_ok"] is True
+    # With nothing before the loop start, the tail after the end is crossfaded into it.
+    assert not np.array_equal(out.samples[:100], path[:100])
+    assert np.array_equal(out.samples[SR : 8 * SR], path[SR : 8 * SR])
 
 
 def test_loop_starts_on_the_first_beat_and_counts_bars_from_it(tmp_path):
@@ -50,8 +62,9 @@ def test_loop_starts_on_the_first_beat_and_counts_bars_from_it(tmp_path):
     track = _track(bpm=100.0, first_beat_s=0.3, beats_per_bar=3)
     out = _hook(track, path)
     bar = 3 * 60 / 100
-    assert out.loop_start_s == pytest.approx(0.3)
-    assert out.loop_end_s == pytest.approx(0.3 + 6 * bar)  # 6 bars of 1.8 s fit in 11.7 s
+    assert (out.loop_start_s - 0.3) / bar == pytest.approx(round((out.loop_start_s - 0.3) / bar))
+    bars = (out.loop_end_s - out.loop_start_s) / bar
+    assert bars == pytest.approx(round(bars), abs=1e-4) and 4 <= round(bars) <= 6
 
 
 def test_a_file_of_whole_bars_loops_at_its_end(tmp_path):
@@ -61,9 +74,12 @@ def test_a_file_of_whole_bars_loops_at_its_end(tmp_path):
     assert out.extra["seam_ok"] is True
 
 
-def test_without_a_tempo_the_loop_is_the_whole_file(tmp_path):
-    out = _hook(_track(), _wav(tmp_path, tone(220, 2.5)))
-    assert out.loop_start_s == 0.0 and out.loop_end_s == pytest.approx(2.5)
+def test_without_a_tempo_the_whole_file_loops_crossfaded_and_says_so(tmp_path):
+    out = _run(_track(), _wav(tmp_path, tone(220, 2.5)))
+    track = out.track
+    assert track.loop_start_s == 0.0 and track.loop_end_s == pytest.approx(out.duration_s)
+    assert out.duration_s < 2.5  # the tail went into the crossfade at the start
+    assert "no steady beat" in track.extra["loop"]["fallback"]
 
 
 def test_generator_loop_points_are_kept(tmp_path):
@@ -72,18 +88,21 @@ def test_generator_loop_points_are_kept(tmp_path):
     assert (out.loop_start_s, out.loop_end_s) == (0.5, 4.5)
 
 
-def test_stinger_plays_to_its_end(tmp_path):
+def test_stinger_plays_to_its_end_trimmed_and_faded(tmp_path):
     track = _track(loop=False, bpm=120.0)
-    out = _hook(track, _wav(tmp_path, tone(440, 3.2)))
-    assert out.loop_end_s == pytest.approx(3.2)
-    assert "seam_ok" not in out.extra
+    x = np.concatenate([np.zeros((SR // 2, 2), np.float32), tone(440, 3.2)])
+    out = _run(track, _wav(tmp_path, x))
+    assert out.track.loop_end_s == pytest.approx(3.2, abs=0.01)  # leading silence trimmed
+    assert out.duration_s == pytest.approx(3.2, abs=0.01)
+    assert np.abs(out.samples[-1]).max() < 1e-3  # a fade, not a cut
+    assert "seam_ok" not in out.track.extra
 
 
 def test_seam_of_a_seamless_loop_is_ok_and_a_clicking_one_is_not(tmp_path):
     whole = tone(441, 2.0)  # 882 whole cycles: seamless
     cut = tone(443.3, 2.0)  # ends mid-cycle: a click at the jump back
-    ok = _hook(_track(), _wav(tmp_path, whole, "a.wav"))
-    bad = _hook(_track(), _wav(tmp_path, cut, "b.wav"))
+    ok = _hook(_track(loop_end_s=2.0), _wav(tmp_path, whole, "a.wav"))
+    bad = _hook(_track(loop_end_s=2.0), _wav(tmp_path, cut, "b.wav"))
     assert ok.extra["seam_ok"] is True
     assert bad.extra["seam_ok"] is False
     assert bad.extra["seam"]["jump"] > 5 * bad.extra["seam"]["jump_limit"]
@@ -154,3 +173,15 @@ def test_upper_percentile_is_numpys(q):
     ]
     for x in signals:
         assert seams.upper_percentile(x, q) == pytest.approx(np.percentile(x, q), rel=1e-6)
+
+
+def test_segue_tracks_names_every_whole_song_loop_and_bad_seam(tmp_path):
+    from segue.core.commands.tracks import notes
+
+    out = _run(_track(id="abc123", mood="calm"), _wav(tmp_path, tone(220, 2.5)))
+    lines = notes([out.track.to_dict()])
+    assert any(
+        line.startswith("calm #0 (abc123): whole-song loop: no steady beat") for line in lines
+    )
+    bad = _hook(_track(loop_end_s=2.0), _wav(tmp_path, tone(443.3, 2.0), "b.wav"))
+    assert any("seam stands out" in line for line in notes([bad.to_dict()]))

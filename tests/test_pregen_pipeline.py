@@ -286,7 +286,9 @@ class Marker:
     def __init__(self) -> None:
         self.stored: list[str] = []
 
-    @hookimpl(tryfirst=True)
+    # Last (with loudness, whose gain keeps silence silent): loop_points may rewrite the
+    # start of a song's loop (a crossfade), so an edit before it would not survive.
+    @hookimpl(trylast=True)
     def segue_process_track(self, audio):
         samples = audio.samples.copy()  # the samples given are read-only
         samples[:100] = 0.0

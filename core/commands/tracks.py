@@ -80,11 +80,29 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
         )
     console = Console()
     console.print(table)
+    for line in notes(data["tracks"]):
+        console.print(line, markup=False, highlight=False)
     console.print(
         f"ledger: ${data['ledger']['total_usd']:.2f} spent over "
         f"{len(data['ledger']['per_key'])} key(s); {_size(data['bytes'])} stored"
     )
     return 0
+
+
+def notes(tracks: list[dict[str, Any]]) -> list[str]:
+    """One line per track whose loop is not what it should be, so nothing is silent."""
+    out = []
+    for t in tracks:
+        extra = t.get("extra") or {}
+        name = f"{t['mood']} #{t['variant']} ({t['id'][:12]})"
+        loop = extra.get("loop") if isinstance(extra.get("loop"), dict) else {}
+        if loop.get("fallback"):
+            out.append(f"{name}: whole-song loop: {loop['fallback']}")
+        if t.get("loop") and extra.get("seam_ok") is False:
+            out.append(f"{name}: the loop seam stands out (see extra.seam)")
+        if extra.get("tempo_warning"):
+            out.append(f"{name}: {extra['tempo_warning']}")
+    return out
 
 
 def _size(n: int) -> str:
