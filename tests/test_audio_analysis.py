@@ -31,6 +31,7 @@ def analysed() -> list[tuple[object, analysis.Rhythm | None]]:
     return out
 
 
+@pytest.mark.timeout(600)  # the fixture cuts and aligns six excerpts with their MIDI
 def test_tempo_octave_right_without_a_hint(analysed) -> None:
     for e, r in analysed:
         assert r is not None, e.name

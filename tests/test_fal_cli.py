@@ -96,7 +96,9 @@ def emulator(tmp_path):
     yield from start_emulator(tmp_path, "--latency", "0.2")
 
 
-def segue(score_dir: Path, emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
+def segue(
+    score_dir: Path, emulator: Emulator, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = fs.clean_env({**emulator.env, "FAL_KEY": fs.KEY})
     return subprocess.run(
         ["segue", *args],
@@ -104,7 +106,7 @@ def segue(score_dir: Path, emulator: Emulator, *args: str) -> subprocess.Complet
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -226,18 +228,19 @@ title: Songs through fal
 generator: {name: fal, poll_interval_s: 0.1}
 budget_usd: 20
 loudness_lufs: -16
-defaults: {duration_s: 60, format: ogg}
+defaults: {duration_s: 45, format: ogg}
 moods:
-  explore: {prompt: Calm adventure theme, variants: 2}
+  explore: {prompt: Calm adventure theme}
   combat: {prompt: Driving battle music}
 rules:
   - {mood: explore}
 """
 
 
+@pytest.mark.timeout(600)  # two 45 s songs analysed, carved and encoded on a loaded machine
 def test_pregen_through_fal_carves_real_songs_into_seamless_loops(tmp_path):
     """Real recordings (Debian game music) answered by the emulator, cut to 60 s with a
-    fade-out as a model's song; every stored loop is whole bars on the beat, without the
+    fade-out as a model's song (45 s here); every stored loop is whole bars on the beat, without the
     fade, its seam within the range of its own bar lines."""
     from corpus import require_corpus, songs
     from loop_checks import bar_levels_db
@@ -251,11 +254,11 @@ def test_pregen_through_fal_carves_real_songs_into_seamless_loops(tmp_path):
         (music / path.name).symlink_to(path)
     (tmp_path / "adaptive_score.yaml").write_text(SONG_SCORE)
     for emulator in start_emulator(tmp_path, "--latency", "0.1", "--audio-dir", str(music)):
-        pregen = segue(tmp_path, emulator, "pregen", "--generator", "fal")
+        pregen = segue(tmp_path, emulator, "pregen", "--generator", "fal", timeout=600)
         assert pregen.returncode == 0, pregen.stderr
         listed = segue(tmp_path, emulator, "tracks", "--json")
     tracks = json.loads(listed.stdout)["tracks"]
-    assert len(tracks) == 3
+    assert len(tracks) == 2
     for track in tracks:
         path = tmp_path / ".segue" / "tracks" / f"{track['id']}.ogg"
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -272,4 +275,4 @@ def test_pregen_through_fal_carves_real_songs_into_seamless_loops(tmp_path):
         assert seam["ok"], seam  # measured again on the decoded file
         levels = bar_levels_db(data[start:end], rate, bar)
         assert levels[-1] > np.median(levels) - 4.0  # the fade-out is not in the loop
-        assert track["loop_end_s"] <= 56.0 + 0.01  # the emulator's fade starts at 56 s
+        assert track["loop_end_s"] <= 41.0 + 0.01  # the emulator's fade starts at 41 s
