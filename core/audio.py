@@ -78,7 +78,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+# eq=False: comparing two TrackAudio field by field would compare arrays, which has no
+# single truth value; two of them are the same when they are the same object.
+@dataclass(frozen=True, eq=False)
 class TrackAudio:
     """A freshly generated track, decoded: what ``segue_process_track`` plugins receive.
 

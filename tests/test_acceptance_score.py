@@ -13,8 +13,9 @@ import pytest
 from segue.core.cli import main
 from segue.core.errors import ScoreError
 from segue.core.plugins import Plugins
-from segue.core.pregen.pipeline import build_cache, build_sinks
+from segue.core.pregen.pipeline import build_cache
 from segue.core.pregen.planning import build_plan, make_generator
+from segue.core.pregen.sinks import build_sinks
 from segue.core.score import parse_score
 from segue.core.score_check import parse_key
 

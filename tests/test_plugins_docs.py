@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import re
 from pathlib import Path
@@ -96,3 +97,34 @@ def test_every_builtin_plugin_is_listed() -> None:
     text = DOC.read_text()
     for dotted in DEFAULT_PLUGINS:
         assert f"`{dotted}`" in text, dotted
+
+
+IMPORT_LINE = re.compile(r"^\s*from (segue\.[\w.]+) import ([\w, ]+?)\s*(#.*)?$", re.MULTILINE)
+DOTTED_NAME = re.compile(r"`(segue\.core(?:\.\w+)+)")
+
+
+def test_every_import_path_shown_to_plugin_authors_works() -> None:
+    """Each ``from segue... import ...`` in the examples, and each dotted name, resolves."""
+    text = DOC.read_text()
+    imports = IMPORT_LINE.findall(text)
+    assert ("segue.core.audio", "TrackAudio", "") in imports  # the hook's argument
+    for module, names, _comment in imports:
+        loaded = importlib.import_module(module)
+        for name in (n.strip() for n in names.split(",")):
+            assert hasattr(loaded, name), f"from {module} import {name}"
+    dotted = set(DOTTED_NAME.findall(text))
+    assert "segue.core.seams.measure_seam" in dotted
+    for path in sorted(dotted):
+        parts = path.split(".")
+        # The longest importable prefix, then attributes (a class's method, a module's name).
+        for cut in range(len(parts), 1, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            for attr in parts[cut:]:
+                assert hasattr(obj, attr), path
+                obj = getattr(obj, attr)
+            break
+        else:
+            raise AssertionError(f"{path}: no such module")

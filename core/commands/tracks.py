@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
 def collect(score: Any, plugins: Any) -> dict[str, Any]:
     """Stored tracks (recorded and present in the primary sink) and the ledger."""
-    from segue.core.pregen.pipeline import build_cache, build_sinks, track_present
+    from segue.core.pregen.pipeline import build_cache
+    from segue.core.pregen.sinks import build_sinks, track_present
 
     cache = build_cache(score, plugins)
     try:

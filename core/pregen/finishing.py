@@ -7,14 +7,21 @@ encoded once to the request's format, hashed, and decoded once more to verify th
 will be stored plays. Output that does not decode (from the generator or the encoder) is
 a transient failure: worth another generation, never stored.
 
-Blocking CPU work: the pipeline runs :func:`finish` on its processing threads.
+Blocking CPU work: the pipeline runs :func:`finish` on a :func:`processing_pool`, through
+:func:`in_thread`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import os
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -26,7 +33,44 @@ from segue.core.plugins import Plugins
 from segue.core.pregen.planning import PlannedRequest
 from segue.core.track import FORMATS, Track
 
-__all__ = ["decode_output", "finish", "first_track", "post_process", "utc_now"]
+__all__ = [
+    "decode_output",
+    "finish",
+    "first_track",
+    "in_thread",
+    "post_process",
+    "processing_pool",
+    "utc_now",
+]
+
+T = TypeVar("T")
+
+
+def processing_pool() -> ThreadPoolExecutor:
+    """Threads for finishing tracks: one per core.
+
+    Decoding, post-processing and encoding are CPU work: more threads would not go
+    faster, and would starve the event loop of the GIL, delaying the next generator calls
+    (and, in the server, every client's messages).
+    """
+    return ThreadPoolExecutor(
+        max_workers=max(1, os.cpu_count() or 1), thread_name_prefix="segue-process"
+    )
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
+    """Run blocking work in a thread; on cancellation, let it finish before unwinding.
+
+    The work writes into a folder that the caller removes when it unwinds, so it must not
+    outlive the caller.
+    """
+    future = asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await future
+        raise
 
 
 def utc_now() -> str:
