@@ -293,13 +293,22 @@ def test_raw_pcm_is_headerless_16_bit_mono():
 
 
 def test_the_emulator_makes_its_music_with_the_synth_when_there_is_one():
-    if render._synth_factory() is None:
-        pytest.skip("segue.plugins.synth is not installed yet")
+    assert render._synth_factory() is not None  # the built-in, found in the plugin registry
     synth = render.render("calm harp, 90 BPM", None, 2.0, use_synth=True)
     tone = render.render("calm harp, 90 BPM", None, 2.0, use_synth=False)
     assert synth.shape == tone.shape == (88200, 2)
     assert not np.allclose(synth, tone)
     assert np.abs(synth).max() > 0.05
+
+
+def test_the_emulator_finds_the_synth_by_name_and_plays_a_tone_without_it(monkeypatch):
+    # The synth is looked up in segue's generator registry, not imported: with the synth
+    # plugin disabled there is no "synth" generator, and the emulator answers with its tone.
+    monkeypatch.setenv("SEGUE_DISABLE_PLUGINS", "synth")
+    assert render._synth_factory() is None
+    fallback = render.render("calm harp, 90 BPM", None, 2.0, use_synth=True)
+    tone = render.render("calm harp, 90 BPM", None, 2.0, use_synth=False)
+    assert np.array_equal(fallback, tone)
 
 
 def test_answers_are_song_shaped_with_a_tempo_near_the_prompts():

@@ -135,15 +135,24 @@ def imported_modules(tree: ast.AST, module: str) -> list[tuple[int, str]]:
     return found
 
 
+def modules_under(folder: str) -> list[tuple[str, str, ast.AST]]:
+    """(path from the repo, dotted module name, syntax tree) of each module in ``folder``."""
+    dotted = {v: k for k, v in PACKAGE_DIRS.items()}[folder]
+    found = []
+    for path in sorted((REPO / folder).rglob("*.py")):
+        rel = path.relative_to(REPO / folder).with_suffix("")
+        module = ".".join([dotted, *rel.parts])
+        found.append((str(path.relative_to(REPO)), module, ast.parse(path.read_text(), str(path))))
+    return found
+
+
 def test_core_never_imports_plugins() -> None:
-    offenders = []
-    for path in sorted((REPO / "core").rglob("*.py")):
-        rel = path.relative_to(REPO / "core").with_suffix("")
-        module = ".".join(["segue.core", *rel.parts])
-        tree = ast.parse(path.read_text(), filename=str(path))
-        for line, name in imported_modules(tree, module):
-            if name == "segue.plugins" or name.startswith("segue.plugins."):
-                offenders.append(f"core/{path.relative_to(REPO / 'core')}:{line}: {name}")
+    offenders = [
+        f"{path}:{line}: {name}"
+        for path, module, tree in modules_under("core")
+        for line, name in imported_modules(tree, module)
+        if name == "segue.plugins" or name.startswith("segue.plugins.")
+    ]
     assert offenders == []
 
 
@@ -157,6 +166,55 @@ def test_the_import_scan_would_catch_an_import() -> None:
     ):
         names = [n for _, n in imported_modules(ast.parse(source), "segue.core.commands.x")]
         assert any(n.startswith("segue.plugins") for n in names), source
+
+
+def cross_plugin_imports(tree: ast.AST, module: str) -> list[tuple[int, str]]:
+    """Imports in ``module`` (a module of one plugin) of another plugin's modules.
+
+    A plugin is a top-level module or package under ``segue.plugins``; importing its own
+    submodules is fine, reaching another plugin goes through the hooks and registries.
+    """
+    own = module.split(".")[2]
+    found = []
+    for line, name in imported_modules(tree, module):
+        parts = name.split(".")
+        if parts[:2] == ["segue", "plugins"] and len(parts) > 2 and parts[2] != own:
+            found.append((line, name))
+    return found
+
+
+def test_no_plugin_imports_another_plugin() -> None:
+    offenders = [
+        f"{path}:{line}: {name}"
+        for path, module, tree in modules_under("plugins")
+        if module != "segue.plugins.__init__"
+        for line, name in cross_plugin_imports(tree, module)
+    ]
+    assert offenders == []
+
+
+def test_the_cross_plugin_scan_would_catch_an_import() -> None:
+    for source in (
+        "import segue.plugins.synth",
+        "from segue.plugins import synth",
+        "from segue.plugins.synth.render import render_request",
+        "importlib.import_module('segue.plugins.synth')",
+        "from ..synth import render",
+        "from .. import loop_points",
+    ):
+        names = cross_plugin_imports(ast.parse(source), "segue.plugins.fal.render")
+        assert names, source
+    for source in (
+        "from segue.plugins.fal import render",
+        "from . import schemas",
+        "from .endpoints import ELEVEN_FORMATS",
+        "import segue.core.seams",
+        "from segue.core.plugins import get_plugins",
+    ):
+        names = cross_plugin_imports(ast.parse(source), "segue.plugins.fal.render")
+        assert names == [], source
+    names = cross_plugin_imports(ast.parse("from .synth import render"), "segue.plugins.loudness")
+    assert names, "a top-level plugin module importing a sibling plugin"
 
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed")

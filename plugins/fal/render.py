@@ -3,7 +3,8 @@
 The emulator must answer like a text-to-music model, with real audio of the requested
 length and format, so tests can decode and measure what the ``fal`` generator
 downloaded. A model answers with a *song*: the music comes from the ``synth`` generator
-when its plugin is installed (else from a small numpy fallback) and is shaped like one
+(looked up in segue's generator registry, so absent when that plugin is disabled; then a
+small numpy fallback) and is shaped like one
 (``song_shape``): a tempo a few percent off the prompt's, an intro that swells in and a
 fade-out at the end. With ``audio_dir`` (``segue fal-emulator --audio-dir DIR``) the
 answers are real recordings from DIR instead, one chosen per request deterministically
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import io
 import logging
 import re
@@ -42,21 +42,20 @@ ENCODINGS = {
 
 
 def _synth_factory() -> Callable[..., Any] | None:
-    """The ``synth`` generator's factory, from its plugin's registration hook."""
+    """The ``synth`` generator's factory, from segue's plugin registry.
+
+    Looked up by name like any generator (a plugin never imports another plugin's modules):
+    None when no plugin registers ``synth`` (disabled, or not installed).
+    """
+    from segue.core.plugins import get_plugins
+
     try:
-        module = importlib.import_module("segue.plugins.synth")
-    except ImportError:
+        generators = get_plugins().generators
+    except Exception as exc:  # a broken plugin set must not break the emulator
+        log.warning("fal emulator: plugins unusable (%s); using a plain tone", exc)
         return None
-    hook = getattr(module, "segue_register_generators", None)
-    if hook is None:
-        return None
-    found: dict[str, Callable[..., Any]] = {}
-    try:
-        hook(register=lambda name, factory: found.setdefault(name, factory))
-    except Exception as exc:  # a broken synth must not break the emulator
-        log.warning("fal emulator: synth plugin unusable (%s); using a plain tone", exc)
-        return None
-    return found.get("synth")
+    registration = generators.entries.get("synth")
+    return registration.factory if registration is not None else None
 
 
 def _from_synth(
