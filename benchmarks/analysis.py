@@ -1,6 +1,8 @@
 """Rhythm analysis and loop carving on real music, beside today's code and librosa.
 
-    python benchmarks/analysis.py [--no-others] [--no-songs] [--seconds 30]
+    PYTHONPATH=tests python benchmarks/analysis.py [--no-others] [--no-songs] [--seconds 30]
+
+(``PYTHONPATH=tests``: it reuses the test suite's helper modules, as pytest does.)
 
 Needs the Debian packages planetblupi-music-ogg, planetblupi-music-midi, hyperrogue-music
 and drascula-music (see tests/corpus.py). Prints, for every ground-truth excerpt (starts
@@ -33,11 +35,8 @@ import time
 import types
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
 import corpus
+import numpy as np
 from loop_checks import loop_report
 
 from segue.core import analysis, carving

@@ -15,7 +15,9 @@ measures, per round:
 Same-run baseline: the pages' clock offsets against the machine clock they share (their
 true offset is 0), i.e. the error of the NTP-style estimate itself.
 
-    python benchmarks/web_sync.py [--pages 4] [--rounds 10]
+    PYTHONPATH=tests python benchmarks/web_sync.py [--pages 4] [--rounds 10]
+
+(``PYTHONPATH=tests``: it reuses the test suite's helper modules, as pytest does.)
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from web_support import CHROMIUM_ARGS, chromium_path, start_server, stop_server
 
