@@ -4,7 +4,7 @@
 
     async with SegueClient("ws://127.0.0.1:8765/ws", session="room-1") as client:
         await client.set_state({"in_combat": True})
-        async for msg in client.cues():          # CueMessage, StingerMessage, PendingMessage
+        async for msg in client.cues():  # Cue-, Stinger-, Pending-, Layers-, DuckMessage
             if isinstance(msg, CueMessage):
                 delay = msg.start_at - client.server_now()
                 ...
@@ -36,7 +36,9 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from segue.core.messages import (
     CueMessage,
+    DuckMessage,
     ErrorMessage,
+    LayersMessage,
     PendingMessage,
     PongMessage,
     PrefetchMessage,
@@ -44,6 +46,7 @@ from segue.core.messages import (
     StingerMessage,
     UnknownMessage,
     Welcome,
+    duck_message,
     event_message,
     parse_server_message,
     ping_message,
@@ -54,7 +57,7 @@ from segue.core.track import Track
 
 log = logging.getLogger("segue.client")
 
-CueLike = CueMessage | StingerMessage | PendingMessage
+CueLike = CueMessage | StingerMessage | PendingMessage | LayersMessage | DuckMessage
 
 # Close codes that reconnecting would not cure.
 FATAL_CLOSE_CODES = frozenset({CloseCode.UNAUTHORIZED, CloseCode.POLICY, CloseCode.TOO_BIG})
@@ -62,7 +65,9 @@ FATAL_CLOSE_CODES = frozenset({CloseCode.UNAUTHORIZED, CloseCode.POLICY, CloseCo
 __all__ = [
     "ConnectionLost",
     "CueMessage",
+    "DuckMessage",
     "ErrorMessage",
+    "LayersMessage",
     "PendingMessage",
     "SegueClient",
     "SegueClientError",
@@ -145,6 +150,9 @@ class SegueClient:
         self.welcome: Welcome | None = None
         self.current_cue: CueMessage | None = None
         self.prefetch: tuple[Track, ...] = ()
+        # The latest layers message per mood, and the latest duck (docs/protocol.md).
+        self.layers: dict[str, LayersMessage] = {}
+        self.duck_state: DuckMessage | None = None
         self.clock_offset = 0.0  # server clock minus ours, seconds
         self.clock_rtt: float | None = None  # round trip of the sample used
         self.reconnects = 0
@@ -318,6 +326,12 @@ class SegueClient:
         if isinstance(msg, CueMessage):
             self.current_cue = msg
             self._queue.put_nowait(msg)
+        elif isinstance(msg, LayersMessage):
+            self.layers[msg.mood] = msg
+            self._queue.put_nowait(msg)
+        elif isinstance(msg, DuckMessage):
+            self.duck_state = msg
+            self._queue.put_nowait(msg)
         elif isinstance(msg, (StingerMessage, PendingMessage)):
             self._queue.put_nowait(msg)
         elif isinstance(msg, PongMessage):
@@ -402,6 +416,22 @@ class SegueClient:
     async def event(self, name: str, data: Mapping[str, Any] | None = None, id: Any = None) -> None:
         """Send a game event (e.g. ``boss_defeated``)."""
         await self._send(event_message(name, data, id))
+
+    async def duck(
+        self,
+        depth_db: float | None = None,
+        hold_s: float | None = None,
+        attack_ms: int | None = None,
+        release_ms: int | None = None,
+        id: Any = None,
+    ) -> None:
+        """Duck the music (not stingers), e.g. under dialogue; ``hold_s`` None: until
+        ``end_duck()``. Omitted values take the defaults of docs/protocol.md."""
+        await self._send(duck_message(depth_db, hold_s, attack_ms, release_ms, id=id))
+
+    async def end_duck(self, id: Any = None) -> None:
+        """End the duck under way (the music returns over its ``release_ms``)."""
+        await self._send(duck_message(end=True, id=id))
 
     async def send_raw(self, msg: Mapping[str, Any] | str) -> None:
         """Send any message as is (tests, experiments)."""

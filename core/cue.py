@@ -70,3 +70,56 @@ class Pending:
 
     def to_message(self) -> dict[str, Any]:
         return {"type": "pending", "mood": self.mood, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Layers:
+    """From ``start_at``, ramp each stem of ``mood``'s track to ``gains`` over ``ramp_ms``."""
+
+    session: str
+    mood: str
+    gains: dict[str, float]  # stem -> linear gain 0-1
+    start_at: float
+    ramp_ms: int
+    intensity: float  # the slewed intensity the ramp reaches
+
+    def to_message(self, server_time: float) -> dict[str, Any]:
+        return {
+            "type": "layers",
+            "mood": self.mood,
+            "gains": self.gains,
+            "start_at": self.start_at,
+            "ramp_ms": self.ramp_ms,
+            "intensity": self.intensity,
+            "server_time": server_time,
+        }
+
+
+@dataclass(frozen=True)
+class Duck:
+    """Lower the music bus (never stingers) by ``depth_db`` from ``start_at``.
+
+    The gain reaches the depth ``attack_ms`` after ``start_at``, holds, and from
+    ``end_at`` returns to full over ``release_ms``; ``end_at`` None: until a later
+    ``duck`` message gives it.
+    """
+
+    session: str
+    depth_db: float
+    attack_ms: int
+    release_ms: int
+    start_at: float
+    end_at: float | None
+    event: str | None = None  # the game event that started it, None for a client's duck
+
+    def to_message(self, server_time: float) -> dict[str, Any]:
+        return {
+            "type": "duck",
+            "depth_db": self.depth_db,
+            "attack_ms": self.attack_ms,
+            "release_ms": self.release_ms,
+            "start_at": self.start_at,
+            "end_at": self.end_at,
+            "event": self.event,
+            "server_time": server_time,
+        }

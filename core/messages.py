@@ -51,6 +51,33 @@ class StingerMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class LayersMessage:
+    """From ``start_at``, ramp each stem of ``mood``'s track linearly to ``gains``."""
+
+    mood: str
+    gains: dict[str, float]
+    start_at: float
+    ramp_ms: int
+    server_time: float
+    intensity: float | None = None
+    type: str = "layers"
+
+
+@dataclass(frozen=True, slots=True)
+class DuckMessage:
+    """Duck the music bus by ``depth_db`` from ``start_at``; release from ``end_at``."""
+
+    depth_db: float
+    attack_ms: int
+    release_ms: int
+    start_at: float
+    end_at: float | None
+    server_time: float
+    event: str | None = None
+    type: str = "duck"
+
+
+@dataclass(frozen=True, slots=True)
 class PendingMessage:
     mood: str
     reason: str
@@ -92,6 +119,8 @@ ServerMessage = (
     | CueMessage
     | StingerMessage
     | PendingMessage
+    | LayersMessage
+    | DuckMessage
     | PrefetchMessage
     | PongMessage
     | ErrorMessage
@@ -144,6 +173,26 @@ def parse_server_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
             mood=obj.get("mood"),
             event=obj.get("event"),
         )
+    if kind == "layers":
+        return LayersMessage(
+            mood=_req(obj, "mood"),
+            gains={str(k): float(v) for k, v in _req(obj, "gains").items()},
+            start_at=float(_req(obj, "start_at")),
+            ramp_ms=int(_req(obj, "ramp_ms")),
+            server_time=float(_req(obj, "server_time")),
+            intensity=obj.get("intensity"),
+        )
+    if kind == "duck":
+        end_at = obj.get("end_at")
+        return DuckMessage(
+            depth_db=float(_req(obj, "depth_db")),
+            attack_ms=int(_req(obj, "attack_ms")),
+            release_ms=int(_req(obj, "release_ms")),
+            start_at=float(_req(obj, "start_at")),
+            end_at=float(end_at) if end_at is not None else None,
+            server_time=float(_req(obj, "server_time")),
+            event=obj.get("event"),
+        )
     if kind == "pending":
         return PendingMessage(mood=_req(obj, "mood"), reason=obj.get("reason", "generating"))
     if kind == "prefetch":
@@ -186,6 +235,31 @@ def state_message(
 
 def event_message(name: str, data: Mapping[str, Any] | None = None, id: Any = None) -> dict:
     msg: dict[str, Any] = {"type": "event", "name": name, "data": dict(data or {})}
+    if id is not None:
+        msg["id"] = id
+    return msg
+
+
+def duck_message(
+    depth_db: float | None = None,
+    hold_s: float | None = None,
+    attack_ms: int | None = None,
+    release_ms: int | None = None,
+    *,
+    end: bool = False,
+    id: Any = None,
+) -> dict[str, Any]:
+    """A client ``duck`` message: start a duck (omitted fields take defaults) or end it."""
+    msg: dict[str, Any] = {"type": "duck"}
+    if end:
+        msg["end"] = True
+    fields = {
+        "depth_db": depth_db,
+        "hold_s": hold_s,
+        "attack_ms": attack_ms,
+        "release_ms": release_ms,
+    }
+    msg.update({k: v for k, v in fields.items() if v is not None})
     if id is not None:
         msg["id"] = id
     return msg

@@ -32,7 +32,9 @@ from typing import Any
 # The SDK's side, importable from here too (docs/protocol.md names this module).
 from segue.core.messages import (  # noqa: F401 - re-exported
     CueMessage,
+    DuckMessage,
     ErrorMessage,
+    LayersMessage,
     PendingMessage,
     PongMessage,
     PrefetchMessage,
@@ -41,11 +43,13 @@ from segue.core.messages import (  # noqa: F401 - re-exported
     StingerMessage,
     UnknownMessage,
     Welcome,
+    duck_message,
     event_message,
     parse_server_message,
     ping_message,
     state_message,
 )
+from segue.core.score import Duck
 from segue.core.track import Track
 
 try:  # a declared dependency; the standard library does the same work more slowly
@@ -140,12 +144,29 @@ class PingMessage:
     type: str = "ping"
 
 
-ClientMessage = StateMessage | EventMessage | PingMessage
+@dataclass(slots=True)
+class DuckRequest:
+    """Start a duck of the music bus (``spec``), or end the one under way (``spec`` None)."""
+
+    spec: Duck | None = None
+    id: Any = None
+    type: str = "duck"
+
+
+ClientMessage = StateMessage | EventMessage | PingMessage | DuckRequest
 
 _FIELDS: dict[str, tuple[str, ...]] = {
     "state": ("type", "id", "set", "unset", "replace"),
     "event": ("type", "id", "name", "data"),
     "ping": ("type", "id", "t"),
+    "duck": ("type", "id", "depth_db", "hold_s", "attack_ms", "release_ms", "end"),
+}
+# Each duck field's range (docs/protocol.md, the same as the score's ``duck``).
+_DUCK_RANGES = {
+    "depth_db": (-60.0, 0.0),
+    "hold_s": (0.0, 3600.0),
+    "attack_ms": (0.0, 10000.0),
+    "release_ms": (0.0, 60000.0),
 }
 CLIENT_TYPES: tuple[str, ...] = tuple(_FIELDS)
 
@@ -309,14 +330,14 @@ def parse_client_object(obj: Any) -> ClientMessage:
     # The id is read first, so that every later error can echo it.
     id = _check_id(obj)
     if "type" not in obj:
-        raise _bad("type", "missing (expected one of state, event, ping)", id)
+        raise _bad("type", "missing (expected one of state, event, ping, duck)", id)
     kind = obj["type"]
     if not isinstance(kind, str):
         raise _bad("type", f"must be a string, not {_json_kind(kind)}", id)
     if kind not in _FIELDS:
         raise ProtocolError(
             ErrorCode.UNKNOWN_TYPE,
-            f"unknown message type {kind!r} (expected state, event, ping)"
+            f"unknown message type {kind!r} (expected state, event, ping, duck)"
             + _did_you_mean(kind, _FIELDS),
             id,
         )
@@ -325,6 +346,8 @@ def parse_client_object(obj: Any) -> ClientMessage:
         return _parse_state(obj, id, "state")
     if kind == "event":
         return _parse_event(obj, id, "event")
+    if kind == "duck":
+        return _parse_duck(obj, id)
     t = obj.get("t")
     if t is not None and not _is_number(t):
         raise _bad("ping.t", f"must be a number, not {_json_kind(t)}", id)
@@ -372,6 +395,32 @@ def _parse_event(obj: Mapping[str, Any], id: Any, prefix: str) -> EventMessage:
     if not isinstance(data, dict):
         raise _bad(f"{prefix}.data", f"must be an object, not {_json_kind(data)}", id)
     return EventMessage(name=name, data=data, id=id)
+
+
+def _parse_duck(obj: Mapping[str, Any], id: Any) -> DuckRequest:
+    end = obj.get("end", False)
+    if not isinstance(end, bool):
+        raise _bad("duck.end", f"must be true or false, not {_json_kind(end)}", id)
+    values: dict[str, Any] = {}
+    for key, (lo, hi) in _DUCK_RANGES.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not _is_number(value) or not lo <= value <= hi:
+            raise _bad(f"duck.{key}", f"must be a number from {lo:g} to {hi:g}", id)
+        values[key] = value
+    if end:
+        if values:
+            raise _bad("duck", f"end: true takes no {', '.join(values)}", id)
+        return DuckRequest(None, id)
+    d = Duck()
+    spec = Duck(
+        depth_db=float(values.get("depth_db", d.depth_db)),
+        hold_s=float(values["hold_s"]) if "hold_s" in values else None,
+        attack_ms=round(values.get("attack_ms", d.attack_ms)),
+        release_ms=round(values.get("release_ms", d.release_ms)),
+    )
+    return DuckRequest(spec, id)
 
 
 def parse_state_body(obj: Any) -> StateMessage:

@@ -45,6 +45,14 @@ their stinger mood's track (rotated) on top of the music at the event's ``at`` b
 of the playing track — of the cue ahead if that boundary falls after its start — or at
 ``now + lead_s`` with nothing playing; they never change the mood. A stinger with no
 stored track gives ``Pending``; it is not replayed later (a late one-shot is no use).
+
+Intensity and layers (when the score has ``intensity``): the state key's value is
+followed by an ``IntensityPath`` (slewed, see ``segue.core.engine.intensity``). A change
+of it starts at ``now + lead_s`` or at the playing track's next beat or bar (the score's
+``intensity.at``) and gives ``Layers`` ramps for the moods heard (the one playing and the
+destination) that have layers. Every cue of a layered mood is followed by the ramps of
+its mood from its ``start_at``. Ducks (``duck``, ``end_duck``) start after the lead;
+the latest one is remembered for late joiners until its release is over.
 """
 
 from __future__ import annotations
@@ -53,11 +61,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from segue.core.cue import Cue, Pending, Stinger
+from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
 from segue.core.engine.clock import EPS, Grid, entry_offset, position, schedule
+from segue.core.engine.intensity import IntensityPath, read_intensity
 from segue.core.engine.rules import ruleset_for
 from segue.core.engine.state import apply_state
 from segue.core.engine.variants import VariantPicker
+from segue.core.score import Duck as DuckSpec
 from segue.core.score import Score, Transition
 from segue.core.track import Track
 
@@ -105,6 +115,10 @@ def _entry_dict(entry: _Entry | None) -> dict[str, Any] | None:
         "offset_s": cue.offset_s,
         "since": entry.since,
     }
+
+
+def _path_dict(path: IntensityPath | None) -> dict[str, float] | None:
+    return {"t0": path.t0, "v0": path.v0, "v1": path.v1} if path is not None else None
 
 
 def _entry_from(d: Mapping[str, Any] | None) -> _Entry | None:
@@ -177,6 +191,8 @@ class Director:
     __slots__ = (
         "_ahead",
         "_decide",
+        "_duck",
+        "_intensity",
         "_pending_said",
         "_picker",
         "_playing",
@@ -218,6 +234,8 @@ class Director:
         self._target: str | None = None
         self._target_since = 0.0
         self._pending_said: str | None = None
+        self._intensity: IntensityPath | None = None
+        self._duck: Duck | None = None
 
     # ------------------------------------------------------------------ views
 
@@ -279,6 +297,8 @@ class Director:
             "target_since": self._target_since,
             "pending_said": self._pending_said,
             "last_variants": dict(self._picker.last),
+            "intensity": _path_dict(self._intensity),
+            "duck": asdict(self._duck) if self._duck is not None else None,
         }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
@@ -292,13 +312,24 @@ class Director:
         self._target_since = float(snap["target_since"])
         self._pending_said = snap["pending_said"]
         self._picker.last.update(snap.get("last_variants") or {})
+        path = snap.get("intensity")
+        spec = self.score.intensity
+        if path is not None and spec is not None:
+            self._intensity = intensity = IntensityPath(path["v0"], spec.slew_per_s, path["t0"])
+            intensity.v1 = path["v1"]
+        duck = snap.get("duck")
+        self._duck = Duck(**duck) if duck is not None else None
 
     # ---------------------------------------------------------------- inputs
 
-    def start(self, now: float) -> list[Cue | Pending]:
+    def start(self, now: float) -> list[Cue | Pending | Layers]:
         """The first decision, for the state as it is (empty for a new session)."""
         self._set_desired(self._decide(self.state))
-        return self._evaluate(now)
+        spec = self.score.intensity
+        if spec is not None:
+            value = read_intensity(self.state, spec.key)
+            self._intensity = IntensityPath(value, spec.slew_per_s, now)
+        return self._layered(self._evaluate(now))
 
     def update(
         self,
@@ -313,15 +344,81 @@ class Director:
         if mood != self.desired:
             self._pending_said = None
             self.desired = mood
-        return self._evaluate(now)
+        if self._intensity is None:
+            return self._evaluate(now)
+        return self._follow_intensity(now)
 
-    def tick(self, now: float) -> list[Cue | Pending]:
+    def tick(self, now: float) -> list[Cue | Pending | Layers]:
         """Timers (debounce, dwell) that fell due by ``now``."""
-        return self._evaluate(now)
+        return self._layered(self._evaluate(now))
 
-    def tracks_changed(self, now: float) -> list[Cue | Pending]:
+    def tracks_changed(self, now: float) -> list[Cue | Pending | Layers]:
         """New tracks were stored: a mood that was pending may be cued now."""
-        return self._evaluate(now)
+        return self._layered(self._evaluate(now))
+
+    def intensity(self, now: float) -> float | None:
+        """The slewed intensity at ``now`` (None when the score has no ``intensity``)."""
+        path = self._intensity
+        return path.value(now) if path is not None else None
+
+    def layers_now(self, now: float) -> list[Layers]:
+        """What a joining client needs: the ramps of the moods heard, from ``now`` on."""
+        path = self._intensity
+        if path is None:
+            return []
+        self._settle(now)
+        out: list[Layers] = []
+        for entry in (self._playing, self._ahead):
+            if entry is not None:
+                layers = self.score.moods[entry.cue.mood].layers
+                if layers:
+                    since = max(now, entry.cue.start_at)
+                    out += path.ramps(self.session, entry.cue.mood, layers, since)
+        return out
+
+    def duck(self, now: float, spec: DuckSpec, event: str | None = None) -> Duck:
+        """Start a duck after the lead; it ends by itself after ``hold_s`` if given."""
+        start_at = now + self.lead_s
+        end_at = None
+        if spec.hold_s is not None:
+            end_at = start_at + spec.attack_ms / 1000.0 + spec.hold_s
+        self._duck = Duck(
+            self.session,
+            spec.depth_db,
+            spec.attack_ms,
+            spec.release_ms,
+            start_at,
+            end_at,
+            event,
+        )
+        return self._duck
+
+    def end_duck(self, now: float) -> Duck | None:
+        """End the duck under way after the lead; None when none is (or it already ends)."""
+        duck = self._duck
+        end_at = now + self.lead_s
+        if duck is None or (duck.end_at is not None and duck.end_at <= end_at):
+            return None
+        self._duck = Duck(
+            self.session,
+            duck.depth_db,
+            duck.attack_ms,
+            duck.release_ms,
+            duck.start_at,
+            max(end_at, duck.start_at),
+            duck.event,
+        )
+        return self._duck
+
+    def duck_now(self, now: float) -> Duck | None:
+        """The duck a joining client must apply: one whose release is not over."""
+        duck = self._duck
+        if duck is None:
+            return None
+        if duck.end_at is not None and duck.end_at + duck.release_ms / 1000.0 <= now:
+            self._duck = None
+            return None
+        return duck
 
     def event(self, now: float, name: str, data: Any = None) -> Stinger | Pending | None:
         """A game event: its stinger, Pending if the stinger has no track, or None.
@@ -357,6 +454,48 @@ class Director:
         )
 
     # -------------------------------------------------------------- machinery
+
+    def _follow_intensity(self, now: float) -> list[Cue | Pending | Layers]:
+        """Decide after a state change when the score has ``intensity``."""
+        spec = self.score.intensity
+        path = self._intensity
+        assert spec is not None and path is not None
+        target = read_intensity(self.state, spec.key)
+        since = None
+        if target != path.target:
+            self._settle(now)
+            playing = self._playing
+            if spec.at == "now" or playing is None:
+                since = now + self.lead_s
+            else:
+                since = self._schedule_on(playing, now, spec.at)
+            path.retarget(since, target)
+        outputs: list[Cue | Pending | Layers] = self._layered(self._evaluate(now))
+        if since is not None:
+            cued = {out.mood for out in outputs if type(out) is Cue}
+            heard = []
+            for entry in (self._playing, self._ahead):
+                if entry is not None and entry.cue.mood not in cued:
+                    heard.append(entry.cue.mood)
+            for mood in dict.fromkeys(heard):
+                layers = self.score.moods[mood].layers
+                if layers:
+                    outputs += path.ramps(self.session, mood, layers, since, initial=False)
+        return outputs
+
+    def _layered(self, outputs: list[Cue | Pending]) -> list[Cue | Pending | Layers]:
+        """``outputs`` with each layered mood's cue followed by its ramps."""
+        path = self._intensity
+        if path is None or not outputs:
+            return outputs  # type: ignore[return-value]
+        out: list[Cue | Pending | Layers] = []
+        for item in outputs:
+            out.append(item)
+            if type(item) is Cue:
+                layers = self.score.moods[item.mood].layers
+                if layers:
+                    out += path.ramps(self.session, item.mood, layers, item.start_at)
+        return out
 
     def _set_desired(self, mood: str | None) -> None:
         if mood != self.desired:

@@ -34,6 +34,7 @@ from segue.core.engine.director import UnknownEvent
 from segue.core.engine.state import StateError
 from segue.core.protocol import (
     CloseCode,
+    DuckRequest,
     ErrorCode,
     EventMessage,
     PingMessage,
@@ -526,6 +527,8 @@ class SegueServer:
                 self.apply_state(session, now, msg)
             elif type(msg) is PingMessage:
                 conn.send(frame_message(pong_message(msg.t, now, msg.id)))
+            elif type(msg) is DuckRequest:
+                session.duck(now, msg.spec)
             else:
                 self.apply_event(session, now, msg)  # type: ignore[arg-type]
         except ProtocolError as exc:

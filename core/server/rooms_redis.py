@@ -42,7 +42,8 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from segue.core.cue import Cue, Pending, Stinger
+from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
+from segue.core.score import Duck as DuckSpec
 from segue.core.server.wire import frame_message
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ class RoomLink:
 def _outputs_messages(outputs: Any) -> list[dict[str, Any]]:
     out = []
     for o in outputs:
-        if isinstance(o, Cue | Stinger):
+        if isinstance(o, Cue | Stinger | Layers | Duck):
             msg = o.to_message(0.0)
             del msg["server_time"]  # each server stamps its own when it sends
             out.append(msg)
@@ -493,6 +494,9 @@ class RedisRooms:
                 session.update(now, msg.get("set"), msg.get("unset") or (), msg.get("replace"))
             elif msg["op"] == "event":
                 session.event(now, msg["name"], msg.get("data") or {})
+            elif msg["op"] == "duck":
+                spec = msg.get("spec")
+                session.duck(now, DuckSpec(**spec) if spec is not None else None)
         except Exception as exc:  # checked by the sender: only a bug or a newer score
             log.warning("rooms: room %s: inbox message not applied: %s", session.id, exc)
 

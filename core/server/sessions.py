@@ -24,10 +24,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from segue.core.cue import Cue, Pending, Stinger
+from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
 from segue.core.engine.director import UnknownEvent
 from segue.core.engine.state import apply_state
 from segue.core.protocol import CloseCode, pending_message, prefetch_message
+from segue.core.score import Duck as DuckSpec
 from segue.core.score import Score
 from segue.core.server.wire import Encoder, frame_message
 from segue.core.track import Track
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("segue.server")
 
 TrackSource = Callable[[str], Sequence[Track]]
-Output = Cue | Stinger | Pending
+Output = Cue | Stinger | Pending | Layers | Duck
 
 DEFAULT_SEND_BUFFER_BYTES = 512 * 1024
 SLOW_READER = "send queue full: the client reads too slowly"
@@ -272,10 +273,25 @@ class Session:
             return []
         out = self.director.event(now, name, data)
         outputs: list[Output] = [] if out is None else [out]
+        spec = self.manager.score.events[name]
+        if spec.duck is not None:
+            outputs.append(self.director.duck(now, spec.duck, event=name))
         self.manager.notify_event(self, {"name": name, "data": data})
         # A stinger without a track is generated but never replayed late: its pending
         # notice is not remembered for joiners.
         self.dispatch(outputs, now, sticky_pending=False)
+        return outputs
+
+    def duck(self, now: float, spec: DuckSpec | None) -> list[Output]:
+        """A client's duck: start one (``spec``) or end the one under way (None)."""
+        room = self.room
+        if room is not None and not room.owner:
+            message = {"op": "duck", "spec": spec.to_dict() if spec is not None else None}
+            self.manager.rooms.forward(room, message)  # type: ignore[union-attr]
+            return []
+        out = self.director.duck(now, spec) if spec is not None else self.director.end_duck(now)
+        outputs: list[Output] = [] if out is None else [out]
+        self.dispatch(outputs, now)
         return outputs
 
     def tracks_changed(self, now: float) -> list[Output]:
@@ -307,9 +323,13 @@ class Session:
                 manager.metrics.cues += 1
                 if manager.cue_hook is not None:
                     manager.notify_cue(self, out)
+            elif type(out) is Layers:
+                self.broadcast(frame_message(out.to_message(now)))
             elif isinstance(out, Stinger):
                 self.broadcast(manager.encoder.stinger_frame(out, now))
                 manager.metrics.stingers += 1
+            elif isinstance(out, Duck):
+                self.broadcast(frame_message(out.to_message(now)))
             elif isinstance(out, Pending):
                 if sticky_pending:
                     self.pending_mood = out.mood
@@ -371,6 +391,13 @@ class Session:
             frames.append(cue_frame(playing, now))
         if latest is not None:
             frames.append(cue_frame(latest, now))
+        # The current gains (and ramps under way) and the duck, right after the cues.
+        layers_now = getattr(self.director, "layers_now", None)
+        if layers_now is not None:
+            frames.extend(frame_message(out.to_message(now)) for out in layers_now(now))
+            duck = self.director.duck_now(now)
+            if duck is not None:
+                frames.append(frame_message(duck.to_message(now)))
         pending = self.pending_mood
         if (
             pending is not None

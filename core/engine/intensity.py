@@ -1,0 +1,119 @@
+"""Intensity: the slewed value that drives a mood's layers, and the gain ramps it makes.
+
+Pure code: every call gets ``now`` (server seconds). The score's ``intensity.key`` is read
+from the game state (clamped to 0-1; missing or not a number counts as 0). The music
+follows it at most ``slew_per_s`` per second: a change starting at ``t0`` from ``v0``
+reaches the target ``v1`` at ``t0 + |v1 - v0| / slew_per_s``, linearly.
+
+Each layer's gain is piecewise linear in the intensity (``Layer.gain_at``), so along a
+linear intensity path it is piecewise linear in time, bending only where the path
+crosses a layer's breakpoint. ``ramps()`` cuts the path at those crossings: each piece
+is one ``Layers`` message (``start_at``, ``ramp_ms``, the gains at its end), and a client
+that ramps each stem linearly reproduces the gains exactly. Pieces in which no gain
+changes are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from segue.core.conditions import lookup
+from segue.core.cue import Layers
+from segue.core.score import Layer
+
+# Gains are sent rounded to this many decimals (-80 dB resolution near 0 is enough).
+GAIN_DECIMALS = 4
+
+
+def read_intensity(state: Mapping[str, Any], key: str) -> float:
+    """The state's intensity: ``key``'s value clamped to 0-1, 0 if missing or not a number."""
+    value = lookup(state, key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0.0
+    value = float(value)
+    if not math.isfinite(value):
+        return 0.0
+    return min(1.0, max(0.0, value))
+
+
+def gains(layers: tuple[Layer, ...], intensity: float) -> dict[str, float]:
+    """Each stem's linear gain at ``intensity``."""
+    return {layer.name: round(layer.gain_at(intensity), GAIN_DECIMALS) for layer in layers}
+
+
+class IntensityPath:
+    """The intensity over time: ``v0`` until ``t0``, then linear to ``v1`` at ``slew``/s."""
+
+    __slots__ = ("slew", "t0", "v0", "v1")
+
+    def __init__(self, value: float, slew: float, t0: float = 0.0) -> None:
+        self.slew = slew
+        self.t0 = t0
+        self.v0 = self.v1 = value
+
+    @property
+    def target(self) -> float:
+        return self.v1
+
+    @property
+    def t1(self) -> float:
+        """When the path reaches its target."""
+        return self.t0 + abs(self.v1 - self.v0) / self.slew
+
+    def value(self, t: float) -> float:
+        """The slewed intensity at server time ``t``."""
+        if t <= self.t0:
+            return self.v0
+        step = self.slew * (t - self.t0)
+        if self.v1 >= self.v0:
+            return min(self.v1, self.v0 + step)
+        return max(self.v1, self.v0 - step)
+
+    def retarget(self, t: float, target: float) -> None:
+        """From ``t``, head for ``target`` (from wherever the path is then)."""
+        self.v0 = self.value(t)
+        self.t0 = t
+        self.v1 = target
+
+    def ramps(
+        self,
+        session: str,
+        mood: str,
+        layers: tuple[Layer, ...],
+        since: float,
+        initial: bool = True,
+    ) -> list[Layers]:
+        """The ``Layers`` messages for ``mood`` from ``since`` on.
+
+        With ``initial`` the first one sets the gains at ``since`` at once (``ramp_ms``
+        0): what a new cue or a joining client starts from. A change of an intensity
+        already followed (``initial`` False) gives only the pieces of the path.
+        """
+        start = max(since, self.t0)
+        here = self.value(start)
+        out = []
+        if initial:
+            out.append(Layers(session, mood, gains(layers, here), since, 0, round(here, 6)))
+        if here == self.v1:
+            return out
+        up = self.v1 > here
+        cuts = {
+            x
+            for layer in layers
+            for x in layer.breakpoints()
+            if (here < x < self.v1 if up else self.v1 < x < here)
+        }
+        stops = [*sorted(cuts, reverse=not up), self.v1]
+        last = gains(layers, here)
+        a = here
+        for b in stops:
+            g = gains(layers, b)
+            if g != last:
+                t_a = self.t0 + abs(a - self.v0) / self.slew
+                ramp_ms = round(abs(b - a) / self.slew * 1000)
+                out.append(Layers(session, mood, g, t_a, ramp_ms, round(b, 6)))
+            last = g
+            a = b
+        return out
