@@ -171,3 +171,15 @@ def test_ducks_start_hold_and_end():
     assert ended is not None and ended.end_at == T0 + 22 + LEAD
     assert ended.start_at == open_duck.start_at
     assert d.end_duck(T0 + 23) is None  # nothing left to end
+
+
+def test_a_snapshot_carries_the_intensity_path_and_the_duck():
+    d = director()
+    d.start(T0)
+    d.update(T0 + 1, {"threat": 1.0})
+    d.duck(T0 + 2, DuckSpec(-20, None, 100, 800), event="cutscene")
+    other = director()
+    other.restore(d.snapshot())
+    assert other.intensity(T0 + 1.5) == d.intensity(T0 + 1.5) == pytest.approx(0.6)
+    assert other.duck_now(T0 + 3) == d.duck_now(T0 + 3)
+    assert other.layers_now(T0 + 1.3) == d.layers_now(T0 + 1.3)
