@@ -203,3 +203,45 @@ async def test_rooms_across_three_processes(cluster):
             cues = await asyncio.gather(*(cue_after(ws, seq) for ws in (w1, w2, again)))
             assert len({(q["seq"], q["start_at"]) for q in cues}) == 1
             assert cues[0]["seq"] == seq + 1 and cues[0]["mood"] == "explore"
+
+
+async def error_of(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await recv_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+        if msg["type"] == "error":
+            return msg
+
+
+async def test_rooms_ride_out_a_redis_outage(cluster):
+    redis_server, (a, b, _c) = cluster
+    async with connect_raw(a.ws("out")) as ca:
+        await next_cue(ca, 60)  # A owns the room (first there) and generates explore
+        async with connect_raw(b.ws("out")) as cb:
+            seq = (await next_cue(cb))["seq"]
+            for value in (True, False):  # both moods stored before the outage
+                await ca.send(json.dumps({"type": "state", "set": {"in_combat": value}}))
+                got = await asyncio.gather(cue_after(ca, seq, 60), cue_after(cb, seq, 60))
+                seq = got[0]["seq"]
+            redis_server.stop()
+            await asyncio.sleep(1.0)
+            # B cannot reach the room's owner: the client is told so, on one line.
+            await cb.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+            err = await error_of(cb)
+            assert err["code"] == "room_unavailable" and "redis unreachable" in err["message"]
+            # A runs the room on for its own clients.
+            await ca.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+            during = await cue_after(ca, seq)
+            assert during["seq"] == seq + 1 and during["mood"] == "combat"
+            redis_server.start()
+            # Redis is back: A takes its room again and B's client catches up.
+            caught = await cue_after(cb, seq, 20)
+            assert (caught["seq"], caught["start_at"]) == (during["seq"], during["start_at"])
+            await cb.send(json.dumps({"type": "state", "set": {"in_combat": False}}))
+            after = await asyncio.gather(cue_after(ca, seq + 1), cue_after(cb, seq + 1))
+            assert len({(q["seq"], q["start_at"]) for q in after}) == 1
+            assert after[0]["mood"] == "explore"
+    for server in (a, b):
+        log = server.text()
+        assert "rooms: redis at redis://127.0.0.1:" in log and "unreachable" in log
+        assert "is back" in log

@@ -27,8 +27,10 @@ this module is the I/O around it.
 Redis unreachable: the owner's rooms run on in its process (timers, cues to its own
 clients); other processes' clients of those rooms hear nothing new, and states sent to a
 process that does not own the room are refused (``room_unavailable``). When Redis is back
-the owner takes its lease again (a new epoch) and writes its snapshot, unless another
-process took the room meanwhile (then it follows that one).
+the owner takes its lease again (a new epoch) and writes its snapshot; the other processes
+wait ``2 x LEASE_MS`` before they try to take rooms, so a live owner keeps its rooms and
+only a dead one's are taken over. A process that finds another holding its room (a
+partition longer than the lease) follows that one's snapshot.
 """
 
 from __future__ import annotations
@@ -66,13 +68,20 @@ if cur == false then
 end
 return {0, redis.call('GET', KEYS[3])}
 """
-# KEYS: lease, snap, inbox. ARGV: lease value, lease ms, ttl ms -> 1 held, 0 lost
+# KEYS: lease, snap, inbox, epoch. ARGV: lease value, lease ms, ttl ms, process id
+# -> 1 held; -epoch: it had expired (an outage) and is taken again; 0 another holds it
 _RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
   return 1
+end
+if cur == false then
+  local e = redis.call('INCR', KEYS[4])
+  redis.call('SET', KEYS[1], ARGV[4] .. ':' .. e, 'PX', ARGV[2])
+  return -e
 end
 return 0
 """
@@ -156,6 +165,7 @@ class RedisRooms:
         self._wake = asyncio.Event()
         self._subs_dirty = asyncio.Event()
         self._closed = False
+        self._grace_until = 0.0
 
     def _safe_url(self) -> str:
         _head, sep, tail = self.url.rpartition("@")
@@ -203,6 +213,8 @@ class RedisRooms:
         self.links.clear()
 
     def _unhealthy(self, exc: BaseException) -> None:
+        # No room is taken over until Redis has been back for a while (see _healthy).
+        self._grace_until = float("inf")
         if self.healthy:
             self.healthy = False
             log.error(
@@ -213,6 +225,8 @@ class RedisRooms:
             )
 
     def _healthy(self) -> None:
+        if self._grace_until == float("inf"):
+            self._grace_until = time.monotonic() + 2 * LEASE_MS / 1000
         if not self.healthy:
             self.healthy = True
             log.warning("rooms: redis at %s is back", self._safe_url())
@@ -357,19 +371,28 @@ class RedisRooms:
                 self._healthy()
 
     async def _lease_round(self, links: list[RoomLink]) -> None:
+        if time.monotonic() < self._grace_until:
+            # Just reconnected: the rooms' owners take their leases back first.
+            links = [link for link in links if link.owner]
+        if not links:
+            self.round_trips += 1
+            await self._redis.ping()
+            return
         pipe = self._redis.pipeline(transaction=False)
         for link in links:
             k = link.keys
             if link.owner:
                 pipe.eval(
                     _RENEW,
-                    3,
+                    4,
                     k["lease"],
                     k["snap"],
                     k["in"],
+                    k["epoch"],
                     link.lease_value,
                     LEASE_MS,
                     self.ttl_ms,
+                    self.proc,
                 )
             else:
                 pipe.eval(_ACQUIRE, 3, k["lease"], k["epoch"], k["snap"], self.proc, LEASE_MS)
@@ -380,13 +403,16 @@ class RedisRooms:
             if self.links.get(link.session.id) is not link:
                 continue  # left meanwhile
             if link.owner:
-                if result == 0:  # expired (an outage) or taken: try again next round
+                if result < 0:  # it expired during an outage and nobody took it: ours again
+                    link.epoch, link.version = -result, 0
+                    link.lease_value = f"{self.proc}:{-result}"
+                    log.info("rooms: room %s held again (epoch %d)", link.session.id, -result)
+                    self.changed(link, [], now)  # what it did meanwhile, for the others
+                elif result == 0:  # taken by another process: follow it
                     link.owner = False
                     link.session.close_timers()
                     self._wake.set()
-                    # Keep the Director as it is: if nobody took the room, this process
-                    # takes it back with its state (see _took).
-                    link.lease_value = ""
+                    link.lease_value = ""  # the next round follows the owner's snapshot
                 continue
             epoch, raw = int(result[0]), result[1]
             snap = json.loads(raw) if raw else None
@@ -412,7 +438,7 @@ class RedisRooms:
         link.epoch, link.version = epoch, 0
         if snap is None and not link.ready:
             log.info("rooms: room %s starts here (epoch %d)", session.id, epoch)
-            link.ready = True
+            link.ready = was_ready = True  # start() sends the first cue to every client
             session.start(now)  # the first cue: dispatched here and published
         else:
             log.info(
@@ -433,11 +459,8 @@ class RedisRooms:
         if (snap["e"], snap["v"]) <= (link.epoch, link.version) and link.ready:
             return  # seen already (the lease poll returns what pub/sub brought)
         session = link.session
-        session.director.restore(snap["d"])
-        link.epoch, link.version = snap["e"], snap["v"]
-        link.in_id = snap.get("in", "0-0")  # what the owner has applied of the inbox
-        was_ready = link.ready
-        link.ready = True
+        seen_seq = session.seq
+        # The clients first (what they wait for), then the replica.
         for msg in out:
             kind = msg.get("type")
             if kind == "pending":
@@ -447,6 +470,16 @@ class RedisRooms:
                     session.pending_mood = None
                 msg = dict(msg, server_time=time.time())
             session.broadcast(frame_message(msg))
+        session.director.restore(snap["d"])
+        current = session.director.current
+        if link.ready and not out and current is not None and current.seq > seen_seq:
+            # Cues made while this process could not hear them (a Redis outage, a
+            # takeover): the clients catch up with the latest.
+            session.broadcast(self.manager.encoder.cue_frame(current, now))
+        link.epoch, link.version = snap["e"], snap["v"]
+        link.in_id = snap.get("in", "0-0")  # what the owner has applied of the inbox
+        was_ready = link.ready
+        link.ready = True
         session.pending_mood = snap.get("pm")
         if not was_ready:
             self._send_join(session, now)
@@ -514,16 +547,18 @@ class RedisRooms:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
         subscribed: dict[str, str] = {}
         try:
+            self._subs_dirty.set()
             while True:
-                wanted = {link.keys["out"]: sid for sid, link in self.links.items()}
-                add = [c for c in wanted if c not in subscribed]
-                drop = [c for c in subscribed if c not in wanted]
-                if add:
-                    await pubsub.subscribe(*add)
-                if drop:
-                    await pubsub.unsubscribe(*drop)
-                subscribed = wanted
-                self._subs_dirty.clear()
+                if self._subs_dirty.is_set():
+                    self._subs_dirty.clear()
+                    wanted = {link.keys["out"]: sid for sid, link in self.links.items()}
+                    add = [c for c in wanted if c not in subscribed]
+                    drop = [c for c in subscribed if c not in wanted]
+                    if add:
+                        await pubsub.subscribe(*add)
+                    if drop:
+                        await pubsub.unsubscribe(*drop)
+                    subscribed = wanted
                 if not subscribed:
                     await self._subs_dirty.wait()
                     continue
