@@ -1,3 +1,5 @@
+"""``python -m segue.core``: the ``segue`` command line."""
+
 import sys
 
 from segue.core.cli import main

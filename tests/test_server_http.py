@@ -307,7 +307,7 @@ async def test_static_files_of_the_web_client(tmp_path):
         for target in [
             "/static/../app.py",
             "/static/%2e%2e/app.py",
-            "/static/..%2fserver.py",
+            "/static/..%2fapp.py",
             "/static/nope.js",
         ]:
             assert await raw_get(live.port, target) in (403, 404), target
