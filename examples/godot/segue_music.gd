@@ -28,6 +28,8 @@ signal beat(beat_in_bar: int, bar: int)
 signal stinger_started(event_name: String, mood: String)
 signal pending(mood: String, reason: String)
 signal server_error(code: String, message: String)
+signal layers_changed(mood: String, gains: Dictionary)
+signal duck_changed(duck: Dictionary)
 
 const PROTOCOL := 1
 const FATAL_CLOSE_CODES := [4401, 1008, 1009]  # unauthorized, flood, frame too large
@@ -88,6 +90,10 @@ var _streams: Dictionary = {}  # track id -> AudioStream
 var _loading: Dictionary = {}  # track id -> true while downloading
 var _tracks: Dictionary = {}  # track id -> track metadata
 var _last_beat := ""
+# Layers: mood -> stem -> [from, to, t0, t1] (server seconds), and the server's duck.
+var _layer_ramps: Dictionary = {}
+var _stem_names: Array = [[], []]  # per music player: its stems, in stream order
+var _server_duck: Dictionary = {}
 
 
 func _ready() -> void:
@@ -206,6 +212,19 @@ func set_state(values: Dictionary, unset: Array = []) -> void:
 
 
 ## Send a one-shot game event (e.g. "boss_defeated").
+## Duck the music (never stingers), e.g. under dialogue; hold_s < 0: until [method end_duck].
+func duck(depth_db: float = -12.0, hold_s: float = -1.0, attack_ms: int = 50, release_ms: int = 500) -> void:
+	var msg := {"type": "duck", "depth_db": depth_db, "attack_ms": attack_ms, "release_ms": release_ms}
+	if hold_s >= 0.0:
+		msg["hold_s"] = hold_s
+	_send(msg)
+
+
+## End the duck under way (the music comes back over its release).
+func end_duck() -> void:
+	_send({"type": "duck", "end": true})
+
+
 func send_event(event_name: String, data: Dictionary = {}) -> void:
 	_send({"type": "event", "name": event_name, "data": data})
 
@@ -231,6 +250,11 @@ func _on_message(msg: Dictionary) -> void:
 				_load(track)
 		"pending":
 			pending.emit(str(msg.get("mood", "")), str(msg.get("reason", "")))
+		"layers":
+			_on_layers(msg)
+		"duck":
+			_server_duck = msg
+			duck_changed.emit(msg)
 		"pong":
 			_on_pong(msg)
 		"error":
@@ -270,6 +294,8 @@ func _on_cue(cue: Dictionary) -> void:
 	var track: Dictionary = cue["track"]
 	_tracks[track["id"]] = track
 	_load(track)
+	for stem in _stem_tracks(track):
+		_load(stem)
 	scheduled_cue = cue  # latest wins: replaces a cue that has not started yet
 	cue_received.emit(cue)
 
@@ -401,6 +427,95 @@ func _make_stream(track: Dictionary, body: PackedByteArray) -> AudioStream:
 	return null
 
 
+# --- layers and ducks --------------------------------------------------------------------
+
+
+## One track dictionary per stem (same loop and beat metadata, the stem's url), in order.
+func _stem_tracks(track: Dictionary) -> Array:
+	var out: Array = []
+	var stems: Dictionary = track.get("stems", {}) if track.get("stems") != null else {}
+	var names := stems.keys()
+	names.sort()
+	for stem_name in names:
+		var stem := track.duplicate()
+		stem["id"] = "%s.%s" % [track["id"], stem_name]
+		stem["url"] = stems[stem_name]["url"]
+		stem["stem"] = stem_name
+		out.append(stem)
+	return out
+
+
+func _stems_ready(track: Dictionary) -> bool:
+	for stem in _stem_tracks(track):
+		if not _streams.has(stem["id"]):
+			return false
+	return true
+
+
+## The stems of [param track] as one AudioStreamSynchronized (Godot 4.3+): started together,
+## sample-aligned, each with its own volume; null when the track has no stems.
+func _synchronized(track: Dictionary, i: int) -> AudioStream:
+	var stems := _stem_tracks(track)
+	_stem_names[i] = []
+	if stems.is_empty() or not ClassDB.class_exists("AudioStreamSynchronized"):
+		return null
+	var sync: AudioStream = ClassDB.instantiate("AudioStreamSynchronized")
+	sync.set("stream_count", stems.size())
+	for k in stems.size():
+		sync.call("set_sync_stream", k, _streams[stems[k]["id"]])
+		_stem_names[i].append(stems[k]["stem"])
+	return sync
+
+
+func _on_layers(msg: Dictionary) -> void:
+	var m := str(msg.get("mood", ""))
+	var ramps: Dictionary = _layer_ramps.get(m, {})
+	var t0 := float(msg["start_at"])
+	# A jump in gain clicks: every change is a ramp of at least 20 ms (a frame or two).
+	var t1 := t0 + maxf(float(msg.get("ramp_ms", 0)) / 1000.0, 0.02)
+	var gains: Dictionary = msg.get("gains", {})
+	for stem in gains:
+		var from := float(gains[stem])
+		if ramps.has(stem):
+			from = _ramp_at(ramps[stem], t0)
+		ramps[stem] = [from, float(gains[stem]), t0, t1]
+	_layer_ramps[m] = ramps
+	layers_changed.emit(m, gains)
+
+
+func _ramp_at(r: Array, t: float) -> float:
+	if t <= r[2]:
+		return r[0]
+	if t >= r[3]:
+		return r[1]
+	return lerpf(r[0], r[1], (t - r[2]) / (r[3] - r[2]))
+
+
+## The server's duck (linear gain) at server time [param t].
+func _duck_at(t: float) -> float:
+	var d := _server_duck
+	if d.is_empty():
+		return 1.0
+	var depth := db_to_linear(float(d.get("depth_db", 0.0)))
+	var start := float(d["start_at"])
+	var attack := maxf(float(d.get("attack_ms", 0)) / 1000.0, 0.005)
+	var release := maxf(float(d.get("release_ms", 0)) / 1000.0, 0.005)
+	if t <= start:
+		return 1.0
+	var g := lerpf(1.0, depth, minf((t - start) / attack, 1.0))
+	if d.get("end_at") != null and t > float(d["end_at"]):
+		var end := float(d["end_at"])
+		g = lerpf(_duck_at_before(end), 1.0, minf((t - end) / release, 1.0))
+	return g
+
+
+func _duck_at_before(end: float) -> float:
+	var d := _server_duck
+	var depth := db_to_linear(float(d.get("depth_db", 0.0)))
+	var attack := maxf(float(d.get("attack_ms", 0)) / 1000.0, 0.005)
+	return lerpf(1.0, depth, clampf((end - float(d["start_at"])) / attack, 0.0, 1.0))
+
+
 # --- playing -----------------------------------------------------------------------------
 
 
@@ -430,7 +545,8 @@ func _process(_delta: float) -> void:
 	var heard := _heard_at()
 	if not scheduled_cue.is_empty():
 		var id: String = scheduled_cue["track"]["id"]
-		if _streams.has(id) and heard >= float(scheduled_cue["start_at"]):
+		var ready := _streams.has(id) and _stems_ready(scheduled_cue["track"])
+		if ready and heard >= float(scheduled_cue["start_at"]):
 			_start(scheduled_cue, heard)
 			scheduled_cue = {}
 	for i in range(_stingers.size() - 1, -1, -1):
@@ -458,7 +574,8 @@ func _start(cue: Dictionary, heard: float) -> void:
 		return
 	var next := 0 if _current < 0 else 1 - _current
 	var player := _players[next]
-	player.stream = _streams[track["id"]]
+	var sync := _synchronized(track, next)
+	player.stream = sync if sync != null else _streams[track["id"]]
 	_gain[next] = 0.0
 	player.play(pos)
 	if _current < 0:
@@ -496,9 +613,20 @@ func _set_fade_gain(x: float, i: int, from: float, target: float) -> void:
 
 
 func _apply_gains() -> void:
+	var heard := _heard_at()
+	var duck := _duck_at(heard)
 	for i in 2:
-		var g := _gain[i] * _duck * volume
+		var g := _gain[i] * _duck * duck * volume
 		_players[i].volume_db = linear_to_db(maxf(g, 0.00001))
+	# Stem gains follow the layers ramps frame by frame (each step a fraction of a ramp of
+	# at least 20 ms: no click; finer than Godot's own stepwise volume changes).
+	if _current >= 0 and not _stem_names[_current].is_empty() and not current_cue.is_empty():
+		var ramps: Dictionary = _layer_ramps.get(str(current_cue["mood"]), {})
+		var sync: AudioStream = _players[_current].stream
+		for k in _stem_names[_current].size():
+			var stem_name: String = _stem_names[_current][k]
+			var sg := _ramp_at(ramps[stem_name], heard) if ramps.has(stem_name) else 1.0
+			sync.call("set_sync_stream_volume", k, linear_to_db(maxf(sg, 0.00001)))
 
 
 ## Ogg Vorbis and MP3 streams loop to the end of the file; when a track's loop ends

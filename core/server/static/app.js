@@ -357,7 +357,12 @@
         "button",
         { type: "button", "data-event": ev.name },
         el("span", { class: "n", text: ev.name }),
-        el("span", { class: "s", text: `→ ${ev.stinger} · ${ev.at}` })
+        el("span", {
+          class: "s",
+          text: [ev.stinger ? `→ ${ev.stinger} · ${ev.at}` : "", ev.duck ? `duck ${ev.duck.depth_db} dB` : ""]
+            .filter(Boolean)
+            .join(" · "),
+        })
       );
       b.addEventListener("click", () => {
         client.event(ev.name);
@@ -606,6 +611,47 @@
     }
   });
 
+  // Layers: one meter per stem of the mood heard, following the ramps of `layers` messages.
+  const stemRamps = new Map(); // mood → stem → {from, to, t0, t1}
+  function stemGainAt(r, t) {
+    if (t <= r.t0) return r.from;
+    if (t >= r.t1) return r.to;
+    return r.from + ((r.to - r.from) * (t - r.t0)) / (r.t1 - r.t0);
+  }
+  client.on("layers", (m) => {
+    const ramps = stemRamps.get(m.mood) || new Map();
+    const t1 = m.start_at + m.ramp_ms / 1000;
+    for (const [stem, to] of Object.entries(m.gains)) {
+      const old = ramps.get(stem);
+      const from = old ? stemGainAt(old, m.start_at) : to;
+      ramps.set(stem, { from, to, t0: m.start_at, t1 });
+    }
+    stemRamps.set(m.mood, ramps);
+  });
+  function drawLayers() {
+    const box = $("layers");
+    const pos = client.position();
+    const ramps = pos && stemRamps.get(pos.mood);
+    const names = ramps ? Array.from(ramps.keys()) : [];
+    if (box.dataset.stems !== names.join(",")) {
+      box.textContent = "";
+      for (const n of names) {
+        box.append(el("label", { class: "stem" }, el("span", { text: n }), el("meter", { min: 0, max: 1, "data-stem": n })));
+      }
+      box.dataset.stems = names.join(",");
+    }
+    const now = client.serverNow();
+    for (const m of box.querySelectorAll("meter")) m.value = stemGainAt(ramps.get(m.dataset.stem), now);
+  }
+  $("duck-btn").addEventListener("click", () => {
+    const b = $("duck-btn");
+    const on = b.getAttribute("aria-pressed") !== "true";
+    if (on) client.duck({ depth_db: -12 });
+    else client.endDuck();
+    b.setAttribute("aria-pressed", String(on));
+    b.textContent = on ? "End duck" : "Duck music";
+  });
+
   client.on("pending", (p) => {
     log("pending", el("span", {}, moodEl(p.mood), `: ${p.reason}`), p.reason === "generating" ? "its cue follows when the track is stored" : null);
     updateMoodMarks();
@@ -687,6 +733,7 @@
   let headOn = null; // the track list entry that shows a playhead
 
   function frame() {
+    drawLayers();
     const pos = client.position();
     const beatsBox = $("beats");
     if (pos) {

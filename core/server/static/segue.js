@@ -205,7 +205,74 @@
     return curve;
   }
 
-  /** One playing (or scheduled) track: a buffer source and its gain. */
+  /** The value `param` has at context time `t` by the ramps scheduled through
+   * rampGain (a Web Audio ramp starts from the previous event, so each one is anchored
+   * at its start with the value computed here). */
+  function gainAt(param, t) {
+    const segs = param._segue || [];
+    let v = param._segueBase == null ? param.value : param._segueBase;
+    for (const [t0, v0, t1, v1] of segs) {
+      if (t < t0) return v;
+      if (t < t1) return v0 + ((v1 - v0) * (t - t0)) / (t1 - t0);
+      v = v1;
+    }
+    return v;
+  }
+
+  /** From context time `t`, ramp `param` linearly to `target` over `rampS` (at least 5 ms:
+   * a jump in gain clicks). What was scheduled after `t` is dropped and the value at `t`
+   * held, so a ramp under way is continued from where it is (no zipper, no jump). */
+  function rampGain(param, target, t, rampS) {
+    if (param._segueBase == null) param._segueBase = param.value;
+    const v = gainAt(param, t);
+    let segs = (param._segue || []).filter((s) => s[0] < t);
+    // Ramps long over are folded into the base value: the list stays short.
+    while (segs.length > 1 && segs[0][2] < t - 10) {
+      param._segueBase = segs[0][3];
+      segs = segs.slice(1);
+    }
+    const last = segs[segs.length - 1];
+    if (last && last[2] > t) segs[segs.length - 1] = [last[0], last[1], t, v];
+    if (param.cancelAndHoldAtTime) param.cancelAndHoldAtTime(t);
+    else param.cancelScheduledValues(t);
+    param.setValueAtTime(v, t);
+    const t1 = t + Math.max(0.005, rampS || 0);
+    param.linearRampToValueAtTime(target, t1);
+    segs.push([t, v, t1, target]);
+    param._segue = segs;
+  }
+
+  /** Hold `param` at its value from `t` and ramp to `target` over [t, t + rampS], after
+   * what is scheduled before `t` (nothing is cancelled). */
+  function appendRamp(param, target, t, rampS) {
+    const v = gainAt(param, t);
+    const t1 = t + Math.max(0.005, rampS || 0);
+    param.setValueAtTime(v, t);
+    param.linearRampToValueAtTime(target, t1);
+    (param._segue = param._segue || []).push([t, v, t1, target]);
+  }
+
+  /** A `duck` message on `param` (the duck bus's gain): ramp to the depth over the
+   * attack from `toCtx(start_at)`, hold, and from `toCtx(end_at)` back to 1 over the
+   * release. `end_at` null: held until a later message gives the end. */
+  function scheduleDuck(param, duck, toCtx) {
+    const depth = Math.pow(10, (Number(duck.depth_db) || 0) / 20);
+    const attack = Math.max(0.005, (Number(duck.attack_ms) || 0) / 1000);
+    const release = Math.max(0.005, (Number(duck.release_ms) || 0) / 1000);
+    const start = toCtx(duck.start_at);
+    const end = duck.end_at == null ? null : toCtx(duck.end_at);
+    if (end === null || end > start + attack) {
+      rampGain(param, depth, start, attack);
+      if (end !== null) appendRamp(param, 1, end, release);
+    } else {
+      // Ended during its attack (or an end for a duck this client joined late): release.
+      rampGain(param, 1, Math.max(start, end), release);
+    }
+  }
+
+  /** One playing (or scheduled) track: a buffer source and its gain. With stems
+   * (`buffer` a Map of stem name → AudioBuffer), one source per stem, each through its
+   * own gain, all started at one time with the same loop points: sample-aligned. */
   class Voice {
     constructor(engine, cue, buffer, kind) {
       const ctx = engine.ctx;
@@ -213,17 +280,39 @@
       this.cue = cue;
       this.track = cue.track;
       this.buffer = buffer;
+      this.input = buffer; // what a copy of this voice plays (an AudioBuffer or stems)
       this.kind = kind; // "music" | "stinger"
-      this.source = ctx.createBufferSource();
-      this.source.buffer = buffer;
-      if (kind === "music" && cue.track.loop) {
-        const region = loopRegion(cue.track, buffer.duration);
-        this.source.loop = true;
-        this.source.loopStart = region.start;
-        this.source.loopEnd = region.end;
-      }
       this.gain = ctx.createGain();
-      this.source.connect(this.gain);
+      this.stems = null; // stem name → {source, gain}, when the track plays as stems
+      const make = (buf, to) => {
+        const src = ctx.createBufferSource();
+        src.buffer = buf;
+        if (kind === "music" && cue.track.loop) {
+          const region = loopRegion(cue.track, buf.duration);
+          src.loop = true;
+          src.loopStart = region.start;
+          src.loopEnd = region.end;
+        }
+        src.connect(to);
+        return src;
+      };
+      if (buffer instanceof Map) {
+        this.stems = new Map();
+        this.sources = [];
+        for (const [name, buf] of buffer) {
+          const g = ctx.createGain();
+          g.gain.value = engine.stemGain(cue.mood, name);
+          g.connect(this.gain);
+          const src = make(buf, g);
+          this.stems.set(name, { source: src, gain: g, buffer: buf });
+          this.sources.push(src);
+        }
+        this.buffer = buffer.values().next().value;
+        this.source = this.sources[0];
+      } else {
+        this.source = make(buffer, this.gain);
+        this.sources = [this.source];
+      }
       this.gain.connect(kind === "music" ? engine.musicBus : engine.stingerBus);
       this.seg = { t0: 0, t1: 0, from: 1, to: 1, fadeIn: true }; // last gain automation
       this.startTime = null;
@@ -243,7 +332,13 @@
       this.seg = { t0: 0, t1: 0, from: level, to: level, fadeIn: true };
       this.startTime = when;
       this.startOffset = offset;
-      this.source.start(when, offset);
+      for (const src of this.sources) src.start(when, offset);
+    }
+
+    /** Ramp the stem `name` to `gain` from context time `t` over `rampS`. */
+    rampStem(name, gain, t, rampS) {
+      const stem = this.stems && this.stems.get(name);
+      if (stem) rampGain(stem.gain.gain, gain, t, rampS);
     }
 
     levelAt(t) {
@@ -301,13 +396,19 @@
     stop() {
       if (this.stopTimer) clearTimeout(this.stopTimer);
       this.stopTimer = null;
-      try {
-        this.source.stop();
-      } catch (_) {
-        /* never started */
+      for (const src of this.sources) {
+        try {
+          src.stop();
+        } catch (_) {
+          /* never started */
+        }
+        try {
+          src.disconnect();
+        } catch (_) {
+          /* already */
+        }
       }
       try {
-        this.source.disconnect();
         this.gain.disconnect();
       } catch (_) {
         /* already */
@@ -337,6 +438,42 @@
       this.decoded = new Map(); // track id → AudioBuffer (settled)
       this.volume = options.volume == null ? 1 : options.volume;
       this.chain = null; // cues are placed on the timeline one after the other
+      this.gains = new Map(); // mood → {stem → the latest target gain}
+      this.duckBus = null;
+    }
+
+    /** The gain a new voice of `mood` gives stem `name` (1 before any `layers`). */
+    stemGain(mood, name) {
+      const g = this.gains.get(mood);
+      return g && name in g ? g[name] : 1;
+    }
+
+    /** A `layers` message: ramp the stems of every voice of its mood. */
+    applyLayers(msg) {
+      this.gains.set(msg.mood, Object.assign({}, this.gains.get(msg.mood), msg.gains));
+      if (!this.ctx) return;
+      const t = Math.max(this.toContextTime(msg.start_at), this.ctx.currentTime);
+      for (const v of this.voices) {
+        if (v.kind !== "music" || !v.stems || !v.cue || v.cue.mood !== msg.mood) continue;
+        for (const [name, gain] of Object.entries(msg.gains)) v.rampStem(name, gain, t, msg.ramp_ms / 1000);
+      }
+    }
+
+    /** A `duck` message: on the duck bus (music only, never stingers). */
+    applyDuck(msg) {
+      if (!this.ctx) return;
+      const now = this.ctx.currentTime;
+      scheduleDuck(this.duckBus.gain, msg, (st) => Math.max(now, this.toContextTime(st)));
+    }
+
+    /** The stems of `track` decoded (a Map), or null when it has none or stems are off. */
+    decodeStems(track) {
+      if (!track.stems || this.options.stems === false) return null;
+      const names = Object.keys(track.stems);
+      if (!names.length) return null;
+      return Promise.all(
+        names.map((n) => this.decode(Object.assign({}, track, { id: `${track.id}.${n}`, url: track.stems[n].url })))
+      ).then((bufs) => new Map(names.map((n, i) => [n, bufs[i]])));
     }
 
     get ready() {
@@ -353,8 +490,11 @@
         this.master = ctx.createGain();
         this.master.gain.value = this.volume;
         this.master.connect(ctx.destination);
+        // music → musicBus (stingers' own ducking) → duckBus (the server's `duck`) → master
+        this.duckBus = ctx.createGain();
+        this.duckBus.connect(this.master);
         this.musicBus = ctx.createGain();
-        this.musicBus.connect(this.master);
+        this.musicBus.connect(this.duckBus);
         this.stingerBus = ctx.createGain();
         this.stingerBus.connect(this.master);
         let wasRunning = false;
@@ -461,8 +601,10 @@
     async _playCue(cue) {
       if (this._superseded(cue)) return;
       let buffer;
+      let stems = null;
       try {
-        buffer = await this.decode(cue.track);
+        stems = await this.decodeStems(cue.track);
+        buffer = stems ? stems.values().next().value : await this.decode(cue.track);
       } catch (_) {
         return; // reported by decode()
       }
@@ -509,7 +651,7 @@
           return;
         }
       }
-      const voice = new Voice(this, cue, buffer, "music");
+      const voice = new Voice(this, cue, stems || buffer, "music");
       voice.late = late;
       this.voices.add(voice);
       let inFade = 0;
@@ -616,7 +758,7 @@
       // want.position is heard at toContextTime(now), not at currentTime (output latency).
       const offset = wrapPosition(v.track, v.buffer.duration, want.position + (when - this.toContextTime(now)));
       if (offset === null) return gap;
-      const nv = new Voice(this, v.cue, v.buffer, "music");
+      const nv = new Voice(this, v.cue, v.input, "music");
       this.voices.add(nv);
       nv.start(when, offset, 0);
       nv.fade(1, when, 0.08);
@@ -703,6 +845,8 @@
       this.playing = null; // the cue whose start_at has come
       this.lastStinger = null;
       this.pending = null;
+      this.layers = {}; // mood → the latest `layers` message
+      this.duckState = null; // the latest `duck` message
       this.tracks = new Map(); // id → track metadata (prefetched or cued)
       this.bytes = new Map(); // id → Promise<ArrayBuffer>
       this.peakCache = new Map();
@@ -884,6 +1028,21 @@
       this.emit("state", { state: this.state, sent: msg });
     }
 
+    /** Duck the music (never stingers), e.g. under dialogue: `{depth_db, hold_s,
+     * attack_ms, release_ms}`, each optional; without hold_s until `endDuck()`. */
+    duck(opts, id) {
+      const msg = Object.assign({ type: "duck" }, opts || {});
+      if (id != null) msg.id = id;
+      this._send(msg);
+    }
+
+    /** End the duck under way (the music comes back over its release). */
+    endDuck(id) {
+      const msg = { type: "duck", end: true };
+      if (id != null) msg.id = id;
+      this._send(msg);
+    }
+
     /** Send a game event (e.g. "boss_defeated"). */
     event(name, data, id) {
       const msg = { type: "event", name, data: data || {} };
@@ -915,6 +1074,14 @@
         case "pending":
           this.pending = msg.reason === "failed" ? null : msg;
           return this.emit("pending", msg);
+        case "layers":
+          this.layers[msg.mood] = msg;
+          if (this.options.audio && this.audio.ready) this.audio.applyLayers(msg);
+          return this.emit("layers", msg);
+        case "duck":
+          this.duckState = msg;
+          if (this.options.audio && this.audio.ready) this.audio.applyDuck(msg);
+          return this.emit("duck", msg);
         case "pong":
           return this._onPong(msg, received);
         case "error":
@@ -1277,6 +1444,9 @@
     loopRegion,
     beatAt,
     computePeaks,
+    rampGain,
+    scheduleDuck,
+    Voice,
     isSessionId: (s) => SESSION_RE.test(s),
   };
 })(typeof window !== "undefined" ? window : globalThis);
