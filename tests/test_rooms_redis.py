@@ -191,6 +191,10 @@ async def test_rooms_across_three_processes(cluster):
             assert time.monotonic() - killed < 10, "nobody took the room over"
             await asyncio.sleep(0.05)
         (s1, w1), (_s2, w2) = by_pid.values()
+        # A bad state is refused by the server it reaches, owner or not, at once.
+        await w1.send(json.dumps({"type": "state", "set": {"a..b": 1}}))
+        err = await error_of(w1)
+        assert err["code"] == "bad_message" and "a..b" in err["message"]
         # A client reconnecting anywhere hears the same track on the same clock.
         async with connect_raw(s1.ws("room")) as again:
             cue = await next_cue(again)
