@@ -196,7 +196,7 @@ def songs() -> None:
         def run(x=x, sr=sr):
             f = analysis.features(x, sr)
             r = analysis.analyse(x, sr, f)
-            return r, carving.carve(x, sr, r, f)
+            return r, carving.carve_checked(x, sr, r, f)
 
         (r, c), t = cpu(run)
         cost += t

@@ -1,11 +1,12 @@
 """Speed of post-processing: each ``segue_process_track`` plugin, and a whole track's finishing.
 
-    PYTHONPATH=tests python benchmarks/audio.py [--seconds 60] [--repeat 3]
+    PYTHONPATH=tests python benchmarks/audio.py [--seconds 60] [--repeat 3] [--song FILE]
 
 (``PYTHONPATH=tests``: it reuses the test suite's helper modules, as pytest does.)
 
-On a 60 s stereo 44.1 kHz drum-and-bass loop, CPU time of this process
-(``time.process_time``: one core), median of ``--repeat`` runs:
+On a 60 s stereo 44.1 kHz drum-and-bass loop (or ``--song FILE``: a real song's first
+``--seconds``, which ``loop_points`` carves into lead-in, loop and outro), CPU time of
+this process (``time.process_time``: one core), median of ``--repeat`` runs:
 
 - each built-in post-processor on the decoded audio (``loudness`` per output format: it
   encodes and decodes lossy formats once or more to check its result), beside the time to
@@ -70,9 +71,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--song",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a real song's first --seconds instead of the drum loop (e.g. Debian game music)",
+    )
     args = parser.parse_args()
+    if args.song is not None:
+        data, rate = sf.read(str(args.song), frames=round(args.seconds * 44100), dtype="float32")
+        x = audio.resample(data if data.ndim == 2 else data[:, None].repeat(2, 1), rate, SR)
+        args.seconds = x.shape[0] / SR
+    else:
+        x = 0.3 * drum_loop(120, args.seconds, seed=1)
     sf.read = _counting_read  # audio.read/decode go through soundfile.read
-    x = 0.3 * drum_loop(120, args.seconds, seed=1)
     audio.loudness(x[:SR], SR)  # import pyloudnorm/scipy outside the timings
     track = Track(
         id="bench", mood="m", variant=0, format="ogg", duration_s=args.seconds,

@@ -27,7 +27,8 @@ would and makes its seam inaudible:
    when the game leaves the mood.
 
 A song with no steady beat, or too short for ``MIN_BARS`` bars of body, becomes a
-whole-song loop with a ``FALLBACK_CROSSFADE_S`` crossfade, and the result says why.
+whole-song loop with a ``FALLBACK_CROSSFADE_S`` crossfade, and the result says why;
+``carve_checked`` also falls back to it when the best loop's seam still stands out.
 """
 
 from __future__ import annotations
@@ -39,11 +40,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue.core.analysis import Features, Rhythm, features
+from segue.core.seams import measure_seam
 
 BODY_DB = 6.0
 PHRASE_BARS = 4
 # Added to the cost of a loop that is not a whole number of phrases.
 PHRASE_PENALTY = 0.3
+# Added to the cost of a loop with nothing before its start or after its end to crossfade
+# (the whole file from its first beat): chosen only when nothing else fits.
+NO_CROSSFADE_PENALTY = 3.0
 MIN_BARS = 4
 LENGTH_WEIGHT = 0.5
 MAX_CROSSFADE_S = 0.5
@@ -176,6 +181,8 @@ def carve(
             cost = (before + after) / 2 - LENGTH_WEIGHT * math.log2(length)
             if length % PHRASE_BARS:
                 cost += PHRASE_PENALTY
+            if i == 0 and round(times[i] * sr) < n and round(times[j] * sr) + n > x.shape[0]:
+                cost += NO_CROSSFADE_PENALTY  # nothing to crossfade with: last resort
             if best is None or cost < best[0]:
                 best = (cost, i, j)
     if best is None:
@@ -206,6 +213,25 @@ def carve(
         outro_end,
         distance=float(dist[i - 1, j - 1]) if i > 0 else 0.0,
     )
+
+
+def carve_checked(
+    samples: np.ndarray, sr: int, rhythm: Rhythm | None, feats: Features | None = None
+) -> Carved:
+    """``carve``, then the seam measured (``segue.core.seams``); a loop on the bar grid
+    whose seam stands out gives way to the whole-song loop when that one's does not."""
+    carved = carve(samples, sr, rhythm, feats)
+    if carved.fallback is not None or rhythm is None:
+        return carved
+    bar_s = rhythm.bar_s
+    if measure_seam(carved.samples, sr, carved.loop_start, carved.loop_end, bar_s)["ok"]:
+        return carved
+    whole = whole_song(
+        samples, sr, "no seamless loop on the bar grid: the whole song loops, crossfaded"
+    )
+    if measure_seam(whole.samples, sr, whole.loop_start, whole.loop_end, None)["ok"]:
+        return whole
+    return carved
 
 
 def shape_stinger(samples: np.ndarray, sr: int) -> np.ndarray:

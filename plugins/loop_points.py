@@ -62,7 +62,7 @@ def carve(audio: TrackAudio) -> TrackAudio:
     if track.bpm:
         rhythm = analysis.grid(track.bpm, track.first_beat_s, track.beats_per_bar, duration)
     feats, _ = analysis.analyse_cached(audio.samples, sr)
-    carved = carving.carve(audio.samples, sr, rhythm, feats)
+    carved = carving.carve_checked(audio.samples, sr, rhythm, feats)
     start_s, end_s = carved.loop_start / sr, carved.loop_end / sr
     info: dict[str, object] = {
         "carved": True,

@@ -75,7 +75,7 @@ def test_carved_song_loops_are_seamless_whole_bars(name: str) -> None:
     x, sr = read(path)
     feats = analysis.features(x, sr)
     rhythm = analysis.analyse(x, sr, feats)
-    carved = carving.carve(x, sr, rhythm, feats)
+    carved = carving.carve_checked(x, sr, rhythm, feats)
     assert carved.fallback is None, carved.fallback
     report = loop_report(carved, sr, rhythm)
     assert report.ok, (report.problems, report.seam)
@@ -95,7 +95,7 @@ def test_a_mid_song_excerpt_loops_too() -> None:
     assert e is not None
     x, sr = e.load()
     rhythm = analysis.analyse(x, sr)
-    carved = carving.carve(x, sr, rhythm)
+    carved = carving.carve_checked(x, sr, rhythm)
     report = loop_report(carved, sr, rhythm)
     assert report.ok, (report.problems, report.seam)
     # Its loop starts on a beat of the MIDI's grid, too.
@@ -106,7 +106,7 @@ def test_a_song_too_short_becomes_a_crossfaded_whole_song_loop() -> None:
     require_corpus()
     path = next(p for p in songs() if p.name == "track28.ogg")  # 7 s
     x, sr = read(path)
-    carved = carving.carve(x, sr, analysis.analyse(x, sr))
+    carved = carving.carve_checked(x, sr, analysis.analyse(x, sr))
     assert carved.fallback is not None
     assert carved.loop_start == 0 and carved.loop_end == carved.samples.shape[0]
     assert loop_report(carved, sr, None).ok
