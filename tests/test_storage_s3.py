@@ -292,3 +292,8 @@ async def test_primary_and_replica_in_the_pipeline(tmp_path, moto):
         assert t.to_dict()["url"] == t.url and "public_url" not in t.to_dict()
     assert p.cache.get(tracks[0].id).url == f"/tracks/{tracks[0].filename}"  # cache unchanged
     await p.aclose()
+    # `segue tracks` lists them from a fresh sink (one LIST of the bucket).
+    from segue.core.commands.tracks import collect
+
+    listed = collect(score, ps.plugins())
+    assert sorted(t["id"] for t in listed["tracks"]) == sorted(t.id for t in tracks)

@@ -33,7 +33,12 @@ def collect(score: Any, plugins: Any) -> dict[str, Any]:
     cache = build_cache(score, plugins)
     try:
         primary = build_sinks(score, plugins)[0]
-        tracks = [t for t in cache.tracks() if track_present(primary, t)]
+        if getattr(primary, "refresh", None) is not None:
+            # A remote sink knows only what it has looked up: one listing answers for all.
+            listed = set(primary.list())
+            tracks = [t for t in cache.tracks() if t.filename in listed]
+        else:
+            tracks = [t for t in cache.tracks() if track_present(primary, t)]
         ledger = cache.ledger()
     finally:
         cache.close()
