@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from segue.core import __version__
+from segue.core import __version__, logs
 from segue.core.errors import (
     BudgetError,
     ConfigError,
@@ -22,10 +21,11 @@ from segue.core.plugins import Plugins, get_plugins
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
 # Built-in sub-commands, by module; plugins add theirs with ``segue_register_commands``.
-COMMANDS: tuple[str, ...] = ("validate", "plan", "pregen", "serve", "tracks", "plugins")
+COMMANDS: tuple[str, ...] = ("init", "validate", "plan", "pregen", "serve", "tracks", "plugins")
 
 
 STRICT_FLAG = "--strict-plugins"
+LOG_JSON_FLAG = "--log-json"
 
 
 def build_parser(
@@ -42,7 +42,15 @@ def build_parser(
         default=None,
         help="a plugin that fails to load is fatal (also SEGUE_STRICT_PLUGINS=1)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="debug logging (the server: connections, every state change and its decision)",
+    )
+    parser.add_argument(
+        LOG_JSON_FLAG, action="store_true", help="log lines as JSON objects, for machines"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"segue.core.commands.{name}")
@@ -72,11 +80,7 @@ def _split_strict(argv: list[str]) -> tuple[list[str], bool]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv, strict_flag = _split_strict(list(sys.argv[1:] if argv is None else argv))
     verbose = any(a in ("-v", "--verbose") for a in argv)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(verbose, LOG_JSON_FLAG in argv)
     # Plugins are loaded once per process: here, before parsing (they may add sub-commands);
     # commands reuse this instance as ``args.plugins`` (or get_plugins()).
     try:

@@ -64,10 +64,15 @@ class FaultyGenerator:
         self.cost_usd = float(config.get("cost_usd", 0.0))
         self.concurrency = int(config.get("concurrency", 4))
         self.sr = int(config.get("sr", 8000))
+        # Where its costs go (segue.core.ledger); "test:…" endpoints are not production.
+        self.endpoint = str(config.get("endpoint", "faulty.example"))
         self.record.parent.mkdir(parents=True, exist_ok=True)
 
     def audio_params(self) -> dict[str, Any]:
         return {"model": self.model}
+
+    def cost_endpoint(self) -> tuple[str, bool]:
+        return self.endpoint, not self.endpoint.startswith("test:")
 
     def estimate_cost(self, request: GenerationRequest) -> float:
         return self.cost_usd

@@ -434,3 +434,11 @@ def test_bad_fault_specs_are_refused_with_the_bad_part_named(spec, message):
     with pytest.raises(FaultSpecError) as err:
         parse_faults(spec)
     assert message in str(err.value)
+
+
+def test_costs_against_another_queue_host_are_not_production(monkeypatch, tmp_path):
+    monkeypatch.delenv("FAL_QUEUE_RUN_HOST", raising=False)
+    generator = FalGenerator({}, tmp_path)
+    assert generator.cost_endpoint() == (f"queue.fal.run/{generator.model}", True)
+    monkeypatch.setenv("FAL_QUEUE_RUN_HOST", "127.0.0.1:8790")  # as segue fal-emulator says
+    assert generator.cost_endpoint() == (f"127.0.0.1:8790/{generator.model}", False)

@@ -175,7 +175,6 @@ def store_one(score_path: Path, mood: str) -> str:
 def test_plan_shows_what_is_cached_and_what_the_rest_costs(
     score_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("COLUMNS", "150")
     key = store_one(score_path, "explore")
     doc = plan_json(capsys, str(score_path))
     cached = {r["cache_key"]: r["cached"] for r in doc["requests"]}
@@ -185,17 +184,43 @@ def test_plan_shows_what_is_cached_and_what_the_rest_costs(
     assert doc["totals"]["cost_usd_missing"] == 4.0
     assert doc["totals"]["cost_usd"] == 4.8
 
-    # The table: every request, short keys, cache state, costs and the totals line.
+    # Piped (not a terminal): a title, a header, one whole line per request, the totals.
     assert main(["plan", str(score_path)]) == 0
     out = capsys.readouterr().out
-    for r in doc["requests"]:
-        assert r["cache_key"][:12] in out
+    lines = out.splitlines()
+    assert lines[0] == "Plan Test — 4 requests, generator fal"
+    assert [c.strip() for c in lines[1].split("  ") if c][:4] == [
+        "mood",
+        "var",
+        "dur s",
+        "cache key",
+    ]
+    assert lines[1].endswith("prompt (final)") and len(lines) == 7
+    for r, line in zip(doc["requests"], lines[2:6], strict=True):
+        assert line.split()[:4] == [
+            r["mood"],
+            str(r["variant"]),
+            f"{r['duration_s']:g}",
+            r["cache_key"][:12],
+        ]
+        assert r["prompt"] in line
     assert out.count("$0.80") == 2 and out.count("$1.60") == 2
     assert "[composition plan: 2 sections]" in out
-    assert "Avoid: vocals." in out.replace("\n", " ").replace("│", " ")
-    assert "requests: 4   missing: 3   estimated cost of the missing: $4.00   of all: $4.80" in out
-    rows = [line for line in out.splitlines() if line.startswith("│ explore")]
-    assert "yes" in rows[0]
+    assert lines[6] == (
+        "requests: 4   missing: 3   estimated cost of the missing: $4.00   of all: $4.80"
+    )
+    explore = next(line for line in lines if line.startswith("explore"))
+    assert explore.split()[4] == "yes"
+
+    # On a terminal: the rich table, its cache-key column named so (``key`` is the
+    # musical key elsewhere), fitting 80 columns.
+    monkeypatch.setattr("segue.core.commands.plan.to_terminal", lambda: True)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["plan", str(score_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cache key" in out and max(map(len, out.splitlines())) <= 80
+    for r in doc["requests"]:
+        assert r["cache_key"][:12] in out
 
 
 def test_plan_with_another_generator_and_an_unknown_one(

@@ -6,6 +6,7 @@ import collections
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -163,13 +164,39 @@ def test_sigint_stops_cleanly_with_a_summary_and_rerun_finishes(tmp_path):
     assert proc.returncode == 130, err
     summary = json.loads(out)
     assert summary["interrupted"] is True
-    assert {f["reason"] for f in summary["failed"]} == {"interrupted"}
-    assert "interrupted" in err
+    assert summary["failed"] == [] and len(summary["unfinished"]) == 4
+    assert "interrupted: 0 generated, 0 already stored, 0 failed, 4 not finished" in err
     assert [p.name for p in (tmp_path / ".segue" / "tracks").iterdir()] == []
     assert list((tmp_path / ".segue" / "work").iterdir()) == []
     result = ps.run_driver(tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["generated"] == 4
+
+
+def test_ctrl_c_counts_each_track_once_as_what_it_is(tmp_path):
+    """Some tracks stored, others hanging when Ctrl-C comes: the summary and the progress
+    lines say so, each track once, and the totals add up to what was planned."""
+    spec = ps.spec(
+        {"quick": {"variants": 3}, "slow": {"variants": 3, "prompt": "y [hang=9]"}},
+        generator={"name": "faulty", "concurrency": 6},
+    )
+    ps.write_spec(tmp_path, spec)
+    proc = start(tmp_path, "--json")
+    wait_for(lambda: len(list((tmp_path / ".segue" / "tracks").glob("*.wav"))) >= 3)
+    wait_for(lambda: count(tmp_path, "hang") >= 3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    summary = json.loads(out)
+    assert (summary["generated"], len(summary["unfinished"]), summary["failed"]) == (3, 3, [])
+    states = sorted(t["state"] for t in summary["tracks"])
+    assert states == ["interrupted"] * 3 + ["stored"] * 3
+    assert "interrupted: 3 generated, 0 already stored, 0 failed, 3 not finished" in err
+    # One final progress line per track, numbered 1 to 6 of 6.
+    finals = [line for line in err.splitlines() if re.search(r" \[\d+/\d+\]$", line)]
+    assert sorted(re.search(r"\[(\d+)/6\]$", line).group(1) for line in finals) == list("123456")
+    assert sum(bool(re.search(r"#\d stored ", line)) for line in finals) == 3
+    assert sum(bool(re.search(r"#\d interrupted ", line)) for line in finals) == 3
 
 
 def test_exit_codes_budget_refusal_and_failures(tmp_path):

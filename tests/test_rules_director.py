@@ -697,3 +697,50 @@ def test_a_restored_snapshot_decides_as_the_original_would():
     mine, theirs = only(d.tick(due)), only(other.tick(due))
     assert mine == theirs and mine.mood == "explore" and mine.seq == combat.seq + 1
     assert mine.start_at > due and mine.previous == "combat"
+
+
+# ---------------------------------------------------------------- why: reason and until
+
+
+def test_every_decision_says_why_and_until_when():
+    d, _ = director()
+    assert (d.reason, d.until) == ("no_rule", None)  # nothing decided yet
+    d.start(T0)
+    assert (d.reason, d.until) == ("cued", None)
+    d.update(T0 + 1.0, set={"gold": 3})
+    assert (d.reason, d.until) == ("same_mood", None)
+    # (*, *) has min_dwell_s 8 from explore's start_at: tension waits for the dwell.
+    assert d.update(T0 + 2.0, set={"enemies_near": 1}) == []
+    assert (d.reason, d.until) == ("dwell", pytest.approx(T0 + LEAD + 8.0, abs=TOL))
+    assert d.next_wakeup() == d.until
+    only(d.tick(d.until))
+    assert (d.reason, d.until) == ("cued", None)
+
+
+def test_debounce_is_the_reason_when_it_ends_later_than_the_dwell():
+    d, _ = director()
+    d.start(T0)
+    only(d.update(T0 + 3.0, set={"in_combat": True}))  # into combat: no dwell, no debounce
+    # (combat, explore): debounce 1.5 s, no dwell of its own (the rule is used whole).
+    assert d.update(T0 + 20.0, set={"in_combat": False}) == []
+    assert (d.reason, d.until) == ("debounce", pytest.approx(T0 + 21.5, abs=TOL))
+    # The desire flips back inside the window: nothing to do any more.
+    assert d.update(T0 + 20.5, set={"in_combat": True}) == []
+    assert (d.reason, d.until) == ("same_mood", None)
+
+
+def test_pending_and_no_rule_reasons():
+    lib = full_library()
+    del lib["combat"]
+    d, _ = director(library=lib)
+    d.start(T0)
+    out = d.update(T0 + 3.0, set={"in_combat": True})
+    assert [type(o) for o in out] == [Pending] and (d.reason, d.until) == ("pending", None)
+    assert d.update(T0 + 3.5, set={"gold": 1}) == []  # said once; still the reason
+    assert d.reason == "pending"
+    lib["combat"] = [loop_track("combat")]
+    only(d.tracks_changed(T0 + 4.0))
+    assert d.reason == "cued"
+    # Rules that match nothing: the music stays, and that is why.
+    nothing = director(rules=(rule("combat", {"in_combat": True}),))[0]
+    assert nothing.start(T0) == [] and (nothing.reason, nothing.until) == ("no_rule", None)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from segue.core.conditions import compile_condition
-from segue.core.engine.rules import desired_mood, selectable_moods
+from segue.core.engine.rules import desired_mood, generation_order, selectable_moods
 from segue.core.engine.transitions import TransitionTable
 from segue.core.engine.variants import VariantPicker
-from segue.core.score import Rule, Transition, TransitionRule
+from segue.core.score import Rule, Transition, TransitionRule, load_score, parse_score
 
 
 def rule(mood: str, when: dict | None = None, priority: int = 0) -> Rule:
@@ -153,3 +154,35 @@ def test_rotation_never_repeats_immediately(seed, pools):
         if len(pool) > 1:
             assert got != last
         last = got
+
+
+def test_generation_order_starts_with_what_a_new_session_hears() -> None:
+    example = load_score(Path(__file__).resolve().parents[1] / "adaptive_score.yaml")
+    # The default (empty state) first, then the rules' moods as tried, the stingers.
+    assert generation_order(example) == [
+        "explore",
+        "boss",
+        "danger",
+        "combat",
+        "stealth",
+        "tension",
+        "village",
+        "victory",
+        "defeat",
+        "discovery",
+    ]
+    text = """\
+segue: 1
+moods:
+  calm: {prompt: calm}
+  busy: {prompt: busy}
+  unused: {prompt: never selected}
+  sting: {prompt: sting, stinger: true}
+rules:
+  - {mood: busy, when: {busy: true}}
+  - {mood: calm, when: {busy: false}, priority: -1}
+events:
+  hit: {stinger: sting}
+"""
+    # No rule matches an empty state: nothing comes first; unused moods come last.
+    assert generation_order(parse_score(text)) == ["busy", "calm", "sting", "unused"]

@@ -53,3 +53,20 @@ def test_transition_defaults_match_the_docs():
     for key, value in [("at", t.at), ("entry", t.entry), ("fade", t.fade),
                        ("fade_ms", t.fade_ms)]:  # fmt: skip
         assert re.search(rf"\| `{key}` \| [^|]+ \| `{value}` \|", DOC), key
+
+
+def test_every_server_key_the_docs_show_is_accepted() -> None:
+    """A `server:` block in any doc, and the keys of score.md's server table, validate."""
+    docs = Path(__file__).parent.parent / "docs"
+    shown: set[str] = set()
+    for page in sorted(docs.glob("*.md")):
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(encoding="utf-8"), re.S):
+            server = re.search(r"^server:\n((?:[ #].*\n?)+)", block, re.M)
+            if server is None:
+                continue
+            text = "segue: 1\nmoods: {a: {prompt: a}}\nrules: [{mood: a}]\n" + server.group(0)
+            parse_score(text, f"{page.name}.yaml")  # raises ScoreError naming a refused key
+            shown |= set(re.findall(r"^  (\w+):", server.group(1), re.M))
+    table = DOC.split("## Server", 1)[1].split("\n## ", 1)[0]
+    shown |= set(re.findall(r"^\| `(\w+)` \|", table, re.M))
+    assert shown and shown <= set(score_check.SERVER_KEYS), shown - set(score_check.SERVER_KEYS)

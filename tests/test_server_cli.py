@@ -15,7 +15,7 @@ import pytest
 from server_support import connect_raw, joined, recv_json
 from websockets.exceptions import ConnectionClosed
 
-from segue.core.client import CueMessage, SegueClient
+from segue.core.client import CueMessage, PendingMessage, SegueClient
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -71,21 +71,38 @@ async def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float) -> 
     raise AssertionError(f"no {needle!r} within {timeout}s")
 
 
-async def test_segue_serve_pregenerates_with_the_synth_and_serves(tmp_path):
+async def next_real_cue(client: SegueClient, timeout: float) -> CueMessage:
+    """The next cue, past the ``pending`` notices of moods still being generated."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await client.next_cue(max(0.1, deadline - time.monotonic()))
+        if isinstance(msg, CueMessage):
+            return msg
+        assert isinstance(msg, PendingMessage) and msg.reason == "generating", msg
+
+
+async def healthz(port: int) -> dict:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(f"http://127.0.0.1:{port}/healthz") as r,
+    ):
+        return await r.json()
+
+
+async def test_segue_serve_serves_at_once_and_generates_behind(tmp_path):
     (tmp_path / "adaptive_score.yaml").write_text(TINY)
     port = free_port()
     proc = segue("serve", "--port", str(port), cwd=tmp_path)
     try:
-        line = await wait_for_line(proc, "serving", timeout=150)
+        line = await wait_for_line(proc, "serving", timeout=60)
         assert f"http://127.0.0.1:{port}/" in line and "Tiny Keep" in line
         async with SegueClient(f"ws://127.0.0.1:{port}/ws", session="player-1") as c:
-            first = await c.next_cue(10)
-            assert isinstance(first, CueMessage) and first.mood == "explore"
+            first = await next_real_cue(c, 60)
+            assert first.mood == "explore"
             assert first.track.generator == "synth" and first.track.format == "ogg"
             await asyncio.sleep(max(0.0, first.start_at - c.server_now()) + 0.05)
             await c.set_state({"in_combat": True})
-            cue = await c.next_cue(10)
-            assert isinstance(cue, CueMessage)
+            cue = await next_real_cue(c, 60)
             assert (cue.mood, cue.previous) == ("combat", "explore")
             assert cue.transition["at"] == "next_beat" and cue.transition["fade_ms"] == 300
             assert cue.start_at > c.server_now() - 1.0
@@ -96,6 +113,11 @@ async def test_segue_serve_pregenerates_with_the_synth_and_serves(tmp_path):
                 body = await r.read()
                 assert r.status == 200 and r.headers["Content-Type"] == "audio/ogg"
                 assert body[:4] == b"OggS" and len(body) == cue.track.bytes
+        # The background generation stores every track of the score.
+        deadline = time.monotonic() + 60
+        while (await healthz(port))["tracks"] < 3:
+            assert time.monotonic() < deadline, await healthz(port)
+            await asyncio.sleep(0.2)
         # Ctrl-C: every WebSocket is closed with 1001, then the process exits 0.
         async with connect_raw(f"ws://127.0.0.1:{port}/ws?session=x") as ws:
             await joined(ws)
@@ -105,7 +127,12 @@ async def test_segue_serve_pregenerates_with_the_synth_and_serves(tmp_path):
                     await recv_json(ws)
             assert info.value.rcvd.code == 1001
         assert await asyncio.get_running_loop().run_in_executor(None, proc.wait, 30) == 0
-        assert "shutting down" in proc.stderr.read()
+        err = proc.stderr.read()
+        assert "shutting down" in err
+        # Its progress: the order (the mood a new session hears first), each track once.
+        assert "3 to generate" in err
+        assert "in the background: explore first, then combat, victory" in err
+        assert "background generation done" in err and "3 stored, 0 failed" in err
         # Only finished tracks in the folder (docs/pregeneration.md).
         names = sorted(p.name for p in (tmp_path / ".segue" / "tracks").iterdir())
         assert len(names) == 3 and all(n.endswith(".ogg") and len(n) == 68 for n in names)

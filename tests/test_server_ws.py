@@ -287,6 +287,10 @@ async def test_debounce_end_to_end(tmp_path):
         # (Sent back to back, so that even a slow machine flips back inside the window.)
         await ws.send(json.dumps({"type": "state", "set": {"in_combat": False}}))
         await ws.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+        # No cue: only the `decision` notices of the wait and its end (clients may ignore).
+        notices = [await recv_json(ws), await recv_json(ws)]
+        assert [n["type"] for n in notices] == ["decision", "decision"]
+        assert [n["reason"] for n in notices] == ["debounce", "same_mood"]
         await no_message(ws, 0.8)
         # A desire that persists is cued once the debounce has passed.
         sent = time.time()

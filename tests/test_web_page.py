@@ -223,6 +223,32 @@ def test_two_pages_in_one_room_get_the_same_start_at_and_a_late_joiner_seeks(ope
     assert gap < 0.02  # the audio plays the room's position, not the file's start
 
 
+def test_the_controls_show_the_rooms_state_whoever_sent_it(open_page):
+    a = open_page("watch-1")
+    b = open_page("watch-1")
+    a.check('[data-key="in_combat"] input')
+    a.eval_on_selector(
+        '[data-key="player.health"] input',
+        "e => { e.value = 0.6; e.dispatchEvent(new Event('input', {bubbles: true})); }",
+    )
+    # B sent nothing: its controls and its state panel show what A sent to the room.
+    b.wait_for_function("document.querySelector('[data-key=\"in_combat\"] input').checked === true")
+    b.wait_for_function(
+        "document.querySelector('[data-key=\"player.health\"] .val').textContent === '0.60'"
+    )
+    state = {"in_combat": True, "player": {"health": 0.6}}
+    b.wait_for_function(
+        f"JSON.stringify(JSON.parse(document.querySelector('#state-json').textContent))"
+        f" === {json.dumps(json.dumps(state, separators=(',', ':')))}"
+    )
+    wait_debug(b, "d.mood === 'combat'")
+    # And back: B unsets it, A's control follows.
+    b.click('[data-key="in_combat"] .x')
+    a.wait_for_function(
+        "document.querySelector('[data-key=\"in_combat\"]').classList.contains('unset')"
+    )
+
+
 def test_a_stinger_plays_over_the_music_and_ducks_it(open_page):
     page = open_page("stinger-1")
     unlock(page)

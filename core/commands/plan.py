@@ -6,17 +6,19 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
+from segue.core.commands import add_score_argument, plain_lines, to_terminal
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins, get_plugins
 from segue.core.pregen.planning import PlannedRequest
-from segue.core.score import DEFAULT_SCORE, Score, load_score
+from segue.core.score import Score, load_score
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("plan", help="list the generation requests and their cost")
-    p.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE")
+    add_score_argument(p)
     p.add_argument("--generator", metavar="N", help="use generator N instead of the score's")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
@@ -104,6 +106,32 @@ def _money(usd: float) -> str:
     return f"${usd:,.2f}"
 
 
+HEADERS = ("mood", "var", "prompt (final)", "dur s", "cache key", "cached", "est. cost")
+
+
+def table_rows(plan: list[PlannedRequest], cached: list[bool]) -> list[list[str]]:
+    """One row of cells per request, in HEADERS order."""
+    rows = []
+    for item, is_cached in zip(plan, cached, strict=True):
+        r = item.request
+        prompt = r.prompt
+        if r.composition_plan is not None:
+            sections = len(r.composition_plan.get("sections", []))
+            prompt = f"{prompt}\n[composition plan: {sections} sections]"
+        rows.append(
+            [
+                r.mood,
+                str(r.variant),
+                prompt,
+                f"{r.duration_s:g}",
+                item.key[:KEY_CHARS],
+                "yes" if is_cached else "no",
+                _money(item.cost_usd),
+            ]
+        )
+    return rows
+
+
 def print_table(
     score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool]
 ) -> None:
@@ -111,42 +139,37 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
-    table = Table(
-        title=f"{score.title} — {len(plan)} requests, generator {generator.name}",
-        show_lines=True,
+    title = f"{score.title} — {len(plan)} requests, generator {generator.name}"
+    t = totals(plan, cached)
+    footer = (
+        f"requests: {t['requests']}   missing: {t['missing']}   "
+        f"estimated cost of the missing: {_money(t['cost_usd_missing'])}   "
+        f"of all: {_money(t['cost_usd'])}"
     )
+    rows = table_rows(plan, cached)
+    if not to_terminal():
+        # A pipe or a file: whole values, one line per request, the long prompt last.
+        def prompt_last(cells: Sequence[str]) -> list[str]:
+            return [*cells[:2], *cells[3:], cells[2]]
+
+        print(title)
+        print("\n".join(plain_lines(prompt_last(HEADERS), map(prompt_last, rows))))
+        print(footer)
+        return
+    console = Console()
+    table = Table(title=title, show_lines=True)
     # The prompt wraps in what is left, long mood names fold; the other columns keep their
-    # width. Together they fit 80 columns (a pipe counts as 80 for rich).
+    # width. Together they fit 80 columns.
     table.add_column("mood", overflow="fold", max_width=10)
     table.add_column("var", justify="right", no_wrap=True)
     table.add_column("prompt (final)", overflow="fold", ratio=1, min_width=12)
     table.add_column("dur s", justify="right", no_wrap=True)
-    table.add_column("key", no_wrap=True)
+    table.add_column("cache key", no_wrap=True)
     table.add_column("cached", justify="center", no_wrap=True)
     table.add_column("est. cost", justify="right", no_wrap=True)
-    for item, is_cached in zip(plan, cached, strict=True):
-        r = item.request
-        prompt = r.prompt
-        if r.composition_plan is not None:
-            sections = len(r.composition_plan.get("sections", []))
-            prompt = f"{prompt}\n[composition plan: {sections} sections]"
+    for row, is_cached in zip(rows, cached, strict=True):
         table.add_row(
-            Text(r.mood),
-            str(r.variant),
-            Text(prompt),
-            f"{r.duration_s:g}",
-            item.key[:KEY_CHARS],
-            "yes" if is_cached else "no",
-            _money(item.cost_usd),
-            style="dim" if is_cached else None,
+            Text(row[0]), *row[1:2], Text(row[2]), *row[3:], style="dim" if is_cached else None
         )
     console.print(table)
-    t = totals(plan, cached)
-    console.print(
-        f"requests: {t['requests']}   missing: {t['missing']}   "
-        f"estimated cost of the missing: {_money(t['cost_usd_missing'])}   "
-        f"of all: {_money(t['cost_usd'])}",
-        markup=False,
-        highlight=False,
-    )
+    console.print(footer, markup=False, highlight=False)

@@ -14,13 +14,13 @@ import signal
 import sys
 from typing import Any
 
+from segue.core.commands import add_score_argument
 from segue.core.errors import BudgetError
-from segue.core.score import DEFAULT_SCORE
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("pregen", help="generate the tracks that are missing")
-    p.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE")
+    add_score_argument(p)
     p.add_argument("--generator", metavar="N", help="use generator N instead of the score's")
     p.add_argument("--concurrency", type=int, metavar="K", help="requests at once")
     p.add_argument(

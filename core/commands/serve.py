@@ -1,27 +1,37 @@
-"""``segue serve``: pregenerate what is missing, then serve the score.
+"""``segue serve``: serve the score at once, generating what is missing behind it.
+
+The port is taken first (a port in use fails before any work), the plan's budget and the
+generator's readiness are checked, then the server answers while the missing tracks are
+generated in the background, the mood a new session hears first (see
+``segue.core.server.warmup``).
 
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM: WebSockets closed with 1001,
-on-demand generation given its grace period); 1 the server could not start (port in use);
-2 bad input (the score's errors, one per line; a plan refused for its budget).
+generation in flight given its grace period); 1 the server could not start (port in
+use); 2 bad input (the score's errors, one per line; a plan refused for its budget).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from typing import Any
 
-from segue.core.score import DEFAULT_SCORE
+from segue.core.commands import add_score_argument
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("serve", help="pregenerate, then serve over WebSocket and HTTP")
-    p.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE")
+    p = subparsers.add_parser(
+        "serve", help="serve over WebSocket and HTTP at once, generating what is missing"
+    )
+    add_score_argument(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port to listen on (8765)")
-    p.add_argument("--no-pregen", action="store_true", help="serve at once; generate on demand")
+    p.add_argument(
+        "--no-pregen", action="store_true", help="generate only what sessions ask for, on demand"
+    )
     p.add_argument("--generator", metavar="N", help="use generator N instead of the score's")
     p.set_defaults(func=run)
 
@@ -29,6 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from segue.core.plugins import get_plugins
     from segue.core.score import load_score
+    from segue.core.server.sockets import listen
 
     plugins = getattr(args, "plugins", None) or get_plugins(getattr(args, "strict_plugins", None))
     score = load_score(args.score)
@@ -36,35 +47,56 @@ def run(args: argparse.Namespace) -> int:
         from segue.core.errors import ConfigError
 
         raise ConfigError(f"--port must be 0-65535, not {args.port}")
-    from segue.core.pregen.pipeline import Pipeline
-
-    pipeline = Pipeline(score, plugins, generator=args.generator)
+    # The port first: taken, it fails now, before anything is generated (or paid for).
     try:
-        return asyncio.run(serve(args, score, plugins, pipeline))
+        sockets = listen(args.host, args.port)
+    except OSError as exc:
+        _say(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return 1
+    try:
+        from segue.core.pregen.pipeline import Pipeline
+
+        pipeline = Pipeline(score, plugins, generator=args.generator)
+        try:
+            return asyncio.run(serve(args, score, plugins, pipeline, sockets))
+        finally:
+            # asyncio.run has waited for the generator's threads: what they left can go now.
+            pipeline.remove_work()
     finally:
-        # asyncio.run has waited for the generator's threads: what they left can go now.
-        pipeline.remove_work()
+        for sock in sockets:
+            sock.close()
 
 
 def _say(text: str) -> None:
     print(f"segue: {text}", file=sys.stderr, flush=True)
 
 
-async def serve(args: argparse.Namespace, score: Any, plugins: Any, pipeline: Any) -> int:
-    from segue.core.commands.pregen import make_reporter
+async def check_plan(pipeline: Any) -> None:
+    """Refuse a plan over budget, or a generator that is not ready (FAL_KEY…), before
+    serving: the background generation would only fail later, one track at a time."""
+    from segue.core.errors import BudgetError
+
+    dry = await pipeline.run(dry_run=True)
+    if dry.refused:
+        raise BudgetError(dry.refused)
+    preflight = getattr(pipeline.generator, "preflight", None)
+    if dry.would_generate and preflight is not None:
+        preflight()
+
+
+async def serve(
+    args: argparse.Namespace, score: Any, plugins: Any, pipeline: Any, sockets: list[Any]
+) -> int:
     from segue.core.pregen.progress import LogReporter
     from segue.core.server.app import create_app, start
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    pregen_task: asyncio.Task[Any] | None = None
 
     def on_signal() -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        if pregen_task is not None and not pregen_task.done():
-            pipeline.stop()
 
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,25 +107,13 @@ async def serve(args: argparse.Namespace, score: Any, plugins: Any, pipeline: An
             pass
     try:
         if not args.no_pregen:
-            pipeline.reporter = make_reporter(args)
-            pregen_task = loop.create_task(pipeline.run())
-            summary = await pregen_task
-            if stop.is_set():
-                _say("interrupted during pregeneration; the next start resumes it")
-                return 130
-            if summary.failed:
-                _say(
-                    f"{len(summary.failed)} track(s) failed to generate; their moods are "
-                    "generated on demand when a session needs them"
-                )
-        # On-demand generation while serving logs plain lines, never a live display.
-        pipeline.reporter = LogReporter()
-        app = create_app(score, pipeline=pipeline, plugins=plugins)
-        try:
-            runner, port = await start(app, args.host, args.port)
-        except OSError as exc:
-            _say(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-            return 1
+            await check_plan(pipeline)
+        # Generation while serving goes to the server's logs, never a live display.
+        pipeline.reporter = LogReporter(logger=logging.getLogger("segue.generation"))
+        app = create_app(
+            score, pipeline=pipeline, plugins=plugins, generate_in_background=not args.no_pregen
+        )
+        runner, port = await start(app, sockets=sockets)
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(
             f"segue: serving {score.title!r} on http://{host}:{port}/ "

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from segue.core.score import DEFAULT_SCORE, load_score
+from segue.core.commands import add_score_argument
+from segue.core.score import load_score
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("validate", help="parse and check a score")
-    p.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE")
+    add_score_argument(p)
     p.set_defaults(func=run)
 
 

@@ -40,6 +40,13 @@ Decisions, on every call (``update``, ``tick``, ``tracks_changed``):
    be issued, and the music stays; ``tracks_changed(now)`` cues it when tracks arrive
    (if still desired). Pending is said again only after the desire changed.
 
+After every decision ``reason`` says what it was, and ``until`` when the wait ends
+(server time; None where no time applies): ``cued`` (a cue was issued, or a
+continuation), ``same_mood`` (the desired mood is the destination: nothing to do),
+``debounce`` / ``dwell`` (a target waits for its debounce, or for the playing mood's
+minimum dwell, whichever ends later: that one is the reason), ``pending`` (the desired
+mood has no stored track yet), ``no_rule`` (no rule matches: the music stays).
+
 Variants rotate per mood without immediate repeats (``VariantPicker``). Events play
 their stinger mood's track (rotated) on top of the music at the event's ``at`` boundary
 of the playing track — of the cue ahead if that boundary falls after its start — or at
@@ -76,6 +83,15 @@ TrackSource = Callable[[str], Sequence[Track]]
 
 CONTINUE = Transition(at="now", entry="same_position", fade="none", fade_ms=0)
 """The transition of a continuation cue (see rule 4 above)."""
+
+# Director.reason after a decision (see the module docstring).
+CUED = "cued"
+SAME_MOOD = "same_mood"
+DEBOUNCE = "debounce"
+DWELL = "dwell"
+PENDING = "pending"
+NO_RULE = "no_rule"
+REASONS = (CUED, SAME_MOOD, DEBOUNCE, DWELL, PENDING, NO_RULE)
 
 
 class UnknownEvent(KeyError):
@@ -203,10 +219,12 @@ class Director:
         "_tracks",
         "desired",
         "lead_s",
+        "reason",
         "score",
         "seq",
         "session",
         "state",
+        "until",
     )
 
     def __init__(
@@ -236,6 +254,8 @@ class Director:
         self._pending_said: str | None = None
         self._intensity: IntensityPath | None = None
         self._duck: Duck | None = None
+        self.reason: str = NO_RULE  # of the latest decision (see the module docstring)
+        self.until: float | None = None  # when the wait it names ends, if it has an end
 
     # ------------------------------------------------------------------ views
 
@@ -531,6 +551,7 @@ class Director:
         want = self.desired
         if want is None:
             self._target = None
+            self.reason, self.until = NO_RULE, None
             return []
         latest = ahead or playing
         if latest is None:
@@ -538,23 +559,30 @@ class Director:
             return self._cue(now, want, self._table.lookup(None, want))
         if want == latest.cue.mood:
             self._target = None
+            self.reason, self.until = SAME_MOOD, None
             return []
         if ahead is not None and playing is not None and want == playing.cue.mood:
             self._target = None
+            self.reason, self.until = CUED, None
             return [self._continue(now, playing, ahead)]
         if want != self._target:
             self._target, self._target_since = want, now
         transition = self._table.lookup(playing.cue.mood if playing else None, want)
         due = self._target_since + transition.debounce_ms / 1000.0
+        reason = DEBOUNCE
         if playing is not None:
-            due = max(due, playing.since + transition.min_dwell_s)
+            dwell_end = playing.since + transition.min_dwell_s
+            if dwell_end > due:
+                due, reason = dwell_end, DWELL
         if due > now:
+            self.reason, self.until = reason, due
             return []
         return self._cue(now, want, transition)
 
     def _cue(self, now: float, mood: str, transition: Transition) -> list[Cue | Pending]:
         tracks = self._tracks(mood)
         if not tracks:
+            self.reason, self.until = PENDING, None
             if self._pending_said == mood:
                 return []
             # The target (if any) stays, with no wakeup of its own: tracks_changed.
@@ -599,6 +627,7 @@ class Director:
         self._ahead = _Entry(cue, start_at, grid)
         self._target = None
         self._pending_said = None
+        self.reason, self.until = CUED, None
         return [cue]
 
     def _continue(self, now: float, playing: _Entry, ahead: _Entry) -> Cue:

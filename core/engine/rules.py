@@ -130,6 +130,23 @@ class Ruleset:
         return by_variant, variants
 
 
+def generation_order(score: Score) -> list[str]:
+    """The score's moods in the order a server with nothing stored generates them.
+
+    First the mood the rules pick for an empty state (what every new session hears), then
+    the moods the rules can select, in the order rules are tried, and the events'
+    stingers, then the moods nothing selects. Rules look at the state only, never at the
+    mood playing, so every mood the rules can select is reachable from the first.
+    """
+    ruleset = ruleset_for(score)
+    first = ruleset.decide({})
+    order = [] if first is None else [first]
+    for mood in (*ruleset.reachable, *score.moods):
+        if mood not in order:
+            order.append(mood)
+    return order
+
+
 # By identity of the (immutable) score, held weakly: a score that goes away takes its
 # ruleset with it. (A Score holds dicts, so it cannot be a dict key itself.)
 _rulesets: dict[int, tuple[weakref.ref[Any], Ruleset]] = {}

@@ -39,6 +39,7 @@ from typing import Any
 from segue.core.cache import Cache
 from segue.core.errors import BudgetError, ConfigError, GenerationError, PermanentError
 from segue.core.generator import GeneratedAudio, Generator
+from segue.core.ledger import entry_name, spent_for
 from segue.core.plugins import Plugins
 from segue.core.pregen.finishing import finish, in_thread, processing_pool
 from segue.core.pregen.planning import (
@@ -206,7 +207,9 @@ class Pipeline:
         return out
 
     def ledger_total(self) -> float:
-        return float(sum(self.cache.ledger().values()))
+        """Money the ledger counts toward this generator's budget (segue.core.ledger):
+        spending against an emulator never counts toward the real endpoint's."""
+        return spent_for(self.cache.ledger(), self.generator)
 
     # --- generation ------------------------------------------------------------------------
 
@@ -293,7 +296,7 @@ class Pipeline:
             for p in missing:
                 r = p.request
                 key = r.cache_key
-                results[key] = Outcome(key, r.mood, r.variant, "failed", reason="interrupted")
+                results[key] = Outcome(key, r.mood, r.variant, "interrupted", reason="not started")
             missing = []
         workers = {
             p.request.cache_key: asyncio.get_running_loop().create_task(self._outcome(p))
@@ -314,6 +317,7 @@ class Pipeline:
             raise
         finally:
             self._workers = {}
+        stopped = self._stop_requested
         self._stop_requested = False
         for outcome in done:
             results[outcome.key] = outcome
@@ -333,7 +337,7 @@ class Pipeline:
                         reason="already stored",
                     )
                 )
-        summary.interrupted = any(o.reason == "interrupted" for o in summary.failed)
+        summary.interrupted = stopped or bool(summary.unfinished)
         summary.spent_usd = self._spent_run_usd - spent_before
         summary.ledger_usd = self.ledger_total()
         summary.elapsed_s = time.monotonic() - started
@@ -355,19 +359,26 @@ class Pipeline:
         r = planned.request
         started = time.monotonic()
         outcome = Outcome(key, r.mood, r.variant, "failed", estimate_usd=planned.cost_usd)
+        task = self._task_for(planned)
         try:
-            _track, state = await asyncio.shield(self._task_for(planned))
+            _track, state = await asyncio.shield(task)
             outcome.state = state
             if state == "skipped":
                 outcome.reason = "stored by another worker"
         except asyncio.CancelledError:
-            task = self._inflight.get(key)
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-            outcome.reason = "interrupted"
-            self.reporter.update(planned, "failed", "interrupted")
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            if not task.cancelled() and task.exception() is None:
+                outcome.state = task.result()[1]
+            elif self.stored(r) is not None:
+                # Paid for and past its generator: it was finished and stored regardless
+                # (the cancellation is honoured after storing), and is counted once, as
+                # what it is.
+                outcome.state = "stored"
+            else:
+                outcome.state, outcome.reason = "interrupted", "stopped before it was stored"
+                self.reporter.update(planned, "interrupted", outcome.reason)
         except GenerationError as exc:  # including BudgetStop
             outcome.reason = str(exc)
             self.reporter.update(planned, "failed", outcome.reason)
@@ -464,7 +475,7 @@ class Pipeline:
                 )
             # Money is spent now, whatever happens next.
             if gen.cost_usd:
-                self.cache.record_cost(key, float(gen.cost_usd))
+                self.cache.record_cost(entry_name(key, self.generator), float(gen.cost_usd))
                 self._spent_run_usd += float(gen.cost_usd)
                 self._spent_per_key[key] = self._spent_per_key.get(key, 0.0) + gen.cost_usd
                 self.reporter.spent(self._spent_run_usd)

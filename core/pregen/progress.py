@@ -8,6 +8,7 @@ what a run returns and what ``segue pregen --json`` prints.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 if TYPE_CHECKING:
     from segue.core.pregen.planning import PlannedRequest
 
-# States a request goes through; the last three are final.
+# States a request goes through; the last four are final. ``interrupted``: stopped
+# (Ctrl-C) before its track was stored, nothing wrong with it; the next run resumes it.
 STATES = (
     "queued",
     "waiting",
@@ -27,6 +29,7 @@ STATES = (
     "stored",
     "skipped",
     "failed",
+    "interrupted",
 )
 
 
@@ -37,7 +40,7 @@ class Outcome:
     key: str
     mood: str
     variant: int
-    state: str  # stored | skipped | failed | would_generate
+    state: str  # stored | skipped | failed | interrupted | would_generate
     reason: str = ""
     attempts: int = 0
     cost_usd: float = 0.0  # spent on this request in this run
@@ -91,6 +94,11 @@ class PregenSummary:
         return self._of("failed")
 
     @property
+    def unfinished(self) -> list[Outcome]:
+        """Tracks a stop cut short or never started (not failures: the next run resumes)."""
+        return self._of("interrupted")
+
+    @property
     def would_generate(self) -> list[Outcome]:
         return self._of("would_generate")
 
@@ -114,6 +122,7 @@ class PregenSummary:
             "generated": self.count("stored"),
             "skipped": self.count("skipped"),
             "failed": [o.to_dict() for o in self.failed],
+            "unfinished": [o.to_dict() for o in self.unfinished],
             "spent_usd": round(self.spent_usd, 6),
             "ledger_usd": round(self.ledger_usd, 6),
             "budget_usd": self.budget_usd,
@@ -137,10 +146,16 @@ class PregenSummary:
                 f"estimated ${self.estimate_usd:.2f}"
                 + (f" (budget ${self.budget_usd:.2f})" if self.budget_usd is not None else "")
             )
+        # Each track once, as what it is: the counts add up to the distinct tracks planned.
         text = (
             f"{self.count('stored')} generated, {self.count('skipped')} already stored, "
-            f"{len(self.failed)} failed; spent ${self.spent_usd:.2f} "
-            f"(ledger ${self.ledger_usd:.2f}) in {self.elapsed_s:.1f}s"
+            f"{self.count('failed')} failed"
+        )
+        if self.interrupted:
+            text += f", {self.count('interrupted')} not finished (the next run resumes them)"
+        text += (
+            f"; spent ${self.spent_usd:.2f} (ledger ${self.ledger_usd:.2f}) "
+            f"in {self.elapsed_s:.1f}s"
         )
         return ("interrupted: " + text) if self.interrupted else text
 
@@ -183,13 +198,18 @@ class NullReporter:
 class LogReporter:
     """Plain lines, one per event that matters (not a terminal, or ``--no-progress``)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, logger: logging.Logger | None = None) -> None:
         self.stream = stream
+        self.logger = logger  # when given, lines go to it (the server's logs) instead
         self.total = 0
         self.done = 0
         self.spent_usd = 0.0
+        self.counted: set[str] = set()  # keys counted in done: each track once
 
     def _print(self, text: str) -> None:
+        if self.logger is not None:
+            self.logger.info(text)
+            return
         print(f"pregen: {text}", file=self.stream or sys.stderr, flush=True)
 
     def started(self, planned: list[PlannedRequest], todo: int, estimate_usd: float) -> None:
@@ -202,10 +222,12 @@ class LogReporter:
     def update(self, planned: PlannedRequest, state: str, detail: str = "") -> None:
         if state in ("queued", "processing", "storing"):
             return
-        if state in ("stored", "failed"):
+        final = state in ("stored", "failed", "interrupted")
+        if final and planned.key not in self.counted:
+            self.counted.add(planned.key)
             self.done += 1
         extra = f" {detail}" if detail else ""
-        count = f" [{self.done}/{self.total}]" if state in ("stored", "failed") else ""
+        count = f" [{self.done}/{self.total}]" if final else ""
         self._print(f"{label(planned)} {state}{extra} ({planned.key[:12]}){count}")
 
     def spent(self, usd: float) -> None:
@@ -245,6 +267,7 @@ class RichReporter:
         )
         self.overall: Any = None
         self.rows: dict[str, Any] = {}
+        self.counted: set[str] = set()  # keys the bar has advanced for: each track once
         self.spent_usd = 0.0
         self.started_at = time.monotonic()
 
@@ -262,13 +285,14 @@ class RichReporter:
     def update(self, planned: PlannedRequest, state: str, detail: str = "") -> None:
         key = planned.key
         text = f"  {label(planned)} [dim]{key[:10]}[/] {state}" + (f" {detail}" if detail else "")
-        if state in ("stored", "failed"):
+        if state in ("stored", "failed", "interrupted"):
             row = self.rows.pop(key, None)
             if row is not None:
                 self.progress.remove_task(row)
-            colour = "green" if state == "stored" else "red"
+            colour = {"stored": "green", "failed": "red"}.get(state, "yellow")
             self.console.print(f"[{colour}]{state}[/] {label(planned)} {key[:12]} {detail}")
-            if self.overall is not None:
+            if self.overall is not None and key not in self.counted:
+                self.counted.add(key)
                 self.progress.advance(self.overall)
             return
         if state in ("skipped", "queued"):

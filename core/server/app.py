@@ -22,6 +22,7 @@ import hmac
 import logging
 import os
 import secrets
+import socket
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, replace
@@ -60,6 +61,7 @@ from segue.core.server.sessions import (
     Session,
     SessionManager,
 )
+from segue.core.server.sockets import BACKLOG, listen
 from segue.core.server.wire import Encoder, frame_message
 from segue.core.server.ws_direct import DirectResponse, fast_path_problem
 from segue.core.track import Track
@@ -94,6 +96,8 @@ class ServerConfig:
     ping_interval_s: float | None = 30.0
     close_timeout_s: float = 5.0  # waiting for a client's close reply
     shutdown_grace_s: float = 30.0  # on-demand generation may finish within this
+    # Generate every missing track behind the server, most wanted first (segue serve).
+    generate_in_background: bool = False
     max_sessions: int = 100_000  # new sessions beyond this are refused (503)
     rooms: RoomsOptions | None = None  # rooms shared through Redis; None: in memory
 
@@ -122,20 +126,33 @@ class OnDemand:
         self.server = server
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
-    def request(self, mood: str) -> None:
+    def request(self, mood: str) -> list[asyncio.Task[None]]:
+        """Generate ``mood``'s missing tracks; returns the tasks making them (new or not)."""
         pipeline = self.server.pipeline
         if pipeline is None or self.server.shutting_down:
-            return
+            return []
+        tasks = []
         for planned in pipeline.plan():
             request = planned.request
             if request.mood != mood:
                 continue
             key = planned.key
-            if key in self.tasks or pipeline.stored(request) is not None:
-                continue
-            task = asyncio.get_running_loop().create_task(self._run(key, request))
-            self.tasks[key] = task
-            self.server.metrics.generating += 1
+            task = self.tasks.get(key)
+            if task is None:
+                if pipeline.stored(request) is not None:
+                    continue
+                log.debug(
+                    "generating %s#%d (%s)",
+                    mood,
+                    request.variant,
+                    key[:12],
+                    extra={"mood": mood},
+                )
+                task = asyncio.get_running_loop().create_task(self._run(key, request))
+                self.tasks[key] = task
+                self.server.metrics.generating += 1
+            tasks.append(task)
+        return tasks
 
     async def _run(self, key: str, request: Any) -> None:
         server = self.server
@@ -148,7 +165,13 @@ class OnDemand:
             result = "failed"
             raise
         except Exception as exc:
-            log.warning("on-demand generation of %s (%s) failed: %s", request.mood, key[:12], exc)
+            log.warning(
+                "generation of %s (%s) failed: %s",
+                request.mood,
+                key[:12],
+                exc,
+                extra={"mood": request.mood},
+            )
             server.pending_failed(request.mood, str(exc))
         finally:
             server.metrics.generating -= 1
@@ -162,6 +185,11 @@ class OnDemand:
         tasks = list(self.tasks.values())
         if not tasks:
             return
+        log.info(
+            "letting %d generation(s) in flight finish (up to %gs; Ctrl-C again stops now)",
+            len(tasks),
+            timeout,
+        )
         _done, pending = await asyncio.wait(tasks, timeout=timeout)
         for task in pending:
             task.cancel()
@@ -362,7 +390,10 @@ class SegueServer:
         config = self.config
         # ``?session=`` (an empty room field) is "without one": the server makes one.
         sid = _query_param(request, "session") or None
+        watch = _query_param(request, "watch") or None
         problem = session_id_problem(sid)
+        if problem is None and watch not in (None, "state"):
+            problem = f"watch: must be 'state' (the room's state), not {watch[:40]!r}"
         if problem is not None:
             self.metrics.errors[ErrorCode.BAD_MESSAGE] += 1
             return error_response(400, ErrorCode.BAD_MESSAGE, problem)
@@ -418,9 +449,18 @@ class SegueServer:
         try:
             session, _created = self.manager.get_or_create(sid, now)
             conn.send(frame_message(welcome_message(sid, now, self.moods)))
-            for frame in session.join_frames(now):
+            for frame in session.join_frames(now, watch=bool(watch)):
                 conn.send(frame)
+            conn.watch = bool(watch)
             self.manager.attach(session, conn)
+            log.debug(
+                "session %s: connection from %s (%s session, %d connected)",
+                sid,
+                request.remote,
+                "new" if _created else "existing",
+                len(session.connections),
+                extra={"session": sid, "remote": request.remote},
+            )
             # Text messages go to _handle_text as they are parsed (see ws_direct); the
             # read loop below gets the rest, and any text queued before this.
             # Replies to the messages of one chunk are written once, at its end.
@@ -433,6 +473,13 @@ class SegueServer:
             ws.unbind()
             self.manager.detach(conn)
             self.websockets.discard(ws)
+            log.debug(
+                "session %s: connection from %s closed (code %s)",
+                sid,
+                request.remote,
+                ws.close_code,
+                extra={"session": sid, "remote": request.remote, "code": ws.close_code},
+            )
         return ws
 
     def _on_drop(self, conn: Connection, code: int) -> None:
@@ -582,8 +629,6 @@ _PING_FRAME = b"\x89\x00"  # a WebSocket ping with no payload, unmasked (server 
 
 def _keepalive(transport: asyncio.BaseTransport) -> None:
     """TCP keepalive on the connection's socket: a vanished peer is noticed in ~90 s."""
-    import socket
-
     sock = transport.get_extra_info("socket")
     if sock is None:
         return
@@ -679,14 +724,20 @@ def create_app(
         server.started = time.monotonic()
         if server.manager.rooms is not None:
             await server.manager.rooms.start()
-        pinger = None
+        loop = asyncio.get_running_loop()
+        background = []
         if config.ping_interval_s:
-            pinger = asyncio.get_running_loop().create_task(_pinger(server, config.ping_interval_s))
+            background.append(loop.create_task(_pinger(server, config.ping_interval_s)))
+        if config.generate_in_background:
+            from segue.core.server.warmup import generate_in_background
+
+            background.append(loop.create_task(generate_in_background(server)))
         yield
-        if pinger is not None:
-            pinger.cancel()
+        for task in background:  # no new generation starts; what is in flight may finish
+            task.cancel()
+        for task in background:
             with contextlib.suppress(asyncio.CancelledError):
-                await pinger
+                await task
         await server.aclose(owns_pipeline)
 
     async def on_shutdown(app: web.Application) -> None:
@@ -699,18 +750,21 @@ def create_app(
 
 
 async def start(
-    app: web.Application, host: str = "127.0.0.1", port: int = 0, backlog: int = 1024
+    app: web.Application,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    backlog: int = BACKLOG,
+    sockets: Sequence[socket.socket] | None = None,
 ) -> tuple[web.AppRunner, int]:
-    """Run ``app`` on ``host:port`` (port 0: any free port); returns the runner and port.
-
-    The listen backlog is larger than aiohttp's 128 so that a burst of reconnecting
-    clients (a server restart) is not refused by the kernel.
-    """
+    """Run ``app`` on ``host:port`` (port 0: any free port), or on ``sockets`` from
+    ``listen()``; returns the runner and the port."""
+    if sockets is None:
+        sockets = listen(host, port, backlog)
     runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, backlog=backlog)
-    await site.start()
-    return runner, int(runner.addresses[0][1])
+    for sock in sockets:
+        await web.SockSite(runner, sock, backlog=backlog).start()
+    return runner, int(sockets[0].getsockname()[1])
 
 
 __all__ = [
@@ -718,5 +772,6 @@ __all__ = [
     "SegueServer",
     "ServerConfig",
     "create_app",
+    "listen",
     "start",
 ]

@@ -276,13 +276,20 @@ class HttpApi:
             return self._protocol_error(exc)
         server.manager.touch(session)
         cue = server.last_cue(outputs)
-        return json_response(
-            {
-                "mood": session.mood,
-                "desired": session.desired,
-                "cue": None if cue is None else cue.to_message(now),
-            }
-        )
+        reply: dict[str, Any] = {
+            "mood": session.mood,
+            "desired": session.desired,
+            "cue": None if cue is None else cue.to_message(now),
+        }
+        # Why (the director's reason), and when a wait ends: debounce and dwell have an end.
+        director = session.director
+        reason = getattr(director, "reason", None)
+        if reason is not None:
+            reply["reason"] = reason
+            until = getattr(director, "until", None)
+            if until is not None:
+                reply["until"] = round(until, 6)
+        return json_response(reply)
 
     async def post_event(self, request: web.Request) -> web.Response:
         server = self.server

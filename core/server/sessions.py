@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
-from segue.core.engine.director import UnknownEvent
+from segue.core.engine.director import CUED, NO_RULE, PENDING, SAME_MOOD, UnknownEvent
 from segue.core.engine.state import apply_state
 from segue.core.protocol import CloseCode, pending_message, prefetch_message
 from segue.core.score import Duck as DuckSpec
@@ -46,6 +46,7 @@ TrackSource = Callable[[str], Sequence[Track]]
 Output = Cue | Stinger | Pending | Layers | Duck
 
 DEFAULT_SEND_BUFFER_BYTES = 512 * 1024
+SETTLED = frozenset((CUED, SAME_MOOD, NO_RULE))  # decisions where nothing waits
 SLOW_READER = "send queue full: the client reads too slowly"
 
 
@@ -95,6 +96,7 @@ class Cork:
                 session = conn.session
                 if session is not None and conn in session.connections:
                     del session.connections[conn]
+                    session.watchers.pop(conn, None)
                     session.manager.check_idle(session)
 
 
@@ -111,6 +113,7 @@ class Connection:
         "on_drop",
         "session",
         "transport",
+        "watch",
         "ws",
     )
 
@@ -128,6 +131,7 @@ class Connection:
         self.limiter = limiter
         self.max_buffer = max_buffer
         self.session: Session | None = None
+        self.watch = False  # receives the room's state (``?watch=state``)
         self.closed = False
         self.on_drop = on_drop
         self._closing_task: asyncio.Task[Any] | None = None
@@ -187,8 +191,10 @@ class Session:
     # One per player or room, thousands per server: no per-instance __dict__.
     __slots__ = (
         "_expiry",
+        "_room_told",
         "_timer",
         "_timer_at",
+        "_told",
         "connections",
         "created",
         "director",
@@ -196,6 +202,7 @@ class Session:
         "manager",
         "pending_mood",
         "room",
+        "watchers",
     )
 
     def __init__(self, manager: SessionManager, id: str, director: Any) -> None:
@@ -203,6 +210,8 @@ class Session:
         self.id = id
         self.director = director
         self.connections: dict[Connection, None] = {}  # insertion-ordered set
+        self.watchers: dict[Connection, None] = {}  # those of them that watch the room
+        self._room_told: tuple[Any, ...] | None = None  # what watchers last heard
         self.pending_mood: str | None = None
         self.created = time.time()
         self._timer: asyncio.TimerHandle | None = None
@@ -210,6 +219,9 @@ class Session:
         self._expiry: asyncio.TimerHandle | None = None
         # A room shared through Redis (rooms_redis.RoomLink), or None: this process's own.
         self.room: RoomLink | None = None
+        # The wait (desired, reason, until) last told to the connections; None: nothing
+        # waits (see _decided).
+        self._told: tuple[Any, ...] | None = None
 
     def __repr__(self) -> str:
         return f"Session({self.id!r}, connections={len(self.connections)})"
@@ -258,8 +270,50 @@ class Session:
             )
             return []
         outputs = self.director.update(now, set, unset, replace)
+        if log.isEnabledFor(logging.DEBUG):
+            self._log_decision(now, outputs, set, unset, replace)
         self.dispatch(outputs, now)
         return outputs
+
+    def _log_decision(
+        self,
+        now: float,
+        outputs: Sequence[Output],
+        set: dict[str, Any] | None,
+        unset: Iterable[str],
+        replace: dict[str, Any] | None,
+    ) -> None:
+        """One debug line per state change: what changed, the desired mood, the decision."""
+        director = self.director
+        reason = getattr(director, "reason", None)
+        until = getattr(director, "until", None)
+        change = {k: v for k, v in (("replace", replace), ("set", set)) if v}
+        if unset:
+            change["unset"] = list(unset)
+        cue = next((o for o in outputs if isinstance(o, Cue)), None)
+        if cue is not None:
+            decision = f"cued {cue.mood} (seq {cue.seq}, starts in {cue.start_at - now:.3f}s)"
+        elif reason == PENDING:
+            decision = "pending generation"
+        elif until is not None:
+            decision = f"{reason} until {until:.3f} (in {until - now:.3f}s)"
+        else:
+            decision = (reason or "no decision").replace("_", " ")
+        log.debug(
+            "session %s: state %s: desired %s, mood %s: %s",
+            self.id,
+            change or "{}",
+            director.desired,
+            self.mood,
+            decision,
+            extra={
+                "session": self.id,
+                "desired": director.desired,
+                "mood": self.mood,
+                "reason": reason,
+                "until": until,
+            },
+        )
 
     def event(self, now: float, name: str, data: dict[str, Any]) -> list[Output]:
         """A game event; raises the director's UnknownEvent for a name the score lacks."""
@@ -328,6 +382,14 @@ class Session:
             elif isinstance(out, Stinger):
                 self.broadcast(manager.encoder.stinger_frame(out, now))
                 manager.metrics.stingers += 1
+                log.debug(
+                    "session %s: stinger %s for event %s, starts in %.3fs",
+                    self.id,
+                    out.mood,
+                    out.name,
+                    out.start_at - now,
+                    extra={"session": self.id, "event": out.name, "mood": out.mood},
+                )
             elif isinstance(out, Duck):
                 self.broadcast(frame_message(out.to_message(now)))
             elif isinstance(out, Pending):
@@ -341,7 +403,75 @@ class Session:
             if not room.owner:
                 return
             manager.rooms.changed(room, outputs, now)  # type: ignore[union-attr]
+        reason = getattr(self.director, "reason", None)
+        if reason is not None:
+            self._decided(reason)
+        if self.watchers:
+            self._tell_room()
         self._rearm(now)
+
+    def room_message(self) -> dict[str, Any]:
+        """The ``room`` message: the session's state and what the director made of it."""
+        director = self.director
+        msg: dict[str, Any] = {
+            "type": "room",
+            "session": self.id,
+            "state": self.state,
+            "mood": self.mood,
+            "desired": director.desired,
+            "reason": getattr(director, "reason", None),
+        }
+        until = getattr(director, "until", None)
+        if until is not None:
+            msg["until"] = round(until, 6)
+        return msg
+
+    def _tell_room(self) -> None:
+        """Send the room's state to its watchers when it (or the decision) changed,
+        whichever connection or HTTP call changed it."""
+        director = self.director
+        told = (
+            getattr(director, "state", None),
+            self.mood,
+            director.desired,
+            getattr(director, "reason", None),
+            getattr(director, "until", None),
+        )
+        if told == self._room_told:
+            return
+        self._room_told = told
+        frame = frame_message(self.room_message())
+        for conn in list(self.watchers):
+            conn.send(frame)
+
+    def _decided(self, reason: str) -> None:
+        """Tell the connections why no cue came, when that changes: a ``decision`` message.
+
+        Only waits are told (debounce, dwell, pending generation), and their end when it is
+        not a cue (the desire went back, or no rule matches any more); a state that changes
+        nothing while nothing waits gets no reply, as before. Clients may ignore it.
+        """
+        director = self.director
+        if reason in SETTLED:
+            if self._told is None:
+                return
+            told = None
+        else:
+            told = (director.desired, reason, director.until)
+            if told == self._told:
+                return
+        self._told = told
+        if reason == CUED:  # the cue says it
+            return
+        msg: dict[str, Any] = {
+            "type": "decision",
+            "mood": self.mood,
+            "desired": director.desired,
+            "reason": reason,
+        }
+        if director.until is not None:
+            msg["until"] = round(director.until, 6)
+        self.broadcast(frame_message(msg))
 
     def _rearm(self, now: float) -> None:
         if self.room is not None and not self.room.owner:
@@ -372,6 +502,7 @@ class Session:
         if dropped:
             for conn in dropped:
                 self.connections.pop(conn, None)
+                self.watchers.pop(conn, None)
             self.manager.check_idle(self)
         if sent:
             self.manager.metrics.sent += sent
@@ -379,10 +510,11 @@ class Session:
 
     # --- what a joining connection gets --------------------------------------------------
 
-    def join_frames(self, now: float) -> list[bytes]:
+    def join_frames(self, now: float, watch: bool = False) -> list[bytes]:
         """What a joining connection needs after the welcome: the cue playing now (its
         ``start_at`` in the past for a late joiner), the latest cue if it is still to
-        come, a pending notice if the desired mood is being generated, and prefetch."""
+        come, a pending notice if the desired mood is being generated, the room's state
+        for a watcher, and prefetch."""
         frames = []
         cue_frame = self.manager.encoder.cue_frame
         latest = self.director.current
@@ -405,6 +537,8 @@ class Session:
             and (latest is None or latest.mood != pending)
         ):
             frames.append(frame_message(pending_message(pending)))
+        if watch:
+            frames.append(frame_message(self.room_message()))
         frames.append(self.manager.prefetch_frame(self))
         return frames
 
@@ -490,6 +624,8 @@ class SessionManager:
     def attach(self, session: Session, conn: Connection) -> None:
         conn.session = session
         session.connections[conn] = None
+        if conn.watch:
+            session.watchers[conn] = None
         self.connections += 1
         if session._expiry is not None:
             session._expiry.cancel()
@@ -502,6 +638,7 @@ class SessionManager:
         conn.session = None
         self.connections -= 1
         session.connections.pop(conn, None)
+        session.watchers.pop(conn, None)
         self.check_idle(session)
 
     def touch(self, session: Session) -> None:

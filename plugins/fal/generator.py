@@ -329,6 +329,9 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
 
 
+FAL_QUEUE_HOST = "queue.fal.run"  # fal-client's default queue host: fal itself
+
+
 class FalGenerator:
     """The ``fal`` generator: ``generator: {name: fal, model: <endpoint>, ...}``."""
 
@@ -435,6 +438,14 @@ class FalGenerator:
     def preflight(self) -> None:
         """FAL_KEY must be set (and usable in a header) before anything is generated."""
         self._key()
+
+    def cost_endpoint(self) -> tuple[str, bool]:
+        """Where costs go (segue.core.ledger): the model at the queue host fal-client
+        talks to; only fal's own host is production (``segue fal-emulator`` sets
+        ``FAL_QUEUE_RUN_HOST`` to itself: what it "bills" never counts toward a budget
+        for fal)."""
+        host = os.environ.get("FAL_QUEUE_RUN_HOST") or FAL_QUEUE_HOST
+        return f"{host}/{self.model}", host == FAL_QUEUE_HOST
 
     def check(self, request: GenerationRequest) -> None:
         problems = check_request(self.endpoint, request)

@@ -26,7 +26,8 @@
   if (!Segue.isSessionId(room)) room = `room-${Math.random().toString(36).slice(2, 7)}`;
   rememberRoom(room);
 
-  const client = new Segue.Client({ session: room, token });
+  // watch: the controls show the room's state, whichever tab (or game) sent it.
+  const client = new Segue.Client({ session: room, token, watch: true });
   window.segue = client;
 
   function rememberRoom(name) {
@@ -689,6 +690,17 @@
     updateMoodMarks();
   });
 
+  // The room's state, whoever sent it: every control shows its key's value (a control
+  // being dragged keeps what the hand says until it is let go).
+  client.on("room", (r) => {
+    for (const [key, c] of controls) c.show(lookupKey(r.state, key.split(".")));
+  });
+
+  client.on("decision", (d) => {
+    const wait = d.until ? `for ${Math.max(0, d.until - client.serverNow()).toFixed(1)} s` : null;
+    log("decision", el("span", {}, moodEl(d.desired), `: ${d.reason.replace("_", " ")}`), wait);
+  });
+
   client.on("audio", (a) => {
     const on = a.state === "running";
     document.body.classList.toggle("audio-on", on);
@@ -709,8 +721,8 @@
       chip.classList.toggle("next", m === next && m !== current);
       chip.classList.toggle("pending", m === pending && m !== current && m !== next);
     }
-    // The rule that wins for the state this tab sent (the server's order: priority, then
-    // score order); if another tab changed the state, the first rule of the mood playing.
+    // The rule that wins for the room's state (the server's order: priority, then score
+    // order); if it is not the mood playing (a change still waiting), that mood's first rule.
     const rules = score ? score.rules : [];
     let winner = null;
     for (const r of rules) {

@@ -801,12 +801,16 @@
    *   duck         {gain: 0.45, attackS: 0.06, releaseS: 0.8, maxHoldS: 4}
    *   driftToleranceS (0.03), driftCheckS (5): how far the audio may leave the room's
    *                clock before it is re-placed, and how often that is checked
+   *   watch (false): receive the room's state (`room` messages) whoever changes it;
+   *                `state` then holds the room's state, not only what this client sent
    *   onCue, onBeat, onStinger, ... : listeners, as on("cue"), on("beat"), ...
    *
    * Events: status, welcome, cue, play (a cue's start_at has come), mood, beat, stinger,
-   * pending, prefetch, track (fetched/decoded), scheduled (audio placed on the timeline),
+   * pending, decision (why no cue came: debounce, dwell…), room (the room's state, with
+   * watch), prefetch, track (fetched/decoded), scheduled (audio placed on the timeline),
    * audio (AudioContext state), resync (audio re-placed on the room's clock), clock, state
-   * (what this client sent), error, message (every server message).
+   * (the state as this client knows it: what it sent, and the room's with watch), error,
+   * message (every server message).
    */
   class Client extends Emitter {
     constructor(options) {
@@ -850,7 +854,9 @@
       this.tracks = new Map(); // id → track metadata (prefetched or cued)
       this.bytes = new Map(); // id → Promise<ArrayBuffer>
       this.peakCache = new Map();
-      this.state = {}; // what this client has sent (the server keeps the session's state)
+      this.state = {}; // what this client has sent; with `watch`, the room's state
+      this.room = null; // the latest `room` message (with `watch`)
+      this.decision = null; // the latest `decision`: why no cue came
       this.reconnects = 0;
       this.lastError = null;
       this.lastClose = null;
@@ -883,6 +889,7 @@
       u.searchParams.delete("session");
       if (this.session) u.searchParams.set("session", this.session);
       if (this.options.token) u.searchParams.set("token", this.options.token);
+      if (this.options.watch) u.searchParams.set("watch", "state");
       return u.toString();
     }
 
@@ -983,6 +990,8 @@
       if (session === this.session && this.ws) return;
       this.session = session;
       this.state = {};
+      this.room = null;
+      this.decision = null;
       this.cue = null;
       this.playing = null;
       this.pending = null;
@@ -1082,6 +1091,15 @@
           this.duckState = msg;
           if (this.options.audio && this.audio.ready) this.audio.applyDuck(msg);
           return this.emit("duck", msg);
+        case "decision":
+          this.decision = msg;
+          return this.emit("decision", msg);
+        case "room":
+          // The room's state, whoever sent it: it replaces this client's copy.
+          this.room = msg;
+          this.state = msg.state || {};
+          this.emit("room", msg);
+          return this.emit("state", { state: this.state, room: msg });
         case "pong":
           return this._onPong(msg, received);
         case "error":

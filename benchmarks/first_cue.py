@@ -1,0 +1,110 @@
+"""The first minute of ``segue serve`` with an empty cache and the synth.
+
+Prints, for each of ``--runs`` launches in a fresh folder (the median last):
+
+- launch to port: the port accepts connections (it is taken before any other work);
+- launch to HTTP: ``/healthz`` answers;
+- launch to first cue: a WebSocket connected as soon as the port opened gets its cue
+  (``pending`` first, while the mood is generated);
+- launch to exit on a taken port;
+- the server's CPU time (every thread) when HTTP answered and when the cue arrived: about
+  what the wall times would be on an idle machine;
+
+beside two baselines measured in the same run: launch to exit of ``segue validate`` (the
+interpreter, imports, plugins and score that every command pays) and the time to
+generate the score's default mood alone (its requests through the pipeline, in process).
+
+    PYTHONPATH=tests python benchmarks/first_cue.py [--score PATH] [--runs N]
+
+The score defaults to the starter that ``segue init`` writes; ``--score
+adaptive_score.yaml`` times the repository's example.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from launch_support import serve_from_empty, serve_on_taken_port, startup_baseline
+
+from segue.core.commands.init import STARTER
+from segue.core.engine.rules import generation_order
+from segue.core.plugins import get_plugins
+from segue.core.pregen.pipeline import Pipeline
+from segue.core.score import load_score
+
+
+def fresh_folder(root: Path, text: str, n: int) -> Path:
+    folder = root / f"run-{n}"
+    folder.mkdir()
+    (folder / "adaptive_score.yaml").write_text(text)
+    return folder
+
+
+def default_mood_alone(folder: Path) -> tuple[str, float]:
+    """Seconds to generate the default mood's requests, nothing else running."""
+    score = load_score(folder / "adaptive_score.yaml")
+    mood = generation_order(score)[0]
+    pipeline = Pipeline(score, get_plugins())
+
+    async def go() -> float:
+        planned = [p for p in pipeline.plan() if p.request.mood == mood]
+        started = time.monotonic()
+        try:
+            await pipeline.run(planned)
+        finally:
+            await pipeline.aclose()
+        return time.monotonic() - started
+
+    return mood, asyncio.run(go())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--score", type=Path, help="the score (default: segue init's starter)")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    text = args.score.read_text() if args.score else STARTER
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    root = Path(tempfile.mkdtemp(prefix="segue-first-cue-"))
+    rows: list[tuple[float, ...]] = []
+    try:
+        print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+        print(
+            "run  validate      port      http  1st cue  taken port  mood alone"
+            "  cpu@http  cpu@cue  (seconds)",
+            flush=True,
+        )
+        for n in range(args.runs):
+            baseline = startup_baseline(fresh_folder(root, text, n * 3))
+            launch = serve_from_empty(fresh_folder(root, text, n * 3 + 1))
+            taken = serve_on_taken_port(fresh_folder(root, text, n * 3 + 2))
+            assert taken.returncode == 1, taken.stderr
+            mood, alone = default_mood_alone(fresh_folder(root, text, 1000 + n))
+            row = (
+                baseline.seconds,
+                launch.port_s,
+                launch.http_s,
+                launch.first_cue_s,
+                taken.seconds,
+                alone,
+                launch.cpu_http_s,
+                launch.cpu_first_cue_s,
+            )
+            rows.append(row)
+            print(f"{n + 1:<4} " + "  ".join(f"{v:8.2f}" for v in row) + f"  ({mood})", flush=True)
+        medians = [statistics.median(col) for col in zip(*rows, strict=True)]
+        print("med  " + "  ".join(f"{v:8.2f}" for v in medians))
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
