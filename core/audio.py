@@ -48,6 +48,7 @@ import math
 import os
 import struct
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,11 @@ class TrackAudio:
     samples: np.ndarray
     rate: int
     track: Track
+    # The track's stems (name -> samples shaped like ``samples``; their sum is the mix).
+    # A plugin that only changes levels may leave them: they follow the mix's per-frame
+    # gain. One that cuts, moves or filters the audio applies the same change to every
+    # stem (``apply``), else they are dropped (docs/plugins.md).
+    stems: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         x = np.asarray(self.samples)
@@ -113,6 +119,16 @@ class TrackAudio:
         object.__setattr__(self, "rate", int(self.rate))
         if not isinstance(self.track, Track):
             raise ValueError(f"TrackAudio track must be a Track, not {type(self.track).__name__}")
+        stems = {}
+        for name, stem in self.stems.items():
+            s = np.asarray(stem, dtype=np.float32)
+            if s.shape != x.shape:
+                raise ValueError(f"TrackAudio stem {name!r} is shaped {s.shape}, the mix {x.shape}")
+            if s.flags.writeable:  # the same array when already read-only (replace() keeps it)
+                s = s.view()
+                s.flags.writeable = False
+            stems[name] = s
+        object.__setattr__(self, "stems", stems)
 
     @property
     def frames(self) -> int:
@@ -127,8 +143,44 @@ class TrackAudio:
         return self.samples.shape[0] / self.rate
 
     def replace(self, **changes: Any) -> TrackAudio:
-        """A copy with ``changes`` (``samples=``, ``rate=``, ``track=``)."""
+        """A copy with ``changes`` (``samples=``, ``rate=``, ``track=``, ``stems=``)."""
         return dataclasses.replace(self, **changes)
+
+    def apply(self, fn: Callable[[np.ndarray], np.ndarray], **changes: Any) -> TrackAudio:
+        """``fn`` applied to the samples and to every stem alike (cuts, fades, gains)."""
+        stems = {name: fn(x) for name, x in self.stems.items()}
+        return dataclasses.replace(self, samples=fn(self.samples), stems=stems, **changes)
+
+
+def follow_gain(
+    before: np.ndarray, after: np.ndarray, stems: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray] | None:
+    """``stems`` with the per-frame gain that turned ``before`` into ``after``.
+
+    None when ``after`` is not ``before`` times a per-frame gain (a cut, a filter: the
+    residual is not at least 60 dB under it). Frames where ``before`` is silent take the
+    gain of the frame before them.
+    """
+    if before.shape != after.shape:
+        return None
+    x = before.astype(np.float64)
+    y = after.astype(np.float64)
+    den = np.einsum("ij,ij->i", x, x)
+    num = np.einsum("ij,ij->i", x, y)
+    ok = den > 1e-20
+    if not ok.any():
+        return None
+    gain = np.where(ok, num / np.where(ok, den, 1.0), np.nan)
+    # Carry the last known gain over silent frames (and the first one back to the start).
+    idx = np.where(ok, np.arange(gain.size), 0)
+    np.maximum.accumulate(idx, out=idx)
+    gain = gain[idx]
+    gain[: int(np.argmax(ok))] = gain[int(np.argmax(ok))]
+    residual = float(np.sum(np.square(y - x * gain[:, None])))
+    if residual > 1e-6 * max(float(np.sum(np.square(y))), 1e-30):
+        return None
+    g = gain.astype(np.float32)[:, None]
+    return {name: (np.asarray(s, dtype=np.float32) * g) for name, s in stems.items()}
 
 
 @dataclass(frozen=True)
@@ -261,11 +313,18 @@ def write(
 
 
 def encode(
-    samples: np.ndarray, sr: int, fmt: str, *, loop: bool = False, name: str = "audio"
+    samples: np.ndarray,
+    sr: int,
+    fmt: str,
+    *,
+    loop: bool = False,
+    name: str = "audio",
+    best: bool = False,
 ) -> bytes:
     """:func:`write`, to bytes in memory: the pipeline hashes and verifies them before storing.
 
-    ``name`` says what is encoded in errors.
+    ``name`` says what is encoded in errors. ``best``: a lossy codec at its top quality
+    (a track with stems: their decoded sum must match the decoded mix, docs/audio.md).
     """
     try:
         enc = ENCODINGS[fmt]
@@ -273,6 +332,8 @@ def encode(
         raise AudioError(
             f"{name}: unknown audio format {fmt!r} (one of {', '.join(ENCODINGS)})"
         ) from None
+    if best and fmt in ("ogg", "opus", "mp3"):
+        enc = dataclasses.replace(enc, compression_level=0.0)
     x = _as_frames(samples, name)
     sr = int(sr)
     if enc.rates is not None and sr not in enc.rates:

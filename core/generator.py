@@ -29,6 +29,8 @@ class GeneratedAudio:
     loop_start_s: float | None = None
     loop_end_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Stems the generator rendered (name -> file), sample-aligned with ``path``, same length.
+    stems: dict[str, Path] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -28,6 +28,9 @@ class GenerationRequest:
     generator: str = "synth"
     # Generator model and its audio-affecting parameters, and ``loudness_lufs``.
     params: dict[str, Any] = field(default_factory=dict)
+    # The mood's layers (stem names, in the score's order): the generator renders each as
+    # a stem when it can (docs/score.md#intensity-and-layers).
+    layers: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> GenerationRequest:
         """A copy with ``changes`` applied."""
@@ -37,6 +40,8 @@ class GenerationRequest:
         """The fields that change the audio: all but the mood's name."""
         data = dataclasses.asdict(self)
         del data["mood"]
+        if not data["layers"]:
+            del data["layers"]  # moods without layers keep their cache keys
         data["v"] = CACHE_KEY_VERSION
         return data
 

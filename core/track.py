@@ -39,6 +39,9 @@ class Track:
     created_at: str = ""
     # Anything else a plugin wants to record (analysis results, warnings); kept in the cache.
     extra: dict[str, Any] = field(default_factory=dict)
+    # The track's stems (docs/protocol.md#layers): name -> {"url", "sha256", "bytes"},
+    # sample-aligned with the mix and sharing its loop region; empty: none.
+    stems: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Where clients fetch the audio when it is not this server (a CDN, a presigned URL):
     # set by the server from its storage sink, never kept in the cache.
     public_url: str = field(default="", repr=False)
@@ -70,7 +73,21 @@ class Track:
         data["content_type"] = self.content_type
         if data["loop_end_s"] is None:
             data["loop_end_s"] = self.duration_s
+        if not self.stems:
+            del data["stems"]  # tracks without stems keep their wire form
         return data
+
+    def stem_track(self, name: str) -> Track:
+        """Stem ``name`` as a Track of its own (its file, ``{id}-{name}.{format}``)."""
+        stem = self.stems[name]
+        file = str(stem.get("file") or f"{self.id}-{name}.{self.format}")
+        return self.replace(
+            id=file[: -len(self.format) - 1],
+            sha256=stem.get("sha256", ""),
+            bytes=int(stem.get("bytes", 0)),
+            stems={},
+            public_url="",
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Track:

@@ -15,6 +15,7 @@ changes are left out.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -41,6 +42,16 @@ def read_intensity(state: Mapping[str, Any], key: str) -> float:
 def gains(layers: tuple[Layer, ...], intensity: float) -> dict[str, float]:
     """Each stem's linear gain at ``intensity``."""
     return {layer.name: round(layer.gain_at(intensity), GAIN_DECIMALS) for layer in layers}
+
+
+@functools.lru_cache(maxsize=1024)
+def breakpoints(layers: tuple[Layer, ...]) -> tuple[float, ...]:
+    """Every intensity where some layer's gain bends, sorted (once per mood's layers)."""
+    return tuple(sorted({x for layer in layers for x in layer.breakpoints()}))
+
+
+def _raw(layers: tuple[Layer, ...], intensity: float) -> tuple[float, ...]:
+    return tuple(layer.gain_at(intensity) for layer in layers)
 
 
 class IntensityPath:
@@ -99,21 +110,23 @@ class IntensityPath:
         if here == self.v1:
             return out
         up = self.v1 > here
-        cuts = {
-            x
-            for layer in layers
-            for x in layer.breakpoints()
-            if (here < x < self.v1 if up else self.v1 < x < here)
-        }
-        stops = [*sorted(cuts, reverse=not up), self.v1]
-        last = gains(layers, here)
+        v1 = self.v1
+        if up:
+            cuts = [x for x in breakpoints(layers) if here < x < v1]
+        else:
+            cuts = [x for x in reversed(breakpoints(layers)) if v1 < x < here]
+        cuts.append(v1)
+        last = _raw(layers, here)
         a = here
-        for b in stops:
-            g = gains(layers, b)
+        for b in cuts:
+            g = _raw(layers, b)
             if g != last:
                 t_a = self.t0 + abs(a - self.v0) / self.slew
                 ramp_ms = round(abs(b - a) / self.slew * 1000)
-                out.append(Layers(session, mood, g, t_a, ramp_ms, round(b, 6)))
+                named = {
+                    layer.name: round(x, GAIN_DECIMALS) for layer, x in zip(layers, g, strict=True)
+                }
+                out.append(Layers(session, mood, named, t_a, ramp_ms, round(b, 6)))
             last = g
             a = b
         return out

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -149,13 +150,23 @@ def finish(
         raise PermanentError(f"unknown output format {fmt!r}")
     samples, sr = decode_output(Path(gen.path))  # the one decode of the generator's output
     track = first_track(planned, gen, generator, samples.shape[0] / sr)
-    done = post_process(plugins, TrackAudio(samples, sr, track))
+    stems = decode_stems(gen, samples, sr)
+    before = TrackAudio(samples, sr, track, stems)
+    done = post_process(plugins, before)
+    done_stems = finished_stems(before, done)
     processed = done.track
     if processed.bpm is None and request.bpm is not None:
         processed = processed.replace(bpm=request.bpm)  # nothing measured: trust the score
     name = f"{request.cache_key}.{fmt}"
     try:
-        data = audio.encode(done.samples, done.rate, fmt, loop=bool(processed.loop), name=name)
+        data = audio.encode(
+            done.samples,
+            done.rate,
+            fmt,
+            loop=bool(processed.loop),
+            name=name,
+            best=bool(done_stems),
+        )
     except audio.AudioError as exc:
         raise TransientError(f"encoding failed: {exc}") from None
     # Verify what will be stored decodes (a broken encode is retried, never stored).
@@ -174,4 +185,73 @@ def finish(
     )
     if finished.loop_end_s is not None and finished.loop_end_s > finished.duration_s + 0.05:
         finished = finished.replace(loop_end_s=finished.duration_s)
+    if done_stems:
+        finished = finished.replace(
+            stems=write_stems(done_stems, done.rate, fmt, finished, workdir, decoded.shape[0])
+        )
+    elif stems:
+        extra = {
+            **finished.extra,
+            "stems_warning": "a post-processor changed the audio "
+            "without applying the change to the stems: stems dropped",
+        }
+        finished = finished.replace(extra=extra)
     return finished, out
+
+
+def decode_stems(gen: GeneratedAudio, mix: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+    """The generator's stems, decoded; each must match the mix's rate and shape."""
+    stems = {}
+    for name, path in gen.stems.items():
+        x, rate = decode_output(Path(path))
+        if rate != sr or x.shape != mix.shape:
+            raise PermanentError(
+                f"stem {name!r}: {x.shape[0]} frames at {rate} Hz, the mix {mix.shape[0]} at {sr}"
+            )
+        stems[name] = x
+    return stems
+
+
+def finished_stems(before: TrackAudio, done: TrackAudio) -> dict[str, np.ndarray]:
+    """The stems after the chain: as the plugins left them, or following the mix's gain."""
+    if not before.stems:
+        return {}
+    same = set(done.stems) == set(before.stems)
+    if same and any(done.stems[k] is not before.stems[k] for k in before.stems):
+        return dict(done.stems)  # a plugin applied its change to them (TrackAudio.apply)
+    if done.samples is before.samples:
+        return dict(before.stems)
+    followed = audio.follow_gain(before.samples, done.samples, before.stems)
+    return followed or {}
+
+
+def write_stems(
+    stems: dict[str, np.ndarray], sr: int, fmt: str, track: Track, workdir: Path, frames: int
+) -> dict[str, dict[str, Any]]:
+    """Encode each stem as the mix is encoded, verify it decodes to the mix's length."""
+    out: dict[str, dict[str, Any]] = {}
+    used: set[str] = set()
+    for k, (name, samples) in enumerate(stems.items()):
+        # Storage names are [A-Za-z0-9_-] then the extension: a stem name's dots become _.
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+        if safe in used:
+            safe = f"{safe}_{k}"
+        used.add(safe)
+        filename = f"{track.id}-{safe}.{fmt}"
+        try:
+            data = audio.encode(samples, sr, fmt, loop=bool(track.loop), name=filename, best=True)
+            decoded, _ = audio.decode(data, filename)
+        except audio.AudioError as exc:
+            raise TransientError(f"stem {name!r}: {exc}") from None
+        if decoded.shape[0] != frames:
+            raise TransientError(
+                f"stem {name!r} decodes to {decoded.shape[0]} frames, not {frames}"
+            )
+        (workdir / filename).write_bytes(data)
+        out[name] = {
+            "url": f"/tracks/{filename}",
+            "file": filename,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "bytes": len(data),
+        }
+    return out

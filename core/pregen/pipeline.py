@@ -496,6 +496,9 @@ class Pipeline:
             )
             self.reporter.update(planned, "storing")
             await put_all(self.sinks, track, out)
+            for name in track.stems:
+                stem = track.stem_track(name)
+                await put_all(self.sinks, stem, out.parent / stem.filename)
             self.cache.set(track.id, track)
             try:
                 self.plugins.pm.hook.segue_track_stored(track=track)

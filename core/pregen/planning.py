@@ -100,6 +100,7 @@ def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]
                     output_format=mood.format,
                     generator=generator.name,
                     params=copy.deepcopy(params),
+                    layers=tuple(layer.name for layer in mood.layers),
                 )
             )
     return requests

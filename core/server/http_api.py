@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from segue.core.server.app import SegueServer
 
 TRACK_NAME_RE = re.compile(r"([0-9a-f]{64})\.([a-z0-9]{1,8})")
+# A stem's file: ``{id}-{stem}.{ext}`` (its name in the track's ``stems``).
+STEM_NAME_RE = re.compile(r"([0-9a-f]{64})-[A-Za-z0-9_-]{1,80}\.([a-z0-9]{1,8})")
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 CHUNK = 256 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII | re.IGNORECASE)
@@ -168,13 +170,20 @@ class HttpApi:
     # --- audio ---------------------------------------------------------------------------
 
     async def track(self, request: web.Request) -> web.StreamResponse:
-        m = TRACK_NAME_RE.fullmatch(request.match_info["name"])
+        name = request.match_info["name"]
+        m = TRACK_NAME_RE.fullmatch(name)
         track = None
         if m is not None and m.group(2) in CONTENT_TYPES:
             track = self.server.lookup_track(m.group(1))
-        if track is None or track.format != m.group(2):  # type: ignore[union-attr]
-            raise web.HTTPNotFound(text="not a stored track\n")
-        return await self._send_track(request, track)
+        if track is not None and track.format == m.group(2):  # type: ignore[union-attr]
+            return await self._send_track(request, track)
+        s = STEM_NAME_RE.fullmatch(name)
+        if s is not None:
+            track = self.server.lookup_track(s.group(1))
+            for stem in track.stems if track is not None else ():
+                if track.stems[stem].get("file") == name:  # type: ignore[union-attr]
+                    return await self._send_track(request, track.stem_track(stem))  # type: ignore[union-attr]
+        raise web.HTTPNotFound(text="not a stored track\n")
 
     async def _send_track(self, request: web.Request, track: Track) -> web.StreamResponse:
         sink = self.server.sink

@@ -88,14 +88,18 @@ class SynthGenerator:
                 )
 
     def _render(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
-        from segue.plugins.synth.render import render_request, write_wav
+        from segue.plugins.synth.render import render_request_stems, write_wav
 
         if self.seed and request.params.get("seed") != self.seed:
             request = request.replace(params={**request.params, "seed": self.seed})
-        arr, samples = render_request(request, self.sample_rate)
+        arr, samples, stems = render_request_stems(request, self.sample_rate)
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / f"synth-{request.cache_key[:16]}.wav"
         write_wav(path, samples, self.sample_rate)
+        stem_paths = {}
+        for name, stem in stems.items():
+            stem_paths[name] = workdir / f"synth-{request.cache_key[:16]}.{name}.wav"
+            write_wav(stem_paths[name], stem, self.sample_rate)
         length_s = samples.shape[0] / self.sample_rate
         return GeneratedAudio(
             path=path,
@@ -114,6 +118,7 @@ class SynthGenerator:
                     {"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in arr.sections
                 ],
             },
+            stems=stem_paths,
         )
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:

@@ -28,12 +28,47 @@ def _pan(pan: float) -> tuple[float, float]:
     return math.cos(a) * math.sqrt(2), math.sin(a) * math.sqrt(2)
 
 
+# Where a part goes when no layer has its role's name (docs/score.md#intensity-and-layers).
+STEM_ALIASES = {"arp": "harmony", "counter": "melody", "drums": "percussion"}
+
+
+def stem_of(role: str, voice: str, layers: tuple[str, ...]) -> str:
+    """The layer (stem) a part is rendered into: its role's name, ``drums`` for drum parts,
+    an alias (arp -> harmony, counter -> melody), else the first layer."""
+    if voice.startswith("drum:") and "drums" in layers:
+        return "drums"
+    if role in layers:
+        return role
+    alias = STEM_ALIASES.get(role)
+    if alias in layers:
+        return alias
+    return layers[0]
+
+
 def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0) -> np.ndarray:
     """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length.
 
     ``take`` reseeds what a performance varies (the start phase of each note, the noise in
     plucks and drum hits), not the notes.
     """
+    return _render(arr, sr, take, None)[0]
+
+
+def render_stems(
+    arr: Arrangement, layers: tuple[str, ...], sr: int = SAMPLE_RATE, take: int = 0
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The mix and one stem per layer, each (n, 2) float32; the stems sum to the mix.
+
+    Every part goes into one stem (``stem_of``), with its own reverb and echoes; what the
+    master does to the mix (level, limiter) is applied to each stem as the same per-sample
+    gain, and the lo-fi noise goes into the first stem.
+    """
+    return _render(arr, sr, take, layers)  # type: ignore[return-value]
+
+
+def _render(
+    arr: Arrangement, sr: int, take: int, layers: tuple[str, ...] | None
+) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
     spb = 60.0 / arr.bpm * sr
     if arr.loop:
         length = round(arr.length_beats * spb)
@@ -42,13 +77,16 @@ def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0) -
     rt60 = 0.9 + 3.2 * arr.space
     tail = int((rt60 * 1.1 + 3.0) * sr)
     total = length + tail
-    mix = np.zeros((2, total), dtype=np.float32)
-    send = np.zeros(total, dtype=np.float32)
-    echo = np.zeros(total, dtype=np.float32)
+    names = layers or ("mix",)
+    mixes = {g: np.zeros((2, total), dtype=np.float32) for g in names}
+    sends = {g: np.zeros(total, dtype=np.float32) for g in names}
+    echoes = {g: np.zeros(total, dtype=np.float32) for g in names}
     ws = Workspace(sr)
     drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
     swing_off = arr.swing * spb / 2  # late off-beat eighths
     for pi, part in enumerate(arr.parts):
+        group = stem_of(part.role, part.voice, layers) if layers else "mix"
+        mix, send, echo = mixes[group], sends[group], echoes[group]
         gl, gr = _pan(part.pan)
         is_drum = part.voice.startswith("drum:")
         sound = part.voice[5:] if is_drum else ""
@@ -101,32 +139,52 @@ def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0) -
     echo_s = beat_s * 0.75
     while echo_s < 0.25:
         echo_s *= 2
-    reverb = wet(
-        send,
-        echo if arr.parts and any(p.echo for p in arr.parts) else None,
-        sr,
-        rt60,
-        arr.brightness,
-        echo_s,
-        0.45,
-        arr.seed % 100000 + take,
-    )
-    mix += reverb * np.float32(0.55)
-    del reverb, send, echo
-    if arr.loop:
-        out = fold(mix, length)
-    else:
-        out = mix[:, :length].copy()
-        fade = min(length, int(0.35 * sr))
-        out[:, -fade:] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+    any_echo = bool(arr.parts) and any(p.echo for p in arr.parts)
+    outs = {}
+    for g in names:
+        mix = mixes.pop(g)
+        reverb = wet(
+            sends.pop(g),
+            echoes.pop(g) if any_echo else None,
+            sr,
+            rt60,
+            arr.brightness,
+            echo_s,
+            0.45,
+            arr.seed % 100000 + take,
+        )
+        mix += reverb * np.float32(0.55)
+        del reverb
+        if arr.loop:
+            out = fold(mix, length)
+        else:
+            out = mix[:, :length].copy()
+            fade = min(length, int(0.35 * sr))
+            out[:, -fade:] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
+        outs[g] = out
+        del mix
     if arr.lofi:
-        out += _vinyl(out.shape[1], sr, arr.seed)
+        outs[names[0]] += _vinyl(length, sr, arr.seed)
+    out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
     rms = float(np.sqrt(np.mean(np.square(out, dtype=np.float64))))
-    if rms > 0:
-        out *= np.float32(TARGET_RMS / rms)
-    out = limit(out, sr, CEILING, circular=arr.loop)
+    gain = np.float32(TARGET_RMS / rms) if rms > 0 else np.float32(1.0)
+    limited = limit(out * gain, sr, CEILING, circular=arr.loop)
     # A stinger's tail must reach true silence; the cos fade above leaves it at exactly 0.
-    return np.ascontiguousarray(out.T, dtype=np.float32)
+    if layers is None:
+        return np.ascontiguousarray(limited.T, dtype=np.float32), None
+    # The limiter is a gain per sample (the same on both channels): the stems take it too.
+    level = _limiter_gain(out * gain, limited) * gain
+    stems = {g: np.ascontiguousarray((x * level).T, dtype=np.float32) for g, x in outs.items()}
+    mix_out = np.sum(list(stems.values()), axis=0, dtype=np.float32)
+    return np.ascontiguousarray(mix_out), stems
+
+
+def _limiter_gain(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The per-sample gain ``g`` with ``y = x * g`` (both (2, n)); 1 where ``x`` is silent."""
+    den = np.einsum("ij,ij->j", x.astype(np.float64), x.astype(np.float64))
+    num = np.einsum("ij,ij->j", x.astype(np.float64), y.astype(np.float64))
+    ok = den > 1e-24
+    return np.where(ok, num / np.where(ok, den, 1.0), 1.0).astype(np.float32)
 
 
 def _vinyl(n: int, sr: int, seed: int) -> np.ndarray:
@@ -158,11 +216,27 @@ def render_request(
     request: GenerationRequest, sr: int = SAMPLE_RATE
 ) -> tuple[Arrangement, np.ndarray]:
     """Compose and render ``request``: (arrangement, (n, 2) float32 samples)."""
+    arr, samples, _ = render_request_stems(request, sr)
+    return arr, samples
+
+
+def render_request_stems(
+    request: GenerationRequest, sr: int = SAMPLE_RATE
+) -> tuple[Arrangement, np.ndarray, dict[str, np.ndarray]]:
+    """``render_request`` plus a stem per layer of the request (none without layers).
+
+    The take is chosen on the mix alone; the stems are then rendered from that take, and
+    the mix returned is their sum (so they sum to it exactly).
+    """
     arr = compose(request)
     samples = render_arrangement(arr, sr)
+    take = 0
     if arr.loop and arr.bars >= 2:
-        samples = _seamless_take(arr, sr, samples)
-    return arr, samples
+        samples, take = _seamless_take(arr, sr, samples)
+    if not request.layers:
+        return arr, samples, {}
+    mix, stems = render_stems(arr, tuple(request.layers), sr, take)
+    return arr, mix, stems
 
 
 def _seam_excess(seam: dict[str, float | bool]) -> float:
@@ -181,7 +255,7 @@ def _seam_excess(seam: dict[str, float | bool]) -> float:
     )
 
 
-def _seamless_take(arr: Arrangement, sr: int, first: np.ndarray) -> np.ndarray:
+def _seamless_take(arr: Arrangement, sr: int, first: np.ndarray) -> tuple[np.ndarray, int]:
     """The first take whose seam passes the pipeline's own seam check, else the closest.
 
     The composition makes the seam the calmest bar line (see ``composer``), but in a loop
@@ -190,13 +264,13 @@ def _seamless_take(arr: Arrangement, sr: int, first: np.ndarray) -> np.ndarray:
     note phases, pluck and drum noise, reverb) of the same notes settles it.
     """
     bar_s = arr.beats_per_bar * 60.0 / arr.bpm
-    best, best_excess = first, math.inf
+    best, best_take, best_excess = first, 0, math.inf
     for take in range(TAKES):
         x = first if take == 0 else render_arrangement(arr, sr, take)
         seam = measure_seam(x, sr, 0, x.shape[0], bar_s)
         excess = _seam_excess(seam)
         if seam["ok"] and excess <= 0:
-            return x
+            return x, take
         if excess < best_excess:
-            best, best_excess = x, excess
-    return best
+            best, best_take, best_excess = x, take, excess
+    return best, best_take
