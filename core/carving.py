@@ -234,19 +234,30 @@ def carve_checked(
     return carved
 
 
-def shape_stinger(samples: np.ndarray, sr: int) -> np.ndarray:
-    """A stinger from a song: leading silence trimmed, a short fade instead of a cut."""
-    x = np.asarray(samples, dtype=np.float32)
+def stinger_cut(samples: np.ndarray, sr: int) -> tuple[int, int, int]:
+    """(start, end, fade frames) of a stinger from a song: from a few ms before its first
+    audible sample to its last, with a short fade instead of a cut at the end."""
+    x = np.asarray(samples)
     level = np.abs(x).max(axis=1) if x.ndim == 2 else np.abs(x)
     peak = float(level.max()) if level.size else 0.0
     if peak <= 0:
-        return x
+        return 0, level.size, 0
     loud = np.flatnonzero(level > peak * 10 ** (SILENCE_DB / 20))
     # Keep a few milliseconds before the hit so its attack is whole.
     start = max(0, int(loud[0]) - round(0.005 * sr))
-    out = x[start : int(loud[-1]) + 1].copy()
-    n = min(round(STINGER_FADE_S * sr), out.shape[0] // 2)
-    if n > 1:
-        ramp = np.cos((np.arange(n) + 0.5) / n * np.pi / 2) ** 2
-        out[-n:] *= ramp[:, None] if out.ndim == 2 else ramp
+    end = int(loud[-1]) + 1
+    return start, end, min(round(STINGER_FADE_S * sr), (end - start) // 2)
+
+
+def cut_and_fade(samples: np.ndarray, start: int, end: int, fade: int) -> np.ndarray:
+    """``samples[start:end]`` with a ``fade``-frame fade-out (the same cut for every stem)."""
+    out = np.array(samples[start:end], dtype=np.float32)
+    if fade > 1:
+        ramp = (np.cos((np.arange(fade) + 0.5) / fade * np.pi / 2) ** 2).astype(np.float32)
+        out[-fade:] *= ramp[:, None] if out.ndim == 2 else ramp
     return out
+
+
+def shape_stinger(samples: np.ndarray, sr: int) -> np.ndarray:
+    """A stinger from a song: leading silence trimmed, a short fade instead of a cut."""
+    return cut_and_fade(samples, *stinger_cut(samples, sr))

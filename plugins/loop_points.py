@@ -88,11 +88,12 @@ def carve(audio: TrackAudio) -> TrackAudio:
 
 def stinger(audio: TrackAudio) -> TrackAudio:
     """A one-shot: leading silence trimmed, a short fade instead of a cut at its end."""
-    shaped = carving.shape_stinger(audio.samples, audio.rate)
-    duration = round(shaped.shape[0] / audio.rate, 6)
+    start, end, fade = carving.stinger_cut(audio.samples, audio.rate)
+    duration = round((end - start) / audio.rate, 6)
     extra = {**audio.track.extra, "trimmed_s": round(audio.duration_s - duration, 4)}
     track = audio.track.replace(loop_end_s=duration, duration_s=duration, extra=extra)
-    return audio.replace(samples=shaped, track=track)
+    # The same cut and fade for the mix and every stem.
+    return audio.apply(lambda x: carving.cut_and_fade(x, start, end, fade), track=track)
 
 
 @hookimpl
