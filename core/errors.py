@@ -47,5 +47,11 @@ class PermanentError(GenerationError):
     """Never retried: bad input, bad credentials, a request the provider refuses."""
 
 
+class StorageError(PermanentError):
+    """A generated (paid) file could not be stored: the disk is full or read-only, the
+    sink refuses it. Never a reason to call the generator again: the file is kept and
+    stored on the next attempt."""
+
+
 class AudioError(GenerationError):
     """An audio file cannot be decoded or encoded; the message names the file."""

@@ -191,6 +191,24 @@ class ServerOptions:
     rate_per_s: float = 20.0
     burst: int = 40
     rooms: RoomsOptions | None = None  # None: rooms in this process's memory
+    # Bounded state (segue.core.engine.state.StateLimits).
+    max_state_keys: int = 1000
+    max_state_depth: int = 16
+    max_key_parts: int = 8
+    max_state_bytes: int = 65536
+    # Admission (segue.core.server.admission); max_connections None: below the fd limit.
+    max_sessions: int = 100_000
+    max_connections: int | None = None
+    max_connections_per_address: int = 256
+    session_rate_per_s: float = 2.0
+    session_burst: int = 60
+    api_rate_per_s: float = 20.0
+    api_burst: int = 40
+    trusted_proxies: tuple[str, ...] = ()
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 10.0
+    pong_timeout_s: float = 30.0
+    http_session_ttl_s: float = 60.0
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,22 @@ SERVER_KEYS = (
     "rate_per_s",
     "burst",
     "rooms",
+    "max_state_keys",
+    "max_state_depth",
+    "max_key_parts",
+    "max_state_bytes",
+    "max_sessions",
+    "max_connections",
+    "max_connections_per_address",
+    "session_rate_per_s",
+    "session_burst",
+    "api_rate_per_s",
+    "api_burst",
+    "trusted_proxies",
+    "header_timeout_s",
+    "body_timeout_s",
+    "pong_timeout_s",
+    "http_session_ttl_s",
 )
 ROOMS_KEYS = ("backend", "url", "prefix")
 
@@ -809,7 +825,35 @@ class ScoreChecker:
             tokens = tuple(self.strings(raw["tokens"], (*path, "tokens"), 1000, 1000) or ())
         if "origins" in raw:
             origins = tuple(self.strings(raw["origins"], (*path, "origins"), 1000, 1000) or ())
+        proxies = d.trusted_proxies
+        if "trusted_proxies" in raw:
+            proxies = tuple(
+                self.strings(raw["trusted_proxies"], (*path, "trusted_proxies"), 100, 100) or ()
+            )
+
+        def whole(key: str, lo: int, hi: int) -> Any:
+            return self.number(raw, key, path, lo, hi, getattr(d, key), integer=True)
+
+        def real(key: str, lo: float, hi: float) -> float:
+            return float(self.number(raw, key, path, lo, hi, getattr(d, key)))
+
         return ServerOptions(
+            max_state_keys=whole("max_state_keys", 1, 1_000_000),
+            max_state_depth=whole("max_state_depth", 1, 100),
+            max_key_parts=whole("max_key_parts", 1, 100),
+            max_state_bytes=whole("max_state_bytes", 64, 64 * 1024 * 1024),
+            max_sessions=whole("max_sessions", 1, 10_000_000),
+            max_connections=whole("max_connections", 1, 10_000_000),
+            max_connections_per_address=whole("max_connections_per_address", 1, 10_000_000),
+            session_rate_per_s=real("session_rate_per_s", 0.001, 100_000),
+            session_burst=whole("session_burst", 1, 10_000_000),
+            api_rate_per_s=real("api_rate_per_s", 0.001, 100_000),
+            api_burst=whole("api_burst", 1, 10_000_000),
+            trusted_proxies=proxies,
+            header_timeout_s=real("header_timeout_s", 0.1, 3600),
+            body_timeout_s=real("body_timeout_s", 0.1, 3600),
+            pong_timeout_s=real("pong_timeout_s", 1, 3600),
+            http_session_ttl_s=real("http_session_ttl_s", 1, 7 * 86400),
             tokens=tokens,
             origins=origins,
             lead_ms=self.number(raw, "lead_ms", path, 0, 5000, d.lead_ms, integer=True),

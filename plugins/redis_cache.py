@@ -85,8 +85,15 @@ class RedisCache:
         self.lock_ttl_s = lock_ttl_s
         self._redis_mod = redis
         self._socket_timeout_s = socket_timeout_s
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # The threads retry on their own schedule: no backoff inside redis-py.
         self._r = redis.Redis.from_url(
-            url, socket_timeout=socket_timeout_s, socket_connect_timeout=min(2.0, socket_timeout_s)
+            url,
+            socket_timeout=socket_timeout_s,
+            socket_connect_timeout=min(2.0, socket_timeout_s),
+            retry=Retry(NoBackoff(), 1),
         )
         try:
             self._r.ping()
@@ -410,8 +417,16 @@ class RedisCache:
         # A client per acquisition: locks last a generation (seconds to minutes), and a
         # client bound to no particular event loop keeps this usable from any loop.
         timeout = self._socket_timeout_s
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # One quick retry: redis-py's default backs off for seconds per command, and an
+        # unreachable Redis must fail the lock at once (nothing is generated without it).
         client = aioredis.Redis.from_url(
-            self.url, socket_timeout=timeout, socket_connect_timeout=min(2.0, timeout)
+            self.url,
+            socket_timeout=timeout,
+            socket_connect_timeout=min(2.0, timeout),
+            retry=Retry(NoBackoff(), 1),
         )
         lock = client.lock(
             f"{self.prefix}:lock:{key}",
@@ -447,7 +462,9 @@ class RedisCache:
                     await renewer
                 # The next holder must see what we stored under this key.
                 await asyncio.to_thread(
-                    self._wait_sent, lambda op: op.get("key") == key, RELEASE_WAIT_S
+                    self._wait_sent,
+                    lambda op: op.get("key") == key,
+                    min(RELEASE_WAIT_S, 2 * self._socket_timeout_s),
                 )
                 try:
                     await lock.release()
@@ -468,9 +485,11 @@ class RedisCache:
             except (LockError, RedisError) as exc:
                 log.warning("could not renew the redis lock for %s: %s", key[:12], exc)
 
-    def close(self, flush_timeout_s: float = 5.0) -> None:
-        """Send what is queued (up to ``flush_timeout_s``; the rest stays in the journal
-        for the next run), then stop the threads."""
+    def close(self, flush_timeout_s: float | None = None) -> None:
+        """Send what is queued (up to ``flush_timeout_s``, by default twice ``timeout_s``;
+        the rest stays in the journal for the next run), then stop the threads."""
+        if flush_timeout_s is None:
+            flush_timeout_s = 2 * self._socket_timeout_s
         if not self._wait_sent(lambda op: True, flush_timeout_s):
             log.warning(
                 "redis unreachable: %d write(s) kept in %s for the next run",

@@ -114,3 +114,21 @@ async def test_rich_progress_on_a_terminal(tmp_path):
     assert "stored" in text and "failed" in text and "refuses" in text
     assert "$0.50" in text  # spend so far
     assert summary.line() in text
+
+
+def test_pregen_json_ends_with_its_summary_even_when_the_run_cannot_start(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the cache cannot be reached
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = SCORE.replace(
+        "generator: synth\n",
+        f"generator: synth\ncache: {{backend: redis, url: 'redis://127.0.0.1:{port}/0'}}\n",
+    )
+    (tmp_path / "adaptive_score.yaml").write_text(textwrap.dedent(text))
+    run = segue("pregen", "--json", cwd=tmp_path)
+    assert run.returncode == 2, run.stderr
+    summary = json.loads(run.stdout)
+    assert "cannot reach" in summary["error"] and summary["spent_usd"] == 0
+    assert "Traceback" not in run.stderr

@@ -174,3 +174,50 @@ async def test_server_serves_known_tracks_while_redis_is_stopped_or_frozen(redis
                         assert (await recv_type(ws, "pong", timeout=2.0))["id"] == i
             finally:
                 redis_server.thaw()
+
+
+async def test_redis_stopped_mid_pregen_pays_each_track_once(redis_server, tmp_path):
+    import pregen_faulty
+    import pregen_support as ps
+
+    from segue.core.pregen.pipeline import Pipeline
+
+    cache = {"name": "redis", "url": redis_server.url, "prefix": "pg", "timeout_s": 1.0}
+    moods = {f"m{i}": {"prompt": f"mood {i} [sleep=0.6]"} for i in range(4)}
+    s = ps.spec(moods, generator={"name": "faulty", "cost_usd": 0.4, "concurrency": 2}, cache=cache)
+
+    def pipeline() -> Pipeline:
+        pm = Plugins(strict=False, load_entry_points=False, extra=[pregen_faulty])
+        return Pipeline(ps.build_score(tmp_path, s), pm, backoff_base_s=0.01)
+
+    def calls() -> dict[str, int]:
+        out: dict[str, int] = {}
+        for r in ps.records(tmp_path):
+            if r["event"] == "start":
+                out[r["key"]] = out.get(r["key"], 0) + 1
+        return out
+
+    first = pipeline()
+    run = asyncio.get_running_loop().create_task(first.run())
+    while not calls():  # the first two generations are under way
+        await asyncio.sleep(0.02)
+    redis_server.stop()
+    summary = await run
+    await first.aclose()
+    paid = calls()
+    assert paid and set(paid.values()) == {1}
+    assert summary.count("stored") == len(paid)  # what was paid for is kept, not lost
+    for outcome in summary.failed:
+        assert "redis unreachable" in outcome.reason and outcome.cost_usd == 0
+    assert summary.spent_usd == pytest.approx(0.4 * len(paid))
+
+    redis_server.start()  # fixed: the rerun sends the journal, then generates the rest
+    second = pipeline()
+    try:
+        summary = await second.run()
+        assert not summary.failed
+        assert summary.count("skipped") == len(paid)
+        assert second.ledger_total() == pytest.approx(0.4 * 4)
+    finally:
+        await second.aclose()
+    assert set(calls().values()) == {1} and len(calls()) == 4

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from segue.core.engine.state import StateError, apply_state
+from segue.core.engine.state import StateError, StateLimits, StateUsage, apply_state, measure
 
 
 def test_set_merges_deeply_and_dotted_keys_reach_nested_state():
@@ -148,3 +149,83 @@ def test_plain_dict_fast_path_agrees_with_the_general_merge(state, changes, unse
     assert out == expected
     assert state == before
     assert out is not state
+
+
+# --- limits: keys, depth, dotted parts, bytes; usage kept from the change alone -------------
+
+LIMITS = StateLimits(max_keys=50, max_depth=5, max_key_parts=4, max_bytes=2000)
+
+
+def limited(state, usage, **kwargs):
+    return apply_state(state, limits=LIMITS, usage=usage, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"set": {"a.b.c.d.e": 1}}, "set: key of 5 dotted parts, over the limit of 4"),
+        ({"set": {"a" + ".a" * 30000: 1}}, "key of 30001 dotted parts"),
+        ({"set": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}, "nested deeper than 5 levels"),
+        ({"set": {"a": [[[[[[1]]]]]]}}, "nested deeper than 5 levels"),
+        ({"set": {"deep": json.loads("[" * 900 + "]" * 900)}}, "nested deeper than 5 levels"),
+        ({"replace": {"a.b.c": {"d": {"e": [1]}}}}, "replace.a.b.c.d.e: nested deeper"),
+        ({"set": {f"k{i}": i for i in range(60)}}, "set: 60 keys, over the limit of 50"),
+        ({"set": {f"k{i}": i for i in range(50)}}, "state: 51 keys, over the limit of 50"),
+        ({"set": {"s": "x" * 3000}}, "over the limit of 2000 (server.max_state_bytes)"),
+        ({"set": {"n": 10**4000}}, "over the limit of 2000 (server.max_state_bytes)"),
+    ],
+)
+def test_limits_refuse_the_whole_change_and_name_the_limit(kwargs, message):
+    usage = StateUsage(0, 2)
+    state = limited({}, usage, set={"keep": 1})
+    before = (usage.keys, usage.bytes)
+    with pytest.raises(StateError) as err:
+        limited(state, usage, **kwargs)
+    assert message in str(err.value)
+    assert "server." in str(err.value) and "\n" not in str(err.value)
+    assert (usage.keys, usage.bytes) == before  # nothing counted for a refused change
+
+
+def test_a_state_at_its_limit_can_still_shrink_and_change_in_place():
+    usage = StateUsage(0, 2)
+    state = limited({}, usage, set={f"k{i}": i for i in range(50)})
+    assert usage.keys == 50
+    with pytest.raises(StateError, match="51 keys"):
+        limited(state, usage, set={"one_more": 1})
+    state = limited(state, usage, set={"k1": 2})
+    state = limited(state, usage, unset=["k0"])
+    state = limited(state, usage, set={"new": True})
+    assert usage.keys == 50 and len(state) == 50
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["a", "b", "c", "d.e"]), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+paths = st.sampled_from(["a", "b", "a.b", "a.c", "b.d.e", "c", "a.b.c"])
+changes = st.one_of(
+    st.builds(lambda d: {"set": d}, st.dictionaries(paths, values, max_size=3)),
+    st.builds(lambda u: {"unset": u}, st.lists(paths, max_size=2)),
+    st.builds(lambda d: {"replace": d}, st.dictionaries(paths, values, max_size=2)),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(changes, max_size=12))
+def test_usage_kept_from_changes_equals_the_state_measured_whole(steps):
+    state: dict = {}
+    usage = StateUsage(0, 2)
+    for change in steps:
+        try:
+            state = apply_state(state, usage=usage, **change)
+        except StateError:
+            continue  # refused whole: nothing changed
+        whole = measure(state)
+        assert (usage.keys, usage.bytes) == (whole.keys, whole.bytes), change

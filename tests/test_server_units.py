@@ -117,3 +117,12 @@ def test_ws_url(url, session, token, expected):
 def test_ws_url_refuses_other_schemes():
     with pytest.raises(ValueError, match="url: expected ws://"):
         ws_url("ftp://h/", None, None)
+
+
+def test_a_big_message_costs_more_of_the_rate():
+    limiter = MessageLimiter(20, 40, 0.0)
+    assert limiter.check(0.0, 1 + (40_000 >> 11)) is Verdict.OK  # 20 tokens
+    assert limiter.check(0.0, 20) is Verdict.OK
+    assert limiter.check(0.0, 1) is Verdict.LIMITED  # the burst is spent
+    assert limiter.check(3.0, 1000) is Verdict.OK  # a cost above the burst is the burst
+    assert limiter.check(3.0, 1) is Verdict.LIMITED

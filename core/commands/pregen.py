@@ -61,6 +61,23 @@ def make_reporter(args: argparse.Namespace) -> Any:
     return LogReporter()
 
 
+def _failed_summary(pipeline: Any, exc: BaseException) -> dict[str, Any]:
+    """The JSON summary of a run that raised: what was spent, and why it stopped."""
+    from segue.core.pregen.progress import PregenSummary
+
+    summary = PregenSummary(budget_usd=getattr(pipeline, "budget_usd", None), interrupted=True)
+    summary.spent_usd = float(getattr(pipeline, "_spent_run_usd", 0.0))
+    try:
+        summary.ledger_usd = pipeline.ledger_total() if pipeline is not None else float("nan")
+    except Exception:  # the ledger's store is what failed: the summary still comes
+        summary.ledger_usd = float("nan")
+    out = summary.to_dict()
+    if out["ledger_usd"] != out["ledger_usd"]:
+        out["ledger_usd"] = None
+    out["error"] = str(exc) or type(exc).__name__
+    return out
+
+
 def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
     """Run pregeneration of ``score`` with ``plugins`` (the command, minus loading)."""
     from segue.core.errors import ConfigError
@@ -75,17 +92,22 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
     if args.deadline_s is not None and args.deadline_s <= 0:
         raise ConfigError("--deadline-s must be positive")
     reporter = None if args.dry_run else make_reporter(args)
-    pipeline = Pipeline(
-        score,
-        plugins,
-        generator=args.generator,
-        concurrency=args.concurrency,
-        budget_usd=args.budget_usd,
-        reporter=reporter,
-        deadline_s=args.deadline_s,
-        max_attempts=args.max_attempts,
-        backoff_base_s=args.retry_base_s,
-    )
+    try:
+        pipeline = Pipeline(
+            score,
+            plugins,
+            generator=args.generator,
+            concurrency=args.concurrency,
+            budget_usd=args.budget_usd,
+            reporter=reporter,
+            deadline_s=args.deadline_s,
+            max_attempts=args.max_attempts,
+            backoff_base_s=args.retry_base_s,
+        )
+    except Exception as exc:
+        if args.json:
+            print(json.dumps(_failed_summary(None, exc), indent=2), flush=True)
+        raise
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
@@ -116,6 +138,10 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
 
     try:
         summary = asyncio.run(main())
+    except (Exception, KeyboardInterrupt) as exc:
+        if args.json:  # a JSON reader always gets its summary, saying what stopped the run
+            print(json.dumps(_failed_summary(pipeline, exc), indent=2), flush=True)
+        raise
     finally:
         # asyncio.run has waited for the generator's threads: what they left can go now.
         pipeline.remove_work()

@@ -72,7 +72,7 @@ from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
 from segue.core.engine.clock import EPS, Grid, entry_offset, position, schedule
 from segue.core.engine.intensity import IntensityPath, read_intensity
 from segue.core.engine.rules import ruleset_for
-from segue.core.engine.state import apply_state
+from segue.core.engine.state import StateLimits, StateUsage, apply_state, measure
 from segue.core.engine.variants import VariantPicker
 from segue.core.score import Duck as DuckSpec
 from segue.core.score import Score, Transition
@@ -209,6 +209,7 @@ class Director:
         "_decide",
         "_duck",
         "_intensity",
+        "_limits",
         "_pending_said",
         "_picker",
         "_playing",
@@ -217,6 +218,7 @@ class Director:
         "_target",
         "_target_since",
         "_tracks",
+        "_usage",
         "desired",
         "lead_s",
         "reason",
@@ -245,6 +247,10 @@ class Director:
         self._table = ruleset.transitions
         self._picker = VariantPicker(seed)
         self.state: dict[str, Any] = {}
+        # What the state may hold (the score's server options) and holds (kept up to date
+        # from each change, so checking costs the change's size, not the state's).
+        self._limits = StateLimits.of(getattr(score, "server", None))
+        self._usage = StateUsage(0, 2)
         self.desired: str | None = None
         self.seq = 0
         self._playing: _Entry | None = None
@@ -324,6 +330,7 @@ class Director:
     def restore(self, snap: Mapping[str, Any]) -> None:
         """Become the director ``snapshot()`` described (KeyError/TypeError if malformed)."""
         self.state = dict(snap["state"])
+        self._usage = measure(self.state)
         self.desired = snap["desired"]
         self.seq = int(snap["seq"])
         self._playing = _entry_from(snap["playing"])
@@ -351,6 +358,16 @@ class Director:
             self._intensity = IntensityPath(value, spec.slew_per_s, now)
         return self._layered(self._evaluate(now))
 
+    def check_update(
+        self,
+        set: Mapping[str, Any] | None = None,  # the protocol's name (shadows set())
+        unset: Any = None,
+        replace: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Raise the StateError ``update`` would, changing nothing."""
+        usage = StateUsage(self._usage.keys, self._usage.bytes)
+        apply_state(self.state, set, unset, replace, limits=self._limits, usage=usage)
+
     def update(
         self,
         now: float,
@@ -359,7 +376,9 @@ class Director:
         replace: Mapping[str, Any] | None = None,
     ) -> list[Cue | Pending]:
         """Apply a state change (StateError, and no change, for a bad one) and decide."""
-        self.state = state = apply_state(self.state, set, unset, replace)
+        self.state = state = apply_state(
+            self.state, set, unset, replace, limits=self._limits, usage=self._usage
+        )
         mood = self._decide(state)
         if mood != self.desired:
             self._pending_said = None

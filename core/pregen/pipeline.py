@@ -21,6 +21,13 @@ Each attempt works in a folder of its own (:mod:`~segue.core.pregen.workdirs`).
 A file in storage is only ever the complete, verified output (sinks write a temp file and
 rename), and the cache records a Track only after its file is stored, so killing the
 process at any moment loses at most the work in flight.
+
+Paid work is never redone. A file that was generated but could not be stored (a full or
+read-only disk, a sink that refuses it, a cache that cannot record it) is a
+``StorageError``, never retried by calling the generator again: the file and its Track are
+kept in ``.segue/unstored/`` and stored by the next attempt or the next run, which look
+there before generating. A cost the cache cannot record is kept in
+``.segue/unstored/ledger.jsonl`` and recorded by the next run.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -37,7 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from segue.core.cache import Cache
-from segue.core.errors import BudgetError, ConfigError, GenerationError, PermanentError
+from segue.core.errors import (
+    BudgetError,
+    ConfigError,
+    GenerationError,
+    PermanentError,
+    StorageError,
+)
 from segue.core.generator import GeneratedAudio, Generator
 from segue.core.ledger import entry_name, spent_for
 from segue.core.plugins import Plugins
@@ -66,6 +80,7 @@ from segue.core.pregen.sinks import (
     close_sinks,
     put_all,
     refresh_sink,
+    storage_problem,
     with_public_url,
 )
 from segue.core.pregen.workdirs import WorkFolders
@@ -126,6 +141,9 @@ class Pipeline:
             deadline_s or getattr(self.generator, "deadline_s", None) or DEFAULT_DEADLINE_S
         )
         self.work = WorkFolders(score.state_dir / "work")
+        # Paid files that could not be stored, and costs the cache could not record.
+        self.unstored_root = score.state_dir / "unstored"
+        self._unrecorded: dict[str, float] = {}
         self._plan: list[PlannedRequest] | None = None
         self._by_mood: dict[str, list[PlannedRequest]] | None = None
         self._inflight: dict[str, asyncio.Task[tuple[Track, str]]] = {}
@@ -209,7 +227,8 @@ class Pipeline:
     def ledger_total(self) -> float:
         """Money the ledger counts toward this generator's budget (segue.core.ledger):
         spending against an emulator never counts toward the real endpoint's."""
-        return spent_for(self.cache.ledger(), self.generator)
+        unrecorded = sum(self._unrecorded.values())  # costs the cache could not take
+        return spent_for(self.cache.ledger(), self.generator) + unrecorded
 
     # --- generation ------------------------------------------------------------------------
 
@@ -253,12 +272,14 @@ class Pipeline:
         what the ledger shows as spent could exceed the budget.
         """
         started = time.monotonic()
+        self._record_unrecorded()
         items = list(self.plan() if planned is None else planned)
         unique: dict[str, PlannedRequest] = {}
         for p in items:
             unique.setdefault(p.request.cache_key, p)
         missing = [p for p in unique.values() if self.stored(p.request) is None]
-        estimate = sum(p.cost_usd for p in missing)
+        # A kept file (generated, not yet stored) costs nothing more.
+        estimate = sum(p.cost_usd for p in missing if self._kept(p.request.cache_key) is None)
         ledger = self.ledger_total()
         summary = PregenSummary(
             budget_usd=self.budget_usd, estimate_usd=estimate, ledger_usd=ledger, dry_run=dry_run
@@ -425,6 +446,11 @@ class Pipeline:
                     if track is not None:
                         reporter.update(planned, "skipped", "stored by another worker")
                         return track, "skipped"
+                    kept = self._kept(key)
+                    if kept is not None:  # paid for already: store it, never generate again
+                        reporter.update(planned, "storing", "a kept file, generated before")
+                        track = await self._store_kept(planned, *kept)
+                        return track, "stored"
                     holding = False  # the scheduler owns the held slot from here on
                     track = await self.scheduler.run(
                         planned, self._call_generator, self._finish, reporter
@@ -475,7 +501,7 @@ class Pipeline:
                 )
             # Money is spent now, whatever happens next.
             if gen.cost_usd:
-                self.cache.record_cost(entry_name(key, self.generator), float(gen.cost_usd))
+                self._record_cost(entry_name(key, self.generator), float(gen.cost_usd))
                 self._spent_run_usd += float(gen.cost_usd)
                 self._spent_per_key[key] = self._spent_per_key.get(key, 0.0) + gen.cost_usd
                 self.reporter.spent(self._spent_run_usd)
@@ -495,21 +521,129 @@ class Pipeline:
                 finish, self.plugins, planned, gen, self.generator, workdir, executor=self._pool
             )
             self.reporter.update(planned, "storing")
-            await put_all(self.sinks, track, out)
-            for name in track.stems:
-                stem = track.stem_track(name)
-                await put_all(self.sinks, stem, out.parent / stem.filename)
-            self.cache.set(track.id, track)
             try:
-                self.plugins.pm.hook.segue_track_stored(track=track)
-            except Exception:
-                log.exception("a segue_track_stored hook failed for %s", track.id[:12])
+                await put_all(self.sinks, track, out)
+                for name in track.stems:
+                    stem = track.stem_track(name)
+                    await put_all(self.sinks, stem, out.parent / stem.filename)
+                self.cache.set(track.id, track)
+            except Exception as exc:
+                # Paid for and made: keep it for the next attempt, never generate it again.
+                kept = self._keep(track, out)
+                raise StorageError(f"{storage_problem(exc)}; {kept}") from exc
+            self._stored_hook(track)
             detail = f"{track.duration_s:.1f}s ${track.cost_usd:.2f}"
             self.reporter.update(planned, "stored", detail)
             return track
         finally:
             # The generator has returned, so nothing writes there any more.
             await self.work.remove(workdir)
+
+    def _stored_hook(self, track: Track) -> None:
+        try:
+            self.plugins.pm.hook.segue_track_stored(track=track)
+        except Exception:
+            log.exception("a segue_track_stored hook failed for %s", track.id[:12])
+
+    # --- paid work kept until it is stored ---------------------------------------------------
+
+    def _keep(self, track: Track, out: Path) -> str:
+        """Move a generated file that could not be stored to ``.segue/unstored/`` (a rename
+        on the same disk: it works on a full disk too); say where, for the error."""
+        folder = self.unstored_root
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            kept = folder / f"{track.id}.{track.format}"
+            os.replace(out, kept)
+            for name in track.stems:  # the stems go with it
+                stem = track.stem_track(name)
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(out.parent / stem.filename, folder / stem.filename)
+            meta = folder / f"{track.id}.json"
+            tmp = meta.with_suffix(".tmp")
+            tmp.write_text(json.dumps(track.to_dict()))
+            os.replace(tmp, meta)
+        except OSError as exc:
+            log.error("could not keep the generated file for %s: %s", track.id[:12], exc)
+            return f"the generated file could not be kept either ({exc.strerror or exc})"
+        return (
+            f"the generated file is kept in {kept} and is stored by the next attempt or run "
+            "without generating it again"
+        )
+
+    def _kept(self, key: str) -> tuple[Track, Path] | None:
+        """A file generated before for ``key`` and not stored yet (with its Track)."""
+        meta = self.unstored_root / f"{key}.json"
+        try:
+            track = Track.from_dict(json.loads(meta.read_text()))
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        path = self.unstored_root / f"{key}.{track.format}"
+        return (track, path) if path.is_file() else None
+
+    async def _store_kept(self, planned: PlannedRequest, track: Track, path: Path) -> Track:
+        stems = [track.stem_track(name) for name in track.stems]
+        try:
+            await put_all(self.sinks, track, path)
+            for stem in stems:
+                await put_all(self.sinks, stem, path.parent / stem.filename)
+            self.cache.set(track.id, track)
+        except Exception as exc:
+            raise StorageError(
+                f"{storage_problem(exc)}; the generated file stays kept in {path}"
+            ) from exc
+        leftovers = [path, path.with_suffix(".json")]
+        leftovers += [path.parent / stem.filename for stem in stems]
+        for leftover in leftovers:
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        log.info("stored %s from a file generated before (not generated again)", track.id[:12])
+        self._stored_hook(track)
+        self.reporter.update(planned, "stored", "a kept file, not generated again")
+        return track
+
+    def _record_cost(self, key: str, usd: float) -> None:
+        """Record money spent; if the cache cannot, keep it (memory, then a journal)."""
+        try:
+            self.cache.record_cost(key, usd)
+            return
+        except Exception as exc:
+            log.error(
+                "could not record $%.4f for %s in the ledger (%s); kept for the next run",
+                usd,
+                key[:12],
+                exc,
+            )
+        self._unrecorded[key] = self._unrecorded.get(key, 0.0) + usd
+        try:
+            self.unstored_root.mkdir(parents=True, exist_ok=True)
+            with open(self.unstored_root / "ledger.jsonl", "a") as f:
+                f.write(json.dumps({"key": key, "usd": usd}) + "\n")
+        except OSError as exc:
+            log.error("could not keep the cost in %s: %s", self.unstored_root, exc)
+
+    def _record_unrecorded(self) -> None:
+        """Record the costs kept by an earlier run (or earlier in this one)."""
+        journal = self.unstored_root / "ledger.jsonl"
+        entries: list[tuple[str, float]] = []
+        try:
+            for line in journal.read_text().splitlines():
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    item = json.loads(line)
+                    entries.append((str(item["key"]), float(item["usd"])))
+        except OSError:
+            pass
+        if not entries:
+            return
+        try:
+            for key, usd in entries:
+                self.cache.record_cost(key, usd)
+        except Exception as exc:
+            log.warning("costs kept in %s still cannot be recorded: %s", journal, exc)
+            return
+        self._unrecorded.clear()
+        with contextlib.suppress(OSError):
+            journal.unlink()
 
     async def aclose(self) -> None:
         for task in list(self._inflight.values()):

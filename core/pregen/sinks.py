@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from segue.core.cache import Cache
-from segue.core.errors import GenerationError, PermanentError, TransientError
+from segue.core.errors import GenerationError, PermanentError, StorageError
 from segue.core.plugins import Plugins
 from segue.core.pregen.planning import SINK_METHODS, instantiate
 from segue.core.score import PluginChoice, Score
@@ -28,12 +29,14 @@ log = logging.getLogger("segue.pipeline")
 SINK_PUT_ATTEMPTS = 3
 
 __all__ = [
+    "DISK_ERRNOS",
     "SINK_PUT_ATTEMPTS",
     "backfill_replicas",
     "build_sinks",
     "close_sinks",
     "put_all",
     "refresh_sink",
+    "storage_problem",
     "track_present",
     "with_public_url",
 ]
@@ -99,16 +102,41 @@ async def put_all(sinks: list[StorageSink], track: Track, path: Path) -> None:
         track.extra["replica_errors"] = problems
 
 
+# Errors no retry can fix: the disk is full or refuses writes.
+DISK_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file is too large for the disk or the process's limit",
+    errno.EROFS: "the disk is read-only",
+    errno.EACCES: "writing there is not allowed",
+    errno.EPERM: "writing there is not allowed",
+}
+
+
+def storage_problem(exc: BaseException) -> str:
+    """One line saying why storing failed (a full or read-only disk said plainly)."""
+    if isinstance(exc, StorageError | GenerationError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{DISK_ERRNOS[exc.errno]}: {exc.strerror}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
 async def _put(sink: StorageSink, track: Track, path: Path) -> None:
+    """Store in one sink. Its failure is a StorageError (permanent: the caller keeps the
+    paid file and never generates it again); a full or read-only disk is not retried,
+    access denied or no such bucket neither, anything else three times."""
     for attempt in range(1, SINK_PUT_ATTEMPTS + 1):
         try:
             await sink.put(track.filename, path, track.sha256)
             return
-        except PermanentError:
-            raise  # access denied, no such bucket: asking again will not help
         except (OSError, GenerationError) as exc:
-            if attempt == SINK_PUT_ATTEMPTS:
-                raise TransientError(f"storage {sink.name}: {exc}") from exc
+            permanent = isinstance(exc, PermanentError) or (
+                isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+            )
+            if permanent or attempt == SINK_PUT_ATTEMPTS:
+                raise StorageError(f"storage {sink.name}: {storage_problem(exc)}") from exc
             await asyncio.sleep(0.05 * 2**attempt)
 
 

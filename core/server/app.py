@@ -50,6 +50,7 @@ from segue.core.protocol import (
     welcome_message,
 )
 from segue.core.score import RoomsOptions, Score
+from segue.core.server.admission import Admission, install
 from segue.core.server.http_api import HttpApi, error_response
 from segue.core.server.metrics import Metrics
 from segue.core.server.ratelimit import MessageLimiter, Verdict
@@ -75,6 +76,13 @@ log = logging.getLogger("segue.server")
 _monotonic = time.monotonic
 _time = time.time
 _OK = Verdict.OK
+FAILURE_LOG_INTERVAL_S = 10.0
+_ABNORMAL = 1006  # closed without a close frame (what the client sees of a dropped peer)
+_FRAME_NAMES = {
+    WSMsgType.BINARY: "binary",
+    WSMsgType.PING: "ping_frame",
+    WSMsgType.PONG: "pong_frame",
+}
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,21 @@ class ServerConfig:
     generate_in_background: bool = False
     max_sessions: int = 100_000  # new sessions beyond this are refused (503)
     rooms: RoomsOptions | None = None  # rooms shared through Redis; None: in memory
+    # A client silent (no pong, no message) this long after a ping is dropped.
+    pong_timeout_s: float = 30.0
+    # A session that never had a WebSocket connection (HTTP only) lives this long after
+    # its last call, not session_ttl_s: sessions made in bulk over HTTP do not pile up.
+    http_session_ttl_s: float = 60.0
+    # Admission (segue.core.server.admission): None is "below the descriptor limit".
+    max_connections: int | None = None
+    max_connections_per_address: int = 256
+    session_rate_per_s: float = 2.0  # new sessions per client address…
+    session_burst: int = 60  # …with this burst
+    api_rate_per_s: float = 20.0  # /api/* requests per client address…
+    api_burst: int = 40  # …with this burst
+    trusted_proxies: tuple[str, ...] = ()  # their X-Forwarded-For names the client
+    header_timeout_s: float = 10.0  # a connection without a request by then is closed
+    body_timeout_s: float = 10.0  # a request body not received by then: 408
 
     @classmethod
     def from_score(cls, score: Score, **overrides: Any) -> ServerConfig:
@@ -115,6 +138,18 @@ class ServerConfig:
             rate_per_s=float(opts.rate_per_s),
             burst=int(opts.burst),
             rooms=opts.rooms,
+            max_sessions=int(opts.max_sessions),
+            max_connections=opts.max_connections,
+            max_connections_per_address=int(opts.max_connections_per_address),
+            session_rate_per_s=float(opts.session_rate_per_s),
+            session_burst=int(opts.session_burst),
+            api_rate_per_s=float(opts.api_rate_per_s),
+            api_burst=int(opts.api_burst),
+            trusted_proxies=tuple(opts.trusted_proxies),
+            header_timeout_s=float(opts.header_timeout_s),
+            body_timeout_s=float(opts.body_timeout_s),
+            pong_timeout_s=float(opts.pong_timeout_s),
+            http_session_ttl_s=float(opts.http_session_ttl_s),
         )
         return replace(config, **overrides) if overrides else config
 
@@ -230,6 +265,16 @@ class SegueServer:
             connections=lambda: self.manager.connections,
             tracks=lambda: len(self.stored_tracks()),
         )
+        self.admission = Admission(
+            max_connections=config.max_connections,
+            max_connections_per_address=config.max_connections_per_address,
+            session_rate_per_s=config.session_rate_per_s,
+            session_burst=config.session_burst,
+            api_rate_per_s=config.api_rate_per_s,
+            api_burst=config.api_burst,
+            trusted_proxies=config.trusted_proxies,
+        )
+        self.admission.refused = self.metrics.refused
         self.manager = SessionManager(
             score,
             self.tracks_for,
@@ -237,6 +282,7 @@ class SegueServer:
             plugins=plugins,
             lead_s=config.lead_s,
             ttl_s=config.session_ttl_s,
+            http_ttl_s=config.http_session_ttl_s,
             on_pending=self.on_demand.request,
             director_factory=director_factory,
             encoder=self.encoder,
@@ -249,6 +295,8 @@ class SegueServer:
             )
         self._tracks: dict[str, tuple[Track, ...]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
+        self._failures = 0  # messages whose handling failed since the last report
+        self._failure_log_at = 0.0
         self.cork = Cork()  # replies to one read, written once per connection
         self._tokens = [t.encode() for t in config.tokens]
         self._origins = frozenset(config.origins)
@@ -346,7 +394,7 @@ class SegueServer:
         for session in self.manager.sessions.values():
             if session.pending_mood == mood:
                 session.pending_mood = None
-                session.broadcast(frame)
+                session.broadcast(frame, "pending")
 
     def session_room(self, sid: str | None) -> bool:
         """Whether ``sid`` exists or a new session may be made (``max_sessions``)."""
@@ -354,6 +402,24 @@ class SegueServer:
         return (sid is not None and sid in manager.sessions) or len(
             manager.sessions
         ) < self.config.max_sessions
+
+    def session_refusal(self, request: web.Request, sid: str | None) -> web.Response | None:
+        """The reply refusing a new session ``sid`` (``None``: admitted or not new)."""
+        if sid is not None and sid in self.manager.sessions:
+            return None
+        if len(self.manager.sessions) >= self.config.max_sessions:
+            self.admission.note("max_sessions")
+            return error_response(503, "too_many_sessions", "the server holds too many sessions")
+        if not self.admission.new_session_ok(self.admission.client_key(request)):
+            self.metrics.errors[ErrorCode.RATE_LIMITED] += 1
+            return error_response(
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"too many new sessions from this address (over {self.config.session_rate_per_s:g}"
+                f"/s, burst {self.config.session_burst}); join an existing one or retry later",
+                headers={"Retry-After": "5"},
+            )
+        return None
 
     def connections(self) -> list[Connection]:
         """Every open connection (a snapshot)."""
@@ -399,8 +465,9 @@ class SegueServer:
             return error_response(400, ErrorCode.BAD_MESSAGE, problem)
         if self.shutting_down:
             return error_response(503, "shutting_down", "the server is shutting down")
-        if not self.session_room(sid):
-            return error_response(503, "too_many_sessions", "the server holds too many sessions")
+        refusal = self.session_refusal(request, sid)
+        if refusal is not None:
+            return refusal
         ws = DirectResponse(
             direct=self.direct,
             compress=False,  # frames are built once for every receiver, uncompressed
@@ -410,6 +477,9 @@ class SegueServer:
             max_msg_size=2 * config.max_frame_bytes,
             timeout=config.close_timeout_s,
             heartbeat=None,
+            # Pings and pongs come to the read loop: they pay the rate limit like every
+            # frame, and a pong tells the client is alive.
+            autoping=False,
             decode_text=False,
         )
         if not ws.can_prepare(request).ok:
@@ -419,7 +489,12 @@ class SegueServer:
                 "/ws needs a WebSocket upgrade",
                 headers={"Upgrade": "websocket", "Connection": "Upgrade"},
             )
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionError:  # the client left during the handshake: nothing to do
+            # (aiohttp finishes a response after the handler; a plain one fails quietly
+            # on the closed connection, the half-prepared WebSocket would raise)
+            return web.Response(status=400)
         if not self.authorized(request):
             # Accepted then closed, so that a browser sees the close code.
             self.metrics.errors[ErrorCode.UNAUTHORIZED] += 1
@@ -448,9 +523,12 @@ class SegueServer:
         self.metrics.connections_accepted += 1
         try:
             session, _created = self.manager.get_or_create(sid, now)
-            conn.send(frame_message(welcome_message(sid, now, self.moods)))
-            for frame in session.join_frames(now, watch=bool(watch)):
-                conn.send(frame)
+            sent = self.metrics.sent
+            if conn.send(frame_message(welcome_message(sid, now, self.moods))):
+                sent["welcome"] += 1
+            for kind, frame in session.join_frames(now, watch=bool(watch)):
+                if conn.send(frame):
+                    sent[kind] += 1
             conn.watch = bool(watch)
             self.manager.attach(session, conn)
             log.debug(
@@ -482,6 +560,14 @@ class SegueServer:
             )
         return ws
 
+    def drop_silent(self, conn: Connection) -> None:
+        """A client that stopped answering pings: its connection is aborted (there is
+        nobody to send a close frame to); it counts as closed with 1006."""
+        self.metrics.close(_ABNORMAL)
+        self.admission.note("ping_timeout")
+        conn.closed = True
+        conn.transport.abort()
+
     def _on_drop(self, conn: Connection, code: int) -> None:
         self.metrics.close(code)
         if code == CloseCode.TRY_AGAIN:
@@ -490,18 +576,34 @@ class SegueServer:
     async def _read_loop(self, ws: web.WebSocketResponse, conn: Connection) -> None:
         receive = ws.receive
         handle = self._handle_text
+        received = self.metrics.received
         while True:
             msg = await receive()
             kind = msg.type
             if kind is WSMsgType.TEXT:
                 handle(conn, msg.data)
-            elif kind is WSMsgType.BINARY:
-                self._send_error(
-                    conn,
-                    ErrorCode.BAD_MESSAGE,
-                    "binary frames are not part of protocol 1; send JSON text",
-                    None,
-                )
+            elif kind is WSMsgType.BINARY or kind is WSMsgType.PING or kind is WSMsgType.PONG:
+                # Every frame pays the rate limit (a flood of pings or binary frames is
+                # a flood), and tells the client is alive.
+                name = _FRAME_NAMES[kind]
+                verdict = conn.limiter.check(_monotonic())
+                if verdict is not _OK:
+                    received["invalid"] += 1
+                    self._refuse_rate(conn, verdict)
+                elif kind is WSMsgType.BINARY:
+                    received[name] += 1
+                    self._send_error(
+                        conn,
+                        ErrorCode.BAD_MESSAGE,
+                        "binary frames are not part of protocol 1; send JSON text",
+                        None,
+                    )
+                elif kind is WSMsgType.PING:
+                    received[name] += 1
+                    if conn.send(_pong_frame(msg.data)):
+                        self.metrics.sent["pong_frame"] += 1
+                else:
+                    received[name] += 1
             else:  # CLOSE, CLOSING, CLOSED, ERROR
                 if kind is WSMsgType.ERROR:
                     code = ws.close_code or CloseCode.TOO_BIG
@@ -510,9 +612,29 @@ class SegueServer:
             if conn.closed:
                 break
 
+    def _refuse_rate(self, conn: Connection, verdict: Verdict) -> None:
+        """A frame over the connection's rate: an error, and on a sustained flood, 1008."""
+        if verdict is Verdict.FLOOD:
+            self._send_error(
+                conn,
+                ErrorCode.RATE_LIMITED,
+                "sustained flood: closing the connection",
+                None,
+            )
+            conn.close(CloseCode.POLICY, "rate limit exceeded")
+        else:
+            config = self.config
+            self._send_error(
+                conn,
+                ErrorCode.RATE_LIMITED,
+                f"over {config.rate_per_s:g} messages/s (burst {config.burst}); message dropped",
+                None,
+            )
+
     def _send_error(self, conn: Connection, code: str, message: str, id: Any) -> None:
         self.metrics.errors[code] += 1
-        conn.send(frame_message(error_message(code, message, id)))
+        if conn.send(frame_message(error_message(code, message, id))):
+            self.metrics.sent["error"] += 1
 
     def _handle_text(self, conn: Connection, data: bytes | str) -> None:
         config = self.config
@@ -527,25 +649,11 @@ class SegueServer:
             )
             conn.close(CloseCode.TOO_BIG, "message too large")
             return
-        verdict = conn.limiter.check(_monotonic())
+        # A token per message, and one per 2 KiB: decoding costs the server by the byte.
+        verdict = conn.limiter.check(_monotonic(), 1.0 + (len(data) >> 11))
         if verdict is not _OK:
             metrics.received["invalid"] += 1
-            if verdict is Verdict.FLOOD:
-                self._send_error(
-                    conn,
-                    ErrorCode.RATE_LIMITED,
-                    "sustained flood: closing the connection",
-                    None,
-                )
-                conn.close(CloseCode.POLICY, "rate limit exceeded")
-            else:
-                self._send_error(
-                    conn,
-                    ErrorCode.RATE_LIMITED,
-                    f"over {config.rate_per_s:g} messages/s (burst {config.burst}); "
-                    "message dropped",
-                    None,
-                )
+            self._refuse_rate(conn, verdict)
             return
         try:
             # One decode of the frame; the commonest message, {"type":"state","set":{...}},
@@ -573,7 +681,8 @@ class SegueServer:
             if type(msg) is StateMessage:
                 self.apply_state(session, now, msg)
             elif type(msg) is PingMessage:
-                conn.send(frame_message(pong_message(msg.t, now, msg.id)))
+                if conn.send(frame_message(pong_message(msg.t, now, msg.id))):
+                    metrics.sent["pong"] += 1
             elif type(msg) is DuckRequest:
                 session.duck(now, msg.spec)
             else:
@@ -585,8 +694,21 @@ class SegueServer:
         except Exception:
             # A bug (here, in the rules engine or a plugin) must not end the connection
             # or reach the client as a traceback; it is logged with the session.
+            # A client that triggers it on every message must not fill the disk: one
+            # traceback per interval, the rest counted.
             session = conn.session
-            log.exception("session %s: failed to handle a message", session and session.id)
+            self._failures += 1
+            now = _monotonic()
+            if now >= self._failure_log_at:
+                self._failure_log_at = now + FAILURE_LOG_INTERVAL_S
+                log.exception(
+                    "session %s: failed to handle a message (%d failure(s) since the last "
+                    "report; at most one traceback per %g s)",
+                    session and session.id,
+                    self._failures,
+                    FAILURE_LOG_INTERVAL_S,
+                )
+                self._failures = 0
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -627,6 +749,12 @@ def _query_param(request: web.Request, name: str) -> str | None:
 _PING_FRAME = b"\x89\x00"  # a WebSocket ping with no payload, unmasked (server to client)
 
 
+def _pong_frame(payload: bytes) -> bytes:
+    """A pong echoing a client's ping (control payloads are at most 125 bytes)."""
+    payload = bytes(payload[:125])
+    return bytes((0x8A, len(payload))) + payload
+
+
 def _keepalive(transport: asyncio.BaseTransport) -> None:
     """TCP keepalive on the connection's socket: a vanished peer is noticed in ~90 s."""
     sock = transport.get_extra_info("socket")
@@ -643,15 +771,23 @@ def _keepalive(transport: asyncio.BaseTransport) -> None:
 
 
 async def _pinger(server: SegueServer, interval: float) -> None:
-    """Ping every connection once per ``interval``, a slice of them each second."""
+    """Ping every connection once per ``interval``, a slice of them each second; drop
+    those silent (no pong, no message) for ``interval + pong_timeout_s``."""
     tick = 0
     slices = max(1, round(interval))
+    silent_limit = interval + server.config.pong_timeout_s
     while True:
         await asyncio.sleep(interval / slices)
         tick = (tick + 1) % slices
+        now = _monotonic()
         for i, conn in enumerate(server.connections()):
-            if i % slices == tick:
-                conn.send(_PING_FRAME)
+            if i % slices != tick:
+                continue
+            # The limiter's clock moves with every frame the client sends, pongs too.
+            if now - conn.limiter.updated > silent_limit:
+                server.drop_silent(conn)
+            elif conn.send(_PING_FRAME):
+                server.metrics.sent["ping_frame"] += 1
 
 
 SERVER: web.AppKey[SegueServer] = web.AppKey("segue_server", SegueServer)
@@ -707,6 +843,17 @@ def create_app(
                     headers={"WWW-Authenticate": 'Bearer realm="segue"'},
                 )
             if path != "/ws":
+                admission = server.admission
+                cost = 1.0 + ((request.content_length or 0) >> 11)  # as for frames
+                if not admission.api_ok(admission.client_key(request), cost):
+                    server.metrics.errors[ErrorCode.RATE_LIMITED] += 1
+                    return error_response(
+                        429,
+                        ErrorCode.RATE_LIMITED,
+                        f"over {config.api_rate_per_s:g} API requests/s from this address "
+                        f"(burst {config.api_burst})",
+                        headers={"Retry-After": "1"},
+                    )
                 response = await handler(request)
                 resource = request.match_info.route.resource
                 key = (resource.canonical if resource is not None else "?", response.status)
@@ -742,6 +889,7 @@ def create_app(
 
     async def on_shutdown(app: web.Application) -> None:
         await server.close_websockets()
+        server.admission.close()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
@@ -760,8 +908,24 @@ async def start(
     ``listen()``; returns the runner and the port."""
     if sockets is None:
         sockets = listen(host, port, backlog)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=10.0)
+    server = app.get(SERVER)
+    # aiohttp's keep-alive timer also runs from the moment a connection opens and closes
+    # it when no request has arrived by then: the header timeout (slowloris).
+    keepalive = server.config.header_timeout_s if server is not None else 75.0
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=10.0,
+        keepalive_timeout=keepalive,
+        # After an error reply to a request whose body was not read (413, 408), aiohttp
+        # reads and drops the rest for this long so the client sees the reply (10 s by
+        # default: a slow body would hold its connection that much longer).
+        lingering_time=2.0,
+    )
     await runner.setup()
+    if server is not None and runner.server is not None:
+        install(runner.server, server.admission)
     for sock in sockets:
         await web.SockSite(runner, sock, backlog=backlog).start()
     return runner, int(sockets[0].getsockname()[1])

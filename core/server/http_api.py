@@ -13,6 +13,7 @@ Errors are JSON in the WebSocket error shape: ``{"type":"error","code":…,"mess
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from importlib import resources
@@ -75,6 +76,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = m.group(1), m.group(2)
     if not first and not last:
         return None
+    # Positions past any file's size mean "to the end" (and spare int() 4,300 digits).
+    first = first.lstrip("0")[:19] or ("0" if first else "")
+    last = last.lstrip("0")[:19] or ("0" if last else "")
     if not first:  # suffix: the last N bytes
         n = int(last)
         if n == 0:
@@ -111,6 +115,14 @@ def etag_matches(header: str, etag: str) -> bool:
 
 
 # ----------------------------------------------------------------------------- routes
+
+
+class _Refused(Exception):
+    """A new session refused by admission control; ``response`` is the reply."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
 
 
 class HttpApi:
@@ -240,7 +252,13 @@ class HttpApi:
 
     async def _body(self, request: web.Request) -> Any:
         try:
-            raw = await request.read()
+            async with asyncio.timeout(self.server.config.body_timeout_s):
+                raw = await request.read()
+        except TimeoutError:
+            raise ProtocolError(
+                "timeout",
+                f"body: not received within {self.server.config.body_timeout_s:g} s",
+            ) from None
         except web.HTTPRequestEntityTooLarge:
             raise ProtocolError(
                 ErrorCode.TOO_LARGE,
@@ -253,12 +271,9 @@ class HttpApi:
         problem = session_id_problem(sid)
         if problem:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, problem)
-        if not self.server.session_room(sid):
-            raise web.HTTPServiceUnavailable(
-                text='{"type":"error","code":"too_many_sessions",'
-                '"message":"the server holds too many sessions"}',
-                content_type="application/json",
-            )
+        refusal = self.server.session_refusal(request, sid)
+        if refusal is not None:
+            raise _Refused(refusal)
         return sid
 
     @staticmethod
@@ -269,6 +284,7 @@ class HttpApi:
             ErrorCode.RATE_LIMITED: 429,
             ErrorCode.UNAUTHORIZED: 401,
             ErrorCode.ROOM_UNAVAILABLE: 503,
+            "timeout": 408,
         }.get(exc.code, 400)  # type: ignore[call-overload]
         return error_response(status, exc.code, exc.message)
 
@@ -283,6 +299,8 @@ class HttpApi:
         except ProtocolError as exc:
             server.metrics.errors[exc.code] += 1
             return self._protocol_error(exc)
+        except _Refused as exc:
+            return exc.response
         server.manager.touch(session)
         cue = server.last_cue(outputs)
         reply: dict[str, Any] = {
@@ -311,6 +329,8 @@ class HttpApi:
         except ProtocolError as exc:
             server.metrics.errors[exc.code] += 1
             return self._protocol_error(exc)
+        except _Refused as exc:
+            return exc.response
         server.manager.touch(session)
 
         stingers = [o for o in outputs if isinstance(o, Stinger)]

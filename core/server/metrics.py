@@ -8,6 +8,7 @@ mirror live counts (sessions, connections, stored tracks) are read at scrape tim
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from segue.core.protocol import CLIENT_TYPES, ERROR_CODES
+
+# What the server sends (docs/protocol.md, "Server → client").
+SERVER_TYPES = ("welcome", "cue", "stinger", "pending", "prefetch", "pong", "error")
 
 __all__ = ["CONTENT_TYPE", "Metrics"]
 
@@ -35,13 +39,22 @@ class Metrics:
         self._tracks = tracks
         self.connections_accepted = 0
         self.closed: dict[str, int] = {}  # by close code
-        self.received: dict[str, int] = dict.fromkeys((*CLIENT_TYPES, "invalid"), 0)
-        self.sent = 0
+        # JSON messages by type, refused ones as "invalid", and the other frames a client
+        # sends: binary, ping and pong (control) frames.
+        self.received: dict[str, int] = dict.fromkeys(
+            (*CLIENT_TYPES, "invalid", "binary", "ping_frame", "pong_frame"), 0
+        )
+        self.refused: dict[str, int] = {}  # connections, sessions, requests refused, by reason
+        # Messages written, by type, and the server's control frames (pings, pongs).
+        self.sent: dict[str, int] = defaultdict(
+            int, dict.fromkeys((*SERVER_TYPES, "ping_frame", "pong_frame"), 0)
+        )
         self.cues = 0
         self.stingers = 0
         self.pending = 0
         self.events = 0
-        self.errors: dict[str, int] = dict.fromkeys(ERROR_CODES, 0)
+        # Codes beyond the protocol's (HTTP's "timeout") are counted too.
+        self.errors: dict[str, int] = defaultdict(int, dict.fromkeys(ERROR_CODES, 0))
         self.http: dict[tuple[str, int], int] = {}  # (route, status)
         self.generations: dict[str, int] = dict.fromkeys(("stored", "failed"), 0)
         self.generating = 0
@@ -100,7 +113,18 @@ class _Collector(Collector):
             "type",
             m.received,
         )
-        yield _counter("segue_messages_sent", "Messages written to connections", m.sent)
+        yield _labelled(
+            "segue_messages_sent",
+            "Messages written to connections (each connection counted), by type",
+            "type",
+            m.sent,
+        )
+        yield _labelled(
+            "segue_refused",
+            "Connections, sessions and API requests refused by admission control, by reason",
+            "reason",
+            m.refused,
+        )
         yield _counter("segue_cues", "Cues decided (one per session cue)", m.cues)
         yield _counter("segue_stingers", "Stingers played", m.stingers)
         yield _counter("segue_pending", "Cues deferred while a mood is generated", m.pending)

@@ -40,7 +40,8 @@ class Verdict(Enum):
 class MessageLimiter:
     """A message bucket, and a penalty bucket that sustained refusals drain.
 
-    Every message takes a token from the message bucket (``rate_per_s``, ``burst``). A
+    Every message takes a token from the message bucket (``rate_per_s``, ``burst``), and
+    one more per 2 KiB it holds (``cost``: decoding a big message costs the server more). A
     message refused for want of a token takes one from the penalty bucket (``burst``
     deep, refilling at a quarter of the rate): a short burst over the limit only earns
     ``rate_limited`` errors; a client that keeps sending well over its rate empties the
@@ -60,7 +61,9 @@ class MessageLimiter:
         self.tokens = self.penalty = self.burst
         self.updated = self.penalty_at = now
 
-    def check(self, now: float) -> Verdict:
+    def check(self, now: float, cost: float = 1.0) -> Verdict:
+        """Take ``cost`` tokens (a message costs more the bigger it is: the server's work
+        grows with its size). A cost above the burst is taken as the burst."""
         elapsed = now - self.updated
         tokens = self.tokens
         if elapsed > 0:
@@ -68,8 +71,10 @@ class MessageLimiter:
             if tokens > self.burst:
                 tokens = self.burst
             self.updated = now
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
+        if cost > self.burst:
+            cost = self.burst
+        if tokens >= cost:
+            self.tokens = tokens - cost
             return Verdict.OK
         self.tokens = tokens
         penalty = self.penalty

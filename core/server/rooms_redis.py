@@ -469,13 +469,13 @@ class RedisRooms:
                 if kind == "cue" and session.pending_mood == msg.get("mood"):
                     session.pending_mood = None
                 msg = dict(msg, server_time=time.time())
-            session.broadcast(frame_message(msg))
+            session.broadcast(frame_message(msg), str(kind))
         session.director.restore(snap["d"])
         current = session.director.current
         if link.ready and not out and current is not None and current.seq > seen_seq:
             # Cues made while this process could not hear them (a Redis outage, a
             # takeover): the clients catch up with the latest.
-            session.broadcast(self.manager.encoder.cue_frame(current, now))
+            session.broadcast(self.manager.encoder.cue_frame(current, now), "cue")
         link.epoch, link.version = snap["e"], snap["v"]
         link.in_id = snap.get("in", "0-0")  # what the owner has applied of the inbox
         was_ready = link.ready
@@ -488,8 +488,8 @@ class RedisRooms:
         """Connections that joined before the room's state was known get it now."""
         if not session.connections:
             return
-        for frame in session.join_frames(now):
-            session.broadcast(frame)
+        for kind, frame in session.join_frames(now):
+            session.broadcast(frame, kind)
 
     async def _inbox_loop(self) -> None:
         while True:

@@ -195,6 +195,7 @@ class Session:
         "_timer",
         "_timer_at",
         "_told",
+        "connected_once",
         "connections",
         "created",
         "director",
@@ -212,6 +213,7 @@ class Session:
         self.connections: dict[Connection, None] = {}  # insertion-ordered set
         self.watchers: dict[Connection, None] = {}  # those of them that watch the room
         self._room_told: tuple[Any, ...] | None = None  # what watchers last heard
+        self.connected_once = False  # never: it expires after the (shorter) HTTP TTL
         self.pending_mood: str | None = None
         self.created = time.time()
         self._timer: asyncio.TimerHandle | None = None
@@ -264,7 +266,11 @@ class Session:
         room = self.room
         if room is not None and not room.owner:
             # Another process runs this room: check the change here, apply it there.
-            apply_state(self.director.state, set, unset, replace)
+            check = getattr(self.director, "check_update", None)
+            if check is not None:  # with the state limits
+                check(set, unset, replace)
+            else:
+                apply_state(self.director.state, set, unset, replace)
             self.manager.rooms.forward(  # type: ignore[union-attr]
                 room, {"op": "state", "set": set, "unset": list(unset), "replace": replace}
             )
@@ -373,14 +379,14 @@ class Session:
             if type(out) is Cue or isinstance(out, Cue):
                 if self.pending_mood is not None and out.mood == self.pending_mood:
                     self.pending_mood = None
-                self.broadcast(manager.encoder.cue_frame(out, now))
+                self.broadcast(manager.encoder.cue_frame(out, now), "cue")
                 manager.metrics.cues += 1
                 if manager.cue_hook is not None:
                     manager.notify_cue(self, out)
             elif type(out) is Layers:
-                self.broadcast(frame_message(out.to_message(now)))
+                self.broadcast(frame_message(out.to_message(now)), "layers")
             elif isinstance(out, Stinger):
-                self.broadcast(manager.encoder.stinger_frame(out, now))
+                self.broadcast(manager.encoder.stinger_frame(out, now), "stinger")
                 manager.metrics.stingers += 1
                 log.debug(
                     "session %s: stinger %s for event %s, starts in %.3fs",
@@ -391,11 +397,11 @@ class Session:
                     extra={"session": self.id, "event": out.name, "mood": out.mood},
                 )
             elif isinstance(out, Duck):
-                self.broadcast(frame_message(out.to_message(now)))
+                self.broadcast(frame_message(out.to_message(now)), "duck")
             elif isinstance(out, Pending):
                 if sticky_pending:
                     self.pending_mood = out.mood
-                self.broadcast(frame_message(out.to_message()))
+                self.broadcast(frame_message(out.to_message()), "pending")
                 manager.metrics.pending += 1
                 manager.on_pending(out.mood)
         room = self.room
@@ -471,7 +477,7 @@ class Session:
         }
         if director.until is not None:
             msg["until"] = round(director.until, 6)
-        self.broadcast(frame_message(msg))
+        self.broadcast(frame_message(msg), "decision")
 
     def _rearm(self, now: float) -> None:
         if self.room is not None and not self.room.owner:
@@ -488,8 +494,9 @@ class Session:
             self._timer = loop.call_at(loop.time() + max(0.0, wake - now), self._tick)
             self._timer_at = wake
 
-    def broadcast(self, frame: bytes) -> int:
-        """Write one prebuilt frame to every connection; returns how many got it."""
+    def broadcast(self, frame: bytes, kind: str) -> int:
+        """Write one prebuilt frame (a ``kind`` message) to every connection; returns how
+        many got it."""
         sent = 0
         dropped = None
         for conn in self.connections:
@@ -505,41 +512,41 @@ class Session:
                 self.watchers.pop(conn, None)
             self.manager.check_idle(self)
         if sent:
-            self.manager.metrics.sent += sent
+            self.manager.metrics.sent[kind] += sent
         return sent
 
     # --- what a joining connection gets --------------------------------------------------
 
-    def join_frames(self, now: float, watch: bool = False) -> list[bytes]:
-        """What a joining connection needs after the welcome: the cue playing now (its
-        ``start_at`` in the past for a late joiner), the latest cue if it is still to
-        come, a pending notice if the desired mood is being generated, the room's state
-        for a watcher, and prefetch."""
+    def join_frames(self, now: float, watch: bool = False) -> list[tuple[str, bytes]]:
+        """What a joining connection needs after the welcome, as (type, frame): the cue
+        playing now (its ``start_at`` in the past for a late joiner), the latest cue if it
+        is still to come, a pending notice if the desired mood is being generated, the
+        room's state for a watcher, and prefetch."""
         frames = []
         cue_frame = self.manager.encoder.cue_frame
         latest = self.director.current
         playing = self.director.playing_cue(now)
         if playing is not None and playing is not latest:
-            frames.append(cue_frame(playing, now))
+            frames.append(("cue", cue_frame(playing, now)))
         if latest is not None:
-            frames.append(cue_frame(latest, now))
+            frames.append(("cue", cue_frame(latest, now)))
         # The current gains (and ramps under way) and the duck, right after the cues.
         layers_now = getattr(self.director, "layers_now", None)
         if layers_now is not None:
-            frames.extend(frame_message(out.to_message(now)) for out in layers_now(now))
+            frames.extend(("layers", frame_message(out.to_message(now))) for out in layers_now(now))
             duck = self.director.duck_now(now)
             if duck is not None:
-                frames.append(frame_message(duck.to_message(now)))
+                frames.append(("duck", frame_message(duck.to_message(now))))
         pending = self.pending_mood
         if (
             pending is not None
             and self.director.desired == pending
             and (latest is None or latest.mood != pending)
         ):
-            frames.append(frame_message(pending_message(pending)))
+            frames.append(("pending", frame_message(pending_message(pending))))
         if watch:
-            frames.append(frame_message(self.room_message()))
-        frames.append(self.manager.prefetch_frame(self))
+            frames.append(("room", frame_message(self.room_message())))
+        frames.append(("prefetch", self.manager.prefetch_frame(self)))
         return frames
 
     def close_timers(self) -> None:
@@ -562,6 +569,7 @@ class SessionManager:
         plugins: Plugins | None = None,
         lead_s: float = 0.2,
         ttl_s: float = 300.0,
+        http_ttl_s: float | None = None,
         on_pending: Callable[[str], None] | None = None,
         director_factory: Callable[..., Any] | None = None,
         encoder: Encoder | None = None,
@@ -577,6 +585,7 @@ class SessionManager:
         self.plugins = plugins
         self.lead_s = lead_s
         self.ttl_s = ttl_s
+        self.http_ttl_s = ttl_s if http_ttl_s is None else min(ttl_s, http_ttl_s)
         self._on_pending = on_pending
         self._director_factory = director_factory
         # The server's encoder (its memoised parts are shared by every session).
@@ -626,6 +635,7 @@ class SessionManager:
         session.connections[conn] = None
         if conn.watch:
             session.watchers[conn] = None
+        session.connected_once = True
         self.connections += 1
         if session._expiry is not None:
             session._expiry.cancel()
@@ -653,7 +663,8 @@ class SessionManager:
     def _arm_expiry(self, session: Session) -> None:
         if session._expiry is not None:
             session._expiry.cancel()
-        session._expiry = self.loop.call_later(self.ttl_s, self._expire, session)
+        ttl = self.ttl_s if session.connected_once else self.http_ttl_s
+        session._expiry = self.loop.call_later(ttl, self._expire, session)
 
     def _expire(self, session: Session) -> None:
         session._expiry = None
@@ -687,7 +698,7 @@ class SessionManager:
                 log.exception("session %s: the director failed on tracks_changed", session.id)
                 continue
             if session.connections:
-                session.broadcast(self.prefetch_frame(session))
+                session.broadcast(self.prefetch_frame(session), "prefetch")
 
     def prefetch_frame(self, session: Session) -> bytes:
         """The prefetch message for the moods ``session`` can reach (memoised)."""
