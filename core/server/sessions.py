@@ -447,8 +447,10 @@ class Session:
             return
         self._room_told = told
         frame = frame_message(self.room_message())
+        sent = 0
         for conn in list(self.watchers):
-            conn.send(frame)
+            sent += conn.send(frame)
+        self.manager.metrics.sent["room"] += sent
 
     def _decided(self, reason: str) -> None:
         """Tell the connections why no cue came, when that changes: a ``decision`` message.
