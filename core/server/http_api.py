@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -288,20 +289,34 @@ class HttpApi:
         }.get(exc.code, 400)  # type: ignore[call-overload]
         return error_response(status, exc.code, exc.message)
 
-    async def post_state(self, request: web.Request) -> web.Response:
+    async def _apply(
+        self,
+        request: web.Request,
+        parse: Callable[[Any], Any],
+        apply: Callable[[Any, float, Any], Any],
+    ) -> tuple[Any, Any, float, Any] | web.Response:
+        """Parse a session's body and apply it: (session, message, now, outputs), or an error."""
         server = self.server
         try:
             sid = self._session_id(request)
-            msg = parse_state_body(await self._body(request))
+            msg = parse(await self._body(request))
             now = time.time()
             session, _created = server.manager.get_or_create(sid, now)
-            outputs = server.apply_state(session, now, msg)
+            outputs = apply(session, now, msg)
         except ProtocolError as exc:
             server.metrics.errors[exc.code] += 1
             return self._protocol_error(exc)
         except _Refused as exc:
             return exc.response
         server.manager.touch(session)
+        return session, msg, now, outputs
+
+    async def post_state(self, request: web.Request) -> web.Response:
+        server = self.server
+        applied = await self._apply(request, parse_state_body, server.apply_state)
+        if isinstance(applied, web.Response):
+            return applied
+        session, _msg, now, outputs = applied
         cue = server.last_cue(outputs)
         reply: dict[str, Any] = {
             "mood": session.mood,
@@ -319,19 +334,10 @@ class HttpApi:
         return json_response(reply)
 
     async def post_event(self, request: web.Request) -> web.Response:
-        server = self.server
-        try:
-            sid = self._session_id(request)
-            msg = parse_event_body(await self._body(request))
-            now = time.time()
-            session, _created = server.manager.get_or_create(sid, now)
-            outputs = server.apply_event(session, now, msg)
-        except ProtocolError as exc:
-            server.metrics.errors[exc.code] += 1
-            return self._protocol_error(exc)
-        except _Refused as exc:
-            return exc.response
-        server.manager.touch(session)
+        applied = await self._apply(request, parse_event_body, self.server.apply_event)
+        if isinstance(applied, web.Response):
+            return applied
+        _session, msg, now, outputs = applied
 
         stingers = [o for o in outputs if isinstance(o, Stinger)]
         cues = [o for o in outputs if isinstance(o, Cue)]
