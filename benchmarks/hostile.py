@@ -269,6 +269,16 @@ async def raw(port: int, source: str, read: bool = True) -> Raw:
     return proto
 
 
+async def connect(port: int, source: str, t: Tally, backoff_s: float) -> Raw | None:
+    """A raw connection from ``source``, or None (counted) after waiting ``backoff_s``."""
+    try:
+        return await raw(port, source)
+    except OSError:
+        t.add("connect_failed")
+        await asyncio.sleep(backoff_s)
+        return None
+
+
 def upgrade(path: str) -> bytes:
     return (
         f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -284,11 +294,8 @@ async def attack_malformed(port: int, source: str, conns: int, end: float, t: Ta
 
     async def one(j: int) -> None:
         while loop.time() < end:
-            try:
-                c = await raw(port, source)
-            except OSError:
-                t.add("connect_failed")
-                await asyncio.sleep(0.5)
+            c = await connect(port, source, t, backoff_s=0.5)
+            if c is None:
                 continue
             assert c.transport is not None
             c.transport.write(upgrade(f"/ws?session=mal-{source}-{j}"))
@@ -317,11 +324,8 @@ async def attack_flood(port: int, source: str, end: float, t: Tally) -> None:
     session = 0
     while loop.time() < end:
         session += 1
-        try:
-            c = await raw(port, source)
-        except OSError:
-            t.add("connect_failed")
-            await asyncio.sleep(0.2)
+        c = await connect(port, source, t, backoff_s=0.2)
+        if c is None:
             continue
         assert c.transport is not None
         c.transport.write(upgrade(f"/ws?session=flood-{source}-{session % 40}"))
@@ -348,11 +352,8 @@ async def attack_churn(port: int, source: str, end: float, t: Tally) -> None:
     i = 0
     while loop.time() < end:
         i += 1
-        try:
-            c = await raw(port, source)
-        except OSError:
-            t.add("connect_failed")
-            await asyncio.sleep(0.1)
+        c = await connect(port, source, t, backoff_s=0.1)
+        if c is None:
             continue
         assert c.transport is not None
         c.transport.write(upgrade(f"/ws?session=churn-{source}-{i}-{random.random()}"))
@@ -408,11 +409,8 @@ async def attack_idle(port: int, sources: list[str], per_source: int, end: float
 
     async def hold(source: str) -> None:
         while loop.time() < end:
-            try:
-                c = await raw(port, source)
-            except OSError:
-                t.add("connect_failed")
-                await asyncio.sleep(0.5)
+            c = await connect(port, source, t, backoff_s=0.5)
+            if c is None:
                 continue
             t.add("idle_opened")
             await asyncio.wait([c.done], timeout=max(0.0, end - loop.time()))
@@ -431,11 +429,8 @@ async def attack_slow(port: int, source: str, conns: int, end: float, t: Tally) 
 
     async def loris(j: int) -> None:
         while loop.time() < end:
-            try:
-                c = await raw(port, source)
-            except OSError:
-                t.add("connect_failed")
-                await asyncio.sleep(0.5)
+            c = await connect(port, source, t, backoff_s=0.5)
+            if c is None:
                 continue
             assert c.transport is not None
             c.transport.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
