@@ -2,7 +2,9 @@
 
 Clients spread over the processes, states sent to different ones, one cue per change with
 one ``start_at`` and ``seq``; the room's owner killed with SIGKILL mid-room and the room
-going on elsewhere; two processes that need the same missing mood generate it once.
+going on elsewhere, states sent while it was dying applied by the next owner; decisions
+and the room's state told to every process's clients; two processes that need the same
+missing mood generate it once.
 """
 
 from __future__ import annotations
@@ -121,11 +123,19 @@ def owner_pid(url: str, room: str) -> int | None:
     return int(value.split("-")[0]) if value else None
 
 
+# A debounce long enough that the wait is still on when the test looks at it.
+WAIT_SCORE = SCORE.replace(
+    "transitions:\n",
+    "transitions:\n  - {{from: explore, to: combat, at: next_beat, debounce_ms: 60000}}\n",
+)
+
+
 @pytest.fixture
-async def cluster(tmp_path):
+async def cluster(tmp_path, request):
     require_redis()
     redis_server = RedisServer(tmp_path / "redis").start()
-    (tmp_path / "adaptive_score.yaml").write_text(SCORE.format(url=redis_server.url))
+    score = getattr(request, "param", SCORE)
+    (tmp_path / "adaptive_score.yaml").write_text(score.format(url=redis_server.url))
     servers = [Serve(tmp_path) for _ in range(3)]
     try:
         await asyncio.gather(*(s.ready() for s in servers))
@@ -249,3 +259,106 @@ async def test_rooms_ride_out_a_redis_outage(cluster):
         log = server.text()
         assert "rooms: redis at redis://127.0.0.1:" in log and "unreachable" in log
         assert "is back" in log
+
+
+async def message_of(ws: Any, kind: str, check: Any = None, timeout: float = 20.0) -> dict:
+    """The next ``kind`` message (for which ``check`` holds, if given)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        msg = await recv_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+        if msg["type"] == kind and (check is None or check(msg)):
+            return msg
+
+
+@pytest.mark.parametrize("cluster", [WAIT_SCORE], indirect=True, ids=["debounce"])
+async def test_decisions_room_state_and_states_sent_to_a_dying_owner(cluster):
+    redis_server, (a, b, c) = cluster
+    async with connect_raw(a.ws("w")) as ca:
+        await next_cue(ca, 60)  # A owns the room (first there)
+        assert owner_pid(redis_server.url, "w") == a.proc.pid
+        async with (
+            connect_raw(b.ws("w") + "&watch=state") as cb,
+            connect_raw(c.ws("w")) as cc,
+        ):
+            await asyncio.gather(next_cue(cb), next_cue(cc))
+            # A state to the owner: the mood it wants is generated (pending), then must
+            # persist (debounce). Every process's clients are told the same waits, and the
+            # watcher on B sees the room's new state.
+            await ca.send(json.dumps({"type": "state", "set": {"in_combat": True, "hp": 3}}))
+            told = await asyncio.gather(*(message_of(ws, "decision") for ws in (ca, cb, cc)))
+            assert {(d["reason"], d["desired"]) for d in told} == {("pending", "combat")}
+            told = await asyncio.gather(
+                *(
+                    message_of(ws, "decision", lambda m: m["reason"] == "debounce", 60)
+                    for ws in (ca, cb, cc)
+                )
+            )
+            assert len({(d["desired"], d["until"]) for d in told}) == 1
+            room = await message_of(cb, "room", lambda m: m["state"].get("hp") == 3)
+            assert room["state"] == {"in_combat": True, "hp": 3}
+            assert (room["reason"], room["until"]) == ("debounce", told[0]["until"])
+
+            # The owner freezes, then dies: states sent meanwhile to the other two (over
+            # WebSocket and HTTP) wait in the room's inbox and the next owner applies them.
+            a.proc.send_signal(signal.SIGSTOP)
+            await cb.send(json.dumps({"type": "state", "set": {"hp": 2}}))
+            async with aiohttp.ClientSession() as http:
+                r = await http.post(
+                    c.http("/api/sessions/w/state"), json={"set": {"in_combat": False}}
+                )
+                assert r.status == 200, await r.text()
+            a.proc.send_signal(signal.SIGKILL)
+            a.proc.wait()
+            # On B: the room's state with both, and the wait's end (in either order); on C too.
+            seen: dict[str, dict[str, Any]] = {}
+            while len(seen) < 2:
+                msg = await recv_json(cb, 20)
+                if msg["type"] == "room" and msg["state"] == {"in_combat": False, "hp": 2}:
+                    seen["room"] = msg
+                elif msg["type"] == "decision" and msg["reason"] == "same_mood":
+                    seen["decision"] = msg
+            end = await message_of(cc, "decision", lambda m: m["reason"] == "same_mood")
+            assert owner_pid(redis_server.url, "w") in (b.proc.pid, c.proc.pid)
+            room = seen["room"]
+            assert (room["mood"], room["desired"], room["reason"]) == (
+                "explore",
+                "explore",
+                "same_mood",
+            )
+            assert seen["decision"]["desired"] == end["desired"] == "explore"
+
+
+async def test_a_forward_whose_write_failed_is_sent_when_redis_is_back(tmp_path):
+    """A state accepted for a room owned elsewhere just as Redis went away is not lost."""
+    import types
+
+    import redis
+
+    from segue.core.server.rooms_redis import RedisRooms, RoomLink
+
+    require_redis()
+    server = RedisServer(tmp_path / "redis").start()
+    rooms = RedisRooms(server.url, "t", manager=None, ttl_s=60)  # type: ignore[arg-type]
+    try:
+        await rooms.start()
+        link = RoomLink(types.SimpleNamespace(id="r"), "t")  # type: ignore[arg-type]
+        server.stop()
+        assert rooms.healthy  # nothing has noticed yet: the forward is accepted
+        rooms.forward(link, {"op": "state", "set": {"hp": 1}})
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if not rooms.healthy:
+                break
+        assert not rooms.healthy  # the write failed
+        server.start()
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while not client.xlen("t:room:r:in"):
+            assert time.monotonic() < deadline, "the forward was lost"
+            await asyncio.sleep(0.05)
+        ((_id, fields),) = client.xrange("t:room:r:in")
+        assert json.loads(fields["m"])["set"] == {"hp": 1}
+        client.close()
+    finally:
+        await rooms.close()
+        server.stop()

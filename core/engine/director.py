@@ -325,6 +325,9 @@ class Director:
             "last_variants": dict(self._picker.last),
             "intensity": _path_dict(self._intensity),
             "duck": asdict(self._duck) if self._duck is not None else None,
+            # The latest decision: other servers with clients in the room tell it to them.
+            "reason": self.reason,
+            "until": self.until,
         }
 
     def restore(self, snap: Mapping[str, Any]) -> None:
@@ -346,6 +349,9 @@ class Director:
             intensity.v1 = path["v1"]
         duck = snap.get("duck")
         self._duck = Duck(**duck) if duck is not None else None
+        self.reason = snap.get("reason") or NO_RULE
+        until = snap.get("until")
+        self.until = float(until) if until is not None else None
 
     # ---------------------------------------------------------------- inputs
 

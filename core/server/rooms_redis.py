@@ -31,6 +31,15 @@ the owner takes its lease again (a new epoch) and writes its snapshot; the other
 wait ``2 x LEASE_MS`` before they try to take rooms, so a live owner keeps its rooms and
 only a dead one's are taken over. A process that finds another holding its room (a
 partition longer than the lease) follows that one's snapshot.
+
+Delivery: a state or event sent to a process that does not own the room is applied at
+least once. It waits in the room's stream until an owner reads it; the owner records the
+last entry applied in the snapshot that carries its effect (one script), and a new owner
+reads on from there. So what was sent while the owner was dying or frozen, and what a dead
+owner applied but never got into Redis, is applied by the next owner; a forward whose
+write failed is sent again when Redis is back (for ``FORWARD_KEEP_S``). Lost with a dead
+owner: the states sent to it directly that it applied but had not yet written to Redis
+(its snapshot write is one pipelined round trip after the change).
 """
 
 from __future__ import annotations
@@ -57,6 +66,10 @@ LEASE_MS = 1000  # a dead owner's rooms are taken over after this (plus up to PO
 POLL_S = 0.25  # lease renewal / takeover attempts
 XREAD_BLOCK_MS = 200  # how soon a room just taken over has its inbox read
 INBOX_MAXLEN = 10_000
+# Forwards accepted before an outage was known are sent again until Redis is back, for
+# at most this long and this many (older ones are dropped, and logged).
+FORWARD_KEEP_S = 30.0
+FORWARD_KEEP = 1000
 
 # KEYS: lease, epoch, snap. ARGV: process id, lease ms. -> {epoch or 0, snapshot or false}
 _ACQUIRE = """
@@ -280,14 +293,18 @@ class RedisRooms:
                 f"room {link.session.id}: redis unreachable, the message cannot reach the "
                 "server that runs this room"
             )
-        self._queue.put_nowait(("forward", (link, json.dumps(message, separators=(",", ":")))))
+        text = json.dumps(message, separators=(",", ":"))
+        self._queue.put_nowait(("forward", (link, text, time.monotonic())))
 
     # --- background work -------------------------------------------------------------------
 
     async def _writer(self) -> None:
         """Publications, forwards and releases, in order, batched into pipelines."""
+        retry: list[tuple[str, Any]] = []  # forwards a failed write could not send
+        stale: set[RoomLink] = set()  # owned rooms whose publication a failed write lost
         while True:
-            jobs = [await self._queue.get()]
+            jobs = retry or [await self._queue.get()]
+            retry = []
             while not self._queue.empty() and len(jobs) < 256:
                 jobs.append(self._queue.get_nowait())
             try:
@@ -296,10 +313,34 @@ class RedisRooms:
                 raise
             except Exception as exc:
                 self._unhealthy(exc)
-                # Forwards are lost (their senders were told while the outage was known);
-                # publications are superseded by the next snapshot after recovery.
+                # Forwards were accepted (their senders were not told): sent again when
+                # Redis is back, at least once (an XADD whose answer was lost is sent
+                # twice). Publications are not kept (a room changes many times during an
+                # outage): the room's next snapshot replaces them.
+                retry = self._kept([job for job in jobs if job[0] == "forward"])
+                stale.update(job[1][0] for job in jobs if job[0] == "publish")
+                await asyncio.sleep(POLL_S)
                 continue
             self._healthy()
+            if stale:
+                now = time.time()
+                for link in stale:
+                    if link.owner and self.links.get(link.session.id) is link:
+                        self.changed(link, [], now)  # followers catch up with its cue
+                stale.clear()
+
+    def _kept(self, forwards: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """The forwards still worth sending (young enough, the newest FORWARD_KEEP)."""
+        oldest = time.monotonic() - FORWARD_KEEP_S
+        kept = [job for job in forwards if job[1][2] >= oldest][-FORWARD_KEEP:]
+        if len(kept) < len(forwards):
+            log.error(
+                "rooms: redis at %s unreachable for too long: %d states and events sent to "
+                "this server for rooms owned elsewhere are dropped",
+                self._safe_url(),
+                len(forwards) - len(kept),
+            )
+        return kept
 
     async def _write(self, jobs: list[tuple[str, Any]]) -> None:
         pipe = self._redis.pipeline(transaction=False)
@@ -323,7 +364,7 @@ class RedisRooms:
                 )
                 kinds.append(("publish", link))
             elif kind == "forward":
-                link, text = arg
+                link, text, _at = arg
                 pipe.xadd(link.keys["in"], {"m": text}, maxlen=INBOX_MAXLEN, approximate=True)
                 pipe.pexpire(link.keys["in"], self.ttl_ms)
                 kinds.append(("forward", link))
@@ -483,6 +524,9 @@ class RedisRooms:
         session.pending_mood = snap.get("pm")
         if not was_ready:
             self._send_join(session, now)
+        # The owner's decision (a debounce or dwell wait, its end) and, to watchers, the
+        # room's state: as the owner's own clients heard them.
+        session.tell_decision()
 
     def _send_join(self, session: Session, now: float) -> None:
         """Connections that joined before the room's state was known get it now."""

@@ -409,12 +409,17 @@ class Session:
             if not room.owner:
                 return
             manager.rooms.changed(room, outputs, now)  # type: ignore[union-attr]
+        self.tell_decision()
+        self._rearm(now)
+
+    def tell_decision(self) -> None:
+        """The ``decision`` and ``room`` messages, when the director's decision or state
+        changed: after a dispatch here, or a snapshot from the room's owner elsewhere."""
         reason = getattr(self.director, "reason", None)
         if reason is not None:
             self._decided(reason)
         if self.watchers:
             self._tell_room()
-        self._rearm(now)
 
     def room_message(self) -> dict[str, Any]:
         """The ``room`` message: the session's state and what the director made of it."""
