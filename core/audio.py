@@ -42,6 +42,7 @@ Samples are ``float32`` arrays shaped ``(frames, channels)``. PCM formats are cl
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import io
 import math
@@ -68,6 +69,7 @@ __all__ = [
     "decode",
     "encode",
     "fix_ogg_serial",
+    "k_weighted",
     "loudness",
     "ogg_crc",
     "oversampled_peaks",
@@ -498,24 +500,168 @@ def resample(samples: np.ndarray, sr_in: int, sr_out: int, *, circular: bool = F
 
 
 def loudness(samples: np.ndarray, sr: int) -> float:
-    """Integrated loudness in LUFS (ITU-R BS.1770-4, gated; pyloudnorm); -inf for silence.
+    """Integrated loudness in LUFS (ITU-R BS.1770-4, gated); -inf for silence.
 
-    Signals shorter than one 400 ms gating block are measured as a single block.
+    pyloudnorm's meter (its filters, blocks and gates), in numpy alone: pyloudnorm needs
+    scipy.signal, which takes longer to import than a track takes to measure. Signals
+    shorter than one 400 ms gating block are measured as a single block; channels beyond
+    the fifth are not counted (BS.1770 weighs five).
     """
-    import pyloudnorm  # imported here: it pulls in scipy.signal, slow to import
-
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim == 1:
         x = x[:, None]
     if x.shape[0] == 0 or not np.any(x):
         return float("-inf")
-    block = min(0.4, x.shape[0] / sr)
-    meter = pyloudnorm.Meter(sr, block_size=block)
-    # pyloudnorm takes up to 5 channels; louder ones beyond that are rare enough to fold.
-    if x.shape[1] > 5:
-        x = x[:, :5]
-    value = float(meter.integrated_loudness(x))
-    return value if math.isfinite(value) else float("-inf")
+    x = x[:, :5]
+    n = x.shape[0]
+    block = min(0.4, n / sr)
+    # pyloudnorm's block bounds, computed as it computes them (75 % overlap).
+    count = int(np.round((n / sr - block) / (block * 0.25))) + 1
+    j = np.arange(count)
+    lo = (block * (j * 0.25) * sr).astype(np.int64)
+    hi = (block * (j * 0.25 + 1) * sr).astype(np.int64)
+    k = k_weighted(x, sr)
+    sums = np.zeros((n + 1, x.shape[1]))
+    np.cumsum(k * k, axis=0, out=sums[1:])
+    z = (sums[hi] - sums[lo]) / (block * sr)  # mean square per block and channel
+    blocks = z @ np.array(_CHANNEL_WEIGHTS[: x.shape[1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        levels = -0.691 + 10.0 * np.log10(blocks)
+        gated = blocks[levels >= _ABSOLUTE_GATE_LUFS]
+        if gated.size == 0:
+            return float("-inf")
+        relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
+        gated = blocks[(levels > relative) & (levels > _ABSOLUTE_GATE_LUFS)]
+        value = -0.691 + 10.0 * np.log10(gated.mean()) if gated.size else -math.inf
+    return float(value) if math.isfinite(value) else float("-inf")
+
+
+_CHANNEL_WEIGHTS = (1.0, 1.0, 1.0, 1.41, 1.41)  # BS.1770: L, R, C, Ls, Rs
+_ABSOLUTE_GATE_LUFS = -70.0
+
+# K-weighting runs blockwise: within a block of _KW_BLOCK frames, the response from
+# silence is a product with the filter's (exact, truncated) impulse response; the state
+# each block leaves is carried into the next by a prefix scan. Exact to ~1e-12 of the
+# signal, as fast as scipy's lfilter, and numpy alone.
+_KW_BLOCK = 64
+# Products small enough that OpenBLAS never threads them (see _TP_BLOCK below).
+_UNTHREADED = 4 * 65536
+
+
+def _biquad(kind: str, gain_db: float, q: float, fc: float, sr: int) -> tuple[list, list]:
+    """``(b, a)`` normalised by ``a[0]``: RBJ's cookbook, as pyloudnorm designs BS.1770's stages."""
+    big_a = 10 ** (gain_db / 40.0)
+    w0 = 2.0 * np.pi * (fc / sr)
+    alpha = np.sin(w0) / (2.0 * q)
+    cos = np.cos(w0)
+    if kind == "high_shelf":
+        root = 2 * np.sqrt(big_a) * alpha
+        b = [
+            big_a * ((big_a + 1) + (big_a - 1) * cos + root),
+            -2 * big_a * ((big_a - 1) + (big_a + 1) * cos),
+            big_a * ((big_a + 1) + (big_a - 1) * cos - root),
+        ]
+        a = [
+            (big_a + 1) - (big_a - 1) * cos + root,
+            2 * ((big_a - 1) - (big_a + 1) * cos),
+            (big_a + 1) - (big_a - 1) * cos - root,
+        ]
+    else:  # high_pass
+        b = [(1 + cos) / 2, -(1 + cos), (1 + cos) / 2]
+        a = [1 + alpha, -2 * cos, 1 - alpha]
+    return [float(v / a[0]) for v in b], [float(v / a[0]) for v in a]
+
+
+@functools.lru_cache(maxsize=8)
+def _k_filter(sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """BS.1770's two stages (a 1500 Hz +4 dB shelf, a 38 Hz high-pass) as one 4-state
+    system, for blocks of ``L`` frames: ``(T, G, O, A^L)``. A block's response from
+    silence is ``x @ T``, the state it leaves ``x @ G``; a state ``s`` at a block's start
+    adds ``s @ O`` to it."""
+    size = _KW_BLOCK
+    a_mat = np.zeros((4, 4))
+    b_vec = np.zeros(4)
+    c_vec = np.zeros(4)
+    d = 1.0
+    # Cascade the stages, each in transposed direct form II (lfilter's).
+    for i, (b, a) in enumerate(
+        (
+            _biquad("high_shelf", 4.0, 1 / np.sqrt(2), 1500.0, sr),
+            _biquad("high_pass", 0.0, 0.5, 38.0, sr),
+        )
+    ):
+        own = np.array([[-a[1], 1.0], [-a[2], 0.0]])
+        own_b = np.array([b[1] - a[1] * b[0], b[2] - a[2] * b[0]])
+        s = slice(2 * i, 2 * i + 2)
+        # The stage's input is the previous stages' output: c_vec . state + d * x.
+        a_mat[s] += np.outer(own_b, c_vec)
+        a_mat[s, s] = own
+        b_vec[s] = own_b * d
+        c_vec = b[0] * c_vec
+        c_vec[2 * i] = 1.0
+        d *= b[0]
+    h = np.empty(size)
+    h[0] = d
+    state = b_vec.copy()
+    for t in range(1, size):
+        h[t] = c_vec @ state
+        state = a_mat @ state
+    lag = np.arange(size)[None, :] - np.arange(size)[:, None]
+    toeplitz = np.where(lag >= 0, h[np.clip(lag, 0, size - 1)], 0.0)
+    to_state = np.empty((size, 4))
+    vec = b_vec.copy()
+    for t in range(size - 1, -1, -1):
+        to_state[t] = vec
+        vec = a_mat @ vec
+    from_state = np.empty((4, size))
+    row = c_vec.copy()
+    for t in range(size):
+        from_state[:, t] = row
+        row = row @ a_mat
+    out = (toeplitz, to_state, from_state, np.linalg.matrix_power(a_mat, size))
+    for arr in out:
+        arr.setflags(write=False)
+    return out
+
+
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in row slices that OpenBLAS does not thread."""
+    rows = max(1, _UNTHREADED // (a.shape[1] * b.shape[1]))
+    if a.shape[0] <= rows:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]))
+    for start in range(0, a.shape[0], rows):
+        np.matmul(a[start : start + rows], b, out=out[start : start + rows])
+    return out
+
+
+def k_weighted(samples: np.ndarray, sr: int) -> np.ndarray:
+    """The samples through BS.1770's K-weighting filter, from silence: float64 ``(frames,
+    channels)``, what ``scipy.signal.lfilter`` gives with pyloudnorm's two stages."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[:, None]
+    n = x.shape[0]
+    toeplitz, to_state, from_state, step = _k_filter(int(sr))
+    count = -(-n // _KW_BLOCK)
+    out = np.empty(x.shape)
+    for ch in range(x.shape[1]):
+        blocks = np.zeros(count * _KW_BLOCK)
+        blocks[:n] = x[:, ch]
+        blocks = blocks.reshape(count, _KW_BLOCK)
+        y = _product(blocks, toeplitz)
+        # The state after block i: its own plus step @ the state after block i - 1; summed
+        # over all earlier blocks by doubling (each pass covers twice as many).
+        states = _product(blocks, to_state)
+        power = step.T
+        span = 1
+        while span < count:
+            states[span:] += _product(states[:-span], power)
+            power = power @ power
+            span *= 2
+        y[1:] += _product(states[:-1], from_state)
+        out[:, ch] = y.reshape(-1)[:n]
+    return out
 
 
 # True peak: 4x oversampling, as ITU-R BS.1770-4 Annex 2 prescribes. The Annex's example

@@ -168,15 +168,11 @@ class _GatedLoudness:
     """
 
     def __init__(self, x: np.ndarray, sr: int) -> None:
-        from pyloudnorm import IIRfilter  # the meter's own K-weighting stages
-
-        shelf = IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sr, "high_shelf")
-        highpass = IIRfilter(0.0, 0.5, 38.0, sr, "high_pass")
         weights = (1.0, 1.0, 1.0, 1.41, 1.41)
+        k = core_audio.k_weighted(x[:, :5], sr)  # the meter's own filter
         power = np.zeros(x.shape[0])
-        for ch in range(min(x.shape[1], 5)):
-            k = highpass.apply_filter(shelf.apply_filter(x[:, ch].astype(np.float64)))
-            power += weights[ch] * k * k
+        for ch in range(k.shape[1]):
+            power += weights[ch] * k[:, ch] * k[:, ch]
         self.power = power
         self.hop = round(0.1 * sr)
         self.blocks = max(1, (x.shape[0] - 4 * self.hop) // self.hop + 1)
@@ -227,7 +223,7 @@ def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analy
     if x.shape[0] == 0 or not np.any(x):
         return None
     meter = _GatedLoudness(x, sr)
-    # With no gain this is pyloudnorm's reading exactly (same filters, blocks and gates).
+    # With no gain this is core_audio.loudness's reading (same filter, blocks and gates).
     lufs = meter.measure(np.zeros(x.shape[0]))
     if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
         return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -189,6 +191,57 @@ def test_loudness_of_a_known_sine():
     assert audio.loudness(np.zeros((SR, 2)), SR) == -math.inf
     short = 0.1 * np.sin(2 * np.pi * 997 * t[: SR // 10])  # shorter than one gating block
     assert audio.loudness(short, SR) == pytest.approx(-20 - 3.01, abs=0.3)
+
+
+@pytest.mark.parametrize("sr", [44100, 48000, 22050])
+def test_k_weighting_is_scipys_lfilter_with_pyloudnorms_stages(sr):
+    # Lengths around the blocks the filter runs in, and a long one (the carried state).
+    pyloudnorm = pytest.importorskip("pyloudnorm")
+    shelf = pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sr, "high_shelf")
+    highpass = pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sr, "high_pass")
+    rng = np.random.default_rng(sr)
+    for frames in (1, 63, 64, 65, 1000, 3 * sr + 17):
+        x = rng.standard_normal((frames, 2))
+        x[: frames // 2] *= 1e-3  # quiet, then loud: the state carried across blocks
+        ours = audio.k_weighted(x, sr)
+        for ch in range(2):
+            theirs = highpass.apply_filter(shelf.apply_filter(x[:, ch]))
+            assert np.abs(ours[:, ch] - theirs).max() < 1e-9, (frames, ch)
+
+
+def test_loudness_reads_what_pyloudnorm_reads():
+    from corpus import BLUPI, read, require_corpus
+
+    require_corpus()
+    pyloudnorm = pytest.importorskip("pyloudnorm")
+    song, sr = read(BLUPI / "music003.ogg", 20.0, 20.0)  # real music, quiet and loud parts
+    rng = np.random.default_rng(3)
+    cases = [
+        (song, sr),
+        (song[:, :1], sr),  # mono
+        (song[: sr // 4], sr),  # shorter than a gating block
+        (np.concatenate([song, 0.5 * song, song[:, :1]], axis=1), sr),  # 5 channels
+        (0.001 * rng.standard_normal((48000 * 3, 2)), 48000),  # near the -70 LUFS gate
+    ]
+    for x, rate in cases:
+        x = np.asarray(x, np.float64)
+        meter = pyloudnorm.Meter(rate, block_size=min(0.4, x.shape[0] / rate))
+        assert audio.loudness(x, rate) == pytest.approx(meter.integrated_loudness(x), abs=1e-9)
+
+
+def test_measuring_loudness_does_not_import_scipy():
+    # scipy.signal takes longer to import than a track takes to finish: the first track
+    # a server makes must not wait for it.
+    code = (
+        "import sys, numpy as np\n"
+        "from segue.core import audio\n"
+        "from segue.plugins import loudness\n"
+        "x = np.random.default_rng(0).standard_normal((44100, 2)).astype(np.float32) * 0.1\n"
+        "assert loudness.process(x, 44100, 'ogg', -16.0, (0, 44100)) is not None\n"
+        "audio.loudness(x, 44100)\n"
+        "assert 'scipy' not in sys.modules, 'scipy imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
 def test_true_peak_finds_inter_sample_peaks():
