@@ -519,7 +519,8 @@ def loudness(samples: np.ndarray, sr: int) -> float:
     count = int(np.round((n / sr - block) / (block * 0.25))) + 1
     j = np.arange(count)
     lo = (block * (j * 0.25) * sr).astype(np.int64)
-    hi = (block * (j * 0.25 + 1) * sr).astype(np.int64)
+    # The last block may reach past the end (its count is rounded): it ends at the end.
+    hi = np.minimum((block * (j * 0.25 + 1) * sr).astype(np.int64), n)
     k = k_weighted(x, sr)
     sums = np.zeros((n + 1, x.shape[1]))
     np.cumsum(k * k, axis=0, out=sums[1:])

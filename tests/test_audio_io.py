@@ -220,6 +220,7 @@ def test_loudness_reads_what_pyloudnorm_reads():
         (song, sr),
         (song[:, :1], sr),  # mono
         (song[: sr // 4], sr),  # shorter than a gating block
+        (song[: 2 * sr + 3 * sr // 50], sr),  # a last block rounded up, past the end
         (np.concatenate([song, 0.5 * song, song[:, :1]], axis=1), sr),  # 5 channels
         (0.001 * rng.standard_normal((48000 * 3, 2)), 48000),  # near the -70 LUFS gate
     ]
