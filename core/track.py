@@ -77,10 +77,14 @@ class Track:
             del data["stems"]  # tracks without stems keep their wire form
         return data
 
+    def stem_filename(self, name: str) -> str:
+        """Stem ``name``'s file: ``{id}-{name}.{format}``."""
+        return str(self.stems[name].get("file") or f"{self.id}-{name}.{self.format}")
+
     def stem_track(self, name: str) -> Track:
         """Stem ``name`` as a Track of its own (its file, ``{id}-{name}.{format}``)."""
         stem = self.stems[name]
-        file = str(stem.get("file") or f"{self.id}-{name}.{self.format}")
+        file = self.stem_filename(name)
         return self.replace(
             id=file[: -len(self.format) - 1],
             sha256=stem.get("sha256", ""),

@@ -191,6 +191,50 @@ async def test_presigned_urls_for_a_private_bucket(tmp_path, moto):
     await s.aclose()
 
 
+async def test_stem_urls_are_the_storage_public_urls(tmp_path, moto):
+    """A layered track's stems are fetched where its mix is: the CDN, or presigned URLs."""
+    from segue.core.pregen.sinks import with_public_url
+    from segue.core.track import Track
+
+    url, _ = moto
+    track_id = "5e" * 32
+    stems = {}
+    blobs = {}
+    for name in ("bass", "drums"):
+        file = f"{track_id}-{name}.ogg"
+        src, sha = source(tmp_path, os.urandom(3000))
+        blobs[name] = src.read_bytes()
+        stems[name] = {"url": f"/tracks/{file}", "file": file, "sha256": sha, "bytes": 3000}
+    mix, mix_sha = source(tmp_path, os.urandom(5000))
+    track = Track(
+        id=track_id, mood="m", variant=0, duration_s=4.0, format="ogg", sha256=mix_sha, stems=stems
+    )
+    cached = track.to_dict()
+    cdn = make_sink(url, prefix="stems/", public_base_url="https://cdn.example.com")
+    private = make_sink(url, prefix="stems/", presign_expires_s=600)
+    await cdn.put(track.filename, mix, mix_sha)
+    for name, stem in stems.items():
+        (tmp_path / "stem").write_bytes(blobs[name])
+        await cdn.put(stem["file"], tmp_path / "stem", stem["sha256"])
+    served = with_public_url(cdn, track).to_dict()
+    assert served["url"] == f"https://cdn.example.com/stems/{mix_sha}.ogg"
+    for name, stem in served["stems"].items():
+        assert stem["url"] == f"https://cdn.example.com/stems/{stems[name]['sha256']}.ogg"
+        assert (stem["sha256"], stem["bytes"]) == (stems[name]["sha256"], 3000)
+    assert await private.refresh(track.filename)
+    for stem in stems.values():
+        assert await private.refresh(stem["file"])
+    signed = with_public_url(private, track)
+    assert "X-Amz-Signature=" in signed.url
+    for name, stem in signed.stems.items():
+        assert "X-Amz-Signature=" in stem["url"] and "X-Amz-Expires=600" in stem["url"]
+        with urllib.request.urlopen(stem["url"], timeout=10) as r:
+            assert r.read() == blobs[name]
+    assert track.to_dict() == cached  # the cached Track keeps the server's own routes
+    await cdn.aclose()
+    await private.aclose()
+
+
 async def test_a_checksum_mismatch_uploads_nothing(tmp_path, moto):
     url, _ = moto
     s = make_sink(url, prefix="mismatch/")

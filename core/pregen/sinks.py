@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from segue.core.cache import Cache
 from segue.core.errors import GenerationError, PermanentError, StorageError
@@ -80,12 +81,24 @@ async def refresh_sink(sink: StorageSink, filename: str) -> None:
 
 
 def with_public_url(sink: StorageSink, track: Track) -> Track:
-    """``track`` with the URL clients fetch it from, when the sink serves it elsewhere."""
+    """``track`` with the URLs clients fetch it and its stems from, when the sink serves
+    them elsewhere (a CDN, presigned URLs); the cached Track keeps the server's routes."""
     public_url = getattr(sink, "public_url", None)
-    url = public_url(track.filename) if public_url is not None else None
+    if public_url is None:
+        return track
+    changes: dict[str, Any] = {}
+    url = public_url(track.filename)
     if url and url != track.public_url:
-        return track.replace(public_url=url)
-    return track
+        changes["public_url"] = url
+    if track.stems:
+        stems = dict(track.stems)
+        for name, stem in track.stems.items():
+            stem_url = public_url(track.stem_filename(name))
+            if stem_url and stem_url != stem.get("url"):
+                stems[name] = {**stem, "url": stem_url}
+        if stems != track.stems:
+            changes["stems"] = stems
+    return track.replace(**changes) if changes else track
 
 
 async def put_all(sinks: list[StorageSink], track: Track, path: Path) -> None:
