@@ -12,6 +12,7 @@ import base64
 import json
 import struct
 
+import aiohttp
 import pytest
 from server_support import connect_raw, joined, recv_type, serve
 
@@ -144,17 +145,18 @@ async def test_control_frames_still_answered_on_the_direct_path(tmp_path):
         await client.close()
 
 
-async def test_frames_that_come_with_the_upgrade_request_take_the_plain_path(tmp_path):
+async def test_frames_that_come_with_the_upgrade_request_are_answered_in_order(tmp_path):
     async with serve(tmp_path) as live:
         ping = frame(b'{"type":"ping","t":5,"id":"early"}')
         state = frame(b'{"type":"state","set":{"in_combat":true}}')
-        client = await RawClient.open(live.port, "early", first=ping + state)
-        msgs = [await client.message() for _ in range(5)]
-        assert [m["type"] for m in msgs] == ["welcome", "cue", "prefetch", "pong", "cue"]
-        assert msgs[3]["id"] == "early" and msgs[4]["mood"] == "combat"
+        binary = frame(b"\x00\x01", opcode=0x2)
+        client = await RawClient.open(live.port, "early", first=ping + binary + state)
+        msgs = [await client.message() for _ in range(6)]
+        assert [m["type"] for m in msgs] == ["welcome", "cue", "prefetch", "pong", "error", "cue"]
+        assert msgs[3]["id"] == "early" and msgs[5]["mood"] == "combat"
+        # Such a connection takes the direct path too (the early frames were queued).
         [response] = responses(live)
-        assert not response.direct
-        # And the connection goes on working on the plain path.
+        assert response.direct
         client.send(frame(b'{"type":"state","set":{"in_combat":false}}'))
         msg = await client.message()
         assert msg["type"] == "cue" and msg["mood"] == "explore"
@@ -346,3 +348,67 @@ async def test_an_http_body_is_decoded_once(tmp_path, monkeypatch):
             async with http.post(f"{url}/{route}", data=json.dumps(body)) as r:
                 assert r.status == status, await r.text()
             assert counter.take() == 1, body
+
+
+async def test_a_connection_refused_a_frame_is_read_in_the_slow_lane(tmp_path):
+    async with serve(tmp_path) as live:
+        good = await RawClient.open(live.port, "lane-good")
+        bad = await RawClient.open(live.port, "lane-bad")
+        await good.joined()
+        await bad.joined()
+        lane = live.server.lane
+        assert lane.chunks == 0
+        bad.send(frame(b"{not json"))
+        assert (await bad.message())["code"] == "bad_json"
+        # What it sends next waits in the lane, and is answered in order, every chunk.
+        for i in range(3):
+            bad.send(frame(b'{"type":"ping","t":1,"id":%d}' % i) + frame(b"\x00", opcode=0x2))
+            assert (await bad.message())["id"] == i
+            assert (await bad.message())["code"] == "bad_message"
+        assert lane.chunks == 3
+        assert not lane.held and not lane.scheduled
+        # A connection never refused is read at once.
+        good.send(frame(b'{"type":"state","set":{"in_combat":true}}'))
+        assert (await good.message())["type"] == "cue"
+        assert lane.chunks == 3
+        async with aiohttp.ClientSession() as http, http.get(f"{live.http}/metrics") as r:
+            assert "segue_slow_lane_chunks_total 3.0" in await r.text()
+        await good.close()
+        await bad.close()
+
+
+class HeldReader:
+    """What the slow lane needs of a connection's reader (ws_direct.DirectReader)."""
+
+    def __init__(self, name: str, released: list[str]) -> None:
+        self.name, self.released = name, released
+        self.held: bytes | None = None
+        self.paused = 0
+        self.protocol = self
+        self.transport = self
+
+    def pause_reading(self) -> None:
+        self.paused += 1
+
+    def release(self) -> None:
+        self.released.append(f"{self.name}:{self.held.decode()}")
+        self.held = None
+
+
+async def test_the_slow_lane_parses_in_order_a_budget_per_loop_turn():
+    from segue.core.server.ws_direct import SlowLane
+
+    released: list[str] = []
+    lane = SlowLane(budget_s=0.0)  # one chunk per turn of the loop
+    a, b, c = (HeldReader(n, released) for n in "abc")
+    for reader in (a, b, c):
+        assert lane.hold(reader, b"1") == (False, b"")
+    lane.hold(a, b"2")  # more read before the pause took: kept, in order
+    assert (a.paused, b.paused, c.paused) == (1, 1, 1) and lane.chunks == 4
+    assert released == []  # nothing parsed where it was read
+    await asyncio.sleep(0)
+    assert released == ["a:12"]
+    await asyncio.sleep(0)
+    assert released == ["a:12", "b:1"]
+    await asyncio.sleep(0)
+    assert released == ["a:12", "b:1", "c:1"] and not lane.scheduled

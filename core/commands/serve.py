@@ -88,7 +88,7 @@ async def serve(
     args: argparse.Namespace, score: Any, plugins: Any, pipeline: Any, sockets: list[Any]
 ) -> int:
     from segue.core.pregen.progress import LogReporter
-    from segue.core.server.app import create_app, start
+    from segue.core.server.app import create_app, settle_heap, start
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -114,6 +114,7 @@ async def serve(
             score, pipeline=pipeline, plugins=plugins, generate_in_background=not args.no_pregen
         )
         runner, port = await start(app, sockets=sockets)
+        settle_heap()
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(
             f"segue: serving {score.title!r} on http://{host}:{port}/ "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import logging
 import os
@@ -64,7 +65,7 @@ from segue.core.server.sessions import (
 )
 from segue.core.server.sockets import BACKLOG, listen
 from segue.core.server.wire import Encoder, frame_message
-from segue.core.server.ws_direct import DirectResponse, fast_path_problem
+from segue.core.server.ws_direct import DirectResponse, SlowLane, fast_path_problem
 from segue.core.track import Track
 
 if TYPE_CHECKING:
@@ -77,6 +78,8 @@ _monotonic = time.monotonic
 _time = time.time
 _OK = Verdict.OK
 FAILURE_LOG_INTERVAL_S = 10.0
+# A connection refused a frame is read in the slow lane for this long after (ws_direct).
+SUSPECT_S = 10.0
 _ABNORMAL = 1006  # closed without a close frame (what the client sees of a dropped peer)
 _FRAME_NAMES = {
     WSMsgType.BINARY: "binary",
@@ -298,6 +301,8 @@ class SegueServer:
         self._failures = 0  # messages whose handling failed since the last report
         self._failure_log_at = 0.0
         self.cork = Cork()  # replies to one read, written once per connection
+        self.lane = SlowLane()  # reads from connections refused a frame: after the others
+        self.metrics.slow_lane_chunks = lambda: self.lane.chunks
         self._tokens = [t.encode() for t in config.tokens]
         self._origins = frozenset(config.origins)
 
@@ -542,7 +547,14 @@ class SegueServer:
             # Text messages go to _handle_text as they are parsed (see ws_direct); the
             # read loop below gets the rest, and any text queued before this.
             # Replies to the messages of one chunk are written once, at its end.
-            ws.bind(conn, self._handle_text, self.cork.begin, self.cork.flush)
+            ws.bind(
+                conn,
+                self._handle_text,
+                self.cork.begin,
+                self.cork.flush,
+                frames=self._handle_frame,
+                lane=self.lane,
+            )
             await self._read_loop(ws, conn)
             # A close we started (flood, too large, slow reader) must finish with its
             # code before aiohttp's own end-of-response close (1000) gets a chance.
@@ -576,34 +588,14 @@ class SegueServer:
     async def _read_loop(self, ws: web.WebSocketResponse, conn: Connection) -> None:
         receive = ws.receive
         handle = self._handle_text
-        received = self.metrics.received
+        frame = self._handle_frame
         while True:
             msg = await receive()
             kind = msg.type
             if kind is WSMsgType.TEXT:
                 handle(conn, msg.data)
             elif kind is WSMsgType.BINARY or kind is WSMsgType.PING or kind is WSMsgType.PONG:
-                # Every frame pays the rate limit (a flood of pings or binary frames is
-                # a flood), and tells the client is alive.
-                name = _FRAME_NAMES[kind]
-                verdict = conn.limiter.check(_monotonic())
-                if verdict is not _OK:
-                    received["invalid"] += 1
-                    self._refuse_rate(conn, verdict)
-                elif kind is WSMsgType.BINARY:
-                    received[name] += 1
-                    self._send_error(
-                        conn,
-                        ErrorCode.BAD_MESSAGE,
-                        "binary frames are not part of protocol 1; send JSON text",
-                        None,
-                    )
-                elif kind is WSMsgType.PING:
-                    received[name] += 1
-                    if conn.send(_pong_frame(msg.data)):
-                        self.metrics.sent["pong_frame"] += 1
-                else:
-                    received[name] += 1
+                frame(conn, kind, msg.data)
             else:  # CLOSE, CLOSING, CLOSED, ERROR
                 if kind is WSMsgType.ERROR:
                     code = ws.close_code or CloseCode.TOO_BIG
@@ -611,6 +603,27 @@ class SegueServer:
                 break
             if conn.closed:
                 break
+
+    def _handle_frame(self, conn: Connection, kind: WSMsgType, data: bytes) -> None:
+        """A binary, ping or pong frame (from the read loop, or as it is parsed)."""
+        # Every frame pays the rate limit (a flood of pings or binary frames is a
+        # flood), and tells the client is alive.
+        received = self.metrics.received
+        verdict = conn.limiter.check(_monotonic())
+        if verdict is not _OK:
+            received["invalid"] += 1
+            self._refuse_rate(conn, verdict)
+            return
+        received[_FRAME_NAMES[kind]] += 1
+        if kind is WSMsgType.BINARY:
+            self._send_error(
+                conn,
+                ErrorCode.BAD_MESSAGE,
+                "binary frames are not part of protocol 1; send JSON text",
+                None,
+            )
+        elif kind is WSMsgType.PING and conn.send(_pong_frame(data)):
+            self.metrics.sent["pong_frame"] += 1
 
     def _refuse_rate(self, conn: Connection, verdict: Verdict) -> None:
         """A frame over the connection's rate: an error, and on a sustained flood, 1008."""
@@ -633,6 +646,8 @@ class SegueServer:
 
     def _send_error(self, conn: Connection, code: str, message: str, id: Any) -> None:
         self.metrics.errors[code] += 1
+        if code != ErrorCode.ROOM_UNAVAILABLE:  # the client's fault: the slow lane
+            conn.suspect_until = _monotonic() + SUSPECT_S
         if conn.send(frame_message(error_message(code, message, id))):
             self.metrics.sent["error"] += 1
 
@@ -931,11 +946,35 @@ async def start(
     return runner, int(sockets[0].getsockname()[1])
 
 
+# Full collections once per this many young-generation (gen 1) ones, not 10 (see
+# settle_heap).
+GC_FULL_EVERY = 100
+
+
+def settle_heap() -> None:
+    """Tune the garbage collector for a long-running server; call once it has started.
+
+    What was loaded at startup (modules, the score, plugins, tracks: some 100,000
+    objects) is moved out of the collector's sight (``gc.freeze``), and full collections
+    run a tenth as often. Under a flood of connections, objects that live a few
+    seconds reach the oldest generation by the thousand, and Python then ran a full
+    collection about every second, each walking every object in the process: 100 ms
+    stalls of every connection at once (measured with ``benchmarks/hostile.py``). With
+    this a full collection walks the connections' own objects only, every few seconds.
+    The frozen objects are never collected: call it once, in the process that serves.
+    """
+    gc.collect()
+    gc.freeze()
+    young, middle, _full = gc.get_threshold()
+    gc.set_threshold(young, middle, GC_FULL_EVERY)
+
+
 __all__ = [
     "SERVER",
     "SegueServer",
     "ServerConfig",
     "create_app",
     "listen",
+    "settle_heap",
     "start",
 ]

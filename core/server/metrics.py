@@ -62,6 +62,8 @@ class Metrics:
         self.cache_misses = 0
         self.track_bytes = 0
         self.slow_drops = 0
+        # Chunks read from suspect connections, parsed after the rest (the server's slow lane).
+        self.slow_lane_chunks: Callable[[], float] = lambda: 0
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -153,4 +155,9 @@ class _Collector(Collector):
             "segue_slow_clients_dropped",
             "Connections dropped because their send queue filled up",
             m.slow_drops,
+        )
+        yield _counter(
+            "segue_slow_lane_chunks",
+            "Chunks read from connections refused a frame in the last 10 s, parsed after the rest",
+            m.slow_lane_chunks(),
         )

@@ -112,6 +112,7 @@ class Connection:
         "max_buffer",
         "on_drop",
         "session",
+        "suspect_until",
         "transport",
         "watch",
         "ws",
@@ -133,6 +134,9 @@ class Connection:
         self.session: Session | None = None
         self.watch = False  # receives the room's state (``?watch=state``)
         self.closed = False
+        # Until then (time.monotonic()), what it sends waits in the slow lane: it was
+        # refused a frame (see segue.core.server.ws_direct).
+        self.suspect_until = 0.0
         self.on_drop = on_drop
         self._closing_task: asyncio.Task[Any] | None = None
         # Frames held while corked. They do not count against max_buffer: held, they are
