@@ -58,6 +58,33 @@ SILENCE_DB = -60.0
 STINGER_FADE_S = 0.05
 
 
+@dataclass(frozen=True, eq=False)
+class Edit:
+    """The cut and crossfade that made a loop, to apply alike to the mix and its stems.
+
+    ``apply(x)``: ``x`` with ``x[a:a+n] * fade_out + x[b:b+n] * fade_in`` written at
+    ``dst`` (``n`` = len(fade_out); none when the gains are None), cut to ``length``
+    frames. It is linear, so stems edited with it still sum to the edited mix; the gains
+    are the mix's (their power correction is measured on the mix).
+    """
+
+    length: int
+    dst: int = 0
+    a: int = 0
+    b: int = 0
+    fade_out: np.ndarray | None = None
+    fade_in: np.ndarray | None = None
+
+    def apply(self, samples: np.ndarray) -> np.ndarray:
+        x = np.asarray(samples, dtype=np.float32)
+        out = x[: self.length].copy()
+        if self.fade_out is not None and self.fade_in is not None:
+            n = self.fade_out.shape[0]
+            mixed = x[self.a : self.a + n] * self.fade_out + x[self.b : self.b + n] * self.fade_in
+            out[self.dst : self.dst + n] = mixed[: max(0, out.shape[0] - self.dst)]
+        return out
+
+
 @dataclass(frozen=True)
 class Carved:
     """The edited samples and where their regions are (in frames of ``samples``)."""
@@ -70,6 +97,7 @@ class Carved:
     outro_end: int  # the outro is loop_end..outro_end (empty when equal)
     fallback: str | None = None  # why the song became a whole-song loop
     distance: float = 0.0  # the chosen seam's musical distance (0 = identical bars)
+    edit: Edit | None = None  # how ``samples`` was made, for the stems (None: unchanged)
 
 
 def _bar_features(f: Features, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -137,10 +165,10 @@ def whole_song(samples: np.ndarray, sr: int, reason: str) -> Carved:
     n = min(round(FALLBACK_CROSSFADE_S * sr), end // 4)
     if n < 2:
         return Carved(x, 0, max(end, 1), 0, 0.0, max(end, 1), fallback=reason)
-    out = x[: end - n].copy()
     fade_out, fade_in = _equal_power(n, x[end - n : end], x[:n])
-    out[:n] = x[end - n : end] * fade_out + x[:n] * fade_in
-    return Carved(out, 0, out.shape[0], 0, n / sr, out.shape[0], fallback=reason)
+    edit = Edit(end - n, 0, end - n, 0, fade_out, fade_in)
+    out = edit.apply(x)
+    return Carved(out, 0, out.shape[0], 0, n / sr, out.shape[0], fallback=reason, edit=edit)
 
 
 def carve(
@@ -189,29 +217,28 @@ def carve(
         return whole_song(x, sr, f"fewer than {MIN_BARS} steady bars: the whole song loops")
     _, i, j = best
     start, end = round(times[i] * sr), min(round(times[j] * sr), x.shape[0])
-    out = x.copy()
     n = min(n, (end - start) // 4)
+    outro_end = max(end, _audible_end(x, sr))
     if n >= 2 and start >= n:
         # The loop's last beat fades into the beat before the loop start.
-        a, b = x[end - n : end], x[start - n : start]
-        fade_out, fade_in = _equal_power(n, a, b)
-        out[end - n : end] = a * fade_out + b * fade_in
+        fade_out, fade_in = _equal_power(n, x[end - n : end], x[start - n : start])
+        edit = Edit(outro_end, end - n, end - n, start - n, fade_out, fade_in)
     elif n >= 2 and end + n <= x.shape[0]:
         # The song's continuation after the loop end fades into the loop's first beat.
-        a, b = x[end : end + n], x[start : start + n]
-        fade_out, fade_in = _equal_power(n, a, b)
-        out[start : start + n] = a * fade_out + b * fade_in
+        fade_out, fade_in = _equal_power(n, x[end : end + n], x[start : start + n])
+        edit = Edit(outro_end, start, end, start, fade_out, fade_in)
     else:
         n = 0  # the file is whole bars from its first beat: it loops as it is
-    outro_end = max(end, _audible_end(x, sr))
+        edit = Edit(outro_end)
     return Carved(
-        out[:outro_end],
+        edit.apply(x),
         start,
         end,
         j - i,
         n / sr,
         outro_end,
         distance=float(dist[i - 1, j - 1]) if i > 0 else 0.0,
+        edit=edit,
     )
 
 

@@ -35,6 +35,14 @@ def segue_register_storage_sinks(register: Register) -> None:
 
 
 @hookspec
+def segue_register_stem_separators(register: Register) -> None:
+    """Register stem separators: ``register(name, factory)``, factory(config, state_dir).
+
+    A separator splits a generated song into a mood's layers (``segue.core.separator``).
+    """
+
+
+@hookspec
 def segue_transform_prompt(request: GenerationRequest, score: Score) -> GenerationRequest | None:
     """Rewrite a generation request before its cache key is computed; return a new one or None.
 

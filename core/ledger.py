@@ -7,7 +7,10 @@ so that money spent against an emulator or any other non-production endpoint (a
 for the real endpoint. An entry named by its cache key alone (written before entries
 named their endpoint) is production money of an unknown generator.
 
-A generator says where its costs go with an optional ``cost_endpoint() -> (endpoint,
+A stem separator's costs are entries of their own, named the same way after the
+separator (``<cache key>|demucs|<host>/fal-ai/demucs|production``).
+
+A generator (or separator) says where its costs go with an optional ``cost_endpoint() -> (endpoint,
 production)``; without one, its costs are production costs at an unnamed endpoint.
 """
 
@@ -67,14 +70,17 @@ def entries(ledger: dict[str, float]) -> list[LedgerEntry]:
     return out
 
 
-def spent_for(ledger: dict[str, float], generator: Any) -> float:
-    """What counts toward ``generator``'s budget: production money for a production
-    endpoint; for a non-production one, what was spent against that same endpoint."""
-    endpoint, production = cost_endpoint(generator)
+def spent_for(ledger: dict[str, float], *spenders: Any) -> float:
+    """What counts toward the budget of ``spenders`` (a generator, and the stem separator
+    working on its songs): production money when one of them is a production endpoint;
+    for non-production ones, what was spent against those same endpoints."""
+    ends = [cost_endpoint(s) for s in spenders]
+    production = any(p for _, p in ends)
+    tests = {endpoint for endpoint, p in ends if not p}
     return float(
         sum(
             e.usd
             for e in entries(ledger)
-            if (e.production if production else (not e.production and e.endpoint == endpoint))
+            if (e.production and production) or (not e.production and e.endpoint in tests)
         )
     )

@@ -134,6 +134,23 @@ def _call_chained(impl: Any, hook: str, available: dict[str, Any]) -> Any:
         ) from exc
 
 
+def _stems_follow(before: TrackAudio, after: TrackAudio) -> TrackAudio:
+    """``after`` with stems a plugin left as they were following its change of the mix's
+    level (a per-frame gain); dropped when it changed more than the level (docs/plugins.md).
+
+    Done after each plugin, so a gain after a cut applied to every stem is followed too.
+    """
+    from segue.core.audio import follow_gain
+
+    left = set(after.stems) == set(before.stems) and all(
+        after.stems[k] is before.stems[k] for k in before.stems
+    )
+    if not left:
+        return after  # the plugin applied its change to the stems itself
+    followed = follow_gain(before.samples, after.samples, before.stems)
+    return after.replace(stems=followed or {})
+
+
 def _is_track(value: Any) -> bool:
     from segue.core.track import Track
 
@@ -208,6 +225,7 @@ class Plugins:
         self.generators = self._registry("generator", "segue_register_generators")
         self.caches = self._registry("cache backend", "segue_register_cache_backends")
         self.sinks = self._registry("storage sink", "segue_register_storage_sinks")
+        self.separators = self._registry("stem separator", "segue_register_stem_separators")
 
     # -- loading -------------------------------------------------------------------------
 
@@ -369,6 +387,8 @@ class Plugins:
                 raise PluginError(
                     f"plugin {impl.plugin_name}: segue_process_track returned non-finite samples"
                 )
+            if audio.stems and result.samples is not audio.samples:
+                result = _stems_follow(audio, result)
             audio = result
         return audio
 
@@ -380,7 +400,7 @@ class Plugins:
         for name, plugin in self.pm.list_name_plugin():
             hooks = sorted(h.name for h in self.pm.get_hookcallers(plugin) or [])
             registered: dict[str, list[str]] = {}
-            for registry in (self.generators, self.caches, self.sinks):
+            for registry in (self.generators, self.caches, self.sinks, self.separators):
                 names = [r.name for r in registry.entries.values() if r.plugin == name]
                 if names:
                     registered[registry.kind] = sorted(names)

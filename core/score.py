@@ -237,6 +237,9 @@ class Score:
     server: ServerOptions = ServerOptions()
     version: int = SCORE_VERSION
     intensity: Intensity | None = None
+    # Splits generated songs into the moods' layers when the generator renders no stems
+    # (docs/pregeneration.md, "Stems"); None: `separator: none`.
+    separator: PluginChoice | None = PluginChoice("demucs")
 
     @property
     def state_dir(self) -> Path:

@@ -78,6 +78,7 @@ TOP_KEYS = (
     "generator",
     "cache",
     "storage",
+    "separator",
     "budget_usd",
     "loudness_lufs",
     "style",
@@ -372,6 +373,12 @@ class ScoreChecker:
             return tuple(c for c in choices if c is not None) or (PluginChoice("local"),)
         choice = self.plugin(value, path, "sink", "storage sink")
         return (choice or PluginChoice("local"),)
+
+    def separator(self, value: Any) -> PluginChoice | None:
+        """``separator``: the stem separator for generators without stems; ``none``: none."""
+        if value is None or value is False or value == "none":
+            return None
+        return self.plugin(value, ("separator",), "name", "stem separator")
 
     def style(self, value: Any, path: ErrorPath) -> Style:
         if value is None:
@@ -910,6 +917,7 @@ class ScoreChecker:
         generator = self.plugin(root.get("generator", "synth"), ("generator",), "name", "generator")
         cache = self.plugin(root.get("cache", "disk"), ("cache",), "backend", "cache backend")
         storage = self.storage(root.get("storage", "local"), ("storage",))
+        separator = self.separator(root.get("separator", "demucs"))
         budget = None
         if root.get("budget_usd") is not None:
             budget = self.number(root, "budget_usd", (), 0, 1e9, None)
@@ -936,6 +944,7 @@ class ScoreChecker:
             generator=generator or PluginChoice("synth"),
             cache=cache or PluginChoice("disk"),
             storage=storage,
+            separator=separator,
             moods=moods,
             rules=rules,
             events=events,

@@ -83,7 +83,12 @@ def carve(audio: TrackAudio) -> TrackAudio:
         "duration_s": round(carved.samples.shape[0] / sr, 6),
         "extra": extra,
     }
-    return audio.replace(samples=carved.samples, track=track.replace(**changes))
+    track = track.replace(**changes)
+    if carved.edit is None:
+        return audio.replace(track=track)  # the song loops as it is
+    # The same cut and crossfade for the mix and every stem (carved.samples is the mix's).
+    stems = {name: carved.edit.apply(x) for name, x in audio.stems.items()}
+    return audio.replace(samples=carved.samples, stems=stems, track=track)
 
 
 def stinger(audio: TrackAudio) -> TrackAudio:

@@ -56,6 +56,8 @@ def plan_document(
                 "cache_key": r.cache_key,
                 "cached": is_cached,
                 "cost_usd": item.cost_usd,
+                # The part of cost_usd that splits the song into its mood's layers.
+                "separation_usd": item.separation_usd,
                 "output_format": r.output_format,
                 "bpm": r.bpm,
                 "key": r.key,
@@ -126,7 +128,8 @@ def table_rows(plan: list[PlannedRequest], cached: list[bool]) -> list[list[str]
                 f"{r.duration_s:g}",
                 item.key[:KEY_CHARS],
                 "yes" if is_cached else "no",
-                _money(item.cost_usd),
+                _money(item.cost_usd)
+                + (f" (+${item.separation_usd:.4f} stems)" if item.separation_usd else ""),
             ]
         )
     return rows
@@ -146,6 +149,9 @@ def print_table(
         f"estimated cost of the missing: {_money(t['cost_usd_missing'])}   "
         f"of all: {_money(t['cost_usd'])}"
     )
+    separation = sum({p.key: p.separation_usd for p in plan}.values())
+    if separation:
+        footer += f"   (stem separation: ${separation:.4f} of it)"
     rows = table_rows(plan, cached)
     if not to_terminal():
         # A pipe or a file: whole values, one line per request, the long prompt last.

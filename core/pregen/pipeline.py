@@ -44,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from segue.core import audio
 from segue.core.cache import Cache
 from segue.core.errors import (
     BudgetError,
@@ -51,17 +52,19 @@ from segue.core.errors import (
     GenerationError,
     PermanentError,
     StorageError,
+    TransientError,
 )
 from segue.core.generator import GeneratedAudio, Generator
 from segue.core.ledger import entry_name, spent_for
 from segue.core.plugins import Plugins
-from segue.core.pregen.finishing import finish, in_thread, processing_pool
+from segue.core.pregen.finishing import decode_output, finish, in_thread, processing_pool
 from segue.core.pregen.planning import (
     CACHE_METHODS,
     PlannedRequest,
     build_plan,
     instantiate,
     make_generator,
+    make_separator,
 )
 from segue.core.pregen.progress import NullReporter, Outcome, PregenSummary, Reporter
 from segue.core.pregen.scheduling import (
@@ -86,6 +89,7 @@ from segue.core.pregen.sinks import (
 from segue.core.pregen.workdirs import WorkFolders
 from segue.core.request import GenerationRequest
 from segue.core.score import PluginChoice, Score
+from segue.core.separator import SeparatedStems, StemSeparator, fit_to_mix
 from segue.core.storage import StorageSink
 from segue.core.track import Track
 
@@ -130,6 +134,8 @@ class Pipeline:
         self.score = score
         self.plugins = plugins
         self.generator: Generator = make_generator(score, plugins, generator)
+        # Splits songs into the moods' layers when the generator renders no stems.
+        self.separator: StemSeparator | None = make_separator(score, plugins, self.generator)
         self.cache: Cache = build_cache(score, plugins)
         self.sinks: list[StorageSink] = build_sinks(score, plugins)
         self.primary = self.sinks[0]
@@ -168,7 +174,7 @@ class Pipeline:
         """Every request after the prompt transformers, with its estimated cost (cached)."""
         if self._plan is None:
             try:
-                self._plan = build_plan(self.score, self.plugins, self.generator)
+                self._plan = build_plan(self.score, self.plugins, self.generator, self.separator)
             except PermanentError as exc:
                 raise ConfigError(f"generator {self.generator.name}: {exc}") from None
             by_mood: dict[str, list[PlannedRequest]] = {}
@@ -228,7 +234,8 @@ class Pipeline:
         """Money the ledger counts toward this generator's budget (segue.core.ledger):
         spending against an emulator never counts toward the real endpoint's."""
         unrecorded = sum(self._unrecorded.values())  # costs the cache could not take
-        return spent_for(self.cache.ledger(), self.generator) + unrecorded
+        spenders = [self.generator] if self.separator is None else [self.generator, self.separator]
+        return spent_for(self.cache.ledger(), *spenders) + unrecorded
 
     # --- generation ------------------------------------------------------------------------
 
@@ -238,15 +245,24 @@ class Pipeline:
         if track is not None:
             return track
         self._preflight()
-        planned = PlannedRequest(request, self.generator.estimate_cost(request))
+        planned = self._planned(request)
         track, _state = await asyncio.shield(self._task_for(planned))
         return track
 
+    def _planned(self, request: GenerationRequest) -> PlannedRequest:
+        """``request`` with its estimate (its stem separation's too)."""
+        separation = 0.0
+        if self.separator is not None and request.layers:
+            separation = float(self.separator.estimate_cost(request))
+        cost = float(self.generator.estimate_cost(request))
+        return PlannedRequest(request, cost + separation, separation)
+
     def _preflight(self) -> None:
-        """The generator's own readiness check (credentials…), before any work is started."""
-        preflight = getattr(self.generator, "preflight", None)
-        if preflight is not None:
-            preflight()
+        """The generator's (and separator's) readiness check (credentials…), before any work."""
+        for spender in (self.generator, self.separator):
+            preflight = getattr(spender, "preflight", None)
+            if preflight is not None:
+                preflight()
 
     def _task_for(self, planned: PlannedRequest) -> asyncio.Task[tuple[Track, str]]:
         key = planned.request.cache_key
@@ -451,6 +467,12 @@ class Pipeline:
                         reporter.update(planned, "storing", "a kept file, generated before")
                         track = await self._store_kept(planned, *kept)
                         return track, "stored"
+                    generated = self._kept_generated(key)
+                    if generated is not None:  # generated, not separated: finish it only
+                        holding = False
+                        resumed = dataclasses.replace(planned, cost_usd=planned.separation_usd)
+                        track = await self.scheduler.run(resumed, generated, self._finish, reporter)
+                        return track, "stored"
                     holding = False  # the scheduler owns the held slot from here on
                     track = await self.scheduler.run(
                         planned, self._call_generator, self._finish, reporter
@@ -514,6 +536,7 @@ class Pipeline:
         """Finish, store and record one generated file; its work folder goes either way."""
         gen, workdir = made
         try:
+            gen = await self._separate(planned, gen, workdir)
             self.reporter.update(planned, "processing")
             if self._pool is None:
                 self._pool = processing_pool()
@@ -544,6 +567,123 @@ class Pipeline:
             self.plugins.pm.hook.segue_track_stored(track=track)
         except Exception:
             log.exception("a segue_track_stored hook failed for %s", track.id[:12])
+
+    # --- stem separation --------------------------------------------------------------------
+
+    async def _separate(
+        self, planned: PlannedRequest, gen: GeneratedAudio, workdir: Path
+    ) -> GeneratedAudio:
+        """``gen`` with stems from the separator, when the request has layers and none.
+
+        Retried on its own (transient failures, with the pipeline's backoff): the song is
+        paid for and is never generated again for a failed separation. When separation
+        fails for good, the song is kept (``.segue/unstored/``) and the next attempt or
+        run separates it without generating it again.
+        """
+        separator = self.separator
+        request = planned.request
+        if separator is None or not request.layers or gen.stems:
+            return gen
+        key = request.cache_key
+        retry = self.scheduler.retry
+        deadline = float(getattr(separator, "deadline_s", None) or self.deadline_s)
+        folder = workdir / "separated"
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                self.reporter.update(
+                    planned, "separating", f"{separator.name} {separator.model} attempt {attempt}"
+                )
+                try:
+                    made = await with_deadline(
+                        separator.separate(request, Path(gen.path), folder), deadline
+                    )
+                    break
+                except TransientError as exc:
+                    self._separation_cost(key, getattr(exc, "cost_usd", None))
+                    if attempt >= retry.max_attempts:
+                        raise PermanentError(f"gave up after {attempt} attempts: {exc}") from None
+                    await asyncio.sleep(retry.delay(attempt, exc))
+                except PermanentError as exc:
+                    self._separation_cost(key, getattr(exc, "cost_usd", None))
+                    raise
+                except GenerationError:
+                    raise
+                except Exception as exc:  # a separator's bug: retrying will not fix it
+                    raise PermanentError(f"{type(exc).__name__}: {exc}") from exc
+            if not isinstance(made, SeparatedStems):
+                raise PermanentError(f"returned {type(made).__name__}, not SeparatedStems")
+            self._separation_cost(key, made.cost_usd)
+            if self._pool is None:
+                self._pool = processing_pool()
+            stems = await in_thread(_fit_stems, request, gen, made, folder, executor=self._pool)
+        except GenerationError as exc:
+            kept = self._keep_generated(planned, gen)
+            raise PermanentError(
+                f"stem separation ({separator.name} {separator.model}): "
+                f"{' '.join(str(exc).split())}; {kept}"
+            ) from None
+        extra = {
+            **gen.extra,
+            "separation": {
+                "separator": separator.name,
+                "model": made.model or separator.model,
+                "cost_usd": round(float(made.cost_usd or 0.0), 6),
+                **made.extra,
+            },
+        }
+        return dataclasses.replace(gen, stems=stems, extra=extra)
+
+    def _separation_cost(self, key: str, usd: float | None) -> None:
+        """Record what a separation cost (in the ledger, under the separator's endpoint)."""
+        if not usd or self.separator is None:
+            return
+        self._record_cost(entry_name(key, self.separator), float(usd))
+        self._spent_run_usd += float(usd)
+        self._spent_per_key[key] = self._spent_per_key.get(key, 0.0) + float(usd)
+        self.reporter.spent(self._spent_run_usd)
+
+    def _keep_generated(self, planned: PlannedRequest, gen: GeneratedAudio) -> str:
+        """Keep a generated, paid-for song whose separation failed, for the next attempt."""
+        key = planned.request.cache_key
+        folder = self.unstored_root
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            kept = folder / f"{key}.generated{Path(gen.path).suffix}"
+            os.replace(gen.path, kept)
+            fields = dataclasses.asdict(gen)
+            fields["path"] = kept.name
+            fields["stems"] = {}
+            fields["cost_usd"] = 0.0  # recorded already
+            meta = folder / f"{key}.generated.json"
+            tmp = meta.with_suffix(".tmp")
+            tmp.write_text(json.dumps(fields, default=str))
+            os.replace(tmp, meta)
+        except (OSError, TypeError, ValueError) as exc:
+            log.error("could not keep the generated song for %s: %s", key[:12], exc)
+            return "the generated song could not be kept"
+        return "the song is kept: the next run separates it without generating it again"
+
+    def _kept_generated(self, key: str) -> Any:
+        """A call (for the scheduler) handing back a kept song whose separation failed."""
+        meta = self.unstored_root / f"{key}.generated.json"
+        try:
+            fields = json.loads(meta.read_text())
+            path = self.unstored_root / str(fields["path"])
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        if not path.is_file():
+            return None
+
+        async def call(planned: PlannedRequest) -> tuple[GeneratedAudio, Path]:
+            workdir = self.work.new(key)
+            moved = workdir / path.name
+            os.replace(path, moved)
+            meta.unlink(missing_ok=True)
+            return GeneratedAudio(**{**fields, "path": moved, "stems": {}}), workdir
+
+        return call
 
     # --- paid work kept until it is stored ---------------------------------------------------
 
@@ -652,9 +792,36 @@ class Pipeline:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.generator.aclose()
+        if self.separator is not None:
+            with contextlib.suppress(Exception):
+                await self.separator.aclose()
         await close_sinks(self.sinks)
         self.cache.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
         self.remove_work()
+
+
+def _fit_stems(
+    request: GenerationRequest, gen: GeneratedAudio, made: SeparatedStems, folder: Path
+) -> dict[str, Path]:
+    """The separator's stems fitted to the song (same rate, frames, summing to it), as
+    float WAV files in ``folder``: what the generator would have written (in a thread)."""
+    missing = [name for name in request.layers if name not in made.stems]
+    if missing:
+        raise PermanentError(f"no stem for layer(s) {', '.join(missing)}")
+    mix, rate = decode_output(Path(gen.path))
+    decoded = {}
+    for name in request.layers:
+        x, sr = decode_output(Path(made.stems[name]))
+        decoded[name] = audio.resample(x, sr, rate) if sr != rate else x
+    residual = str(made.extra.get("residual_to") or request.layers[0])
+    fitted = fit_to_mix(mix, decoded, residual if residual in decoded else request.layers[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for k, name in enumerate(request.layers):
+        path = folder / f"layer-{k}.wav"
+        audio.write_float_wav(path, fitted[name], rate)
+        out[name] = path
+    return out

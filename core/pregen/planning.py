@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,9 @@ from segue.core.plugins import Plugins
 from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
 from segue.core.score import PluginChoice, Score
+from segue.core.separator import LayerError, StemSeparator, renders_stems
+
+log = logging.getLogger("segue.pipeline")
 
 
 def generator_choice(score: Score, name: str | None = None) -> PluginChoice:
@@ -27,6 +31,7 @@ def generator_choice(score: Score, name: str | None = None) -> PluginChoice:
 GENERATOR_METHODS = ("audio_params", "estimate_cost", "check", "generate", "aclose")
 CACHE_METHODS = ("get", "set", "delete", "tracks", "record_cost", "ledger", "lock", "close")
 SINK_METHODS = ("put", "exists", "local_path", "open", "list")
+SEPARATOR_METHODS = ("check", "estimate_cost", "separate", "aclose")
 
 
 def instantiate(
@@ -76,6 +81,42 @@ def make_generator(score: Score, plugins: Plugins, name: str | None = None) -> G
     return instantiate(score, plugins.generators, choice, GENERATOR_METHODS, "generator")
 
 
+def make_separator(score: Score, plugins: Plugins, generator: Generator) -> StemSeparator | None:
+    """The score's stem separator, when some mood has layers the generator cannot render.
+
+    None when the generator renders stems itself, no mood has layers, or the score says
+    ``separator: none``. The default (``demucs``, from the fal plugin) is used when it can
+    work: unregistered, or refusing its ``preflight`` (no ``FAL_KEY``), it is left out
+    with a warning, and those layers play the mix as one (docs/score.md). A separator
+    the score names is always used: what stops it is an error.
+    """
+    choice = score.separator
+    if choice is None or renders_stems(generator):
+        return None
+    if not any(m.layers for m in score.moods.values()):
+        return None
+    if choice.line:
+        return instantiate(score, plugins.separators, choice, SEPARATOR_METHODS, "separator")
+    if choice.name not in plugins.separators.entries:
+        log.warning(
+            "no stem separator %r is registered: moods with layers get no stems", choice.name
+        )
+        return None
+    made = instantiate(score, plugins.separators, choice, SEPARATOR_METHODS, "separator")
+    preflight = getattr(made, "preflight", None)
+    try:
+        if preflight is not None:
+            preflight()
+    except ConfigError as exc:
+        log.warning(
+            "no stem separation (moods with layers play the whole mix): %s; "
+            "or write `separator: none` in the score",
+            exc,
+        )
+        return None
+    return made
+
+
 def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]:
     """The requests the score asks for, before prompt transformers.
 
@@ -117,30 +158,57 @@ def _display_path(path: Path) -> str:
 @dataclass(frozen=True)
 class PlannedRequest:
     request: GenerationRequest
-    cost_usd: float
+    cost_usd: float  # the whole estimate: generation plus stem separation
+    separation_usd: float = 0.0  # the stem separation's part of it
 
     @property
     def key(self) -> str:
         return self.request.cache_key
 
 
-def build_plan(score: Score, plugins: Plugins, generator: Generator) -> list[PlannedRequest]:
+def build_plan(
+    score: Score,
+    plugins: Plugins,
+    generator: Generator,
+    separator: StemSeparator | None = None,
+) -> list[PlannedRequest]:
     """Every request after the transformer chain, checked against the generator's limits.
 
     A request the generator refuses (``PermanentError`` from ``check``) is bad input: a
-    ``ConfigError`` naming the score file, the mood's line and the mood.
+    ``ConfigError`` naming the score file, the mood's line and the mood; a layer the
+    ``separator`` cannot give names the layer's line. A request with layers costs its
+    separation too.
     """
     plan = []
     for request in base_requests(score, generator):
         final = plugins.transform(request, score)
+        mood = score.moods.get(request.mood)
+        where = _display_path(score.path) + (f":{mood.line}" if mood and mood.line else "")
         try:
             generator.check(final)
         except PermanentError as exc:
-            mood = score.moods.get(request.mood)
-            where = _display_path(score.path) + (f":{mood.line}" if mood and mood.line else "")
             raise ConfigError(
                 f"{where}: moods.{request.mood}: generator {generator.name} refuses "
                 f"variant {request.variant}: {' '.join(str(exc).split())}"
             ) from None
-        plan.append(PlannedRequest(final, float(generator.estimate_cost(final))))
+        cost = float(generator.estimate_cost(final))
+        separation = 0.0
+        if separator is not None and final.layers:
+            try:
+                separator.check(final)
+            except LayerError as exc:
+                layer = (
+                    next((x for x in mood.layers if x.name == exc.layer), None) if mood else None
+                )
+                at = f"{_display_path(score.path)}:{layer.line}" if layer and layer.line else where
+                raise ConfigError(
+                    f"{at}: moods.{request.mood}.layers.{exc.layer}: {' '.join(str(exc).split())}"
+                ) from None
+            except PermanentError as exc:
+                raise ConfigError(
+                    f"{where}: moods.{request.mood}: separator {separator.name} refuses "
+                    f"variant {request.variant}: {' '.join(str(exc).split())}"
+                ) from None
+            separation = float(separator.estimate_cost(final))
+        plan.append(PlannedRequest(final, cost + separation, separation))
     return plan

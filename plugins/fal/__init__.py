@@ -1,4 +1,5 @@
-"""The ``fal`` generator (Eleven Music and other fal music endpoints) and its local emulator."""
+"""The ``fal`` generator (Eleven Music and other fal music endpoints), the ``demucs`` stem
+separator (fal's ``fal-ai/demucs``) and the local emulator of both."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ def _factory(config: dict[str, Any], state_dir: Path) -> Any:
     return FalGenerator(config, state_dir)
 
 
+def _separator_factory(config: dict[str, Any], state_dir: Path) -> Any:
+    from segue.plugins.fal.separator import DemucsSeparator
+
+    return DemucsSeparator(config, state_dir)
+
+
 def _run_emulator(args: argparse.Namespace) -> int:
     from segue.plugins.fal.emulator import run_command
 
@@ -25,6 +32,11 @@ def _run_emulator(args: argparse.Namespace) -> int:
 @hookimpl
 def segue_register_generators(register: Register) -> None:
     register("fal", _factory)
+
+
+@hookimpl
+def segue_register_stem_separators(register: Register) -> None:
+    register("demucs", _separator_factory)
 
 
 @hookimpl

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -31,18 +34,19 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
-from segue.plugins.fal import render
+from segue.plugins.fal import band_split, render
 from segue.plugins.fal.emulator_args import add_arguments
 from segue.plugins.fal.faults import FaultRule, FaultSpecError, parse_faults
-from segue.plugins.fal.schemas import MODELS, Model
+from segue.plugins.fal.schemas import MODELS, Model, demucs_stems
 
 log = logging.getLogger("segue.plugins.fal.emulator")
 
@@ -126,6 +130,10 @@ class FalEmulator:
         self.status_states: Counter[str] = Counter()  # states served by status polls
         self.max_running = 0
         self.cancelled = 0
+        # The songs it made (sha256 of the bytes served -> how), so that fal-ai/demucs
+        # answers them with the synth's own stems; the most recent SONGS_REMEMBERED only.
+        self.songs: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
+        self.separations = Counter[str]()  # "synth" (recognised) or "band split"
         self._runner: web.AppRunner | None = None
         self._schedule_handle: asyncio.TimerHandle | None = None
 
@@ -217,6 +225,7 @@ class FalEmulator:
                 "max_running": self.max_running,
             },
             "status_states": dict(self.status_states),
+            "separations": dict(self.separations),
             "faults": [
                 {"rule": r.describe(), "seen": r.seen, "fired": r.fired} for r in self.faults
             ],
@@ -520,6 +529,8 @@ class FalEmulator:
                     body = {"detail": detail, "error_type": error_type}
                 job.error = (status, body)
                 job.log(f"Error: {detail}")
+            elif job.model.kind == "separation":
+                await self._separate(job, started)
             else:
                 model = job.model
                 seconds = model.seconds(job.input) or self.default_seconds
@@ -540,20 +551,12 @@ class FalEmulator:
                 remaining = self.latency - (time.monotonic() - started)
                 if remaining > 0:
                     await asyncio.sleep(remaining)
-                token = secrets.token_urlsafe(16)
-                name = f"{uuid.uuid4().hex[:12]}_output{ext}"
-                self._evict()
-                self.media[token] = Media(
-                    data, content_type, name, time.monotonic() + self.media_ttl_s
-                )
-                job.result = {
-                    model.output_key: {
-                        "url": f"{self.url}/_media/{token}/{name}",
-                        "content_type": content_type,
-                        "file_name": name,
-                        "file_size": len(data),
-                    }
-                }
+                if self.use_synth and self.audio_dir is None:
+                    recipe = (prompt, plan, seconds, model.instrumental(job.input))
+                    self.songs[hashlib.sha256(data).hexdigest()] = recipe
+                    while len(self.songs) > SONGS_REMEMBERED:
+                        self.songs.popitem(last=False)
+                job.result = {model.output_key: self._publish(data, content_type, ext)}
                 job.log("Done")
         except asyncio.CancelledError:
             return
@@ -565,10 +568,112 @@ class FalEmulator:
         self.running.discard(job.id)
         self._schedule()
 
+    def _publish(self, data: bytes, content_type: str, ext: str, stem: str = "") -> dict[str, Any]:
+        """Serve ``data`` at a new media URL; fal's File object for it."""
+        token = secrets.token_urlsafe(16)
+        name = f"{uuid.uuid4().hex[:12]}_{stem or 'output'}{ext}"
+        self._evict()
+        self.media[token] = Media(data, content_type, name, time.monotonic() + self.media_ttl_s)
+        return {
+            "url": f"{self.url}/_media/{token}/{name}",
+            "content_type": content_type,
+            "file_name": name,
+            "file_size": len(data),
+        }
+
+    async def _separate(self, job: Job, started: float) -> None:
+        """fal-ai/demucs: the synth's stems for a song it made, else a band split."""
+        stems = demucs_stems(job.input)
+        fmt = job.model.output_format(job.input)
+        try:
+            data = await self._fetch(str(job.input["audio_url"]))
+        except ValueError as exc:
+            job.error = (422, {"detail": [_input_error("audio_url", str(exc))]})
+            job.log(f"Error: {exc}")
+            return
+        recipe = self.songs.get(hashlib.sha256(data).hexdigest())
+        job.log(f"Separating {len(data)} bytes into {', '.join(stems)}")
+        try:
+            answer, how = await asyncio.to_thread(_split, data, recipe, stems, fmt)
+        except ValueError as exc:
+            job.error = (422, {"detail": [_input_error("audio_url", str(exc))]})
+            job.log(f"Error: {exc}")
+            return
+        self.separations[how] += 1
+        remaining = self.latency - (time.monotonic() - started)
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        job.result = {
+            name: self._publish(blob, ctype, ext, name)
+            for name, (blob, ctype, ext) in answer.items()
+        }
+        job.log("Done")
+
+    async def _fetch(self, url: str) -> bytes:
+        """The input audio: a ``data:`` URI, one of this emulator's media URLs, or any URL."""
+        if url.startswith("data:"):
+            _, _, payload = url.partition(",")
+            if ";base64" not in url.split(",", 1)[0]:
+                raise ValueError("a data: URI must be base64-encoded")
+            try:
+                return base64.b64decode(payload, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValueError("the data: URI is not valid base64") from None
+        prefix = f"{self.url}/_media/"
+        if url.startswith(prefix):
+            token = url[len(prefix) :].split("/", 1)[0]
+            media = self.media.get(token)
+            if media is None:
+                raise ValueError("the file at audio_url is gone (expired)")
+            return media.data
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("audio_url must be an http(s) URL or a data: URI")
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession() as session, session.get(url) as resp:
+                if resp.status != 200:
+                    raise ValueError(f"could not download audio_url: HTTP {resp.status}")
+                return await resp.read()
+        except aiohttp.ClientError as exc:
+            raise ValueError(f"could not download audio_url: {exc}") from None
+
     def _evict(self) -> None:
         now = time.monotonic()
         for token in [t for t, m in self.media.items() if m.expires < now]:
             del self.media[token]
+
+
+SONGS_REMEMBERED = 64
+
+
+def _split(
+    data: bytes, recipe: tuple[Any, ...] | None, stems: tuple[str, ...], fmt: str
+) -> tuple[dict[str, tuple[bytes, str, str]], str]:
+    """Encoded stems of ``data`` (``fmt``: wav or mp3, 44.1 kHz), and how they were made."""
+    import io
+
+    import soundfile
+
+    try:
+        samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise ValueError(f"audio_url is not audio the model can read ({exc})") from None
+    if len(samples) == 0:
+        raise ValueError("audio_url has no audio")
+    mix = render.resample(samples, rate, render.RATE)
+    if mix.shape[1] == 1:
+        mix = np.repeat(mix, 2, axis=1)
+    parts = render.render_stems(*recipe) if recipe is not None else {}
+    how = "synth" if parts else "band split"
+    if not parts:
+        parts = band_split.band_split(mix, render.RATE, stems)
+    fitted = band_split.fit(mix, parts, stems)
+    return {name: render.encode(fitted[name], fmt) for name in stems}, how
+
+
+def _input_error(field: str, message: str) -> dict[str, Any]:
+    return {"loc": ["body", field], "msg": message, "type": "value_error", "input": ""}
 
 
 def _make_audio(

@@ -118,11 +118,24 @@ CONTENT_EXTS = {
 }
 
 
-def _number(config: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+def _number(
+    label: str, config: dict[str, Any], key: str, default: float, lo: float, hi: float
+) -> float:
     value = config.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-        raise ConfigError(f"generator fal: {key} must be a number from {lo:g} to {hi:g}")
+        raise ConfigError(f"{label}: {key} must be a number from {lo:g} to {hi:g}")
     return float(value)
+
+
+def check_options(label: str, config: dict[str, Any], known: tuple[str, ...]) -> None:
+    """ConfigError naming every option not in ``known``, with a did-you-mean for each."""
+    unknown = sorted(set(config) - set(known))
+    if unknown:
+        hints = []
+        for key in unknown:
+            near = difflib.get_close_matches(key, known, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
+        raise ConfigError(f"{label}: unknown option {', '.join(hints)}; known: {', '.join(known)}")
 
 
 def _one_line(text: Any, limit: int = 300) -> str:
@@ -332,85 +345,34 @@ def _ssl_context() -> ssl.SSLContext:
 FAL_QUEUE_HOST = "queue.fal.run"  # fal-client's default queue host: fal itself
 
 
-class FalGenerator:
-    """The ``fal`` generator: ``generator: {name: fal, model: <endpoint>, ...}``."""
+class FalQueue:
+    """fal's queue API through fal-client: submit, poll, fetch the result, download.
 
-    name = "fal"
+    What the ``fal`` generator and the ``demucs`` stem separator share; ``model`` is the
+    endpoint's id, ``label`` ("generator fal") starts configuration errors.
+    """
 
-    def __init__(self, config: dict[str, Any], state_dir: Path) -> None:
-        config = dict(config or {})
-        unknown = sorted(set(config) - set(CONFIG_KEYS))
-        if unknown:
-            hints = []
-            for key in unknown:
-                near = difflib.get_close_matches(key, CONFIG_KEYS, n=1)
-                hints.append(f"{key!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
-            raise ConfigError(
-                f"generator fal: unknown option {', '.join(hints)}; known: {', '.join(CONFIG_KEYS)}"
-            )
-        self.state_dir = Path(state_dir)
-        model = config.get("model", DEFAULT_ENDPOINT)
-        if model not in ENDPOINTS:
-            raise ConfigError(
-                f"generator fal: unknown model {model!r}; known: {', '.join(ENDPOINTS)}"
-            )
-        self.endpoint: Endpoint = ENDPOINTS[model]
-        self.model: str = model
+    model: str
+    label: str = "fal"
+    output_format: str | None = None
 
-        fmt = config.get("output_format", self.endpoint.default_output_format)
-        if self.endpoint.output_format_field is None:
-            if "output_format" in config:
-                raise ConfigError(f"generator fal: {model} takes no output_format")
-            fmt = None
-        elif fmt not in self.endpoint.output_formats or fmt in REFUSED_FORMATS:
-            usable = [f for f in self.endpoint.output_formats if f not in REFUSED_FORMATS]
-            raise ConfigError(
-                f"generator fal: output_format {fmt!r} is not one of {', '.join(usable)}"
-            )
-        self.output_format: str | None = fmt
-
-        concurrency = config.get("concurrency", 2)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise ConfigError("generator fal: concurrency must be a whole number >= 1")
-        self.concurrency: int = concurrency
-        self.poll_interval_s = _number(config, "poll_interval_s", 2.0, 0.01, 60.0)
-        self.timeout_s = _number(config, "timeout_s", 300.0, 0.1, 86400.0)
+    def _init_queue(self, config: dict[str, Any], label: str) -> None:
+        """The queue options every fal endpoint takes (timeouts, polling, downloads)."""
+        self.label = label
+        self.poll_interval_s = _number(label, config, "poll_interval_s", 2.0, 0.01, 60.0)
+        self.timeout_s = _number(label, config, "timeout_s", 300.0, 0.1, 86400.0)
         # fal answers a submit in well under a second; past this, fal-client is retrying
         # (a 429, an unreachable host) and the pipeline's backoff should decide instead.
         self.submit_timeout_s = min(
-            _number(config, "submit_timeout_s", 10.0, 0.1, 3600.0), self.timeout_s
+            _number(label, config, "submit_timeout_s", 10.0, 0.1, 3600.0), self.timeout_s
         )
-        self.download_timeout_s = _number(config, "download_timeout_s", 120.0, 0.1, 3600.0)
+        self.download_timeout_s = _number(label, config, "download_timeout_s", 120.0, 0.1, 3600.0)
         self.max_download_bytes = int(
-            _number(config, "max_download_mb", 200.0, 0.001, 10_000.0) * 1024 * 1024
+            _number(label, config, "max_download_mb", 200.0, 0.001, 10_000.0) * 1024 * 1024
         )
         self.with_logs = bool(config.get("with_logs", False))
         # The pipeline's per-attempt deadline: never shorter than this generator's own.
         self.deadline_s = self.timeout_s + self.download_timeout_s + 10.0
-
-        rsd = config.get("respect_sections_durations", True)
-        if not isinstance(rsd, bool):
-            raise ConfigError("generator fal: respect_sections_durations must be true or false")
-        self.respect_sections_durations = rsd
-
-        extra = config.get("input", {})
-        if not isinstance(extra, dict):
-            raise ConfigError("generator fal: input must be a mapping of extra endpoint fields")
-        self.extra_input: dict[str, Any] = dict(extra)
-
-        self.price_usd = self.endpoint.price_usd
-        self.billing: str = self.endpoint.billing
-        if "price_per_minute_usd" in config:
-            self.price_usd = _number(config, "price_per_minute_usd", 0.0, 0.0, 1000.0)
-            if self.billing == "per_request":
-                self.billing = "per_minute_rounded_up"
-        if "price_per_request_usd" in config:
-            self.price_usd = _number(config, "price_per_request_usd", 0.0, 0.0, 1000.0)
-            self.billing = "per_request"
-        if "billing" in config:
-            if config["billing"] not in BILLINGS:
-                raise ConfigError(f"generator fal: billing must be one of {', '.join(BILLINGS)}")
-            self.billing = config["billing"]
 
         self._client: Any = None  # fal_client.AsyncClient, made on first use
         self._http: httpx.AsyncClient | None = None  # its HTTP client, to close
@@ -421,19 +383,6 @@ class FalGenerator:
         httpx_log = logging.getLogger("httpx")
         if httpx_log.level == logging.NOTSET:
             httpx_log.setLevel(logging.WARNING)
-
-    # -- the Generator protocol -------------------------------------------------------
-
-    def audio_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": self.model, "output_format": self.output_format}
-        if self.endpoint.takes_plans:
-            params["respect_sections_durations"] = self.respect_sections_durations
-        if self.extra_input:
-            params["input"] = dict(sorted(self.extra_input.items()))
-        return params
-
-    def estimate_cost(self, request: GenerationRequest) -> float:
-        return cost_usd(self.price_usd, self.billing, audio_length_s(self.endpoint, request))
 
     def preflight(self) -> None:
         """FAL_KEY must be set (and usable in a header) before anything is generated."""
@@ -446,57 +395,6 @@ class FalGenerator:
         for fal)."""
         host = os.environ.get("FAL_QUEUE_RUN_HOST") or FAL_QUEUE_HOST
         return f"{host}/{self.model}", host == FAL_QUEUE_HOST
-
-    def check(self, request: GenerationRequest) -> None:
-        problems = check_request(self.endpoint, request)
-        if problems:
-            # Callers name the mood and the score line; this names the endpoint and limit.
-            raise PermanentError(f"{self.model}: " + "; ".join(problems))
-
-    async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
-        self.preflight()
-        self.check(request)  # never pay for a request the endpoint would refuse
-        arguments = build_input(
-            self.endpoint,
-            request,
-            output_format=self.output_format,
-            respect_sections_durations=self.respect_sections_durations,
-            extra=self.extra_input,
-        )
-        started = time.monotonic()
-        request_id, result = await self._run(arguments, request)
-        try:
-            url, meta = self._audio_url(result, request_id)
-            path = await self._download(url, meta, Path(workdir), request_id)
-            info = self._verify(path, request_id)
-        except GenerationError as exc:
-            # The run completed, so fal billed it, though its audio is lost: say so, for a
-            # pipeline that keeps a ledger of failed attempts too.
-            exc.cost_usd = self.estimate_cost(request)  # type: ignore[attr-defined]
-            raise
-        log.debug(
-            "fal: %s %s/%d done in %.1f s (%.1f s of audio)",
-            request_id,
-            request.mood,
-            request.variant,
-            time.monotonic() - started,
-            info["duration_s"],
-        )
-        return GeneratedAudio(
-            path=path,
-            model=self.model,
-            cost_usd=self.estimate_cost(request),
-            bpm=None,  # unknown: the beat-grid post-processor measures it
-            loop=not request.stinger,
-            extra={
-                "fal": {
-                    "request_id": request_id,
-                    "endpoint": self.model,
-                    "output_format": self.output_format,
-                    **info,  # of the file as downloaded, before post-processing
-                }
-            },
-        )
 
     async def aclose(self) -> None:
         # fal-client's AsyncClient has no close(): its HTTP client, reached once through
@@ -512,18 +410,17 @@ class FalGenerator:
 
     # -- internals --------------------------------------------------------------------
 
-    @staticmethod
-    def _key() -> str:
+    def _key(self) -> str:
         key = os.environ.get("FAL_KEY", "").strip()
         if not key:
             raise ConfigError(
-                "generator fal: FAL_KEY is not set: export your fal API key as FAL_KEY "
+                f"{self.label}: FAL_KEY is not set: export your fal API key as FAL_KEY "
                 "(or run `segue fal-emulator` to work offline)"
             )
         if not all(33 <= ord(c) <= 126 for c in key):
             # An HTTP header cannot carry it, and an HTTP library's error would quote it.
             raise ConfigError(
-                "generator fal: FAL_KEY contains spaces or characters that are not "
+                f"{self.label}: FAL_KEY contains spaces or characters that are not "
                 "printable ASCII; check how it was set"
             )
         return key
@@ -724,8 +621,9 @@ class FalGenerator:
                 "fal: could not cancel %s: %s", handle.request_id, self._redact(_one_line(exc))
             )
 
-    def _audio_url(self, result: dict[str, Any], request_id: str) -> tuple[str, dict[str, Any]]:
-        key = self.endpoint.output_key
+    def _audio_url(
+        self, result: dict[str, Any], request_id: str, key: str = "audio"
+    ) -> tuple[str, dict[str, Any]]:
         audio = result.get(key)
         if isinstance(audio, str):
             audio = {"url": audio}
@@ -837,6 +735,134 @@ class FalGenerator:
             "channels": info.channels,
             "bytes": path.stat().st_size,
         }
+
+
+class FalGenerator(FalQueue):
+    """The ``fal`` generator: ``generator: {name: fal, model: <endpoint>, ...}``."""
+
+    name = "fal"
+
+    def __init__(self, config: dict[str, Any], state_dir: Path) -> None:
+        config = dict(config or {})
+        check_options("generator fal", config, CONFIG_KEYS)
+        self.state_dir = Path(state_dir)
+        model = config.get("model", DEFAULT_ENDPOINT)
+        if model not in ENDPOINTS:
+            raise ConfigError(
+                f"generator fal: unknown model {model!r}; known: {', '.join(ENDPOINTS)}"
+            )
+        self.endpoint: Endpoint = ENDPOINTS[model]
+        self.model: str = model
+
+        fmt = config.get("output_format", self.endpoint.default_output_format)
+        if self.endpoint.output_format_field is None:
+            if "output_format" in config:
+                raise ConfigError(f"generator fal: {model} takes no output_format")
+            fmt = None
+        elif fmt not in self.endpoint.output_formats or fmt in REFUSED_FORMATS:
+            usable = [f for f in self.endpoint.output_formats if f not in REFUSED_FORMATS]
+            raise ConfigError(
+                f"generator fal: output_format {fmt!r} is not one of {', '.join(usable)}"
+            )
+        self.output_format: str | None = fmt
+
+        concurrency = config.get("concurrency", 2)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise ConfigError("generator fal: concurrency must be a whole number >= 1")
+        self.concurrency: int = concurrency
+        self._init_queue(config, "generator fal")
+
+        rsd = config.get("respect_sections_durations", True)
+        if not isinstance(rsd, bool):
+            raise ConfigError("generator fal: respect_sections_durations must be true or false")
+        self.respect_sections_durations = rsd
+
+        extra = config.get("input", {})
+        if not isinstance(extra, dict):
+            raise ConfigError("generator fal: input must be a mapping of extra endpoint fields")
+        self.extra_input: dict[str, Any] = dict(extra)
+
+        self.price_usd = self.endpoint.price_usd
+        self.billing: str = self.endpoint.billing
+        if "price_per_minute_usd" in config:
+            self.price_usd = _number(
+                "generator fal", config, "price_per_minute_usd", 0.0, 0.0, 1000.0
+            )
+            if self.billing == "per_request":
+                self.billing = "per_minute_rounded_up"
+        if "price_per_request_usd" in config:
+            self.price_usd = _number(
+                "generator fal", config, "price_per_request_usd", 0.0, 0.0, 1000.0
+            )
+            self.billing = "per_request"
+        if "billing" in config:
+            if config["billing"] not in BILLINGS:
+                raise ConfigError(f"generator fal: billing must be one of {', '.join(BILLINGS)}")
+            self.billing = config["billing"]
+
+    # -- the Generator protocol -------------------------------------------------------
+
+    def audio_params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "output_format": self.output_format}
+        if self.endpoint.takes_plans:
+            params["respect_sections_durations"] = self.respect_sections_durations
+        if self.extra_input:
+            params["input"] = dict(sorted(self.extra_input.items()))
+        return params
+
+    def estimate_cost(self, request: GenerationRequest) -> float:
+        return cost_usd(self.price_usd, self.billing, audio_length_s(self.endpoint, request))
+
+    def check(self, request: GenerationRequest) -> None:
+        problems = check_request(self.endpoint, request)
+        if problems:
+            # Callers name the mood and the score line; this names the endpoint and limit.
+            raise PermanentError(f"{self.model}: " + "; ".join(problems))
+
+    async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
+        self.preflight()
+        self.check(request)  # never pay for a request the endpoint would refuse
+        arguments = build_input(
+            self.endpoint,
+            request,
+            output_format=self.output_format,
+            respect_sections_durations=self.respect_sections_durations,
+            extra=self.extra_input,
+        )
+        started = time.monotonic()
+        request_id, result = await self._run(arguments, request)
+        try:
+            url, meta = self._audio_url(result, request_id, self.endpoint.output_key)
+            path = await self._download(url, meta, Path(workdir), request_id)
+            info = self._verify(path, request_id)
+        except GenerationError as exc:
+            # The run completed, so fal billed it, though its audio is lost: say so, for a
+            # pipeline that keeps a ledger of failed attempts too.
+            exc.cost_usd = self.estimate_cost(request)  # type: ignore[attr-defined]
+            raise
+        log.debug(
+            "fal: %s %s/%d done in %.1f s (%.1f s of audio)",
+            request_id,
+            request.mood,
+            request.variant,
+            time.monotonic() - started,
+            info["duration_s"],
+        )
+        return GeneratedAudio(
+            path=path,
+            model=self.model,
+            cost_usd=self.estimate_cost(request),
+            bpm=None,  # unknown: the beat-grid post-processor measures it
+            loop=not request.stinger,
+            extra={
+                "fal": {
+                    "request_id": request_id,
+                    "endpoint": self.model,
+                    "output_format": self.output_format,
+                    **info,  # of the file as downloaded, before post-processing
+                }
+            },
+        )
 
 
 def _pcm_to_wav(src: Path, dst: Path, output_format: str | None) -> None:

@@ -58,9 +58,20 @@ def _synth_factory() -> Callable[..., Any] | None:
     return registration.factory if registration is not None else None
 
 
+# The synth's layers as demucs would name them (the emulator's answer to fal-ai/demucs
+# for its own songs): drums and bass are themselves, chords sound like a piano's part,
+# the tune goes to "other"; an instrumental song has no vocals, and no guitar here.
+SYNTH_STEMS = {"drums": "drums", "bass": "bass", "harmony": "piano", "melody": "other"}
+
+
 def _from_synth(
-    prompt: str, plan: dict[str, Any] | None, seconds: float, instrumental: bool
+    prompt: str,
+    plan: dict[str, Any] | None,
+    seconds: float,
+    instrumental: bool,
+    stems: dict[str, np.ndarray] | None = None,
 ) -> np.ndarray | None:
+    """The synth's song; with ``stems`` (a dict to fill), its stems by demucs' names too."""
     factory = _synth_factory()
     if factory is None:
         return None
@@ -75,6 +86,7 @@ def _from_synth(
         instrumental=instrumental,
         output_format="wav",
         generator="synth",
+        layers=tuple(SYNTH_STEMS) if stems is not None else (),
     )
 
     async def make(workdir: Path) -> np.ndarray:
@@ -82,6 +94,10 @@ def _from_synth(
         try:
             made = await generator.generate(request, workdir)
             data, rate = soundfile.read(str(made.path), dtype="float32", always_2d=True)
+            if stems is not None:
+                for name, path in made.stems.items():
+                    x, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
+                    stems[SYNTH_STEMS.get(name, "other")] = resample(x, sr, RATE)
         finally:
             await generator.aclose()
         return resample(data, rate, RATE)
@@ -202,8 +218,31 @@ def render(
         data = _from_synth(prompt, plan, seconds, instrumental) if use_synth else None
         if data is None:
             data = _fallback(prompt, plan, seconds)
-        if seconds >= SONG_MIN_S:
-            data = song_shape(data, TEMPO_FACTORS[key % len(TEMPO_FACTORS)])
+        data = _song(data, seconds, key)
+    return np.clip(_cut(data, seconds), -1.0, 1.0).astype(np.float32)
+
+
+def render_stems(
+    prompt: str, plan: dict[str, Any] | None, seconds: float, instrumental: bool = True
+) -> dict[str, np.ndarray]:
+    """The stems of what :func:`render` makes from the synth (by demucs' stem names),
+    shaped and cut alike; empty when the synth is unavailable. They sum to the song
+    before its final clipping."""
+    stems: dict[str, np.ndarray] = {}
+    if _from_synth(prompt, plan, seconds, instrumental, stems) is None:
+        return {}
+    key = _choice(prompt, plan, seconds)
+    return {name: _cut(_song(x, seconds, key), seconds) for name, x in stems.items()}
+
+
+def _song(data: np.ndarray, seconds: float, key: int) -> np.ndarray:
+    if seconds >= SONG_MIN_S:
+        return song_shape(data, TEMPO_FACTORS[key % len(TEMPO_FACTORS)])
+    return data
+
+
+def _cut(data: np.ndarray, seconds: float) -> np.ndarray:
+    """Stereo, exactly ``seconds`` long, with 10 ms fades at both ends."""
     n = max(1, round(seconds * RATE))
     if data.shape[1] == 1:
         data = np.repeat(data, 2, axis=1)
@@ -217,7 +256,7 @@ def render(
         ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)[:, None]
         data[:fade] *= ramp
         data[-fade:] *= ramp[::-1]
-    return np.clip(data, -1.0, 1.0).astype(np.float32)
+    return data
 
 
 def encode(data: np.ndarray, output_format: str) -> tuple[bytes, str, str]:

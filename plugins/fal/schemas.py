@@ -235,6 +235,7 @@ class Model:
     rules: Callable[[dict[str, Any]], list[Error]] = lambda data: []
     instrumental: Callable[[dict[str, Any]], bool] = lambda data: True
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = "music"  # or "separation" (fal-ai/demucs: audio in, stems out)
 
     def validate(self, data: Any) -> list[Error]:
         if not isinstance(data, dict):
@@ -248,6 +249,35 @@ class Model:
             ]
         errors = validate_fields(data, self.fields)
         return errors or self.rules(data)
+
+
+DEMUCS_MODELS = (
+    "htdemucs",
+    "htdemucs_ft",
+    "htdemucs_6s",
+    "hdemucs_mmi",
+    "mdx",
+    "mdx_extra",
+    "mdx_q",
+    "mdx_extra_q",
+)
+DEMUCS_STEMS = ("vocals", "drums", "bass", "other", "guitar", "piano")
+
+
+def demucs_stems(data: dict[str, Any]) -> tuple[str, ...]:
+    """The stems a demucs request gives: its model's (six for htdemucs_6s), or ``stems``."""
+    model = data.get("model") or "htdemucs_6s"
+    stems = DEMUCS_STEMS if model == "htdemucs_6s" else DEMUCS_STEMS[:4]
+    asked = data.get("stems")
+    return tuple(s for s in stems if s in asked) if asked else stems
+
+
+def _demucs_rules(data: dict[str, Any]) -> list[Error]:
+    model = data.get("model") or "htdemucs_6s"
+    extra = [s for s in data.get("stems") or [] if s in ("guitar", "piano")]
+    if extra and model != "htdemucs_6s":
+        return [_value_error(f"model {model} has no {extra[0]} stem (only htdemucs_6s)")]
+    return []
 
 
 MODELS: dict[str, Model] = {
@@ -315,6 +345,23 @@ MODELS: dict[str, Model] = {
                 "wav" if (d.get("audio_setting") or {}).get("format") == "wav" else "mp3_44100_128"
             ),
             instrumental=lambda d: bool(d.get("is_instrumental")),
+        ),
+        Model(
+            endpoint="fal-ai/demucs",
+            fields={
+                "audio_url": Field("str", required=True, min_len=1),
+                "model": Field("str", choices=DEMUCS_MODELS),
+                "stems": Field("list", items=Field("str", choices=DEMUCS_STEMS)),
+                "segment_length": Field("int", ge=1),
+                "overlap": Field("float", ge=0, le=1),
+                "shifts": Field("int", ge=0),
+                "output_format": Field("str", choices=("wav", "mp3")),
+            },
+            rules=_demucs_rules,
+            output_key="",  # one key per stem
+            seconds=lambda d: None,
+            output_format=lambda d: d.get("output_format") or "wav",
+            kind="separation",
         ),
     )
 }

@@ -29,6 +29,7 @@ class SynthGenerator:
 
     name = "synth"
     model = MODEL
+    renders_stems = True  # each layer is a stem of its own: no stem separation
 
     def __init__(self, config: dict[str, Any] | None = None, state_dir: Path | None = None) -> None:
         config = dict(config or {})
