@@ -12,12 +12,15 @@ Prints, for each of ``--runs`` launches in a fresh folder (the median last):
 
 beside two baselines measured in the same run: launch to exit of ``segue validate`` (the
 interpreter, imports, plugins and score that every command pays) and the time to
-generate the score's default mood alone (its requests through the pipeline, in process).
+generate the score's default mood alone, in process with its imports done: its first
+track (variant 0), which is what the first cue waits for (the server makes it alone and
+the mood's other variants after it).
 
-    PYTHONPATH=tests python benchmarks/first_cue.py [--score PATH] [--runs N]
+    PYTHONPATH=tests python benchmarks/first_cue.py [--score PATH ...] [--runs N]
 
 The score defaults to the starter that ``segue init`` writes; ``--score
-adaptive_score.yaml`` times the repository's example.
+adaptive_score.yaml`` times the repository's example. Several ``--score`` are timed one
+after the other.
 """
 
 from __future__ import annotations
@@ -48,13 +51,13 @@ def fresh_folder(root: Path, text: str, n: int) -> Path:
 
 
 def default_mood_alone(folder: Path) -> tuple[str, float]:
-    """Seconds to generate the default mood's requests, nothing else running."""
+    """Seconds to generate the default mood's first track, nothing else running."""
     score = load_score(folder / "adaptive_score.yaml")
     mood = generation_order(score)[0]
     pipeline = Pipeline(score, get_plugins())
 
     async def go() -> float:
-        planned = [p for p in pipeline.plan() if p.request.mood == mood]
+        planned = [p for p in pipeline.plan() if p.request.mood == mood][:1]
         started = time.monotonic()
         try:
             await pipeline.run(planned)
@@ -67,21 +70,33 @@ def default_mood_alone(folder: Path) -> tuple[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--score", type=Path, help="the score (default: segue init's starter)")
+    parser.add_argument(
+        "--score",
+        type=Path,
+        action="append",
+        help="a score (default: segue init's starter); repeat to time several",
+    )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    text = args.score.read_text() if args.score else STARTER
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    for score in args.score or [None]:
+        text = score.read_text() if score else STARTER
+        print(f"\n{score or 'the starter (segue init)'}")
+        time_score(text, args.runs)
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
+
+
+def time_score(text: str, runs: int) -> None:
     root = Path(tempfile.mkdtemp(prefix="segue-first-cue-"))
     rows: list[tuple[float, ...]] = []
     try:
-        print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
         print(
             "run  validate      port      http  1st cue  taken port  mood alone"
             "  cpu@http  cpu@cue  (seconds)",
             flush=True,
         )
-        for n in range(args.runs):
+        for n in range(runs):
             baseline = startup_baseline(fresh_folder(root, text, n * 3))
             launch = serve_from_empty(fresh_folder(root, text, n * 3 + 1))
             taken = serve_on_taken_port(fresh_folder(root, text, n * 3 + 2))
@@ -100,8 +115,7 @@ def main() -> None:
             rows.append(row)
             print(f"{n + 1:<4} " + "  ".join(f"{v:8.2f}" for v in row) + f"  ({mood})", flush=True)
         medians = [statistics.median(col) for col in zip(*rows, strict=True)]
-        print("med  " + "  ".join(f"{v:8.2f}" for v in medians))
-        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        print("med  " + "  ".join(f"{v:8.2f}" for v in medians), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

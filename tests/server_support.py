@@ -44,6 +44,7 @@ class ToneGenerator:
     def __init__(self, config: dict[str, Any], state_dir: Path) -> None:
         self.sr = int(config.get("sr", 8000))
         self.calls: list[str] = []
+        self.events: list[tuple[str, str, int]] = []  # ("start" | "end", mood, variant)
 
     def audio_params(self) -> dict[str, Any]:
         return {"model": self.model, "sr": self.sr}
@@ -57,9 +58,11 @@ class ToneGenerator:
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         self.calls.append(request.mood)
+        self.events.append(("start", request.mood, request.variant))
         slow = re.search(r"\[slow=([\d.]+)\]", request.prompt)
         if slow:
             await asyncio.sleep(float(slow.group(1)))
+        self.events.append(("end", request.mood, request.variant))
         if "[fail]" in request.prompt:
             raise PermanentError("asked to fail")
         n = int(request.duration_s * self.sr)

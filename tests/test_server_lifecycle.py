@@ -56,6 +56,26 @@ async def test_pending_then_cue_when_generated_on_demand(tmp_path):
                 assert r.status == 200
 
 
+async def test_a_mood_with_nothing_stored_has_its_first_variant_made_alone(tmp_path):
+    # One track is all a session needs for its cue: the other variant waits for it.
+    text = SCORE.replace("prompt: driving battle", "prompt: 'driving battle [slow=0.2]'")
+    async with serve(tmp_path, text, pregen=["explore"]) as live:  # noqa: SIM117
+        async with connect_raw(f"{live.ws}?session=a") as a:
+            await joined(a)
+            await a.send(json.dumps({"type": "state", "set": {"in_combat": True}}))
+            assert (await recv_json(a))["type"] == "pending"
+            assert (await recv_type(a, "cue", timeout=20))["mood"] == "combat"
+            while live.server.on_demand.tasks:
+                await asyncio.sleep(0.05)
+    events = [e for e in live.pipeline.generator.events if e[1] == "combat"]
+    assert events == [
+        ("start", "combat", 0),
+        ("end", "combat", 0),
+        ("start", "combat", 1),
+        ("end", "combat", 1),
+    ]
+
+
 async def test_failed_generation_says_so_and_music_plays_on(tmp_path):
     text = SCORE.replace("prompt: desperate", "prompt: 'desperate [fail]'")
     async with serve(tmp_path, text, pregen=["explore", "combat", "victory"]) as live:  # noqa: SIM117

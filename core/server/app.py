@@ -165,38 +165,45 @@ class OnDemand:
         self.tasks: dict[str, asyncio.Task[None]] = {}
 
     def request(self, mood: str) -> list[asyncio.Task[None]]:
-        """Generate ``mood``'s missing tracks; returns the tasks making them (new or not)."""
+        """Generate ``mood``'s missing tracks; returns the tasks making them (new or not).
+
+        While none of the mood's tracks is stored, the first one is made alone and the
+        others after it: one track is all a session needs for its cue, and variants made
+        beside it would share the CPU with it and delay that cue.
+        """
         pipeline = self.server.pipeline
         if pipeline is None or self.server.shutting_down:
             return []
-        tasks = []
-        for planned in pipeline.plan():
-            request = planned.request
-            if request.mood != mood:
-                continue
-            key = planned.key
+        planned = [p for p in pipeline.plan() if p.request.mood == mood]
+        stored = {
+            p.key
+            for p in planned
+            if p.key not in self.tasks and pipeline.stored(p.request) is not None
+        }
+        tasks: list[asyncio.Task[None]] = []
+        for p in planned:
+            request, key = p.request, p.key
             task = self.tasks.get(key)
             if task is None:
-                if pipeline.stored(request) is not None:
+                if key in stored:
                     continue
                 log.debug(
-                    "generating %s#%d (%s)",
-                    mood,
-                    request.variant,
-                    key[:12],
-                    extra={"mood": mood},
+                    "generating %s#%d (%s)", mood, request.variant, key[:12], extra={"mood": mood}
                 )
-                task = asyncio.get_running_loop().create_task(self._run(key, request))
+                after = tasks[0] if tasks and not stored else None
+                task = asyncio.get_running_loop().create_task(self._run(key, request, after))
                 self.tasks[key] = task
                 self.server.metrics.generating += 1
             tasks.append(task)
         return tasks
 
-    async def _run(self, key: str, request: Any) -> None:
+    async def _run(self, key: str, request: Any, after: asyncio.Task[None] | None = None) -> None:
         server = self.server
         result = "failed"
         try:
             assert server.pipeline is not None
+            if after is not None:
+                await asyncio.wait([after])  # the mood's first track, made alone
             await server.pipeline.ensure(request)
             result = "stored"
         except asyncio.CancelledError:

@@ -1,10 +1,10 @@
 """Generation behind a serving server: the tracks sessions will want first, first.
 
 ``segue serve`` listens at once and generates what the score lacks in the background
-(``ServerConfig.generate_in_background``), in ``generation_order``: the mood the rules
-pick for an empty state, alone, so that the first cue comes as soon as it can; then the
-moods the rules can select and the events' stingers; then the rest, at the generator's
-concurrency. It goes through the server's :class:`~segue.core.server.app.OnDemand`,
+(``ServerConfig.generate_in_background``), in ``generation_order``: the first track of
+the mood the rules pick for an empty state, alone, so that the first cue comes as soon as
+it can; then that mood's other variants, the moods the rules can select and the events'
+stingers; then the rest, at the generator's concurrency. It goes through the server's :class:`~segue.core.server.app.OnDemand`,
 so each track is generated once however many ask for it, a session gets ``pending``
 then its cue as for any on-demand generation, and a mood a session wants now starts at
 once, ahead of the moods still queued here.
@@ -60,8 +60,9 @@ async def generate_in_background(server: SegueServer) -> None:
     for i, mood in enumerate(moods):
         tasks = on_demand.request(mood)
         if i == 0 and tasks:
-            # Every new session starts here: nothing else competes with it for the CPU.
-            await asyncio.wait(tasks)
+            # Every new session starts here: its first track is made alone (OnDemand.request
+            # chains its other variants after it); nothing else competes with it for the CPU.
+            await asyncio.wait(tasks[:1])
         while len(on_demand.tasks) >= limit:
             await asyncio.wait(list(on_demand.tasks.values()), return_when=asyncio.FIRST_COMPLETED)
     while on_demand.tasks:
