@@ -4,10 +4,10 @@
 (``ServerConfig.generate_in_background``), in ``generation_order``: the first track of
 the mood the rules pick for an empty state, alone, so that the first cue comes as soon as
 it can; then that mood's other variants, the moods the rules can select and the events'
-stingers; then the rest, at the generator's concurrency. It goes through the server's :class:`~segue.core.server.app.OnDemand`,
-so each track is generated once however many ask for it, a session gets ``pending``
-then its cue as for any on-demand generation, and a mood a session wants now starts at
-once, ahead of the moods still queued here.
+stingers; then the rest, at the generator's concurrency. It goes through the server's
+:class:`~segue.core.server.app.OnDemand`, so each track is generated once however many
+ask for it, a session gets ``pending`` then its cue as for any on-demand generation, and
+a mood a session wants now starts at once, ahead of the moods still queued here.
 """
 
 from __future__ import annotations
