@@ -146,6 +146,12 @@ SERVER_KEYS = (
     "pong_timeout_s",
     "http_session_ttl_s",
 )
+# Rooms keep several keys per room in scripts and read many rooms' streams at once: one
+# Redis, not a Cluster (docs/deployment.md#redis-for-rooms).
+CLUSTER_REFUSED = (
+    "Redis Cluster is not supported: rooms need one Redis (a single server, or the "
+    "primary of a Sentinel or managed setup), see docs/deployment.md#redis-for-rooms"
+)
 ROOMS_KEYS = ("backend", "url", "prefix")
 
 # A note, an optional accidental, then a mode after a space, or a shorthand (``m``, ``min``,
@@ -889,7 +895,10 @@ class ScoreChecker:
         elif backend != "redis":
             self.error((*path, "backend"), f"must be redis, not {backend!r}")
         url = raw.get("url", d.url)
-        if not isinstance(url, str) or not re.match(r"^(redis|rediss|unix)://", url):
+        if isinstance(url, str) and ("cluster" in url.split("://")[0] or "," in url):
+            self.error((*path, "url"), CLUSTER_REFUSED)
+            url = d.url
+        elif not isinstance(url, str) or not re.match(r"^(redis|rediss|unix)://", url):
             self.error((*path, "url"), f"must be a redis:// URL, not {url!r}")
             url = d.url
         prefix = raw.get("prefix", d.prefix)

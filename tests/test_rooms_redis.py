@@ -362,3 +362,57 @@ async def test_a_forward_whose_write_failed_is_sent_when_redis_is_back(tmp_path)
     finally:
         await rooms.close()
         server.stop()
+
+
+def test_a_redis_cluster_is_refused_on_one_line(tmp_path):
+    """Rooms need one Redis: a cluster URL, or a Cluster node, is a clear error at start."""
+    from redis_support import REDIS_SERVER, free_port
+
+    from segue.core.errors import ScoreError
+    from segue.core.score import load_score
+
+    require_redis()
+    path = tmp_path / "adaptive_score.yaml"
+    path.write_text(SCORE.format(url="redis+cluster://10.0.0.1:7000,10.0.0.2:7000"))
+    with pytest.raises(ScoreError) as info:
+        load_score(path)
+    assert any(
+        "server.rooms.url" in line and "Redis Cluster is not supported" in line
+        for line in info.value.errors
+    ), info.value.errors
+    port = free_port()
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
+    node = subprocess.Popen(
+        [REDIS_SERVER, *args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                assert client.info("cluster")["cluster_enabled"] == 1
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        client.close()
+        path.write_text(SCORE.format(url=f"redis://127.0.0.1:{port}/0"))
+        done = subprocess.run(
+            [sys.executable, "-m", "segue.core", "serve", "--no-pregen", "--port", "0"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode != 0
+        lines = done.stderr.strip().splitlines()
+        assert "Traceback" not in done.stderr, done.stderr
+        assert any(
+            "is a Redis Cluster node: Redis Cluster is not supported" in line for line in lines
+        ), done.stderr
+    finally:
+        node.terminate()
+        node.wait()

@@ -54,7 +54,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
+from segue.core.errors import ConfigError
 from segue.core.score import Duck as DuckSpec
+from segue.core.score_check import CLUSTER_REFUSED
 from segue.core.server.wire import frame_message
 
 if TYPE_CHECKING:
@@ -197,9 +199,16 @@ class RedisRooms:
         )
         try:
             await self._redis.ping()
+            cluster = int((await self._redis.info("cluster")).get("cluster_enabled", 0))
         except Exception as exc:
             self._unhealthy(exc)
         else:
+            if cluster:
+                await self._close_clients()
+                raise ConfigError(
+                    f"server.rooms.url: redis at {self._safe_url()} is a Redis Cluster node: "
+                    + CLUSTER_REFUSED
+                )
             log.info("rooms: shared through redis at %s (process %s)", self._safe_url(), self.proc)
         loop = asyncio.get_running_loop()
         self._tasks = [
@@ -220,16 +229,22 @@ class RedisRooms:
                 for link in self.links.values():
                     if link.owner:
                         await self._redis.eval(_RELEASE, 1, link.keys["lease"], link.lease_value)
-            for client in (self._redis, self._reader_redis):
-                with contextlib.suppress(Exception):
-                    await client.aclose()
+            await self._close_clients()
         self.links.clear()
+
+    async def _close_clients(self) -> None:
+        for client in (self._redis, self._reader_redis):
+            with contextlib.suppress(Exception):
+                await client.aclose()
 
     def _unhealthy(self, exc: BaseException) -> None:
         # No room is taken over until Redis has been back for a while (see _healthy).
         self._grace_until = float("inf")
         if self.healthy:
             self.healthy = False
+            if str(exc).startswith(("MOVED", "ASK", "CROSSSLOT", "CLUSTERDOWN")):
+                # A Redis that became a Cluster node after the start: say so.
+                log.error("rooms: redis at %s: %s", self._safe_url(), CLUSTER_REFUSED)
             log.error(
                 "rooms: redis at %s unreachable (%s): rooms owned here keep running here; "
                 "other servers' clients of them hear nothing new until it is back",
