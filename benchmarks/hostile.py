@@ -19,9 +19,11 @@ Printed: the good clients' p50/p99 with and without the attack, the server's RSS
 during (peak) and after, what the attackers sent, and what the server refused and how
 (its /metrics). Target: p99 under attack <= 3 x baseline p99 + 5 ms; every new player in.
 
-The server runs pinned to CPU 0; the good clients and the attackers share the others
-(the server and the good clients at a higher priority where the user may raise it, so
-that neither the machine's other work nor the attackers' own CPU use is what is timed). Usage::
+The server runs pinned to CPU 0; the good clients and the attackers share the others.
+Each runs in a session of its own (Linux shares CPUs between sessions first), the server
+and the good clients at a higher priority where the user may raise it (root), the
+attackers just below, so that neither the machine's other work nor the attackers' own
+CPU use is what is timed; the CPU each used during the attack is printed. Usage::
 
     python benchmarks/hostile.py                  # 30 s of attack
     python benchmarks/hostile.py --duration 10    # a quick look
@@ -43,7 +45,16 @@ from typing import Any
 
 # Run as ``python benchmarks/hostile.py``: its folder is on the path, ws_load with it.
 import ws_load
-from ws_load import LeanWS, client_cpus, free_port, pct, pin, rss_bytes, wait_port
+from ws_load import (
+    LeanWS,
+    client_cpus,
+    cpu_seconds,
+    free_port,
+    pct,
+    pin,
+    rss_bytes,
+    wait_port,
+)
 
 HOSTILE_SCORE = ws_load.BENCH_SCORE.split("server:")[0]  # the server's default limits
 GOOD = "127.0.0.2"
@@ -235,7 +246,9 @@ def good_main(fn: str, args: tuple, q: Any) -> None:
         pin(cpus)
     priority(-10)  # ahead of the attackers on the shared CPU
     try:
-        q.put(asyncio.run(globals()[fn](*args)))
+        out = asyncio.run(globals()[fn](*args))
+        out["cpu_s"] = time.process_time()
+        q.put(out)
     except Exception as exc:  # reported, not hidden in a child's stderr
         q.put({"error": f"{type(exc).__name__}: {exc}"})
 
@@ -503,7 +516,9 @@ def attacker_main(port: int, role: int, duration: float, q: Any) -> None:
         pin(cpus)
     ws_load.raise_nofile()
     priority(-5)  # behind the good clients, ahead of other work
-    q.put(asyncio.run(attacker(port, role, duration)))
+    counts = asyncio.run(attacker(port, role, duration))
+    counts["cpu_ms"] = round(time.process_time() * 1000)
+    q.put(counts)
 
 
 # ============================================================================ the run
@@ -558,6 +573,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics_before = scrape(port)
 
         print(f"attack: {args.duration:g} s", flush=True)
+        cpu_before, wall_before = cpu_seconds(server.pid), time.monotonic()
         aq = ctx.Queue()
         attackers = [
             ctx.Process(target=attacker_main, args=(port, role, args.duration, aq), daemon=True)
@@ -595,6 +611,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.1)
         attacked = results.get("good", {})
         joined = results.get("new", {})
+        server_cpu = cpu_seconds(server.pid) - cpu_before
+        attack_wall = time.monotonic() - wall_before
         time.sleep(12.0)  # idle and slowloris connections time out
         rss_after = rss_bytes(server.pid)
         metrics = scrape(port)
@@ -622,6 +640,12 @@ def main(argv: list[str] | None = None) -> int:
         if "error" in r:
             print(f"  {name}: {r['error']}")
     print(f"new players during the attack: {joined}")
+    attackers_cpu = sent.pop("cpu_ms", 0) / 1000
+    print(
+        f"CPU during the attack ({attack_wall:.1f} s): server {server_cpu:.1f} s "
+        f"({100 * server_cpu / attack_wall:.0f}% of its core), attackers {attackers_cpu:.1f} s, "
+        f"good clients {attacked.get('cpu_s', float('nan')):.1f} s"
+    )
     print(
         f"server RSS: before {rss_before / 2**20:.1f} MiB, peak during {peak / 2**20:.1f} MiB, "
         f"after {rss_after / 2**20:.1f} MiB"

@@ -154,9 +154,11 @@ async def test_frames_that_come_with_the_upgrade_request_are_answered_in_order(t
         msgs = [await client.message() for _ in range(6)]
         assert [m["type"] for m in msgs] == ["welcome", "cue", "prefetch", "pong", "error", "cue"]
         assert msgs[3]["id"] == "early" and msgs[5]["mood"] == "combat"
-        # Such a connection takes the direct path too (the early frames were queued).
+        # Such a connection takes the direct path too, in the slow lane (RFC 6455: a
+        # client waits for the handshake's answer before it sends frames).
         [response] = responses(live)
-        assert response.direct
+        assert response.direct and response.early
+        assert live.server.lane.chunks == 1
         client.send(frame(b'{"type":"state","set":{"in_combat":false}}'))
         msg = await client.message()
         assert msg["type"] == "cue" and msg["mood"] == "explore"

@@ -80,6 +80,7 @@ _OK = Verdict.OK
 FAILURE_LOG_INTERVAL_S = 10.0
 # A connection refused a frame is read in the slow lane for this long after (ws_direct).
 SUSPECT_S = 10.0
+ACCEPT_BATCH = 16  # connections accepted per turn of the event loop (see start())
 _ABNORMAL = 1006  # closed without a close frame (what the client sees of a dropped peer)
 _FRAME_NAMES = {
     WSMsgType.BINARY: "binary",
@@ -554,6 +555,8 @@ class SegueServer:
             # Text messages go to _handle_text as they are parsed (see ws_direct); the
             # read loop below gets the rest, and any text queued before this.
             # Replies to the messages of one chunk are written once, at its end.
+            if ws.early:  # it sent frames before the handshake's answer: not a good sign
+                conn.suspect_until = _monotonic() + SUSPECT_S
             ws.bind(
                 conn,
                 self._handle_text,
@@ -949,12 +952,18 @@ async def start(
     if server is not None and runner.server is not None:
         install(runner.server, server.admission)
     for sock in sockets:
-        await web.SockSite(runner, sock, backlog=backlog).start()
+        # asyncio accepts up to ``backlog`` connections each time the socket is ready and
+        # sets them all up in the next turn of the loop: a storm of thousands (an idle
+        # flood renewed) stalled every client for tens of ms. It is given a small batch
+        # and the kernel's queue its size back.
+        await web.SockSite(runner, sock, backlog=ACCEPT_BATCH).start()
+        sock.listen(backlog)
     return runner, int(sockets[0].getsockname()[1])
 
 
-# Full collections once per this many young-generation (gen 1) ones, not 10 (see
-# settle_heap).
+# Young collections once per this many new objects (Python's default: 700), full ones
+# once per this many middle-generation ones (default: 10). See settle_heap.
+GC_YOUNG_EVERY = 5000
 GC_FULL_EVERY = 100
 
 
@@ -962,18 +971,19 @@ def settle_heap() -> None:
     """Tune the garbage collector for a long-running server; call once it has started.
 
     What was loaded at startup (modules, the score, plugins, tracks: some 100,000
-    objects) is moved out of the collector's sight (``gc.freeze``), and full collections
-    run a tenth as often. Under a flood of connections, objects that live a few
-    seconds reach the oldest generation by the thousand, and Python then ran a full
-    collection about every second, each walking every object in the process: 100 ms
-    stalls of every connection at once (measured with ``benchmarks/hostile.py``). With
-    this a full collection walks the connections' own objects only, every few seconds.
-    The frozen objects are never collected: call it once, in the process that serves.
+    objects) is moved out of the collector's sight (``gc.freeze``), and collections run
+    less often. Under a flood of connections with Python's defaults, objects that live
+    a few milliseconds (a refused connection, a request) outlived the young generations
+    by the thousand and Python ran a full collection about every second, each walking
+    every object in the process: 100 ms stalls of every connection at once (measured
+    with ``benchmarks/hostile.py``). With this, short-lived objects die young and a full
+    collection walks the connections' own objects only, and rarely. The frozen objects
+    are never collected: call it once, in the process that serves.
     """
     gc.collect()
     gc.freeze()
-    young, middle, _full = gc.get_threshold()
-    gc.set_threshold(young, middle, GC_FULL_EVERY)
+    _young, middle, _full = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_EVERY, middle, GC_FULL_EVERY)
 
 
 __all__ = [

@@ -94,19 +94,24 @@ class SlowLane:
 
     def hold(self, reader: Any, data: bytes) -> tuple[bool, bytes]:
         """Hold ``data``, read from ``reader``'s connection, for the lane's next turn."""
-        self.chunks += 1
         if reader.held is None:
             reader.held = data
-            self.held.append(reader)
-            protocol = reader.protocol
-            if protocol is not None and protocol.transport is not None:
-                protocol.transport.pause_reading()
-            if not self.scheduled:
-                self.scheduled = True
-                asyncio.get_running_loop().call_soon(self._run)
+            self.add(reader)
         else:  # read again before the pause took (aiohttp resumed it): keep the order
             reader.held += data
+            self.chunks += 1
         return _NOTHING
+
+    def add(self, reader: Any) -> None:
+        """Queue ``reader``, holding a chunk, and pause its connection's reading."""
+        self.chunks += 1
+        self.held.append(reader)
+        protocol = reader.protocol
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.pause_reading()
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
 
     def _run(self) -> None:
         held = self.held
@@ -182,10 +187,12 @@ if WebSocketDataQueue is not None:
 
         def feed_data(self, data: Any) -> Any:
             lane = self.lane
-            if lane is not None and (
-                self.held is not None or self.conn.suspect_until > _monotonic()
-            ):
-                return lane.hold(self, data if type(data) is bytes else bytes(data))
+            if lane is not None:
+                if self.held is not None or self.conn.suspect_until > _monotonic():
+                    return lane.hold(self, data if type(data) is bytes else bytes(data))
+            elif self.held is not None:  # after early frames, before bind(): kept in order
+                self.held += data
+                return _NOTHING
             return self.parse(data)
 
         def release(self) -> None:
@@ -254,6 +261,7 @@ class DirectResponse(web.WebSocketResponse):
     with ``direct=False`` (the server found :func:`fast_path_problem`) a plain one."""
 
     direct = False  # True once prepared with the direct queue
+    early = False  # frames came with the upgrade request (held until bind)
 
     def __init__(self, *, direct: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -262,10 +270,10 @@ class DirectResponse(web.WebSocketResponse):
     def _post_start(self, request: Any, protocol: Any, writer: Any) -> None:
         handler = getattr(request, "protocol", None)
         # Bytes that came with the upgrade request (a client that sends frames without
-        # waiting for the 101) are parsed inside aiohttp's _post_start by its own parser:
-        # they are taken from it and parsed by the direct one below, so that such a
-        # connection takes the direct path too. Parsed before bind(), they are queued
-        # and read in order by the connection's task.
+        # waiting for the 101, which RFC 6455 forbids) are parsed inside aiohttp's
+        # _post_start by its own parser: they are taken from it and held for the direct
+        # one (``early``), parsed at bind(), so that such a connection takes the direct
+        # path too.
         tail = getattr(handler, "_message_tail", None)
         direct = (
             self._allow_direct
@@ -305,7 +313,8 @@ class DirectResponse(web.WebSocketResponse):
         self._parser = parser
         self.direct = True
         if tail:
-            parser.feed_data(tail)
+            parser.held = tail
+            self.early = True
 
     def bind(
         self,
@@ -320,8 +329,9 @@ class DirectResponse(web.WebSocketResponse):
         pong frames to ``frames(conn, kind, data)``, and call ``before()`` and ``after()``
         around each chunk read that holds several frames (``after`` only when ``before``
         returned True); with ``lane``, chunks from the connection while
-        ``conn.suspect_until`` is ahead of ``time.monotonic()`` wait in it. False on the
-        plain path (the caller then reads from ``receive()``)."""
+        ``conn.suspect_until`` is ahead of ``time.monotonic()`` wait in it. Frames that
+        came with the upgrade request (``early``) are parsed now, or in ``lane``. False on
+        the plain path (the caller then reads from ``receive()``)."""
         if not self.direct:
             return False
         queue = self._reader
@@ -335,6 +345,11 @@ class DirectResponse(web.WebSocketResponse):
                 parser.before = before
             parser.lane = lane
             parser.conn = conn
+            if parser.held is not None:  # early frames
+                if lane is not None:
+                    lane.add(parser)
+                else:
+                    parser.release()
         return True
 
     def unbind(self) -> None:
