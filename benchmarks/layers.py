@@ -10,7 +10,7 @@
    pipeline (post-processing, encoding at the codec's top quality), beside the same mood
    without layers: bytes of the mix, of the stems, and the ratio.
 
-Figures: microseconds per message (median of 5 runs), bytes. Usage:
+Figures: CPU microseconds per message (median of 5 runs), bytes. Usage:
     PYTHONPATH=tests python benchmarks/layers.py
 """
 
@@ -45,12 +45,14 @@ PLAIN = SCORE.replace("intensity: {key: threat, slew_per_s: 4.0}\n", "").replace
 
 
 def per_call_us(fn: Any, n: int) -> float:
+    """CPU time per call (this process's, not the wall clock: on a shared, loaded machine
+    the wall clock counts other processes' time too)."""
     runs = []
     for _ in range(5):
-        start = time.perf_counter()
+        start = time.process_time()
         for i in range(n):
             fn(i)
-        runs.append((time.perf_counter() - start) / n * 1e6)
+        runs.append((time.process_time() - start) / n * 1e6)
     return statistics.median(runs)
 
 

@@ -108,6 +108,7 @@ def test_a_failed_separation_keeps_the_song_and_the_next_run_separates_it(tmp_pa
         assert "Traceback" not in first.stderr
         second = segue(tmp_path, emulator, "pregen")
         assert second.returncode == 0, second.stderr
+        assert "1 to generate (estimated $0.01)" in second.stderr  # the separation only
         # The song was not generated again: one music submit, two demucs submits.
         assert emulator.stats()["requests"]["submit"] == 3
         listed = json.loads(segue(tmp_path, emulator, "tracks", "--json").stdout)

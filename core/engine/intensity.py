@@ -30,7 +30,9 @@ GAIN_DECIMALS = 4
 
 def read_intensity(state: Mapping[str, Any], key: str) -> float:
     """The state's intensity: ``key``'s value clamped to 0-1, 0 if missing or not a number."""
-    value = lookup(state, key)
+    # The literal key wins over a nested path (conditions.lookup), so a plain dict holding
+    # it needs no walk: the common case, on every state change.
+    value = state[key] if type(state) is dict and key in state else lookup(state, key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return 0.0
     value = float(value)
@@ -52,6 +54,47 @@ def breakpoints(layers: tuple[Layer, ...]) -> tuple[float, ...]:
 
 def _raw(layers: tuple[Layer, ...], intensity: float) -> tuple[float, ...]:
     return tuple(layer.gain_at(intensity) for layer in layers)
+
+
+class _Table:
+    """A mood's layers' gains at their breakpoints, computed once (the ramps' hot path)."""
+
+    __slots__ = ("layers", "memo", "named", "names", "points", "raw")
+
+    def __init__(self, layers: tuple[Layer, ...]) -> None:
+        self.layers = layers
+        self.names = tuple(layer.name for layer in layers)
+        self.points = breakpoints(layers)
+        self.raw = {x: _raw(layers, x) for x in self.points}
+        self.named = {x: self.rounded(g) for x, g in self.raw.items()}
+        self.memo: dict[float, tuple[float, ...]] = {}  # gains at other recent intensities
+
+    def at(self, x: float) -> tuple[float, ...]:
+        """The raw gains at intensity ``x`` (a change's start is the previous one's end)."""
+        g = self.raw.get(x) or self.memo.get(x)
+        if g is None:
+            if len(self.memo) >= 64:
+                self.memo.clear()
+            g = self.memo[x] = _raw(self.layers, x)
+        return g
+
+    def rounded(self, raw: tuple[float, ...]) -> dict[str, float]:
+        return {n: round(g, GAIN_DECIMALS) for n, g in zip(self.names, raw, strict=True)}
+
+
+# By the identity of a mood's layers tuple (hashing the Layer dataclasses on every change
+# cost more than the ramps): the entry keeps the tuple alive, so an id is never reused
+# while its entry stands, and the ``is`` check turns away any other tuple.
+_TABLES: dict[int, _Table] = {}
+
+
+def _table(layers: tuple[Layer, ...]) -> _Table:
+    table = _TABLES.get(id(layers))
+    if table is None or table.layers is not layers:
+        if len(_TABLES) >= 1024:
+            _TABLES.clear()
+        table = _TABLES[id(layers)] = _Table(layers)
+    return table
 
 
 class IntensityPath:
@@ -109,23 +152,22 @@ class IntensityPath:
             out.append(Layers(session, mood, gains(layers, here), since, 0, round(here, 6)))
         if here == self.v1:
             return out
-        up = self.v1 > here
+        table = _table(layers)
         v1 = self.v1
-        if up:
-            cuts = [x for x in breakpoints(layers) if here < x < v1]
+        if v1 > here:
+            cuts = [x for x in table.points if here < x < v1]
         else:
-            cuts = [x for x in reversed(breakpoints(layers)) if v1 < x < here]
+            cuts = [x for x in reversed(table.points) if v1 < x < here]
         cuts.append(v1)
-        last = _raw(layers, here)
+        last = table.at(here)
         a = here
         for b in cuts:
-            g = _raw(layers, b)
+            g = table.at(b)
             if g != last:
+                # Each message gets a dict of its own (the table's stay untouched).
+                named = dict(table.named[b]) if b in table.named else table.rounded(g)
                 t_a = self.t0 + abs(a - self.v0) / self.slew
                 ramp_ms = round(abs(b - a) / self.slew * 1000)
-                named = {
-                    layer.name: round(x, GAIN_DECIMALS) for layer, x in zip(layers, g, strict=True)
-                }
                 out.append(Layers(session, mood, named, t_a, ramp_ms, round(b, 6)))
             last = g
             a = b

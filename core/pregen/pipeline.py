@@ -249,6 +249,14 @@ class Pipeline:
         track, _state = await asyncio.shield(self._task_for(planned))
         return track
 
+    def _still_to_pay(self, planned: PlannedRequest) -> float:
+        key = planned.request.cache_key
+        if self._kept(key) is not None:
+            return 0.0
+        if (self.unstored_root / f"{key}.generated.json").is_file():
+            return planned.separation_usd
+        return planned.cost_usd
+
     def _planned(self, request: GenerationRequest) -> PlannedRequest:
         """``request`` with its estimate (its stem separation's too)."""
         separation = 0.0
@@ -294,8 +302,9 @@ class Pipeline:
         for p in items:
             unique.setdefault(p.request.cache_key, p)
         missing = [p for p in unique.values() if self.stored(p.request) is None]
-        # A kept file (generated, not yet stored) costs nothing more.
-        estimate = sum(p.cost_usd for p in missing if self._kept(p.request.cache_key) is None)
+        # A kept file (generated, not yet stored) costs nothing more; a kept song whose
+        # separation failed costs its separation only.
+        estimate = sum(self._still_to_pay(p) for p in missing)
         ledger = self.ledger_total()
         summary = PregenSummary(
             budget_usd=self.budget_usd, estimate_usd=estimate, ledger_usd=ledger, dry_run=dry_run
