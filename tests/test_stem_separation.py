@@ -17,7 +17,7 @@ from segue.core import audio
 from segue.core.client import CueMessage, SegueClient
 from segue.core.score import load_score
 from segue.plugins.fal import band_split
-from segue.plugins.fal.separator import assign, layer_problem
+from segue.plugins.fal.separator import _data_uri, assign, layer_problem
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -98,7 +98,8 @@ async def test_pregen_separates_a_fal_song_into_the_moods_layers(tmp_path):
 
 def test_a_failed_separation_keeps_the_song_and_the_next_run_separates_it(tmp_path):
     (tmp_path / "adaptive_score.yaml").write_text(SCORE)
-    fault = "run_error:nth=2,status=422,error_type=validation_error,detail=bad audio"
+    # The first separation fails for good; the retry of the second is refused once (503).
+    fault = "run_error:nth=2,status=422,error_type=validation_error,detail=bad audio;503:nth=3"
     for emulator in start_emulator(tmp_path, "--latency", "0.1", "--faults", fault):
         first = segue(tmp_path, emulator, "pregen")
         assert first.returncode == 1
@@ -106,16 +107,31 @@ def test_a_failed_separation_keeps_the_song_and_the_next_run_separates_it(tmp_pa
         assert "stem separation (demucs fal-ai/demucs)" in line and "HTTP 422" in line
         assert "bad audio" in line and "the song is kept" in line
         assert "Traceback" not in first.stderr
-        second = segue(tmp_path, emulator, "pregen")
+        second = segue(tmp_path, emulator, "pregen", "--retry-base-s", "0.01")
         assert second.returncode == 0, second.stderr
         assert "1 to generate (estimated $0.01)" in second.stderr  # the separation only
-        # The song was not generated again: one music submit, two demucs submits.
-        assert emulator.stats()["requests"]["submit"] == 3
+        assert "separating demucs fal-ai/demucs attempt 2" in second.stderr
+        # The song was not generated again: one music submit, three demucs submits.
+        assert emulator.stats()["requests"]["submit"] == 4
         listed = json.loads(segue(tmp_path, emulator, "tracks", "--json").stdout)
     (track,) = listed["tracks"]
     assert set(track["stems"]) == LAYERS
     music = [e for e in listed["ledger"]["entries"] if e["generator"] == "fal"]
     assert len(music) == 1 and music[0]["usd"] == pytest.approx(0.80)
+
+
+def test_other_audio_gets_a_band_split_that_still_sums_to_the_mix(tmp_path):
+    (tmp_path / "adaptive_score.yaml").write_text(SCORE)
+    for emulator in start_emulator(tmp_path, "--latency", "0.1", "--no-synth"):
+        run = segue(tmp_path, emulator, "pregen")
+        assert run.returncode == 0, run.stderr
+        assert emulator.stats()["separations"] == {"band split": 1}
+        listed = json.loads(segue(tmp_path, emulator, "tracks", "--json").stdout)
+    (track,) = listed["tracks"]
+    mix, _ = decoded(tmp_path, f"{track['id']}.ogg")
+    stems = {n: decoded(tmp_path, s["file"])[0] for n, s in track["stems"].items()}
+    assert set(stems) == LAYERS and all(s.shape == mix.shape for s in stems.values())
+    assert residual_db(mix, list(stems.values())) >= 30.0
 
 
 def test_a_layer_demucs_cannot_give_is_a_score_error_at_its_line(tmp_path):
@@ -196,3 +212,17 @@ def test_separator_none_and_the_synth_need_no_separation(tmp_path, monkeypatch, 
     path.write_text(SCORE.replace("budget_usd: 5", "budget_usd: 5\nseparator: none"))
     score = load_score(path)
     assert make_separator(score, plugins, make_generator(score, plugins)) is None
+
+
+def test_a_wav_song_is_sent_as_flac_losslessly(tmp_path):
+    import base64
+
+    t = np.arange(4410) / 44100
+    x = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None].repeat(2, axis=1)
+    path = tmp_path / "song.wav"
+    sf.write(str(path), x, 44100, subtype="PCM_16")
+    uri = _data_uri(path)
+    head, _, payload = uri.partition(",")
+    assert head == "data:audio/flac;base64"
+    sent, rate = audio.decode(base64.b64decode(payload))
+    assert rate == 44100 and np.array_equal(sent, sf.read(str(path), dtype="float32")[0])

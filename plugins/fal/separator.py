@@ -234,16 +234,26 @@ class DemucsSeparator(FalQueue):
 
 
 def _data_uri(path: Path) -> str:
-    """The song as a ``data:`` URI (base64), its content type from its extension."""
+    """The song as a ``data:`` URI (base64). Uncompressed audio (a WAV) goes as FLAC,
+    lossless and about half the size; anything else as it is."""
     import base64
 
+    from segue.core import audio
+
     suffix = path.suffix.lower()
-    types = {ext: ctype for ctype, ext in CONTENT_EXTS.items()}
-    ctype = {".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".wav": "audio/wav"}.get(
-        suffix, types.get(suffix, "application/octet-stream")
-    )
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f"data:{ctype};base64,{data}"
+    if suffix in (".wav", ".pcm"):
+        try:
+            samples, rate = audio.read(path)
+            data, ctype = audio.encode(samples, rate, "flac", name=path.name), "audio/flac"
+        except audio.AudioError as exc:
+            raise PermanentError(f"fal demucs: cannot read the song: {exc}") from None
+    else:
+        types = {ext: ctype for ctype, ext in CONTENT_EXTS.items()}
+        ctype = {".mp3": "audio/mpeg", ".ogg": "audio/ogg"}.get(
+            suffix, types.get(suffix, "application/octet-stream")
+        )
+        data = path.read_bytes()
+    return f"data:{ctype};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def make_separator(config: dict[str, Any], state_dir: Path) -> DemucsSeparator:
