@@ -46,10 +46,13 @@ def build_parser(
         "-v",
         "--verbose",
         action="store_true",
-        help="debug logging (the server: connections, every state change and its decision)",
+        help="debug logging (the server: connections, every state change and its decision);"
+        " before or after the command",
     )
     parser.add_argument(
-        LOG_JSON_FLAG, action="store_true", help="log lines as JSON objects, for machines"
+        LOG_JSON_FLAG,
+        action="store_true",
+        help="log lines as JSON objects, for machines; before or after the command",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
@@ -69,18 +72,31 @@ def build_parser(
     return parser
 
 
+def _split_flags(argv: list[str], flags: tuple[str, ...]) -> tuple[list[str], bool]:
+    """Take ``flags`` out of ``argv`` wherever they are (before a ``--``); whether any was."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    found = any(a in flags for a in argv[:end])
+    rest = [a for a in argv[:end] if a not in flags] + argv[end:]
+    return rest, found
+
+
 def _split_strict(argv: list[str]) -> tuple[list[str], bool]:
     """Take ``--strict-plugins`` out of ``argv`` wherever it is (before a ``--``)."""
-    end = argv.index("--") if "--" in argv else len(argv)
-    strict = STRICT_FLAG in argv[:end]
-    rest = [a for a in argv[:end] if a != STRICT_FLAG] + argv[end:]
-    return rest, strict
+    return _split_flags(argv, (STRICT_FLAG,))
+
+
+def _split_logging(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """Take ``-v``/``--verbose`` and ``--log-json`` out of ``argv`` wherever they are
+    (``segue serve -v`` as well as ``segue -v serve``): ``(rest, verbose, as_json)``."""
+    argv, verbose = _split_flags(argv, ("-v", "--verbose"))
+    argv, as_json = _split_flags(argv, (LOG_JSON_FLAG,))
+    return argv, verbose, as_json
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv, strict_flag = _split_strict(list(sys.argv[1:] if argv is None else argv))
-    verbose = any(a in ("-v", "--verbose") for a in argv)
-    logs.configure(verbose, LOG_JSON_FLAG in argv)
+    argv, verbose, as_json = _split_logging(argv)
+    logs.configure(verbose, as_json)
     # Plugins are loaded once per process: here, before parsing (they may add sub-commands);
     # commands reuse this instance as ``args.plugins`` (or get_plugins()).
     try:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from segue.core import __version__, hookimpl
-from segue.core.cli import _split_strict, build_parser, main
+from segue.core.cli import _split_logging, _split_strict, build_parser, main
 from segue.core.errors import PluginError
 from segue.core.plugins import Plugins
 
@@ -40,6 +40,30 @@ def test_the_strict_flag_is_taken_from_anywhere_before_a_double_dash(
     argv: list[str], rest: list[str], strict: bool
 ) -> None:
     assert _split_strict(argv) == (rest, strict)
+
+
+@pytest.mark.parametrize(
+    ("argv", "rest", "verbose", "as_json"),
+    [
+        (["serve", "x.yaml"], ["serve", "x.yaml"], False, False),
+        (["-v", "serve"], ["serve"], True, False),
+        (["serve", "-v", "--port", "0"], ["serve", "--port", "0"], True, False),
+        (["serve", "--verbose", "--log-json"], ["serve"], True, True),
+        (["--log-json", "pregen"], ["pregen"], False, True),
+        (["hello", "--", "-v"], ["hello", "--", "-v"], False, False),
+    ],
+)
+def test_the_logging_flags_are_taken_from_anywhere_before_a_double_dash(
+    argv: list[str], rest: list[str], verbose: bool, as_json: bool
+) -> None:
+    assert _split_logging(argv) == (rest, verbose, as_json)
+
+
+def test_verbose_after_the_command_is_accepted(tmp_path: Any, capsys: Any) -> None:
+    score = tmp_path / "adaptive_score.yaml"
+    assert main(["init", str(score), "-v"]) == 0
+    assert main(["validate", str(score), "--log-json"]) == 0
+    assert "ok" in capsys.readouterr().out
 
 
 def test_commands_get_the_processs_plugins(
