@@ -48,6 +48,7 @@ import io
 import math
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,10 +66,12 @@ __all__ = [
     "AudioError",
     "Encoding",
     "TrackAudio",
+    "TruePeaks",
     "content_type",
     "decode",
     "encode",
     "fix_ogg_serial",
+    "frame_peaks",
     "k_weighted",
     "loudness",
     "ogg_crc",
@@ -235,6 +238,16 @@ def content_type(fmt: str) -> str:
 
 # --- reading ---------------------------------------------------------------------------------
 
+# Each thread remembers its last encode and its last decode of bytes. Finishing a lossy
+# track encodes the same samples twice and decodes the same bytes twice: `loudness`
+# encodes and decodes its result to check what the file will measure, then the pipeline
+# encodes those samples and decodes the bytes to verify them. With this memo that is one
+# encode and one decode (the most expensive steps of finishing). The keys are SHA-256
+# digests of the content, so a hit returns exactly what the work would (encodes are
+# deterministic); a pipeline thread finishes one track at a time, so one entry each is
+# enough, and memory stays at one track per thread.
+_memo = threading.local()
+
 
 def read(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
     """Decode any file libsndfile reads to ``(float32 samples (frames, channels), rate)``.
@@ -249,8 +262,17 @@ def read(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
 
 
 def decode(data: bytes, name: str = "audio") -> tuple[np.ndarray, int]:
-    """:func:`read` for encoded bytes in memory (``name`` says what they are in errors)."""
-    return _decode(io.BytesIO(data), name, name)
+    """:func:`read` for encoded bytes in memory (``name`` says what they are in errors).
+
+    The same bytes decoded twice in a row by one thread are decoded once (see ``_memo``).
+    """
+    key = hashlib.sha256(data).digest()
+    hit = getattr(_memo, "decoded", None)
+    if hit is not None and hit[0] == key:
+        return hit[1].copy(), hit[2]
+    samples, sr = _decode(io.BytesIO(data), name, name)
+    _memo.decoded = (key, samples.copy(), sr)
+    return samples, sr
 
 
 def _decode(
@@ -338,6 +360,18 @@ def encode(
         enc = dataclasses.replace(enc, compression_level=0.0)
     x = _as_frames(samples, name)
     sr = int(sr)
+    digest = hashlib.sha256(repr((x.shape, sr, fmt, loop, best)).encode())
+    digest.update(memoryview(np.ascontiguousarray(x)).cast("B"))
+    key = digest.digest()
+    hit = getattr(_memo, "encoded", None)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    data = _encode(x, sr, fmt, enc, loop, name)
+    _memo.encoded = (key, data)
+    return data
+
+
+def _encode(x: np.ndarray, sr: int, fmt: str, enc: Encoding, loop: bool, name: str) -> bytes:
     if enc.rates is not None and sr not in enc.rates:
         x = resample(x, sr, enc.fallback_rate, circular=loop)
         sr = enc.fallback_rate
@@ -692,6 +726,18 @@ _TP_BEFORE, _TP_AFTER = _TP_HALF - 1, _TP_HALF
 _TP_BLOCK = 2048
 
 
+def frame_peaks(samples: np.ndarray) -> np.ndarray:
+    """Per frame, the largest magnitude of any channel (``(frames,)`` or ``(frames, channels)``)."""
+    x = np.asarray(samples)
+    if x.ndim == 1:
+        return np.abs(x)
+    # Column by column: numpy reduces a 2-wide axis (max(axis=1)) many times slower.
+    peaks = np.abs(x[:, 0])
+    for ch in range(1, x.shape[1]):
+        np.maximum(peaks, np.abs(x[:, ch]), out=peaks)
+    return peaks
+
+
 def oversampled_peaks(samples: np.ndarray, *, circular: bool = False) -> np.ndarray:
     """Per frame, the largest magnitude of the 4x oversampled signal in [n, n+1), all channels.
 
@@ -703,9 +749,7 @@ def oversampled_peaks(samples: np.ndarray, *, circular: bool = False) -> np.ndar
     if x.ndim == 1:
         x = x[:, None]
     n = x.shape[0]
-    peaks = np.abs(x[:, 0])
-    for ch in range(1, x.shape[1]):
-        np.maximum(peaks, np.abs(x[:, ch]), out=peaks)
+    peaks = frame_peaks(x)
     if n == 0:
         return peaks
     if circular:
@@ -728,12 +772,87 @@ def oversampled_peaks(samples: np.ndarray, *, circular: bool = False) -> np.ndar
     return peaks
 
 
-def true_peak_db(samples: np.ndarray, sr: int) -> float:
+# No point interpolated between samples exceeds the largest sample of the window it reads
+# times the sum of its taps' magnitudes (the kernel's L1 norm, about 2.25: 7 dB).
+_TP_L1 = float(np.abs(_TP_KERNEL).sum(axis=0).max())
+
+
+def _sliding_max(a: np.ndarray, before: int, after: int) -> np.ndarray:
+    """out[n] = max(a[n - before : n + after + 1]) (0 beyond the ends), by doubling windows."""
+    n = a.size
+    width = before + after + 1
+    m = np.concatenate([np.zeros(before, a.dtype), a, np.zeros(after + width, a.dtype)])
+    span = 1
+    while span * 2 <= width:
+        m = np.maximum(m[:-span], m[span:])
+        span *= 2
+    # m[i] = max over span values from i; two overlapping spans cover the window.
+    return np.maximum(m[:n], m[width - span : width - span + n])
+
+
+class TruePeaks:
+    """Per-frame 4x-oversampled peaks (as :func:`oversampled_peaks`), computed where needed.
+
+    ``values`` starts as an upper bound of each frame's true peak (the largest sample
+    magnitude within the interpolator's reach, times ``_TP_L1``); :meth:`refine` makes it
+    exact for every frame whose bound reaches a level. Music rarely has more than a few
+    percent of its frames within 7 dB of its peak, so the exact maximum (:meth:`max`),
+    or the frames a limiter may have to pull down, cost a small part of the full
+    interpolation.
+    """
+
+    def __init__(self, samples: np.ndarray, *, circular: bool = False) -> None:
+        x = np.asarray(samples, dtype=np.float32)
+        if x.ndim == 1:
+            x = x[:, None]
+        self.frames = n = x.shape[0]
+        if circular and n:
+            idx = np.arange(-_TP_BEFORE, n + _TP_AFTER) % n
+            padded = x[idx]
+        else:
+            padded = np.zeros((n + _TP_BEFORE + _TP_AFTER, x.shape[1]), dtype=np.float32)
+            padded[_TP_BEFORE : _TP_BEFORE + n] = x
+        self._columns = [np.ascontiguousarray(padded[:, ch]) for ch in range(x.shape[1])]
+        reach = frame_peaks(padded)
+        self.sample = reach[_TP_BEFORE : _TP_BEFORE + n]  # the samples' own peaks
+        self.bound = (
+            _sliding_max(reach, 0, _TP_BEFORE + _TP_AFTER)[:n] * np.float32(_TP_L1)
+            if n
+            else reach[:0]
+        )
+        self.values = self.bound.copy()
+        self.exact = np.zeros(n, dtype=bool)
+
+    def refine(self, level: float) -> np.ndarray:
+        """Make ``values`` exact wherever the bound reaches ``level``; the frames it changed."""
+        todo = np.flatnonzero((self.bound >= level) & ~self.exact)
+        taps = np.arange(_TP_BEFORE + _TP_AFTER + 1)
+        for start in range(0, todo.size, _TP_BLOCK):
+            idx = todo[start : start + _TP_BLOCK]
+            peaks = self.sample[idx].copy()
+            for col in self._columns:
+                y = col[idx[:, None] + taps] @ _TP_KERNEL
+                hi = np.maximum(np.maximum(y[:, 0], y[:, 1]), y[:, 2])
+                lo = np.minimum(np.minimum(y[:, 0], y[:, 1]), y[:, 2])
+                np.maximum(peaks, np.maximum(hi, -lo), out=peaks)
+            self.values[idx] = peaks
+        self.exact[todo] = True
+        return todo
+
+    def max(self) -> float:
+        """The true peak (linear): every frame that could hold it made exact."""
+        if self.frames == 0:
+            return 0.0
+        self.refine(float(self.sample.max()))
+        return float(self.values[self.exact].max(initial=0.0))
+
+
+def true_peak_db(samples: np.ndarray, sr: int, *, circular: bool = False) -> float:
     """True peak in dBTP (ITU-R BS.1770-4 Annex 2: 4x oversampled); -inf for silence.
 
     ``sr`` is accepted for symmetry with :func:`loudness`: 4x is used at every rate (the
-    Annex asks for at least 4x below 96 kHz).
+    Annex asks for at least 4x below 96 kHz). ``circular``: the signal is a loop.
     """
     del sr
-    peak = float(oversampled_peaks(samples).max(initial=0.0))
+    peak = TruePeaks(samples, circular=circular).max()
     return 20.0 * math.log10(peak) if peak > 0 else float("-inf")

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from segue.core.analysis import Features, Rhythm, features
+from segue.core.audio import frame_peaks
 from segue.core.seams import measure_seam
 
 BODY_DB = 6.0
@@ -150,7 +151,7 @@ def _equal_power(n: int, a: np.ndarray | None = None, b: np.ndarray | None = Non
 
 def _audible_end(samples: np.ndarray, sr: int) -> int:
     """The frame after the last one above SILENCE_DB (relative to the peak)."""
-    level = np.abs(samples).max(axis=1)
+    level = frame_peaks(samples)
     peak = float(level.max()) if level.size else 0.0
     if peak <= 0:
         return 0
@@ -265,7 +266,7 @@ def stinger_cut(samples: np.ndarray, sr: int) -> tuple[int, int, int]:
     """(start, end, fade frames) of a stinger from a song: from a few ms before its first
     audible sample to its last, with a short fade instead of a cut at the end."""
     x = np.asarray(samples)
-    level = np.abs(x).max(axis=1) if x.ndim == 2 else np.abs(x)
+    level = frame_peaks(x)
     peak = float(level.max()) if level.size else 0.0
     if peak <= 0:
         return 0, level.size, 0

@@ -177,13 +177,27 @@ class _GatedLoudness:
         self.hop = round(0.1 * sr)
         self.blocks = max(1, (x.shape[0] - 4 * self.hop) // self.hop + 1)
         self.starts = np.arange(0, self.hop * (self.blocks + 3), self.hop)
+        self._segments: np.ndarray | None = None  # the 100 ms sums of power, once needed
 
     def measure(self, gain_db: np.ndarray) -> float:
-        weighted = self.power * 10.0 ** (gain_db / 10.0)
-        n = min(weighted.size, self.starts[-1] + self.hop)
-        segments = np.add.reduceat(weighted[:n], self.starts[self.starts < n])
-        if segments.size < 4:
-            return _to_lufs(np.array([weighted.mean()]))
+        n = min(self.power.size, self.starts[-1] + self.hop)
+        starts = self.starts[self.starts < n]
+        top = float(gain_db[:n].max())
+        below = np.flatnonzero(gain_db[:n] < top)
+        if below.size * 8 < n:
+            # Mostly one gain (a limiter acts on a few frames): the 100 ms sums of the
+            # input's power, scaled, corrected where the gain is lower.
+            if self._segments is None:
+                self._segments = np.add.reduceat(self.power[:n], starts)
+            segments = self._segments * 10.0 ** (top / 10.0)
+            if below.size:
+                extra = self.power[below] * (10.0 ** (gain_db[below] / 10.0) - 10.0 ** (top / 10.0))
+                np.add.at(segments, np.searchsorted(starts, below, side="right") - 1, extra)
+        else:
+            weighted = self.power[:n] * 10.0 ** (gain_db[:n] / 10.0)
+            segments = np.add.reduceat(weighted, starts)
+        if segments.size < 4:  # shorter than a gating block: one block
+            return _to_lufs(np.array([np.mean(self.power * 10.0 ** (gain_db / 10.0))]))
         # 400 ms blocks, 75 % overlap: four consecutive 100 ms segments.
         blocks = (segments[:-3] + segments[1:-2] + segments[2:-1] + segments[3:]) / (4 * self.hop)
         return _to_lufs(blocks)
@@ -211,8 +225,20 @@ class Analysis:
     loop: tuple[int, int] | None
     whole_loop: bool
     lufs: float
-    peaks_db: np.ndarray  # per frame, 4x oversampled
+    # Per frame, 4x oversampled, in dB: exact where a gain tried may take it over the
+    # ceiling (and at the peak), an upper bound elsewhere (``refine``).
+    peaks_db: np.ndarray
     meter: _GatedLoudness
+    true_peaks: core_audio.TruePeaks
+
+    def refine(self, level_db: float) -> None:
+        """Make ``peaks_db`` exact wherever it may reach ``level_db``."""
+        changed = self.true_peaks.refine(10.0 ** (level_db / 20.0))
+        if changed.size:
+            with np.errstate(divide="ignore"):
+                self.peaks_db[changed] = 20.0 * np.log10(
+                    self.true_peaks.values[changed].astype(np.float64)
+                )
 
 
 def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analysis | None:
@@ -228,10 +254,11 @@ def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analy
     if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
         return None
     whole_loop = loop is not None and loop[0] == 0 and loop[1] >= x.shape[0]
-    peaks = core_audio.oversampled_peaks(x, circular=whole_loop)
+    true_peaks = core_audio.TruePeaks(x, circular=whole_loop)
+    true_peaks.max()  # exact at the peak: the frames that decide the estimate
     with np.errstate(divide="ignore"):
-        peaks_db = 20.0 * np.log10(peaks.astype(np.float64))
-    return Analysis(x, sr, loop, whole_loop, lufs, peaks_db, meter)
+        peaks_db = 20.0 * np.log10(true_peaks.values.astype(np.float64))
+    return Analysis(x, sr, loop, whole_loop, lufs, peaks_db, meter, true_peaks)
 
 
 def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
@@ -242,6 +269,8 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
     """
 
     def curve(gain: float) -> np.ndarray:
+        # Frames whose bound stays under the ceiling need no limiting, exact or not.
+        an.refine(ceiling_db - gain)
         req = np.minimum(ceiling_db - (an.peaks_db + gain), 0.0)
         if req.min(initial=0.0) >= 0:
             return np.full(req.size, gain)
@@ -296,12 +325,22 @@ def _measured(an: Analysis, result: Result, ceiling_db: float) -> Result:
         # The gain's smoothing lets a sliver through at a few frames: scale it away.
         y = y * np.float32(10.0 ** ((ceiling_db - peak - 0.01) / 20.0))
         peak = _true_peak(y, an.whole_loop)
-    return Result(y, core_audio.loudness(y, an.sr), result.gain_db, result.limited_db, peak)
+    return Result(y, _lufs(y, an.sr), result.gain_db, result.limited_db, peak)
+
+
+def _lufs(y: np.ndarray, sr: int) -> float:
+    """BS.1770 integrated loudness: pyloudnorm's reading (its filters, blocks and gates), in
+    half its time (``_GatedLoudness`` with no gain)."""
+    x = np.asarray(y, dtype=np.float32)
+    if x.ndim == 1:
+        x = x[:, None]
+    if x.shape[0] < round(0.4 * sr):  # shorter than one gating block: as pyloudnorm does
+        return core_audio.loudness(x, sr)
+    return _GatedLoudness(x, sr).measure(np.zeros(x.shape[0]))
 
 
 def _true_peak(y: np.ndarray, circular: bool) -> float:
-    value = float(core_audio.oversampled_peaks(y, circular=circular).max(initial=0.0))
-    return 20.0 * math.log10(value) if value > 0 else float("-inf")
+    return core_audio.true_peak_db(y, 0, circular=circular)
 
 
 def _target(track: Track) -> float:
@@ -362,7 +401,7 @@ def process(
     for _ in range(VERIFY_ROUNDS):
         result = limit(an, aim, ceiling)
         decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None)
-        lufs = core_audio.loudness(decoded, dsr)
+        lufs = _lufs(decoded, dsr)
         peak = _true_peak(decoded, an.whole_loop)
         error = target - lufs
         over = peak - VERIFY_PEAK_DB
