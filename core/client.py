@@ -35,6 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from segue.core.messages import (
+    CueExit,
     CueMessage,
     DuckMessage,
     ErrorMessage,
@@ -64,6 +65,7 @@ FATAL_CLOSE_CODES = frozenset({CloseCode.UNAUTHORIZED, CloseCode.POLICY, CloseCo
 
 __all__ = [
     "ConnectionLost",
+    "CueExit",
     "CueMessage",
     "DuckMessage",
     "ErrorMessage",

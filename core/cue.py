@@ -10,6 +10,32 @@ from segue.core.track import Track
 
 
 @dataclass(frozen=True)
+class Exit:
+    """The track left plays its outro: at server time ``at`` it jumps from where it is to
+    ``outro_start_s`` and plays on to ``outro_end_s`` (track seconds), then stops.
+
+    A cue carries one when its transition says ``exit: outro`` and the track left has an
+    outro (a song carved by ``loop_points``); its ``start_at`` is then when the outro
+    ends (earlier by the fade with ``fade: cross`` or ``in``).
+    """
+
+    mood: str  # the mood left
+    track: str  # the id of its track (the one playing)
+    at: float
+    outro_start_s: float
+    outro_end_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "mood": self.mood,
+            "track": self.track,
+            "at": self.at,
+            "outro_start_s": self.outro_start_s,
+            "outro_end_s": self.outro_end_s,
+        }
+
+
+@dataclass(frozen=True)
 class Cue:
     """Play ``track`` from ``offset_s`` at server time ``start_at``, leaving ``previous``."""
 
@@ -21,9 +47,10 @@ class Cue:
     transition: Transition
     start_at: float
     offset_s: float
+    exit: Exit | None = None  # the track left plays its outro (exit: outro)
 
     def to_message(self, server_time: float) -> dict[str, Any]:
-        return {
+        out = {
             "type": "cue",
             "seq": self.seq,
             "session": self.session,
@@ -35,6 +62,9 @@ class Cue:
             "offset_s": self.offset_s,
             "server_time": server_time,
         }
+        if self.exit is not None:
+            out["exit"] = self.exit.to_dict()
+        return out
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,18 @@ class Welcome:
 
 
 @dataclass(frozen=True, slots=True)
+class CueExit:
+    """A cue's ``exit``: at server time ``at`` the track of ``mood`` (id ``track``) jumps
+    to ``outro_start_s`` and plays its outro to ``outro_end_s``, then stops."""
+
+    mood: str
+    track: str
+    at: float
+    outro_start_s: float
+    outro_end_s: float
+
+
+@dataclass(frozen=True, slots=True)
 class CueMessage:
     seq: int
     session: str
@@ -36,6 +48,8 @@ class CueMessage:
     offset_s: float
     server_time: float
     type: str = "cue"
+    # The track left plays its outro (transition ``exit: outro``); None: it fades.
+    exit: CueExit | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +153,25 @@ def _req(obj: Mapping[str, Any], key: str) -> Any:
         raise ServerMessageError(f"{obj.get('type')}.{key}: missing") from None
 
 
+def _exit(obj: Any) -> CueExit | None:
+    if obj is None:
+        return None
+    if not isinstance(obj, Mapping):
+        raise ServerMessageError("cue.exit: must be an object")
+    try:
+        return CueExit(
+            mood=str(obj["mood"]),
+            track=str(obj["track"]),
+            at=float(obj["at"]),
+            outro_start_s=float(obj["outro_start_s"]),
+            outro_end_s=float(obj["outro_end_s"]),
+        )
+    except KeyError as exc:
+        raise ServerMessageError(f"cue.exit.{exc.args[0]}: missing") from None
+    except (TypeError, ValueError):
+        raise ServerMessageError("cue.exit: times must be numbers") from None
+
+
 def parse_server_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
     """Server JSON into a typed message (the SDK's side of the protocol)."""
     if isinstance(raw, Mapping):
@@ -162,6 +195,7 @@ def parse_server_message(raw: str | bytes | Mapping[str, Any]) -> ServerMessage:
             start_at=float(_req(obj, "start_at")),
             offset_s=float(_req(obj, "offset_s")),
             server_time=float(_req(obj, "server_time")),
+            exit=_exit(obj.get("exit")),
         )
     if kind == "stinger":
         return StingerMessage(

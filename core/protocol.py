@@ -31,6 +31,7 @@ from typing import Any
 
 # The SDK's side, importable from here too (docs/protocol.md names this module).
 from segue.core.messages import (  # noqa: F401 - re-exported
+    CueExit,
     CueMessage,
     DuckMessage,
     ErrorMessage,

@@ -168,9 +168,17 @@ class Transition:
     fade_ms: int = 1000
     min_dwell_s: float = 0.0
     debounce_ms: int = 0
+    # fade | outro: the track left plays its outro (the song's ending) instead of fading
+    exit: str = "fade"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "entry": self.entry, "fade": self.fade, "fade_ms": self.fade_ms}
+        return {
+            "at": self.at,
+            "entry": self.entry,
+            "fade": self.fade,
+            "fade_ms": self.fade_ms,
+            "exit": self.exit,
+        }
 
 
 @dataclass(frozen=True)

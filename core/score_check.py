@@ -48,6 +48,7 @@ MOOD_AT = ("now", "next_beat", "next_bar", "end")
 EVENT_AT = ("now", "next_beat", "next_bar")
 ENTRIES = ("start", "same_position")
 FADES = ("cross", "out", "in", "none")
+EXITS = ("fade", "outro")
 MODES = (
     "major",
     "minor",
@@ -119,7 +120,17 @@ SECTION_KEYS = (
 )
 RULE_KEYS = ("mood", "when", "priority")
 EVENT_KEYS = ("stinger", "at", "duck")
-TRANSITION_KEYS = ("from", "to", "at", "entry", "fade", "fade_ms", "min_dwell_s", "debounce_ms")
+TRANSITION_KEYS = (
+    "from",
+    "to",
+    "at",
+    "entry",
+    "fade",
+    "fade_ms",
+    "min_dwell_s",
+    "debounce_ms",
+    "exit",
+)
 SERVER_KEYS = (
     "tokens",
     "origins",
@@ -808,7 +819,15 @@ class ScoreChecker:
                 debounce_ms=self.number(
                     raw, "debounce_ms", tpath, 0, 600000, Transition.debounce_ms, integer=True
                 ),
+                exit=self.choice(raw, "exit", tpath, EXITS, Transition.exit),
             )
+            if transition.exit == "outro" and transition.entry == "same_position":
+                # The new track starts when the outro ends: there is no shared position.
+                self.error(
+                    (*tpath, "entry"),
+                    "entry: same_position cannot follow exit: outro "
+                    "(the new track starts as the outro ends; use entry: start)",
+                )
             line = line_of(self.root, tpath)
             from_mood, to_mood = ends
             if from_mood is not None and to_mood is not None:

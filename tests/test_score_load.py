@@ -301,6 +301,7 @@ def test_public_view():
             "entry": "start",
             "fade": "cross",
             "fade_ms": 10,
+            "exit": "fade",
             "min_dwell_s": 0.0,
             "debounce_ms": 0,
         }

@@ -77,7 +77,13 @@ async def test_state_changes_mood_and_seq_grows(tmp_path):
         cue = await recv_type(ws, "cue")
         assert (cue["mood"], cue["previous"], cue["seq"]) == ("combat", "explore", 2)
         await started(cue)
-        assert cue["transition"] == {"at": "now", "entry": "start", "fade": "cross", "fade_ms": 100}
+        assert cue["transition"] == {
+            "at": "now",
+            "entry": "start",
+            "fade": "cross",
+            "fade_ms": 100,
+            "exit": "fade",
+        }
         await ws.send(json.dumps({"type": "state", "set": {"player": {"health": 0.1}}}))
         cue = await recv_type(ws, "cue")
         assert (cue["mood"], cue["previous"], cue["seq"]) == ("danger", "combat", 3)

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from web_support import browser  # noqa: F401  (the fixture)
-
-STATIC = Path(__file__).resolve().parents[1] / "core" / "server" / "static"
+from web_support import browser, segue_js_page  # noqa: F401  (the fixtures)
 
 
 @pytest.fixture(scope="module")
-def page(browser):  # noqa: F811
-    page = browser.new_page()
-    page.set_content("<!doctype html><title>t</title>")
-    page.add_script_tag(content=(STATIC / "segue.js").read_text())
-    yield page
-    page.close()
+def page(segue_js_page):  # noqa: F811
+    return segue_js_page
 
 
 TRACK = {

@@ -6,22 +6,15 @@ sample-aligned across loops and seeks, and a duck must follow its attack and rel
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from web_support import browser  # noqa: F401  (the fixture)
+from web_support import browser, segue_js_page  # noqa: F401  (the fixtures)
 
-STATIC = Path(__file__).resolve().parents[1] / "core" / "server" / "static"
 SR = 48000
 
 
 @pytest.fixture(scope="module")
-def page(browser):  # noqa: F811
-    page = browser.new_page()
-    page.set_content("<!doctype html><title>t</title>")
-    page.add_script_tag(content=(STATIC / "segue.js").read_text())
-    yield page
-    page.close()
+def page(segue_js_page):  # noqa: F811
+    return segue_js_page
 
 
 # A 440 Hz sine through a gain node, with gain changes scheduled mid-note; returns the

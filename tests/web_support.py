@@ -100,6 +100,19 @@ def browser() -> Iterator[object]:
             b.close()
 
 
+STATIC = ROOT / "core" / "server" / "static"
+
+
+@pytest.fixture(scope="module")
+def segue_js_page(browser):
+    """A blank page with segue.js loaded (window.Segue), for its helpers and its engine."""
+    page = browser.new_page()
+    page.set_content("<!doctype html><title>t</title>")
+    page.add_script_tag(content=(STATIC / "segue.js").read_text())
+    yield page
+    page.close()
+
+
 @dataclass
 class Served:
     """A ``segue serve`` subprocess."""
@@ -119,13 +132,19 @@ class Served:
 
 
 def start_server(
-    folder: Path, score: str = TINY_SCORE, timeout: float = 90.0, tokens: str | None = None
+    folder: Path,
+    score: str = TINY_SCORE,
+    timeout: float = 90.0,
+    tokens: str | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Served:
     """Write ``score`` in ``folder`` and run ``segue serve --port 0`` (it pregenerates first;
-    a second server on the same folder finds the tracks stored)."""
+    a second server on the same folder finds the tracks stored). ``env_extra``: more
+    environment (the fal emulator's variables, for a score with ``generator: fal``)."""
     path = folder / "adaptive_score.yaml"
     path.write_text(score)
     env = {k: v for k, v in os.environ.items() if k not in ("FAL_KEY", "SEGUE_TOKENS")}
+    env.update(env_extra or {})
     if tokens:
         env["SEGUE_TOKENS"] = tokens
     env["PYTHONUNBUFFERED"] = "1"

@@ -36,6 +36,12 @@ Decisions, on every call (``update``, ``tick``, ``tracks_changed``):
    transition's ``at`` with the lead, and enters at ``entry_offset()`` of its position
    then; a cue ahead is replaced by it (new seq, ``previous`` = the mood playing). When
    nothing plays yet (only the first cue is ahead) it starts at ``now + lead_s``.
+   With ``exit: outro`` and a playing track that has an outro (``outro_region``), that
+   boundary is instead when the track jumps to its outro (the cue's ``exit.at``); the
+   new cue starts as the outro ends (``fade_ms`` earlier, at most the outro's length,
+   for ``fade`` ``cross``/``in``) from offset 0. Once the jump is within the lead the
+   mood is left: no continuation (rule 4); any new cue takes the place of the one it
+   replaces (the same ``start_at`` and ``exit``).
 7. A desired mood with no stored track gives ``Pending(mood)`` once, when its cue would
    be issued, and the music stays; ``tracks_changed(now)`` cues it when tracks arrive
    (if still desired). Pending is said again only after the desire changed.
@@ -68,11 +74,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
 from typing import Any
 
-from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
+from segue.core.cue import Cue, Duck, Exit, Layers, Pending, Stinger
 from segue.core.engine.clock import EPS, Grid, entry_offset, position, schedule
 from segue.core.engine.intensity import IntensityPath, read_intensity
 from segue.core.engine.rules import ruleset_for
 from segue.core.engine.state import StateLimits, StateUsage, apply_state, measure
+from segue.core.engine.transitions import outro_region
 from segue.core.engine.variants import VariantPicker
 from segue.core.score import Duck as DuckSpec
 from segue.core.score import Score, Transition
@@ -130,6 +137,7 @@ def _entry_dict(entry: _Entry | None) -> dict[str, Any] | None:
         "start_at": cue.start_at,
         "offset_s": cue.offset_s,
         "since": entry.since,
+        "exit": asdict(cue.exit) if cue.exit is not None else None,
     }
 
 
@@ -153,11 +161,22 @@ def _entry_from(d: Mapping[str, Any] | None) -> _Entry | None:
         Transition(**d["transition"]),
         float(d["start_at"]),
         float(d["offset_s"]),
+        Exit(**d["exit"]) if d.get("exit") else None,
     )
     return _Entry(cue, float(d["since"]), Grid.of(track))
 
 
-_CUE_FIELDS = ("seq", "session", "mood", "previous", "track", "transition", "start_at", "offset_s")
+_CUE_FIELDS = (
+    "seq",
+    "session",
+    "mood",
+    "previous",
+    "track",
+    "transition",
+    "start_at",
+    "offset_s",
+    "exit",
+)
 # A Cue is a frozen dataclass: its __init__ sets each field through object.__setattr__,
 # which costs more than the rest of a cue decision. The director builds its cues with
 # values it has already checked, straight into the instance's __dict__ (the same
@@ -179,10 +198,11 @@ def make_cue(
     transition: Transition,
     start_at: float,
     offset_s: float,
+    exit: Exit | None = None,
 ) -> Cue:
     """``Cue(...)`` for the hot path (see ``_FAST_CUE``)."""
     if not _FAST_CUE:
-        return Cue(seq, session, mood, previous, track, transition, start_at, offset_s)
+        return Cue(seq, session, mood, previous, track, transition, start_at, offset_s, exit)
     cue = _new(Cue)
     d = cue.__dict__
     d["seq"] = seq
@@ -193,6 +213,7 @@ def make_cue(
     d["transition"] = transition
     d["start_at"] = start_at
     d["offset_s"] = offset_s
+    d["exit"] = exit
     return cue
 
 
@@ -586,7 +607,12 @@ class Director:
             self._target = None
             self.reason, self.until = SAME_MOOD, None
             return []
-        if ahead is not None and playing is not None and want == playing.cue.mood:
+        if (
+            ahead is not None
+            and playing is not None
+            and want == playing.cue.mood
+            and not self._outro_committed(now)
+        ):
             self._target = None
             self.reason, self.until = CUED, None
             return [self._continue(now, playing, ahead)]
@@ -621,7 +647,14 @@ class Director:
             track = self._choose(mood, tracks)
         grid = Grid.of(track)
         playing = self._playing
-        if playing is None:
+        leave: Exit | None = None
+        ahead = self._ahead
+        if ahead is not None and self._outro_committed(now):
+            # The track left is in its outro (or jumps to it sooner than a client could
+            # be told otherwise): the new cue takes the place of the one it replaces.
+            start_at, offset, previous = ahead.cue.start_at, 0.0, ahead.cue.previous
+            leave = ahead.cue.exit
+        elif playing is None:
             start_at, offset, previous = now + self.lead_s, 0.0, None
         else:
             old = playing.cue
@@ -635,6 +668,10 @@ class Director:
                 where = position(playing.grid, old.start_at, old.offset_s, start_at)
                 offset = entry_offset(transition.entry, playing.grid, where, grid)
             previous = old.mood
+            if transition.exit == "outro":
+                leave = _outro_exit(old, transition, start_at)
+                if leave is not None:
+                    start_at, offset = _after_outro(leave, transition), 0.0
         self.seq = seq = self.seq + 1
         if _FAST_CUE:  # make_cue, inlined: this runs for every cue
             cue = _new(Cue)
@@ -647,13 +684,21 @@ class Director:
             d["transition"] = transition
             d["start_at"] = start_at
             d["offset_s"] = offset
+            d["exit"] = leave
         else:
-            cue = Cue(seq, self.session, mood, previous, track, transition, start_at, offset)
+            cue = Cue(seq, self.session, mood, previous, track, transition, start_at, offset, leave)
         self._ahead = _Entry(cue, start_at, grid)
         self._target = None
         self._pending_said = None
         self.reason, self.until = CUED, None
         return [cue]
+
+    def _outro_committed(self, now: float) -> bool:
+        """The cue ahead plays the outro of the track left, and its jump is too close (within
+        the lead) or past to take back: the mood is left, whatever comes next."""
+        ahead = self._ahead
+        leave = ahead.cue.exit if ahead is not None else None
+        return leave is not None and leave.at <= now + self.lead_s
 
     def _continue(self, now: float, playing: _Entry, ahead: _Entry) -> Cue:
         old = playing.cue
@@ -675,3 +720,20 @@ class Director:
     def _choose(self, mood: str, tracks: Sequence[Track]) -> Track:
         by_variant, variants = self._ruleset.variants(mood, tracks)
         return by_variant[self._picker.pick(mood, variants)]
+
+
+def _outro_exit(old: Cue, transition: Transition, jump_at: float) -> Exit | None:
+    """The outro ``old``'s track plays from ``jump_at`` (``exit: outro``); None if it has
+    none (the transition then fades as ``fade`` says)."""
+    region = outro_region(old.track)
+    if region is None:
+        return None
+    return Exit(old.mood, old.track.id, jump_at, region[0], region[1])
+
+
+def _after_outro(leave: Exit, transition: Transition) -> float:
+    """When the new track starts: as the outro ends, or ``fade_ms`` before that (at most
+    the outro's length) when it fades in under the outro (``fade: cross`` or ``in``)."""
+    length = leave.outro_end_s - leave.outro_start_s
+    overlap = transition.fade_ms / 1000.0 if transition.fade in ("cross", "in") else 0.0
+    return leave.at + length - min(overlap, length)

@@ -1,10 +1,18 @@
-"""Transition lookup: the most specific rule of the score's ``transitions`` wins, whole."""
+"""Transition lookup: the most specific rule of the score's ``transitions`` wins, whole.
+
+Also the outro a transition with ``exit: outro`` plays (``outro_region``).
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from segue.core.score import Transition, TransitionRule
+from segue.core.track import Track
+
+# An outro shorter than this is no ending to play: the track fades out instead.
+MIN_OUTRO_S = 0.25
 
 ANY = "*"
 DEFAULT = Transition()
@@ -52,3 +60,26 @@ class TransitionTable:
             if found is not None:
                 return found
         return DEFAULT
+
+
+def outro_region(track: Track) -> tuple[float, float] | None:
+    """The track's outro ``(start_s, end_s)``: the song's ending that loop carving keeps
+    after the loop (``extra.loop.outro_start_s``/``outro_end_s``, docs/audio.md).
+
+    None for a track with none to play: not a loop, not carved (the synth's loops), a
+    whole-song loop (its outro is empty), or metadata that does not fit the file.
+    """
+    info = track.extra.get("loop") if track.loop else None
+    if not isinstance(info, dict):
+        return None
+    try:
+        start = float(info["outro_start_s"])
+        end = float(info["outro_end_s"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    loop_end = track.loop_end_s if track.loop_end_s is not None else track.duration_s
+    if not (math.isfinite(start) and math.isfinite(end)):
+        return None
+    if start < loop_end - 1e-3 or end > track.duration_s + 1e-3 or end - start < MIN_OUTRO_S:
+        return None
+    return start, min(end, track.duration_s)

@@ -143,6 +143,8 @@ class Encoder:
 
     def cue_payload(self, cue: Cue, server_time: float) -> bytes:
         """``cue.to_message(server_time)`` as compact JSON (UTF-8), from memoised parts."""
+        if cue.exit is not None:  # a rare cue that plays an outro: built whole
+            return dumps(cue.to_message(server_time)).encode()
         return _CUE_FORMAT % (
             int(cue.seq),
             self._jbytes(cue.session),
@@ -163,6 +165,7 @@ class Encoder:
         fast_dumps = _orjson_dumps
         if (
             hit is None
+            or cue.exit is not None
             or hit[0] is not track
             or hit[1] is not transition
             or session is None

@@ -9,8 +9,11 @@
 ## The server answers with cues; this node downloads the tracks (HTTPRequest, cached by
 ## id), decodes them ([method AudioStreamOggVorbis.load_from_buffer] with the track's loop
 ## metadata), and starts each cue at its [code]start_at[/code] on the server's clock,
-## crossfading between two AudioStreamPlayers with equal-power curves. Stingers play on a
-## third player over the music, which ducks under them.
+## crossfading between two AudioStreamPlayers with equal-power curves. A cue with an
+## [code]exit[/code] (the transition's [code]exit: outro[/code]) makes the track left jump to
+## its outro (the song's ending) at [code]exit.at[/code] and play it out instead of fading;
+## the new track then starts as the outro ends. Stingers play on a third player over the
+## music, which ducks under them.
 ##
 ## Timing: the server's clock is estimated NTP-style from pings (best round trip of the
 ## recent samples). A cue starts on the first frame at which audio started now would be
@@ -94,6 +97,8 @@ var _last_beat := ""
 var _layer_ramps: Dictionary = {}
 var _stem_names: Array = [[], []]  # per music player: its stems, in stream order
 var _server_duck: Dictionary = {}
+# The outro playing (a cue's exit, with "player": the music player it plays on), else empty.
+var _outro: Dictionary = {}
 
 
 func _ready() -> void:
@@ -543,6 +548,7 @@ func _process(_delta: float) -> void:
 		_next_refresh = _local_now() + clock_refresh_s
 		_sync_clock(3)
 	var heard := _heard_at()
+	_follow_outro(heard)
 	if not scheduled_cue.is_empty():
 		var id: String = scheduled_cue["track"]["id"]
 		var ready := _streams.has(id) and _stems_ready(scheduled_cue["track"])
@@ -557,6 +563,29 @@ func _process(_delta: float) -> void:
 	_keep_loop_end()
 	_apply_gains()
 	_emit_beats()
+
+
+## The cue ahead's exit (protocol.md, cue.exit): at exit.at the track left jumps to its
+## outro and plays it to outro_end_s, then stops; a newer cue without it (latest wins)
+## before then cancels it. Godot's player seeks within one stream (frame-accurate, no
+## crossfade: the jump lands on a bar line of the song).
+func _follow_outro(heard: float) -> void:
+	if not _outro.is_empty():
+		var end_at := float(_outro["at"]) + float(_outro["outro_end_s"]) - float(_outro["outro_start_s"])
+		if heard >= end_at:
+			_fade(int(_outro["player"]), 0.0, 0.005)  # the outro's end: silent already
+			_outro = {}
+		return
+	if scheduled_cue.is_empty() or not scheduled_cue.has("exit") or _current < 0:
+		return
+	var ex: Dictionary = scheduled_cue["exit"]
+	if heard < float(ex["at"]) or str(current_cue.get("track", {}).get("id", "")) != str(ex["track"]):
+		return
+	var pos := float(ex["outro_start_s"]) + heard - float(ex["at"])  # heard late: further in
+	if pos < float(ex["outro_end_s"]):
+		_players[_current].seek(pos)
+	_outro = ex.duplicate()  # (already over when heard that late: stopped next frame)
+	_outro["player"] = _current
 
 
 func _start(cue: Dictionary, heard: float) -> void:
@@ -580,8 +609,12 @@ func _start(cue: Dictionary, heard: float) -> void:
 	player.play(pos)
 	if _current < 0:
 		fade_in = maxf(fade_in, 0.05)  # nothing to leave: come in without a click
+	if _outro.is_empty() and cue.has("exit") and _current >= 0:
+		# The jump was missed (the track arrived late): the track left fades as usual.
+		fade_out = maxf(fade_out, 0.05)
 	_fade(next, 1.0, fade_in)
-	if _current >= 0:
+	var outro_plays := not _outro.is_empty() and int(_outro["player"]) == _current
+	if _current >= 0 and not outro_plays:  # an outro is never faded: it ends by itself
 		_fade(_current, 0.0, maxf(fade_out, 0.005))
 	_current = next
 	current_cue = cue
@@ -634,6 +667,8 @@ func _apply_gains() -> void:
 func _keep_loop_end() -> void:
 	if _current < 0 or current_cue.is_empty():
 		return
+	if not _outro.is_empty() and int(_outro["player"]) == _current:
+		return  # playing its outro, after the loop: no jump back
 	var track: Dictionary = current_cue["track"]
 	var duration: float = track.get("duration_s", 0.0)
 	var end: float = track.get("loop_end_s", duration)

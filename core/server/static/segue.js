@@ -20,7 +20,9 @@
  * - fetches the tracks the server announces (`prefetch`) and decodes them with WebAudio
  *   (cached by id), and plays each cue at `start_at` converted to AudioContext time, looping
  *   `loop_start_s`..`loop_end_s`, seeking forward when `start_at` is already past (a late
- *   join), with the transition's fade (equal-power crossfade, fade out, fade in, cut);
+ *   join), with the transition's fade (equal-power crossfade, fade out, fade in, cut), or,
+ *   when the cue has an `exit`, the track left jumping to its outro (its song's ending) and
+ *   playing it out before the new track comes in;
  * - plays stingers on top and ducks the music under them;
  * - creates the AudioContext on the first user gesture (browsers keep audio locked until one).
  *
@@ -268,6 +270,36 @@
       // Ended during its attack (or an end for a duck this client joined late): release.
       rampGain(param, 1, Math.max(start, end), release);
     }
+  }
+
+  // The jump into an outro is crossfaded this long: it lands on a bar line of the song,
+  // but the bar it leaves is not the one that led there.
+  const OUTRO_JUMP_S = 0.02;
+
+  /** The music voice `old` leaves through its outro (a cue's `exit`, protocol.md): from
+   * context time `when`, a copy of its audio plays from `offset` (the outro's start, or
+   * further in when the jump is already past) without looping, crossfaded from `old`
+   * over OUTRO_JUMP_S, and stops at `exit.outro_end_s`. It is never faded out by the cue
+   * that follows (the outro is the song's own ending); `stopMusic` still fades it.
+   * Returns the outro's voice, or null when nothing of the outro is left to play. */
+  function startOutro(engine, old, exit, when, offset) {
+    const end = Number(exit.outro_end_s);
+    if (!(end - offset > 0.005)) {
+      old.leave(when, OUTRO_JUMP_S, null);
+      return null;
+    }
+    const track = Object.assign({}, old.track, { loop: false });
+    const voice = new Voice(engine, Object.assign({}, old.cue, { track }), old.input, "music");
+    voice.outro = exit;
+    voice.leaving = "outro"; // not the music a new cue replaces: it ends by itself
+    if (engine.voices) engine.voices.add(voice);
+    voice.start(when, offset, 0);
+    voice.fade(1, when, OUTRO_JUMP_S);
+    voice.replaced = [old];
+    old.leave(when, OUTRO_JUMP_S, voice);
+    const stopAt = when + (end - offset);
+    for (const src of voice.sources) src.stop(stopAt);
+    return voice;
   }
 
   /** One playing (or scheduled) track: a buffer source and its gain. With stems
@@ -636,7 +668,7 @@
         this._leaveAll(when, fade, null);
         return;
       }
-      const outgoing = Array.from(this.voices).filter((v) => v.kind === "music" && !v.leaving);
+      let outgoing = Array.from(this.voices).filter((v) => v.kind === "music" && !v.leaving);
       // The same track at the same place (the server taking back a cue that had not
       // started yet re-cues what plays): keep the voice rather than swap it for a copy.
       if (outgoing.length === 1 && outgoing[0].track.id === cue.track.id && outgoing[0].startTime <= when) {
@@ -651,6 +683,29 @@
           return;
         }
       }
+      // The track left plays its outro (cue.exit): it jumps there at exit.at, and the new
+      // track (start_at is at or near the outro's end) only fades in.
+      let outro = null;
+      const exit = cue.exit;
+      if (exit) {
+        const old = outgoing.find((v) => v.track.id === exit.track);
+        if (old) {
+          outgoing = outgoing.filter((v) => v !== old);
+          let jump = this.toContextTime(Number(exit.at));
+          let into = 0;
+          if (jump < now + lead) {
+            into = now + lead - jump; // heard late: seek into the outro
+            jump = now + lead;
+          }
+          const offsetIn = Number(exit.outro_start_s) + into;
+          const ov = startOutro(this, old, exit, jump, offsetIn);
+          outro = { contextTime: jump, offset: offsetIn, voice: ov };
+        } else {
+          // Already jumped (a newer cue after the jump carries the same exit): it plays on.
+          const ov = Array.from(this.voices).find((v) => v.outro && v.track.id === exit.track);
+          if (ov) outro = { contextTime: ov.startTime, offset: ov.startOffset, voice: ov };
+        }
+      }
       const voice = new Voice(this, cue, stems || buffer, "music");
       voice.late = late;
       this.voices.add(voice);
@@ -660,7 +715,7 @@
       else if (fadeKind === "in") inFade = fade;
       else if (fadeKind === "out") outFade = fade;
       // Nothing to move from: a late start comes in over a short ramp, a timely one as cued.
-      if (outgoing.length === 0) inFade = late > 0 ? 0.05 : Math.max(inFade, 0.01);
+      if (outgoing.length === 0 && !outro) inFade = late > 0 ? 0.05 : Math.max(inFade, 0.01);
       if (inFade >= 0.01) {
         voice.start(when, offset, 0);
         voice.fade(1, when, inFade);
@@ -677,12 +732,13 @@
         fade: fadeKind,
         fadeIn: inFade,
         fadeOut: outFade,
+        outro: outro && { contextTime: outro.contextTime, offset: outro.offset },
       });
     }
 
     _leaveAll(when, fade, by) {
       for (const v of Array.from(this.voices)) {
-        if (v.kind === "music" && !v.leaving) v.leave(when, fade, by);
+        if (v.kind === "music" && (!v.leaving || v.outro)) v.leave(when, fade, by);
       }
     }
 
@@ -1465,6 +1521,7 @@
     rampGain,
     scheduleDuck,
     Voice,
+    startOutro,
     isSessionId: (s) => SESSION_RE.test(s),
   };
 })(typeof window !== "undefined" ? window : globalThis);
