@@ -393,7 +393,9 @@
   function renderTracks() {
     const list = $("track-list");
     const all = sortedTracks();
-    $("tracks-hint").textContent = all.length ? `${all.length} stored · waveform, loop region, bar lines` : "none stored yet";
+    $("tracks-hint").textContent = all.length
+      ? `${all.length} stored · waveform, bar lines; lead-in, loop, outro and the seam`
+      : "none stored yet";
     for (const t of all) {
       if (trackNodes.has(t.id)) continue;
       const canvas = el("canvas", { height: 52, "aria-label": `${t.mood} waveform` });
@@ -418,7 +420,7 @@
             status
           )
         ),
-        canvas
+        el("div", { class: "wave" }, canvas, regionsBar(t))
       );
       node.style.setProperty("--c", moodColour(t.mood));
       trackNodes.set(t.id, { node, canvas, status, peaks: null, track: t });
@@ -433,6 +435,71 @@
     }
     // Keep the score's order (tracks may arrive late, by prefetch).
     for (const t of all) list.append(trackNodes.get(t.id).node);
+  }
+
+  /** A track's parts on its timeline, from its metadata (docs/audio.md, "What happens to a
+   * generated song"): the lead-in (played once), the loop, the outro (the song's ending,
+   * played when a transition leaves the mood with `exit: outro`), a tail after it, and the
+   * seam (the loop's end, with the crossfade baked in before it). */
+  function trackRegions(t) {
+    const dur = Number(t.duration_s) || 0;
+    const info = (t.extra && t.extra.loop) || {};
+    const fmt = (x) => `${Number(x).toFixed(1)} s`;
+    if (!t.loop || !(dur > 0)) {
+      return { parts: [{ kind: "oneshot", start: 0, end: dur, label: "one-shot" }], seam: null };
+    }
+    const region = Segue.loopRegion(t, dur);
+    const parts = [];
+    if (region.start > 0.005) {
+      parts.push({ kind: "lead", start: 0, end: region.start, label: `lead-in ${fmt(region.start)}` });
+    }
+    const bars = info.bars ? ` · ${info.bars} bars` : "";
+    const loopLabel = info.fallback ? "whole-song loop" : `loop${bars}`;
+    parts.push({ kind: "loop", start: region.start, end: region.end, label: loopLabel });
+    let outroEnd = region.end;
+    const oe = Number(info.outro_end_s);
+    if (oe > region.end + 0.01) {
+      outroEnd = Math.min(oe, dur);
+      parts.push({ kind: "outro", start: region.end, end: outroEnd, label: `outro ${fmt(outroEnd - region.end)}` });
+    }
+    if (dur - outroEnd > 0.01) parts.push({ kind: "tail", start: outroEnd, end: dur, label: "tail" });
+    const crossfade = Math.min(Number(info.crossfade_s) || 0, region.end - region.start);
+    const ok = t.extra && t.extra.seam_ok;
+    return { parts, seam: { at: region.end, crossfade, ok: ok !== false } };
+  }
+
+  /** The parts as a labelled bar under the waveform (positions in % of the track). */
+  function regionsBar(t) {
+    const dur = Number(t.duration_s) || 1;
+    const pct = (s) => `${((100 * s) / dur).toFixed(3)}%`;
+    const { parts, seam } = trackRegions(t);
+    const bar = el("div", { class: "regions", "aria-label": `${t.mood} regions` });
+    for (const p of parts) {
+      const span = el("span", {
+        class: `rg ${p.kind}`,
+        "data-start": p.start,
+        "data-end": p.end,
+        title: `${p.label}: ${p.start.toFixed(2)}–${p.end.toFixed(2)} s`,
+        text: p.label,
+      });
+      span.style.left = pct(p.start);
+      span.style.width = pct(p.end - p.start);
+      bar.append(span);
+    }
+    if (seam) {
+      const mark = el("span", {
+        class: seam.ok ? "seam" : "seam bad",
+        "data-at": seam.at,
+        "data-crossfade": seam.crossfade,
+        title: `seam at ${seam.at.toFixed(2)} s: back to the loop's start` +
+          (seam.crossfade ? `, the last ${seam.crossfade.toFixed(2)} s crossfaded into it` : "") +
+          (seam.ok ? "" : " · stands out (extra.seam)"),
+      });
+      mark.style.left = pct(seam.at - seam.crossfade);
+      mark.style.width = pct(seam.crossfade);
+      bar.append(mark);
+    }
+    return bar;
   }
 
   function sizeCanvas(canvas) {
