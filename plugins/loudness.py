@@ -325,18 +325,7 @@ def _measured(an: Analysis, result: Result, ceiling_db: float) -> Result:
         # The gain's smoothing lets a sliver through at a few frames: scale it away.
         y = y * np.float32(10.0 ** ((ceiling_db - peak - 0.01) / 20.0))
         peak = _true_peak(y, an.whole_loop)
-    return Result(y, _lufs(y, an.sr), result.gain_db, result.limited_db, peak)
-
-
-def _lufs(y: np.ndarray, sr: int) -> float:
-    """BS.1770 integrated loudness: pyloudnorm's reading (its filters, blocks and gates), in
-    half its time (``_GatedLoudness`` with no gain)."""
-    x = np.asarray(y, dtype=np.float32)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.shape[0] < round(0.4 * sr):  # shorter than one gating block: as pyloudnorm does
-        return core_audio.loudness(x, sr)
-    return _GatedLoudness(x, sr).measure(np.zeros(x.shape[0]))
+    return Result(y, core_audio.loudness(y, an.sr), result.gain_db, result.limited_db, peak)
 
 
 def _true_peak(y: np.ndarray, circular: bool) -> float:
@@ -401,7 +390,7 @@ def process(
     for _ in range(VERIFY_ROUNDS):
         result = limit(an, aim, ceiling)
         decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None)
-        lufs = _lufs(decoded, dsr)
+        lufs = core_audio.loudness(decoded, dsr)
         peak = _true_peak(decoded, an.whole_loop)
         error = target - lufs
         over = peak - VERIFY_PEAK_DB
