@@ -9,8 +9,15 @@ Starts a redis-server and two ``segue serve`` processes (A and B) on one synth s
    through Redis and passed on by B), both in the same room, same run. p50/p99 over N
    states. Also the same with the state sent to B (forwarded to the owner A through the
    room's inbox stream, the cue back through pub/sub).
-2. **Redis round trips** per state message: commands Redis processed (INFO stats) during
-   the states, minus the background rate (lease renewals) measured while idle, per state.
+   Where the cross-process time goes, from the cues' ``server_time`` stamps (one clock,
+   one machine): A's decision -> B's relay (A's write, Redis, B's subscriber) and B's
+   relay -> B's client.
+2. **Redis round trips** per state message: the servers' own count
+   (``segue_rooms_redis_round_trips_total`` in /metrics, A's and B's) and the commands
+   Redis processed (INFO stats, the commands inside scripts included), both minus the
+   background rate (lease renewals, inbox polls) measured while idle, per state. And the
+   **CPU time** per state of A, B and redis-server (/proc, user + system, idle rate
+   subtracted): what the machine's load cannot inflate, unlike wall-clock latency.
 3. **Failover**: A (the owner) is killed with SIGKILL; a client on B sends a state every
    20 ms; the gap is the time from the kill to B's client getting the next cue, and the
    takeover time is when B holds the lease. The room's clock is checked: a client joining
@@ -20,7 +27,8 @@ Starts a redis-server and two ``segue serve`` processes (A and B) on one synth s
 Targets (issue 15): cross-process p99 <= 2 x single-process p99 + 5 ms; failover within
 2 s with the position continuous (offset error <= 20 ms).
 
-Usage: python benchmarks/rooms.py [--n 300] (needs redis-server and segue[redis]).
+Usage: python benchmarks/rooms.py [--n 300] (needs redis-server and segue[redis]); with
+KEEP=1 the folder (score, tracks, the servers' logs) is kept and named.
 """
 
 from __future__ import annotations
@@ -111,12 +119,51 @@ def position(cue: dict[str, Any], t: float) -> float:
     return pos
 
 
+class Counters:
+    """What Redis and the servers count, and the CPU time they used, read at once."""
+
+    def __init__(self, r: redis.Redis, http_ports: list[int], pids: list[int]) -> None:
+        self.r, self.http_ports, self.pids = r, http_ports, pids
+
+    def read(self) -> dict[str, float]:
+        out = {"t": time.perf_counter()}
+        out["commands"] = int(self.r.info("stats")["total_commands_processed"])
+        out["round_trips"] = sum(round_trips(port) for port in self.http_ports)
+        for pid in self.pids:
+            out[f"cpu{pid}"] = cpu_s(pid)
+        return out
+
+    @staticmethod
+    def rates(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
+        """Per second between two reads (the commands ``read`` itself sent not counted)."""
+        took = b["t"] - a["t"]
+        return {k: (b[k] - a[k] - (1 if k == "commands" else 0)) / took for k in a if k != "t"}
+
+
+def round_trips(port: int) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("segue_rooms_redis_round_trips_total "):
+                return float(line.split()[1])
+    return 0.0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def latency(
-    sender: Any, listeners: dict[str, Any], n: int, r: redis.Redis
-) -> tuple[dict[str, list[float]], int, float]:
+    sender: Any, listeners: dict[str, Any], n: int, counters: Counters
+) -> tuple[dict[str, list[float]], list[float], dict[str, float], dict[str, float]]:
+    """Latency samples per listener, the relay stamps' differences (the second listener's
+    cue ``server_time`` minus the first's), and the counters before and after."""
     samples: dict[str, list[float]] = {name: [] for name in listeners}
-    before = int(r.info("stats")["total_commands_processed"])
-    started = time.perf_counter()
+    hops: list[float] = []
+    before = counters.read()
     for i in range(n):
         t0 = time.perf_counter()
         await sender.send(json.dumps({"type": "state", "set": {"in_combat": i % 2 == 0}}))
@@ -126,9 +173,24 @@ async def latency(
         for name, (cue, at) in zip(listeners, got, strict=True):
             samples[name].append((at - t0) * 1000)
             LAST[name] = cue["seq"]
+        hops.append((got[1][0]["server_time"] - got[0][0]["server_time"]) * 1000)
         await asyncio.sleep(0.02)
-    commands = int(r.info("stats")["total_commands_processed"]) - before - 1
-    return samples, commands, time.perf_counter() - started
+    return samples, hops, before, counters.read()
+
+
+def uptime() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
+
+
+def per_state(
+    before: dict[str, float], after: dict[str, float], idle: dict[str, float], n: int
+) -> dict[str, float]:
+    """What one state cost, the idle rate over the same time subtracted."""
+    took = after["t"] - before["t"]
+    extra = {"commands": 1}  # the read's own INFO
+    return {
+        k: (after[k] - before[k] - extra.get(k, 0) - idle[k] * took) / n for k in before if k != "t"
+    }
 
 
 async def redis_hop(url: str, n: int) -> list[float]:
@@ -164,10 +226,10 @@ async def cue_after(ws: Any, seq: int) -> tuple[dict[str, Any], float]:
             return cue, at
 
 
-async def idle_commands(r: redis.Redis, seconds: float) -> float:
-    before = int(r.info("stats")["total_commands_processed"])
+async def idle_rates(counters: Counters, seconds: float) -> dict[str, float]:
+    before = counters.read()
     await asyncio.sleep(seconds)
-    return (int(r.info("stats")["total_commands_processed"]) - before - 2) / seconds
+    return Counters.rates(before, counters.read())
 
 
 async def main() -> None:
@@ -198,22 +260,26 @@ async def main() -> None:
             check=True,
             capture_output=True,
         )
+        print(f"machine: {os.cpu_count()} cores, {uptime()} at the start")
         (pa, port_a), (pb, port_b) = serve(folder), serve(folder)
         procs += [pa, pb]
+        redis_pid = rs.pid
+        counters = Counters(r, [port_a, port_b], [pa.pid, pb.pid, redis_pid])
+        names = {pa.pid: "A", pb.pid: "B", redis_pid: "redis-server"}
         ws_a = f"ws://127.0.0.1:{port_a}/ws?session=room"
         ws_b = f"ws://127.0.0.1:{port_b}/ws?session=room"
         async with websockets.connect(ws_a) as owner_client:
-            await next_cue(owner_client)  # A owns the room: it was first
+            await next_cue(owner_client, 60)  # A owns the room: it was first
             async with websockets.connect(ws_b) as b_client, websockets.connect(ws_a) as sender:
                 await next_cue(b_client)
                 await next_cue(sender)
-                idle = await idle_commands(r, 2.0)
+                idle = await idle_rates(counters, 3.0)
                 listeners = {"A (same process)": owner_client, "B (across Redis)": b_client}
-                await latency(sender, listeners, 20, r)  # warm up
-                samples, commands, took_s = await latency(sender, listeners, args.n, r)
+                await latency(sender, listeners, 20, counters)  # warm up
+                samples, hops, c0, c1 = await latency(sender, listeners, args.n, counters)
                 async with websockets.connect(ws_b) as b_sender:
                     await next_cue(b_sender)
-                    fwd, fwd_commands, fwd_s = await latency(b_sender, listeners, args.n, r)
+                    fwd, _, f0, f1 = await latency(b_sender, listeners, args.n, counters)
             print(f"cue latency over {args.n} states (ms), the state sent to A (the owner):")
             for name, values in samples.items():
                 print(
@@ -234,12 +300,26 @@ async def main() -> None:
                 f"target: cross-process p99 {cross:.2f} <= 2 x {single:.2f} + 5 = "
                 f"{target:.2f} ms: {verdict}"
             )
-            per = (commands - idle * took_s) / args.n
-            fwd_per = (fwd_commands - idle * fwd_s) / args.n
             print(
-                f"redis commands per state: {per:.2f} sent to the owner, {fwd_per:.2f} sent "
-                f"to another process (lease renewals while idle, {idle:.1f}/s, subtracted)"
+                f"where B's time goes (from the cues' server_time): A's cue -> B's relay "
+                f"p50 {statistics.median(hops):.2f} ms, p99 {pct(hops, 0.99):.2f} ms"
             )
+            own, far = per_state(c0, c1, idle, args.n), per_state(f0, f1, idle, args.n)
+            print(
+                f"per state, sent to the owner / to another process (idle rates subtracted: "
+                f"{idle['round_trips']:.1f} round trips/s, {idle['commands']:.1f} commands/s):"
+            )
+            print(
+                f"  redis round trips {own['round_trips']:.2f} / {far['round_trips']:.2f}; "
+                f"redis commands (those inside scripts included) {own['commands']:.2f} / "
+                f"{far['commands']:.2f}"
+            )
+            for pid, name in names.items():
+                print(
+                    f"  CPU of {name:13} {own[f'cpu{pid}'] * 1e6:7.0f} us / "
+                    f"{far[f'cpu{pid}'] * 1e6:7.0f} us"
+                )
+            print(f"  ({uptime()} after the latency runs)")
             hop = await redis_hop(url, 200)
             print(
                 f"the floor on this machine: one PUBLISH to a subscriber (two processes, "
@@ -294,8 +374,11 @@ async def main() -> None:
                     p.kill()
         rs.terminate()
         rs.wait()
-        shutil.rmtree(folder, ignore_errors=True)
-    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+        if os.environ.get("KEEP"):
+            print("kept", folder)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"machine: {os.cpu_count()} cores, {uptime()} at the end")
 
 
 if __name__ == "__main__":

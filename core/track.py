@@ -77,6 +77,15 @@ class Track:
             del data["stems"]  # tracks without stems keep their wire form
         return data
 
+    def wire_dict(self) -> dict[str, Any]:
+        """``to_dict()``, made once per Track and shared: for serialising only (a room's
+        snapshot on every change), never to be changed. ``to_dict()`` deep-copies."""
+        cached = self.__dict__.get("_wire")
+        if cached is None:
+            cached = self.to_dict()
+            object.__setattr__(self, "_wire", cached)  # a cache, not a field
+        return cached
+
     def stem_filename(self, name: str) -> str:
         """Stem ``name``'s file: ``{id}-{name}.{format}``."""
         return str(self.stems[name].get("file") or f"{self.id}-{name}.{self.format}")

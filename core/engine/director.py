@@ -123,6 +123,22 @@ class _Entry:
         self.grid = grid
 
 
+# A score's few transitions as dicts, by identity (checked), for snapshots: asdict()
+# deep-copies, on every change of a shared room.
+_TRANSITION_DICTS: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _transition_dict(transition: Any) -> dict[str, Any]:
+    hit = _TRANSITION_DICTS.get(id(transition))
+    if hit is not None and hit[0] is transition:
+        return hit[1]
+    if len(_TRANSITION_DICTS) >= 4096:
+        _TRANSITION_DICTS.clear()
+    d = asdict(transition)
+    _TRANSITION_DICTS[id(transition)] = (transition, d)
+    return d
+
+
 def _entry_dict(entry: _Entry | None) -> dict[str, Any] | None:
     if entry is None:
         return None
@@ -132,8 +148,8 @@ def _entry_dict(entry: _Entry | None) -> dict[str, Any] | None:
         "session": cue.session,
         "mood": cue.mood,
         "previous": cue.previous,
-        "track": cue.track.to_dict(),
-        "transition": asdict(cue.transition),
+        "track": cue.track.wire_dict(),
+        "transition": _transition_dict(cue.transition),
         "start_at": cue.start_at,
         "offset_s": cue.offset_s,
         "since": entry.since,
@@ -145,9 +161,25 @@ def _path_dict(path: IntensityPath | None) -> dict[str, float] | None:
     return {"t0": path.t0, "v0": path.v0, "v1": path.v1} if path is not None else None
 
 
-def _entry_from(d: Mapping[str, Any] | None) -> _Entry | None:
+def _entry_from(d: Mapping[str, Any] | None, *known: _Entry | None) -> _Entry | None:
+    """The entry ``d`` describes; one of ``known`` (this director's) when it is the same
+    cue: a follower restores every change of a shared room, mostly the same cues."""
     if d is None:
         return None
+    for entry in known:
+        if entry is not None:
+            cue = entry.cue
+            if (
+                cue.seq == d["seq"]
+                and cue.start_at == d["start_at"]
+                and cue.offset_s == d["offset_s"]
+                and cue.track.id == d["track"]["id"]
+                and cue.track.url == d["track"].get("url")
+                and cue.mood == d["mood"]
+                and cue.session == d["session"]
+            ):
+                since = float(d["since"])
+                return entry if entry.since == since else _Entry(cue, since, entry.grid)
     track = Track.from_dict(d["track"])
     url = d["track"].get("url", "")
     if url and url != track.url:  # served from a CDN or a presigned URL
@@ -357,8 +389,9 @@ class Director:
         self._usage = measure(self.state)
         self.desired = snap["desired"]
         self.seq = int(snap["seq"])
-        self._playing = _entry_from(snap["playing"])
-        self._ahead = _entry_from(snap["ahead"])
+        known = (self._playing, self._ahead)
+        self._playing = _entry_from(snap["playing"], *known)
+        self._ahead = _entry_from(snap["ahead"], *known)
         self._target = snap["target"]
         self._target_since = float(snap["target_since"])
         self._pending_said = snap["pending_said"]

@@ -301,9 +301,11 @@ class SegueServer:
         if config.rooms is not None:
             from segue.core.server.rooms_redis import RedisRooms
 
-            self.manager.rooms = RedisRooms(
+            rooms = RedisRooms(
                 config.rooms.url, config.rooms.prefix, self.manager, config.session_ttl_s
             )
+            self.manager.rooms = rooms
+            self.metrics.rooms_round_trips = lambda: rooms.round_trips
         self._tracks: dict[str, tuple[Track, ...]] = {}
         self.websockets: set[web.WebSocketResponse] = set()
         self._failures = 0  # messages whose handling failed since the last report

@@ -64,6 +64,8 @@ class Metrics:
         self.slow_drops = 0
         # Chunks read from suspect connections, parsed after the rest (the server's slow lane).
         self.slow_lane_chunks: Callable[[], float] = lambda: 0
+        # Round trips to Redis for rooms shared by several servers (server.rooms), or None.
+        self.rooms_round_trips: Callable[[], float] | None = None
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -156,6 +158,12 @@ class _Collector(Collector):
             "Connections dropped because their send queue filled up",
             m.slow_drops,
         )
+        if m.rooms_round_trips is not None:
+            yield _counter(
+                "segue_rooms_redis_round_trips",
+                "Round trips to Redis for shared rooms (pipelines, scripts, inbox reads)",
+                m.rooms_round_trips(),
+            )
         yield _counter(
             "segue_slow_lane_chunks",
             "Chunks read from connections refused a frame in the last 10 s, parsed after the rest",
