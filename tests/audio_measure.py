@@ -243,3 +243,120 @@ def longest_silence(
         run = run + 1 if q else 0
         best = max(best, run)
     return min(best, frames) * win / sr
+
+
+# --- mix and variety (the synth's issue-12 figures) ----------------------------------------------
+def _band_limited(x: np.ndarray, sr: int, lo: float, hi: float) -> np.ndarray:
+    """``x`` (n,) with only [lo, hi) Hz kept (FFT mask)."""
+    spec = np.fft.rfft(x)
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    spec[(f < lo) | (f >= hi)] = 0.0
+    return np.fft.irfft(spec, len(x))
+
+
+def bass_correlation(x: np.ndarray, sr: int, cutoff: float = 150.0) -> float:
+    """Left/right Pearson correlation below ``cutoff`` Hz (1 = mono bass)."""
+    left = _band_limited(np.asarray(x[:, 0], np.float64), sr, 20.0, cutoff)
+    right = _band_limited(np.asarray(x[:, 1], np.float64), sr, 20.0, cutoff)
+    return float(np.corrcoef(left, right)[0, 1])
+
+
+def loudness_lufs(x: np.ndarray, sr: int) -> float:
+    import pyloudnorm
+
+    return float(pyloudnorm.Meter(sr).integrated_loudness(np.asarray(x, np.float64)))
+
+
+def mono_loss_lu(x: np.ndarray, sr: int) -> float:
+    """How much quieter the track is summed to mono ((L+R)/2 on both speakers), in LU."""
+    m = mono(x)
+    return loudness_lufs(x, sr) - loudness_lufs(np.stack([m, m], axis=1), sr)
+
+
+def hpss_balance_db(x: np.ndarray, sr: int) -> float:
+    """Percussive minus harmonic energy (dB) by median-filtering HPSS (Fitzgerald 2010, as
+    librosa's defaults: 2048-point STFT, hop 512, kernels of 31, soft masks of power 2): a
+    spectrogram median-filtered across time keeps sustained partials, across frequency
+    broadband hits; each component's energy is that of the spectrogram under its mask."""
+    from scipy.ndimage import median_filter
+
+    _, mag = _stft_mag(x, sr, 2048, 512)
+    harm = median_filter(mag, size=(1, 31))
+    perc = median_filter(mag, size=(31, 1))
+    hp, pp = harm**2, perc**2
+    total = hp + pp + 1e-20
+    energy = mag**2
+    e_h = float((energy * (hp / total) ** 2).sum())
+    e_p = float((energy * (pp / total) ** 2).sum())
+    return float(10 * np.log10(e_p / e_h))
+
+
+def high_share(x: np.ndarray, sr: int, cutoff: float = 8000.0) -> float:
+    """Share of the spectral energy above ``cutoff`` Hz (0..1)."""
+    f, mag = _stft_mag(x, sr, 2048, 1024)
+    e = (mag**2).sum(axis=1)
+    return float(e[f >= cutoff].sum() / e.sum())
+
+
+def short_term_loudness(
+    x: np.ndarray, sr: int, window: float = 3.0, hop: float = 1.0
+) -> np.ndarray:
+    """Short-term loudness (LUFS, 3 s windows every second; EBU R 128's K-weighting)."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sr, block_size=window)
+    x = np.asarray(x, np.float64)
+    n, step = int(window * sr), int(hop * sr)
+    out = []
+    for a in range(0, len(x) - n + 1, step):
+        with np.errstate(divide="ignore"):
+            out.append(meter.integrated_loudness(x[a : a + n]))
+    return np.array(out)
+
+
+def loudness_range(x: np.ndarray, sr: int) -> float:
+    """EBU R 128 loudness range (LU): the 10th to 95th percentile of gated short-term loudness."""
+    st = short_term_loudness(x, sr)
+    st = st[np.isfinite(st) & (st > -70)]
+    if len(st) == 0:
+        return 0.0
+    power = np.mean(10 ** (st / 10))
+    st = st[st > 10 * np.log10(power) - 20]
+    return float(np.percentile(st, 95) - np.percentile(st, 10))
+
+
+def beat_chroma(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
+    """Pitch class with the most energy in each beat (chroma summed over the beat)."""
+    hop = 1024
+    c = chroma(x, sr, 8192, hop)
+    beat_frames = 60.0 / bpm * sr / hop
+    beats = int(len(c) // beat_frames)
+    idx = (np.arange(len(c)) / beat_frames).astype(int)
+    sums = np.zeros((beats, 12))
+    keep = idx < beats
+    np.add.at(sums, idx[keep], c[keep])
+    return sums.argmax(axis=1)
+
+
+def chroma_agreement(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
+    """Share of beats on which two takes have the same strongest pitch class."""
+    ca, cb = beat_chroma(a, sr, bpm), beat_chroma(b, sr, bpm)
+    n = min(len(ca), len(cb))
+    return float(np.mean(ca[:n] == cb[:n]))
+
+
+def onset_pattern(x: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4) -> np.ndarray:
+    """Onset strength summed per grid step (sixteenths by default) over the whole track."""
+    env, fr = onset_envelope(x, sr, hop=256)
+    step = 60.0 / bpm / steps_per_beat * fr
+    idx = ((np.arange(len(env)) + 0.5 * step) / step).astype(int)
+    out = np.zeros(idx.max() + 1)
+    np.add.at(out, idx, env)
+    return out
+
+
+def onset_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
+    """Pearson correlation of two takes' onset patterns on the step grid."""
+    pa, pb = onset_pattern(a, sr, bpm), onset_pattern(b, sr, bpm)
+    n = min(len(pa), len(pb))
+    return float(np.corrcoef(pa[:n], pb[:n])[0, 1])

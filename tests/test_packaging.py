@@ -321,6 +321,18 @@ def test_non_editable_install_into_a_fresh_venv(wheel: Path, tmp_path: Path) -> 
     )
     assert listed.returncode == 0, listed.stderr
     assert '"segue.plugins.style"' in listed.stdout
+    # The synth plays sampled instruments from the SoundFont a dependency ships
+    # (pretty_midi's TimGM6mb.sf2), and its numpy voices when no SoundFont is found.
+    synth = subprocess.run(
+        [str(python), "-c", SYNTH_IN_A_PLAIN_INSTALL],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=clean_env(),
+        timeout=300,
+    )
+    assert synth.returncode == 0, synth.stderr
+    assert synth.stdout.split() == ["TimGM6mb.sf2", "sampled-differs", "none", "numpy-ok"]
 
 
 def test_tests_find_their_helpers_through_pytest_not_sys_path_edits() -> None:
@@ -336,3 +348,28 @@ def test_tests_find_their_helpers_through_pytest_not_sys_path_edits() -> None:
     assert offenders == [], (
         "use pytest's pythonpath (pyproject.toml) or monkeypatch.syspath_prepend"
     )
+
+
+SYNTH_IN_A_PLAIN_INSTALL = """
+import sys
+import numpy as np
+from segue.core.request import GenerationRequest
+from segue.plugins.synth import SynthGenerator, soundfont
+from segue.plugins.synth.render import render_request
+
+req = GenerationRequest(mood="m", variant=0, prompt="Gentle harp and strings", duration_s=2.0)
+bundled = soundfont.bundled_soundfont()
+print(bundled.name)
+_, sampled = render_request(req, 44100, bundled)
+_, numpy_only = render_request(req, 44100, None)
+assert sampled.shape == numpy_only.shape and np.isfinite(sampled).all()
+print("sampled-differs" if np.abs(sampled - numpy_only).max() > 1e-3 else "same")
+# No SoundFont anywhere (no Debian set, no pretty_midi): the numpy voices play.
+soundfont.SYSTEM_SOUNDFONTS = ()
+sys.modules["pretty_midi"] = None
+assert soundfont.find_soundfont() is None
+gen = SynthGenerator({}, None)
+print(gen.audio_params()["soundfont"])
+_, x = render_request(req, 44100, gen.soundfont)
+print("numpy-ok" if np.abs(x).max() > 0.01 else "silent")
+"""

@@ -27,9 +27,15 @@ def test_registered_as_synth_and_follows_the_generator_protocol(tmp_path):
     plugins = Plugins(load_entry_points=False)
     gen = plugins.generators.get("synth").factory({}, tmp_path)
     assert isinstance(gen, Generator)
-    assert gen.name == "synth" and gen.model == "segue-synth-1"
+    assert gen.name == "synth" and gen.model == "segue-synth-2"
     assert gen.concurrency >= 1
-    assert gen.audio_params() == {"model": "segue-synth-1", "sample_rate": 44100}
+    params = gen.audio_params()
+    assert params == {
+        "model": "segue-synth-2",
+        "sample_rate": 44100,
+        "soundfont": params["soundfont"],
+    }
+    assert params["soundfont"] != "none"  # a SoundFont is always found (pretty_midi ships one)
     assert gen.estimate_cost(req(prompt="x")) == 0.0
     assert SynthGenerator({"seed": 7}, tmp_path).audio_params()["seed"] == 7
 

@@ -112,8 +112,12 @@ async def test_seam_report_flags_a_spliced_loop(tmp_path):
     """The seam measures can fail: a loop cut mid-bar, with a 20 ms hole, is caught."""
     out, x, sr = await render(tmp_path, prompt=PROMPTS[1], duration_s=12.0)
     bar = out.beats_per_bar * 60.0 / out.bpm
-    cut = x[: int(len(x) * 0.63)].copy()
-    cut[-int(0.02 * sr) :] = 0.0
+    # Cut just after the loudest sample near 63 % (a splice where the music is loud, so the
+    # cut is not hidden by chance in a quiet moment), with a 25 ms hole just before it.
+    lo, hi = int(len(x) * 0.55), int(len(x) * 0.7)
+    pos = lo + int(np.argmax(np.abs(x[lo:hi]).max(axis=1))) + 1
+    cut = x[:pos].copy()
+    cut[-int(0.03 * sr) : -int(0.005 * sr)] = 0.0
     report = am.seam_report(cut, sr, bar)
     assert not report.ok
     assert am.longest_silence(cut, sr) > 0.015

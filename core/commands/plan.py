@@ -62,6 +62,7 @@ def plan_document(
                 "bpm": r.bpm,
                 "key": r.key,
                 "stinger": r.stinger,
+                "ignored_words": ignored_words(generator, r),
             }
         )
     return {
@@ -71,6 +72,26 @@ def plan_document(
         "requests": requests,
         "totals": totals(plan, cached),
     }
+
+
+def ignored_words(generator: Generator, request: Any) -> list[str]:
+    """The prompt words the generator says it does not act on (its optional
+    ``ignored_words(request)``; none when it does not say)."""
+    method = getattr(generator, "ignored_words", None)
+    return list(method(request)) if callable(method) else []
+
+
+def ignored_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
+    """One line per mood and prompt whose words the generator ignores, under the table."""
+    lines: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for item in plan:
+        r = item.request
+        words = ignored_words(generator, r)
+        if words and (r.mood, r.prompt) not in seen:
+            seen.add((r.mood, r.prompt))
+            lines.append(f"{r.mood}: {generator.name} ignores the words: {', '.join(words)}")
+    return lines
 
 
 def totals(plan: list[PlannedRequest], cached: list[bool]) -> dict[str, Any]:
@@ -160,6 +181,8 @@ def print_table(
 
         print(title)
         print("\n".join(plain_lines(prompt_last(HEADERS), map(prompt_last, rows))))
+        for line in ignored_lines(generator, plan):
+            print(line)
         print(footer)
         return
     console = Console()
@@ -178,4 +201,6 @@ def print_table(
             Text(row[0]), *row[1:2], Text(row[2]), *row[3:], style="dim" if is_cached else None
         )
     console.print(table)
+    for line in ignored_lines(generator, plan):
+        console.print(line, markup=False, highlight=False)
     console.print(footer, markup=False, highlight=False)

@@ -17,11 +17,11 @@ from segue.core.generator import GeneratedAudio
 from segue.core.registry import Register
 from segue.core.request import GenerationRequest
 
-MODEL = "segue-synth-1"
+MODEL = "segue-synth-2"
 SAMPLE_RATES = (44100, 48000)
 MAX_DURATION_S = 600.0
 MIN_DURATION_S = 0.5
-OPTIONS = {"sample_rate", "seed", "concurrency"}
+OPTIONS = {"sample_rate", "seed", "concurrency", "soundfont"}
 
 
 class SynthGenerator:
@@ -54,9 +54,25 @@ class SynthGenerator:
         self.seed: int = seed
         self.concurrency: int = conc
         self.state_dir = state_dir
+        self.soundfont: Path | None = _soundfont(config.get("soundfont", "auto"), state_dir)
+        self.soundfont_id = "none"
+        if self.soundfont is not None:
+            from segue.plugins.synth.soundfont import SoundFontError, load
+
+            try:
+                digest = load(str(self.soundfont)).digest
+            except (OSError, SoundFontError) as e:
+                raise ConfigError(f"generator synth: soundfont: {e}") from None
+            self.soundfont_id = f"{self.soundfont.name}:{digest}"
 
     def audio_params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"model": MODEL, "sample_rate": self.sample_rate}
+        # The SoundFont's file name and a digest of its headers: another SoundFont (or none:
+        # the numpy voices) is other audio, so another cache key.
+        params: dict[str, Any] = {
+            "model": MODEL,
+            "sample_rate": self.sample_rate,
+            "soundfont": self.soundfont_id,
+        }
         if self.seed:
             params["seed"] = self.seed
         return params
@@ -93,7 +109,7 @@ class SynthGenerator:
 
         if self.seed and request.params.get("seed") != self.seed:
             request = request.replace(params={**request.params, "seed": self.seed})
-        arr, samples, stems = render_request_stems(request, self.sample_rate)
+        arr, samples, stems = render_request_stems(request, self.sample_rate, self.soundfont)
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / f"synth-{request.cache_key[:16]}.wav"
         write_wav(path, samples, self.sample_rate)
@@ -122,12 +138,53 @@ class SynthGenerator:
             stems=stem_paths,
         )
 
+    def ignored_words(self, request: GenerationRequest) -> list[str]:
+        """The words of the request's prompt and plan styles the synth does not act on
+        (``segue plan`` lists them), e.g. an instrument it does not know."""
+        from segue.plugins.synth.words import ignored_words
+
+        texts = [request.prompt or ""]
+        plan = request.composition_plan if isinstance(request.composition_plan, dict) else {}
+        for key in ("positive_global_styles", "negative_global_styles"):
+            texts += [s for s in plan.get(key) or [] if isinstance(s, str)]
+        for s in plan.get("sections") or []:
+            if isinstance(s, dict):
+                texts.append(str(s.get("section_name", "")))
+                for key in ("positive_local_styles", "negative_local_styles"):
+                    texts += [x for x in s.get(key) or [] if isinstance(x, str)]
+        out: list[str] = []
+        for text in texts:
+            out += [w for w in ignored_words(text) if w not in out]
+        return out
+
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         self.check(request)
         return await asyncio.to_thread(self._render, request, Path(workdir))
 
     async def aclose(self) -> None:
         return None
+
+
+def _soundfont(value: Any, state_dir: Path | None) -> Path | None:
+    """The SoundFont the ``soundfont`` option names: ``auto`` (the best installed, see
+    ``soundfont.find_soundfont``), ``none``/``false`` (numpy voices only), or a file path
+    (relative to the score's folder)."""
+    from segue.plugins.synth.soundfont import find_soundfont
+
+    if value is None or value is False or (isinstance(value, str) and value.lower() == "none"):
+        return None
+    if value == "auto":
+        return find_soundfont()
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(
+            f"generator synth: soundfont must be a file path, 'auto' or 'none', not {value!r}"
+        )
+    path = Path(value).expanduser()
+    if not path.is_absolute() and state_dir is not None:
+        path = state_dir.parent / path
+    if not path.is_file():
+        raise ConfigError(f"generator synth: soundfont {value!r}: no such file ({path})")
+    return path
 
 
 def _factory(config: dict[str, Any], state_dir: Path) -> SynthGenerator:

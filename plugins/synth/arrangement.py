@@ -59,3 +59,4 @@ class Arrangement:
     swing: float = 0.0
     seed: int = 0
     length_s: float | None = None  # stingers: exact file length
+    humanise: bool = True  # notes lean a few milliseconds off the grid, as players do

@@ -43,11 +43,13 @@ from segue.plugins.synth.harmony import CADENCE, Chord, chord, progression_pool
 from segue.plugins.synth.instruments import VOICES
 from segue.plugins.synth.palette import choose_voices
 from segue.plugins.synth.parts import (
+    EXTRA_PERCUSSION,
     Context,
     write_arp,
     write_bass,
     write_counter,
     write_drums,
+    write_extra_percussion,
     write_harmony,
     write_melody,
 )
@@ -67,6 +69,16 @@ from segue.plugins.synth.words import (
 
 
 # --- seeds ----------------------------------------------------------------------------------------
+def hash_label(label: str) -> int:
+    """A stable number for a section label (``hash()`` changes between processes)."""
+    return int.from_bytes(hashlib.sha256(label.encode()).digest()[:4], "big")
+
+
+SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of energy 1
+# Drums that play between the downbeats: what action moods raise most.
+DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap", "frame_hi"}
+
+
 def request_seed(request: GenerationRequest, with_variant: bool) -> int:
     """A 64-bit seed from the request's musical fields (not output format or loudness)."""
     fields: dict[str, Any] = {
@@ -148,7 +160,9 @@ def compose(request: GenerationRequest) -> Arrangement:
     bpb = 3 if "waltz" in gtraits.flags or "waltz" in gtraits.genres else 4
     bar_s = bpb * 60.0 / bpm
     bars = max(1, round(request.duration_s / bar_s))
-    variant_bits = rng.getrandbits(8)
+    # The low three bits (drum and arpeggio variations) step with the variant, so two
+    # variants never share them all by chance.
+    variant_bits = (rng.getrandbits(8) & ~7) | ((base_seed + 5 * request.variant) & 7)
 
     # Sections.
     sections: list[Section] = []
@@ -175,10 +189,13 @@ def compose(request: GenerationRequest) -> Arrangement:
     scale = list(MODES[key.mode])
     pool = progression_pool(key, gtraits)
     chords: list[Chord] = []
-    prog_rng = Random(seed ^ 0x5EED)
     label_prog: dict[str, list[str]] = {}
     for sec in sections:
-        prog = label_prog.setdefault(sec.label, prog_rng.choice(pool).split())
+        if sec.label not in label_prog:
+            # Each variant takes another progression of the pool (3 apart: unlike neighbours).
+            first = Random(base_seed ^ hash_label(sec.label)).randrange(len(pool))
+            label_prog[sec.label] = pool[(first + 3 * request.variant) % len(pool)].split()
+        prog = label_prog[sec.label]
         for i in range(sec.bars):
             chords.append(chord(prog[i % len(prog)]))
     tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
@@ -191,6 +208,13 @@ def compose(request: GenerationRequest) -> Arrangement:
         # the loop point is the one bar line with no change of harmony.
         turns[bars - 1] = (float(bpb // 2), tonic_chord)
     chords[0] = tonic_chord
+    if request.variant % 2 == 1:
+        # Odd variants move the harmony twice as often in each phrase's second bar (where
+        # even ones hold a tonic pedal): halfway through it, the next bar's chord arrives.
+        for sec in sections:
+            for b in range(sec.start_bar + 1, sec.start_bar + sec.bars - 1, 4):
+                if b not in turns and b + 1 < bars - 1:
+                    turns[b] = (float(bpb // 2), chords[b + 1])
     ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
@@ -254,6 +278,10 @@ def compose(request: GenerationRequest) -> Arrangement:
                     ctx, sec, cv, Random(mrng.random() + 1), max(0, density - 1), 0.6, bright
                 )
             out.append((cv, "counter", notes))
+        for sound in EXTRA_PERCUSSION:
+            if sound in t.instruments:
+                notes = write_extra_percussion(ctx, sec, sound, 0.8)
+                out.append(("drum:" + sound, "drums", notes))
         if sec.kit:
             level = 0.45 + 0.55 * t.percussion
             if sec.kit == "soft":
@@ -262,9 +290,19 @@ def compose(request: GenerationRequest) -> Arrangement:
                 out.append(("drum:" + sound, "drums", notes))
         return out
 
+    # Sections shape the loudness, not only the texture: each plays louder or softer than
+    # the loop's mean energy (and softer notes are darker, in the sampled voices).
+    mean_energy = sum(s.energy * s.bars for s in sections) / max(1, bars)
+
+    def level(sec: Section) -> float:
+        return 10 ** ((sec.energy - mean_energy) * SECTION_DB_PER_ENERGY / 20)
+
     for sec in sections:
         sec.roles, sec.kit = choose_voices(sec.traits)
+        gain = level(sec)
         for voice, role, notes in arrange(sec, sec is sections[0]):
+            for n in notes:
+                n.v *= gain
             part(voice, role).notes += notes
     if bars >= 2:
         # The loop's top enters early, on the tonic halfway through the last bar: the seam
@@ -283,7 +321,10 @@ def compose(request: GenerationRequest) -> Arrangement:
         lead_in = Section(
             head.name, bars - 1, 1, head.traits, energy, head.label, False, head.roles, head.kit
         )
+        gain = level(head)
         for voice, role, notes in arrange(lead_in, True):
+            for n in notes:
+                n.v *= gain
             part(voice, role).notes += [n for n in notes if n.t >= turn_t - 1e-6]
 
     # Mix levels: voice gain x role weight; sends from the space trait.
@@ -297,6 +338,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         "drums": 0.85,
     }
     out_parts = []
+    drive = gtraits.energy - 0.6
     length = float(bars * bpb)
     for (voice, role), p in parts.items():
         if not voice.startswith("drum:") and bars >= 2:
@@ -305,7 +347,11 @@ def compose(request: GenerationRequest) -> Arrangement:
             anticipate(p, length, 0.5)
         if voice.startswith("drum:"):
             sound = voice[5:]
-            p.gain = DRUM_GAIN[sound] * role_gain["drums"]
+            # Action moods put the drums up front, beside the orchestra, not under it: the
+            # hits between the downbeats most (a downbeat far louder than the bar's end
+            # would make every bar line a jolt).
+            boost = 4.0 if sound in DRIVING_DRUMS else 1.0
+            p.gain = DRUM_GAIN[sound] * role_gain["drums"] * (1.0 + boost * max(0.0, drive))
             p.send = 0.15 + 0.4 * space
         else:
             v = VOICES[voice]

@@ -74,8 +74,10 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
         hi = name == "taiko_hi"
         n = int((0.5 if hi else 1.1) * sr)
         body = _sweep(sr, n, pitch_hz or (125 if hi else 62), 190 if hi else 100, 0.06)
-        x = body * _env(sr, n, 0.22 if hi else 0.5)
-        x = x + _band(noise(n), sr, 60, 900 + 600 * b) * _env(sr, n, 0.04) * 0.9
+        # A struck skin: a short boom under a loud slap (a long sine would be heard as a
+        # note, not a hit).
+        x = body * _env(sr, n, 0.14 if hi else 0.24)
+        x = x + _band(noise(n), sr, 80, 2500 + 2000 * b) * _env(sr, n, 0.03) * 1.5
     elif name == "timp":
         n = int(1.6 * sr)
         t = np.arange(n) / sr
@@ -101,6 +103,28 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
         x = x + _band(noise(n), sr, 2000 if hi else 300, 9000 * b if hi else 2500) * _env(
             sr, n, 0.06 if hi else 0.03
         ) * (0.7 if hi else 0.5)
+    elif name == "tambourine":
+        n = int(0.25 * sr)
+        jingle = 1.0 + 0.6 * np.sin(2 * np.pi * 38 * np.arange(n) / sr)
+        x = _band(noise(n), sr, 5000, 15000) * _env(sr, n, 0.09, 0.002) * jingle
+    elif name == "woodblock":
+        n = int(0.12 * sr)
+        t = np.arange(n) / sr
+        f = pitch_hz or 900.0
+        x = (np.sin(2 * np.pi * f * t) + 0.4 * np.sin(2 * np.pi * 2.7 * f * t)) * _env(sr, n, 0.025)
+    elif name == "anvil":
+        n = int(1.2 * sr)
+        t = np.arange(n) / sr
+        x = sum(
+            a * np.sin(2 * np.pi * f * t) * np.exp(-t / d)
+            for f, a, d in (
+                (1180, 1.0, 0.5),
+                (2870, 0.7, 0.35),
+                (4410, 0.5, 0.25),
+                (6120, 0.3, 0.18),
+            )
+        )
+        x = x + _band(noise(n), sr, 2000, 12000) * _env(sr, n, 0.01) * 0.8
     elif name == "brush":
         n = int(0.3 * sr)
         x = _band(noise(n), sr, 1500, 7000 * b) * _env(sr, n, 0.09, 0.012)
@@ -143,7 +167,7 @@ DRUM_GAIN = {
     "clap": 0.5,
     "hat": 0.22,
     "ohat": 0.18,
-    "shaker": 0.25,
+    "shaker": 0.35,
     "taiko": 1.0,
     "taiko_hi": 0.6,
     "timp": 0.55,
@@ -155,8 +179,14 @@ DRUM_GAIN = {
     "chip_kick": 0.45,
     "chip_snare": 0.3,
     "chip_hat": 0.15,
+    "tambourine": 0.3,
+    "woodblock": 0.35,
+    "anvil": 0.2,
 }
 DRUM_PAN = {
+    "tambourine": -0.3,
+    "woodblock": 0.35,
+    "anvil": 0.2,
     "hat": 0.25,
     "ohat": 0.25,
     "shaker": -0.3,
@@ -238,10 +268,19 @@ def bar_pattern(
         for s in eighths:
             out.append((s, "chip_hat", 0.8 if s % 4 == 0 else 0.5))
     elif kit == "orchestral":
-        for s in beats:
-            out.append((s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.75))
+        if busy and alt and four:
+            # Another take's groove: 3+3+2 accents over the beat (the beats stay, softer).
+            for s, sound, vel in ((0, "taiko", 1.0), (6, "taiko", 0.9), (12, "taiko_hi", 0.85)):
+                out.append((s, sound, vel))
+            for s in (4, 8):
+                out.append((s, "taiko_hi", 0.45))
+        else:
+            for s in beats:
+                out.append((s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.75))
         if busy:
-            extra = [6, 14] if alt else [3, 11]
+            for s in [4, 12] if four else [s for s in beats if s]:
+                out.append((s, "tambourine", 0.7))
+            extra = [14] if alt and four else [6, 14] if alt else [3, 11]
             for s in extra:
                 if s < steps:
                     out.append((s, "taiko_hi", 0.55))
@@ -250,7 +289,7 @@ def bar_pattern(
             for s in eighths:  # a bright shimmer over the drums
                 out.append((s, "shaker", 0.6 if s % 4 == 0 else 0.4))
         if energy > 0.85 and not slow:
-            for s in range(2, steps, 4):
+            for s in range(3, steps, 8) if alt and four else range(2, steps, 4):
                 out.append((s, "taiko_hi", 0.45))
         if slow and energy > 0.7:
             for s in range(2, steps, 4):

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 DECIM = 3
+REVERB_LOW_CUT = 220.0
 _FIR_TAPS = 24
 
 
@@ -119,6 +120,10 @@ def wet(
     ir = impulse_response(int(low_sr), rt60, bright, seed)
     size = _fast_len(len(s) + ir.shape[1])
     spec = np.fft.rfft(s, size)
+    # No reverb below ``REVERB_LOW_CUT`` Hz: a room's low end is mud under the bass, and a
+    # stereo one (the IR's sides differ) would not sum to mono.
+    f = np.fft.rfftfreq(size, 1.0 / low_sr)
+    spec *= 1.0 / (1.0 + (REVERB_LOW_CUT / np.maximum(f, 1e-3)) ** 4)
     out = np.empty((2, n), dtype=np.float32)
     for ch in range(2):
         y = np.fft.irfft(spec * np.fft.rfft(ir[ch], size), size)[: len(s)].astype(np.float32)
@@ -169,3 +174,64 @@ def limit(x: np.ndarray, sr: int, ceiling: float, circular: bool) -> np.ndarray:
     else:
         g = np.interp(np.arange(n), centres, gain)
     return (x * g.astype(np.float32)).astype(np.float32)
+
+
+def side_scale(x: np.ndarray, max_side: float) -> float:
+    """The factor on the side that keeps its energy at most ``max_side`` times the middle's:
+    stereo width that survives a mono sum (at 0.25, summing to mono loses at most about 1 dB).
+    1.0 when the side is already within."""
+    mid = (x[0] + x[1]) * np.float32(0.5)
+    side = (x[0] - x[1]) * np.float32(0.5)
+    em = float(np.dot(mid, mid))
+    es = float(np.dot(side, side))
+    if es <= max_side * em or es <= 0:
+        return 1.0
+    return math.sqrt(max_side * em / es)
+
+
+def scale_side(x: np.ndarray, k: float) -> np.ndarray:
+    """``x`` (2, n) with its side scaled by ``k``: linear, so stems scaled alike still sum
+    to the mix scaled."""
+    if k == 1.0:
+        return x
+    mid = (x[0] + x[1]) * np.float32(0.5)
+    side = (x[0] - x[1]) * np.float32(0.5 * k)
+    return np.stack([mid + side, mid - side])
+
+
+def compress_gain(
+    x: np.ndarray, sr: int, ratio: float = 2.0, above_db: float = 4.0, circular: bool = True
+) -> np.ndarray | None:
+    """A light RMS bus compressor's gain per sample (float32, n), None when it does nothing:
+    ``ratio``:1 on what rises more than ``above_db`` over the track's mean level, with a
+    50 ms window and a ~0.3 s smoothing (so it breathes with the phrases but keeps the
+    sections' dynamics). The gain is computed on the mix and applied to every stem alike,
+    so the stems still sum to the mix."""
+    n = x.shape[1]
+    block = max(1, int(0.05 * sr))
+    blocks = max(1, n // block)
+    edges = np.round(np.arange(blocks) * n / blocks).astype(np.int64)
+    power = np.add.reduceat(np.square(x, dtype=np.float64).sum(axis=0), edges)
+    power /= np.maximum(np.diff(np.append(edges, n)), 1)
+    level = 10 * np.log10(power + 1e-12)
+    mean = 10 * np.log10(float(np.mean(power)) + 1e-12)
+    over = np.maximum(0.0, level - (mean + above_db))
+    reduce_db = over * (1.0 - 1.0 / ratio)
+    r = 3  # ~0.3 s of smoothing: moving maximum then moving average
+    mode = "wrap" if circular else "edge"
+    padded = np.pad(reduce_db, r, mode=mode)
+    peak = padded[: len(reduce_db)].copy()
+    for k in range(1, 2 * r + 1):
+        np.maximum(peak, padded[k : k + len(reduce_db)], out=peak)
+    padded = np.pad(peak, r, mode=mode)
+    c = np.concatenate([[0.0], np.cumsum(padded)])
+    smooth = (c[2 * r + 1 :] - c[: -(2 * r + 1)]) / (2 * r + 1)
+    if not smooth.any():
+        return None
+    centres = edges + np.diff(np.append(edges, n)) / 2
+    g = 10 ** (-smooth / 20)
+    if circular:
+        gain = np.interp(np.arange(n), centres, g, period=n)
+    else:
+        gain = np.interp(np.arange(n), centres, g)
+    return gain.astype(np.float32)

@@ -63,6 +63,18 @@ PROGRESSIONS: dict[str, list[str]] = {
         "i iv i V",
         "i bIII iv V",
     ],
+    # Minor action moods: more chords (the minor v and iv, the modal bVII beside bVI and V),
+    # minor ones above all, so the mode stays unmistakable.
+    "epic": [
+        "i iv bVI V",
+        "i bVI iv bVII",
+        "i v bVI iv",
+        "i iv v i",
+        "i bVII iv V",
+        "i bVI bVII i",
+        "i iv bVII i",
+        "i v iv V",
+    ],
     "sad": ["i iv i V", "i bVI iv V", "i bVI i V", "i iv bVI V", "i bVI iv i"],
     "tense": ["i bII i V", "i i bVI V", "i iv i bII", "i bVI i V", "i ii° V i"],
     "dorian": ["i IV i IV", "i IV bVII i", "i v IV i", "i bIII IV i"],
@@ -92,6 +104,8 @@ def progression_pool(key: Key, traits: Traits) -> list[str]:
             return PROGRESSIONS["tense"]
         if traits.energy < 0.35:
             return PROGRESSIONS["sad"]
+        if traits.energy > 0.65 and key.mode == "minor":
+            return PROGRESSIONS["epic"]
         return PROGRESSIONS["minor"]
     return PROGRESSIONS.get(key.mode, PROGRESSIONS["minor"])
 

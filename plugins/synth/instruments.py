@@ -75,6 +75,11 @@ VOICES: dict[str, Voice] = {
         Voice("cello", "cello", ("bass", "arp", "harmony"), 36, 64, 0.6, 0.3, 0.15, True),
         Voice("brass", "brass", ("melody", "harmony", "counter"), 55, 79, 0.5, 0.35, 0.12),
         Voice("flute", "flute", ("melody", "counter"), 67, 93, 0.5, 0.4, 0.1),
+        Voice("piccolo", "flute", ("melody", "counter"), 79, 100, 0.4, 0.35, 0.08),
+        Voice("clarinet", "reed", ("melody", "counter"), 55, 84, 0.5, 0.35, 0.1),
+        Voice("oboe", "reed", ("melody", "counter"), 60, 88, 0.45, 0.35, 0.08),
+        Voice("dulcimer", "pluck", ("arp", "melody"), 55, 88, 0.8, 0.3),
+        Voice("bouzouki", "pluck", ("arp", "melody"), 52, 84, 0.8, 0.25),
         Voice("lead", "lead", ("melody", "counter"), 62, 86, 0.35, 0.3, 0.08),
         Voice("arp", "synthpluck", ("arp",), 55, 84, 0.5, 0.3),
         Voice("chip", "chip", ("melody", "arp", "counter"), 60, 88, 0.28, 0.15, 0.02),
@@ -232,6 +237,8 @@ PLUCK = {  # t60 at middle C (s), pick position, loss-filter strength, body brig
     "koto": (1.6, 0.2, 0.45, 0.75),
     "pizz": (0.45, 0.2, 0.6, 0.45),
     "pluckbass": (1.4, 0.2, 0.6, 0.35),
+    "dulcimer": (2.2, 0.2, 0.35, 0.85),
+    "bouzouki": (1.5, 0.2, 0.45, 0.8),
 }
 
 
@@ -277,7 +284,8 @@ def _pluck(
 ) -> np.ndarray:
     sr = ws.sr
     t60, pick, loss, body = PLUCK[v.name]
-    ring = {"harp": 1.3, "guitar": 1.0, "koto": 0.8, "pizz": 0.25, "pluckbass": 0.25}[v.name]
+    rings = {"harp": 1.3, "koto": 0.8, "dulcimer": 1.2, "pizz": 0.25, "pluckbass": 0.25}
+    ring = rings.get(v.name, 1.0)
     n = int((min(dur, 1.6) + ring) * sr)
     if v.name == "pizz":
         n = int(min(dur + ring, 0.5) * sr)
@@ -374,6 +382,21 @@ def _flute(
     chiff = (0.05 + 0.25 * np.exp(-t / 0.05)) * np.float32(0.2 + bright)
     env = adsr(n, sr, 0.04, 0.1, 0.85, int(dur * sr), v.release)
     return (x + breath * chiff * 0.25) * env
+
+
+def _reed(
+    ws: Workspace, v: Voice, pitch: float, dur: float, bright: float, seed: int
+) -> np.ndarray:
+    """Clarinet (odd harmonics: a square's) and oboe (all harmonics, nasal: a brass table)."""
+    sr = ws.sr
+    f = midi_hz(pitch)
+    n = int((dur + v.release) * sr)
+    shape = "square" if v.name == "clarinet" else "brass"
+    table = ws.tables.get(shape, pitch, 0.25 + 0.45 * bright)
+    vib = ws.lfo(5.2, n, 0.3)
+    x = ws.osc(table, f, n, _phase(seed), vib, 9.0)
+    env = adsr(n, sr, 0.03, 0.12, 0.85, int(dur * sr), v.release)
+    return x * env * 0.8
 
 
 def _lead(
@@ -515,6 +538,7 @@ RENDERERS: dict[str, Callable[..., np.ndarray]] = {
     "cello": _strings,
     "brass": _brass,
     "flute": _flute,
+    "reed": _reed,
     "lead": _lead,
     "chip": _chip,
     "chipbass": _chip,

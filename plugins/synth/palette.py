@@ -262,8 +262,21 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         if g in GENRES:
             palette = dict(GENRES[g])
             break
+    named = [i for i in t.instruments if i in VOICES]
     if not palette:
         palette = mood_palette(t)
+    elif named:
+        # The mood's own instruments beat a style's: a score-wide "epic orchestral" keeps
+        # its bass and harmony, but the tune, the counter-line and the drums come from what
+        # the mood names and its character (a village fiddle is not brass, choir and taiko).
+        mood = mood_palette(t)
+        for role in ("melody", "counter"):
+            if palette.get(role) not in named:
+                palette[role] = mood[role]
+        if not {"taiko", "drums"} & set(t.instruments):
+            palette["kit"] = mood["kit"]
+            if mood["kit"] == "orchestral" and t.valence >= 0.3:
+                palette["kit"] = "frame"  # bright, not a battle: hand drums, not taiko
     kit = palette.pop("kit", None)
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
     claimed: set[str] = set()

@@ -382,3 +382,22 @@ def write_drums(
         if kit == "orchestral" and i % min(4, period) == 0:
             out.setdefault("timp", []).append(Note(bar * ctx.bpb, 1, timp, 0.8 * level, 0.5))
     return out
+
+
+# Percussion a prompt may name beside any kit: (sixteenth steps in a 4/4 bar, velocity).
+EXTRA_PERCUSSION = {
+    "woodblock": ((2, 0.7), (6, 0.5), (10, 0.7), (14, 0.5)),  # the off-beats, clip-clop
+    "anvil": ((0, 0.9), (4, 0.55), (8, 0.75), (12, 0.55)),  # a smith's hammer on the beats
+}
+
+
+def write_extra_percussion(ctx: Context, sec: Section, sound: str, level: float) -> list[Note]:
+    """A named percussion instrument (woodblock, anvil) over the section's bars."""
+    steps = ctx.bpb * 4
+    notes = []
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        for step, vel in EXTRA_PERCUSSION[sound]:
+            if step < steps:
+                notes.append(Note(bar * ctx.bpb + step / 4, 0.25, 0, vel * level, 0.5))
+    return notes

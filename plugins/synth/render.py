@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from random import Random
 
 import numpy as np
 import soundfile as sf
@@ -13,14 +14,19 @@ from segue.core.seams import measure_seam
 from segue.plugins.synth.arrangement import Arrangement
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
-from segue.plugins.synth.effects import fold, limit, wet
-from segue.plugins.synth.instruments import Workspace, midi_hz, render_note
+from segue.plugins.synth.effects import compress_gain, fold, limit, scale_side, side_scale, wet
+from segue.plugins.synth.instruments import VOICES, Workspace, midi_hz, render_note
+from segue.plugins.synth.sampled import Sampled
+from segue.plugins.synth.soundfont import find_soundfont
 
 SAMPLE_RATE = 44100
 TARGET_RMS = 10 ** (-19.5 / 20)  # about -18 LUFS for a typical mix
 CEILING = 10 ** (-1.5 / 20)
 TAKES = 4  # renderings of a loop tried for a seam that passes the pipeline's check
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050
+LOW_DRUMS = {"kick", "taiko", "timp", "chip_kick", "frame_lo"}
+LOW_VOICE = 48  # voices that reach below C3 play in mono, in the middle
+MAX_SIDE = 0.15  # side energy at most 0.15 of the middle's: a mono sum loses under 1 LU
 
 
 def _pan(pan: float) -> tuple[float, float]:
@@ -45,29 +51,40 @@ def stem_of(role: str, voice: str, layers: tuple[str, ...]) -> str:
     return layers[0]
 
 
-def render_arrangement(arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0) -> np.ndarray:
+def render_arrangement(
+    arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0, sampled: Sampled | None = None
+) -> np.ndarray:
     """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length.
 
     ``take`` reseeds what a performance varies (the start phase of each note, the noise in
-    plucks and drum hits), not the notes.
+    plucks and drum hits), not the notes. ``sampled`` plays the voices a SoundFont has.
     """
-    return _render(arr, sr, take, None)[0]
+    return _render(arr, sr, take, None, sampled)[0]
 
 
 def render_stems(
-    arr: Arrangement, layers: tuple[str, ...], sr: int = SAMPLE_RATE, take: int = 0
+    arr: Arrangement,
+    layers: tuple[str, ...],
+    sr: int = SAMPLE_RATE,
+    take: int = 0,
+    sampled: Sampled | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The mix and one stem per layer, each (n, 2) float32; the stems sum to the mix.
 
     Every part goes into one stem (``stem_of``), with its own reverb and echoes; what the
-    master does to the mix (level, limiter) is applied to each stem as the same per-sample
-    gain, and the lo-fi noise goes into the first stem.
+    master does to the mix (stereo narrowing, bus compressor, level, limiter) is applied to
+    each stem alike (the side's factor, the per-sample gains computed on the mix), and the
+    lo-fi noise goes into the first stem.
     """
-    return _render(arr, sr, take, layers)  # type: ignore[return-value]
+    return _render(arr, sr, take, layers, sampled)  # type: ignore[return-value]
 
 
 def _render(
-    arr: Arrangement, sr: int, take: int, layers: tuple[str, ...] | None
+    arr: Arrangement,
+    sr: int,
+    take: int,
+    layers: tuple[str, ...] | None,
+    sampled: Sampled | None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
     spb = 60.0 / arr.bpm * sr
     if arr.loop:
@@ -77,13 +94,17 @@ def _render(
     rt60 = 0.9 + 3.2 * arr.space
     tail = int((rt60 * 1.1 + 3.0) * sr)
     total = length + tail
+    # The low parts (bass, low voices, kick, taiko, timpani) are mono, in the middle: a
+    # bass that is the same on both speakers, as records cut it (the reverb has no lows).
     names = layers or ("mix",)
     mixes = {g: np.zeros((2, total), dtype=np.float32) for g in names}
     sends = {g: np.zeros(total, dtype=np.float32) for g in names}
     echoes = {g: np.zeros(total, dtype=np.float32) for g in names}
     ws = Workspace(sr)
     drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
+    references: dict[str, float] = {}
     swing_off = arr.swing * spb / 2  # late off-beat eighths
+    human = Random(arr.seed ^ 0x4855 ^ take)
     for pi, part in enumerate(arr.parts):
         group = stem_of(part.role, part.voice, layers) if layers else "mix"
         mix, send, echo = mixes[group], sends[group], echoes[group]
@@ -93,33 +114,56 @@ def _render(
         if is_drum:
             gl, gr = _pan(DRUM_PAN.get(sound, 0.0))
         send_gain = DRUM_SEND.get(sound, part.send) if is_drum else part.send
+        is_low = (
+            part.role == "bass"
+            or sound in LOW_DRUMS
+            or (not is_drum and VOICES[part.voice].low < LOW_VOICE)
+        )
+        # Players are not a grid: tunes, counter-lines and chords lean 5-12 ms either side
+        # of it; the rhythm section (drums, bass, arpeggios) locks to the beat within 3 ms.
+        tight = is_drum or part.role in {"bass", "arp"}
+        spread = (0.0, 0.003) if tight else (0.005, 0.012)
         for k, note in enumerate(part.notes):
             start_f = note.t * spb
             if swing_off and abs((note.t * 2) % 2 - 1.0) < 1e-6:
                 start_f += swing_off
-            start = round(start_f)
+            lean = human.uniform(*spread) * (1 if human.random() < 0.5 else -1) * sr
+            start = max(0, round(start_f + lean)) if arr.humanise else round(start_f)
             if start >= total:
                 continue
+            buf = None
             if is_drum:
                 b = round(note.b * 4) / 4
-                key = (sound, b, note.p)
-                buf = drum_cache.get(key)
+                if sampled is not None:
+                    buf = sampled.drum(sound, note.v, note.p)
                 if buf is None:
-                    buf = make_sound(
-                        sound,
-                        sr,
-                        b,
-                        arr.seed % 1000 + len(drum_cache) + 7919 * take,
-                        midi_hz(note.p) if note.p else 0.0,
-                    )
-                    drum_cache[key] = buf
+                    key = (sound, b, note.p)
+                    buf = drum_cache.get(key)
+                    if buf is None:
+                        buf = make_sound(
+                            sound,
+                            sr,
+                            b,
+                            arr.seed % 1000 + len(drum_cache) + 7919 * take,
+                            midi_hz(note.p) if note.p else 0.0,
+                        )
+                        drum_cache[key] = buf
             else:
-                buf = render_note(
-                    ws, part.voice, note.p, note.d * 60.0 / arr.bpm, note.b, pi * 7 + k, take
-                )
+                dur_s = note.d * 60.0 / arr.bpm
+                if sampled is not None and sampled.has(part.voice):
+                    ref = references.get(part.voice)
+                    if ref is None:
+                        ref = references[part.voice] = _reference_rms(ws, part.voice)
+                    buf = sampled.note(part.voice, note.p, dur_s, note.v, ref)
+                if buf is None:
+                    buf = render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take)
             amp = note.v * part.gain
+            if arr.humanise:
+                amp *= 1.0 + human.uniform(-0.06, 0.06)
             n = min(buf.shape[-1], total - start)
             end = start + n
+            if buf.ndim == 2 and is_low:
+                buf = (buf[0, :n] + buf[1, :n]) * np.float32(0.5)
             if buf.ndim == 1:
                 seg = buf[:n] * np.float32(amp)
                 mix[0, start:end] += seg * np.float32(gl)
@@ -127,9 +171,11 @@ def _render(
                 mono = seg
             else:
                 seg = buf[:, :n] * np.float32(amp)
-                bal_l, bal_r = (1.0, 1.0) if part.pan == 0 else (gl, gr)
-                mix[0, start:end] += seg[0] * np.float32(bal_l)
-                mix[1, start:end] += seg[1] * np.float32(bal_r)
+                if part.pan == 0:
+                    mix[:, start:end] += seg
+                else:
+                    mix[0, start:end] += seg[0] * np.float32(gl)
+                    mix[1, start:end] += seg[1] * np.float32(gr)
                 mono = (seg[0] + seg[1]) * np.float32(0.5)
             if send_gain:
                 send[start:end] += mono * np.float32(send_gain)
@@ -163,9 +209,18 @@ def _render(
             out[:, -fade:] *= np.cos(np.linspace(0, np.pi / 2, fade, dtype=np.float32)) ** 2
         outs[g] = out
         del mix
+    # Stereo width is kept to what a mono sum keeps (the mix's side factor on every stem),
+    # then a light bus compressor (its gain, computed on the mix, on every stem).
+    out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
+    side = side_scale(out, MAX_SIDE)
+    if side != 1.0:
+        outs = {g: scale_side(x, side) for g, x in outs.items()}
     if arr.lofi:
         outs[names[0]] += _vinyl(length, sr, arr.seed)
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
+    comp = compress_gain(out, sr, circular=arr.loop)
+    if comp is not None:
+        out = out * comp
     rms = float(np.sqrt(np.mean(np.square(out, dtype=np.float64))))
     gain = np.float32(TARGET_RMS / rms) if rms > 0 else np.float32(1.0)
     limited = limit(out * gain, sr, CEILING, circular=arr.loop)
@@ -174,6 +229,8 @@ def _render(
         return np.ascontiguousarray(limited.T, dtype=np.float32), None
     # The limiter is a gain per sample (the same on both channels): the stems take it too.
     level = _limiter_gain(out * gain, limited) * gain
+    if comp is not None:
+        level *= comp
     stems = {g: np.ascontiguousarray((x * level).T, dtype=np.float32) for g, x in outs.items()}
     mix_out = np.sum(list(stems.values()), axis=0, dtype=np.float32)
     return np.ascontiguousarray(mix_out), stems
@@ -185,6 +242,16 @@ def _limiter_gain(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     num = np.einsum("ij,ij->j", x.astype(np.float64), y.astype(np.float64))
     ok = den > 1e-24
     return np.where(ok, num / np.where(ok, den, 1.0), 1.0).astype(np.float32)
+
+
+def _reference_rms(ws: Workspace, voice: str) -> float:
+    """The RMS of the numpy voice's middle note (0.5 s), which its sampled one matches."""
+    v = VOICES[voice]
+    x = render_note(ws, voice, (v.low + v.high) // 2, 0.5, 0.5, 0, 0)
+    n = min(x.shape[-1], ws.sr // 2)
+    seg = x[..., :n]
+    rms = float(np.sqrt(np.mean(np.square(seg, dtype=np.float64))))
+    return rms * (math.sqrt(2) if seg.ndim == 1 else 1.0)
 
 
 def _vinyl(n: int, sr: int, seed: int) -> np.ndarray:
@@ -213,29 +280,36 @@ def write_wav(path: Path, samples: np.ndarray, sr: int) -> None:
 
 
 def render_request(
-    request: GenerationRequest, sr: int = SAMPLE_RATE
+    request: GenerationRequest, sr: int = SAMPLE_RATE, soundfont: Path | str | None = "auto"
 ) -> tuple[Arrangement, np.ndarray]:
-    """Compose and render ``request``: (arrangement, (n, 2) float32 samples)."""
-    arr, samples, _ = render_request_stems(request, sr)
+    """Compose and render ``request``: (arrangement, (n, 2) float32 samples).
+
+    ``soundfont``: a SoundFont file for the sampled voices, ``"auto"`` for the best one
+    installed (``soundfont.find_soundfont``), None for the numpy voices only.
+    """
+    arr, samples, _ = render_request_stems(request, sr, soundfont)
     return arr, samples
 
 
 def render_request_stems(
-    request: GenerationRequest, sr: int = SAMPLE_RATE
+    request: GenerationRequest, sr: int = SAMPLE_RATE, soundfont: Path | str | None = "auto"
 ) -> tuple[Arrangement, np.ndarray, dict[str, np.ndarray]]:
     """``render_request`` plus a stem per layer of the request (none without layers).
 
     The take is chosen on the mix alone; the stems are then rendered from that take, and
     the mix returned is their sum (so they sum to it exactly).
     """
+    if soundfont == "auto":
+        soundfont = find_soundfont()
+    sampled = Sampled.open(soundfont, sr)
     arr = compose(request)
-    samples = render_arrangement(arr, sr)
+    samples = render_arrangement(arr, sr, 0, sampled)
     take = 0
     if arr.loop and arr.bars >= 2:
-        samples, take = _seamless_take(arr, sr, samples)
+        samples, take = _seamless_take(arr, sr, samples, sampled)
     if not request.layers:
         return arr, samples, {}
-    mix, stems = render_stems(arr, tuple(request.layers), sr, take)
+    mix, stems = render_stems(arr, tuple(request.layers), sr, take, sampled)
     return arr, mix, stems
 
 
@@ -255,7 +329,9 @@ def _seam_excess(seam: dict[str, float | bool]) -> float:
     )
 
 
-def _seamless_take(arr: Arrangement, sr: int, first: np.ndarray) -> tuple[np.ndarray, int]:
+def _seamless_take(
+    arr: Arrangement, sr: int, first: np.ndarray, sampled: Sampled | None
+) -> tuple[np.ndarray, int]:
     """The first take whose seam passes the pipeline's own seam check, else the closest.
 
     The composition makes the seam the calmest bar line (see ``composer``), but in a loop
@@ -266,7 +342,7 @@ def _seamless_take(arr: Arrangement, sr: int, first: np.ndarray) -> tuple[np.nda
     bar_s = arr.beats_per_bar * 60.0 / arr.bpm
     best, best_take, best_excess = first, 0, math.inf
     for take in range(TAKES):
-        x = first if take == 0 else render_arrangement(arr, sr, take)
+        x = first if take == 0 else render_arrangement(arr, sr, take, sampled)
         seam = measure_seam(x, sr, 0, x.shape[0], bar_s)
         excess = _seam_excess(seam)
         if seam["ok"] and excess <= 0:

@@ -400,6 +400,23 @@ INSTRUMENT_WORDS = {
     "pizz": "pizz",
     "flute": "flute",
     "flutes": "flute",
+    "piccolo": "piccolo",
+    "piccolos": "piccolo",
+    "fife": "piccolo",
+    "clarinet": "clarinet",
+    "clarinets": "clarinet",
+    "oboe": "oboe",
+    "oboes": "oboe",
+    "english horn": "oboe",
+    "cor anglais": "oboe",
+    "shawm": "oboe",
+    "dulcimer": "dulcimer",
+    "hammered dulcimer": "dulcimer",
+    "cimbalom": "dulcimer",
+    "santur": "dulcimer",
+    "bouzouki": "bouzouki",
+    "bouzoukis": "bouzouki",
+    "cittern": "bouzouki",
     "whistle": "flute",
     "tin whistle": "flute",
     "pan flute": "flute",
@@ -491,6 +508,14 @@ INSTRUMENT_WORDS = {
     "hihats": "drums",
     "kick": "drums",
     "snare": "drums",
+    "woodblock": "woodblock",
+    "woodblocks": "woodblock",
+    "wood block": "woodblock",
+    "wood blocks": "woodblock",
+    "temple blocks": "woodblock",
+    "anvil": "anvil",
+    "anvils": "anvil",
+    "hammer on anvil": "anvil",
 }
 
 # Genre words -> genre names (see composer.GENRES).
@@ -822,3 +847,52 @@ def tempo_from_words(words: Words, traits: Traits) -> float:
         if g in GENRE_TEMPO:
             return float(GENRE_TEMPO[g])
     return 100.0
+
+
+FLAG_WORDS = frozenset(
+    {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
+    | {"triple meter", "vocals", "vocal", "singing", "voice"}
+)
+
+# Words that carry no musical instruction (articles, links, generic nouns of prompts).
+FILLER = frozenset(
+    """a an the and or but with without over under of in on at to for from by into as
+    like some very more less much few no not never avoid music track song tune score
+    theme loop seamless sound sounds feel feeling style game soundtrack background piece
+    instrumental vocals vocal singing voice bpm key major minor mode tempo beat beats
+    sharp flat cinematic""".split()  # noqa: SIM905
+)
+
+
+def ignored_words(text: str) -> list[str]:
+    """The words of ``text`` the synth does not act on (in order, each once): what is
+    neither a mood, tempo, instrument, genre, key or meter word, nor filler."""
+    known: set[str] = set()
+    phrases = _phrases(text)
+    vocab = (
+        set(MOOD_WORDS)
+        | set(MOOD_ALIASES)
+        | set(TEMPO_WORDS)
+        | set(DRIVE_WORDS)
+        | set(INSTRUMENT_WORDS)
+        | set(GENRE_WORDS)
+        | set(MODE_ALIASES)
+        | set(MODES)
+        | FLAG_WORDS
+    )
+    for p in phrases:
+        if p in vocab:
+            known.update(p.split())
+    out: list[str] = []
+    for w in (w.strip("-'") for w in _WORD_SPLIT.split(text.lower())):
+        if (
+            len(w) < 3
+            or w in known
+            or w in FILLER
+            or w in NOTE_PC
+            or any(c.isdigit() for c in w)
+            or w in out
+        ):
+            continue
+        out.append(w)
+    return out

@@ -1,0 +1,184 @@
+"""Sampled voices: which General MIDI preset of a SoundFont plays each synth voice.
+
+Voices a General MIDI set plays well (orchestra, keyboards, plucked and blown instruments)
+are sampled; the synth's own timbres (synth leads and basses, chiptune, arpeggiator
+plucks, drones) and drums tuned to the key stay numpy. Each sampled voice is levelled to
+the numpy voice it replaces (the same note's RMS), so the arrangement's balance holds
+whichever SoundFont is used; the numpy voice plays when a preset or key is missing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from segue.plugins.synth.soundfont import (
+    SoundFont,
+    load,
+    play,
+    release_curve,
+    release_s,
+    sustain,
+)
+
+# voice -> (bank, program) in General MIDI.
+GM_PROGRAMS: dict[str, tuple[int, int]] = {
+    "harp": (0, 46),
+    "guitar": (0, 24),
+    "koto": (0, 107),
+    "pizz": (0, 45),
+    "pluckbass": (0, 32),
+    "piano": (0, 0),
+    "epiano": (0, 4),
+    "organ": (0, 19),
+    "bells": (0, 9),
+    "musicbox": (0, 10),
+    "marimba": (0, 12),
+    "pad": (0, 89),
+    "choir": (0, 52),
+    "strings": (0, 48),
+    "cello": (0, 42),
+    "brass": (0, 61),
+    "flute": (0, 73),
+    "bass": (0, 32),
+    "clarinet": (0, 71),
+    "oboe": (0, 68),
+    "piccolo": (0, 72),
+    "dulcimer": (0, 15),
+    "bouzouki": (0, 25),
+    "timp": (0, 47),
+}
+# Unpitched drums from the General MIDI percussion kit (bank 128): drum -> key.
+GM_DRUMS: dict[str, int] = {
+    "hat": 42,
+    "ohat": 46,
+    "crash": 49,
+    "ride": 51,
+    "shaker": 70,
+    "clap": 39,
+    "rim": 37,
+    "snare": 38,
+    "woodblock": 76,
+    "tambourine": 54,
+}
+PITCHED_DRUMS = {"timp": "timp"}
+# Each velocity bucket is one cached rendering; 8 steps keep the timbre's change audible.
+VELOCITY_STEPS = 8
+# Room for each part: a low cut (Hz) under the voices that accompany, so the bottom octave
+# is the bass's and the drums'.
+LOW_CUT = {
+    "strings": 110.0,
+    "pad": 120.0,
+    "choir": 140.0,
+    "brass": 90.0,
+    "organ": 90.0,
+    "piano": 70.0,
+    "epiano": 90.0,
+    "harp": 90.0,
+    "guitar": 90.0,
+    "marimba": 110.0,
+}
+MAX_RELEASE_S = 0.8  # longer releases are cut: the reverb carries the rest
+_levels: dict[tuple[str, str, int], float] = {}
+_levels_lock = threading.Lock()
+
+
+class Sampled:
+    """The sampled voices of one render: a SoundFont, level matching and a note cache."""
+
+    def __init__(self, sf: SoundFont, sr: int) -> None:
+        self.sf = sf
+        self.sr = sr
+        self.notes: dict[tuple, np.ndarray | None] = {}
+        self.ramps: dict[tuple[int, float], np.ndarray] = {}
+        self.releases: dict[tuple[str, int], float] = {}
+
+    @classmethod
+    def open(cls, path: Path | str | None, sr: int) -> Sampled | None:
+        return cls(load(str(path)), sr) if path else None
+
+    def has(self, voice: str) -> bool:
+        bp = GM_PROGRAMS.get(voice)
+        return bp is not None and self.sf.preset(*bp) is not None
+
+    def level(self, voice: str, reference: float) -> float:
+        """The gain that gives this voice's middle note ``reference`` RMS (cached per file)."""
+        key = (self.sf.digest, voice, self.sr)
+        got = _levels.get(key)
+        if got is None:
+            from segue.plugins.synth.instruments import VOICES
+
+            v = VOICES[voice]
+            mid = (v.low + v.high) // 2
+            x = play(self.sf, self.sf.preset(*GM_PROGRAMS[voice]), mid, 0.5, 0.8, self.sr)
+            rms = float(np.sqrt(np.mean(np.square(x[:, : self.sr // 2])))) if x is not None else 0
+            got = reference / rms if rms > 1e-6 else 0.0
+            with _levels_lock:
+                _levels[key] = got
+        return got
+
+    def note(
+        self, voice: str, pitch: float, dur: float, velocity: float, reference: float
+    ) -> np.ndarray | None:
+        """(2, n) float32 of one note at unit level, or None to use the numpy voice.
+
+        Each (voice, pitch, velocity step) is rendered once, held as long as its longest
+        note; a note is a slice of that with its own release.
+        """
+        bp = GM_PROGRAMS.get(voice)
+        preset = self.sf.preset(*bp) if bp else None
+        if preset is None:
+            return None
+        vq = max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
+        rel = self.releases.get((voice, round(pitch)))
+        if rel is None:
+            rel = self.releases[(voice, round(pitch))] = release_s(
+                preset, round(pitch), MAX_RELEASE_S
+            )
+        n_hold = max(1, round(dur * self.sr))
+        n_rel = max(2, round(rel * self.sr))
+        key = (voice, round(pitch * 100), vq)
+        body = self.notes.get(key)
+        if body is None or body.shape[1] < n_hold + n_rel:
+            # Grow in steps, so a loop's notes of rising lengths render a few times at most.
+            n = max(n_hold + n_rel, round(1.5 * body.shape[1]) if body is not None else 0)
+            cut = LOW_CUT.get(voice, 0.0)
+            body = sustain(self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut)
+            if body is None:
+                return None
+            body *= np.float32(self.level(voice, reference))
+            self.notes[key] = body
+        out = body[:, : n_hold + n_rel].copy()
+        ramp = self.ramps.get((n_rel, rel))
+        if ramp is None:
+            ramp = self.ramps[(n_rel, rel)] = release_curve(n_rel, self.sr, rel)
+        out[:, n_hold:] *= ramp
+        return out
+
+    def drum(self, sound: str, velocity: float, pitch: float = 0.0) -> np.ndarray | None:
+        """(2, n) float32 of one drum hit (peak about 1) from the General MIDI kit (timpani:
+        the pitched General MIDI timpani), or None to use the numpy drum."""
+        vq = max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
+        key = ("drum:" + sound, vq, round(pitch))
+        if key in self.notes:
+            return self.notes[key]
+        out = None
+        if sound in GM_DRUMS:
+            preset = self.sf.preset(128, 0)
+            if preset is not None:
+                out = play(self.sf, preset, GM_DRUMS[sound], 0.25, vq / VELOCITY_STEPS, self.sr)
+        elif sound in PITCHED_DRUMS and pitch:
+            preset = self.sf.preset(*GM_PROGRAMS[PITCHED_DRUMS[sound]])
+            if preset is not None:
+                out = play(self.sf, preset, pitch, 0.8, vq / VELOCITY_STEPS, self.sr)
+        if out is not None:
+            # Air, not fizz: a gentle top cut (-3 dB at 11 kHz, nothing at the top octave)
+            # keeps cymbals and jingles bright without sample-to-sample spikes.
+            out[:, 1:] += out[:, :-1]
+            out[:, 1:] += out[:, :-1]
+            peak = float(np.max(np.abs(out)))
+            out = out / np.float32(peak) if peak > 1e-6 else None
+        self.notes[key] = out
+        return out

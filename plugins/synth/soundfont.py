@@ -1,0 +1,444 @@
+"""SoundFont instruments: a SF2/SF3 file read with the standard library, notes played in numpy.
+
+A SoundFont is a RIFF file: ``sdta`` holds the samples (16-bit PCM; in SF3 each sample is an
+Ogg Vorbis stream), ``pdta`` the presets (bank, program) -> instruments -> zones, each zone a
+key and velocity range, a sample, and generators (tuning, loop, volume envelope, pan,
+attenuation, filter). A note plays every zone that matches its key and velocity: the sample
+is resampled to the note's pitch (linear interpolation), looped between its loop points while
+the note is held, shaped by the zone's volume envelope (delay, attack, hold, decay, sustain,
+release) and panned. Velocity changes the timbre as well as the level: soft notes are darker
+(a moving-average low-pass blended in), as the SF2 default velocity-to-filter modulator does.
+
+Only the headers are parsed up front (the sample chunk is memory-mapped); a sample is turned
+into float32 the first time a note needs it. One file is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import mmap
+import os
+import struct
+import threading
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+# Where Debian puts the better General MIDI sets, best first (fluid-soundfont-gm: MIT;
+# musescore-general-soundfont-small: MIT).
+SYSTEM_SOUNDFONTS = (
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf3/MuseScore_General.sf3",
+    "/usr/share/sounds/sf3/MuseScore_General_Lite.sf3",
+)
+
+# Generator operators (SoundFont 2.04, section 8.1.2).
+START_OFS, END_OFS, LOOP_START_OFS, LOOP_END_OFS, START_COARSE = 0, 1, 2, 3, 4
+FILTER_FC, END_COARSE, PAN = 8, 12, 17
+DELAY_VOL, ATTACK_VOL, HOLD_VOL, DECAY_VOL, SUSTAIN_VOL, RELEASE_VOL = 33, 34, 35, 36, 37, 38
+INSTRUMENT, KEY_RANGE, VEL_RANGE, LOOP_START_COARSE = 41, 43, 44, 45
+ATTENUATION, LOOP_END_COARSE, COARSE_TUNE, FINE_TUNE = 48, 50, 51, 52
+SAMPLE_ID, SAMPLE_MODES, SCALE_TUNING, ROOT_KEY = 53, 54, 56, 58
+RANGES = {KEY_RANGE, VEL_RANGE}
+DEFAULTS = {
+    FILTER_FC: 13500,
+    DELAY_VOL: -12000,
+    ATTACK_VOL: -12000,
+    HOLD_VOL: -12000,
+    DECAY_VOL: -12000,
+    RELEASE_VOL: -12000,
+    SCALE_TUNING: 100,
+    ROOT_KEY: -1,
+}
+# Preset-level generators that are not added to the instrument's (SF2 8.5).
+NOT_ADDITIVE = {INSTRUMENT, SAMPLE_ID, SAMPLE_MODES, ROOT_KEY, *RANGES}
+
+
+class SoundFontError(ValueError):
+    """The file is not a SoundFont this reader understands."""
+
+
+@dataclass(frozen=True)
+class SampleHeader:
+    name: str
+    start: int
+    end: int
+    loop_start: int
+    loop_end: int
+    rate: int
+    pitch: int
+    correction: int
+    link: int
+    kind: int
+
+    @property
+    def compressed(self) -> bool:
+        return bool(self.kind & 0x10)
+
+
+@dataclass
+class Zone:
+    """One sample of a preset over a key and velocity range, with its generators."""
+
+    keys: tuple[int, int]
+    vels: tuple[int, int]
+    sample: int
+    gens: dict[int, int]
+
+    def gen(self, op: int) -> int:
+        return self.gens.get(op, DEFAULTS.get(op, 0))
+
+
+@dataclass
+class Preset:
+    name: str
+    bank: int
+    program: int
+    zones: list[Zone] = field(default_factory=list)
+
+
+def _chunks(buf: bytes | mmap.mmap, start: int, end: int) -> dict[str, tuple[int, int]]:
+    """{id (LIST ids as 'LIST:name'): (data offset, size)} of the RIFF chunks in [start, end)."""
+    out: dict[str, tuple[int, int]] = {}
+    pos = start
+    while pos + 8 <= end:
+        cid = bytes(buf[pos : pos + 4]).decode("latin-1")
+        (size,) = struct.unpack_from("<I", buf, pos + 4)
+        if cid == "LIST":
+            cid = "LIST:" + bytes(buf[pos + 8 : pos + 12]).decode("latin-1")
+        out[cid] = (pos + 8, size)
+        pos += 8 + size
+        # RIFF pads odd chunks to even sizes, but some files (MuseScore_General.sf3) do not.
+        if size & 1 and not bytes(buf[pos : pos + 4]).isalnum():
+            pos += 1
+    return out
+
+
+def _records(buf: bytes, fmt: str) -> list[tuple]:
+    size = struct.calcsize(fmt)
+    return [struct.unpack_from(fmt, buf, i) for i in range(0, len(buf) - size + 1, size)]
+
+
+def _zones(
+    bags: list[tuple], gens: list[tuple], first: int, last: int, terminal: int
+) -> tuple[dict[int, int], list[dict[int, int]]]:
+    """(global zone's generators, [each zone's generators]) of bags [first, last)."""
+    zones: list[dict[int, int]] = []
+    glob: dict[int, int] = {}
+    for b in range(first, last):
+        g0, g1 = bags[b][0], bags[b + 1][0]
+        z: dict[int, int] = {}
+        for op, lo, hi in gens[g0:g1]:
+            z[op] = (lo, hi) if op in RANGES else struct.unpack("<h", bytes((lo, hi)))[0]  # type: ignore[assignment]
+        if terminal not in z:
+            if b == first:
+                glob = z  # a first zone without a sample/instrument is the global zone
+            continue
+        zones.append(z)
+    return glob, zones
+
+
+def _intersect(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return max(a[0], b[0]), min(a[1], b[1])
+
+
+class SoundFont:
+    """A parsed SoundFont: its presets by (bank, program) and a lazily decoded sample store."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            try:
+                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError as e:  # an empty file
+                raise SoundFontError(f"{self.path}: empty file") from e
+        m = self._map
+        if m[:4] != b"RIFF" or m[8:12] != b"sfbk":
+            raise SoundFontError(f"{self.path}: not a SoundFont (no RIFF sfbk header)")
+        top = _chunks(m, 12, len(m))
+        if "LIST:sdta" not in top or "LIST:pdta" not in top:
+            raise SoundFontError(f"{self.path}: no sample or preset data")
+        s_off, s_size = top["LIST:sdta"]
+        sdta = _chunks(m, s_off + 4, s_off + s_size)
+        self._smpl = sdta.get("smpl", (0, 0))
+        p_off, p_size = top["LIST:pdta"]
+        pdta_raw = bytes(m[p_off : p_off + p_size])
+        pd = _chunks(pdta_raw, 4, len(pdta_raw))
+
+        def raw(name: str) -> bytes:
+            off, size = pd[name]
+            return pdta_raw[off : off + size]
+
+        # The identity of the instruments: every header, and the size of the sample data.
+        self.digest = hashlib.sha256(pdta_raw + str(s_size).encode()).hexdigest()[:12]
+        phdr = _records(raw("phdr"), "<20sHHHIII")
+        pbag = _records(raw("pbag"), "<HH")
+        pgen = _records(raw("pgen"), "<HBB")
+        inst = _records(raw("inst"), "<20sH")
+        ibag = _records(raw("ibag"), "<HH")
+        igen = _records(raw("igen"), "<HBB")
+        self.samples = [
+            SampleHeader(n.split(b"\0")[0].decode("latin-1"), *rest)
+            for n, *rest in _records(raw("shdr"), "<20sIIIIIBbHH")
+        ]
+        instruments: list[tuple[dict[int, int], list[dict[int, int]]]] = []
+        for i in range(len(inst) - 1):
+            instruments.append(_zones(ibag, igen, inst[i][1], inst[i + 1][1], SAMPLE_ID))
+        self.presets: dict[tuple[int, int], Preset] = {}
+        for i in range(len(phdr) - 1):
+            name, program, bank, bag = phdr[i][:4]
+            preset = Preset(name.split(b"\0")[0].decode("latin-1"), bank, program)
+            pglob, pzones = _zones(pbag, pgen, bag, phdr[i + 1][3], INSTRUMENT)
+            for pz in pzones:
+                pg = {**pglob, **pz}
+                if not 0 <= pg[INSTRUMENT] < len(instruments):
+                    continue
+                iglob, izones = instruments[pg[INSTRUMENT]]
+                for iz in izones:
+                    g = {**iglob, **iz}
+                    keys = _intersect(g.get(KEY_RANGE, (0, 127)), pg.get(KEY_RANGE, (0, 127)))
+                    vels = _intersect(g.get(VEL_RANGE, (0, 127)), pg.get(VEL_RANGE, (0, 127)))
+                    if keys[0] > keys[1] or vels[0] > vels[1]:
+                        continue
+                    if not 0 <= g[SAMPLE_ID] < len(self.samples):
+                        continue
+                    for op, amount in pg.items():
+                        if op not in NOT_ADDITIVE:
+                            g[op] = g.get(op, DEFAULTS.get(op, 0)) + amount
+                    preset.zones.append(Zone(keys, vels, g[SAMPLE_ID], g))
+            self.presets.setdefault((bank, program), preset)
+        self._decoded: dict[int | tuple[int, float], tuple[np.ndarray, int, int]] = {}
+        self._lock = threading.Lock()
+
+    def preset(self, bank: int, program: int) -> Preset | None:
+        return self.presets.get((bank, program))
+
+    def sample(self, index: int, low_cut: float = 0.0) -> tuple[np.ndarray, int, int]:
+        """(float32 data, loop start, loop end) of sample ``index``, decoded once; with
+        ``low_cut`` (Hz at the sample's own pitch), high-passed (cached too)."""
+        if low_cut:
+            got = self._decoded.get((index, low_cut))
+            if got is None:
+                data, a, b = self.sample(index)
+                width = max(2, round(0.75 * self.samples[index].rate / low_cut))
+                smooth = _box(data, width)
+                cut = data.copy()
+                cut[: len(data) - width // 2] -= smooth[width // 2 :]
+                got = (cut, a, b)
+                with self._lock:
+                    self._decoded[(index, low_cut)] = got
+            return got
+        got = self._decoded.get(index)
+        if got is not None:
+            return got
+        h = self.samples[index]
+        off, size = self._smpl
+        if h.compressed:  # SF3: an Ogg Vorbis stream; loop points count from its start
+            import soundfile as sf
+
+            data, _ = sf.read(
+                io.BytesIO(self._map[off + h.start : off + h.end]), dtype="float32", always_2d=True
+            )
+            data = np.ascontiguousarray(data[:, 0])
+            loop = (h.loop_start, h.loop_end)
+        else:
+            a = max(0, min(h.start, size // 2))
+            b = max(a, min(h.end, size // 2))
+            data = np.frombuffer(self._map, dtype="<i2", count=b - a, offset=off + 2 * a)
+            data = data.astype(np.float32) * np.float32(1 / 32768)
+            loop = (h.loop_start - h.start, h.loop_end - h.start)
+        got = (data, *loop)
+        with self._lock:
+            self._decoded[index] = got
+        return got
+
+
+@lru_cache(maxsize=4)
+def load(path: str) -> SoundFont:
+    """The SoundFont at ``path``, parsed once per process."""
+    return SoundFont(Path(path))
+
+
+def bundled_soundfont() -> Path | None:
+    """TimGM6mb.sf2 as pretty_midi ships it (a General MIDI set, GPL-2), if installed."""
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("pretty_midi")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "TimGM6mb.sf2"
+        if path.is_file():
+            return path
+    return None
+
+
+def find_soundfont() -> Path | None:
+    """The best General MIDI SoundFont on this machine: a Debian one, else pretty_midi's."""
+    for p in SYSTEM_SOUNDFONTS:
+        if os.path.isfile(p):
+            return Path(p)
+    return bundled_soundfont()
+
+
+def _timecents(tc: int) -> float:
+    return 0.0 if tc <= -12000 else float(2.0 ** (tc / 1200.0))
+
+
+def _box(x: np.ndarray, width: int) -> np.ndarray:
+    """A moving average of ``width`` samples (a cheap low-pass)."""
+    if width <= 4:  # a few shifted sums cost less than a running sum
+        out = x.copy()
+        for k in range(1, width):
+            out[k:] += x[:-k]
+        out *= np.float32(1.0 / width)
+        return out
+    c = np.cumsum(x, dtype=np.float64)
+    out = np.empty_like(x)
+    out[:width] = c[:width] / np.arange(1, width + 1)
+    out[width:] = (c[width:] - c[:-width]) / width
+    return out
+
+
+def _envelope(z: Zone, n: int, sr: int) -> np.ndarray:
+    """The zone's volume envelope while the key is held: delay, attack, hold, decay, sustain."""
+    delay = _timecents(z.gen(DELAY_VOL))
+    attack = max(_timecents(z.gen(ATTACK_VOL)), 0.002)
+    hold = _timecents(z.gen(HOLD_VOL))
+    decay = _timecents(z.gen(DECAY_VOL))
+    sustain = 10.0 ** (-max(0, min(1440, z.gen(SUSTAIN_VOL))) / 200.0)
+    env = np.full(n, np.float32(sustain))
+    a0 = min(n, int(delay * sr))
+    a1 = min(n, a0 + max(1, int(attack * sr)))
+    env[:a0] = 0.0
+    env[a0:a1] = np.linspace(0.0, 1.0, a1 - a0, endpoint=False, dtype=np.float32)
+    h1 = min(n, a1 + int(hold * sr))
+    env[a1:h1] = 1.0
+    if decay > 0 and sustain < 1.0 and h1 < n:
+        # SF2 decays fall linearly in dB: 100 dB over the decay time, down to sustain.
+        d_n = min(n - h1, int(decay * (-20.0 * np.log10(max(sustain, 1e-5))) / 100.0 * sr) + 1)
+        k = np.float32(-100.0 / decay / 20.0 * np.log(10.0) / sr)
+        env[h1 : h1 + d_n] = np.maximum(
+            np.exp(np.arange(d_n, dtype=np.float32) * k), np.float32(sustain)
+        )
+    elif h1 < n:
+        env[h1:] = np.float32(sustain) if decay > 0 or sustain < 1.0 else 1.0
+    return env
+
+
+def release_s(preset: Preset, key: int, cap: float = 1.0) -> float:
+    """The longest release of the zones that play ``key`` (seconds, at most ``cap``)."""
+    rel = [_timecents(z.gen(RELEASE_VOL)) for z in preset.zones if z.keys[0] <= key <= z.keys[1]]
+    return min(cap, max(0.03, max(rel, default=0.1)))
+
+
+def release_curve(n: int, sr: int, seconds: float) -> np.ndarray:
+    """A release: 100 dB down over ``seconds`` (as SF2 releases fall), ending at zero."""
+    t = np.arange(n, dtype=np.float32) / np.float32(sr)
+    out = np.exp(t * np.float32(-5.0 * np.log(10.0) / seconds))
+    r = min(n, max(2, int(0.005 * sr)))
+    out[-r:] *= np.linspace(1.0, 0.0, r, dtype=np.float32)
+    return out
+
+
+def sustain(
+    sf: SoundFont,
+    preset: Preset,
+    pitch: float,
+    n: int,
+    velocity: float,
+    sr: int,
+    low_cut: float = 0.0,
+) -> np.ndarray | None:
+    """``n`` samples (2, n) float32 of a note held down (no release), or None if no zone.
+
+    ``low_cut``: a gentle high-pass (Hz, about; applied to the samples) that leaves room
+    under an accompanying part."""
+    key = round(pitch)
+    vel = max(1, min(127, round(velocity * 127)))
+    zones = [
+        z for z in preset.zones if z.keys[0] <= key <= z.keys[1] and z.vels[0] <= vel <= z.vels[1]
+    ]
+    if not zones:
+        zones = [z for z in preset.zones if z.keys[0] <= key <= z.keys[1]]
+    if not zones:
+        return None
+    out = np.zeros((2, n), dtype=np.float32)
+    for z in zones:
+        h = sf.samples[z.sample]
+        root = z.gen(ROOT_KEY)
+        if root < 0:
+            root = h.pitch if h.pitch <= 127 else 60
+        cents = (
+            (pitch - root) * z.gen(SCALE_TUNING)
+            + 100 * z.gen(COARSE_TUNE)
+            + z.gen(FINE_TUNE)
+            + h.correction
+        )
+        ratio = 2.0 ** (cents / 1200.0) * h.rate / sr
+        # The cut, given at the note's pitch, sits lower in the sample's own pitch.
+        cut = round(low_cut / ratio * h.rate / sr, -1) if low_cut else 0.0
+        data, loop_a, loop_b = sf.sample(z.sample, cut)
+        start = z.gen(START_OFS) + 32768 * z.gen(START_COARSE)
+        end = len(data) + z.gen(END_OFS) + 32768 * z.gen(END_COARSE)
+        loop_a += z.gen(LOOP_START_OFS) + 32768 * z.gen(LOOP_START_COARSE)
+        loop_b += z.gen(LOOP_END_OFS) + 32768 * z.gen(LOOP_END_COARSE)
+        end = max(2, min(len(data), end))
+        start = max(0, min(start, end - 2))
+        looped = z.gen(SAMPLE_MODES) & 1 and start <= loop_a < loop_b <= end and loop_b - loop_a > 8
+        m = n if looped else min(n, int((end - 1 - start) / ratio))
+        if m <= 1:
+            continue
+        # Positions in 40.24 fixed point: integer index and fraction without float64 passes.
+        step = round(ratio * (1 << 24))
+        acc = np.arange(m, dtype=np.int64)
+        acc *= step
+        i = (acc >> 24) + start
+        frac = (acc & 0xFFFFFF).astype(np.float32)
+        frac *= np.float32(1.0 / (1 << 24))
+        if looped:
+            first = int(np.searchsorted(i, loop_b))
+            if first < m:
+                i[first:] = loop_a + (i[first:] - loop_a) % (loop_b - loop_a)
+        j = i + 1
+        if looped:
+            j[j >= loop_b] = loop_a
+        np.minimum(j, end - 1, out=j)
+        x = data[i]
+        x += (data[j] - x) * frac
+        x *= _envelope(z, m, sr)
+        # Velocity colours the sound: soft notes lose their top (up to 4 octaves of cut-off
+        # at velocity 0, none at 127), as the SF2 default velocity-to-filter modulator does.
+        fc = 2.0 ** (z.gen(FILTER_FC) / 1200.0) * 8.176 * 2.0 ** (-4.0 * (1.0 - vel / 127) ** 2)
+        width = min(64, round(0.44 * sr / fc))
+        if width >= 2:
+            x = _box(x, width)
+        gain = 10.0 ** (-z.gen(ATTENUATION) * 0.4 / 200.0)  # EMU/FluidSynth attenuation scale
+        pan = max(-500, min(500, z.gen(PAN))) / 500.0
+        if h.kind & 2 and not z.gen(PAN):  # right half of a stereo pair
+            pan = 1.0
+        elif h.kind & 4 and not z.gen(PAN):
+            pan = -1.0
+        a = (pan + 1.0) * np.pi / 4
+        out[0, :m] += x * np.float32(gain * np.cos(a) * np.sqrt(2))
+        out[1, :m] += x * np.float32(gain * np.sin(a) * np.sqrt(2))
+    return out
+
+
+def play(
+    sf: SoundFont, preset: Preset, pitch: float, dur: float, velocity: float, sr: int
+) -> np.ndarray | None:
+    """One note as (2, n) float32: held ``dur`` seconds, then released; None if no zone."""
+    n_hold = max(1, round(dur * sr))
+    rel = release_s(preset, round(pitch))
+    n_rel = max(2, round(rel * sr))
+    out = sustain(sf, preset, pitch, n_hold + n_rel, velocity, sr)
+    if out is not None:
+        out[:, n_hold:] *= release_curve(n_rel, sr, rel)
+    return out

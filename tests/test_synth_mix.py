@@ -1,0 +1,159 @@
+"""The synth's sampled instruments, mix, dynamics and variety, measured on rendered audio.
+
+Short loops (12-24 s) of several prompts (action, calm, folk under a score-wide style,
+electronic, a plan with a crescendo), rendered with the SoundFont the generator finds
+(Debian's when installed, else pretty_midi's TimGM6mb.sf2) and measured like a listener's
+tools would: bass correlation, mono-sum loss, median-filter HPSS, loudness range,
+beat-synchronous chroma and onset patterns (``audio_measure``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import audio_measure as am
+import numpy as np
+import pytest
+
+from segue.core.errors import ConfigError
+from segue.core.request import GenerationRequest
+from segue.plugins.synth import SynthGenerator
+from segue.plugins.synth.composer import compose
+from segue.plugins.synth.render import render_request
+from segue.plugins.synth.soundfont import SoundFont, bundled_soundfont, find_soundfont
+
+SR = 44100
+ACTION = "Driving orchestral battle music with taiko drums and brass stabs"
+PROMPTS = {
+    "action": ACTION,
+    "calm": "Calm peaceful ambient pads and bells",
+    "folk": "Village square with fiddle and flute, cheerful and lively, epic orchestral",
+    "electronic": "Synthwave night drive with arpeggios",
+}
+PLAN = {
+    "positive_global_styles": ["epic orchestral"],
+    "negative_global_styles": [],
+    "sections": [
+        {
+            "section_name": "Quiet intro",
+            "positive_local_styles": ["sparse"],
+            "negative_local_styles": [],
+            "duration_ms": 8000,
+            "lines": [],
+        },
+        {
+            "section_name": "Climax",
+            "positive_local_styles": ["full orchestra, tutti"],
+            "negative_local_styles": [],
+            "duration_ms": 16000,
+            "lines": [],
+        },
+    ],
+}
+
+
+def render(prompt: str, seconds: float = 16.0, variant: int = 0, **fields):
+    req = GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=seconds, **fields)
+    arr, x = render_request(req, SR)
+    return arr, x.astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def tracks() -> dict[str, tuple]:
+    return {name: render(prompt) for name, prompt in PROMPTS.items()}
+
+
+def test_a_soundfont_is_found_and_parsed() -> None:
+    path = find_soundfont()
+    assert path is not None, "install pretty_midi (a dependency) or a Debian GM SoundFont"
+    sf = SoundFont(path)
+    for program in (0, 42, 48, 61, 73):
+        assert sf.preset(0, program) is not None, program
+    assert sf.preset(128, 0) is not None  # the General MIDI drum kit
+
+
+def test_the_bundled_soundfont_is_general_midi() -> None:
+    path = bundled_soundfont()
+    assert path is not None and path.name == "TimGM6mb.sf2"
+    sf = SoundFont(path)
+    assert len(sf.presets) >= 128
+
+
+def test_sampled_and_numpy_voices_differ_and_the_soundfont_is_in_the_cache_key(
+    tmp_path: Path,
+) -> None:
+    req = GenerationRequest(mood="m", variant=0, prompt=ACTION, duration_s=6.0)
+    _, sampled = render_request(req, SR, find_soundfont())
+    _, numpy_only = render_request(req, SR, None)
+    assert sampled.shape == numpy_only.shape
+    assert not np.allclose(sampled, numpy_only, atol=1e-3)
+    with_sf = SynthGenerator({}, tmp_path).audio_params()
+    without = SynthGenerator({"soundfont": "none"}, tmp_path).audio_params()
+    assert with_sf["soundfont"].startswith(find_soundfont().name + ":")
+    assert without["soundfont"] == "none"
+    other = SynthGenerator({"soundfont": str(bundled_soundfont())}, tmp_path).audio_params()
+    assert other["soundfont"] != with_sf["soundfont"] or find_soundfont() == bundled_soundfont()
+
+
+def test_a_bad_soundfont_option_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        SynthGenerator({"soundfont": "missing.sf2"}, tmp_path / ".segue")
+    bad = tmp_path / "bad.sf2"
+    bad.write_bytes(b"RIFF\0\0\0\0WAVEfmt ")
+    with pytest.raises(ConfigError, match="not a SoundFont"):
+        SynthGenerator({"soundfont": str(bad)}, tmp_path)
+
+
+@pytest.mark.parametrize("name", sorted(PROMPTS))
+def test_bass_is_mono_and_the_mix_survives_a_mono_sum(tracks, name: str) -> None:
+    _, x = tracks[name]
+    assert am.bass_correlation(x, SR) >= 0.9
+    assert am.mono_loss_lu(x, SR) <= 1.0
+
+
+def test_drums_are_present_in_an_action_mood(tracks) -> None:
+    _, x = tracks["action"]
+    assert am.hpss_balance_db(x, SR) >= -10.0
+    assert am.high_share(x, SR) >= 0.003  # cymbals, shakers, tambourine: some air
+
+
+def test_a_moods_own_instruments_beat_the_score_wide_style() -> None:
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=PROMPTS["folk"], duration_s=16))
+    voices = {p.voice for p in arr.parts}
+    assert "flute" in voices and "strings" in voices
+    assert not {"brass", "choir", "drum:taiko"} & voices, voices
+
+
+def test_a_plans_climax_is_louder_than_its_quiet_opening() -> None:
+    arr, x = render("Battle", 24.0, composition_plan=PLAN)
+    st = am.short_term_loudness(x, SR)
+    bar_s = arr.beats_per_bar * 60 / arr.bpm
+    intro, climax = arr.sections
+    t = np.arange(len(st)) + 1.5  # window centres (s)
+    quiet = st[t <= (intro.start_bar + intro.bars) * bar_s - 1.0]
+    loud = st[t >= climax.start_bar * bar_s + 1.5]
+    assert np.median(loud) - np.median(quiet) >= 4.0
+    assert am.loudness_range(x, SR) >= 2.0
+
+
+def test_variants_differ_in_harmony_and_rhythm(tracks) -> None:
+    arr, a = tracks["action"]
+    _, b = render(ACTION, variant=1)
+    assert (
+        arr.bpm == compose(GenerationRequest(mood="m", variant=1, prompt=ACTION, duration_s=16)).bpm
+    )
+    assert am.chroma_agreement(a, b, SR, arr.bpm) <= 0.6
+    assert am.onset_correlation(a, b, SR, arr.bpm) <= 0.8
+
+
+def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
+    prompt = "A blacksmith forge: anvil and woodblock, a clarinet tune over a dulcimer, oboe"
+    request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)
+    voices = {p.voice for p in compose(request).parts}
+    assert {"clarinet", "dulcimer", "oboe", "drum:anvil", "drum:woodblock"} <= voices, voices
+    from segue.core.commands.plan import ignored_words
+
+    gen = SynthGenerator({}, tmp_path)
+    assert ignored_words(gen, request) == ["blacksmith", "forge"]
+    plain = request.replace(prompt="Bagpipes and didgeridoo, calm")
+    assert ignored_words(gen, plain) == ["bagpipes", "didgeridoo"]
