@@ -3,8 +3,10 @@
     python benchmarks/synth.py [--seconds 60] [--repeat 3]
 
 Renders a 60 s loop for several moods and encodes each to Ogg Vorbis (as the pipeline does),
-timing CPU time of this process (``time.process_time``: one core, since numpy's FFTs and
-element-wise ops here are single-threaded). Beside it, the same run times the Ogg encoding
+with the sampled instruments (the SoundFont ``soundfont: auto`` finds) and, beside them,
+with the numpy voices alone (``soundfont: none``), timing CPU time of this process
+(``time.process_time``: one core, since numpy's FFTs and element-wise ops here are
+single-threaded). Beside it, the same run times the Ogg encoding
 alone, so a slow machine shows up in both figures. Target: 50x realtime, encoding included.
 """
 
@@ -21,6 +23,7 @@ import soundfile as sf
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.render import SAMPLE_RATE, render_request
+from segue.plugins.synth.soundfont import find_soundfont
 
 PROMPTS = [
     "Gentle harp and flute over warm strings, wandering and curious",
@@ -48,15 +51,20 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    render_rates, total_rates, encode_rates = [], [], []
+    render_rates, total_rates, encode_rates, numpy_rates = [], [], [], []
+    soundfont = find_soundfont()
+    print(f"SoundFont: {soundfont or 'none found (numpy voices)'}")
+    render_request(GenerationRequest(mood="b", variant=0, prompt="warm", duration_s=2.0))
     with tempfile.TemporaryDirectory() as tmp:
-        print(f"{'prompt':<66} {'render':>8} {'+ogg':>8} {'ogg only':>9}  (x realtime)")
+        print(
+            f"{'prompt':<56} {'render':>8} {'+ogg':>8} {'ogg only':>9} {'numpy':>8}  (x realtime)"
+        )
         for prompt in PROMPTS:
             req = GenerationRequest(mood="bench", variant=0, prompt=prompt, duration_s=args.seconds)
-            best_render = best_total = best_enc = float("inf")
+            best_render = best_total = best_enc = best_numpy = float("inf")
             for _ in range(args.repeat):
                 t0 = time.process_time()
-                _, samples = render_request(req, SAMPLE_RATE)
+                _, samples = render_request(req, SAMPLE_RATE, soundfont)
                 t1 = time.process_time()
                 encode_ogg(Path(tmp) / "t.ogg", samples, SAMPLE_RATE)
                 t2 = time.process_time()
@@ -65,17 +73,22 @@ def main() -> None:
                 best_render = min(best_render, t1 - t0)
                 best_total = min(best_total, t2 - t0)
                 best_enc = min(best_enc, t3 - t2)
+                t4 = time.process_time()
+                render_request(req, SAMPLE_RATE, None)
+                best_numpy = min(best_numpy, time.process_time() - t4)
             audio_s = len(samples) / SAMPLE_RATE
             render_rates.append(audio_s / best_render)
             total_rates.append(audio_s / best_total)
             encode_rates.append(audio_s / best_enc)
+            numpy_rates.append(audio_s / best_numpy)
             print(
-                f"{prompt[:66]:<66} {render_rates[-1]:8.1f} {total_rates[-1]:8.1f} "
-                f"{encode_rates[-1]:9.1f}"
+                f"{prompt[:56]:<56} {render_rates[-1]:8.1f} {total_rates[-1]:8.1f} "
+                f"{encode_rates[-1]:9.1f} {numpy_rates[-1]:8.1f}"
             )
     print(
-        f"{'median':<66} {statistics.median(render_rates):8.1f} "
-        f"{statistics.median(total_rates):8.1f} {statistics.median(encode_rates):9.1f}"
+        f"{'median':<56} {statistics.median(render_rates):8.1f} "
+        f"{statistics.median(total_rates):8.1f} {statistics.median(encode_rates):9.1f} "
+        f"{statistics.median(numpy_rates):8.1f}"
     )
     print(
         f"synth realtime factor, ogg included: {statistics.median(total_rates):.1f}x "

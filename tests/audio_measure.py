@@ -360,3 +360,17 @@ def onset_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> floa
     pa, pb = onset_pattern(a, sr, bpm), onset_pattern(b, sr, bpm)
     n = min(len(pa), len(pb))
     return float(np.corrcoef(pa[:n], pb[:n])[0, 1])
+
+
+def triplet_ratio(x: np.ndarray, sr: int, bpm: float) -> float:
+    """Onset strength at a beat's thirds (compound meters' eighths) over that at its
+    quarters (simple meters' sixteenths and eighths): > 1 when the beat divides in three."""
+    hop = 128
+    env, fr = onset_envelope(x, sr, hop=hop)
+    # Frame k's flux belongs to the window centred (k + 1) hops + half a window in.
+    phase = ((np.arange(len(env)) + 1 + 1024 / hop) / (60.0 / bpm * fr)) % 1.0
+
+    def at(p: float) -> float:
+        return float(env[np.abs((phase - p + 0.5) % 1.0 - 0.5) < 0.04].mean())
+
+    return (at(1 / 3) + at(2 / 3)) / 2 / max((at(0.25) + at(0.5) + at(0.75)) / 3, 1e-12)

@@ -14,6 +14,7 @@ from pathlib import Path
 import audio_measure as am
 import numpy as np
 import pytest
+import soundfile as sf
 
 from segue.core.errors import ConfigError
 from segue.core.request import GenerationRequest
@@ -157,3 +158,30 @@ def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_pat
     assert ignored_words(gen, request) == ["blacksmith", "forge"]
     plain = request.replace(prompt="Bagpipes and didgeridoo, calm")
     assert ignored_words(gen, plain) == ["bagpipes", "didgeridoo"]
+
+
+@pytest.mark.parametrize(
+    ("prompt", "meter", "beats"),
+    [
+        ("A lively celtic jig with fiddle and tin whistle", "6/8", 2),
+        ("A gentle lullaby with music box", "6/8", 2),
+        ("Tarantella in 12/8, fast and festive", "12/8", 4),
+    ],
+)
+async def test_compound_meters_divide_the_beat_in_three(
+    tmp_path: Path, prompt: str, meter: str, beats: int
+) -> None:
+    gen = SynthGenerator({}, tmp_path)
+    request = GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=12.0)
+    out = await gen.generate(request, tmp_path / "work")
+    assert out.beats_per_bar == beats and out.extra["meter"] == meter
+    x, sr = sf.read(out.path, dtype="float64")
+    assert am.triplet_ratio(x, sr, out.bpm) >= 2.0
+    assert abs(am.tempo(x, sr) - out.bpm) / out.bpm <= 0.015  # the dotted quarter's tempo
+
+
+def test_simple_meters_divide_the_beat_in_two_and_a_waltz_is_in_three(tracks) -> None:
+    arr, x = tracks["electronic"]
+    assert arr.meter == "4/4" and am.triplet_ratio(x, SR, arr.bpm) < 1.0
+    waltz = compose(GenerationRequest(mood="m", variant=0, prompt="Gentle waltz", duration_s=8))
+    assert (waltz.meter, waltz.beats_per_bar) == ("3/4", 3)

@@ -130,6 +130,7 @@ class SynthGenerator:
             loop_end_s=length_s if arr.loop else None,
             extra={
                 "key": arr.key.name,
+                "meter": arr.meter,
                 "bars": arr.bars if arr.loop else None,
                 "sections": [
                     {"name": s.name, "start_bar": s.start_bar, "bars": s.bars} for s in arr.sections

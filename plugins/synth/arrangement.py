@@ -60,3 +60,4 @@ class Arrangement:
     seed: int = 0
     length_s: float | None = None  # stingers: exact file length
     humanise: bool = True  # notes lean a few milliseconds off the grid, as players do
+    meter: str = "4/4"  # the time signature ("6/8": two dotted-quarter beats a bar)

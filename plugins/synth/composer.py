@@ -60,6 +60,7 @@ from segue.plugins.synth.words import (
     Words,
     bpm_in_prompt,
     key_in_prompt,
+    meter_in_prompt,
     parse_key,
     read_words,
     styles_words,
@@ -113,6 +114,22 @@ def _plan_text(request: GenerationRequest) -> str:
     return " ".join(s for s in styles if isinstance(s, str))
 
 
+def meter_of(request: GenerationRequest, traits: Traits) -> tuple[int, int, str]:
+    """(beats per bar, grid steps per beat, time signature). Compound meters count
+    dotted-quarter beats: 6/8 is two beats of three eighths, 12/8 four; the tempo is
+    the dotted quarter's."""
+    written = meter_in_prompt(request.prompt or "") or meter_in_prompt(_plan_text(request))
+    if written == "12/8":
+        return 4, 3, "12/8"
+    if written == "6/8":
+        return 2, 3, "6/8"
+    if written == "3/4" or "waltz" in traits.flags or "waltz" in traits.genres:
+        return 3, 4, "3/4"
+    if "compound" in traits.flags:
+        return 2, 3, "6/8"
+    return 4, 4, "4/4"
+
+
 def resolve_key(request: GenerationRequest, traits: Traits, base_seed: int) -> Key:
     if request.key:
         key = parse_key(request.key)
@@ -157,7 +174,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     gtraits = traits_of(words)
     bpm = resolve_tempo(request, words, gtraits)
     key = resolve_key(request, gtraits, base_seed)
-    bpb = 3 if "waltz" in gtraits.flags or "waltz" in gtraits.genres else 4
+    bpb, sub, meter = meter_of(request, gtraits)
     bar_s = bpb * 60.0 / bpm
     bars = max(1, round(request.duration_s / bar_s))
     # The low three bits (drum and arpeggio variations) step with the variant, so two
@@ -215,7 +232,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             for b in range(sec.start_bar + 1, sec.start_bar + sec.bars - 1, 4):
                 if b not in turns and b + 1 < bars - 1:
                     turns[b] = (float(bpb // 2), chords[b + 1])
-    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns)
+    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 
@@ -375,4 +392,5 @@ def compose(request: GenerationRequest) -> Arrangement:
         lofi=genre == "lofi",
         swing=swing,
         seed=seed,
+        meter=meter,
     )

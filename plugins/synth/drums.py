@@ -208,6 +208,43 @@ DRUM_SEND = {
 }
 
 
+def compound_pattern(
+    kit: str, bpb: int, energy: float, fill: bool, first: bool, variant_bits: int
+) -> list[tuple[int, str, float]]:
+    """One bar of a compound meter (6/8, 12/8) as (eighth step, sound, velocity): a low
+    drum on every beat, the beat's other eighths lighter (the last one leaning into the
+    next beat), a backbeat on beat two."""
+    steps = bpb * 3
+    low = {"orchestral": "taiko", "tension": "taiko", "chip": "chip_kick"}.get(kit, "kick")
+    if kit in {"frame", "soft"}:
+        low = "frame_lo"
+    high = {
+        "orchestral": "shaker",
+        "frame": "frame_hi",
+        "soft": "shaker",
+        "tension": "rim",
+        "chip": "chip_hat",
+        "brush": "brush",
+    }.get(kit, "hat")
+    out: list[tuple[int, str, float]] = []
+    for s in range(0, steps, 3):
+        out.append((s, low, 1.0 if s == 0 else 0.8))
+    for s in range(steps):
+        if s % 3 == 2 or (s % 3 == 1 and energy > 0.45):
+            out.append((s, high, 0.6 if s % 3 == 2 else 0.35))
+    if kit in {"kit", "four", "orchestral", "lofi"} and steps >= 6:
+        for s in range(3, steps, 6):
+            out.append((s, "snare" if kit != "orchestral" else "taiko_hi", 0.8))
+    if variant_bits & 1 and steps >= 6:
+        out.append((steps - 1, low, 0.5))  # a pickup into the next bar
+    if first and kit not in {"soft", "tension", "chip"}:
+        out.append((0, "crash", 0.7))
+    if fill:
+        for i, s in enumerate(range(steps - 3, steps)):
+            out.append((s, high if kit != "orchestral" else "taiko_hi", 0.6 + 0.15 * i))
+    return out
+
+
 def bar_pattern(
     kit: str,
     bpb: int,
@@ -268,7 +305,8 @@ def bar_pattern(
         for s in eighths:
             out.append((s, "chip_hat", 0.8 if s % 4 == 0 else 0.5))
     elif kit == "orchestral":
-        if busy and alt and four:
+        tresillo = alt and four
+        if busy and tresillo:
             # Another take's groove: 3+3+2 accents over the beat (the beats stay, softer).
             for s, sound, vel in ((0, "taiko", 1.0), (6, "taiko", 0.9), (12, "taiko_hi", 0.85)):
                 out.append((s, sound, vel))
@@ -278,7 +316,9 @@ def bar_pattern(
             for s in beats:
                 out.append((s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.75))
         if busy:
-            for s in [4, 12] if four else [s for s in beats if s]:
+            # The shimmer follows the groove: backbeats and even eighths, or the 3+3+2.
+            jingles = [6, 14] if tresillo else [4, 12] if four else [s for s in beats if s]
+            for s in jingles:
                 out.append((s, "tambourine", 0.7))
             extra = [14] if alt and four else [6, 14] if alt else [3, 11]
             for s in extra:
@@ -286,7 +326,8 @@ def bar_pattern(
                     out.append((s, "taiko_hi", 0.55))
             for s in range(2, steps, 4):
                 out.append((s, "snare", 0.3))
-            for s in eighths:  # a bright shimmer over the drums
+            shakes = (0, 3, 6, 8, 11, 14) if tresillo else eighths
+            for s in shakes:  # a bright shimmer over the drums
                 out.append((s, "shaker", 0.6 if s % 4 == 0 else 0.4))
         if energy > 0.85 and not slow:
             for s in range(3, steps, 8) if alt and four else range(2, steps, 4):

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from random import Random
 
 from segue.plugins.synth.arrangement import Note, Section
-from segue.plugins.synth.drums import DRUM_TUNING, bar_pattern
+from segue.plugins.synth.drums import DRUM_TUNING, bar_pattern, compound_pattern
 from segue.plugins.synth.form import repeat_period
 from segue.plugins.synth.harmony import Chord, chord_scale, close_voicing, nearest, pitches_in
 from segue.plugins.synth.instruments import VOICES
@@ -30,6 +30,21 @@ MOTIFS_3 = {
 }
 
 
+# Compound meters: motifs of one 6/8 bar (two beats of three eighths each).
+MOTIFS_6 = {
+    0: [[6], [3, 3], [4, 2]],
+    1: [[3, 3], [2, 1, 3], [3, 2, 1], [2, 1, 2, 1], [4, 2]],
+    2: [[2, 1, 2, 1], [1, 1, 1, 2, 1], [2, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1], [3, 1, 1, 1]],
+}
+
+
+def _pairs(motifs: list[list[int]], count: int) -> list[tuple[list[int], ...]]:
+    """Every way to chain ``count`` motifs (one, or two for 12/8)."""
+    if count <= 1:
+        return [(m,) for m in motifs]
+    return [(a, b) for a in motifs for b in motifs]
+
+
 @dataclass
 class Context:
     key: Key
@@ -40,6 +55,7 @@ class Context:
     variant_bits: int
     # Bars whose harmony changes inside the bar: bar -> (beat, chord from that beat on).
     turns: dict[int, tuple[float, Chord]] = field(default_factory=dict)
+    sub: int = 4  # grid steps per beat: sixteenths (4), or eighths in compound meters (3)
 
     def chord_at(self, bar: int, beat: float = 0.0) -> Chord:
         """The chord sounding ``beat`` beats into ``bar``."""
@@ -73,7 +89,10 @@ def write_melody(
     v = VOICES[voice]
     lo, hi = v.low + 12 * octave_shift, v.high + 12 * octave_shift
     tonic = ctx.key.tonic
-    pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
+    if ctx.sub == 3:  # compound: a 6/8 motif per two beats
+        pool = [[d for m in c for d in m] for c in _pairs(MOTIFS_6[density], ctx.bpb // 2)]
+    else:
+        pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
@@ -93,17 +112,23 @@ def write_melody(
         rhythm = motif if phrase_pos in (0, 2) else alt
         if last_bar:
             rhythm = [8, 8] if ctx.bpb == 4 else [8, 4]
+            if ctx.sub == 3:
+                rhythm = [3] * ctx.bpb
             if density == 0:
-                rhythm = [ctx.bpb * 4]
+                rhythm = [ctx.bpb * ctx.sub]
         step = 0
         shift = (1 if phrase_pos == 1 else 0) + (2 if phrase_pos == 2 and sec.label != "A" else 0)
         for j, dur in enumerate(rhythm):
-            ch = ctx.chord_at(bar, step / 4)
+            ch = ctx.chord_at(bar, step / ctx.sub)
             chord_pcs = ch.pcs(tonic)
             cs = [(tonic + s) % 12 for s in chord_scale(ctx.scale, ch)]
             chord_p = pitches_in(chord_pcs, lo, hi)
             scale_p = pitches_in(cs, lo, hi) or pitches_in(scale_pcs, lo, hi)
-            strong = step % 8 == 0 or j == 0 or ch != ctx.chord_at(bar, (step - 1) / 4)
+            strong = (
+                step % (8 if ctx.sub == 4 else ctx.sub) == 0
+                or j == 0
+                or ch != ctx.chord_at(bar, (step - 1) / ctx.sub)
+            )
             if strong or last_bar:
                 target = prev + contour[(j + shift) % len(contour)] * 2
                 # Strong beats sit on a chord tone the tonic triad shares (a common tone: the
@@ -133,10 +158,11 @@ def write_melody(
             if abs(p - prev) > 9:
                 p = nearest(chord_p if strong else scale_p, prev)
             rest = density == 2 and not strong and motif_rng.random() < 0.08
-            beat = bar * ctx.bpb + step / 4
+            beat = bar * ctx.bpb + step / ctx.sub
             if not rest:
-                d = dur / 4 * (0.92 if v.legato or voice in {"flute", "brass", "lead"} else 1.0)
-                accent = 1.0 if step % 4 == 0 else 0.82
+                d = dur / ctx.sub
+                d *= 0.92 if v.legato or voice in {"flute", "brass", "lead"} else 1.0
+                accent = 1.0 if step % ctx.sub == 0 else 0.82
                 notes.append(Note(beat, d, p, vel * accent, bright))
                 prev = float(p)
             step += dur
@@ -192,13 +218,15 @@ def write_harmony(
                     notes.append(Note(start + a, b - a, p, vel, bright))
                 continue
             if style == "pulse":
-                step = 1.0 if sec.energy < 0.7 else 0.5
+                step = 1.0 if sec.energy < 0.7 else 0.5 if ctx.sub == 4 else 1 / 3
                 hits = [k * step for k in range(round(ctx.bpb / step))]
                 length = step * 0.8
             else:  # stabs
                 hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
                 if ctx.variant_bits & 2:
                     hits = [0, 0.75, 1.5, 3] if ctx.bpb == 4 else [0, 2]
+                if ctx.sub == 3:  # compound: on the beat and its last eighth
+                    hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                 length = 0.4
             for h in hits:
                 if not a - 1e-6 <= h < b - 1e-6:
@@ -234,6 +262,8 @@ def write_arp(
         rate = 2.0  # sparse: the bass keeps the beat
     if (ctx.bpm > 150 or ctx.bpm < 100) and rate < 0.5:
         rate = 0.5
+    if ctx.sub == 3:  # compound meters: eighths (three a beat), or one a beat when sparse
+        rate = 1.0 if e < 0.25 else 1 / 3
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
@@ -308,7 +338,14 @@ def _bass_bar(
     # minor, where the bass (the loudest, lowest part) otherwise gives only roots.
     home = ch.root == 0
     start = bar * ctx.bpb
-    if genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
+    if ctx.sub == 3 and e > 0.38:
+        # Compound: the root on the beat, held, and the fifth (the third at home) on its
+        # last eighth, the lilt of a jig.
+        for k in range(ctx.bpb):
+            p = third if home and k % 2 else fifth
+            notes.append(Note(start + k, 0.6, root, vel, bright))
+            notes.append(Note(start + k + 2 / 3, 0.3, p, vel * 0.75, bright))
+    elif genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
         for k in range(ctx.bpb * 2):
             p = root + (12 if k % 2 and genre != "electronic" else 0)
             if home and k % 4 == 3:
@@ -342,7 +379,7 @@ def write_drums(
     ctx: Context, sec: Section, kit: str, level: float, multi: bool
 ) -> dict[str, list[Note]]:
     out: dict[str, list[Note]] = {}
-    steps = ctx.bpb * 4
+    steps = ctx.bpb * ctx.sub
     timp = nearest(pitches_in([ctx.key.tonic], 40, 52), 45)
     tuning = {
         name: pitches_in([(ctx.key.tonic + above) % 12], lo, hi)[0]
@@ -363,21 +400,25 @@ def write_drums(
             e = max(0.3, e * (0.6 + 0.5 * (i + 1) / sec.bars))
         # A crash marks a section's start, but not the loop's top: it would mark the seam.
         crash = i == 0 and multi and bar > 0
-        hits = bar_pattern(
-            kit,
-            ctx.bpb,
-            e,
-            fill,
-            crash,
-            ctx.variant_bits + (i // 2),
-            ctx.bpm,
-            sec.traits.brightness,
-        )
+        if ctx.sub == 3:
+            hits = compound_pattern(kit, ctx.bpb, e, fill, crash, ctx.variant_bits + (i // 2))
+        else:
+            hits = bar_pattern(
+                kit,
+                ctx.bpb,
+                e,
+                fill,
+                crash,
+                ctx.variant_bits + (i // 2),
+                ctx.bpm,
+                sec.traits.brightness,
+            )
         for step, sound, vel in hits:
             if step >= steps:
                 continue
             pitch = tuning.get(sound, 0)
-            note = Note(bar * ctx.bpb + step / 4, 0.25, pitch, vel * level, sec.traits.brightness)
+            t = bar * ctx.bpb + step / ctx.sub
+            note = Note(t, 0.25, pitch, vel * level, sec.traits.brightness)
             out.setdefault(sound, []).append(note)
         if kit == "orchestral" and i % min(4, period) == 0:
             out.setdefault("timp", []).append(Note(bar * ctx.bpb, 1, timp, 0.8 * level, 0.5))
@@ -393,11 +434,13 @@ EXTRA_PERCUSSION = {
 
 def write_extra_percussion(ctx: Context, sec: Section, sound: str, level: float) -> list[Note]:
     """A named percussion instrument (woodblock, anvil) over the section's bars."""
-    steps = ctx.bpb * 4
     notes = []
     for i in range(sec.bars):
         bar = sec.start_bar + i
-        for step, vel in EXTRA_PERCUSSION[sound]:
-            if step < steps:
-                notes.append(Note(bar * ctx.bpb + step / 4, 0.25, 0, vel * level, 0.5))
+        if ctx.sub == 3:  # compound: the last eighth of each beat, or the beat (anvil)
+            hits = [(b + (0 if sound == "anvil" else 2 / 3), 0.7) for b in range(ctx.bpb)]
+        else:
+            hits = [(s / 4, v) for s, v in EXTRA_PERCUSSION[sound] if s < ctx.bpb * 4]
+        for beat, vel in hits:
+            notes.append(Note(bar * ctx.bpb + beat, 0.25, 0, vel * level, 0.5))
     return notes

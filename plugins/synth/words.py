@@ -683,6 +683,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("swing")
             if p in {"waltz", "3/4", "minuet", "triple meter"}:
                 into.flags.add("waltz")
+            if p in COMPOUND_WORDS:
+                into.flags.add("compound")
             if p in {"vocals", "vocal", "singing", "voice"}:
                 into.flags.add("vocals")
     # "slow" inside "very slow" counts once, as the longer phrase
@@ -849,8 +851,25 @@ def tempo_from_words(words: Words, traits: Traits) -> float:
     return 100.0
 
 
+# Compound meters (6/8; 12/8 when asked): dances and cradle songs in threes of eighths.
+COMPOUND_WORDS = frozenset(
+    {"jig", "jigs", "slip jig", "tarantella", "lullaby", "cradle song", "barcarolle"}
+    | {"siciliana", "compound meter", "6/8", "12/8"}
+)
+METER_IN_PROMPT = re.compile(r"(?<![\d/])(6/8|12/8|9/8|3/4)(?![\d/])")
+
+
+def meter_in_prompt(text: str) -> str | None:
+    """A time signature written in ``text`` ("6/8", "12/8", "3/4"; 9/8 reads as 6/8)."""
+    m = METER_IN_PROMPT.search(text or "")
+    if m is None:
+        return None
+    return "6/8" if m.group(1) == "9/8" else m.group(1)
+
+
 FLAG_WORDS = frozenset(
-    {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
+    COMPOUND_WORDS
+    | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
     | {"triple meter", "vocals", "vocal", "singing", "voice"}
 )
 
