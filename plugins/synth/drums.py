@@ -305,7 +305,7 @@ def bar_pattern(
         for s in eighths:
             out.append((s, "chip_hat", 0.8 if s % 4 == 0 else 0.5))
     elif kit == "orchestral":
-        tresillo = alt and four
+        tresillo = alt and four and bpm < 150  # faster, a 3+3+2 hides the beat
         if busy and tresillo:
             # Another take's groove: 3+3+2 accents over the beat (the beats stay, softer).
             for s, sound, vel in ((0, "taiko", 1.0), (6, "taiko", 0.9), (12, "taiko_hi", 0.85)):
