@@ -77,7 +77,7 @@ def hash_label(label: str) -> int:
 
 SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of energy 1
 # Drums that play between the downbeats: what action moods raise most.
-DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap", "frame_hi"}
+DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap"}
 
 
 def request_seed(request: GenerationRequest, with_variant: bool) -> int:

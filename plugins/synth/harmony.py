@@ -52,7 +52,7 @@ PROGRESSIONS: dict[str, list[str]] = {
         "I vi I V",
         "I IV ii V",
     ],
-    "heroic": ["I IV V I", "I V vi IV", "I V IV V", "I vi IV V", "I IV I V", "I iii IV V"],
+    "heroic": ["I IV V I", "I V vi IV", "I vi IV V", "I IV I V", "I iii IV V", "I IV vi V"],
     "minor": [
         "i bVI i V",
         "i iv V i",

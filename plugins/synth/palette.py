@@ -311,6 +311,8 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         "frame",
     }:
         kit = "soft" if "drums" not in t.avoided else None
+    if "drums" in t.avoided:
+        kit = None  # "no drums" means none, whichever palette the kit came from
     if t.percussion < 0.2 and kit not in {None, "soft", "lofi"}:
         kit = "soft"
     return roles, kit
