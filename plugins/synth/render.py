@@ -105,6 +105,7 @@ def _render(
     references: dict[str, float] = {}
     swing_off = arr.swing * spb / 2  # late off-beat eighths
     human = Random(arr.seed ^ 0x4855 ^ take)
+    minor = arr.key.minor
     for pi, part in enumerate(arr.parts):
         group = stem_of(part.role, part.voice, layers) if layers else "mix"
         mix, send, echo = mixes[group], sends[group], echoes[group]
@@ -150,7 +151,9 @@ def _render(
                         drum_cache[key] = buf
             else:
                 dur_s = note.d * 60.0 / arr.bpm
-                if sampled is not None and sampled.has(part.voice):
+                # In minor keys the low voices stay numpy: a sampled cello's or bass's fifth
+                # partial (a major third two octaves up) would blur the mode.
+                if sampled is not None and sampled.has(part.voice) and not (is_low and minor):
                     ref = references.get(part.voice)
                     if ref is None:
                         ref = references[part.voice] = _reference_rms(ws, part.voice)
