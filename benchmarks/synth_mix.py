@@ -1,6 +1,6 @@
 """The synth's mix, dynamics and variety, measured on rendered audio (issue 12's figures).
 
-    python benchmarks/synth_mix.py [--seconds 30]
+    PYTHONPATH=tests python benchmarks/synth_mix.py [--seconds 30]
 
 For a few prompts (action, calm, folk under a score-wide orchestral style, electronic, a
 composition plan with a crescendo, a jig) it prints: left/right correlation below 150 Hz,
@@ -14,13 +14,9 @@ tests' own (``tests/audio_measure.py``).
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import audio_measure as am
+import numpy as np
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.render import render_request

@@ -25,6 +25,10 @@ log = logging.getLogger("segue.plugins.beat_grid")
 
 # A tempo this far from the request (after octave errors) is flagged.
 TEMPO_TOLERANCE = 0.04
+# A one-shot whose tempo is this unclear has no steady beat to check (a few seconds of a
+# slow sting: its tempo estimate is chance). Loops measure 0.37-0.95, the synth's stingers
+# 0.03-0.1.
+ONE_SHOT_MIN_TEMPO_CONFIDENCE = 0.2
 
 
 @dataclass(frozen=True)
@@ -102,7 +106,12 @@ def measure(track: Track, samples: np.ndarray, sr: int) -> Track | None:
             "downbeat_confidence": round(rhythm.downbeat_confidence, 3),
         }
     estimate = grid.bpm
-    if requested is not None:
+    unclear_one_shot = (
+        not track.loop
+        and rhythm is not None
+        and rhythm.tempo_confidence < ONE_SHOT_MIN_TEMPO_CONFIDENCE
+    )
+    if requested is not None and not unclear_one_shot:
         matched = octave_match(estimate, requested)
         if matched is None:
             warning = (

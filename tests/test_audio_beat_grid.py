@@ -138,6 +138,37 @@ def test_a_stinger_without_a_beat_is_not_warned_about(tmp_path):
     assert "tempo_warning" not in out.extra
 
 
+def _few_hits(seed: int, seconds: float = 5.0) -> np.ndarray:
+    """Nine decaying tones at random times: onsets, but no steady tempo."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((int(seconds * SR), 2), np.float32)
+    n = int(0.3 * SR)
+    env = np.exp(-np.arange(n) / SR * 12)
+    for t in np.sort(rng.uniform(0, seconds - 0.5, 9)):
+        i = int(t * SR)
+        x[i : i + n] += (0.4 * env * np.sin(2 * np.pi * rng.uniform(200, 800) * np.arange(n) / SR))[
+            :, None
+        ]
+    return x
+
+
+@pytest.mark.parametrize("seed", [2, 5])
+def test_a_stinger_with_an_unclear_tempo_is_not_warned_about(tmp_path, seed):
+    decoded = _wav(tmp_path, _few_hits(seed))
+    out = _hook(_track(loop=False, bpm=60.0, extra={"requested_bpm": 60.0}), decoded)
+    assert out.extra["rhythm"]["tempo_confidence"] < beat_grid.ONE_SHOT_MIN_TEMPO_CONFIDENCE
+    assert "tempo_warning" not in out.extra
+    # The same audio as a loop is checked: its tempo is far from the request.
+    out = _hook(_track(loop=True, bpm=60.0, extra={"requested_bpm": 60.0}), decoded)
+    assert "tempo_warning" in out.extra
+
+
+def test_a_stinger_with_a_clear_beat_far_from_the_request_is_warned_about(tmp_path):
+    decoded = _wav(tmp_path, drum_loop(100, 8.0, seed=4))
+    out = _hook(_track(loop=False, bpm=120.0, extra={"requested_bpm": 120.0}), decoded)
+    assert "tempo_warning" in out.extra
+
+
 @pytest.mark.parametrize("seconds", [0.001, 0.05, 0.3])
 def test_very_short_audio_has_no_beat_and_no_error(seconds):
     x = noise(seconds, amp=0.3)
