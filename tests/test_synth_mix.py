@@ -185,3 +185,40 @@ def test_simple_meters_divide_the_beat_in_two_and_a_waltz_is_in_three(tracks) ->
     assert arr.meter == "4/4" and am.triplet_ratio(x, SR, arr.bpm) < 1.0
     waltz = compose(GenerationRequest(mood="m", variant=0, prompt="Gentle waltz", duration_s=8))
     assert (waltz.meter, waltz.beats_per_bar) == ("3/4", 3)
+
+
+def test_stems_take_the_mixs_narrowing_and_bus_compression(monkeypatch) -> None:
+    # A crescendo (the compressor acts on the climax) with wide synth parts (the side is
+    # narrowed): the stems' sum is the mix rendered alone, so both are the mix's, not each
+    # stem's own.
+    from segue.plugins.synth import render as render_mod
+
+    seen: dict[str, list] = {"side": [], "comp": []}
+    side_scale, compress_gain = render_mod.side_scale, render_mod.compress_gain
+
+    def record_side(*a, **k):
+        seen["side"].append(side_scale(*a, **k))
+        return seen["side"][-1]
+
+    def record_comp(*a, **k):
+        seen["comp"].append(compress_gain(*a, **k))
+        return seen["comp"][-1]
+
+    monkeypatch.setattr(render_mod, "side_scale", record_side)
+    monkeypatch.setattr(render_mod, "compress_gain", record_comp)
+    plan = {**PLAN, "positive_global_styles": ["synthwave, arpeggios"]}
+    request = GenerationRequest(
+        mood="m", variant=0, prompt=PROMPTS["electronic"], duration_s=24.0, composition_plan=plan
+    )
+    arr = compose(request)
+    sampled = render_mod.Sampled.open(find_soundfont(), SR)
+    mix = render_mod.render_arrangement(arr, SR, 0, sampled).astype(np.float64)
+    layers = ("bass", "harmony", "drums", "melody")
+    summed, stems = render_mod.render_stems(arr, layers, SR, 0, sampled)
+    assert seen["side"][0] < 1.0 and seen["comp"][0] is not None  # both act on this mix
+    assert seen["side"][1] == pytest.approx(seen["side"][0], rel=1e-3)
+    assert set(stems) == set(layers)
+    total = np.sum([s.astype(np.float64) for s in stems.values()], axis=0)
+    assert np.allclose(total, summed, atol=1e-5)
+    err = float(np.sum(np.square(mix - total)))
+    assert 10 * np.log10(float(np.sum(np.square(mix))) / err) >= 60.0
