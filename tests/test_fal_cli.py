@@ -18,6 +18,10 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
+# The console script of the Python running the tests (a venv's, or the system's in CI),
+# not whichever `segue` comes first on PATH.
+SEGUE = str(Path(sys.executable).with_name("segue"))
+
 SCORE = """\
 segue: 1
 title: Tiny fal score
@@ -65,7 +69,7 @@ class Emulator:
 
 def start_emulator(tmp_path: Path, *args: str) -> Iterator[Emulator]:
     proc = subprocess.Popen(
-        ["segue", "fal-emulator", "--port", "0", "--ca-file", str(tmp_path / "ca.pem"), *args],
+        [SEGUE, "fal-emulator", "--port", "0", "--ca-file", str(tmp_path / "ca.pem"), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -101,7 +105,7 @@ def segue(
 ) -> subprocess.CompletedProcess[str]:
     env = fs.clean_env({**emulator.env, "FAL_KEY": fs.KEY})
     return subprocess.run(
-        ["segue", *args],
+        [SEGUE, *args],
         cwd=score_dir,
         env=env,
         capture_output=True,
@@ -205,7 +209,7 @@ def test_without_fal_key_plan_shows_costs_and_pregen_exits_2_before_any_request(
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            ["segue", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+            [SEGUE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
         )
 
     plan = run("plan", "--generator", "fal")
