@@ -16,7 +16,12 @@ import aiohttp
 import pytest
 from server_support import connect_raw, joined, recv_type, serve
 
-from segue.core.server.ws_direct import TESTED_AIOHTTP, DirectResponse, fast_path_problem
+from segue.core.server.ws_direct import (
+    SLOW_LANE_SLICE,
+    TESTED_AIOHTTP,
+    DirectResponse,
+    fast_path_problem,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -369,12 +374,21 @@ async def test_a_connection_refused_a_frame_is_read_in_the_slow_lane(tmp_path):
             assert (await bad.message())["code"] == "bad_message"
         assert lane.chunks == 3
         assert not lane.held and not lane.scheduled
+        # A read bigger than a slice is parsed a slice per turn, frames across slices too.
+        big = b"".join(frame(b'{"type":"nope%d","pad":"%s"}' % (i, b"x" * 9000)) for i in range(3))
+        assert len(big) > SLOW_LANE_SLICE
+        bad.send(big + frame(b'{"type":"ping","t":1,"id":"after"}'))
+        for i in range(3):
+            assert (await bad.message())["message"].startswith(f"unknown message type 'nope{i}'")
+        assert (await bad.message())["id"] == "after"
+        assert not lane.held and not lane.scheduled
+        chunks = lane.chunks
         # A connection never refused is read at once.
         good.send(frame(b'{"type":"state","set":{"in_combat":true}}'))
         assert (await good.message())["type"] == "cue"
-        assert lane.chunks == 3
+        assert lane.chunks == chunks
         async with aiohttp.ClientSession() as http, http.get(f"{live.http}/metrics") as r:
-            assert "segue_slow_lane_chunks_total 3.0" in await r.text()
+            assert f"segue_slow_lane_chunks_total {chunks:.1f}" in await r.text()
         await good.close()
         await bad.close()
 

@@ -22,7 +22,7 @@ rate limit and are answered in the same corked write as the text around them).
 **The slow lane.** A connection that was recently refused a frame (bad JSON, over its
 rate, binary...: the server sets ``conn.suspect_until``) is not parsed when its bytes
 arrive: the chunk is held, the connection's reading paused, and :class:`SlowLane` parses
-held chunks after everything else that was ready, a few milliseconds' worth per turn of
+held chunks after everything else that was ready, about a millisecond's worth per turn of
 the event loop, then resumes reading. Attackers whose frames arrive in synchronised
 bursts (thousands of refused frames at once) so wait for the loop's spare time instead
 of stalling it: well-behaved connections' messages wait for at most one turn's budget,
@@ -58,7 +58,8 @@ TESTED_AIOHTTP = ((3, 14), (3, 14))
 
 Handler = Callable[[Any, bytes], None]
 FrameHandler = Callable[[Any, WSMsgType, bytes], None]
-SLOW_LANE_BUDGET_S = 0.002  # held chunks parsed per turn of the event loop (at least one)
+SLOW_LANE_BUDGET_S = 0.001  # held chunks parsed per turn of the event loop (at least one)
+SLOW_LANE_SLICE = 16384  # bytes of a held chunk parsed at a time
 
 try:  # pragma: no branch - present in the aiohttp this is written for
     from aiohttp._websocket.reader import WebSocketDataQueue, WebSocketReader
@@ -78,10 +79,10 @@ class SlowLane:
     """Held chunks of suspect connections, parsed after the rest of each loop turn.
 
     One per server (one event loop). :meth:`hold` takes a chunk and pauses the
-    connection's reading; a callback parses held chunks in arrival order for up to
-    ``budget_s`` (at least one chunk), resumes their connections' reading and, if
-    chunks are left, runs again at the next turn of the loop, after the I/O that turn
-    found ready.
+    connection's reading; a callback parses held chunks in arrival order, 16 KiB at a
+    time, for up to ``budget_s`` (at least one slice), resumes their connections'
+    reading and, if chunks are left, runs again at the next turn of the loop, after the
+    I/O that turn found ready.
     """
 
     __slots__ = ("budget_s", "chunks", "held", "scheduled")
@@ -119,7 +120,8 @@ class SlowLane:
         while held:
             reader = held.popleft()
             try:
-                reader.release()
+                if reader.release():
+                    held.append(reader)  # the rest of its chunk, after the others'
             except Exception:  # one connection's failure is not the others'
                 log.exception("failed to parse a held chunk")
             if _perf() >= deadline:
@@ -195,20 +197,28 @@ if WebSocketDataQueue is not None:
                 return _NOTHING
             return self.parse(data)
 
-        def release(self) -> None:
-            """Parse the held chunk (the slow lane's turn) and read again."""
+        def release(self) -> bool:
+            """Parse the held chunk, at most ``SLOW_LANE_SLICE`` bytes of it (the slow
+            lane's turn); True when some is left for the next turn, else read again."""
             data, self.held = self.held, None
             protocol = self.protocol
             if data is None or protocol is None or protocol.transport is None:
-                return
+                return False
             if protocol._force_close or protocol._close:  # as its data_received checks
-                return
+                return False
+            if len(data) > SLOW_LANE_SLICE:  # a frame may span slices: the parser keeps it
+                data, self.held = data[:SLOW_LANE_SLICE], data[SLOW_LANE_SLICE:]
             eof, _tail = self.parse(data)
             if eof:
+                self.held = None
                 protocol.close()
+                return False
+            if self.held is not None:
+                return True
             # Unless aiohttp holds the connection itself (its own flow control).
-            elif not (protocol._reading_paused or protocol._buffer_paused):
+            if not (protocol._reading_paused or protocol._buffer_paused):
                 protocol.transport.resume_reading()
+            return False
 
         def parse(self, data: Any) -> Any:
             before = self.before
