@@ -63,6 +63,7 @@ NEWCOMERS = "127.0.3.{}"
 ATTACKERS = "127.0.{}.{}"  # second and third octets from the attack's number
 TARGET_FACTOR, TARGET_PLUS_MS = 3.0, 5.0
 REALTIME_ENV = "SEGUE_HOSTILE_REALTIME"  # --realtime, for the spawned processes
+SHOWN_METRICS = ("refused", "errors", "closed", "received", "http_requests", "slow_lane")
 STATE_ON = b'{"type":"state","set":{"in_combat":true}}'
 STATE_OFF = b'{"type":"state","set":{"in_combat":false}}'
 CUE_PREFIX = b'{"type":"cue"'
@@ -676,7 +677,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {k:32} {sent[k]:>10,}")
     print("server refused / answered (metrics during the attack):")
     for k in sorted(metrics):
-        if any(w in k for w in ("refused", "errors", "closed", "received", "http_requests")):
+        if any(w in k for w in SHOWN_METRICS):
             delta = metrics[k] - metrics_before.get(k, 0.0)
             if delta:
                 print(f"  {k:72} {delta:>10,.0f}")
