@@ -8,6 +8,7 @@ import json
 import aiohttp
 import numpy as np
 import pytest
+import server_support
 import soundfile as sf
 from server_support import serve
 from test_fal_cli import segue, start_emulator
@@ -203,11 +204,20 @@ def test_separator_none_and_the_synth_need_no_separation(tmp_path, monkeypatch, 
     score = load_score(path)
     plugins = get_plugins()
     monkeypatch.delenv("FAL_KEY", raising=False)
-    # The default separator without its key: left out, said once; the layers play the mix.
-    assert make_separator(score, plugins, make_generator(score, plugins)) is None
+    # Without FAL_KEY the fal generator cannot work either: the plan still shows the cost.
+    assert make_separator(score, plugins, make_generator(score, plugins)).name == "demucs"
+    # A generator that works without it (any but fal) goes without separation, said once.
+    tone = SCORE.replace("generator: {name: fal, poll_interval_s: 0.1}", "generator: tone")
+    path.write_text(tone)
+    tone_score = load_score(path)
+    tone_plugins = server_support.plugins()
+    assert (
+        make_separator(tone_score, tone_plugins, make_generator(tone_score, tone_plugins)) is None
+    )
     assert "FAL_KEY is not set" in caplog.text and "separator: none" in caplog.text
     monkeypatch.setenv("FAL_KEY", "k")
-    assert make_separator(score, plugins, make_generator(score, plugins)).name == "demucs"
+    generator = make_generator(tone_score, tone_plugins)
+    assert make_separator(tone_score, tone_plugins, generator).name == "demucs"
     assert make_separator(score, plugins, make_generator(score, plugins, "synth")) is None
     path.write_text(SCORE.replace("budget_usd: 5", "budget_usd: 5\nseparator: none"))
     score = load_score(path)

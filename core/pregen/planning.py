@@ -85,10 +85,10 @@ def make_separator(score: Score, plugins: Plugins, generator: Generator) -> Stem
     """The score's stem separator, when some mood has layers the generator cannot render.
 
     None when the generator renders stems itself, no mood has layers, or the score says
-    ``separator: none``. The default (``demucs``, from the fal plugin) is used when it can
-    work: unregistered, or refusing its ``preflight`` (no ``FAL_KEY``), it is left out
-    with a warning, and those layers play the mix as one (docs/score.md). A separator
-    the score names is always used: what stops it is an error.
+    ``separator: none``. The default (``demucs``, from the fal plugin) is left out, with a
+    warning, when it is not registered or cannot work while the generator can (its
+    ``preflight`` refuses: no ``FAL_KEY`` for an offline generator); those layers then
+    play the mix as one (docs/score.md). A separator the score names is always used.
     """
     choice = score.separator
     if choice is None or renders_stems(generator):
@@ -103,18 +103,29 @@ def make_separator(score: Score, plugins: Plugins, generator: Generator) -> Stem
         )
         return None
     made = instantiate(score, plugins.separators, choice, SEPARATOR_METHODS, "separator")
+    problem = _preflight_problem(made)
+    if problem is not None and _preflight_problem(generator) is None:
+        # The generator can work without what the separator lacks (an offline generator,
+        # no FAL_KEY): leave separation out rather than stop it. A generator that lacks
+        # it too (fal) keeps the separator: the plan shows its cost, pregen says why.
+        log.warning(
+            "no stem separation (moods with layers play the whole mix): %s; "
+            "or write `separator: none` in the score",
+            problem,
+        )
+        return None
+    return made
+
+
+def _preflight_problem(made: Any) -> ConfigError | None:
+    """What ``made.preflight()`` (optional) refuses, if anything."""
     preflight = getattr(made, "preflight", None)
     try:
         if preflight is not None:
             preflight()
     except ConfigError as exc:
-        log.warning(
-            "no stem separation (moods with layers play the whole mix): %s; "
-            "or write `separator: none` in the score",
-            exc,
-        )
-        return None
-    return made
+        return exc
+    return None
 
 
 def base_requests(score: Score, generator: Generator) -> list[GenerationRequest]:
