@@ -18,9 +18,9 @@ the mood's other variants after it).
 
     PYTHONPATH=tests python benchmarks/first_cue.py [--score PATH ...] [--runs N]
 
-The score defaults to the starter that ``segue init`` writes; ``--score
-adaptive_score.yaml`` times the repository's example. Several ``--score`` are timed one
-after the other.
+Without ``--score`` it times the starter that ``segue init`` writes and ``HARBOUR``, a
+score with another default mood (two variants of it); ``--score adaptive_score.yaml``
+times the repository's example. Several ``--score`` are timed one after the other.
 """
 
 from __future__ import annotations
@@ -41,6 +41,31 @@ from segue.core.engine.rules import generation_order
 from segue.core.plugins import get_plugins
 from segue.core.pregen.pipeline import Pipeline
 from segue.core.score import load_score
+
+HARBOUR = """\
+segue: 1
+title: Harbour Night
+generator: synth
+defaults: {duration_s: 30, format: ogg, variants: 2}
+moods:
+  docks:
+    prompt: Foggy harbour at night, slow accordion and upright bass, lonely and swaying.
+    bpm: 76
+    key: A minor
+  chase:
+    prompt: Fast chase over rooftops, pizzicato strings and snare, tense.
+    bpm: 150
+    key: E minor
+    variants: 1
+  bell: {prompt: A single ship's bell, duration_s: 3, stinger: true, bpm: 60}
+rules:
+  - {mood: chase, priority: 5, when: {chased: true}}
+  - {mood: docks}
+events:
+  ring: {stinger: bell}
+transitions:
+  - {from: "*", to: "*", at: next_bar, fade_ms: 1200}
+"""
 
 
 def fresh_folder(root: Path, text: str, n: int) -> Path:
@@ -74,15 +99,18 @@ def main() -> None:
         "--score",
         type=Path,
         action="append",
-        help="a score (default: segue init's starter); repeat to time several",
+        help="a score (default: segue init's starter, then HARBOUR); repeat to time several",
     )
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
-    for score in args.score or [None]:
-        text = score.read_text() if score else STARTER
-        print(f"\n{score or 'the starter (segue init)'}")
+    scores = [(str(p), p.read_text()) for p in args.score or []] or [
+        ("the starter (segue init)", STARTER),
+        ("HARBOUR (another default mood, two variants)", HARBOUR),
+    ]
+    for name, text in scores:
+        print(f"\n{name}")
         time_score(text, args.runs)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
 
