@@ -389,13 +389,14 @@ def test_a_redis_cluster_is_refused_on_one_line(tmp_path):
     try:
         import redis
 
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
+        client = redis.Redis(host="127.0.0.1", port=port)
+        deadline = time.monotonic() + 60
         while True:
             try:
                 assert client.info("cluster")["cluster_enabled"] == 1
                 break
             except redis.ConnectionError:
+                assert node.poll() is None, "redis-server exited"
                 assert time.monotonic() < deadline, "redis-server did not start"
                 time.sleep(0.05)
         client.close()

@@ -643,7 +643,13 @@ class RedisRooms:
                     await self._subs_dirty.wait()
                     continue
                 message = await pubsub.get_message(timeout=0.1)
-                if message is None or message.get("type") != "message":
+                if message is None:
+                    continue
+                if not self.healthy:
+                    # Redis answers: back (the lease loop may not have seen it yet, and a
+                    # client that hears the catch-up cue may send a state at once).
+                    self._healthy()
+                if message.get("type") != "message":
                     continue
                 link = self.links.get(subscribed.get(message["channel"], ""))
                 if link is None or link.owner:
