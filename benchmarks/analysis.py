@@ -77,6 +77,33 @@ def _legacy_module() -> object | None:
     return _legacy or None
 
 
+# The analysis as merged before the accuracy work of issue 11 part A (the tempo preference
+# at 120 BPM, no compound meters), read from git history the same way.
+BEFORE_COMMIT = "e008d03"
+_before: object | None = None
+
+
+def _before_module() -> object | None:
+    global _before
+    if _before is None:
+        root = Path(__file__).resolve().parent.parent
+        try:
+            source = subprocess.run(
+                ["git", "-C", str(root), "show", f"{BEFORE_COMMIT}:core/analysis.py"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            _before = False
+            return None
+        module = types.ModuleType("analysis_before")
+        sys.modules[module.__name__] = module
+        exec(compile(source, f"{BEFORE_COMMIT}:core/analysis.py", "exec"), module.__dict__)
+        _before = module
+    return _before or None
+
+
 def legacy(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
     """Today's beat_grid before this work: its bpm and the grid from its first beat."""
     module = _legacy_module()
@@ -126,7 +153,7 @@ def tempo_ok(bpm: float | None, truth: float) -> bool:
 def excerpts(args: argparse.Namespace) -> None:
     items = corpus.excerpts(args.seconds)
     print(f"{len(items)} ground-truth excerpts of {args.seconds:g} s (starts and middles)")
-    methods = ["segue", "today"]
+    methods = ["segue", "before", "today"]
     if args.others:
         for name in OPTIONAL:
             try:
@@ -137,7 +164,8 @@ def excerpts(args: argparse.Namespace) -> None:
                 methods.append(name)
     totals = {m: {"tempo": 0, "f": [], "down": 0, "cpu": 0.0} for m in methods}
     header = f"{'excerpt':18s} {'truth':>7s} | " + " | ".join(
-        f"{m:>7s} {'F':>4s}" + ("  down meter conf" if m == "segue" else "") for m in methods
+        f"{m:>7s} {'F':>4s}" + ("  down meter conf" if m in ("segue", "before") else "")
+        for m in methods
     )
     print(header)
     audio_s = 0.0
@@ -146,8 +174,9 @@ def excerpts(args: argparse.Namespace) -> None:
         audio_s += x.shape[0] / sr
         cells = []
         for m in methods:
-            if m == "segue":
-                r, t = cpu(lambda x=x, sr=sr: analysis.analyse(x, sr))
+            if m in ("segue", "before"):
+                module = analysis if m == "segue" else _before_module()
+                r, t = cpu(lambda x=x, sr=sr, a=module: a.analyse(x, sr))  # type: ignore[union-attr]
                 bpm = r.bpm if r else None
                 beats = r.beats if r else np.array([])
                 down = corpus.f_measure(r.downbeats, e.downbeats) if r else 0.0
@@ -161,7 +190,7 @@ def excerpts(args: argparse.Namespace) -> None:
             totals[m]["f"].append(f)
             totals[m]["cpu"] += t
             cell = f"{bpm or 0:7.2f} {f:4.2f}"
-            if m == "segue":
+            if m in ("segue", "before"):
                 conf = f"{r.tempo_confidence:.2f}/{r.beat_confidence:.2f}" if r else "-"
                 cell += f"  {down:4.2f} {r.meter if r else '-':>5s} {conf}"
             cells.append(cell)
@@ -174,7 +203,7 @@ def excerpts(args: argparse.Namespace) -> None:
             f"beat F mean {np.mean(t['f']):.3f} (target 0.9), F >= 0.9 on "
             f"{sum(f >= 0.9 for f in t['f'])}/{n}"
         )
-        if m == "segue":
+        if m in ("segue", "before"):
             line += f"  downbeat right {t['down']}/{n} ({t['down'] / n:.0%}, target 85 %)"
         line += f"  CPU {t['cpu'] / audio_s * 60:.2f} s per minute of audio"
         print(line)
@@ -221,6 +250,39 @@ def songs() -> None:
     )
 
 
+def meters(count: int) -> None:
+    """Pieces written in 3/4, 4/4 and 6/8 (tests/meter_corpus.py), rendered by FluidSynth."""
+    import meter_corpus
+
+    missing = meter_corpus.renderer_missing()
+    if missing:
+        print(f"\nmeter pieces skipped: {missing}")
+        return
+    print(f"\n{count} pieces per meter rendered through FluidR3_GM (meter read / tempo right)")
+    before = _before_module()
+    for meter in meter_corpus.METERS:
+        found: dict[str, list[str]] = {"segue": [], "before": []}
+        right = {"segue": 0, "before": 0, "compound": 0, "tempo": 0}
+        for seed in range(count):
+            p = meter_corpus.rendered(meter, seed)
+            for m, module in (("segue", analysis), ("before", before)):
+                if module is None:
+                    continue
+                r = module.analyse(p.samples, meter_corpus.SR)  # type: ignore[attr-defined]
+                got = r.meter if r else "-"
+                found[m].append(got)
+                right[m] += got == meter
+                if m == "segue" and r is not None:
+                    right["compound"] += r.beat_unit == 8
+                    right["tempo"] += abs(r.bpm / p.bpm - 1) <= TEMPO_TOLERANCE
+        print(
+            f"{meter}: segue {right['segue']}/{count} exactly, compound (6/8 or 12/8) "
+            f"{right['compound']}/{count}, tempo within 1 % {right['tempo']}/{count} "
+            f"[{' '.join(found['segue'])}]; before {right['before']}/{count} "
+            f"[{' '.join(found['before'])}]"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=corpus.EXCERPT_S)
@@ -228,11 +290,14 @@ def main() -> None:
         "--no-others", dest="others", action="store_false", help="skip librosa, essentia, aubio"
     )
     parser.add_argument("--no-songs", dest="songs", action="store_false")
+    parser.add_argument("--meter-pieces", type=int, default=12, help="per meter; 0 skips")
     args = parser.parse_args()
     missing = corpus.corpus_missing()
     if missing:
         sys.exit(f"analysis benchmark: {missing}")
     excerpts(args)
+    if args.meter_pieces:
+        meters(args.meter_pieces)
     if args.songs:
         songs()
 

@@ -12,16 +12,19 @@ and costs more CPU than pregeneration may spend). Used by the ``beat_grid`` and
    strength's autocorrelation (the period and its multiples) times its spectrum at the
    beat rate and its harmonics (the period and its fractions): the first favours slower
    levels, the second faster ones, their product the beat. A log-normal preference
-   around 120 BPM (half an octave wide) picks among metrical levels the combs score
-   alike. The confidence is how far the winner stands above the best other level.
+   around 118 BPM (half an octave wide) picks among metrical levels the combs score
+   alike (a near tie: at 120 two Planet Blupi excerpts read double and one 4/3 of their
+   tempo, at 115 the synth's drum loops at 180 BPM read half). The confidence is how
+   far the winner stands above the best other level.
 4. **Beats**: the period and phase that maximise the onset strength's Fourier magnitude
    at the beat rate and its harmonics (sub-frame precision), the phase taken from the
    bass and full onsets together, so beats fall on kicks and bass notes rather than the
    off-beats between them.
-5. **Meter and downbeats**: beat-synchronous features (bass onsets, chord change from
-   the chroma, level) folded at 2, 3 and 4 beats: the meter whose fold has the most
-   contrast, and the bar phase where bass onsets and chord changes gather. 6/8 is a
-   compound meter: beats of three equal pulses, bars of two beats.
+5. **Meter and downbeats**: the chord change (chroma half a bar either side) at each
+   beat folded at 2, 3 and 4 beats: the meter whose fold has the most contrast, and
+   the bar phase where the chords change most. Compound meters: beats whose onsets a
+   third and two thirds in outweigh those at a half and quarters (a jig's eighths,
+   triplets) are read as 6/8 (bars of two such beats) or 12/8 (four).
 """
 
 from __future__ import annotations
@@ -35,13 +38,17 @@ FRAME = 2048
 FRAME_RATE = 100.0  # analysis frames per second
 MIN_BPM = 40.0
 MAX_BPM = 240.0
-PREFERRED_BPM = 120.0
+PREFERRED_BPM = 118.0
 PREFERENCE_OCTAVES = 0.5
 HARMONICS = 4
 BASS_HZ = 200.0
 BEAT_CHANGE_WIDTH = 0.5
 METER_MARGIN = 1.1
 PHASE_BASS = 1.0
+# Beats are compound (6/8) when the onsets a third into them outweigh those at a half or
+# a quarter by this much.
+COMPOUND = 1.5
+MIN_SUBDIVISION = 0.05
 # Below this autocorrelation of the onset strength one to four beats apart, there is no
 # steady beat (a drone: 0.0002; whole songs with a beat: 0.08 and up, 30 s excerpts 0.64).
 MIN_PERIODICITY = 0.05
@@ -84,7 +91,7 @@ class Rhythm:
 
     @property
     def meter(self) -> str:
-        return "6/8" if self.beat_unit == 8 else f"{self.beats_per_bar}/4"
+        return f"{3 * self.beats_per_bar}/8" if self.beat_unit == 8 else f"{self.beats_per_bar}/4"
 
     @property
     def first_beat_s(self) -> float:
@@ -387,12 +394,40 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
         contrast = float((ordered[0] - ordered[1:].mean()) / (folded.mean() + 1e-12))
         margin = float((ordered[0] - ordered[1]) / (ordered[0] + 1e-12))
         results[bpb] = (contrast, phase, margin)
+    triple, duple = _subdivisions(f.onset, frames, period)
+    if triple > COMPOUND * duple:
+        # Beats of three equal pulses (a jig's eighths): 6/8, bars of two such beats, or
+        # 12/8 (four: triplets in a 4/4 bar) when four is clearly better.
+        bpb = 4 if results[4][0] > results[2][0] * METER_MARGIN else 2
+        contrast, phase, margin = results[bpb]
+        meter_conf = float(np.clip(1.0 - COMPOUND * duple / (triple + 1e-12), 0.0, 1.0))
+        return bpb, 8, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
     # A bar of four contains bars of two: read four unless three is clearly better.
     bpb = 3 if results[3][0] > max(results[4][0], results[2][0]) * METER_MARGIN else 4
     contrast, phase, margin = results[bpb]
     rival = results[4 if bpb == 3 else 3][0]
     meter_conf = float(np.clip(1.0 - rival / (contrast + 1e-12), 0.0, 1.0))
     return bpb, 4, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
+
+
+def _subdivisions(o: np.ndarray, frames: np.ndarray, period: float) -> tuple[float, float]:
+    """(onset strength a third and two thirds into each beat, the same at a half or at a
+    quarter and three quarters): which pulses divide the beat, three or two (or four).
+    Each the largest within a 24th of a beat (onsets smear by a frame or two); thirds that
+    are mere ripples (under a twentieth of the beats' own strength) count as none."""
+    inner = frames[frames + period < o.size - 1]
+    if inner.size < 4:
+        return 0.0, 1.0
+    spread = np.arange(-max(1, round(period / 24)), max(1, round(period / 24)) + 1)
+
+    def at(fractions: tuple[float, ...]) -> float:
+        times = np.concatenate([inner + period * x for x in fractions])
+        return float(_interp(o, times[:, None] + spread[None, :]).max(axis=1).mean())
+
+    beat = at((0.0,))
+    triple = at((1 / 3, 2 / 3))
+    duple = max(at((0.5,)), at((0.25, 0.75)))
+    return (triple if triple >= MIN_SUBDIVISION * beat else 0.0), duple
 
 
 def grid(bpm: float, first_beat_s: float, beats_per_bar: int, duration_s: float) -> Rhythm:
