@@ -123,6 +123,11 @@ def test_a_moods_own_instruments_beat_the_score_wide_style() -> None:
     voices = {p.voice for p in arr.parts}
     assert "flute" in voices and "strings" in voices
     assert not {"brass", "choir", "drum:taiko"} & voices, voices
+    # An instrument the genre's own palette has is no other band: synthwave "with
+    # arpeggios" keeps its lead and drum kit.
+    own = compose(GenerationRequest(mood="m", variant=0, prompt=PROMPTS["electronic"]))
+    voices = {p.voice for p in own.parts}
+    assert {"lead", "arp", "drum:kick"} <= voices and "flute" not in voices, voices
 
 
 def test_a_plans_climax_is_louder_than_its_quiet_opening() -> None:

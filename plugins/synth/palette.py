@@ -262,7 +262,9 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         if g in GENRES:
             palette = dict(GENRES[g])
             break
-    named = [i for i in t.instruments if i in VOICES]
+    # Named instruments the genre's palette does not already have ("arpeggios" in a
+    # synthwave prompt is the genre's own arp, not another band).
+    named = [i for i in t.instruments if i in VOICES and i not in palette.values()]
     if not palette:
         palette = mood_palette(t)
     elif named:
