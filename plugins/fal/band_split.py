@@ -42,6 +42,19 @@ def _ramp(freqs: np.ndarray, edge: float) -> np.ndarray:
     return np.clip((2 * edge - freqs) / edge, 0.0, 1.0)
 
 
+def _median(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` median-filtered over ``MEDIAN`` values along ``axis``, edges repeated (scipy's
+    ``median_filter`` in mode ``nearest``, without scipy: a runtime install lacks it)."""
+    pad = [(0, 0), (0, 0)]
+    pad[axis] = (MEDIAN // 2, MEDIAN // 2)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(a, pad, mode="edge"), MEDIAN, axis)
+    out = np.empty_like(a)
+    rows = max(1, (1 << 21) // (a.shape[1] * MEDIAN))  # about 16 MB of windows at a time
+    for i in range(0, a.shape[0], rows):
+        out[i : i + rows] = np.median(windows[i : i + rows], axis=-1)
+    return out
+
+
 def band_split(samples: np.ndarray, rate: int, stems: tuple[str, ...]) -> dict[str, np.ndarray]:
     """``samples`` (frames, channels) split into ``stems`` (demucs' names).
 
@@ -50,8 +63,6 @@ def band_split(samples: np.ndarray, rate: int, stems: tuple[str, ...]) -> dict[s
     and above 2 kHz; vocals: silence (an emulator cannot find a voice); other: the rest,
     so that the stems sum to ``samples``.
     """
-    from scipy.ndimage import median_filter
-
     x = np.asarray(samples, dtype=np.float64)
     out = {name: np.zeros_like(x) for name in stems}
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / rate)
@@ -60,8 +71,8 @@ def band_split(samples: np.ndarray, rate: int, stems: tuple[str, ...]) -> dict[s
     for ch in range(x.shape[1]):
         spec, n = _stft(x[:, ch])
         mag = np.abs(spec)
-        harmonic = median_filter(mag, size=(MEDIAN, 1), mode="nearest")
-        percussive = median_filter(mag, size=(1, MEDIAN), mode="nearest")
+        harmonic = _median(mag, axis=0)
+        percussive = _median(mag, axis=1)
         p_mask = percussive**2 / (harmonic**2 + percussive**2 + 1e-12)
         parts = {
             "bass": low,
