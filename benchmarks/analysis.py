@@ -50,58 +50,44 @@ def cpu(fn):
     return result, time.process_time() - start
 
 
+_from_history: dict[str, types.ModuleType | None] = {}
+
+
+def _module_at(commit: str, path: str, name: str) -> types.ModuleType | None:
+    """Module ``path`` as it was at ``commit`` (read with git), or None outside a checkout."""
+    if name not in _from_history:
+        root = Path(__file__).resolve().parent.parent
+        try:
+            source = subprocess.run(
+                ["git", "-C", str(root), "show", f"{commit}:{path}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        except (OSError, subprocess.CalledProcessError):
+            _from_history[name] = None
+            return None
+        module = types.ModuleType(name)
+        sys.modules[name] = module  # dataclasses look their module up
+        exec(compile(source, f"{commit}:{path}", "exec"), module.__dict__)
+        _from_history[name] = module
+    return _from_history[name]
+
+
 # Today's code: beat_grid's analysis as it was before this work, read from git history so
 # the comparison stays possible after beat_grid moved to segue.core.analysis.
 LEGACY_COMMIT = "1b0c42b"
-_legacy: object | None = None
-
-
-def _legacy_module() -> object | None:
-    global _legacy
-    if _legacy is None:
-        root = Path(__file__).resolve().parent.parent
-        try:
-            source = subprocess.run(
-                ["git", "-C", str(root), "show", f"{LEGACY_COMMIT}:plugins/beat_grid.py"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.CalledProcessError):
-            _legacy = False
-            return None
-        module = types.ModuleType("legacy_beat_grid")
-        sys.modules[module.__name__] = module  # dataclasses look their module up
-        exec(compile(source, f"{LEGACY_COMMIT}:plugins/beat_grid.py", "exec"), module.__dict__)
-        _legacy = module
-    return _legacy or None
-
-
 # The analysis as merged before the accuracy work of issue 11 part A (the tempo preference
 # at 120 BPM, no compound meters), read from git history the same way.
 BEFORE_COMMIT = "e008d03"
-_before: object | None = None
 
 
-def _before_module() -> object | None:
-    global _before
-    if _before is None:
-        root = Path(__file__).resolve().parent.parent
-        try:
-            source = subprocess.run(
-                ["git", "-C", str(root), "show", f"{BEFORE_COMMIT}:core/analysis.py"],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        except (OSError, subprocess.CalledProcessError):
-            _before = False
-            return None
-        module = types.ModuleType("analysis_before")
-        sys.modules[module.__name__] = module
-        exec(compile(source, f"{BEFORE_COMMIT}:core/analysis.py", "exec"), module.__dict__)
-        _before = module
-    return _before or None
+def _legacy_module() -> types.ModuleType | None:
+    return _module_at(LEGACY_COMMIT, "plugins/beat_grid.py", "legacy_beat_grid")
+
+
+def _before_module() -> types.ModuleType | None:
+    return _module_at(BEFORE_COMMIT, "core/analysis.py", "analysis_before")
 
 
 def legacy(x: np.ndarray, sr: int) -> tuple[float | None, np.ndarray]:
