@@ -57,10 +57,10 @@ class SynthGenerator:
         self.soundfont: Path | None = _soundfont(config.get("soundfont", "auto"), state_dir)
         self.soundfont_id = "none"
         if self.soundfont is not None:
-            from segue.plugins.synth.soundfont import SoundFontError, load
+            from segue.plugins.synth.soundfont import SoundFontError, identity
 
             try:
-                digest = load(str(self.soundfont)).digest
+                digest = identity(str(self.soundfont))
             except (OSError, SoundFontError) as e:
                 raise ConfigError(f"generator synth: soundfont: {e}") from None
             self.soundfont_id = f"{self.soundfont.name}:{digest}"

@@ -150,30 +150,16 @@ class SoundFont:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        with open(self.path, "rb") as f:
-            try:
-                self._map = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError as e:  # an empty file
-                raise SoundFontError(f"{self.path}: empty file") from e
-        m = self._map
-        if m[:4] != b"RIFF" or m[8:12] != b"sfbk":
-            raise SoundFontError(f"{self.path}: not a SoundFont (no RIFF sfbk header)")
-        top = _chunks(m, 12, len(m))
-        if "LIST:sdta" not in top or "LIST:pdta" not in top:
-            raise SoundFontError(f"{self.path}: no sample or preset data")
-        s_off, s_size = top["LIST:sdta"]
-        sdta = _chunks(m, s_off + 4, s_off + s_size)
+        self._map, pdta_raw, s_off, s_size = _open(self.path)
+        self.digest = _digest(pdta_raw, s_size)
+        sdta = _chunks(self._map, s_off + 4, s_off + s_size)
         self._smpl = sdta.get("smpl", (0, 0))
-        p_off, p_size = top["LIST:pdta"]
-        pdta_raw = bytes(m[p_off : p_off + p_size])
         pd = _chunks(pdta_raw, 4, len(pdta_raw))
 
         def raw(name: str) -> bytes:
             off, size = pd[name]
             return pdta_raw[off : off + size]
 
-        # The identity of the instruments: every header, and the size of the sample data.
-        self.digest = hashlib.sha256(pdta_raw + str(s_size).encode()).hexdigest()[:12]
         phdr = _records(raw("phdr"), "<20sHHHIII")
         pbag = _records(raw("pbag"), "<HH")
         pgen = _records(raw("pgen"), "<HBB")
@@ -254,6 +240,36 @@ class SoundFont:
         with self._lock:
             self._decoded[index] = got
         return got
+
+
+def _open(path: Path) -> tuple[mmap.mmap, bytes, int, int]:
+    """The file mapped, its preset data (``pdta``), and the sample list's offset and size."""
+    with open(path, "rb") as f:
+        try:
+            m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError as e:  # an empty file
+            raise SoundFontError(f"{path}: empty file") from e
+    if m[:4] != b"RIFF" or m[8:12] != b"sfbk":
+        raise SoundFontError(f"{path}: not a SoundFont (no RIFF sfbk header)")
+    top = _chunks(m, 12, len(m))
+    if "LIST:sdta" not in top or "LIST:pdta" not in top:
+        raise SoundFontError(f"{path}: no sample or preset data")
+    s_off, s_size = top["LIST:sdta"]
+    p_off, p_size = top["LIST:pdta"]
+    return m, bytes(m[p_off : p_off + p_size]), s_off, s_size
+
+
+def _digest(pdta: bytes, sample_bytes: int) -> str:
+    # The identity of the instruments: every header, and the size of the sample data.
+    return hashlib.sha256(pdta + str(sample_bytes).encode()).hexdigest()[:12]
+
+
+def identity(path: str) -> str:
+    """:attr:`SoundFont.digest` of the file at ``path``, without parsing its presets:
+    what a cache key needs, in milliseconds (parsing waits for the first note)."""
+    m, pdta, _s_off, s_size = _open(Path(path))
+    m.close()
+    return _digest(pdta, s_size)
 
 
 @lru_cache(maxsize=4)
