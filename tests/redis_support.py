@@ -36,6 +36,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_cluster_port() -> int:
+    """A free port for a Redis Cluster node: its cluster bus listens 10,000 higher, which
+    must be a port too (an ephemeral port above 55535 makes redis-server exit at start)."""
+    while True:
+        port = free_port()
+        if port > 65535 - 10000:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+
+
 class RedisServer:
     """One redis-server on a loopback port, its data kept in ``folder`` (append-only file,
     so a restart keeps what was written)."""

@@ -366,7 +366,7 @@ async def test_a_forward_whose_write_failed_is_sent_when_redis_is_back(tmp_path)
 
 def test_a_redis_cluster_is_refused_on_one_line(tmp_path):
     """Rooms need one Redis: a cluster URL, or a Cluster node, is a clear error at start."""
-    from redis_support import REDIS_SERVER, free_port
+    from redis_support import REDIS_SERVER, free_cluster_port
 
     from segue.core.errors import ScoreError
     from segue.core.score import load_score
@@ -380,7 +380,7 @@ def test_a_redis_cluster_is_refused_on_one_line(tmp_path):
         "server.rooms.url" in line and "Redis Cluster is not supported" in line
         for line in info.value.errors
     ), info.value.errors
-    port = free_port()
+    port = free_cluster_port()
     args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(tmp_path)]
     node = subprocess.Popen(
         [REDIS_SERVER, *args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
