@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rules import CountingTransport  # benchmarks/ is on sys.path when run as a script
+
 from segue.core.engine.director import Director
 from segue.core.score import parse_score
 from segue.core.track import Track
@@ -54,22 +56,6 @@ def per_call_us(fn: Any, n: int) -> float:
             fn(i)
         runs.append((time.process_time() - start) / n * 1e6)
     return statistics.median(runs)
-
-
-class CountingTransport:
-    """A transport that takes every write and counts the bytes (no socket)."""
-
-    def __init__(self) -> None:
-        self.bytes = 0
-
-    def write(self, data: bytes) -> None:
-        self.bytes += len(data)
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_write_buffer_size(self) -> int:
-        return 0
 
 
 async def state_frames_us(text: str, connections: int) -> tuple[float, float]:

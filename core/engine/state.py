@@ -240,18 +240,6 @@ def _fast_set(
     for key, value in changes.items():
         if type(key) is not str or type(value) not in _SCALARS or not key:
             return None
-        if "." not in key:
-            old = result.get(key, _ABSENT)
-            if old is _ABSENT:
-                keys += 1
-                size += len(key) + 3
-            elif type(old) in _SCALARS:
-                size -= _scalar_size(old)
-            else:
-                return None  # an object or list replaced: the general merge counts it
-            result[key] = value
-            size += _scalar_size(value)
-            continue
         if max_parts and key.count(".") >= max_parts:
             return None  # the general merge names the limit
         parts = key.split(".")
@@ -282,7 +270,7 @@ def _fast_set(
         elif type(old) in _SCALARS:
             size -= _scalar_size(old)
         else:
-            return None
+            return None  # an object or list replaced: the general merge counts it
         node[last] = value
         size += _scalar_size(value)
     tally.keys += keys
