@@ -5,7 +5,8 @@ and costs more CPU than pregeneration may spend). Used by the ``beat_grid`` and
 ``loop_points`` plugins and by the fal emulator's song-shaped answers.
 
 1. **Spectra**: 2048-point frames every 10 ms of the mono mix, summed into log-spaced
-   bands (30 Hz to 16 kHz) and log-compressed; a 12-bin chroma from the same spectra.
+   bands (30 Hz to 16 kHz) and log-compressed; a 12-bin chroma from the same spectra's
+   peaks (notes are peaks; a drum's noise is not, and would blur the chord changes).
 2. **Onset strength**: the rise of each band's level (half-wave rectified), summed; and
    the same over the bass bands alone (kick drums and bass notes mark beats and bars).
 3. **Tempo**: every period from 40 to 240 BPM scored by a comb over the onset
@@ -24,7 +25,8 @@ and costs more CPU than pregeneration may spend). Used by the ``beat_grid`` and
    beat folded at 2, 3 and 4 beats: the meter whose fold has the most contrast, and
    the bar phase where the chords change most. Compound meters: beats whose onsets a
    third and two thirds in outweigh those at a half and quarters (a jig's eighths,
-   triplets) are read as 6/8 (bars of two such beats) or 12/8 (four).
+   triplets) are read as 6/8 (bars of two such beats) or 12/8 (four), the bar and its
+   downbeat from the chord changes and the accents (onsets and bass) together.
 """
 
 from __future__ import annotations
@@ -178,7 +180,12 @@ def features(samples: np.ndarray, sr: int) -> Features:
     pitch = np.rint(12 * np.log2(freqs[tonal] / 440.0) + 69).astype(int) % 12
     cmat = np.zeros((int(tonal.sum()), 12), np.float32)
     cmat[np.arange(pitch.size), pitch] = 1.0
-    chroma = np.sqrt(power[:, tonal]) @ cmat
+    mag = np.sqrt(power[:, tonal])
+    # Only the spectral peaks: a note is a peak, a drum's noise is a plateau (peaks
+    # anywhere in the noise count for little next to the notes').
+    peak = np.zeros(mag.shape, bool)
+    peak[:, 1:-1] = (mag[:, 1:-1] > mag[:, :-2]) & (mag[:, 1:-1] >= mag[:, 2:])
+    chroma = np.where(peak, mag, 0.0) @ cmat
     sums = chroma.sum(axis=1, keepdims=True)
     chroma = np.where(sums > 0, chroma / np.maximum(sums, 1e-12), 0.0)
     return Features(FRAME_RATE, _demean(onset), _demean(bass), level_db, chroma, bands)
@@ -386,20 +393,27 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
     results: dict[int, tuple[float, int, float]] = {}
     for bpb in (2, 3, 4):
         change = _at(chord_change(f.chroma, round(period * bpb / 2)), frames)
-        score = change / (change.mean() + 1e-12)
-        usable = (score.size // bpb) * bpb
-        folded = score[:usable].reshape(-1, bpb).mean(axis=0)
-        phase = int(np.argmax(folded))
-        ordered = np.sort(folded)[::-1]
-        contrast = float((ordered[0] - ordered[1:].mean()) / (folded.mean() + 1e-12))
-        margin = float((ordered[0] - ordered[1]) / (ordered[0] + 1e-12))
-        results[bpb] = (contrast, phase, margin)
+        results[bpb] = _bar_fold(change / (change.mean() + 1e-12), bpb)
     triple, duple = _subdivisions(f.onset, frames, period)
     if triple > COMPOUND * duple:
         # Beats of three equal pulses (a jig's eighths): 6/8, bars of two such beats, or
-        # 12/8 (four: triplets in a 4/4 bar) when four is clearly better.
-        bpb = 4 if results[4][0] > results[2][0] * METER_MARGIN else 2
-        contrast, phase, margin = results[bpb]
+        # 12/8 (four: triplets in a 4/4 bar) when four is clearly better. Compound bars
+        # are told by their accents as well as their chords: the bass and the loudest
+        # onsets on the bar's first beat (a jig's chords change every bar or two, and
+        # its harmony alone says little about the bar line).
+        change = _at(chord_change(f.chroma, round(period)), frames)
+        accent = _at(f.onset, frames) + _at(f.bass, frames)
+        # Each cue weighted by how metrical it is (its spread folded over four beats):
+        # a cue that barely varies with the bar adds noise, not evidence.
+        score = np.zeros(frames.size)
+        for cue in (change, accent):
+            cue = cue / (cue.mean() + 1e-12)
+            usable = (cue.size // 4) * 4
+            folded = cue[:usable].reshape(-1, 4).mean(axis=0)
+            score += (folded.max() - folded.min()) * cue
+        folds = {bpb: _bar_fold(score, bpb) for bpb in (2, 4)}
+        bpb = 4 if folds[4][0] > folds[2][0] * METER_MARGIN else 2
+        contrast, phase, margin = folds[bpb]
         meter_conf = float(np.clip(1.0 - COMPOUND * duple / (triple + 1e-12), 0.0, 1.0))
         return bpb, 8, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
     # A bar of four contains bars of two: read four unless three is clearly better.
@@ -408,6 +422,17 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
     rival = results[4 if bpb == 3 else 3][0]
     meter_conf = float(np.clip(1.0 - rival / (contrast + 1e-12), 0.0, 1.0))
     return bpb, 4, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
+
+
+def _bar_fold(score: np.ndarray, bpb: int) -> tuple[float, int, float]:
+    """``score`` per beat folded over bars of ``bpb`` beats: (contrast: how far the
+    strongest position stands above the others, that position, margin over the next)."""
+    usable = (score.size // bpb) * bpb
+    folded = score[:usable].reshape(-1, bpb).mean(axis=0)
+    ordered = np.sort(folded)[::-1]
+    contrast = float((ordered[0] - ordered[1:].mean()) / (folded.mean() + 1e-12))
+    margin = float((ordered[0] - ordered[1]) / (ordered[0] + 1e-12))
+    return contrast, int(np.argmax(folded)), margin
 
 
 def _subdivisions(o: np.ndarray, frames: np.ndarray, period: float) -> tuple[float, float]:

@@ -15,10 +15,21 @@ from meter_corpus import rendered, require_renderer
 
 from segue.core import analysis, carving
 
-# Starts and middles of eight pieces (aligned with their MIDI); music006 at 430 s was read
+# Starts and middles of nine pieces (aligned with their MIDI); music006 at 430 s was read
 # at double tempo and music008 at 95 s at 4/3 of it with the tempo preference at 120 BPM;
-# music007 is written in 4/4 with every note on a triplet grid (12/8 in effect).
-EXCERPTS = [(3, 0.0), (4, 95.0), (5, 250.0), (7, 0.0), (9, 430.0), (0, 0.0), (6, 430.0), (8, 95.0)]
+# music006 at 95 s had its beats on the off-beat before the chroma took only spectral
+# peaks; music007 is written in 4/4 with every note on a triplet grid (12/8 in effect).
+EXCERPTS = [
+    (3, 0.0),
+    (4, 95.0),
+    (5, 250.0),
+    (7, 0.0),
+    (9, 430.0),
+    (0, 0.0),
+    (6, 430.0),
+    (8, 95.0),
+    (6, 95.0),
+]
 COMPOUND = {7}
 SONGS = ["hr3-hell.ogg", "hr3-caves.ogg", "track16.ogg", "track4.ogg"]
 
@@ -64,7 +75,9 @@ def test_stereo_48k_gives_the_same_grid(analysed) -> None:
     assert f_measure(r48.beats, e.beats) >= 0.9
 
 
-@pytest.mark.parametrize("meter,seed", [("3/4", 0), ("3/4", 1), ("6/8", 3), ("6/8", 7), ("4/4", 6)])
+@pytest.mark.parametrize(
+    "meter,seed", [("3/4", 0), ("3/4", 1), ("6/8", 3), ("6/8", 7), ("6/8", 10), ("4/4", 6)]
+)
 def test_meter_of_rendered_pieces(meter: str, seed: int) -> None:
     """Pieces written in 3/4, 6/8 and 4/4, rendered through a SoundFont (tests/meter_corpus.py;
     benchmarks/analysis.py measures twelve of each): the beat grid and the meter are heard."""
@@ -74,9 +87,9 @@ def test_meter_of_rendered_pieces(meter: str, seed: int) -> None:
     assert r is not None
     assert abs(r.bpm / p.bpm - 1) <= 0.01, (r.bpm, p.bpm)
     assert f_measure(r.beats, p.beats) >= 0.9
-    if meter == "6/8":
-        # Beats of three eighths; the bar is read as one or two 6/8 bars (12/8), and its
-        # downbeat is not reliable yet (docs/audio.md).
+    if meter == "6/8" and seed == 7:
+        # Beats of three eighths; the bar is read as one or two 6/8 bars (12/8): telling
+        # them apart is not reliable yet (docs/audio.md).
         assert r.beat_unit == 8 and r.meter in ("6/8", "12/8"), r.meter
     else:
         assert r.meter == meter
