@@ -77,9 +77,10 @@ def _module_at(commit: str, path: str, name: str) -> types.ModuleType | None:
 # Today's code: beat_grid's analysis as it was before this work, read from git history so
 # the comparison stays possible after beat_grid moved to segue.core.analysis.
 LEGACY_COMMIT = "1b0c42b"
-# The analysis as merged before the accuracy work of issue 11 part A (the tempo preference
-# at 120 BPM, no compound meters), read from git history the same way.
-BEFORE_COMMIT = "e008d03"
+# The analysis as merged before the latest accuracy work (before the chroma took only the
+# spectra's peaks: its beats on the off-beat in five excerpts), read from git history the
+# same way. (Before that, e008d03: the tempo preference at 120 BPM, no compound meters.)
+BEFORE_COMMIT = "20e88cb"
 
 
 def _legacy_module() -> types.ModuleType | None:
