@@ -6,7 +6,9 @@ downbeats, meter, each with a confidence; measured on real recordings in docs/au
 The request's tempo (``extra.requested_bpm``) is a hint, never trusted: it picks the
 octave when the measured tempo is within 4 % of it at x1, x2 or /2, and a tempo further
 away is reported in ``extra.tempo_warning``. ``first_beat_s`` is the first downbeat (bar
-line), so a grid of ``beats_per_bar`` beats from it is the music's bars.
+line), so a grid of ``beats_per_bar`` beats from it is the music's bars. A generator that
+placed every note on its grid says so (``extra.exact_grid``: the synth): nothing is
+measured, its tempo is only compared with the request's.
 """
 
 from __future__ import annotations
@@ -72,6 +74,19 @@ def _requested(track: Track) -> float | None:
     return bpm if bpm is not None and math.isfinite(bpm) and bpm > 0 else None
 
 
+def _check_composed(track: Track, bpm: float, requested: float) -> Track | None:
+    """A generator that composed on its grid (``extra.exact_grid``, the synth): its tempo
+    is a fact, not a guess to measure; only checked against the request."""
+    if octave_match(bpm, requested) is not None:
+        return None
+    warning = (
+        f"the generator's tempo {bpm:g} BPM is more than "
+        f"{TEMPO_TOLERANCE:.0%} from the requested {requested:g} BPM"
+    )
+    log.warning("%s: %s", track.id, warning)
+    return track.replace(extra={**track.extra, "tempo_warning": warning})
+
+
 @hookimpl(tryfirst=True)
 def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
     """Measure the tempo and first beat (metadata only: the samples are kept)."""
@@ -84,6 +99,8 @@ def measure(track: Track, samples: np.ndarray, sr: int) -> Track | None:
     requested = _requested(track)
     if track.bpm is not None and requested is None:
         return None  # the generator knows its tempo and nothing asks for a check
+    if track.bpm is not None and requested is not None and track.extra.get("exact_grid") is True:
+        return _check_composed(track, track.bpm, requested)
     grid = analyse(samples, sr)
     extra = dict(track.extra)
     changes: dict[str, object] = {}

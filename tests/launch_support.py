@@ -46,13 +46,17 @@ def launch(folder: Path, *args: str) -> subprocess.Popen:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system, every thread) a running process has used so far.
+    """CPU time (user + system, every thread) a running process has used so far, with
+    that of the child processes it has waited for (``segue serve``'s head-start worker,
+    which makes the first track and is waited for before its cue).
 
     Unlike wall time it hardly depends on what else the machine runs: on an idle machine
-    a process that computes from launch to answer takes about this long.
+    a process that computes from launch to answer, alone, takes about this long (two
+    processes working at once on two cores take less).
     """
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _children_cpu() -> float:
@@ -99,7 +103,7 @@ class Launch:
     first_cue_s: float  # launch to the first cue on a WebSocket (connected at port_s)
     pending_first: bool  # whether a `pending` came before that cue
     cpu_http_s: float  # the server's CPU time when /healthz answered
-    cpu_first_cue_s: float  # … and when the first cue arrived
+    cpu_first_cue_s: float  # … and when the first cue arrived (with its worker's)
     stderr: str
 
 

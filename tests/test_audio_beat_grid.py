@@ -125,6 +125,22 @@ def test_hook_leaves_a_known_tempo_alone_without_a_request(tmp_path):
     assert _hook(track, path) is None
 
 
+def test_a_composed_grid_is_taken_as_a_fact_and_checked_against_the_request(caplog):
+    # A generator that placed every note on its grid (the synth) is not measured: NaN
+    # samples would fail any analysis.
+    never_read = TrackAudio(np.full((4, 2), np.nan, np.float32), SR, _track())
+    exact = {"exact_grid": True, "requested_bpm": 120.0}
+    assert _hook(_track(bpm=120.0, extra=exact), never_read) is None
+    assert _hook(_track(bpm=60.0, extra=exact), never_read) is None  # an octave down
+    with caplog.at_level(logging.WARNING, logger="segue.plugins.beat_grid"):
+        out = _hook(_track(bpm=100.0, extra=exact), never_read)
+    assert out.bpm == 100.0 and "tempo_estimate" not in out.extra
+    assert out.extra["tempo_warning"] == (
+        "the generator's tempo 100 BPM is more than 4% from the requested 120 BPM"
+    )
+    assert any("100 BPM" in r.getMessage() for r in caplog.records)
+
+
 def test_hook_with_no_beat_keeps_bpm_unknown_and_says_so(tmp_path):
     path = _wav(tmp_path, pad(8.0))
     out = _hook(_track(), path)

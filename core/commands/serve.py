@@ -54,9 +54,17 @@ def run(args: argparse.Namespace) -> int:
         _say(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return 1
     try:
+        head = None
+        if not args.no_pregen:
+            # The first track in a worker process, on the other core, while this one
+            # imports and starts the server (segue.core.pregen.headstart).
+            from segue.core.pregen import headstart
+
+            head = headstart.start(score, plugins, args.generator, sockets)
         from segue.core.pregen.pipeline import Pipeline
 
         pipeline = Pipeline(score, plugins, generator=args.generator)
+        pipeline.head_start = head
         try:
             return asyncio.run(serve(args, score, plugins, pipeline, sockets))
         finally:
@@ -114,6 +122,8 @@ async def serve(
             score, pipeline=pipeline, plugins=plugins, generate_in_background=not args.no_pregen
         )
         runner, port = await start(app, sockets=sockets)
+        if pipeline.head_start is not None:
+            pipeline.head_start.serving()
         settle_heap()
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(

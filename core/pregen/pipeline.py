@@ -58,6 +58,7 @@ from segue.core.generator import GeneratedAudio, Generator
 from segue.core.ledger import entry_name, spent_for
 from segue.core.plugins import Plugins
 from segue.core.pregen.finishing import decode_output, finish, in_thread, processing_pool
+from segue.core.pregen.headstart import HeadStart
 from segue.core.pregen.planning import (
     CACHE_METHODS,
     PlannedRequest,
@@ -159,6 +160,9 @@ class Pipeline:
         self._stop_requested = False
         self._pool: ThreadPoolExecutor | None = None
         self._seen: dict[str, tuple[Track, tuple[int, int, int]]] = {}
+        # `segue serve`'s first track, made by a worker process (pregen.headstart).
+        self.head_start: HeadStart | None = None
+        self.notify_stored = True  # False in that worker: the server notifies, once
 
     @property
     def concurrency(self) -> int:
@@ -444,6 +448,10 @@ class Pipeline:
         slots = self.scheduler.slots()
         reporter = self.reporter
         reporter.update(planned, "queued")
+        if self.head_start is not None:
+            track = await self._from_head_start(planned)
+            if track is not None:
+                return track, "stored"
         while True:
             await refresh_sink(self.primary, f"{key}.{request.output_format}")
             track = self.stored(request)
@@ -571,7 +579,24 @@ class Pipeline:
             # The generator has returned, so nothing writes there any more.
             await self.work.remove(workdir)
 
+    async def _from_head_start(self, planned: PlannedRequest) -> Track | None:
+        """The Track the head-start worker stored for this key, recorded here too."""
+        assert self.head_start is not None
+        track = await self.head_start.track_for(planned.key)
+        if track is None:
+            return None
+        if self.cache.get(planned.key) is None:  # a cache of this process only (memory)
+            self.cache.set(planned.key, track)
+        found = self.stored(planned.request)
+        if found is None:
+            return None  # gone meanwhile: generated here as usual
+        self.reporter.update(planned, "stored", "by the head-start worker")
+        self._stored_hook(found)
+        return found
+
     def _stored_hook(self, track: Track) -> None:
+        if not self.notify_stored:
+            return
         try:
             self.plugins.pm.hook.segue_track_stored(track=track)
         except Exception:
@@ -799,6 +824,8 @@ class Pipeline:
             task.cancel()
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+        if self.head_start is not None:
+            await self.head_start.aclose()  # a worker still at work is stopped
         with contextlib.suppress(Exception):
             await self.generator.aclose()
         if self.separator is not None:

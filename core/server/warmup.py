@@ -43,6 +43,8 @@ def missing_in_order(server: SegueServer) -> list[PlannedRequest]:
 async def generate_in_background(server: SegueServer) -> None:
     """Generate every missing track of the score, most wanted first (see the module)."""
     pipeline = server.pipeline
+    if pipeline is not None and pipeline.head_start is not None:
+        await pipeline.head_start.key()  # what the head-start worker makes (it says at once)
     todo = missing_in_order(server)
     if pipeline is None or not todo:
         return

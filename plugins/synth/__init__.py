@@ -30,6 +30,7 @@ class SynthGenerator:
     name = "synth"
     model = MODEL
     renders_stems = True  # each layer is a stem of its own: no stem separation
+    cpu_bound = True  # its work is CPU work here: `segue serve` starts it in a process early
 
     def __init__(self, config: dict[str, Any] | None = None, state_dir: Path | None = None) -> None:
         config = dict(config or {})
@@ -129,6 +130,9 @@ class SynthGenerator:
             loop_start_s=0.0,
             loop_end_s=length_s if arr.loop else None,
             extra={
+                # Every note is placed on this tempo and bar grid: beat_grid need not
+                # measure what the composer decided (docs/audio.md).
+                "exact_grid": True,
                 "key": arr.key.name,
                 "meter": arr.meter,
                 "bars": arr.bars if arr.loop else None,
