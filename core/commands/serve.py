@@ -3,7 +3,9 @@
 The port is taken first (a port in use fails before any work), the plan's budget and the
 generator's readiness are checked, then the server answers while the missing tracks are
 generated in the background, the mood a new session hears first (see
-``segue.core.server.warmup``).
+``segue.core.server.warmup``): with the synth, its first track by a worker process forked
+right after the port is taken, on the other core while the server starts
+(``segue.core.pregen.headstart``).
 
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM: WebSockets closed with 1001,
 generation in flight given its grace period); 1 the server could not start (port in
@@ -14,12 +16,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
 import sys
 from typing import Any
 
 from segue.core.commands import add_score_argument
+
+SETTLE_HEAP_AFTER_S = 1.0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -37,6 +42,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # No garbage collection while starting: what is made now lives on (settle_heap, once
+    # serving, collects, freezes it and turns the collector back on).
+    gc.disable()
     from segue.core.plugins import get_plugins
     from segue.core.score import load_score
     from segue.core.server.sockets import listen
@@ -124,7 +132,8 @@ async def serve(
         runner, port = await start(app, sockets=sockets)
         if pipeline.head_start is not None:
             pipeline.head_start.serving()
-        settle_heap()
+        # Once the first requests (the client that waited for the port) are answered.
+        loop.call_later(SETTLE_HEAP_AFTER_S, settle_heap)
         host = f"[{args.host}]" if ":" in args.host else args.host
         print(
             f"segue: serving {score.title!r} on http://{host}:{port}/ "

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -175,6 +176,7 @@ def start(
         # Ctrl-C reaches the whole process group: the server decides (grace, then SIGTERM).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        gc.enable()  # the server starts with it off
         code = asyncio.run(_work(score, plugins, generator, write, go_read))
     except BaseException:  # a worker reports through the pipe; the server carries on
         code = 1

@@ -986,6 +986,7 @@ def settle_heap() -> None:
     gc.freeze()
     _young, middle, _full = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_EVERY, middle, GC_FULL_EVERY)
+    gc.enable()  # `segue serve` starts with it off
 
 
 __all__ = [
