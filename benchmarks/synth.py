@@ -1,21 +1,32 @@
 """Speed of the embedded synth: seconds of audio made per second of one core.
 
-    python benchmarks/synth.py [--seconds 60] [--repeat 3]
+    python benchmarks/synth.py [--seconds 60] [--repeat 3] [--no-baseline]
 
 Renders a 60 s loop for several moods and encodes each to Ogg Vorbis (as the pipeline does),
 with the sampled instruments (the SoundFont ``soundfont: auto`` finds) and, beside them,
 with the numpy voices alone (``soundfont: none``), timing CPU time of this process
 (``time.process_time``: one core, since numpy's FFTs and element-wise ops here are
-single-threaded). Beside it, the same run times the Ogg encoding
-alone, so a slow machine shows up in both figures. Target: 50x realtime, encoding included.
+single-threaded). Beside it, the same run times the Ogg encoding alone (of other samples
+than the ones just encoded: ``segue.core.audio.encode`` returns the bytes of the samples it
+encoded last without encoding them again), so a slow machine shows up in both figures.
+Target: 50x realtime, encoding included.
+
+``baseline``: the same render with the synth as it was before the speed work (read from
+git history at BASELINE_COMMIT, so the comparison stays possible as the code moves on),
+in the same run. Each row's best of ``--repeat``; the SoundFont is parsed before timing.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +46,39 @@ PROMPTS = [
 ]
 
 
+# The synth before the speed work of issue 12 (its render at 21x realtime with the encode).
+BASELINE_COMMIT = "20e88cb"
+BASELINE_PACKAGE = "segue_synth_baseline"
+
+
+def baseline_render(folder: Path) -> Callable | None:
+    """``render_request`` of plugins/synth at BASELINE_COMMIT (the whole plugin, as a package
+    of its own in ``folder``), or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        names = subprocess.run(
+            ["git", "-C", str(root), "ls-tree", "--name-only", BASELINE_COMMIT, "plugins/synth/"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        package = folder / BASELINE_PACKAGE
+        package.mkdir()
+        for name in names:
+            source = subprocess.run(
+                ["git", "-C", str(root), "show", f"{BASELINE_COMMIT}:{name}"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            source = source.replace("segue.plugins.synth", BASELINE_PACKAGE)
+            (package / Path(name).name).write_text(source)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    sys.path.insert(0, str(folder))
+    return importlib.import_module(f"{BASELINE_PACKAGE}.render").render_request
+
+
 def encode_ogg(path: Path, samples: np.ndarray, sr: int) -> None:
     try:
         from segue.core.audio import write
@@ -46,54 +90,80 @@ def encode_ogg(path: Path, samples: np.ndarray, sr: int) -> None:
     write(path, samples, sr, "ogg", loop=True)
 
 
+def best_of(repeat: int, fn: Callable[[], object]) -> float:
+    """The least CPU time of ``repeat`` calls of ``fn``."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-baseline", action="store_true", help="skip the baseline render")
     args = parser.parse_args()
-    render_rates, total_rates, encode_rates, numpy_rates = [], [], [], []
     soundfont = find_soundfont()
     print(f"SoundFont: {soundfont or 'none found (numpy voices)'}")
-    render_request(GenerationRequest(mood="b", variant=0, prompt="warm", duration_s=2.0))
+    print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    columns: dict[str, list[float]] = {
+        k: [] for k in ("render", "+ogg", "ogg only", "numpy", "baseline", "base+ogg")
+    }
     with tempfile.TemporaryDirectory() as tmp:
+        baseline = None if args.no_baseline else baseline_render(Path(tmp))
+        ogg = Path(tmp) / "e.ogg"
+        warm = GenerationRequest(mood="b", variant=0, prompt="warm", duration_s=2.0)
+        render_request(warm)
+        if baseline is not None:
+            baseline(warm)
         print(
-            f"{'prompt':<56} {'render':>8} {'+ogg':>8} {'ogg only':>9} {'numpy':>8}  (x realtime)"
+            f"{'prompt':<44} {'render':>7} {'+ogg':>7} {'ogg only':>8} {'numpy':>7} "
+            f"{'baseline':>8} {'base+ogg':>8}  (x realtime, CPU)"
         )
         for prompt in PROMPTS:
             req = GenerationRequest(mood="bench", variant=0, prompt=prompt, duration_s=args.seconds)
-            best_render = best_total = best_enc = best_numpy = float("inf")
-            for _ in range(args.repeat):
-                t0 = time.process_time()
-                _, samples = render_request(req, SAMPLE_RATE, soundfont)
-                t1 = time.process_time()
-                encode_ogg(Path(tmp) / "t.ogg", samples, SAMPLE_RATE)
-                t2 = time.process_time()
-                encode_ogg(Path(tmp) / "e.ogg", samples, SAMPLE_RATE)
-                t3 = time.process_time()
-                best_render = min(best_render, t1 - t0)
-                best_total = min(best_total, t2 - t0)
-                best_enc = min(best_enc, t3 - t2)
-                t4 = time.process_time()
-                render_request(req, SAMPLE_RATE, None)
-                best_numpy = min(best_numpy, time.process_time() - t4)
+            _, samples = render_request(req, SAMPLE_RATE, soundfont)
             audio_s = len(samples) / SAMPLE_RATE
-            render_rates.append(audio_s / best_render)
-            total_rates.append(audio_s / best_total)
-            encode_rates.append(audio_s / best_enc)
-            numpy_rates.append(audio_s / best_numpy)
-            print(
-                f"{prompt[:56]:<56} {render_rates[-1]:8.1f} {total_rates[-1]:8.1f} "
-                f"{encode_rates[-1]:9.1f} {numpy_rates[-1]:8.1f}"
-            )
+            other = -samples  # the same cost to encode, other bytes (no memo hit)
+            t_render = best_of(args.repeat, lambda r=req: render_request(r, SAMPLE_RATE, soundfont))
+            t_enc = best_of(args.repeat, lambda x=other: encode_ogg(ogg, x, SAMPLE_RATE))
+            t_numpy = best_of(args.repeat, lambda r=req: render_request(r, SAMPLE_RATE, None))
+            row = {
+                "render": audio_s / t_render,
+                "+ogg": audio_s / (t_render + t_enc),
+                "ogg only": audio_s / t_enc,
+                "numpy": audio_s / t_numpy,
+            }
+            if baseline is not None:
+                t_base = best_of(args.repeat, lambda r=req: baseline(r, SAMPLE_RATE, soundfont))
+                row["baseline"] = audio_s / t_base
+                row["base+ogg"] = audio_s / (t_base + t_enc)
+            for k, v in row.items():
+                columns[k].append(v)
+            cells = [f"{row[k]:{w}.1f}" if k in row else " " * w for k, w in WIDTHS]
+            print(f"{prompt[:44]:<44} " + " ".join(cells), flush=True)
+    medians = {k: statistics.median(v) for k, v in columns.items() if v}
+    cells = [f"{medians[k]:{w}.1f}" if k in medians else " " * w for k, w in WIDTHS]
+    print(f"{'median':<44} " + " ".join(cells))
     print(
-        f"{'median':<56} {statistics.median(render_rates):8.1f} "
-        f"{statistics.median(total_rates):8.1f} {statistics.median(encode_rates):9.1f} "
-        f"{statistics.median(numpy_rates):8.1f}"
+        f"synth realtime factor, ogg included: {medians['+ogg']:.1f}x (target 50x; "
+        + (f"baseline {medians['base+ogg']:.1f}x; " if "base+ogg" in medians else "")
+        + f"render alone {medians['render']:.1f}x); ogg encoding alone: "
+        f"{medians['ogg only']:.1f}x; load average {os.getloadavg()[0]:.1f} at the end"
     )
-    print(
-        f"synth realtime factor, ogg included: {statistics.median(total_rates):.1f}x "
-        f"(target 50x); ogg encoding alone: {statistics.median(encode_rates):.1f}x"
-    )
+
+
+WIDTHS = [
+    ("render", 7),
+    ("+ogg", 7),
+    ("ogg only", 8),
+    ("numpy", 7),
+    ("baseline", 8),
+    ("base+ogg", 8),
+]
 
 
 if __name__ == "__main__":

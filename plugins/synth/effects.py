@@ -29,24 +29,49 @@ _FIR = _lowpass_fir(_FIR_TAPS, 0.8 / DECIM)
 
 
 def decimate(x: np.ndarray) -> np.ndarray:
-    """``x`` low-passed and taken every DECIM samples (polyphase FIR, strided slices)."""
-    m = len(x) // DECIM + 1
+    """``x`` (``(..., n)`` float32) low-passed and taken every DECIM samples.
+
+    Polyphase: the padded signal viewed as rows of DECIM samples, each phase's column
+    correlated with its taps (np.correlate runs in C; strided slices per tap cost 4x).
+    """
+    if x.ndim > 1:
+        return np.stack([decimate(row) for row in x])
+    n = len(x)
+    m = n // DECIM + 1
     pad = np.zeros(m * DECIM + _FIR_TAPS, dtype=np.float32)
-    pad[_FIR_TAPS // 2 : _FIR_TAPS // 2 + len(x)] = x
+    pad[_FIR_TAPS // 2 : _FIR_TAPS // 2 + n] = x
+    rows = pad.reshape(-1, DECIM)
     y = np.zeros(m, dtype=np.float32)
-    for k in range(_FIR_TAPS):
-        y += _FIR[k] * pad[k : k + m * DECIM : DECIM]
+    for r in range(DECIM):
+        y += np.correlate(rows[:, r], _FIR[r::DECIM], mode="valid")[:m]
     return y
 
 
 def upsample(y: np.ndarray, n: int) -> np.ndarray:
     """Back to the full rate by linear interpolation (the signal is already band-limited)."""
-    w = (np.arange(DECIM, dtype=np.float32) / DECIM)[None, :]
-    y1 = np.concatenate([y, y[-1:]])
-    out = (y1[:-1, None] * (1.0 - w) + y1[1:, None] * w).ravel()
-    if len(out) < n:
-        out = np.concatenate([out, np.zeros(n - len(out), dtype=np.float32)])
-    return out[:n]
+    out = np.zeros(n, dtype=np.float32)
+    upsample_add(y[None], out[None])
+    return out
+
+
+def upsample_add(y: np.ndarray, out: np.ndarray) -> None:
+    """Add ``y`` (rows at the low rate) to ``out`` (rows at the full rate), linearly
+    interpolated: sample ``DECIM*i + k`` is ``y[i] + (y[i+1] - y[i]) * k / DECIM``."""
+    rows, m = y.shape
+    n = out.shape[1]
+    q = min(m, -(-n // DECIM))
+    d = np.zeros((rows, q), dtype=np.float32)
+    np.subtract(y[:, 1:q], y[:, : q - 1], out=d[:, : q - 1])
+    if q < m:
+        d[:, q - 1] = y[:, q] - y[:, q - 1]
+    up = np.empty((rows, q, DECIM), dtype=np.float32)
+    up[:, :, 0] = y[:, :q]
+    for k in range(1, DECIM):
+        np.multiply(d, np.float32(k / DECIM), out=up[:, :, k])
+        up[:, :, k] += y[:, :q]
+    flat = up.reshape(rows, q * DECIM)
+    span = min(n, q * DECIM)
+    out[:, :span] += flat[:, :span]
 
 
 def _fast_len(n: int) -> int:
@@ -91,15 +116,22 @@ def impulse_response(sr: int, rt60: float, bright: float, seed: int) -> np.ndarr
 
 def wet(
     send: np.ndarray,
-    echo: np.ndarray,
+    echo: np.ndarray | None,
     sr: int,
     rt60: float,
     bright: float,
     echo_s: float,
     feedback: float,
     seed: int,
+    gain: float = 1.0,
+    into: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Reverb of ``send`` (+ echoes of ``echo``): (2, len(send)) float32, full rate."""
+    """Reverb of ``send`` (+ echoes of ``echo``) times ``gain``: (2, len(send)) float32 at the
+    full rate, added to ``into`` (and returned) when given.
+
+    The FFTs run in float32 (numpy >= 2 keeps the precision it is given): their error is
+    some 120 dB under the reverb, and they cost half the float64 ones.
+    """
     n = len(send)
     low_sr = sr / DECIM
     s = decimate(send)
@@ -113,8 +145,9 @@ def wet(
             off = d * k
             if off >= len(e):
                 break
-            taps[k % 2, off:] += g * e[: len(e) - off]
-        s = s + 0.5 * (taps[0] + taps[1])
+            taps[k % 2, off:] += np.float32(g) * e[: len(e) - off]
+        s += np.float32(0.5) * (taps[0] + taps[1])
+        taps *= np.float32(gain)
     else:
         taps = None
     ir = impulse_response(int(low_sr), rt60, bright, seed)
@@ -123,42 +156,80 @@ def wet(
     # No reverb below ``REVERB_LOW_CUT`` Hz: a room's low end is mud under the bass, and a
     # stereo one (the IR's sides differ) would not sum to mono.
     f = np.fft.rfftfreq(size, 1.0 / low_sr)
-    spec *= 1.0 / (1.0 + (REVERB_LOW_CUT / np.maximum(f, 1e-3)) ** 4)
-    out = np.empty((2, n), dtype=np.float32)
-    for ch in range(2):
-        y = np.fft.irfft(spec * np.fft.rfft(ir[ch], size), size)[: len(s)].astype(np.float32)
-        if taps is not None:
-            y += taps[ch]
-        out[ch] = upsample(y, n)
+    spec *= (gain / (1.0 + (REVERB_LOW_CUT / np.maximum(f, 1e-3)) ** 4)).astype(np.float32)
+    both = np.fft.rfft(ir.astype(np.float32), size, axis=-1)
+    both *= spec
+    y = np.fft.irfft(both, size, axis=-1)[:, : len(s)]
+    if taps is not None:
+        y += taps
+    out = np.zeros((2, n), dtype=np.float32) if into is None else into
+    upsample_add(y, out)
     return out
 
 
 def fold(x: np.ndarray, length: int) -> np.ndarray:
-    """Fold everything past ``length`` back onto the start (circularly), for seamless loops."""
+    """Fold everything past ``length`` back onto the start (circularly), for seamless loops:
+    in place, into ``x[:, :length]`` (returned)."""
     channels, n = x.shape
     if n <= length:
         out = np.zeros((channels, length), dtype=x.dtype)
         out[:, :n] = x
         return out
-    periods = -(-n // length)
-    padded = np.zeros((channels, periods * length), dtype=x.dtype)
-    padded[:, :n] = x
-    return padded.reshape(channels, periods, length).sum(axis=1)
+    out = x[:, :length]
+    for start in range(length, n, length):
+        seg = x[:, start : start + length]
+        out[:, : seg.shape[1]] += seg
+    return out
+
+
+def ramp(centres: np.ndarray, values: np.ndarray, n: int, circular: bool) -> np.ndarray:
+    """``np.interp(np.arange(n), centres, values)`` (``period=n`` when ``circular``) as
+    float32: a line per segment from a few whole-array passes (np.interp's search and
+    float64 modulo cost several times more on a minute of samples)."""
+    c = np.asarray(centres, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if circular:
+        xs = np.concatenate([[c[-1] - n], c, [c[0] + n]])
+        vs = np.concatenate([[v[-1]], v, [v[0]]])
+    else:
+        xs = np.concatenate([[min(-1.0, c[0] - 1.0)], c, [max(float(n), c[-1] + 1.0)]])
+        vs = np.concatenate([[v[0]], v, [v[-1]]])
+    starts = np.clip(np.ceil(xs), 0, n).astype(np.int64)
+    counts = np.diff(starts)
+    slope = np.diff(vs) / np.maximum(np.diff(xs), 1e-12)
+    # The line of segment k at its first sample (starts[k]), then slope per sample after it.
+    base = vs[:-1] + slope * (starts[:-1] - xs[:-1])
+    offset = np.arange(n, dtype=np.int64)
+    offset -= np.repeat(starts[:-1], counts)
+    out = offset.astype(np.float32)
+    out *= np.repeat(slope.astype(np.float32), counts)
+    out += np.repeat(base.astype(np.float32), counts)
+    return out
 
 
 def limit(x: np.ndarray, sr: int, ceiling: float, circular: bool) -> np.ndarray:
     """A smooth look-ahead peak limiter: gain per ~6 ms block, never above what a block needs.
 
+    ``x * limit_gain(...)``: see there.
+    """
+    g = limit_gain(np.max(np.abs(x), axis=0), sr, ceiling, circular)
+    return x if g is None else (x * g).astype(np.float32)
+
+
+def limit_gain(peaks: np.ndarray, sr: int, ceiling: float, circular: bool) -> np.ndarray | None:
+    """The limiter's gain per sample (float32) for a signal whose peak over its channels is
+    ``peaks`` (per sample), None where no block reaches ``ceiling``.
+
     The gain curve is a moving average of a moving minimum (radius r+1 >= r), so it is below
     the needed gain everywhere; ``circular`` treats the signal as a loop (no seam in the gain).
     """
-    n = x.shape[1]
+    n = len(peaks)
     blocks = max(1, n // 256)
     edges = np.round(np.arange(blocks) * n / blocks).astype(np.int64)
-    peak = np.maximum.reduceat(np.max(np.abs(x), axis=0), edges)
+    peak = np.maximum.reduceat(peaks, edges).astype(np.float64)
     need = np.minimum(1.0, ceiling / np.maximum(peak, 1e-9))
     if np.all(need >= 1.0):
-        return x
+        return None
     r = 6
     mode = "wrap" if circular else "edge"
     padded = np.pad(need, r + 1, mode=mode)
@@ -169,11 +240,7 @@ def limit(x: np.ndarray, sr: int, ceiling: float, circular: bool) -> np.ndarray:
     c = np.concatenate([[0.0], np.cumsum(padded)])
     gain = (c[2 * r + 1 :] - c[: -(2 * r + 1)]) / (2 * r + 1)
     centres = edges + np.diff(np.append(edges, n)) / 2
-    if circular:
-        g = np.interp(np.arange(n), centres, gain, period=n)
-    else:
-        g = np.interp(np.arange(n), centres, gain)
-    return (x * g.astype(np.float32)).astype(np.float32)
+    return ramp(centres, gain, n, circular)
 
 
 def side_scale(x: np.ndarray, max_side: float) -> float:
@@ -200,18 +267,25 @@ def scale_side(x: np.ndarray, k: float) -> np.ndarray:
 
 
 def compress_gain(
-    x: np.ndarray, sr: int, ratio: float = 2.0, above_db: float = 4.0, circular: bool = True
+    x: np.ndarray,
+    sr: int,
+    ratio: float = 2.0,
+    above_db: float = 4.0,
+    circular: bool = True,
+    energy: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """A light RMS bus compressor's gain per sample (float32, n), None when it does nothing:
     ``ratio``:1 on what rises more than ``above_db`` over the track's mean level, with a
     50 ms window and a ~0.3 s smoothing (so it breathes with the phrases but keeps the
     sections' dynamics). The gain is computed on the mix and applied to every stem alike,
-    so the stems still sum to the mix."""
+    so the stems still sum to the mix. ``energy``: ``channel_energy(x)`` if the caller has it."""
     n = x.shape[1]
     block = max(1, int(0.05 * sr))
     blocks = max(1, n // block)
     edges = np.round(np.arange(blocks) * n / blocks).astype(np.int64)
-    power = np.add.reduceat(np.square(x, dtype=np.float64).sum(axis=0), edges)
+    if energy is None:
+        energy = channel_energy(x)
+    power = np.add.reduceat(energy, edges).astype(np.float64)
     power /= np.maximum(np.diff(np.append(edges, n)), 1)
     level = 10 * np.log10(power + 1e-12)
     mean = 10 * np.log10(float(np.mean(power)) + 1e-12)
@@ -229,9 +303,12 @@ def compress_gain(
     if not smooth.any():
         return None
     centres = edges + np.diff(np.append(edges, n)) / 2
-    g = 10 ** (-smooth / 20)
-    if circular:
-        gain = np.interp(np.arange(n), centres, g, period=n)
-    else:
-        gain = np.interp(np.arange(n), centres, g)
-    return gain.astype(np.float32)
+    return ramp(centres, 10 ** (-smooth / 20), n, circular)
+
+
+def channel_energy(x: np.ndarray) -> np.ndarray:
+    """The energy per sample summed over the channels of ``x`` (channels, n): float32, n."""
+    e = np.square(x[0])
+    for ch in x[1:]:
+        e += np.square(ch)
+    return e

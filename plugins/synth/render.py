@@ -14,7 +14,15 @@ from segue.core.seams import measure_seam
 from segue.plugins.synth.arrangement import Arrangement
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
-from segue.plugins.synth.effects import compress_gain, fold, limit, scale_side, side_scale, wet
+from segue.plugins.synth.effects import (
+    channel_energy,
+    compress_gain,
+    fold,
+    limit_gain,
+    scale_side,
+    side_scale,
+    wet,
+)
 from segue.plugins.synth.instruments import VOICES, Workspace, midi_hz, render_note
 from segue.plugins.synth.sampled import Sampled
 from segue.plugins.synth.soundfont import find_soundfont
@@ -192,7 +200,7 @@ def _render(
     outs = {}
     for g in names:
         mix = mixes.pop(g)
-        reverb = wet(
+        wet(
             sends.pop(g),
             echoes.pop(g) if any_echo else None,
             sr,
@@ -201,9 +209,9 @@ def _render(
             echo_s,
             0.45,
             arr.seed % 100000 + take,
+            gain=0.55,
+            into=mix,
         )
-        mix += reverb * np.float32(0.55)
-        del reverb
         if arr.loop:
             out = fold(mix, length)
         else:
@@ -221,30 +229,38 @@ def _render(
     if arr.lofi:
         outs[names[0]] += _vinyl(length, sr, arr.seed)
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
-    comp = compress_gain(out, sr, circular=arr.loop)
+    # The master is one gain per sample (the same on both channels), the product of the
+    # compressor's, the level's and the limiter's, applied once to the mix and to each stem:
+    # the level is measured from the energy per sample, the limiter from the peak per
+    # sample, so no (2, n) intermediate is made.
+    energy = channel_energy(out)
+    comp = compress_gain(out, sr, circular=arr.loop, energy=energy)
     if comp is not None:
-        out = out * comp
-    rms = float(np.sqrt(np.mean(np.square(out, dtype=np.float64))))
+        energy *= comp
+        energy *= comp
+    rms = math.sqrt(float(np.sum(energy, dtype=np.float64)) / max(1, out.size))
+    del energy
     gain = np.float32(TARGET_RMS / rms) if rms > 0 else np.float32(1.0)
-    limited = limit(out * gain, sr, CEILING, circular=arr.loop)
+    peaks = np.maximum(np.abs(out[0]), np.abs(out[1]))
+    level = comp * gain if comp is not None else np.full(length, gain, dtype=np.float32)
+    peaks *= level
+    limiting = limit_gain(peaks, sr, CEILING, circular=arr.loop)
+    del peaks
+    if limiting is not None:
+        level *= limiting
     # A stinger's tail must reach true silence; the cos fade above leaves it at exactly 0.
     if layers is None:
-        return np.ascontiguousarray(limited.T, dtype=np.float32), None
-    # The limiter is a gain per sample (the same on both channels): the stems take it too.
-    level = _limiter_gain(out * gain, limited) * gain
-    if comp is not None:
-        level *= comp
-    stems = {g: np.ascontiguousarray((x * level).T, dtype=np.float32) for g, x in outs.items()}
+        return _leveled(out, level), None
+    stems = {g: _leveled(x, level) for g, x in outs.items()}
     mix_out = np.sum(list(stems.values()), axis=0, dtype=np.float32)
     return np.ascontiguousarray(mix_out), stems
 
 
-def _limiter_gain(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The per-sample gain ``g`` with ``y = x * g`` (both (2, n)); 1 where ``x`` is silent."""
-    den = np.einsum("ij,ij->j", x.astype(np.float64), x.astype(np.float64))
-    num = np.einsum("ij,ij->j", x.astype(np.float64), y.astype(np.float64))
-    ok = den > 1e-24
-    return np.where(ok, num / np.where(ok, den, 1.0), 1.0).astype(np.float32)
+def _leveled(x: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """``x`` (2, n) times ``level`` (n), as (n, 2) float32 frames."""
+    out = np.empty((x.shape[1], x.shape[0]), dtype=np.float32)
+    np.multiply(x.T, level[:, None], out=out)
+    return out
 
 
 def _reference_rms(ws: Workspace, voice: str) -> float:
