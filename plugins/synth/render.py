@@ -11,7 +11,7 @@ import soundfile as sf
 
 from segue.core.request import GenerationRequest
 from segue.core.seams import measure_seam
-from segue.plugins.synth.arrangement import Arrangement
+from segue.plugins.synth.arrangement import Arrangement, Part
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
 from segue.plugins.synth.effects import (
@@ -114,6 +114,13 @@ def _render(
     swing_off = arr.swing * spb / 2  # late off-beat eighths
     human = Random(arr.seed ^ 0x4855 ^ take)
     minor = arr.key.minor
+    plays = [_plays_sampled(part, sampled, minor) for part in arr.parts]
+    if sampled is not None:
+        # Every sampled pitch is rendered once, as long as its longest note.
+        for part, sampled_part in zip(arr.parts, plays, strict=True):
+            if sampled_part:
+                for note in part.notes:
+                    sampled.reserve(part.voice, note.p, note.d * 60.0 / arr.bpm)
     for pi, part in enumerate(arr.parts):
         group = stem_of(part.role, part.voice, layers) if layers else "mix"
         mix, send, echo = mixes[group], sends[group], echoes[group]
@@ -123,11 +130,7 @@ def _render(
         if is_drum:
             gl, gr = _pan(DRUM_PAN.get(sound, 0.0))
         send_gain = DRUM_SEND.get(sound, part.send) if is_drum else part.send
-        is_low = (
-            part.role == "bass"
-            or sound in LOW_DRUMS
-            or (not is_drum and VOICES[part.voice].low < LOW_VOICE)
-        )
+        is_low = _is_low(part)
         # Players are not a grid: tunes, counter-lines and chords lean 5-12 ms either side
         # of it; the rhythm section (drums, bass, arpeggios) locks to the beat within 3 ms.
         tight = is_drum or part.role in {"bass", "arp"}
@@ -140,7 +143,11 @@ def _render(
             start = max(0, round(start_f + lean)) if arr.humanise else round(start_f)
             if start >= total:
                 continue
+            amp = note.v * part.gain
+            if arr.humanise:
+                amp *= 1.0 + human.uniform(-0.06, 0.06)
             buf = None
+            scaled = False  # buf already carries amp (a new array, not a cached one)
             if is_drum:
                 b = round(note.b * 4) / 4
                 if sampled is not None:
@@ -159,39 +166,41 @@ def _render(
                         drum_cache[key] = buf
             else:
                 dur_s = note.d * 60.0 / arr.bpm
-                # In minor keys the low voices stay numpy: a sampled cello's or bass's fifth
-                # partial (a major third two octaves up) would blur the mode.
-                if sampled is not None and sampled.has(part.voice) and not (is_low and minor):
+                if plays[pi]:
                     ref = references.get(part.voice)
                     if ref is None:
                         ref = references[part.voice] = _reference_rms(ws, part.voice)
-                    buf = sampled.note(part.voice, note.p, dur_s, note.v, ref)
+                    buf = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
+                    scaled = buf is not None
                 if buf is None:
                     buf = render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take)
-            amp = note.v * part.gain
-            if arr.humanise:
-                amp *= 1.0 + human.uniform(-0.06, 0.06)
             n = min(buf.shape[-1], total - start)
             end = start + n
+            a = np.float32(1.0 if scaled else amp)
             if buf.ndim == 2 and is_low:
-                buf = (buf[0, :n] + buf[1, :n]) * np.float32(0.5)
+                buf = buf[0, :n] + buf[1, :n]
+                a *= np.float32(0.5)
+            fl, fr = np.float32(gl), np.float32(gr)
             if buf.ndim == 1:
-                seg = buf[:n] * np.float32(amp)
-                mix[0, start:end] += seg * np.float32(gl)
-                mix[1, start:end] += seg * np.float32(gr)
-                mono = seg
+                seg = buf[:n] * a
+                if fl == fr:  # one product, added to both sides
+                    mix[:, start:end] += seg if fl == 1.0 else seg * fl
+                else:
+                    mix[0, start:end] += seg * fl
+                    mix[1, start:end] += seg * fr
+                mono, mono_gain = seg, 1.0
             else:
-                seg = buf[:, :n] * np.float32(amp)
+                seg = buf[:, :n] if scaled else buf[:, :n] * a
                 if part.pan == 0:
                     mix[:, start:end] += seg
                 else:
-                    mix[0, start:end] += seg[0] * np.float32(gl)
-                    mix[1, start:end] += seg[1] * np.float32(gr)
-                mono = (seg[0] + seg[1]) * np.float32(0.5)
+                    mix[0, start:end] += seg[0] * fl
+                    mix[1, start:end] += seg[1] * fr
+                mono, mono_gain = seg[0] + seg[1], 0.5
             if send_gain:
-                send[start:end] += mono * np.float32(send_gain)
+                send[start:end] += mono * np.float32(send_gain * mono_gain)
             if part.echo:
-                echo[start:end] += mono * np.float32(part.echo)
+                echo[start:end] += mono * np.float32(part.echo * mono_gain)
     beat_s = 60.0 / arr.bpm
     echo_s = beat_s * 0.75
     while echo_s < 0.25:
@@ -261,6 +270,22 @@ def _leveled(x: np.ndarray, level: np.ndarray) -> np.ndarray:
     out = np.empty((x.shape[1], x.shape[0]), dtype=np.float32)
     np.multiply(x.T, level[:, None], out=out)
     return out
+
+
+def _is_low(part: Part) -> bool:
+    """A part that plays mono, in the middle: the bass, low drums, voices below C3."""
+    if part.voice.startswith("drum:"):
+        return part.voice[5:] in LOW_DRUMS
+    return part.role == "bass" or VOICES[part.voice].low < LOW_VOICE
+
+
+def _plays_sampled(part: Part, sampled: Sampled | None, minor: bool) -> bool:
+    """Whether the part's notes come from the SoundFont (a drum part asks per hit)."""
+    if sampled is None or part.voice.startswith("drum:") or not sampled.has(part.voice):
+        return False
+    # In minor keys the low voices stay numpy: a sampled cello's or bass's fifth partial (a
+    # major third two octaves up) would blur the mode.
+    return not (_is_low(part) and minor)
 
 
 def _reference_rms(ws: Workspace, voice: str) -> float:

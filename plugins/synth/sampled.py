@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from segue.plugins.synth.soundfont import (
+    Preset,
     SoundFont,
     load,
     play,
@@ -94,6 +95,8 @@ class Sampled:
         self.notes: dict[tuple, np.ndarray | None] = {}
         self.ramps: dict[tuple[int, float], np.ndarray] = {}
         self.releases: dict[tuple[str, int], float] = {}
+        self.zones: dict = {}  # soundfont.sustain's cache: each zone's signal per pitch
+        self.lengths: dict[tuple[str, int], int] = {}  # reserved: the longest note per pitch
 
     @classmethod
     def open(cls, path: Path | str | None, sr: int) -> Sampled | None:
@@ -119,38 +122,66 @@ class Sampled:
                 _levels[key] = got
         return got
 
+    def _release(self, voice: str, preset: Preset, pitch: float) -> float:
+        rel = self.releases.get((voice, round(pitch)))
+        if rel is None:
+            rel = self.releases[(voice, round(pitch))] = release_s(
+                preset, round(pitch), MAX_RELEASE_S
+            )
+        return rel
+
+    def reserve(self, voice: str, pitch: float, dur: float) -> None:
+        """Say that ``note`` will be asked for this note: each pitch's rendering is then made
+        once, as long as its longest note, instead of growing as longer notes come."""
+        bp = GM_PROGRAMS.get(voice)
+        preset = self.sf.preset(*bp) if bp else None
+        if preset is None:
+            return
+        rel = self._release(voice, preset, pitch)
+        n = max(1, round(dur * self.sr)) + max(2, round(rel * self.sr))
+        key = (voice, round(pitch * 100))
+        if n > self.lengths.get(key, 0):
+            self.lengths[key] = n
+
     def note(
-        self, voice: str, pitch: float, dur: float, velocity: float, reference: float
+        self,
+        voice: str,
+        pitch: float,
+        dur: float,
+        velocity: float,
+        reference: float,
+        gain: float = 1.0,
     ) -> np.ndarray | None:
-        """(2, n) float32 of one note at unit level, or None to use the numpy voice.
+        """(2, n) float32 of one note at level ``gain`` (a new array), or None to use the
+        numpy voice.
 
         Each (voice, pitch, velocity step) is rendered once, held as long as its longest
-        note; a note is a slice of that with its own release.
+        note (see ``reserve``); a note is a slice of that with its own release.
         """
         bp = GM_PROGRAMS.get(voice)
         preset = self.sf.preset(*bp) if bp else None
         if preset is None:
             return None
         vq = max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
-        rel = self.releases.get((voice, round(pitch)))
-        if rel is None:
-            rel = self.releases[(voice, round(pitch))] = release_s(
-                preset, round(pitch), MAX_RELEASE_S
-            )
+        rel = self._release(voice, preset, pitch)
         n_hold = max(1, round(dur * self.sr))
         n_rel = max(2, round(rel * self.sr))
         key = (voice, round(pitch * 100), vq)
         body = self.notes.get(key)
         if body is None or body.shape[1] < n_hold + n_rel:
             # Grow in steps, so a loop's notes of rising lengths render a few times at most.
-            n = max(n_hold + n_rel, round(1.5 * body.shape[1]) if body is not None else 0)
+            n = max(
+                n_hold + n_rel,
+                round(1.5 * body.shape[1]) if body is not None else 0,
+                self.lengths.get(key[:2], 0),
+            )
             cut = LOW_CUT.get(voice, 0.0)
-            body = sustain(self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut)
+            body = sustain(self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut, self.zones)
             if body is None:
                 return None
             body *= np.float32(self.level(voice, reference))
             self.notes[key] = body
-        out = body[:, : n_hold + n_rel].copy()
+        out = body[:, : n_hold + n_rel] * np.float32(gain)
         ramp = self.ramps.get((n_rel, rel))
         if ramp is None:
             ramp = self.ramps[(n_rel, rel)] = release_curve(n_rel, self.sr, rel)

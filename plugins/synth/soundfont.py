@@ -322,30 +322,29 @@ def _box(x: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _envelope(z: Zone, n: int, sr: int) -> np.ndarray:
-    """The zone's volume envelope while the key is held: delay, attack, hold, decay, sustain."""
+def _envelope(z: Zone, x: np.ndarray, sr: int) -> None:
+    """Shape ``x`` (in place) by the zone's volume envelope while the key is held: delay,
+    attack, hold, decay, sustain (the held level multiplies only where it is not 1)."""
+    n = len(x)
     delay = _timecents(z.gen(DELAY_VOL))
     attack = max(_timecents(z.gen(ATTACK_VOL)), 0.002)
     hold = _timecents(z.gen(HOLD_VOL))
     decay = _timecents(z.gen(DECAY_VOL))
     sustain = 10.0 ** (-max(0, min(1440, z.gen(SUSTAIN_VOL))) / 200.0)
-    env = np.full(n, np.float32(sustain))
     a0 = min(n, int(delay * sr))
     a1 = min(n, a0 + max(1, int(attack * sr)))
-    env[:a0] = 0.0
-    env[a0:a1] = np.linspace(0.0, 1.0, a1 - a0, endpoint=False, dtype=np.float32)
+    x[:a0] = 0.0
+    x[a0:a1] *= np.linspace(0.0, 1.0, a1 - a0, endpoint=False, dtype=np.float32)
     h1 = min(n, a1 + int(hold * sr))
-    env[a1:h1] = 1.0
+    level = np.float32(sustain)
     if decay > 0 and sustain < 1.0 and h1 < n:
         # SF2 decays fall linearly in dB: 100 dB over the decay time, down to sustain.
         d_n = min(n - h1, int(decay * (-20.0 * np.log10(max(sustain, 1e-5))) / 100.0 * sr) + 1)
         k = np.float32(-100.0 / decay / 20.0 * np.log(10.0) / sr)
-        env[h1 : h1 + d_n] = np.maximum(
-            np.exp(np.arange(d_n, dtype=np.float32) * k), np.float32(sustain)
-        )
-    elif h1 < n:
-        env[h1:] = np.float32(sustain) if decay > 0 or sustain < 1.0 else 1.0
-    return env
+        x[h1 : h1 + d_n] *= np.maximum(np.exp(np.arange(d_n, dtype=np.float32) * k), level)
+        x[h1 + d_n :] *= level
+    elif h1 < n and (decay > 0 or sustain < 1.0) and level != 1.0:
+        x[h1:] *= level
 
 
 def release_s(preset: Preset, key: int, cap: float = 1.0) -> float:
@@ -371,11 +370,14 @@ def sustain(
     velocity: float,
     sr: int,
     low_cut: float = 0.0,
+    cache: dict | None = None,
 ) -> np.ndarray | None:
     """``n`` samples (2, n) float32 of a note held down (no release), or None if no zone.
 
     ``low_cut``: a gentle high-pass (Hz, about; applied to the samples) that leaves room
-    under an accompanying part."""
+    under an accompanying part. ``cache``: a dict kept across the notes of one render, where
+    each zone's signal at a pitch (and each of its velocity filters) is kept, so notes of
+    other velocities or lengths on that pitch reuse it."""
     key = round(pitch)
     vel = max(1, min(127, round(velocity * 127)))
     zones = [
@@ -387,54 +389,15 @@ def sustain(
         return None
     out = np.zeros((2, n), dtype=np.float32)
     for z in zones:
-        h = sf.samples[z.sample]
-        root = z.gen(ROOT_KEY)
-        if root < 0:
-            root = h.pitch if h.pitch <= 127 else 60
-        cents = (
-            (pitch - root) * z.gen(SCALE_TUNING)
-            + 100 * z.gen(COARSE_TUNE)
-            + z.gen(FINE_TUNE)
-            + h.correction
-        )
-        ratio = 2.0 ** (cents / 1200.0) * h.rate / sr
-        # The cut, given at the note's pitch, sits lower in the sample's own pitch.
-        cut = round(low_cut / ratio * h.rate / sr, -1) if low_cut else 0.0
-        data, loop_a, loop_b = sf.sample(z.sample, cut)
-        start = z.gen(START_OFS) + 32768 * z.gen(START_COARSE)
-        end = len(data) + z.gen(END_OFS) + 32768 * z.gen(END_COARSE)
-        loop_a += z.gen(LOOP_START_OFS) + 32768 * z.gen(LOOP_START_COARSE)
-        loop_b += z.gen(LOOP_END_OFS) + 32768 * z.gen(LOOP_END_COARSE)
-        end = max(2, min(len(data), end))
-        start = max(0, min(start, end - 2))
-        looped = z.gen(SAMPLE_MODES) & 1 and start <= loop_a < loop_b <= end and loop_b - loop_a > 8
-        m = n if looped else min(n, int((end - 1 - start) / ratio))
-        if m <= 1:
-            continue
-        # Positions in 40.24 fixed point: integer index and fraction without float64 passes.
-        step = round(ratio * (1 << 24))
-        acc = np.arange(m, dtype=np.int64)
-        acc *= step
-        i = (acc >> 24) + start
-        frac = (acc & 0xFFFFFF).astype(np.float32)
-        frac *= np.float32(1.0 / (1 << 24))
-        if looped:
-            first = int(np.searchsorted(i, loop_b))
-            if first < m:
-                i[first:] = loop_a + (i[first:] - loop_a) % (loop_b - loop_a)
-        j = i + 1
-        if looped:
-            j[j >= loop_b] = loop_a
-        np.minimum(j, end - 1, out=j)
-        x = data[i]
-        x += (data[j] - x) * frac
-        x *= _envelope(z, m, sr)
         # Velocity colours the sound: soft notes lose their top (up to 4 octaves of cut-off
         # at velocity 0, none at 127), as the SF2 default velocity-to-filter modulator does.
         fc = 2.0 ** (z.gen(FILTER_FC) / 1200.0) * 8.176 * 2.0 ** (-4.0 * (1.0 - vel / 127) ** 2)
         width = min(64, round(0.44 * sr / fc))
-        if width >= 2:
-            x = _box(x, width)
+        x = _zone_signal(sf, z, pitch, n, sr, low_cut, width if width >= 2 else 1, cache)
+        if x is None:
+            continue
+        m = len(x)
+        h = sf.samples[z.sample]
         gain = 10.0 ** (-z.gen(ATTENUATION) * 0.4 / 200.0)  # EMU/FluidSynth attenuation scale
         pan = max(-500, min(500, z.gen(PAN))) / 500.0
         if h.kind & 2 and not z.gen(PAN):  # right half of a stereo pair
@@ -442,9 +405,104 @@ def sustain(
         elif h.kind & 4 and not z.gen(PAN):
             pan = -1.0
         a = (pan + 1.0) * np.pi / 4
-        out[0, :m] += x * np.float32(gain * np.cos(a) * np.sqrt(2))
-        out[1, :m] += x * np.float32(gain * np.sin(a) * np.sqrt(2))
+        for ch, side in enumerate((np.cos(a), np.sin(a))):
+            part = x * np.float32(gain * side * np.sqrt(2))
+            out[ch, :m] += part
     return out
+
+
+def _zone_signal(
+    sf: SoundFont,
+    z: Zone,
+    pitch: float,
+    n: int,
+    sr: int,
+    low_cut: float,
+    width: int,
+    cache: dict | None,
+) -> np.ndarray | None:
+    """The zone's sample played at ``pitch`` for up to ``n`` samples (fewer if an unlooped
+    sample ends first): resampled (linear interpolation), looped, shaped by the zone's
+    volume envelope and low-passed by a ``width``-sample moving average (1: none); None if
+    it is too short to play. Every stage is causal, so a shorter note is a prefix of a
+    longer one: ``cache`` keeps the longest made (as many samples as were asked for, or
+    all of them when the sample ended)."""
+    tag = (id(z), pitch, low_cut, sr, width)
+    if cache is not None:
+        got = cache.get(tag)
+        if got is not None and (len(got[0]) >= n or got[1]):
+            return got[0][:n]
+    if width > 1:
+        x = _zone_signal(sf, z, pitch, n, sr, low_cut, 1, cache)
+        if x is None:
+            return None
+        x = _box(x, width)
+    else:
+        x = _resample(sf, z, pitch, n, sr, low_cut)
+        if x is None:
+            return None
+        _envelope(z, x, sr)
+    if cache is not None:
+        cache[tag] = (x, len(x) < n)
+    return x
+
+
+def _resample(
+    sf: SoundFont, z: Zone, pitch: float, n: int, sr: int, low_cut: float
+) -> np.ndarray | None:
+    """The zone's sample at ``pitch`` (linear interpolation), looped while held: up to ``n``
+    samples, float32; None when less than two samples would play."""
+    h = sf.samples[z.sample]
+    root = z.gen(ROOT_KEY)
+    if root < 0:
+        root = h.pitch if h.pitch <= 127 else 60
+    cents = (
+        (pitch - root) * z.gen(SCALE_TUNING)
+        + 100 * z.gen(COARSE_TUNE)
+        + z.gen(FINE_TUNE)
+        + h.correction
+    )
+    ratio = 2.0 ** (cents / 1200.0) * h.rate / sr
+    # The cut, given at the note's pitch, sits lower in the sample's own pitch.
+    cut = round(low_cut / ratio * h.rate / sr, -1) if low_cut else 0.0
+    data, loop_a, loop_b = sf.sample(z.sample, cut)
+    start = z.gen(START_OFS) + 32768 * z.gen(START_COARSE)
+    end = len(data) + z.gen(END_OFS) + 32768 * z.gen(END_COARSE)
+    loop_a += z.gen(LOOP_START_OFS) + 32768 * z.gen(LOOP_START_COARSE)
+    loop_b += z.gen(LOOP_END_OFS) + 32768 * z.gen(LOOP_END_COARSE)
+    end = max(2, min(len(data), end))
+    start = max(0, min(start, end - 2))
+    looped = z.gen(SAMPLE_MODES) & 1 and start <= loop_a < loop_b <= end and loop_b - loop_a > 8
+    m = n if looped else min(n, int((end - 1 - start) / ratio))
+    if m <= 1:
+        return None
+    # Positions in 40.24 fixed point: integer index and fraction without float64 passes.
+    step = round(ratio * (1 << 24))
+    acc = np.arange(m, dtype=np.int64)
+    acc *= step
+    i = acc >> 24
+    frac = (acc & 0xFFFFFF).astype(np.float32)
+    del acc
+    frac *= np.float32(1.0 / (1 << 24))
+    # The source from ``start`` on, the loop written out as often as the note needs it (or
+    # the last sample held), so that sample i and i + 1 are read without wrapping indices.
+    top = int(i[-1]) + 2
+    if looped:
+        src = data[start:loop_b]
+        if top > len(src):
+            reps = -(-(top - len(src)) // (loop_b - loop_a))
+            src = np.concatenate([src, np.tile(data[loop_a:loop_b], reps)])
+    else:
+        src = data[start:end]
+        if top > len(src):
+            src = np.concatenate([src, data[end - 1 : end]])
+    x = src[i]
+    nxt = src[1:][i]
+    del i
+    nxt -= x
+    nxt *= frac
+    x += nxt
+    return x
 
 
 def play(
