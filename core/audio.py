@@ -4,7 +4,9 @@
 decoded samples with its metadata. :func:`read`/:func:`decode` decode, :func:`encode`/
 :func:`write` encode deterministically, and the measures below work on the samples.
 
-Formats (``fmt``), all through soundfile/libsndfile:
+Formats (``fmt``): Vorbis, FLAC and WAV through soundfile/libsndfile; Opus through libopus
+(PyAV's FFmpeg build) and MP3 through LAME (lameenc), whose builds run 3 and 2.4 times
+faster than the ones inside the soundfile wheel (docs/audio.md, "Speed"):
 
 =======  ==================  ============================================================
 fmt      codec               settings and why
@@ -13,18 +15,21 @@ ogg      Ogg Vorbis          quality 0.5 (``oggenc -q5``; soundfile ``compressio
                              0.5 is Vorbis quality 1 - 0.5): about 145 kbit/s, a 60 s
                              stereo track is about 1.1 MB. Decodes to exactly the
                              frames written, so loops are gapless.
-opus     Ogg Opus            about 128 kbit/s stereo. Opus runs at 48 kHz only (8/12/16/
-                             24 kHz too): other rates are resampled to 48 kHz (FFT
-                             resampler; circular for loops so the seam stays seamless).
-                             Decoded length is exact (pre-skip and end trimming).
-mp3      MPEG-1 Layer III    160 kbit/s constant bit rate (CBR keeps seeking exact in
-                             every player). libsndfile writes a LAME/Xing header that
-                             records the encoder delay and padding, and decoders that
-                             honour it (libmpg123, hence soundfile) return the exact
-                             frame count, but many players do not: **mp3 loops are not
-                             sample-exact** (encoder padding, see docs/audio.md);
-                             prefer ogg for looping music. LAME's
-                             preset scales the input by 0.95; write() undoes it.
+opus     Ogg Opus            libopus, 128 kbit/s variable, complexity 10 (its default).
+                             Opus runs at 48 kHz only (8/12/16/24 kHz too): other
+                             rates are resampled to 48 kHz (FFmpeg's resampler, within
+                             -60 dB of an ideal one below 18 kHz; circular for loops so
+                             the seam stays seamless). Decoded length is exact (pre-skip
+                             and end trimming); FFmpeg decodes it for the checks.
+mp3      MPEG-1 Layer III    LAME, 160 kbit/s constant bit rate (CBR keeps seeking exact
+                             in every player), algorithm quality 3 (LAME's default).
+                             segue writes the LAME/Info header that records the encoder
+                             delay and padding, and decoders that honour it (libmpg123,
+                             FFmpeg, Chromium) return the exact frame count, but many
+                             players do not: **mp3 loops are not sample-exact**
+                             (encoder padding, see docs/audio.md); prefer ogg for
+                             looping music. LAME scales the input by 0.95; encode()
+                             undoes it.
 flac     FLAC, 16 bit        lossless; 16 bit because every player takes it and the
                              tracks are normalised well above 16-bit noise.
 wav      WAV PCM_16          16-bit PCM for the same reason (small, universal).
@@ -32,8 +37,10 @@ wav      WAV PCM_16          16-bit PCM for the same reason (small, universal).
 
 Every encode is deterministic: the same samples give byte-identical files. libsndfile
 picks a random Ogg stream serial number; :func:`write` rewrites every Ogg page's serial
-with one derived from the content and recomputes each page's CRC. FLAC (an MD5 of the
-audio, no timestamp), MP3 (libmp3lame) and PCM WAV are deterministic as written.
+with one derived from the content and recomputes each page's CRC (FFmpeg writes Opus with
+its ``bitexact`` flag: no version string). FLAC (an MD5 of the audio, no timestamp), MP3
+(LAME) and PCM WAV are deterministic as written. More than two channels (which the
+faster encoders are not set up for here) go through libsndfile's Opus and LAME.
 
 Samples are ``float32`` arrays shaped ``(frames, channels)``. PCM formats are clipped to
 [-1, 1]; normalisation (``segue.plugins.loudness``) keeps true peaks at -1 dBTP or below.
@@ -73,6 +80,7 @@ __all__ = [
     "fix_ogg_serial",
     "frame_peaks",
     "k_weighted",
+    "k_weighted_power",
     "loudness",
     "ogg_crc",
     "oversampled_peaks",
@@ -190,7 +198,7 @@ def follow_gain(
 
 @dataclass(frozen=True)
 class Encoding:
-    """How one output format is written through libsndfile."""
+    """How one output format is written: by libsndfile, or by libopus/LAME for speed."""
 
     container: str
     subtype: str
@@ -202,16 +210,37 @@ class Encoding:
     ogg: bool = False
     # Applied before encoding to undo a codec's own scaling, so decoded level = input level.
     gain: float = 1.0
+    # "libsndfile" (through soundfile), "libopus" (through PyAV's FFmpeg) or "lame"
+    # (lameenc). The soundfile wheel's own libopus and LAME run 3 to 4 times slower than
+    # these builds (docs/audio.md, "Speed"); libsndfile remains the fallback for more
+    # than two channels, which neither of the others is set up for here.
+    encoder: str = "libsndfile"
+    # Bit rate in bit/s (libopus: variable, LAME: constant) and at ``best`` quality.
+    bitrate: int = 0
+    best_bitrate: int = 0
+    # libopus complexity (0-10, 10 slowest) or LAME's algorithm quality (0 best-9 fastest).
+    effort: int = 0
+    # MP3 below 32 kHz (MPEG-2 and 2.5) carries half and a fifth of ``bitrate``, as
+    # libsndfile chose; a bit rate the caller asks for is used as it is.
+    scale_bitrate: bool = True
 
 
 ENCODINGS: dict[str, Encoding] = {
     # libsndfile sets Vorbis quality = 1 - compression_level: 0.5 is oggenc's -q5.
     "ogg": Encoding("OGG", "VORBIS", compression_level=0.5, ogg=True),
-    # libsndfile maps the level linearly onto the Opus bit rate; 0.77 gives ~128 kbit/s stereo.
+    # About 128 kbit/s stereo (variable); complexity 10 is libopus's default and best.
     "opus": Encoding(
-        "OGG", "OPUS", compression_level=0.77, rates=(8000, 12000, 16000, 24000, 48000), ogg=True
+        "OGG",
+        "OPUS",
+        compression_level=0.77,  # the libsndfile fallback: ~128 kbit/s stereo
+        rates=(8000, 12000, 16000, 24000, 48000),
+        ogg=True,
+        encoder="libopus",
+        bitrate=128000,
+        best_bitrate=510000,
+        effort=10,
     ),
-    # Constant 160 kbit/s: level 0.5 of libsndfile's CBR range (320 down to 32 kbit/s).
+    # Constant 160 kbit/s at LAME's default algorithm quality (3, what libsndfile used).
     "mp3": Encoding(
         "MP3",
         "MPEG_LAYER_III",
@@ -221,6 +250,10 @@ ENCODINGS: dict[str, Encoding] = {
         fallback_rate=44100,
         # LAME's bit-rate presets scale the input by 0.95 (-0.45 dB) at 160 kbit/s.
         gain=1 / 0.95,
+        encoder="lame",
+        bitrate=160000,
+        best_bitrate=320000,
+        effort=3,
     ),
     "flac": Encoding("FLAC", "PCM_16"),
     "wav": Encoding("WAV", "PCM_16"),
@@ -270,7 +303,10 @@ def decode(data: bytes, name: str = "audio") -> tuple[np.ndarray, int]:
     hit = getattr(_memo, "decoded", None)
     if hit is not None and hit[0] == key:
         return hit[1].copy(), hit[2]
-    samples, sr = _decode(io.BytesIO(data), name, name)
+    if data[:4] == b"OggS" and data[28:36] == b"OpusHead":
+        samples, sr = _decode_opus(data, name)
+    else:
+        samples, sr = _decode(io.BytesIO(data), name, name)
     _memo.decoded = (key, samples.copy(), sr)
     return samples, sr
 
@@ -287,6 +323,27 @@ def _decode(
     if not np.isfinite(samples).all():
         raise AudioError(f"{name}: cannot decode audio: non-finite samples")
     return np.ascontiguousarray(samples), int(sr)
+
+
+def _decode_opus(data: bytes, name: str) -> tuple[np.ndarray, int]:
+    """Ogg Opus bytes by FFmpeg's decoder: the frames libsndfile returns, in 60 % of the time."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), "r", format="ogg") as f:
+            chunks = [frame.to_ndarray() for frame in f.decode(audio=0)]
+    except (av.FFmpegError, IndexError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise AudioError(f"{name}: cannot decode audio: {' '.join(reason.split())}") from None
+    if not chunks:
+        raise AudioError(f"{name}: cannot decode audio: no samples")
+    planar = np.concatenate(chunks, axis=1) if len(chunks) > 1 else chunks[0]
+    samples = np.ascontiguousarray(planar.T, dtype=np.float32)
+    if samples.shape[0] == 0:
+        raise AudioError(f"{name}: cannot decode audio: no samples")
+    if not np.isfinite(samples).all():
+        raise AudioError(f"{name}: cannot decode audio: non-finite samples")
+    return samples, 48000
 
 
 def _reason(exc: BaseException, path: str | os.PathLike[str]) -> str:
@@ -344,11 +401,14 @@ def encode(
     loop: bool = False,
     name: str = "audio",
     best: bool = False,
+    bitrate: int | None = None,
 ) -> bytes:
     """:func:`write`, to bytes in memory: the pipeline hashes and verifies them before storing.
 
     ``name`` says what is encoded in errors. ``best``: a lossy codec at its top quality
     (a track with stems: their decoded sum must match the decoded mix, docs/audio.md).
+    ``bitrate`` (bit/s): another bit rate than the format's, for ``opus`` and ``mp3``
+    (the fal emulator serves fal's ``mp3_44100_192``, ``opus_48000_64``...).
     """
     try:
         enc = ENCODINGS[fmt]
@@ -357,10 +417,14 @@ def encode(
             f"{name}: unknown audio format {fmt!r} (one of {', '.join(ENCODINGS)})"
         ) from None
     if best and fmt in ("ogg", "opus", "mp3"):
-        enc = dataclasses.replace(enc, compression_level=0.0)
+        enc = dataclasses.replace(enc, compression_level=0.0, bitrate=enc.best_bitrate)
+    if bitrate is not None:
+        if enc.encoder == "libsndfile":
+            raise AudioError(f"{name}: {fmt} takes no bit rate")
+        enc = dataclasses.replace(enc, bitrate=int(bitrate), scale_bitrate=False)
     x = _as_frames(samples, name)
     sr = int(sr)
-    digest = hashlib.sha256(repr((x.shape, sr, fmt, loop, best)).encode())
+    digest = hashlib.sha256(repr((x.shape, sr, fmt, loop, best, bitrate)).encode())
     digest.update(memoryview(np.ascontiguousarray(x)).cast("B"))
     key = digest.digest()
     hit = getattr(_memo, "encoded", None)
@@ -372,32 +436,235 @@ def encode(
 
 
 def _encode(x: np.ndarray, sr: int, fmt: str, enc: Encoding, loop: bool, name: str) -> bytes:
+    if enc.encoder != "libsndfile" and x.shape[1] > 2:
+        enc = dataclasses.replace(enc, encoder="libsndfile")
     if enc.rates is not None and sr not in enc.rates:
-        x = resample(x, sr, enc.fallback_rate, circular=loop)
+        if enc.encoder == "libsndfile":
+            x = resample(x, sr, enc.fallback_rate, circular=loop)
+        else:
+            x = _swr_resample(x, sr, enc.fallback_rate, circular=loop)
         sr = enc.fallback_rate
     if enc.gain != 1.0:
         x = x * np.float32(enc.gain)
     if enc.subtype.startswith("PCM"):
         # libsndfile wraps, rather than clips, out-of-range floats converted to integers.
         x = np.clip(x, -1.0, 1.0)
-    buffer = io.BytesIO()
     try:
-        with sf.SoundFile(
-            buffer,
-            "w",
-            samplerate=sr,
-            channels=x.shape[1],
-            format=enc.container,
-            subtype=enc.subtype,
-            compression_level=enc.compression_level,
-            bitrate_mode=enc.bitrate_mode,
-        ) as f:
-            for start in range(0, x.shape[0], _WRITE_BLOCK):
-                f.write(x[start : start + _WRITE_BLOCK])
+        if enc.encoder == "libopus":
+            data = _encode_opus(x, sr, enc.bitrate, enc.effort)
+        elif enc.encoder == "lame":
+            kbps = _mp3_kbps(sr, enc.bitrate) if enc.scale_bitrate else enc.bitrate // 1000
+            data = _encode_mp3(x, sr, kbps, enc.effort)
+        else:
+            data = _encode_sndfile(x, sr, enc)
     except (sf.LibsndfileError, RuntimeError, OSError, ValueError, TypeError) as exc:
         raise AudioError(f"{name}: cannot encode {fmt}: {_reason(exc, name)}") from None
-    data = buffer.getvalue()
     return fix_ogg_serial(data) if enc.ogg else data
+
+
+def _encode_sndfile(x: np.ndarray, sr: int, enc: Encoding) -> bytes:
+    buffer = io.BytesIO()
+    with sf.SoundFile(
+        buffer,
+        "w",
+        samplerate=sr,
+        channels=x.shape[1],
+        format=enc.container,
+        subtype=enc.subtype,
+        compression_level=enc.compression_level,
+        bitrate_mode=enc.bitrate_mode,
+    ) as f:
+        for start in range(0, x.shape[0], _WRITE_BLOCK):
+            f.write(x[start : start + _WRITE_BLOCK])
+    return buffer.getvalue()
+
+
+# --- libopus through PyAV, LAME through lameenc --------------------------------------------
+
+_LAYOUTS = {1: "mono", 2: "stereo"}
+# Frames handed to FFmpeg at once: few Python calls, little memory.
+_AV_BLOCK = 1 << 16
+
+
+def _encode_opus(x: np.ndarray, sr: int, bitrate: int, complexity: int) -> bytes:
+    """Ogg Opus by libopus (variable bit rate), with pre-skip and end trimming: exact length.
+
+    FFmpeg's ``bitexact`` flag leaves its version out of the file, so the same samples
+    give the same bytes (the stream serial is fixed afterwards, as for every Ogg file).
+    """
+    import av  # only when opus is written: PyAV takes a fifth of a second to import
+
+    layout = _LAYOUTS[x.shape[1]]
+    buffer = io.BytesIO()
+    try:
+        with av.open(buffer, "w", format="ogg", options={"fflags": "+bitexact"}) as out:
+            options = {"b": str(bitrate), "compression_level": str(complexity)}
+            stream = out.add_stream("libopus", rate=sr, options=options)
+            stream.codec_context.layout = layout
+            for start in range(0, x.shape[0], _AV_BLOCK):
+                block = np.ascontiguousarray(x[start : start + _AV_BLOCK]).reshape(1, -1)
+                frame = av.AudioFrame.from_ndarray(block, format="flt", layout=layout)
+                frame.sample_rate = sr
+                frame.pts = start
+                for packet in stream.encode(frame):
+                    out.mux(packet)
+            for packet in stream.encode(None):
+                out.mux(packet)
+    except av.FFmpegError as exc:
+        raise ValueError(str(exc)) from None
+    return buffer.getvalue()
+
+
+def _swr_resample(x: np.ndarray, sr_in: int, sr_out: int, *, circular: bool) -> np.ndarray:
+    """:func:`resample` by FFmpeg's resampler (a windowed sinc): a tenth of the FFT's cost.
+
+    Within -100 dB of :func:`resample` on music. ``circular``: the signal is one period of
+    a loop; it is resampled with some of its own end before it and its start after it,
+    at exactly ``n_out / n_in`` (its length rounded to whole frames, as :func:`resample`
+    does), so the resampled loop is seamless.
+    """
+    n_in = x.shape[0]
+    n_out = max(1, round(n_in * sr_out / sr_in))
+    if not circular:
+        return _fit(_swr(x, sr_in, sr_out), n_out)
+    # Context of whole periods for short loops (no fractional offset), else 1024 frames.
+    reps = math.ceil(1024 / n_in)
+    if reps > 1:
+        context, ext = reps * n_in, np.concatenate([x] * (2 * reps + 1))
+    else:
+        context, ext = 1024, np.concatenate([x[-1024:], x, x[:1024]])
+    g = math.gcd(n_in, n_out)
+    # Output frame m lands on input time m * n_in / n_out: the first at or after the
+    # context. (At most one input frame later than the loop's start: a constant offset
+    # under 23 microseconds, nothing at the seam.)
+    first = -(-context * n_out // n_in)
+    return _fit(_swr(ext, n_in // g, n_out // g)[first:], n_out)
+
+
+def _fit(y: np.ndarray, n: int) -> np.ndarray:
+    if y.shape[0] >= n:
+        return np.ascontiguousarray(y[:n])
+    return np.concatenate([y, np.zeros((n - y.shape[0], y.shape[1]), np.float32)])
+
+
+def _swr(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    import av
+
+    layout = _LAYOUTS[x.shape[1]]
+    resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate_out)
+    out = []
+    for start in range(0, x.shape[0], _AV_BLOCK):
+        block = np.ascontiguousarray(x[start : start + _AV_BLOCK].T)
+        frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
+        frame.sample_rate = rate_in
+        out += [f.to_ndarray() for f in resampler.resample(frame)]
+    out += [f.to_ndarray() for f in resampler.resample(None)]
+    return np.ascontiguousarray(np.concatenate(out, axis=1).T, dtype=np.float32)
+
+
+# MPEG audio: bit rates by version and layer III, sample rates by version.
+_MPEG_KBPS = {
+    1: (0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320),
+    2: (0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160),
+}
+_MPEG_RATES = {1: (44100, 48000, 32000), 2: (22050, 24000, 16000), 2.5: (11025, 12000, 8000)}
+# LAME's encoder delay (samples it puts before the signal) and every mp3 decoder's own.
+_LAME_DELAY = 576
+_DECODER_DELAY = 529
+
+
+def _mp3_kbps(sr: int, bitrate: int) -> int:
+    """``bitrate`` in kbit/s for the MPEG version of ``sr`` (as libsndfile chose it).
+
+    MPEG-2 (16-24 kHz) carries half, MPEG-2.5 (8-12 kHz) a fifth: 160 kbit/s becomes 80
+    and 32, 320 becomes 160 and 64 (each version's highest).
+    """
+    kbps = bitrate // 1000
+    if sr >= 32000:
+        return kbps
+    return kbps // 2 if sr >= 16000 else kbps // 5
+
+
+def _encode_mp3(x: np.ndarray, sr: int, kbps: int, quality: int) -> bytes:
+    """Constant-bit-rate MP3 by LAME, with the LAME/Info header libsndfile wrote.
+
+    lameenc writes the frames only; the header frame put before them records the
+    encoder delay and padding, so decoders that honour it (libmpg123, FFmpeg, hence
+    browsers built on it) return exactly the frames encoded.
+    """
+    import lameenc
+
+    encoder = lameenc.Encoder()
+    encoder.set_bit_rate(kbps)
+    encoder.set_in_sample_rate(sr)
+    encoder.set_out_sample_rate(sr)  # LAME would resample for low bit rates
+    encoder.set_channels(x.shape[1])
+    encoder.set_quality(quality)
+    pcm = np.round(np.clip(x, -1.0, 1.0) * 32767.0).astype("<i2")
+    frames = bytes(encoder.encode(pcm.tobytes())) + bytes(encoder.flush())
+    return _lame_header(frames, x.shape[0]) + frames
+
+
+def _crc16(data: bytes) -> int:
+    """CRC-16/ARC (reflected 0x8005, initial 0): the LAME tag's own checksum."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def _lame_header(frames: bytes, samples: int) -> bytes:
+    """The Info frame (Xing header with LAME's extension) for these CBR ``frames``."""
+    h = frames[:4]
+    if len(frames) < 4 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
+        raise ValueError("LAME wrote no MPEG frame")
+    version = {3: 1, 2: 2, 0: 2.5}[(h[1] >> 3) & 3]
+    kbps = _MPEG_KBPS[1 if version == 1 else 2][h[2] >> 4]
+    sr = _MPEG_RATES[version][(h[2] >> 2) & 3]
+    mono = (h[3] >> 6) == 3
+    per_frame = 1152 if version == 1 else 576
+    side = (17 if mono else 32) if version == 1 else (9 if mono else 17)
+    table = _MPEG_KBPS[1 if version == 1 else 2]
+    unit = (144 if version == 1 else 72) * 1000
+    size = unit * kbps // sr
+    count = -(-(samples + _LAME_DELAY) // per_frame)
+    # The frames' own count (each is `size` bytes, or one more with its padding bit).
+    count = max(count, _count_frames(frames, size))
+    padding = count * per_frame - _LAME_DELAY - samples
+    # The header frame is the stream's, unpadded; at a low bit rate too small for the tag,
+    # a higher one (as LAME does: decoders read each frame's own bit rate).
+    index = h[2] >> 4
+    while unit * table[index] // sr < 4 + side + 156 and index < 14:
+        index += 1
+    tag = bytearray(unit * table[index] // sr)
+    tag[:4] = bytes([h[0], h[1], (index << 4) | (h[2] & 0x0D), h[3]])
+    at = 4 + side
+    toc = bytes(i * 256 // 100 for i in range(100))
+    struct.pack_into(">4sII", tag, at, b"Info", 0x0F, count)
+    total = len(tag) + len(frames)
+    struct.pack_into(">I", tag, at + 12, total)
+    tag[at + 16 : at + 116] = toc
+    struct.pack_into(">I", tag, at + 116, 57)  # LAME's quality indicator for -q 3
+    lame = at + 120
+    tag[lame : lame + 9] = b"LAME3.100"
+    tag[lame + 9] = 0x01  # tag revision 0, constant bit rate
+    tag[lame + 20] = min(kbps, 255)
+    delay_padding = (_LAME_DELAY << 12) | max(0, padding)
+    tag[lame + 21 : lame + 24] = delay_padding.to_bytes(3, "big")
+    struct.pack_into(">I", tag, lame + 28, total)
+    struct.pack_into(">H", tag, lame + 34, _crc16(bytes(tag[: lame + 34])))
+    return bytes(tag)
+
+
+def _count_frames(frames: bytes, size: int) -> int:
+    """How many MPEG frames ``frames`` holds (walking their headers' padding bits)."""
+    count = pos = 0
+    while pos + 4 <= len(frames) and frames[pos] == 0xFF:
+        pos += size + ((frames[pos + 2] >> 1) & 1)
+        count += 1
+    return count
 
 
 def write_float_wav(path: str | os.PathLike[str], samples: np.ndarray, sr: int) -> None:
@@ -541,12 +808,11 @@ def loudness(samples: np.ndarray, sr: int) -> float:
     shorter than one 400 ms gating block are measured as a single block; channels beyond
     the fifth are not counted (BS.1770 weighs five).
     """
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
     if x.shape[0] == 0 or not np.any(x):
         return float("-inf")
-    x = x[:, :5]
     n = x.shape[0]
     block = min(0.4, n / sr)
     # pyloudnorm's block bounds, computed as it computes them (75 % overlap).
@@ -555,11 +821,10 @@ def loudness(samples: np.ndarray, sr: int) -> float:
     lo = (block * (j * 0.25) * sr).astype(np.int64)
     # The last block may reach past the end (its count is rounded): it ends at the end.
     hi = np.minimum((block * (j * 0.25 + 1) * sr).astype(np.int64), n)
-    k = k_weighted(x, sr)
-    sums = np.zeros((n + 1, x.shape[1]))
-    np.cumsum(k * k, axis=0, out=sums[1:])
-    z = (sums[hi] - sums[lo]) / (block * sr)  # mean square per block and channel
-    blocks = z @ np.array(_CHANNEL_WEIGHTS[: x.shape[1]])
+    sums = np.zeros(n + 1)
+    np.cumsum(k_weighted_power(x, sr), out=sums[1:])
+    # Weighted mean square per block (the channels summed before the blocks: the same sum).
+    blocks = (sums[hi] - sums[lo]) / (block * sr)
     with np.errstate(divide="ignore", invalid="ignore"):
         levels = -0.691 + 10.0 * np.log10(blocks)
         gated = blocks[levels >= _ABSOLUTE_GATE_LUFS]
@@ -673,30 +938,55 @@ def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def k_weighted(samples: np.ndarray, sr: int) -> np.ndarray:
     """The samples through BS.1770's K-weighting filter, from silence: float64 ``(frames,
     channels)``, what ``scipy.signal.lfilter`` gives with pyloudnorm's two stages."""
-    x = np.asarray(samples, dtype=np.float64)
+    x = np.asarray(samples)
+    if x.ndim == 1:
+        x = x[:, None]
+    out = np.empty(x.shape)
+    for ch in range(x.shape[1]):
+        out[:, ch] = _k_channel(x[:, ch], int(sr))[: x.shape[0]]
+    return out
+
+
+def k_weighted_power(samples: np.ndarray, sr: int) -> np.ndarray:
+    """Per frame, the K-weighted samples squared, summed over the channels with BS.1770's
+    weights (1, 1, 1, 1.41, 1.41; channels beyond the fifth not counted): float64 ``(frames,)``.
+
+    What the meter sums over its blocks, without keeping the filtered channels.
+    """
+    x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
     n = x.shape[0]
-    toeplitz, to_state, from_state, step = _k_filter(int(sr))
+    power = np.zeros(n)
+    for ch in range(min(5, x.shape[1])):
+        y = _k_channel(x[:, ch], int(sr))[:n]
+        np.multiply(y, y, out=y)
+        if _CHANNEL_WEIGHTS[ch] != 1.0:
+            y *= _CHANNEL_WEIGHTS[ch]
+        power += y
+    return power
+
+
+def _k_channel(column: np.ndarray, sr: int) -> np.ndarray:
+    """One channel through the K-weighting filter, padded to whole blocks (float64)."""
+    n = column.shape[0]
+    toeplitz, to_state, from_state, step = _k_filter(sr)
     count = -(-n // _KW_BLOCK)
-    out = np.empty(x.shape)
-    for ch in range(x.shape[1]):
-        blocks = np.zeros(count * _KW_BLOCK)
-        blocks[:n] = x[:, ch]
-        blocks = blocks.reshape(count, _KW_BLOCK)
-        y = _product(blocks, toeplitz)
-        # The state after block i: its own plus step @ the state after block i - 1; summed
-        # over all earlier blocks by doubling (each pass covers twice as many).
-        states = _product(blocks, to_state)
-        power = step.T
-        span = 1
-        while span < count:
-            states[span:] += _product(states[:-span], power)
-            power = power @ power
-            span *= 2
-        y[1:] += _product(states[:-1], from_state)
-        out[:, ch] = y.reshape(-1)[:n]
-    return out
+    blocks = np.zeros(count * _KW_BLOCK)
+    blocks[:n] = column
+    blocks = blocks.reshape(count, _KW_BLOCK)
+    y = _product(blocks, toeplitz)
+    # The state after block i: its own plus step @ the state after block i - 1; summed
+    # over all earlier blocks by doubling (each pass covers twice as many).
+    states = _product(blocks, to_state)
+    power = step.T
+    span = 1
+    while span < count:
+        states[span:] += _product(states[:-span], power)
+        power = power @ power
+        span *= 2
+    y[1:] += _product(states[:-1], from_state)
+    return y.reshape(-1)
 
 
 # True peak: 4x oversampling, as ITU-R BS.1770-4 Annex 2 prescribes. The Annex's example

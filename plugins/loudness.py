@@ -175,12 +175,7 @@ class _GatedLoudness:
     """
 
     def __init__(self, x: np.ndarray, sr: int) -> None:
-        weights = (1.0, 1.0, 1.0, 1.41, 1.41)
-        k = core_audio.k_weighted(x[:, :5], sr)  # the meter's own filter
-        power = np.zeros(x.shape[0])
-        for ch in range(k.shape[1]):
-            power += weights[ch] * k[:, ch] * k[:, ch]
-        self.power = power
+        self.power = core_audio.k_weighted_power(x, sr)  # the meter's own filter and weights
         self.hop = round(0.1 * sr)
         self.blocks = max(1, (x.shape[0] - 4 * self.hop) // self.hop + 1)
         self.starts = np.arange(0, self.hop * (self.blocks + 3), self.hop)

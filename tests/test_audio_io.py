@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import struct
 import subprocess
@@ -333,3 +334,68 @@ def test_resample_is_band_limited_and_keeps_timing():
     yc = audio.resample(x, SR, 48000, circular=True)
     assert np.max(np.abs(yc[:, 0] - ref)) < 1e-3
     assert audio.resample(x, SR, SR).shape == x.shape
+
+
+def test_fast_resampler_matches_the_fft_one_and_keeps_loops_seamless():
+    # The encoders' resampler (FFmpeg's) against resample(): the same signal within -80 dB,
+    # aligned; and a loop of awkward length (no whole cycles) stays seamless.
+    x = music(1.5, seed=4)
+    ref = audio.resample(x, SR, 48000)
+    y = audio._swr_resample(x, SR, 48000, circular=False)
+    assert y.shape == ref.shape
+    # Compared up to 18 kHz: FFmpeg's filter rolls off from about 20 kHz (Opus cuts at 20).
+    spectrum = lambda s: np.fft.rfft(s[3000:-3000, 0].astype(np.float64))  # noqa: E731
+    band = np.fft.rfftfreq(ref.shape[0] - 6000, 1 / 48000) < 18000
+    diff, power = spectrum(y) - spectrum(ref), np.abs(spectrum(ref)) ** 2
+    assert 10 * np.log10(np.sum(np.abs(diff[band]) ** 2) / np.sum(power[band])) < -60
+    n = 44101
+    t = np.arange(n) / SR
+    loop = (0.5 * np.sin(2 * np.pi * 3 * SR / n * t * 7.0))[:, None].astype(np.float32)
+    yc = audio._swr_resample(loop, SR, 48000, circular=True)
+    assert yc.shape == (round(n * 48000 / SR), 1)
+    ref_c = audio.resample(loop, SR, 48000, circular=True)
+    assert np.max(np.abs(yc - ref_c)) < 1e-3  # the seam included: both are periodic
+    wrap = np.concatenate([yc[-50:, 0], yc[:50, 0]])  # across the seam: as smooth as inside
+    assert np.max(np.abs(np.diff(wrap))) < 1.05 * np.max(np.abs(np.diff(yc[:, 0])))
+
+
+@pytest.mark.parametrize("sr", [8000, 22050, 44100, 48000])
+def test_mp3_header_gives_the_exact_length_at_every_rate_and_bit_rate(sr):
+    # The LAME/Info frame segue writes before LAME's frames: libmpg123 (soundfile) trims
+    # the encoder delay and padding it records, for MPEG-1, 2 and 2.5, even at a bit rate
+    # whose frames are too small for the header (which then takes a larger frame).
+    x = music(1.3, sr=sr, seed=5)
+    for bitrate in (None, 8000, 320000):
+        data = audio.encode(x, sr, "mp3", bitrate=bitrate)
+        assert data[4 + 32 : 4 + 36] in (b"Info",) or b"Info" in data[:64]
+        assert b"LAME3.100" in data[:200]
+        y, ysr = audio.decode(data)
+        assert ysr == sr and y.shape == x.shape, (bitrate, y.shape)
+
+
+def test_mp3_keeps_the_level_and_timing():
+    x = music(2.0, seed=6)
+    y, _ = audio.decode(audio.encode(x, SR, "mp3"))
+    # LAME's low-pass at 160 kbit/s (17.5 kHz) takes this noisy test signal's top octave
+    # (loudness normalisation measures the decoded file and makes up for it).
+    assert audio.loudness(y, SR) == pytest.approx(audio.loudness(x, SR), abs=0.35)
+    lag = max(
+        range(-3, 4), key=lambda k: float(np.dot(x[5000:-5000, 0], y[5000 + k : -5000 + k, 0]))
+    )
+    assert lag == 0
+
+
+def test_opus_bit_rate_and_decoders_agree():
+    x = music(3.0, seed=7)
+    low = audio.encode(x, SR, "opus", bitrate=64000)
+    high = audio.encode(x, SR, "opus")
+    assert len(low) < 0.7 * len(high)
+    # FFmpeg's decoder (the verify step's) and libsndfile's (files) return the same frames.
+    ours, sr = audio.decode(high)
+    theirs, _ = sf.read(io.BytesIO(high), dtype="float32", always_2d=True)
+    assert sr == 48000 and ours.shape == theirs.shape
+    assert np.sum((ours - theirs) ** 2) < 1e-6 * np.sum(theirs**2)
+    with pytest.raises(AudioError, match="takes no bit rate"):
+        audio.encode(x, SR, "ogg", bitrate=64000)
+    with pytest.raises(AudioError, match=r"^x\.opus: cannot decode audio"):
+        audio.decode(high[:200], "x.opus")

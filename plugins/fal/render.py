@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import soundfile
 
+from segue.core import audio as core_audio
+
 log = logging.getLogger("segue.plugins.fal.emulator")
 
 RATE = 44100
@@ -273,21 +275,10 @@ def encode(data: np.ndarray, output_format: str) -> tuple[bytes, str, str]:
     content_type, ext = ENCODINGS[codec]
     audio = resample(data, RATE, rate)
     buf = io.BytesIO()
-    if codec == "mp3":
-        # libsndfile maps compression level 0..1 onto 320..32 kbps (constant bitrate).
-        level = min(0.99, max(0.0, (320 - kbps) / 288))
-        soundfile.write(
-            buf,
-            audio,
-            rate,
-            format="MP3",
-            subtype="MPEG_LAYER_III",
-            bitrate_mode="CONSTANT",
-            compression_level=level,
-        )
-    elif codec == "opus":
-        level = min(0.99, max(0.0, 1.0 - kbps / 512))
-        soundfile.write(buf, audio, rate, format="OGG", subtype="OPUS", compression_level=level)
+    if codec in ("mp3", "opus"):
+        # segue's own encoders (LAME, libopus): several times faster than libsndfile's.
+        # A codec's error is the emulator's own bug: it surfaces as a 500, as before.
+        buf.write(core_audio.encode(audio, rate, codec, bitrate=kbps * 1000))
     elif codec == "pcm":
         # Raw 16-bit little-endian mono, no header (ElevenLabs' pcm_* formats).
         mono = audio.mean(axis=1)
