@@ -245,11 +245,15 @@ def meters(count: int) -> None:
     if missing:
         print(f"\nmeter pieces skipped: {missing}")
         return
-    print(f"\n{count} pieces per meter rendered through FluidR3_GM (meter read / tempo right)")
+    print(
+        f"\n{count} pieces per meter rendered through FluidR3_GM "
+        "(meter read, tempo right, downbeats right: F-measure >= 0.9)"
+    )
     before = _before_module()
     for meter in meter_corpus.METERS:
         found: dict[str, list[str]] = {"segue": [], "before": []}
         right = {"segue": 0, "before": 0, "compound": 0, "tempo": 0}
+        down = {"segue": 0, "before": 0}
         for seed in range(count):
             p = meter_corpus.rendered(meter, seed)
             for m, module in (("segue", analysis), ("before", before)):
@@ -259,13 +263,16 @@ def meters(count: int) -> None:
                 got = r.meter if r else "-"
                 found[m].append(got)
                 right[m] += got == meter
+                if r is not None:
+                    down[m] += corpus.f_measure(r.downbeats, p.downbeats) >= 0.9
                 if m == "segue" and r is not None:
                     right["compound"] += r.beat_unit == 8
                     right["tempo"] += abs(r.bpm / p.bpm - 1) <= TEMPO_TOLERANCE
         print(
             f"{meter}: segue {right['segue']}/{count} exactly, compound (6/8 or 12/8) "
-            f"{right['compound']}/{count}, tempo within 1 % {right['tempo']}/{count} "
-            f"[{' '.join(found['segue'])}]; before {right['before']}/{count} "
+            f"{right['compound']}/{count}, tempo within 1 % {right['tempo']}/{count}, "
+            f"downbeats right {down['segue']}/{count} [{' '.join(found['segue'])}]; "
+            f"before {right['before']}/{count}, downbeats {down['before']}/{count} "
             f"[{' '.join(found['before'])}]"
         )
 
