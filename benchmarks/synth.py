@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -75,7 +76,13 @@ def baseline_render(folder: Path) -> Callable | None:
             (package / Path(name).name).write_text(source)
     except (OSError, subprocess.CalledProcessError):
         return None
-    sys.path.insert(0, str(folder))
+    # A package of its own found by its file, not by a sys.path entry.
+    spec = importlib.util.spec_from_file_location(
+        BASELINE_PACKAGE, package / "__init__.py", submodule_search_locations=[str(package)]
+    )
+    assert spec is not None and spec.loader is not None
+    sys.modules[BASELINE_PACKAGE] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[BASELINE_PACKAGE])
     return importlib.import_module(f"{BASELINE_PACKAGE}.render").render_request
 
 
