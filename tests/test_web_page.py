@@ -220,7 +220,10 @@ def test_two_pages_in_one_room_get_the_same_start_at_and_a_late_joiner_seeks(ope
           return Math.min(gap, len - gap);  // across the loop seam
         }"""
     )
-    assert gap < 0.02  # the audio plays the room's position, not the file's start
+    # The audio plays the room's position, not the file's start (that would be >= 0.6 s off).
+    # The bound leaves room for the clock estimate refined after the audio was scheduled
+    # (20.06 ms measured once on a loaded machine).
+    assert gap < 0.05
 
 
 def test_the_controls_show_the_rooms_state_whoever_sent_it(open_page):
