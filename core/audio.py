@@ -303,7 +303,9 @@ def decode(data: bytes, name: str = "audio") -> tuple[np.ndarray, int]:
     hit = getattr(_memo, "decoded", None)
     if hit is not None and hit[0] == key:
         return hit[1].copy(), hit[2]
-    if data[:4] == b"OggS" and data[28:36] == b"OpusHead":
+    # Ogg Opus from 48 kHz by FFmpeg (which always decodes at 48 kHz; libsndfile decodes
+    # at the rate in the header, as for files read()).
+    if data[:4] == b"OggS" and data[28:36] == b"OpusHead" and data[40:44] == _OPUS_48K:
         samples, sr = _decode_opus(data, name)
     else:
         samples, sr = _decode(io.BytesIO(data), name, name)
@@ -323,6 +325,9 @@ def _decode(
     if not np.isfinite(samples).all():
         raise AudioError(f"{name}: cannot decode audio: non-finite samples")
     return np.ascontiguousarray(samples), int(sr)
+
+
+_OPUS_48K = struct.pack("<I", 48000)
 
 
 def _decode_opus(data: bytes, name: str) -> tuple[np.ndarray, int]:

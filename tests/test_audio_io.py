@@ -395,6 +395,9 @@ def test_opus_bit_rate_and_decoders_agree():
     theirs, _ = sf.read(io.BytesIO(high), dtype="float32", always_2d=True)
     assert sr == 48000 and ours.shape == theirs.shape
     assert np.sum((ours - theirs) ** 2) < 1e-6 * np.sum(theirs**2)
+    # Opus from 24 kHz decodes at 24 kHz, in memory as from a file (libsndfile's choice).
+    low_rate = audio.encode(music(1.0, sr=24000), 24000, "opus")
+    assert audio.decode(low_rate)[1] == 24000
     with pytest.raises(AudioError, match="takes no bit rate"):
         audio.encode(x, SR, "ogg", bitrate=64000)
     with pytest.raises(AudioError, match=r"^x\.opus: cannot decode audio"):
