@@ -44,6 +44,7 @@ from segue.plugins.synth.instruments import VOICES
 from segue.plugins.synth.palette import choose_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
+    FEELS,
     Context,
     write_arp,
     write_bass,
@@ -180,6 +181,9 @@ def compose(request: GenerationRequest) -> Arrangement:
     # The low three bits (drum and arpeggio variations) step with the variant, so two
     # variants never share them all by chance.
     variant_bits = (rng.getrandbits(8) & ~7) | ((base_seed + 5 * request.variant) & 7)
+    # Variants take the feels in turn (straight, half-time, driving): another rhythm for
+    # every part, and another harmonic rhythm, over the same pulse.
+    feel = FEELS[request.variant % len(FEELS)]
 
     # Sections.
     sections: list[Section] = []
@@ -212,9 +216,16 @@ def compose(request: GenerationRequest) -> Arrangement:
             # Each variant takes another progression of the pool (3 apart: unlike neighbours).
             first = Random(base_seed ^ hash_label(sec.label)).randrange(len(pool))
             label_prog[sec.label] = pool[(first + 3 * request.variant) % len(pool)].split()
-        prog = label_prog[sec.label]
-        for i in range(sec.bars):
-            chords.append(chord(prog[i % len(prog)]))
+        prog = [chord(c) for c in label_prog[sec.label]]
+        # Half-time: the primary chords (I, IV, V) hold two bars each in sections of four
+        # bars and more; the others (ii, iii, vi, bVI...) one, so they never outweigh the key.
+        span = 2 if feel == "halftime" and sec.bars >= 4 else 1
+        k = 0
+        while len(chords) < sec.start_bar + sec.bars:
+            ch = prog[k % len(prog)]
+            held = span if ch.root in {0, 5, 7} else 1
+            chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
+            k += 1
     tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
     turns: dict[int, tuple[float, Chord]] = {}
     if bars >= 2:
@@ -225,14 +236,16 @@ def compose(request: GenerationRequest) -> Arrangement:
         # the loop point is the one bar line with no change of harmony.
         turns[bars - 1] = (float(bpb // 2), tonic_chord)
     chords[0] = tonic_chord
-    if request.variant % 2 == 1:
-        # Odd variants move the harmony twice as often in each phrase's second bar (where
-        # even ones hold a tonic pedal): halfway through it, the next bar's chord arrives.
+    if feel == "driving":
+        # Driving variants move the harmony twice as often in each phrase's second bar
+        # (where the others hold a tonic pedal): halfway through it, the next bar's chord
+        # arrives, when it is a primary chord (I, IV, V; a longer ii, iii or vi would
+        # outweigh the key).
         for sec in sections:
             for b in range(sec.start_bar + 1, sec.start_bar + sec.bars - 1, 4):
-                if b not in turns and b + 1 < bars - 1:
+                if b not in turns and b + 1 < bars - 1 and chords[b + 1].root in {0, 5, 7}:
                     turns[b] = (float(bpb // 2), chords[b + 1])
-    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub)
+    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub, feel)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 
@@ -258,6 +271,8 @@ def compose(request: GenerationRequest) -> Arrangement:
         e = sec.energy
         bright = t.brightness
         density = 0 if e < 0.3 else 1 if e < 0.7 else 2
+        # The tune follows the feel: longer notes in half-time, shorter when driving.
+        density = max(0, min(2, density + {"halftime": -1, "driving": 1}.get(feel, 0)))
         mrng = Random(motif_seeds.setdefault(sec.label, rng.getrandbits(32)))
         r = sec.roles
         if r.get("bass"):

@@ -245,6 +245,109 @@ def compound_pattern(
     return out
 
 
+def feel_pattern(
+    kit: str, feel: str, bpb: int, energy: float, bpm: float
+) -> list[tuple[int, str, float]] | None:
+    """One bar of ``kit`` in a half-time or driving feel (None: the kit has none).
+
+    Half-time: the backbeat moves to beat 3 and the low drum plays beats 1 (and the and of
+    3 above 100 BPM); the other beats keep a light hit, so the pulse stays. Driving: the
+    backbeat on 2 and 4 under sixteenths (eighths above 140 BPM) with the beats accented,
+    and the low drum's pickups. Both keep a hit on every beat.
+    """
+    steps = bpb * 4
+    beats = list(range(0, steps, 4))
+    half = feel == "halftime"
+    slow = bpm < 100
+    busy = energy > 0.7
+    back = 8 if bpb >= 3 else 4  # beat 3 (half-time's backbeat)
+    fine = 1 if bpm <= 140 else 2  # the driving feel's grid: sixteenths, or eighths
+
+    def ticks(sound: str, top: float) -> list[tuple[int, str, float]]:
+        """Driving hats: accented beats, lighter off-beats, lightest sixteenths."""
+        return [
+            (s, sound, top if s % 4 == 0 else 0.6 * top if s % 2 == 0 else 0.38 * top)
+            for s in range(0, steps, fine)
+        ]
+
+    out: list[tuple[int, str, float]] = []
+    if kit in {"kit", "lofi", "brush", "chip"}:
+        kick = "chip_kick" if kit == "chip" else "kick"
+        snare = {"brush": "brush", "chip": "chip_snare"}.get(kit, "snare")
+        hat = "chip_hat" if kit == "chip" else "hat"
+        if half:
+            out += [(0, kick, 1.0)] + ([(10, kick, 0.7)] if not slow and bpb == 4 else [])
+            out += [(back, snare, 0.95)]
+            out += [(s, hat, 0.75 if s == 0 else 0.55) for s in beats]
+            if kit != "chip" and bpb == 4:
+                out.append((14, "ohat", 0.45))
+        else:
+            out += [(0, kick, 1.0), (back, kick, 0.85)]
+            out += [(s, snare, 0.9) for s in beats if s % 8 == 4]
+            if not slow and bpb == 4:
+                out += [(6, kick, 0.6), (15, snare, 0.3)]
+            out += ticks(hat, 0.8)
+    elif kit == "four":
+        out += [(s, "kick", 1.0) for s in beats]
+        if half:
+            out += [(back, "clap", 0.85)] + [(s + 2, "hat", 0.4) for s in beats]
+        else:
+            out += [(s, "clap", 0.8) for s in beats if s % 8 == 4]
+            out += [(s + 2, "ohat", 0.5) for s in beats] + ticks("hat", 0.45)
+    elif kit == "orchestral":
+        if half:
+            # Big hits on 1 and 3, the other beats light: the pulse under a broad groove.
+            out += [(0, "taiko", 1.0), (back, "taiko_hi", 0.95)]
+            out += [(s, "taiko_hi", 0.4) for s in beats if s not in (0, back)]
+            out += [(s, "shaker", 0.55) for s in beats]
+            if busy:
+                out += [(back, "tambourine", 0.7)] + [(s + 2, "shaker", 0.3) for s in beats]
+            if not slow and bpb == 4:
+                out.append((10, "taiko", 0.6))
+        else:
+            out += [(s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.8) for s in beats]
+            if not slow:
+                out += [(s + 2, "taiko_hi", 0.55) for s in beats]
+            if busy:
+                out += [(s, "tambourine", 0.7) for s in beats if s % 8 == 4]
+                out += [(s, "snare", 0.25) for s in range(1, steps, 2) if fine == 1]
+            out += ticks("shaker", 0.6)
+    elif kit == "frame":
+        if half:
+            out += [(0, "frame_lo", 1.0), (back, "frame_hi", 0.8)]
+            out += [(s, "frame_hi", 0.4) for s in beats if s not in (0, back)]
+            if not slow and bpb == 4:
+                out.append((10, "frame_lo", 0.55))
+            if busy:
+                out += [(s, "shaker", 0.35) for s in beats]
+        else:
+            out += [(0, "frame_lo", 1.0), (back, "frame_lo", 0.8)]
+            if not slow and bpb == 4:
+                out += [(3, "frame_lo", 0.5), (11, "frame_lo", 0.5)]
+            out += ticks("frame_hi", 0.65)
+    elif kit == "soft":
+        if half:
+            out += [(0, "frame_lo", 0.6), (back, "frame_lo", 0.45)]
+            out += [(s, "shaker", 0.3) for s in beats if s not in (0, back)]
+        else:
+            out += [(0, "frame_lo", 0.6)] + [(s, "frame_lo", 0.3) for s in beats if s]
+            # The shaker's eighths, or slow, a dotted lilt: its sixteenth leads into the beat
+            # (even eighths there would be heard as the beat).
+            shakes = [s + o for s in beats for o in (0, 3)] if slow else range(0, steps, 2)
+            out += [(s, "shaker", 0.3 if s % 4 == 0 else 0.45) for s in shakes]
+    elif kit == "tension":
+        out += [(0, "taiko", 0.9)]
+        if half:
+            out += [(back, "taiko_hi", 0.65)]
+            out += [(s, "rim", 0.6 if s == 0 else 0.35) for s in beats]
+        else:
+            out += [(s, "taiko_hi", 0.35) for s in beats if s]
+            out += ticks("rim", 0.55)
+    else:
+        return None
+    return out
+
+
 def bar_pattern(
     kit: str,
     bpb: int,
@@ -254,8 +357,10 @@ def bar_pattern(
     variant_bits: int,
     bpm: float = 120.0,
     bright: float = 0.5,
+    feel: str = "straight",
 ) -> list[tuple[int, str, float]]:
-    """One bar of ``kit`` as (sixteenth step, sound, velocity)."""
+    """One bar of ``kit`` as (sixteenth step, sound, velocity), in the variant's ``feel``
+    (``parts.FEELS``: straight, halftime, driving; see ``feel_pattern``)."""
     steps = bpb * 4
     beats = range(0, steps, 4)
     eighths = range(0, steps, 2)
@@ -265,7 +370,10 @@ def bar_pattern(
     slow = bpm < 100
     busy = energy > 0.7 and not slow
     four = bpb == 4
-    if kit in {"kit", "lofi", "brush"}:
+    felt = feel_pattern(kit, feel, bpb, energy, bpm) if feel != "straight" else None
+    if felt is not None:
+        out = felt
+    elif kit in {"kit", "lofi", "brush"}:
         kick_steps = [0, 8] if four else [0]
         if kit == "lofi":
             kick_steps = [0, 7, 10] if alt else [0, 6, 10]

@@ -38,6 +38,16 @@ MOTIFS_6 = {
 }
 
 
+# Variants of a mood take these feels in turn (variant 0 straight, 1 half-time, 2 driving),
+# as a composer writes another take of a cue: the same tempo, key and pulse, another
+# accompaniment. Half-time: the backbeat on beat 3, bass in long notes, arpeggios and
+# comping at half the rate, the harmony changing every two bars. Driving: the rate doubled
+# (sixteenth arpeggios and hats, a galloping or octave bass), the harmony moving twice in a
+# phrase's second bar. Both keep a note or a hit on every beat, accented, so the tempo a
+# listener (and the pipeline's beat tracker) hears is the mood's.
+FEELS = ("straight", "halftime", "driving")
+
+
 def _pairs(motifs: list[list[int]], count: int) -> list[tuple[list[int], ...]]:
     """Every way to chain ``count`` motifs (one, or two for 12/8)."""
     if count <= 1:
@@ -56,6 +66,9 @@ class Context:
     # Bars whose harmony changes inside the bar: bar -> (beat, chord from that beat on).
     turns: dict[int, tuple[float, Chord]] = field(default_factory=dict)
     sub: int = 4  # grid steps per beat: sixteenths (4), or eighths in compound meters (3)
+    # How this variant plays the mood's rhythm (``FEELS``): the figures of the bass, the
+    # arpeggio, the comping and the drums; the pulse on the beats stays in every feel.
+    feel: str = "straight"
 
     def chord_at(self, bar: int, beat: float = 0.0) -> Chord:
         """The chord sounding ``beat`` beats into ``bar``."""
@@ -93,6 +106,8 @@ def write_melody(
         pool = [[d for m in c for d in m] for c in _pairs(MOTIFS_6[density], ctx.bpb // 2)]
     else:
         pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
+        if ctx.feel == "halftime":  # the tune's notes on beats 1 and 3, when a motif has them
+            pool = [m for m in pool if all(sum(m[:k]) % 8 == 0 for k in range(len(m)))] or pool
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
@@ -204,6 +219,7 @@ def write_harmony(
     hi = 74
     size = 4 if sec.energy > 0.6 and voice in {"strings", "pad", "choir", "organ"} else 3
     drone = nearest(pitches_in([tonic], 36, 48), 42)
+    held: tuple[Chord, list[Note]] | None = None  # the sustained chord and its notes
     for i in range(sec.bars):
         bar = sec.start_bar + i
         start = bar * ctx.bpb
@@ -214,17 +230,39 @@ def write_harmony(
                 chord_notes = close_voicing(ch.pcs(tonic), lo, hi, prev, size)
                 prev = chord_notes
             if style == "sustain":
-                for p in chord_notes:
-                    notes.append(Note(start + a, b - a, p, vel, bright))
+                if ctx.feel == "halftime" and held is not None and held[0] == ch and a == 0:
+                    # Half-time: a chord held over two bars is not struck again.
+                    for n in held[1]:
+                        n.d += b - a
+                    continue
+                # Driving: the chord re-struck at the half bar (a bowed or breathed pulse).
+                cuts = [a, b]
+                half = ctx.bpb / 2
+                if ctx.feel == "driving" and ctx.bpb == 4 and a < half < b:
+                    cuts = [a, half, b]
+                for x, y in zip(cuts, cuts[1:], strict=False):
+                    struck = [
+                        Note(start + x, y - x, p, vel if x == a else vel * 0.8, bright)
+                        for p in chord_notes
+                    ]
+                    notes += struck
+                held = (ch, struck)
                 continue
             if style == "pulse":
                 step = 1.0 if sec.energy < 0.7 else 0.5 if ctx.sub == 4 else 1 / 3
+                if ctx.sub == 4:  # half-time: half the strokes; driving: twice
+                    step = {"halftime": 2 * step, "driving": step / 2}.get(ctx.feel, step)
+                    step = min(2.0, max(0.5 if ctx.bpm > 110 else 0.25, step))
                 hits = [k * step for k in range(round(ctx.bpb / step))]
                 length = step * 0.8
             else:  # stabs
                 hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
                 if ctx.variant_bits & 2:
                     hits = [0, 0.75, 1.5, 3] if ctx.bpb == 4 else [0, 2]
+                if ctx.feel == "halftime":
+                    hits = [0, 2] if ctx.bpb == 4 else [0]
+                elif ctx.feel == "driving":
+                    hits = [0, 0.5, 1.5, 2, 3, 3.5][: 2 * ctx.bpb - 2]
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                 length = 0.4
@@ -265,6 +303,7 @@ def write_arp(
     if ctx.sub == 3:  # compound meters: eighths (three a beat), or one a beat when sparse
         rate = 1.0 if e < 0.25 else 1 / 3
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
+    steps = _arp_steps(ctx, rate)
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
 
@@ -285,15 +324,101 @@ def write_arp(
         k = 0
         t = 0.0
         while t < ctx.bpb - 1e-6:
+            step = steps[k % len(steps)]
             seq = sequence(ctx.chord_at(bar, t))
             p = seq[k % len(seq)]
             on_beat = abs(t - round(t)) < 1e-6
-            accent = 1.0 if on_beat else 0.45
-            d = rate * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
+            # A dotted lilt's short note leans into the beat (a pickup, not a passing note).
+            accent = 1.0 if on_beat else 0.8 if len(steps) > 1 else 0.45
+            d = step * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
             notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
-            t += rate
+            t += step
             k += 1
     return notes
+
+
+def _arp_steps(ctx: Context, rate: float) -> list[float]:
+    """The arpeggio's note lengths (beats, repeated over the bar) in the variant's feel.
+
+    Straight: even notes of ``rate``. Half-time: half as many (half notes at the most).
+    Driving: twice as many, down to sixteenths up to 140 BPM (eighths above, where
+    sixteenths blur); below 100 BPM a dotted lilt instead, a dotted eighth and a sixteenth
+    that leads into the next beat (even eighths there would be heard as the beat).
+    Compound meters keep their eighths.
+    """
+    if ctx.sub != 4 or ctx.feel == "straight":
+        return [rate]
+    if ctx.feel == "halftime":
+        return [min(2.0, rate * 2)]
+    if ctx.bpm < 100 and rate >= 0.5:
+        return [0.75, 0.25]  # slow: a dotted lilt (its short note leads into the beat)
+    fastest = 0.25 if ctx.bpm <= 140 else 0.5
+    return [max(fastest, rate / 2)]
+
+
+def _figure(beats: int, text: str) -> tuple[int, list[tuple[float, float, str, float]]]:
+    """A bass figure of ``beats`` beats from ``"onset:length:tone:velocity ..."``."""
+    notes = []
+    for item in text.split():
+        onset, length, tone, vel = item.split(":")
+        notes.append((float(onset), float(length), tone, float(vel)))
+    return beats, notes
+
+
+# (style, feel, tempo band) -> the bass figure, repeated over the bar. Bands: "slow" below
+# 100 BPM (no off-beat notes: there they would be heard as the beat), "mid" to 140, "fast"
+# above (no sixteenths); "any" when the band does not matter. Tones: R root, O its octave,
+# F fifth, T/F the third on the tonic chord else the fifth. On the tonic chord the bar's
+# last beat sounds the third, as in the straight lines (it tells major from minor).
+BASS_FIGURES = {
+    # half-time: long notes, the backbeat's rest
+    ("pump", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:.9:O:.8 3:.9:R:.7"),
+    ("pump", "halftime", "any"): _figure(2, "0:.9:R:1 1:.4:R:.7 1.5:.4:O:.8"),
+    ("busy", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:.9:O:.8 3:.9:R:.75"),
+    ("busy", "halftime", "any"): _figure(4, "0:1.4:R:1 1.5:.45:R:.7 2:1.4:O:.9 3.5:.45:R:.7"),
+    ("walk", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:T/F:.8"),
+    ("gentle", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:T/F:.75"),
+    # driving: twice the notes, a gallop or octaves
+    ("pump", "driving", "slow"): _figure(1, "0:.42:R:1 .5:.42:O:.6"),
+    ("pump", "driving", "mid"): _figure(1, "0:.22:R:1 .25:.22:R:.55 .5:.22:O:.8 .75:.22:R:.55"),
+    ("pump", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.75"),
+    ("busy", "driving", "slow"): _figure(1, "0:.42:R:1 .5:.42:O:.6"),
+    ("busy", "driving", "mid"): _figure(1, "0:.42:R:1 .5:.2:R:.7 .75:.2:O:.7"),
+    ("busy", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.8"),
+    ("walk", "driving", "slow"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
+    ("walk", "driving", "any"): _figure(2, "0:.42:R:1 .5:.42:R:.6 1:.42:O:.85 1.5:.42:R:.6"),
+    ("gentle", "driving", "slow"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
+    ("gentle", "driving", "any"): _figure(1, "0:.42:R:1 .5:.42:O:.55"),
+}
+
+
+def _bass_figure(
+    ctx: Context, style: str, root: int, third: int, fifth: int, home: bool, start: float
+) -> list[tuple[float, float, int, float]] | None:
+    """The bar's notes (beat, length, pitch, velocity) in the variant's feel, or None
+    (straight, compound meters and jazz keep their own lines)."""
+    if ctx.feel == "straight" or ctx.sub != 4:
+        return None
+    band = "slow" if ctx.bpm < 100 else "mid" if ctx.bpm <= 140 else "fast"
+    figure = BASS_FIGURES.get((style, ctx.feel, band)) or BASS_FIGURES.get(
+        (style, ctx.feel, "any")
+    )
+    if figure is None:
+        return None
+    beats, cell = figure
+    tones = {"R": root, "O": root + 12, "F": fifth, "T/F": third if home else fifth}
+    out = []
+    last_beat_done = False
+    for c in range(0, ctx.bpb, beats):
+        for onset, length, tone, vel in cell:
+            t = c + onset
+            if t >= ctx.bpb - 1e-6:
+                continue
+            p = tones[tone]
+            if home and not last_beat_done and t >= ctx.bpb - 1 - 1e-6:
+                p, last_beat_done = third, True
+            out.append((start + t, min(length, ctx.bpb - t), p, vel))
+    return out
 
 
 def write_bass(
@@ -306,8 +431,9 @@ def write_bass(
     for i in range(sec.bars):
         bar = sec.start_bar + i
         for a, b, ch in ctx.spans(bar):
-            # A tonic pedal: the second bar of each phrase keeps the tonic in the bass.
-            if i % 4 == 1 and bar not in ctx.turns:
+            # A tonic pedal: the second bar of each phrase keeps the tonic in the bass (until
+            # the harmony moves inside the bar; not in the loop's last bar, its cadence).
+            if i % 4 == 1 and a == 0 and bar != len(ctx.chords) - 1:
                 ch = home
             notes += [
                 n
@@ -338,14 +464,19 @@ def _bass_bar(
     # minor, where the bass (the loudest, lowest part) otherwise gives only roots.
     home = ch.root == 0
     start = bar * ctx.bpb
-    if ctx.sub == 3 and e > 0.38:
+    pump = genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5)
+    style = "pump" if pump else "busy" if e > 0.72 else "walk" if e > 0.38 else "gentle"
+    figure = None if genre == "jazz" else _bass_figure(ctx, style, root, third, fifth, home, start)
+    if figure is not None:
+        notes = [Note(t, d, p, vel * v, bright) for t, d, p, v in figure]
+    elif ctx.sub == 3 and e > 0.38:
         # Compound: the root on the beat, held, and the fifth (the third at home) on its
         # last eighth, the lilt of a jig.
         for k in range(ctx.bpb):
             p = third if home and k % 2 else fifth
             notes.append(Note(start + k, 0.6, root, vel, bright))
             notes.append(Note(start + k + 2 / 3, 0.3, p, vel * 0.75, bright))
-    elif genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5):
+    elif pump:
         for k in range(ctx.bpb * 2):
             p = root + (12 if k % 2 and genre != "electronic" else 0)
             if home and k % 4 == 3:
@@ -412,6 +543,7 @@ def write_drums(
                 ctx.variant_bits + (i // 2),
                 ctx.bpm,
                 sec.traits.brightness,
+                ctx.feel,
             )
         for step, sound, vel in hits:
             if step >= steps:
