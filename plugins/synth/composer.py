@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from math import gcd
 from random import Random
 from typing import Any
 
@@ -79,6 +80,15 @@ def hash_label(label: str) -> int:
 SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of energy 1
 # Drums that play between the downbeats: what action moods raise most.
 DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap"}
+
+
+def progression_step(variant: int, size: int) -> int:
+    """How far along a pool of ``size`` progressions ``variant`` starts: 0, 3, 6... apart,
+    and when that comes round to a used one (a pool of 3 or 6), the next unused one, so
+    the first ``size`` variants all take different progressions."""
+    orbits = gcd(3, size)
+    order = [(j + 3 * k) % size for j in range(orbits) for k in range(size // orbits)]
+    return order[variant % size]
 
 
 def request_seed(request: GenerationRequest, with_variant: bool) -> int:
@@ -215,7 +225,8 @@ def compose(request: GenerationRequest) -> Arrangement:
         if sec.label not in label_prog:
             # Each variant takes another progression of the pool (3 apart: unlike neighbours).
             first = Random(base_seed ^ hash_label(sec.label)).randrange(len(pool))
-            label_prog[sec.label] = pool[(first + 3 * request.variant) % len(pool)].split()
+            step = progression_step(request.variant, len(pool))
+            label_prog[sec.label] = pool[(first + step) % len(pool)].split()
         prog = [chord(c) for c in label_prog[sec.label]]
         # Half-time: the primary chords (I, IV, V) hold two bars each in sections of four
         # bars and more; the others (ii, iii, vi, bVI...) one, so they never outweigh the key.

@@ -264,11 +264,11 @@ def feel_pattern(
     fine = 1 if bpm <= 140 else 2  # the driving feel's grid: sixteenths, or eighths
 
     def ticks(sound: str, top: float) -> list[tuple[int, str, float]]:
-        """Driving hats: accented beats, lighter off-beats, lightest sixteenths."""
-        return [
-            (s, sound, top if s % 4 == 0 else 0.6 * top if s % 2 == 0 else 0.38 * top)
-            for s in range(0, steps, fine)
-        ]
+        """Driving hats: a gallop on each beat (two sixteenths and an eighth), eighths when
+        fast (above 140 BPM), a dotted lilt when slow (below 100)."""
+        cells = (0, 3) if fine == 1 else (0, 2)
+        vel = {0: 1.0, 1: 0.55, 2: 0.7, 3: 0.6}
+        return [(b + o, sound, top * vel[o]) for b in beats for o in cells]
 
     out: list[tuple[int, str, float]] = []
     if kit in {"kit", "lofi", "brush", "chip"}:
@@ -278,7 +278,9 @@ def feel_pattern(
         if half:
             out += [(0, kick, 1.0)] + ([(10, kick, 0.7)] if not slow and bpb == 4 else [])
             out += [(back, snare, 0.95)]
-            out += [(s, hat, 0.75 if s == 0 else 0.55) for s in beats]
+            # Hats on 1 and 3, the open hat leading into the next bar: the pulse is the
+            # bass's and the snare's.
+            out += [(s, hat, 0.75 if s == 0 else 0.6) for s in beats if s % 8 == 0]
             if kit != "chip" and bpb == 4:
                 out.append((14, "ohat", 0.45))
         else:
@@ -305,12 +307,12 @@ def feel_pattern(
             if not slow and bpb == 4:
                 out.append((10, "taiko", 0.6))
         else:
-            out += [(s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.8) for s in beats]
-            if not slow:
-                out += [(s + 2, "taiko_hi", 0.55) for s in beats]
+            low = [(s, "taiko" if s % 8 == 0 else "taiko_hi", 0.8) for s in beats]
+            out += [(s, sound, 1.0 if s == 0 else vel) for s, sound, vel in low]
+            # The dotted pickup into each beat, on the high drum.
+            out += [(s + 3 if fine == 1 else s + 2, "taiko_hi", 0.65) for s in beats]
             if busy:
                 out += [(s, "tambourine", 0.7) for s in beats if s % 8 == 4]
-                out += [(s, "snare", 0.25) for s in range(1, steps, 2) if fine == 1]
             out += ticks("shaker", 0.6)
     elif kit == "frame":
         if half:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 from random import Random
 
 from segue.plugins.synth.arrangement import Note, Section
@@ -240,7 +241,7 @@ def write_harmony(
                 half = ctx.bpb / 2
                 if ctx.feel == "driving" and ctx.bpb == 4 and a < half < b:
                     cuts = [a, half, b]
-                for x, y in zip(cuts, cuts[1:], strict=False):
+                for x, y in pairwise(cuts):
                     struck = [
                         Note(start + x, y - x, p, vel if x == a else vel * 0.8, bright)
                         for p in chord_notes
@@ -340,20 +341,19 @@ def write_arp(
 def _arp_steps(ctx: Context, rate: float) -> list[float]:
     """The arpeggio's note lengths (beats, repeated over the bar) in the variant's feel.
 
-    Straight: even notes of ``rate``. Half-time: half as many (half notes at the most).
-    Driving: twice as many, down to sixteenths up to 140 BPM (eighths above, where
-    sixteenths blur); below 100 BPM a dotted lilt instead, a dotted eighth and a sixteenth
+    Straight: even notes of ``rate``. Half-time: eighths for sixteenths, else half notes.
+    Driving: a gallop up to 140 BPM (two sixteenths and an eighth a beat), eighths above
+    (where sixteenths blur); below 100 BPM a dotted lilt, a dotted eighth and a sixteenth
     that leads into the next beat (even eighths there would be heard as the beat).
     Compound meters keep their eighths.
     """
     if ctx.sub != 4 or ctx.feel == "straight":
         return [rate]
     if ctx.feel == "halftime":
-        return [min(2.0, rate * 2)]
-    if ctx.bpm < 100 and rate >= 0.5:
-        return [0.75, 0.25]  # slow: a dotted lilt (its short note leads into the beat)
-    fastest = 0.25 if ctx.bpm <= 140 else 0.5
-    return [max(fastest, rate / 2)]
+        return [rate * 2 if rate < 0.5 else 2.0]
+    if ctx.bpm <= 140:
+        return [0.75, 0.25]
+    return [max(0.5, rate / 2)]
 
 
 def _figure(beats: int, text: str) -> tuple[int, list[tuple[float, float, str, float]]]:
@@ -376,19 +376,21 @@ BASS_FIGURES = {
     ("pump", "halftime", "any"): _figure(2, "0:.9:R:1 1:.4:R:.7 1.5:.4:O:.8"),
     ("busy", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:.9:O:.8 3:.9:R:.75"),
     ("busy", "halftime", "any"): _figure(4, "0:1.4:R:1 1.5:.45:R:.7 2:1.4:O:.9 3.5:.45:R:.7"),
-    ("walk", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:T/F:.8"),
-    ("gentle", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:T/F:.75"),
-    # driving: twice the notes, a gallop or octaves
+    ("walk", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:F:.8"),
+    ("gentle", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:F:.75"),
+    # driving: a gallop (two sixteenths and an eighth), a dotted lilt when slow, eighths when fast
     ("pump", "driving", "slow"): _figure(1, "0:.42:R:1 .5:.42:O:.6"),
-    ("pump", "driving", "mid"): _figure(1, "0:.22:R:1 .25:.22:R:.55 .5:.22:O:.8 .75:.22:R:.55"),
+    ("pump", "driving", "mid"): _figure(1, "0:.7:R:1 .75:.2:O:.8"),
     ("pump", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.75"),
     ("busy", "driving", "slow"): _figure(1, "0:.42:R:1 .5:.42:O:.6"),
-    ("busy", "driving", "mid"): _figure(1, "0:.42:R:1 .5:.2:R:.7 .75:.2:O:.7"),
+    ("busy", "driving", "mid"): _figure(1, "0:.7:R:1 .75:.2:O:.8"),
     ("busy", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.8"),
     ("walk", "driving", "slow"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
-    ("walk", "driving", "any"): _figure(2, "0:.42:R:1 .5:.42:R:.6 1:.42:O:.85 1.5:.42:R:.6"),
+    ("walk", "driving", "mid"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
+    ("walk", "driving", "fast"): _figure(2, "0:.42:R:1 .5:.42:R:.6 1:.42:O:.85 1.5:.42:R:.6"),
     ("gentle", "driving", "slow"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
-    ("gentle", "driving", "any"): _figure(1, "0:.42:R:1 .5:.42:O:.55"),
+    ("gentle", "driving", "mid"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
+    ("gentle", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.55"),
 }
 
 
@@ -400,9 +402,7 @@ def _bass_figure(
     if ctx.feel == "straight" or ctx.sub != 4:
         return None
     band = "slow" if ctx.bpm < 100 else "mid" if ctx.bpm <= 140 else "fast"
-    figure = BASS_FIGURES.get((style, ctx.feel, band)) or BASS_FIGURES.get(
-        (style, ctx.feel, "any")
-    )
+    figure = BASS_FIGURES.get((style, ctx.feel, band)) or BASS_FIGURES.get((style, ctx.feel, "any"))
     if figure is None:
         return None
     beats, cell = figure
