@@ -144,22 +144,29 @@ class SynthGenerator:
         )
 
     def ignored_words(self, request: GenerationRequest) -> list[str]:
-        """The words of the request's prompt and plan styles the synth does not act on
-        (``segue plan`` lists them), e.g. an instrument it does not know."""
+        """The content words of the request's prompt and plan styles the synth does not
+        act on (``segue plan`` lists them), e.g. an instrument it does not know. Avoided
+        words (negative styles, "no vocals") are honoured, never listed; section names and
+        local styles also count the section words the synth reads ("climax", "build")."""
+        from segue.plugins.synth.form import SECTION_ENERGY
         from segue.plugins.synth.words import ignored_words
 
-        texts = [request.prompt or ""]
+        texts = [(request.prompt or "", False)]
         plan = request.composition_plan if isinstance(request.composition_plan, dict) else {}
-        for key in ("positive_global_styles", "negative_global_styles"):
-            texts += [s for s in plan.get(key) or [] if isinstance(s, str)]
+        texts += [
+            (s, False) for s in plan.get("positive_global_styles") or [] if isinstance(s, str)
+        ]
         for s in plan.get("sections") or []:
             if isinstance(s, dict):
-                texts.append(str(s.get("section_name", "")))
-                for key in ("positive_local_styles", "negative_local_styles"):
-                    texts += [x for x in s.get(key) or [] if isinstance(x, str)]
+                texts.append((str(s.get("section_name", "")), True))
+                texts += [
+                    (x, True) for x in s.get("positive_local_styles") or [] if isinstance(x, str)
+                ]
+        sections = frozenset(SECTION_ENERGY)
         out: list[str] = []
-        for text in texts:
-            out += [w for w in ignored_words(text) if w not in out]
+        for text, in_section in texts:
+            words = ignored_words(text, sections if in_section else frozenset())
+            out += [w for w in words if w not in out]
         return out
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:

@@ -35,6 +35,7 @@ SECTION_ENERGY = {
     "quiet": 0.6,
     "sparse": 0.6,
     "finale": 1.2,
+    "crescendo": 0.85,
 }
 
 
@@ -45,7 +46,7 @@ def section_energy(text: str) -> tuple[float, bool]:
     for word, f in SECTION_ENERGY.items():
         if re.search(rf"\b{re.escape(word)}\b", low):
             factor = f
-            build = build or word.startswith("build") or word == "rising"
+            build = build or word.startswith("build") or word in {"rising", "crescendo"}
     return factor, build
 
 

@@ -883,10 +883,46 @@ FILLER = frozenset(
 )
 
 
-def ignored_words(text: str) -> list[str]:
-    """The words of ``text`` the synth does not act on (in order, each once): what is
-    neither a mood, tempo, instrument, genre, key or meter word, nor filler."""
-    known: set[str] = set()
+# English function words and the generic verbs, adverbs and nouns of prompts: never a
+# musical instruction, so never listed as ignored.
+STOP_WORDS = frozenset(
+    """about above across after again against all almost along also although always am
+    among another any anything are around away back be because been before behind being
+    below beneath beside besides between beyond both can cannot could did do does doing
+    done down during each either else enough even ever every everything except far few
+    first for get gets getting give gives go goes going got had has have having he her
+    here hers him his how however i if its it's itself just keep keeps kept last least
+    left let lets made make makes making many may maybe me might mine most must my near
+    nearly neither next nor nothing now off often once one ones only onto other others
+    our ours out own per perhaps put quite rather really run runs same several shall she
+    should since so somehow something sometimes somewhat still such take takes taking than
+    that that's their theirs them then there these they thing things this those though
+    through throughout thus till too toward towards until up upon us use used uses using
+    want was way ways we well were what whatever when where whether which while who whom
+    whose why will within would yet you your yours lot lots bit kind sort almost slightly
+    fairly mostly simply also very stay stays sit sits hold holds holding land lands carry
+    carries leave leaves answer answers stays minutes minute seconds second hours player
+    players listener listeners moment moments time times live recording recorded
+    production produced mix mixed quality studio""".split()  # noqa: SIM905
+)
+# What the synth writes in every piece (a tune, chords, a bass line, a pulse...): asking for
+# it is honoured, not ignored; and "sting" is the stinger field's own word.
+STRUCTURE_WORDS = frozenset(
+    """melody melodies tune tunes theme themes motif motifs line lines chord chords harmony
+    harmonies bassline notes note rhythm rhythms pulse groove countermelody
+    counter-melody phrase phrases section sections intro outro sting stinger stab stabs
+    hits""".split()  # noqa: SIM905
+)
+
+
+def ignored_words(text: str, known_words: frozenset[str] = frozenset()) -> list[str]:
+    """The content words of ``text`` the synth does not act on (in order, each once): what
+    is neither a mood, tempo, instrument, genre, key or meter word, nor filler, a stop
+    word or a part every piece has (``STRUCTURE_WORDS``), nor in ``known_words``. Words
+    of an avoided clause ("no vocals", "avoid: lo-fi") are not listed: the synth never
+    plays what it does not know, and pushes what it knows the other way."""
+    known: set[str] = set(known_words)
+    text = NEGATION.sub(" , ", text or "")
     phrases = _phrases(text)
     vocab = (
         set(MOOD_WORDS)
@@ -903,11 +939,13 @@ def ignored_words(text: str) -> list[str]:
         if p in vocab:
             known.update(p.split())
     out: list[str] = []
-    for w in (w.strip("-'") for w in _WORD_SPLIT.split(text.lower())):
+    for w in (w.strip("-'").removesuffix("'s") for w in _WORD_SPLIT.split(text.lower())):
         if (
             len(w) < 3
             or w in known
             or w in FILLER
+            or w in STOP_WORDS
+            or w in STRUCTURE_WORDS
             or w in NOTE_PC
             or any(c.isdigit() for c in w)
             or w in out
