@@ -6,8 +6,9 @@ For a few prompts (action, calm, folk under a score-wide orchestral style, elect
 composition plan with a crescendo, a jig) it prints: left/right correlation below 150 Hz,
 loudness lost when summed to mono (LU), percussive minus harmonic energy (dB, median-filter
 HPSS), share of energy above 8 kHz, loudness range (LU), the plan's climax minus its opening
-(short-term LUFS), and, between two variants of a mood, the share of beats with the same
-strongest pitch class and the correlation of their onset patterns. The measures are the
+(short-term LUFS), and, between two variants of a mood (each pair of variants 0, 1 and 2),
+the share of beats with the same strongest pitch class and the correlation of their onset
+patterns (issue 12 asks at most 60 % and 0.8). The measures are the
 tests' own (``tests/audio_measure.py``).
 """
 
@@ -101,14 +102,17 @@ def main() -> None:
         f"plan: climax minus quiet opening, short-term loudness: "
         f"{np.median(climax) - np.median(intro):.1f} LU"
     )
-    for name in ("action", "calm", "electronic"):
+    # Variants 0, 1 and 2 take the straight, half-time and driving feels: every pair.
+    for name in ("action", "calm", "folk", "electronic", "jig"):
         arr, a = takes[name]
-        _, b = render(PROMPTS[name], args.seconds, variant=1)
-        print(
-            f"variants of {name}: same strongest pitch on "
-            f"{100 * am.chroma_agreement(a, b, SR, arr.bpm):.0f}% of beats, onset-pattern "
-            f"correlation {am.onset_correlation(a, b, SR, arr.bpm):.2f}"
-        )
+        x = {0: a, 1: render(PROMPTS[name], args.seconds, 1)[1]}
+        x[2] = render(PROMPTS[name], args.seconds, 2)[1]
+        for u, v in ((0, 1), (0, 2), (1, 2)):
+            print(
+                f"variants {u}-{v} of {name}: same strongest pitch on "
+                f"{100 * am.chroma_agreement(x[u], x[v], SR, arr.bpm):.0f}% of beats, "
+                f"onset-pattern correlation {am.onset_correlation(x[u], x[v], SR, arr.bpm):.2f}"
+            )
 
 
 if __name__ == "__main__":
