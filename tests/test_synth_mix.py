@@ -155,6 +155,35 @@ def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_pat
     assert ignored_words(gen, plain) == ["bagpipes", "didgeridoo"]
 
 
+def test_only_content_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
+    # Stop words, the parts every piece has (a melody), avoided clauses and negative styles
+    # (honoured: the synth never plays what it does not know) and the section words it
+    # reads are not ignored words; an instrument it does not know is.
+    from segue.core.commands.plan import ignored_words
+
+    prompt = (
+        "A melody that can keep the player calm, with a hurdy-gurdy and bagpipes over the "
+        "harp. Avoid: vocals, lyrics, distorted guitar; no kazoo"
+    )
+    plan = {
+        "positive_global_styles": ["live orchestral recording"],
+        "negative_global_styles": ["dubstep wobble"],
+        "sections": [
+            {
+                "section_name": "Crescendo",
+                "positive_local_styles": ["build-up, rising"],
+                "negative_local_styles": ["theremin"],
+                "duration_ms": 8000,
+                "lines": [],
+            }
+        ],
+    }
+    request = GenerationRequest(
+        mood="m", variant=0, prompt=prompt, duration_s=8, composition_plan=plan
+    )
+    assert ignored_words(SynthGenerator({}, tmp_path), request) == ["hurdy-gurdy", "bagpipes"]
+
+
 @pytest.mark.parametrize(
     ("prompt", "meter", "beats"),
     [
