@@ -229,12 +229,14 @@ def compose(request: GenerationRequest) -> Arrangement:
             label_prog[sec.label] = pool[(first + step) % len(pool)].split()
         prog = [chord(c) for c in label_prog[sec.label]]
         # Half-time: the primary chords (I, IV, V) hold two bars each in sections of four
-        # bars and more; the others (ii, iii, vi, bVI...) one, so they never outweigh the key.
+        # bars and more; the others (ii, iii, vi, bVI...) one, so they never outweigh the
+        # key; and the opening tonic one, so the next chord comes where the other feels
+        # hold a tonic pedal.
         span = 2 if feel == "halftime" and sec.bars >= 4 else 1
         k = 0
         while len(chords) < sec.start_bar + sec.bars:
             ch = prog[k % len(prog)]
-            held = span if ch.root in {0, 5, 7} else 1
+            held = span if ch.root in {0, 5, 7} and k % len(prog) else 1
             chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
             k += 1
     tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")

@@ -286,8 +286,8 @@ def feel_pattern(
         else:
             out += [(0, kick, 1.0), (back, kick, 0.85)]
             out += [(s, snare, 0.9) for s in beats if s % 8 == 4]
-            if not slow and bpb == 4:
-                out += [(6, kick, 0.6), (15, snare, 0.3)]
+            if not slow and bpb == 4:  # the kick's pickups into beats 2 and 4
+                out += [(3, kick, 0.6), (11, kick, 0.6), (15, snare, 0.3)]
             out += ticks(hat, 0.8)
     elif kit == "four":
         out += [(s, "kick", 1.0) for s in beats]
@@ -300,8 +300,8 @@ def feel_pattern(
         if half:
             # Big hits on 1 and 3, the other beats light: the pulse under a broad groove.
             out += [(0, "taiko", 1.0), (back, "taiko_hi", 0.95)]
-            out += [(s, "taiko_hi", 0.4) for s in beats if s not in (0, back)]
-            out += [(s, "shaker", 0.55) for s in beats]
+            out += [(s, "taiko_hi", 0.3) for s in beats if s not in (0, back)]
+            out += [(s, "shaker", 0.55 if s % 8 == 0 else 0.35) for s in beats]
             if busy:
                 out += [(back, "tambourine", 0.7)] + [(s + 2, "shaker", 0.3) for s in beats]
             if not slow and bpb == 4:

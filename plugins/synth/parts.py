@@ -373,7 +373,7 @@ def _figure(beats: int, text: str) -> tuple[int, list[tuple[float, float, str, f
 BASS_FIGURES = {
     # half-time: long notes, the backbeat's rest
     ("pump", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:.9:O:.8 3:.9:R:.7"),
-    ("pump", "halftime", "any"): _figure(2, "0:.9:R:1 1:.4:R:.7 1.5:.4:O:.8"),
+    ("pump", "halftime", "any"): _figure(4, "0:.9:R:1 1:.4:R:.7 1.5:.4:O:.8 2:.9:F:.9 3:.9:R:.7"),
     ("busy", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:.9:O:.8 3:.9:R:.75"),
     ("busy", "halftime", "any"): _figure(4, "0:1.4:R:1 1.5:.45:R:.7 2:1.4:O:.9 3.5:.45:R:.7"),
     ("walk", "halftime", "any"): _figure(4, "0:1.9:R:1 2:1.9:F:.8"),
