@@ -91,6 +91,17 @@ def progression_step(variant: int, size: int) -> int:
     return order[variant % size]
 
 
+# Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
+# faster tempos, are heard at half the tempo: their variant drives instead).
+HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
+
+
+def halftime_keeps_the_pulse(bpm: float, kit: str | None) -> bool:
+    """Below 100 BPM a half-time feel's half tempo is too slow to be heard as the beat;
+    up to 136 BPM only with a kit that keeps beats 2 and 4 (measured: tests/test_synth_variants)."""
+    return bpm < 100 or (bpm <= 136 and kit in HALFTIME_KITS)
+
+
 def request_seed(request: GenerationRequest, with_variant: bool) -> int:
     """A 64-bit seed from the request's musical fields (not output format or loudness)."""
     fields: dict[str, Any] = {
@@ -194,6 +205,8 @@ def compose(request: GenerationRequest) -> Arrangement:
     # Variants take the feels in turn (straight, half-time, driving): another rhythm for
     # every part, and another harmonic rhythm, over the same pulse.
     feel = FEELS[request.variant % len(FEELS)]
+    if feel == "halftime" and not halftime_keeps_the_pulse(bpm, choose_voices(gtraits)[1]):
+        feel = "driving"
 
     # Sections.
     sections: list[Section] = []

@@ -261,6 +261,8 @@ def feel_pattern(
     slow = bpm < 100
     busy = energy > 0.7
     back = 8 if bpb >= 3 else 4  # beat 3 (half-time's backbeat)
+    # From 126 BPM a half-time feel keeps beats 2 and 4 firmer: lighter, the pulse halves.
+    firm = bpm > 125
     fine = 1 if bpm <= 140 else 2  # the driving feel's grid: sixteenths, or eighths
 
     def ticks(sound: str, top: float) -> list[tuple[int, str, float]]:
@@ -280,7 +282,7 @@ def feel_pattern(
             out += [(back, snare, 0.95)]
             # Hats on 1 and 3, the open hat leading into the next bar: the pulse is the
             # bass's and the snare's.
-            out += [(s, hat, 0.75 if s == 0 else 0.6) for s in beats if s % 8 == 0]
+            out += [(s, hat, 0.75 if s == 0 else 0.6) for s in beats if s % 8 == 0 or firm]
             if kit != "chip" and bpb == 4:
                 out.append((14, "ohat", 0.45))
         else:
@@ -300,10 +302,12 @@ def feel_pattern(
         if half:
             # Big hits on 1 and 3, the other beats light: the pulse under a broad groove.
             out += [(0, "taiko", 1.0), (back, "taiko_hi", 0.95)]
-            out += [(s, "taiko_hi", 0.3) for s in beats if s not in (0, back)]
-            out += [(s, "shaker", 0.55 if s % 8 == 0 else 0.35) for s in beats]
+            light = 0.5 if firm else 0.3
+            out += [(s, "taiko_hi", light) for s in beats if s not in (0, back)]
+            out += [(s, "shaker", 0.55 if s % 8 == 0 else light + 0.05) for s in beats]
             if busy:
-                out += [(back, "tambourine", 0.7)] + [(s + 2, "shaker", 0.3) for s in beats]
+                out += [(back, "tambourine", 0.7)]
+                out += [(s + 2, "shaker", 0.3) for s in beats if firm]
             if not slow and bpb == 4:
                 out.append((10, "taiko", 0.6))
         else:
@@ -317,7 +321,7 @@ def feel_pattern(
     elif kit == "frame":
         if half:
             out += [(0, "frame_lo", 1.0), (back, "frame_hi", 0.8)]
-            out += [(s, "frame_hi", 0.4) for s in beats if s not in (0, back)]
+            out += [(s, "frame_hi", 0.6 if firm else 0.4) for s in beats if s not in (0, back)]
             if not slow and bpb == 4:
                 out.append((10, "frame_lo", 0.55))
             if busy:
@@ -341,7 +345,7 @@ def feel_pattern(
         out += [(0, "taiko", 0.9)]
         if half:
             out += [(back, "taiko_hi", 0.65)]
-            out += [(s, "rim", 0.6 if s == 0 else 0.35) for s in beats]
+            out += [(s, "rim", 0.6 if s == 0 or firm else 0.35) for s in beats]
         else:
             out += [(s, "taiko_hi", 0.35) for s in beats if s]
             out += ticks("rim", 0.55)
