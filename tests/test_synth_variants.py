@@ -79,8 +79,10 @@ def test_every_variant_keeps_the_tempo_key_and_seam(takes, name: str, variant: i
         (60, 2, "Calm peaceful ambient pads"),
         (84, 1, "Gentle harp and flute over warm strings, wandering and curious"),
         (96, 2, "Playful whimsical marimba and pizzicato"),
+        (112, 1, "Lo-fi hip hop, dusty keys"),  # a soft kit's half-time would halve: it drives
         (120, 1, "Chiptune adventure"),
         (126, 2, "Low string ostinato and distant drums, uneasy and watchful"),
+        (136, 1, "Village square with fiddle and flute, cheerful and lively"),
         (150, 1, "Driving orchestral battle music with taiko drums and brass stabs"),
         (168, 2, "Driving orchestral battle music with taiko drums and brass stabs"),
         (180, 2, "Synthwave night drive with arpeggios"),
