@@ -78,6 +78,7 @@ def test_every_variant_keeps_the_tempo_key_and_seam(takes, name: str, variant: i
         (60, 1, "Sad melancholic piano and strings"),
         (60, 2, "Calm peaceful ambient pads"),
         (84, 1, "Gentle harp and flute over warm strings, wandering and curious"),
+        (87, 1, "Gentle waltz"),  # 3/4 has no half-time: it drives
         (96, 2, "Playful whimsical marimba and pizzicato"),
         (112, 1, "Lo-fi hip hop, dusty keys"),  # a soft kit's half-time would halve: it drives
         (120, 1, "Chiptune adventure"),
@@ -92,9 +93,11 @@ def test_the_other_feels_keep_the_beat_at_every_tempo(bpm: int, variant: int, pr
     # Half-time and driving feels move the backbeat and add pickups; the pulse a listener
     # hears (and the pipeline's beat tracker) stays the requested tempo, slow or fast.
     seconds = 8 * 4 * 60.0 / bpm
-    _, x = render_request(request(prompt, variant, seconds, bpm=float(bpm)), SR)
+    arr, x = render_request(request(prompt, variant, seconds, bpm=float(bpm)), SR)
     heard = am.tempo(x.astype(np.float64), SR)
     assert abs(heard - bpm) / bpm <= 0.015, f"{prompt!r} ({FEELS[variant]}) heard {heard:.2f}"
+    if arr.key.mode in ("major", "minor"):
+        assert am.key(x.astype(np.float64), SR) == (arr.key.tonic, arr.key.mode), prompt
 
 
 def test_variants_take_the_feels_in_turn_with_a_note_on_every_beat() -> None:

@@ -96,9 +96,12 @@ def progression_step(variant: int, size: int) -> int:
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
 
 
-def halftime_keeps_the_pulse(bpm: float, kit: str | None) -> bool:
+def halftime_keeps_the_pulse(bpm: float, kit: str | None, beats_per_bar: int = 4) -> bool:
     """Below 100 BPM a half-time feel's half tempo is too slow to be heard as the beat;
-    up to 136 BPM only with a kit that keeps beats 2 and 4 (measured: tests/test_synth_variants)."""
+    up to 136 BPM only with a kit that keeps beats 2 and 4 (measured: tests/test_synth_variants).
+    Never in a bar of three beats (a waltz has no half bar: its variant drives)."""
+    if beats_per_bar % 2:
+        return False
     return bpm < 100 or (bpm <= 136 and kit in HALFTIME_KITS)
 
 
@@ -205,7 +208,8 @@ def compose(request: GenerationRequest) -> Arrangement:
     # Variants take the feels in turn (straight, half-time, driving): another rhythm for
     # every part, and another harmonic rhythm, over the same pulse.
     feel = FEELS[request.variant % len(FEELS)]
-    if feel == "halftime" and not halftime_keeps_the_pulse(bpm, choose_voices(gtraits)[1]):
+    kit = choose_voices(gtraits)[1]
+    if feel == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb):
         feel = "driving"
 
     # Sections.
