@@ -116,11 +116,11 @@ def _render(
     minor = arr.key.minor
     plays = [_plays_sampled(part, sampled, minor) for part in arr.parts]
     if sampled is not None:
-        # Every sampled pitch is rendered once, as long as its longest note.
+        # Every sampled pitch (and velocity step) is rendered once, as long as its longest note.
         for part, sampled_part in zip(arr.parts, plays, strict=True):
             if sampled_part:
                 for note in part.notes:
-                    sampled.reserve(part.voice, note.p, note.d * 60.0 / arr.bpm)
+                    sampled.reserve(part.voice, note.p, note.d * 60.0 / arr.bpm, note.v)
     for pi, part in enumerate(arr.parts):
         group = stem_of(part.role, part.voice, layers) if layers else "mix"
         mix, send, echo = mixes[group], sends[group], echoes[group]

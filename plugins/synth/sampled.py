@@ -86,6 +86,11 @@ _levels: dict[tuple[str, str, int], float] = {}
 _levels_lock = threading.Lock()
 
 
+def _step(velocity: float) -> int:
+    """The velocity step (1..VELOCITY_STEPS) a note's velocity (0..1) renders at."""
+    return max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
+
+
 class Sampled:
     """The sampled voices of one render: a SoundFont, level matching and a note cache."""
 
@@ -96,7 +101,7 @@ class Sampled:
         self.ramps: dict[tuple[int, float], np.ndarray] = {}
         self.releases: dict[tuple[str, int], float] = {}
         self.zones: dict = {}  # soundfont.sustain's cache: each zone's signal per pitch
-        self.lengths: dict[tuple[str, int], int] = {}  # reserved: the longest note per pitch
+        self.lengths: dict[tuple[str, int, int], int] = {}  # reserved: the longest notes
 
     @classmethod
     def open(cls, path: Path | str | None, sr: int) -> Sampled | None:
@@ -130,16 +135,17 @@ class Sampled:
             )
         return rel
 
-    def reserve(self, voice: str, pitch: float, dur: float) -> None:
-        """Say that ``note`` will be asked for this note: each pitch's rendering is then made
-        once, as long as its longest note, instead of growing as longer notes come."""
+    def reserve(self, voice: str, pitch: float, dur: float, velocity: float) -> None:
+        """Say that ``note`` will be asked for this note: each pitch and velocity step is
+        then rendered once, as long as its longest note, instead of growing as longer notes
+        come."""
         bp = GM_PROGRAMS.get(voice)
         preset = self.sf.preset(*bp) if bp else None
         if preset is None:
             return
         rel = self._release(voice, preset, pitch)
         n = max(1, round(dur * self.sr)) + max(2, round(rel * self.sr))
-        key = (voice, round(pitch * 100))
+        key = (voice, round(pitch * 100), _step(velocity))
         if n > self.lengths.get(key, 0):
             self.lengths[key] = n
 
@@ -162,7 +168,7 @@ class Sampled:
         preset = self.sf.preset(*bp) if bp else None
         if preset is None:
             return None
-        vq = max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
+        vq = _step(velocity)
         rel = self._release(voice, preset, pitch)
         n_hold = max(1, round(dur * self.sr))
         n_rel = max(2, round(rel * self.sr))
@@ -173,7 +179,7 @@ class Sampled:
             n = max(
                 n_hold + n_rel,
                 round(1.5 * body.shape[1]) if body is not None else 0,
-                self.lengths.get(key[:2], 0),
+                self.lengths.get(key, 0),
             )
             cut = LOW_CUT.get(voice, 0.0)
             body = sustain(self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut, self.zones)
@@ -191,7 +197,7 @@ class Sampled:
     def drum(self, sound: str, velocity: float, pitch: float = 0.0) -> np.ndarray | None:
         """(2, n) float32 of one drum hit (peak about 1) from the General MIDI kit (timpani:
         the pitched General MIDI timpani), or None to use the numpy drum."""
-        vq = max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
+        vq = _step(velocity)
         key = ("drum:" + sound, vq, round(pitch))
         if key in self.notes:
             return self.notes[key]

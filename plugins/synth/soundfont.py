@@ -322,29 +322,41 @@ def _box(x: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def _envelope(z: Zone, x: np.ndarray, sr: int) -> None:
-    """Shape ``x`` (in place) by the zone's volume envelope while the key is held: delay,
-    attack, hold, decay, sustain (the held level multiplies only where it is not 1)."""
-    n = len(x)
+def _envelope(z: Zone, x: np.ndarray, sr: int, first: int = 0) -> None:
+    """Shape ``x`` (in place), samples ``first`` on of a held note, by the zone's volume
+    envelope: delay, attack, hold, decay, sustain (the held level multiplies only where it
+    is not 1)."""
+    last = first + len(x)
     delay = _timecents(z.gen(DELAY_VOL))
     attack = max(_timecents(z.gen(ATTACK_VOL)), 0.002)
     hold = _timecents(z.gen(HOLD_VOL))
     decay = _timecents(z.gen(DECAY_VOL))
     sustain = 10.0 ** (-max(0, min(1440, z.gen(SUSTAIN_VOL))) / 200.0)
-    a0 = min(n, int(delay * sr))
-    a1 = min(n, a0 + max(1, int(attack * sr)))
-    x[:a0] = 0.0
-    x[a0:a1] *= np.linspace(0.0, 1.0, a1 - a0, endpoint=False, dtype=np.float32)
-    h1 = min(n, a1 + int(hold * sr))
     level = np.float32(sustain)
-    if decay > 0 and sustain < 1.0 and h1 < n:
+    a0 = int(delay * sr)
+    a1 = a0 + max(1, int(attack * sr))
+    h1 = a1 + int(hold * sr)
+
+    def span(lo: int, hi: int | None) -> tuple[int, int] | None:
+        lo, hi = max(lo, first), last if hi is None else min(hi, last)
+        return (lo, hi) if lo < hi else None
+
+    if got := span(0, a0):
+        x[got[0] - first : got[1] - first] = 0.0
+    if got := span(a0, a1):
+        ramp = np.arange(got[0] - a0, got[1] - a0, dtype=np.float64) / (a1 - a0)
+        x[got[0] - first : got[1] - first] *= ramp.astype(np.float32)
+    if decay > 0 and sustain < 1.0:
         # SF2 decays fall linearly in dB: 100 dB over the decay time, down to sustain.
-        d_n = min(n - h1, int(decay * (-20.0 * np.log10(max(sustain, 1e-5))) / 100.0 * sr) + 1)
+        d_n = int(decay * (-20.0 * np.log10(max(sustain, 1e-5))) / 100.0 * sr) + 1
         k = np.float32(-100.0 / decay / 20.0 * np.log(10.0) / sr)
-        x[h1 : h1 + d_n] *= np.maximum(np.exp(np.arange(d_n, dtype=np.float32) * k), level)
-        x[h1 + d_n :] *= level
-    elif h1 < n and (decay > 0 or sustain < 1.0) and level != 1.0:
-        x[h1:] *= level
+        if got := span(h1, h1 + d_n):
+            t = np.arange(got[0] - h1, got[1] - h1, dtype=np.float32)
+            x[got[0] - first : got[1] - first] *= np.maximum(np.exp(t * k), level)
+        if got := span(h1 + d_n, None):
+            x[got[0] - first :] *= level
+    elif level != 1.0 and (got := span(h1, None)):
+        x[got[0] - first :] *= level
 
 
 def release_s(preset: Preset, key: int, cap: float = 1.0) -> float:
@@ -411,6 +423,10 @@ def sustain(
     return out
 
 
+# Samples per pass of the resampler: every array of a pass stays in the processor's cache.
+CHUNK = 32768
+
+
 def _zone_signal(
     sf: SoundFont,
     z: Zone,
@@ -424,34 +440,58 @@ def _zone_signal(
     """The zone's sample played at ``pitch`` for up to ``n`` samples (fewer if an unlooped
     sample ends first): resampled (linear interpolation), looped, shaped by the zone's
     volume envelope and low-passed by a ``width``-sample moving average (1: none); None if
-    it is too short to play. Every stage is causal, so a shorter note is a prefix of a
-    longer one: ``cache`` keeps the longest made (as many samples as were asked for, or
-    all of them when the sample ended)."""
+    it is too short to play.
+
+    Every stage is causal, so a shorter note is a prefix of a longer one: ``cache`` keeps
+    what was made (and whether the sample ended), and a longer note makes only the rest.
+    """
     tag = (id(z), pitch, low_cut, sr, width)
-    if cache is not None:
-        got = cache.get(tag)
-        if got is not None and (len(got[0]) >= n or got[1]):
-            return got[0][:n]
+    have, ended = cache.get(tag, (None, False)) if cache is not None else (None, False)
+    if have is not None and (len(have) >= n or ended):
+        return have[:n]
+    done = 0 if have is None else len(have)
     if width > 1:
-        x = _zone_signal(sf, z, pitch, n, sr, low_cut, 1, cache)
-        if x is None:
+        base = _zone_signal(sf, z, pitch, n, sr, low_cut, 1, cache)
+        if base is None:
             return None
-        x = _box(x, width)
+        ended = len(base) < n
+        if done < width:  # too little made to continue the average: make it all
+            have, done = None, 0
+        # The moving average of the new samples, from the width - 1 samples before them.
+        back = min(done, width - 1)
+        new = _box(base[done - back :], width)[back:]
     else:
-        x = _resample(sf, z, pitch, n, sr, low_cut)
-        if x is None:
+        plan = _plan(sf, z, pitch, sr, low_cut)
+        if plan is None:
             return None
-        _envelope(z, x, sr)
+        m = n if plan.looped else min(n, plan.length)
+        if m <= 1:
+            return None
+        ended = m < n
+        new = _resample(plan, done, m)
+        for c in range(0, len(new), CHUNK):
+            _envelope(z, new[c : c + CHUNK], sr, done + c)
+    x = new if have is None else np.concatenate([have, new])
     if cache is not None:
-        cache[tag] = (x, len(x) < n)
+        cache[tag] = (x, ended)
     return x
 
 
-def _resample(
-    sf: SoundFont, z: Zone, pitch: float, n: int, sr: int, low_cut: float
-) -> np.ndarray | None:
-    """The zone's sample at ``pitch`` (linear interpolation), looped while held: up to ``n``
-    samples, float32; None when less than two samples would play."""
+@dataclass(frozen=True)
+class _Plan:
+    """Where a zone's sample is read for one pitch: the source, the step, the loop."""
+
+    data: np.ndarray
+    start: int
+    end: int
+    loop_a: int
+    loop_b: int
+    looped: bool
+    step: int  # source samples per output sample, in 40.24 fixed point
+    length: int  # output samples before an unlooped sample ends
+
+
+def _plan(sf: SoundFont, z: Zone, pitch: float, sr: int, low_cut: float) -> _Plan | None:
     h = sf.samples[z.sample]
     root = z.gen(ROOT_KEY)
     if root < 0:
@@ -472,37 +512,49 @@ def _resample(
     loop_b += z.gen(LOOP_END_OFS) + 32768 * z.gen(LOOP_END_COARSE)
     end = max(2, min(len(data), end))
     start = max(0, min(start, end - 2))
-    looped = z.gen(SAMPLE_MODES) & 1 and start <= loop_a < loop_b <= end and loop_b - loop_a > 8
-    m = n if looped else min(n, int((end - 1 - start) / ratio))
-    if m <= 1:
-        return None
-    # Positions in 40.24 fixed point: integer index and fraction without float64 passes.
-    step = round(ratio * (1 << 24))
-    acc = np.arange(m, dtype=np.int64)
-    acc *= step
-    i = acc >> 24
-    frac = (acc & 0xFFFFFF).astype(np.float32)
-    del acc
-    frac *= np.float32(1.0 / (1 << 24))
+    looped = bool(
+        z.gen(SAMPLE_MODES) & 1 and start <= loop_a < loop_b <= end and loop_b - loop_a > 8
+    )
+    length = int((end - 1 - start) / ratio)
+    return _Plan(data, start, end, loop_a, loop_b, looped, round(ratio * (1 << 24)), length)
+
+
+def _resample(plan: _Plan, first: int, last: int) -> np.ndarray:
+    """Output samples [first, last) of the plan's sample, by linear interpolation, looped."""
+    out = np.empty(last - first, dtype=np.float32)
+    if last <= first:
+        return out
     # The source from ``start`` on, the loop written out as often as the note needs it (or
-    # the last sample held), so that sample i and i + 1 are read without wrapping indices.
-    top = int(i[-1]) + 2
-    if looped:
-        src = data[start:loop_b]
+    # the last sample held), so that samples i and i + 1 are read without wrapping indices.
+    data, start = plan.data, plan.start
+    top = (((last - 1) * plan.step) >> 24) + 2
+    if plan.looped:
+        src = data[start : plan.loop_b]
         if top > len(src):
-            reps = -(-(top - len(src)) // (loop_b - loop_a))
-            src = np.concatenate([src, np.tile(data[loop_a:loop_b], reps)])
+            span = plan.loop_b - plan.loop_a
+            reps = -(-(top - len(src)) // span)
+            src = np.concatenate([src, np.tile(data[plan.loop_a : plan.loop_b], reps)])
     else:
-        src = data[start:end]
+        src = data[start : plan.end]
         if top > len(src):
-            src = np.concatenate([src, data[end - 1 : end]])
-    x = src[i]
-    nxt = src[1:][i]
-    del i
-    nxt -= x
-    nxt *= frac
-    x += nxt
-    return x
+            src = np.concatenate([src, data[plan.end - 1 : plan.end]])
+    after = src[1:]
+    scale = np.float32(1.0 / (1 << 24))
+    for c0 in range(first, last, CHUNK):
+        c1 = min(last, c0 + CHUNK)
+        # Positions in 40.24 fixed point: integer index and fraction without float64 passes.
+        acc = np.arange(c0, c1, dtype=np.int64)
+        acc *= plan.step
+        i = acc >> 24
+        frac = (acc & 0xFFFFFF).astype(np.float32)
+        frac *= scale
+        x = out[c0 - first : c1 - first]
+        np.take(src, i, out=x)
+        nxt = after[i]
+        nxt -= x
+        nxt *= frac
+        x += nxt
+    return out
 
 
 def play(
