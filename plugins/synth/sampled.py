@@ -182,10 +182,12 @@ class Sampled:
                 self.lengths.get(key, 0),
             )
             cut = LOW_CUT.get(voice, 0.0)
-            body = sustain(self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut, self.zones)
+            level = self.level(voice, reference)
+            body = sustain(
+                self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut, self.zones, level
+            )
             if body is None:
                 return None
-            body *= np.float32(self.level(voice, reference))
             self.notes[key] = body
         out = body[:, : n_hold + n_rel] * np.float32(gain)
         ramp = self.ramps.get((n_rel, rel))

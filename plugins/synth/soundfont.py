@@ -383,8 +383,10 @@ def sustain(
     sr: int,
     low_cut: float = 0.0,
     cache: dict | None = None,
+    level: float = 1.0,
 ) -> np.ndarray | None:
-    """``n`` samples (2, n) float32 of a note held down (no release), or None if no zone.
+    """``n`` samples (2, n) float32 of a note held down (no release) at ``level``, or None
+    if no zone.
 
     ``low_cut``: a gentle high-pass (Hz, about; applied to the samples) that leaves room
     under an accompanying part. ``cache``: a dict kept across the notes of one render, where
@@ -418,7 +420,7 @@ def sustain(
             pan = -1.0
         a = (pan + 1.0) * np.pi / 4
         for ch, side in enumerate((np.cos(a), np.sin(a))):
-            part = x * np.float32(gain * side * np.sqrt(2))
+            part = x * np.float32(level * gain * side * np.sqrt(2))
             out[ch, :m] += part
     return out
 
