@@ -14,6 +14,8 @@ Target: 50x realtime, encoding included.
 ``baseline``: the same render with the synth as it was before the speed work (read from
 git history at BASELINE_COMMIT, so the comparison stays possible as the code moves on),
 in the same run. Each row's best of ``--repeat``; the SoundFont is parsed before timing.
+Last, the render of the first track a fresh ``segue serve`` makes (the default mood of
+``segue init``'s starter and of the repository's example score), now and at the baseline.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import itertools
 import os
 import statistics
 import subprocess
@@ -134,9 +137,10 @@ def main() -> None:
             req = GenerationRequest(mood="bench", variant=0, prompt=prompt, duration_s=args.seconds)
             _, samples = render_request(req, SAMPLE_RATE, soundfont)
             audio_s = len(samples) / SAMPLE_RATE
-            other = -samples  # the same cost to encode, other bytes (no memo hit)
+            # The same cost to encode, other bytes than the encode before (no memo hit).
+            others = itertools.cycle([-samples, samples])
             t_render = best_of(args.repeat, lambda r=req: render_request(r, SAMPLE_RATE, soundfont))
-            t_enc = best_of(args.repeat, lambda x=other: encode_ogg(ogg, x, SAMPLE_RATE))
+            t_enc = best_of(args.repeat, lambda xs=others: encode_ogg(ogg, next(xs), SAMPLE_RATE))
             t_numpy = best_of(args.repeat, lambda r=req: render_request(r, SAMPLE_RATE, None))
             row = {
                 "render": audio_s / t_render,
@@ -152,15 +156,48 @@ def main() -> None:
                 columns[k].append(v)
             cells = [f"{row[k]:{w}.1f}" if k in row else " " * w for k, w in WIDTHS]
             print(f"{prompt[:44]:<44} " + " ".join(cells), flush=True)
-    medians = {k: statistics.median(v) for k, v in columns.items() if v}
-    cells = [f"{medians[k]:{w}.1f}" if k in medians else " " * w for k, w in WIDTHS]
-    print(f"{'median':<44} " + " ".join(cells))
-    print(
-        f"synth realtime factor, ogg included: {medians['+ogg']:.1f}x (target 50x; "
-        + (f"baseline {medians['base+ogg']:.1f}x; " if "base+ogg" in medians else "")
-        + f"render alone {medians['render']:.1f}x); ogg encoding alone: "
-        f"{medians['ogg only']:.1f}x; load average {os.getloadavg()[0]:.1f} at the end"
-    )
+        medians = {k: statistics.median(v) for k, v in columns.items() if v}
+        cells = [f"{medians[k]:{w}.1f}" if k in medians else " " * w for k, w in WIDTHS]
+        print(f"{'median':<44} " + " ".join(cells))
+        print(
+            f"synth realtime factor, ogg included: {medians['+ogg']:.1f}x (target 50x; "
+            + (f"baseline {medians['base+ogg']:.1f}x; " if "base+ogg" in medians else "")
+            + f"render alone {medians['render']:.1f}x); ogg encoding alone: "
+            f"{medians['ogg only']:.1f}x; load average {os.getloadavg()[0]:.1f}"
+        )
+        # What a fresh `segue serve` makes first: the default mood's first track.
+        print(f"\n{'first track of a score (render, CPU s)':<44} {'now':>7} {'baseline':>8}")
+        for name, req in first_tracks(Path(tmp)):
+            t_now = best_of(args.repeat, lambda r=req: render_request(r, SAMPLE_RATE, soundfont))
+            cells = [f"{t_now:7.2f}"]
+            if baseline is not None:
+                t_base = best_of(args.repeat, lambda r=req: baseline(r, SAMPLE_RATE, soundfont))
+                cells.append(f"{t_base:8.2f}")
+            print(f"{name[:44]:<44} " + " ".join(cells), flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+def first_tracks(folder: Path) -> list[tuple[str, GenerationRequest]]:
+    """The request of the default mood's first track of ``segue init``'s starter and of the
+    repository's example score (what the first cue of a fresh server waits for)."""
+    from segue.core.commands.init import STARTER
+    from segue.core.engine.rules import generation_order
+    from segue.core.plugins import get_plugins
+    from segue.core.pregen.pipeline import Pipeline
+    from segue.core.score import load_score
+
+    starter = folder / "starter" / "adaptive_score.yaml"
+    starter.parent.mkdir()
+    starter.write_text(STARTER)
+    example = Path(__file__).resolve().parent.parent / "adaptive_score.yaml"
+    out = []
+    for name, path in (("starter", starter), ("example", example)):
+        score = load_score(path)
+        mood = generation_order(score)[0]
+        pipeline = Pipeline(score, get_plugins())
+        req = next(p.request for p in pipeline.plan() if p.request.mood == mood)
+        out.append((f"{name}: {mood} ({req.duration_s:g} s)", req))
+    return out
 
 
 WIDTHS = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from random import Random
@@ -110,7 +111,6 @@ def _render(
     echoes = {g: np.zeros(total, dtype=np.float32) for g in names}
     ws = Workspace(sr)
     drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
-    references: dict[str, float] = {}
     swing_off = arr.swing * spb / 2  # late off-beat eighths
     human = Random(arr.seed ^ 0x4855 ^ take)
     minor = arr.key.minor
@@ -167,9 +167,7 @@ def _render(
             else:
                 dur_s = note.d * 60.0 / arr.bpm
                 if plays[pi]:
-                    ref = references.get(part.voice)
-                    if ref is None:
-                        ref = references[part.voice] = _reference_rms(ws, part.voice)
+                    ref = functools.partial(_reference_rms, sr, part.voice)
                     buf = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
                     scaled = buf is not None
                 if buf is None:
@@ -288,8 +286,10 @@ def _plays_sampled(part: Part, sampled: Sampled | None, minor: bool) -> bool:
     return not (_is_low(part) and minor)
 
 
-def _reference_rms(ws: Workspace, voice: str) -> float:
-    """The RMS of the numpy voice's middle note (0.5 s), which its sampled one matches."""
+def _reference_rms(sr: int, voice: str) -> float:
+    """The RMS of the numpy voice's middle note (0.5 s), which its sampled one matches (in a
+    workspace of its own: whether it runs, once per process, must not change a render)."""
+    ws = Workspace(sr)
     v = VOICES[voice]
     x = render_note(ws, voice, (v.low + v.high) // 2, 0.5, 0.5, 0, 0)
     n = min(x.shape[-1], ws.sr // 2)

@@ -10,6 +10,7 @@ whichever SoundFont is used; the numpy voice plays when a preset or key is missi
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +112,9 @@ class Sampled:
         bp = GM_PROGRAMS.get(voice)
         return bp is not None and self.sf.preset(*bp) is not None
 
-    def level(self, voice: str, reference: float) -> float:
-        """The gain that gives this voice's middle note ``reference`` RMS (cached per file)."""
+    def level(self, voice: str, reference: Callable[[], float]) -> float:
+        """The gain that gives this voice's middle note the RMS ``reference()`` returns
+        (cached per file and voice: ``reference`` runs once per process)."""
         key = (self.sf.digest, voice, self.sr)
         got = _levels.get(key)
         if got is None:
@@ -122,7 +124,7 @@ class Sampled:
             mid = (v.low + v.high) // 2
             x = play(self.sf, self.sf.preset(*GM_PROGRAMS[voice]), mid, 0.5, 0.8, self.sr)
             rms = float(np.sqrt(np.mean(np.square(x[:, : self.sr // 2])))) if x is not None else 0
-            got = reference / rms if rms > 1e-6 else 0.0
+            got = reference() / rms if rms > 1e-6 else 0.0
             with _levels_lock:
                 _levels[key] = got
         return got
@@ -155,7 +157,7 @@ class Sampled:
         pitch: float,
         dur: float,
         velocity: float,
-        reference: float,
+        reference: Callable[[], float],
         gain: float = 1.0,
     ) -> np.ndarray | None:
         """(2, n) float32 of one note at level ``gain`` (a new array), or None to use the
