@@ -8,6 +8,7 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from segue.core import __version__, logs
 from segue.core.errors import (
@@ -17,7 +18,9 @@ from segue.core.errors import (
     ScoreError,
     SegueError,
 )
-from segue.core.plugins import Plugins, get_plugins
+
+if TYPE_CHECKING:
+    from segue.core.plugins import Plugins
 
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -33,6 +36,8 @@ def build_parser(
     with_plugin_commands: bool = True, plugins: Plugins | None = None
 ) -> argparse.ArgumentParser:
     """The ``segue`` parser; plugin sub-commands come from ``plugins`` (default: get_plugins())."""
+    from segue.core.plugins import get_plugins
+
     parser = argparse.ArgumentParser(
         prog="segue", description="Adaptive soundtrack server for games."
     )
@@ -100,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.disable()
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while modules and plugins load, before a command runs
+        print("segue: interrupted", file=sys.stderr)
+        return 130
     finally:
         gc.enable()
 
@@ -109,7 +117,10 @@ def _main(argv: Sequence[str] | None) -> int:
     argv, verbose, as_json = _split_logging(argv)
     logs.configure(verbose, as_json)
     # Plugins are loaded once per process: here, before parsing (they may add sub-commands);
-    # commands reuse this instance as ``args.plugins`` (or get_plugins()).
+    # commands reuse this instance as ``args.plugins`` (or get_plugins()). Imported here,
+    # not with the module, so that a Ctrl-C while they load meets main()'s handler.
+    from segue.core.plugins import get_plugins
+
     try:
         plugins = get_plugins(strict=True if strict_flag else None)
         parser = build_parser(plugins=plugins)

@@ -78,7 +78,7 @@ def test_commands_get_the_processs_plugins(
             p.set_defaults(func=lambda args: seen.append(args.plugins) or 0)
 
     plugins = Plugins(load_entry_points=False, disabled=(), extra=[("hello", Hello())])
-    monkeypatch.setattr("segue.core.cli.get_plugins", lambda strict=None: plugins)
+    monkeypatch.setattr("segue.core.plugins.get_plugins", lambda strict=None: plugins)
     assert main(["hello"]) == 0
     assert seen == [plugins]
 

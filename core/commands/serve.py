@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         _say(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return 1
+    head = None
     try:
-        head = None
         if not args.no_pregen:
             # The first track in a worker process, on the other core, while this one
             # imports and starts the server (segue.core.pregen.headstart).
@@ -78,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
         finally:
             # asyncio.run has waited for the generator's threads: what they left can go now.
             pipeline.remove_work()
+    except BaseException:
+        if head is not None:
+            head.stop()  # a Ctrl-C before the server ran: the worker goes with it
+        raise
     finally:
         for sock in sockets:
             sock.close()

@@ -132,6 +132,15 @@ class HeadStart:
             with contextlib.suppress(ChildProcessError):
                 await asyncio.to_thread(os.waitpid, self.pid, 0)
 
+    def stop(self) -> None:
+        """Stop the worker and wait for it, outside the event loop (Ctrl-C before it ran)."""
+        if not self._reaped:
+            self._reaped = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+
     async def aclose(self) -> None:
         """Stop a worker still at work (the server is stopping) and wait for it."""
         if not self._reaped:
