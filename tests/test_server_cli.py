@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -143,13 +144,13 @@ async def test_segue_serve_serves_at_once_and_generates_behind(tmp_path):
             proc.wait()
 
 
-def test_ctrl_c_while_the_plugins_load_says_interrupted_never_a_traceback(tmp_path):
+def serve_interrupted_when(tmp_path, ready: Callable[[int], bool]) -> tuple[int, str]:
+    """``segue serve`` on TINY, Ctrl-C as soon as ``ready(pid)``: (exit code, stderr)."""
     (tmp_path / "adaptive_score.yaml").write_text(TINY)
     proc = segue("serve", "--port", str(free_port()), cwd=tmp_path)
     try:
-        # numpy mapped into the process: the built-in plugins are being imported (Linux).
         deadline = time.monotonic() + 60
-        while "numpy" not in Path(f"/proc/{proc.pid}/maps").read_text():
+        while not ready(proc.pid):
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.002)
         proc.send_signal(signal.SIGINT)
@@ -158,32 +159,32 @@ def test_ctrl_c_while_the_plugins_load_says_interrupted_never_a_traceback(tmp_pa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert proc.returncode == 130 and err.strip().endswith("segue: interrupted"), err
-    assert not (tmp_path / ".segue" / "tracks").exists() or not any(
-        (tmp_path / ".segue" / "tracks").iterdir()
+    return proc.returncode, err
+
+
+def test_ctrl_c_while_the_plugins_load_says_interrupted_never_a_traceback(tmp_path):
+    # numpy mapped into the process: the built-in plugins are being imported (Linux).
+    code, err = serve_interrupted_when(
+        tmp_path, lambda pid: "numpy" in Path(f"/proc/{pid}/maps").read_text()
     )
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert code == 130 and err.strip().endswith("segue: interrupted"), err
+    tracks = tmp_path / ".segue" / "tracks"
+    assert not tracks.exists() or not any(tracks.iterdir())
 
 
 def test_ctrl_c_once_the_head_start_worker_runs_stops_it_too(tmp_path):
-    (tmp_path / "adaptive_score.yaml").write_text(TINY)
-    proc = segue("serve", "--port", str(free_port()), cwd=tmp_path)
-    try:
-        # The worker forked (docs/pregeneration.md): Ctrl-C at once, while the server starts.
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
-        deadline = time.monotonic() + 60
-        while not (worker := children.read_text().split()):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.002)
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    # The worker forked (docs/pregeneration.md): Ctrl-C at once, while the server starts.
+    workers: list[str] = []
+
+    def forked(pid: int) -> bool:
+        workers[:] = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return bool(workers)
+
+    code, err = serve_interrupted_when(tmp_path, forked)
     assert "Traceback" not in err, err
-    assert proc.returncode in (0, 130), err
-    assert not Path(f"/proc/{worker[0]}").exists()  # no worker left behind
+    assert code in (0, 130), err
+    assert not Path(f"/proc/{workers[0]}").exists()  # no worker left behind
 
 
 def test_bad_score_exits_2_with_the_score_errors(tmp_path):
