@@ -626,12 +626,13 @@ def _lame_header(frames: bytes, samples: int) -> bytes:
     if len(frames) < 4 or h[0] != 0xFF or (h[1] & 0xE0) != 0xE0:
         raise ValueError("LAME wrote no MPEG frame")
     version = {3: 1, 2: 2, 0: 2.5}[(h[1] >> 3) & 3]
-    kbps = _MPEG_KBPS[1 if version == 1 else 2][h[2] >> 4]
+    table = _MPEG_KBPS[1 if version == 1 else 2]
+    index = h[2] >> 4
+    kbps = table[index]
     sr = _MPEG_RATES[version][(h[2] >> 2) & 3]
     mono = (h[3] >> 6) == 3
     per_frame = 1152 if version == 1 else 576
     side = (17 if mono else 32) if version == 1 else (9 if mono else 17)
-    table = _MPEG_KBPS[1 if version == 1 else 2]
     unit = (144 if version == 1 else 72) * 1000
     size = unit * kbps // sr
     count = -(-(samples + _LAME_DELAY) // per_frame)
@@ -640,7 +641,6 @@ def _lame_header(frames: bytes, samples: int) -> bytes:
     padding = count * per_frame - _LAME_DELAY - samples
     # The header frame is the stream's, unpadded; at a low bit rate too small for the tag,
     # a higher one (as LAME does: decoders read each frame's own bit rate).
-    index = h[2] >> 4
     while unit * table[index] // sr < 4 + side + 156 and index < 14:
         index += 1
     tag = bytearray(unit * table[index] // sr)

@@ -79,12 +79,15 @@ def _check_composed(track: Track, bpm: float, requested: float) -> Track | None:
     is a fact, not a guess to measure; only checked against the request."""
     if octave_match(bpm, requested) is not None:
         return None
-    warning = (
-        f"the generator's tempo {bpm:g} BPM is more than "
-        f"{TEMPO_TOLERANCE:.0%} from the requested {requested:g} BPM"
-    )
-    log.warning("%s: %s", track.id, warning)
+    warning = _tempo_warning(track, f"the generator's tempo {bpm:g} BPM", requested)
     return track.replace(extra={**track.extra, "tempo_warning": warning})
+
+
+def _tempo_warning(track: Track, tempo: str, requested: float) -> str:
+    """``tempo`` is too far from the request: the warning, logged."""
+    warning = f"{tempo} is more than {TEMPO_TOLERANCE:.0%} from the requested {requested:g} BPM"
+    log.warning("%s: %s", track.id, warning)
+    return warning
 
 
 @hookimpl(tryfirst=True)
@@ -131,12 +134,8 @@ def measure(track: Track, samples: np.ndarray, sr: int) -> Track | None:
     if requested is not None and not unclear_one_shot:
         matched = octave_match(estimate, requested)
         if matched is None:
-            warning = (
-                f"estimated tempo {estimate:.1f} BPM is more than "
-                f"{TEMPO_TOLERANCE:.0%} from the requested {requested:g} BPM"
-            )
-            extra["tempo_warning"] = warning
-            log.warning("%s: %s", track.id, warning)
+            tempo = f"estimated tempo {estimate:.1f} BPM"
+            extra["tempo_warning"] = _tempo_warning(track, tempo, requested)
         else:
             estimate = matched  # the requested octave is the intended one
     if track.bpm is None:
