@@ -158,7 +158,14 @@ def _mark_line(exc: yaml.MarkedYAMLError) -> int:
 
 def load_yaml(text: str) -> Any:
     """Parse one YAML document into LineDict/LineList/scalars; raise YamlSourceError."""
-    loader = LineLoader(text)
+    try:
+        loader = LineLoader(text)
+    except yaml.reader.ReaderError as exc:
+        # The reader refuses control characters (a NUL, an escape) before parsing starts.
+        line = text.count("\n", 0, exc.position) + 1
+        raise YamlSourceError(
+            line, f"invalid YAML: control character U+{exc.character:04X} is not allowed"
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:

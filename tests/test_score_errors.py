@@ -232,6 +232,21 @@ def test_not_utf8_names_the_line(tmp_path):
     assert errors_of(path) == [f"{path}:3: cannot read score: not UTF-8 text (byte 0xe9)"]
 
 
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [
+        (b"segue: 1\x00\n", "1: invalid YAML: control character U+0000 is not allowed"),
+        (
+            b"segue: 1\nmoods:\n  a: {prompt: \x1b[31mred}\n",
+            "3: invalid YAML: control character U+001B is not allowed",
+        ),
+    ],
+)
+def test_control_character_names_the_line(tmp_path, text, expect):
+    path = write(tmp_path, text)
+    assert errors_of(path) == [f"{path}:{expect}"]
+
+
 def test_directory_is_one_line(tmp_path):
     assert errors_of(tmp_path) == [f"{tmp_path}: cannot read score: is a directory"]
 
