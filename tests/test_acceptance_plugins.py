@@ -87,6 +87,23 @@ class Bare:
         raise NotImplementedError
 
 
+class Sloppy(Tone):
+    # Its own bugs: a price option left a string, a check that trips over itself.
+    name = "sloppy"
+
+    def __init__(self, price=0.0, picky=False):
+        super().__init__()
+        self.price = price
+        self.picky = picky
+
+    def estimate_cost(self, request):
+        return self.price * request.duration_s
+
+    def check(self, request):
+        if self.picky:
+            raise ValueError("picky about " + request.mood)
+
+
 class Sink:
     name = "flaky"
 
@@ -116,6 +133,7 @@ def _sink(config, state_dir):
 def segue_register_generators(register):
     register("tone", lambda config, state_dir: Tone(**config))
     register("bare", lambda config, state_dir: Bare())
+    register("sloppy", lambda config, state_dir: Sloppy(**config))
 
 
 @hookimpl
@@ -187,6 +205,23 @@ def test_a_generator_missing_interface_methods_names_plugin_and_methods(
         "segue: plugin segue_tone: generator 'bare' (Bare) does not implement "
         "audio_params, check, aclose (see docs/plugins.md, Interfaces)"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("price: abc", "estimate_cost raised TypeError: can't multiply sequence by non-int"),
+        ("picky: true", "check raised ValueError: picky about calm (mood calm, variant 0)"),
+    ],
+)
+def test_a_generator_method_that_raises_while_planning_names_the_plugin(
+    tone: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], options: str, expected: str
+) -> None:
+    score = write_score(tmp_path, generator=f"{{name: sloppy, {options}}}")
+    code, err = run(["plan", str(score)], capsys)
+    assert code == 2
+    assert err.startswith(f"segue: plugin segue_tone: generator sloppy: {expected}"), err
+    assert len(err.splitlines()) == 1
 
 
 def test_a_sink_factory_error_and_a_sink_missing_a_method(

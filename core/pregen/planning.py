@@ -177,6 +177,27 @@ class PlannedRequest:
         return self.request.cache_key
 
 
+def _ask(registry: Registry, made: Any, method: str, request: GenerationRequest) -> Any:
+    """``made.method(request)``; a plugin's own bug (not a SegueError) is one line naming it.
+
+    ``estimate_cost`` must give a number: anything ``float()`` refuses is the plugin's bug too.
+    """
+    try:
+        answer = getattr(made, method)(request)
+        return float(answer) if method == "estimate_cost" else answer
+    except SegueError:
+        raise
+    except Exception as exc:
+        name = getattr(made, "name", type(made).__name__)
+        registration = registry.entries.get(name)
+        plugin = registration.plugin if registration else type(made).__module__
+        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        raise PluginError(
+            f"plugin {plugin}: {registry.kind} {name}: {method} raised {text} "
+            f"(mood {request.mood}, variant {request.variant})"
+        ) from None
+
+
 def build_plan(
     score: Score,
     plugins: Plugins,
@@ -196,17 +217,17 @@ def build_plan(
         mood = score.moods.get(request.mood)
         where = _display_path(score.path) + (f":{mood.line}" if mood and mood.line else "")
         try:
-            generator.check(final)
+            _ask(plugins.generators, generator, "check", final)
         except PermanentError as exc:
             raise ConfigError(
                 f"{where}: moods.{request.mood}: generator {generator.name} refuses "
                 f"variant {request.variant}: {' '.join(str(exc).split())}"
             ) from None
-        cost = float(generator.estimate_cost(final))
+        cost = _ask(plugins.generators, generator, "estimate_cost", final)
         separation = 0.0
         if separator is not None and final.layers:
             try:
-                separator.check(final)
+                _ask(plugins.separators, separator, "check", final)
             except LayerError as exc:
                 layer = (
                     next((x for x in mood.layers if x.name == exc.layer), None) if mood else None
@@ -220,6 +241,6 @@ def build_plan(
                     f"{where}: moods.{request.mood}: separator {separator.name} refuses "
                     f"variant {request.variant}: {' '.join(str(exc).split())}"
                 ) from None
-            separation = float(separator.estimate_cost(final))
+            separation = _ask(plugins.separators, separator, "estimate_cost", final)
         plan.append(PlannedRequest(final, cost + separation, separation))
     return plan
