@@ -163,14 +163,17 @@ def limited(state, usage, **kwargs):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"set": {"a.b.c.d.e": 1}}, "set: key of 5 dotted parts, over the limit of 4"),
-        ({"set": {"a" + ".a" * 30000: 1}}, "key of 30001 dotted parts"),
+        ({"set": {"a.b.c.d.e": 1}}, "set: key 'a.b.c.d.e' of 5 dotted parts, over the limit of 4"),
+        ({"set": {"a" + ".a" * 30000: 1}}, "…' of 30001 dotted parts"),
         ({"set": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}, "nested deeper than 5 levels"),
         ({"set": {"a": [[[[[[1]]]]]]}}, "nested deeper than 5 levels"),
         ({"set": {"deep": json.loads("[" * 900 + "]" * 900)}}, "nested deeper than 5 levels"),
         ({"replace": {"a.b.c": {"d": {"e": [1]}}}}, "replace.a.b.c.d.e: nested deeper"),
         ({"set": {f"k{i}": i for i in range(60)}}, "set: 60 keys, over the limit of 50"),
-        ({"set": {f"k{i}": i for i in range(50)}}, "state: 51 keys, over the limit of 50"),
+        (
+            {"set": {f"k{i}": i for i in range(50)}},
+            "51 keys, over the limit of 50 (server.max_state_keys)",
+        ),
         ({"set": {"s": "x" * 3000}}, "over the limit of 2000 (server.max_state_bytes)"),
         ({"set": {"n": 10**4000}}, "over the limit of 2000 (server.max_state_bytes)"),
     ],

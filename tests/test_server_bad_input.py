@@ -57,7 +57,10 @@ async def test_state_limits_hold_per_session_and_a_change_costs_its_own_size(tmp
             for i in range(25):
                 await ws.send(json.dumps({"type": "state", "set": {f"k{i}": i}, "id": i}))
             error = await recv_type(ws, "error")
-            assert error["id"] == 20 and "21 keys, over the limit of 20" in error["message"]
+            assert error["id"] == 20
+            assert error["message"] == (
+                "state: 21 keys, over the limit of 20 (server.max_state_keys)"
+            )
             assert len(manager.sessions["lim"].state) == 20
             # Changing a key that is there is fine; so is making room first.
             await ws.send(json.dumps({"type": "state", "set": {"k0": "changed"}}))

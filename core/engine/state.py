@@ -94,9 +94,10 @@ class _Tally:
     def parts(self, key: str, where: str) -> list[str]:
         limits = self.limits
         if limits is not None and key.count(".") >= limits.max_key_parts:
+            shown = key if len(key) <= 40 else key[:39] + "…"
             raise StateError(
-                f"{where}: key of {key.count('.') + 1} dotted parts, over the limit of "
-                f"{limits.max_key_parts} (server.max_key_parts)"
+                f"{where}: key {shown!r} of {key.count('.') + 1} dotted parts, over the limit "
+                f"of {limits.max_key_parts} (server.max_key_parts)"
             )
         return _split(key, where)
 
@@ -210,14 +211,14 @@ def _commit(result: dict[str, Any], tally: _Tally, usage: StateUsage | None) -> 
     keys = usage.keys + tally.keys
     size = usage.bytes + tally.bytes
     limits = tally.limits
+    # No "state: " here: the server says it before every StateError.
     if limits is not None and tally.keys > 0 and keys > limits.max_keys:
         raise StateError(
-            f"state: {keys} keys, over the limit of {limits.max_keys} (server.max_state_keys)"
+            f"{keys} keys, over the limit of {limits.max_keys} (server.max_state_keys)"
         )
     if limits is not None and tally.bytes > 0 and size > limits.max_bytes:
         raise StateError(
-            f"state: about {size} bytes, over the limit of {limits.max_bytes} "
-            "(server.max_state_bytes)"
+            f"about {size} bytes, over the limit of {limits.max_bytes} (server.max_state_bytes)"
         )
     usage.keys = keys
     usage.bytes = size
