@@ -164,6 +164,18 @@ def test_session_ids_refused(bad):
     assert p.session_id_problem(bad).startswith("session: must be 1-64 characters")
 
 
+@pytest.mark.parametrize(
+    ("bad", "got"),
+    [
+        ("room 1", "(got ' ' at position 5)"),
+        ("é", "(got 'é' at position 1)"),
+        ("x" * 65, "(got 65 characters)"),
+    ],
+)
+def test_a_refused_session_id_says_what_is_wrong_with_it(bad, got):
+    assert p.session_id_problem(bad).endswith(got)
+
+
 # ---------------------------------------------------------------- building and framing
 
 
