@@ -454,6 +454,10 @@ def session_id_problem(value: str | None) -> str | None:
     """Why ``value`` is not a valid session id, or None when it is."""
     if value is None or SESSION_ID_RE.fullmatch(value):
         return None
+    if 1 <= len(value) <= 64:
+        # The length is right: say which character is not (never echo the whole value).
+        at = next(i for i, c in enumerate(value) if not SESSION_ID_RE.fullmatch(c))
+        return f"session: {SESSION_ID_RULE} (got {value[at]!r} at position {at + 1})"
     return f"session: {SESSION_ID_RULE} (got {len(value)} characters)"
 
 
