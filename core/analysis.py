@@ -134,7 +134,31 @@ def analyse_cached(samples: np.ndarray, sr: int) -> tuple[Features, Rhythm | Non
 
 def _mono(samples: np.ndarray) -> np.ndarray:
     x = np.asarray(samples, dtype=np.float32)
-    return x.mean(axis=1) if x.ndim == 2 else x
+    if x.ndim != 2:
+        return x
+    if x.shape[1] == 2:
+        # Column by column: numpy reduces a 2-wide axis (mean(axis=1)) six times slower,
+        # to the same float32 values.
+        return (x[:, 0] + x[:, 1]) / np.float32(2)
+    return x.mean(axis=1)
+
+
+# Frames transformed at once: their windowed copies and spectra stay in the CPU's cache
+# (the whole song's frames at once, 50 MB a minute, run three times slower).
+_CHUNK = 64
+
+
+def _power_spectra(padded: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """``|rfft(window * padded[s : s + FRAME])|^2`` for each start ``s``: float32 (frames, bins)."""
+    window = np.hanning(FRAME).astype(np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, FRAME)  # a view: no copy
+    power = np.empty((starts.size, FRAME // 2 + 1), np.float32)
+    for i in range(0, starts.size, _CHUNK):
+        spectra = np.fft.rfft(frames[starts[i : i + _CHUNK]] * window, axis=1)
+        out = power[i : i + _CHUNK]
+        np.multiply(spectra.real, spectra.real, out=out)
+        out += spectra.imag * spectra.imag
+    return power
 
 
 def _band_edges(sr: int) -> np.ndarray:
@@ -149,9 +173,7 @@ def features(samples: np.ndarray, sr: int) -> Features:
     padded = np.concatenate([np.zeros(FRAME // 2, np.float32), mono, np.zeros(FRAME, np.float32)])
     starts = np.round(np.arange(n) * hop).astype(np.int64)
     starts = starts[starts + FRAME <= padded.size]
-    frames = padded[starts[:, None] + np.arange(FRAME)]
-    window = np.hanning(FRAME).astype(np.float32)
-    power = np.abs(np.fft.rfft(frames * window, axis=1)).astype(np.float32) ** 2
+    power = _power_spectra(padded, starts)
     freqs = np.fft.rfftfreq(FRAME, 1.0 / sr)
     edges = _band_edges(sr)
     which = np.searchsorted(edges, freqs) - 1
