@@ -57,7 +57,7 @@ import os
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -847,10 +847,12 @@ _ABSOLUTE_GATE_LUFS = -70.0
 # K-weighting runs blockwise: within a block of _KW_BLOCK frames, the response from
 # silence is a product with the filter's (exact, truncated) impulse response; the state
 # each block leaves is carried into the next by a prefix scan. Exact to ~1e-12 of the
-# signal, as fast as scipy's lfilter, and numpy alone.
+# signal, faster than scipy's lfilter, and numpy alone. The signal goes through in
+# chunks of _KW_CHUNK blocks, every channel at once, so that each chunk's arrays stay in
+# the CPU's cache (whole-signal passes ran three times slower); each product is a stack
+# of _KW_BLOCK-row ones, small enough that OpenBLAS never threads them (see _TP_BLOCK).
 _KW_BLOCK = 64
-# Products small enough that OpenBLAS never threads them (see _TP_BLOCK below).
-_UNTHREADED = 4 * 65536
+_KW_CHUNK = 256
 
 
 def _biquad(kind: str, gain_db: float, q: float, fc: float, sr: int) -> tuple[list, list]:
@@ -929,15 +931,52 @@ def _k_filter(sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return out
 
 
-def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` in row slices that OpenBLAS does not thread."""
-    rows = max(1, _UNTHREADED // (a.shape[1] * b.shape[1]))
-    if a.shape[0] <= rows:
-        return a @ b
-    out = np.empty((a.shape[0], b.shape[1]))
-    for start in range(0, a.shape[0], rows):
-        np.matmul(a[start : start + rows], b, out=out[start : start + rows])
-    return out
+@functools.lru_cache(maxsize=8)
+def _k_carry(sr: int) -> np.ndarray:
+    """``(4, 4 * _KW_CHUNK)``: a state ``s`` before a chunk adds ``s @ carry[:, 4j : 4j + 4]``
+    (``s`` through ``j + 1`` blocks) to the state after the chunk's block ``j``."""
+    step = _k_filter(sr)[3].T
+    out = np.empty((_KW_CHUNK, 4, 4))
+    power = step.copy()
+    for j in range(_KW_CHUNK):
+        out[j] = power
+        power = power @ step
+    carry = np.ascontiguousarray(out.transpose(1, 0, 2).reshape(4, 4 * _KW_CHUNK))
+    carry.setflags(write=False)
+    return carry
+
+
+def _k_chunks(x: np.ndarray, sr: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first frame, filtered chunk (channels, frames))`` through the K-weighting filter
+    from silence, in order, float64."""
+    n, channels = x.shape
+    toeplitz, to_state, from_state, step = _k_filter(sr)
+    carry = _k_carry(sr)
+    span = _KW_CHUNK * _KW_BLOCK
+    state = np.zeros((channels, 4))  # after the previous chunk's last block
+    for lo in range(0, n, span):
+        hi = min(n, lo + span)
+        blocks = np.zeros((channels, span))
+        blocks[:, : hi - lo] = x[lo:hi].T
+        stacked = blocks.reshape(-1, _KW_BLOCK, _KW_BLOCK)  # 64-row products
+        y = (stacked @ toeplitz).reshape(channels, _KW_CHUNK, _KW_BLOCK)
+        blocks = blocks.reshape(channels, _KW_CHUNK, _KW_BLOCK)
+        # The state after block i: its own plus step @ the state after block i - 1;
+        # summed over the chunk's earlier blocks by doubling (each pass covers twice as
+        # many), then the state carried in from the previous chunk.
+        states = blocks @ to_state
+        power, width = step.T, 1
+        while width < _KW_CHUNK:
+            states[:, width:] += states[:, :-width] @ power
+            power = power @ power
+            width *= 2
+        states += (state @ carry).reshape(channels, _KW_CHUNK, 4)
+        before = np.empty_like(states)
+        before[:, 0] = state
+        before[:, 1:] = states[:, :-1]
+        y += before @ from_state
+        state = states[:, -1].copy()
+        yield lo, y.reshape(channels, span)[:, : hi - lo]
 
 
 def k_weighted(samples: np.ndarray, sr: int) -> np.ndarray:
@@ -947,8 +986,8 @@ def k_weighted(samples: np.ndarray, sr: int) -> np.ndarray:
     if x.ndim == 1:
         x = x[:, None]
     out = np.empty(x.shape)
-    for ch in range(x.shape[1]):
-        out[:, ch] = _k_channel(x[:, ch], int(sr))[: x.shape[0]]
+    for lo, y in _k_chunks(x, int(sr)):
+        out[lo : lo + y.shape[1]] = y.T
     return out
 
 
@@ -961,37 +1000,13 @@ def k_weighted_power(samples: np.ndarray, sr: int) -> np.ndarray:
     x = np.asarray(samples)
     if x.ndim == 1:
         x = x[:, None]
-    n = x.shape[0]
-    power = np.zeros(n)
-    for ch in range(min(5, x.shape[1])):
-        y = _k_channel(x[:, ch], int(sr))[:n]
+    counted = min(5, x.shape[1])
+    weights = np.array(_CHANNEL_WEIGHTS[:counted])
+    power = np.empty(x.shape[0])
+    for lo, y in _k_chunks(x[:, :counted], int(sr)):
         np.multiply(y, y, out=y)
-        if _CHANNEL_WEIGHTS[ch] != 1.0:
-            y *= _CHANNEL_WEIGHTS[ch]
-        power += y
+        np.matmul(weights, y, out=power[lo : lo + y.shape[1]])
     return power
-
-
-def _k_channel(column: np.ndarray, sr: int) -> np.ndarray:
-    """One channel through the K-weighting filter, padded to whole blocks (float64)."""
-    n = column.shape[0]
-    toeplitz, to_state, from_state, step = _k_filter(sr)
-    count = -(-n // _KW_BLOCK)
-    blocks = np.zeros(count * _KW_BLOCK)
-    blocks[:n] = column
-    blocks = blocks.reshape(count, _KW_BLOCK)
-    y = _product(blocks, toeplitz)
-    # The state after block i: its own plus step @ the state after block i - 1; summed
-    # over all earlier blocks by doubling (each pass covers twice as many).
-    states = _product(blocks, to_state)
-    power = step.T
-    span = 1
-    while span < count:
-        states[span:] += _product(states[:-span], power)
-        power = power @ power
-        span *= 2
-    y[1:] += _product(states[:-1], from_state)
-    return y.reshape(-1)
 
 
 # True peak: 4x oversampling, as ITU-R BS.1770-4 Annex 2 prescribes. The Annex's example
