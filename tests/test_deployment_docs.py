@@ -1,9 +1,10 @@
-"""docs/deployment.md's nginx configuration, as the page writes it, in front of a live server.
+"""docs/deployment.md's configurations, as the page writes them.
 
-The doc's ``nginx`` block is dropped into a bare ``http {}`` (only paths, ports and the
-certificate are replaced), checked with ``nginx -t``, then run: a WebSocket over TLS
-through it, the audio with its cache and ranges, the HTTP API, and the access log that
-must not keep the ``?token=`` of a URL. Needs nginx (``.ci/run`` installs it).
+The systemd unit is one systemd reads as meant. The ``nginx`` block is dropped into a
+bare ``http {}`` (only paths, ports and the certificate are replaced), checked with
+``nginx -t``, then run: a WebSocket over TLS through it, the audio with its cache and
+ranges, the HTTP API, and the access log that must not keep the ``?token=`` of a URL.
+Needs nginx (``.ci/run`` installs it).
 """
 
 from __future__ import annotations
@@ -88,6 +89,15 @@ def write_config(tmp: Path, nginx: str, upstream: int, listen: int, ca: trustme.
 
 def nginx_command(nginx: str, tmp: Path, conf: Path, *args: str) -> list[str]:
     return [nginx, "-p", str(tmp), "-c", str(conf), "-e", "stderr", *args]
+
+
+def test_the_docs_systemd_unit_has_no_comment_after_a_value() -> None:
+    # systemd reads "KEY=value  # note" as the value "value  # note" (no inline comments).
+    unit = re.search(r"```ini\n(.*?)```", DOC.read_text(), re.S)
+    assert unit, "docs/deployment.md has no systemd unit"
+    lines = unit.group(1).splitlines()
+    settings = [line for line in lines if "=" in line and not line.lstrip().startswith(("#", ";"))]
+    assert settings and not [line for line in settings if "#" in line]
 
 
 def test_the_docs_nginx_configuration_passes_nginx_t(tmp_path: Path) -> None:
