@@ -5,7 +5,8 @@ generator's readiness are checked, then the server answers while the missing tra
 generated in the background, the mood a new session hears first (see
 ``segue.core.server.warmup``): with the synth, its first track by a worker process forked
 right after the port is taken, on the other core while the server starts
-(``segue.core.pregen.headstart``).
+(``segue.core.pregen.headstart``). Until the server accepts, a thread answers
+``/healthz`` (``segue.core.server.early``).
 
 Exit codes: 0 after a clean shutdown (Ctrl-C or SIGTERM: WebSockets closed with 1001,
 generation in flight given its grace period); 1 the server could not start (port in
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         _say(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
         return 1
     head = None
+    early = None
     try:
         if not args.no_pregen:
             # The first track in a worker process, on the other core, while this one
@@ -69,12 +71,16 @@ def run(args: argparse.Namespace) -> int:
             from segue.core.pregen import headstart
 
             head = headstart.start(score, plugins, args.generator, sockets)
+        # /healthz answered while the server starts (after the fork: it is a thread).
+        from segue.core.server.early import EarlyAnswers
+
+        early = EarlyAnswers(sockets).start()
         from segue.core.pregen.pipeline import Pipeline
 
         pipeline = Pipeline(score, plugins, generator=args.generator)
         pipeline.head_start = head
         try:
-            return asyncio.run(serve(args, score, plugins, pipeline, sockets))
+            return asyncio.run(serve(args, score, plugins, pipeline, sockets, early))
         finally:
             # asyncio.run has waited for the generator's threads: what they left can go now.
             pipeline.remove_work()
@@ -83,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
             head.stop()  # a Ctrl-C before the server ran: the worker goes with it
         raise
     finally:
+        if early is not None:
+            for conn in early.stop():  # the server never ran: nobody answers them
+                conn.close()
         for sock in sockets:
             sock.close()
 
@@ -105,7 +114,12 @@ async def check_plan(pipeline: Any) -> None:
 
 
 async def serve(
-    args: argparse.Namespace, score: Any, plugins: Any, pipeline: Any, sockets: list[Any]
+    args: argparse.Namespace,
+    score: Any,
+    plugins: Any,
+    pipeline: Any,
+    sockets: list[Any],
+    early: Any = None,
 ) -> int:
     from segue.core.pregen.progress import LogReporter
     from segue.core.server.app import create_app, settle_heap, start
@@ -133,7 +147,14 @@ async def serve(
         app = create_app(
             score, pipeline=pipeline, plugins=plugins, generate_in_background=not args.no_pregen
         )
+        # The early answers stop before the server accepts; what they kept, it serves.
+        kept = early.stop() if early is not None else []
         runner, port = await start(app, sockets=sockets)
+        for conn in kept:
+            try:
+                await loop.connect_accepted_socket(runner.server, conn)
+            except OSError:  # gone meanwhile
+                conn.close()
         if pipeline.head_start is not None:
             pipeline.head_start.serving()
         # Once the first requests (the client that waited for the port) are answered.

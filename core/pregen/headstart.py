@@ -170,11 +170,21 @@ def start(
     go_read, go_write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    # A Ctrl-C while the fork runs its handlers (logging's) would be lost there, printed
+    # as ignored, and the server would carry on: it waits until the worker is known.
+    interrupt = {signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, interrupt)
     pid = os.fork()
     if pid:
         os.close(write)
         os.close(go_read)
-        return HeadStart(pid, read, go_write)
+        head = HeadStart(pid, read, go_write)
+        try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)  # a Ctrl-C raises here
+        except BaseException:
+            head.stop()
+            raise
+        return head
     # The worker: never returns into the caller's code.
     code = 1
     try:
@@ -184,6 +194,7 @@ def start(
             sock.close()
         # Ctrl-C reaches the whole process group: the server decides (grace, then SIGTERM).
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, interrupt)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         gc.enable()  # the server starts with it off
         code = asyncio.run(_work(score, plugins, generator, write, go_read))
