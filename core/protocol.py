@@ -209,7 +209,22 @@ def _check_fields(kind: str, obj: Mapping[str, Any], allowed: Sequence[str], id:
             )
 
 
-_raw_decode = json.JSONDecoder().raw_decode
+def _not_a_json_number(name: str) -> Any:
+    # The standard library reads NaN, Infinity and -Infinity, which JSON has not: a state
+    # holding one could not be sent on as JSON (room messages, shared-room snapshots).
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: valid JSON, but no double holds it
+        raise ValueError(f"number {text[:24]} is out of range")
+    return value
+
+
+# The standard library's reading, for the frames orjson cannot read (it refuses these too).
+_STD_DECODER = json.JSONDecoder(parse_constant=_not_a_json_number, parse_float=_finite_float)
+_raw_decode = _STD_DECODER.raw_decode
 _STATE_SET_ONLY = frozenset(("type", "set"))
 # orjson reads an integer literal beyond 64 bits as a float where the standard library
 # keeps an exact int; a float this large may be such a literal.
@@ -227,9 +242,9 @@ def _decode_std(raw: str | bytes | bytearray) -> Any:
             # cost for a small message); anything unusual takes the full path below.
             obj, end = _raw_decode(text)
             if end != len(text):
-                obj = json.loads(text)
+                obj = _STD_DECODER.decode(text)
         except ValueError:
-            obj = json.loads(text)
+            obj = _STD_DECODER.decode(text)
     except RecursionError:
         raise ProtocolError(ErrorCode.BAD_JSON, "not valid JSON: nested too deeply") from None
     except UnicodeDecodeError:

@@ -75,6 +75,13 @@ def test_event_and_ping_parse():
         (b"\xff\xfe{", "not UTF-8 text"),
         ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
         ('{"type":"state"} trailing', "Extra data"),
+        # Not JSON, though Python's json reads them: a state holding one could not be sent
+        # on as JSON (the room's watchers, shared rooms' snapshots).
+        ('{"type":"state","set":{"x":NaN}}', "NaN is not a JSON number"),
+        ('{"type":"state","set":{"a":{"b":[Infinity]}}}', "Infinity is not a JSON number"),
+        ('{"type":"state","set":{"x":-Infinity}}', "-Infinity is not a JSON number"),
+        ('{"type":"state","set":{"x":1e400}}', "number 1e400 is out of range"),
+        (b'{"type":"ping","t":-1.5e999}', "number -1.5e999 is out of range"),
     ],
 )
 def test_bad_json(raw, fragment):
