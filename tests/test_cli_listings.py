@@ -71,7 +71,13 @@ def test_tracks_generator_column_and_filters(
     both = tracks_json(capsys, str(game), "--mood", "explore", "--mood", "combat")
     assert both["count"] == 3
     assert tracks_json(capsys, str(game), "--mood", "combat", "--generator", "synth")["count"] == 1
-    assert tracks_json(capsys, str(game), "--generator", "nope")["tracks"] == []
+    # A filter that names nothing known is a typo: said, not an empty list.
+    assert main(["tracks", str(game), "--mood", "explor"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("segue: --mood explor: no such mood in the score or the stored tracks")
+    assert "(did you mean 'explore'?)" in err and len(err.splitlines()) == 1
+    assert main(["tracks", str(game), "--generator", "nope"]) == 2
+    assert "--generator nope: no such generator" in capsys.readouterr().err
 
     # Piped: a title, a header and one whole line per track (full ids are 12 characters).
     assert main(["tracks", str(game), "--mood", "combat"]) == 0

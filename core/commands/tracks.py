@@ -58,6 +58,10 @@ def collect(
             tracks = [t for t in cache.tracks() if t.filename in listed]
         else:
             tracks = [t for t in cache.tracks() if track_present(primary, t)]
+        _check_filter("--mood", moods, [*score.moods, *(t.mood for t in tracks)])
+        _check_filter(
+            "--generator", generators, [*plugins.generators.names(), *(t.generator for t in tracks)]
+        )
         tracks = [
             t
             for t in tracks
@@ -73,6 +77,20 @@ def collect(
         "bytes": sum(t.bytes for t in tracks),
         "ledger": ledger_document(ledger),
     }
+
+
+def _check_filter(flag: str, wanted: Sequence[str] | None, known: Sequence[str]) -> None:
+    """A filter naming nothing the score or the store knows is a typo, not an empty list."""
+    from segue.core.conditions import suggest
+    from segue.core.errors import ConfigError
+
+    for name in wanted or ():
+        if name not in known:
+            names = sorted(set(known))
+            raise ConfigError(
+                f"{flag} {name}: no such {flag[2:]} in the score or the stored tracks"
+                f"{suggest(name, names)} (known: {', '.join(names) or 'none'})"
+            )
 
 
 def ledger_document(ledger: dict[str, float]) -> dict[str, Any]:
