@@ -61,6 +61,20 @@ MIN_PEAKINESS = 6.0
 EVEN_EIGHTHS = 0.5
 SUBDIVISION_RATIO = 0.3
 EARLY_S = 0.03
+# Registers whose onsets are measured apart for the beat's subdivision: band groups split
+# at these frequencies (bass, low and high middle, presence, cymbals), and the new notes.
+REGISTER_HZ = (200.0, 800.0, 2500.0, 6000.0)
+NOTE_HZ = (100.0, 5000.0)
+# Beats are compound when the registers' onsets repeat three times a beat more than two or
+# four times (summed log ratio, see _triple_evidence): 6/8 pieces 0.6 to 5.9, 3/4 and
+# 4/4 pieces and Planet Blupi -1.5 and under (a 4/4 piece read at double tempo: 0.14).
+TRIPLE_EVIDENCE = 0.5
+# A compound beat this fast or faster counts in bars of four (12/8, a 4/4 of triplets:
+# Planet Blupi's music007 at 140), slower in bars of two (6/8: dotted quarters at 60-100).
+COMPOUND_BAR_BPM = 118.0
+# A bar of three beats this fast is three eighths of a compound beat (6/8 at 60 read as a
+# waltz at 180); the meter pieces' waltzes reach 150.
+FAST_TRIPLE_BPM = 160.0
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,7 @@ class Features:
     level_db: np.ndarray  # (frames,) frame level, dB
     chroma: np.ndarray  # (frames, 12), each frame summing to 1 (or 0 in silence)
     bands: np.ndarray  # (frames, bands) log band levels (timbre)
+    registers: np.ndarray  # (frames, 6) onset strength per register and of new notes
 
 
 @dataclass(frozen=True)
@@ -195,6 +210,22 @@ def features(samples: np.ndarray, sr: int) -> Features:
     onset = rises @ (weight / weight.sum())
     low = centres < BASS_HZ
     bass = rises[:, low].mean(axis=1) if low.any() else onset
+    # Per register, so a hi-hat's eighths count as much as the bass's beats (summed with
+    # the energy's weights, the quiet cymbals would vanish under the bass).
+    register = np.searchsorted(np.asarray(REGISTER_HZ), centres)
+    columns = [rises[:, register == k].mean(axis=1) for k in np.unique(register)]
+    # New notes: the rise of each semitone's level. A string section's or an organ's
+    # arpeggio barely moves the bands' levels, but every eighth is a new pitch.
+    tonal = (freqs >= NOTE_HZ[0]) & (freqs <= NOTE_HZ[1])
+    semitone = np.rint(12 * np.log2(freqs[tonal] / 440.0)).astype(int)
+    semitone -= semitone.min()
+    smat = np.zeros((semitone.size, int(semitone.max()) + 1), np.float32)
+    smat[np.arange(semitone.size), semitone] = 1.0
+    semis = power[:, tonal] @ smat
+    semis = np.log1p(semis / (semis.mean(axis=0) + 1e-12) * 10.0)
+    notes = np.maximum(np.diff(semis, axis=0, prepend=semis[:1]), 0.0).mean(axis=1)
+    notes = np.concatenate([np.zeros(lag, notes.dtype), notes[:-lag]])
+    registers = np.stack([*columns, notes], axis=1)
     total = power.sum(axis=1) / (FRAME * 0.375) * 2 / FRAME
     level_db = 10 * np.log10(total + 1e-12)
     # Chroma: the bins between 55 Hz and 4 kHz, folded onto pitch classes (A = 9).
@@ -210,7 +241,7 @@ def features(samples: np.ndarray, sr: int) -> Features:
     chroma = np.where(peak, mag, 0.0) @ cmat
     sums = chroma.sum(axis=1, keepdims=True)
     chroma = np.where(sums > 0, chroma / np.maximum(sums, 1e-12), 0.0)
-    return Features(FRAME_RATE, _demean(onset), _demean(bass), level_db, chroma, bands)
+    return Features(FRAME_RATE, _demean(onset), _demean(bass), level_db, chroma, bands, registers)
 
 
 def _demean(o: np.ndarray) -> np.ndarray:
@@ -354,7 +385,10 @@ def analyse(samples: np.ndarray, sr: int, feats: Features | None = None) -> Rhyt
         # snares): the grid counts subdivisions and the beat is twice as long.
         pulses = offset + period * np.arange(int((o.size - 1 - offset) / period))
         a, b = _at(o, pulses[0::2]).mean(), _at(o, pulses[1::2]).mean()
-        if pulses.size >= 8 and min(a, b) < SUBDIVISION_RATIO * max(a, b):
+        # Not when the beats divide in three: a 6/8 bar's second beat is weaker than its
+        # first, and halving would count bars as beats.
+        weak = pulses.size >= 8 and min(a, b) < SUBDIVISION_RATIO * max(a, b)
+        if weak and _triple_evidence(f, period) <= TRIPLE_EVIDENCE:
             period, _, clarity = _refine(o, 2 * period, mix)
             offset = float(pulses[0] if a >= b else pulses[1]) % period
     # Beat or off-beat: chords change on beats. The pulse train half a period later
@@ -386,6 +420,12 @@ def analyse(samples: np.ndarray, sr: int, feats: Features | None = None) -> Rhyt
     beats = np.where((beats < 0) & (beats > -EARLY_S), 0.0, beats)
     beats = beats[(beats >= 0) & (beats < duration)]
     bpb, unit, meter_conf, phase, down_conf = _meter(f, beats)
+    # A fast bar of three is a compound beat of three eighths when its own pulses divide
+    # in three (the same evidence, at the grouped beat's period).
+    fast_triple = bpb == 3 and unit == 4 and bpm >= FAST_TRIPLE_BPM and beats.size >= 24
+    if fast_triple and _triple_evidence(f, 3 * period) > TRIPLE_EVIDENCE:
+        beats, bpm = beats[phase::3], bpm / 3
+        bpb, unit, meter_conf, phase, down_conf = _meter(f, beats)
     return Rhythm(
         bpm=bpm,
         tempo_confidence=tempo_conf,
@@ -417,7 +457,8 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
         change = _at(chord_change(f.chroma, round(period * bpb / 2)), frames)
         results[bpb] = _bar_fold(change / (change.mean() + 1e-12), bpb)
     triple, duple = _subdivisions(f.onset, frames, period)
-    if triple > COMPOUND * duple:
+    evidence = _triple_evidence(f, period)
+    if triple > COMPOUND * duple or evidence > TRIPLE_EVIDENCE:
         # Beats of three equal pulses (a jig's eighths): 6/8, bars of two such beats, or
         # 12/8 (four: triplets in a 4/4 bar) when four is clearly better. Compound bars
         # are told by their accents as well as their chords: the bass and the loudest
@@ -433,10 +474,16 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
             usable = (cue.size // 4) * 4
             folded = cue[:usable].reshape(-1, 4).mean(axis=0)
             score += (folded.max() - folded.min()) * cue
-        folds = {bpb: _bar_fold(score, bpb) for bpb in (2, 4)}
-        bpb = 4 if folds[4][0] > folds[2][0] * METER_MARGIN else 2
-        contrast, phase, margin = folds[bpb]
-        meter_conf = float(np.clip(1.0 - COMPOUND * duple / (triple + 1e-12), 0.0, 1.0))
+        # Bars of two or four compound beats: the folds do not tell them apart (a 6/8
+        # piece's chords may change more every other bar; a 12/8 one's at each half bar),
+        # the tempo does (a bar of two slow compound beats, 1.2 to 2 s, is as long as a
+        # 4/4 bar; two fast ones are half of one).
+        bpb = 4 if 60.0 * f.rate / period >= COMPOUND_BAR_BPM else 2
+        contrast, phase, margin = _bar_fold(score, bpb)
+        # Confidence: how far the thirds outweigh the halves, or the evidence (0 at none).
+        by_pulses = 1.0 - COMPOUND * duple / (triple + 1e-12)
+        by_evidence = 1.0 - 1.0 / (1.0 + max(evidence, 0.0))
+        meter_conf = float(np.clip(max(by_pulses, by_evidence), 0.0, 1.0))
         return bpb, 8, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
     # A bar of four contains bars of two: read four unless three is clearly better.
     bpb = 3 if results[3][0] > max(results[4][0], results[2][0]) * METER_MARGIN else 4
@@ -475,6 +522,31 @@ def _subdivisions(o: np.ndarray, frames: np.ndarray, period: float) -> tuple[flo
     triple = at((1 / 3, 2 / 3))
     duple = max(at((0.5,)), at((0.25, 0.75)))
     return (triple if triple >= MIN_SUBDIVISION * beat else 0.0), duple
+
+
+def _triple_evidence(f: Features, period: float) -> float:
+    """How much more the onsets repeat three times a beat than two or four times: per
+    register (and the whole onset strength), the log of the Fourier magnitude at three
+    times the beat rate over the larger of those at two and four times, each magnitude
+    taken against its neighbourhood's (the noise floor); summed. Positive: compound beats.
+
+    Where the pulses fall in the beat does not matter (a string section's slow attack
+    moves its eighths' onsets late, and read at fixed thirds and halves of the beat they
+    fell on the wrong side); how often they repeat does."""
+    envelopes = np.column_stack([f.registers, f.onset])
+    n = envelopes.shape[0]
+    if n < 4 * period:
+        return 0.0
+    t = np.arange(n)
+    weighted = (envelopes - envelopes.mean(axis=0)) * np.hanning(n)[:, None]
+    around = 1 + np.array([-0.1, -0.08, -0.06, 0.06, 0.08, 0.1])
+    salience = []
+    for h in (2, 3, 4):
+        freqs = h / period * np.concatenate([[1.0], around])
+        mags = np.abs(np.exp(-2j * np.pi * np.outer(freqs, t)) @ weighted)
+        salience.append(mags[0] / (np.median(mags[1:], axis=0) + 1e-12))
+    two, three, four = salience
+    return float(np.log((three + 1e-9) / (np.maximum(two, four) + 1e-9)).sum())
 
 
 def grid(bpm: float, first_beat_s: float, beats_per_bar: int, duration_s: float) -> Rhythm:

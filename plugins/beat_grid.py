@@ -142,8 +142,10 @@ def measure(track: Track, samples: np.ndarray, sr: int) -> Track | None:
         changes["bpm"] = round(estimate, 3)
         beat = 60.0 / estimate
         if rhythm is not None and abs(estimate / rhythm.bpm - 1) < 0.01:
-            # The measured level: bars and their first downbeat as measured.
+            # The measured level: bars and their first downbeat as measured, and the
+            # meter as the synth names its own (a 6/8's beats are dotted quarters).
             changes["beats_per_bar"] = rhythm.beats_per_bar
+            extra["meter"] = rhythm.meter
             changes["first_beat_s"] = round(rhythm.first_downbeat_s % rhythm.bar_s, 4)
         else:
             # Another octave (the request's): the grid's phase holds only for the faster

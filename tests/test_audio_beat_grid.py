@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import re
 
+import meter_corpus
 import numpy as np
 import pytest
 from audio_signals import SR, click_track, drum_loop, noise, pad, tone
+from meter_corpus import rendered, require_renderer
 
 from segue.core import audio
 from segue.core.audio import TrackAudio
@@ -88,6 +90,20 @@ def test_hook_fills_bpm_and_first_beat_when_unknown(tmp_path):
     assert out.first_beat_s == pytest.approx(0.1, abs=0.012)
     assert out.extra["tempo_estimate"] == pytest.approx(132, rel=0.015)
     assert "tempo_warning" not in out.extra
+
+
+def test_hook_reports_a_6_8_piece_in_dotted_quarters_two_to_a_bar(tmp_path):
+    """A piece written in 6/8 (tests/meter_corpus.py): the clock's grid is its dotted
+    quarters (``bpm``), bars of two (``beats_per_bar``) from its first downbeat, and the
+    meter is named as the synth names its own (``extra.meter``)."""
+    require_renderer()
+    p = rendered("6/8", 4)
+    decoded = _wav(tmp_path, p.samples, meter_corpus.SR)
+    out = _hook(_track(duration_s=p.samples.shape[0] / meter_corpus.SR), decoded)
+    assert out.bpm == pytest.approx(p.bpm, rel=0.01)
+    assert out.beats_per_bar == 2
+    assert out.extra["meter"] == "6/8" and out.extra["rhythm"]["meter"] == "6/8"
+    assert out.first_beat_s == pytest.approx(0.0, abs=0.03)
 
 
 def test_hook_takes_the_requested_octave(tmp_path):
