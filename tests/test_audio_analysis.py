@@ -114,6 +114,24 @@ def test_no_steady_beat_in_a_drone() -> None:
     assert r is None or r.beat_confidence < 0.3
 
 
+@pytest.mark.parametrize("name", ["track6.ogg", "track16.ogg", "track24.ogg"])
+def test_real_songs_with_compound_beats_read_compound_throughout(name: str) -> None:
+    """Three drascula-music songs whose beats divide in three: their onsets folded over the
+    beat fall two thirds into it and not at the half, in every register (a jig's or a
+    shuffle's long-short lilt; docs/audio.md). The whole song and 30 s from its middle read
+    compound beats at one tempo (track6 read as a waltz at three times its tempo before)."""
+    require_corpus()
+    path = next(p for p in songs() if p.name == name)
+    x, sr = read(path)
+    whole = analysis.analyse(x, sr)
+    start = 0.45 * x.shape[0] / sr
+    middle = analysis.analyse(x[round(start * sr) : round((start + 30.0) * sr)], sr)
+    assert whole is not None and middle is not None
+    assert whole.beat_unit == 8 and middle.beat_unit == 8, (whole.meter, middle.meter)
+    assert whole.meter in ("6/8", "12/8") and whole.meter_confidence > 0.0
+    assert abs(middle.bpm / whole.bpm - 1) <= 0.01, (middle.bpm, whole.bpm)
+
+
 @pytest.mark.parametrize("name", SONGS)
 def test_carved_song_loops_are_seamless_whole_bars(name: str) -> None:
     require_corpus()
