@@ -210,13 +210,17 @@ class Plugins:
         if load_entry_points:
             self._load_entry_points(off)
 
+        extra_names = []
         for item in extra:
             name, obj = self._extra_name(item)
+            extra_names.append(name)
             if name in off:
                 self.disabled.append(name)
                 continue
             self._register(obj, name, None, "extra")
 
+        if disabled is None and load_entry_points:
+            self._warn_unknown_disabled(off, extra_names)
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -228,6 +232,17 @@ class Plugins:
         self.separators = self._registry("stem separator", "segue_register_stem_separators")
 
     # -- loading -------------------------------------------------------------------------
+
+    def _warn_unknown_disabled(self, off: set[str], extra_names: Iterable[str]) -> None:
+        """A name in SEGUE_DISABLE_PLUGINS that is no plugin is a typo: the plugin it meant
+        is still on, so say so (once, when the plugins load)."""
+        known = {name for dotted in DEFAULT_PLUGINS for name in (dotted, dotted.rsplit(".", 1)[-1])}
+        known.update(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
+        known.update(extra_names)
+        for name in sorted(off - known):
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            log.warning("SEGUE_DISABLE_PLUGINS: no plugin is named %r%s", name, hint)
 
     def _failed(self, name: str, version: str | None, exc: BaseException) -> None:
         failure = PluginFailure(name, version, _one_line(f"{type(exc).__name__}: {exc}"))

@@ -156,6 +156,22 @@ def test_disable_by_entry_point_dotted_or_short_name(
     assert plugins.transformers() == ["segue.plugins.instrumental"]
 
 
+def test_a_disabled_name_that_is_no_plugin_is_a_warning_with_a_suggestion(
+    site: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    site("segue-good", "2.0", "segue_good", TRANSFORMER.format(phrase="good"), ep="good")
+    monkeypatch.setenv("SEGUE_DISABLE_PLUGINS", "stlye,good,loudness,nothing-like-it")
+    with caplog.at_level("WARNING", logger="segue.plugins"):
+        plugins = Plugins()
+    warned = [r.getMessage() for r in caplog.records if "SEGUE_DISABLE_PLUGINS" in r.getMessage()]
+    assert warned == [
+        "SEGUE_DISABLE_PLUGINS: no plugin is named 'nothing-like-it'",
+        "SEGUE_DISABLE_PLUGINS: no plugin is named 'stlye' (did you mean 'style'?)",
+    ]
+    assert "segue.plugins.style" in {i.name for i in plugins.info()}  # the typo left it on
+    assert set(plugins.disabled) == {"good", "segue.plugins.loudness"}
+
+
 def test_extra_plugins_can_be_disabled_and_named_or_not() -> None:
     class Loud:
         @hookimpl
