@@ -246,3 +246,43 @@ def test_stems_take_the_mixs_narrowing_and_bus_compression(monkeypatch) -> None:
     assert np.allclose(total, summed, atol=1e-5)
     err = float(np.sum(np.square(mix - total)))
     assert 10 * np.log10(float(np.sum(np.square(mix))) / err) >= 60.0
+
+
+def test_a_track_placed_by_two_processes_is_the_same_as_by_one() -> None:
+    # The head-start worker renders with two processes (docs/plugins.md, `processes`):
+    # byte for byte what one process renders, sampled and numpy voices, drums, echoes.
+    from segue.plugins.synth import render as render_mod
+
+    request = GenerationRequest(
+        mood="m", variant=0, prompt=PROMPTS["electronic"], duration_s=12.0, composition_plan=PLAN
+    )
+    arr = compose(request)
+    halves = render_mod._halves(arr)
+    assert set(halves) == {0, 1} and any(p.voice.startswith("drum:") for p in arr.parts)
+    sampled = render_mod.Sampled.open(find_soundfont(), SR)  # its caches cold: split first
+    split = render_mod.render_arrangement(arr, SR, 1, sampled, processes=2)
+    alone = render_mod.render_arrangement(arr, SR, 1, sampled)
+    assert split.tobytes() == alone.tobytes() and np.abs(alone).max() > 0.1
+
+
+def test_a_helper_process_that_fails_leaves_its_half_to_the_caller() -> None:
+    import os
+
+    from segue.plugins.synth import render as render_mod
+
+    parent = os.getpid()
+
+    def place(bus: render_mod.Bus) -> None:
+        if os.getpid() != parent:
+            raise RuntimeError("the helper fails")
+        bus.mix[0, :3] += 1.0
+
+    with render_mod._forked(place, 5) as other:
+        bus = other()
+    assert bus.rows[0].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0] and not bus.rows[1:].any()
+
+    def place_there(bus: render_mod.Bus) -> None:
+        bus.echo[:] = 2.0 if os.getpid() != parent else 7.0
+
+    with render_mod._forked(place_there, 4) as other:
+        assert other().echo.tolist() == [2.0] * 4  # made by the helper, read back here

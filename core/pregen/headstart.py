@@ -221,6 +221,10 @@ async def _work(score: Score, plugins: Plugins, generator: str | None, fd: int, 
         pipeline = Pipeline(score, plugins, generator=generator)
         pipeline.notify_stored = False  # the server notifies, once, in its own process
         if getattr(pipeline.generator, "cpu_bound", False):
+            if hasattr(pipeline.generator, "processes"):
+                # One track while the machine's cores are idle (once the server serves):
+                # the generator may use them all for it, for the same audio.
+                pipeline.generator.processes = max(1, os.cpu_count() or 1)
             moods = generation_order(score)[:1]
             for planned in pipeline.plan():
                 if planned.request.mood in moods:

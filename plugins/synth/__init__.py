@@ -31,6 +31,9 @@ class SynthGenerator:
     model = MODEL
     renders_stems = True  # each layer is a stem of its own: no stem separation
     cpu_bound = True  # its work is CPU work here: `segue serve` starts it in a process early
+    # Processes that render one track: `segue serve`'s head-start worker sets 2 (the other
+    # core is idle while its one track is made); the samples are the same either way.
+    processes = 1
 
     def __init__(self, config: dict[str, Any] | None = None, state_dir: Path | None = None) -> None:
         config = dict(config or {})
@@ -110,7 +113,9 @@ class SynthGenerator:
 
         if self.seed and request.params.get("seed") != self.seed:
             request = request.replace(params={**request.params, "seed": self.seed})
-        arr, samples, stems = render_request_stems(request, self.sample_rate, self.soundfont)
+        arr, samples, stems = render_request_stems(
+            request, self.sample_rate, self.soundfont, self.processes
+        )
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / f"synth-{request.cache_key[:16]}.wav"
         write_wav(path, samples, self.sample_rate)

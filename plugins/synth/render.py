@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
+import mmap
+import os
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from random import Random
 
@@ -61,14 +66,20 @@ def stem_of(role: str, voice: str, layers: tuple[str, ...]) -> str:
 
 
 def render_arrangement(
-    arr: Arrangement, sr: int = SAMPLE_RATE, take: int = 0, sampled: Sampled | None = None
+    arr: Arrangement,
+    sr: int = SAMPLE_RATE,
+    take: int = 0,
+    sampled: Sampled | None = None,
+    processes: int = 1,
 ) -> np.ndarray:
     """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length.
 
     ``take`` reseeds what a performance varies (the start phase of each note, the noise in
     plucks and drum hits), not the notes. ``sampled`` plays the voices a SoundFont has.
+    ``processes``: 2 places half the parts in a forked process (where ``os.fork`` is),
+    for the same samples sooner when a core is idle.
     """
-    return _render(arr, sr, take, None, sampled)[0]
+    return _render(arr, sr, take, None, sampled, processes)[0]
 
 
 def render_stems(
@@ -94,6 +105,7 @@ def _render(
     take: int,
     layers: tuple[str, ...] | None,
     sampled: Sampled | None,
+    processes: int = 1,
 ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
     spb = 60.0 / arr.bpm * sr
     if arr.loop:
@@ -103,102 +115,42 @@ def _render(
     rt60 = 0.9 + 3.2 * arr.space
     tail = int((rt60 * 1.1 + 3.0) * sr)
     total = length + tail
-    # The low parts (bass, low voices, kick, taiko, timpani) are mono, in the middle: a
-    # bass that is the same on both speakers, as records cut it (the reverb has no lows).
-    names = layers or ("mix",)
-    mixes = {g: np.zeros((2, total), dtype=np.float32) for g in names}
-    sends = {g: np.zeros(total, dtype=np.float32) for g in names}
-    echoes = {g: np.zeros(total, dtype=np.float32) for g in names}
-    ws = Workspace(sr)
-    drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
-    swing_off = arr.swing * spb / 2  # late off-beat eighths
-    human = Random(arr.seed ^ 0x4855 ^ take)
-    minor = arr.key.minor
-    plays = [_plays_sampled(part, sampled, minor) for part in arr.parts]
+    plays = [_plays_sampled(part, sampled, minor=arr.key.minor) for part in arr.parts]
     if sampled is not None:
         # Every sampled pitch (and velocity step) is rendered once, as long as its longest note.
         for part, sampled_part in zip(arr.parts, plays, strict=True):
             if sampled_part:
                 for note in part.notes:
                     sampled.reserve(part.voice, note.p, note.d * 60.0 / arr.bpm, note.v)
-    for pi, part in enumerate(arr.parts):
-        group = stem_of(part.role, part.voice, layers) if layers else "mix"
-        mix, send, echo = mixes[group], sends[group], echoes[group]
-        gl, gr = _pan(part.pan)
-        is_drum = part.voice.startswith("drum:")
-        sound = part.voice[5:] if is_drum else ""
-        if is_drum:
-            gl, gr = _pan(DRUM_PAN.get(sound, 0.0))
-        send_gain = DRUM_SEND.get(sound, part.send) if is_drum else part.send
-        is_low = _is_low(part)
-        # Players are not a grid: tunes, counter-lines and chords lean 5-12 ms either side
-        # of it; the rhythm section (drums, bass, arpeggios) locks to the beat within 3 ms.
-        tight = is_drum or part.role in {"bass", "arp"}
-        spread = (0.0, 0.003) if tight else (0.005, 0.012)
-        for k, note in enumerate(part.notes):
-            start_f = note.t * spb
-            if swing_off and abs((note.t * 2) % 2 - 1.0) < 1e-6:
-                start_f += swing_off
-            lean = human.uniform(*spread) * (1 if human.random() < 0.5 else -1) * sr
-            start = max(0, round(start_f + lean)) if arr.humanise else round(start_f)
-            if start >= total:
-                continue
-            amp = note.v * part.gain
-            if arr.humanise:
-                amp *= 1.0 + human.uniform(-0.06, 0.06)
-            buf = None
-            scaled = False  # buf already carries amp (a new array, not a cached one)
-            if is_drum:
-                b = round(note.b * 4) / 4
-                if sampled is not None:
-                    buf = sampled.drum(sound, note.v, note.p)
-                if buf is None:
-                    key = (sound, b, note.p)
-                    buf = drum_cache.get(key)
-                    if buf is None:
-                        buf = make_sound(
-                            sound,
-                            sr,
-                            b,
-                            arr.seed % 1000 + len(drum_cache) + 7919 * take,
-                            midi_hz(note.p) if note.p else 0.0,
-                        )
-                        drum_cache[key] = buf
-            else:
-                dur_s = note.d * 60.0 / arr.bpm
-                if plays[pi]:
-                    ref = functools.partial(_reference_rms, sr, part.voice)
-                    buf = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
-                    scaled = buf is not None
-                if buf is None:
-                    buf = render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take)
-            n = min(buf.shape[-1], total - start)
-            end = start + n
-            a = np.float32(1.0 if scaled else amp)
-            if buf.ndim == 2 and is_low:
-                buf = buf[0, :n] + buf[1, :n]
-                a *= np.float32(0.5)
-            fl, fr = np.float32(gl), np.float32(gr)
-            if buf.ndim == 1:
-                seg = buf[:n] * a
-                if fl == fr:  # one product, added to both sides
-                    mix[:, start:end] += seg if fl == 1.0 else seg * fl
-                else:
-                    mix[0, start:end] += seg * fl
-                    mix[1, start:end] += seg * fr
-                mono, mono_gain = seg, 1.0
-            else:
-                seg = buf[:, :n] if scaled else buf[:, :n] * a
-                if part.pan == 0:
-                    mix[:, start:end] += seg
-                else:
-                    mix[0, start:end] += seg[0] * fl
-                    mix[1, start:end] += seg[1] * fr
-                mono, mono_gain = seg[0] + seg[1], 0.5
-            if send_gain:
-                send[start:end] += mono * np.float32(send_gain * mono_gain)
-            if part.echo:
-                echo[start:end] += mono * np.float32(part.echo * mono_gain)
+    if layers:
+        # Each part into its layer (stem), each stem with its reverb and echoes.
+        names = layers
+        groups = [stem_of(p.role, p.voice, layers) for p in arr.parts]
+        buses = {g: Bus(total) for g in names}
+        _place(arr, sr, take, sampled, plays, total, [buses[g] for g in groups])
+    else:
+        # The parts in two halves, each into buses of its own then added (one reverb for
+        # both): so a second process can place one half while this one places the other
+        # (``processes``), the same samples either way.
+        names = ("mix",)
+        halves = _halves(arr)
+        first, second = Bus(total), Bus(total)
+
+        def place(*buses: Bus | None) -> None:  # each half's Bus; None: placed elsewhere
+            _place(arr, sr, take, sampled, plays, total, [buses[h] for h in halves])
+
+        if processes > 1 and 1 in halves:
+            with _forked(lambda bus: place(None, bus), total) as other:
+                place(first, None)
+                second = other()
+        else:
+            place(first, second)
+        first.add(second)
+        buses = {"mix": first}
+    mixes = {g: b.mix for g, b in buses.items()}
+    sends = {g: b.send for g, b in buses.items()}
+    echoes = {g: b.echo for g, b in buses.items()}
+    del buses
     beat_s = 60.0 / arr.bpm
     echo_s = beat_s * 0.75
     while echo_s < 0.25:
@@ -261,6 +213,173 @@ def _render(
     stems = {g: _leveled(x, level) for g, x in outs.items()}
     mix_out = np.sum(list(stems.values()), axis=0, dtype=np.float32)
     return np.ascontiguousarray(mix_out), stems
+
+
+class Bus:
+    """Where placed notes go: the dry (2, n) mix, the reverb's send, the echoes' send."""
+
+    def __init__(self, n: int, rows: np.ndarray | None = None) -> None:
+        self.rows = np.zeros((4, n), dtype=np.float32) if rows is None else rows
+        self.mix, self.send, self.echo = self.rows[:2], self.rows[2], self.rows[3]
+
+    def add(self, other: Bus) -> None:
+        self.rows += other.rows
+
+
+def _halves(arr: Arrangement) -> list[int]:
+    """Which half (0 or 1) each part is placed in: about as much note time in each (the
+    longest parts first, each into the half with less), fixed for an arrangement."""
+    cost = [sum(min(n.d * 60.0 / arr.bpm, 4.0) + 0.05 for n in p.notes) for p in arr.parts]
+    halves = [0] * len(cost)
+    load = [0.0, 0.0]
+    for pi in sorted(range(len(cost)), key=lambda i: (-cost[i], i)):
+        h = 0 if load[0] <= load[1] else 1
+        halves[pi] = h
+        load[h] += cost[pi]
+    return halves
+
+
+@contextlib.contextmanager
+def _forked(place: Callable[[Bus], None], n: int) -> Iterator[Callable[[], Bus]]:
+    """``place`` into a Bus in a forked process while the caller's block runs; the block
+    calls what this yields to wait for that process and get its Bus. Where no process can
+    be forked, or it fails, the Bus is placed here instead: the same samples either way."""
+    memory = mmap.mmap(-1, 16 * n) if hasattr(os, "fork") else None
+    pid = -1
+    if memory is not None:
+        with contextlib.suppress(OSError):
+            pid = os.fork()
+        if pid == 0:  # the helper: place, then leave at once (nothing of the parent's runs)
+            code = 1
+            try:
+                place(Bus(n, np.frombuffer(memory, dtype=np.float32).reshape(4, n)))
+                code = 0
+            finally:
+                os._exit(code)
+
+    def wait() -> Bus:
+        nonlocal pid
+        bus = Bus(n)
+        if pid > 0:
+            _, status = os.waitpid(pid, 0)
+            pid = -1
+            if os.waitstatus_to_exitcode(status) == 0:
+                assert memory is not None
+                bus.rows[...] = np.frombuffer(memory, dtype=np.float32).reshape(4, n)
+                return bus
+        place(bus)
+        return bus
+
+    try:
+        yield wait
+    finally:
+        if pid > 0:  # the block failed before waiting
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        if memory is not None:
+            memory.close()
+
+
+def _place(
+    arr: Arrangement,
+    sr: int,
+    take: int,
+    sampled: Sampled | None,
+    plays: list[bool],
+    total: int,
+    buses: list[Bus | None],
+) -> None:
+    """Place the notes of each part into its bus (``total`` frames). A part whose bus is
+    None is placed by another process: it is passed over after what the performance draws
+    for it, so that the other parts' notes draw the same in either process."""
+    spb = 60.0 / arr.bpm * sr
+    ws = Workspace(sr)
+    drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
+    swing_off = arr.swing * spb / 2  # late off-beat eighths
+    human = Random(arr.seed ^ 0x4855 ^ take)
+    for pi, (part, bus) in enumerate(zip(arr.parts, buses, strict=True)):
+        if bus is not None:
+            mix, send, echo = bus.mix, bus.send, bus.echo
+        gl, gr = _pan(part.pan)
+        is_drum = part.voice.startswith("drum:")
+        sound = part.voice[5:] if is_drum else ""
+        if is_drum:
+            gl, gr = _pan(DRUM_PAN.get(sound, 0.0))
+        send_gain = DRUM_SEND.get(sound, part.send) if is_drum else part.send
+        is_low = _is_low(part)
+        # Players are not a grid: tunes, counter-lines and chords lean 5-12 ms either side
+        # of it; the rhythm section (drums, bass, arpeggios) locks to the beat within 3 ms.
+        tight = is_drum or part.role in {"bass", "arp"}
+        spread = (0.0, 0.003) if tight else (0.005, 0.012)
+        for k, note in enumerate(part.notes):
+            start_f = note.t * spb
+            if swing_off and abs((note.t * 2) % 2 - 1.0) < 1e-6:
+                start_f += swing_off
+            lean = human.uniform(*spread) * (1 if human.random() < 0.5 else -1) * sr
+            start = max(0, round(start_f + lean)) if arr.humanise else round(start_f)
+            if start >= total:
+                continue
+            amp = note.v * part.gain
+            if arr.humanise:
+                amp *= 1.0 + human.uniform(-0.06, 0.06)
+            buf = None
+            scaled = False  # buf already carries amp (a new array, not a cached one)
+            if bus is None and not is_drum:
+                continue  # placed by another process (its drums count: their seeds)
+            if is_drum:
+                b = round(note.b * 4) / 4
+                if sampled is not None:
+                    buf = sampled.drum(sound, note.v, note.p)
+                if buf is None:
+                    key = (sound, b, note.p)
+                    buf = drum_cache.get(key)
+                    if buf is None:
+                        buf = make_sound(
+                            sound,
+                            sr,
+                            b,
+                            arr.seed % 1000 + len(drum_cache) + 7919 * take,
+                            midi_hz(note.p) if note.p else 0.0,
+                        )
+                        drum_cache[key] = buf
+                if bus is None:
+                    continue
+            else:
+                dur_s = note.d * 60.0 / arr.bpm
+                if plays[pi]:
+                    ref = functools.partial(_reference_rms, sr, part.voice)
+                    buf = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
+                    scaled = buf is not None
+                if buf is None:
+                    buf = render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take)
+            n = min(buf.shape[-1], total - start)
+            end = start + n
+            a = np.float32(1.0 if scaled else amp)
+            if buf.ndim == 2 and is_low:
+                buf = buf[0, :n] + buf[1, :n]
+                a *= np.float32(0.5)
+            fl, fr = np.float32(gl), np.float32(gr)
+            if buf.ndim == 1:
+                seg = buf[:n] * a
+                if fl == fr:  # one product, added to both sides
+                    mix[:, start:end] += seg if fl == 1.0 else seg * fl
+                else:
+                    mix[0, start:end] += seg * fl
+                    mix[1, start:end] += seg * fr
+                mono, mono_gain = seg, 1.0
+            else:
+                seg = buf[:, :n] if scaled else buf[:, :n] * a
+                if part.pan == 0:
+                    mix[:, start:end] += seg
+                else:
+                    mix[0, start:end] += seg[0] * fl
+                    mix[1, start:end] += seg[1] * fr
+                mono, mono_gain = seg[0] + seg[1], 0.5
+            if send_gain:
+                send[start:end] += mono * np.float32(send_gain * mono_gain)
+            if part.echo:
+                echo[start:end] += mono * np.float32(part.echo * mono_gain)
 
 
 def _leveled(x: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -336,21 +455,25 @@ def render_request(
 
 
 def render_request_stems(
-    request: GenerationRequest, sr: int = SAMPLE_RATE, soundfont: Path | str | None = "auto"
+    request: GenerationRequest,
+    sr: int = SAMPLE_RATE,
+    soundfont: Path | str | None = "auto",
+    processes: int = 1,
 ) -> tuple[Arrangement, np.ndarray, dict[str, np.ndarray]]:
     """``render_request`` plus a stem per layer of the request (none without layers).
 
     The take is chosen on the mix alone; the stems are then rendered from that take, and
-    the mix returned is their sum (so they sum to it exactly).
+    the mix returned is their sum (so they sum to it exactly). ``processes``: see
+    ``render_arrangement`` (the same samples).
     """
     if soundfont == "auto":
         soundfont = find_soundfont()
     sampled = Sampled.open(soundfont, sr)
     arr = compose(request)
-    samples = render_arrangement(arr, sr, 0, sampled)
+    samples = render_arrangement(arr, sr, 0, sampled, processes)
     take = 0
     if arr.loop and arr.bars >= 2:
-        samples, take = _seamless_take(arr, sr, samples, sampled)
+        samples, take = _seamless_take(arr, sr, samples, sampled, processes)
     if not request.layers:
         return arr, samples, {}
     mix, stems = render_stems(arr, tuple(request.layers), sr, take, sampled)
@@ -374,7 +497,7 @@ def _seam_excess(seam: dict[str, float | bool]) -> float:
 
 
 def _seamless_take(
-    arr: Arrangement, sr: int, first: np.ndarray, sampled: Sampled | None
+    arr: Arrangement, sr: int, first: np.ndarray, sampled: Sampled | None, processes: int = 1
 ) -> tuple[np.ndarray, int]:
     """The first take whose seam passes the pipeline's own seam check, else the closest.
 
@@ -386,7 +509,7 @@ def _seamless_take(
     bar_s = arr.beats_per_bar * 60.0 / arr.bpm
     best, best_take, best_excess = first, 0, math.inf
     for take in range(TAKES):
-        x = first if take == 0 else render_arrangement(arr, sr, take, sampled)
+        x = first if take == 0 else render_arrangement(arr, sr, take, sampled, processes)
         seam = measure_seam(x, sr, 0, x.shape[0], bar_s)
         excess = _seam_excess(seam)
         if seam["ok"] and excess <= 0:
