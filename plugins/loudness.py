@@ -277,9 +277,14 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
     def curve(gain: float) -> np.ndarray:
         # Frames whose bound stays under the ceiling need no limiting, exact or not.
         an.refine(ceiling_db - gain)
-        req = np.minimum(ceiling_db - (an.peaks_db + gain), 0.0)
-        if req.min(initial=0.0) >= 0:
-            return np.full(req.size, gain)
+        # Only frames at (or a hair under) the ceiling can need limiting: the
+        # requirement is computed there (the rest is 0 dB, as the full formula gives).
+        over = np.flatnonzero(an.peaks_db > ceiling_db - gain - 1e-9)
+        needed = np.minimum(ceiling_db - (an.peaks_db[over] + gain), 0.0)
+        if needed.min(initial=0.0) >= 0:
+            return np.full(an.peaks_db.size, gain)
+        req = np.zeros(an.peaks_db.size)
+        req[over] = needed
         return gain + _gain_curve(req, an.sr, an.loop)
 
     # Secant search for the gain whose limited signal meets the target.
@@ -303,9 +308,17 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
         # Never more than MAX_PUSH_DB above the gain that reaches the target unlimited.
         gain = min(start + MAX_PUSH_DB, gain + max(-24.0, min(24.0, error / slope)))
     gain, level, total = min(tried, key=lambda t: abs(target_lufs - t[1]))
-    y = an.x * (10.0 ** (total / 20.0)).astype(np.float32)[:, None]
+    # 10 ** (total / 20) per frame, raised only where the limiter moved it from the gain.
+    factor = np.full(total.size, _amplitude(np.array([gain]))[0])
+    moved = np.flatnonzero(total != gain)
+    factor[moved] = _amplitude(total[moved])
+    y = an.x * factor[:, None]
     peak = float(np.max(an.peaks_db + total))
     return Result(y, level, gain, float((total - gain).min(initial=0.0)), peak)
+
+
+def _amplitude(db: np.ndarray) -> np.ndarray:
+    return (10.0 ** (db / 20.0)).astype(np.float32)
 
 
 def normalise(
