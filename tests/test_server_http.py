@@ -290,6 +290,40 @@ async def test_origin_allowlist(tmp_path):
         assert info.value.response.status_code == 403
 
 
+async def test_cors_for_pages_of_allowed_origins(tmp_path):
+    text = SCORE + "server:\n  origins: ['https://game.example']\n  tokens: [tok]\n"
+    game = {"Origin": "https://game.example"}
+    async with serve(tmp_path, text) as live:
+        url = f"{live.http}/api/sessions/s/state"
+        async with aiohttp.ClientSession() as http:
+            # A browser's preflight carries no token: answered for an allowed origin only.
+            ask = {"Access-Control-Request-Method": "POST"}
+            async with http.options(url, headers={**game, **ask}) as r:
+                assert r.status == 204
+                assert r.headers["Access-Control-Allow-Origin"] == "https://game.example"
+                assert "Authorization" in r.headers["Access-Control-Allow-Headers"]
+                assert "POST" in r.headers["Access-Control-Allow-Methods"]
+            evil = {"Origin": "https://evil.example", **ask}
+            async with http.options(url, headers=evil) as r:
+                assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+            # The call itself, and its errors, are readable by the page.
+            auth = {**game, "Authorization": "Bearer tok"}
+            async with http.post(url, json={"set": {"in_combat": True}}, headers=auth) as r:
+                assert r.status == 200
+                assert r.headers["Access-Control-Allow-Origin"] == "https://game.example"
+            async with http.post(url, json={"set": {}}, headers=game) as r:
+                assert r.status == 401
+                assert r.headers["Access-Control-Allow-Origin"] == "https://game.example"
+            # Without an Origin (a game engine, curl): no CORS headers at all.
+            async with http.get(f"{live.http}/api/score?token=tok") as r:
+                assert r.status == 200 and "Access-Control-Allow-Origin" not in r.headers
+            # The audio is public: any page may fetch it and read a range's headers.
+            track = live.server.stored_tracks()[0]
+            async with http.get(live.http + track.url, headers={"Range": "bytes=0-9"}) as r:
+                assert r.status == 206 and r.headers["Access-Control-Allow-Origin"] == "*"
+                assert "Content-Range" in r.headers["Access-Control-Expose-Headers"]
+
+
 async def test_ws_route_without_upgrade(tmp_path):
     async with serve(tmp_path) as live:
         status, _h, body = await get(f"{live.ws.replace('ws://', 'http://')}?session=x")

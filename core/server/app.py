@@ -52,7 +52,7 @@ from segue.core.protocol import (
 )
 from segue.core.score import RoomsOptions, Score
 from segue.core.server.admission import Admission, install
-from segue.core.server.http_api import HttpApi, error_response
+from segue.core.server.http_api import CORS_PREFLIGHT, HttpApi, error_response
 from segue.core.server.metrics import Metrics
 from segue.core.server.ratelimit import MessageLimiter, Verdict
 from segue.core.server.rooms_redis import RoomUnavailable
@@ -851,6 +851,36 @@ def create_app(
     pipeline.plan()  # a generator that refuses the plan fails here, not mid-session
     server = SegueServer(score, pipeline, plugins, config, director_factory=director_factory)
 
+    async def api(request: web.Request, handler: Any, preflight: bool) -> web.StreamResponse:
+        """An /api/* request from an allowed origin: token (not in a browser's CORS
+        preflight, which never carries one), rate, then the handler."""
+        if not preflight and not server.authorized(request):
+            server.metrics.errors[ErrorCode.UNAUTHORIZED] += 1
+            return error_response(
+                401,
+                ErrorCode.UNAUTHORIZED,
+                "missing or invalid token (send 'Authorization: Bearer <token>' or ?token=)",
+                headers={"WWW-Authenticate": 'Bearer realm="segue"'},
+            )
+        admission = server.admission
+        cost = 1.0 + ((request.content_length or 0) >> 11)  # as for frames
+        if not admission.api_ok(admission.client_key(request), cost):
+            server.metrics.errors[ErrorCode.RATE_LIMITED] += 1
+            return error_response(
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"over {config.api_rate_per_s:g} API requests/s from this address "
+                f"(burst {config.api_burst})",
+                headers={"Retry-After": "1"},
+            )
+        if preflight:
+            return web.Response(status=204, headers=CORS_PREFLIGHT)
+        response = await handler(request)
+        resource = request.match_info.route.resource
+        key = (resource.canonical if resource is not None else "?", response.status)
+        server.metrics.http[key] = server.metrics.http.get(key, 0) + 1
+        return response
+
     @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
@@ -861,31 +891,23 @@ def create_app(
                     "forbidden_origin",
                     f"origin {request.headers.get('Origin')!r} is not allowed",
                 )
-            if path != "/ws" and not server.authorized(request):
-                server.metrics.errors[ErrorCode.UNAUTHORIZED] += 1
-                return error_response(
-                    401,
-                    ErrorCode.UNAUTHORIZED,
-                    "missing or invalid token (send 'Authorization: Bearer <token>' or ?token=)",
-                    headers={"WWW-Authenticate": 'Bearer realm="segue"'},
-                )
-            if path != "/ws":
-                admission = server.admission
-                cost = 1.0 + ((request.content_length or 0) >> 11)  # as for frames
-                if not admission.api_ok(admission.client_key(request), cost):
-                    server.metrics.errors[ErrorCode.RATE_LIMITED] += 1
-                    return error_response(
-                        429,
-                        ErrorCode.RATE_LIMITED,
-                        f"over {config.api_rate_per_s:g} API requests/s from this address "
-                        f"(burst {config.api_burst})",
-                        headers={"Retry-After": "1"},
-                    )
-                response = await handler(request)
-                resource = request.match_info.route.resource
-                key = (resource.canonical if resource is not None else "?", response.status)
-                server.metrics.http[key] = server.metrics.http.get(key, 0) + 1
-                return response
+            if path == "/ws":
+                return await handler(request)
+            origin = request.headers.get("Origin")
+            if origin is None:  # not a browser's cross-origin call: no CORS headers
+                return await api(request, handler, preflight=False)
+            # A page of an allowed origin may call the API (and read its answers, errors too).
+            cors = {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+            preflight = (
+                request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+            )
+            try:
+                response = await api(request, handler, preflight)
+            except web.HTTPException as exc:
+                exc.headers.update(cors)
+                raise
+            response.headers.update(cors)
+            return response
         return await handler(request)
 
     app = web.Application(middlewares=[guard], client_max_size=config.max_frame_bytes)

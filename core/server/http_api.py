@@ -44,6 +44,18 @@ TRACK_NAME_RE = re.compile(r"([0-9a-f]{64})\.([a-z0-9]{1,8})")
 # A stem's file: ``{id}-{stem}.{ext}`` (its name in the track's ``stems``).
 STEM_NAME_RE = re.compile(r"([0-9a-f]{64})-[A-Za-z0-9_-]{1,80}\.([a-z0-9]{1,8})")
 CACHE_CONTROL = "public, max-age=31536000, immutable"
+# Tracks are public and immutable: a page of any origin may fetch and decode them (segue.js
+# fetch()es the audio for Web Audio), and read the headers a ranged read needs.
+TRACK_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Content-Length, Content-Range, Accept-Ranges, ETag",
+}
+# The answer to a browser's preflight of an /api/* call from an allowed origin.
+CORS_PREFLIGHT = {
+    "Access-Control-Allow-Methods": "GET, POST",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type",
+    "Access-Control-Max-Age": "600",
+}
 CHUNK = 256 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII | re.IGNORECASE)
 
@@ -206,6 +218,7 @@ class HttpApi:
             "Cache-Control": CACHE_CONTROL,
             "Accept-Ranges": "bytes",
             "Content-Type": track.content_type,
+            **TRACK_CORS,
         }
         inm = request.headers.get("If-None-Match")
         if inm is not None and etag_matches(inm, etag):
