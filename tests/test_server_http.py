@@ -282,6 +282,10 @@ async def test_origin_allowlist(tmp_path):
         assert status == 200
         async with connect_raw(f"{live.ws}", origin="https://game.example") as ws:
             assert (await recv_json(ws))["type"] == "welcome"
+        # The server's own pages (the demo page at /) are not of another origin.
+        async with connect_raw(f"{live.ws}", origin=live.http) as ws:
+            assert (await recv_json(ws))["type"] == "welcome"
+        assert (await get(f"{live.http}/api/score", headers={"Origin": live.http}))[0] == 200
         from websockets.exceptions import InvalidStatus
 
         with pytest.raises(InvalidStatus) as info:

@@ -463,7 +463,11 @@ class SegueServer:
         if not self._origins:
             return True
         origin = request.headers.get("Origin")
-        return origin is None or origin in self._origins
+        if origin is None or origin in self._origins:
+            return True
+        # A page this server served (the demo page) is of its own origin, not another one.
+        host = request.headers.get("Host")
+        return host is not None and origin.partition("://")[2] == host
 
     # --- WebSocket -------------------------------------------------------------------------
 
