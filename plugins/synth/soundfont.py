@@ -119,7 +119,7 @@ def _chunks(buf: bytes | mmap.mmap, start: int, end: int) -> dict[str, tuple[int
 
 def _records(buf: bytes, fmt: str) -> list[tuple]:
     size = struct.calcsize(fmt)
-    return [struct.unpack_from(fmt, buf, i) for i in range(0, len(buf) - size + 1, size)]
+    return list(struct.iter_unpack(fmt, buf[: len(buf) // size * size]))
 
 
 def _zones(
@@ -170,37 +170,62 @@ class SoundFont:
             SampleHeader(n.split(b"\0")[0].decode("latin-1"), *rest)
             for n, *rest in _records(raw("shdr"), "<20sIIIIIBbHH")
         ]
-        instruments: list[tuple[dict[int, int], list[dict[int, int]]]] = []
-        for i in range(len(inst) - 1):
-            instruments.append(_zones(ibag, igen, inst[i][1], inst[i + 1][1], SAMPLE_ID))
-        self.presets: dict[tuple[int, int], Preset] = {}
+        # Presets and instruments are put together when first asked for: a track plays a
+        # handful of the file's hundreds (parsing them all took most of a load).
+        self._phdr, self._pbag, self._pgen = phdr, pbag, pgen
+        self._inst, self._ibag, self._igen = inst, ibag, igen
+        self._instruments: dict[int, tuple[dict[int, int], list[dict[int, int]]]] = {}
+        self._index: dict[tuple[int, int], int] = {}
         for i in range(len(phdr) - 1):
-            name, program, bank, bag = phdr[i][:4]
-            preset = Preset(name.split(b"\0")[0].decode("latin-1"), bank, program)
-            pglob, pzones = _zones(pbag, pgen, bag, phdr[i + 1][3], INSTRUMENT)
-            for pz in pzones:
-                pg = {**pglob, **pz}
-                if not 0 <= pg[INSTRUMENT] < len(instruments):
-                    continue
-                iglob, izones = instruments[pg[INSTRUMENT]]
-                for iz in izones:
-                    g = {**iglob, **iz}
-                    keys = _intersect(g.get(KEY_RANGE, (0, 127)), pg.get(KEY_RANGE, (0, 127)))
-                    vels = _intersect(g.get(VEL_RANGE, (0, 127)), pg.get(VEL_RANGE, (0, 127)))
-                    if keys[0] > keys[1] or vels[0] > vels[1]:
-                        continue
-                    if not 0 <= g[SAMPLE_ID] < len(self.samples):
-                        continue
-                    for op, amount in pg.items():
-                        if op not in NOT_ADDITIVE:
-                            g[op] = g.get(op, DEFAULTS.get(op, 0)) + amount
-                    preset.zones.append(Zone(keys, vels, g[SAMPLE_ID], g))
-            self.presets.setdefault((bank, program), preset)
+            self._index.setdefault((phdr[i][2], phdr[i][1]), i)  # (bank, program): the first
+        self._presets: dict[tuple[int, int], Preset] = {}
         self._decoded: dict[int | tuple[int, float], tuple[np.ndarray, int, int]] = {}
         self._lock = threading.Lock()
 
+    @property
+    def presets(self) -> dict[tuple[int, int], Preset]:
+        """Every preset by (bank, program)."""
+        return {key: self._preset(i) for key, i in self._index.items()}
+
     def preset(self, bank: int, program: int) -> Preset | None:
-        return self.presets.get((bank, program))
+        i = self._index.get((bank, program))
+        return None if i is None else self._preset(i)
+
+    def _instrument(self, i: int) -> tuple[dict[int, int], list[dict[int, int]]]:
+        got = self._instruments.get(i)
+        if got is None:
+            inst = self._inst
+            got = _zones(self._ibag, self._igen, inst[i][1], inst[i + 1][1], SAMPLE_ID)
+            self._instruments[i] = got
+        return got
+
+    def _preset(self, i: int) -> Preset:
+        phdr = self._phdr
+        name, program, bank, bag = phdr[i][:4]
+        got = self._presets.get((bank, program))
+        if got is not None:
+            return got
+        preset = Preset(name.split(b"\0")[0].decode("latin-1"), bank, program)
+        pglob, pzones = _zones(self._pbag, self._pgen, bag, phdr[i + 1][3], INSTRUMENT)
+        for pz in pzones:
+            pg = {**pglob, **pz}
+            if not 0 <= pg[INSTRUMENT] < len(self._inst) - 1:
+                continue
+            iglob, izones = self._instrument(pg[INSTRUMENT])
+            for iz in izones:
+                g = {**iglob, **iz}
+                keys = _intersect(g.get(KEY_RANGE, (0, 127)), pg.get(KEY_RANGE, (0, 127)))
+                vels = _intersect(g.get(VEL_RANGE, (0, 127)), pg.get(VEL_RANGE, (0, 127)))
+                if keys[0] > keys[1] or vels[0] > vels[1]:
+                    continue
+                if not 0 <= g[SAMPLE_ID] < len(self.samples):
+                    continue
+                for op, amount in pg.items():
+                    if op not in NOT_ADDITIVE:
+                        g[op] = g.get(op, DEFAULTS.get(op, 0)) + amount
+                preset.zones.append(Zone(keys, vels, g[SAMPLE_ID], g))
+        self._presets[(bank, program)] = preset
+        return preset
 
     def sample(self, index: int, low_cut: float = 0.0) -> tuple[np.ndarray, int, int]:
         """(float32 data, loop start, loop end) of sample ``index``, decoded once; with
