@@ -47,6 +47,19 @@ def test_init_refuses_to_overwrite(
     assert (tmp_path / "other.yaml").read_text() == STARTER
 
 
+def test_init_makes_the_folders_it_is_given_and_names_the_file_in_its_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["init", "game/music/score.yaml"]) == 0
+    assert (tmp_path / "game/music/score.yaml").read_text() == STARTER
+    assert capsys.readouterr().out.strip() == (
+        "wrote game/music/score.yaml: edit it, then `segue validate game/music/score.yaml` "
+        "and `segue serve game/music/score.yaml`"
+    )
+    assert main(["validate", "game/music/score.yaml"]) == 0
+
+
 @pytest.mark.parametrize("command", ["validate", "plan", "pregen", "serve", "tracks", "init"])
 def test_every_help_says_what_score_defaults_to(command: str) -> None:
     parser = build_parser(with_plugin_commands=False)

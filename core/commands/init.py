@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from pathlib import Path
 
 from segue.core.commands import SCORE_HELP
@@ -70,6 +71,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = Path(args.score)
+    path.parent.mkdir(parents=True, exist_ok=True)  # `segue init game/music.yaml`
     try:
         with path.open("x", encoding="utf-8") as f:  # "x": never over an existing score
             f.write(STARTER)
@@ -77,5 +79,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{args.score} exists; not overwritten (edit it, or name a new file)"
         ) from None
-    print(f"wrote {args.score}: edit it, then `segue validate` and `segue serve`")
+    named = "" if args.score == DEFAULT_SCORE else f" {shlex.quote(args.score)}"
+    print(f"wrote {args.score}: edit it, then `segue validate{named}` and `segue serve{named}`")
     return 0
