@@ -488,6 +488,14 @@ class ScoreChecker:
             line=line_of(self.root, path),
             layers=self.layers(raw["layers"], (*path, "layers")) if "layers" in raw else (),
         )
+        if mood.stinger and mood.layers:
+            # No layers message ever reaches a stinger: its stems (demucs: paid for) would
+            # be made for nothing.
+            self.error(
+                (*path, "layers"),
+                "a stinger plays whole over the music: layers are for the looping moods "
+                "the intensity drives",
+            )
         return mood if len(self.errors) == before else None
 
     def layers(self, value: Any, path: ErrorPath) -> tuple[Layer, ...]:
