@@ -69,6 +69,10 @@ NOTE_HZ = (100.0, 5000.0)
 # four times (summed log ratio, see _triple_evidence): 6/8 pieces 0.6 to 5.9, 3/4 and
 # 4/4 pieces and Planet Blupi -1.5 and under (a 4/4 piece read at double tempo: 0.14).
 TRIPLE_EVIDENCE = 0.5
+# ... unless an onset at a quarter, a half or three quarters of the beat is this many times
+# the larger of those at its thirds (a dotted rhythm's, whose pulses repeat at three times
+# the beat rate too).
+SIMPLE_PULSE = 2.0
 # A compound beat this fast or faster counts in bars of four (12/8, a 4/4 of triplets:
 # Planet Blupi's music007 at 140), slower in bars of two (6/8: dotted quarters at 60-100).
 COMPOUND_BAR_BPM = 118.0
@@ -458,7 +462,8 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
         results[bpb] = _bar_fold(change / (change.mean() + 1e-12), bpb)
     triple, duple = _subdivisions(f.onset, frames, period)
     evidence = _triple_evidence(f, period)
-    if triple > COMPOUND * duple or evidence > TRIPLE_EVIDENCE:
+    by_rate = evidence > TRIPLE_EVIDENCE and not _simple_pulse(f.onset, frames, period)
+    if triple > COMPOUND * duple or by_rate:
         # Beats of three equal pulses (a jig's eighths): 6/8, bars of two such beats, or
         # 12/8 (four: triplets in a 4/4 bar) when four is clearly better. Compound bars
         # are told by their accents as well as their chords: the bass and the loudest
@@ -509,19 +514,35 @@ def _subdivisions(o: np.ndarray, frames: np.ndarray, period: float) -> tuple[flo
     quarter and three quarters): which pulses divide the beat, three or two (or four).
     Each the largest within a 24th of a beat (onsets smear by a frame or two); thirds that
     are mere ripples (under a twentieth of the beats' own strength) count as none."""
+    at = _in_beat(o, frames, period, (0.0, 1 / 3, 2 / 3, 0.5, 0.25, 0.75))
+    if at is None:
+        return 0.0, 1.0
+    beat, triple, duple = at[0], (at[1] + at[2]) / 2, max(at[3], (at[4] + at[5]) / 2)
+    return (triple if triple >= MIN_SUBDIVISION * beat else 0.0), duple
+
+
+def _in_beat(
+    o: np.ndarray, frames: np.ndarray, period: float, fractions: tuple[float, ...]
+) -> np.ndarray | None:
+    """The mean onset strength at each fraction of the beats (None with under four beats),
+    each the largest within a 24th of a beat (onsets smear by a frame or two)."""
     inner = frames[frames + period < o.size - 1]
     if inner.size < 4:
-        return 0.0, 1.0
+        return None
     spread = np.arange(-max(1, round(period / 24)), max(1, round(period / 24)) + 1)
+    times = inner[None, :, None] + period * np.asarray(fractions)[:, None, None] + spread
+    return _interp(o, times.reshape(-1)).reshape(times.shape).max(axis=2).mean(axis=1)
 
-    def at(fractions: tuple[float, ...]) -> float:
-        times = np.concatenate([inner + period * x for x in fractions])
-        return float(_interp(o, times[:, None] + spread[None, :]).max(axis=1).mean())
 
-    beat = at((0.0,))
-    triple = at((1 / 3, 2 / 3))
-    duple = max(at((0.5,)), at((0.25, 0.75)))
-    return (triple if triple >= MIN_SUBDIVISION * beat else 0.0), duple
+def _simple_pulse(o: np.ndarray, frames: np.ndarray, period: float) -> bool:
+    """Whether an onset a quarter, a half or three quarters into the beats stands out over
+    both thirds (a dotted eighth and a sixteenth: its pulses repeat at three times the
+    beat rate as well, but the beat divides in two)."""
+    at = _in_beat(o, frames, period, (0.0, 0.25, 0.5, 0.75, 1 / 3, 2 / 3))
+    if at is None:
+        return False
+    even = float(at[1:4].max())
+    return even >= MIN_SUBDIVISION * at[0] and even >= SIMPLE_PULSE * float(at[4:].max())
 
 
 def _triple_evidence(f: Features, period: float) -> float:

@@ -132,6 +132,18 @@ def test_real_songs_with_compound_beats_read_compound_throughout(name: str) -> N
     assert abs(middle.bpm / whole.bpm - 1) <= 0.01, (middle.bpm, whole.bpm)
 
 
+def test_a_dotted_rhythm_is_not_a_compound_beat() -> None:
+    """The middle of hyperrogue's hr-domina-mountain: on every beat an onset on it and one
+    three quarters into it (a dotted eighth and a sixteenth), none at its thirds. Those
+    pulses repeat at three times the beat rate too, but the beat divides in two."""
+    require_corpus()
+    path = next(p for p in songs() if p.name == "hr-domina-mountain.ogg")
+    x, sr = read(path)
+    start = round(0.45 * x.shape[0])
+    r = analysis.analyse(x[start : start + 30 * sr], sr)
+    assert r is not None and r.beat_unit == 4, r.meter if r else None
+
+
 @pytest.mark.parametrize("name", SONGS)
 def test_carved_song_loops_are_seamless_whole_bars(name: str) -> None:
     require_corpus()
