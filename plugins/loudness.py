@@ -227,20 +227,28 @@ class Analysis:
     loop: tuple[int, int] | None
     whole_loop: bool
     lufs: float
-    # Per frame, 4x oversampled, in dB: exact where a gain tried may take it over the
-    # ceiling (and at the peak), an upper bound elsewhere (``refine``).
-    peaks_db: np.ndarray
     meter: _GatedLoudness
+    # Per frame, 4x oversampled (``values``, linear): exact where a gain tried may take it
+    # over the ceiling (and at the peak), an upper bound elsewhere (``refine``).
     true_peaks: core_audio.TruePeaks
 
     def refine(self, level_db: float) -> None:
-        """Make ``peaks_db`` exact wherever it may reach ``level_db``."""
-        changed = self.true_peaks.refine(10.0 ** (level_db / 20.0))
-        if changed.size:
-            with np.errstate(divide="ignore"):
-                self.peaks_db[changed] = 20.0 * np.log10(
-                    self.true_peaks.values[changed].astype(np.float64)
-                )
+        """Make the peaks exact wherever they may reach ``level_db``."""
+        self.true_peaks.refine(10.0 ** (level_db / 20.0))
+
+    def peaks_db(self, frames: np.ndarray) -> np.ndarray:
+        """The peaks of ``frames`` in dB (float64)."""
+        with np.errstate(divide="ignore"):
+            return 20.0 * np.log10(self.true_peaks.values[frames].astype(np.float64))
+
+    def over(self, level_db: float) -> np.ndarray:
+        """The frames whose peak is above ``level_db``, in dB as :meth:`peaks_db` reads them.
+
+        Those with a linear peak a little under the level are read in dB (the rest are
+        far below it), not every frame of the track.
+        """
+        near = np.flatnonzero(self.true_peaks.values >= 10.0 ** ((level_db - 1e-6) / 20.0))
+        return near[self.peaks_db(near) > level_db]
 
 
 def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analysis | None:
@@ -262,9 +270,7 @@ def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analy
     lufs = meter.measure(np.zeros(x.shape[0]))
     if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
         return None
-    with np.errstate(divide="ignore"):
-        peaks_db = 20.0 * np.log10(true_peaks.values.astype(np.float64))
-    return Analysis(x, sr, loop, whole_loop, lufs, peaks_db, meter, true_peaks)
+    return Analysis(x, sr, loop, whole_loop, lufs, meter, true_peaks)
 
 
 def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
@@ -279,11 +285,12 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
         an.refine(ceiling_db - gain)
         # Only frames at (or a hair under) the ceiling can need limiting: the
         # requirement is computed there (the rest is 0 dB, as the full formula gives).
-        over = np.flatnonzero(an.peaks_db > ceiling_db - gain - 1e-9)
-        needed = np.minimum(ceiling_db - (an.peaks_db[over] + gain), 0.0)
+        frames = an.x.shape[0]
+        over = an.over(ceiling_db - gain - 1e-9)
+        needed = np.minimum(ceiling_db - (an.peaks_db(over) + gain), 0.0)
         if needed.min(initial=0.0) >= 0:
-            return np.full(an.peaks_db.size, gain)
-        req = np.zeros(an.peaks_db.size)
+            return np.full(frames, gain)
+        req = np.zeros(frames)
         req[over] = needed
         return gain + _gain_curve(req, an.sr, an.loop)
 
@@ -313,7 +320,14 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
     moved = np.flatnonzero(total != gain)
     factor[moved] = _amplitude(total[moved])
     y = an.x * factor[:, None]
-    peak = float(np.max(an.peaks_db + total))
+    # The largest peak under the gain: the loudest frame the limiter left at the gain,
+    # or one it moved.
+    left = an.true_peaks.values.copy()
+    left[moved] = 0.0
+    peak = max(
+        float(an.peaks_db(np.array([np.argmax(left)]))[0]) + gain,
+        float(np.max(an.peaks_db(moved) + total[moved], initial=-np.inf)),
+    )
     return Result(y, level, gain, float((total - gain).min(initial=0.0)), peak)
 
 
