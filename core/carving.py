@@ -33,6 +33,7 @@ whole-song loop with a ``FALLBACK_CROSSFADE_S`` crossfade, and the result says w
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -99,6 +100,10 @@ class Carved:
     fallback: str | None = None  # why the song became a whole-song loop
     distance: float = 0.0  # the chosen seam's musical distance (0 = identical bars)
     edit: Edit | None = None  # how ``samples`` was made, for the stems (None: unchanged)
+    # The seam as carve_checked measured it (segue.core.seams.measure_seam of the loop at
+    # ``seam_bar_s``), so that it is not measured twice; None when not measured.
+    seam: dict[str, float | bool] | None = None
+    seam_bar_s: float | None = None
 
 
 def _bar_features(f: Features, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -252,13 +257,16 @@ def carve_checked(
     if carved.fallback is not None or rhythm is None:
         return carved
     bar_s = rhythm.bar_s
-    if measure_seam(carved.samples, sr, carved.loop_start, carved.loop_end, bar_s)["ok"]:
+    seam = measure_seam(carved.samples, sr, carved.loop_start, carved.loop_end, bar_s)
+    carved = dataclasses.replace(carved, seam=seam, seam_bar_s=bar_s)
+    if seam["ok"]:
         return carved
     whole = whole_song(
         samples, sr, "no seamless loop on the bar grid: the whole song loops, crossfaded"
     )
-    if measure_seam(whole.samples, sr, whole.loop_start, whole.loop_end, None)["ok"]:
-        return whole
+    seam = measure_seam(whole.samples, sr, whole.loop_start, whole.loop_end, None)
+    if seam["ok"]:
+        return dataclasses.replace(whole, seam=seam)
     return carved
 
 

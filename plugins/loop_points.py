@@ -54,8 +54,8 @@ def loop_region(track: Track, duration_s: float) -> tuple[float, float]:
     return start, duration_s
 
 
-def carve(audio: TrackAudio) -> TrackAudio:
-    """The song carved into lead-in, loop and outro on its track's bar grid."""
+def carve(audio: TrackAudio) -> tuple[TrackAudio, carving.Carved]:
+    """The song carved into lead-in, loop and outro on its track's bar grid, and how."""
     track, sr = audio.track, audio.rate
     duration = audio.frames / sr
     rhythm = None
@@ -85,10 +85,10 @@ def carve(audio: TrackAudio) -> TrackAudio:
     }
     track = track.replace(**changes)
     if carved.edit is None:
-        return audio.replace(track=track)  # the song loops as it is
+        return audio.replace(track=track), carved  # the song loops as it is
     # The same cut and crossfade for the mix and every stem (carved.samples is the mix's).
     stems = {name: carved.edit.apply(x) for name, x in audio.stems.items()}
-    return audio.replace(samples=carved.samples, stems=stems, track=track)
+    return audio.replace(samples=carved.samples, stems=stems, track=track), carved
 
 
 def stinger(audio: TrackAudio) -> TrackAudio:
@@ -107,8 +107,9 @@ def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
     track = audio.track
     if not track.loop:
         return None if track.loop_end_s is not None else stinger(audio)
+    carved = None
     if track.loop_end_s is None:
-        audio = carve(audio)
+        audio, carved = carve(audio)
         track = audio.track
     samples, sr = audio.samples, audio.rate
     start_s, end_s = loop_region(track, audio.duration_s)
@@ -124,7 +125,15 @@ def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
     else:
         fallback = isinstance(extra.get("loop"), dict) and extra["loop"].get("fallback")
         bar_s = track.beats_per_bar * 60.0 / track.bpm if track.bpm and not fallback else None
-        seam = measure_seam(samples, sr, start, min(end, samples.shape[0]), bar_s)
+        end = min(end, samples.shape[0])
+        if (
+            carved is not None
+            and carved.seam is not None
+            and (carved.loop_start, carved.loop_end, carved.seam_bar_s) == (start, end, bar_s)
+        ):
+            seam = carved.seam  # the carving measured this very seam
+        else:
+            seam = measure_seam(samples, sr, start, end, bar_s)
         extra["seam_ok"] = seam["ok"]
         extra["seam"] = seam
         if not seam["ok"]:
