@@ -42,3 +42,8 @@ def configure(verbose: bool, as_json: bool) -> None:
         # Their debug lines (every frame, every request) would drown segue's.
         for noisy in ("aiohttp", "asyncio", "websockets"):
             logging.getLogger(noisy).setLevel(logging.INFO)
+
+
+def logging_json() -> bool:
+    """Whether ``--log-json`` is in force (the root logger writes JSON lines)."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)

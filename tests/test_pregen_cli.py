@@ -84,6 +84,11 @@ def test_pregen_the_synth_end_to_end(tmp_path):
     assert {t["loop"] for t in data["tracks"]} == {True, False}
     again = segue("pregen", "--json", cwd=tmp_path)
     assert json.loads(again.stdout)["skipped"] == 2
+    # --log-json: the progress lines are JSON log lines like every other (README).
+    logged = segue("pregen", "--log-json", cwd=tmp_path)
+    lines = [json.loads(line) for line in logged.stderr.splitlines()]
+    assert lines and {line["logger"] for line in lines} == {"segue.pregen"}
+    assert "0 generated, 2 already stored" in lines[-1]["message"]
     table = segue("tracks", cwd=tmp_path)
     assert "explore" in table.stdout and "ledger: $0.00" in table.stdout
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import signal
 import sys
 from typing import Any
@@ -54,8 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def make_reporter(args: argparse.Namespace) -> Any:
+    from segue.core.logs import logging_json
     from segue.core.pregen.progress import LogReporter, RichReporter
 
+    if logging_json():  # --log-json: progress lines are JSON log lines too, for machines
+        return LogReporter(logger=logging.getLogger("segue.pregen"))
     if sys.stderr.isatty():
         return RichReporter()
     return LogReporter()
