@@ -277,12 +277,17 @@ def test_a_helper_process_that_fails_leaves_its_half_to_the_caller() -> None:
             raise RuntimeError("the helper fails")
         bus.mix[0, :3] += 1.0
 
-    with render_mod._forked(place, 5) as other:
-        bus = other()
-    assert bus.rows[0].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0] and not bus.rows[1:].any()
+    with render_mod._forked(place, 5) as add_other:
+        bus = render_mod.Bus(5)
+        bus.mix[1, 4] = 3.0
+        add_other(bus)
+    assert bus.rows[0].tolist() == [1.0, 1.0, 1.0, 0.0, 0.0]
+    assert bus.rows[1].tolist() == [0.0, 0.0, 0.0, 0.0, 3.0] and not bus.rows[2:].any()
 
     def place_there(bus: render_mod.Bus) -> None:
         bus.echo[:] = 2.0 if os.getpid() != parent else 7.0
 
-    with render_mod._forked(place_there, 4) as other:
-        assert other().echo.tolist() == [2.0] * 4  # made by the helper, read back here
+    with render_mod._forked(place_there, 4) as add_other:
+        bus = render_mod.Bus(4)
+        add_other(bus)
+        assert bus.echo.tolist() == [2.0] * 4  # made by the helper, added here

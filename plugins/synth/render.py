@@ -134,18 +134,19 @@ def _render(
         # (``processes``), the same samples either way.
         names = ("mix",)
         halves = _halves(arr)
-        first, second = Bus(total), Bus(total)
+        first = Bus(total)
+        second = Bus(total) if processes <= 1 or 1 not in halves else None
 
         def place(*buses: Bus | None) -> None:  # each half's Bus; None: placed elsewhere
             _place(arr, sr, take, sampled, plays, total, [buses[h] for h in halves])
 
         if processes > 1 and 1 in halves:
-            with _forked(lambda bus: place(None, bus), total) as other:
+            with _forked(lambda bus: place(None, bus), total) as add_other:
                 place(first, None)
-                second = other()
+                add_other(first)
         else:
             place(first, second)
-        first.add(second)
+            first.add(second)
         buses = {"mix": first}
     mixes = {g: b.mix for g, b in buses.items()}
     sends = {g: b.send for g, b in buses.items()}
@@ -255,10 +256,11 @@ def _part_cost(part: Part, bpm: float) -> float:
 
 
 @contextlib.contextmanager
-def _forked(place: Callable[[Bus], None], n: int) -> Iterator[Callable[[], Bus]]:
+def _forked(place: Callable[[Bus], None], n: int) -> Iterator[Callable[[Bus], None]]:
     """``place`` into a Bus in a forked process while the caller's block runs; the block
-    calls what this yields to wait for that process and get its Bus. Where no process can
-    be forked, or it fails, the Bus is placed here instead: the same samples either way."""
+    calls what this yields with its own Bus to wait for that process and add its Bus.
+    Where no process can be forked, or it fails, the Bus is placed here instead: the same
+    samples either way."""
     memory = mmap.mmap(-1, 16 * n) if hasattr(os, "fork") else None
     pid = -1
     if memory is not None:
@@ -272,21 +274,21 @@ def _forked(place: Callable[[Bus], None], n: int) -> Iterator[Callable[[], Bus]]
             finally:
                 os._exit(code)
 
-    def wait() -> Bus:
+    def add_to(bus: Bus) -> None:
         nonlocal pid
-        bus = Bus(n)
         if pid > 0:
             _, status = os.waitpid(pid, 0)
             pid = -1
             if os.waitstatus_to_exitcode(status) == 0:
                 assert memory is not None
-                bus.rows[...] = np.frombuffer(memory, dtype=np.float32).reshape(4, n)
-                return bus
-        place(bus)
-        return bus
+                bus.add(Bus(n, np.frombuffer(memory, dtype=np.float32).reshape(4, n)))
+                return
+        other = Bus(n)
+        place(other)
+        bus.add(other)
 
     try:
-        yield wait
+        yield add_to
     finally:
         if pid > 0:  # the block failed before waiting
             with contextlib.suppress(OSError):
