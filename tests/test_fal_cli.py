@@ -203,6 +203,23 @@ def test_a_bad_fault_spec_is_refused_in_one_line(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "0"], "--concurrency must be >= 1"),
+        (["--latency", "-1"], "--latency must be a number of seconds >= 0, not -1.0"),
+        (["--media-ttl", "0"], "--media-ttl must be a number of seconds > 0, not 0.0"),
+        (["--latency", "nan"], "--latency must be a number of seconds >= 0, not nan"),
+        (["--key", " "], "--key must not be empty"),
+    ],
+)
+def test_bad_emulator_options_are_refused_before_it_serves(args, message, capsys):
+    from segue.plugins.fal.emulator import main as emulator_main
+
+    assert emulator_main(["--port", "0", *args]) == 2
+    assert capsys.readouterr().err.strip() == f"segue: fal-emulator: {message}"
+
+
 def test_without_fal_key_plan_shows_costs_and_pregen_exits_2_before_any_request(tmp_path):
     (tmp_path / "adaptive_score.yaml").write_text(SCORE)
     env = fs.clean_env({})

@@ -740,9 +740,19 @@ def _route_name(request: web.Request) -> str:
 
 def run_command(args: argparse.Namespace) -> int:
     """``segue fal-emulator``: serve until interrupted."""
-    if args.concurrency < 1:
-        print("segue: fal-emulator: --concurrency must be >= 1", file=sys.stderr)
-        return 2
+    refused = [
+        (args.concurrency < 1, "--concurrency must be >= 1"),
+        (not args.latency >= 0, f"--latency must be a number of seconds >= 0, not {args.latency}"),
+        (
+            not args.media_ttl > 0,
+            f"--media-ttl must be a number of seconds > 0, not {args.media_ttl}",
+        ),
+        (args.key is not None and not args.key.strip(), "--key must not be empty"),
+    ]
+    for bad, why in refused:
+        if bad:
+            print(f"segue: fal-emulator: {why}", file=sys.stderr)
+            return 2
     try:
         parse_faults(args.faults)
     except FaultSpecError as exc:
