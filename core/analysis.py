@@ -73,6 +73,10 @@ TRIPLE_EVIDENCE = 0.5
 # the larger of those at its thirds (a dotted rhythm's, whose pulses repeat at three times
 # the beat rate too).
 SIMPLE_PULSE = 2.0
+# Chords whose changes repeat every three and six beats this much more than every four and
+# eight make a bar of three (3/4 pieces 0.25 to 1.24, 4/4 pieces -0.29 and under, Planet
+# Blupi 0.16 and under; the middles of hr3-crossroads 0.46 and 0.57, read 4/4 by the fold).
+HARMONY_IN_THREES = 0.3
 # A compound beat this fast or faster counts in bars of four (12/8, a 4/4 of triplets:
 # Planet Blupi's music007 at 140), slower in bars of two (6/8: dotted quarters at 60-100).
 COMPOUND_BAR_BPM = 118.0
@@ -490,12 +494,27 @@ def _meter(f: Features, beats: np.ndarray) -> tuple[int, int, float, int, float]
         by_evidence = 1.0 - 1.0 / (1.0 + max(evidence, 0.0))
         meter_conf = float(np.clip(max(by_pulses, by_evidence), 0.0, 1.0))
         return bpb, 8, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
-    # A bar of four contains bars of two: read four unless three is clearly better.
-    bpb = 3 if results[3][0] > max(results[4][0], results[2][0]) * METER_MARGIN else 4
+    # A bar of four contains bars of two: read four unless three is clearly better, by
+    # the fold or by the harmony's period (chords that change every three beats).
+    harmony = _harmony_in_threes(_at(chord_change(f.chroma, round(period)), frames))
+    fold_says_three = results[3][0] > max(results[4][0], results[2][0]) * METER_MARGIN
+    bpb = 3 if fold_says_three or harmony > HARMONY_IN_THREES else 4
     contrast, phase, margin = results[bpb]
     rival = results[4 if bpb == 3 else 3][0]
     meter_conf = float(np.clip(1.0 - rival / (contrast + 1e-12), 0.0, 1.0))
+    if bpb == 3 and not fold_says_three:
+        meter_conf = float(np.clip(harmony, 0.0, 1.0))
     return bpb, 4, meter_conf, phase, float(np.clip(margin * 2, 0.0, 1.0))
+
+
+def _harmony_in_threes(change: np.ndarray) -> float:
+    """How much more the chord change at each beat repeats three and six beats apart than
+    four and eight: the autocorrelation of the per-beat change at those lags."""
+    if change.size < 24:
+        return 0.0
+    v = (change - change.mean()) / (change.std() + 1e-12)
+    ac = {lag: float(np.mean(v[:-lag] * v[lag:])) for lag in (3, 4, 6, 8)}
+    return (ac[3] + ac[6]) / 2 - (ac[4] + ac[8]) / 2
 
 
 def _bar_fold(score: np.ndarray, bpb: int) -> tuple[float, int, float]:

@@ -132,6 +132,19 @@ def test_real_songs_with_compound_beats_read_compound_throughout(name: str) -> N
     assert abs(middle.bpm / whole.bpm - 1) <= 0.01, (middle.bpm, whole.bpm)
 
 
+def test_a_real_song_whose_chords_change_in_threes_reads_3_4() -> None:
+    """The middle of hyperrogue's hr3-crossroads: its chord changes repeat three and six
+    beats apart and not four or eight (autocorrelation +0.47 and +0.25 against -0.13 and
+    -0.29, the same through the song), as the whole song reads; 30 s of it read 4/4 before."""
+    require_corpus()
+    path = next(p for p in songs() if p.name == "hr3-crossroads.ogg")
+    x, sr = read(path)
+    start = round(0.45 * x.shape[0])
+    r = analysis.analyse(x[start : start + 30 * sr], sr)
+    assert r is not None and r.meter == "3/4", r.meter if r else None
+    assert 0.0 < r.meter_confidence <= 1.0
+
+
 def test_a_dotted_rhythm_is_not_a_compound_beat() -> None:
     """The middle of hyperrogue's hr-domina-mountain: on every beat an onset on it and one
     three quarters into it (a dotted eighth and a sixteenth), none at its thirds. Those
