@@ -210,6 +210,30 @@ def test_k_weighting_is_scipys_lfilter_with_pyloudnorms_stages(sr):
             assert np.abs(ours[:, ch] - theirs).max() < 1e-9, (frames, ch)
 
 
+def test_k_weighted_power_weighs_the_filtered_channels():
+    # Six channels (the sixth not counted, the fourth and fifth at 1.41) over several of
+    # the chunks the filter runs in.
+    x = np.random.default_rng(6).standard_normal((40000, 6)).astype(np.float32)
+    filtered = audio.k_weighted(x, SR)
+    weights = np.array([1.0, 1.0, 1.0, 1.41, 1.41, 0.0])
+    expected = (filtered**2) @ weights
+    assert np.allclose(audio.k_weighted_power(x, SR), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("circular", [False, True])
+def test_true_peaks_refined_everywhere_are_the_oversampled_peaks(circular):
+    # Across the chunks the bounds are computed in, mono and three channels, and short.
+    rng = np.random.default_rng(7)
+    for shape in ((40000, 1), (33000, 3), (5, 2)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        peaks = audio.TruePeaks(x, circular=circular)
+        full = audio.oversampled_peaks(x, circular=circular)
+        assert np.all(peaks.bound >= full - 1e-6)
+        peaks.refine(0.0)
+        assert np.allclose(peaks.values, full, rtol=1e-6, atol=1e-7), shape
+        assert peaks.max() == pytest.approx(float(full.max()), rel=1e-6)
+
+
 def test_loudness_reads_what_pyloudnorm_reads():
     from corpus import BLUPI, read, require_corpus
 
