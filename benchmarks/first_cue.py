@@ -3,7 +3,9 @@
 Prints, for each of ``--runs`` launches in a fresh folder (the median last):
 
 - launch to port: the port accepts connections (it is taken before any other work);
-- launch to HTTP: ``/healthz`` answers;
+- launch to HTTP: ``/healthz`` answers (``starting``: a thread answers it while the
+  server starts);
+- launch to ready: ``/healthz`` answered by the server itself (``ok``);
 - launch to first cue: a WebSocket connected as soon as the port opened gets its cue
   (``pending`` first, while the mood is generated);
 - launch to exit on a taken port;
@@ -133,7 +135,7 @@ def time_score(text: str, runs: int) -> None:
     rows: list[tuple[float, ...]] = []
     try:
         print(
-            "run  validate      port      http  1st cue  taken port  mood alone"
+            "run  validate      port      http     ready  1st cue  taken port  mood alone"
             "  cpu@http  cpu@cue  (seconds)",
             flush=True,
         )
@@ -147,6 +149,7 @@ def time_score(text: str, runs: int) -> None:
                 baseline.seconds,
                 launch.port_s,
                 launch.http_s,
+                launch.ready_s,
                 launch.first_cue_s,
                 taken.seconds,
                 alone,

@@ -62,6 +62,7 @@ def test_serves_at_once_and_cues_within_seconds(fresh: Path) -> None:
     baseline = startup_baseline(fresh)
     launch = serve_from_empty(fresh)
     assert launch.port_s <= launch.http_s <= launch.first_cue_s
+    assert launch.http_s <= launch.ready_s  # "starting", then the server's own answer
     assert launch.cpu_http_s < 1.0 * MARGIN, launch
     assert launch.cpu_first_cue_s < 3.0 * MARGIN, launch
     assert launch.http_s - baseline.seconds < 1.0 * slowdown(baseline), (launch, baseline)
