@@ -457,6 +457,9 @@ def parse_event_body(obj: Any) -> EventMessage:
 
 def parse_json_body(raw: bytes) -> Any:
     """Decode an HTTP body (the frames' one decode); ProtocolError(bad_json) naming the body."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        # A UTF-8 byte order mark (some clients' encoders write one): JSON may ignore it.
+        raw = raw[3:]
     if not raw.strip():
         raise ProtocolError(ErrorCode.BAD_JSON, "body: empty; expected a JSON object")
     try:

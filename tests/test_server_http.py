@@ -98,6 +98,14 @@ async def test_track_404s_and_traversal(tmp_path):
             status = await raw_get(live.port, target)
             assert status == 404, (target, status)
         assert await raw_get(live.port, track.url) == 200
+        # The 404 has the API's error shape (docs/protocol.md, HTTP errors).
+        status, headers, body = await get(f"{live.http}/tracks/{'f' * 64}.wav")
+        assert status == 404 and json.loads(body) == {
+            "type": "error",
+            "code": "not_found",
+            "message": "not a stored track of this server",
+        }
+        assert headers["Access-Control-Allow-Origin"] == "*"
 
 
 # ---------------------------------------------------------------- API

@@ -60,6 +60,11 @@ CHUNK = 256 * 1024
 _RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)", re.ASCII | re.IGNORECASE)
 
 
+def _not_a_track() -> web.Response:
+    """404 in the API's error shape (docs/protocol.md), readable by a page of any origin."""
+    return error_response(404, "not_found", "not a stored track of this server", headers=TRACK_CORS)
+
+
 def json_response(data: Any, status: int = 200, **kwargs: Any) -> web.Response:
     return web.Response(text=dumps(data), status=status, content_type="application/json", **kwargs)
 
@@ -208,7 +213,7 @@ class HttpApi:
             for stem in track.stems if track is not None else ():
                 if track.stems[stem].get("file") == name:  # type: ignore[union-attr]
                     return await self._send_track(request, track.stem_track(stem))  # type: ignore[union-attr]
-        raise web.HTTPNotFound(text="not a stored track\n")
+        return _not_a_track()
 
     async def _send_track(self, request: web.Request, track: Track) -> web.StreamResponse:
         sink = self.server.sink
@@ -225,7 +230,7 @@ class HttpApi:
             return web.Response(status=304, headers=headers)
         size = track.bytes or self.server.track_size(track)
         if size is None:
-            raise web.HTTPNotFound(text="not a stored track\n")
+            return _not_a_track()
         range_header = request.headers.get("Range")
         if_range = request.headers.get("If-Range")
         if if_range is not None and if_range.strip() != etag:
