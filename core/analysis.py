@@ -22,11 +22,14 @@ and costs more CPU than pregeneration may spend). Used by the ``beat_grid`` and
    bass and full onsets together, so beats fall on kicks and bass notes rather than the
    off-beats between them.
 5. **Meter and downbeats**: the chord change (chroma half a bar either side) at each
-   beat folded at 2, 3 and 4 beats: the meter whose fold has the most contrast, and
-   the bar phase where the chords change most. Compound meters: beats whose onsets a
-   third and two thirds in outweigh those at a half and quarters (a jig's eighths,
-   triplets) are read as 6/8 (bars of two such beats) or 12/8 (four), the bar and its
-   downbeat from the chord changes and the accents (onsets and bass) together.
+   beat folded at 2, 3 and 4 beats: the meter whose fold has the most contrast (or
+   three when the chord changes repeat every three beats), and the bar phase where the
+   chords change most. Compound meters: beats whose onsets, register by register,
+   repeat three times a beat more than two or four times (a jig's eighths, triplets, a
+   shuffle; not a dotted rhythm) are dotted quarters, read as 6/8 (bars of two such
+   beats, slower than 118 BPM) or 12/8 (four, faster), the downbeat from the chord
+   changes and the accents (onsets and bass) together. A fast bar of three whose beats
+   group in threes is a 6/8 read at the eighth level, and is regrouped.
 """
 
 from __future__ import annotations
