@@ -286,12 +286,21 @@ async def test_decisions_room_state_and_states_sent_to_a_dying_owner(cluster):
             # watcher on B sees the room's new state.
             await ca.send(json.dumps({"type": "state", "set": {"in_combat": True, "hp": 3}}))
             told = await asyncio.gather(*(message_of(ws, "decision") for ws in (ca, cb, cc)))
-            assert {(d["reason"], d["desired"]) for d in told} == {("pending", "combat")}
+            assert (told[0]["reason"], told[0]["desired"]) == ("pending", "combat")
+            # The other processes follow the owner's snapshots: when the 4 s track is made
+            # before a busy process reads the snapshot that said pending, it reads the next.
+            assert {(d["reason"], d["desired"]) for d in told[1:]} <= {
+                ("pending", "combat"),
+                ("debounce", "combat"),
+            }
+
+            async def debounce(ws: Any, first: dict) -> dict:
+                if first["reason"] == "debounce":
+                    return first
+                return await message_of(ws, "decision", lambda m: m["reason"] == "debounce", 60)
+
             told = await asyncio.gather(
-                *(
-                    message_of(ws, "decision", lambda m: m["reason"] == "debounce", 60)
-                    for ws in (ca, cb, cc)
-                )
+                *(debounce(*pair) for pair in zip((ca, cb, cc), told, strict=True))
             )
             assert len({(d["desired"], d["until"]) for d in told}) == 1
             room = await message_of(cb, "room", lambda m: m["state"].get("hp") == 3)
