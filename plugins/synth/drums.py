@@ -125,6 +125,26 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
             )
         )
         x = x + _band(noise(n), sr, 2000, 12000) * _env(sr, n, 0.01) * 0.8
+    elif name in {"conga", "bongo"}:
+        # A hand on a skin: a short tone that falls a little, over a slap.
+        hi = name == "bongo"
+        n = int((0.25 if hi else 0.4) * sr)
+        x = _sweep(sr, n, pitch_hz or (380 if hi else 210), 460 if hi else 260, 0.015)
+        x = x * _env(sr, n, 0.07 if hi else 0.14)
+        x = x + _band(noise(n), sr, 1500, 7000 * b) * _env(sr, n, 0.012) * 0.6
+    elif name == "castanets":
+        n = int(0.06 * sr)
+        clack = _env(sr, n, 0.006)
+        clack[int(0.012 * sr) :] += _env(sr, n - int(0.012 * sr), 0.006) * 0.7
+        x = _band(noise(n), sr, 1800, 7000 * b) * clack
+    elif name in {"triangle", "cowbell"}:
+        n = int((1.2 if name == "triangle" else 0.3) * sr)
+        t = np.arange(n) / sr
+        partials = ((4200, 1.0), (6900, 0.5), (9700, 0.3))
+        if name == "cowbell":
+            partials = ((540, 1.0), (800, 0.8), (1620, 0.3))
+        decay = 0.5 if name == "triangle" else 0.09
+        x = sum(a * np.sin(2 * np.pi * f * t) for f, a in partials) * _env(sr, n, decay)
     elif name == "brush":
         n = int(0.3 * sr)
         x = _band(noise(n), sr, 1500, 7000 * b) * _env(sr, n, 0.09, 0.012)
@@ -182,8 +202,18 @@ DRUM_GAIN = {
     "tambourine": 0.3,
     "woodblock": 0.35,
     "anvil": 0.2,
+    "conga": 0.45,
+    "bongo": 0.35,
+    "castanets": 0.3,
+    "triangle": 0.15,
+    "cowbell": 0.2,
 }
 DRUM_PAN = {
+    "conga": -0.35,
+    "bongo": 0.35,
+    "castanets": 0.3,
+    "triangle": 0.4,
+    "cowbell": -0.25,
     "tambourine": -0.3,
     "woodblock": 0.35,
     "anvil": 0.2,

@@ -561,16 +561,24 @@ def write_drums(
 EXTRA_PERCUSSION = {
     "woodblock": ((2, 0.7), (6, 0.5), (10, 0.7), (14, 0.5)),  # the off-beats, clip-clop
     "anvil": ((0, 0.9), (4, 0.55), (8, 0.75), (12, 0.55)),  # a smith's hammer on the beats
+    "conga": ((0, 0.5), (3, 0.6), (6, 0.9), (7, 0.6), (10, 0.5), (11, 0.6), (14, 0.9)),  # tumbao
+    "bongo": ((0, 0.8), (2, 0.45), (4, 0.6), (6, 0.45), (8, 0.8), (10, 0.45), (12, 0.6)),
+    "castanets": ((2, 0.6), (3, 0.4), (6, 0.7), (10, 0.6), (11, 0.4), (14, 0.7)),
+    "triangle": ((0, 0.7), (8, 0.55)),
+    "cowbell": ((0, 0.7), (4, 0.5), (8, 0.6), (12, 0.5)),
 }
+# Extra percussion that keeps to the beats in compound meters (the rest take each beat's
+# last eighth).
+ON_THE_BEAT = frozenset({"anvil", "triangle", "cowbell"})
 
 
 def write_extra_percussion(ctx: Context, sec: Section, sound: str, level: float) -> list[Note]:
-    """A named percussion instrument (woodblock, anvil) over the section's bars."""
+    """A named percussion instrument (woodblock, anvil, congas...) over the section's bars."""
     notes = []
     for i in range(sec.bars):
         bar = sec.start_bar + i
         if ctx.sub == 3:  # compound: the last eighth of each beat, or the beat (anvil)
-            hits = [(b + (0 if sound == "anvil" else 2 / 3), 0.7) for b in range(ctx.bpb)]
+            hits = [(b + (0 if sound in ON_THE_BEAT else 2 / 3), 0.7) for b in range(ctx.bpb)]
         else:
             hits = [(s / 4, v) for s, v in EXTRA_PERCUSSION[sound] if s < ctx.bpb * 4]
         for beat, vel in hits:

@@ -51,6 +51,31 @@ GM_PROGRAMS: dict[str, tuple[int, int]] = {
     "dulcimer": (0, 15),
     "bouzouki": (0, 25),
     "timp": (0, 47),
+    "banjo": (0, 105),
+    "sitar": (0, 104),
+    "shamisen": (0, 106),
+    "harpsichord": (0, 6),
+    "accordion": (0, 21),
+    "harmonica": (0, 22),
+    "bagpipe": (0, 109),
+    "sax": (0, 65),
+    "bassoon": (0, 70),
+    "shakuhachi": (0, 77),
+    "panflute": (0, 75),
+    "recorder": (0, 74),
+    "ocarina": (0, 79),
+    "celesta": (0, 8),
+    "vibraphone": (0, 11),
+    "xylophone": (0, 13),
+    "kalimba": (0, 108),
+    "steeldrum": (0, 114),
+    "viola": (0, 41),
+    "folkfiddle": (0, 110),
+    "contrabass": (0, 43),
+    "trumpet": (0, 56),
+    "horn": (0, 60),
+    "trombone": (0, 57),
+    "tuba": (0, 58),
 }
 # Unpitched drums from the General MIDI percussion kit (bank 128): drum -> key.
 GM_DRUMS: dict[str, int] = {
@@ -64,6 +89,11 @@ GM_DRUMS: dict[str, int] = {
     "snare": 38,
     "woodblock": 76,
     "tambourine": 54,
+    "conga": 63,
+    "bongo": 60,
+    "castanets": 85,
+    "triangle": 81,
+    "cowbell": 56,
 }
 PITCHED_DRUMS = {"timp": "timp"}
 # Each velocity bucket is one cached rendering; 8 steps keep the timbre's change audible.

@@ -391,11 +391,31 @@ INSTRUMENT_WORDS = {
     "guitars": "guitar",
     "acoustic guitar": "guitar",
     "lute": "guitar",
-    "mandolin": "guitar",
-    "banjo": "guitar",
+    "ukulele": "guitar",
+    "uke": "guitar",
+    "classical guitar": "guitar",
+    "nylon guitar": "guitar",
+    "mandolin": "bouzouki",
+    "banjo": "banjo",
     "koto": "koto",
     "oud": "guitar",
-    "sitar": "koto",
+    "sitar": "sitar",
+    "shamisen": "shamisen",
+    "harpsichord": "harpsichord",
+    "clavichord": "harpsichord",
+    "accordion": "accordion",
+    "concertina": "accordion",
+    "harmonica": "harmonica",
+    "mouth organ": "harmonica",
+    "bagpipe": "bagpipe",
+    "bagpipes": "bagpipe",
+    "uilleann pipes": "bagpipe",
+    "saxophone": "sax",
+    "sax": "sax",
+    "alto sax": "sax",
+    "tenor sax": "sax",
+    "bassoon": "bassoon",
+    "contrabassoon": "bassoon",
     "pizzicato": "pizz",
     "pizz": "pizz",
     "flute": "flute",
@@ -419,10 +439,14 @@ INSTRUMENT_WORDS = {
     "cittern": "bouzouki",
     "whistle": "flute",
     "tin whistle": "flute",
-    "pan flute": "flute",
-    "recorder": "flute",
-    "shakuhachi": "flute",
-    "ocarina": "flute",
+    "pan flute": "panflute",
+    "panpipes": "panflute",
+    "pan pipes": "panflute",
+    "recorder": "recorder",
+    "shakuhachi": "shakuhachi",
+    "ocarina": "ocarina",
+    "didgeridoo": "drone",
+    "theremin": "theremin",
     "piano": "piano",
     "felt piano": "piano",
     "keys": "epiano",
@@ -433,23 +457,30 @@ INSTRUMENT_WORDS = {
     "string": "strings",
     "violin": "strings",
     "violins": "strings",
-    "viola": "strings",
+    "viola": "viola",
+    "violas": "viola",
+    "erhu": "folkfiddle",
+    "hurdy-gurdy": "folkfiddle",
+    "nyckelharpa": "folkfiddle",
     "fiddle": "strings",
     "string ensemble": "strings",
     "cello": "cello",
     "cellos": "cello",
     "low strings": "cello",
-    "double bass": "cello",
-    "contrabass": "cello",
+    "double bass": "contrabass",
+    "contrabass": "contrabass",
+    "upright bass": "contrabass",
+    "string bass": "contrabass",
     "brass": "brass",
-    "horn": "brass",
-    "horns": "brass",
-    "french horn": "brass",
-    "trumpet": "brass",
-    "trumpets": "brass",
-    "trombone": "brass",
-    "trombones": "brass",
-    "tuba": "brass",
+    "horn": "horn",
+    "horns": "horn",
+    "french horn": "horn",
+    "trumpet": "trumpet",
+    "cornet": "trumpet",
+    "bugle": "trumpet",
+    "trombone": "trombone",
+    "tuba": "tuba",
+    "sousaphone": "tuba",
     "brass stabs": "brass",
     "choir": "choir",
     "choral": "choir",
@@ -468,15 +499,29 @@ INSTRUMENT_WORDS = {
     "bell": "bells",
     "chimes": "bells",
     "glockenspiel": "bells",
-    "celesta": "bells",
+    "celesta": "celesta",
+    "celeste": "celesta",
+    "tubular bells": "bells",
     "music box": "musicbox",
     "musicbox": "musicbox",
-    "kalimba": "marimba",
+    "kalimba": "kalimba",
+    "thumb piano": "kalimba",
+    "mbira": "kalimba",
     "marimba": "marimba",
-    "xylophone": "marimba",
-    "vibraphone": "marimba",
+    "xylophone": "xylophone",
+    "vibraphone": "vibraphone",
+    "vibes": "vibraphone",
+    "steel drums": "steeldrum",
+    "steel drum": "steeldrum",
+    "steel pan": "steeldrum",
+    "steelpan": "steeldrum",
+    "handpan": "steeldrum",
+    "hang drum": "steeldrum",
     "mallets": "marimba",
     "organ": "organ",
+    "church organ": "organ",
+    "pipe organ": "organ",
+    "hammond": "organ",
     "synth": "lead",
     "synth lead": "lead",
     "lead": "lead",
@@ -488,6 +533,17 @@ INSTRUMENT_WORDS = {
     "sub bass": "bass",
     "bassline": "bass",
     "synth bass": "synthbass",
+    "808 bass": "synthbass",
+    "bass guitar": "bass",
+    "electric bass": "bass",
+    "808": "drums",
+    "808s": "drums",
+    "drum machine": "drums",
+    "snare drum": "drums",
+    "kick drum": "drums",
+    "bass drum": "drums",
+    "cymbals": "drums",
+    "hi-hat": "drums",
     "taiko": "taiko",
     "taikos": "taiko",
     "war drums": "taiko",
@@ -502,6 +558,18 @@ INSTRUMENT_WORDS = {
     "bodhran": "frame",
     "frame drum": "frame",
     "tambourine": "frame",
+    "hand drum": "frame",
+    "djembe": "conga",
+    "congas": "conga",
+    "conga": "conga",
+    "bongos": "bongo",
+    "bongo": "bongo",
+    "tabla": "bongo",
+    "castanets": "castanets",
+    "castanet": "castanets",
+    "triangle": "triangle",
+    "cowbell": "cowbell",
+    "maracas": "shaker",
     "shaker": "shaker",
     "shakers": "shaker",
     "hi-hats": "drums",
@@ -656,13 +724,66 @@ def _phrases(text: str) -> list[str]:
     return out
 
 
+# Singular words whose plural is another instrument ("keys" is an electric piano, "voices"
+# a choir): never read as that plural.
+NOT_PLURALS = frozenset({"key", "voice", "beat", "lead"})
+
+
+def spellings(phrase: str) -> list[str]:
+    """``phrase`` as written, then with hyphens and spaces swapped ("frame-drum",
+    "hurdy gurdy")."""
+    out = [phrase]
+    for other in (phrase.replace("-", " "), phrase.replace(" ", "-")):
+        if other not in out:
+            out.append(other)
+    return out
+
+
+def instrument_of(phrase: str) -> str | None:
+    """The voice an instrument phrase names, read through hyphens and plurals ("hand
+    drum", "frame-drum", "congas", "steel-drum"), or None."""
+    for form in spellings(phrase):
+        if form in INSTRUMENT_WORDS:
+            return INSTRUMENT_WORDS[form]
+    for form in spellings(phrase):
+        head, _, last = form.rpartition(" ")
+        head = head + " " if head else ""
+        if last.endswith("s") and not last.endswith("ss") and last[:-1] not in NOT_PLURALS:
+            other = head + last[:-1]
+        elif not last.endswith("s") and last not in NOT_PLURALS:
+            other = head + last + "s"
+        else:
+            continue
+        if other in INSTRUMENT_WORDS:
+            return INSTRUMENT_WORDS[other]
+    return None
+
+
+def _spelled(phrase: str, table: dict[str, Any] | frozenset[str] | set[str]) -> str | None:
+    """The spelling of ``phrase`` that ``table`` has (hyphens or spaces), or None."""
+    return next((f for f in spellings(phrase) if f in table), None)
+
+
 def _scan(text: str, weight: float, into: Words) -> None:
     phrases = _phrases(text)
     seen: set[str] = set()
-    for p in phrases:
-        if p in seen:
+    for written in phrases:
+        if written in seen:
             continue
-        seen.add(p)
+        seen.add(written)
+        # Moods, genres and flags read through hyphens ("laid back", "lo fi", "hip-hop").
+        p = next(
+            (
+                f
+                for f in spellings(written)
+                if f in MOOD_WORDS
+                or f in MOOD_ALIASES
+                or f in GENRE_WORDS
+                or f in TEMPO_WORDS
+                or f in FLAG_WORDS
+            ),
+            written,
+        )
         mood = MOOD_ALIASES.get(p, p)
         if mood in MOOD_WORDS:
             into.moods[mood] = into.moods.get(mood, 0.0) + weight
@@ -670,8 +791,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
             into.moods["_" + p] = into.moods.get("_" + p, 0.0) + weight
         if p in TEMPO_WORDS and weight > 0:
             into.tempo_words[p] = into.tempo_words.get(p, 0.0) + weight
-        if p in INSTRUMENT_WORDS:
-            v = INSTRUMENT_WORDS[p]
+        v = instrument_of(written)
+        if v is not None:
             into.instruments[v] = into.instruments.get(v, 0.0) + weight
         if p in GENRE_WORDS:
             g = GENRE_WORDS[p]
@@ -936,7 +1057,7 @@ def ignored_words(text: str, known_words: frozenset[str] = frozenset()) -> list[
         | FLAG_WORDS
     )
     for p in phrases:
-        if p in vocab:
+        if _spelled(p, vocab) or instrument_of(p):
             known.update(p.split())
     out: list[str] = []
     for w in (w.strip("-'").removesuffix("'s") for w in _WORD_SPLIT.split(text.lower())):

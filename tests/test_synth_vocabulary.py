@@ -1,0 +1,111 @@
+"""The instrument words a game developer writes: each plays something the synth has.
+
+A broad list (folk, orchestral, world, keyboard and percussion instruments, as written in
+prompts: hyphens, plurals, singulars) must each name a General MIDI preset the SoundFont
+has, a General MIDI kit sound, a drum kit, or a numpy voice, and never be listed by
+``segue plan`` as a word the synth ignores.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from segue.core.request import GenerationRequest
+from segue.plugins.synth import SynthGenerator
+from segue.plugins.synth.composer import compose
+from segue.plugins.synth.instruments import RENDERERS, VOICES
+from segue.plugins.synth.palette import KIT_WORDS
+from segue.plugins.synth.parts import EXTRA_PERCUSSION
+from segue.plugins.synth.render import render_request
+from segue.plugins.synth.sampled import GM_DRUMS, GM_PROGRAMS
+from segue.plugins.synth.soundfont import find_soundfont, load
+from segue.plugins.synth.words import instrument_of, read_words
+
+WORDS = """ukulele, banjo, mandolin, accordion, bagpipes, tin whistle, sitar, koto, shakuhachi,
+didgeridoo, glockenspiel, celesta, marimba, vibraphone, xylophone, timpani, cello, viola,
+double bass, bassoon, french horn, trombone, tuba, trumpet, saxophone, harmonica, organ,
+harpsichord, steel drums, kalimba, music box, lute, hurdy-gurdy, erhu, shamisen, taiko,
+djembe, congas, bongos, tabla, castanets, tambourine, choir, whistle, theremin, 808,
+synth bass, frame-drum, hand drum, frame drums, hurdy gurdy, steel-drum, trumpets, tubas,
+bagpipe, conga, violas, upright bass, pan flute, recorder, ocarina, triangle, cowbell,
+maracas, clarinet, oboe, piccolo, dulcimer, bouzouki, woodblock, anvil, harp, fiddle"""
+NUMPY_VOICES = {"drone", "theremin", "synthbass", "lead", "arp", "chip", "chipbass"}
+KITS = set(KIT_WORDS) | {"drums"}
+
+
+def words() -> list[str]:
+    return [w.strip() for w in WORDS.replace("\n", " ").split(",")]
+
+
+def test_every_instrument_word_plays_a_preset_a_kit_sound_or_a_numpy_voice(
+    tmp_path: Path,
+) -> None:
+    from segue.core.commands.plan import ignored_words
+
+    path = find_soundfont()
+    assert path is not None
+    sf = load(str(path))
+    gen = SynthGenerator({}, tmp_path)
+    problems = []
+    for word in words():
+        voice = instrument_of(word)
+        if voice is None:
+            problems.append(f"{word}: not recognised")
+            continue
+        if voice in GM_PROGRAMS:
+            if sf.preset(*GM_PROGRAMS[voice]) is None:
+                problems.append(f"{word}: {voice}'s preset {GM_PROGRAMS[voice]} missing")
+        elif voice in EXTRA_PERCUSSION:  # a sound over any kit: General MIDI's, or numpy's
+            assert voice in GM_DRUMS or voice in {"anvil"}, voice
+        elif voice not in KITS and voice not in NUMPY_VOICES:
+            problems.append(f"{word}: {voice} is neither a preset, a kit sound nor a voice")
+        if voice in VOICES:
+            assert VOICES[voice].kind in RENDERERS  # the numpy fallback exists
+        request = GenerationRequest(mood="m", variant=0, prompt=f"a tune with {word}", duration_s=8)
+        if ignored := ignored_words(gen, request):
+            problems.append(f"{word}: listed as ignored {ignored}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("written", "same_as"),
+    [
+        ("frame-drum", "frame drum"),
+        ("hand drum", "hand drums"),
+        ("steel-drum", "steel drums"),
+        ("hurdy gurdy", "hurdy-gurdy"),
+        ("congas", "conga"),
+        ("trumpets", "trumpet"),
+        ("music-box", "music box"),
+    ],
+)
+def test_hyphens_and_plurals_read_as_the_same_instrument(written: str, same_as: str) -> None:
+    assert instrument_of(written) == instrument_of(same_as) is not None
+    assert read_words(f"with {written}").instruments.keys() >= {instrument_of(same_as)}
+
+
+def test_words_that_are_not_plurals_of_an_instrument_stay_apart() -> None:
+    # "keys" is an electric piano, not the plural of a key; "beats" is not a drum kit.
+    assert instrument_of("key") is None and instrument_of("keys") == "epiano"
+    assert instrument_of("beats") is None and instrument_of("voice") is None
+
+
+def test_named_instruments_play_in_the_piece() -> None:
+    prompt = "Harbour tavern: accordion and banjo over a tuba, congas and castanets"
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=8))
+    voices = {p.voice for p in arr.parts}
+    assert {"accordion", "banjo", "tuba", "drum:conga", "drum:castanets"} <= voices, voices
+    hand = compose(GenerationRequest(mood="m", variant=0, prompt="a frame-drum", duration_s=8))
+    assert any(p.voice == "drum:frame_lo" for p in hand.parts)
+
+
+def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:
+    prompt = "Steel drums and harmonica, sunny"
+    for soundfont in ("auto", None):
+        _, x = render_request(
+            GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=4), 44100, soundfont
+        )
+        assert np.isfinite(x).all() and float(np.sqrt(np.mean(x**2))) > 0.03
