@@ -91,17 +91,30 @@ def progression_step(variant: int, size: int) -> int:
     return order[variant % size]
 
 
+# The chords that frame a mode's key (roots above the tonic): the tonic and its dominant
+# (or the mode's own neighbour), which a broad feel holds two bars.
+MODE_PRIMARIES = {
+    "mixolydian": {0, 10},
+    "dorian": {0, 10},
+    "phrygian": {0, 1},
+    "lydian": {0, 2},
+}
+
+
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
 # faster tempos, are heard at half the tempo: their variant drives instead).
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
 
 
-def halftime_keeps_the_pulse(bpm: float, kit: str | None, beats_per_bar: int = 4) -> bool:
+def halftime_keeps_the_pulse(
+    bpm: float, kit: str | None, beats_per_bar: int = 4, steps_per_beat: int = 4
+) -> bool:
     """Below 100 BPM a half-time feel's half tempo is too slow to be heard as the beat;
     up to 136 BPM only with a kit that keeps beats 2 and 4 (measured: tests/test_synth_variants).
-    Never in a bar of three beats (a waltz has no half bar: its variant drives)."""
-    if beats_per_bar % 2:
-        return False
+    3/4 and compound meters play their broad feel instead (see ``parts.FEELS``), at any
+    tempo: arpeggios on every beat keep the pulse."""
+    if beats_per_bar != 4 or steps_per_beat != 4:
+        return True
     return bpm < 100 or (bpm <= 136 and kit in HALFTIME_KITS)
 
 
@@ -209,7 +222,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     # every part, and another harmonic rhythm, over the same pulse.
     feel = FEELS[request.variant % len(FEELS)]
     kit = choose_voices(gtraits)[1]
-    if feel == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb):
+    if feel == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
         feel = "driving"
 
     # Sections.
@@ -250,10 +263,14 @@ def compose(request: GenerationRequest) -> Arrangement:
         # key; and the opening tonic one, so the next chord comes where the other feels
         # hold a tonic pedal.
         span = 2 if feel == "halftime" and sec.bars >= 4 else 1
+        # Broad 3/4 and compound meters (short bars): the tonic and the dominant (a
+        # mixolydian bVII...) hold two bars, the opening tonic as well.
+        broad = span == 2 and (bpb, sub) != (4, 4)
+        primary = MODE_PRIMARIES.get(key.mode, {0, 7}) if broad else {0, 5, 7}
         k = 0
         while len(chords) < sec.start_bar + sec.bars:
             ch = prog[k % len(prog)]
-            held = span if ch.root in {0, 5, 7} and k % len(prog) else 1
+            held = span if ch.root in primary and (broad or k % len(prog)) else 1
             chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
             k += 1
     tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")

@@ -239,11 +239,22 @@ DRUM_SEND = {
 
 
 def compound_pattern(
-    kit: str, bpb: int, energy: float, fill: bool, first: bool, variant_bits: int
+    kit: str,
+    bpb: int,
+    energy: float,
+    fill: bool,
+    first: bool,
+    variant_bits: int,
+    feel: str = "straight",
+    hemiola: bool = False,
 ) -> list[tuple[int, str, float]]:
     """One bar of a compound meter (6/8, 12/8) as (eighth step, sound, velocity): a low
-    drum on every beat, the beat's other eighths lighter (the last one leaning into the
-    next beat), a backbeat on beat two."""
+    drum on every beat, the high one on the beat's last eighth (leaning into the next
+    beat), a backbeat on beat two.
+
+    Broad (``feel`` halftime): the low drum on the bar's first beat (and the third of
+    12/8), the other beats light, and in ``hemiola`` bars a hemiola on the high drum.
+    Driving: the low drum on every beat, the high one on each beat's middle eighth."""
     steps = bpb * 3
     low = {"orchestral": "taiko", "tension": "taiko", "chip": "chip_kick"}.get(kit, "kick")
     if kit in {"frame", "soft"}:
@@ -251,18 +262,41 @@ def compound_pattern(
     high = {
         "orchestral": "shaker",
         "frame": "frame_hi",
-        "soft": "shaker",
+        "soft": "frame_hi",  # a cradle's rock: a soft skin on the lilt's eighth
         "tension": "rim",
         "chip": "chip_hat",
         "brush": "brush",
     }.get(kit, "hat")
     out: list[tuple[int, str, float]] = []
-    for s in range(0, steps, 3):
-        out.append((s, low, 1.0 if s == 0 else 0.8))
-    for s in range(steps):
-        if s % 3 == 2 or (s % 3 == 1 and energy > 0.45):
-            out.append((s, high, 0.6 if s % 3 == 2 else 0.35))
-    if kit in {"kit", "four", "orchestral", "lofi"} and steps >= 6:
+    accent = {
+        "orchestral": "taiko_hi",
+        "tension": "taiko_hi",
+        "frame": "frame_hi",
+        "soft": "frame_hi",
+        "chip": "chip_snare",
+        "brush": "brush",
+    }.get(kit, "rim")
+    if feel == "halftime":
+        # Broad: the low drum once a bar (twice in 12/8), a hemiola on the high drum (the
+        # second and third quarter notes of three across each two beats), the other
+        # beats light.
+        for s in range(0, steps, 3):
+            out.append((s, low, 1.0 if s == 0 else 0.85) if s % 6 == 0 else (s, accent, 0.45))
+        for s in range(steps):
+            if s % 6 in (2, 4) and hemiola:
+                out.append((s, accent, 0.7))
+    elif feel == "driving":
+        # Driving: the low drum on every beat, the high one pushing each beat's middle
+        # eighth (the short-long skip of a tarantella against the jig's long-short).
+        for s in range(0, steps, 3):
+            out.append((s, low, 1.0 if s == 0 else 0.8))
+            out.append((s + 1, accent, 0.75))
+    else:  # the lilt: the beat and its last eighth (running eighths are the driving feel's)
+        for s in range(0, steps, 3):
+            out.append((s, low, 1.0 if s == 0 else 0.8))
+        for s in range(2, steps, 3):
+            out.append((s, high, 0.9))
+    if kit in {"kit", "four", "orchestral", "lofi"} and steps >= 6 and feel != "halftime":
         for s in range(3, steps, 6):
             out.append((s, "snare" if kit != "orchestral" else "taiko_hi", 0.8))
     if variant_bits & 1 and steps >= 6:
@@ -276,7 +310,7 @@ def compound_pattern(
 
 
 def feel_pattern(
-    kit: str, feel: str, bpb: int, energy: float, bpm: float
+    kit: str, feel: str, bpb: int, energy: float, bpm: float, second: bool | None = None
 ) -> list[tuple[int, str, float]] | None:
     """One bar of ``kit`` in a half-time or driving feel (None: the kit has none).
 
@@ -303,6 +337,22 @@ def feel_pattern(
         return [(b + o, sound, top * vel[o]) for b in beats for o in cells]
 
     out: list[tuple[int, str, float]] = []
+    if half and bpb == 3:
+        # Broad 3/4: the low drum on the downbeat, or in a hemiola over a pair of bars
+        # (``second``: False, True for its bars; None: none) on its three half notes
+        # (beats 1 and 3, then 2); the other beats light, and the eighths between them.
+        low, light, tick = {
+            "orchestral": ("taiko", "taiko_hi", "shaker"),
+            "tension": ("taiko", "taiko_hi", "rim"),
+            "frame": ("frame_lo", "frame_hi", "shaker"),
+            "soft": ("frame_lo", "shaker", "shaker"),
+            "chip": ("chip_kick", "chip_hat", "chip_hat"),
+            "brush": ("kick", "brush", "brush"),
+        }.get(kit, ("kick", "hat", "hat"))
+        top = 0.6 if kit == "soft" else 1.0
+        strong = (0,) if second is None else (4,) if second else (0, 8)
+        out += [(s, low, top) if s in strong else (s, light, 0.35 * top) for s in beats]
+        return out + [(s + 2, tick, 0.3 * top) for s in beats]
     if kit in {"kit", "lofi", "brush", "chip"}:
         kick = "chip_kick" if kit == "chip" else "kick"
         snare = {"brush": "brush", "chip": "chip_snare"}.get(kit, "snare")
@@ -394,9 +444,11 @@ def bar_pattern(
     bpm: float = 120.0,
     bright: float = 0.5,
     feel: str = "straight",
+    second: bool | None = None,
 ) -> list[tuple[int, str, float]]:
     """One bar of ``kit`` as (sixteenth step, sound, velocity), in the variant's ``feel``
-    (``parts.FEELS``: straight, halftime, driving; see ``feel_pattern``)."""
+    (``parts.FEELS``: straight, halftime, driving; see ``feel_pattern``; ``second``: the
+    second bar of a pair, for a hemiola)."""
     steps = bpb * 4
     beats = range(0, steps, 4)
     eighths = range(0, steps, 2)
@@ -406,7 +458,7 @@ def bar_pattern(
     slow = bpm < 100
     busy = energy > 0.7 and not slow
     four = bpb == 4
-    felt = feel_pattern(kit, feel, bpb, energy, bpm) if feel != "straight" else None
+    felt = feel_pattern(kit, feel, bpb, energy, bpm, second) if feel != "straight" else None
     if felt is not None:
         out = felt
     elif kit in {"kit", "lofi", "brush"}:

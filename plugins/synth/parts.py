@@ -46,6 +46,11 @@ MOTIFS_6 = {
 # (sixteenth arpeggios and hats, a galloping or octave bass), the harmony moving twice in a
 # phrase's second bar. Both keep a note or a hit on every beat, accented, so the tempo a
 # listener (and the pipeline's beat tracker) hears is the mood's.
+# In compound meters (6/8, 12/8) and in 3/4 the feels are the ones a composer writes there:
+# half-time is *broad* (the bass on the dotted half or the bar, arpeggios on the dotted
+# quarters or flowing eighths, the chords in a hemiola across two bars of 3/4), driving is
+# *running eighths against the dotted quarters* (a bass in eighths, the comping and the
+# high drum in a hemiola: three quarter notes across each 6/8).
 FEELS = ("straight", "halftime", "driving")
 
 
@@ -236,11 +241,19 @@ def write_harmony(
                     for n in held[1]:
                         n.d += b - a
                     continue
-                # Driving: the chord re-struck at the half bar (a bowed or breathed pulse).
+                # Driving: the chord re-struck at the half bar (a bowed or breathed pulse),
+                # in compound meters on the hemiola's quarter notes.
                 cuts = [a, b]
                 half = ctx.bpb / 2
-                if ctx.feel == "driving" and ctx.bpb == 4 and a < half < b:
+                if ctx.feel == "driving" and ctx.bpb == 4 and ctx.sub == 4 and a < half < b:
                     cuts = [a, half, b]
+                elif ctx.feel == "driving" and ctx.sub == 3:
+                    cuts = [a, *[h for h in hemiola(ctx.bpb) if a + 1e-6 < h < b - 1e-6], b]
+                elif hemiola_bar(ctx, i) and ctx.bpb == 3 and ctx.sub == 4:
+                    # Broad 3/4: the chord struck as a hemiola over each pair of bars (three
+                    # half notes: beats 1 and 3 of the first bar, 2 of the second).
+                    hits = (0.0, 2.0) if i % 2 == 0 else (1.0,)
+                    cuts = [a, *[h for h in hits if a + 1e-6 < h < b - 1e-6], b]
                 for x, y in pairwise(cuts):
                     struck = [
                         Note(start + x, y - x, p, vel if x == a else vel * 0.8, bright)
@@ -251,11 +264,19 @@ def write_harmony(
                 continue
             if style == "pulse":
                 step = 1.0 if sec.energy < 0.7 else 0.5 if ctx.sub == 4 else 1 / 3
-                if ctx.sub == 4:  # half-time: half the strokes; driving: twice
+                if ctx.sub == 4 and ctx.bpb == 4:  # half-time: half the strokes; driving: twice
                     step = {"halftime": 2 * step, "driving": step / 2}.get(ctx.feel, step)
                     step = min(2.0, max(0.5 if ctx.bpm > 110 else 0.25, step))
                 hits = [k * step for k in range(round(ctx.bpb / step))]
                 length = step * 0.8
+                if hemiola_bar(ctx, i) and ctx.bpb == 3 and ctx.sub == 4:
+                    hits = [0.0, 2.0] if i % 2 == 0 else [1.0]  # the hemiola
+                    length = 1.8
+                elif ctx.feel == "halftime" and ctx.sub == 3:
+                    hits = [float(k) for k in range(0, ctx.bpb, 2)]  # the dotted halves
+                    length = 1.8
+                elif ctx.feel == "driving" and ctx.sub == 3:
+                    hits, length = hemiola(ctx.bpb), 0.55
             else:  # stabs
                 hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
                 if ctx.variant_bits & 2:
@@ -266,6 +287,12 @@ def write_harmony(
                     hits = [0, 0.5, 1.5, 2, 3, 3.5][: 2 * ctx.bpb - 2]
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
+                    if ctx.feel == "halftime":
+                        hits = [float(k) for k in range(0, ctx.bpb, 2)]
+                    elif ctx.feel == "driving":
+                        hits = hemiola(ctx.bpb)
+                elif hemiola_bar(ctx, i) and ctx.bpb == 3:
+                    hits = [0.0, 2.0] if i % 2 == 0 else [1.0]
                 length = 0.4
             for h in hits:
                 if not a - 1e-6 <= h < b - 1e-6:
@@ -301,10 +328,11 @@ def write_arp(
         rate = 2.0  # sparse: the bass keeps the beat
     if (ctx.bpm > 150 or ctx.bpm < 100) and rate < 0.5:
         rate = 0.5
-    if ctx.sub == 3:  # compound meters: eighths (three a beat), or one a beat when sparse
-        rate = 1.0 if e < 0.25 else 1 / 3
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
     steps = _arp_steps(ctx, rate)
+    plain = steps  # broad: the hemiola only in each phrase's second half (see below)
+    if ctx.sub == 3 and ctx.feel == "halftime":
+        plain = [1.0]
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
 
@@ -324,15 +352,21 @@ def write_arp(
         bar = sec.start_bar + i
         k = 0
         t = 0.0
+        hemi = hemiola_bar(ctx, i)
         while t < ctx.bpb - 1e-6:
-            step = steps[k % len(steps)]
+            step = (steps if hemi or ctx.sub != 3 else plain)[k % len(steps)]
             seq = sequence(ctx.chord_at(bar, t))
             p = seq[k % len(seq)]
             on_beat = abs(t - round(t)) < 1e-6
             # A dotted lilt's short note leans into the beat (a pickup, not a passing note).
             accent = 1.0 if on_beat else 0.8 if len(steps) > 1 else 0.45
+            if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
+                accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
             d = step * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
-            notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
+            # Broad 3/4: the beats off the hemiola's half notes are left to the drums.
+            off_hemiola = hemi and ctx.bpb == 3 and ctx.sub == 4 and sec.kit
+            if not (off_hemiola and on_beat and round(t) not in ((1,) if i % 2 else (0, 2))):
+                notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
             t += step
             k += 1
     return notes
@@ -345,10 +379,18 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     Driving: a gallop up to 140 BPM (two sixteenths and an eighth a beat), eighths above
     (where sixteenths blur); below 100 BPM a dotted lilt, a dotted eighth and a sixteenth
     that leads into the next beat (even eighths there would be heard as the beat).
-    Compound meters keep their eighths.
+    Compound meters: the lilt (straight), the dotted quarters (broad), running eighths
+    (driving). Broad 3/4: flowing eighths.
     """
-    if ctx.sub != 4 or ctx.feel == "straight":
+    if ctx.sub == 3:
+        # Straight: the lilt (a quarter and an eighth a beat, the jig's and the cradle
+        # song's); broad: a hemiola (quarter notes, three across two beats) over the bass's
+        # dotted half; driving: the skip, short-long (an eighth and a quarter).
+        return {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3]}.get(ctx.feel, [2 / 3, 1 / 3])
+    if ctx.feel == "straight":
         return [rate]
+    if ctx.feel == "halftime" and ctx.bpb == 3:
+        return [1.0]  # broad 3/4: the hemiola's beats (the drums keep the others)
     if ctx.feel == "halftime":
         return [rate * 2 if rate < 0.5 else 2.0]
     if ctx.bpm <= 140:
@@ -399,7 +441,7 @@ def _bass_figure(
 ) -> list[tuple[float, float, int, float]] | None:
     """The bar's notes (beat, length, pitch, velocity) in the variant's feel, or None
     (straight, compound meters and jazz keep their own lines)."""
-    if ctx.feel == "straight" or ctx.sub != 4:
+    if ctx.feel == "straight" or ctx.sub != 4 or (ctx.feel == "halftime" and ctx.bpb == 3):
         return None
     band = "slow" if ctx.bpm < 100 else "mid" if ctx.bpm <= 140 else "fast"
     figure = BASS_FIGURES.get((style, ctx.feel, band)) or BASS_FIGURES.get((style, ctx.feel, "any"))
@@ -421,6 +463,60 @@ def _bass_figure(
     return out
 
 
+def hemiola_bar(ctx: Context, i: int) -> bool:
+    """Whether bar ``i`` of a section plays the broad feel's hemiola (3/4 and compound
+    meters): the second half of each four-bar phrase, as a cadence broadens; the first
+    half keeps the meter's own accents, so the beat stays the one a listener hears."""
+    return ctx.feel == "halftime" and (ctx.bpb == 3 or (ctx.sub == 3 and i % 4 >= 2))
+
+
+def hemiola(bpb: int) -> list[float]:
+    """Quarter notes across each 6/8 group (eighths 0, 2 and 4 of every two beats), in
+    beats: three against the bar's two."""
+    return [g + k * 2 / 3 for g in range(0, bpb - 1, 2) for k in range(3)]
+
+
+def _other_meter_bass(
+    ctx: Context,
+    root: int,
+    third: int,
+    fifth: int,
+    home: bool,
+    start: float,
+    hemi: bool = False,
+    i: int = 0,
+) -> list[tuple[float, float, int, float]] | None:
+    """The bar's bass in a compound meter's or 3/4's broad or driving feel, or None.
+
+    Broad: the root held over each two beats (a dotted half in 6/8, two in 12/8) or the
+    3/4 bar, and in 3/4's hemiola bars (``hemi``; ``i``: the bar in its section) the
+    hemiola's half notes. Driving (compound): the skip,
+    short-long, on every beat: the root, then the fifth (octave, third at home) held.
+    """
+    if ctx.feel == "straight" or (ctx.sub == 4 and ctx.bpb != 3):
+        return None
+    out: list[tuple[float, float, int, float]] = []
+    if ctx.feel == "halftime" and ctx.sub == 4:
+        # Broad 3/4: the hemiola's half notes (beats 1 and 3, then 2 of the next bar), or
+        # the root held over the bar (the third last on the tonic chord).
+        if hemi and i % 2:
+            return [(start + 1, 1.9, root, 1.0)]
+        if hemi:
+            return [(start, 1.9, root, 1.0), (start + 2, 0.9, fifth, 0.8)]
+        if home:
+            return [(start, 1.9, root, 1.0), (start + 2, 0.9, third, 0.7)]
+        return [(start, 2.9, root, 1.0)]
+    if ctx.feel == "halftime":
+        return [(start + k, 1.9, root, 1.0) for k in range(0, ctx.bpb, 2)]
+    if ctx.sub != 3:
+        return None  # 3/4 drives with the 4/4 figures
+    for k in range(ctx.bpb):
+        other = third if home and k == ctx.bpb - 1 else fifth if k % 2 == 0 else root + 12
+        out.append((start + k, 0.3, root, 1.0))
+        out.append((start + k + 1 / 3, 0.6, other, 0.8))
+    return out
+
+
 def write_bass(
     ctx: Context, sec: Section, voice: str, vel: float, bright: float, genre: str | None
 ) -> list[Note]:
@@ -435,11 +531,15 @@ def write_bass(
             # the harmony moves inside the bar; not in the loop's last bar, its cadence).
             if i % 4 == 1 and a == 0 and bar != len(ctx.chords) - 1:
                 ch = home
-            notes += [
+            got = [
                 n
-                for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre)
+                for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre, i)
                 if a - 1e-6 <= n.t - bar * ctx.bpb < b - 1e-6
             ]
+            if ctx.feel != "straight" and (ctx.sub == 3 or ctx.bpb == 3):
+                for n in got:  # a held note stops where its chord does
+                    n.d = min(n.d, bar * ctx.bpb + b - n.t - 0.05)
+            notes += got
     return notes
 
 
@@ -453,8 +553,10 @@ def _bass_bar(
     vel: float,
     bright: float,
     genre: str | None,
+    i: int = 0,
 ) -> list[Note]:
-    """A whole bar of the bass line on chord ``ch`` (the caller keeps the chord's span)."""
+    """A whole bar of the bass line on chord ``ch`` (the caller keeps the chord's span;
+    ``i``: the bar's place in its section)."""
     notes: list[Note] = []
     root = nearest(pitches_in([(ctx.key.tonic + ch.root) % 12], low, low + 11), low + 5)
     rel = [(t - ch.root) % 12 for t in ch.tones]
@@ -467,11 +569,13 @@ def _bass_bar(
     pump = genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5)
     style = "pump" if pump else "busy" if e > 0.72 else "walk" if e > 0.38 else "gentle"
     figure = None if genre == "jazz" else _bass_figure(ctx, style, root, third, fifth, home, start)
+    if figure is None and genre != "jazz":
+        figure = _other_meter_bass(ctx, root, third, fifth, home, start, hemiola_bar(ctx, i), i)
     if figure is not None:
         notes = [Note(t, d, p, vel * v, bright) for t, d, p, v in figure]
-    elif ctx.sub == 3 and e > 0.38:
+    elif ctx.sub == 3:
         # Compound: the root on the beat, held, and the fifth (the third at home) on its
-        # last eighth, the lilt of a jig.
+        # last eighth, the lilt of a jig (and of a cradle song).
         for k in range(ctx.bpb):
             p = third if home and k % 2 else fifth
             notes.append(Note(start + k, 0.6, root, vel, bright))
@@ -532,7 +636,16 @@ def write_drums(
         # A crash marks a section's start, but not the loop's top: it would mark the seam.
         crash = i == 0 and multi and bar > 0
         if ctx.sub == 3:
-            hits = compound_pattern(kit, ctx.bpb, e, fill, crash, ctx.variant_bits + (i // 2))
+            hits = compound_pattern(
+                kit,
+                ctx.bpb,
+                e,
+                fill,
+                crash,
+                ctx.variant_bits + (i // 2),
+                ctx.feel,
+                hemiola_bar(ctx, i),
+            )
         else:
             hits = bar_pattern(
                 kit,
@@ -544,6 +657,7 @@ def write_drums(
                 ctx.bpm,
                 sec.traits.brightness,
                 ctx.feel,
+                (i % 2 == 1) if hemiola_bar(ctx, i) else None,
             )
         for step, sound, vel in hits:
             if step >= steps:
