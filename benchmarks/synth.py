@@ -11,6 +11,10 @@ than the ones just encoded: ``segue.core.audio.encode`` returns the bytes of the
 encoded last without encoding them again), so a slow machine shows up in both figures.
 Target: 50x realtime, encoding included.
 
+``first``: the render of each mood as the first of a process (the SoundFont parsed, but
+none of its notes made: the cache the renders of a process share is emptied before it);
+the other columns are later renders, as a pregeneration's other tracks and variants are.
+
 ``baseline``: the same render with the synth as it was before the speed work (read from
 git history at BASELINE_COMMIT, so the comparison stays possible as the code moves on),
 in the same run. Each row's best of ``--repeat``; the SoundFont is parsed before timing.
@@ -38,7 +42,7 @@ import soundfile as sf
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.render import SAMPLE_RATE, render_request
-from segue.plugins.synth.soundfont import find_soundfont
+from segue.plugins.synth.soundfont import find_soundfont, load
 
 PROMPTS = [
     "Gentle harp and flute over warm strings, wandering and curious",
@@ -120,7 +124,7 @@ def main() -> None:
     print(f"SoundFont: {soundfont or 'none found (numpy voices)'}")
     print(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
     columns: dict[str, list[float]] = {
-        k: [] for k in ("render", "+ogg", "ogg only", "numpy", "baseline", "base+ogg")
+        k: [] for k in ("first", "render", "+ogg", "ogg only", "numpy", "baseline", "base+ogg")
     }
     with tempfile.TemporaryDirectory() as tmp:
         baseline = None if args.no_baseline else baseline_render(Path(tmp))
@@ -130,12 +134,16 @@ def main() -> None:
         if baseline is not None:
             baseline(warm)
         print(
-            f"{'prompt':<44} {'render':>7} {'+ogg':>7} {'ogg only':>8} {'numpy':>7} "
+            f"{'prompt':<44} {'first':>6} {'render':>7} {'+ogg':>7} {'ogg only':>8} {'numpy':>7} "
             f"{'baseline':>8} {'base+ogg':>8}  (x realtime, CPU)"
         )
         for prompt in PROMPTS:
             req = GenerationRequest(mood="bench", variant=0, prompt=prompt, duration_s=args.seconds)
+            if soundfont is not None:
+                load(str(soundfont)).signals.clear()
+            t0 = time.process_time()
             _, samples = render_request(req, SAMPLE_RATE, soundfont)
+            t_first = time.process_time() - t0
             audio_s = len(samples) / SAMPLE_RATE
             # The same cost to encode, other bytes than the encode before (no memo hit).
             others = itertools.cycle([-samples, samples])
@@ -143,6 +151,7 @@ def main() -> None:
             t_enc = best_of(args.repeat, lambda xs=others: encode_ogg(ogg, next(xs), SAMPLE_RATE))
             t_numpy = best_of(args.repeat, lambda r=req: render_request(r, SAMPLE_RATE, None))
             row = {
+                "first": audio_s / t_first,
                 "render": audio_s / t_render,
                 "+ogg": audio_s / (t_render + t_enc),
                 "ogg only": audio_s / t_enc,
@@ -162,7 +171,8 @@ def main() -> None:
         print(
             f"synth realtime factor, ogg included: {medians['+ogg']:.1f}x (target 50x; "
             + (f"baseline {medians['base+ogg']:.1f}x; " if "base+ogg" in medians else "")
-            + f"render alone {medians['render']:.1f}x); ogg encoding alone: "
+            + f"render alone {medians['render']:.1f}x, first in a process "
+            + f"{medians['first']:.1f}x); ogg encoding alone: "
             f"{medians['ogg only']:.1f}x; load average {os.getloadavg()[0]:.1f}"
         )
         # What a fresh `segue serve` makes first: the default mood's first track.
@@ -201,6 +211,7 @@ def first_tracks(folder: Path) -> list[tuple[str, GenerationRequest]]:
 
 
 WIDTHS = [
+    ("first", 6),
     ("render", 7),
     ("+ogg", 7),
     ("ogg only", 8),

@@ -3,7 +3,7 @@
     PYTHONPATH=tests python benchmarks/synth_mix.py [--seconds 30]
 
 For a few prompts (action, calm, folk under a score-wide orchestral style, electronic, a
-composition plan with a crescendo, a jig) it prints: left/right correlation below 150 Hz,
+composition plan with a crescendo, a jig, a waltz, a lullaby) it prints: left/right correlation below 150 Hz,
 loudness lost when summed to mono (LU), percussive minus harmonic energy (dB, median-filter
 HPSS), share of energy above 8 kHz, loudness range (LU), the plan's climax minus its opening
 (short-term LUFS), and, between two variants of a mood (each pair of variants 0, 1 and 2),
@@ -56,6 +56,8 @@ PROMPTS = {
     "folk": "Village square with fiddle and flute, cheerful and lively, epic orchestral",
     "electronic": "Synthwave night drive with arpeggios",
     "jig": "A lively celtic jig with fiddle and tin whistle",
+    "waltz": "Gentle waltz",
+    "lullaby": "A gentle lullaby with music box",
 }
 
 
@@ -103,7 +105,7 @@ def main() -> None:
         f"{np.median(climax) - np.median(intro):.1f} LU"
     )
     # Variants 0, 1 and 2 take the straight, half-time and driving feels: every pair.
-    for name in ("action", "calm", "folk", "electronic", "jig"):
+    for name in PROMPTS:
         arr, a = takes[name]
         x = {0: a, 1: render(PROMPTS[name], args.seconds, 1)[1]}
         x[2] = render(PROMPTS[name], args.seconds, 2)[1]

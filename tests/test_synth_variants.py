@@ -1,10 +1,12 @@
 """Variants of a mood are other takes, in rhythm as well as in tune, over the same pulse.
 
-Three variants of each of four moods (action, calm, folk, electronic), 16 s loops rendered
-with the SoundFont the generator finds, measured the issue's way (``audio_measure``): between
-any two of them, the strongest pitch class agrees on at most 60 % of the beats and the
-onset patterns (onset strength per sixteenth over the whole loop) correlate at most 0.8;
-each keeps the mood's tempo (heard within 1.5 %), key and a seamless loop point.
+Three variants of each of seven moods (action, calm, folk, electronic in 4/4; a jig and a
+lullaby in 6/8, a waltz in 3/4), 16 s loops rendered with the SoundFont the generator finds,
+measured the issue's way (``audio_measure``): between any two of them, the strongest pitch
+class agrees on at most 60 % of the beats and the onset patterns (onset strength per
+sixteenth of the beat over the whole loop) correlate at most 0.8 (0.75 in 3/4 and 6/8,
+whose feels are their own: broad with a hemiola, and the driving skip); each keeps the
+mood's tempo (heard within 1.5 %), meter, key and a seamless loop point.
 """
 
 from __future__ import annotations
@@ -24,7 +26,11 @@ PROMPTS = {
     "calm": "Calm peaceful ambient pads and bells",
     "folk": "Village square with fiddle and flute, cheerful and lively, epic orchestral",
     "electronic": "Synthwave night drive with arpeggios",
+    "jig": "A lively celtic jig with fiddle and tin whistle",
+    "waltz": "Gentle waltz",
+    "lullaby": "A gentle lullaby with music box",
 }
+OTHER_METERS = {"jig": "6/8", "waltz": "3/4", "lullaby": "6/8"}
 VARIANTS = (0, 1, 2)
 
 
@@ -52,10 +58,12 @@ def test_two_variants_differ_in_pitch_and_rhythm(takes, name: str, pair: tuple) 
         arr.meter,
         arr.bars,
     )
+    assert arr.meter == OTHER_METERS.get(name, "4/4")
     agreement = am.chroma_agreement(a, b, SR, arr.bpm)
     correlation = am.onset_correlation(a, b, SR, arr.bpm)
     assert agreement <= 0.6, f"same strongest pitch on {agreement:.0%} of beats"
-    assert correlation <= 0.8, f"onset-pattern correlation {correlation:.2f}"
+    limit = 0.75 if name in OTHER_METERS else 0.8
+    assert correlation <= limit, f"onset-pattern correlation {correlation:.2f}"
 
 
 @pytest.mark.parametrize("name", sorted(PROMPTS))
@@ -64,7 +72,8 @@ def test_every_variant_keeps_the_tempo_key_and_seam(takes, name: str, variant: i
     arr, x = takes[name, variant]
     heard = am.tempo(x, SR)
     assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} BPM heard as {heard:.2f}"
-    assert am.key(x, SR) == (arr.key.tonic, "minor" if arr.key.minor else "major")
+    if arr.key.mode in ("major", "minor"):  # (the jig is mixolydian)
+        assert am.key(x, SR) == (arr.key.tonic, arr.key.mode)
     bar_s = arr.beats_per_bar * 60.0 / arr.bpm
     report = am.seam_report(x, SR, bar_s)
     assert report.jump <= report.jump_limit, report
@@ -78,7 +87,11 @@ def test_every_variant_keeps_the_tempo_key_and_seam(takes, name: str, variant: i
         (60, 1, "Sad melancholic piano and strings"),
         (60, 2, "Calm peaceful ambient pads"),
         (84, 1, "Gentle harp and flute over warm strings, wandering and curious"),
-        (87, 1, "Gentle waltz"),  # 3/4 has no half-time: it drives
+        (87, 1, "Gentle waltz"),  # 3/4's broad feel: a hemiola over each pair of bars
+        (87, 2, "Gentle waltz"),
+        (72, 1, "A gentle lullaby with music box"),  # 6/8, broad
+        (150, 1, "Tarantella in 12/8, fast and festive"),  # 12/8, broad and fast
+        (150, 2, "Tarantella in 12/8, fast and festive"),
         (96, 2, "Playful whimsical marimba and pizzicato"),
         (112, 1, "Lo-fi hip hop, dusty keys"),  # a soft kit's half-time would halve: it drives
         (120, 1, "Chiptune adventure"),

@@ -247,6 +247,7 @@ def compound_pattern(
     variant_bits: int,
     feel: str = "straight",
     hemiola: bool = False,
+    bpm: float = 120.0,
 ) -> list[tuple[int, str, float]]:
     """One bar of a compound meter (6/8, 12/8) as (eighth step, sound, velocity): a low
     drum on every beat, the high one on the beat's last eighth (leaning into the next
@@ -281,7 +282,10 @@ def compound_pattern(
         # second and third quarter notes of three across each two beats), the other
         # beats light.
         for s in range(0, steps, 3):
-            out.append((s, low, 1.0 if s == 0 else 0.85) if s % 6 == 0 else (s, accent, 0.45))
+            # (Above 140 BPM the low drum stays on every beat: a broad bar there would
+            # be heard as the beat.)
+            strong = s % 6 == 0 or bpm > 140
+            out.append((s, low, 1.0 if s == 0 else 0.85) if strong else (s, accent, 0.45))
         for s in range(steps):
             if s % 6 in (2, 4) and hemiola:
                 out.append((s, accent, 0.7))

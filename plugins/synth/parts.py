@@ -645,6 +645,7 @@ def write_drums(
                 ctx.variant_bits + (i // 2),
                 ctx.feel,
                 hemiola_bar(ctx, i),
+                ctx.bpm,
             )
         else:
             hits = bar_pattern(

@@ -123,16 +123,23 @@ def _step(velocity: float) -> int:
 
 
 class Sampled:
-    """The sampled voices of one render: a SoundFont, level matching and a note cache."""
+    """The sampled voices of one render: a SoundFont, level matching and a note cache.
+
+    The notes (each pitch and velocity step of a voice, held as long as asked so far), the
+    drum hits and the zones' signals are kept with the SoundFont (``SoundFont.signals``),
+    for every render of the process: the tracks of a pregeneration share their voices, and
+    a later render makes only what no earlier one did. What is made does not depend on
+    what was made before (see ``soundfont._zone_signal``), so a render is the same first
+    or later in a process."""
 
     def __init__(self, sf: SoundFont, sr: int) -> None:
         self.sf = sf
         self.sr = sr
-        self.notes: dict[tuple, np.ndarray | None] = {}
+        self.notes = sf.signals  # ("note" | "drum", sample rate, ...) -> (2, n) float32
         self.ramps: dict[tuple[int, float], np.ndarray] = {}
         self.releases: dict[tuple[str, int], float] = {}
-        self.zones: dict = {}  # soundfont.sustain's cache: each zone's signal per pitch
-        self.lengths: dict[tuple[str, int, int], int] = {}  # reserved: the longest notes
+        self.zones = sf.signals  # soundfont.sustain's cache: each zone's signal per pitch
+        self.lengths: dict[tuple, int] = {}  # reserved: the longest notes of this render
 
     @classmethod
     def open(cls, path: Path | str | None, sr: int) -> Sampled | None:
@@ -177,7 +184,7 @@ class Sampled:
             return
         rel = self._release(voice, preset, pitch)
         n = max(1, round(dur * self.sr)) + max(2, round(rel * self.sr))
-        key = (voice, round(pitch * 100), _step(velocity))
+        key = ("note", self.sr, voice, round(pitch * 100), _step(velocity))
         if n > self.lengths.get(key, 0):
             self.lengths[key] = n
 
@@ -204,7 +211,7 @@ class Sampled:
         rel = self._release(voice, preset, pitch)
         n_hold = max(1, round(dur * self.sr))
         n_rel = max(2, round(rel * self.sr))
-        key = (voice, round(pitch * 100), vq)
+        key = ("note", self.sr, voice, round(pitch * 100), vq)
         body = self.notes.get(key)
         if body is None or body.shape[1] < n_hold + n_rel:
             # Grow in steps, so a loop's notes of rising lengths render a few times at most.
@@ -232,7 +239,7 @@ class Sampled:
         """(2, n) float32 of one drum hit (peak about 1) from the General MIDI kit (timpani:
         the pitched General MIDI timpani), or None to use the numpy drum."""
         vq = _step(velocity)
-        key = ("drum:" + sound, vq, round(pitch))
+        key = ("drum", self.sr, sound, vq, round(pitch))
         if key in self.notes:
             return self.notes[key]
         out = None

@@ -21,9 +21,11 @@ import mmap
 import os
 import struct
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -181,6 +183,9 @@ class SoundFont:
         self._presets: dict[tuple[int, int], Preset] = {}
         self._decoded: dict[int | tuple[int, float], tuple[np.ndarray, int, int]] = {}
         self._lock = threading.Lock()
+        # What every render with this SoundFont shares (see ``Signals``): each zone's
+        # signal at a pitch, and each voice's rendered notes and drum hits.
+        self.signals = Signals(SHARED_BYTES)
 
     @property
     def presets(self) -> dict[tuple[int, int], Preset]:
@@ -265,6 +270,70 @@ class SoundFont:
         with self._lock:
             self._decoded[index] = got
         return got
+
+
+# Memory the renders of one SoundFont share (zone signals, note bodies) before the least
+# recently used are dropped: a 60 s loop's voices take 50-150 MB (measured), so the
+# voices of about eight moods stay (a pregeneration's variants of a mood share theirs).
+SHARED_BYTES = 768 << 20
+
+
+class Signals:
+    """A dict-like cache of arrays (or tuples holding arrays), least recently used first
+    out past ``limit`` bytes; safe across the renders of several threads (what two threads
+    make for one key is the same, so either may win)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _bytes(value: Any) -> int:
+        items = value if isinstance(value, tuple) else (value,)
+        return sum(v.nbytes for v in items if isinstance(v, np.ndarray))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        with self._lock:
+            got = self._items.get(key)
+            if got is None:
+                return default
+            self._items.move_to_end(key)
+            return got[0]
+
+    def __contains__(self, key: Any) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __getitem__(self, key: Any) -> Any:
+        got = self.get(key, _MISSING)
+        if got is _MISSING:
+            raise KeyError(key)
+        return got
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        size = self._bytes(value)
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.size -= old[1]
+            self._items[key] = (value, size)
+            self.size += size
+            while self.size > self.limit and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.size -= dropped
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+
+_MISSING = object()
 
 
 def _open(path: Path) -> tuple[mmap.mmap, bytes, int, int]:
@@ -407,14 +476,15 @@ def sustain(
     velocity: float,
     sr: int,
     low_cut: float = 0.0,
-    cache: dict | None = None,
+    cache: dict | Signals | None = None,
     level: float = 1.0,
 ) -> np.ndarray | None:
     """``n`` samples (2, n) float32 of a note held down (no release) at ``level``, or None
     if no zone.
 
     ``low_cut``: a gentle high-pass (Hz, about; applied to the samples) that leaves room
-    under an accompanying part. ``cache``: a dict kept across the notes of one render, where
+    under an accompanying part. ``cache``: kept across the notes of renders (a dict, or the
+    SoundFont's ``signals``), where
     each zone's signal at a pitch (and each of its velocity filters) is kept, so notes of
     other velocities or lengths on that pitch reuse it."""
     key = round(pitch)
@@ -452,6 +522,7 @@ def sustain(
 
 # Samples per pass of the resampler: every array of a pass stays in the processor's cache.
 CHUNK = 32768
+BOX_BLOCK = 1 << 16  # the moving average's blocks (see ``_zone_signal``)
 
 
 def _zone_signal(
@@ -462,7 +533,7 @@ def _zone_signal(
     sr: int,
     low_cut: float,
     width: int,
-    cache: dict | None,
+    cache: dict | Signals | None,
 ) -> np.ndarray | None:
     """The zone's sample played at ``pitch`` for up to ``n`` samples (fewer if an unlooped
     sample ends first): resampled (linear interpolation), looped, shaped by the zone's
@@ -482,11 +553,17 @@ def _zone_signal(
         if base is None:
             return None
         ended = len(base) < n
-        if done < width:  # too little made to continue the average: make it all
-            have, done = None, 0
-        # The moving average of the new samples, from the width - 1 samples before them.
-        back = min(done, width - 1)
-        new = _box(base[done - back :], width)[back:]
+        # The moving average in blocks, each from its own start (the width - 1 samples
+        # before it): the same samples whatever lengths were asked before, so renders that
+        # share this cache make the same notes. The block ``done`` falls in is made again.
+        first = done // BOX_BLOCK * BOX_BLOCK
+        parts = []
+        for b0 in range(first, len(base), BOX_BLOCK):
+            b1 = min(len(base), b0 + BOX_BLOCK)
+            back = min(b0, width - 1)
+            parts.append(_box(base[b0 - back : b1], width)[back:])
+        new = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        have = None if have is None or first == 0 else have[:first]
     else:
         plan = _plan(sf, z, pitch, sr, low_cut)
         if plan is None:
