@@ -3,13 +3,13 @@
     PYTHONPATH=tests python benchmarks/synth_mix.py [--seconds 30]
 
 For a few prompts (action, calm, folk under a score-wide orchestral style, electronic, a
-composition plan with a crescendo, a jig, a waltz, a lullaby) it prints: left/right correlation below 150 Hz,
-loudness lost when summed to mono (LU), percussive minus harmonic energy (dB, median-filter
-HPSS), share of energy above 8 kHz, loudness range (LU), the plan's climax minus its opening
-(short-term LUFS), and, between two variants of a mood (each pair of variants 0, 1 and 2),
-the share of beats with the same strongest pitch class and the correlation of their onset
-patterns (issue 12 asks at most 60 % and 0.8). The measures are the
-tests' own (``tests/audio_measure.py``).
+composition plan with a crescendo, a jig, a waltz, a lullaby) it prints: left/right
+correlation below 150 Hz, loudness lost when summed to mono (LU), percussive minus harmonic
+energy (dB, median-filter HPSS), share of energy above 8 kHz, loudness range (LU), the
+plan's climax minus its opening (short-term LUFS), and, between two variants of a mood
+(each pair of variants 0, 1 and 2), the share of beats with the same strongest pitch class
+and the correlation of their onset patterns (issue 12 asks at most 60 % and 0.8). The
+measures are the tests' own (``tests/audio_measure.py``).
 """
 
 from __future__ import annotations
