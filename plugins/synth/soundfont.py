@@ -274,8 +274,9 @@ class SoundFont:
 
 # Memory the renders of one SoundFont share (zone signals, note bodies) before the least
 # recently used are dropped: a 60 s loop's voices take 50-150 MB (measured), so the
-# voices of about eight moods stay (a pregeneration's variants of a mood share theirs).
-SHARED_BYTES = 768 << 20
+# voices of two to four moods stay (a pregeneration's variants of a mood share theirs);
+# a server keeps this for as long as it runs, so it stays well under a small host's memory.
+SHARED_BYTES = 256 << 20
 
 
 class Signals:
