@@ -240,6 +240,17 @@ def test_without_fal_key_plan_shows_costs_and_pregen_exits_2_before_any_request(
         .startswith("segue: generator fal: FAL_KEY is not set")
     )
     assert "Traceback" not in pregen.stderr
+    # serve too, also when it only generates what sessions ask for: its port is taken
+    # first, then it refuses before serving (it would only fail each on-demand track).
+    for args in ((), ("--no-pregen",)):
+        serve = run("serve", "--generator", "fal", "--port", "0", *args)
+        assert serve.returncode == 2, (args, serve.stderr)
+        assert (
+            serve.stderr.strip()
+            .splitlines()[-1]
+            .startswith("segue: generator fal: FAL_KEY is not set")
+        ), (args, serve.stderr)
+        assert "Traceback" not in serve.stderr
 
 
 SONG_SCORE = """\

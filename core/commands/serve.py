@@ -100,13 +100,15 @@ def _say(text: str) -> None:
     print(f"segue: {text}", file=sys.stderr, flush=True)
 
 
-async def check_plan(pipeline: Any) -> None:
+async def check_plan(pipeline: Any, *, budget: bool = True) -> None:
     """Refuse a plan over budget, or a generator that is not ready (FAL_KEY…), before
-    serving: the background generation would only fail later, one track at a time."""
+    serving: the background generation would only fail later, one track at a time.
+    ``budget=False`` (``--no-pregen``: only what sessions ask for is made, each request
+    checked against the budget then) checks the generator alone."""
     from segue.core.errors import BudgetError
 
     dry = await pipeline.run(dry_run=True)
-    if dry.refused:
+    if budget and dry.refused:
         raise BudgetError(dry.refused)
     preflight = getattr(pipeline.generator, "preflight", None)
     if dry.would_generate and preflight is not None:
@@ -140,8 +142,7 @@ async def serve(
         except (NotImplementedError, RuntimeError):
             pass
     try:
-        if not args.no_pregen:
-            await check_plan(pipeline)
+        await check_plan(pipeline, budget=not args.no_pregen)
         # Generation while serving goes to the server's logs, never a live display.
         pipeline.reporter = LogReporter(logger=logging.getLogger("segue.generation"))
         app = create_app(
