@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 from segue.core import __version__, hookspecs
+from segue.core.conditions import suggest
 from segue.core.errors import PluginError, SegueError
 from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
@@ -240,8 +241,7 @@ class Plugins:
         known.update(ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP))
         known.update(extra_names)
         for name in sorted(off - known):
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = suggest(name, sorted(known))
             log.warning("SEGUE_DISABLE_PLUGINS: no plugin is named %r%s", name, hint)
 
     def _failed(self, name: str, version: str | None, exc: BaseException) -> None:
