@@ -18,6 +18,7 @@ import argparse
 
 import audio_measure as am
 import numpy as np
+from synth_prompts import PROMPTS
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.render import render_request
@@ -49,15 +50,6 @@ PLAN = {
             "lines": [],
         },
     ],
-}
-PROMPTS = {
-    "action": "Driving orchestral battle music with taiko drums and brass stabs",
-    "calm": "Calm peaceful ambient pads and bells",
-    "folk": "Village square with fiddle and flute, cheerful and lively, epic orchestral",
-    "electronic": "Synthwave night drive with arpeggios",
-    "jig": "A lively celtic jig with fiddle and tin whistle",
-    "waltz": "Gentle waltz",
-    "lullaby": "A gentle lullaby with music box",
 }
 
 

@@ -15,6 +15,7 @@ import audio_measure as am
 import numpy as np
 import pytest
 import soundfile as sf
+import synth_prompts
 
 from segue.core.errors import ConfigError
 from segue.core.request import GenerationRequest
@@ -24,13 +25,9 @@ from segue.plugins.synth.render import render_request
 from segue.plugins.synth.soundfont import SoundFont, bundled_soundfont, find_soundfont
 
 SR = 44100
-ACTION = "Driving orchestral battle music with taiko drums and brass stabs"
-PROMPTS = {
-    "action": ACTION,
-    "calm": "Calm peaceful ambient pads and bells",
-    "folk": "Village square with fiddle and flute, cheerful and lively, epic orchestral",
-    "electronic": "Synthwave night drive with arpeggios",
-}
+# The 4/4 prompts (the others' meters and variants: test_synth_variants.py).
+PROMPTS = {name: synth_prompts.PROMPTS[name] for name in ("action", "calm", "folk", "electronic")}
+ACTION = PROMPTS["action"]
 PLAN = {
     "positive_global_styles": ["epic orchestral"],
     "negative_global_styles": [],

@@ -14,6 +14,7 @@ from __future__ import annotations
 import audio_measure as am
 import numpy as np
 import pytest
+from synth_prompts import PROMPTS
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.composer import compose
@@ -21,15 +22,6 @@ from segue.plugins.synth.parts import FEELS
 from segue.plugins.synth.render import render_request
 
 SR = 44100
-PROMPTS = {
-    "action": "Driving orchestral battle music with taiko drums and brass stabs",
-    "calm": "Calm peaceful ambient pads and bells",
-    "folk": "Village square with fiddle and flute, cheerful and lively, epic orchestral",
-    "electronic": "Synthwave night drive with arpeggios",
-    "jig": "A lively celtic jig with fiddle and tin whistle",
-    "waltz": "Gentle waltz",
-    "lullaby": "A gentle lullaby with music box",
-}
 OTHER_METERS = {"jig": "6/8", "waltz": "3/4", "lullaby": "6/8"}
 VARIANTS = (0, 1, 2)
 
