@@ -301,3 +301,32 @@ def test_plan_of_the_example_score_with_the_default_synth(
             assert phrase in r["prompt"]
         if mood.bpm is not None:
             assert f"{mood.bpm:g} BPM" in r["prompt"] or "bpm" in (mood.prompt or "").lower()
+
+
+def test_a_plan_over_the_budget_says_so_as_pregen_does_and_exits_2(
+    score_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    score_path.write_text(
+        SCORE.replace("loudness_lufs: -16\n", "loudness_lufs: -16\nbudget_usd: 2\n")
+    )
+    assert main(["pregen", "--dry-run", str(score_path)]) == 2
+    refusal = capsys.readouterr().err.strip()
+    assert refusal == (
+        "segue: plan refused: 4 missing track(s) estimated at $4.80 + $0.00 already spent "
+        "(ledger) = $4.80, over the budget of $2.00"
+    )
+    # The whole plan is shown, then pregen's refusal, word for word, and pregen's exit code.
+    assert main(["plan", str(score_path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip() == refusal
+    assert captured.out.splitlines()[-1].startswith("requests: 4   missing: 4")
+    assert main(["plan", "--json", str(score_path)]) == 2
+    captured = capsys.readouterr()
+    doc = json.loads(captured.out)
+    assert doc["budget_usd"] == 2.0 and doc["totals"]["requests"] == 4
+    assert f"segue: {doc['refused']}" == refusal == captured.err.strip()
+    # --budget-usd as pregen's: a larger one lets the plan through.
+    doc = plan_json(capsys, str(score_path), "--budget-usd", "4.80")
+    assert doc["refused"] is None and doc["budget_usd"] == 4.8
+    assert main(["plan", str(score_path), "--budget-usd", "-1"]) == 2
+    assert capsys.readouterr().err.strip() == "segue: --budget-usd must not be negative"

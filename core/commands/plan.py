@@ -7,9 +7,11 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from segue.core.commands import add_score_argument, plain_lines, to_terminal
+from segue.core.errors import BudgetError, ConfigError
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins, get_plugins
 from segue.core.pregen.planning import PlannedRequest
@@ -20,29 +22,43 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("plan", help="list the generation requests and their cost")
     add_score_argument(p)
     p.add_argument("--generator", metavar="N", help="use generator N instead of the score's")
+    p.add_argument(
+        "--budget-usd", type=float, metavar="X", help="check against X, not the score's budget"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run)
 
 
+@dataclass
+class PlanState:
+    """The plan, for each request whether its track is cached and stored, and the budget."""
+
+    generator: Generator
+    plan: list[PlannedRequest]
+    cached: list[bool]
+    budget_usd: float | None
+    refused: str | None  # why `segue pregen` would refuse this plan for its budget
+
+
 def plan_with_cache_state(
-    score: Score, plugins: Plugins, generator_name: str | None
-) -> tuple[Generator, list[PlannedRequest], list[bool]]:
-    """The plan, and for each request whether its track is cached and stored."""
+    score: Score, plugins: Plugins, generator_name: str | None, budget_usd: float | None = None
+) -> PlanState:
+    """The plan, what of it is stored, and whether the budget lets ``pregen`` run it."""
     from segue.core.pregen.pipeline import Pipeline  # numpy and audio: only when planning
 
-    pipeline = Pipeline(score, plugins, generator=generator_name)
+    pipeline = Pipeline(score, plugins, generator=generator_name, budget_usd=budget_usd)
     try:
         plan = pipeline.plan()
         cached = [pipeline.stored(p.request) is not None for p in plan]
+        refused = pipeline.budget_refusal()
     finally:
         asyncio.run(pipeline.aclose())
-    return pipeline.generator, plan, cached
+    return PlanState(pipeline.generator, plan, cached, pipeline.budget_usd, refused)
 
 
-def plan_document(
-    score: Score, generator: Generator, plan: list[PlannedRequest], cached: list[bool]
-) -> dict[str, Any]:
+def plan_document(score: Score, state: PlanState) -> dict[str, Any]:
     """The ``--json`` document."""
+    generator, plan, cached = state.generator, state.plan, state.cached
     requests = []
     for item, is_cached in zip(plan, cached, strict=True):
         r = item.request
@@ -71,6 +87,9 @@ def plan_document(
         "model": getattr(generator, "model", None),
         "requests": requests,
         "totals": totals(plan, cached),
+        "budget_usd": state.budget_usd,
+        # `segue pregen`'s refusal of this plan, word for word (exit 2 then), or null.
+        "refused": state.refused,
     }
 
 
@@ -112,13 +131,19 @@ def totals(plan: list[PlannedRequest], cached: list[bool]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     plugins: Plugins = getattr(args, "plugins", None) or get_plugins()
+    if args.budget_usd is not None and args.budget_usd < 0:
+        raise ConfigError("--budget-usd must not be negative")
     score = load_score(args.score)
-    generator, plan, cached = plan_with_cache_state(score, plugins, args.generator)
+    state = plan_with_cache_state(score, plugins, args.generator, args.budget_usd)
     if args.json:
-        json.dump(plan_document(score, generator, plan, cached), sys.stdout, indent=2)
+        json.dump(plan_document(score, state), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_table(score, generator, plan, cached)
+        print_table(score, state.generator, state.plan, state.cached)
+    if state.refused:
+        # The plan is shown whole; then what `segue pregen` would say, and its exit code (2).
+        sys.stdout.flush()
+        raise BudgetError(state.refused)
     return 0
 
 

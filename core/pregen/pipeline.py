@@ -253,6 +253,28 @@ class Pipeline:
         track, _state = await asyncio.shield(self._task_for(planned))
         return track
 
+    def _missing(
+        self, items: Iterable[PlannedRequest]
+    ) -> tuple[dict[str, PlannedRequest], list[PlannedRequest], float]:
+        """Each track once (by cache key), those not stored, and what they would cost."""
+        unique: dict[str, PlannedRequest] = {}
+        for p in items:
+            unique.setdefault(p.request.cache_key, p)
+        missing = [p for p in unique.values() if self.stored(p.request) is None]
+        # A kept file (generated, not yet stored) costs nothing more; a kept song whose
+        # separation failed costs its separation only.
+        return unique, missing, sum(self._still_to_pay(p) for p in missing)
+
+    def budget_refusal(self) -> str | None:
+        """Why ``run`` would refuse the plan for its budget (``segue plan`` says it too),
+        or None: the same figures and words as the BudgetError ``run`` raises."""
+        _unique, missing, estimate = self._missing(self.plan())
+        try:
+            self.budget.check_upfront(len(missing), estimate, self.ledger_total())
+        except BudgetError as exc:
+            return str(exc)
+        return None
+
     def _still_to_pay(self, planned: PlannedRequest) -> float:
         key = planned.request.cache_key
         if self._kept(key) is not None:
@@ -302,13 +324,7 @@ class Pipeline:
         started = time.monotonic()
         self._record_unrecorded()
         items = list(self.plan() if planned is None else planned)
-        unique: dict[str, PlannedRequest] = {}
-        for p in items:
-            unique.setdefault(p.request.cache_key, p)
-        missing = [p for p in unique.values() if self.stored(p.request) is None]
-        # A kept file (generated, not yet stored) costs nothing more; a kept song whose
-        # separation failed costs its separation only.
-        estimate = sum(self._still_to_pay(p) for p in missing)
+        unique, missing, estimate = self._missing(items)
         ledger = self.ledger_total()
         summary = PregenSummary(
             budget_usd=self.budget_usd, estimate_usd=estimate, ledger_usd=ledger, dry_run=dry_run
