@@ -99,9 +99,11 @@ def test_tables_fit_80_columns_without_cropping(
     capsys.readouterr()
     assert main(["tracks", "--json", str(score)]) == 0
     track_id = json.loads(capsys.readouterr().out)["tracks"][0]["id"]
-    # As on a terminal (piped, plan and tracks print plain lines: tests/test_cli_listings.py).
+    # As on a terminal (piped, plan, tracks and plugins print plain lines:
+    # tests/test_cli_listings.py).
     monkeypatch.setattr("segue.core.commands.plan.to_terminal", lambda: True)
     monkeypatch.setattr("segue.core.commands.tracks.to_terminal", lambda: True)
+    monkeypatch.setattr("segue.core.commands.plugins.to_terminal", lambda: True)
     for command in (["plan", str(score)], ["tracks", str(score)], ["plugins"]):
         assert main(command) == 0
         out = capsys.readouterr().out

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from segue.core.cli import main
 from segue.core.commands import plain_lines
-from segue.core.plugins import get_plugins
+from segue.core.plugins import get_plugins, reset_plugins
 from segue.core.pregen.pipeline import Pipeline
 from segue.core.score import load_score
 
@@ -107,3 +108,49 @@ def test_plain_lines_keep_values_whole() -> None:
         "x" * 30 + "  two lines",
         "y",
     ]
+
+
+LONG_DIST = "segue-a-plugin-distribution-with-a-very-long-name-indeed-for-the-listing"
+
+
+def test_plugins_piped_keeps_a_long_distribution_name_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "segue_longname.py").write_text(
+        "from segue.core import hookimpl\n\n"
+        "@hookimpl\n"
+        "def segue_transform_prompt(request):\n"
+        "    return None\n"
+    )
+    info = site / f"{LONG_DIST.replace('-', '_')}-12.345.6789.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {LONG_DIST}\nVersion: 12.345.6789\n"
+    )
+    (info / "entry_points.txt").write_text("[segue]\nsegue_longname = segue_longname\n")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("SEGUE_DISABLE_PLUGINS", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    reset_plugins()
+    try:
+        assert main(["plugins"]) == 0
+        piped = capsys.readouterr().out
+        # On a terminal the table fits its width, folding what is long, losing nothing.
+        monkeypatch.setattr("segue.core.commands.plugins.to_terminal", lambda: True)
+        assert main(["plugins"]) == 0
+        tty = capsys.readouterr().out
+    finally:
+        sys.modules.pop("segue_longname", None)
+        reset_plugins()
+    # Piped: one whole line per plugin, every value in it (hooks and registrations too).
+    row = next(line for line in piped.splitlines() if line.startswith("segue_longname "))
+    assert row.split() == ["segue_longname", "12.345.6789", LONG_DIST, "transform_prompt"]
+    fal = next(line for line in piped.splitlines() if line.startswith("fal "))
+    assert "register_commands, register_generators, register_stem_separators" in fal
+    assert fal.endswith("generator: fal; stem separator: demucs")
+    assert "…" not in piped
+    assert max(map(len, tty.splitlines())) <= 80 and "…" not in tty
+    folded = "".join(line.split("│")[3].strip() for line in tty.splitlines() if "│" in line)
+    assert LONG_DIST in folded

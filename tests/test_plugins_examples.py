@@ -107,10 +107,11 @@ def test_segue_plugins_lists_lofi(installed: dict[str, Path], score_dir: Path) -
     assert order.index("lofi") < order.index("segue.plugins.instrumental")
     assert doc["failures"] == []
 
-    table = segue(["plugins"], [installed["segue-lofi"]], score_dir, COLUMNS="160")
+    # Piped: plain lines, one per plugin, as docs/plugins.md shows it.
+    table = segue(["plugins"], [installed["segue-lofi"]], score_dir)
     assert table.returncode == 0, table.stderr
-    row = next(line for line in table.stdout.splitlines() if "│ lofi " in line)
-    assert "0.2.0" in row and "segue-lofi" in row and "transform_prompt" in row
+    row = next(line for line in table.stdout.splitlines() if line.startswith("lofi "))
+    assert row.split() == ["lofi", "0.2.0", "segue-lofi", "transform_prompt"]
 
 
 def test_segue_plan_prompts_include_the_lofi_phrase(

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from segue.core.commands import plain_lines, to_terminal
 from segue.core.plugins import Plugins, get_plugins
 
 
@@ -29,32 +30,54 @@ def print_table(plugins: Plugins) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(soft_wrap=False)
-    table = Table(title="segue plugins", show_lines=False)
-    # One hook per line, never cut inside a name; built-ins by their short name (which
-    # SEGUE_DISABLE_PLUGINS takes too), so that the table fits 80 columns.
-    table.add_column("plugin", no_wrap=True)
-    table.add_column("version", no_wrap=True)
-    table.add_column("source", no_wrap=True)
-    table.add_column("hooks", no_wrap=True)
-    table.add_column("registered")
+    rows = []
     for info in plugins.info():
-        registered = "\n".join(
-            f"{kind}: {', '.join(names)}" for kind, names in info.registered.items()
-        )
-        hooks = "\n".join(h.removeprefix("segue_") for h in info.hooks)
         name = info.name.removeprefix("segue.plugins.") if info.source == "builtin" else info.name
-        table.add_row(name, info.version or "?", info.source, hooks, registered)
-    console.print(table)
+        registered = [f"{kind}: {', '.join(names)}" for kind, names in info.registered.items()]
+        hooks = [h.removeprefix("segue_") for h in info.hooks]
+        rows.append((name, info.version or "?", info.source, hooks, registered))
+    notes = []
     for what, order in (
         ("prompt transformers", plugins.transformers()),
         ("track post-processors", plugins.processors()),
     ):
         if order:
-            console.print(f"{what} run in this order: " + " → ".join(order), markup=False)
-    for failure in plugins.failures:
-        console.print(f"failed: {failure}", markup=False, style="red")
-    for name, reason in plugins.skipped.items():
-        console.print(f"info: {name} skipped: {reason}", markup=False)
-    for name in plugins.disabled:
-        console.print(f"info: {name} disabled by SEGUE_DISABLE_PLUGINS", markup=False)
+            notes.append((f"{what} run in this order: " + " → ".join(order), None))
+    notes += [(f"failed: {failure}", "red") for failure in plugins.failures]
+    notes += [(f"info: {name} skipped: {reason}", None) for name, reason in plugins.skipped.items()]
+    notes += [
+        (f"info: {name} disabled by SEGUE_DISABLE_PLUGINS", None) for name in plugins.disabled
+    ]
+    if not to_terminal():
+        # A pipe or a file: whole values (a long distribution name too), one line per plugin.
+        print("segue plugins")
+        print(
+            "\n".join(
+                plain_lines(
+                    HEADERS,
+                    ([*cells, ", ".join(hooks), "; ".join(reg)] for *cells, hooks, reg in rows),
+                )
+            )
+        )
+        for text, _style in notes:
+            print(text)
+        return
+    console = Console(soft_wrap=False)
+    table = Table(title="segue plugins", show_lines=False)
+    # One hook per line, never cut inside a name; built-ins by their short name (which
+    # SEGUE_DISABLE_PLUGINS takes too), so that the table fits 80 columns.
+    # A long plugin or distribution name folds (never cut: nothing is lost on a terminal).
+    longest_hook = max((len(h) for *_c, hooks, _r in rows for h in hooks), default=5)
+    table.add_column("plugin", overflow="fold", max_width=16)
+    table.add_column("version", overflow="fold", max_width=12)
+    table.add_column("source", overflow="fold", max_width=16)
+    table.add_column("hooks", no_wrap=True, min_width=longest_hook)
+    table.add_column("registered", overflow="fold")
+    for *cells, hooks, registered in rows:
+        table.add_row(*cells, "\n".join(hooks), "\n".join(registered))
+    console.print(table)
+    for text, style in notes:
+        console.print(text, markup=False, style=style)
+
+
+HEADERS = ("plugin", "version", "source", "hooks", "registered")
