@@ -302,6 +302,41 @@ async def test_origin_allowlist(tmp_path):
         assert info.value.response.status_code == 403
 
 
+async def test_a_dns_rebinding_page_is_not_of_the_servers_origin(tmp_path):
+    """evil.example made to resolve to this server's address: its page asks with Host and
+    Origin both evil.example, as its own origin would; the allowlist still refuses it."""
+    import socket
+
+    from websockets.exceptions import InvalidStatus
+
+    text = SCORE + "server:\n  origins: ['https://game.example']\n"
+    async with serve(tmp_path, text) as live:
+        port = int(live.http.rpartition(":")[2].rstrip("/"))
+        for name in ("evil.example", "evil.example.", "127.0.0.1.evil.example"):
+            page = {"Origin": f"http://{name}:{port}", "Host": f"{name}:{port}"}
+            status, _h, body = await get(f"{live.http}/api/score", headers=page)
+            assert status == 403 and json.loads(body)["code"] == "forbidden_origin", name
+        # The WebSocket as the browser opens it: to the name, over a socket to the server.
+        with (
+            socket.create_connection(("127.0.0.1", port)) as sock,
+            pytest.raises(InvalidStatus) as info,
+        ):
+            async with connect_raw(
+                f"ws://evil.example:{port}/ws", origin=f"http://evil.example:{port}", sock=sock
+            ):
+                pass
+        assert info.value.response.status_code == 403
+        # The server's own page at a name that always means this machine, or an address.
+        for name in (f"localhost:{port}", f"[::1]:{port}", f"127.0.0.1:{port}"):
+            page = {"Origin": f"http://{name}", "Host": name}
+            assert (await get(f"{live.http}/api/score", headers=page))[0] == 200, name
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            async with connect_raw(
+                f"ws://localhost:{port}/ws", origin=f"http://localhost:{port}", sock=sock
+            ) as ws:
+                assert (await recv_json(ws))["type"] == "welcome"
+
+
 async def test_cors_for_pages_of_allowed_origins(tmp_path):
     text = SCORE + "server:\n  origins: ['https://game.example']\n  tokens: [tok]\n"
     game = {"Origin": "https://game.example"}

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import gc
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -87,6 +88,20 @@ _FRAME_NAMES = {
     WSMsgType.PING: "ping_frame",
     WSMsgType.PONG: "pong_frame",
 }
+
+
+def names_this_host(host: str) -> bool:
+    """Whether a ``Host`` header reaches this machine whatever DNS says: an IP address
+    (v4, or v6 in brackets) or ``localhost`` (which browsers resolve to loopback), with
+    or without a port."""
+    name = host[1:].partition("]")[0] if host.startswith("[") else host.partition(":")[0]
+    if name.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -465,9 +480,12 @@ class SegueServer:
         origin = request.headers.get("Origin")
         if origin is None or origin in self._origins:
             return True
-        # A page this server served (the demo page) is of its own origin, not another one.
+        # A page this server served (the demo page) is of its own origin, not another one;
+        # but only where the Host names this machine, not any name: a DNS-rebinding page
+        # (evil.example made to resolve to 127.0.0.1) asks with Host evil.example, its own
+        # origin. A name of this server (behind a proxy) is listed in ``origins`` instead.
         host = request.headers.get("Host")
-        return host is not None and origin.partition("://")[2] == host
+        return host is not None and origin.partition("://")[2] == host and names_this_host(host)
 
     # --- WebSocket -------------------------------------------------------------------------
 
