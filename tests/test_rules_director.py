@@ -717,6 +717,22 @@ def test_every_decision_says_why_and_until_when():
     assert (d.reason, d.until) == ("cued", None)
 
 
+def test_tracks_stored_while_nothing_waits_leave_the_decision_as_it_was():
+    lib = full_library()
+    del lib["combat"]
+    d, _ = director(library=lib)
+    d.start(T0)
+    assert (d.reason, d.until) == ("cued", None)
+    # Another mood's tracks arrive: no wait ran, so none ended (no ``same_mood``).
+    lib["combat"] = [loop_track("combat")]
+    assert d.tracks_changed(T0 + 1.0) == []
+    assert (d.reason, d.until) == ("cued", None)
+    # A state change is a decision: the desire is the mood cued, nothing to do.
+    d.update(T0 + 2.0, set={"gold": 3})
+    assert (d.reason, d.until) == ("same_mood", None)
+    assert d.tracks_changed(T0 + 3.0) == [] and d.reason == "same_mood"
+
+
 def test_debounce_is_the_reason_when_it_ends_later_than_the_dwell():
     d, _ = director()
     d.start(T0)

@@ -59,6 +59,33 @@ async def test_watchers_see_state_sent_by_others(tmp_path: Path) -> None:
         assert heard == ["cue"]
 
 
+async def test_tracks_stored_for_another_room_leave_a_watchers_room_unsaid(
+    tmp_path: Path,
+) -> None:
+    """A track stored (another room's pending mood) changes nothing in a room where nothing
+    waits: its watchers get the new prefetch, and no ``room`` message (no state changed,
+    and no wait ended: ``same_mood`` would say one did)."""
+    async with (
+        serve(tmp_path, pregen=["explore", "combat", "victory"]) as live,
+        connect_raw(f"{live.ws}?session=calm&watch=state") as watcher,
+        connect_raw(f"{live.ws}?session=fight") as player,
+    ):
+        first = await joined(watcher)
+        room = next(m for m in first if m["type"] == "room")
+        assert (room["mood"], room["reason"]) == ("explore", "cued")
+        await joined(player)
+        danger = {"in_combat": True, "player.health": 0.1}
+        await player.send(json.dumps({"type": "state", "set": danger}))
+        assert (await recv_type(player, "pending"))["mood"] == "danger"
+        assert (await recv_type(player, "cue"))["mood"] == "danger"
+        heard = []
+        while not heard or heard[-1]["type"] != "prefetch":
+            heard.append(await recv_json(watcher))
+        assert [m["type"] for m in heard] == ["prefetch"]
+        assert "danger" in {t["mood"] for t in heard[0]["tracks"]}
+        await no_message(watcher, 0.3)
+
+
 async def test_watch_takes_state_only(tmp_path: Path) -> None:
     async with (
         serve(tmp_path) as live,

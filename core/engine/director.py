@@ -452,7 +452,14 @@ class Director:
         return self._layered(self._evaluate(now))
 
     def tracks_changed(self, now: float) -> list[Cue | Pending | Layers]:
-        """New tracks were stored: a mood that was pending may be cued now."""
+        """New tracks were stored: a mood that was pending may be cued now.
+
+        Only a wait for tracks is decided again: with no pending mood, stored tracks
+        change nothing, so the latest decision and its reason stay (a ``cued`` does not
+        turn into ``same_mood``, which says a wait ended, with no wait and no change).
+        """
+        if self._pending_said is None:
+            return []
         return self._layered(self._evaluate(now))
 
     def intensity(self, now: float) -> float | None:

@@ -441,17 +441,21 @@ class Session:
             msg["until"] = round(until, 6)
         return msg
 
-    def _tell_room(self) -> None:
-        """Send the room's state to its watchers when it (or the decision) changed,
-        whichever connection or HTTP call changed it."""
+    def _room_said(self) -> tuple[Any, ...]:
+        """What a ``room`` message says, to tell a change from no change."""
         director = self.director
-        told = (
+        return (
             getattr(director, "state", None),
             self.mood,
             director.desired,
             getattr(director, "reason", None),
             getattr(director, "until", None),
         )
+
+    def _tell_room(self) -> None:
+        """Send the room's state to its watchers when it (or the decision) changed,
+        whichever connection or HTTP call changed it."""
+        told = self._room_said()
         if told == self._room_told:
             return
         self._room_told = told
@@ -557,6 +561,9 @@ class Session:
             frames.append(("pending", frame_message(pending_message(pending))))
         if watch:
             frames.append(("room", frame_message(self.room_message())))
+            # What this watcher hears now; the others heard it already (every change is
+            # told to the watchers there are): the next change is news to all of them.
+            self._room_told = self._room_said()
         frames.append(("prefetch", self.manager.prefetch_frame(self)))
         return frames
 
