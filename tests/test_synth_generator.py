@@ -69,6 +69,34 @@ def test_impossible_requests_are_permanent_errors(tmp_path, fields, message):
         gen.check(req(prompt="calm", **fields))
 
 
+PLAN = {
+    "positive_global_styles": ["key of H"],
+    "negative_global_styles": [],
+    "sections": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"prompt": "calm harp at 400 BPM"}, "the prompt asks for 400 BPM; the synth plays 20 to"),
+        ({"prompt": "calm harp, 5 bpm"}, "the prompt asks for 5 BPM"),
+        ({"prompt": "calm harp in H minor"}, "the prompt asks for the key 'H minor', which names"),
+        ({"prompt": "calm, key of X"}, "the key 'X'"),
+        ({"prompt": "calm", "composition_plan": PLAN}, "the plan's styles ask for the key 'H'"),
+    ],
+)
+def test_a_tempo_or_key_the_prompt_asks_for_and_the_synth_cannot_play_is_refused(
+    tmp_path, fields, message
+):
+    # Before, each was silently replaced by a tempo or key of the synth's choosing.
+    gen = SynthGenerator({}, tmp_path)
+    with pytest.raises(PermanentError, match=message):
+        gen.check(req(**fields))
+    # The mood's own bpm and key win over the prompt's: then nothing is refused.
+    gen.check(req(bpm=90.0, key="B minor", **fields))
+
+
 async def test_generate_writes_a_float_wav_with_the_musical_facts(tmp_path):
     gen = SynthGenerator({}, tmp_path)
     out = await gen.generate(
@@ -125,6 +153,11 @@ def test_keys_in_prompts_need_a_real_key_not_an_article():
     assert key_in_prompt("music in A minor, slow") == parse_key("A minor")
     assert key_in_prompt("A minor skirmish") is None
     assert key_in_prompt("Gentle harp, 84 BPM, D major") == parse_key("D major")
+    # "key of G" (docs/generators.md): a note alone after "key of" or "key:", major.
+    assert key_in_prompt("calm harp in the key of G") == parse_key("G major")
+    assert key_in_prompt("calm, key: Bb, slow") == parse_key("Bb major")
+    assert key_in_prompt("key of F# dorian") == parse_key("F# dorian")
+    assert key_in_prompt("the key of Gold") is None
 
 
 def test_words_steer_tempo_mode_and_voices():

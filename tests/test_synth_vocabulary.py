@@ -31,7 +31,8 @@ harpsichord, steel drums, kalimba, music box, lute, hurdy-gurdy, erhu, shamisen,
 djembe, congas, bongos, tabla, castanets, tambourine, choir, whistle, theremin, 808,
 synth bass, frame-drum, hand drum, frame drums, hurdy gurdy, steel-drum, trumpets, tubas,
 bagpipe, conga, violas, upright bass, pan flute, recorder, ocarina, triangle, cowbell,
-maracas, clarinet, oboe, piccolo, dulcimer, bouzouki, woodblock, anvil, harp, fiddle"""
+maracas, clarinet, oboe, piccolo, dulcimer, bouzouki, woodblock, anvil, harp, fiddle, kit,
+drum kit"""
 NUMPY_VOICES = {"drone", "theremin", "synthbass", "lead", "arp", "chip", "chipbass"}
 KITS = set(KIT_WORDS) | {"drums"}
 

@@ -85,7 +85,13 @@ class SynthGenerator:
         return 0.0
 
     def check(self, request: GenerationRequest) -> None:
-        from segue.plugins.synth.words import parse_key
+        from segue.plugins.synth.words import (
+            MAX_BPM,
+            MIN_BPM,
+            parse_key,
+            tempo_in_prompt,
+            unreadable_key_in_prompt,
+        )
 
         where = f"mood {request.mood}"
         if not (MIN_DURATION_S <= request.duration_s <= MAX_DURATION_S):
@@ -100,6 +106,23 @@ class SynthGenerator:
                 f"{where}: cannot read key {request.key!r} (write e.g. 'D major', 'F# minor', "
                 "'Bb dorian')"
             )
+        # What the prompt (or the plan's styles) asks for where the mood's fields do not
+        # say: refused as the fields would be, never silently replaced by a guess.
+        plan = request.composition_plan if isinstance(request.composition_plan, dict) else {}
+        styles = " ".join(s for s in plan.get("positive_global_styles") or [] if isinstance(s, str))
+        for text, what in ((request.prompt or "", "prompt asks"), (styles, "plan's styles ask")):
+            tempo = tempo_in_prompt(text)
+            if request.bpm is None and tempo is not None and not (MIN_BPM <= tempo <= MAX_BPM):
+                raise PermanentError(
+                    f"{where}: the {what} for {tempo:g} BPM; the synth plays "
+                    f"{MIN_BPM:g} to {MAX_BPM:g} BPM"
+                )
+            bad = None if request.key else unreadable_key_in_prompt(text)
+            if bad is not None:
+                raise PermanentError(
+                    f"{where}: the {what} for the key {bad!r}, which names no note A-G "
+                    "(write e.g. 'in B minor', 'key of G'; German H is B)"
+                )
         if request.stinger is False and request.bpm is not None:
             bar_s = 4 * 60.0 / request.bpm
             if request.duration_s < bar_s / 2:

@@ -56,7 +56,20 @@ _KEY_PROMPT = re.compile(
     rf"(?P<pre>\b(?:[Ii]n|[Kk]ey\s+of|[Kk]ey:?)\s+)?(?<![\w#])(?P<note>[A-G])(?P<acc>{_ACC})?"
     rf"[\s-]+(?P<mode>(?i:{_MODE_WORDS}))\b"
 )
-_BPM = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
+# After "key of" or "key:" a note alone is a key ("key of G": G major).
+_KEY_OF = re.compile(
+    rf"\b[Kk]ey(?:\s+of|:)\s+(?P<note>[A-G])(?P<acc>{_ACC})?"
+    rf"(?:[\s-]+(?P<mode>(?i:{_MODE_WORDS})))?(?![\w#♯♭])"
+)
+# What is written as a key but names no note ("in H minor", German for B minor; "key of X").
+_NOT_A_NOTE = r"[H-Z](?:#|♯|♭|b)?"
+_BAD_KEY_PROMPT = re.compile(
+    rf"\b(?:[Ii]n\s+(?P<in>{_NOT_A_NOTE}[\s-]+(?i:{_MODE_WORDS}))"
+    rf"|[Kk]ey(?:\s+of|:)\s+(?P<of>{_NOT_A_NOTE}(?:[\s-]+(?i:{_MODE_WORDS}))?)"
+    rf"|(?P<h>H[\s-]+(?i:major|minor)))(?![\w#♯♭])"
+)
+_BPM = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
+MIN_BPM, MAX_BPM = 20.0, 300.0  # the score's range for a mood's bpm
 
 
 @dataclass(frozen=True)
@@ -101,15 +114,34 @@ def key_in_prompt(prompt: str) -> Key | None:
         tonic = (NOTE_PC[m.group("note").lower()] + _accidental(m.group("acc"))) % 12
         mode_word = re.sub(r"\s+", " ", m.group("mode")).lower()
         return Key(tonic, MODE_ALIASES[mode_word])
+    m = _KEY_OF.search(prompt or "")
+    if m:
+        tonic = (NOTE_PC[m.group("note").lower()] + _accidental(m.group("acc"))) % 12
+        mode_word = re.sub(r"\s+", " ", m.group("mode") or "major").lower()
+        return Key(tonic, MODE_ALIASES[mode_word])
     return None
 
 
-def bpm_in_prompt(prompt: str) -> float | None:
+def unreadable_key_in_prompt(prompt: str) -> str | None:
+    """A key the prompt asks for that names no note A-G ("in H minor", "key of X"), as
+    written, or None."""
+    m = _BAD_KEY_PROMPT.search(prompt or "")
+    if m is None:
+        return None
+    return " ".join((m.group("in") or m.group("of") or m.group("h")).split())
+
+
+def tempo_in_prompt(prompt: str) -> float | None:
+    """The tempo the prompt asks for ("120 BPM"), in range or not, or None."""
     m = _BPM.search(prompt or "")
-    if m:
-        bpm = float(m.group(1))
-        if 20 <= bpm <= 300:
-            return bpm
+    return float(m.group(1)) if m else None
+
+
+def bpm_in_prompt(prompt: str) -> float | None:
+    """The prompt's tempo when the synth can play it (``MIN_BPM`` to ``MAX_BPM``)."""
+    bpm = tempo_in_prompt(prompt)
+    if bpm is not None and MIN_BPM <= bpm <= MAX_BPM:
+        return bpm
     return None
 
 
@@ -539,6 +571,8 @@ INSTRUMENT_WORDS = {
     "808": "drums",
     "808s": "drums",
     "drum machine": "drums",
+    "drum kit": "drums",
+    "kit": "drums",
     "snare drum": "drums",
     "kick drum": "drums",
     "bass drum": "drums",
