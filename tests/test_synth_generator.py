@@ -188,3 +188,46 @@ def test_variants_keep_tempo_and_key():
     a = compose(req(prompt="mysterious cave", variant=0))
     b = compose(req(prompt="mysterious cave", variant=1))
     assert (a.bpm, a.key, a.bars) == (b.bpm, b.key, b.bars)
+
+
+def damaged_sf3(path):
+    """pretty_midi's TimGM6mb.sf2 with every sample marked Ogg Vorbis (SF3): what a
+    SoundFont with damaged compressed samples gives its reader (headers fine, no sample
+    decodes)."""
+    import struct
+
+    from segue.plugins.synth.soundfont import _chunks, bundled_soundfont
+
+    data = bytearray(bundled_soundfont().read_bytes())
+    top = _chunks(data, 12, len(data))
+    p_off, p_size = top["LIST:pdta"]
+    off, size = _chunks(data, p_off + 4, p_off + p_size)["shdr"]
+    for rec in range(off, off + size - 46 + 1, 46):  # sampleType: the record's last field
+        (kind,) = struct.unpack_from("<H", data, rec + 44)
+        struct.pack_into("<H", data, rec + 44, kind | 0x10)
+    path.write_bytes(bytes(data))
+    return path
+
+
+async def test_a_soundfont_whose_samples_do_not_decode_is_one_line_naming_file_and_sample(
+    tmp_path,
+):
+    # Before: "generator synth raised LibsndfileError: Error opening <_io.BytesIO object
+    # at 0x…>: Format not recognised." (no file, no sample).
+    sf3 = damaged_sf3(tmp_path / "damaged.sf3")
+    gen = SynthGenerator({"soundfont": str(sf3)}, tmp_path / ".segue")
+    with pytest.raises(PermanentError) as info:
+        await gen.generate(req(prompt="calm harp", duration_s=4.0), tmp_path / "work")
+    message = str(info.value)
+    assert message.startswith(f"mood m: soundfont {sf3}: sample ")
+    assert "cannot be decoded: " in message and "\n" not in message
+
+
+def test_soundfont_option_words_and_a_folder(tmp_path):
+    auto = SynthGenerator({}, tmp_path).audio_params()["soundfont"]
+    # "auto" in any case, as "none" is (before, "AUTO" was looked for as a file).
+    assert SynthGenerator({"soundfont": "AUTO"}, tmp_path).audio_params()["soundfont"] == auto
+    assert SynthGenerator({"soundfont": "None"}, tmp_path).audio_params()["soundfont"] == "none"
+    (tmp_path / "sounds.sf2").mkdir()
+    with pytest.raises(ConfigError, match=r"'sounds.sf2': a folder, not a file \("):
+        SynthGenerator({"soundfont": "sounds.sf2"}, tmp_path / ".segue")

@@ -198,8 +198,13 @@ class SynthGenerator:
         return out
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
+        from segue.plugins.synth.soundfont import SoundFontError
+
         self.check(request)
-        return await asyncio.to_thread(self._render, request, Path(workdir))
+        try:
+            return await asyncio.to_thread(self._render, request, Path(workdir))
+        except SoundFontError as e:  # a damaged SoundFont: another attempt reads the same
+            raise PermanentError(f"mood {request.mood}: soundfont {e}") from None
 
     async def aclose(self) -> None:
         return None
@@ -213,7 +218,7 @@ def _soundfont(value: Any, state_dir: Path | None) -> Path | None:
 
     if value is None or value is False or (isinstance(value, str) and value.lower() == "none"):
         return None
-    if value == "auto":
+    if isinstance(value, str) and value.strip().lower() == "auto":  # as "none": any case
         return find_soundfont()
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(
@@ -222,6 +227,8 @@ def _soundfont(value: Any, state_dir: Path | None) -> Path | None:
     path = Path(value).expanduser()
     if not path.is_absolute() and state_dir is not None:
         path = state_dir.parent / path
+    if path.is_dir():
+        raise ConfigError(f"generator synth: soundfont {value!r}: a folder, not a file ({path})")
     if not path.is_file():
         raise ConfigError(f"generator synth: soundfont {value!r}: no such file ({path})")
     return path

@@ -255,9 +255,17 @@ class SoundFont:
         if h.compressed:  # SF3: an Ogg Vorbis stream; loop points count from its start
             import soundfile as sf
 
-            data, _ = sf.read(
-                io.BytesIO(self._map[off + h.start : off + h.end]), dtype="float32", always_2d=True
-            )
+            try:
+                data, _ = sf.read(
+                    io.BytesIO(self._map[off + h.start : off + h.end]),
+                    dtype="float32",
+                    always_2d=True,
+                )
+            except (sf.LibsndfileError, RuntimeError, ValueError) as e:  # a damaged file
+                reason = str(e).rpartition(": ")[2] or type(e).__name__
+                raise SoundFontError(
+                    f"{self.path}: sample {index} ({h.name!r}) cannot be decoded: {reason}"
+                ) from None
             data = np.ascontiguousarray(data[:, 0])
             loop = (h.loop_start, h.loop_end)
         else:
