@@ -123,10 +123,13 @@ def owner_pid(url: str, room: str) -> int | None:
     return int(value.split("-")[0]) if value else None
 
 
-# A debounce long enough that the wait is still on when the test looks at it.
+# Into combat: a short debounce, then combat's track is generated (pending). Out of it: a
+# debounce long enough that the wait is still on when the test looks at it.
 WAIT_SCORE = SCORE.replace(
     "transitions:\n",
-    "transitions:\n  - {{from: explore, to: combat, at: next_beat, debounce_ms: 60000}}\n",
+    "transitions:\n"
+    "  - {{from: explore, to: combat, at: next_beat, debounce_ms: 1000}}\n"
+    "  - {{from: combat, to: explore, at: next_beat, debounce_ms: 60000}}\n",
 )
 
 
@@ -270,42 +273,62 @@ async def message_of(ws: Any, kind: str, check: Any = None, timeout: float = 20.
             return msg
 
 
+async def until_playing(cue: dict[str, Any]) -> None:
+    """Wait until ``cue`` plays: transitions are looked up from the mood playing (before
+    anything plays only ``*`` sources match, docs/timing.md), so a state sent earlier
+    would meet another transition."""
+    await asyncio.sleep(max(0.0, cue["start_at"] - time.time()) + 0.05)
+
+
+async def waits_until_cue(ws: Any, mood: str, timeout: float = 60.0) -> tuple[list, list, dict]:
+    """The ``decision`` and ``room`` messages before the next cue of ``mood``, and the cue."""
+    deadline = time.monotonic() + timeout
+    decisions: list[dict[str, Any]] = []
+    rooms: list[dict[str, Any]] = []
+    while True:
+        msg = await recv_json(ws, timeout=max(0.1, deadline - time.monotonic()))
+        if msg["type"] == "decision":
+            decisions.append(msg)
+        elif msg["type"] == "room":
+            rooms.append(msg)
+        elif msg["type"] == "cue" and msg["mood"] == mood:
+            return decisions, rooms, msg
+
+
 @pytest.mark.parametrize("cluster", [WAIT_SCORE], indirect=True, ids=["debounce"])
 async def test_decisions_room_state_and_states_sent_to_a_dying_owner(cluster):
     redis_server, (a, b, c) = cluster
     async with connect_raw(a.ws("w")) as ca:
-        await next_cue(ca, 60)  # A owns the room (first there)
+        explore = await next_cue(ca, 60)  # A owns the room (first there)
         assert owner_pid(redis_server.url, "w") == a.proc.pid
         async with (
             connect_raw(b.ws("w") + "&watch=state") as cb,
             connect_raw(c.ws("w")) as cc,
         ):
             await asyncio.gather(next_cue(cb), next_cue(cc))
-            # A state to the owner: the mood it wants is generated (pending), then must
-            # persist (debounce). Every process's clients are told the same waits, and the
-            # watcher on B sees the room's new state.
+            await until_playing(explore)
+            # A state to the owner: the mood it wants must persist (debounce), then its
+            # track is generated (pending), then it is cued. Every process's clients are
+            # told the same waits, in the same order, and the watcher on B sees the room's
+            # new state.
             await ca.send(json.dumps({"type": "state", "set": {"in_combat": True, "hp": 3}}))
-            told = await asyncio.gather(*(message_of(ws, "decision") for ws in (ca, cb, cc)))
-            assert (told[0]["reason"], told[0]["desired"]) == ("pending", "combat")
-            # The other processes follow the owner's snapshots: when the 4 s track is made
-            # before a busy process reads the snapshot that said pending, it reads the next.
-            assert {(d["reason"], d["desired"]) for d in told[1:]} <= {
-                ("pending", "combat"),
-                ("debounce", "combat"),
-            }
-
-            async def debounce(ws: Any, first: dict) -> dict:
-                if first["reason"] == "debounce":
-                    return first
-                return await message_of(ws, "decision", lambda m: m["reason"] == "debounce", 60)
-
-            told = await asyncio.gather(
-                *(debounce(*pair) for pair in zip((ca, cb, cc), told, strict=True))
-            )
-            assert len({(d["desired"], d["until"]) for d in told}) == 1
-            room = await message_of(cb, "room", lambda m: m["state"].get("hp") == 3)
+            heard = await asyncio.gather(*(waits_until_cue(ws, "combat") for ws in (ca, cb, cc)))
+            waits = [[(d["reason"], d["desired"], d.get("until")) for d in h[0]] for h in heard]
+            until = waits[0][0][2]
+            assert waits[0] == [("debounce", "combat", until), ("pending", "combat", None)]
+            assert waits[1] == waits[2] == waits[0]
+            assert len({(h[2]["seq"], h[2]["start_at"]) for h in heard}) == 1
+            room = next(m for m in heard[1][1] if m["state"].get("hp") == 3)
             assert room["state"] == {"in_combat": True, "hp": 3}
-            assert (room["reason"], room["until"]) == ("debounce", told[0]["until"])
+            assert (room["reason"], room["until"]) == ("debounce", until)
+            assert [m["reason"] for m in heard[1][1]][-1] == "pending"
+
+            # Out of combat: a 60 s debounce, told everywhere with one ``until``.
+            await until_playing(heard[0][2])
+            await ca.send(json.dumps({"type": "state", "set": {"in_combat": False}}))
+            told = await asyncio.gather(*(message_of(ws, "decision") for ws in (ca, cb, cc)))
+            assert len({(d["reason"], d["desired"], d["until"]) for d in told}) == 1
+            assert (told[0]["reason"], told[0]["desired"]) == ("debounce", "explore")
 
             # The owner freezes, then dies: states sent meanwhile to the other two (over
             # WebSocket and HTTP) wait in the room's inbox and the next owner applies them.
@@ -313,7 +336,7 @@ async def test_decisions_room_state_and_states_sent_to_a_dying_owner(cluster):
             await cb.send(json.dumps({"type": "state", "set": {"hp": 2}}))
             async with aiohttp.ClientSession() as http:
                 r = await http.post(
-                    c.http("/api/sessions/w/state"), json={"set": {"in_combat": False}}
+                    c.http("/api/sessions/w/state"), json={"set": {"in_combat": True}}
                 )
                 assert r.status == 200, await r.text()
             a.proc.send_signal(signal.SIGKILL)
@@ -322,7 +345,7 @@ async def test_decisions_room_state_and_states_sent_to_a_dying_owner(cluster):
             seen: dict[str, dict[str, Any]] = {}
             while len(seen) < 2:
                 msg = await recv_json(cb, 20)
-                if msg["type"] == "room" and msg["state"] == {"in_combat": False, "hp": 2}:
+                if msg["type"] == "room" and msg["state"] == {"in_combat": True, "hp": 2}:
                     seen["room"] = msg
                 elif msg["type"] == "decision" and msg["reason"] == "same_mood":
                     seen["decision"] = msg
@@ -330,11 +353,11 @@ async def test_decisions_room_state_and_states_sent_to_a_dying_owner(cluster):
             assert owner_pid(redis_server.url, "w") in (b.proc.pid, c.proc.pid)
             room = seen["room"]
             assert (room["mood"], room["desired"], room["reason"]) == (
-                "explore",
-                "explore",
+                "combat",
+                "combat",
                 "same_mood",
             )
-            assert seen["decision"]["desired"] == end["desired"] == "explore"
+            assert seen["decision"]["desired"] == end["desired"] == "combat"
 
 
 async def test_a_forward_whose_write_failed_is_sent_when_redis_is_back(tmp_path):
