@@ -396,6 +396,113 @@ async def test_a_forward_whose_write_failed_is_sent_when_redis_is_back(tmp_path)
         server.stop()
 
 
+class Heard:
+    """A connection of a follower's session that keeps the messages sent to it."""
+
+    def __init__(self) -> None:
+        self.session: Any = None
+        self.watch = False
+        self.closed = False
+        self.messages: list[dict[str, Any]] = []
+
+    def send(self, frame: bytes) -> bool:
+        size = frame[1] & 0x7F  # a server's text frame: unmasked, length then payload
+        self.messages.append(json.loads(frame[{126: 4, 127: 10}.get(size, 2) :]))
+        return True
+
+    async def heard(self, kind: str, check: Any, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in self.messages:
+                if msg["type"] == kind and check(msg):
+                    return msg
+            assert time.monotonic() < deadline, f"no {kind} in {self.messages}"
+            await asyncio.sleep(0.01)
+
+
+async def test_a_publication_the_lease_poll_read_first_is_still_passed_on(tmp_path):
+    """A follower whose lease poll reads the owner's newer snapshot before pub/sub brings
+    its publication still passes on what that publication carries (a pending notice, the
+    wait it told): the poll leaves it to pub/sub, and applies a snapshot only when pub/sub
+    lost it. The owner is played by the test (its snapshots from a real Director)."""
+    import redis
+
+    from segue.core.engine.director import Director
+    from segue.core.server.metrics import Metrics
+    from segue.core.server.rooms_redis import RedisRooms
+    from segue.core.server.sessions import SessionManager
+
+    require_redis()
+    server = RedisServer(tmp_path / "redis").start()
+    path = tmp_path / "adaptive_score.yaml"
+    path.write_text(SCORE.format(url=server.url))
+    from segue.core.score import load_score
+
+    score = load_score(path)
+    manager = SessionManager(score, lambda mood: (), Metrics(lambda: 0, lambda: 0, lambda: 0))
+    rooms = manager.rooms = RedisRooms(server.url, "t", manager, ttl_s=60)
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    owner = Director("r", score, lambda mood: (), lead_s=0.2)
+    version = 0
+
+    def publish(out: list[Any], *, write: bool = True, send: bool = True) -> str:
+        """The owner's snapshot (written) and its publication (sent): its text."""
+        nonlocal version
+        version += 1
+        snap = {"p": "other", "e": 1, "v": version, "in": "0-0", "d": owner.snapshot()}
+        snap["pm"] = owner.desired if owner.reason == "pending" else None
+        messages = [o.to_message() for o in out]
+        pub = json.dumps({"p": "other", "e": 1, "v": version, "out": messages, "s": snap})
+        if write:
+            client.set("t:room:r:snap", json.dumps(snap))
+        if send:
+            client.publish("t:room:r:out", pub)
+        return pub
+
+    try:
+        client.set("t:room:r:lease", "other:1", px=60_000)  # the room is owned elsewhere
+        publish(owner.start(time.time()))  # pending explore
+        await rooms.start()
+        lease_task = next(t for t in rooms._tasks if t.get_name() == "segue-rooms-lease")
+        lease_task.cancel()  # the test runs the polls
+        session, _ = manager.get_or_create("r")
+        conn = Heard()
+        manager.attach(session, conn)  # type: ignore[arg-type]
+        link = session.room
+        deadline = time.monotonic() + 10
+        while link.keys["out"] not in rooms._listening:
+            assert time.monotonic() < deadline, "the follower did not subscribe"
+            await asyncio.sleep(0.01)
+        await rooms._lease_round([link])  # subscribed: it joins from the snapshot
+        assert link.ready and link.version == 1
+        await conn.heard("decision", lambda m: m["reason"] == "pending")
+
+        # The owner changes the room; the poll reads the snapshot before pub/sub brings
+        # the publication. It is left to pub/sub, which passes it on whole.
+        outputs = owner.update(time.time(), {"in_combat": True})  # pending combat
+        pub = publish(outputs, send=False)
+        await rooms._lease_round([link])
+        assert link.version == 1
+        client.publish("t:room:r:out", pub)
+        await conn.heard("pending", lambda m: m["mood"] == "combat")
+        told = await conn.heard("decision", lambda m: m["desired"] == "combat")
+        assert told["reason"] == "pending"
+        assert link.version == 2
+
+        # A publication lost (never sent): the poll after next applies the snapshot.
+        owner.update(time.time(), {"in_combat": False})
+        publish([], send=False)
+        await rooms._lease_round([link])
+        assert link.version == 2  # one poll: maybe on its way
+        await rooms._lease_round([link])
+        assert link.version == 3
+        await conn.heard("decision", lambda m: m["desired"] == "explore")
+    finally:
+        await rooms.close()
+        client.close()
+        server.stop()
+
+
 def test_a_redis_cluster_is_refused_on_one_line(tmp_path):
     """Rooms need one Redis: a cluster URL, or a Cluster node, is a clear error at start."""
     from redis_support import REDIS_SERVER, free_cluster_port

@@ -21,7 +21,10 @@ fencing epoch and Centrifugo's last-value snapshot:
 
 A process that has clients in a room and does not own it tries to take the lease every
 ``POLL_S``: when the owner dies the lease expires after ``LEASE_MS`` and the room goes on
-from the snapshot within ``LEASE_MS + POLL_S``. The Director stays pure (core/engine);
+from the snapshot within ``LEASE_MS + POLL_S``. The attempt also reads the snapshot, but a
+follower applies it only where pub/sub cannot bring it (``_poll_follows``): pub/sub brings
+every publication in order with what it carried, and a snapshot applied ahead of it would
+drop those. The Director stays pure (core/engine);
 this module is the I/O around it.
 
 Redis unreachable: the owner's rooms run on in its process (timers, cues to its own
@@ -139,7 +142,17 @@ class RoomUnavailable(Exception):
 class RoomLink:
     """This process's side of one shared room."""
 
-    __slots__ = ("epoch", "in_id", "keys", "lease_value", "owner", "ready", "session", "version")
+    __slots__ = (
+        "epoch",
+        "in_id",
+        "keys",
+        "lease_value",
+        "owner",
+        "polled",
+        "ready",
+        "session",
+        "version",
+    )
 
     def __init__(self, session: Session, prefix: str) -> None:
         self.session = session
@@ -157,6 +170,8 @@ class RoomLink:
         self.lease_value = ""
         self.in_id = "0-0"  # the last inbox entry applied (owner)
         self.ready = False  # has a Director state: started here or restored
+        # (epoch, version) of a snapshot the lease poll read and left to pub/sub, or None
+        self.polled: tuple[int, int] | None = None
 
     def __repr__(self) -> str:
         return f"RoomLink({self.session.id!r}, owner={self.owner}, epoch={self.epoch})"
@@ -193,6 +208,7 @@ class RedisRooms:
         self._queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._wake = asyncio.Event()
         self._subs_dirty = asyncio.Event()
+        self._listening: set[str] = set()  # channels whose subscription Redis confirmed
         self._closed = False
         self._grace_until = 0.0
 
@@ -454,6 +470,7 @@ class RedisRooms:
             self.round_trips += 1
             await self._redis.ping()
             return
+        listening = set(self._listening)  # confirmed before the snapshots below are read
         pipe = self._redis.pipeline(transaction=False)
         for link in links:
             k = link.keys
@@ -494,8 +511,36 @@ class RedisRooms:
             snap = json.loads(raw) if raw else None
             if epoch:
                 self._took(link, epoch, snap, now)
-            elif snap is not None:
+            elif snap is not None and self._poll_follows(link, snap, link.keys["out"] in listening):
                 self._follow(link, snap, [], now)
+
+    @staticmethod
+    def _poll_follows(link: RoomLink, snap: dict[str, Any], listening: bool) -> bool:
+        """Whether the lease poll applies the owner's snapshot it read, or leaves it to
+        pub/sub (``listening``: this process's subscription to the room was confirmed
+        before the snapshot was read).
+
+        Pub/sub brings every publication in order, with the messages it carries (cues,
+        stingers, pending notices) and its decision. A snapshot applied here first would
+        make its publication, and any older one still on its way, look already seen:
+        those would be dropped, and a wait the room went through (a pending superseded
+        by the debounce after it) never told. So the poll applies a newer snapshot only
+        when pub/sub cannot bring it: not subscribed yet (a joiner waits for the
+        subscription, which wakes the poll, so that nothing published after the snapshot
+        is lost), or behind what the previous poll saw (a publication lost).
+        """
+        key = (snap["e"], snap["v"])
+        mine = (link.epoch, link.version)
+        if link.ready and key <= mine:
+            link.polled = None
+            return False  # seen already
+        polled = link.polled
+        if link.ready:
+            follow = not listening or (polled is not None and polled > mine)
+        else:
+            follow = listening or polled is not None
+        link.polled = None if follow else key
+        return follow
 
     def _took(self, link: RoomLink, epoch: int, snap: dict[str, Any] | None, now: float) -> None:
         """This process just took the room's lease (a new epoch)."""
@@ -623,7 +668,9 @@ class RedisRooms:
                 await asyncio.sleep(POLL_S)
 
     async def _subscribe_loop(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        # Subscription confirmations are read: the lease poll leaves what a confirmed
+        # subscription brings to it (see _poll_follows).
+        pubsub = self._redis.pubsub()
         subscribed: dict[str, str] = {}
         own = _dumps({"p": self.proc})[:-1] + ","  # how this process's publications begin
         try:
@@ -638,6 +685,7 @@ class RedisRooms:
                         await pubsub.subscribe(*add)
                     if drop:
                         await pubsub.unsubscribe(*drop)
+                        self._listening.difference_update(drop)
                     subscribed = wanted
                 if not subscribed:
                     await self._subs_dirty.wait()
@@ -649,7 +697,16 @@ class RedisRooms:
                     # Redis answers: back (the lease loop may not have seen it yet, and a
                     # client that hears the catch-up cue may send a state at once).
                     self._healthy()
-                if message.get("type") != "message":
+                kind = message.get("type")
+                if kind == "subscribe":
+                    channel = message["channel"]
+                    if channel in subscribed:
+                        self._listening.add(channel)
+                        link = self.links.get(subscribed[channel])
+                        if link is not None and not link.ready:
+                            self._wake.set()  # a joiner: the poll follows the room now
+                    continue
+                if kind != "message":
                     continue
                 link = self.links.get(subscribed.get(message["channel"], ""))
                 if link is None or link.owner:
@@ -660,5 +717,6 @@ class RedisRooms:
                 pub = json.loads(data)
                 self._follow(link, pub["s"], pub["out"], time.time())
         finally:
+            self._listening.clear()
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
