@@ -24,8 +24,7 @@ A process that has clients in a room and does not own it tries to take the lease
 from the snapshot within ``LEASE_MS + POLL_S``. The attempt also reads the snapshot, but a
 follower applies it only where pub/sub cannot bring it (``_poll_follows``): pub/sub brings
 every publication in order with what it carried, and a snapshot applied ahead of it would
-drop those. The Director stays pure (core/engine);
-this module is the I/O around it.
+drop those. The Director stays pure (core/engine); this module is the I/O around it.
 
 Redis unreachable: the owner's rooms run on in its process (timers, cues to its own
 clients); other processes' clients of those rooms hear nothing new, and states sent to a
