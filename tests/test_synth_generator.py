@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -190,10 +191,9 @@ def test_variants_keep_tempo_and_key():
     assert (a.bpm, a.key, a.bars) == (b.bpm, b.key, b.bars)
 
 
-def damaged_sf3(path):
-    """pretty_midi's TimGM6mb.sf2 with every sample marked Ogg Vorbis (SF3): what a
-    SoundFont with damaged compressed samples gives its reader (headers fine, no sample
-    decodes)."""
+def damaged(path, chunk, record, field, value):
+    """pretty_midi's TimGM6mb.sf2 with the ``field`` (byte offset, "<H" or "<I") of every
+    ``record``-byte record of the preset-data ``chunk`` set by ``value(old)``."""
     import struct
 
     from segue.plugins.synth.soundfont import _chunks, bundled_soundfont
@@ -201,12 +201,19 @@ def damaged_sf3(path):
     data = bytearray(bundled_soundfont().read_bytes())
     top = _chunks(data, 12, len(data))
     p_off, p_size = top["LIST:pdta"]
-    off, size = _chunks(data, p_off + 4, p_off + p_size)["shdr"]
-    for rec in range(off, off + size - 46 + 1, 46):  # sampleType: the record's last field
-        (kind,) = struct.unpack_from("<H", data, rec + 44)
-        struct.pack_into("<H", data, rec + 44, kind | 0x10)
+    off, size = _chunks(data, p_off + 4, p_off + p_size)[chunk]
+    offset, fmt = field
+    for rec in range(off, off + size - record + 1, record):
+        (old,) = struct.unpack_from(fmt, data, rec + offset)
+        struct.pack_into(fmt, data, rec + offset, value(old))
     path.write_bytes(bytes(data))
     return path
+
+
+def damaged_sf3(path):
+    """Every sample marked Ogg Vorbis (SF3): what a SoundFont with damaged compressed
+    samples gives its reader (headers fine, no sample decodes)."""
+    return damaged(path, "shdr", 46, (44, "<H"), lambda kind: kind | 0x10)
 
 
 async def test_a_soundfont_whose_samples_do_not_decode_is_one_line_naming_file_and_sample(
@@ -231,3 +238,22 @@ def test_soundfont_option_words_and_a_folder(tmp_path):
     (tmp_path / "sounds.sf2").mkdir()
     with pytest.raises(ConfigError, match=r"'sounds.sf2': a folder, not a file \("):
         SynthGenerator({"soundfont": "sounds.sf2"}, tmp_path / ".segue")
+
+
+@pytest.mark.parametrize(
+    ("chunk", "record", "field", "value"),
+    [
+        # Instruments whose zones reach past the zone list (was an IndexError).
+        ("inst", 22, (20, "<H"), lambda bag: bag + 1500),
+        # Samples with no frames, their end at their start (was a numpy broadcast error).
+        ("shdr", 46, (24, "<I"), lambda end: 0),
+    ],
+)
+async def test_damaged_soundfont_headers_fall_back_to_the_numpy_voices(
+    tmp_path, chunk, record, field, value
+):
+    sf2 = damaged(tmp_path / "damaged.sf2", chunk, record, field, value)
+    gen = SynthGenerator({"soundfont": str(sf2)}, tmp_path / ".segue")
+    out = await gen.generate(req(prompt="harp, strings and drums", duration_s=3.0), tmp_path)
+    audio, _rate = sf.read(out.path)
+    assert np.isfinite(audio).all() and float(np.sqrt(np.mean(audio**2))) > 0.01

@@ -130,7 +130,8 @@ def _zones(
     """(global zone's generators, [each zone's generators]) of bags [first, last)."""
     zones: list[dict[int, int]] = []
     glob: dict[int, int] = {}
-    for b in range(first, last):
+    # A damaged header's bag indices past the list give fewer zones, not an IndexError.
+    for b in range(first, min(last, len(bags) - 1)):
         g0, g1 = bags[b][0], bags[b + 1][0]
         z: dict[int, int] = {}
         for op, lo, hi in gens[g0:g1]:
@@ -223,7 +224,7 @@ class SoundFont:
                 vels = _intersect(g.get(VEL_RANGE, (0, 127)), pg.get(VEL_RANGE, (0, 127)))
                 if keys[0] > keys[1] or vels[0] > vels[1]:
                     continue
-                if not 0 <= g[SAMPLE_ID] < len(self.samples):
+                if not 0 <= g[SAMPLE_ID] < len(self.samples) or not self._playable(g[SAMPLE_ID]):
                     continue
                 for op, amount in pg.items():
                     if op not in NOT_ADDITIVE:
@@ -231,6 +232,15 @@ class SoundFont:
                 preset.zones.append(Zone(keys, vels, g[SAMPLE_ID], g))
         self._presets[(bank, program)] = preset
         return preset
+
+    def _playable(self, index: int) -> bool:
+        """Whether sample ``index`` has frames in the file: a damaged header's (empty, or
+        past the sample data) is left out, so its notes fall back as a missing preset's."""
+        h = self.samples[index]
+        if h.compressed:
+            return h.end - h.start > 0
+        size = self._smpl[1] // 2
+        return min(h.end, size) - min(h.start, size) >= 2
 
     def sample(self, index: int, low_cut: float = 0.0) -> tuple[np.ndarray, int, int]:
         """(float32 data, loop start, loop end) of sample ``index``, decoded once; with
@@ -242,7 +252,8 @@ class SoundFont:
                 width = max(2, round(0.75 * self.samples[index].rate / low_cut))
                 smooth = _box(data, width)
                 cut = data.copy()
-                cut[: len(data) - width // 2] -= smooth[width // 2 :]
+                kept = max(0, len(data) - width // 2)  # none for a sample shorter than that
+                cut[:kept] -= smooth[width // 2 : width // 2 + kept]
                 got = (cut, a, b)
                 with self._lock:
                     self._decoded[(index, low_cut)] = got
@@ -420,7 +431,8 @@ def _box(x: np.ndarray, width: int) -> np.ndarray:
         return out
     c = np.cumsum(x, dtype=np.float64)
     out = np.empty_like(x)
-    out[:width] = c[:width] / np.arange(1, width + 1)
+    head = min(width, len(x))  # a sample shorter than the window (a damaged header's)
+    out[:head] = c[:head] / np.arange(1, head + 1)
     out[width:] = (c[width:] - c[:-width]) / width
     return out
 
