@@ -3,6 +3,7 @@ And every command that reads a score says in ``--help`` what SCORE defaults to."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,24 @@ def test_init_writes_a_starter_that_validates(
     director = Director("s", score, lambda mood: ())
     assert [p.mood for p in director.start(0.0)] == ["explore"]
     assert score.events["enemy_defeated"].stinger == "victory"
+
+
+def test_the_starters_plan_lists_no_word_the_synth_ignores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A new user's first `segue plan` (before: "explore: synth ignores the words:
+    # unhurried", "victory: synth ignores the words: short").
+    monkeypatch.chdir(tmp_path)
+    assert main(["init"]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["generator"] == "synth"
+    assert {r["mood"]: r["ignored_words"] for r in doc["requests"]} == {
+        "explore": [],
+        "combat": [],
+        "victory": [],
+    }
 
 
 def test_init_refuses_to_overwrite(

@@ -405,6 +405,7 @@ TEMPO_WORDS = {
     "quick": 144,
     "rapid": 160,
     "leisurely": 76,
+    "unhurried": 76,
     "laid-back": 84,
 }
 
@@ -1034,7 +1035,7 @@ FILLER = frozenset(
     like some very more less much few no not never avoid music track song tune score
     theme loop seamless sound sounds feel feeling style game soundtrack background piece
     instrumental vocals vocal singing voice bpm key major minor mode tempo beat beats
-    sharp flat cinematic""".split()  # noqa: SIM905
+    sharp flat cinematic short brief""".split()  # noqa: SIM905 (length: duration_s says it)
 )
 
 
