@@ -218,3 +218,25 @@ async def test_loop_length_is_the_nearest_whole_number_of_bars(tmp_path, duratio
 
 def test_the_24_keys_read_back():
     assert parse_key("F# minor").tonic == 6
+
+
+def test_every_progression_keeps_to_its_modes_scale():
+    # A mode's chords are its own (a phrygian bIII is major, a locrian bV major): a chord
+    # with a note outside the scale is heard as another key. A minor key's (natural or
+    # harmonic) has both sevenths, the leading tone in V; a tense one the Neapolitan bII.
+    from segue.plugins.synth.harmony import PROGRESSIONS, chord, progression_pool
+    from segue.plugins.synth.words import MODES, Key, Traits
+
+    for mode, scale in MODES.items():
+        allowed = set(scale)
+        if mode in {"minor", "harmonic minor"}:
+            allowed |= {10, 11}
+        for energy, tension in ((0.2, 0.2), (0.5, 0.2), (0.9, 0.2), (0.5, 0.9)):
+            traits = Traits(energy=energy, tension=tension)
+            for prog in progression_pool(Key(0, mode), traits):
+                for numeral in prog.split():
+                    outside = [t for t in chord(numeral).tones if t not in allowed]
+                    if tension > 0.7 and numeral == "bII":
+                        outside = [t for t in outside if t != 1]
+                    assert not outside, (mode, prog, numeral, outside)
+    assert PROGRESSIONS["phrygian"] and PROGRESSIONS["locrian"]

@@ -91,16 +91,6 @@ def progression_step(variant: int, size: int) -> int:
     return order[variant % size]
 
 
-# The chords that frame a mode's key (roots above the tonic): the tonic and its dominant
-# (or the mode's own neighbour), which a broad feel holds two bars.
-MODE_PRIMARIES = {
-    "mixolydian": {0, 10},
-    "dorian": {0, 10},
-    "phrygian": {0, 1},
-    "lydian": {0, 2},
-}
-
-
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
 # faster tempos, are heard at half the tempo: their variant drives instead).
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
@@ -250,6 +240,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     scale = list(MODES[key.mode])
     pool = progression_pool(key, gtraits)
     chords: list[Chord] = []
+    tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
     label_prog: dict[str, list[str]] = {}
     for sec in sections:
         if sec.label not in label_prog:
@@ -258,22 +249,18 @@ def compose(request: GenerationRequest) -> Arrangement:
             step = progression_step(request.variant, len(pool))
             label_prog[sec.label] = pool[(first + step) % len(pool)].split()
         prog = [chord(c) for c in label_prog[sec.label]]
-        # Half-time: the primary chords (I, IV, V) hold two bars each in sections of four
-        # bars and more; the others (ii, iii, vi, bVI...) one, so they never outweigh the
-        # key; and the opening tonic one, so the next chord comes where the other feels
-        # hold a tonic pedal.
+        # Half-time (and the broad feel of 3/4 and compound meters): the tonic, opening
+        # each section, holds two bars in sections of four bars and more, the others one.
+        # Held as long as the tonic, a subdominant, a dominant or a mode's neighbour chord
+        # (a mixolydian bVII) is heard as the centre: the piece in the key a fourth or a
+        # fifth away, a mixolydian tune in its parent major scale.
         span = 2 if feel == "halftime" and sec.bars >= 4 else 1
-        # Broad 3/4 and compound meters (short bars): the tonic and the dominant (a
-        # mixolydian bVII...) hold two bars, the opening tonic as well.
-        broad = span == 2 and (bpb, sub) != (4, 4)
-        primary = MODE_PRIMARIES.get(key.mode, {0, 7}) if broad else {0, 5, 7}
         k = 0
         while len(chords) < sec.start_bar + sec.bars:
             ch = prog[k % len(prog)]
-            held = span if ch.root in primary and (broad or k % len(prog)) else 1
+            held = span if ch.tones == tonic_chord.tones else 1
             chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
             k += 1
-    tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
     turns: dict[int, tuple[float, Chord]] = {}
     if bars >= 2:
         chords[-1] = chord(CADENCE.get(key.mode, "V"))
@@ -283,6 +270,15 @@ def compose(request: GenerationRequest) -> Arrangement:
         # the loop point is the one bar line with no change of harmony.
         turns[bars - 1] = (float(bpb // 2), tonic_chord)
     chords[0] = tonic_chord
+    if key.mode in {"major", "minor", "harmonic minor"}:
+        # A dominant that leads to the tonic (at a phrase's or the loop's end) takes its
+        # seventh: the key's fourth degree beside its leading tone, the tritone only this
+        # key's dominant holds, so the piece is not heard in the key a fifth up.
+        dominant = chord("V").tones
+        for b, ch in enumerate(chords):
+            nxt = turns[b][1] if b in turns else chords[(b + 1) % bars]
+            if ch.tones == dominant and nxt.tones == tonic_chord.tones:
+                chords[b] = chord("V7")
     if feel == "driving":
         # Driving variants move the harmony twice as often in each phrase's second bar
         # (where the others hold a tonic pedal): halfway through it, the next bar's chord

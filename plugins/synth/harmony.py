@@ -79,9 +79,9 @@ PROGRESSIONS: dict[str, list[str]] = {
     "tense": ["i bII i V", "i i bVI V", "i iv i bII", "i bVI i V", "i ii° V i"],
     "dorian": ["i IV i IV", "i IV bVII i", "i v IV i", "i bIII IV i"],
     "mixolydian": ["I bVII IV I", "I v IV I", "I bVII I IV"],
-    "phrygian": ["i bII i bII", "i bII bVII i", "i bII biii bII"],
+    "phrygian": ["i bII i bII", "i bII bvii i", "i bII bIII bII"],
     "lydian": ["I II I II", "I II vii I", "I II V I"],
-    "locrian": ["i° bII i° bv"],
+    "locrian": ["i° bII i° bV"],
 }
 # The chord that ends a loop (resolving onto bar one) and the stinger cadences.
 CADENCE = {

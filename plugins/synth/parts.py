@@ -122,6 +122,7 @@ def write_melody(
     scale_pcs = [(tonic + s) % 12 for s in ctx.scale]
     home_pcs = set(ctx.chords[0].pcs(tonic))
     home_third = ctx.chords[0].pcs(tonic)[1]
+    home_fifth = ctx.chords[0].pcs(tonic)[-1]
     # Phrases of 4 bars (2 in a 4-bar section) end in a cadence bar; a phrase the section
     # cuts short runs on into the next bar line. So the section's last bar (before the
     # loop's seam, for the last section) is a cadence only if bars inside it are too.
@@ -158,6 +159,11 @@ def write_melody(
                 core = [q for q in chord_p if q % 12 in home_pcs] or [
                     q for q in chord_p if q % 12 in chord_pcs[:2]
                 ]
+                # The key's root and third before its fifth, when one is as near: a tune
+                # that dwells on the fifth is heard centred on it (in the key a fifth up).
+                centre = [q for q in core if q % 12 != home_fifth]
+                if centre and abs(nearest(centre, target) - target) <= 2:
+                    core = centre
                 p = nearest(core, target) if core else nearest(chord_p, target)
                 # The tonic's third, the mode's own note, when the chord holds it and it is
                 # near: on the tonic chord's first note in major (where it ranks after the
@@ -207,6 +213,8 @@ def write_counter(ctx: Context, sec: Section, voice: str, vel: float, bright: fl
         for k, (a, b, ch) in enumerate(spans):
             pcs = ch.pcs(tonic)
             guide = [pcs[1], pcs[-1]] if len(pcs) > 2 else pcs
+            if ch.root == 0 and len(pcs) > 2 and ctx.key.minor:
+                guide = [pcs[1]]  # over a minor tonic chord its third: the key's mode
             cands = pitches_in(guide, lo, hi) or pitches_in(pcs, lo, hi)
             p = nearest(cands, prev + (1 if (i + k) % 2 else -1))
             notes.append(Note(bar * ctx.bpb + a, (b - a) * 0.98, p, vel, bright))
@@ -232,6 +240,10 @@ def write_harmony(
         for a, b, ch in ctx.spans(bar):
             if voice == "drone":
                 chord_notes = [drone, drone + 7]
+                if ch.root == 0 and len(ch.tones) > 2 and ctx.key.minor:
+                    # Over a minor tonic chord the drone's open fifth takes the chord's third
+                    # an octave up: a bare fifth leaves the key's mode to the other parts.
+                    chord_notes.append(drone + 12 + ch.tones[1])
             else:
                 chord_notes = close_voicing(ch.pcs(tonic), lo, hi, prev, size)
                 prev = chord_notes
@@ -339,10 +351,14 @@ def write_arp(
     def sequence(ch: Chord) -> list[int]:
         pcs = ch.pcs(tonic)
         if ostinato:
+            # A low figure on the root that still names the chord: its third (the note that
+            # tells minor from major) on the pattern's third step, where a bare root-fifth
+            # figure would leave the mode to the other parts.
             root = nearest(pitches_in([pcs[0]], lo, lo + 12), lo + 6)
+            third = root + (pcs[1] - pcs[0]) % 12 if len(pcs) > 2 else root + 12
             if sec.traits.tension > 0.7:
-                return [root, root, root + 1, root]
-            return [root, root, root + 7 if ctx.variant_bits & 1 else root + 12, root]
+                return [root, root + 1, third, root]
+            return [root, root, third, root + 7 if ctx.variant_bits & 1 else root + 12]
         # Root position: the accented first note of the pattern is the chord's root.
         base = pitches_in([pcs[0]], lo, lo + 11)[0]
         ladder = pitches_in(pcs, base, base + 19)
@@ -369,7 +385,23 @@ def write_arp(
                 notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
             t += step
             k += 1
+        _sound_the_thirds(ctx, bar, notes)
     return notes
+
+
+def _sound_the_thirds(ctx: Context, bar: int, notes: list[Note]) -> None:
+    """Each chord of ``bar`` heard in the arpeggio with its third: where the bar has fewer
+    notes than the pattern (slow or half-time), the pattern's first notes may be the root
+    and the fifth alone, which name no chord; its last note there becomes the third."""
+    start = bar * ctx.bpb
+    for a, b, ch in ctx.spans(bar):
+        if len(ch.tones) < 3:
+            continue
+        span = [n for n in notes if start + a - 1e-6 <= n.t < start + b - 1e-6]
+        third = (ctx.key.tonic + ch.tones[1]) % 12
+        if len(span) >= 2 and all(round(n.p) % 12 != third for n in span):
+            last = span[-1]
+            last.p = nearest(pitches_in([third], round(last.p) - 6, round(last.p) + 5), last.p)
 
 
 def _arp_steps(ctx: Context, rate: float) -> list[float]:
@@ -450,16 +482,21 @@ def _bass_figure(
     beats, cell = figure
     tones = {"R": root, "O": root + 12, "F": fifth, "T/F": third if home else fifth}
     out = []
-    last_beat_done = False
     for c in range(0, ctx.bpb, beats):
         for onset, length, tone, vel in cell:
             t = c + onset
-            if t >= ctx.bpb - 1e-6:
-                continue
-            p = tones[tone]
-            if home and not last_beat_done and t >= ctx.bpb - 1 - 1e-6:
-                p, last_beat_done = third, True
-            out.append((start + t, min(length, ctx.bpb - t), p, vel))
+            if t < ctx.bpb - 1e-6:
+                out.append((start + t, min(length, ctx.bpb - t), tones[tone], vel))
+    if home:
+        # The third on the bar's last beat, or in a minor key's figure of long notes the
+        # longest of its second half: the note that tells minor from major, where the figure
+        # gives roots and fifths (a major key's third, as long, is heard as the centre of
+        # the minor key a third up).
+        late = [n for n in out if n[0] - start >= ctx.bpb - 1 - 1e-6]
+        half = [n for n in out if n[0] - start >= ctx.bpb / 2 - 1e-6 and ctx.key.minor]
+        if late or half:
+            n = late[0] if late else max(half, key=lambda n: (n[1], -n[0]))
+            out[out.index(n)] = (n[0], n[1], third, n[3])
     return out
 
 
@@ -507,7 +544,12 @@ def _other_meter_bass(
             return [(start, 1.9, root, 1.0), (start + 2, 0.9, third, 0.7)]
         return [(start, 2.9, root, 1.0)]
     if ctx.feel == "halftime":
-        return [(start + k, 1.9, root, 1.0) for k in range(0, ctx.bpb, 2)]
+        out = [(start + k, 1.9, root, 1.0) for k in range(0, ctx.bpb, 2)]
+        if home:  # the third as a pickup on the bar's last eighth
+            t, d, p, v = out[-1]
+            out[-1] = (t, d - 1 / 3, p, v)
+            out.append((start + ctx.bpb - 1 / 3, 0.3, third, 0.7))
+        return out
     if ctx.sub != 3:
         return None  # 3/4 drives with the 4/4 figures
     for k in range(ctx.bpb):
@@ -562,9 +604,10 @@ def _bass_bar(
     rel = [(t - ch.root) % 12 for t in ch.tones]
     third = root + (rel[1] if len(rel) > 2 else 4)
     fifth = root + (rel[2] if len(rel) > 2 else 7)
-    # On the tonic chord the bass also sounds its third: the one note that tells major from
-    # minor, where the bass (the loudest, lowest part) otherwise gives only roots.
-    home = ch.root == 0
+    # On the tonic chord (and a minor key's iv, whose third is its sixth) the bass also
+    # sounds the chord's third: the note that tells major from minor, where the bass (the
+    # loudest, lowest part) otherwise gives only roots and fifths.
+    home = ch.root == 0 or (ch.root == 5 and ctx.key.minor and ch.tones[1] == 8)
     start = bar * ctx.bpb
     pump = genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5)
     style = "pump" if pump else "busy" if e > 0.72 else "walk" if e > 0.38 else "gentle"
