@@ -296,17 +296,23 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
 
     # Secant search for the gain whose limited signal meets the target.
     gain = start = target_lufs - an.lufs
-    tried: list[tuple[float, float, np.ndarray]] = []
+    # Each try's (gain, level); only the closest try's curve is kept (a curve is a float64
+    # per frame: 0.2 GB for 10 minutes, times the tries).
+    tried: list[tuple[float, float]] = []
+    best: tuple[float, float, np.ndarray] | None = None
     for _ in range(MAX_ITERATIONS):
         total = curve(gain)
         level = an.meter.measure(total)
-        tried.append((gain, level, total))
+        tried.append((gain, level))
+        if best is None or abs(target_lufs - level) < abs(target_lufs - best[1]):
+            best = (gain, level, total)
+        del total
         error = target_lufs - level
         if abs(error) <= TOLERANCE_LU / 2:
             break
         slope = 1.0
         if len(tried) >= 2:
-            (g0, l0, _), (g1, l1, _) = tried[-2], tried[-1]
+            (g0, l0), (g1, l1) = tried[-2], tried[-1]
             if g1 != g0:
                 slope = (l1 - l0) / (g1 - g0)
                 if error > 0 and slope < 0.02:
@@ -314,7 +320,8 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
                 slope = min(1.0, max(0.05, slope))
         # Never more than MAX_PUSH_DB above the gain that reaches the target unlimited.
         gain = min(start + MAX_PUSH_DB, gain + max(-24.0, min(24.0, error / slope)))
-    gain, level, total = min(tried, key=lambda t: abs(target_lufs - t[1]))
+    assert best is not None
+    gain, level, total = best
     # 10 ** (total / 20) per frame, raised only where the limiter moved it from the gain.
     factor = np.full(total.size, _amplitude(np.array([gain]))[0])
     moved = np.flatnonzero(total != gain)
@@ -411,6 +418,8 @@ LOSSY_BIAS_LU = 0.1
 VERIFY_LU = 0.3
 VERIFY_PEAK_DB = TRUE_PEAK_LIMIT_DB - 0.05
 VERIFY_ROUNDS = 4
+# Longer decoded files are measured one measurement after the other, for memory.
+SIDE_BY_SIDE_FRAMES = 48000 * 120
 
 
 def _decoded(samples: np.ndarray, sr: int, fmt: str, loop: bool) -> tuple[np.ndarray, int]:
@@ -444,9 +453,14 @@ def process(
     for _ in range(VERIFY_ROUNDS):
         result = limit(an, aim, ceiling)
         decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None)
-        lufs, peak = _side_by_side(
-            partial(core_audio.loudness, decoded, dsr), partial(_true_peak, decoded, an.whole_loop)
-        )
+        meter = partial(core_audio.loudness, decoded, dsr)
+        peaks = partial(_true_peak, decoded, an.whole_loop)
+        if decoded.shape[0] > SIDE_BY_SIDE_FRAMES:
+            # Side by side, the two measurements' buffers add up (some 0.2 GB per 10 minutes).
+            lufs, peak = meter(), peaks()
+        else:
+            lufs, peak = _side_by_side(meter, peaks)
+        del decoded, meter, peaks
         error = target - lufs
         over = peak - VERIFY_PEAK_DB
         # Rank rounds: a peak over the limit first, then the loudness error.
@@ -462,6 +476,7 @@ def process(
             # or less each time the limiting changes: leave that much room and then some.
             overshoot = peak - min(result.true_peak_db, ceiling)
             ceiling = min(ceiling - 0.25, VERIFY_PEAK_DB - overshoot - 0.15)
+        del result  # the best is kept: the next round's result is made without this one
     assert best is not None
     return best[1], best[2], best[3]
 

@@ -147,6 +147,7 @@ def _render(
         else:
             place(first, second)
             first.add(second)
+            second = None  # freed now: the render's peak is its buses
         buses = {"mix": first}
     mixes = {g: b.mix for g, b in buses.items()}
     sends = {g: b.send for g, b in buses.items()}
