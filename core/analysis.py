@@ -135,7 +135,8 @@ class Rhythm:
 
 
 # The last analysis, so the plugins that run one after another on the same samples
-# (beat_grid, then loop_points) analyse them once.
+# (beat_grid, then loop_points) analyse them once; kept until its second use (its
+# features weigh about as much as the samples: the finishing chain's later steps need the room).
 _last: tuple[tuple[object, ...], Features, Rhythm | None] | None = None
 
 
@@ -151,7 +152,9 @@ def analyse_cached(samples: np.ndarray, sr: int) -> tuple[Features, Rhythm | Non
     global _last
     key = _fingerprint(samples, sr)
     if _last is not None and _last[0] == key:
-        return _last[1], _last[2]
+        _, feats, rhythm = _last
+        _last = None
+        return feats, rhythm
     feats = features(samples, sr)
     rhythm = analyse(samples, sr, feats)
     _last = (key, feats, rhythm)

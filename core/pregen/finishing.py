@@ -144,6 +144,19 @@ def finish(
     Returns the finished Track (``sha256``, ``bytes`` and ``duration_s`` of the encoded
     file) and the file's path.
     """
+    try:
+        return _finish(plugins, planned, gen, generator, workdir)
+    finally:
+        audio.forget()  # the memo of this track's last encode and decode: not needed again
+
+
+def _finish(
+    plugins: Plugins,
+    planned: PlannedRequest,
+    gen: GeneratedAudio,
+    generator: Generator,
+    workdir: Path,
+) -> tuple[Track, Path]:
     request = planned.request
     fmt = request.output_format
     if fmt not in FORMATS:
@@ -154,6 +167,8 @@ def finish(
     before = TrackAudio(samples, sr, track, stems)
     done = post_process(plugins, before)
     done_stems = finished_stems(before, done)
+    had_stems = bool(stems)
+    del samples, before, stems  # the decoded input: only the chain's result is encoded
     processed = done.track
     if processed.bpm is None and request.bpm is not None:
         processed = processed.replace(bpm=request.bpm)  # nothing measured: trust the score
@@ -189,7 +204,7 @@ def finish(
         finished = finished.replace(
             stems=write_stems(done_stems, done.rate, fmt, finished, workdir, decoded.shape[0])
         )
-    elif stems:
+    elif had_stems:
         extra = {
             **finished.extra,
             "stems_warning": "a post-processor changed the audio "
