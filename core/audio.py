@@ -1138,29 +1138,40 @@ class TruePeaks:
             padded[:, :_TP_BEFORE] = x[np.arange(-_TP_BEFORE, 0) % n].T
             padded[:, _TP_BEFORE + n :] = x[np.arange(_TP_AFTER) % n].T
         self._columns = list(padded)
-        self.sample = np.empty(n, dtype=np.float32)  # the samples' own peaks
-        self.bound = np.empty(n, dtype=np.float32)
+        # One array per frame, not three (a 10-minute track's is 0.1 GB): a frame's bound
+        # is its value until it is made exact, and its samples' own peak is read again
+        # from the columns when it is.
+        self.values = np.empty(n, dtype=np.float32)
+        self._sample_max = 0.0  # the largest sample magnitude
         for lo in range(0, n, _TP_CHUNK):
             hi = min(n, lo + _TP_CHUNK)
             reach = np.abs(padded[0, lo : hi + width - 1])
             for column in padded[1:]:
                 np.maximum(reach, np.abs(column[lo : hi + width - 1]), out=reach)
-            self.sample[lo:hi] = reach[_TP_BEFORE : _TP_BEFORE + hi - lo]
-            _window_max(reach, width, self.bound[lo:hi])
-        self.bound *= np.float32(_TP_L1)
-        self.values = self.bound.copy()
+            own = float(reach[_TP_BEFORE : _TP_BEFORE + hi - lo].max())
+            self._sample_max = max(self._sample_max, own)
+            _window_max(reach, width, self.values[lo:hi])
+        self.values *= np.float32(_TP_L1)
         self.exact = np.zeros(n, dtype=bool)
+
+    @property
+    def bound(self) -> np.ndarray:
+        """Each frame's upper bound of its true peak (exact where :meth:`refine` made it)."""
+        return self.values
 
     def refine(self, level: float) -> np.ndarray:
         """Make ``values`` exact wherever the bound reaches ``level``; the frames it changed."""
-        todo = np.flatnonzero((self.bound >= level) & ~self.exact)
+        todo = np.flatnonzero((self.values >= level) & ~self.exact)
         if todo.size == 0:
             return todo
         width = _TP_BEFORE + _TP_AFTER + 1
         windows = [np.lib.stride_tricks.sliding_window_view(c, width) for c in self._columns]
         for start in range(0, todo.size, _TP_BLOCK):
             idx = todo[start : start + _TP_BLOCK]
-            peaks = self.sample[idx].copy()
+            at = idx + _TP_BEFORE  # the samples' own peaks
+            peaks = np.abs(self._columns[0][at])
+            for column in self._columns[1:]:
+                np.maximum(peaks, np.abs(column[at]), out=peaks)
             for frames in windows:
                 y = frames[idx] @ _TP_KERNEL
                 hi = np.maximum(np.maximum(y[:, 0], y[:, 1]), y[:, 2])
@@ -1174,7 +1185,7 @@ class TruePeaks:
         """The true peak (linear): every frame that could hold it made exact."""
         if self.frames == 0:
             return 0.0
-        self.refine(float(self.sample.max()))
+        self.refine(self._sample_max)
         return float(self.values[self.exact].max(initial=0.0))
 
 
