@@ -226,12 +226,26 @@ def ramp(centres: np.ndarray, values: np.ndarray, n: int, circular: bool) -> np.
     slope = np.diff(vs) / np.maximum(np.diff(xs), 1e-12)
     # The line of segment k at its first sample (starts[k]), then slope per sample after it.
     base = vs[:-1] + slope * (starts[:-1] - xs[:-1])
-    offset = np.arange(n, dtype=np.int64)
-    offset -= np.repeat(starts[:-1], counts)
-    out = offset.astype(np.float32)
-    out *= np.repeat(slope.astype(np.float32), counts)
-    out += np.repeat(base.astype(np.float32), counts)
+    slope32, base32 = slope.astype(np.float32), base.astype(np.float32)
+    out = np.empty(n, dtype=np.float32)
+    # About RAMP_CHUNK samples of segments at a time: the int64 offsets and the repeated
+    # slopes of a whole 10-minute track would be 0.6 GB.
+    k, segments = 0, counts.size
+    while k < segments:
+        k1 = int(np.searchsorted(starts, starts[k] + RAMP_CHUNK, side="right")) - 1
+        k1 = min(max(k1, k + 1), segments)
+        lo, hi, c = starts[k], starts[k1], counts[k:k1]
+        offset = np.arange(lo, hi, dtype=np.int64)
+        offset -= np.repeat(starts[k:k1], c)
+        part = out[lo:hi]
+        part[...] = offset
+        part *= np.repeat(slope32[k:k1], c)
+        part += np.repeat(base32[k:k1], c)
+        k = k1
     return out
+
+
+RAMP_CHUNK = 1 << 18
 
 
 def limit(x: np.ndarray, sr: int, ceiling: float, circular: bool) -> np.ndarray:
@@ -283,14 +297,18 @@ def side_scale(x: np.ndarray, max_side: float) -> float:
     return math.sqrt(max_side * em / es)
 
 
-def scale_side(x: np.ndarray, k: float) -> np.ndarray:
+def scale_side(x: np.ndarray, k: float, inplace: bool = False) -> np.ndarray:
     """``x`` (2, n) with its side scaled by ``k``: linear, so stems scaled alike still sum
-    to the mix scaled."""
+    to the mix scaled. ``inplace``: into ``x`` itself (the same samples, no new array)."""
     if k == 1.0:
         return x
     mid = (x[0] + x[1]) * np.float32(0.5)
     side = (x[0] - x[1]) * np.float32(0.5 * k)
-    return np.stack([mid + side, mid - side])
+    if not inplace:
+        return np.stack([mid + side, mid - side])
+    np.add(mid, side, out=x[0])
+    np.subtract(mid, side, out=x[1])
+    return x
 
 
 def compress_gain(

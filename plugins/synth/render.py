@@ -186,7 +186,7 @@ def _render(
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
     side = side_scale(out, MAX_SIDE)
     if side != 1.0:
-        outs = {g: scale_side(x, side) for g, x in outs.items()}
+        outs = {g: scale_side(x, side, inplace=True) for g, x in outs.items()}
     if arr.lofi:
         outs[names[0]] += _vinyl(length, sr, arr.seed)
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
