@@ -1130,24 +1130,20 @@ class TruePeaks:
             x = x[:, None]
         self.frames = n = x.shape[0]
         width = _TP_BEFORE + _TP_AFTER + 1
-        # Channel by channel, each with the interpolator's reach on either side: silence,
-        # or for a loop its own end before it and its start after it.
-        padded = np.zeros((x.shape[1], n + width - 1), dtype=np.float32)
-        padded[:, _TP_BEFORE : _TP_BEFORE + n] = x.T
-        if circular and n:
-            padded[:, :_TP_BEFORE] = x[np.arange(-_TP_BEFORE, 0) % n].T
-            padded[:, _TP_BEFORE + n :] = x[np.arange(_TP_AFTER) % n].T
-        self._columns = list(padded)
-        # One array per frame, not three (a 10-minute track's is 0.1 GB): a frame's bound
-        # is its value until it is made exact, and its samples' own peak is read again
-        # from the columns when it is.
+        # The samples themselves (no copy: a 10-minute track's is 0.2 GB), read with the
+        # interpolator's reach on either side: silence there, or for a loop its own end
+        # before it and its start after it (``_reach``).
+        self._x, self._circular = x, circular
+        # One array per frame (a frame's bound is its value until it is made exact; its
+        # samples' own peak is read again when it is).
         self.values = np.empty(n, dtype=np.float32)
         self._sample_max = 0.0  # the largest sample magnitude
         for lo in range(0, n, _TP_CHUNK):
             hi = min(n, lo + _TP_CHUNK)
-            reach = np.abs(padded[0, lo : hi + width - 1])
-            for column in padded[1:]:
-                np.maximum(reach, np.abs(column[lo : hi + width - 1]), out=reach)
+            rows = self._reach(np.arange(lo - _TP_BEFORE, hi + _TP_AFTER))
+            reach = np.abs(rows[..., 0])
+            for ch in range(1, x.shape[1]):
+                np.maximum(reach, np.abs(rows[..., ch]), out=reach)
             own = float(reach[_TP_BEFORE : _TP_BEFORE + hi - lo].max())
             self._sample_max = max(self._sample_max, own)
             _window_max(reach, width, self.values[lo:hi])
@@ -1159,21 +1155,36 @@ class TruePeaks:
         """Each frame's upper bound of its true peak (exact where :meth:`refine` made it)."""
         return self.values
 
+    def _reach(self, positions: np.ndarray) -> np.ndarray:
+        """The frames at ``positions`` (any shape; before 0 and from ``frames`` on, silence
+        or the loop's other end): ``positions.shape + (channels,)``."""
+        n = self.frames
+        if positions.size and positions.min() >= 0 and positions.max() < n:
+            if positions.ndim == 1:  # a run of frames: a view
+                return self._x[int(positions[0]) : int(positions[-1]) + 1]
+            return self._x[positions]
+        if self._circular:
+            return self._x[positions % n]
+        inside = (positions >= 0) & (positions < n)
+        rows = self._x[np.clip(positions, 0, n - 1)]
+        rows[~inside] = 0.0
+        return rows
+
     def refine(self, level: float) -> np.ndarray:
         """Make ``values`` exact wherever the bound reaches ``level``; the frames it changed."""
         todo = np.flatnonzero((self.values >= level) & ~self.exact)
         if todo.size == 0:
             return todo
-        width = _TP_BEFORE + _TP_AFTER + 1
-        windows = [np.lib.stride_tricks.sliding_window_view(c, width) for c in self._columns]
+        offsets = np.arange(-_TP_BEFORE, _TP_AFTER + 1)
         for start in range(0, todo.size, _TP_BLOCK):
             idx = todo[start : start + _TP_BLOCK]
-            at = idx + _TP_BEFORE  # the samples' own peaks
-            peaks = np.abs(self._columns[0][at])
-            for column in self._columns[1:]:
-                np.maximum(peaks, np.abs(column[at]), out=peaks)
-            for frames in windows:
-                y = frames[idx] @ _TP_KERNEL
+            own = self._x[idx]  # the samples' own peaks
+            peaks = np.abs(own[:, 0])
+            for ch in range(1, own.shape[1]):
+                np.maximum(peaks, np.abs(own[:, ch]), out=peaks)
+            windows = self._reach(idx[:, None] + offsets)  # (frames, taps, channels)
+            for ch in range(windows.shape[2]):
+                y = np.ascontiguousarray(windows[:, :, ch]) @ _TP_KERNEL
                 hi = np.maximum(np.maximum(y[:, 0], y[:, 1]), y[:, 2])
                 lo = np.minimum(np.minimum(y[:, 0], y[:, 1]), y[:, 2])
                 np.maximum(peaks, np.maximum(hi, -lo), out=peaks)
