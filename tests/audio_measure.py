@@ -362,6 +362,60 @@ def onset_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> floa
     return float(np.corrcoef(pa[:n], pb[:n])[0, 1])
 
 
+def onset_strength(x: np.ndarray, sr: int, hop: int = 512) -> tuple[np.ndarray, float]:
+    """Onset strength as the common detectors compute it (librosa's ``onset_strength``):
+    the half-wave-rectified flux of log (dB, 80 dB range) band powers in 128 log-spaced
+    bands, averaged over bands, not de-meaned: loud hits weigh what they weigh in the mix.
+    Its frame rate too. Frame ``k`` is the change into the window centred ``k + 3`` hops
+    in (the STFT's windows start at the first sample); the grids below count it as frame
+    ``k + 5``, as librosa's padded, centred frames do (so the figures match its)."""
+    f, mag = _stft_mag(x, sr, 2048, hop)
+    db = 10 * np.log10(_mel_matrix(f, sr / 2) @ (mag**2) + 1e-10)
+    db = np.maximum(db, db.max() - 80.0)
+    return np.maximum(0.0, np.diff(db, axis=1)).mean(axis=0), sr / hop
+
+
+def _mel_matrix(f: np.ndarray, top: float, bands: int = 128) -> np.ndarray:
+    """Triangular bands evenly spaced on the mel scale (linear below 1 kHz, log above)."""
+    mel = 2595.0 * np.log10(1.0 + np.array([0.0, top]) / 700.0)
+    edges = 700.0 * (10 ** (np.linspace(mel[0], mel[1], bands + 2) / 2595.0) - 1.0)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up, down = (f - left) / (centre - left), (right - f) / (right - centre)
+    return np.maximum(0.0, np.minimum(up, down)) * (2.0 / (right - left))
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    n = min(len(a), len(b))
+    return float(np.corrcoef(a[:n], b[:n])[0, 1])
+
+
+def strength_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
+    """Correlation of two takes' onset strength summed per sixteenth of the beat (the
+    grid from the first sample) over the whole track."""
+    out = []
+    for x in (a, b):
+        env, fr = onset_strength(x, sr)
+        step = 60.0 / bpm / 4 * fr
+        out.append(np.bincount(((np.arange(len(env)) + 5) / step).astype(int), env))
+    return _corr(*out)
+
+
+def bar_onset_correlation(
+    a: np.ndarray, b: np.ndarray, sr: int, bpm: float, beats_per_bar: int, compound: bool = False
+) -> float:
+    """Correlation of two takes' onset strength folded onto one bar: its mean in each
+    sixteenth of the bar (each twelfth of a compound meter's dotted-quarter beat): the
+    rhythm a listener hears repeat, bar after bar."""
+    bins = beats_per_bar * (12 if compound else 4)
+    out = []
+    for x in (a, b):
+        env, fr = onset_strength(x, sr)
+        bar = 60.0 / bpm * beats_per_bar * fr
+        idx = (((np.arange(len(env)) + 5) / bar % 1.0) * bins).astype(int)
+        out.append(np.bincount(idx, env, bins) / np.maximum(1, np.bincount(idx, None, bins)))
+    return _corr(*out)
+
+
 def triplet_ratio(x: np.ndarray, sr: int, bpm: float) -> float:
     """Onset strength at a beat's thirds (compound meters' eighths) over that at its
     quarters (simple meters' sixteenths and eighths): > 1 when the beat divides in three."""

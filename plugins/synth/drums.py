@@ -393,7 +393,6 @@ def feel_pattern(
                 out += [(back, "tambourine", 0.7)]
                 # The shaker's sixteenth pickup into every beat (not the eighths after
                 # them, which a straight take has: another groove, the same pulse).
-                out += [(s + 3, "shaker", 0.35) for s in beats if firm]
             if not slow and bpb == 4:
                 out.append((10, "taiko", 0.6))
         else:
@@ -437,6 +436,20 @@ def feel_pattern(
             out += ticks("rim", 0.55)
     else:
         return None
+    if half and bpb == 4:
+        # Half-time's own figure between the beats: a ghost sixteenth after the light
+        # beats 2 and 4 (the straight take plays the eighths between the beats, the
+        # driving one the sixteenth pickups before them: three grooves, one pulse).
+        ghost = {
+            "orchestral": "shaker",
+            "frame": "frame_hi",
+            "soft": "shaker",
+            "tension": "rim",
+            "chip": "chip_hat",
+            "brush": "brush",
+        }.get(kit, "hat")
+        top = 0.45 if kit == "soft" else 0.75
+        out += [(s, ghost, top) for s in (5, 13)]
     return out
 
 
