@@ -449,7 +449,10 @@ def feel_pattern(
             "brush": "brush",
         }.get(kit, "hat")
         top = 0.45 if kit == "soft" else 0.75
-        out += [(s, ghost, top) for s in (5, 13)]
+        # Below 100 BPM only after the light beats (a sixteenth after every beat would be
+        # heard as the beat's eighths).
+        ghosts = (5, 13) if slow else (1, 5, 9, 13)
+        out += [(s, ghost, top if s % 8 else 0.6 * top) for s in ghosts]
     return out
 
 

@@ -423,6 +423,8 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         return [rate]
     if ctx.feel == "halftime" and ctx.bpb == 3:
         return [1.0]  # broad 3/4: the hemiola's beats (the drums keep the others)
+    if ctx.feel == "halftime" and ctx.bpm < 100:
+        return [rate * 2 if rate < 0.5 else 2.0]
     if ctx.feel == "halftime":
         return [1.5, 1.5, 1.0]
     if ctx.bpm <= 140:
