@@ -10,11 +10,27 @@ plan's climax minus its opening (short-term LUFS), and, between two variants of 
 (each pair of variants 0, 1 and 2), the share of beats with the same strongest pitch class
 and the correlation of their onset patterns (issue 12 asks at most 60 % and 0.8). The
 measures are the tests' own (``tests/audio_measure.py``).
+
+    PYTHONPATH=tests python benchmarks/synth_mix.py --draws 4 [--baseline COMMIT]
+
+The synth seeds from the whole request, so another mood name, prompt or length is another
+draw: ``--draws N`` renders each prompt (and the plan) with generator seeds 0..N-1 at 30 s
+and 60 s and prints, per prompt, the worst pair and the median over draws x lengths x pairs
+(0-1, 0-2, 1-2) of: the same strongest pitch per beat, onset strength per sixteenth and
+folded onto one bar (the measures an independent listener's tools take: librosa's onset
+strength), with the same figures of ``--baseline``'s code (default: main) in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
 
 import audio_measure as am
 import numpy as np
@@ -24,6 +40,7 @@ from segue.core.request import GenerationRequest
 from segue.plugins.synth.render import render_request
 
 SR = 44100
+ROOT = Path(__file__).resolve().parent.parent
 PLAN = {
     "positive_global_styles": ["epic orchestral"],
     "negative_global_styles": [],
@@ -70,10 +87,105 @@ def row(name: str, arr, x: np.ndarray) -> None:
     )
 
 
+def draw_figures(draws: int) -> dict[str, list[dict]]:
+    """Per prompt: one dict of the three measures per draw, length and pair of variants."""
+    prompts = {**PROMPTS, "plan": "Battle"}
+    out: dict[str, list[dict]] = {}
+    for name, prompt in prompts.items():
+        for seconds in (30.0, 60.0):
+            for seed in range(draws):
+                x = {}
+                for v in range(3):
+                    req = GenerationRequest(
+                        mood="m",
+                        variant=v,
+                        prompt=prompt,
+                        duration_s=seconds,
+                        composition_plan=PLAN if name == "plan" else None,
+                        params={"seed": seed} if seed else {},
+                    )
+                    arr, y = render_request(req, SR)
+                    x[v] = y.astype(np.float64)
+                compound = arr.meter in ("6/8", "12/8")
+                for u, v in ((0, 1), (0, 2), (1, 2)):
+                    a, b = x[u], x[v]
+                    out.setdefault(name, []).append(
+                        {
+                            "chroma": am.chroma_agreement(a, b, SR, arr.bpm),
+                            "steps": am.strength_correlation(a, b, SR, arr.bpm),
+                            "bars": am.bar_onset_correlation(
+                                a, b, SR, arr.bpm, arr.beats_per_bar, compound
+                            ),
+                            "where": f"{seconds:g} s seed {seed} {u}-{v}",
+                        }
+                    )
+    return out
+
+
+def baseline_tree(commit: str, into: Path) -> Path | None:
+    """``segue`` as it was at ``commit`` (core/ and plugins/), importable from ``into``."""
+    archive = into / "baseline.tar"
+    try:
+        with archive.open("wb") as out:
+            cmd = ["git", "-C", str(ROOT), "archive", commit, "core", "plugins"]
+            subprocess.run(cmd, stdout=out, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    with tarfile.open(archive) as tar:
+        tar.extractall(into / "segue", filter="data")
+    return into
+
+
+def draws_section(args: argparse.Namespace) -> None:
+    """Today's figures and the baseline's, each from a child process, side by side."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"today": None, args.baseline: baseline_tree(args.baseline, Path(tmp))}
+        for label, tree in trees.items():
+            if label != "today" and tree is None:
+                print(f"(no baseline: git cannot read {args.baseline} here)")
+                continue
+            # The tests' measures are today's in both runs: only the synth differs.
+            paths = [str(ROOT / "tests")] + ([str(tree)] if tree else [])
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths[::-1])}
+            env["OPENBLAS_NUM_THREADS"] = "1"
+            cmd = [sys.executable, __file__, "--child-draws", str(args.draws)]
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+            results[label] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(
+        f"variants over {args.draws} draws x 30/60 s x pairs 0-1/0-2/1-2: worst (median);"
+        " targets <= 55 % and <= 0.75"
+    )
+    print(f"{'prompt':<11} {'code':<9} {'same pitch':>15} {'onset/16th':>14} {'onset/bar':>14}")
+    for name in results["today"]:
+        for label, figures in results.items():
+            rows = figures[name]
+            cells = []
+            for k, scale in (("chroma", 100), ("steps", 1), ("bars", 1)):
+                vals = [r[k] * scale for r in rows]
+                fmt = "{:4.0f}% ({:3.0f}%)" if scale == 100 else "{:5.2f} ({:4.2f})"
+                cells.append(fmt.format(max(vals), float(np.median(vals))))
+            worst = max(
+                rows, key=lambda r: max(r["chroma"] / 0.55, r["steps"] / 0.75, r["bars"] / 0.75)
+            )
+            print(f"{name:<11} {label[:9]:<9} " + " ".join(f"{c:>14}" for c in cells), end="")
+            print(f"  worst: {worst['where']}")
+    print(f"load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--draws", type=int, default=0, help="variants over N draws only")
+    parser.add_argument("--baseline", default="main", metavar="COMMIT")
+    parser.add_argument("--child-draws", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child_draws:
+        print(json.dumps(draw_figures(args.child_draws)))
+        return
+    if args.draws:
+        draws_section(args)
+        return
     print(
         f"{'track':<11} {'bpm':>5} {'bpb':>3} {'bassL/R':>8} {'monoLU':>8} "
         f"{'P-H dB':>8} {'>8k %':>8} {'LRA LU':>8}"

@@ -59,6 +59,41 @@ def test_two_variants_differ_in_pitch_and_rhythm(takes, name: str, pair: tuple) 
     assert correlation <= limit, f"onset-pattern correlation {correlation:.2f}"
 
 
+# Other draws of the same moods: the synth seeds from the whole request (prompt, length,
+# the generator's ``seed``), so another mood name or length is another draw; two draws
+# (generator seeds 1 and 2) of 30 s loops of the 4/4 prompts, measured as an independent
+# listener's tools do (onset strength per sixteenth, and folded onto one bar).
+DRAWS = (1, 2)
+DRAW_PROMPTS = ("action", "calm", "electronic", "folk")
+
+
+@pytest.fixture(scope="module")
+def draws() -> dict[tuple[str, int, int], tuple]:
+    out = {}
+    for name in DRAW_PROMPTS:
+        for seed in DRAWS:
+            for v in VARIANTS:
+                req = request(PROMPTS[name], v, 30.0, params={"seed": seed})
+                arr, x = render_request(req, SR)
+                out[name, seed, v] = (arr, x.astype(np.float64))
+    return out
+
+
+@pytest.mark.parametrize("name", DRAW_PROMPTS)
+@pytest.mark.parametrize("seed", DRAWS)
+def test_variants_differ_on_other_draws_and_lengths(draws, name: str, seed: int) -> None:
+    for u, v in ((0, 1), (0, 2), (1, 2)):
+        (arr, a), (_, b) = draws[name, seed, u], draws[name, seed, v]
+        compound = arr.meter in ("6/8", "12/8")
+        agreement = am.chroma_agreement(a, b, SR, arr.bpm)
+        steps = am.strength_correlation(a, b, SR, arr.bpm)
+        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar, compound)
+        where = f"{name} seed {seed} variants {u}-{v}"
+        assert agreement <= 0.6, f"{where}: same strongest pitch on {agreement:.0%} of beats"
+        assert steps <= 0.8, f"{where}: onset strength per sixteenth correlates {steps:.2f}"
+        assert bars <= 0.8, f"{where}: onset strength folded per bar correlates {bars:.2f}"
+
+
 @pytest.mark.parametrize("name", sorted(PROMPTS))
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_every_variant_keeps_the_tempo_key_and_seam(takes, name: str, variant: int) -> None:

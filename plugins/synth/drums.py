@@ -451,7 +451,7 @@ def feel_pattern(
         top = 0.45 if kit == "soft" else 0.75
         # Below 100 BPM only after the light beats (a sixteenth after every beat would be
         # heard as the beat's eighths).
-        ghosts = (5, 13) if slow else (1, 5, 9, 13)
+        ghosts = (5, 13, 14) if slow else (1, 5, 9, 13)
         out += [(s, ghost, top if s % 8 else 0.6 * top) for s in ghosts]
     return out
 
