@@ -7,7 +7,11 @@ class agrees on at most 60 % of the beats and the onset patterns (onset strength
 sixteenth of the beat over the whole loop) correlate at most 0.8 (0.75 in 3/4 and 6/8,
 whose feels are their own: broad with a hemiola, and the driving skip); each keeps the
 mood's tempo (heard within 1.5 %), meter, key and a seamless loop point; and at 30 and
-60 s every variant (0-3) of the action, folk and jig moods is heard in its key.
+60 s every variant (0-3) of the action, folk and jig moods is heard in its key. On other
+draws of the 4/4 moods (other generator seeds, 30 s loops: what another mood name or
+length gives), the strongest pitch agrees on at most 60 % of the beats and the onset
+strength (as librosa computes it) correlates at most 0.8 per sixteenth and folded onto
+one bar.
 """
 
 from __future__ import annotations
