@@ -146,6 +146,13 @@ def _fingerprint(samples: np.ndarray, sr: int) -> tuple[object, ...]:
     return (x.__array_interface__["data"][0], x.shape, x.strides, sr, probe.tobytes())
 
 
+def forget() -> None:
+    """Drop the memo of the last analysis (the chain's last user of it calls this: its
+    features weigh about as much as the samples, which the later steps need the room for)."""
+    global _last
+    _last = None
+
+
 def analyse_cached(samples: np.ndarray, sr: int) -> tuple[Features, Rhythm | None]:
     """``features`` and ``analyse`` of ``samples``, reusing the previous call's result
     when the samples are the same (same buffer, shape and content probe)."""

@@ -104,6 +104,15 @@ def stinger(audio: TrackAudio) -> TrackAudio:
 @hookimpl
 def segue_process_track(audio: TrackAudio) -> TrackAudio | None:
     """Carve a song into a loop (or shape a stinger) and measure the seam."""
+    try:
+        return _process(audio)
+    finally:
+        # The last built-in step that reads the analysis beat_grid made (it runs first):
+        # its memo would hold as much again as the samples through loudness and encoding.
+        analysis.forget()
+
+
+def _process(audio: TrackAudio) -> TrackAudio | None:
     track = audio.track
     if not track.loop:
         return None if track.loop_end_s is not None else stinger(audio)
