@@ -138,19 +138,28 @@ def convolve(s: np.ndarray, h: np.ndarray) -> np.ndarray:
     size = _fast_len(max(2 * taps, 1 << 14))
     hop = size - taps + 1
     blocks = -(-n // hop)
-    frames = np.zeros((blocks, size), dtype=np.float32)
-    flat = frames[:, :hop]
-    flat[...] = np.pad(s.astype(np.float32, copy=False), (0, blocks * hop - n)).reshape(blocks, hop)
-    spectra = np.fft.rfft(frames, axis=-1)
+    padded = np.pad(s.astype(np.float32, copy=False), (0, blocks * hop - n)).reshape(blocks, hop)
     kernel = np.fft.rfft(h, size, axis=-1)
     out = np.zeros((rows, (blocks + 1) * hop + taps), dtype=np.float32)
-    for r in range(rows):
-        y = np.fft.irfft(spectra * kernel[r], size, axis=-1)
-        out[r, : blocks * hop] += y[:, :hop].reshape(-1)
-        # Each block's ring-out (taps - 1 <= hop samples) lands on the next block's start.
-        ring = out[r, hop : hop + blocks * hop].reshape(blocks, hop)
-        ring[:, : size - hop] += y[:, hop:]
+    # A few blocks at a time: the spectra of a whole 10-minute track would be some 0.3 GB.
+    # Each output sample is the same one or two additions in the same order either way.
+    group = max(1, CONVOLVE_SAMPLES // size)
+    for b0 in range(0, blocks, group):
+        b1 = min(blocks, b0 + group)
+        frames = np.zeros((b1 - b0, size), dtype=np.float32)
+        frames[:, :hop] = padded[b0:b1]
+        spectra = np.fft.rfft(frames, axis=-1)
+        del frames
+        for r in range(rows):
+            y = np.fft.irfft(spectra * kernel[r], size, axis=-1)
+            out[r, b0 * hop : b1 * hop] += y[:, :hop].reshape(-1)
+            # Each block's ring-out (taps - 1 <= hop samples) lands on the next block's start.
+            ring = out[r, (b0 + 1) * hop : (b1 + 1) * hop].reshape(b1 - b0, hop)
+            ring[:, : size - hop] += y[:, hop:]
     return out[:, : n + taps - 1]
+
+
+CONVOLVE_SAMPLES = 1 << 22  # samples of blocks transformed at once in ``convolve``
 
 
 def wet(
