@@ -187,11 +187,23 @@ class _GatedLoudness:
     """
 
     def __init__(self, x: np.ndarray, sr: int) -> None:
-        self.power = core_audio.k_weighted_power(x, sr)  # the meter's own filter and weights
+        self._x, self._sr = x, sr
+        self._power: np.ndarray | None = core_audio.k_weighted_power(x, sr)
         self.hop = round(0.1 * sr)
         self.blocks = max(1, (x.shape[0] - 4 * self.hop) // self.hop + 1)
         self.starts = np.arange(0, self.hop * (self.blocks + 3), self.hop)
         self._segments: np.ndarray | None = None  # the 100 ms sums of power, once needed
+
+    @property
+    def power(self) -> np.ndarray:
+        """Per frame, the K-weighted power (the meter's own filter and weights)."""
+        if self._power is None:
+            self._power = core_audio.k_weighted_power(self._x, self._sr)
+        return self._power
+
+    def release(self) -> None:
+        """Drop the power per frame (a float64 each) until a measurement needs it again."""
+        self._power = None
 
     def measure(self, gain_db: np.ndarray) -> float:
         n = min(self.power.size, self.starts[-1] + self.hop)
@@ -474,6 +486,9 @@ def process(
     best: tuple[float, Result, float, float] | None = None
     for _ in range(VERIFY_ROUNDS):
         result = limit(an, aim, ceiling)
+        # While the file is checked, the input's power is not needed (made again, the
+        # same, if another round is): its room goes to the decoded file's measurements.
+        an.meter.release()
         decoded, dsr = _decoded(result.samples, sr, fmt, loop is not None)
         meter = partial(core_audio.loudness, decoded, dsr)
         peaks = partial(_true_peak, decoded, an.whole_loop)
