@@ -76,8 +76,8 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
         body = _sweep(sr, n, pitch_hz or (125 if hi else 62), 190 if hi else 100, 0.06)
         # A struck skin: a short boom under a loud slap (a long sine would be heard as a
         # note, not a hit).
-        x = body * _env(sr, n, 0.14 if hi else 0.24)
-        x = x + _band(noise(n), sr, 80, 2500 + 2000 * b) * _env(sr, n, 0.03) * 1.5
+        x = body * _env(sr, n, 0.12 if hi else 0.2)
+        x = x + _band(noise(n), sr, 80, 4000 + 3000 * b) * _env(sr, n, 0.035) * 2.5
     elif name == "timp":
         n = int(1.6 * sr)
         t = np.arange(n) / sr
