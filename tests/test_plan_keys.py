@@ -113,6 +113,25 @@ AUDIO_CHANGES = {
 }
 
 
+def test_the_synths_soundfont_is_in_every_key(keys_of) -> None:  # type: ignore[no-untyped-def]
+    """docs/generators.md: the SoundFont's file name and a digest of its headers go into the
+    cache key: numpy voices alone, the bundled TimGM6mb and ``auto`` (the best installed)
+    give other keys, end to end through the plan."""
+    from segue.plugins.synth.soundfont import bundled_soundfont, find_soundfont
+
+    def synth(options: str) -> dict[tuple[str, int], str]:
+        return keys_of(edit("generator: fal", f"generator: {{name: synth{options}}}"))
+
+    none, bundled, auto = (
+        synth(", soundfont: none"),
+        synth(f", soundfont: {bundled_soundfont()}"),
+        synth(""),
+    )
+    assert all(none[k] != bundled[k] for k in ALL)
+    if find_soundfont() != bundled_soundfont():  # a Debian SoundFont is installed
+        assert all(auto[k] != bundled[k] and auto[k] != none[k] for k in ALL)
+
+
 @pytest.mark.parametrize("change", sorted(AUDIO_CHANGES))
 def test_a_change_to_the_audio_changes_exactly_the_affected_keys(keys_of, change: str) -> None:  # type: ignore[no-untyped-def]
     text, affected = AUDIO_CHANGES[change]
