@@ -431,9 +431,6 @@ def compose(request: GenerationRequest) -> Arrangement:
         else:
             v = VOICES[voice]
             p.gain = v.gain * role_gain[role]
-            # ...and the orchestra a step back to leave them room (the tune half a step:
-            # it still leads).
-            p.gain /= 1.0 + (0.5 if role == "melody" else 1.0) * max(0.0, drive)
             p.send = v.send * (0.4 + 1.2 * space)
             if role in {"melody", "arp"} and genre in {"synthwave", "scifi", "ambient"}:
                 p.echo = 0.35
