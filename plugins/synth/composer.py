@@ -47,6 +47,7 @@ from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FEELS,
     Context,
+    moves_off_the_pedal,
     write_arp,
     write_bass,
     write_counter,
@@ -259,6 +260,8 @@ def compose(request: GenerationRequest) -> Arrangement:
         while len(chords) < sec.start_bar + sec.bars:
             ch = prog[k % len(prog)]
             held = span if ch.tones == tonic_chord.tones else 1
+            if k == 0 and moves_off_the_pedal(feel, sub, key.mode):
+                held = 1  # see moves_off_the_pedal: the straight take holds this tonic
             chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
             k += 1
     turns: dict[int, tuple[float, Chord]] = {}

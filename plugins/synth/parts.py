@@ -561,6 +561,13 @@ def _other_meter_bass(
     return out
 
 
+def moves_off_the_pedal(feel: str, sub: int, mode: str) -> bool:
+    """Whether a take moves its harmony where the straight take holds a tonic pedal: the
+    broad feel of a major or minor compound meter, whose straight take has the tonic in
+    the bass on nearly every beat (the same bass twice is the same strongest pitch)."""
+    return feel == "halftime" and sub == 3 and mode in {"major", "minor"}
+
+
 def write_bass(
     ctx: Context, sec: Section, voice: str, vel: float, bright: float, genre: str | None
 ) -> list[Note]:
@@ -573,7 +580,8 @@ def write_bass(
         for a, b, ch in ctx.spans(bar):
             # A tonic pedal: the second bar of each phrase keeps the tonic in the bass (until
             # the harmony moves inside the bar; not in the loop's last bar, its cadence).
-            if i % 4 == 1 and a == 0 and bar != len(ctx.chords) - 1:
+            pedal = not moves_off_the_pedal(ctx.feel, ctx.sub, ctx.key.mode)
+            if i % 4 == 1 and a == 0 and bar != len(ctx.chords) - 1 and pedal:
                 ch = home
             got = [
                 n
@@ -730,6 +738,8 @@ EXTRA_PERCUSSION = {
 # Extra percussion that keeps to the beats in compound meters (the rest take each beat's
 # last eighth).
 ON_THE_BEAT = frozenset({"anvil", "triangle", "cowbell"})
+# Extra percussion whose 4/4 pattern leaves the beats out.
+OFF_THE_BEAT = frozenset({"woodblock", "castanets"})
 
 
 def write_extra_percussion(ctx: Context, sec: Section, sound: str, level: float) -> list[Note]:
@@ -739,6 +749,10 @@ def write_extra_percussion(ctx: Context, sec: Section, sound: str, level: float)
         bar = sec.start_bar + i
         if ctx.sub == 3:  # compound: the last eighth of each beat, or the beat (anvil)
             hits = [(b + (0 if sound in ON_THE_BEAT else 2 / 3), 0.7) for b in range(ctx.bpb)]
+        elif (ctx.feel == "halftime" or ctx.bpm < 100) and sound in OFF_THE_BEAT:
+            # Below 100 BPM, or in half-time (beats 2 and 4 light), off-beat clip-clops
+            # are heard as the beat (twice the tempo): they tick on the beats, like a clock.
+            hits = [(float(b), 0.7 if b % 2 == 0 else 0.55) for b in range(ctx.bpb)]
         else:
             hits = [(s / 4, v) for s, v in EXTRA_PERCUSSION[sound] if s < ctx.bpb * 4]
         for beat, vel in hits:
