@@ -11,6 +11,7 @@ from __future__ import annotations
 import audio_measure as am
 import numpy as np
 import pytest
+from synth_prompts import PROMPTS
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.render import render_request
@@ -29,12 +30,16 @@ STEALTH = (
 @pytest.mark.parametrize(
     ("prompt", "variant", "seconds", "fields"),
     [
+        (PROMPTS["folk"], 2, 30.0, {}),  # the driving feel on frame drums: heard at 64 BPM
+        (PROMPTS["folk"], 2, 60.0, {}),
         (STEALTH, 0, 30.0, {"bpm": 92.0, "key": "E phrygian"}),
         (STEALTH, 1, 16.0, {"bpm": 92.0, "key": "E phrygian"}),
         # Frame drums at 68 BPM: their eighths were the beat heard (136).
         ("Dark dungeon crawl, slow and heavy, low brass and drums", 0, 16.0, {}),
     ],
     ids=[
+        "folk-driving-30s",
+        "folk-driving-60s",
         "stealth-straight-30s",
         "stealth-halftime-16s",
         "dungeon-slow-16s",

@@ -412,10 +412,16 @@ def feel_pattern(
             if busy:
                 out += [(s, "shaker", 0.35) for s in beats]
         else:
+            # The low skin on 1 and 3 and its pickups into 2 and 4, the slap (and a
+            # tambourine) on the backbeat: without it, 1 and 3 and their pickups group the
+            # bar in halves, heard at half the tempo.
             out += [(0, "frame_lo", 1.0), (back, "frame_lo", 0.8)]
             if not slow and bpb == 4:
                 out += [(3, "frame_lo", 0.5), (11, "frame_lo", 0.5)]
-            out += ticks("frame_hi", 0.65)
+            backbeat = [s for s in beats if s % 8 == 4]
+            out += [(s, "frame_hi", 1.0) for s in backbeat]
+            out += [(s, "tambourine", 0.7) for s in backbeat]
+            out += [t for t in ticks("frame_hi", 0.65) if t[0] not in backbeat]
     elif kit == "soft":
         if half:
             out += [(0, "frame_lo", 0.6), (back, "frame_lo", 0.45)]
