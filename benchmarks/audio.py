@@ -30,11 +30,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from baseline import baseline_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 SONG = Path("/usr/share/scummvm/drascula/audio/track16.ogg")
@@ -113,23 +114,6 @@ def child(args: argparse.Namespace) -> None:
         run()  # warm-up: imports, filter designs, FFT plans
         per_minute = cpu(run, args.repeat) * 60.0 / seconds
     print(json.dumps({"cpu_per_minute": per_minute, "load": os.getloadavg()[0]}))
-
-
-def baseline_tree(commit: str, into: Path) -> Path | None:
-    """``segue`` as it was at ``commit`` (core/ and plugins/ from git), importable from ``into``."""
-    archive = into / "baseline.tar"
-    try:
-        with archive.open("wb") as out:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "archive", commit, "core", "plugins"],
-                stdout=out,
-                check=True,
-            )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "segue", filter="data")
-    return into
 
 
 def measure(fmt: str, code: Path | None, args: argparse.Namespace) -> dict:

@@ -19,9 +19,10 @@ import os
 import resource
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
+
+from baseline import baseline_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 # main before the memory work (docs/deployment.md's first memory figures).
@@ -54,23 +55,6 @@ def child(seconds: float, prompt: str) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(json.dumps({"peak_mb": own, "children_mb": kids, "load": os.getloadavg()[0]}))
-
-
-def baseline_tree(commit: str, into: Path) -> Path | None:
-    """``segue`` as it was at ``commit`` (core/ and plugins/ from git), importable from ``into``."""
-    archive = into / "baseline.tar"
-    try:
-        with archive.open("wb") as out:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "archive", commit, "core", "plugins"],
-                stdout=out,
-                check=True,
-            )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "segue", filter="data")
-    return into
 
 
 def measure(seconds: float, code: Path | None, prompt: str) -> dict:

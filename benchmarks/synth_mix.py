@@ -28,12 +28,12 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 
 import audio_measure as am
 import numpy as np
+from baseline import baseline_tree
 from synth_prompts import PROMPTS
 
 from segue.core.request import GenerationRequest
@@ -120,20 +120,6 @@ def draw_figures(draws: int) -> dict[str, list[dict]]:
                         }
                     )
     return out
-
-
-def baseline_tree(commit: str, into: Path) -> Path | None:
-    """``segue`` as it was at ``commit`` (core/ and plugins/), importable from ``into``."""
-    archive = into / "baseline.tar"
-    try:
-        with archive.open("wb") as out:
-            cmd = ["git", "-C", str(ROOT), "archive", commit, "core", "plugins"]
-            subprocess.run(cmd, stdout=out, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    with tarfile.open(archive) as tar:
-        tar.extractall(into / "segue", filter="data")
-    return into
 
 
 def draws_section(args: argparse.Namespace) -> None:
