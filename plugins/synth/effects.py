@@ -306,18 +306,15 @@ def side_scale(x: np.ndarray, max_side: float) -> float:
     return math.sqrt(max_side * em / es)
 
 
-def scale_side(x: np.ndarray, k: float, inplace: bool = False) -> np.ndarray:
-    """``x`` (2, n) with its side scaled by ``k``: linear, so stems scaled alike still sum
-    to the mix scaled. ``inplace``: into ``x`` itself (the same samples, no new array)."""
+def scale_side(x: np.ndarray, k: float) -> None:
+    """Scale the side of ``x`` (2, n) by ``k``, in place (a mix is too long to copy):
+    linear, so stems scaled alike still sum to the mix scaled."""
     if k == 1.0:
-        return x
+        return
     mid = (x[0] + x[1]) * np.float32(0.5)
     side = (x[0] - x[1]) * np.float32(0.5 * k)
-    if not inplace:
-        return np.stack([mid + side, mid - side])
     np.add(mid, side, out=x[0])
     np.subtract(mid, side, out=x[1])
-    return x
 
 
 def compress_gain(

@@ -185,8 +185,8 @@ def _render(
     # then a light bus compressor (its gain, computed on the mix, on every stem).
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
     side = side_scale(out, MAX_SIDE)
-    if side != 1.0:
-        outs = {g: scale_side(x, side, inplace=True) for g, x in outs.items()}
+    for x in outs.values():
+        scale_side(x, side)
     if arr.lofi:
         outs[names[0]] += _vinyl(length, sr, arr.seed)
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
