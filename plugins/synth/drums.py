@@ -391,8 +391,6 @@ def feel_pattern(
             out += [(s, "shaker", 0.55 if s % 8 == 0 else light + 0.05) for s in beats]
             if busy:
                 out += [(back, "tambourine", 0.7)]
-                # The shaker's sixteenth pickup into every beat (not the eighths after
-                # them, which a straight take has: another groove, the same pulse).
             if not slow and bpb == 4:
                 out.append((10, "taiko", 0.6))
         else:
