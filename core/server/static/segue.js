@@ -537,8 +537,13 @@
             // suspend()): what plays is behind the room now. Place it again.
             if (wasRunning) this.resync(true);
             wasRunning = true;
-          } else if (wasRunning && this.client.options.autoUnlock) {
-            this.client._installUnlock(); // the next gesture resumes it
+          } else {
+            // Whichever check runs first once it runs again (this handler, or the periodic
+            // one when the context resumed before this event came) places it at once.
+            if (wasRunning) this._stalled = true;
+            if (wasRunning && this.client.options.autoUnlock) {
+              this.client._installUnlock(); // the next gesture resumes it
+            }
           }
         };
         // iOS unlocks only on a sound started inside the gesture: one silent sample.
@@ -797,6 +802,7 @@
       const v = this.audible();
       if (!this.ctx || this.ctx.state !== "running" || !v || v.cue !== c.playing) return null;
       for (const x of this.voices) if (x.kind === "music" && x.startTime > this.ctx.currentTime) return null;
+      if (this._stalled) force = true; // the first check since a suspension
       const now = c.serverNow();
       const want = c.position(now);
       if (!want || want.position === null) return null;
@@ -820,6 +826,7 @@
       nv.fade(1, when, 0.08);
       nv.replaced = [v];
       v.leave(when, 0.08, nv);
+      this._stalled = false;
       this.resyncs = (this.resyncs || 0) + 1;
       c.emit("resync", { gap, forced: !!force });
       return gap;
