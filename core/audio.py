@@ -1150,11 +1150,6 @@ class TruePeaks:
         self.values *= np.float32(_TP_L1)
         self.exact = np.zeros(n, dtype=bool)
 
-    @property
-    def bound(self) -> np.ndarray:
-        """Each frame's upper bound of its true peak (exact where :meth:`refine` made it)."""
-        return self.values
-
     def _reach(self, positions: np.ndarray) -> np.ndarray:
         """The frames at ``positions`` (any shape; before 0 and from ``frames`` on, silence
         or the loop's other end): ``positions.shape + (channels,)``."""

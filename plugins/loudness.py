@@ -128,18 +128,13 @@ def _envelope_dense(req_db: np.ndarray, lookahead: int, release_per_sample: floa
     return _box_behind(_box_behind(released, half + 1), lookahead - half + 1)
 
 
-def _gain_curve(req_db: np.ndarray, sr: int, loop: tuple[int, int] | None) -> np.ndarray:
-    """The limiter's gain per frame; for a loop ``(start, end)``, equal across its seam."""
-    frames = np.flatnonzero(req_db)
-    return _gain_curve_at(req_db.size, frames, req_db[frames], sr, loop)
-
-
-def _gain_curve_at(
+def _gain_curve(
     n: int, frames: np.ndarray, req: np.ndarray, sr: int, loop: tuple[int, int] | None
 ) -> np.ndarray:
-    """:func:`_gain_curve` of ``n`` frames whose requirement is ``req`` dB (<= 0) at
-    ``frames``, 0 dB elsewhere: no array of them as long as the track besides the one the
-    loop's seam needs (the result may be a view of a longer array, the caller's)."""
+    """The limiter's gain per frame of ``n`` frames whose requirement is ``req`` dB (<= 0)
+    at ``frames``, 0 dB elsewhere; for a loop ``(start, end)``, equal across its seam. No
+    array of them as long as the track besides the one the loop's seam needs (the result
+    may be a view of a longer array, the caller's)."""
     lookahead = max(2, round(LOOKAHEAD_S * sr))
     release = RELEASE_DB_PER_S / sr
     if loop is None:
@@ -314,7 +309,7 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
         needed = np.minimum(ceiling_db - (an.peaks_db(over) + gain), 0.0)
         if needed.min(initial=0.0) >= 0:
             return np.full(frames, gain)
-        total = _gain_curve_at(frames, over, needed, an.sr, an.loop)
+        total = _gain_curve(frames, over, needed, an.sr, an.loop)
         total += gain  # in place: a float64 per frame (0.2 GB per 10 minutes) fewer
         return total
 
