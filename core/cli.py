@@ -75,6 +75,11 @@ def build_parser(
                 raise PluginError(
                     f"plugin {impl.plugin_name}: segue_register_commands: {exc}"
                 ) from None
+            except Exception as exc:  # a bug in the plugin: one line naming it, exit 2
+                text = " ".join(f"{type(exc).__name__}: {exc}".split())
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: segue_register_commands raised {text}"
+                ) from None
     return parser
 
 

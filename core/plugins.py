@@ -407,6 +407,42 @@ class Plugins:
             audio = result
         return audio
 
+    # -- notifications and set-up hooks ------------------------------------------------
+
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call every implementation of a notification hook (``segue_track_stored``,
+        ``segue_cue``, ``segue_game_event``) on its own: one that raises is logged in one line
+        naming its plugin (the traceback with ``-v``) and the others still run."""
+        for impl in self._call_order(hook_name):
+            try:
+                impl.function(**{arg: kwargs[arg] for arg in impl.argnames})
+            except Exception as exc:
+                log.error(
+                    "plugin %s: %s raised %s (ignored)",
+                    impl.plugin_name,
+                    hook_name,
+                    _one_line(f"{type(exc).__name__}: {exc}"),
+                )
+                log.debug(
+                    "the traceback of plugin %s's %s", impl.plugin_name, hook_name, exc_info=exc
+                )
+
+    def has(self, hook_name: str) -> bool:
+        """Whether any plugin implements ``hook_name``."""
+        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    def register_routes(self, app: Any) -> None:
+        """``segue_register_routes``, one plugin at a time: one that raises stops the server's
+        start with one line naming it (``PluginError``)."""
+        for impl in self._call_order("segue_register_routes"):
+            try:
+                impl.function(app=app)
+            except Exception as exc:
+                raise PluginError(
+                    f"plugin {impl.plugin_name}: segue_register_routes raised "
+                    f"{_one_line(f'{type(exc).__name__}: {exc}')}"
+                ) from exc
+
     # -- introspection -------------------------------------------------------------------
 
     def info(self) -> list[PluginInfo]:

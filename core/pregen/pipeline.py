@@ -613,10 +613,7 @@ class Pipeline:
     def _stored_hook(self, track: Track) -> None:
         if not self.notify_stored:
             return
-        try:
-            self.plugins.pm.hook.segue_track_stored(track=track)
-        except Exception:
-            log.exception("a segue_track_stored hook failed for %s", track.id[:12])
+        self.plugins.notify("segue_track_stored", track=track)
 
     # --- stem separation --------------------------------------------------------------------
 

@@ -964,7 +964,7 @@ def create_app(
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
-    plugins.pm.hook.segue_register_routes(app=app)
+    plugins.register_routes(app)
     return app
 
 

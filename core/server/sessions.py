@@ -385,7 +385,7 @@ class Session:
                     self.pending_mood = None
                 self.broadcast(manager.encoder.cue_frame(out, now), "cue")
                 manager.metrics.cues += 1
-                if manager.cue_hook is not None:
+                if manager.cue_hook:
                     manager.notify_cue(self, out)
             elif type(out) is Layers:
                 self.broadcast(frame_message(out.to_message(now)), "layers")
@@ -615,11 +615,8 @@ class SessionManager:
         self._prefetch: dict[tuple[str, ...], bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         # Hooks with no implementation are not called on the hot path at all.
-        hook = plugins.pm.hook if plugins is not None else None
-        self.cue_hook = hook.segue_cue if hook and hook.segue_cue.get_hookimpls() else None
-        self.event_hook = (
-            hook.segue_game_event if hook and hook.segue_game_event.get_hookimpls() else None
-        )
+        self.cue_hook = plugins is not None and plugins.has("segue_cue")
+        self.event_hook = plugins is not None and plugins.has("segue_game_event")
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -735,18 +732,11 @@ class SessionManager:
         return frame
 
     def notify_cue(self, session: Session, cue: Cue) -> None:
-        if self.cue_hook is None:
-            return
-        try:
-            self.cue_hook(session=session, cue=cue)
-        except Exception:
-            log.exception("a segue_cue hook failed (session %s)", session.id)
+        if self.cue_hook:
+            # Each plugin on its own: one that raises is logged naming it; the rest still run.
+            self.plugins.notify("segue_cue", session=session, cue=cue)
 
     def notify_event(self, session: Session, event: dict[str, Any]) -> None:
         self.metrics.events += 1
-        if self.event_hook is None:
-            return
-        try:
-            self.event_hook(session=session, event=event)
-        except Exception:
-            log.exception("a segue_game_event hook failed (session %s)", session.id)
+        if self.event_hook:
+            self.plugins.notify("segue_game_event", session=session, event=event)

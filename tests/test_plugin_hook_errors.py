@@ -1,0 +1,109 @@
+"""A plugin's notification, route or command hook that raises is named in one line.
+
+docs/plugins.md: ``segue_track_stored``, ``segue_cue`` and ``segue_game_event`` exceptions are
+logged and ignored (the other plugins' implementations still run); ``segue_register_routes``
+and ``segue_register_commands`` exceptions stop the command with one line naming the plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from segue.core import hookimpl
+from segue.core.cli import build_parser
+from segue.core.errors import PluginError
+from segue.core.plugins import DEFAULT_PLUGINS, Plugins
+from segue.core.track import Track
+
+
+class Broken:
+    @hookimpl
+    def segue_track_stored(self, track: Track) -> None:
+        raise RuntimeError(f"no room for {track.id}")
+
+    @hookimpl
+    def segue_cue(self, session: Any, cue: Any) -> None:
+        raise KeyError("mood")
+
+    @hookimpl
+    def segue_game_event(self, session: Any, event: dict[str, Any]) -> None:
+        raise ValueError("bad\nevent")
+
+    @hookimpl
+    def segue_register_routes(self, app: Any) -> None:
+        raise RuntimeError("no routes today")
+
+    @hookimpl
+    def segue_register_commands(self, subparsers: Any) -> None:
+        raise AttributeError("'NoneType' object has no attribute 'add_parser'")
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.got: list[str] = []
+
+    @hookimpl
+    def segue_track_stored(self, track: Track) -> None:
+        self.got.append("stored")
+
+    @hookimpl
+    def segue_cue(self, session: Any, cue: Any) -> None:
+        self.got.append("cue")
+
+    @hookimpl
+    def segue_game_event(self, session: Any, event: dict[str, Any]) -> None:
+        self.got.append("event")
+
+
+def plugins_with(*extra: tuple[str, Any]) -> Plugins:
+    return Plugins(load_entry_points=False, disabled=DEFAULT_PLUGINS, extra=list(extra))
+
+
+@pytest.mark.parametrize(
+    ("hook", "kwargs", "said"),
+    [
+        (
+            "segue_track_stored",
+            {"track": Track(id="abc", mood="m", variant=0, format="ogg", duration_s=1.0)},
+            "RuntimeError: no room for abc",
+        ),
+        ("segue_cue", {"session": "s1", "cue": "CUE"}, "KeyError: 'mood'"),
+        ("segue_game_event", {"session": "s1", "event": {"name": "e"}}, "ValueError: bad event"),
+    ],
+)
+def test_a_raising_notification_is_one_line_naming_the_plugin_and_the_others_still_run(
+    hook: str, kwargs: dict[str, Any], said: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The listener is registered first, so pluggy calls the broken plugin before it.
+    listener = Listener()
+    plugins = plugins_with(("listener", listener), ("broken", Broken()))
+    with caplog.at_level(logging.INFO, logger="segue"):
+        plugins.notify(hook, **kwargs)
+    assert listener.got == [hook.removeprefix("segue_").replace("track_", "").replace("game_", "")]
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage() for r in errors] == [f"plugin broken: {hook} raised {said} (ignored)"]
+    assert errors[0].exc_info is None  # no traceback unless -v
+
+
+def test_a_raising_route_hook_names_its_plugin() -> None:
+    plugins = plugins_with(("broken", Broken()))
+    with pytest.raises(PluginError) as info:
+        plugins.register_routes(web.Application())
+    assert (
+        str(info.value)
+        == "plugin broken: segue_register_routes raised RuntimeError: no routes today"
+    )
+
+
+def test_a_raising_command_hook_names_its_plugin() -> None:
+    plugins = plugins_with(("broken", Broken()))
+    with pytest.raises(PluginError) as info:
+        build_parser(plugins=plugins)
+    assert str(info.value) == (
+        "plugin broken: segue_register_commands raised "
+        "AttributeError: 'NoneType' object has no attribute 'add_parser'"
+    )
