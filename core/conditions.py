@@ -478,6 +478,15 @@ def describe(value: Any) -> str:
     return type(value).__name__
 
 
+def _operator_like(op: Any) -> bool:
+    """Whether a key of an operator map is an operator, or a likely misspelling of one."""
+    if not isinstance(op, str):
+        return False
+    # Stricter than suggest(): at its cutoff a state key like "zone" would pass for "ne".
+    close = difflib.get_close_matches(op, OPERATORS, n=1, cutoff=0.75)
+    return op in OPERATORS or op.lower() in _ALIASES or bool(close)
+
+
 class _Compiler:
     def __init__(self) -> None:
         self.errors: list[tuple[Path, str]] = []
@@ -518,9 +527,20 @@ class _Compiler:
             self.error(path, f"state key {key!r} has an empty part")
             return None
         if isinstance(value, Mapping):
+            hint = suggest(key, ("not",)) if value and not any(map(_operator_like, value)) else ""
+            if hint:
+                # `nott: {a: 1}` is a typo of the combinator, not a bad operator `a`.
+                self.error(
+                    path,
+                    f"a mapping value is an operator map and this one holds none{hint}",
+                )
+                return None
             return self.operators(key, value, path)
         if isinstance(value, list | tuple):
-            self.error(path, "a list is not a value to compare with; use {in: [...]}")
+            hint = ""
+            if value and all(isinstance(item, Mapping) for item in value):
+                hint = suggest(key, ("all", "any"))  # a list of conditions: `anyy: [...]`
+            self.error(path, f"a list is not a value to compare with; use {{in: [...]}}{hint}")
             return None
         if not self.scalar(value, path):
             return None

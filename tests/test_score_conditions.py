@@ -212,6 +212,24 @@ def test_odd_state_never_raises():
         ({"hp": {"gt": -math.inf}}, "when.hp.gt", "must be a finite number"),
         ({"hp": math.inf}, "when.hp", "must be a finite number"),
         ({"hp": [1, 2]}, "when.hp", "a list is not a value to compare with; use {in: [...]}"),
+        # Typos of the combinators are named as such, not as a bad value or operator.
+        (
+            {"anyy": [{"a": 1}]},
+            "when.anyy",
+            "a list is not a value to compare with; use {in: [...]} (did you mean 'any'?)",
+        ),
+        (
+            {"al": [{"a": 1}, {"b": 2}]},
+            "when.al",
+            "a list is not a value to compare with; use {in: [...]} (did you mean 'all'?)",
+        ),
+        (
+            {"nott": {"zone": "village"}},
+            "when.nott",
+            "a mapping value is an operator map and this one holds none (did you mean 'not'?)",
+        ),
+        ({"note": {"lte": 1}}, "when.note.lte", "unknown operator 'lte' (did you mean 'le'?)"),
+        ({"any_": [1, 2]}, "when.any_", "a list is not a value to compare with; use {in: [...]}"),
         ({"hp": {}}, "when.hp", "operator map must not be empty"),
         ({}, "when", "must not be empty"),
         ([{"a": 1}], "when", "must be a mapping of state keys to values, not a list"),
