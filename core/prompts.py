@@ -56,3 +56,73 @@ def plan_with_styles(
     out["positive_global_styles"] = dedupe([*out.get("positive_global_styles", []), *positive])
     out["negative_global_styles"] = dedupe([*out.get("negative_global_styles", []), *negative])
     return out
+
+
+# --- tempo and key phrases --------------------------------------------------------------
+
+# "120 BPM", "92.5 bpm", "84 beats per minute".
+TEMPO_PHRASE = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
+# "D major", "f# minor", "B-flat minor": whether a prompt names a key at all (any case but
+# a lowercase "a": "a major battle", "a minor change" are English, not keys).
+KEY_PHRASE = re.compile(
+    r"(?<!\w)(?!(?-i:a)[\s-]+(?:major|minor))"
+    r"[A-G](?:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?[\s-]+(?:major|minor)\b",
+    re.IGNORECASE,
+)
+# The keys a prompt states, to compare with the mood's: a capital note letter only, since
+# "a minor change" is no key.
+_STATED_KEY = re.compile(
+    r"(?<!\w)([A-G])(#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?[\s-]+((?i:major|minor))\b"
+)
+_PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+_SHIFT = {"#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1}
+# Modes that are the major or minor scale under another name (a mood's `key`, normalised).
+_MAJOR_MINOR = {"major": "major", "ionian": "major", "minor": "minor", "aeolian": "minor"}
+_MAJOR_MINOR["harmonic minor"] = "minor"
+
+
+def _pitch(note: str, accidental: str | None) -> int:
+    """The pitch class of ``note`` (A-G) with ``accidental`` (``#``, ``b``, ``-sharp``…)."""
+    shift = _SHIFT.get((accidental or "").strip(" -").lower(), 0)
+    return (_PITCH[note.upper()] + shift) % 12
+
+
+def _key_agrees(pitch: int, mode: str, key: str) -> bool:
+    """Whether a stated key (pitch class, ``major``/``minor``) is the mood's ``key``
+    (a normalised score key: ``F# minor``, ``Bb dorian``, ``C``)."""
+    tonic, _, key_mode = key.partition(" ")
+    if _pitch(tonic[0], tonic[1:] or None) != pitch:
+        return False
+    # A key with no mode, or a church mode, is only held to its tonic.
+    wanted = _MAJOR_MINOR.get(key_mode)
+    return wanted is None or wanted == mode
+
+
+def contradicting_tempos(prompt: str, bpm: float | None) -> list[re.Match[str]]:
+    """The tempo phrases of ``prompt`` when it states tempos and none is ``bpm``, else []."""
+    if bpm is None:
+        return []
+    found = list(TEMPO_PHRASE.finditer(prompt))
+    if any(abs(float(m.group(1)) - bpm) < 0.05 for m in found):
+        return []
+    return found
+
+
+def contradicting_keys(prompt: str, key: str | None) -> list[re.Match[str]]:
+    """The key phrases of ``prompt`` when it states keys and none is ``key``, else []."""
+    if not key:
+        return []
+    found = list(_STATED_KEY.finditer(prompt))
+    agrees = (_key_agrees(_pitch(m[1], m[2]), m[3].lower(), key) for m in found)
+    return [] if any(agrees) else found
+
+
+def replace_spans(text: str, matches: Iterable[re.Match[str]], phrase: str) -> str:
+    """``text`` with each match replaced by ``phrase``."""
+    out, end = [], 0
+    for m in sorted(matches, key=lambda m: m.start()):
+        out.append(text[end : m.start()])
+        out.append(phrase)
+        end = m.end()
+    out.append(text[end:])
+    return "".join(out)

@@ -248,6 +248,9 @@ class Score:
     # Splits generated songs into the moods' layers when the generator renders no stems
     # (docs/pregeneration.md, "Stems"); None: `separator: none`.
     separator: PluginChoice | None = PluginChoice("demucs")
+    # ``FILE:LINE: warning: path: message`` lines: valid, but probably not meant (a prompt
+    # saying another tempo than its mood's bpm); `segue validate` and `segue plan` show them.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def state_dir(self) -> Path:

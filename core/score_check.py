@@ -23,6 +23,7 @@ from segue.core.conditions import (
     suggest,
 )
 from segue.core.errors import ScoreError
+from segue.core.prompts import contradicting_keys, contradicting_tempos
 from segue.core.score import (
     SCORE_VERSION,
     Duck,
@@ -212,9 +213,14 @@ class ScoreChecker:
     def __init__(self, root: Any) -> None:
         self.root = root
         self.errors: list[tuple[int | None, ErrorPath, str]] = []
+        # What is valid but probably not meant (a prompt contradicting its mood's bpm).
+        self.warnings: list[tuple[int | None, ErrorPath, str]] = []
 
     def error(self, path: ErrorPath, message: str, line: int | None = None) -> None:
         self.errors.append((line, path, message))
+
+    def warn(self, path: ErrorPath, message: str) -> None:
+        self.warnings.append((None, path, message))
 
     # -- generic checks -----------------------------------------------------------------
 
@@ -496,7 +502,32 @@ class ScoreChecker:
                 "a stinger plays whole over the music: layers are for the looping moods "
                 "the intensity drives",
             )
-        return mood if len(self.errors) == before else None
+        if len(self.errors) != before:
+            return None
+        self.prompt_contradictions(mood, path)
+        return mood
+
+    def prompt_contradictions(self, mood: Mood, path: ErrorPath) -> None:
+        """Warn of a prompt whose tempos or keys all contradict the mood's ``bpm``/``key``:
+        the mood's fields win (the tempo_key transformer puts them in the prompt's place)."""
+        if not mood.prompt:
+            return
+        tempos = contradicting_tempos(mood.prompt, mood.bpm)
+        if tempos and mood.bpm is not None:
+            said = ", ".join(f'"{m[0]}"' for m in tempos)
+            self.warn(
+                (*path, "prompt"),
+                f"says {said} but the mood's bpm is {_fmt(mood.bpm)}: the bpm wins (the "
+                f"generator is asked for {_fmt(mood.bpm)} BPM, the clock counts it)",
+            )
+        keys = contradicting_keys(mood.prompt, mood.key)
+        if keys:
+            said = ", ".join(f'"{m[0]}"' for m in keys)
+            self.warn(
+                (*path, "prompt"),
+                f"says {said} but the mood's key is {mood.key}: the key wins (the generator "
+                f"is asked for {mood.key})",
+            )
 
     def layers(self, value: Any, path: ErrorPath) -> tuple[Layer, ...]:
         raw = self.mapping(value, path, None, "a mapping of stem names to layers")
@@ -981,6 +1012,7 @@ class ScoreChecker:
             cache=cache or PluginChoice("disk"),
             storage=storage,
             separator=separator,
+            warnings=tuple(self.formatted(label, self.warnings, "warning: ")),
             moods=moods,
             rules=rules,
             events=events,
@@ -993,11 +1025,18 @@ class ScoreChecker:
             intensity=intensity,
         )
 
-    def formatted(self, label: str) -> list[str]:
+    def formatted(
+        self,
+        label: str,
+        found: list[tuple[int | None, ErrorPath, str]] | None = None,
+        kind: str = "",
+    ) -> list[str]:
+        """``FILE:LINE: path: message`` for each error (or each of ``found``), by line."""
         lines = []
-        for line, path, message in self.errors:
+        for line, path, message in self.errors if found is None else found:
             number = line if line is not None else line_of(self.root, path)
-            lines.append((number, f"{label}:{number}: {format_path(path) or 'score'}: {message}"))
+            where = format_path(path) or "score"
+            lines.append((number, f"{label}:{number}: {kind}{where}: {message}"))
         # By line, then in the order found (sorted() is stable).
         return [text for _, text in sorted(lines, key=lambda pair: pair[0])]
 

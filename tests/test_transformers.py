@@ -152,9 +152,24 @@ def test_no_style_no_change() -> None:
         ("Harp", 84.0, "D major", "Harp, 84 BPM, D major"),
         ("Harp", 92.5, None, "Harp, 92.5 BPM"),
         ("Harp", None, "F# minor", "Harp, F# minor"),
-        ("Harp at 120 bpm", 84.0, "D major", "Harp at 120 bpm, D major"),
         ("Harp in d major", 84.0, "D major", "Harp in d major, 84 BPM"),
-        ("Harp in Eb minor", None, "D major", None),  # the prompt already names a key
+        ("Harp in e minor", None, "D major", None),  # names a key (lowercase: not compared)
+        # A tempo or key the prompt states against the mood's: the mood's wins, in its place.
+        ("Harp at 120 bpm", 84.0, "D major", "Harp at 84 BPM, D major"),
+        ("Harp in Eb minor", None, "D major", "Harp in D major"),
+        ("Harp at 400 BPM in A minor", 90.0, "C major", "Harp at 90 BPM in C major"),
+        ("From 80 BPM up to 160 BPM", 120.0, None, "From 120 BPM up to 120 BPM"),
+        # One stated tempo or key agreeing is no contradiction (a modulation, a build).
+        ("D major at 84 bpm, modulating to A major", 84.0, "D major", None),
+        ("Harp, 84 BPM building to 120 BPM", 84.0, None, None),
+        ("Strings in D minor", None, "D dorian", None),  # a mode: held to its tonic
+        ("Strings in D major", None, "D", None),
+        ("Horns in B-flat major", None, "Bb major", None),
+        ("Horns in A# major", None, "Bb major", None),
+        ("Horns in A-sharp minor", None, "Bb major", "Horns in Bb major"),
+        ("Strings in A minor", None, "A aeolian", None),
+        # "a major"/"a minor" in lowercase is English, not a key: the mood's key is added.
+        ("a major battle", None, "C major", "a major battle, C major"),
         ("Harp, 84 beats per minute, Bb-major", 84.0, "Bb major", None),
         ("", 140.0, None, "140 BPM"),
         ("Harp", None, None, None),

@@ -90,6 +90,8 @@ def plan_document(score: Score, state: PlanState) -> dict[str, Any]:
         "budget_usd": state.budget_usd,
         # `segue pregen`'s refusal of this plan, word for word (exit 2 then), or null.
         "refused": state.refused,
+        # The score's warnings (`FILE:LINE: warning: path: message`), as `segue validate`.
+        "warnings": list(score.warnings),
     }
 
 
@@ -134,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     if args.budget_usd is not None and args.budget_usd < 0:
         raise ConfigError("--budget-usd must not be negative")
     score = load_score(args.score)
+    for line in score.warnings:  # as `segue validate` prints them (--json has them too)
+        print(line, file=sys.stderr)
     state = plan_with_cache_state(score, plugins, args.generator, args.budget_usd)
     if args.json:
         json.dump(plan_document(score, state), sys.stdout, indent=2)

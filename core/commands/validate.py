@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from segue.core.commands import add_score_argument
 from segue.core.score import load_score
@@ -19,7 +20,8 @@ def _count(n: int, word: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print a one-line summary and return 0; a bad score raises ScoreError (exit 2)."""
+    """Print the warnings and a one-line summary and return 0; a bad score raises
+    ScoreError (exit 2)."""
     score = load_score(args.score)
     counts = [
         _count(len(score.moods), "mood"),
@@ -27,5 +29,10 @@ def run(args: argparse.Namespace) -> int:
         _count(len(score.events), "event"),
         _count(len(score.transitions), "transition"),
     ]
+    # Warnings (valid, but probably not meant) go to stderr, like errors; the exit stays 0.
+    for line in score.warnings:
+        print(line, file=sys.stderr)
+    if score.warnings:
+        counts.append(_count(len(score.warnings), "warning"))
     print(f"{args.score}: ok — {', '.join(counts)}")
     return 0

@@ -1,0 +1,81 @@
+"""A prompt stating another tempo or key than its mood's `bpm`/`key` (docs/score.md, Moods):
+the mood's fields win and `segue validate` / `segue plan` warn, naming the line; exit 0."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from segue.core.cli import main
+from segue.core.score import load_score
+
+SCORE = """\
+segue: 1
+moods:
+  calm:
+    prompt: Slow harp at 400 BPM in A minor
+    bpm: 90
+    key: C major
+  agreeing:
+    prompt: Harp in D major at 84 bpm, modulating to A major
+    bpm: 84
+    key: D major
+  modal:
+    prompt: >-
+      Dark strings in D minor,
+      120 BPM
+    key: D dorian
+rules: [{mood: calm}]
+"""
+
+WARNINGS = [
+    'score.yaml:4: warning: moods.calm.prompt: says "400 BPM" but the mood\'s bpm is 90: the '
+    "bpm wins (the generator is asked for 90 BPM, the clock counts it)",
+    'score.yaml:4: warning: moods.calm.prompt: says "A minor" but the mood\'s key is C major: '
+    "the key wins (the generator is asked for C major)",
+]
+
+
+@pytest.fixture
+def score(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "score.yaml"
+    path.write_text(SCORE, encoding="utf-8")
+    return path
+
+
+def test_the_score_carries_one_warning_per_contradiction(score: Path) -> None:
+    assert list(load_score("score.yaml").warnings) == WARNINGS
+
+
+def test_validate_prints_the_warnings_and_exits_0(
+    score: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["validate", "score.yaml"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == WARNINGS
+    assert out == "score.yaml: ok — 3 moods, 1 rule, 0 events, 0 transitions, 2 warnings\n"
+
+
+def test_plan_warns_and_asks_the_generator_for_the_moods_tempo_and_key(
+    score: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "score.yaml", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err.splitlines() == WARNINGS
+    doc = json.loads(out)
+    assert doc["warnings"] == WARNINGS
+    prompts = {r["mood"]: r["prompt"] for r in doc["requests"]}
+    assert prompts["calm"].startswith("Slow harp at 90 BPM in C major")
+    assert "400" not in prompts["calm"] and "A minor" not in prompts["calm"]
+    assert prompts["agreeing"].startswith("Harp in D major at 84 bpm, modulating to A major")
+    assert prompts["modal"].startswith("Dark strings in D minor, 120 BPM")
+
+
+def test_a_score_without_contradictions_has_no_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).resolve().parents[1] / "adaptive_score.yaml"
+    assert load_score(example).warnings == ()
