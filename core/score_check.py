@@ -788,6 +788,18 @@ class ScoreChecker:
             priority = self.number(raw, "priority", rpath, -1_000_000, 1_000_000, 0, integer=True)
             if len(self.errors) == before and mood is not None:
                 rules.append(Rule(mood, when, priority, line_of(self.root, rpath)))
+        if (
+            rules
+            and len(rules) == len(value)
+            and not any(r.when is None or r.when.matches({}) for r in rules)
+        ):
+            # Valid, but a brand-new session (its state empty) would hear nothing.
+            self.warn(
+                path,
+                "no rule matches the empty state of a new session, which hears nothing until "
+                "one does: add a default rule without `when` (e.g. - {mood: "
+                f"{rules[-1].mood}}})",
+            )
         return tuple(rules)
 
     def events(self, value: Any, moods: dict[str, Mood], names: set[str]) -> dict[str, EventSpec]:

@@ -1,5 +1,9 @@
-"""A prompt stating another tempo or key than its mood's `bpm`/`key` (docs/score.md, Moods):
-the mood's fields win and `segue validate` / `segue plan` warn, naming the line; exit 0."""
+"""Score warnings (docs/score.md, Errors): valid, but probably not meant; `segue validate` and
+`segue plan` print them naming the line, and exit 0.
+
+A prompt stating another tempo or key than its mood's `bpm`/`key`: the mood's fields win.
+Rules that match nothing in a new session's empty state.
+"""
 
 from __future__ import annotations
 
@@ -79,3 +83,24 @@ def test_a_score_without_contradictions_has_no_warnings(
 ) -> None:
     example = Path(__file__).resolve().parents[1] / "adaptive_score.yaml"
     assert load_score(example).warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("rules", "warned"),
+    [
+        ("  - {mood: a, when: {x: 1}}\n  - {mood: a, when: {x: {gt: 2}}}\n", True),
+        ("  - {mood: a, when: {x: 1}}\n  - {mood: a}\n", False),
+        ("  - {mood: a, when: {boss: {exists: false}}}\n", False),
+        ("  - {mood: a, when: {not: {x: 1}}}\n", False),
+    ],
+)
+def test_rules_leaving_a_new_session_without_a_mood_are_warned_of(
+    tmp_path: Path, rules: str, warned: bool
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"segue: 1\nmoods:\n  a: {{prompt: p}}\nrules:\n{rules}", encoding="utf-8")
+    expected = [
+        f"{path}:4: warning: rules: no rule matches the empty state of a new session, which "
+        "hears nothing until one does: add a default rule without `when` (e.g. - {mood: a})"
+    ]
+    assert list(load_score(path).warnings) == (expected if warned else [])
