@@ -15,8 +15,9 @@ from aiohttp import web
 
 from segue.core import hookimpl
 from segue.core.cli import build_parser
-from segue.core.errors import PluginError
+from segue.core.errors import PluginError, StorageError
 from segue.core.plugins import DEFAULT_PLUGINS, Plugins
+from segue.core.pregen.sinks import put_all
 from segue.core.track import Track
 
 
@@ -107,3 +108,28 @@ def test_a_raising_command_hook_names_its_plugin() -> None:
         "plugin broken: segue_register_commands raised "
         "AttributeError: 'NoneType' object has no attribute 'add_parser'"
     )
+
+
+class BuggySink:
+    """A storage sink whose ``put`` has a bug (not an OSError nor a segue error)."""
+
+    name = "buggy"
+
+    def __init__(self) -> None:
+        self.puts = 0
+
+    async def put(self, filename: str, src: Any, sha256: str) -> None:
+        self.puts += 1
+        raise TypeError("put() got confused")
+
+
+async def test_a_sink_that_raises_names_itself_and_is_not_retried(tmp_path: Any) -> None:
+    sink = BuggySink()
+    track = Track(id="a" * 64, mood="m", variant=0, format="ogg", duration_s=1.0)
+    src = tmp_path / "x.ogg"
+    src.write_bytes(b"x")
+    with pytest.raises(StorageError) as info:
+        await put_all([sink], track, src)
+    where = f"{BuggySink.__module__}.BuggySink"  # how pytest imported this file
+    assert str(info.value) == (f"storage buggy ({where}): put raised TypeError: put() got confused")
+    assert sink.puts == 1

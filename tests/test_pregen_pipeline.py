@@ -439,3 +439,31 @@ async def test_a_tempo_the_generator_does_not_know_is_measured_not_copied_from_t
     assert track.bpm == pytest.approx(103.0, rel=0.015)  # the grid clients quantise to
     assert "tempo_warning" not in track.extra
     await p.aclose()
+
+
+class _RaisingGenerator(_UnknownTempoGenerator):
+    """A generator with a bug: ``generate`` raises what no retry fixes."""
+
+    name = "buggy"
+
+    async def generate(self, request, workdir):
+        raise ZeroDivisionError("division by zero")
+
+
+class _RaisingPlugin:
+    @hookimpl
+    def segue_register_generators(self, register):
+        register("buggy", lambda config, state_dir: _RaisingGenerator())
+
+
+async def test_a_generator_that_raises_fails_its_track_naming_the_plugin(tmp_path):
+    plugins = Plugins(
+        strict=False, load_entry_points=False, extra=[("buggy-gen", _RaisingPlugin())]
+    )
+    p = make(tmp_path, {"m": {"duration_s": 4}}, plugins, generator={"name": "buggy"})
+    summary = await p.run()
+    (o,) = summary.failed
+    assert o.reason == (
+        "plugin buggy-gen: generator buggy: generate raised ZeroDivisionError: division by zero"
+    )
+    await p.aclose()

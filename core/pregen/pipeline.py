@@ -546,8 +546,12 @@ class Pipeline:
                 raise
             except Exception as exc:  # a generator bug: retrying will not fix it
                 settled = True
+                name = self.generator.name
+                registration = self.plugins.generators.entries.get(name)
+                plugin = registration.plugin if registration else type(self.generator).__module__
+                text = " ".join(f"{type(exc).__name__}: {exc}".split())
                 raise PermanentError(
-                    f"generator {self.generator.name} raised {type(exc).__name__}: {exc}"
+                    f"plugin {plugin}: generator {name}: generate raised {text}"
                 ) from exc
             if not isinstance(gen, GeneratedAudio):
                 raise PermanentError(

@@ -151,6 +151,12 @@ async def _put(sink: StorageSink, track: Track, path: Path) -> None:
             if permanent or attempt == SINK_PUT_ATTEMPTS:
                 raise StorageError(f"storage {sink.name}: {storage_problem(exc)}") from exc
             await asyncio.sleep(0.05 * 2**attempt)
+        except Exception as exc:  # a bug in the sink's plugin: no retry fixes it; name it
+            kind = type(sink)
+            text = " ".join(f"{type(exc).__name__}: {exc}".split())
+            raise StorageError(
+                f"storage {sink.name} ({kind.__module__}.{kind.__qualname__}): put raised {text}"
+            ) from exc
 
 
 async def backfill_replicas(sinks: list[StorageSink], cache: Cache, keys: Iterable[str]) -> None:
