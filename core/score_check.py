@@ -93,6 +93,14 @@ TOP_KEYS = (
     "intensity",
 )
 DEFAULTS_KEYS = ("duration_s", "instrumental", "variants", "format")
+# Keys a new user may reach for to set a mood's meter, which the prompt says instead.
+_METER_HINT = (
+    'a mood\'s meter is said in its prompt ("in 3/4", "a waltz", "6/8", "a jig"; '
+    "docs/generators.md#meter), and its tracks tell clients their beats_per_bar"
+)
+METER_HINTS = dict.fromkeys(
+    ("meter", "metre", "time_signature", "signature", "beats_per_bar"), _METER_HINT
+)
 MOOD_KEYS = (
     "prompt",
     "composition_plan",
@@ -225,9 +233,16 @@ class ScoreChecker:
     # -- generic checks -----------------------------------------------------------------
 
     def mapping(
-        self, value: Any, path: ErrorPath, allowed: Sequence[str] | None, what: str = "a mapping"
+        self,
+        value: Any,
+        path: ErrorPath,
+        allowed: Sequence[str] | None,
+        what: str = "a mapping",
+        hints: Mapping[str, str] | None = None,
     ) -> Mapping[Any, Any] | None:
-        """``value`` as a mapping whose keys are strings (and in ``allowed``), or None."""
+        """``value`` as a mapping whose keys are strings (and in ``allowed``), or None.
+
+        ``hints`` says what to write instead of some unknown keys (``meter``)."""
         if not isinstance(value, Mapping):
             self.error(path, f"must be {what}")
             return None
@@ -235,6 +250,9 @@ class ScoreChecker:
             if not isinstance(key, str):
                 self.error(path, f"key {key!r} must be a string")
             elif allowed is not None and key not in allowed:
+                if hints and key in hints:
+                    self.error((*path, key), f"unknown key '{key}': {hints[key]}")
+                    continue
                 hint = suggest(key, allowed) or f" (expected one of: {', '.join(allowed)})"
                 self.error((*path, key), f"unknown key '{key}'{hint}")
         return value
@@ -457,7 +475,9 @@ class ScoreChecker:
         return moods
 
     def mood(self, name: str, value: Any, path: ErrorPath, defaults: dict[str, Any]) -> Mood | None:
-        raw = self.mapping(value, path, MOOD_KEYS, "a mapping with a prompt or a composition_plan")
+        raw = self.mapping(
+            value, path, MOOD_KEYS, "a mapping with a prompt or a composition_plan", METER_HINTS
+        )
         if raw is None:
             return None
         before = len(self.errors)
