@@ -61,6 +61,10 @@ class Generator(Protocol):
     # Optional: ``def preflight(self) -> None`` raises ConfigError when the generator cannot
     # work at all (a missing API key). The pipeline calls it before generating anything;
     # planning does not, so costs can be shown before credentials exist.
+    # Optional: ``def idle(self) -> None``: no request will come but those in progress
+    # (`segue pregen` calls it once its last request has started): what the generator
+    # keeps for later requests (a synth's rendered voices) may go once they no longer need
+    # it. A ``generate`` after it (a retry) must still work.
 
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         """Make the audio under ``workdir``; raise Transient, RateLimited or PermanentError."""

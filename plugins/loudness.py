@@ -87,36 +87,53 @@ def _box_behind(a: np.ndarray, width: int) -> np.ndarray:
     return (c[width:] - c[:-width]) / width
 
 
-def _envelope(req_db: np.ndarray, lookahead: int, release_per_sample: float) -> np.ndarray:
-    """Smooth gain (dB, <= 0) that is <= ``req_db`` everywhere.
+def _envelope_at(
+    size: int, idx: np.ndarray, val: np.ndarray, lookahead: int, release_per_sample: float
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Smooth gain (dB, <= 0) that is <= the requirement everywhere, for ``size`` frames
+    whose requirement is ``val`` at the sorted frames ``idx``, 0 dB elsewhere:
+    ``(frames, values)``, 0 dB at every other frame; or, where most frames need limiting,
+    every frame's value (an array).
 
     Forward min over ``lookahead`` frames, a release rising at most ``release_per_sample``
     dB per frame, then two box filters whose lengths add up to the look-ahead: each
     frame's gain averages values that are all at or below its own requirement.
 
     Only the stretches around frames that need limiting are computed: elsewhere the gain
-    is 0 dB, and the stretches are padded by every frame a requirement can reach.
+    is 0 dB, and the stretches are padded by every frame a requirement can reach. No
+    array as long as the track is made unless most of it is limited.
     """
-    active = np.flatnonzero(req_db < 0)
+    limited = val < 0
+    active = idx[limited]
     if active.size == 0:
-        return np.zeros(req_db.size)
-    depth = float(-req_db[active].min())
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    depth = float(-val[limited].min())
     reach = 2 * lookahead + math.ceil(depth / release_per_sample) + 4
-    if active.size * 4 > req_db.size:
+    if active.size * 4 > size:
+        req_db = np.zeros(size)
+        req_db[idx] = val
         return _envelope_dense(req_db, lookahead, release_per_sample)
     # Runs of frames within `reach` of a limited frame; gaps wider than 2*reach split them.
     breaks = np.flatnonzero(np.diff(active) > 2 * reach)
     firsts = np.concatenate([[active[0]], active[breaks + 1]])
     lasts = np.concatenate([active[breaks], [active[-1]]])
     starts = np.maximum(firsts - reach, 0)
-    stops = np.minimum(lasts + reach + 1, req_db.size)
+    stops = np.minimum(lasts + reach + 1, size)
     lengths = stops - starts
     # Gather the runs end to end: each begins and ends with `reach` unlimited frames (or
     # the file's own edge), so computing them together equals computing them apart.
     offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
     positions = offsets + np.arange(int(lengths.sum()))
-    out = np.zeros(req_db.size)
-    out[positions] = _envelope_dense(req_db[positions], lookahead, release_per_sample)
+    return positions, _envelope_dense(_read(idx, val, positions), lookahead, release_per_sample)
+
+
+def _read(idx: np.ndarray, val: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The values of a sparse requirement (``val`` at sorted ``idx``, 0 elsewhere) at ``where``."""
+    out = np.zeros(where.size)
+    if idx.size:
+        j = np.minimum(np.searchsorted(idx, where), idx.size - 1)
+        found = idx[j] == where
+        out[found] = val[j[found]]
     return out
 
 
@@ -130,17 +147,16 @@ def _envelope_dense(req_db: np.ndarray, lookahead: int, release_per_sample: floa
 
 def _gain_curve(
     n: int, frames: np.ndarray, req: np.ndarray, sr: int, loop: tuple[int, int] | None
-) -> np.ndarray:
-    """The limiter's gain per frame of ``n`` frames whose requirement is ``req`` dB (<= 0)
-    at ``frames``, 0 dB elsewhere; for a loop ``(start, end)``, equal across its seam. No
-    array of them as long as the track besides the one the loop's seam needs (the result
-    may be a view of a longer array, the caller's)."""
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The limiter's gain per frame (dB) of ``n`` frames whose requirement is ``req`` dB
+    (<= 0) at the sorted ``frames``, 0 dB elsewhere; for a loop ``(start, end)``, equal
+    across its seam. As :func:`_envelope_at` gives it: ``(frames, values)``, 0 dB at every
+    other frame, with no array as long as the track, unless most of it is limited (or a
+    loop is too short for its seam): then every frame's (an array)."""
     lookahead = max(2, round(LOOKAHEAD_S * sr))
     release = RELEASE_DB_PER_S / sr
     if loop is None:
-        req_db = np.zeros(n)
-        req_db[frames] = req
-        return _envelope(req_db, lookahead, release)
+        return _envelope_at(n, frames, req, lookahead, release)
     start, end = loop
     depth = float(-req.min(initial=0.0))
     # Frames whose gain a requirement can influence: the look-ahead, the boxes and the
@@ -150,26 +166,73 @@ def _gain_curve(
     if end - start < 2 * window:
         # A loop too short to keep the two sides of its seam apart: one constant gain.
         return np.full(n, min(0.0, float(req.min(initial=0.0))))
-    # Positions -window .. n+window-1. Before 0 the music heard is the loop's end, after
-    # n its start; around the seam both sides share the stricter requirement, so the
-    # envelope (which only sees `memory` frames around it) is identical on both sides.
-    ext = np.zeros(n + 2 * window, dtype=np.float64)
-    ext[frames + window] = req
-    req_db = ext[window : window + n]  # read below only where nothing is written
+    # Positions -window .. n+window-1 (`ext`, held as sorted frames and their values).
+    # Before 0 the music heard is the loop's end, after n its start; around the seam both
+    # sides share the stricter requirement, so the envelope (which only sees `memory`
+    # frames around it) is identical on both sides.
+    idx, val = frames + window, np.asarray(req, dtype=np.float64)
     pos = np.arange(-window, 0)
     src = pos - start + end
     ok = (src >= 0) & (src < n)
-    ext[pos[ok] + window] = req_db[src[ok]]
+    before = (pos[ok] + window, _read(idx, val, src[ok] + window))
     pos = np.arange(n, n + window)
     src = pos - end + start
     ok = (src >= 0) & (src < n)
-    ext[pos[ok] + window] = req_db[src[ok]]
+    after = (pos[ok] + window, _read(idx, val, src[ok] + window))
+    idx = np.concatenate([before[0], idx, after[0]])
+    val = np.concatenate([before[1], val, after[1]])
     k = np.arange(-window, window)
     ia, ib = start + k + window, end + k + window
-    shared = np.minimum(ext[ia], ext[ib])
-    ext[ia] = shared
-    ext[ib] = shared
-    return _envelope(ext, lookahead, release)[window : window + n]
+    shared = np.minimum(_read(idx, val, ia), _read(idx, val, ib))
+    kept = ~np.isin(idx, np.concatenate([ia, ib]))
+    idx = np.concatenate([idx[kept], ia, ib])
+    val = np.concatenate([val[kept], shared, shared])
+    order = np.argsort(idx, kind="stable")
+    env = _envelope_at(n + 2 * window, idx[order], val[order], lookahead, release)
+    if isinstance(env, np.ndarray):
+        return env[window : window + n]
+    inside = (env[0] >= window) & (env[0] < window + n)
+    return env[0][inside] - window, env[1][inside]
+
+
+@dataclass
+class _Curve:
+    """The limiter's gain per frame (dB, float64) for ``n`` frames: ``gain`` but at the
+    sorted frames ``at`` (``values``); or every frame's, ``dense``."""
+
+    n: int
+    gain: float
+    at: np.ndarray
+    values: np.ndarray
+    dense: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, n: int, gain: float, env: np.ndarray | tuple[np.ndarray, np.ndarray]) -> _Curve:
+        """``gain`` plus an envelope as :func:`_gain_curve` gives it."""
+        none = np.zeros(0, dtype=np.int64)
+        if isinstance(env, np.ndarray):
+            env += gain  # in place: a float64 per frame (0.2 GB per 10 minutes) fewer
+            return cls(n, gain, none, np.zeros(0), env)
+        values = env[1]
+        values += gain
+        return cls(n, gain, env[0], values)
+
+    def block(self, lo: int, hi: int) -> np.ndarray:
+        """The frames ``lo:hi``'s gains (a new array or a view)."""
+        if self.dense is not None:
+            return self.dense[lo:hi]
+        out = np.full(hi - lo, self.gain)
+        a, b = np.searchsorted(self.at, [lo, hi])
+        out[self.at[a:b] - lo] = self.values[a:b]
+        return out
+
+    def full(self) -> np.ndarray:
+        return self.block(0, self.n)
+
+    def min(self) -> float:
+        """The lowest gain, at most ``gain``."""
+        got = self.dense if self.dense is not None else self.values
+        return float(got.min(initial=self.gain))
 
 
 class _GatedLoudness:
@@ -200,28 +263,53 @@ class _GatedLoudness:
         """Drop the power per frame (a float64 each) until a measurement needs it again."""
         self._power = None
 
-    def measure(self, gain_db: np.ndarray) -> float:
-        n = min(self.power.size, self.starts[-1] + self.hop)
+    def measure(self, gain_db: np.ndarray | _Curve) -> float:
+        """The loudness under ``gain_db`` (dB per frame: an array, or a limiter's curve)."""
+        n = min(self._x.shape[0], self.starts[-1] + self.hop)
         starts = self.starts[self.starts < n]
-        top = float(gain_db[:n].max())
-        below = np.flatnonzero(gain_db[:n] < top)
-        if below.size * 8 < n:
+        if starts.size < 4:  # shorter than a gating block: one block
+            full = gain_db.full() if isinstance(gain_db, _Curve) else gain_db
+            return _to_lufs(np.array([np.mean(self.power * 10.0 ** (full / 10.0))]))
+        few = _few_below(gain_db, n)
+        if few is not None:
             # Mostly one gain (a limiter acts on a few frames): the 100 ms sums of the
             # input's power, scaled, corrected where the gain is lower.
+            top, below, below_db = few
             if self._segments is None:
                 self._segments = np.add.reduceat(self.power[:n], starts)
             segments = self._segments * 10.0 ** (top / 10.0)
             if below.size:
-                extra = self.power[below] * (10.0 ** (gain_db[below] / 10.0) - 10.0 ** (top / 10.0))
+                extra = self.power[below] * (10.0 ** (below_db / 10.0) - 10.0 ** (top / 10.0))
                 np.add.at(segments, np.searchsorted(starts, below, side="right") - 1, extra)
         else:
-            weighted = self.power[:n] * 10.0 ** (gain_db[:n] / 10.0)
+            full = gain_db.full() if isinstance(gain_db, _Curve) else gain_db
+            weighted = self.power[:n] * 10.0 ** (full[:n] / 10.0)
             segments = np.add.reduceat(weighted, starts)
-        if segments.size < 4:  # shorter than a gating block: one block
-            return _to_lufs(np.array([np.mean(self.power * 10.0 ** (gain_db / 10.0))]))
         # 400 ms blocks, 75 % overlap: four consecutive 100 ms segments.
         blocks = (segments[:-3] + segments[1:-2] + segments[2:-1] + segments[3:]) / (4 * self.hop)
         return _to_lufs(blocks)
+
+
+def _few_below(gain_db: np.ndarray | _Curve, n: int) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """Of the first ``n`` frames' gains: the highest, and the frames below it with their
+    gains, if they are under an eighth of them (else None)."""
+    if isinstance(gain_db, _Curve) and gain_db.dense is None:
+        curve = gain_db
+        k = int(np.searchsorted(curve.at, n))
+        values = curve.values[:k]
+        top = float(values.max(initial=-np.inf))
+        if k < n:  # some of the first n frames are at the curve's gain
+            top = max(top, curve.gain)
+        if top == curve.gain:  # no frame above it: only frames of `at` are below
+            lower = values < top
+            below = curve.at[:k][lower]
+            return (top, below, values[lower]) if below.size * 8 < n else None
+        gain_db = curve.full()
+    elif isinstance(gain_db, _Curve):
+        gain_db = gain_db.full()
+    top = float(gain_db[:n].max())
+    below = np.flatnonzero(gain_db[:n] < top)
+    return (top, below, gain_db[below]) if below.size * 8 < n else None
 
 
 def _to_lufs(blocks: np.ndarray) -> float:
@@ -286,7 +374,8 @@ def analyse(samples: np.ndarray, sr: int, loop: tuple[int, int] | None) -> Analy
 
     meter, true_peaks = _side_by_side(lambda: _GatedLoudness(x, sr), peaks)
     # With no gain this is core_audio.loudness's reading (same filter, blocks and gates).
-    lufs = meter.measure(np.zeros(x.shape[0]))
+    none = np.zeros(0, dtype=np.int64)
+    lufs = meter.measure(_Curve(x.shape[0], 0.0, none, np.zeros(0)))
     if not math.isfinite(lufs) or lufs < SILENCE_LUFS:
         return None
     return Analysis(x, sr, loop, whole_loop, lufs, meter, true_peaks)
@@ -299,7 +388,7 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
     scaled by the gain); :func:`normalise` measures them.
     """
 
-    def curve(gain: float) -> np.ndarray:
+    def curve(gain: float) -> _Curve:
         # Frames whose bound stays under the ceiling need no limiting, exact or not.
         an.refine(ceiling_db - gain)
         # Only frames at (or a hair under) the ceiling can need limiting: the
@@ -308,17 +397,15 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
         over = an.over(ceiling_db - gain - 1e-9)
         needed = np.minimum(ceiling_db - (an.peaks_db(over) + gain), 0.0)
         if needed.min(initial=0.0) >= 0:
-            return np.full(frames, gain)
-        total = _gain_curve(frames, over, needed, an.sr, an.loop)
-        total += gain  # in place: a float64 per frame (0.2 GB per 10 minutes) fewer
-        return total
+            return _Curve(frames, gain, over[:0], needed[:0])
+        return _Curve.of(frames, gain, _gain_curve(frames, over, needed, an.sr, an.loop))
 
     # Secant search for the gain whose limited signal meets the target.
     gain = start = target_lufs - an.lufs
-    # Each try's (gain, level); only the closest try's curve is kept (a curve is a float64
-    # per frame: 0.2 GB for 10 minutes, times the tries).
+    # Each try's (gain, level); only the closest try's curve is kept (where most frames
+    # are limited, a curve is a float64 per frame: 0.2 GB for 10 minutes, times the tries).
     tried: list[tuple[float, float]] = []
-    best: tuple[float, float, np.ndarray] | None = None
+    best: tuple[float, float, _Curve] | None = None
     for _ in range(MAX_ITERATIONS):
         total = curve(gain)
         level = an.meter.measure(total)
@@ -341,26 +428,31 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
         gain = min(start + MAX_PUSH_DB, gain + max(-24.0, min(24.0, error / slope)))
     assert best is not None
     gain, level, total = best
-    # 10 ** (total / 20) per frame, raised only where the limiter moved it from the gain;
-    # with the largest peak it moved. In blocks: where a limiter works on most of a
-    # track, its frames' indices and dB would be several float64 per frame at once.
-    factor = np.full(total.size, _amplitude(np.array([gain]))[0])
-    moved = total != gain
+    # The input's power per frame is not measured again here: its room goes to the result.
+    an.meter.release()
+    # y = x * 10 ** (total / 20) per frame, the factor raised only where the limiter moved
+    # it from the gain; with the largest peak it moved, and the loudest frame it left at
+    # the gain. In blocks: no factor, mask or peaks as long as the track.
+    unmoved = _amplitude(np.array([gain]))[0]
+    x, values = an.x, an.true_peaks.values
+    y = np.empty(x.shape, dtype=np.result_type(x.dtype, np.float32))
     peak_moved = -np.inf
-    for lo in range(0, total.size, LIMIT_BLOCK):
-        at = lo + np.flatnonzero(moved[lo : lo + LIMIT_BLOCK])
-        if at.size:
-            factor[at] = _amplitude(total[at])
-            peak_moved = max(peak_moved, float(np.max(an.peaks_db(at) + total[at])))
-    y = an.x * factor[:, None]
-    del factor
-    # The largest peak under the gain: the loudest frame the limiter left at the gain,
-    # or one it moved.
-    left = an.true_peaks.values.copy()
-    left[moved] = 0.0
-    peak = max(float(an.peaks_db(np.array([np.argmax(left)]))[0]) + gain, peak_moved)
-    del left, moved
-    limited = min(0.0, float(total.min(initial=gain)) - gain)  # (total - gain).min()
+    loudest, loudest_at = -1.0, 0
+    for lo in range(0, total.n, LIMIT_BLOCK):
+        part = total.block(lo, min(total.n, lo + LIMIT_BLOCK))
+        moved = np.flatnonzero(part != gain)
+        factor = np.full(part.size, unmoved)
+        if moved.size:
+            factor[moved] = _amplitude(part[moved])
+            peak_moved = max(peak_moved, float(np.max(an.peaks_db(lo + moved) + part[moved])))
+        np.multiply(x[lo : lo + part.size], factor[:, None], out=y[lo : lo + part.size])
+        left = values[lo : lo + part.size].copy()
+        left[moved] = 0.0
+        i = int(np.argmax(left))
+        if left[i] > loudest:  # the first of the largest, as one argmax over the track
+            loudest, loudest_at = float(left[i]), lo + i
+    peak = max(float(an.peaks_db(np.array([loudest_at]))[0]) + gain, peak_moved)
+    limited = min(0.0, total.min() - gain)  # (total - gain).min()
     return Result(y, level, gain, limited, peak)
 
 

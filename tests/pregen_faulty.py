@@ -15,8 +15,9 @@ does is read from bracketed directives in the prompt, so each test's score says 
 Every attempt is appended to a JSON-lines record (option ``record``; default
 ``<state_dir>/faulty.jsonl``) as ``{"key", "mood", "attempt", "event", "t", "pid"}``, with
 ``event`` in start/done/transient/ratelimit/permanent/hang/corrupt/crash, ``t`` from
-``time.time()``. The attempt number counts the record's ``start`` lines for the key, so it
-holds across processes.
+``time.time()``; ``{"key": null, "event": "idle", ...}`` when the pipeline calls ``idle``.
+The attempt number counts the record's ``start`` lines for the key, so it holds across
+processes.
 """
 
 from __future__ import annotations
@@ -81,8 +82,12 @@ class FaultyGenerator:
         if request.duration_s <= 0:
             raise PermanentError("duration must be positive")
 
+    def idle(self) -> None:
+        # No request will come but those in progress (`segue pregen`, docs/plugins.md).
+        self._write({"key": None, "event": "idle", "t": time.time(), "pid": os.getpid()})
+
     def _log(self, request: GenerationRequest, attempt: int, event: str) -> None:
-        line = json.dumps(
+        self._write(
             {
                 "key": request.cache_key,
                 "mood": request.mood,
@@ -92,6 +97,9 @@ class FaultyGenerator:
                 "pid": os.getpid(),
             }
         )
+
+    def _write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record)
         # One write of one line with O_APPEND: lines from several processes never interleave.
         fd = os.open(self.record, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:

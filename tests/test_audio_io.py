@@ -194,6 +194,27 @@ def test_loudness_of_a_known_sine():
     assert audio.loudness(short, SR) == pytest.approx(-20 - 3.01, abs=0.3)
 
 
+def test_loudness_sums_the_power_as_one_running_sum_over_the_track():
+    # Summed a chunk at a time (no float64 per frame kept), to the bit what one running
+    # sum of the whole track's power gives, across many chunks and at a chunk's edge.
+    rng = np.random.default_rng(11)
+    for frames in (16384 * 5 + 3, 16384 * 2):
+        x = rng.standard_normal((frames, 2)).astype(np.float32) * np.float32(0.1)
+        x[frames // 3 :] *= np.float32(0.01)  # a quiet part: the relative gate acts
+        block = 0.4 * SR
+        count = int(np.round((frames / SR - 0.4) / 0.1)) + 1
+        j = np.arange(count)
+        lo = (block * (j * 0.25)).astype(np.int64)
+        hi = np.minimum((block * (j * 0.25 + 1)).astype(np.int64), frames)
+        sums = np.concatenate([[0.0], np.cumsum(audio.k_weighted_power(x, SR))])
+        blocks = (sums[hi] - sums[lo]) / block
+        levels = -0.691 + 10 * np.log10(blocks)
+        kept = blocks[levels > -70.0]
+        relative = -0.691 + 10 * np.log10(kept.mean()) - 10
+        expected = -0.691 + 10 * np.log10(blocks[(levels > relative) & (levels > -70.0)].mean())
+        assert audio.loudness(x, SR) == expected
+
+
 @pytest.mark.parametrize("sr", [44100, 48000, 22050])
 def test_k_weighting_is_scipys_lfilter_with_pyloudnorms_stages(sr):
     # Lengths around the blocks the filter runs in, and a long one (the carried state).
@@ -232,6 +253,11 @@ def test_true_peaks_refined_everywhere_are_the_oversampled_peaks(circular):
         peaks.refine(0.0)
         assert np.allclose(peaks.values, full, rtol=1e-6, atol=1e-7), shape
         assert peaks.max() == pytest.approx(float(full.max()), rel=1e-6)
+        # Without an array as long as the signal: the same float (frames over several chunks).
+        assert (
+            audio.TruePeaks.peak(x, circular=circular)
+            == audio.TruePeaks(x, circular=circular).max()
+        )
 
 
 def test_loudness_reads_what_pyloudnorm_reads():

@@ -84,6 +84,30 @@ async def test_transient_failures_are_retried_then_succeed(tmp_path):
     await p.aclose()
 
 
+async def test_a_one_shot_run_says_so_once_its_last_request_has_started(tmp_path):
+    # `segue pregen` (idle_when_done): once no request is left to start, the generator's
+    # optional idle() lets it drop what it keeps for later requests (docs/plugins.md);
+    # a retry after that still works. A server's pipeline never says so.
+    moods = {"m": {"variants": 3, "prompt": "x [sleep=0.1]"}, "r": {"prompt": "y [transient=1]"}}
+    gen = {"name": "faulty", "concurrency": 2}
+    p = make(tmp_path, moods, generator=gen)
+    p.idle_when_done = True
+    summary = await p.run()
+    assert summary.ok and len(summary.generated) == 4
+    recs = ps.records(tmp_path)
+    (idle,) = [i for i, r in enumerate(recs) if r["event"] == "idle"]
+    first_start: dict[str, int] = {}
+    for i, r in enumerate(recs):
+        if r["event"] == "start":
+            first_start.setdefault(r["key"], i)
+    assert len(first_start) == 4 and sorted(i > idle for i in first_start.values()).count(True) == 1
+    await p.aclose()
+    server = make(tmp_path / "server", moods, generator=gen)
+    assert (await server.run()).ok
+    assert [r for r in ps.records(tmp_path / "server") if r["event"] == "idle"] == []
+    await server.aclose()
+
+
 async def test_transient_failures_give_up_after_max_attempts(tmp_path):
     p = make(tmp_path, {"m": {"prompt": "x [transient=9]"}}, max_attempts=3)
     summary = await p.run()

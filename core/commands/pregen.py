@@ -112,6 +112,7 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
         if args.json:
             print(json.dumps(_failed_summary(None, exc), indent=2), flush=True)
         raise
+    pipeline.idle_when_done = True  # the process ends with the run: nothing to keep
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()

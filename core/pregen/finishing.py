@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from segue.core import audio
+from segue.core import audio, memory
 from segue.core.audio import TrackAudio
 from segue.core.errors import GenerationError, PermanentError, PluginError, TransientError
 from segue.core.generator import GeneratedAudio, Generator
@@ -148,6 +148,7 @@ def finish(
         return _finish(plugins, planned, gen, generator, workdir)
     finally:
         audio.forget()  # the memo of this track's last encode and decode: not needed again
+        memory.trim()  # what the track's arrays left in this thread's heap
 
 
 def _finish(
@@ -186,7 +187,7 @@ def _finish(
         raise TransientError(f"encoding failed: {exc}") from None
     # Verify what will be stored decodes (a broken encode is retried, never stored).
     try:
-        decoded, dsr = audio.decode(data, name)
+        frames, dsr = audio.decoded_length(data, name)
     except audio.AudioError as exc:
         raise TransientError(f"corrupt output: {exc}") from None
     out = workdir / name
@@ -196,13 +197,13 @@ def _finish(
         format=fmt,
         sha256=hashlib.sha256(data).hexdigest(),
         bytes=len(data),
-        duration_s=round(decoded.shape[0] / dsr, 6),
+        duration_s=round(frames / dsr, 6),
     )
     if finished.loop_end_s is not None and finished.loop_end_s > finished.duration_s + 0.05:
         finished = finished.replace(loop_end_s=finished.duration_s)
     if done_stems:
         finished = finished.replace(
-            stems=write_stems(done_stems, done.rate, fmt, finished, workdir, decoded.shape[0])
+            stems=write_stems(done_stems, done.rate, fmt, finished, workdir, frames)
         )
     elif had_stems:
         extra = {
@@ -255,13 +256,11 @@ def write_stems(
         filename = f"{track.id}-{safe}.{fmt}"
         try:
             data = audio.encode(samples, sr, fmt, loop=bool(track.loop), name=filename, best=True)
-            decoded, _ = audio.decode(data, filename)
+            length, _ = audio.decoded_length(data, filename)
         except audio.AudioError as exc:
             raise TransientError(f"stem {name!r}: {exc}") from None
-        if decoded.shape[0] != frames:
-            raise TransientError(
-                f"stem {name!r} decodes to {decoded.shape[0]} frames, not {frames}"
-            )
+        if length != frames:
+            raise TransientError(f"stem {name!r} decodes to {length} frames, not {frames}")
         (workdir / filename).write_bytes(data)
         out[name] = {
             "url": f"/tracks/{filename}",

@@ -163,6 +163,10 @@ class Pipeline:
         # `segue serve`'s first track, made by a worker process (pregen.headstart).
         self.head_start: HeadStart | None = None
         self.notify_stored = True  # False in that worker: the server notifies, once
+        # A one-shot command (`segue pregen`): once every request left is being generated,
+        # the generator's optional ``idle()`` lets go of what it keeps for later requests.
+        self.idle_when_done = False
+        self._not_started: set[str] = set()
 
     @property
     def concurrency(self) -> int:
@@ -364,6 +368,7 @@ class Pipeline:
                 key = r.cache_key
                 results[key] = Outcome(key, r.mood, r.variant, "interrupted", reason="not started")
             missing = []
+        self._not_started = {p.request.cache_key for p in missing}
         workers = {
             p.request.cache_key: asyncio.get_running_loop().create_task(self._outcome(p))
             for p in missing
@@ -452,6 +457,7 @@ class Pipeline:
             log.exception("request %s (%s) failed", key[:12], r.mood)
             outcome.reason = f"{type(exc).__name__}: {exc}"
             self.reporter.update(planned, "failed", outcome.reason)
+        self._started(key)
         outcome.attempts = self.scheduler.attempts.pop(key, 0)
         outcome.cost_usd = self._spent_per_key.pop(key, 0.0)
         outcome.seconds = time.monotonic() - started
@@ -533,6 +539,7 @@ class Pipeline:
         # Until the generator has returned or raised, a thread of its own may still write
         # into workdir: the folder stays listed for remove_work().
         settled = False
+        self._started(key)
         try:
             try:
                 gen = await with_deadline(
@@ -568,6 +575,26 @@ class Pipeline:
         except BaseException:
             self.work.remove_now(workdir, settled=settled)
             raise
+
+    def _started(self, key: str) -> None:
+        """``key`` is being generated (or needs no generation any more). Once no request is
+        left that has not started, a one-shot command tells the generator it will get no
+        new ones (``idle``): what it keeps for later requests may go once those in
+        progress are done (a retry still works, only slower: what went is made again)."""
+        if key not in self._not_started:
+            return
+        self._not_started.discard(key)
+        idle = getattr(self.generator, "idle", None)
+        if self.idle_when_done and not self._not_started and callable(idle):
+            try:
+                idle()
+            except Exception as exc:  # only memory was at stake: the run goes on
+                log.warning(
+                    "generator %s: idle() raised %s: %s",
+                    self.generator.name,
+                    type(exc).__name__,
+                    exc,
+                )
 
     async def _finish(self, planned: PlannedRequest, made: tuple[GeneratedAudio, Path]) -> Track:
         """Finish, store and record one generated file; its work folder goes either way."""

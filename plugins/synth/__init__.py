@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
 from segue.core import hookimpl
 from segue.core.errors import ConfigError, PermanentError
 from segue.core.generator import GeneratedAudio
+from segue.core.memory import trim
 from segue.core.registry import Register
 from segue.core.request import GenerationRequest
 
@@ -58,6 +60,9 @@ class SynthGenerator:
         self.seed: int = seed
         self.concurrency: int = conc
         self.state_dir = state_dir
+        self._keep_voices = True  # until `idle`: a later render shares the voices
+        self._running = 0  # renders in progress (threads)
+        self._running_lock = threading.Lock()
         self.soundfont: Path | None = _soundfont(config.get("soundfont", "auto"), state_dir)
         self.soundfont_id = "none"
         if self.soundfont is not None:
@@ -136,9 +141,24 @@ class SynthGenerator:
 
         if self.seed and request.params.get("seed") != self.seed:
             request = request.replace(params={**request.params, "seed": self.seed})
-        arr, samples, stems = render_request_stems(
-            request, self.sample_rate, self.soundfont, self.processes
-        )
+        with self._running_lock:
+            self._running += 1
+            keep = self._keep_voices or self._running > 1  # another render may share them
+        try:
+            arr, samples, stems = render_request_stems(
+                request, self.sample_rate, self.soundfont, self.processes, keep
+            )
+        finally:
+            with self._running_lock:
+                self._running -= 1
+                done = not self._keep_voices and self._running == 0
+            if done:
+                from segue.plugins.synth.soundfont import load
+
+                load.cache_clear()
+            # The render's arrays, freed in this thread's heap, go back to the system: the
+            # track is finished in another thread.
+            trim()
         workdir.mkdir(parents=True, exist_ok=True)
         path = workdir / f"synth-{request.cache_key[:16]}.wav"
         write_wav(path, samples, self.sample_rate)
@@ -205,6 +225,13 @@ class SynthGenerator:
             return await asyncio.to_thread(self._render, request, Path(workdir))
         except SoundFontError as e:  # a damaged SoundFont: another attempt reads the same
             raise PermanentError(f"mood {request.mood}: soundfont {e}") from None
+
+    def idle(self) -> None:
+        """No request will come but those in progress (a one-shot `segue pregen`): the
+        voices each render shares with later ones (the SoundFont's rendered notes and
+        decoded samples, 0.1-0.3 GB) go as soon as the last render running has placed its
+        notes, and the SoundFont once it is done. A render after this loads them again."""
+        self._keep_voices = False
 
     async def aclose(self) -> None:
         return None

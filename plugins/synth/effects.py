@@ -54,16 +54,23 @@ def upsample_add(y: np.ndarray, out: np.ndarray) -> None:
     rows, m = y.shape
     n = out.shape[1]
     q = min(n // DECIM, m - 1)
-    step = y[:, 1 : q + 1] - y[:, :q]
     view = out[:, : q * DECIM].reshape(rows, q, DECIM)
-    view[:, :, 0] += y[:, :q]
-    for k in range(1, DECIM):
-        part = step * np.float32(k / DECIM)
-        part += y[:, :q]
-        view[:, :, k] += part
+    # In blocks of UPSAMPLE_BLOCK samples (each sample's arithmetic is its own): no
+    # temporaries as long as the track.
+    for a in range(0, q, UPSAMPLE_BLOCK):
+        b = min(q, a + UPSAMPLE_BLOCK)
+        step = y[:, a + 1 : b + 1] - y[:, a:b]
+        view[:, a:b, 0] += y[:, a:b]
+        for k in range(1, DECIM):
+            part = step * np.float32(k / DECIM)
+            part += y[:, a:b]
+            view[:, a:b, k] += part
     for k in range(min(DECIM, n - q * DECIM)):
         after = y[:, q + 1] if q + 1 < m else y[:, q]
         out[:, q * DECIM + k] += y[:, q] + (after - y[:, q]) * np.float32(k / DECIM)
+
+
+UPSAMPLE_BLOCK = 1 << 16
 
 
 def _fast_len(n: int) -> int:
@@ -179,8 +186,10 @@ def wet(
     n = len(send)
     low_sr = sr / DECIM
     s = decimate(send)
+    del send  # a float32 per frame: freed here when the caller handed it over
     if echo is not None and np.any(echo):
         e = decimate(echo)
+        del echo
         taps = np.zeros((2, len(s)), dtype=np.float32)
         d = max(1, round(echo_s * low_sr))
         g = 1.0

@@ -9,6 +9,7 @@ import mmap
 import os
 import signal
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from random import Random
 
@@ -17,7 +18,7 @@ import soundfile as sf
 
 from segue.core.request import GenerationRequest
 from segue.core.seams import measure_seam
-from segue.plugins.synth.arrangement import Arrangement, Part
+from segue.plugins.synth.arrangement import Arrangement, Note, Part
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
 from segue.plugins.synth.effects import (
@@ -71,15 +72,17 @@ def render_arrangement(
     take: int = 0,
     sampled: Sampled | None = None,
     processes: int = 1,
+    release: Callable[[], None] | None = None,
 ) -> np.ndarray:
     """The arrangement as (n, 2) float32 samples: a whole loop, or the stinger's length.
 
     ``take`` reseeds what a performance varies (the start phase of each note, the noise in
     plucks and drum hits), not the notes. ``sampled`` plays the voices a SoundFont has.
     ``processes``: 2 places half the parts in a forked process (where ``os.fork`` is),
-    for the same samples sooner when a core is idle.
+    for the same samples sooner when a core is idle. ``release`` is called once every
+    note is placed (what only placing needs may go: ``Sampled.release``).
     """
-    return _render(arr, sr, take, None, sampled, processes)[0]
+    return _render(arr, sr, take, None, sampled, processes, release)[0]
 
 
 def render_stems(
@@ -88,15 +91,16 @@ def render_stems(
     sr: int = SAMPLE_RATE,
     take: int = 0,
     sampled: Sampled | None = None,
+    release: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The mix and one stem per layer, each (n, 2) float32; the stems sum to the mix.
 
     Every part goes into one stem (``stem_of``), with its own reverb and echoes; what the
     master does to the mix (stereo narrowing, bus compressor, level, limiter) is applied to
     each stem alike (the side's factor, the per-sample gains computed on the mix), and the
-    lo-fi noise goes into the first stem.
+    lo-fi noise goes into the first stem. ``release``: see ``render_arrangement``.
     """
-    return _render(arr, sr, take, layers, sampled)  # type: ignore[return-value]
+    return _render(arr, sr, take, layers, sampled, 1, release)  # type: ignore[return-value]
 
 
 def _render(
@@ -106,6 +110,7 @@ def _render(
     layers: tuple[str, ...] | None,
     sampled: Sampled | None,
     processes: int = 1,
+    release: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
     spb = 60.0 / arr.bpm * sr
     if arr.loop:
@@ -129,13 +134,14 @@ def _render(
         buses = {g: Bus(total) for g in names}
         _place(arr, sr, take, sampled, plays, total, [buses[g] for g in groups])
     else:
-        # The parts in two halves, each into buses of its own then added (one reverb for
-        # both): so a second process can place one half while this one places the other
-        # (``processes``), the same samples either way.
+        # The parts in two halves, each summed apart then added (one reverb for both): so
+        # a second process can place one half while this one places the other
+        # (``processes``), the same samples either way. Alone, this process adds the
+        # second half a window at a time (``_place_in_windows``): one Bus as long as the
+        # track, not two.
         names = ("mix",)
         halves = _halves(arr)
         first = Bus(total)
-        second = Bus(total) if processes <= 1 or 1 not in halves else None
 
         def place(*buses: Bus | None) -> None:  # each half's Bus; None: placed elsewhere
             _place(arr, sr, take, sampled, plays, total, [buses[h] for h in halves])
@@ -145,10 +151,13 @@ def _render(
                 place(first, None)
                 add_other(first)
         else:
-            place(first, second)
-            first.add(second)
-            second = None  # freed now: the render's peak is its buses
+            place(first, None)
+            second = [h == 1 for h in halves]
+            _place_in_windows(arr, sr, take, sampled, plays, total, second, first)
         buses = {"mix": first}
+        del first  # its sends go once the reverb has read them
+    if release is not None:
+        release()
     mixes = {g: b.mix for g, b in buses.items()}
     sends = {g: b.send for g, b in buses.items()}
     echoes = {g: b.echo for g, b in buses.items()}
@@ -161,7 +170,7 @@ def _render(
     outs = {}
     for g in names:
         mix = mixes.pop(g)
-        wet(
+        wet(  # the sends handed over: freed once read
             sends.pop(g),
             echoes.pop(g) if any_echo else None,
             sr,
@@ -218,14 +227,22 @@ def _render(
 
 
 class Bus:
-    """Where placed notes go: the dry (2, n) mix, the reverb's send, the echoes' send."""
+    """Where placed notes go: the dry (2, n) mix, the reverb's send, the echoes' send;
+    ``rows`` are the four (n,) rows (mix left, right, send, echo). Made here, the sends
+    are arrays of their own, freed once the reverb has read them; ``rows`` (4, n) is a
+    Bus in memory another process shares."""
 
     def __init__(self, n: int, rows: np.ndarray | None = None) -> None:
-        self.rows = np.zeros((4, n), dtype=np.float32) if rows is None else rows
-        self.mix, self.send, self.echo = self.rows[:2], self.rows[2], self.rows[3]
+        if rows is None:
+            self.mix = np.zeros((2, n), dtype=np.float32)
+            self.send, self.echo = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
+        else:
+            self.mix, self.send, self.echo = rows[:2], rows[2], rows[3]
+        self.rows = (self.mix[0], self.mix[1], self.send, self.echo)
 
     def add(self, other: Bus) -> None:
-        self.rows += other.rows
+        for row, more in zip(self.rows, other.rows, strict=True):
+            row += more
 
 
 def _halves(arr: Arrangement) -> list[int]:
@@ -311,14 +328,93 @@ def _place(
     """Place the notes of each part into its bus (``total`` frames). A part whose bus is
     None is placed by another process: it is passed over after what the performance draws
     for it, so that the other parts' notes draw the same in either process."""
+    placed = [bus is not None for bus in buses]
+    for hit in _hits(arr, sr, take, sampled, plays, total, placed):
+        bus = buses[hit.part]
+        assert bus is not None
+        for row, start, values in hit.sound():
+            bus.rows[row][start : start + values.size] += values
+
+
+def _place_in_windows(
+    arr: Arrangement,
+    sr: int,
+    take: int,
+    sampled: Sampled | None,
+    plays: list[bool],
+    total: int,
+    placed: list[bool],
+    bus: Bus,
+    window: int = 1 << 18,
+) -> None:
+    """Add to ``bus`` what ``_place`` would place of the ``placed`` parts into a Bus of
+    their own, the same samples, with no second Bus as long as the track.
+
+    The parts' notes are summed a window of frames at a time, from zero, each frame's in
+    the order ``_place`` adds them (part by part, note by note), and each window is added
+    to ``bus``: so every frame is ``bus`` plus what the other Bus would hold, to the bit
+    (float addition depends on its order). A note is rendered when its window comes; what
+    sounds past the window waits for the next ones.
+    """
+    hits = list(_hits(arr, sr, take, sampled, plays, total, placed))
+    hits.sort(key=lambda h: h.start // window)  # stable: in placing order within a window
+    waiting: list[tuple[int, int, int, np.ndarray]] = []  # (order, row, start, values)
+    first = 0
+    for lo in range(0, total, window):
+        hi = min(total, lo + window)
+        last = first
+        while last < len(hits) and hits[last].start < hi:
+            last += 1
+        # What still sounds from earlier windows and the notes that start in this one, in
+        # placing order; a note is rendered when its turn comes, and only what sounds past
+        # the window is kept (a copy: the note's own buffer goes).
+        turns: list[tuple[int, object]] = [(w[0], w) for w in waiting]
+        turns += [(h.order, h) for h in hits[first:last]]
+        turns.sort(key=lambda t: t[0])
+        rows = np.zeros((4, hi - lo), dtype=np.float32)
+        waiting = []
+        for order, item in turns:
+            sounds = item.sound() if isinstance(item, _Hit) else [item[1:]]
+            for row, start, values in sounds:
+                a, b = max(start, lo), min(start + values.size, hi)
+                rows[row, a - lo : b - lo] += values[a - start : b - start]
+                if start + values.size > hi:
+                    waiting.append((order, row, hi, values[hi - start :].copy()))
+        for row, more in zip(bus.rows, rows, strict=True):
+            row[lo:hi] += more
+        first = last
+
+
+@dataclass
+class _Hit:
+    """One note of a part, drawn (where, how loud), to be rendered by ``sound``."""
+
+    order: int  # the placing order (parts in order, each part's notes in order)
+    part: int
+    start: int
+    sound: Callable[[], list[tuple[int, int, np.ndarray]]]  # [(bus row, start, values)]
+
+
+def _hits(
+    arr: Arrangement,
+    sr: int,
+    take: int,
+    sampled: Sampled | None,
+    plays: list[bool],
+    total: int,
+    placed: list[bool],
+) -> Iterator[_Hit]:
+    """The notes of the ``placed`` parts, in placing order. What the performance draws is
+    drawn for every part, placed or not, so that a part's notes draw the same whichever
+    parts are placed (in this process or another)."""
     spb = 60.0 / arr.bpm * sr
     ws = Workspace(sr)
     drum_cache: dict[tuple[str, float, float], np.ndarray] = {}
     swing_off = arr.swing * spb / 2  # late off-beat eighths
     human = Random(arr.seed ^ 0x4855 ^ take)
-    for pi, (part, bus) in enumerate(zip(arr.parts, buses, strict=True)):
-        if bus is not None:
-            mix, send, echo = bus.mix, bus.send, bus.echo
+    order = 0
+    for pi, part in enumerate(arr.parts):
+        here = placed[pi]
         gl, gr = _pan(part.pan)
         is_drum = part.voice.startswith("drum:")
         sound = part.voice[5:] if is_drum else ""
@@ -341,10 +437,9 @@ def _place(
             amp = note.v * part.gain
             if arr.humanise:
                 amp *= 1.0 + human.uniform(-0.06, 0.06)
-            buf = None
-            scaled = False  # buf already carries amp (a new array, not a cached one)
-            if bus is None and not is_drum:
+            if not here and not is_drum:
                 continue  # placed by another process (its drums count: their seeds)
+            buf = None
             if is_drum:
                 b = round(note.b * 4) / 4
                 if sampled is not None:
@@ -361,43 +456,84 @@ def _place(
                             midi_hz(note.p) if note.p else 0.0,
                         )
                         drum_cache[key] = buf
-                if bus is None:
+                if not here:
                     continue
-            else:
+
+            def render(
+                pi: int = pi,
+                k: int = k,
+                part: Part = part,
+                note: Note = note,
+                amp: float = amp,
+                buf: np.ndarray | None = buf,
+            ) -> tuple[np.ndarray, bool]:
+                """The note's samples, and whether they carry ``amp`` already (a new
+                array, not a cached one)."""
+                if buf is not None:
+                    return buf, False
                 dur_s = note.d * 60.0 / arr.bpm
                 if plays[pi]:
                     ref = functools.partial(_reference_rms, sr, part.voice)
-                    buf = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
-                    scaled = buf is not None
-                if buf is None:
-                    buf = render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take)
-            n = min(buf.shape[-1], total - start)
-            end = start + n
-            a = np.float32(1.0 if scaled else amp)
-            if buf.ndim == 2 and is_low:
-                buf = buf[0, :n] + buf[1, :n]
-                a *= np.float32(0.5)
-            fl, fr = np.float32(gl), np.float32(gr)
-            if buf.ndim == 1:
-                seg = buf[:n] * a
-                if fl == fr:  # one product, added to both sides
-                    mix[:, start:end] += seg if fl == 1.0 else seg * fl
-                else:
-                    mix[0, start:end] += seg * fl
-                    mix[1, start:end] += seg * fr
-                mono, mono_gain = seg, 1.0
-            else:
-                seg = buf[:, :n] if scaled else buf[:, :n] * a
-                if part.pan == 0:
-                    mix[:, start:end] += seg
-                else:
-                    mix[0, start:end] += seg[0] * fl
-                    mix[1, start:end] += seg[1] * fr
-                mono, mono_gain = seg[0] + seg[1], 0.5
-            if send_gain:
-                send[start:end] += mono * np.float32(send_gain * mono_gain)
-            if part.echo:
-                echo[start:end] += mono * np.float32(part.echo * mono_gain)
+                    got = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
+                    if got is not None:
+                        return got, True
+                return render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take), False
+
+            voice = _Voice(gl, gr, part.pan, is_low, send_gain, part.echo)
+            yield _Hit(
+                order, pi, start, functools.partial(_sound, render, amp, start, total, voice)
+            )
+            order += 1
+
+
+@dataclass(frozen=True)
+class _Voice:
+    """Where a part's notes go: its pan gains, mono or not, its reverb and echo sends."""
+
+    gl: float
+    gr: float
+    pan: float
+    is_low: bool
+    send: float
+    echo: float
+
+
+def _sound(
+    render: Callable[[], tuple[np.ndarray, bool]],
+    amp: float,
+    start: int,
+    total: int,
+    voice: _Voice,
+) -> list[tuple[int, int, np.ndarray]]:
+    """What one note adds to a Bus's rows (0, 1: the mix; 2: the reverb's send; 3: the
+    echoes'): ``[(row, first frame, values)]``, each row once, in the order they are added."""
+    buf, scaled = render()
+    n = min(buf.shape[-1], total - start)
+    a = np.float32(1.0 if scaled else amp)
+    if buf.ndim == 2 and voice.is_low:
+        buf = buf[0, :n] + buf[1, :n]
+        a *= np.float32(0.5)
+    fl, fr = np.float32(voice.gl), np.float32(voice.gr)
+    if buf.ndim == 1:
+        seg = buf[:n] * a
+        if fl == fr:  # one product, added to both sides
+            both = seg if fl == 1.0 else seg * fl
+            out = [(0, start, both), (1, start, both)]
+        else:
+            out = [(0, start, seg * fl), (1, start, seg * fr)]
+        mono, mono_gain = seg, 1.0
+    else:
+        seg = buf[:, :n] if scaled else buf[:, :n] * a
+        if voice.pan == 0:
+            out = [(0, start, seg[0]), (1, start, seg[1])]
+        else:
+            out = [(0, start, seg[0] * fl), (1, start, seg[1] * fr)]
+        mono, mono_gain = seg[0] + seg[1], 0.5
+    if voice.send:
+        out.append((2, start, mono * np.float32(voice.send * mono_gain)))
+    if voice.echo:
+        out.append((3, start, mono * np.float32(voice.echo * mono_gain)))
+    return out
 
 
 def _leveled(x: np.ndarray, level: np.ndarray) -> np.ndarray:
@@ -477,24 +613,31 @@ def render_request_stems(
     sr: int = SAMPLE_RATE,
     soundfont: Path | str | None = "auto",
     processes: int = 1,
+    keep_voices: bool = True,
 ) -> tuple[Arrangement, np.ndarray, dict[str, np.ndarray]]:
     """``render_request`` plus a stem per layer of the request (none without layers).
 
     The take is chosen on the mix alone; the stems are then rendered from that take, and
     the mix returned is their sum (so they sum to it exactly). ``processes``: see
-    ``render_arrangement`` (the same samples).
+    ``render_arrangement`` (the same samples). ``keep_voices=False``: the SoundFont's
+    rendered notes and decoded samples go once the last render has placed its notes
+    (``Sampled.release``; no later render is coming to share them).
     """
     if soundfont == "auto":
         soundfont = find_soundfont()
     sampled = Sampled.open(soundfont, sr)
+    release = None if keep_voices or sampled is None else sampled.release
     arr = compose(request)
-    samples = render_arrangement(arr, sr, 0, sampled, processes)
+    # The mix's takes are the last renders without layers (another take, rarely needed,
+    # renders its voices again); with layers, the stems are.
+    last = None if request.layers else release
+    samples = render_arrangement(arr, sr, 0, sampled, processes, last)
     take = 0
     if arr.loop and arr.bars >= 2:
-        samples, take = _seamless_take(arr, sr, samples, sampled, processes)
+        samples, take = _seamless_take(arr, sr, samples, sampled, processes, last)
     if not request.layers:
         return arr, samples, {}
-    mix, stems = render_stems(arr, tuple(request.layers), sr, take, sampled)
+    mix, stems = render_stems(arr, tuple(request.layers), sr, take, sampled, release)
     return arr, mix, stems
 
 
@@ -515,7 +658,12 @@ def _seam_excess(seam: dict[str, float | bool]) -> float:
 
 
 def _seamless_take(
-    arr: Arrangement, sr: int, first: np.ndarray, sampled: Sampled | None, processes: int = 1
+    arr: Arrangement,
+    sr: int,
+    first: np.ndarray,
+    sampled: Sampled | None,
+    processes: int = 1,
+    release: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, int]:
     """The first take whose seam passes the pipeline's own seam check, else the closest.
 
@@ -527,7 +675,7 @@ def _seamless_take(
     bar_s = arr.beats_per_bar * 60.0 / arr.bpm
     best, best_take, best_excess = first, 0, math.inf
     for take in range(TAKES):
-        x = first if take == 0 else render_arrangement(arr, sr, take, sampled, processes)
+        x = first if take == 0 else render_arrangement(arr, sr, take, sampled, processes, release)
         seam = measure_seam(x, sr, 0, x.shape[0], bar_s)
         excess = _seam_excess(seam)
         if seam["ok"] and excess <= 0:

@@ -188,6 +188,12 @@ class SoundFont:
         # signal at a pitch, and each voice's rendered notes and drum hits.
         self.signals = Signals(SHARED_BYTES)
 
+    def forget(self) -> None:
+        """Drop the decoded samples and ``signals``: each is made again when asked for."""
+        with self._lock:
+            self._decoded.clear()
+        self.signals.clear()
+
     @property
     def presets(self) -> dict[tuple[int, int], Preset]:
         """Every preset by (bank, program)."""
