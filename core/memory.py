@@ -11,7 +11,6 @@ track. ``trim`` hands every arena's free pages back.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 from collections.abc import Callable
 
@@ -20,10 +19,8 @@ __all__ = ["trim"]
 
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name)
-        return libc.malloc_trim  # type: ignore[no-any-return]
+    try:  # the process's own symbols: the C library it runs on (no search, no subprocess)
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
     except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
         return None
 

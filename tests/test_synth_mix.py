@@ -330,23 +330,26 @@ def test_a_half_added_a_window_at_a_time_is_the_half_placed_in_a_bus_of_its_own(
 
 
 def test_voices_let_go_after_placing_change_no_sample() -> None:
-    # `segue pregen`'s last render lets the SoundFont's notes go once its notes are placed
-    # (SynthGenerator.idle): the same samples, the cache empty after.
+    # `segue pregen`'s last render makes its notes a pitch at a time and lets the
+    # SoundFont's notes go once they are placed (SynthGenerator.idle): the same samples as
+    # a render that keeps them, with the cache cold for both; the cache empty after.
     from segue.plugins.synth import render as render_mod
     from segue.plugins.synth.soundfont import load
 
-    request = GenerationRequest(
-        mood="m", variant=0, prompt=PROMPTS["folk"], duration_s=6.0, layers=("melody", "bass")
-    )
-    _, kept, kept_stems = render_mod.render_request_stems(request, SR)
     font = load(str(find_soundfont()))
-    assert len(font.signals) > 0
-    _, mix, stems = render_mod.render_request_stems(request, SR, keep_voices=False)
-    assert len(font.signals) == 0 and not font._decoded
-    assert mix.tobytes() == kept.tobytes()
-    assert {k: v.tobytes() for k, v in stems.items()} == {
-        k: v.tobytes() for k, v in kept_stems.items()
-    }
+    for layers in ((), ("melody", "bass")):
+        request = GenerationRequest(
+            mood="m", variant=0, prompt=PROMPTS["folk"], duration_s=6.0, layers=layers
+        )
+        font.forget()
+        _, mix, stems = render_mod.render_request_stems(request, SR, keep_voices=False)
+        assert len(font.signals) == 0 and not font._decoded
+        _, kept, kept_stems = render_mod.render_request_stems(request, SR)
+        assert len(font.signals) > 0
+        assert mix.tobytes() == kept.tobytes()
+        assert {k: v.tobytes() for k, v in stems.items()} == {
+            k: v.tobytes() for k, v in kept_stems.items()
+        }
 
 
 def test_a_helper_process_that_fails_leaves_its_half_to_the_caller() -> None:

@@ -127,6 +127,8 @@ def _render(
             if sampled_part:
                 for note in part.notes:
                     sampled.reserve(part.voice, note.p, note.d * 60.0 / arr.bpm, note.v)
+        if release is not None:  # the last render: its notes made a pitch at a time
+            sampled.prepare(lambda voice: _reference_rms(sr, voice))
     if layers:
         # Each part into its layer (stem), each stem with its reverb and echoes.
         names = layers

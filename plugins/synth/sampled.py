@@ -147,6 +147,7 @@ class Sampled:
         self.releases: dict[tuple[str, int], float] = {}
         self.zones = sf.signals  # soundfont.sustain's cache: each zone's signal per pitch
         self.lengths: dict[tuple, int] = {}  # reserved: the longest notes of this render
+        self.pitches: dict[tuple, float] = {}  # reserved: the pitch each is first asked at
 
     def release(self) -> None:
         """Drop what the renders of this SoundFont share (rendered notes, drum hits, zone
@@ -200,6 +201,37 @@ class Sampled:
         key = ("note", self.sr, voice, round(pitch * 100), _step(velocity))
         if n > self.lengths.get(key, 0):
             self.lengths[key] = n
+        self.pitches.setdefault(key, pitch)
+
+    def prepare(self, reference: Callable[[str], float]) -> None:
+        """Render now every note ``reserve`` was told of and none is kept for, a pitch at a
+        time: each pitch's zone signals are kept only while its notes are made, not with
+        the SoundFont (for the last render of a process, whose notes go after it: a
+        pitch's signals took more memory than its notes). The notes ``note`` would make
+        (``reference(voice)``: as ``note``'s ``reference``)."""
+        by_pitch: dict[tuple[str, int], list[tuple]] = {}
+        for key in self.lengths:
+            if key[1] == self.sr:
+                by_pitch.setdefault((key[2], key[3]), []).append(key)
+        for (voice, _), keys in by_pitch.items():
+            preset = self.sf.preset(*GM_PROGRAMS[voice])
+            if preset is None:
+                continue
+            zones: dict = {}  # this pitch's signals: gone once its notes are made
+            level = self.level(voice, lambda voice=voice: reference(voice))
+            for key in keys:
+                body = self.notes.get(key)
+                n = self.lengths[key]
+                if body is not None and body.shape[1] >= n:
+                    continue
+                cut = LOW_CUT.get(voice, 0.0)
+                vq = key[4]
+                pitch = self.pitches[key]
+                body = sustain(
+                    self.sf, preset, pitch, n, vq / VELOCITY_STEPS, self.sr, cut, zones, level
+                )
+                if body is not None:
+                    self.notes[key] = body
 
     def note(
         self,
