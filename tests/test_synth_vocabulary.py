@@ -103,6 +103,33 @@ def test_named_instruments_play_in_the_piece() -> None:
     assert any(p.voice == "drum:frame_lo" for p in hand.parts)
 
 
+def test_more_named_instruments_than_parts_double_a_part_each() -> None:
+    # Five pitched parts; a sixth instrument the prompt names doubles one its voice can
+    # play, softer and in its own octave (a piccolo an octave over the flute's tune).
+    prompt = "Folk tune with fiddle, flute, dulcimer, bouzouki and piccolo"
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16))
+    parts = {p.voice: p for p in arr.parts if p.notes}
+    assert {"strings", "flute", "dulcimer", "bouzouki", "piccolo"} <= set(parts), set(parts)
+    tune, high = parts["flute"], parts["piccolo"]
+    assert [(n.t, n.d) for n in high.notes] == [(n.t, n.d) for n in tune.notes]
+    assert {n.p - m.p for n, m in zip(high.notes, tune.notes, strict=True)} == {12}
+    assert VOICES["piccolo"].low - 12 <= min(n.p for n in high.notes)
+    assert max(n.v for n in high.notes) < max(n.v for n in tune.notes)
+
+
+def test_everyday_mood_words_set_the_character_under_a_score_wide_style() -> None:
+    # "Sunny ... merry and bouncy" were unknown words, so the style's "epic" alone set the
+    # character: a battle (minor, choir, taiko) for a village market.
+    prompt = "Sunny village market with fiddle and tin whistle, merry and bouncy, epic orchestral"
+    gen = SynthGenerator({"soundfont": "none"}, Path("."))
+    req = GenerationRequest(mood="market", variant=0, prompt=prompt, duration_s=16)
+    assert not {"sunny", "merry", "bouncy"} & set(gen.ignored_words(req))
+    arr = compose(req)
+    voices = {p.voice for p in arr.parts if p.notes}
+    assert {"strings", "flute"} <= voices and not {"choir", "drum:taiko"} & voices, voices
+    assert not arr.key.minor
+
+
 def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:
     prompt = "Steel drums and harmonica, sunny"
     for soundfont in ("auto", None):

@@ -42,7 +42,7 @@ from segue.plugins.synth.form import (
 )
 from segue.plugins.synth.harmony import CADENCE, Chord, chord, progression_pool
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.palette import choose_voices
+from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FEELS,
@@ -141,6 +141,16 @@ def _plan_text(request: GenerationRequest) -> str:
     plan = request.composition_plan if isinstance(request.composition_plan, dict) else {}
     styles = plan.get("positive_global_styles") or []
     return " ".join(s for s in styles if isinstance(s, str))
+
+
+def doubled(notes: list[Note], voice: str) -> list[Note]:
+    """``notes`` played softer by ``voice``, moved by octaves into its range."""
+    if not notes:
+        return []
+    v = VOICES[voice]
+    mid = sorted(n.p for n in notes)[len(notes) // 2]
+    shift = 12 * round(((v.low + v.high) / 2 - mid) / 12)
+    return [Note(n.t, n.d, n.p + shift, n.v * 0.6, n.b) for n in notes]
 
 
 def meter_of(request: GenerationRequest, traits: Traits) -> tuple[int, int, str]:
@@ -356,6 +366,8 @@ def compose(request: GenerationRequest) -> Arrangement:
                     ctx, sec, cv, Random(mrng.random() + 1), max(0, density - 1), 0.6, bright
                 )
             out.append((cv, "counter", notes))
+        for inst, role in doubling_voices(t, r):
+            out += [(inst, role, doubled(notes, inst)) for v, rl, notes in list(out) if rl == role]
         for sound in EXTRA_PERCUSSION:
             if sound in t.instruments:
                 notes = write_extra_percussion(ctx, sec, sound, 0.8)

@@ -318,3 +318,19 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     if t.percussion < 0.2 and kit not in {None, "soft", "lofi"}:
         kit = "soft"
     return roles, kit
+
+
+def doubling_voices(t: Traits, roles: dict[str, str | None]) -> list[tuple[str, str]]:
+    """Named instruments left without a part once the five are taken, each with the part it
+    doubles: the first of its roles that plays (a piccolo the tune, a bouzouki the
+    arpeggio), so an instrument the prompt names is never dropped."""
+    taken = {v for v in roles.values() if v}
+    out: list[tuple[str, str]] = []
+    for inst in t.instruments:
+        if inst not in VOICES or inst in taken or inst in t.avoided:
+            continue
+        role = next((r for r in VOICES[inst].roles if roles.get(r)), None)
+        if role is not None:
+            out.append((inst, role))
+            taken.add(inst)
+    return out
