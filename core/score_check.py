@@ -40,7 +40,7 @@ from segue.core.score import (
     Transition,
     TransitionRule,
 )
-from segue.core.yamlsource import duplicates, line_of
+from segue.core.yamlsource import LineDict, duplicates, line_of
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 PLUGIN_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
@@ -248,7 +248,15 @@ class ScoreChecker:
             return None
         for key in value:
             if not isinstance(key, str):
-                self.error(path, f"key {key!r} must be a string")
+                # At the key's own line (its parent's would point at the wrong one), and why
+                # it is no string: `on:`, `yes:`, `1:` and `~:` are YAML's booleans, numbers, null.
+                line = value.key_lines.get(key) if isinstance(value, LineDict) else None
+                self.error(
+                    path,
+                    f"key {key!r} must be a string (quote it: YAML reads yes/no/on/off, "
+                    "numbers and ~ as other types)",
+                    line,
+                )
             elif allowed is not None and key not in allowed:
                 if hints and key in hints:
                     self.error((*path, key), f"unknown key '{key}': {hints[key]}")
