@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import difflib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from segue.core.errors import PluginError
 
 Register = Callable[[str, Callable[..., Any]], None]
+
+
+def unknown_options(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """``unknown option(s) pth (did you mean 'path'?)``: for a plugin's factory to raise in a
+    ConfigError when the score gives it options it does not take."""
+    names, choices = sorted(unknown), sorted(known)
+    close = [c for n in names for c in difflib.get_close_matches(n, choices, n=1, cutoff=0.6)]
+    hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+    return f"unknown option(s) {', '.join(names)}{hint}"
 
 
 @dataclass
@@ -46,4 +56,6 @@ class Registry:
             return self.entries[name]
         except KeyError:
             known = ", ".join(self.names()) or "none"
-            raise PluginError(f"unknown {self.kind} {name!r} (known: {known})") from None
+            close = difflib.get_close_matches(name, self.names(), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise PluginError(f"unknown {self.kind} {name!r} ({hint}known: {known})") from None

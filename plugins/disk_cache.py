@@ -20,6 +20,7 @@ import diskcache
 from segue.core import hookimpl
 from segue.core.errors import ConfigError
 from segue.core.locks import FileKeyLock
+from segue.core.registry import unknown_options
 from segue.core.track import Track
 
 _TRACK = "track:"
@@ -87,7 +88,7 @@ def _resolve(value: Any, base: Path, option: str) -> Path:
 def make_disk_cache(config: dict[str, Any], state_dir: Path) -> DiskCache:
     unknown = set(config) - {"path", "locks"}
     if unknown:
-        raise ConfigError(f"cache disk: unknown option(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"cache disk: {unknown_options(unknown, ('path', 'locks'))}")
     base = Path(state_dir).parent  # paths in the score are relative to the score's folder
     path = _resolve(config["path"], base, "path") if "path" in config else state_dir / "cache"
     locks = _resolve(config["locks"], base, "locks") if "locks" in config else state_dir / "locks"

@@ -22,6 +22,7 @@ from typing import Any
 from segue.core import hookimpl
 from segue.core.errors import ConfigError, TransientError
 from segue.core.files import writer_gone
+from segue.core.registry import unknown_options
 
 # <id>.<ext>: a hex id (or any safe name) and a known extension; nothing else is served.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,199}\.[a-z0-9]{1,8}$")
@@ -116,10 +117,13 @@ class LocalSink:
         )
 
 
+LOCAL_OPTIONS = frozenset({"path"})
+
+
 def make_local_sink(config: dict[str, Any], state_dir: Path) -> LocalSink:
-    unknown = set(config) - {"path"}
+    unknown = set(config) - LOCAL_OPTIONS
     if unknown:
-        raise ConfigError(f"storage local: unknown option(s) {', '.join(sorted(unknown))}")
+        raise ConfigError(f"storage local: {unknown_options(unknown, LOCAL_OPTIONS)}")
     if "path" in config:
         value = config["path"]
         if not isinstance(value, str | Path) or not str(value):

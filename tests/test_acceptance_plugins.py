@@ -244,6 +244,16 @@ def test_a_sink_factory_error_and_a_sink_missing_a_method(
         ("generator", "{name: synth, bogus: 1}", ":2: generator synth: unknown option 'bogus'"),
         ("generator", "nope", ":2: generator: unknown generator 'nope' (known: "),
         ("cache", "{backend: disk, pth: x}", ":3: cache disk: unknown option(s) pth"),
+        # A near miss of a name says what was meant.
+        (
+            "generator",
+            "{name: synth, soundfnt: x}",
+            ":2: generator synth: unknown option 'soundfnt' (did you mean 'soundfont'? known: ",
+        ),
+        ("generator", "synt", ":2: generator: unknown generator 'synt' (did you mean 'synth'? "),
+        ("cache", "{backend: disk, pth: x}", ":3: cache disk: unknown option(s) pth (did you mean"),
+        ("storage", "{sink: local, pat: x}", ":4: storage local: unknown option(s) pat (did you"),
+        ("storage", "[local, locl]", ":4: storage[1]: unknown storage sink 'locl' (did you mean"),
         ("cache", "nosuch", ":3: cache: unknown cache backend 'nosuch'"),
         ("storage", "[local, nosuch]", ":4: storage[1]: unknown storage sink 'nosuch'"),
     ],

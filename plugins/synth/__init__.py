@@ -7,6 +7,7 @@ Offline, free and deterministic: the same request gives bit-identical samples. S
 from __future__ import annotations
 
 import asyncio
+import difflib
 import os
 import threading
 from pathlib import Path
@@ -41,9 +42,11 @@ class SynthGenerator:
         config = dict(config or {})
         unknown = sorted(set(config) - OPTIONS)
         if unknown:
+            close = difflib.get_close_matches(unknown[0], sorted(OPTIONS), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             raise ConfigError(
                 f"generator synth: unknown option {unknown[0]!r} "
-                f"(known: {', '.join(sorted(OPTIONS))})"
+                f"({hint}known: {', '.join(sorted(OPTIONS))})"
             )
         sr = config.get("sample_rate", 44100)
         if sr not in SAMPLE_RATES:
