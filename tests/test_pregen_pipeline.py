@@ -491,3 +491,57 @@ async def test_a_generator_that_raises_fails_its_track_naming_the_plugin(tmp_pat
         "plugin buggy-gen: generator buggy: generate raised ZeroDivisionError: division by zero"
     )
     await p.aclose()
+
+
+class _ShareSeparator:
+    """Gives each layer an equal share of the song, written straight into its workdir."""
+
+    name, model = "share", "share-1"
+
+    def check(self, request) -> None:
+        pass
+
+    def estimate_cost(self, request) -> float:
+        return 0.0
+
+    async def separate(self, request, audio, workdir):
+        from segue.core.separator import SeparatedStems
+
+        if request.variant == 1:
+            raise KeyError("layer")
+        samples, rate = sf.read(str(audio), dtype="float32")
+        stems = {}
+        for name in request.layers:
+            stems[name] = Path(workdir) / f"{name}.wav"  # docs: files under workdir
+            sf.write(str(stems[name]), samples / len(request.layers), rate)
+        return SeparatedStems(stems=stems, model=self.model)
+
+    async def aclose(self) -> None:
+        pass
+
+
+class _SharePlugin:
+    @hookimpl
+    def segue_register_stem_separators(self, register):
+        register("share", lambda config, state_dir: _ShareSeparator())
+
+
+async def test_a_third_party_separator_writes_in_its_workdir_and_its_bug_names_it(tmp_path):
+    from segue.core.score import load_score
+
+    (tmp_path / "adaptive_score.yaml").write_text(
+        "segue: 1\ngenerator: drums103\nseparator: share\nintensity: {key: threat}\n"
+        "moods:\n  m: {prompt: drums, bpm: 100, duration_s: 18.6, variants: 2,"
+        " layers: {bass: {}, drums: {from: 0.5}}}\nrules: [{mood: m}]\n"
+    )
+    extra = [("tempo", _UnknownTempoPlugin()), ("sharing", _SharePlugin())]
+    plugins = Plugins(strict=False, load_entry_points=False, extra=extra)
+    p = Pipeline(load_score(tmp_path / "adaptive_score.yaml"), plugins)
+    summary = await p.run()
+    (failed,) = summary.failed
+    assert failed.variant == 1 and failed.reason.startswith(
+        "stem separation (share share-1): plugin sharing: separate raised KeyError: 'layer'; "
+    )
+    (track,) = p.tracks_for("m")
+    assert sorted(track.stems) == ["bass", "drums"]
+    await p.aclose()

@@ -666,6 +666,7 @@ class Pipeline:
         retry = self.scheduler.retry
         deadline = float(getattr(separator, "deadline_s", None) or self.deadline_s)
         folder = workdir / "separated"
+        folder.mkdir(parents=True, exist_ok=True)  # as a generator's workdir: there to write in
         attempt = 0
         try:
             while True:
@@ -689,7 +690,11 @@ class Pipeline:
                 except GenerationError:
                     raise
                 except Exception as exc:  # a separator's bug: retrying will not fix it
-                    raise PermanentError(f"{type(exc).__name__}: {exc}") from exc
+                    registration = self.plugins.separators.entries.get(separator.name)
+                    plugin = registration.plugin if registration else type(separator).__module__
+                    raise PermanentError(
+                        f"plugin {plugin}: separate raised {type(exc).__name__}: {exc}"
+                    ) from exc
             if not isinstance(made, SeparatedStems):
                 raise PermanentError(f"returned {type(made).__name__}, not SeparatedStems")
             self._separation_cost(key, made.cost_usd)
