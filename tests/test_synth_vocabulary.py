@@ -128,6 +128,14 @@ def test_everyday_mood_words_set_the_character_under_a_score_wide_style() -> Non
     voices = {p.voice for p in arr.parts if p.notes}
     assert {"strings", "flute"} <= voices and not {"choir", "drum:taiko"} & voices, voices
     assert not arr.key.minor
+    # With no character word at all, "epic" says how big, not that it is a battle.
+    for prompt in ("Harvest fair on the village green, fiddle and accordion", "Meadow, harp"):
+        for variant in range(3):
+            req = GenerationRequest(
+                mood="fair", variant=variant, prompt=prompt + ", epic orchestral", duration_s=16
+            )
+            voices = {p.voice for p in compose(req).parts if p.notes}
+            assert not {"choir", "drum:taiko"} & voices, (prompt, variant, voices)
 
 
 def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:

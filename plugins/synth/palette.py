@@ -246,6 +246,8 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
     }
 
 
+# Words of size, not character: "epic" says how big, not whether it is a battle.
+SCALE_WORDS = frozenset({"epic", "cinematic", "grand", "powerful", "majestic"})
 KIT_WORDS = {"taiko": "orchestral", "frame": "frame", "shaker": "soft"}
 FALLBACK = {
     "bass": ["bass", "cello", "pluckbass"],
@@ -271,13 +273,18 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         # The mood's own instruments beat a style's: a score-wide "epic orchestral" keeps
         # its bass and harmony, but the tune, the counter-line and the drums come from what
         # the mood names and its character (a village fiddle is not brass, choir and taiko).
-        mood = mood_palette(t)
+        c = t
+        if not set(t.moods) - SCALE_WORDS:
+            # No character but a size ("epic orchestral", often the score's style): the
+            # named instruments set the scene, not a battle.
+            c = t.with_(valence=max(t.valence, 0.3), tension=min(t.tension, 0.5))
+        mood = mood_palette(c)
         for role in ("melody", "counter"):
             if palette.get(role) not in named:
                 palette[role] = mood[role]
         if not {"taiko", "drums"} & set(t.instruments):
             palette["kit"] = mood["kit"]
-            if mood["kit"] == "orchestral" and t.valence >= 0.3:
+            if mood["kit"] == "orchestral" and c.valence >= 0.3:
                 palette["kit"] = "frame"  # bright, not a battle: hand drums, not taiko
     kit = palette.pop("kit", None)
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
