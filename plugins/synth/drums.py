@@ -422,7 +422,10 @@ def feel_pattern(
             out += [t for t in ticks("frame_hi", 0.65) if t[0] not in backbeat]
     elif kit == "soft":
         if half:
+            # The felt thump on 1 and the backbeat on 3, lighter on the other beats (the
+            # arpeggio touches them too): a half-time groove at the written tempo.
             out += [(0, "frame_lo", 0.6), (back, "frame_lo", 0.45)]
+            out += [(s, "frame_lo", 0.3) for s in beats if s not in (0, back)]
             out += [(s, "shaker", 0.3) for s in beats if s not in (0, back)]
         else:
             out += [(0, "frame_lo", 0.6)] + [(s, "frame_lo", 0.3) for s in beats if s]

@@ -343,6 +343,7 @@ def write_arp(
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
     steps = _arp_steps(ctx, rate)
     plain = steps  # broad: the hemiola only in each phrase's second half (see below)
+    halftime_pulse = ctx.feel == "halftime" and ctx.sub == 4 and ctx.bpb == 4 and ctx.bpm < 100
     if ctx.sub == 3 and ctx.feel == "halftime":
         plain = [1.0]
     lo = v.low if not ostinato else max(v.low, 48)
@@ -376,6 +377,10 @@ def write_arp(
             on_beat = abs(t - round(t)) < 1e-6
             # A dotted lilt's short note leans into the beat (a pickup, not a passing note).
             accent = 1.0 if on_beat else 0.8 if len(steps) > 1 else 0.45
+            if halftime_pulse and on_beat and round(t) % 2:
+                accent = 0.45  # beats 2 and 4: the pulse, under the half notes
+            elif halftime_pulse and not on_beat:
+                accent = 0.7  # the pickup into the half note
             if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
                 accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
             d = step * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
@@ -407,7 +412,8 @@ def _sound_the_thirds(ctx: Context, bar: int, notes: list[Note]) -> None:
 def _arp_steps(ctx: Context, rate: float) -> list[float]:
     """The arpeggio's note lengths (beats, repeated over the bar) in the variant's feel.
 
-    Straight: even notes of ``rate``. Half-time: eighths for sixteenths, else half notes.
+    Straight: even notes of ``rate``. Half-time: below 100 BPM half notes with a light
+    touch on 2 and 4 and a pickup into each (see below), else 3+3+2 eighths.
     Driving: a gallop up to 140 BPM (two sixteenths and an eighth a beat), eighths above
     (where sixteenths blur); below 100 BPM a dotted lilt, a dotted eighth and a sixteenth
     that leads into the next beat (even eighths there would be heard as the beat).
@@ -424,7 +430,11 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     if ctx.feel == "halftime" and ctx.bpb == 3:
         return [1.0]  # broad 3/4: the hemiola's beats (the drums keep the others)
     if ctx.feel == "halftime" and ctx.bpm < 100:
-        return [rate * 2 if rate < 0.5 else 2.0]
+        # Slow half-time: the half notes on 1 and 3, a light touch on 2 and 4 (half notes
+        # alone are heard at half the tempo) and a sixteenth pickup into 3 and into the
+        # next bar (its own figure: the straight take's quarters, the driving lilt's
+        # pickups into every beat). Accents: see ``write_arp``.
+        return [1.0, 0.75, 0.25]
     if ctx.feel == "halftime":
         return [1.5, 1.5, 1.0]
     if ctx.bpm <= 140:
