@@ -3,7 +3,9 @@
 The other synth tests render 16 s loops; a score's loops are 30, 60, 120 s, whose sections
 (and so their energy and drum patterns) differ. Each case here was heard at a double or a
 half of its metadata's tempo before (``benchmarks/synth_tempo.py`` sweeps them all), and
-is measured the tests' way (``audio_measure.tempo``, within 1.5 %).
+is measured the tests' way (``audio_measure.tempo``, within 1.5 %). Slow half-time takes are
+also measured as librosa's beat tracker reads them (``audio_measure.beat_tracker_tempo``, its
+120 BPM prior): with silent beats 2 and 4 it read them at half the tempo.
 """
 
 from __future__ import annotations
@@ -54,3 +56,27 @@ def test_every_length_is_heard_at_its_tempo(
     arr, x = render_request(request, SR)
     heard = am.tempo(x.astype(np.float64), SR)
     assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} BPM heard as {heard:.2f}"
+
+
+# Slow half-time takes (variant 1) of calm moods on the soft kit: with nothing on beats 2
+# and 4 but a faint shaker, a beat tracker read them at half the tempo (36 for 72 BPM).
+@pytest.mark.parametrize(
+    ("prompt", "seconds"),
+    [
+        (PROMPTS["calm"], 30.0),
+        ("Main menu theme, calm and inviting", 30.0),
+        ("Sad piano solo, melancholic and slow", 16.0),
+        ("Underwater level, dreamy and floating", 60.0),
+    ],
+    ids=["calm-30s", "menu-30s", "sad-piano-16s", "underwater-60s"],
+)
+def test_a_slow_halftime_take_is_tracked_at_its_tempo(prompt: str, seconds: float) -> None:
+    request = GenerationRequest(mood="m", variant=1, prompt=prompt, duration_s=seconds)
+    arr, x = render_request(request, SR)
+    x = x.astype(np.float64)
+    assert arr.bpm < 100 and arr.meter == "4/4"
+    heard = am.tempo(x, SR)
+    assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} BPM heard as {heard:.2f}"
+    # The tracker's tempo is 60 / (a whole number of 23 ms frames): 3 % apart at 130 BPM.
+    tracked = am.beat_tracker_tempo(x, SR)
+    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
