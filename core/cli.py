@@ -165,7 +165,13 @@ def _main(argv: Sequence[str] | None) -> int:
         if verbose:
             raise
         text = " ".join(f"{type(exc).__name__}: {exc}".split())
-        print(f"segue: unexpected error: {text} (run with -v for the traceback)", file=sys.stderr)
+        # A plugin's bug where segue does not guard the call (a cache's get): name it.
+        culprit = plugins.at_fault(exc)
+        where = f"plugin {culprit}: " if culprit else ""
+        print(
+            f"segue: {where}unexpected error: {text} (run with -v for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_FAILURE
 
 

@@ -443,6 +443,29 @@ class Plugins:
                     f"{_one_line(f'{type(exc).__name__}: {exc}')}"
                 ) from exc
 
+    def at_fault(self, exc: BaseException) -> str | None:
+        """The plugin whose code raised ``exc`` (the innermost frame of its traceback that is
+        in a plugin's module or package), or None: so that an unexpected error names it."""
+        files: list[tuple[str, str, bool]] = []
+        for name, plugin in self.pm.list_name_plugin():
+            module = plugin if inspect.ismodule(plugin) else inspect.getmodule(type(plugin))
+            path = getattr(module, "__file__", None)
+            if not path:
+                continue
+            is_package = hasattr(module, "__path__")
+            where = os.path.dirname(path) if is_package else path
+            files.append((os.path.realpath(where), name, is_package))
+        tb = exc.__traceback__
+        frames = []
+        while tb is not None:
+            frames.append(os.path.realpath(tb.tb_frame.f_code.co_filename))
+            tb = tb.tb_next
+        for frame in reversed(frames):
+            for where, name, is_package in files:
+                if frame == where or (is_package and frame.startswith(where + os.sep)):
+                    return name
+        return None
+
     # -- introspection -------------------------------------------------------------------
 
     def info(self) -> list[PluginInfo]:

@@ -19,6 +19,7 @@ from segue.core.errors import PluginError, StorageError
 from segue.core.plugins import DEFAULT_PLUGINS, Plugins
 from segue.core.pregen.sinks import put_all
 from segue.core.track import Track
+from segue.plugins.memory_cache import MemoryCache
 
 
 class Broken:
@@ -133,3 +134,34 @@ async def test_a_sink_that_raises_names_itself_and_is_not_retried(tmp_path: Any)
     where = f"{BuggySink.__module__}.BuggySink"  # how pytest imported this file
     assert str(info.value) == (f"storage buggy ({where}): put raised TypeError: put() got confused")
     assert sink.puts == 1
+
+
+class FlakyCache(MemoryCache):
+    """A cache backend whose ``get`` has a bug; segue does not guard each cache call."""
+
+    name = "flaky"
+
+    def get(self, key: str) -> Any:
+        raise RuntimeError(f"lost {key[:4]}")
+
+
+class FlakyCachePlugin:
+    @hookimpl
+    def segue_register_cache_backends(self, register: Any) -> None:
+        register("flaky", lambda config, state_dir: FlakyCache())
+
+
+def test_an_unexpected_error_in_a_plugins_code_names_the_plugin(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from segue.core import cli
+    from segue.core import plugins as plugins_module
+
+    loaded = Plugins(load_entry_points=False, extra=[("flaky-cache", FlakyCachePlugin())])
+    monkeypatch.setattr(plugins_module, "get_plugins", lambda strict=None: loaded)
+    score = tmp_path / "s.yaml"
+    score.write_text("segue: 1\ncache: flaky\nmoods:\n  a: {prompt: p}\nrules: [{mood: a}]\n")
+    assert cli.main(["plan", str(score)]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("segue: plugin flaky-cache: unexpected error: RuntimeError: lost ")
+    assert line.endswith(" (run with -v for the traceback)")
