@@ -350,7 +350,14 @@ class ScoreChecker:
 
     def name(self, value: Any, path: ErrorPath, what: str) -> str | None:
         if not isinstance(value, str) or not NAME_RE.fullmatch(value):
-            self.error(path, f"{what} must be 1-64 characters of A-Z a-z 0-9 _ . -")
+            got = ""
+            if isinstance(value, str) and 1 <= len(value) <= 64:
+                # Say which character is not allowed (a space, an accent, an emoji).
+                at = next(i for i, c in enumerate(value) if not NAME_RE.fullmatch(c))
+                got = f" (got {value[at]!r} at position {at + 1})"
+            elif isinstance(value, str):
+                got = f" (got {len(value)} characters)"
+            self.error(path, f"{what} must be 1-64 characters of A-Z a-z 0-9 _ . -{got}")
             return None
         return value
 
