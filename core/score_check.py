@@ -545,24 +545,28 @@ class ScoreChecker:
     def prompt_contradictions(self, mood: Mood, path: ErrorPath) -> None:
         """Warn of a prompt whose tempos or keys all contradict the mood's ``bpm``/``key``:
         the mood's fields win (the tempo_key transformer puts them in the prompt's place)."""
-        if not mood.prompt:
-            return
-        tempos = contradicting_tempos(mood.prompt, mood.bpm)
-        if tempos and mood.bpm is not None:
-            said = ", ".join(f'"{m[0]}"' for m in tempos)
-            self.warn(
-                (*path, "prompt"),
-                f"says {said} but the mood's bpm is {_fmt(mood.bpm)}: the bpm wins (the "
-                f"generator is asked for {_fmt(mood.bpm)} BPM, the clock counts it)",
-            )
-        keys = contradicting_keys(mood.prompt, mood.key)
-        if keys:
-            said = ", ".join(f'"{m[0]}"' for m in keys)
-            self.warn(
-                (*path, "prompt"),
-                f"says {said} but the mood's key is {mood.key}: the key wins (the generator "
-                f"is asked for {mood.key})",
-            )
+        texts = [((*path, "prompt"), mood.prompt or "")]
+        if mood.composition_plan:
+            styles = mood.composition_plan.get("positive_global_styles") or []
+            where = (*path, "composition_plan", "positive_global_styles")
+            texts.append((where, " | ".join(s for s in styles if isinstance(s, str))))
+        for where, text in texts:
+            tempos = contradicting_tempos(text, mood.bpm)
+            if tempos and mood.bpm is not None:
+                said = ", ".join(f'"{m[0]}"' for m in tempos)
+                self.warn(
+                    where,
+                    f"says {said} but the mood's bpm is {_fmt(mood.bpm)}: the bpm wins (the "
+                    f"generator is asked for {_fmt(mood.bpm)} BPM, the clock counts it)",
+                )
+            keys = contradicting_keys(text, mood.key)
+            if keys:
+                said = ", ".join(f'"{m[0]}"' for m in keys)
+                self.warn(
+                    where,
+                    f"says {said} but the mood's key is {mood.key}: the key wins (the "
+                    f"generator is asked for {mood.key})",
+                )
 
     def layers(self, value: Any, path: ErrorPath) -> tuple[Layer, ...]:
         raw = self.mapping(value, path, None, "a mapping of stem names to layers")

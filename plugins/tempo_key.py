@@ -12,6 +12,9 @@ own words.
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 from segue.core import hookimpl
 from segue.core.prompts import (
     KEY_PHRASE,
@@ -45,9 +48,28 @@ def segue_transform_prompt(request: GenerationRequest) -> GenerationRequest | No
         phrases.append(tempo_phrase(request.bpm))
     if request.key and not says(prompt, request.key) and not KEY_PHRASE.search(prompt):
         phrases.append(request.key)
-    if not phrases and prompt == request.prompt:
-        return None
     plan = request.composition_plan
-    if plan is not None and phrases:
-        plan = plan_with_styles(plan, positive=phrases)
+    if plan is not None:
+        plan = _plan_agreeing(plan, request.bpm, request.key)
+        if phrases:
+            plan = plan_with_styles(plan, positive=phrases)
+    if plan is request.composition_plan and prompt == request.prompt and not phrases:
+        return None
     return request.replace(prompt=append_phrases(prompt, phrases), composition_plan=plan)
+
+
+def _plan_agreeing(plan: dict[str, Any], bpm: float | None, key: str | None) -> dict[str, Any]:
+    """``plan``, or a copy whose global styles say the mood's tempo and key in the place of
+    contradicting ones (judged over all the styles, as a prompt is)."""
+    styles = [s for s in plan.get("positive_global_styles") or [] if isinstance(s, str)]
+    joined = " | ".join(styles)
+    fixed = styles
+    if bpm is not None and contradicting_tempos(joined, bpm):
+        fixed = [replace_spans(s, contradicting_tempos(s, bpm), tempo_phrase(bpm)) for s in fixed]
+    if key and contradicting_keys(joined, key):
+        fixed = [replace_spans(s, contradicting_keys(s, key), key) for s in fixed]
+    if fixed == styles:
+        return plan
+    out = copy.deepcopy(plan)  # the score's plan is never changed (docs/plugins.md)
+    out["positive_global_styles"] = fixed
+    return out

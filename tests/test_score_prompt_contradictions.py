@@ -104,3 +104,19 @@ def test_rules_leaving_a_new_session_without_a_mood_are_warned_of(
         "hears nothing until one does: add a default rule without `when` (e.g. - {mood: a})"
     ]
     assert list(load_score(path).warnings) == (expected if warned else [])
+
+
+def test_a_plans_global_styles_are_held_to_the_moods_bpm_too(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "segue: 1\nmoods:\n  a:\n    bpm: 90\n    composition_plan:\n"
+        "      positive_global_styles: [dark, 400 BPM]\n      sections:\n"
+        "        - {section_name: A, positive_local_styles: [], negative_local_styles: [],"
+        " duration_ms: 8000, lines: []}\nrules: [{mood: a}]\n",
+        encoding="utf-8",
+    )
+    assert list(load_score(path).warnings) == [
+        f'{path}:6: warning: moods.a.composition_plan.positive_global_styles: says "400 BPM" '
+        "but the mood's bpm is 90: the bpm wins (the generator is asked for 90 BPM, the clock "
+        "counts it)"
+    ]

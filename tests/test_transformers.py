@@ -192,6 +192,26 @@ def test_tempo_and_key_go_into_the_plan() -> None:
     assert plan == PLAN
 
 
+def test_a_plans_styles_contradicting_the_mood_say_the_moods_tempo_and_key() -> None:
+    plan = copy.deepcopy(PLAN)
+    plan["positive_global_styles"] = ["epic orchestral", "400 BPM", "in A minor"]
+    out = tempo_key.segue_transform_prompt(
+        req("Battle, 140 BPM, C minor", bpm=140, key="C minor", composition_plan=plan)
+    )
+    assert out is not None and out.composition_plan is not None
+    assert out.prompt == "Battle, 140 BPM, C minor"
+    assert out.composition_plan["positive_global_styles"] == [
+        "epic orchestral",
+        "140 BPM",
+        "in C minor",
+    ]
+    assert plan["positive_global_styles"] == ["epic orchestral", "400 BPM", "in A minor"]
+    # Styles that agree somewhere (a build from the mood's tempo) are left as written.
+    plan["positive_global_styles"] = ["140 BPM building to 170 BPM"]
+    same = req("Battle, 140 BPM", bpm=140, composition_plan=plan)
+    assert tempo_key.segue_transform_prompt(same) is None
+
+
 # --- instrumental -------------------------------------------------------------------------
 
 
