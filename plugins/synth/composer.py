@@ -14,19 +14,19 @@ end back to the top) must be the calmest of its bar lines:
   and sustained notes tie over it, so the top is not an attack;
 - nothing periodic (fills, timpani, cadences) happens only at the top or only before it.
 
-The key is made unmistakable: tonic pedal in the bass, the tonic chord's third in the bass
-line and on the tune's strong beats, tonic-triad common tones in the tune, no borrowed
-chords in major. Sections (from a composition plan, or automatic A/B/A'/C forms) change the
-arrangement at their boundaries. Composition choices use ``random.Random`` seeded from a
-SHA-256 of the request (never ``hash()``), so a request always gives the same piece, and
-another ``variant`` gives another take in the same tempo and key.
+The key is made unmistakable: a tonic pedal in the bass (variant 0's; see ``takes``), the
+tonic chord's third in the bass line and on the tune's strong beats, tonic-triad common
+tones in the tune, no borrowed chords in major. Sections (from a composition plan, or
+automatic A/B/A'/C forms) change the arrangement at their boundaries. Composition choices
+use ``random.Random`` seeded from a SHA-256 of the request (never ``hash()``), so a request
+always gives the same piece, and another ``variant`` gives another take in the same tempo
+and key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from math import gcd
 from random import Random
 from typing import Any
 
@@ -40,14 +40,13 @@ from segue.plugins.synth.form import (
     section_energy,
     tie_across_seam,
 )
-from segue.plugins.synth.harmony import CADENCE, Chord, chord, progression_pool
+from segue.plugins.synth.harmony import progression_pool
 from segue.plugins.synth.instruments import VOICES
 from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FEELS,
     Context,
-    moves_off_the_pedal,
     write_arp,
     write_bass,
     write_counter,
@@ -56,6 +55,7 @@ from segue.plugins.synth.parts import (
     write_harmony,
     write_melody,
 )
+from segue.plugins.synth.takes import plan_harmony
 from segue.plugins.synth.words import (
     MODES,
     Key,
@@ -71,25 +71,10 @@ from segue.plugins.synth.words import (
     traits_of,
 )
 
-
 # --- seeds ----------------------------------------------------------------------------------------
-def hash_label(label: str) -> int:
-    """A stable number for a section label (``hash()`` changes between processes)."""
-    return int.from_bytes(hashlib.sha256(label.encode()).digest()[:4], "big")
-
-
 SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of energy 1
 # Drums that play between the downbeats: what action moods raise most.
 DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap"}
-
-
-def progression_step(variant: int, size: int) -> int:
-    """How far along a pool of ``size`` progressions ``variant`` starts: 0, 3, 6... apart,
-    and when that comes round to a used one (a pool of 3 or 6), the next unused one, so
-    the first ``size`` variants all take different progressions."""
-    orbits = gcd(3, size)
-    order = [(j + 3 * k) % size for j in range(orbits) for k in range(size // orbits)]
-    return order[variant % size]
 
 
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
@@ -221,10 +206,15 @@ def compose(request: GenerationRequest) -> Arrangement:
     variant_bits = (rng.getrandbits(8) & ~7) | ((base_seed + 5 * request.variant) & 7)
     # Variants take the feels in turn (straight, half-time, driving): another rhythm for
     # every part, and another harmonic rhythm, over the same pulse.
-    feel = FEELS[request.variant % len(FEELS)]
     kit = choose_voices(gtraits)[1]
-    if feel == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
-        feel = "driving"
+
+    def feel_of(v: int) -> str:
+        f = FEELS[v % len(FEELS)]
+        if f == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
+            return "driving"
+        return f
+
+    feel = feel_of(request.variant)
 
     # Sections.
     sections: list[Section] = []
@@ -247,61 +237,14 @@ def compose(request: GenerationRequest) -> Arrangement:
             energy = min(1.0, max(0.05, gtraits.energy * factor))
             sections.append(Section(name, start, nbars, gtraits, energy, label))
 
-    # Harmony: one chord per bar, tonic first, a dominant at the loop's end.
+    # Harmony: one chord per bar, tonic first, a dominant at the loop's end; each variant
+    # another progression, drawn unlike the variants before it (see ``takes``).
     scale = list(MODES[key.mode])
     pool = progression_pool(key, gtraits)
-    chords: list[Chord] = []
-    tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
-    label_prog: dict[str, list[str]] = {}
-    for sec in sections:
-        if sec.label not in label_prog:
-            # Each variant takes another progression of the pool (3 apart: unlike neighbours).
-            first = Random(base_seed ^ hash_label(sec.label)).randrange(len(pool))
-            step = progression_step(request.variant, len(pool))
-            label_prog[sec.label] = pool[(first + step) % len(pool)].split()
-        prog = [chord(c) for c in label_prog[sec.label]]
-        # Half-time (and the broad feel of 3/4 and compound meters): the tonic, opening
-        # each section, holds two bars in sections of four bars and more, the others one.
-        # Held as long as the tonic, a subdominant, a dominant or a mode's neighbour chord
-        # (a mixolydian bVII) is heard as the centre: the piece in the key a fourth or a
-        # fifth away, a mixolydian tune in its parent major scale.
-        span = 2 if feel == "halftime" and sec.bars >= 4 else 1
-        k = 0
-        while len(chords) < sec.start_bar + sec.bars:
-            ch = prog[k % len(prog)]
-            held = span if ch.tones == tonic_chord.tones else 1
-            if k == 0 and moves_off_the_pedal(feel, sub, key.mode):
-                held = 1  # see moves_off_the_pedal: the straight take holds this tonic
-            chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
-            k += 1
-    turns: dict[int, tuple[float, Chord]] = {}
-    if bars >= 2:
-        chords[-1] = chord(CADENCE.get(key.mode, "V"))
-        if key.mode in {"major", "minor", "harmonic minor"} and bars >= 4:
-            chords[-2] = chord("IV" if key.mode == "major" else "iv")
-        # The dominant resolves inside the last bar, and the tonic holds across the seam:
-        # the loop point is the one bar line with no change of harmony.
-        turns[bars - 1] = (float(bpb // 2), tonic_chord)
-    chords[0] = tonic_chord
-    if key.mode in {"major", "minor", "harmonic minor"}:
-        # A dominant that leads to the tonic (at a phrase's or the loop's end) takes its
-        # seventh: the key's fourth degree beside its leading tone, the tritone only this
-        # key's dominant holds, so the piece is not heard in the key a fifth up.
-        dominant = chord("V").tones
-        for b, ch in enumerate(chords):
-            nxt = turns[b][1] if b in turns else chords[(b + 1) % bars]
-            if ch.tones == dominant and nxt.tones == tonic_chord.tones:
-                chords[b] = chord("V7")
-    if feel == "driving":
-        # Driving variants move the harmony twice as often in each phrase's second bar
-        # (where the others hold a tonic pedal): halfway through it, the next bar's chord
-        # arrives, when it is a primary chord (I, IV, V; a longer ii, iii or vi would
-        # outweigh the key).
-        for sec in sections:
-            for b in range(sec.start_bar + 1, sec.start_bar + sec.bars - 1, 4):
-                if b not in turns and b + 1 < bars - 1 and chords[b + 1].root in {0, 5, 7}:
-                    turns[b] = (float(bpb // 2), chords[b + 1])
-    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub, feel)
+
+    hp = plan_harmony(sections, bars, bpb, sub, key, pool, base_seed, request.variant, feel_of)
+    chords, turns = hp.chords, hp.turns
+    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub, feel, hp.pedal)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 

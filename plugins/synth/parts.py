@@ -75,6 +75,9 @@ class Context:
     # How this variant plays the mood's rhythm (``FEELS``): the figures of the bass, the
     # arpeggio, the comping and the drums; the pulse on the beats stays in every feel.
     feel: str = "straight"
+    # Whether the bass holds the tonic in each phrase's second bar (one take of a mood
+    # does; the others' basses move there: see ``takes``).
+    pedal: bool = True
 
     def chord_at(self, bar: int, beat: float = 0.0) -> Chord:
         """The chord sounding ``beat`` beats into ``bar``."""
@@ -590,7 +593,7 @@ def write_bass(
         for a, b, ch in ctx.spans(bar):
             # A tonic pedal: the second bar of each phrase keeps the tonic in the bass (until
             # the harmony moves inside the bar; not in the loop's last bar, its cadence).
-            pedal = not moves_off_the_pedal(ctx.feel, ctx.sub, ctx.key.mode)
+            pedal = ctx.pedal and not moves_off_the_pedal(ctx.feel, ctx.sub, ctx.key.mode)
             if i % 4 == 1 and a == 0 and bar != len(ctx.chords) - 1 and pedal:
                 ch = home
             got = [
