@@ -13,10 +13,11 @@ measures are the tests' own (``tests/audio_measure.py``).
 
     PYTHONPATH=tests python benchmarks/synth_mix.py --draws 4 [--baseline COMMIT]
 
-The synth seeds from the whole request, so another mood name, prompt or length is another
-draw: ``--draws N`` renders each prompt (and the plan) with generator seeds 0..N-1 at 30 s
-and 60 s and prints, per prompt, the worst pair and the median over draws x lengths x pairs
-(0-1, 0-2, 1-2) of: the same strongest pitch per beat, onset strength per sixteenth and
+The synth seeds from the request's musical fields, so another prompt, length or generator
+seed is another draw: ``--draws N`` renders each prompt (and the plan) with generator seeds
+0..N-1 at 30 s and 60 s and prints, per prompt, the worst pair and the median over draws x
+lengths x pairs (0-1, 0-2, 1-2) of: the same strongest pitch per beat (as a peak chroma and
+as a constant-Q chroma, librosa's ``chroma_cqt`` weighing), onset strength per sixteenth and
 folded onto one bar (the measures an independent listener's tools take: librosa's onset
 strength), with the same figures of ``--baseline``'s code (default: main) in the same run.
 """
@@ -112,6 +113,7 @@ def draw_figures(draws: int) -> dict[str, list[dict]]:
                     out.setdefault(name, []).append(
                         {
                             "chroma": am.chroma_agreement(a, b, SR, arr.bpm),
+                            "cq": am.chroma_agreement_cq(a, b, SR, arr.bpm),
                             "steps": am.strength_correlation(a, b, SR, arr.bpm),
                             "bars": am.bar_onset_correlation(
                                 a, b, SR, arr.bpm, arr.beats_per_bar, compound
@@ -142,17 +144,23 @@ def draws_section(args: argparse.Namespace) -> None:
         f"variants over {args.draws} draws x 30/60 s x pairs 0-1/0-2/1-2: worst (median);"
         " targets <= 55 % and <= 0.75"
     )
-    print(f"{'prompt':<11} {'code':<9} {'same pitch':>15} {'onset/16th':>14} {'onset/bar':>14}")
+    print(
+        f"{'prompt':<11} {'code':<9} {'same pitch':>15} {'(const.-Q)':>14} {'onset/16th':>14}"
+        f" {'onset/bar':>14}"
+    )
     for name in results["today"]:
         for label, figures in results.items():
             rows = figures[name]
             cells = []
-            for k, scale in (("chroma", 100), ("steps", 1), ("bars", 1)):
+            for k, scale in (("chroma", 100), ("cq", 100), ("steps", 1), ("bars", 1)):
                 vals = [r[k] * scale for r in rows]
                 fmt = "{:4.0f}% ({:3.0f}%)" if scale == 100 else "{:5.2f} ({:4.2f})"
                 cells.append(fmt.format(max(vals), float(np.median(vals))))
             worst = max(
-                rows, key=lambda r: max(r["chroma"] / 0.55, r["steps"] / 0.75, r["bars"] / 0.75)
+                rows,
+                key=lambda r: max(
+                    r["chroma"] / 0.55, r["cq"] / 0.55, r["steps"] / 0.75, r["bars"] / 0.75
+                ),
             )
             print(f"{name:<11} {label[:9]:<9} " + " ".join(f"{c:>14}" for c in cells), end="")
             print(f"  worst: {worst['where']}")

@@ -347,6 +347,39 @@ def chroma_agreement(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float
     return float(np.mean(ca[:n] == cb[:n]))
 
 
+def beat_chroma_cq(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
+    """Pitch class with the most energy in each beat, weighed as a constant-Q chroma
+    (librosa's ``chroma_cqt``) weighs it: each semitone from C1 to B7 counts its strongest
+    partial's amplitude (not the sum of its bins: high notes do not outweigh low ones for
+    spanning more of them), octaves summed, each frame scaled to its strongest pitch class,
+    then averaged over the beat. Where the plain peak chroma above hears a tune, this one
+    hears what sounds through the beat (a bass, a drone, a held tonic), as that does."""
+    hop, n_fft = 1024, 16384
+    f, mag = _stft_mag(mono(x), sr, n_fft, hop)
+    semis = 12 * np.log2(np.maximum(f, 1e-6) / 440.0) + 69
+    c = np.zeros((mag.shape[1], 12))
+    for m in range(24, 108):
+        rows = np.abs(semis - m) <= 0.5
+        if rows.any():
+            c[:, m % 12] += mag[rows].max(axis=0)
+    c /= np.maximum(c.max(axis=1, keepdims=True), 1e-12)
+    beat_frames = 60.0 / bpm * sr / hop
+    beats = int(len(c) // beat_frames)
+    # Frame k is centred n_fft / 2 samples after its start.
+    idx = ((np.arange(len(c)) + 0.5 * n_fft / hop) / beat_frames).astype(int)
+    sums = np.zeros((beats, 12))
+    keep = idx < beats
+    np.add.at(sums, idx[keep], c[keep])
+    return sums.argmax(axis=1)
+
+
+def chroma_agreement_cq(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
+    """``chroma_agreement`` with the constant-Q weighing of ``beat_chroma_cq``."""
+    ca, cb = beat_chroma_cq(a, sr, bpm), beat_chroma_cq(b, sr, bpm)
+    n = min(len(ca), len(cb))
+    return float(np.mean(ca[:n] == cb[:n]))
+
+
 def onset_pattern(x: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4) -> np.ndarray:
     """Onset strength summed per grid step (sixteenths by default) over the whole track."""
     env, fr = onset_envelope(x, sr, hop=256)
