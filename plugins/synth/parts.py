@@ -502,6 +502,11 @@ def _bass_figure(
             t = c + onset
             if t < ctx.bpb - 1e-6:
                 out.append((start + t, min(length, ctx.bpb - t), tones[tone], vel))
+    if home and not ctx.key.minor:
+        # A major tonic's fifth held as long as its root (half-time's root-fifth figure) is
+        # heard as the centre: the key a fifth up (its third harmonic adds to it). The
+        # root's octave holds instead; the third still comes last (below) where it fits.
+        out = [(t, d, root + 12 if p == fifth and d >= 1.5 else p, v) for t, d, p, v in out]
     if home:
         # The third on the bar's last beat, or in a minor key's figure of long notes the
         # longest of its second half: the note that tells minor from major, where the figure
