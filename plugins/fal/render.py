@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import io
 import logging
+import math
 import re
 import tempfile
 from collections.abc import Callable
@@ -79,12 +80,17 @@ def _from_synth(
         return None
     from segue.core.request import GenerationRequest
 
+    # A song states its material more than once: a song-length answer is the synth's loop
+    # (whole bars that loop seamlessly) played round twice, so it holds a loop to carve, as
+    # a model's songs do; one pass of a longer loop holds one only by chance.
+    repeats = 2 if seconds >= SONG_MIN_S else 1
+
     request = GenerationRequest(
         mood="fal-emulator",
         variant=0,
         prompt=prompt or "",
         composition_plan=plan,
-        duration_s=float(seconds),
+        duration_s=float(seconds) / repeats,
         instrumental=instrumental,
         output_format="wav",
         generator="synth",
@@ -99,7 +105,10 @@ def _from_synth(
             if stems is not None:
                 for name, path in made.stems.items():
                     x, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
-                    stems[SYNTH_STEMS.get(name, "other")] = resample(x, sr, RATE)
+                    stems[SYNTH_STEMS.get(name, "other")] = resample(
+                        _round(x, sr, seconds), sr, RATE
+                    )
+            data = _round(data, rate, seconds)
         finally:
             await generator.aclose()
         return resample(data, rate, RATE)
@@ -112,6 +121,12 @@ def _from_synth(
             "fal emulator: synth failed (%s: %s); using a plain tone", type(exc).__name__, exc
         )
         return None
+
+
+def _round(loop: np.ndarray, rate: int, seconds: float) -> np.ndarray:
+    """``loop`` played round until it lasts ``seconds`` (whole passes; one if it does)."""
+    passes = max(1, math.ceil(seconds * rate / max(1, len(loop)) - 1e-9))
+    return np.tile(loop, (passes, 1)) if passes > 1 else loop
 
 
 def _fallback(prompt: str, plan: dict[str, Any] | None, seconds: float) -> np.ndarray:
