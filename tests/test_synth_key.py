@@ -1,0 +1,68 @@
+"""Takes that a wide sweep (moods x variants x lengths) heard in another key, rendered in
+memory and read back with the tests' key estimator (``audio_measure.key``): each is heard
+in the key its metadata names, a mode on its own tonic (with the mode's third).
+
+- The example score's explore mood (D major), its half-time take at 60 s: what every new
+  user hears first. It read A major: the bass held the fifth under the tonic as long as
+  the root (its third harmonic on the fifth too), and the tune sat on the third.
+- The example's stealth mood (E phrygian), half-time at 16 s: read C major, the parent
+  scale; bII carried the bass as long as i did.
+- A desert mood (A harmonic minor), half-time at 16 s: read C major, the relative major;
+  its tune opened the held tonic's second bar on the third again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import audio_measure as am
+import numpy as np
+import pytest
+
+from segue.core.plugins import get_plugins
+from segue.core.pregen.planning import build_plan, make_generator
+from segue.core.request import GenerationRequest
+from segue.core.score import load_score
+from segue.plugins.synth.composer import compose
+from segue.plugins.synth.render import render_request
+
+SR = 44100
+EXAMPLE = Path(__file__).resolve().parent.parent / "adaptive_score.yaml"
+DESERT = "Desert caravan crossing the dunes, oud and hand percussion, mysterious"
+
+
+def heard_as(key) -> tuple[int, str]:
+    """A mode is heard on its own tonic, with its third (E phrygian: E minor)."""
+    return key.tonic, "minor" if key.minor else "major"
+
+
+@pytest.fixture(scope="module")
+def example() -> dict[str, GenerationRequest]:
+    """The example score's loop requests, as the pipeline builds them (prompt transformers
+    included), by mood."""
+    score = load_score(EXAMPLE)
+    plugins = get_plugins()
+    plan = build_plan(score, plugins, make_generator(score, plugins))
+    return {p.request.mood: p.request for p in plan if not (p.request.stinger or p.request.variant)}
+
+
+def heard(request: GenerationRequest) -> tuple[tuple[int, str], tuple[int, str]]:
+    arr, x = render_request(request, SR)
+    return am.key(x.astype(np.float64), SR), heard_as(arr.key)
+
+
+@pytest.mark.parametrize(
+    ("mood", "variant", "seconds"), [("explore", 1, 60.0), ("stealth", 1, 16.0)]
+)
+def test_the_example_scores_takes_are_heard_in_their_keys(example, mood, variant, seconds):
+    request = dataclasses.replace(example[mood], variant=variant, duration_s=seconds)
+    got, want = heard(request)
+    assert got == want, (mood, variant, seconds)
+
+
+def test_harmonic_minor_is_heard_on_its_tonic_not_the_relative_major():
+    request = GenerationRequest(mood="m", variant=1, prompt=DESERT, duration_s=16.0)
+    assert compose(request).key.mode == "harmonic minor"
+    got, want = heard(request)
+    assert got == want
