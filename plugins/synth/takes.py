@@ -250,6 +250,11 @@ def _realise(
         chords[-1] = chord(CADENCE.get(key.mode, "V"))
         if pre is not None and bars >= 4:
             chords[-2] = chord(pre)
+            if chords[-3] == chords[-2] and bars >= 5:
+                # Not the same chord for two bars before the cadence (with the driving
+                # feel's turn, two and a half, beside one and a half of tonic: a short loop
+                # heard in the key a fourth up): the tonic comes back before it.
+                chords[-3] = tonic_chord
         # The dominant resolves inside the last bar, and the tonic holds across the seam:
         # the loop point is the one bar line with no change of harmony.
         turns[bars - 1] = (float(bpb // 2), tonic_chord)
