@@ -162,6 +162,11 @@ def write_melody(
                 core = [q for q in chord_p if q % 12 in home_pcs] or [
                     q for q in chord_p if q % 12 in chord_pcs[:2]
                 ]
+                if ch.root == 7:
+                    # Over the dominant the tune takes its third or fifth (the leading tone,
+                    # the second: both lead to the tonic), not the root it shares with the
+                    # tonic chord: the key's fifth held through I and V is heard as the centre.
+                    core = [q for q in chord_p if q % 12 != home_fifth] or core
                 # The key's root and third before its fifth, when one is as near: a tune
                 # that dwells on the fifth is heard centred on it (in the key a fifth up).
                 centre = [q for q in core if q % 12 != home_fifth]
@@ -682,7 +687,9 @@ def _bass_bar(
                 p = third if home else fifth if ctx.variant_bits & 1 else root + 12
             notes.append(Note(start + k / 2, 0.4, p, vel * (1.0 if k % 2 == 0 else off), bright))
     elif e > 0.38:
-        line = [root, third if home else root, fifth if home else root, root]
+        # On the tonic chord the octave, not the fifth: a low tonic's fifth (beside the
+        # fifth its own third harmonic sounds) outweighs it, heard as the key a fifth up.
+        line = [root, third if home else root, root + 12 if home else root, root]
         if ctx.bpb == 3:
             line = [root, third if home else fifth, fifth if home else root]
         for k in range(ctx.bpb):
