@@ -258,6 +258,11 @@ def write_harmony(
                     # Over a minor tonic chord the drone's open fifth takes the chord's third
                     # an octave up: a bare fifth leaves the key's mode to the other parts.
                     chord_notes.append(drone + 12 + ch.tones[1])
+                elif ctx.key.minor and len(ctx.chords[0].tones) > 2 and not {2, 4} & set(ch.tones):
+                    # And over every chord its third does not rub against (not V, bVII or
+                    # ii): under a held low tonic, whose fifth partial is the major third,
+                    # a minor key's third sounding a bar in two was heard as major.
+                    chord_notes.append(drone + 12 + ctx.chords[0].tones[1])
             else:
                 chord_notes = close_voicing(ch.pcs(tonic), lo, hi, prev, size)
                 prev = chord_notes
