@@ -615,15 +615,15 @@ def write_bass(
             # A tonic pedal: the second bar of each phrase keeps the tonic in the bass (until
             # the harmony moves inside the bar; not in the loop's last bar, its cadence).
             pedal = ctx.pedal and not moves_off_the_pedal(ctx.feel, ctx.sub, ctx.key.mode)
-            if i % 4 == 1 and a == 0 and bar != len(ctx.chords) - 1 and pedal:
+            last = bar == len(ctx.chords) - 1
+            if i % 4 == 1 and a == 0 and not last and pedal:
                 ch = home
             # Phrygian and locrian: the flat second's chord sounds over the tonic in the bass
             # (the mode's colour on its own tonic); on its root, bII as long as i is heard as
             # the centre, the mode's parent scale a semitone up. The loop's last bar keeps
             # bII in the bass: its cadence, bII falling to i.
-            if ch.root == 1 and ctx.key.mode in {"phrygian", "locrian"}:
-                if bar != len(ctx.chords) - 1:
-                    ch = home
+            if ch.root == 1 and ctx.key.mode in {"phrygian", "locrian"} and not last:
+                ch = home
             got = [
                 n
                 for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre, i)
