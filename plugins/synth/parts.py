@@ -162,11 +162,12 @@ def write_melody(
                 core = [q for q in chord_p if q % 12 in home_pcs] or [
                     q for q in chord_p if q % 12 in chord_pcs[:2]
                 ]
-                if ch.root == 7:
+                if ch.root == 7 and len(chord_pcs) > 2:
                     # Over the dominant the tune takes its third or fifth (the leading tone,
                     # the second: both lead to the tonic), not the root it shares with the
-                    # tonic chord: the key's fifth held through I and V is heard as the centre.
-                    core = [q for q in chord_p if q % 12 != home_fifth] or core
+                    # tonic chord (the key's fifth held through I and V is heard as the
+                    # centre), nor a V7's seventh held a bar (the key's fourth).
+                    core = [q for q in chord_p if q % 12 in chord_pcs[1:3]] or core
                 # The key's root and third before its fifth, when one is as near: a tune
                 # that dwells on the fifth is heard centred on it (in the key a fifth up).
                 centre = [q for q in core if q % 12 != home_fifth]
