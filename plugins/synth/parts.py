@@ -178,9 +178,11 @@ def write_melody(
                 # near: on the tonic chord's first note in major (where it ranks after the
                 # tonic and the fifth), on every strong beat in minor (where it ranks second).
                 thirds = [q for q in chord_p if q % 12 == home_third and abs(q - target) <= 4]
-                # A tonic held over a second bar (half-time, broad) opens it on its root: a
-                # third struck again there outweighs the tonic (heard in the relative major).
-                again = ch.root == 0 and step == 0 and ctx.chord_at(bar - 1, ctx.bpb - 1) == ch
+                # A tonic held over a second bar (half-time, broad), and in minor every tonic
+                # bar, opens on its root: a third struck again there, or on every strong beat,
+                # outweighs the tonic (heard in the relative major); the third follows.
+                held = ctx.chord_at(bar - 1, ctx.bpb - 1) == ch or ctx.key.minor
+                again = ch.root == 0 and step == 0 and held
                 roots = [q for q in chord_p if q % 12 == tonic and abs(q - target) <= 4]
                 if again and roots:
                     p = nearest(roots, target)
