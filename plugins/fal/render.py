@@ -106,9 +106,9 @@ def _from_synth(
                 for name, path in made.stems.items():
                     x, sr = soundfile.read(str(path), dtype="float32", always_2d=True)
                     stems[SYNTH_STEMS.get(name, "other")] = resample(
-                        _round(x, sr, seconds), sr, RATE
+                        _round(x, sr, seconds, repeats), sr, RATE
                     )
-            data = _round(data, rate, seconds)
+            data = _round(data, rate, seconds, repeats)
         finally:
             await generator.aclose()
         return resample(data, rate, RATE)
@@ -123,10 +123,13 @@ def _from_synth(
         return None
 
 
-def _round(loop: np.ndarray, rate: int, seconds: float) -> np.ndarray:
-    """``loop`` played round until it lasts ``seconds`` (whole passes; one if it does)."""
-    passes = max(1, math.ceil(seconds * rate / max(1, len(loop)) - 1e-9))
-    return np.tile(loop, (passes, 1)) if passes > 1 else loop
+def _round(loop: np.ndarray, rate: int, seconds: float, repeats: int) -> np.ndarray:
+    """``loop`` played round ``repeats`` times or more, until it lasts ``seconds``; one pass
+    as it is (a short answer shorter than asked ends in silence, as before)."""
+    if repeats <= 1:
+        return loop
+    passes = max(repeats, math.ceil(seconds * rate / max(1, len(loop)) - 1e-9))
+    return np.tile(loop, (passes, 1))
 
 
 def _fallback(prompt: str, plan: dict[str, Any] | None, seconds: float) -> np.ndarray:
