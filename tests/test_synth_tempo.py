@@ -58,8 +58,11 @@ def test_every_length_is_heard_at_its_tempo(
     assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} BPM heard as {heard:.2f}"
 
 
-# Slow half-time takes (variant 1) of calm moods on the soft kit: with nothing on beats 2
-# and 4 but a faint shaker, a beat tracker read them at half the tempo (36 for 72 BPM).
+# Slow half-time takes (variant 1): of calm moods on the soft kit, with nothing on beats 2
+# and 4 but a faint shaker, read by a beat tracker at half the tempo (36 for 72 BPM); on
+# other kits, with a ghost note three quarters of a beat before the backbeat and the
+# downbeat (and the lo-fi kit's hats on 1 and 3 only), at 4/3 of it or twice (lo-fi 80 BPM
+# read at 108, the frame drums' dungeon 68 at 89 at 16 s, at 136 at 30 and 60 s).
 @pytest.mark.parametrize(
     ("prompt", "seconds"),
     [
@@ -67,8 +70,17 @@ def test_every_length_is_heard_at_its_tempo(
         ("Main menu theme, calm and inviting", 30.0),
         ("Sad piano solo, melancholic and slow", 16.0),
         ("Underwater level, dreamy and floating", 60.0),
+        ("Lo-fi hip hop study beats, dusty keys", 30.0),
+        ("Dark dungeon crawl, slow and heavy, low brass and drums", 16.0),
     ],
-    ids=["calm-30s", "menu-30s", "sad-piano-16s", "underwater-60s"],
+    ids=[
+        "calm-30s",
+        "menu-30s",
+        "sad-piano-16s",
+        "underwater-60s",
+        "lofi-30s",
+        "dungeon-16s",
+    ],
 )
 def test_a_slow_halftime_take_is_tracked_at_its_tempo(prompt: str, seconds: float) -> None:
     request = GenerationRequest(mood="m", variant=1, prompt=prompt, duration_s=seconds)

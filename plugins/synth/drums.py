@@ -366,7 +366,10 @@ def feel_pattern(
             out += [(back, snare, 0.95)]
             # Hats on 1 and 3, the open hat leading into the next bar: the pulse is the
             # bass's and the snare's.
-            out += [(s, hat, 0.75 if s == 0 else 0.6) for s in beats if s % 8 == 0 or firm]
+            # Below 100 BPM beats 2 and 4 too, lighter (hats on 1 and 3 alone there were
+            # heard as the beat, at half the tempo).
+            hats = [s for s in beats if s % 8 == 0 or firm or slow]
+            out += [(s, hat, 0.75 if s == 0 else 0.6 if s % 8 == 0 else 0.4) for s in hats]
             if kit != "chip" and bpb == 4:
                 out.append((14, "ohat", 0.45))
         else:
@@ -444,9 +447,9 @@ def feel_pattern(
     else:
         return None
     if half and bpb == 4:
-        # Half-time's own figure between the beats: a ghost sixteenth after the light
-        # beats 2 and 4 (the straight take plays the eighths between the beats, the
-        # driving one the sixteenth pickups before them: three grooves, one pulse).
+        # Half-time's own figure between the beats: a ghost sixteenth after every beat
+        # (the straight take plays the eighths between the beats, the driving one the
+        # sixteenth pickups before them: three grooves, one pulse).
         ghost = {
             "orchestral": "shaker",
             "frame": "frame_hi",
@@ -456,10 +459,12 @@ def feel_pattern(
             "brush": "brush",
         }.get(kit, "hat")
         top = 0.45 if kit == "soft" else 0.75
-        # Below 100 BPM only after the light beats (a sixteenth after every beat would be
-        # heard as the beat's eighths).
-        ghosts = (5, 13, 14) if slow else (1, 5, 9, 13)
-        out += [(s, ghost, top if s % 8 else 0.6 * top) for s in ghosts]
+        # Below 100 BPM a pickup into beat 3 and into the bar, as the arpeggio's (a
+        # sixteenth after every beat was heard as the beat's eighths; after beats 2 and 4
+        # only, three quarters of a beat before the big beats, at 4/3 of the tempo). The
+        # soft kit's faint shaker keeps those (its pickups matched the driving take's).
+        ghosts = (1, 5, 9, 13) if not slow else (5, 13, 14) if kit == "soft" else (7, 15)
+        out += [(s, ghost, top) for s in ghosts]
     return out
 
 
