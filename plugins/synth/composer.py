@@ -128,13 +128,14 @@ def _plan_text(request: GenerationRequest) -> str:
     return " ".join(s for s in styles if isinstance(s, str))
 
 
-def doubled(notes: list[Note], voice: str) -> list[Note]:
-    """``notes`` played softer by ``voice``, moved by octaves into its range."""
+def doubled(notes: list[Note], voice: str, source: str) -> list[Note]:
+    """``notes`` of ``source`` played softer by ``voice``, moved by the octaves between the
+    two voices' ranges (the same in every section: a section's own median could round the
+    other way, and the double would fall onto the tune's own octave there)."""
     if not notes:
         return []
-    v = VOICES[voice]
-    mid = sorted(n.p for n in notes)[len(notes) // 2]
-    shift = 12 * round(((v.low + v.high) / 2 - mid) / 12)
+    v, s = VOICES[voice], VOICES[source]
+    shift = 12 * round(((v.low + v.high) - (s.low + s.high)) / 24)
     return [Note(n.t, n.d, n.p + shift, n.v * 0.6, n.b) for n in notes]
 
 
@@ -310,7 +311,7 @@ def compose(request: GenerationRequest) -> Arrangement:
                 )
             out.append((cv, "counter", notes))
         for inst, role in doubling_voices(t, r):
-            out += [(inst, role, doubled(notes, inst)) for v, rl, notes in list(out) if rl == role]
+            out += [(inst, role, doubled(n, inst, v)) for v, rl, n in list(out) if rl == role]
         for sound in EXTRA_PERCUSSION:
             if sound in t.instruments:
                 notes = write_extra_percussion(ctx, sec, sound, 0.8)
