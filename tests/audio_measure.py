@@ -454,13 +454,16 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a[:n], b[:n])[0, 1])
 
 
-def strength_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
-    """Correlation of two takes' onset strength summed per sixteenth of the beat (the
-    grid from the first sample) over the whole track."""
+def strength_correlation(
+    a: np.ndarray, b: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4
+) -> float:
+    """Correlation of two takes' onset strength summed per sixteenth of the beat (per
+    ``steps_per_beat``: 3 for a compound meter's eighths; the grid from the first sample)
+    over the whole track."""
     out = []
     for x in (a, b):
         env, fr = onset_strength(x, sr)
-        step = 60.0 / bpm / 4 * fr
+        step = 60.0 / bpm / steps_per_beat * fr
         out.append(np.bincount(((np.arange(len(env)) + 5) / step).astype(int), env))
     return _corr(*out)
 

@@ -45,8 +45,8 @@ from segue.plugins.synth.instruments import VOICES
 from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
-    FEELS,
     Context,
+    meter_feel,
     write_arp,
     write_bass,
     write_counter,
@@ -210,7 +210,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     kit = choose_voices(gtraits)[1]
 
     def feel_of(v: int) -> str:
-        f = FEELS[v % len(FEELS)]
+        f = meter_feel(v, bpb, sub)
         if f == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
             return "driving"
         return f

@@ -295,6 +295,14 @@ def compound_pattern(
         for s in range(0, steps, 3):
             out.append((s, low, 1.0 if s == 0 else 0.8))
             out.append((s + 1, accent, 0.75))
+    elif feel == "flowing":
+        # Flowing across the beat: the low drum on every beat, the high one on the other
+        # quarter notes of three across each two beats (eighths 2 and 4 of six).
+        for s in range(0, steps, 3):
+            out.append((s, low, 1.0 if s == 0 else 0.8))
+        for s in range(steps):
+            if s % 6 in (2, 4):
+                out.append((s, accent, 0.6))
     else:  # the lilt: the beat and its last eighth (running eighths are the driving feel's)
         for s in range(0, steps, 3):
             out.append((s, low, 1.0 if s == 0 else 0.8))
@@ -311,6 +319,18 @@ def compound_pattern(
         for i, s in enumerate(range(steps - 3, steps)):
             out.append((s, high if kit != "orchestral" else "taiko_hi", 0.6 + 0.15 * i))
     return out
+
+
+def _broad_three(kit: str) -> tuple[str, str, str]:
+    """A kit's low drum, light beat and tick in 3/4's broad and flowing takes."""
+    return {
+        "orchestral": ("taiko", "taiko_hi", "shaker"),
+        "tension": ("taiko", "taiko_hi", "rim"),
+        "frame": ("frame_lo", "frame_hi", "shaker"),
+        "soft": ("frame_lo", "shaker", "shaker"),
+        "chip": ("chip_kick", "chip_hat", "chip_hat"),
+        "brush": ("kick", "brush", "brush"),
+    }.get(kit, ("kick", "hat", "hat"))
 
 
 def feel_pattern(
@@ -341,20 +361,22 @@ def feel_pattern(
         return [(b + o, sound, top * vel[o]) for b in beats for o in cells]
 
     out: list[tuple[int, str, float]] = []
+    if bpb == 3 and ((half and second is None) or feel == "flowing"):
+        # 3/4 felt in one: the low drum on the downbeat and the other beats light; broad
+        # (out of the hemiola) lifted again on the and of two, flowing with the eighths
+        # between the beats.
+        low, light, tick = _broad_three(kit)
+        top = 0.6 if kit == "soft" else 1.0
+        out += [(0, low, top), (4, light, 0.45 * top), (8, light, 0.45 * top)]
+        ticks = (6,) if half else (2, 6, 10)
+        return out + [(s, tick, 0.35 * top) for s in ticks]
     if half and bpb == 3:
         # Broad 3/4: the low drum on the downbeat, or in a hemiola over a pair of bars
         # (``second``: False, True for its bars; None: none) on its three half notes
         # (beats 1 and 3, then 2); the other beats light, and the eighths between them.
-        low, light, tick = {
-            "orchestral": ("taiko", "taiko_hi", "shaker"),
-            "tension": ("taiko", "taiko_hi", "rim"),
-            "frame": ("frame_lo", "frame_hi", "shaker"),
-            "soft": ("frame_lo", "shaker", "shaker"),
-            "chip": ("chip_kick", "chip_hat", "chip_hat"),
-            "brush": ("kick", "brush", "brush"),
-        }.get(kit, ("kick", "hat", "hat"))
+        low, light, tick = _broad_three(kit)
         top = 0.6 if kit == "soft" else 1.0
-        strong = (0,) if second is None else (4,) if second else (0, 8)
+        strong = (4,) if second else (0, 8)
         out += [(s, low, top) if s in strong else (s, light, 0.35 * top) for s in beats]
         return out + [(s + 2, tick, 0.3 * top) for s in beats]
     if kit in {"kit", "lofi", "brush", "chip"}:

@@ -51,7 +51,18 @@ MOTIFS_6 = {
 # quarters or flowing eighths, the chords in a hemiola across two bars of 3/4), driving is
 # *running eighths against the dotted quarters* (a bass in eighths, the comping and the
 # high drum in a hemiola: three quarter notes across each 6/8).
+# There a fourth variant *flows*: the accompaniment in running eighths over a bass held
+# from the downbeat (in 3/4 a broken chord in eighths; in 6/8 and 12/8 the bass on each
+# dotted quarter and the chords on its two other eighths, a cradle's rock), where the
+# fourth 4/4 variant plays straight again.
 FEELS = ("straight", "halftime", "driving")
+OTHER_METER_FEELS = (*FEELS, "flowing")
+
+
+def meter_feel(variant: int, beats_per_bar: int, steps_per_beat: int) -> str:
+    """The feel a variant plays (``FEELS``, and in 3/4 and compound meters a fourth)."""
+    feels = OTHER_METER_FEELS if beats_per_bar == 3 or steps_per_beat == 3 else FEELS
+    return feels[variant % len(feels)]
 
 
 def _pairs(motifs: list[list[int]], count: int) -> list[tuple[list[int], ...]]:
@@ -115,8 +126,12 @@ def write_melody(
         pool = [[d for m in c for d in m] for c in _pairs(MOTIFS_6[density], ctx.bpb // 2)]
     else:
         pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
-        if ctx.feel == "halftime":  # the tune's notes on beats 1 and 3, when a motif has them
+        if ctx.feel == "halftime" and ctx.bpb == 3:
+            pool = [[6, 6], [12], [6, 6]]  # broad 3/4: the tune in dotted quarters, or held
+        elif ctx.feel == "halftime":  # the tune's notes on beats 1 and 3, when a motif has them
             pool = [m for m in pool if all(sum(m[:k]) % 8 == 0 for k in range(len(m)))] or pool
+        elif ctx.feel == "flowing":
+            pool = MOTIFS_3[2]  # flowing 3/4: the tune moves in eighths with the arpeggio
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
@@ -151,6 +166,7 @@ def write_melody(
             scale_p = pitches_in(cs, lo, hi) or pitches_in(scale_pcs, lo, hi)
             strong = (
                 step % (8 if ctx.sub == 4 else ctx.sub) == 0
+                or (ctx.feel == "halftime" and ctx.bpb == 3)  # broad 3/4: chord tones
                 or j == 0
                 or ch != ctx.chord_at(bar, (step - 1) / ctx.sub)
             )
@@ -270,7 +286,14 @@ def write_harmony(
                 chord_notes = close_voicing(ch.pcs(tonic), lo, hi, prev, size)
                 prev = chord_notes
             if style == "sustain":
-                if ctx.feel == "halftime" and held is not None and held[0] == ch and a == 0:
+                broad_34 = ctx.feel == "halftime" and ctx.bpb == 3 and ctx.sub == 4
+                if (
+                    ctx.feel == "halftime"
+                    and not broad_34
+                    and held is not None
+                    and held[0] == ch
+                    and a == 0
+                ):
                     # Half-time: a chord held over two bars is not struck again.
                     for n in held[1]:
                         n.d += b - a
@@ -281,13 +304,17 @@ def write_harmony(
                 half = ctx.bpb / 2
                 if ctx.feel == "driving" and ctx.bpb == 4 and ctx.sub == 4 and a < half < b:
                     cuts = [a, half, b]
-                elif ctx.feel == "driving" and ctx.sub == 3:
+                elif ctx.feel in {"driving", "flowing"} and ctx.sub == 3:
                     cuts = [a, *[h for h in hemiola(ctx.bpb) if a + 1e-6 < h < b - 1e-6], b]
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3 and ctx.sub == 4:
                     # Broad 3/4: the chord struck as a hemiola over each pair of bars (three
                     # half notes: beats 1 and 3 of the first bar, 2 of the second).
                     hits = (0.0, 2.0) if i % 2 == 0 else (1.0,)
                     cuts = [a, *[h for h in hits if a + 1e-6 < h < b - 1e-6], b]
+                elif broad_34:
+                    # Broad 3/4 out of the hemiola: felt in one, the chord lifted again
+                    # on the and of two (the bar in two dotted quarters over its three beats).
+                    cuts = [a, *[h for h in (1.5,) if a + 1e-6 < h < b - 1e-6], b]
                 for x, y in pairwise(cuts):
                     struck = [
                         Note(start + x, y - x, p, vel if x == a else vel * 0.8, bright)
@@ -311,6 +338,10 @@ def write_harmony(
                     length = 1.8
                 elif ctx.feel == "driving" and ctx.sub == 3:
                     hits, length = hemiola(ctx.bpb), 0.55
+                elif ctx.feel in {"halftime", "flowing"} and ctx.bpb == 3 and ctx.sub == 4:
+                    hits, length = lifted_or_flowing(ctx.feel), 1.4
+                elif ctx.feel == "flowing":
+                    hits, length = hemiola(ctx.bpb), 0.6
             else:  # stabs
                 hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
                 if ctx.variant_bits & 2:
@@ -323,10 +354,12 @@ def write_harmony(
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                     if ctx.feel == "halftime":
                         hits = [float(k) for k in range(0, ctx.bpb, 2)]
-                    elif ctx.feel == "driving":
+                    elif ctx.feel in {"driving", "flowing"}:
                         hits = hemiola(ctx.bpb)
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3:
                     hits = [0.0, 2.0] if i % 2 == 0 else [1.0]
+                elif ctx.feel in {"halftime", "flowing"} and ctx.bpb == 3:
+                    hits = lifted_or_flowing(ctx.feel)
                 length = 0.4
             for h in hits:
                 if not a - 1e-6 <= h < b - 1e-6:
@@ -367,7 +400,9 @@ def write_arp(
     plain = steps  # broad: the hemiola only in each phrase's second half (see below)
     halftime_pulse = ctx.feel == "halftime" and ctx.sub == 4 and ctx.bpb == 4 and ctx.bpm < 100
     if ctx.sub == 3 and ctx.feel == "halftime":
-        plain = [1.0]
+        plain = [2.0]  # broad compound: the dotted halves (the drums keep the other beats)
+    elif ctx.bpb == 3 and ctx.feel == "halftime":
+        plain = [1.0, 0.5, 1.5]  # broad 3/4 out of the hemiola: 1, 2, its and (held)
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
 
@@ -393,7 +428,7 @@ def write_arp(
         t = 0.0
         hemi = hemiola_bar(ctx, i)
         while t < ctx.bpb - 1e-6:
-            step = (steps if hemi or ctx.sub != 3 else plain)[k % len(steps)]
+            step = (steps if hemi else plain)[k % len(steps if hemi else plain)]
             seq = sequence(ctx.chord_at(bar, t))
             p = seq[k % len(seq)]
             on_beat = abs(t - round(t)) < 1e-6
@@ -403,8 +438,17 @@ def write_arp(
                 accent = 0.45  # beats 2 and 4: the pulse, under the half notes
             elif halftime_pulse and not on_beat:
                 accent = 0.7  # the pickup into the half note
+            if ctx.bpb == 3 and ctx.feel == "halftime" and not hemi and t > 1e-6:
+                accent = 0.8 if not on_beat else 0.5  # broad 3/4: lifted on the and of 2
             if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
                 accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
+            if ctx.feel == "flowing" and ctx.sub == 3:
+                # Across the beat: the quarter notes as firm as the downbeat.
+                accent = 1.0 if t < 1e-6 else 0.85
+            elif ctx.feel == "flowing":
+                # Running eighths: the bar's downbeat leading, the beats firmer than the
+                # eighths between them.
+                accent = 1.0 if t < 1e-6 else 0.85 if on_beat else 0.6
             d = step * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
             # Broad 3/4: the beats off the hemiola's half notes are left to the drums.
             off_hemiola = hemi and ctx.bpb == 3 and ctx.sub == 4 and sec.kit
@@ -439,16 +483,21 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     Driving: a gallop up to 140 BPM (two sixteenths and an eighth a beat), eighths above
     (where sixteenths blur); below 100 BPM a dotted lilt, a dotted eighth and a sixteenth
     that leads into the next beat (even eighths there would be heard as the beat).
-    Compound meters: the lilt (straight), the dotted quarters (broad), running eighths
-    (driving). Broad 3/4: flowing eighths.
+    Compound meters: the lilt (straight), the hemiola's quarter notes (broad, where
+    ``write_arp`` plays the dotted halves out of the hemiola; flowing), the skip
+    (driving). 3/4: quarter notes in the hemiola (broad; out of it 1, 2 and the and of
+    2, held: ``write_arp``), running eighths (flowing).
     """
     if ctx.sub == 3:
         # Straight: the lilt (a quarter and an eighth a beat, the jig's and the cradle
         # song's); broad: a hemiola (quarter notes, three across two beats) over the bass's
         # dotted half; driving: the skip, short-long (an eighth and a quarter).
-        return {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3]}.get(ctx.feel, [2 / 3, 1 / 3])
+        feels = {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3], "flowing": [2 / 3]}
+        return feels.get(ctx.feel, [2 / 3, 1 / 3])
     if ctx.feel == "straight":
         return [rate]
+    if ctx.feel == "flowing":
+        return [0.5]  # 3/4's flowing take: a broken chord in running eighths
     if ctx.feel == "halftime" and ctx.bpb == 3:
         return [1.0]  # broad 3/4: the hemiola's beats (the drums keep the others)
     if ctx.feel == "halftime" and ctx.bpm < 100:
@@ -541,9 +590,19 @@ def _bass_figure(
 
 def hemiola_bar(ctx: Context, i: int) -> bool:
     """Whether bar ``i`` of a section plays the broad feel's hemiola (3/4 and compound
-    meters): the second half of each four-bar phrase, as a cadence broadens; the first
-    half keeps the meter's own accents, so the beat stays the one a listener hears."""
-    return ctx.feel == "halftime" and (ctx.bpb == 3 or (ctx.sub == 3 and i % 4 >= 2))
+    meters): the last two bars of each eight-bar phrase, as a cadence broadens; the
+    others keep the broad feel's own accents (a hemiola in every other pair of bars,
+    folded onto one bar, sounds the straight take's beats again)."""
+    if ctx.feel != "halftime":
+        return False
+    return (ctx.bpb == 3 or ctx.sub == 3) and i % 8 >= 6
+
+
+def lifted_or_flowing(feel: str) -> list[float]:
+    """Where 3/4's broad (out of the hemiola) and flowing takes strike the chord, in beats:
+    broad on 1 and the and of 2 (lifted, in two dotted quarters), flowing on 1 (held over
+    the arpeggio's running eighths)."""
+    return [0.0, 1.5] if feel == "halftime" else [0.0]
 
 
 def hemiola(bpb: int) -> list[float]:
@@ -562,7 +621,8 @@ def _other_meter_bass(
     hemi: bool = False,
     i: int = 0,
 ) -> list[tuple[float, float, int, float]] | None:
-    """The bar's bass in a compound meter's or 3/4's broad or driving feel, or None.
+    """The bar's bass in a compound meter's or 3/4's broad, driving or flowing feel, or
+    None. Flowing: the root held from the downbeat (3/4) or on each dotted quarter.
 
     Broad: the root held over each two beats (a dotted half in 6/8, two in 12/8) or the
     3/4 bar, and in 3/4's hemiola bars (``hemi``; ``i``: the bar in its section) the
@@ -572,6 +632,16 @@ def _other_meter_bass(
     if ctx.feel == "straight" or (ctx.sub == 4 and ctx.bpb != 3):
         return None
     out: list[tuple[float, float, int, float]] = []
+    if ctx.feel == "flowing" and ctx.sub == 4:
+        # Flowing 3/4: the root held under the running eighths (which sound the third).
+        return [(start, 2.9, root, 1.0)]
+    if ctx.feel == "flowing":
+        # Compound across the beat: the bass walks the quarter notes of three across each
+        # two beats (root, fifth, the octave or at home the third).
+        return [
+            (start + k, 0.95, third if home and k == ctx.bpb - 1 else root, 1.0 if k == 0 else 0.85)
+            for k in range(ctx.bpb)
+        ]
     if ctx.feel == "halftime" and ctx.sub == 4:
         # Broad 3/4: the hemiola's half notes (beats 1 and 3, then 2 of the next bar), or
         # the root held over the bar (the third last on the tonic chord).
