@@ -17,6 +17,8 @@ first one's again.
 
 from __future__ import annotations
 
+import functools
+
 import audio_measure as am
 import numpy as np
 import pytest
@@ -74,26 +76,23 @@ DRAWS = (1, 2)
 DRAW_PROMPTS = ("action", "calm", "electronic", "folk", "jig", "waltz", "lullaby")
 
 
-@pytest.fixture(scope="module")
-def draws() -> dict[tuple[str, int, int], tuple]:
-    out = {}
-    for name in DRAW_PROMPTS:
-        for seed in DRAWS:
-            for v in (*VARIANTS, 3) if name in OTHER_METERS else VARIANTS:
-                req = request(PROMPTS[name], v, 30.0, params={"seed": seed})
-                arr, x = render_request(req, SR)
-                out[name, seed, v] = (arr, x.astype(np.float64))
-    return out
+@functools.lru_cache(maxsize=4)  # one test's variants (30 s, float64: 21 MB each)
+def draw(name: str, seed: int, variant: int) -> tuple:
+    """One draw of a prompt's variant (each test renders its own: under load, one fixture
+    rendering them all outlasted the per-test timeout)."""
+    req = request(PROMPTS[name], variant, 30.0, params={"seed": seed})
+    arr, x = render_request(req, SR)
+    return arr, x.astype(np.float64)
 
 
 @pytest.mark.parametrize("name", DRAW_PROMPTS)
 @pytest.mark.parametrize("seed", DRAWS)
-def test_variants_differ_on_other_draws_and_lengths(draws, name: str, seed: int) -> None:
+def test_variants_differ_on_other_draws_and_lengths(name: str, seed: int) -> None:
     pairs = [(0, 1), (0, 2), (1, 2)]
     if name in OTHER_METERS:
         pairs += [(0, 3), (1, 3), (2, 3)]
     for u, v in pairs:
-        (arr, a), (_, b) = draws[name, seed, u], draws[name, seed, v]
+        (arr, a), (_, b) = draw(name, seed, u), draw(name, seed, v)
         compound = arr.meter in ("6/8", "12/8")
         agreement = am.chroma_agreement(a, b, SR, arr.bpm)
         steps = am.strength_correlation(a, b, SR, arr.bpm, 3 if compound else 4)
