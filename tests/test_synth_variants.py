@@ -85,6 +85,7 @@ def draw(name: str, seed: int, variant: int) -> tuple:
     return arr, x.astype(np.float64)
 
 
+@pytest.mark.timeout(300)  # three or four 30 s takes rendered and measured, on a loaded machine
 @pytest.mark.parametrize("name", DRAW_PROMPTS)
 @pytest.mark.parametrize("seed", DRAWS)
 def test_variants_differ_on_other_draws_and_lengths(name: str, seed: int) -> None:
