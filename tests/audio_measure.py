@@ -330,21 +330,31 @@ def loudness_range(x: np.ndarray, sr: int) -> float:
 def beat_chroma(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
     """Pitch class with the most energy in each beat (chroma summed over the beat)."""
     hop = 1024
-    c = chroma(x, sr, 8192, hop)
+    return _strongest_per_beat(chroma(x, sr, 8192, hop), sr, bpm, hop)
+
+
+def _strongest_per_beat(
+    c: np.ndarray, sr: int, bpm: float, hop: int, centre: float = 0.0
+) -> np.ndarray:
+    """The pitch class with the most of chroma ``c`` (frames x 12, ``hop`` apart) in each
+    whole beat; ``centre``: frames from a frame's start to the moment it stands for."""
     beat_frames = 60.0 / bpm * sr / hop
     beats = int(len(c) // beat_frames)
-    idx = (np.arange(len(c)) / beat_frames).astype(int)
+    idx = ((np.arange(len(c)) + centre) / beat_frames).astype(int)
     sums = np.zeros((beats, 12))
     keep = idx < beats
     np.add.at(sums, idx[keep], c[keep])
     return sums.argmax(axis=1)
 
 
-def chroma_agreement(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
-    """Share of beats on which two takes have the same strongest pitch class."""
-    ca, cb = beat_chroma(a, sr, bpm), beat_chroma(b, sr, bpm)
+def _same_share(ca: np.ndarray, cb: np.ndarray) -> float:
     n = min(len(ca), len(cb))
     return float(np.mean(ca[:n] == cb[:n]))
+
+
+def chroma_agreement(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
+    """Share of beats on which two takes have the same strongest pitch class."""
+    return _same_share(beat_chroma(a, sr, bpm), beat_chroma(b, sr, bpm))
 
 
 def beat_chroma_cq(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
@@ -363,21 +373,13 @@ def beat_chroma_cq(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
         if rows.any():
             c[:, m % 12] += mag[rows].max(axis=0)
     c /= np.maximum(c.max(axis=1, keepdims=True), 1e-12)
-    beat_frames = 60.0 / bpm * sr / hop
-    beats = int(len(c) // beat_frames)
     # Frame k is centred n_fft / 2 samples after its start.
-    idx = ((np.arange(len(c)) + 0.5 * n_fft / hop) / beat_frames).astype(int)
-    sums = np.zeros((beats, 12))
-    keep = idx < beats
-    np.add.at(sums, idx[keep], c[keep])
-    return sums.argmax(axis=1)
+    return _strongest_per_beat(c, sr, bpm, hop, 0.5 * n_fft / hop)
 
 
 def chroma_agreement_cq(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
     """``chroma_agreement`` with the constant-Q weighing of ``beat_chroma_cq``."""
-    ca, cb = beat_chroma_cq(a, sr, bpm), beat_chroma_cq(b, sr, bpm)
-    n = min(len(ca), len(cb))
-    return float(np.mean(ca[:n] == cb[:n]))
+    return _same_share(beat_chroma_cq(a, sr, bpm), beat_chroma_cq(b, sr, bpm))
 
 
 def onset_pattern(x: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4) -> np.ndarray:
