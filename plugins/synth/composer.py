@@ -132,8 +132,6 @@ def doubled(notes: list[Note], voice: str, source: str) -> list[Note]:
     """``notes`` of ``source`` played softer by ``voice``, moved by the octaves between the
     two voices' ranges (the same in every section: a section's own median could round the
     other way, and the double would fall onto the tune's own octave there)."""
-    if not notes:
-        return []
     v, s = VOICES[voice], VOICES[source]
     shift = 12 * round(((v.low + v.high) - (s.low + s.high)) / 24)
     return [Note(n.t, n.d, n.p + shift, n.v * 0.6, n.b) for n in notes]
