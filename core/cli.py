@@ -17,6 +17,7 @@ from segue.core.errors import (
     PluginError,
     ScoreError,
     SegueError,
+    error_line,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ def build_parser(
                     f"plugin {impl.plugin_name}: segue_register_commands: {exc}"
                 ) from None
             except Exception as exc:  # a bug in the plugin: one line naming it, exit 2
-                text = " ".join(f"{type(exc).__name__}: {exc}".split())
+                text = error_line(exc)
                 raise PluginError(
                     f"plugin {impl.plugin_name}: segue_register_commands raised {text}"
                 ) from None
@@ -164,7 +165,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except Exception as exc:
         if verbose:
             raise
-        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        text = error_line(exc)
         # A plugin's bug where segue does not guard the call (a cache's get): name it.
         culprit = plugins.at_fault(exc)
         where = f"plugin {culprit}: " if culprit else ""

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 
+def error_line(exc: BaseException) -> str:
+    """``exc`` as ``TypeName: message`` on one line (a multi-line message's whitespace
+    collapsed), for an error line that names what raised it."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
 class SegueError(Exception):
     """Base of segue's errors; its message is one line fit for a user."""
 

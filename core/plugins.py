@@ -33,7 +33,7 @@ import pluggy
 
 from segue.core import __version__, hookspecs
 from segue.core.conditions import suggest
-from segue.core.errors import PluginError, SegueError
+from segue.core.errors import PluginError, SegueError, error_line
 from segue.core.registry import Registry
 from segue.core.request import GenerationRequest
 
@@ -130,9 +130,7 @@ def _call_chained(impl: Any, hook: str, available: dict[str, Any]) -> Any:
     except SegueError:
         raise
     except Exception as exc:
-        raise PluginError(
-            f"plugin {impl.plugin_name}: {hook} raised {_one_line(f'{type(exc).__name__}: {exc}')}"
-        ) from exc
+        raise PluginError(f"plugin {impl.plugin_name}: {hook} raised {error_line(exc)}") from exc
 
 
 def _stems_follow(before: TrackAudio, after: TrackAudio) -> TrackAudio:
@@ -245,7 +243,7 @@ class Plugins:
             log.warning("SEGUE_DISABLE_PLUGINS: no plugin is named %r%s", name, hint)
 
     def _failed(self, name: str, version: str | None, exc: BaseException) -> None:
-        failure = PluginFailure(name, version, _one_line(f"{type(exc).__name__}: {exc}"))
+        failure = PluginFailure(name, version, error_line(exc))
         if self.strict:
             version_text = f" {version}" if version else ""
             raise PluginError(
@@ -347,8 +345,7 @@ class Plugins:
                 raise
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name}: {hook_name} raised "
-                    f"{_one_line(f'{type(exc).__name__}: {exc}')}"
+                    f"plugin {impl.plugin_name}: {hook_name} raised {error_line(exc)}"
                 ) from None
         return registry
 
@@ -421,7 +418,7 @@ class Plugins:
                     "plugin %s: %s raised %s (ignored)",
                     impl.plugin_name,
                     hook_name,
-                    _one_line(f"{type(exc).__name__}: {exc}"),
+                    error_line(exc),
                 )
                 log.debug(
                     "the traceback of plugin %s's %s", impl.plugin_name, hook_name, exc_info=exc
@@ -439,8 +436,7 @@ class Plugins:
                 impl.function(app=app)
             except Exception as exc:
                 raise PluginError(
-                    f"plugin {impl.plugin_name}: segue_register_routes raised "
-                    f"{_one_line(f'{type(exc).__name__}: {exc}')}"
+                    f"plugin {impl.plugin_name}: segue_register_routes raised {error_line(exc)}"
                 ) from exc
 
     def at_fault(self, exc: BaseException) -> str | None:

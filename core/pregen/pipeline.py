@@ -53,6 +53,7 @@ from segue.core.errors import (
     PermanentError,
     StorageError,
     TransientError,
+    error_line,
 )
 from segue.core.generator import GeneratedAudio, Generator
 from segue.core.ledger import entry_name, spent_for
@@ -556,7 +557,7 @@ class Pipeline:
                 name = self.generator.name
                 registration = self.plugins.generators.entries.get(name)
                 plugin = registration.plugin if registration else type(self.generator).__module__
-                text = " ".join(f"{type(exc).__name__}: {exc}".split())
+                text = error_line(exc)
                 raise PermanentError(
                     f"plugin {plugin}: generator {name}: generate raised {text}"
                 ) from exc

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from segue.core.errors import ConfigError, PermanentError, PluginError, SegueError
+from segue.core.errors import ConfigError, PermanentError, PluginError, SegueError, error_line
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins
 from segue.core.registry import Registry
@@ -64,7 +64,7 @@ def instantiate(
     except Exception as exc:
         raise ConfigError(
             f"{where}{registry.kind} {choice.name} (plugin {registration.plugin}) refused "
-            f"its options: {' '.join(f'{type(exc).__name__}: {exc}'.split())}"
+            f"its options: {error_line(exc)}"
         ) from None
     missing = [m for m in methods if not callable(getattr(made, m, None))]
     if missing:
@@ -191,7 +191,7 @@ def _ask(registry: Registry, made: Any, method: str, request: GenerationRequest)
         name = getattr(made, "name", type(made).__name__)
         registration = registry.entries.get(name)
         plugin = registration.plugin if registration else type(made).__module__
-        text = " ".join(f"{type(exc).__name__}: {exc}".split())
+        text = error_line(exc)
         raise PluginError(
             f"plugin {plugin}: {registry.kind} {name}: {method} raised {text} "
             f"(mood {request.mood}, variant {request.variant})"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from segue.core.cache import Cache
-from segue.core.errors import GenerationError, PermanentError, StorageError
+from segue.core.errors import GenerationError, PermanentError, StorageError, error_line
 from segue.core.plugins import Plugins
 from segue.core.pregen.planning import SINK_METHODS, instantiate
 from segue.core.score import PluginChoice, Score
@@ -153,7 +153,7 @@ async def _put(sink: StorageSink, track: Track, path: Path) -> None:
             await asyncio.sleep(0.05 * 2**attempt)
         except Exception as exc:  # a bug in the sink's plugin: no retry fixes it; name it
             kind = type(sink)
-            text = " ".join(f"{type(exc).__name__}: {exc}".split())
+            text = error_line(exc)
             raise StorageError(
                 f"storage {sink.name} ({kind.__module__}.{kind.__qualname__}): put raised {text}"
             ) from exc
