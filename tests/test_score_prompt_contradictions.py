@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from segue.core.cli import main
+from segue.core.prompts import contradicting_tempos
+from segue.core.request import GenerationRequest
 from segue.core.score import load_score
+from segue.plugins.synth.words import tempo_in_prompt
+from segue.plugins.tempo_key import segue_transform_prompt
 
 SCORE = """\
 segue: 1
@@ -120,3 +124,33 @@ def test_a_plans_global_styles_are_held_to_the_moods_bpm_too(tmp_path: Path) -> 
         "but the mood's bpm is 90: the bpm wins (the generator is asked for 90 BPM, the clock "
         "counts it)"
     ]
+
+
+# The synth's reading of a prompt's tempo and the tempo/key transformer's are one pattern:
+# what the transformer takes for the prompt's tempo is the tempo the synth plays.
+TEMPO_PHRASES = [
+    ("Slow harp, 84 BPM", 84.0),
+    ("lo-fi at 92.5 bpm", 92.5),
+    ("a march, 120 beats per minute", 120.0),
+    ("drum and bass 174BPM", 174.0),
+    ("at 90 BPM, later 140 BPM", 90.0),
+    ("BPM unknown, fast", None),
+    ("track 7, 3 beats to the bar", None),
+    ("a 400 BPM blast", 400.0),
+]
+
+
+@pytest.mark.parametrize(("prompt", "tempo"), TEMPO_PHRASES)
+def test_the_synth_and_the_transformer_read_the_same_tempo(
+    prompt: str, tempo: float | None
+) -> None:
+    assert tempo_in_prompt(prompt) == tempo
+    if tempo is None:
+        return
+    # The transformer finds the prompt saying the synth's tempo: nothing to replace.
+    assert contradicting_tempos(prompt, tempo) == []
+    request = GenerationRequest(mood="m", variant=0, prompt=prompt, bpm=tempo)
+    assert segue_transform_prompt(request=request) is None
+    # And told another one, it replaces the phrase the synth read.
+    other = segue_transform_prompt(request=request.replace(bpm=61.0))
+    assert other is not None and tempo_in_prompt(other.prompt) == 61.0

@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from segue.core.prompts import TEMPO_PHRASE
+
 NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 PC_NAME = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
 
@@ -68,7 +70,6 @@ _BAD_KEY_PROMPT = re.compile(
     rf"|[Kk]ey(?:\s+of|:)\s+(?P<of>{_NOT_A_NOTE}(?:[\s-]+(?i:{_MODE_WORDS}))?)"
     rf"|(?P<h>H[\s-]+(?i:major|minor)))(?![\w#♯♭])"
 )
-_BPM = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
 MIN_BPM, MAX_BPM = 20.0, 300.0  # the score's range for a mood's bpm
 
 
@@ -132,8 +133,9 @@ def unreadable_key_in_prompt(prompt: str) -> str | None:
 
 
 def tempo_in_prompt(prompt: str) -> float | None:
-    """The tempo the prompt asks for ("120 BPM"), in range or not, or None."""
-    m = _BPM.search(prompt or "")
+    """The tempo the prompt asks for ("120 BPM"), in range or not, or None: the first
+    phrase the tempo/key transformer reads as a tempo (``segue.core.prompts.TEMPO_PHRASE``)."""
+    m = TEMPO_PHRASE.search(prompt or "")
     return float(m.group(1)) if m else None
 
 
