@@ -246,18 +246,25 @@ class ScoreChecker:
         if not isinstance(value, Mapping):
             self.error(path, f"must be {what}")
             return None
+        # Keys that are no string, each at its own line (its parent's would point at the
+        # wrong one), as written, and why: `on:`, `yes:`, `1:` and `~:` are YAML's
+        # booleans, numbers, null.
+        odd = value.odd_keys if isinstance(value, LineDict) else []
+        if not odd:
+            odd = [(key, None, repr(key)) for key in value if not isinstance(key, str)]
+        for key, line, written in odd:
+            read = repr(key)
+            shown = read if written in (read, "") else f"{written} (read as {read})"
+            self.error(
+                path,
+                f"key {shown} must be a string (quote it: YAML reads yes/no/on/off, "
+                "numbers and ~ as other types)",
+                line,
+            )
         for key in value:
             if not isinstance(key, str):
-                # At the key's own line (its parent's would point at the wrong one), and why
-                # it is no string: `on:`, `yes:`, `1:` and `~:` are YAML's booleans, numbers, null.
-                line = value.key_lines.get(key) if isinstance(value, LineDict) else None
-                self.error(
-                    path,
-                    f"key {key!r} must be a string (quote it: YAML reads yes/no/on/off, "
-                    "numbers and ~ as other types)",
-                    line,
-                )
-            elif allowed is not None and key not in allowed:
+                continue
+            if allowed is not None and key not in allowed:
                 if hints and key in hints:
                     self.error((*path, key), f"unknown key '{key}': {hints[key]}")
                     continue

@@ -36,6 +36,9 @@ class LineDict(dict):
     key_lines: dict[Any, int]
     value_lines: dict[Any, int]
     duplicates: list[tuple[Any, int, int]]  # (key, line of the repeat, line of the first)
+    # Every key YAML read as no string (`yes:`, `1:`, `~:`): (key, its line, as written).
+    # Python takes some of them for one key (1 == True == 1.0), so each is listed here.
+    odd_keys: list[tuple[Any, int, str]]
 
     def __init__(self, line: int = 1) -> None:
         super().__init__()
@@ -43,6 +46,7 @@ class LineDict(dict):
         self.key_lines = {}
         self.value_lines = {}
         self.duplicates = []
+        self.odd_keys = []
 
 
 class LineList(list):
@@ -89,6 +93,12 @@ class LineLoader(yaml.SafeLoader):
                     key_node.start_mark,
                 )
             line = _line(key_node)
+            if not isinstance(key, str):
+                data.odd_keys.append((key, line, str(key_node.value)))
+                if key in data:
+                    # `1:` and `yes:` are one key to Python but not to the writer: no
+                    # duplicate; each is reported as no string, at its own line.
+                    continue
             # Merged pairs come first; the mapping's own keys override them silently.
             if index >= split:
                 if key in own_lines:
