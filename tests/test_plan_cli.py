@@ -223,6 +223,24 @@ def test_plan_shows_what_is_cached_and_what_the_rest_costs(
         assert r["cache_key"][:12] in out
 
 
+def test_one_request_of_one_section_is_said_in_the_singular(
+    tmp_path: Path, env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        "segue: 1\ntitle: One\ngenerator: fal\ncache: disk\nstorage: local\n"
+        "moods:\n  calm:\n    prompt: Harp\n    duration_s: 30\n    composition_plan:\n"
+        "      positive_global_styles: [harp]\n      negative_global_styles: []\n"
+        "      sections:\n        - {section_name: Loop, positive_local_styles: [],\n"
+        "           negative_local_styles: [], duration_ms: 30000, lines: []}\n"
+        "rules: [{mood: calm}]\n"
+    )
+    assert main(["plan", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "One — 1 request, generator fal"
+    assert "[composition plan: 1 section]" in out
+
+
 def test_plan_with_another_generator_and_an_unknown_one(
     score_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,6 +16,11 @@ def add_score_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE", help=SCORE_HELP)
 
 
+def count(n: int, word: str) -> str:
+    """``1 mood``, ``2 moods``: ``n`` and ``word``, plural unless ``n`` is 1."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def plain_lines(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     """A table as aligned plain lines, one per row, never cut or wrapped.
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segue.core.commands import add_score_argument, plain_lines, to_terminal
+from segue.core.commands import add_score_argument, count, plain_lines, to_terminal
 from segue.core.errors import BudgetError, ConfigError
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins, get_plugins
@@ -168,8 +168,8 @@ def table_rows(plan: list[PlannedRequest], cached: list[bool]) -> list[list[str]
         r = item.request
         prompt = r.prompt
         if r.composition_plan is not None:
-            sections = len(r.composition_plan.get("sections", []))
-            prompt = f"{prompt}\n[composition plan: {sections} sections]"
+            sections = count(len(r.composition_plan.get("sections", [])), "section")
+            prompt = f"{prompt}\n[composition plan: {sections}]"
         rows.append(
             [
                 r.mood,
@@ -192,7 +192,7 @@ def print_table(
     from rich.table import Table
     from rich.text import Text
 
-    title = f"{score.title} — {len(plan)} requests, generator {generator.name}"
+    title = f"{score.title} — {count(len(plan), 'request')}, generator {generator.name}"
     t = totals(plan, cached)
     footer = (
         f"requests: {t['requests']}   missing: {t['missing']}   "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from segue.core.commands import add_score_argument
+from segue.core.commands import add_score_argument, count
 from segue.core.score import load_score
 
 
@@ -15,24 +15,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the warnings and a one-line summary and return 0; a bad score raises
     ScoreError (exit 2)."""
     score = load_score(args.score)
     counts = [
-        _count(len(score.moods), "mood"),
-        _count(len(score.rules), "rule"),
-        _count(len(score.events), "event"),
-        _count(len(score.transitions), "transition"),
+        count(len(score.moods), "mood"),
+        count(len(score.rules), "rule"),
+        count(len(score.events), "event"),
+        count(len(score.transitions), "transition"),
     ]
     # Warnings (valid, but probably not meant) go to stderr, like errors; the exit stays 0.
     for line in score.warnings:
         print(line, file=sys.stderr)
     if score.warnings:
-        counts.append(_count(len(score.warnings), "warning"))
+        counts.append(count(len(score.warnings), "warning"))
     print(f"{args.score}: ok — {', '.join(counts)}")
     return 0
