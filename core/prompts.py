@@ -69,10 +69,12 @@ KEY_PHRASE = re.compile(
     r"[A-G](?:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?[\s-]+(?:major|minor)\b",
     re.IGNORECASE,
 )
-# The keys a prompt states, to compare with the mood's: a capital note letter only, since
-# "a minor change" is no key.
+# The keys a prompt states, to compare with the mood's: the phrases KEY_PHRASE finds (any
+# case but a lowercase "a": "a minor change" is no key), so that every key a prompt names
+# is either the mood's or replaced by it.
 _STATED_KEY = re.compile(
-    r"(?<!\w)([A-G])(#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?[\s-]+((?i:major|minor))\b"
+    r"(?<!\w)(?!a[\s-]+(?i:major|minor))"
+    r"([A-Ga-g])((?i:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat))?[\s-]+((?i:major|minor))\b"
 )
 _PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHIFT = {"#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1}

@@ -126,6 +126,34 @@ def test_a_plans_global_styles_are_held_to_the_moods_bpm_too(tmp_path: Path) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("prompt", "said", "sent"),
+    [
+        ("Harp in e minor", "e minor", "Harp in C major"),
+        ("Harp in f# minor, soft", "f# minor", "Harp in C major, soft"),
+        ("Harp in eb Major", "eb Major", "Harp in C major"),
+        ("Harp in c major", None, "Harp in c major"),  # the mood's key, in lowercase
+        ("Harp on a minor theme", None, "Harp on a minor theme, C major"),  # English
+    ],
+)
+def test_a_lowercase_key_in_a_prompt_is_held_to_the_moods_too(
+    tmp_path: Path, prompt: str, said: str | None, sent: str
+) -> None:
+    path = tmp_path / "k.yaml"
+    path.write_text(
+        f"segue: 1\nmoods:\n  a:\n    prompt: {prompt}\n    key: C major\nrules: [{{mood: a}}]\n",
+        encoding="utf-8",
+    )
+    expected = [
+        f'{path}:4: warning: moods.a.prompt: says "{said}" but the mood\'s key is C major: the '
+        "key wins (the generator is asked for C major)"
+    ]
+    assert list(load_score(path).warnings) == (expected if said else [])
+    request = GenerationRequest(mood="a", variant=0, prompt=prompt, key="C major")
+    done = segue_transform_prompt(request=request)
+    assert (done.prompt if done is not None else prompt) == sent
+
+
 # The synth's reading of a prompt's tempo and the tempo/key transformer's are one pattern:
 # what the transformer takes for the prompt's tempo is the tempo the synth plays.
 TEMPO_PHRASES = [

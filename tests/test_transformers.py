@@ -153,7 +153,7 @@ def test_no_style_no_change() -> None:
         ("Harp", 92.5, None, "Harp, 92.5 BPM"),
         ("Harp", None, "F# minor", "Harp, F# minor"),
         ("Harp in d major", 84.0, "D major", "Harp in d major, 84 BPM"),
-        ("Harp in e minor", None, "D major", None),  # names a key (lowercase: not compared)
+        ("Harp in e minor", None, "D major", "Harp in D major"),  # lowercase: compared too
         # A tempo or key the prompt states against the mood's: the mood's wins, in its place.
         ("Harp at 120 bpm", 84.0, "D major", "Harp at 84 BPM, D major"),
         ("Harp in Eb minor", None, "D major", "Harp in D major"),
