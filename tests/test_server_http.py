@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 from server_support import SCORE, connect_raw, joined, recv_json, recv_type, serve
 from websockets.exceptions import ConnectionClosed
+
+from segue.core import hookimpl
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -407,3 +411,70 @@ async def test_session_limit(tmp_path):
         assert status == 503 and json.loads(body)["code"] == "too_many_sessions"
         async with connect_raw(f"{live.ws}?session=two") as ws:
             assert (await recv_json(ws))["type"] == "welcome"
+
+
+# ---------------------------------------------------------------- a plugin's bug
+
+
+class BrokenBackends:
+    """A cache and a sink plugin whose methods fail on the serving path (their bugs): what
+    they wrap answers until ``broken`` is set."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    @hookimpl
+    def segue_register_cache_backends(self, register: Any) -> None:
+        register("never-used", lambda config, state_dir: None)
+
+
+class BrokenCache:
+    def __init__(self, plugin: BrokenBackends, real: Any) -> None:
+        self.plugin, self.real = plugin, real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def get(self, key: str) -> Any:
+        if self.plugin.broken:
+            raise RuntimeError(f"lost {key[:4]}")
+        return self.real.get(key)
+
+
+class BrokenSink(BrokenCache):
+    async def open(self, filename: str, start: int = 0, end: int | None = None) -> bytes:
+        if start > 0:
+            raise OSError("bucket gone")
+        return await self.real.open(filename, start, min(start + 100, end or start + 100))
+
+
+async def test_a_cache_or_sink_that_raises_on_the_request_path_is_one_line_naming_its_plugin(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    plugin = BrokenBackends()
+    async with serve(tmp_path, extra_plugins=(("broken-backends", plugin),)) as live:
+        track = live.server.stored_tracks()[0]
+        live.pipeline.cache = BrokenCache(plugin, live.pipeline.cache)
+        live.server.sink = BrokenSink(plugin, live.server.sink)
+        live.pipeline.primary = BrokenSink(plugin, live.pipeline.primary)
+        caplog.set_level(logging.INFO)
+
+        # The cache's get raises: a 500 in the error shape, one line naming the plugin.
+        plugin.broken = True
+        status, _h, body = await get(f"{live.http}{track.url}")
+        assert status == 500 and json.loads(body)["code"] == "server_error"
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert [r.getMessage() for r in errors] == [
+            f"GET {track.url}: plugin broken-backends: RuntimeError: lost {track.id[:4]}"
+        ]
+        assert errors[0].exc_info is None  # the traceback only at debug level (-v)
+
+        # The sink fails after the first chunk: the connection is cut, one line.
+        plugin.broken = False
+        caplog.clear()
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await get(f"{live.http}{track.url}")
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert [r.getMessage() for r in errors] == [
+            f"GET {track.url}: plugin broken-backends: OSError: bucket gone (connection closed)"
+        ]

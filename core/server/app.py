@@ -35,6 +35,7 @@ from aiohttp import WSMsgType, web
 from segue.core.cue import Cue
 from segue.core.engine.director import UnknownEvent
 from segue.core.engine.state import StateError
+from segue.core.errors import error_line
 from segue.core.protocol import (
     CloseCode,
     DuckRequest,
@@ -330,6 +331,12 @@ class SegueServer:
         self.metrics.slow_lane_chunks = lambda: self.lane.chunks
         self._tokens = [t.encode() for t in config.tokens]
         self._origins = frozenset(config.origins)
+
+    def failure_line(self, exc: BaseException) -> str:
+        """``exc`` in one line, after the plugin whose code raised it (a cache's ``get``, a
+        sink's ``open``) when one did: ``plugin segue_redis2: RuntimeError: …``."""
+        culprit = self.plugins.at_fault(exc) if self.plugins is not None else None
+        return f"plugin {culprit}: {error_line(exc)}" if culprit else error_line(exc)
 
     # --- tracks ----------------------------------------------------------------------------
 
@@ -740,7 +747,7 @@ class SegueServer:
             if exc.code in (ErrorCode.BAD_JSON, ErrorCode.BAD_MESSAGE, ErrorCode.UNKNOWN_TYPE):
                 metrics.received["invalid"] += 1
             self._send_error(conn, exc.code, exc.message, exc.id)
-        except Exception:
+        except Exception as exc:
             # A bug (here, in the rules engine or a plugin) must not end the connection
             # or reach the client as a traceback; it is logged with the session.
             # A client that triggers it on every message must not fill the disk: one
@@ -751,9 +758,10 @@ class SegueServer:
             if now >= self._failure_log_at:
                 self._failure_log_at = now + FAILURE_LOG_INTERVAL_S
                 log.exception(
-                    "session %s: failed to handle a message (%d failure(s) since the last "
+                    "session %s: failed to handle a message: %s (%d failure(s) since the last "
                     "report; at most one traceback per %g s)",
                     session and session.id,
+                    self.failure_line(exc),
                     self._failures,
                     FAILURE_LOG_INTERVAL_S,
                 )
@@ -904,6 +912,22 @@ def create_app(
         return response
 
     @web.middleware
+    async def failures(request: web.Request, handler: Any) -> web.StreamResponse:
+        """A request whose handler raised (a cache or sink plugin's bug, or ours): one log
+        line naming the plugin (the traceback at debug level, ``-v``) and a 500 in the
+        error shape, not aiohttp's traceback."""
+        try:
+            return await handler(request)
+        except (web.HTTPException, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            log.error("%s %s: %s", request.method, request.path, server.failure_line(exc))
+            log.debug("the traceback of %s %s", request.method, request.path, exc_info=exc)
+            return error_response(
+                500, "server_error", "the server failed to answer (its log says why)"
+            )
+
+    @web.middleware
     async def guard(request: web.Request, handler: Any) -> web.StreamResponse:
         path = request.path
         if path == "/ws" or path.startswith("/api/"):
@@ -932,7 +956,7 @@ def create_app(
             return response
         return await handler(request)
 
-    app = web.Application(middlewares=[guard], client_max_size=config.max_frame_bytes)
+    app = web.Application(middlewares=[failures, guard], client_max_size=config.max_frame_bytes)
     app[SERVER] = server
     app.router.add_get("/ws", server.ws_handler)
     HttpApi(server).add_routes(app)
