@@ -57,10 +57,50 @@ def _level_step(before: np.ndarray, after: np.ndarray) -> float:
 
 
 def _around(loop: np.ndarray, pos: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """``width`` samples before and after ``pos``, playing ``loop`` round and round."""
-    before = np.take(loop, np.arange(pos - width, pos), mode="wrap")
-    after = np.take(loop, np.arange(pos, pos + width), mode="wrap")
-    return before, after
+    """The mono mix (float64) of ``width`` frames before and after ``pos``, playing
+    ``loop`` (frames, channels) round and round."""
+    before = np.take(loop, np.arange(pos - width, pos), axis=0, mode="wrap")
+    after = np.take(loop, np.arange(pos, pos + width), axis=0, mode="wrap")
+    return _mono(before), _mono(after)
+
+
+def _mono(rows: np.ndarray) -> np.ndarray:
+    """The mean of the channels of ``rows`` (frames, channels), in float64."""
+    mono = rows[:, 0].astype(np.float64)
+    for ch in range(1, rows.shape[1]):
+        mono += rows[:, ch]
+    mono /= rows.shape[1]
+    return mono
+
+
+# Frames of a loop read at a time for its jumps and power: they stay in the processor's
+# cache (a whole minute's temporaries do not).
+_BLOCK = 1 << 16
+
+
+def _steps(loop: np.ndarray) -> np.ndarray:
+    """The largest jump from each frame of ``loop`` (frames, channels) to the next over
+    its channels: (frames - 1,), in the loop's precision (at least float32)."""
+    n, channels = loop.shape
+    steps = np.zeros(max(1, n - 1), dtype=np.result_type(loop.dtype, np.float32))
+    for a in range(0, n - 1, _BLOCK):
+        b = min(n - 1, a + _BLOCK)
+        d = np.subtract(loop[a + 1 : b + 1], loop[a:b], dtype=steps.dtype)
+        np.abs(d, out=d)
+        out = steps[a:b]
+        out[...] = d[:, 0]
+        for ch in range(1, channels):
+            np.maximum(out, d[:, ch], out=out)
+    return steps
+
+
+def _mono_power(loop: np.ndarray) -> float:
+    """The energy of the loop's mono mix (summed in float64)."""
+    total = 0.0
+    for a in range(0, loop.shape[0], _BLOCK):
+        mono = _mono(loop[a : a + _BLOCK])
+        total += float(np.dot(mono, mono))
+    return total
 
 
 def upper_percentile(x: np.ndarray, q: float) -> float:
@@ -105,16 +145,8 @@ def measure_seam(
         x = x[:, None]
     loop = x[start:end]
     n = loop.shape[0]
-    steps = np.zeros(max(1, n - 1), dtype=np.result_type(loop.dtype, np.float32))
-    for ch in range(loop.shape[1]):  # column by column: numpy reduces short rows slowly
-        d = np.diff(loop[:, ch])
-        np.maximum(steps[: n - 1], np.abs(d, out=d), out=steps[: n - 1])
     jump = float(np.abs(loop[0].astype(np.float64) - loop[-1]).max())
-    jump_limit = upper_percentile(steps, JUMP_PERCENTILE)
-    mono = loop[:, 0].astype(np.float64)
-    for ch in range(1, loop.shape[1]):
-        mono += loop[:, ch]
-    mono /= loop.shape[1]
+    jump_limit = upper_percentile(_steps(loop), JUMP_PERCENTILE)
     width = min(FLUX_WINDOW, max(2, n // 4))
     spacing = bar_s * sr if bar_s else 0.25 * sr
     # A loop a whole number of bars long can be a fraction of a sample short of it.
@@ -122,14 +154,14 @@ def measure_seam(
     lines = [p for p in lines if width <= p <= n - width]
     bands = _bands(width, sr)
     # Levels below a millionth of the loop's mean band power count as silence.
-    mean_power = float(np.dot(mono, mono)) / n * width * 0.375 / bands.shape[1] + 1e-20
+    mean_power = _mono_power(loop) / n * width * 0.375 / bands.shape[1] + 1e-20
     floor = 1e-6 * mean_power
-    flux = _flux(*_around(mono, 0, width), bands, floor)
-    level = _level_step(*_around(mono, 0, width // 4))
-    level_long = _level_step(*_around(mono, 0, width))
-    fluxes = [_flux(*_around(mono, p, width), bands, floor) for p in lines]
-    levels = [_level_step(*_around(mono, p, width // 4)) for p in lines]
-    levels_long = [_level_step(*_around(mono, p, width)) for p in lines]
+    flux = _flux(*_around(loop, 0, width), bands, floor)
+    level = _level_step(*_around(loop, 0, width // 4))
+    level_long = _level_step(*_around(loop, 0, width))
+    fluxes = [_flux(*_around(loop, p, width), bands, floor) for p in lines]
+    levels = [_level_step(*_around(loop, p, width // 4)) for p in lines]
+    levels_long = [_level_step(*_around(loop, p, width)) for p in lines]
     flux_limit = max(fluxes, default=flux)
     level_limit = max(levels, default=level)
     level_long_limit = max(levels_long, default=level_long)
