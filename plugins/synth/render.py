@@ -389,17 +389,17 @@ class _Placer:
         """``index[part]``: the bus (in ``buses``) a part's notes go to, -1 for none."""
         w = self.window
         hits, first = self.hits, 0
-        # (order, part, start, values, voice): what still sounds from earlier windows.
-        waiting: list[tuple[int, int, int, np.ndarray, _Voice]] = []
+        # (order, part, start, size, note, voice): what still sounds from earlier windows.
+        waiting: list[tuple[int, int, int, int, _Note, _Voice]] = []
         mono = np.empty(w, dtype=np.float32)
         stereo = np.empty((2, w), dtype=np.float32)
-        scratch = np.empty(w, dtype=np.float32)
+        scratch = np.empty((2, w), dtype=np.float32)
         for lo in range(0, self.total, w):
             hi = min(self.total, lo + w)
             last = first
             while last < len(hits) and hits[last].start < hi:
                 last += 1
-            turns = [(t[0], t[1], t) for t in waiting]
+            turns: list[tuple[int, int, _Hit | tuple]] = [(t[0], t[1], t) for t in waiting]
             turns += [(h.order, h.part, h) for h in hits[first:last]]
             turns.sort(key=lambda t: t[0])
             first, waiting = last, []
@@ -414,27 +414,26 @@ class _Placer:
                 used_m = used_s = None  # [a, b) of the mono and stereo rows in use
                 for order, _, item in turns[k:end]:
                     if isinstance(item, _Hit):
-                        start, values, voice = item.start, item.dry(), item.voice
+                        start, note, voice = item.start, item.note(), item.voice
+                        size = min(note.size, self.total - start)
                     else:
-                        start, values, voice = item[2], item[3], item[4]
-                    size = values.shape[-1]
+                        start, size, note, voice = item[2:]
                     a, b = max(start, lo) - lo, min(start + size, hi) - lo
                     if start + size > hi:
-                        waiting.append((order, part, hi, values[..., hi - start :], voice))
+                        waiting.append((order, part, start, size, note, voice))
                     if b <= a:
                         continue
-                    seg = values[..., a + lo - start : b + lo - start]
-                    if values.ndim == 1:
-                        used_m = _extend(mono, used_m, a, b)
-                        mono[a:b] += seg
-                    else:
+                    if note.stereo:
                         used_s = _extend(stereo, used_s, a, b)
-                        stereo[:, a:b] += seg
+                        note.add_to(stereo, a, b, a + lo - start, scratch)
+                    else:
+                        used_m = _extend(mono, used_m, a, b)
+                        note.add_to(mono, a, b, a + lo - start, scratch)
                 target = sums.get(index[part])
                 if target is None:
                     target = sums[index[part]] = np.zeros((4, hi - lo), dtype=np.float32)
                 assert voice is not None
-                _mix_part(voice, target, mono, used_m, stereo, used_s, scratch)
+                _mix_part(voice, target, mono, used_m, stereo, used_s, scratch[0])
                 k = end
             for bi, rows in sums.items():
                 for row, more in zip(buses[bi].rows, rows, strict=True):
@@ -511,7 +510,7 @@ class _Hit:
     part: int
     start: int
     voice: _Voice
-    dry: Callable[[], np.ndarray]  # the note at its level, unpanned: (n,) or (2, n)
+    note: Callable[[], _Note]  # renders the note (when its window comes)
 
 
 def _hits(
@@ -586,21 +585,23 @@ def _hits(
                 note: Note = note,
                 amp: float = amp,
                 buf: np.ndarray | None = buf,
-            ) -> tuple[np.ndarray, bool]:
-                """The note's samples, and whether they carry ``amp`` already (a new
-                array, not a cached one)."""
-                if buf is not None:
-                    return buf, False
-                dur_s = note.d * 60.0 / arr.bpm
-                if plays[pi]:
-                    ref = functools.partial(_reference_rms, sr, part.voice)
-                    got = sampled.note(part.voice, note.p, dur_s, note.v, ref, amp)  # type: ignore[union-attr]
+                is_low: bool = is_low,
+            ) -> _Note:
+                """The note to place: its samples at unit level and its level ``amp``."""
+                gain = np.float32(amp)
+                if buf is None:
+                    dur_s = note.d * 60.0 / arr.bpm
+                    got = None
+                    if plays[pi]:
+                        ref = functools.partial(_reference_rms, sr, part.voice)
+                        got = sampled.note(part.voice, note.p, dur_s, note.v, ref)  # type: ignore[union-attr]
                     if got is not None:
-                        return got, True
-                return render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take), False
+                        values, hold, ramp = got
+                        return _Note(values, gain, hold, ramp, is_low)
+                    buf = render_note(ws, part.voice, note.p, dur_s, note.b, pi * 7 + k, take)
+                return _Note(buf, gain, buf.shape[-1], None, is_low and buf.ndim == 2)
 
-            dry = functools.partial(_dry, render, amp, start, total, is_low)
-            yield _Hit(order, pi, start, voice, dry)
+            yield _Hit(order, pi, start, voice, render)
             order += 1
 
 
@@ -616,23 +617,42 @@ class _Voice:
     echo: float
 
 
-def _dry(
-    render: Callable[[], tuple[np.ndarray, bool]],
-    amp: float,
-    start: int,
-    total: int,
-    is_low: bool,
-) -> np.ndarray:
-    """One note at its level, before the pan: (n,) mono or (2, n) stereo, cut at ``total``.
-    A stereo note of a part that plays mono (``is_low``) is its sides' mean."""
-    buf, scaled = render()
-    n = min(buf.shape[-1], total - start)
-    a = np.float32(1.0 if scaled else amp)
-    if buf.ndim == 2 and is_low:
-        return np.add(buf[0, :n], buf[1, :n]) * (a * np.float32(0.5))
-    if buf.ndim == 1:
-        return buf[:n] * a
-    return buf[:, :n] if scaled else buf[:, :n] * a
+@dataclass
+class _Note:
+    """A note to place, before the pan: ``values`` (n,) mono or (2, n) stereo at unit
+    level (a cached array's view: never written), times ``gain``, and past ``hold``
+    frames times ``ramp`` (its release). ``mono``: a stereo note of a part that plays
+    mono, placed as its sides' mean."""
+
+    values: np.ndarray
+    gain: np.float32
+    hold: int
+    ramp: np.ndarray | None
+    mono: bool
+
+    @property
+    def size(self) -> int:
+        return self.values.shape[-1]
+
+    @property
+    def stereo(self) -> bool:
+        return self.values.ndim == 2 and not self.mono
+
+    def add_to(self, rows: np.ndarray, a: int, b: int, s0: int, scratch: np.ndarray) -> None:
+        """``rows[..., a:b] +=`` the note's frames from ``s0`` on (``scratch``: (2, >= b - a)
+        float32 to work in)."""
+        s1 = s0 + b - a
+        v = self.values[..., s0:s1]
+        if self.mono:
+            work = np.add(v[0], v[1], out=scratch[0, : b - a])
+            work *= self.gain * np.float32(0.5)
+        else:
+            out = scratch[..., : b - a] if v.ndim == 2 else scratch[0, : b - a]
+            work = np.multiply(v, self.gain, out=out)
+        if self.ramp is not None and s1 > self.hold:
+            r0 = max(s0, self.hold)
+            work[..., r0 - s0 :] *= self.ramp[r0 - self.hold : s1 - self.hold]
+        rows[..., a:b] += work
 
 
 def _leveled(x: np.ndarray, level: np.ndarray) -> np.ndarray:

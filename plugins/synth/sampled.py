@@ -240,10 +240,10 @@ class Sampled:
         dur: float,
         velocity: float,
         reference: Callable[[], float],
-        gain: float = 1.0,
-    ) -> np.ndarray | None:
-        """(2, n) float32 of one note at level ``gain`` (a new array), or None to use the
-        numpy voice.
+    ) -> tuple[np.ndarray, int, np.ndarray] | None:
+        """One note at unit level, or None to use the numpy voice: ``(values, hold,
+        ramp)``, the note's (2, n) samples (a view of the cached rendering: not to be
+        written), the frames it is held, and the release that multiplies the rest.
 
         Each (voice, pitch, velocity step) is rendered once, held as long as its longest
         note (see ``reserve``); a note is a slice of that with its own release.
@@ -273,12 +273,10 @@ class Sampled:
             if body is None:
                 return None
             self.notes[key] = body
-        out = body[:, : n_hold + n_rel] * np.float32(gain)
         ramp = self.ramps.get((n_rel, rel))
         if ramp is None:
             ramp = self.ramps[(n_rel, rel)] = release_curve(n_rel, self.sr, rel)
-        out[:, n_hold:] *= ramp
-        return out
+        return body[:, : n_hold + n_rel], n_hold, ramp
 
     def _has_air(self, sound: str) -> bool:
         """Whether the kit's sample of ``sound`` has the top an airy drum needs (judged at
