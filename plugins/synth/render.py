@@ -320,7 +320,7 @@ def _forked(place: Callable[[Bus], None], n: int) -> Iterator[Callable[[Bus], No
 
 # Frames summed at a time when placing notes: a part's window (three rows) and the bus's
 # (four) stay in the processor's cache.
-PLACE_WINDOW = 1 << 16
+PLACE_WINDOW = 1 << 15
 
 
 def _place(
