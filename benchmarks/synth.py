@@ -37,6 +37,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+# One core: OpenBLAS's threads (np.dot) would add their CPU time (spinning included).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import numpy as np
 import soundfile as sf
 
@@ -168,9 +171,13 @@ def main() -> None:
         medians = {k: statistics.median(v) for k, v in columns.items() if v}
         cells = [f"{medians[k]:{w}.1f}" if k in medians else " " * w for k, w in WIDTHS]
         print(f"{'median':<44} " + " ".join(cells))
+        ratio = ""
+        if "base+ogg" in medians:
+            base = medians["base+ogg"]
+            ratio = f"baseline {base:.1f}x, ratio {medians['+ogg'] / base:.2f}; "
         print(
             f"synth realtime factor, ogg included: {medians['+ogg']:.1f}x (target 50x; "
-            + (f"baseline {medians['base+ogg']:.1f}x; " if "base+ogg" in medians else "")
+            + ratio
             + f"render alone {medians['render']:.1f}x, first in a process "
             + f"{medians['first']:.1f}x); ogg encoding alone: "
             f"{medians['ogg only']:.1f}x; load average {os.getloadavg()[0]:.1f}"
