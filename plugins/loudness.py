@@ -80,28 +80,22 @@ def _sliding_min_ahead(a: np.ndarray, width: int) -> np.ndarray:
     return np.minimum(m[:n], m[width - span : width - span + n])
 
 
-def _box_behind(a: np.ndarray, width: int) -> np.ndarray:
-    """out[n] = mean(a[n - width + 1 : n + 1]), the signal before index 0 taken as a[0]."""
-    padded = np.concatenate([np.full(width, a[0]), a])
-    c = np.cumsum(padded, dtype=np.float64)
-    return (c[width:] - c[:-width]) / width
-
-
 def _envelope_at(
     size: int, idx: np.ndarray, val: np.ndarray, lookahead: int, release_per_sample: float
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Smooth gain (dB, <= 0) that is <= the requirement everywhere, for ``size`` frames
     whose requirement is ``val`` at the sorted frames ``idx``, 0 dB elsewhere:
-    ``(frames, values)``, 0 dB at every other frame; or, where most frames need limiting,
-    every frame's value (an array).
+    ``(frames, values)``, 0 dB at every other frame; or, where most frames are near one
+    that needs limiting, every frame's value (an array).
 
     Forward min over ``lookahead`` frames, a release rising at most ``release_per_sample``
     dB per frame, then two box filters whose lengths add up to the look-ahead: each
     frame's gain averages values that are all at or below its own requirement.
 
     Only the stretches around frames that need limiting are computed: elsewhere the gain
-    is 0 dB, and the stretches are padded by every frame a requirement can reach. No
-    array as long as the track is made unless most of it is limited.
+    is 0 dB, and the stretches are padded by every frame a requirement can reach. Each
+    is computed a block at a time (:func:`_envelope_into`): besides the result, nothing
+    as long as the track is made.
     """
     limited = val < 0
     active = idx[limited]
@@ -110,9 +104,11 @@ def _envelope_at(
     depth = float(-val[limited].min())
     reach = 2 * lookahead + math.ceil(depth / release_per_sample) + 4
     if active.size * 4 > size:
-        req_db = np.zeros(size)
-        req_db[idx] = val
-        return _envelope_dense(req_db, lookahead, release_per_sample)
+        dense = np.empty(size)
+        _envelope_into(
+            partial(_read_span, idx, val), size, lookahead, release_per_sample, dense.__setitem__
+        )
+        return dense
     # Runs of frames within `reach` of a limited frame; gaps wider than 2*reach split them.
     breaks = np.flatnonzero(np.diff(active) > 2 * reach)
     firsts = np.concatenate([[active[0]], active[breaks + 1]])
@@ -122,9 +118,51 @@ def _envelope_at(
     lengths = stops - starts
     # Gather the runs end to end: each begins and ends with `reach` unlimited frames (or
     # the file's own edge), so computing them together equals computing them apart.
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    positions = offsets + np.arange(int(lengths.sum()))
-    return positions, _envelope_dense(_read(idx, val, positions), lookahead, release_per_sample)
+    runs = _Runs(starts, np.concatenate([[0], np.cumsum(lengths)]))
+    total = int(runs.ends[-1])
+
+    def req(lo: int, hi: int) -> np.ndarray:
+        return _read(idx, val, runs.frames(lo, hi))
+
+    if total * 2 <= size:
+        values = np.empty(total)
+        _envelope_into(req, total, lookahead, release_per_sample, values.__setitem__)
+        return runs.frames(0, total), values
+    # Most frames are in a run: one float64 per frame (0 dB between the runs) is less
+    # than a frame number and a value per frame in a run.
+    dense = np.zeros(size)
+
+    def put(span: slice, block: np.ndarray) -> None:
+        dense[runs.frames(span.start, span.stop)] = block
+
+    _envelope_into(req, total, lookahead, release_per_sample, put)
+    return dense
+
+
+@dataclass
+class _Runs:
+    """Runs of frames gathered end to end: run ``i`` starts at frame ``starts[i]`` and
+    holds the gathered positions ``ends[i]`` to ``ends[i + 1]``."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+
+    def frames(self, lo: int, hi: int) -> np.ndarray:
+        """The frames at the gathered positions ``lo:hi``."""
+        first = int(np.searchsorted(self.ends, lo, side="right")) - 1
+        last = int(np.searchsorted(self.ends, hi, side="left"))
+        ends = np.clip(self.ends[first : last + 1], lo, hi)
+        lengths = np.diff(ends)
+        offsets = np.repeat(self.starts[first:last] - self.ends[first:last], lengths)
+        return offsets + np.arange(lo, hi)
+
+
+def _read_span(idx: np.ndarray, val: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """The frames ``lo:hi`` of a sparse requirement (``val`` at sorted ``idx``, 0 elsewhere)."""
+    out = np.zeros(hi - lo)
+    a, b = np.searchsorted(idx, [lo, hi])
+    out[idx[a:b] - lo] = val[a:b]
+    return out
 
 
 def _read(idx: np.ndarray, val: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -137,12 +175,54 @@ def _read(idx: np.ndarray, val: np.ndarray, where: np.ndarray) -> np.ndarray:
     return out
 
 
-def _envelope_dense(req_db: np.ndarray, lookahead: int, release_per_sample: float) -> np.ndarray:
-    m = _sliding_min_ahead(req_db, lookahead + 1)
-    ramp = release_per_sample * np.arange(m.size, dtype=np.float64)
-    released = np.minimum(np.minimum.accumulate(m - ramp) + ramp, 0.0)
+ENVELOPE_BLOCK = 1 << 18  # frames of an envelope computed at a time
+
+
+def _envelope_into(
+    req: Callable[[int, int], np.ndarray],
+    size: int,
+    lookahead: int,
+    release_per_sample: float,
+    put: Callable[[slice, np.ndarray], None],
+) -> None:
+    """The limiter's envelope of the ``size`` values ``req(lo, hi)`` reads (the forward
+    min, the release, the two boxes: see :func:`_envelope_at`), a block at a time, each
+    given to ``put(slice(lo, hi), values)``. The running minimum and the boxes' running
+    sums are carried from block to block: the same additions in the same order as in one
+    pass over the whole track, so the same numbers, with no array as long as the track."""
     half = max(1, lookahead // 2)
-    return _box_behind(_box_behind(released, half + 1), lookahead - half + 1)
+    boxes = (_BoxBehind(half + 1), _BoxBehind(lookahead - half + 1))
+    low = np.inf  # the running minimum of (m - ramp) so far
+    for lo in range(0, size, ENVELOPE_BLOCK):
+        hi = min(size, lo + ENVELOPE_BLOCK)
+        ahead = np.zeros(hi - lo + lookahead)  # 0 beyond the end, as _sliding_min_ahead pads
+        ahead[: min(size, hi + lookahead) - lo] = req(lo, min(size, hi + lookahead))
+        m = _sliding_min_ahead(ahead, lookahead + 1)[: hi - lo]
+        ramp = release_per_sample * np.arange(lo, hi, dtype=np.int64).astype(np.float64)
+        running = np.minimum.accumulate(m - ramp)
+        np.minimum(running, low, out=running)
+        low = float(running[-1])
+        released = np.minimum(running + ramp, 0.0)
+        put(slice(lo, hi), boxes[1].feed(boxes[0].feed(released)))
+
+
+class _BoxBehind:
+    """out[n] = mean(a[n - width + 1 : n + 1]), the signal before index 0 taken as a[0],
+    a block of ``a`` at a time: each block's running sum goes on from the last (one
+    cumulative sum over the whole signal, the same additions in order)."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.tail: np.ndarray | None = None  # the last `width` running sums
+
+    def feed(self, a: np.ndarray) -> np.ndarray:
+        w = self.width
+        if self.tail is None:  # the signal before index 0 is a[0]
+            self.tail = np.cumsum(np.full(w, a[0]), dtype=np.float64)
+        sums = np.cumsum(np.concatenate([self.tail[-1:], a]), dtype=np.float64)[1:]
+        both = np.concatenate([self.tail, sums])
+        self.tail = both[-w:]
+        return (both[w:] - both[:-w]) / w
 
 
 def _gain_curve(
@@ -282,9 +362,14 @@ class _GatedLoudness:
                 extra = self.power[below] * (10.0 ** (below_db / 10.0) - 10.0 ** (top / 10.0))
                 np.add.at(segments, np.searchsorted(starts, below, side="right") - 1, extra)
         else:
-            full = gain_db.full() if isinstance(gain_db, _Curve) else gain_db
-            weighted = self.power[:n] * 10.0 ** (full[:n] / 10.0)
-            segments = np.add.reduceat(weighted, starts)
+            # A segment at a time (the same sums): no factor or product as long as the track.
+            segments = np.empty(starts.size)
+            for a in range(0, starts.size, MEASURE_SEGMENTS):
+                b = min(starts.size, a + MEASURE_SEGMENTS)
+                lo, hi = int(starts[a]), int(starts[b]) if b < starts.size else n
+                part = gain_db.block(lo, hi) if isinstance(gain_db, _Curve) else gain_db[lo:hi]
+                weighted = self.power[lo:hi] * 10.0 ** (part / 10.0)
+                segments[a:b] = np.add.reduceat(weighted, starts[a:b] - lo)
         # 400 ms blocks, 75 % overlap: four consecutive 100 ms segments.
         blocks = (segments[:-3] + segments[1:-2] + segments[2:-1] + segments[3:]) / (4 * self.hop)
         return _to_lufs(blocks)
@@ -308,8 +393,10 @@ def _few_below(gain_db: np.ndarray | _Curve, n: int) -> tuple[float, np.ndarray,
     elif isinstance(gain_db, _Curve):
         gain_db = gain_db.full()
     top = float(gain_db[:n].max())
+    if np.count_nonzero(gain_db[:n] < top) * 8 >= n:
+        return None  # counted first: the frames are not listed when there are many
     below = np.flatnonzero(gain_db[:n] < top)
-    return (top, below, gain_db[below]) if below.size * 8 < n else None
+    return top, below, gain_db[below]
 
 
 def _to_lufs(blocks: np.ndarray) -> float:
@@ -402,17 +489,20 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
 
     # Secant search for the gain whose limited signal meets the target.
     gain = start = target_lufs - an.lufs
-    # Each try's (gain, level); only the closest try's curve is kept (where most frames
-    # are limited, a curve is a float64 per frame: 0.2 GB for 10 minutes, times the tries).
+    # Each try's (gain, level). One curve at a time (where most frames are limited, a
+    # curve is a float64 per frame: 0.2 GB for 10 minutes): the last try's, dropped before
+    # the next is made; the closest try's is made again if it was not the last (a curve
+    # depends on its gain alone: the peaks it reads were made exact when it was first made).
     tried: list[tuple[float, float]] = []
-    best: tuple[float, float, _Curve] | None = None
+    best: tuple[float, float] | None = None
+    total: _Curve | None = None
     for _ in range(MAX_ITERATIONS):
+        total = None
         total = curve(gain)
         level = an.meter.measure(total)
         tried.append((gain, level))
         if best is None or abs(target_lufs - level) < abs(target_lufs - best[1]):
-            best = (gain, level, total)
-        del total
+            best = (gain, level)
         error = target_lufs - level
         if abs(error) <= TOLERANCE_LU / 2:
             break
@@ -426,8 +516,11 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
                 slope = min(1.0, max(0.05, slope))
         # Never more than MAX_PUSH_DB above the gain that reaches the target unlimited.
         gain = min(start + MAX_PUSH_DB, gain + max(-24.0, min(24.0, error / slope)))
-    assert best is not None
-    gain, level, total = best
+    assert best is not None and total is not None
+    if best[0] != tried[-1][0]:
+        total = None
+        total = curve(best[0])
+    gain, level = best
     # The input's power per frame is not measured again here: its room goes to the result.
     an.meter.release()
     # y = x * 10 ** (total / 20) per frame, the factor raised only where the limiter moved
@@ -457,6 +550,7 @@ def limit(an: Analysis, target_lufs: float, ceiling_db: float) -> Result:
 
 
 LIMIT_BLOCK = 1 << 18  # frames at a time where the limiter's gains are applied
+MEASURE_SEGMENTS = 64  # 100 ms segments measured at a time under a varying gain
 
 
 def _amplitude(db: np.ndarray) -> np.ndarray:
@@ -484,7 +578,7 @@ def _measured(an: Analysis, result: Result, ceiling_db: float) -> Result:
     peak = _true_peak(y, an.whole_loop)
     if peak > ceiling_db:
         # The gain's smoothing lets a sliver through at a few frames: scale it away.
-        y = y * np.float32(10.0 ** ((ceiling_db - peak - 0.01) / 20.0))
+        y *= np.float32(10.0 ** ((ceiling_db - peak - 0.01) / 20.0))  # y is limit()'s own
         peak = _true_peak(y, an.whole_loop)
     return Result(y, core_audio.loudness(y, an.sr), result.gain_db, result.limited_db, peak)
 

@@ -110,7 +110,7 @@ def test_limiter_leaves_no_click():
 
 
 def test_gain_curve_is_smooth_and_never_above_the_requirement():
-    req = np.zeros(20000)
+    req = np.zeros(200_000)  # long enough that the limited runs are under half of it
     req[5000] = -12.0
     req[5001:5100] = -6.0
     req[15000] = -3.0
@@ -122,6 +122,49 @@ def test_gain_curve_is_smooth_and_never_above_the_requirement():
     assert np.all(env <= req + 1e-9)
     assert np.max(np.abs(np.diff(env))) < 0.2  # a 5 ms ramp: 12 dB over 220 samples
     assert env[:4700].max() == 0.0 and env[-1000:].max() == 0.0  # it lets go again
+
+
+def _box_behind(a: np.ndarray, width: int) -> np.ndarray:
+    padded = np.concatenate([np.full(width, a[0]), a])
+    c = np.cumsum(padded, dtype=np.float64)
+    return (c[width:] - c[:-width]) / width
+
+
+def _envelope_whole(req: np.ndarray, lookahead: int, release: float) -> np.ndarray:
+    """The limiter's envelope in one pass over the whole requirement (how it was computed
+    before it went a block at a time, with arrays as long as the track)."""
+    m = loudness._sliding_min_ahead(req, lookahead + 1)
+    ramp = release * np.arange(m.size, dtype=np.float64)
+    released = np.minimum(np.minimum.accumulate(m - ramp) + ramp, 0.0)
+    half = max(1, lookahead // 2)
+    return _box_behind(_box_behind(released, half + 1), lookahead - half + 1)
+
+
+@pytest.mark.parametrize("block", [257, 4096, 1 << 18])
+def test_the_envelope_made_a_block_at_a_time_is_the_one_pass_envelope_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    rng = np.random.default_rng(7)
+    size, lookahead, release = 60_000, 220, 120.0 / SR
+    req = np.where(rng.random(size) < 0.3, -rng.exponential(4.0, size), 0.0)
+    req[20_000:30_000] = 0.0  # a quiet stretch: the limited runs are gathered apart
+    monkeypatch.setattr(loudness, "ENVELOPE_BLOCK", block)
+    out = np.full(size, np.nan)
+    loudness._envelope_into(
+        lambda lo, hi: req[lo:hi].copy(), size, lookahead, release, out.__setitem__
+    )
+    assert out.tobytes() == _envelope_whole(req, lookahead, release).tobytes()
+    # A few frames limited: the runs around them, gathered end to end, in one pass.
+    sparse = np.zeros(size)
+    sparse[[3000, 3100, 50_000]] = [-6.0, -3.0, -5.0]
+    frames = np.flatnonzero(sparse)
+    at, values = loudness._envelope_at(size, frames, sparse[frames], lookahead, release)
+    assert at.size < size // 2 and at[0] < 3000 < 50_000 < at[-1]
+    assert values.tobytes() == _envelope_whole(sparse[at], lookahead, release).tobytes()
+    # Most frames limited: every frame, in one pass.
+    frames = np.flatnonzero(req)
+    dense = loudness._envelope_at(size, frames, req[frames], lookahead, release)
+    assert dense.tobytes() == _envelope_whole(req, lookahead, release).tobytes()
 
 
 def test_looping_track_keeps_a_seamless_seam(tmp_path):
