@@ -400,7 +400,7 @@ def onset_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> floa
 
 
 def onset_strength(
-    x: np.ndarray, sr: int, hop: int = 512, median: bool = False
+    x: np.ndarray, sr: int, hop: int = 512, median: bool = False, top: float = 0.0, bands: int = 128
 ) -> tuple[np.ndarray, float]:
     """Onset strength as the common detectors compute it (librosa's ``onset_strength``):
     the half-wave-rectified flux of log (dB, 80 dB range) band powers in 128 log-spaced
@@ -408,25 +408,31 @@ def onset_strength(
     Its frame rate too. Frame ``k`` is the change into the window centred ``k + 3`` hops
     in (the STFT's windows start at the first sample); the grids below count it as frame
     ``k + 5``, as librosa's padded, centred frames do (so the figures match its).
-    ``median``: the median over bands instead (what librosa's beat tracker takes)."""
+    ``median``: the median over bands instead (what librosa's beat tracker takes).
+    ``top`` (Hz) and ``bands``: the mel bands' range and count (default: to Nyquist, 128)."""
     f, mag = _stft_mag(x, sr, 2048, hop)
-    db = 10 * np.log10(_mel_matrix(f, sr / 2) @ (mag**2) + 1e-10)
+    db = 10 * np.log10(_mel_matrix(f, top or sr / 2, bands) @ (mag**2) + 1e-10)
     db = np.maximum(db, db.max() - 80.0)
     flux = np.maximum(0.0, np.diff(db, axis=1))
     return (np.median(flux, axis=0) if median else flux.mean(axis=0)), sr / hop
 
 
-def beat_tracker_tempo(x: np.ndarray, sr: int, start_bpm: float = 120.0) -> float:
+def beat_tracker_tempo(
+    x: np.ndarray, sr: int, start_bpm: float = 120.0, median: bool = True
+) -> float:
     """The tempo a common beat tracker reads (librosa's ``beat_track``, whose figures this
     follows within a frame): onset strength at 22.05 kHz (the median over bands), its
     autocorrelation in 8 s Hann windows, each scaled to its zero lag, averaged, weighted
     by a log-normal prior around ``start_bpm`` (one octave wide), the best lag below
     320 BPM. The prior is why a half-time take whose beats 2 and 4 are silent is read at
-    half its tempo: every tester's first measure."""
+    half its tempo: every tester's first measure. ``median=False``: the onset strength's
+    mean over bands (``onset_strength``'s default, which a tester passes to ``beat_track``
+    or ``feature.tempo``) at the file's own rate, where a sustained part's steady flux
+    weighs more."""
     y = mono(x)
-    if sr > 30000:
+    if sr > 30000 and median:
         y, sr = signal.resample_poly(y, 1, 2), sr // 2
-    env, fr = onset_strength(y, sr, median=True)
+    env, fr = onset_strength(y, sr, median=median)
     win = int(8.0 * fr)
     padded = np.pad(env, win // 2, mode="linear_ramp", end_values=0.0)
     frames = np.lib.stride_tricks.sliding_window_view(padded, win)[: len(env)]
@@ -484,6 +490,29 @@ def bar_onset_correlation(
         idx = (((np.arange(len(env)) + 5) / bar % 1.0) * bins).astype(int)
         out.append(np.bincount(idx, env, bins) / np.maximum(1, np.bincount(idx, None, bins)))
     return _corr(*out)
+
+
+def downbeat_profile(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> np.ndarray:
+    """The low band's accent on each beat of the bar, the strongest 1: the onset strength
+    below 200 Hz (bass and low drums, 32 mel bands) at its peak within 35 ms of each beat
+    (the grid from the first sample), averaged per beat of the bar. The bar's heard
+    downbeat is the strongest (``heard_downbeat``): a listener counts "one" where the
+    bass and the low drum land hardest."""
+    env, fr = onset_strength(mono(x), sr, top=200.0, bands=32)
+    per = 60.0 / bpm * fr
+    width = int(0.035 * fr)
+    at = np.arange(0.0, len(env) - per, per)
+    # Frame k's flux is at frame k + 5 of a centred analysis (see ``onset_strength``).
+    spans = [(max(int(b) - 5 - width, 0), max(int(b) - 5 + width + 1, 1)) for b in at]
+    peaks = np.array([env[a:b].max() for a, b in spans])
+    bars = len(peaks) // beats_per_bar
+    profile = peaks[: bars * beats_per_bar].reshape(bars, beats_per_bar).mean(axis=0)
+    return profile / max(float(profile.max()), 1e-12)
+
+
+def heard_downbeat(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> int:
+    """The beat of the bar (0: the written downbeat) heard as "one" (``downbeat_profile``)."""
+    return int(np.argmax(downbeat_profile(x, sr, bpm, beats_per_bar)))
 
 
 def triplet_ratio(x: np.ndarray, sr: int, bpm: float) -> float:

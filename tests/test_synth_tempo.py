@@ -92,3 +92,19 @@ def test_a_slow_halftime_take_is_tracked_at_its_tempo(prompt: str, seconds: floa
     # The tracker's tempo is 60 / (a whole number of 23 ms frames): 3 % apart at 130 BPM.
     tracked = am.beat_tracker_tempo(x, SR)
     assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
+
+
+# A lullaby in 6/8 at 66 BPM (the dotted quarter): its held pad's slow swells, as loud as
+# the harp, filled the onset strength between the beats, and a tester's beat tracker
+# (librosa's ``feature.tempo`` on ``onset_strength``'s mean over bands, at the file's own
+# rate) read the eighths in pairs, at 3/2 of the tempo (99.4). A slow compound meter's held
+# chords now sit under its plucked figures.
+def test_a_lullaby_is_tracked_at_its_dotted_quarter() -> None:
+    prompt = "Soft lullaby for a sleeping child with music box and harp, instrumental"
+    request = GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=30.0)
+    arr, x = render_request(request, SR)
+    x = x.astype(np.float64)
+    assert arr.meter == "6/8" and arr.bpm < 90
+    for median in (True, False):
+        tracked = am.beat_tracker_tempo(x, SR, median=median)
+        assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"

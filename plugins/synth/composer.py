@@ -77,6 +77,14 @@ SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of ener
 DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap"}
 
 
+# A slow compound meter's held chords (pad, organ, strings: below 90 BPM, a lullaby's 6/8
+# or a slow 12/8) under its plucked figures, by this much: their slow swells, as loud as
+# the harp, filled the onset strength between the beats, and a beat tracker (librosa's,
+# its prior at 120 BPM) heard the eighths in pairs, at 3/2 of the tempo (66 BPM read at
+# 99.4 on the lullaby's straight and driving takes).
+SLOW_COMPOUND_HELD_GAIN = 0.35
+
+
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
 # faster tempos, are heard at half the tempo: their variant drives instead).
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
@@ -388,6 +396,8 @@ def compose(request: GenerationRequest) -> Arrangement:
         else:
             v = VOICES[voice]
             p.gain = v.gain * role_gain[role]
+            if role == "harmony" and v.legato and sub == 3 and bpm < 90:
+                p.gain *= SLOW_COMPOUND_HELD_GAIN
             p.send = v.send * (0.4 + 1.2 * space)
             if role in {"melody", "arp"} and genre in {"synthwave", "scifi", "ambient"}:
                 p.echo = 0.35

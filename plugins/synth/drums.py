@@ -349,6 +349,11 @@ def feel_pattern(
     slow = bpm < 100
     busy = energy > 0.7
     back = 8 if bpb >= 3 else 4  # beat 3 (half-time's backbeat)
+    # 3/4 driving: the low drum on the downbeat alone, the backbeat on 2 and 3 (a 4/4
+    # bar's 1 and 3 cut to three beats put the low drum on beat 3 too, and beat 3 was
+    # heard as the downbeat).
+    lows = [0] if bpb == 3 else [s for s in beats if s % 8 == 0]
+    backs = [4, 8] if bpb == 3 else [s for s in beats if s % 8 == 4]
     # From 126 BPM a half-time feel keeps beats 2 and 4 firmer: lighter, the pulse halves.
     firm = bpm > 125
     fine = 1 if bpm <= 140 else 2  # the driving feel's grid: sixteenths, or eighths
@@ -395,17 +400,17 @@ def feel_pattern(
             if kit != "chip" and bpb == 4:
                 out.append((14, "ohat", 0.45))
         else:
-            out += [(0, kick, 1.0), (back, kick, 0.85)]
-            out += [(s, snare, 0.9) for s in beats if s % 8 == 4]
+            out += [(s, kick, 1.0 if s == 0 else 0.85) for s in lows]
+            out += [(s, snare, 0.9 if bpb == 4 else 0.7) for s in backs]
             if not slow and bpb == 4:  # the kick's pickups into beats 2 and 4
                 out += [(3, kick, 0.6), (11, kick, 0.6), (15, snare, 0.3)]
             out += ticks(hat, 0.8)
     elif kit == "four":
-        out += [(s, "kick", 1.0) for s in beats]
+        out += [(s, "kick", 1.0 if s == 0 or bpb == 4 else 0.8) for s in beats]
         if half:
             out += [(back, "clap", 0.85)] + [(s + 2, "hat", 0.4) for s in beats]
         else:
-            out += [(s, "clap", 0.8) for s in beats if s % 8 == 4]
+            out += [(s, "clap", 0.8) for s in backs]
             out += [(s + 2, "ohat", 0.5) for s in beats] + ticks("hat", 0.45)
     elif kit == "orchestral":
         if half:
@@ -419,12 +424,12 @@ def feel_pattern(
             if not slow and bpb == 4:
                 out.append((10, "taiko", 0.6))
         else:
-            low = [(s, "taiko" if s % 8 == 0 else "taiko_hi", 0.8) for s in beats]
+            low = [(s, "taiko" if s in lows else "taiko_hi", 0.8) for s in beats]
             out += [(s, sound, 1.0 if s == 0 else vel) for s, sound, vel in low]
             # The dotted pickup into each beat, on the high drum.
             out += [(s + 3 if fine == 1 else s + 2, "taiko_hi", 0.65) for s in beats]
             if busy:
-                out += [(s, "tambourine", 0.7) for s in beats if s % 8 == 4]
+                out += [(s, "tambourine", 0.7) for s in backs]
             out += ticks("shaker", 0.6)
     elif kit == "frame":
         if half:
@@ -438,11 +443,11 @@ def feel_pattern(
             # The low skin on 1 and 3 and its pickups into 2 and 4, the slap (and a
             # tambourine) on the backbeat: without it, 1 and 3 and their pickups group the
             # bar in halves, heard at half the tempo.
-            out += [(0, "frame_lo", 1.0), (back, "frame_lo", 0.8)]
+            out += [(s, "frame_lo", 1.0 if s == 0 else 0.8) for s in lows]
             if not slow and bpb == 4:
                 out += [(3, "frame_lo", 0.5), (11, "frame_lo", 0.5)]
-            backbeat = [s for s in beats if s % 8 == 4]
-            out += [(s, "frame_hi", 1.0) for s in backbeat]
+            backbeat = backs
+            out += [(s, "frame_hi", 1.0 if bpb == 4 else 0.7) for s in backbeat]
             out += [(s, "tambourine", 0.7) for s in backbeat]
             out += [t for t in ticks("frame_hi", 0.65) if t[0] not in backbeat]
     elif kit == "soft":

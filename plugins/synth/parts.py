@@ -440,6 +440,8 @@ def write_arp(
                 accent = 0.7  # the pickup into the half note
             if ctx.bpb == 3 and ctx.feel == "halftime" and not hemi and t > 1e-6:
                 accent = 0.8 if not on_beat else 0.5  # broad 3/4: lifted on the and of 2
+            if ctx.bpb == 3 and ctx.feel == "driving" and on_beat and t > 1e-6:
+                accent = 0.85  # 3/4 driving: the downbeat leads the bar
             if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
                 accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
             if ctx.feel == "flowing" and ctx.sub == 3:
@@ -566,6 +568,13 @@ def _bass_figure(
     tones = {"R": root, "O": root + 12, "F": fifth, "T/F": third if home else fifth}
     out = []
     for c in range(0, ctx.bpb, beats):
+        # In 3/4 a figure's repeat inside the bar is the oom-pah's lighter beat: the fifth,
+        # short, and a rest before the downbeat (a 4/4 figure of two beats struck again
+        # on beat 3 was heard to start the bar there: the downbeat's onset came out of
+        # the pickup's note, beat 3's out of a rest).
+        if ctx.bpb == 3 and c > 0:
+            out.append((start + c, 0.4, fifth, 0.6))
+            continue
         for onset, length, tone, vel in cell:
             t = c + onset
             if t < ctx.bpb - 1e-6:
