@@ -489,8 +489,11 @@ def feel_pattern(
         # Below 100 BPM a pickup into beat 3 and into the bar, as the arpeggio's (a
         # sixteenth after every beat was heard as the beat's eighths; after beats 2 and 4
         # only, three quarters of a beat before the big beats, at 4/3 of the tempo). The
-        # soft kit's faint shaker keeps those (its pickups matched the driving take's).
-        ghosts = (1, 5, 9, 13) if not slow else (5, 13, 14) if kit == "soft" else (7, 15)
+        # soft kit's faint shaker (whose pickups matched the driving take's) ticks the and
+        # of 2 and of 4 instead: a sixteenth after them, three quarters of a beat before
+        # the arpeggio's downbeats, it had a calm take read at 4/3 of its tempo too
+        # (librosa's beat tracker: 71 BPM at 95.7).
+        ghosts = (1, 5, 9, 13) if not slow else (6, 14) if kit == "soft" else (7, 15)
         out += [(s, ghost, top) for s in ghosts]
     return out
 
