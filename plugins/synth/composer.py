@@ -45,6 +45,7 @@ from segue.plugins.synth.instruments import VOICES
 from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
+    FAST_HALFTIME,
     Context,
     meter_feel,
     write_arp,
@@ -86,7 +87,7 @@ SLOW_COMPOUND_HELD_GAIN = 0.35
 
 
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
-# faster tempos, are heard at half the tempo: their variant drives instead).
+# faster tempos, are heard at half the tempo: their variant plays ``parts.FAST_HALFTIME``).
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
 
 
@@ -211,14 +212,17 @@ def compose(request: GenerationRequest) -> Arrangement:
     # The low three bits (drum and arpeggio variations) step with the variant, so two
     # variants never share them all by chance.
     variant_bits = (rng.getrandbits(8) & ~7) | ((base_seed + 5 * request.variant) & 7)
-    # Variants take the feels in turn (straight, half-time, driving): another rhythm for
-    # every part, and another harmonic rhythm, over the same pulse.
+    # Variants take the feels in turn (straight, half-time, driving, pushed; half-time's
+    # stand-in where it would lose the pulse): another rhythm for every part, and another
+    # harmonic rhythm, over the same pulse.
     kit = choose_voices(gtraits)[1]
 
     def feel_of(v: int) -> str:
         f = meter_feel(v, bpb, sub)
         if f == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
-            return "driving"
+            return FAST_HALFTIME
+        if f == "pushed" and bpm < 100:
+            return "straight"  # slower, its pushes were heard as the beat (twice the tempo)
         return f
 
     feel = feel_of(request.variant)

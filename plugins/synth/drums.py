@@ -366,6 +366,8 @@ def feel_pattern(
         return [(b + o, sound, top * vel[o]) for b in beats for o in cells]
 
     out: list[tuple[int, str, float]] = []
+    if feel in {"pushed", "tresillo"}:
+        return syncopated_pattern(kit, feel, energy, bpm)
     if bpb == 3 and ((half and second is None) or feel == "flowing"):
         # 3/4 felt in one: the low drum on the downbeat and the other beats light; broad
         # (out of the hemiola) lifted again on the and of two, flowing with the eighths
@@ -498,6 +500,78 @@ def feel_pattern(
     return out
 
 
+# The syncopated 4/4 feels' drums (``parts.SYNCOPATION``). Their bars keep a firm hit on
+# every beat (measured: pushes or a 3+3+2 as loud as the beats are heard at half the tempo,
+# by the comb and by a beat tracker alike), the downbeat strongest.
+# Pushed: the low drum also on the and of 2 and the and of 4 (pushed into beat 3 and the
+# next downbeat), under even eighths. Tresillo (half-time's stand-in): the pitched parts
+# play the 3+3+2; the drums keep the beats, each with a sixteenth after it (the figure of
+# half-time, which never plays at those tempi), the backbeat on 2 and 4.
+PUSHED = (6, 14)
+GHOSTS = (1, 5, 9, 13)
+
+
+def syncopated_pattern(
+    kit: str, feel: str, energy: float, bpm: float
+) -> list[tuple[int, str, float]] | None:
+    """One 4/4 bar of ``kit`` in the pushed or the tresillo feel (None: the kit has none)."""
+    beats = (0, 4, 8, 12)
+    ands = (2, 10)  # the eighths between the beats that are not pushed
+    pushed = feel == "pushed"
+    sounds = {  # kit -> low drum, the beats' drum, tick
+        "kit": ("kick", "snare", "hat"),
+        "lofi": ("kick", "snare", "hat"),
+        "brush": ("kick", "brush", "brush"),
+        "chip": ("chip_kick", "chip_snare", "chip_hat"),
+        "four": ("kick", "clap", "hat"),
+        "orchestral": ("taiko", "taiko_hi", "shaker"),
+        "frame": ("frame_lo", "frame_hi", "frame_hi"),
+        "soft": ("frame_lo", "frame_lo", "shaker"),
+        "tension": ("taiko", "taiko_hi", "rim"),
+    }.get(kit)
+    if sounds is None:
+        return None
+    low, beat, tick = sounds
+    top = 0.6 if kit == "soft" else 0.9 if kit == "tension" else 1.0
+    out: list[tuple[int, str, float]] = [(0, low, top)]
+    if kit == "four":
+        out += [(s, "kick", 0.9) for s in beats if s]  # the floor stays four
+    if kit in {"kit", "lofi", "brush", "chip", "four"}:
+        # The backbeat on 2 and 4; beat 3 on the low drum.
+        out += [(s, beat, 0.9) for s in (4, 12)]
+        if kit != "four":
+            out.append((8, low, 0.8 * top))
+    else:
+        out += [(s, beat, (0.45 if kit == "soft" else 0.8) * top) for s in beats if s]
+    # The beats ticked, the downbeat firmest.
+    out += [(s, tick, (0.5 if s == 0 else 0.35) * (0.7 if kit == "soft" else 1.0)) for s in beats]
+    if pushed and (kit == "soft" or bpm < 100):
+        # Slow or calm: the anticipation alone, lightly (eighth ticks, or the and of 2 as
+        # well, were heard as the beat there, at twice the tempo).
+        return [*out, (14, low, 0.4 * top)]
+    if pushed:
+        shimmer = "ohat" if kit in {"kit", "lofi", "four"} else "tambourine"
+        if bpm > 140 or kit in {"four", "frame"}:
+            # Fast, and on a four-on-the-floor kick or frame drums: the pushes are the
+            # pitched parts' and a shimmer's (on the low drum they were heard as the beat:
+            # at half the tempo, or with the four kicks at twice it).
+            return out + [(s, shimmer, 0.5) for s in PUSHED]
+        out += [(s, low, 0.75 * top) for s in PUSHED]
+        if kit == "orchestral":
+            # Even eighths under the pushes keep the beat's subdivision (the orchestral
+            # kit's pushes without them were heard at half the tempo; on the drum kit's
+            # hats at twice it).
+            out += [(s, tick, 0.45) for s in (*ands, *PUSHED)]
+        if kit == "orchestral" or energy > 0.7:
+            out += [(s, shimmer, 0.7) for s in PUSHED]
+    else:
+        ghost = 0.3 if kit == "soft" else 0.55
+        out += [(s, tick, ghost) for s in GHOSTS]
+        if kit in {"orchestral", "frame", "tension"}:
+            out.append((8, low, 0.9 * top))  # the half bar's low drum (beat 3)
+    return out
+
+
 def bar_pattern(
     kit: str,
     bpb: int,
@@ -511,8 +585,8 @@ def bar_pattern(
     second: bool | None = None,
 ) -> list[tuple[int, str, float]]:
     """One bar of ``kit`` as (sixteenth step, sound, velocity), in the variant's ``feel``
-    (``parts.FEELS``: straight, halftime, driving; see ``feel_pattern``; ``second``: the
-    second bar of a pair, for a hemiola)."""
+    (``parts.FEELS``: straight, halftime, driving, pushed, or tresillo; see
+    ``feel_pattern``; ``second``: the second bar of a pair, for a hemiola)."""
     steps = bpb * 4
     beats = range(0, steps, 4)
     eighths = range(0, steps, 2)
@@ -565,19 +639,13 @@ def bar_pattern(
         for s in eighths:
             out.append((s, "chip_hat", 0.8 if s % 4 == 0 else 0.5))
     elif kit == "orchestral":
-        tresillo = alt and four and bpm < 150  # faster, a 3+3+2 hides the beat
-        if busy and tresillo:
-            # Another take's groove: 3+3+2 accents over the beat (the beats stay, softer).
-            for s, sound, vel in ((0, "taiko", 1.0), (6, "taiko", 0.9), (12, "taiko_hi", 0.85)):
-                out.append((s, sound, vel))
-            for s in (4, 8):
-                out.append((s, "taiko_hi", 0.45))
-        else:
-            for s in beats:
-                out.append((s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.75))
+        # (The straight take keeps its hits on the beats: the 3+3+2 groove is the pushed
+        # take's, ``syncopated_pattern``.)
+        for s in beats:
+            out.append((s, "taiko" if s % 8 == 0 else "taiko_hi", 1.0 if s == 0 else 0.75))
         if busy:
-            # The shimmer follows the groove: backbeats and even eighths, or the 3+3+2.
-            jingles = [6, 14] if tresillo else [4, 12] if four else [s for s in beats if s]
+            # The shimmer follows the groove: backbeats and even eighths.
+            jingles = [4, 12] if four else [s for s in beats if s]
             for s in jingles:
                 out.append((s, "tambourine", 0.7))
             extra = [14] if alt and four else [6, 14] if alt else [3, 11]
@@ -586,8 +654,7 @@ def bar_pattern(
                     out.append((s, "taiko_hi", 0.55))
             for s in range(2, steps, 4):
                 out.append((s, "snare", 0.3))
-            shakes = (0, 3, 6, 8, 11, 14) if tresillo else eighths
-            for s in shakes:  # a bright shimmer over the drums
+            for s in eighths:  # a bright shimmer over the drums
                 out.append((s, "shaker", 0.6 if s % 4 == 0 else 0.4))
         if energy > 0.85 and not slow:
             for s in range(3, steps, 8) if alt and four else range(2, steps, 4):

@@ -31,6 +31,22 @@ MOTIFS_3 = {
 }
 
 
+# The syncopated 4/4 feels' motifs (sixteenths): pushed ties over the beat into 1.5 and
+# 3.5; tresillo groups each half bar's sixteenths 3+3+2.
+SYNCOPATED_MOTIFS = {
+    "pushed": {
+        0: [[6, 10], [14, 2]],
+        1: [[6, 8, 2], [6, 6, 4], [4, 2, 8, 2]],
+        2: [[3, 3, 2, 6, 2], [6, 2, 6, 2], [2, 4, 2, 6, 2]],
+    },
+    "tresillo": {
+        0: [[6, 10], [16]],
+        1: [[3, 3, 2, 8], [6, 2, 8], [3, 3, 10]],
+        2: [[3, 3, 2, 3, 3, 2], [3, 3, 2, 4, 4], [3, 3, 2, 2, 2, 4]],
+    },
+}
+
+
 # Compound meters: motifs of one 6/8 bar (two beats of three eighths each).
 MOTIFS_6 = {
     0: [[6], [3, 3], [4, 2]],
@@ -53,14 +69,36 @@ MOTIFS_6 = {
 # high drum in a hemiola: three quarter notes across each 6/8).
 # There a fourth variant *flows*: the accompaniment in running eighths over a bass held
 # from the downbeat (in 3/4 a broken chord in eighths; in 6/8 and 12/8 the bass on each
-# dotted quarter and the chords on its two other eighths, a cradle's rock), where the
-# fourth 4/4 variant plays straight again.
-FEELS = ("straight", "halftime", "driving")
-OTHER_METER_FEELS = (*FEELS, "flowing")
+# dotted quarter and the chords on its two other eighths, a cradle's rock).
+# In 4/4 the fourth variant is *pushed*: the bar in eighths grouped 3+3+2 (the bass and the
+# big drum on 1 and the and of 2), the next bar's chord anticipated on the and of 4 (bass,
+# comping and a drum hit there), the backbeat and a light hit on every beat kept.
+# Where half-time would lose the pulse (``composer.halftime_keeps_the_pulse``: fast tempi,
+# or kits without a backbeat on 3), variant 1 plays a *tresillo* instead: each half bar's
+# sixteenths grouped 3+3+2 (the action ostinato), on the arpeggio, the bass, the comping and
+# the drums, over the beats; so no two of the four 4/4 variants share a feel at any tempo.
+FEELS = ("straight", "halftime", "driving", "pushed")
+OTHER_METER_FEELS = (*FEELS[:3], "flowing")
+# Half-time's stand-in where it would be heard at half the tempo.
+FAST_HALFTIME = "tresillo"
+# The syncopated 4/4 feels: where each strikes in a bar (beats), over the beats' pulse.
+SYNCOPATION = {
+    "pushed": (0.0, 1.5, 3.5),  # 3+3+2 eighths, the last two pushed into the next beat
+    "tresillo": (0.0, 0.75, 1.5, 2.0, 2.75, 3.5),  # 3+3+2 sixteenths in each half bar
+}
+
+
+def syncopation(ctx: Context) -> tuple[float, ...]:
+    """Where the bar's accents fall in a syncopated feel (``SYNCOPATION``); below 100 BPM
+    the pushed take keeps only the anticipation (eighths a beat and a half apart were heard
+    as the beat there, at twice the tempo)."""
+    if ctx.feel == "pushed" and ctx.bpm < 100:
+        return (0.0, ctx.bpb - 0.5)
+    return SYNCOPATION[ctx.feel]
 
 
 def meter_feel(variant: int, beats_per_bar: int, steps_per_beat: int) -> str:
-    """The feel a variant plays (``FEELS``, and in 3/4 and compound meters a fourth)."""
+    """The feel a variant plays (``FEELS``; in 3/4 and compound meters the fourth flows)."""
     feels = OTHER_METER_FEELS if beats_per_bar == 3 or steps_per_beat == 3 else FEELS
     return feels[variant % len(feels)]
 
@@ -132,6 +170,8 @@ def write_melody(
             pool = [m for m in pool if all(sum(m[:k]) % 8 == 0 for k in range(len(m)))] or pool
         elif ctx.feel == "flowing":
             pool = MOTIFS_3[2]  # flowing 3/4: the tune moves in eighths with the arpeggio
+        elif ctx.feel in SYNCOPATED_MOTIFS:
+            pool = SYNCOPATED_MOTIFS[ctx.feel][density]  # the tune takes the feel's groups
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
@@ -315,6 +355,10 @@ def write_harmony(
                     # Broad 3/4 out of the hemiola: felt in one, the chord lifted again
                     # on the and of two (the bar in two dotted quarters over its three beats).
                     cuts = [a, *[h for h in (1.5,) if a + 1e-6 < h < b - 1e-6], b]
+                elif ctx.feel in SYNCOPATION:
+                    # Pushed and tresillo: the chord bowed again on the feel's accents.
+                    hits = syncopation(ctx)
+                    cuts = [a, *[h for h in hits if a + 1e-6 < h < b - 1e-6], b]
                 for x, y in pairwise(cuts):
                     struck = [
                         Note(start + x, y - x, p, vel if x == a else vel * 0.8, bright)
@@ -342,6 +386,13 @@ def write_harmony(
                     hits, length = lifted_or_flowing(ctx.feel), 1.4
                 elif ctx.feel == "flowing":
                     hits, length = hemiola(ctx.bpb), 0.6
+                elif ctx.feel in SYNCOPATION:
+                    # Pushed: 1, the and of 2 and the and of 4 (the next bar's chord, when
+                    # it changes), with the beats 3 and 4 light between; tresillo: its
+                    # 3+3+2 sixteenths.
+                    hits = list(syncopation(ctx))
+                    hits = sorted({*hits, 2.0, 3.0}) if ctx.feel == "pushed" else hits
+                    length = 0.6 if ctx.feel == "tresillo" else 0.9
             else:  # stabs
                 hits = [0, 1.5, 3] if ctx.bpb == 4 else [0, 1.5]
                 if ctx.variant_bits & 2:
@@ -350,6 +401,10 @@ def write_harmony(
                     hits = [0, 2] if ctx.bpb == 4 else [0]
                 elif ctx.feel == "driving":
                     hits = [0, 0.5, 1.5, 2, 3, 3.5][: 2 * ctx.bpb - 2]
+                elif ctx.feel == "pushed":
+                    hits = [0, 0.75, 1.5, 3.5]  # the last pushed into the next bar
+                elif ctx.feel == "tresillo":
+                    hits = [0, 0.75, 1.5, 2.75, 3.5]
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                     if ctx.feel == "halftime":
@@ -365,6 +420,9 @@ def write_harmony(
                 if not a - 1e-6 <= h < b - 1e-6:
                     continue
                 accent = 1.0 if h == 0 else 0.8 if style == "stabs" else 1.0 if h == int(h) else 0.7
+                if ctx.feel in SYNCOPATION and h:
+                    # The feel's accents over the beats (the beats light between them).
+                    accent = 0.9 if h in syncopation(ctx) else 0.55
                 for p in chord_notes:
                     notes.append(Note(start + h, length, p, vel * accent, bright))
     return notes
@@ -451,6 +509,14 @@ def write_arp(
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
                 # eighths between them.
                 accent = 1.0 if t < 1e-6 else 0.85 if on_beat else 0.6
+            elif ctx.feel in SYNCOPATION and t > 1e-6:
+                # Pushed: the and of 2 and the and of 4 over light beats; tresillo: each
+                # half bar's downbeat over its 3+3+2.
+                if ctx.feel == "pushed":
+                    pushes = any(abs(t - h) < 1e-6 for h in syncopation(ctx))
+                    accent = 0.9 if pushes else 0.55
+                else:
+                    accent = 0.85 if abs(t - ctx.bpb / 2) < 1e-6 else 0.7
             d = step * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
             # Broad 3/4: the beats off the hemiola's half notes are left to the drums.
             off_hemiola = hemi and ctx.bpb == 3 and ctx.sub == 4 and sec.kit
@@ -498,6 +564,13 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         return feels.get(ctx.feel, [2 / 3, 1 / 3])
     if ctx.feel == "straight":
         return [rate]
+    if ctx.feel == "pushed" and ctx.bpm < 100:
+        return [1.0, 1.0, 1.0, 0.5, 0.5]  # slow: each beat and the anticipation
+    if ctx.feel == "pushed":
+        # 1, the and of 2 (pushed into beat 3), 3, 4 and its and (into the next bar).
+        return [1.5, 0.5, 1.0, 0.5, 0.5]
+    if ctx.feel == "tresillo":
+        return [0.75, 0.75, 0.5]  # 3+3+2 sixteenths in each half bar
     if ctx.feel == "flowing":
         return [0.5]  # 3/4's flowing take: a broken chord in running eighths
     if ctx.feel == "halftime" and ctx.bpb == 3:
@@ -550,6 +623,18 @@ BASS_FIGURES = {
     ("gentle", "driving", "slow"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
     ("gentle", "driving", "mid"): _figure(2, "0:.7:R:1 .75:.2:R:.75 1:.9:O:.75"),
     ("gentle", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.55"),
+    # pushed: 3+3+2 eighths, the and of 4 on the next bar's chord (its root: ``turns``)
+    ("pump", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:R:.85 3:.45:O:.7 3.5:.45:R:.9"),
+    ("busy", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:R:.85 3:.45:O:.7 3.5:.45:R:.9"),
+    ("walk", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:F:.8 3:.45:R:.7 3.5:.45:R:.85"),
+    ("gentle", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.9:F:.75 3.5:.45:R:.8"),
+    ("gentle", "pushed", "slow"): _figure(4, "0:1.9:R:1 2:1.4:F:.75 3.5:.45:R:.8"),
+    ("walk", "pushed", "slow"): _figure(4, "0:.9:R:1 1:.9:R:.75 2:1.4:F:.8 3.5:.45:R:.85"),
+    # tresillo: 3+3+2 sixteenths in each half bar
+    ("pump", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
+    ("busy", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
+    ("walk", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:F:.75 1.5:.45:R:.8"),
+    ("gentle", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:1.2:F:.7"),
 }
 
 

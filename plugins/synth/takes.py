@@ -277,5 +277,11 @@ def _realise(
             for b in range(sec.start_bar + 1, sec.start_bar + sec.bars - 1, 4):
                 if b not in turns and b + 1 < bars - 1 and chords[b + 1].root in {0, 5, 7}:
                     turns[b] = (float(bpb // 2), chords[b + 1])
+    if feel == "pushed":
+        # Pushed: the next bar's chord arrives on the and of 4, anticipated (the bass, the
+        # comping and a drum hit there), wherever the harmony changes at the bar line.
+        for b in range(bars - 1):
+            if b not in turns and chords[b + 1] != chords[b]:
+                turns[b] = (bpb - 0.5, chords[b + 1])
     pedal = variant == 0 and not moves_off_the_pedal(feel, sub, key.mode)
     return HarmonicPlan(chords, turns, pedal)
