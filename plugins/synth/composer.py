@@ -220,9 +220,14 @@ def compose(request: GenerationRequest) -> Arrangement:
     def feel_of(v: int) -> str:
         f = meter_feel(v, bpb, sub)
         if f == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
-            return FAST_HALFTIME
-        if f == "pushed" and bpm < 100:
-            return "straight"  # slower, its pushes were heard as the beat (twice the tempo)
+            # Fast: the tresillo; 100-136 BPM without a kit that keeps 2 and 4 it drives
+            # (a lo-fi tresillo at 112 BPM was heard at half the tempo).
+            return FAST_HALFTIME if bpm > 136 else "driving"
+        if f == "pushed" and (bpm < 100 or kit != "orchestral"):
+            # Pushed on the orchestral kit only, from 100 BPM: slower its pushes were heard
+            # at twice the tempo, on frame drums (folk, 128 BPM) at half, on the drum kit
+            # (synthwave, 108 BPM) at twice; there the fourth take plays straight again.
+            return "straight"
         return f
 
     feel = feel_of(request.variant)
