@@ -545,10 +545,6 @@ def syncopated_pattern(
         out += [(s, beat, (0.45 if kit == "soft" else 0.8) * top) for s in beats if s]
     # The beats ticked, the downbeat firmest.
     out += [(s, tick, (0.5 if s == 0 else 0.35) * (0.7 if kit == "soft" else 1.0)) for s in beats]
-    if pushed and (kit == "soft" or bpm < 100):
-        # Slow or calm: the anticipation alone, lightly (eighth ticks, or the and of 2 as
-        # well, were heard as the beat there, at twice the tempo).
-        return [*out, (14, low, 0.4 * top)]
     if pushed:
         shimmer = "ohat" if kit in {"kit", "lofi", "four"} else "tambourine"
         if bpm > 140 or kit in {"four", "frame"}:

@@ -88,15 +88,6 @@ SYNCOPATION = {
 }
 
 
-def syncopation(ctx: Context) -> tuple[float, ...]:
-    """Where the bar's accents fall in a syncopated feel (``SYNCOPATION``); below 100 BPM
-    the pushed take keeps only the anticipation (eighths a beat and a half apart were heard
-    as the beat there, at twice the tempo)."""
-    if ctx.feel == "pushed" and ctx.bpm < 100:
-        return (0.0, ctx.bpb - 0.5)
-    return SYNCOPATION[ctx.feel]
-
-
 def meter_feel(variant: int, beats_per_bar: int, steps_per_beat: int) -> str:
     """The feel a variant plays (``FEELS``; in 3/4 and compound meters the fourth flows)."""
     feels = OTHER_METER_FEELS if beats_per_bar == 3 or steps_per_beat == 3 else FEELS
@@ -357,7 +348,7 @@ def write_harmony(
                     cuts = [a, *[h for h in (1.5,) if a + 1e-6 < h < b - 1e-6], b]
                 elif ctx.feel in SYNCOPATION:
                     # Pushed and tresillo: the chord bowed again on the feel's accents.
-                    hits = syncopation(ctx)
+                    hits = SYNCOPATION[ctx.feel]
                     cuts = [a, *[h for h in hits if a + 1e-6 < h < b - 1e-6], b]
                 for x, y in pairwise(cuts):
                     struck = [
@@ -390,7 +381,7 @@ def write_harmony(
                     # Pushed: 1, the and of 2 and the and of 4 (the next bar's chord, when
                     # it changes), with the beats 3 and 4 light between; tresillo: its
                     # 3+3+2 sixteenths.
-                    hits = list(syncopation(ctx))
+                    hits = list(SYNCOPATION[ctx.feel])
                     hits = sorted({*hits, 2.0, 3.0}) if ctx.feel == "pushed" else hits
                     length = 0.6 if ctx.feel == "tresillo" else 0.9
             else:  # stabs
@@ -422,7 +413,7 @@ def write_harmony(
                 accent = 1.0 if h == 0 else 0.8 if style == "stabs" else 1.0 if h == int(h) else 0.7
                 if ctx.feel in SYNCOPATION and h:
                     # The feel's accents over the beats (the beats light between them).
-                    accent = 0.9 if h in syncopation(ctx) else 0.55
+                    accent = 0.9 if h in SYNCOPATION[ctx.feel] else 0.55
                 for p in chord_notes:
                     notes.append(Note(start + h, length, p, vel * accent, bright))
     return notes
@@ -513,7 +504,7 @@ def write_arp(
                 # Pushed: the and of 2 and the and of 4 over light beats; tresillo: each
                 # half bar's downbeat over its 3+3+2.
                 if ctx.feel == "pushed":
-                    pushes = any(abs(t - h) < 1e-6 for h in syncopation(ctx))
+                    pushes = any(abs(t - h) < 1e-6 for h in SYNCOPATION[ctx.feel])
                     accent = 0.9 if pushes else 0.55
                 else:
                     accent = 0.85 if abs(t - ctx.bpb / 2) < 1e-6 else 0.7
@@ -564,8 +555,6 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         return feels.get(ctx.feel, [2 / 3, 1 / 3])
     if ctx.feel == "straight":
         return [rate]
-    if ctx.feel == "pushed" and ctx.bpm < 100:
-        return [1.0, 1.0, 1.0, 0.5, 0.5]  # slow: each beat and the anticipation
     if ctx.feel == "pushed":
         # 1, the and of 2 (pushed into beat 3), 3, 4 and its and (into the next bar).
         return [1.5, 0.5, 1.0, 0.5, 0.5]
@@ -628,8 +617,6 @@ BASS_FIGURES = {
     ("busy", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:R:.85 3:.45:O:.7 3.5:.45:R:.9"),
     ("walk", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:F:.8 3:.45:R:.7 3.5:.45:R:.85"),
     ("gentle", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.9:F:.75 3.5:.45:R:.8"),
-    ("gentle", "pushed", "slow"): _figure(4, "0:1.9:R:1 2:1.4:F:.75 3.5:.45:R:.8"),
-    ("walk", "pushed", "slow"): _figure(4, "0:.9:R:1 1:.9:R:.75 2:1.4:F:.8 3.5:.45:R:.85"),
     # tresillo: 3+3+2 sixteenths in each half bar
     ("pump", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
     ("busy", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
