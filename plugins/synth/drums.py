@@ -179,6 +179,10 @@ DRUM_TUNING = {
     "frame_hi": (52, 63, 7),
     "timp": (40, 52, 0),
 }
+# Hand drums whose pitch follows the bass's root (a player's hand on the skin): tuned to
+# the tonic alone, a frame drum sounded the tonic on every beat of every take, the strongest
+# pitch of a constant-Q chroma wherever the harmony moved (variants of a jig 62-95 % alike).
+FOLLOW_THE_BASS = frozenset({"frame_lo", "frame_hi"})
 
 # Loudness of each sound in the mix (before the kit's level).
 DRUM_GAIN = {

@@ -7,7 +7,7 @@ from itertools import pairwise
 from random import Random
 
 from segue.plugins.synth.arrangement import Note, Section
-from segue.plugins.synth.drums import DRUM_TUNING, bar_pattern, compound_pattern
+from segue.plugins.synth.drums import DRUM_TUNING, FOLLOW_THE_BASS, bar_pattern, compound_pattern
 from segue.plugins.synth.form import repeat_period
 from segue.plugins.synth.harmony import Chord, chord_scale, close_voicing, nearest, pitches_in
 from segue.plugins.synth.instruments import VOICES
@@ -756,28 +756,34 @@ def moves_off_the_pedal(feel: str, sub: int, mode: str) -> bool:
     return feel == "halftime" and sub == 3 and mode in {"major", "minor"}
 
 
+def bass_chord(ctx: Context, bar: int, i: int, start: float, ch: Chord) -> Chord:
+    """The chord whose root the bass sounds under ``ch`` from beat ``start`` of ``bar``
+    (the ``i``-th bar of its section)."""
+    # A tonic pedal: the second bar of each phrase keeps the tonic in the bass (until
+    # the harmony moves inside the bar; not in the loop's last bar, its cadence).
+    pedal = ctx.pedal and not moves_off_the_pedal(ctx.feel, ctx.sub, ctx.key.mode)
+    last = bar == len(ctx.chords) - 1
+    if i % 4 == 1 and start == 0 and not last and pedal:
+        return ctx.chords[0]
+    # Phrygian and locrian: the flat second's chord sounds over the tonic in the bass
+    # (the mode's colour on its own tonic); on its root, bII as long as i is heard as
+    # the centre, the mode's parent scale a semitone up. The loop's last bar keeps
+    # bII in the bass: its cadence, bII falling to i.
+    if ch.root == 1 and ctx.key.mode in {"phrygian", "locrian"} and not last:
+        return ctx.chords[0]
+    return ch
+
+
 def write_bass(
     ctx: Context, sec: Section, voice: str, vel: float, bright: float, genre: str | None
 ) -> list[Note]:
     v = VOICES[voice]
     e = sec.energy
     notes: list[Note] = []
-    home = ctx.chords[0]
     for i in range(sec.bars):
         bar = sec.start_bar + i
         for a, b, ch in ctx.spans(bar):
-            # A tonic pedal: the second bar of each phrase keeps the tonic in the bass (until
-            # the harmony moves inside the bar; not in the loop's last bar, its cadence).
-            pedal = ctx.pedal and not moves_off_the_pedal(ctx.feel, ctx.sub, ctx.key.mode)
-            last = bar == len(ctx.chords) - 1
-            if i % 4 == 1 and a == 0 and not last and pedal:
-                ch = home
-            # Phrygian and locrian: the flat second's chord sounds over the tonic in the bass
-            # (the mode's colour on its own tonic); on its root, bII as long as i is heard as
-            # the centre, the mode's parent scale a semitone up. The loop's last bar keeps
-            # bII in the bass: its cadence, bII falling to i.
-            if ch.root == 1 and ctx.key.mode in {"phrygian", "locrian"} and not last:
-                ch = home
+            ch = bass_chord(ctx, bar, i, a, ch)
             got = [
                 n
                 for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre, i)
@@ -914,6 +920,11 @@ def write_drums(
             if step >= steps:
                 continue
             pitch = tuning.get(sound, 0)
+            if sound in FOLLOW_THE_BASS:
+                a, ch = next((a, ch) for a, b, ch in ctx.spans(bar) if step / ctx.sub < b)
+                under = bass_chord(ctx, bar, i, a, ch)
+                lo, hi, above = DRUM_TUNING[sound]
+                pitch = pitches_in([(ctx.key.tonic + under.root + above) % 12], lo, hi)[0]
             t = bar * ctx.bpb + step / ctx.sub
             note = Note(t, 0.25, pitch, vel * level, sec.traits.brightness)
             out.setdefault(sound, []).append(note)
