@@ -77,12 +77,42 @@ PROGRESSIONS: dict[str, list[str]] = {
     ],
     "sad": ["i iv i V", "i bVI iv V", "i bVI i V", "i iv bVI V", "i bVI iv i"],
     "tense": ["i bII i V", "i i bVI V", "i iv i bII", "i bVI i V", "i ii° V i"],
-    "dorian": ["i IV i IV", "i IV bVII i", "i v IV i", "i bIII IV i"],
-    "mixolydian": ["I bVII IV I", "I v IV I", "I bVII I IV"],
+    # The modes' pools: each progression opens on the tonic and comes back to it once,
+    # on the second bar, the third or the fourth, so that takes drawn unlike each other (``takes``)
+    # share few of their tonic bars. IV never follows the tonic (F mixolydian's I IV is
+    # Bb major's V I: heard as a cadence into the parent scale's key), nor opens a phrase;
+    # the minor v seldom (it shares the tonic chord's fifth: I v I v was heard in the key
+    # a fifth up).
+    "dorian": [
+        "i IV i IV",
+        "i IV bVII i",
+        "i v IV i",
+        "i bIII IV i",
+        "i bVII i IV",
+        "i v i bVII",
+        "i bVII v i",
+        "i v i IV",
+        "i i v bVII",
+        "i i IV v",
+    ],
+    "mixolydian": [
+        "I bVII IV I",
+        "I v IV I",
+        "I bVII I IV",
+        "I ii I bVII",
+        "I bVII ii I",
+        "I ii bVII I",
+        "I bVII I ii",
+        "I v I IV",
+        "I I bVII ii",
+        "I I ii bVII",
+    ],
     "phrygian": ["i bII i bII", "i bII bvii i", "i bII bIII bII"],
     "lydian": ["I II I II", "I II vii I", "I II V I"],
     "locrian": ["i° bII i° bV"],
 }
+# Modes whose pools come home every other bar, at other places in each progression.
+HOMING = frozenset({"dorian", "mixolydian"})
 # The chord that ends a loop (resolving onto bar one) and the stinger cadences.
 CADENCE = {
     "major": "V",

@@ -27,7 +27,7 @@ from math import gcd
 from random import Random
 
 from segue.plugins.synth.arrangement import Section
-from segue.plugins.synth.harmony import CADENCE, Chord, chord
+from segue.plugins.synth.harmony import CADENCE, HOMING, Chord, chord
 from segue.plugins.synth.parts import moves_off_the_pedal
 from segue.plugins.synth.words import MODES, Key
 
@@ -227,6 +227,7 @@ def _realise(
     with the loop's cadence."""
     chords: list[Chord] = []
     tonic_chord = chord("I" if not key.minor else "i" if key.mode != "locrian" else "i°")
+    home = key.mode in HOMING  # a pool that comes home every other bar (see below)
     for sec in sections:
         prog = [chord(c) for c in label_prog[sec.label].split()]
         # Half-time (and the broad feel of 3/4 and compound meters): the tonic, opening
@@ -234,11 +235,14 @@ def _realise(
         # Held as long as the tonic, a subdominant, a dominant or a mode's neighbour chord
         # (a mixolydian bVII) is heard as the centre: the piece in the key a fourth or a
         # fifth away, a mixolydian tune in its parent major scale.
+        # A pool that comes home every other bar holds only the section's first tonic
+        # (each held, the broad take's tonic fell on three bars of four: on most of the
+        # other takes' tonic bars).
         span = 2 if feel == "halftime" and sec.bars >= 4 else 1
         k = 0
         while len(chords) < sec.start_bar + sec.bars:
             ch = prog[k % len(prog)]
-            held = span if ch.tones == tonic_chord.tones else 1
+            held = span if ch.tones == tonic_chord.tones and (k == 0 or not home) else 1
             if k == 0 and moves_off_the_pedal(feel, sub, key.mode):
                 held = 1  # see moves_off_the_pedal: the straight take holds this tonic
             chords += [ch] * min(held, sec.start_bar + sec.bars - len(chords))
@@ -283,5 +287,7 @@ def _realise(
         for b in range(bars - 1):
             if b not in turns and chords[b + 1] != chords[b]:
                 turns[b] = (bpb - 0.5, chords[b + 1])
-    pedal = variant == 0 and not moves_off_the_pedal(feel, sub, key.mode)
+    # Nor does a pool that comes home every other bar need a pedal: held in the first take's
+    # bass, the tonic sounded on three bars of four there, on the others' tonic bars.
+    pedal = variant == 0 and not home and not moves_off_the_pedal(feel, sub, key.mode)
     return HarmonicPlan(chords, turns, pedal)
