@@ -78,11 +78,11 @@ PROGRESSIONS: dict[str, list[str]] = {
     "sad": ["i iv i V", "i bVI iv V", "i bVI i V", "i iv bVI V", "i bVI iv i"],
     "tense": ["i bII i V", "i i bVI V", "i iv i bII", "i bVI i V", "i ii° V i"],
     # The modes' pools: each progression opens on the tonic and comes back to it once,
-    # on the second bar, the third or the fourth, so that takes drawn unlike each other (``takes``)
-    # share few of their tonic bars. IV never follows the tonic (F mixolydian's I IV is
-    # Bb major's V I: heard as a cadence into the parent scale's key), nor opens a phrase;
-    # the minor v seldom (it shares the tonic chord's fifth: I v I v was heard in the key
-    # a fifth up).
+    # on the second bar, the third or the fourth, so that takes drawn unlike each other
+    # (``takes``) share few of their tonic bars. In mixolydian IV never follows the tonic
+    # (F mixolydian's I IV is Bb major's V I: heard as a cadence into the parent scale's
+    # key), and the minor v is rare (I v I bVII was heard in the key a fifth up, bVII and
+    # ii after I I in the parent scale's key).
     "dorian": [
         "i IV i IV",
         "i IV bVII i",

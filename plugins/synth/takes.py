@@ -10,7 +10,9 @@ half bar, pedals included) coincides least with theirs; a chord still on an earl
 root gives way to one a third away (``substitutes``); in minor keys the loop's closing
 dominant is approached from iv, bVI or bVII. Only the first take (variant 0) holds the
 tonic pedal in each phrase's second bar; the others' basses move there, unless that leaves
-a take's bass on the tonic for less than a third of the loop.
+a take's bass on the tonic for less than a third of the loop. Dorian and mixolydian pools
+(``HOMING``) come home every other bar, at another place in each progression: there no
+take holds the pedal, and the broad take holds only a section's first tonic.
 
 The key stays heard in every take: the loop and each section open on the tonic, the loop
 ends on the dominant, which resolves across the seam, and a take keeps as many bars on the
