@@ -81,8 +81,8 @@ PROGRESSIONS: dict[str, list[str]] = {
     # on the second bar, the third or the fourth, so that takes drawn unlike each other
     # (``takes``) share few of their tonic bars. In mixolydian IV never follows the tonic
     # (F mixolydian's I IV is Bb major's V I: heard as a cadence into the parent scale's
-    # key), and the minor v is rare (I v I bVII was heard in the key a fifth up, bVII and
-    # ii after I I in the parent scale's key).
+    # key), and bVII goes with IV or v, never with ii (bVII and ii after I I were heard in
+    # ii, or in the parent scale's key).
     "dorian": [
         "i IV i IV",
         "i IV bVII i",
