@@ -283,6 +283,26 @@ def test_pending_once_then_cued_when_tracks_arrive():
     assert cue.start_at >= T0 + 5.0 + LEAD - TOL
 
 
+def test_pending_mood_whose_tracks_arrive_during_a_dwell_is_cued_when_the_dwell_ends():
+    # Found by test_director_state_machine: Pending said while the cue ahead had not
+    # started; once it started, its mood's dwell stood between the tracks and the cue, and
+    # next_wakeup() said nothing waited, so the cue came only with the next message.
+    lib = full_library()
+    del lib["danger"]
+    d, _ = director([tr("tension", "danger", at="now", min_dwell_s=2.5)], library=lib)
+    d.start(T0)
+    ahead = only(d.update(T0 + 1.0, set={"enemies_near": 1, "player.health": 0.1}))
+    assert ahead.mood == "tension" and ahead.start_at > T0 + 1.0
+    assert d.update(T0 + 1.0, set={"in_combat": True}) == [Pending("danger")]
+    lib["danger"] = [loop_track("danger")]
+    since = ahead.start_at
+    assert d.tracks_changed(since + 1.0) == [] and d.reason == "dwell"
+    assert d.next_wakeup() == pytest.approx(since + 2.5, abs=TOL)
+    cue = only(d.tick(since + 2.5))
+    assert (cue.mood, cue.previous) == ("danger", "tension")
+    assert d.next_wakeup() is None
+
+
 def test_pending_mood_no_longer_desired_is_not_cued():
     lib = full_library()
     del lib["combat"]

@@ -44,7 +44,8 @@ Decisions, on every call (``update``, ``tick``, ``tracks_changed``):
    replaces (the same ``start_at`` and ``exit``).
 7. A desired mood with no stored track gives ``Pending(mood)`` once, when its cue would
    be issued, and the music stays; ``tracks_changed(now)`` cues it when tracks arrive
-   (if still desired). Pending is said again only after the desire changed.
+   (if still desired), or once its debounce and dwell have passed (from the mood then
+   playing). Pending is said again only after the desire changed.
 
 After every decision ``reason`` says what it was, and ``until`` when the wait ends
 (server time; None where no time applies): ``cued`` (a cue was issued, or a
@@ -348,7 +349,10 @@ class Director:
 
     def next_wakeup(self) -> float | None:
         """When ``tick()`` must run next (server time), or None while nothing waits."""
-        if self._target is None or self._pending_said == self._target:
+        # A target waiting for tracks has no timer (``tracks_changed`` decides it again);
+        # one that waits for its debounce or dwell has, even once Pending was said: a cue
+        # ahead that starts meanwhile can put a dwell between the tracks and the cue.
+        if self._target is None or self.reason == PENDING:
             return None
         due = self._due(self._transition_to(self._target))
         if self._ahead is not None:
