@@ -86,6 +86,25 @@ DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "cl
 SLOW_COMPOUND_HELD_GAIN = 0.35
 
 
+# Slow 4/4 (below 100 BPM): struck tunes (bells, celesta) step out of the other takes'
+# way per feel, (beats later, velocity). Their attacks lead a calm mood's onset strength,
+# and on 1 and 3 in every feel they folded the takes alike, bar after bar (a grotto's
+# per bar 0.82-0.90): the straight take's tune answers on 2 and 4, the driving take's
+# falls on the lilt's sixteenth pickups, softer (on the off-beat eighths, or louder, they
+# were heard at twice the tempo); half-time keeps 1 and 3. The fourth take (pushed, played
+# straight below 100 BPM: ``feel_of``) puts it on the off-beat eighths, softer still.
+SLOW_BELL_VOICES = frozenset({"bells", "celesta"})
+SLOW_BELL_SHIFT = {"straight": (1.0, 1.0), "driving": (0.75, 0.7), "pushed": (0.5, 0.5)}
+
+
+def shifted_bells(notes: list[Note], feel: str) -> list[Note]:
+    """``notes`` moved by the feel's ``SLOW_BELL_SHIFT`` (the same notes if none)."""
+    shift, vel = SLOW_BELL_SHIFT.get(feel, (0.0, 1.0))
+    if not shift:
+        return notes
+    return [Note(n.t + shift, n.d, n.p, n.v * vel, n.b) for n in notes]
+
+
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
 # faster tempos, are heard at half the tempo: their variant plays ``parts.FAST_HALFTIME``).
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
@@ -231,6 +250,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         return f
 
     feel = feel_of(request.variant)
+    bell_feel = "pushed" if meter_feel(request.variant, bpb, sub) == "pushed" else feel
 
     # Sections.
     sections: list[Section] = []
@@ -325,6 +345,13 @@ def compose(request: GenerationRequest) -> Arrangement:
                     ctx, sec, cv, Random(mrng.random() + 1), max(0, density - 1), 0.6, bright
                 )
             out.append((cv, "counter", notes))
+        if bpm < 100 and (bpb, sub) == (4, 4):
+            out = [
+                (v, rl, shifted_bells(n, bell_feel))
+                if rl in {"melody", "counter"} and v in SLOW_BELL_VOICES
+                else (v, rl, n)
+                for v, rl, n in out
+            ]
         for inst, role in doubling_voices(t, r):
             out += [(inst, role, doubled(n, inst, v)) for v, rl, n in list(out) if rl == role]
         for sound in EXTRA_PERCUSSION:
@@ -390,6 +417,8 @@ def compose(request: GenerationRequest) -> Arrangement:
     drive = gtraits.energy - 0.6
     length = float(bars * bpb)
     for (voice, role), p in parts.items():
+        # (A tune moved later, ``shifted_bells``, may reach past the loop's end.)
+        p.notes = [n for n in p.notes if n.t < length - 1e-6]
         if not voice.startswith("drum:") and bars >= 2:
             if VOICES[voice].legato:
                 tie_across_seam(p, length)
