@@ -338,6 +338,12 @@ class SegueServer:
         culprit = self.plugins.at_fault(exc) if self.plugins is not None else None
         return f"plugin {culprit}: {error_line(exc)}" if culprit else error_line(exc)
 
+    def log_request_failure(self, request: web.Request, exc: BaseException, note: str = "") -> None:
+        """One ERROR line for a request that failed (``GET /tracks/…: plugin X: …``), the
+        traceback at debug level (``-v``)."""
+        log.error("%s %s: %s%s", request.method, request.path, self.failure_line(exc), note)
+        log.debug("the traceback of %s %s", request.method, request.path, exc_info=exc)
+
     # --- tracks ----------------------------------------------------------------------------
 
     def tracks_for(self, mood: str) -> Sequence[Track]:
@@ -921,8 +927,7 @@ def create_app(
         except (web.HTTPException, asyncio.CancelledError):
             raise
         except Exception as exc:
-            log.error("%s %s: %s", request.method, request.path, server.failure_line(exc))
-            log.debug("the traceback of %s %s", request.method, request.path, exc_info=exc)
+            server.log_request_failure(request, exc)
             return error_response(
                 500, "server_error", "the server failed to answer (its log says why)"
             )

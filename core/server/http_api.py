@@ -14,7 +14,6 @@ Errors are JSON in the WebSocket error shape: ``{"type":"error","code":…,"mess
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 import time
 from collections.abc import Callable
@@ -40,8 +39,6 @@ from segue.core.track import CONTENT_TYPES, Track
 
 if TYPE_CHECKING:
     from segue.core.server.app import SegueServer
-
-log = logging.getLogger("segue.server")
 
 TRACK_NAME_RE = re.compile(r"([0-9a-f]{64})\.([a-z0-9]{1,8})")
 # A stem's file: ``{id}-{stem}.{ext}`` (its name in the track's ``stems``).
@@ -266,11 +263,7 @@ class HttpApi:
                 except Exception as exc:
                     # The status is sent: no error can follow it. One line naming the
                     # sink's plugin, and the connection closed so the client sees it cut.
-                    failure = self.server.failure_line(exc)
-                    log.error(
-                        "%s %s: %s (connection closed)", request.method, request.path, failure
-                    )
-                    log.debug("the traceback of %s %s", request.method, request.path, exc_info=exc)
+                    self.server.log_request_failure(request, exc, " (connection closed)")
                     if request.transport is not None:
                         request.transport.close()
                     return response
