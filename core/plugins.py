@@ -439,6 +439,12 @@ class Plugins:
                     f"plugin {impl.plugin_name}: segue_register_routes raised {error_line(exc)}"
                 ) from exc
 
+    def failure_line(self, exc: BaseException) -> str:
+        """``exc`` in one line, after the plugin whose code raised it (a cache's ``get``, a
+        sink's ``open``) when one did: ``plugin segue_redis2: RuntimeError: …``."""
+        culprit = self.at_fault(exc)
+        return f"plugin {culprit}: {error_line(exc)}" if culprit else error_line(exc)
+
     def at_fault(self, exc: BaseException) -> str | None:
         """The plugin whose code raised ``exc`` (the innermost frame of its traceback that is
         in a plugin's module or package), or None: so that an unexpected error names it."""

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -478,3 +479,41 @@ async def test_a_cache_or_sink_that_raises_on_the_request_path_is_one_line_namin
         assert [r.getMessage() for r in errors] == [
             f"GET {track.url}: plugin broken-backends: OSError: bucket gone (connection closed)"
         ]
+
+
+async def test_a_plugin_failing_under_the_directors_timer_or_stored_tracks_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # combat has no track: the director asks the cache again on a tick and on stored tracks.
+    plugin = BrokenBackends()
+    async with serve(
+        tmp_path, pregen=["explore"], extra_plugins=(("broken-backends", plugin),)
+    ) as live:
+        live.pipeline.cache = BrokenCache(plugin, live.pipeline.cache)
+        manager = live.server.manager
+        session, _ = manager.get_or_create("s1")
+        other, _ = manager.get_or_create("s2")
+        session.update(time.time(), set={"in_combat": True})
+        assert session.desired == "combat" and session.mood == "explore"
+        caplog.set_level(logging.INFO)
+        plugin.broken = True
+
+        manager.tracks_changed()
+        session._tick()
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        said = "plugin broken-backends: RuntimeError: lost "
+        assert [r.getMessage().split(said)[0] for r in errors] == [
+            "session s1: the director failed on tracks_changed: ",
+            "session s1: the director failed on tick: ",
+        ]
+        assert all(said in r.getMessage() and r.exc_info is None for r in errors)
+
+        # Each session keeps running: once the cache answers, both decide again.
+        plugin.broken = False
+        caplog.clear()
+        manager.tracks_changed()
+        session._tick()
+        other.update(time.time(), set={"in_combat": True})
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert session.desired == other.desired == "combat"
+        assert session.mood == other.mood == "explore"

@@ -35,7 +35,6 @@ from aiohttp import WSMsgType, web
 from segue.core.cue import Cue
 from segue.core.engine.director import UnknownEvent
 from segue.core.engine.state import StateError
-from segue.core.errors import error_line
 from segue.core.protocol import (
     CloseCode,
     DuckRequest,
@@ -333,10 +332,8 @@ class SegueServer:
         self._origins = frozenset(config.origins)
 
     def failure_line(self, exc: BaseException) -> str:
-        """``exc`` in one line, after the plugin whose code raised it (a cache's ``get``, a
-        sink's ``open``) when one did: ``plugin segue_redis2: RuntimeError: …``."""
-        culprit = self.plugins.at_fault(exc) if self.plugins is not None else None
-        return f"plugin {culprit}: {error_line(exc)}" if culprit else error_line(exc)
+        """``exc`` in one line, after the plugin whose code raised it when one did."""
+        return self.manager.failure_line(exc)
 
     def log_request_failure(self, request: web.Request, exc: BaseException, note: str = "") -> None:
         """One ERROR line for a request that failed (``GET /tracks/…: plugin X: …``), the

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from segue.core.cue import Cue, Duck, Layers, Pending, Stinger
 from segue.core.engine.director import CUED, NO_RULE, PENDING, SAME_MOOD, UnknownEvent
 from segue.core.engine.state import apply_state
+from segue.core.errors import error_line
 from segue.core.protocol import CloseCode, pending_message, prefetch_message
 from segue.core.score import Duck as DuckSpec
 from segue.core.score import Score
@@ -371,8 +372,8 @@ class Session:
         now = time.time()
         try:
             outputs = list(self.director.tick(now))
-        except Exception:
-            log.exception("session %s: the director failed on tick", self.id)
+        except Exception as exc:
+            self.manager.log_failure(self, "tick", exc)
             return
         self.dispatch(outputs, now)
 
@@ -698,6 +699,19 @@ class SessionManager:
 
     # --- shared work ---------------------------------------------------------------------
 
+    def failure_line(self, exc: BaseException) -> str:
+        """``exc`` in one line, after the plugin whose code raised it (a cache's ``get``, a
+        sink's ``open``) when one did: ``plugin segue_redis2: RuntimeError: …``."""
+        return self.plugins.failure_line(exc) if self.plugins is not None else error_line(exc)
+
+    def log_failure(self, session: Session, when: str, exc: BaseException) -> None:
+        """One ERROR line for the director's failure on a timer's tick or on stored tracks
+        (the traceback at debug level, ``-v``); the session and the others keep running."""
+        log.error(
+            "session %s: the director failed on %s: %s", session.id, when, self.failure_line(exc)
+        )
+        log.debug("the traceback of session %s's %s", session.id, when, exc_info=exc)
+
     def on_pending(self, mood: str) -> None:
         if self._on_pending is not None:
             self._on_pending(mood)
@@ -709,8 +723,8 @@ class SessionManager:
         for session in list(self.sessions.values()):
             try:
                 session.tracks_changed(now)
-            except Exception:
-                log.exception("session %s: the director failed on tracks_changed", session.id)
+            except Exception as exc:
+                self.log_failure(session, "tracks_changed", exc)
                 continue
             if session.connections:
                 session.broadcast(self.prefetch_frame(session), "prefetch")
