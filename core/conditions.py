@@ -488,8 +488,10 @@ def _operator_like(op: Any) -> bool:
 
 
 class _Compiler:
-    def __init__(self) -> None:
+    def __init__(self, odd_keys: Callable[[Mapping[Any, Any], Path], bool] | None) -> None:
         self.errors: list[tuple[Path, str]] = []
+        self.odd_keys = odd_keys
+        self.reported = False  # the caller's odd_keys reported an error of its own
 
     def error(self, path: Path, message: str) -> None:
         self.errors.append((path, message))
@@ -502,7 +504,11 @@ class _Compiler:
             self.error(path, "must not be empty (omit `when` for a rule that always applies)")
             return None
         children: list[Node] = []
+        odd = self.odd_keys is not None and self.odd_keys(raw, path)
+        self.reported |= odd
         for key, value in raw.items():
+            if odd and not isinstance(key, str):
+                continue  # reported by odd_keys, each at its own line
             child = self.entry(key, value, (*path, key) if isinstance(key, str) else path)
             if child is not None:
                 children.append(child)
@@ -613,10 +619,21 @@ class _Compiler:
         return self.scalar(operand, path)
 
 
-def compile_condition(raw: Any, path: Sequence[PathPart] = ()) -> Condition:
-    """Compile a ``when`` mapping; raise ConditionError with the path of every bad node."""
-    compiler = _Compiler()
+def compile_condition(
+    raw: Any,
+    path: Sequence[PathPart] = (),
+    odd_keys: Callable[[Mapping[Any, Any], Path], bool] | None = None,
+) -> Condition:
+    """Compile a ``when`` mapping; raise ConditionError with the path of every bad node.
+
+    ``odd_keys(mapping, path)``, when given, reports a condition's keys that are no
+    string itself (the score checker: each at its own line, as written) and says whether
+    there was one; the error is then the caller's, not in ConditionError's list.
+    """
+    compiler = _Compiler(odd_keys)
     root = compiler.condition(raw, tuple(path))
-    if compiler.errors or root is None:
-        raise ConditionError(compiler.errors or [(tuple(path), "invalid condition")])
+    if compiler.errors or compiler.reported:
+        raise ConditionError(compiler.errors)
+    if root is None:
+        raise ConditionError([(tuple(path), "invalid condition")])
     return Condition(root, plain(raw))

@@ -246,9 +246,23 @@ class ScoreChecker:
         if not isinstance(value, Mapping):
             self.error(path, f"must be {what}")
             return None
-        # Keys that are no string, each at its own line (its parent's would point at the
-        # wrong one), as written, and why: `on:`, `yes:`, `1:` and `~:` are YAML's
-        # booleans, numbers, null.
+        self.odd_keys(value, path)
+        for key in value:
+            if not isinstance(key, str):
+                continue
+            if allowed is not None and key not in allowed:
+                if hints and key in hints:
+                    self.error((*path, key), f"unknown key '{key}': {hints[key]}")
+                    continue
+                hint = suggest(key, allowed) or f" (expected one of: {', '.join(allowed)})"
+                self.error((*path, key), f"unknown key '{key}'{hint}")
+        return value
+
+    def odd_keys(self, value: Mapping[Any, Any], path: ErrorPath) -> bool:
+        """Report each key of ``value`` that is no string; whether there was one."""
+        # Each at its own line (its parent's would point at the wrong one), as written, and
+        # why: `on:`, `yes:`, `1:` and `~:` are YAML's booleans, numbers, null (and Python
+        # takes `1:` and `yes:` for one key: the loader kept both in odd_keys).
         odd = value.odd_keys if isinstance(value, LineDict) else []
         if not odd:
             odd = [(key, None, repr(key)) for key in value if not isinstance(key, str)]
@@ -261,16 +275,7 @@ class ScoreChecker:
                 "numbers and ~ as other types)",
                 line,
             )
-        for key in value:
-            if not isinstance(key, str):
-                continue
-            if allowed is not None and key not in allowed:
-                if hints and key in hints:
-                    self.error((*path, key), f"unknown key '{key}': {hints[key]}")
-                    continue
-                hint = suggest(key, allowed) or f" (expected one of: {', '.join(allowed)})"
-                self.error((*path, key), f"unknown key '{key}'{hint}")
-        return value
+        return bool(odd)
 
     def number(
         self,
@@ -827,7 +832,7 @@ class ScoreChecker:
             when = None
             if "when" in raw:
                 try:
-                    when = compile_condition(raw["when"], (*rpath, "when"))
+                    when = compile_condition(raw["when"], (*rpath, "when"), odd_keys=self.odd_keys)
                 except ConditionError as exc:
                     for where, message in exc.errors:
                         self.error(where, message)

@@ -181,8 +181,8 @@ P = "moods.explore.composition_plan.sections"
             "segue: 1\nmoods:\n  explore: {prompt: x}\nrules:\n  - mood: explore\n"
             "    when: {yes: 1}\n",
             [
-                "6: rules[0].when: state key True must be a string (quote it: YAML reads "
-                "yes/no/on/off and numbers as other types)"
+                "6: rules[0].when: key yes (read as True) must be a string (quote it: YAML "
+                "reads yes/no/on/off, numbers and ~ as other types)"
             ],
         ),
         (
