@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.words import Traits
+from segue.plugins.synth.words import SCALE_WORDS, Traits
 
 ROLES = ("bass", "harmony", "arp", "melody", "counter")
 
@@ -246,8 +246,6 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
     }
 
 
-# Words of size, not character: "epic" says how big, not whether it is a battle.
-SCALE_WORDS = frozenset({"epic", "cinematic", "grand", "powerful", "majestic"})
 KIT_WORDS = {"taiko": "orchestral", "frame": "frame", "shaker": "soft"}
 FALLBACK = {
     "bass": ["bass", "cello", "pluckbass"],
@@ -276,8 +274,11 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         c = t
         if not set(t.moods) - SCALE_WORDS:
             # No character but a size ("epic orchestral", often the score's style): the
-            # named instruments set the scene, not a battle.
-            c = t.with_(valence=max(t.valence, 0.3), tension=min(t.tension, 0.5))
+            # named instruments set the scene, not a battle nor a fanfare (the size's energy
+            # chose the heroic palette, whose tune is brass): a cheerful scene's palette.
+            c = t.with_(
+                valence=max(t.valence, 0.5), tension=min(t.tension, 0.5), energy=min(t.energy, 0.55)
+            )
         mood = mood_palette(c)
         for role in ("melody", "counter"):
             if palette.get(role) not in named:

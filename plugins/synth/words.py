@@ -200,6 +200,9 @@ MOOD_WORDS: dict[str, dict[str, float]] = {
     "nostalgic": _m(80, valence=0.0, energy=0.25, brightness=0.4, space=0.6, percussion=0.25),
     "romantic": _m(76, valence=0.5, energy=0.3, brightness=0.45, space=0.6, percussion=0.15),
     "tender": _m(72, valence=0.4, energy=0.2, brightness=0.4, space=0.6, percussion=0.1),
+    "evening": _m(
+        80, valence=0.3, energy=0.22, brightness=0.35, space=0.6, tension=0.05, percussion=0.15
+    ),
     "hopeful": _m(96, valence=0.8, energy=0.5, brightness=0.65, space=0.55, percussion=0.4),
     # happy family
     "happy": _m(116, valence=1.0, energy=0.6, brightness=0.7, tension=0.0, percussion=0.55),
@@ -425,6 +428,18 @@ MOOD_ALIASES = {
     "elegant": "noble",
     "stately": "majestic",
     "regal": "majestic",
+    # Quiet hours and low spirits: calm words (under an "epic" style they keep the scene
+    # slow and quiet, see ``traits_of``).
+    "quiet": "calm",
+    "hushed": "calm",
+    "lazy": "relaxed",
+    "sleepy": "lullaby",
+    "drowsy": "lullaby",
+    "slumber": "lullaby",
+    "dusk": "evening",
+    "twilight": "evening",
+    "sunset": "evening",
+    "nightfall": "evening",
 }
 
 TEMPO_WORDS = {
@@ -954,13 +969,37 @@ def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
     return max(lo, min(hi, x))
 
 
+# Words of size, not character: "epic" says how big, not whether it is a battle.
+SCALE_WORDS = frozenset({"epic", "cinematic", "grand", "powerful", "majestic"})
+# A character word whose energy is under this is calm (calm, gentle, lullaby, sad, dusk...).
+CALM_ENERGY = 0.35
+
+
+def calm_character(words: Words) -> bool:
+    """Whether ``words`` name a calm character of their own (not a word of size)."""
+    return any(
+        w > 0
+        and m in MOOD_WORDS
+        and m not in SCALE_WORDS
+        and MOOD_WORDS[m].get("energy", 1.0) < CALM_ENERGY
+        for m, w in words.moods.items()
+    )
+
+
 def traits_of(words: Words) -> Traits:
-    """Resolve words into traits: a weighted mean of the mood targets around NEUTRAL."""
+    """Resolve words into traits: a weighted mean of the mood targets around NEUTRAL.
+
+    Under a calm character word a word of size (often the score-wide style's "epic
+    orchestral") keeps only its room (``space``): an epic lullaby is a slow, quiet
+    lullaby in a big hall, not 132 BPM in minor."""
     totals = dict.fromkeys(TRAITS, 0.0)
     weights = dict.fromkeys(TRAITS, 0.0)
     tempo_sum = tempo_w = 0.0
+    calm = calm_character(words)
     for mood, w in words.moods.items():
         target = DRIVE_WORDS[mood[1:]] if mood.startswith("_") else MOOD_WORDS[mood]
+        if calm and mood in SCALE_WORDS and w > 0:
+            target = {t: v for t, v in target.items() if t == "space"}
         for t in TRAITS:
             if t in target:
                 totals[t] += w * (target[t] - NEUTRAL[t])

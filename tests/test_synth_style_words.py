@@ -1,0 +1,70 @@
+"""A mood's own words beat the score-wide style (``style: epic orchestral``, which the
+``style`` transformer appends to every prompt): its instruments fill the parts, its calm
+words keep it slow and in major, and the style colours only what the mood leaves open.
+Checked on the arrangement the composer writes (voices, tempo, key), not on audio."""
+
+from __future__ import annotations
+
+import pytest
+
+from segue.core.request import GenerationRequest
+from segue.plugins.synth.composer import compose
+from segue.plugins.synth.words import read_words, traits_of
+
+STYLE = ", instrumental, epic orchestral"
+# Voices only the style's palette brings (a battle's brass, choir and war drums).
+STYLE_ONLY = {"brass", "choir", "drum:taiko", "drum:taiko_hi", "drum:timp", "drum:snare"}
+VILLAGE = [
+    "Cheery fishing village festival with fiddle, accordion and tin whistle",
+    "Quiet hillside hamlet, mandolin and recorder",
+    "Lazy afternoon in the orchard, acoustic guitar and flute",
+    "Bustling bakery street, accordion and clarinet",
+    "Seaside inn at dusk, harp and fiddle",
+    "Seaside inn, harp and fiddle",  # no character word at all: size only
+]
+
+
+def _voices(prompt: str, variant: int = 0) -> set[str]:
+    arr = compose(GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=16))
+    return {p.voice for p in arr.parts if p.notes}
+
+
+@pytest.mark.parametrize("prompt", VILLAGE)
+def test_a_mood_that_names_its_instruments_gets_none_of_the_styles(prompt: str) -> None:
+    # "Seaside inn at dusk, harp and fiddle" got the style's brass on the tune: "epic"
+    # alone set the character, and a heroic palette's tune is brass.
+    for variant in range(4):
+        voices = _voices(prompt + STYLE, variant)
+        assert not STYLE_ONLY & voices, (variant, voices)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Lazy afternoon in the orchard, acoustic guitar and flute",
+        "Quiet hillside hamlet, mandolin and recorder",
+        "Seaside inn at dusk, harp and fiddle",
+        "Gentle meadow at sunrise",
+        "Sleepy village under the snow",
+    ],
+)
+def test_a_calm_word_beats_the_styles_energy(prompt: str) -> None:
+    # The style's "epic" made these 132 BPM in minor (100 BPM major without the style).
+    alone = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16))
+    styled = compose(GenerationRequest(mood="m", variant=0, prompt=prompt + STYLE, duration_s=16))
+    assert styled.bpm == alone.bpm <= 90, (alone.bpm, styled.bpm)
+    assert not styled.key.minor and not alone.key.minor
+    traits = traits_of(read_words(prompt + STYLE))
+    assert traits.energy < 0.35 and traits.percussion < 0.35, traits
+
+
+def test_an_epic_orchestral_lullaby_is_slow_and_an_epic_battle_still_fast() -> None:
+    lullaby = compose(
+        GenerationRequest(mood="m", variant=0, prompt="An epic orchestral lullaby", duration_s=16)
+    )
+    assert lullaby.bpm <= 70 and lullaby.meter == "6/8" and not lullaby.key.minor
+    # Size still counts where the character is not calm: a room for the lullaby...
+    assert traits_of(read_words("epic lullaby")).space > traits_of(read_words("lullaby")).space
+    # ...and all of it beside an energetic one.
+    battle = compose(GenerationRequest(mood="m", variant=0, prompt="Epic battle", duration_s=16))
+    assert battle.bpm >= 132
