@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 _SENTENCE_END = (".", "!", "?", ";", ":")
@@ -62,25 +63,80 @@ def plan_with_styles(
 
 # "120 BPM", "92.5 bpm", "84 beats per minute".
 TEMPO_PHRASE = re.compile(r"\b(\d+(?:\.\d+)?)\s*(?:bpm|beats per minute)\b", re.IGNORECASE)
-# "D major", "f# minor", "B-flat minor": whether a prompt names a key at all (any case but
-# a lowercase "a": "a major battle", "a minor change" are English, not keys).
+# Keys a prompt states: one reading for the tempo/key transformer, `segue validate` and the
+# synth (which plays it when the mood has no `key`).
+# - a note (either case), an optional accidental and a mode word: "D major", "f# minor",
+#   "B-flat dorian", "Eb harmonic minor";
+# - but "a"/"A" before a mode word is an article ("a minor change", "A major battle",
+#   "a dorian tune") unless "in", "key" or "key of" comes first ("in A minor");
+# - "key of G" / "key: G": a note alone is its major key;
+# - a mode word alone ("Dorian sea shanty", "in mixolydian") is that mode on its white-key
+#   tonic, the scale of the white notes that mode names (``BARE_MODE_TONIC``): C ionian,
+#   D dorian, E phrygian, F lydian, G mixolydian, A aeolian, B locrian, and A harmonic minor.
+#   "major" and "minor" alone are English, not keys.
+_ACCIDENTAL = r"(?:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)"
+KEY_MODE_WORDS = (
+    r"harmonic\s+minor|major|minor|maj|min|ionian|aeolian|dorian|phrygian|lydian|mixolydian"
+    r"|locrian"
+)
+_BARE_MODES = r"harmonic\s+minor|ionian|aeolian|dorian|phrygian|lydian|mixolydian|locrian"
+# "in " / "key " / "key: " / "key of " just before the note (one space: lookbehinds are fixed).
+_KEY_CONTEXT = r"(?:(?<=\bin\s)|(?<=\bkey\s)|(?<=\bkey:\s)|(?<=\bkey\sof\s))"
 KEY_PHRASE = re.compile(
-    r"(?<!\w)(?!(?-i:a)[\s-]+(?:major|minor))"
-    r"[A-G](?:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)?[\s-]+(?:major|minor)\b",
+    rf"\bkey(?:\s+of|:)\s+(?P<of>[A-G])(?P<of_acc>{_ACCIDENTAL})?"
+    rf"(?:[\s-]+(?P<of_mode>{KEY_MODE_WORDS}))?(?![\w#♯♭])"
+    rf"|(?<![\w#♯♭])(?:{_KEY_CONTEXT}|(?!a[\s-]+(?:{KEY_MODE_WORDS})\b))"
+    rf"(?P<note>[A-G])(?P<acc>{_ACCIDENTAL})?[\s-]+(?P<mode>{KEY_MODE_WORDS})\b"
+    rf"|(?<![\w-])(?P<bare>{_BARE_MODES})\b",
     re.IGNORECASE,
 )
-# The keys a prompt states, to compare with the mood's: the phrases KEY_PHRASE finds (any
-# case but a lowercase "a": "a minor change" is no key), so that every key a prompt names
-# is either the mood's or replaced by it.
-_STATED_KEY = re.compile(
-    r"(?<!\w)(?!a[\s-]+(?i:major|minor))"
-    r"([A-Ga-g])((?i:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat))?[\s-]+((?i:major|minor))\b"
-)
+PITCH_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 _PITCH = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _SHIFT = {"#": 1, "♯": 1, "sharp": 1, "b": -1, "♭": -1, "flat": -1}
+# Mode words as the mode they name (a mood's `key`, normalised, uses the same names).
+MODE_NAMES = {
+    "major": "major",
+    "maj": "major",
+    "ionian": "major",
+    "minor": "minor",
+    "min": "minor",
+    "aeolian": "minor",
+    "harmonic minor": "harmonic minor",
+    "dorian": "dorian",
+    "phrygian": "phrygian",
+    "lydian": "lydian",
+    "mixolydian": "mixolydian",
+    "locrian": "locrian",
+}
+# A mode word alone (as written, lower-case): the tonic of the white-note scale it names.
+BARE_MODE_TONIC = {
+    "ionian": 0,
+    "dorian": 2,
+    "phrygian": 4,
+    "lydian": 5,
+    "mixolydian": 7,
+    "aeolian": 9,
+    "locrian": 11,
+    "harmonic minor": 9,
+}
 # Modes that are the major or minor scale under another name (a mood's `key`, normalised).
-_MAJOR_MINOR = {"major": "major", "ionian": "major", "minor": "minor", "aeolian": "minor"}
-_MAJOR_MINOR["harmonic minor"] = "minor"
+_MAJOR_MINOR = {"major": "major", "minor": "minor", "harmonic minor": "minor"}
+
+
+@dataclass(frozen=True)
+class StatedKey:
+    """A key a prompt states: its tonic (pitch class, C = 0), its mode (a ``MODE_NAMES``
+    value), whether it was a mode word alone (read on ``BARE_MODE_TONIC``), and where."""
+
+    tonic: int
+    mode: str
+    bare: bool
+    match: re.Match[str]
+
+    @property
+    def name(self) -> str:
+        """``D dorian``, ``F# minor``, ``Bb major``."""
+        return f"{PITCH_NAMES[self.tonic]} {self.mode}"
 
 
 def _pitch(note: str, accidental: str | None) -> int:
@@ -89,15 +145,40 @@ def _pitch(note: str, accidental: str | None) -> int:
     return (_PITCH[note.upper()] + shift) % 12
 
 
-def _key_agrees(pitch: int, mode: str, key: str) -> bool:
-    """Whether a stated key (pitch class, ``major``/``minor``) is the mood's ``key``
-    (a normalised score key: ``F# minor``, ``Bb dorian``, ``C``)."""
+def _mode(word: str | None) -> str:
+    return MODE_NAMES[" ".join((word or "major").lower().split())]
+
+
+def stated_keys(text: str) -> list[StatedKey]:
+    """Every key ``text`` states, in order (see ``KEY_PHRASE``)."""
+    out = []
+    for m in KEY_PHRASE.finditer(text or ""):
+        if m["bare"]:
+            word = " ".join(m["bare"].lower().split())
+            out.append(StatedKey(BARE_MODE_TONIC[word], MODE_NAMES[word], True, m))
+        elif m["of"]:
+            out.append(StatedKey(_pitch(m["of"], m["of_acc"]), _mode(m["of_mode"]), False, m))
+        else:
+            out.append(StatedKey(_pitch(m["note"], m["acc"]), _mode(m["mode"]), False, m))
+    return out
+
+
+def stated_key(text: str) -> StatedKey | None:
+    """The first key ``text`` states, or None."""
+    keys = stated_keys(text)
+    return keys[0] if keys else None
+
+
+def _key_agrees(stated: StatedKey, key: str) -> bool:
+    """Whether a stated key is the mood's ``key`` (a normalised score key: ``F# minor``,
+    ``Bb dorian``, ``C``)."""
     tonic, _, key_mode = key.partition(" ")
-    if _pitch(tonic[0], tonic[1:] or None) != pitch:
+    if _pitch(tonic[0], tonic[1:] or None) != stated.tonic:
         return False
-    # A key with no mode, or a church mode, is only held to its tonic.
-    wanted = _MAJOR_MINOR.get(key_mode)
-    return wanted is None or wanted == mode
+    # A key with no mode, or a church mode on either side, is only held to its tonic.
+    wanted = _MAJOR_MINOR.get(MODE_NAMES.get(key_mode, key_mode))
+    said = _MAJOR_MINOR.get(stated.mode)
+    return wanted is None or said is None or wanted == said
 
 
 def contradicting_tempos(prompt: str, bpm: float | None) -> list[re.Match[str]]:
@@ -114,9 +195,8 @@ def contradicting_keys(prompt: str, key: str | None) -> list[re.Match[str]]:
     """The key phrases of ``prompt`` when it states keys and none is ``key``, else []."""
     if not key:
         return []
-    found = list(_STATED_KEY.finditer(prompt))
-    agrees = (_key_agrees(_pitch(m[1], m[2]), m[3].lower(), key) for m in found)
-    return [] if any(agrees) else found
+    found = stated_keys(prompt)
+    return [] if any(_key_agrees(k, key) for k in found) else [k.match for k in found]
 
 
 def replace_spans(text: str, matches: Iterable[re.Match[str]], phrase: str) -> str:

@@ -79,6 +79,7 @@ def plan_document(score: Score, state: PlanState) -> dict[str, Any]:
                 "key": r.key,
                 "stinger": r.stinger,
                 "ignored_words": ignored_words(generator, r),
+                "notes": plan_notes(generator, r),
             }
         )
     return {
@@ -102,16 +103,27 @@ def ignored_words(generator: Generator, request: Any) -> list[str]:
     return list(method(request)) if callable(method) else []
 
 
+def plan_notes(generator: Generator, request: Any) -> list[str]:
+    """What the generator says it reads from the request where the score does not say it
+    (its optional ``plan_notes(request)``, e.g. the key a bare "Dorian" stands for)."""
+    method = getattr(generator, "plan_notes", None)
+    return list(method(request)) if callable(method) else []
+
+
 def ignored_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
-    """One line per mood and prompt whose words the generator ignores, under the table."""
+    """One line per mood and prompt whose words the generator ignores, and one per note it
+    has on them, under the table."""
     lines: list[str] = []
     seen: set[tuple[str, str]] = set()
     for item in plan:
         r = item.request
+        if (r.mood, r.prompt) in seen:
+            continue
+        seen.add((r.mood, r.prompt))
         words = ignored_words(generator, r)
-        if words and (r.mood, r.prompt) not in seen:
-            seen.add((r.mood, r.prompt))
+        if words:
             lines.append(f"{r.mood}: {generator.name} ignores the words: {', '.join(words)}")
+        lines += [f"{r.mood}: {generator.name} {note}" for note in plan_notes(generator, r)]
     return lines
 
 

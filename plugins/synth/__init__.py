@@ -220,6 +220,23 @@ class SynthGenerator:
             out += [w for w in words if w not in out]
         return out
 
+    def plan_notes(self, request: GenerationRequest) -> list[str]:
+        """What the synth reads where the score does not say it and a reader could take
+        otherwise (``segue plan`` prints them): the key a mode word alone stands for."""
+        from segue.core.prompts import stated_key
+
+        if request.key:
+            return []
+        plan = request.composition_plan if isinstance(request.composition_plan, dict) else {}
+        styles = " ".join(s for s in plan.get("positive_global_styles") or [] if isinstance(s, str))
+        stated = stated_key(request.prompt or "") or stated_key(styles)
+        if stated is None or not stated.bare:
+            return []
+        return [
+            f'reads "{stated.match[0]}" as the key {stated.name} (a mode alone is played on '
+            f"its white-key tonic; write e.g. 'in A {stated.mode}' or the mood's key for another)"
+        ]
+
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         from segue.plugins.synth.soundfont import SoundFontError
 

@@ -13,10 +13,10 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from segue.core.prompts import TEMPO_PHRASE
+from segue.core.prompts import KEY_MODE_WORDS, PITCH_NAMES, TEMPO_PHRASE, stated_key
 
 NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
-PC_NAME = ["C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B"]
+PC_NAME = list(PITCH_NAMES)
 
 MODES: dict[str, tuple[int, ...]] = {
     "major": (0, 2, 4, 5, 7, 9, 11),
@@ -46,22 +46,9 @@ MODE_ALIASES = {
 MINOR_LIKE = {"minor", "dorian", "phrygian", "locrian", "harmonic minor"}
 
 _ACC = r"(?:#|♯|b|♭|-sharp|-flat|\s+sharp|\s+flat)"
-_MODE_WORDS = (
-    r"harmonic\s+minor|major|minor|maj|min|ionian|aeolian|dorian|phrygian|lydian|mixolydian|locrian"
-)
+_MODE_WORDS = KEY_MODE_WORDS  # the mode words core reads in prompts (segue.core.prompts)
 _KEY_FIELD = re.compile(
     rf"^\s*(?P<note>[A-G])(?P<acc>{_ACC})?\s*-?\s*(?P<mode>{_MODE_WORDS}|m)?\s*$", re.IGNORECASE
-)
-# In a prompt a key needs an upper-case note and a mode word ("in F# minor", "D major"); a bare
-# "A major battle" is only a key after "in" or "key of".
-_KEY_PROMPT = re.compile(
-    rf"(?P<pre>\b(?:[Ii]n|[Kk]ey\s+of|[Kk]ey:?)\s+)?(?<![\w#])(?P<note>[A-G])(?P<acc>{_ACC})?"
-    rf"[\s-]+(?P<mode>(?i:{_MODE_WORDS}))\b"
-)
-# After "key of" or "key:" a note alone is a key ("key of G": G major).
-_KEY_OF = re.compile(
-    rf"\b[Kk]ey(?:\s+of|:)\s+(?P<note>[A-G])(?P<acc>{_ACC})?"
-    rf"(?:[\s-]+(?P<mode>(?i:{_MODE_WORDS})))?(?![\w#♯♭])"
 )
 # What is written as a key but names no note ("in H minor", German for B minor; "key of X").
 _NOT_A_NOTE = r"[H-Z](?:#|♯|♭|b)?"
@@ -109,18 +96,10 @@ def parse_key(text: str) -> Key | None:
 
 
 def key_in_prompt(prompt: str) -> Key | None:
-    for m in _KEY_PROMPT.finditer(prompt or ""):
-        if m.group("note") == "A" and not m.group("pre"):
-            continue  # "A major battle", "A minor skirmish": an article, not a key
-        tonic = (NOTE_PC[m.group("note").lower()] + _accidental(m.group("acc"))) % 12
-        mode_word = re.sub(r"\s+", " ", m.group("mode")).lower()
-        return Key(tonic, MODE_ALIASES[mode_word])
-    m = _KEY_OF.search(prompt or "")
-    if m:
-        tonic = (NOTE_PC[m.group("note").lower()] + _accidental(m.group("acc"))) % 12
-        mode_word = re.sub(r"\s+", " ", m.group("mode") or "major").lower()
-        return Key(tonic, MODE_ALIASES[mode_word])
-    return None
+    """The first key the prompt states, read as the tempo/key transformer reads it
+    (``segue.core.prompts.stated_key``: "in F# minor", "key of G", "Dorian" alone on D)."""
+    stated = stated_key(prompt or "")
+    return None if stated is None else Key(stated.tonic, MODE_ALIASES[stated.mode])
 
 
 def unreadable_key_in_prompt(prompt: str) -> str | None:
