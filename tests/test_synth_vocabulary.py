@@ -22,7 +22,7 @@ from segue.plugins.synth.parts import EXTRA_PERCUSSION
 from segue.plugins.synth.render import render_request
 from segue.plugins.synth.sampled import GM_DRUMS, GM_PROGRAMS
 from segue.plugins.synth.soundfont import find_soundfont, load
-from segue.plugins.synth.words import instrument_of, read_words
+from segue.plugins.synth.words import instrument_of, read_words, traits_of
 
 WORDS = """ukulele, banjo, mandolin, accordion, bagpipes, tin whistle, sitar, koto, shakuhachi,
 didgeridoo, glockenspiel, celesta, marimba, vibraphone, xylophone, timpani, cello, viola,
@@ -32,7 +32,10 @@ djembe, congas, bongos, tabla, castanets, tambourine, choir, whistle, theremin, 
 synth bass, frame-drum, hand drum, frame drums, hurdy gurdy, steel-drum, trumpets, tubas,
 bagpipe, conga, violas, upright bass, pan flute, recorder, ocarina, triangle, cowbell,
 maracas, clarinet, oboe, piccolo, dulcimer, bouzouki, woodblock, anvil, harp, fiddle, kit,
-drum kit"""
+drum kit, ney, biwa, pipa, guzheng, zither, qanun, shehnai, zurna, duduk, vihuela, guitarrón,
+electric guitar, slide guitar, flamenco guitar, slap bass, electro bass, honky-tonk piano,
+calliope, singing bowls, whistling, gregorian chant, brushes, brushed snare, darbuka, doumbek,
+dholak, cajon, tapan, davul, sistrum"""
 NUMPY_VOICES = {"drone", "theremin", "synthbass", "lead", "arp", "chip", "chipbass"}
 KITS = set(KIT_WORDS) | {"drums"}
 
@@ -136,6 +139,52 @@ def test_everyday_mood_words_set_the_character_under_a_score_wide_style() -> Non
             )
             voices = {p.voice for p in compose(req).parts if p.notes}
             assert not {"choir", "drum:taiko"} & voices, (prompt, variant, voices)
+
+
+# Words a game developer writes that were ignored (``segue plan`` listed them), and the
+# part each now plays: the General MIDI preset or kit sound nearest in playing and sound.
+NEW_WORDS = [
+    ("Desert caravan, oud and ney flute", "shakuhachi"),
+    ("Samurai duel, shakuhachi and biwa", "shamisen"),
+    ("Kung fu training, erhu and guzheng", "koto"),
+    ("Bazaar, qanun", "dulcimer"),
+    ("Bollywood market, sitar and shehnai", "oboe"),
+    ("Armenian dusk, duduk", "oboe"),
+    ("Mariachi plaza, trumpets, vihuela and guitarrón", "pluckbass"),
+    ("Mariachi plaza, trumpets, vihuela and guitarrón", "guitar"),
+    ("Rock arena, electric guitar", "guitar"),
+    ("Funky roller rink, slap bass", "bass"),
+    ("Wild west saloon, honky-tonk piano", "piano"),
+    ("Steampunk airship, calliope", "organ"),
+    ("Mountain monastery, singing bowls", "bells"),
+    ("Cozy farm morning, whistling", "flute"),
+    ("Gothic cathedral, gregorian chant", "choir"),
+    ("Spy infiltration, upright bass and brushed snare", "drum:brush"),
+    ("Desert caravan, darbuka", "drum:conga"),
+    ("Bollywood market, dholak", "drum:bongo"),
+    ("Ancient temple, sistrum", "drum:shaker"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "voice"), NEW_WORDS)
+def test_a_world_or_band_instrument_plays_its_nearest_preset(prompt: str, voice: str) -> None:
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=8))
+    assert voice in {p.voice for p in arr.parts if p.notes}
+
+
+@pytest.mark.parametrize(
+    ("prompt", "genre"),
+    [
+        ("Rowdy sea shanty", "folk"),
+        ("Balkan wedding", "folk"),
+        ("Mariachi plaza", "western"),
+        ("Disco roller rink", "electronic"),
+        ("Street race, drum and bass breakbeats", "electronic"),
+        ("Retro arcade", "chiptune"),
+    ],
+)
+def test_genre_words_a_game_developer_writes_choose_the_palette(prompt: str, genre: str) -> None:
+    assert traits_of(read_words(prompt)).genres[:1] == (genre,)
 
 
 def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:

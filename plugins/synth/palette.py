@@ -246,7 +246,7 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
     }
 
 
-KIT_WORDS = {"taiko": "orchestral", "frame": "frame", "shaker": "soft"}
+KIT_WORDS = {"taiko": "orchestral", "frame": "frame", "shaker": "soft", "brush": "brush"}
 FALLBACK = {
     "bass": ["bass", "cello", "pluckbass"],
     "harmony": ["pad", "strings", "organ"],

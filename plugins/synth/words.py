@@ -179,6 +179,9 @@ MOOD_WORDS: dict[str, dict[str, float]] = {
     "nostalgic": _m(80, valence=0.0, energy=0.25, brightness=0.4, space=0.6, percussion=0.25),
     "romantic": _m(76, valence=0.5, energy=0.3, brightness=0.45, space=0.6, percussion=0.15),
     "tender": _m(72, valence=0.4, energy=0.2, brightness=0.4, space=0.6, percussion=0.1),
+    "march": _m(
+        112, valence=0.2, energy=0.65, brightness=0.55, space=0.5, tension=0.35, percussion=0.85
+    ),
     "evening": _m(
         80, valence=0.3, energy=0.22, brightness=0.35, space=0.6, tension=0.05, percussion=0.15
     ),
@@ -415,6 +418,12 @@ MOOD_ALIASES = {
     "sleepy": "lullaby",
     "drowsy": "lullaby",
     "slumber": "lullaby",
+    "marching": "march",
+    "military": "march",
+    "racing": "chase",
+    "ghostly": "haunting",
+    "desolate": "lonely",
+    "gothic": "ominous",
     "dusk": "evening",
     "twilight": "evening",
     "sunset": "evening",
@@ -660,6 +669,53 @@ INSTRUMENT_WORDS = {
     "anvil": "anvil",
     "anvils": "anvil",
     "hammer on anvil": "anvil",
+    # Instruments of the world and of the band, as the General MIDI preset (or kit sound)
+    # nearest in how it is played and sounds.
+    "ney": "shakuhachi",  # end-blown reed flute
+    "ney flute": "shakuhachi",
+    "biwa": "shamisen",  # Japanese and Chinese lutes, plucked with a plectrum
+    "pipa": "shamisen",
+    "guzheng": "koto",  # the long zithers
+    "zither": "koto",
+    "qanun": "dulcimer",
+    "kanun": "dulcimer",
+    "shehnai": "oboe",  # double reeds
+    "shenai": "oboe",
+    "zurna": "oboe",
+    "duduk": "oboe",
+    "vihuela": "guitar",
+    "guitarron": "pluckbass",
+    "guitarrón": "pluckbass",
+    "electric guitar": "guitar",
+    "distorted guitar": "guitar",
+    "slide guitar": "guitar",
+    "steel guitar": "guitar",
+    "spanish guitar": "guitar",
+    "flamenco guitar": "guitar",
+    "12-string guitar": "guitar",
+    "slap bass": "bass",
+    "fretless bass": "bass",
+    "electro bass": "synthbass",
+    "honky-tonk piano": "piano",
+    "upright piano": "piano",
+    "prepared piano": "piano",
+    "calliope": "organ",  # a steam organ
+    "steam organ": "organ",
+    "singing bowl": "bells",
+    "singing bowls": "bells",
+    "whistling": "flute",
+    "gregorian chant": "choir",
+    "brushes": "brush",  # the jazz kit's brushed snare
+    "brushed snare": "brush",
+    "brushed drums": "brush",
+    "crash cymbal": "drums",
+    "darbuka": "conga",  # goblet and barrel drums, played by hand
+    "doumbek": "conga",
+    "dholak": "bongo",
+    "cajon": "frame",
+    "tapan": "frame",
+    "davul": "frame",
+    "sistrum": "shaker",
 }
 
 # Genre words -> genre names (see composer.GENRES).
@@ -748,6 +804,18 @@ GENRE_WORDS = {
     "aquatic": "underwater",
     "trailer": "orchestral",
     "hybrid": "orchestral",
+    "sea shanty": "folk",
+    "shanty": "folk",
+    "shanties": "folk",
+    "balkan": "folk",
+    "mariachi": "western",
+    "disco": "electronic",
+    "electro": "electronic",
+    "drum and bass": "electronic",
+    "dnb": "electronic",
+    "breakbeat": "electronic",
+    "breakbeats": "electronic",
+    "arcade": "chiptune",
 }
 
 NEGATION = re.compile(
