@@ -46,6 +46,7 @@ def test_a_mood_that_names_its_instruments_gets_none_of_the_styles(prompt: str) 
         "Seaside inn at dusk, harp and fiddle",
         "Gentle meadow at sunrise",
         "Sleepy village under the snow",
+        "Lydian dream",  # F lydian: a mode word alone, and "dream" a calm word
     ],
 )
 def test_a_calm_word_beats_the_styles_energy(prompt: str) -> None:
