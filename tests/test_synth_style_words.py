@@ -69,3 +69,5 @@ def test_an_epic_orchestral_lullaby_is_slow_and_an_epic_battle_still_fast() -> N
     # ...and all of it beside an energetic one.
     battle = compose(GenerationRequest(mood="m", variant=0, prompt="Epic battle", duration_s=16))
     assert battle.bpm >= 132
+    # "soft" and "warm" say how an instrument plays, not a calm character: still epic.
+    assert traits_of(read_words("epic orchestral, soft strings")).tempo == 132

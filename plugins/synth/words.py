@@ -1026,11 +1026,14 @@ CALM_ENERGY = 0.35
 
 
 def calm_character(words: Words) -> bool:
-    """Whether ``words`` name a calm character of their own (not a word of size)."""
+    """Whether ``words`` name a calm character of their own: a mood word with a tempo and
+    little energy (calm, gentle, lullaby, sad, dusk...; not a word of size, nor "soft" or
+    "warm", which say how an instrument plays: "epic, soft strings" stays epic)."""
     return any(
         w > 0
         and m in MOOD_WORDS
         and m not in SCALE_WORDS
+        and "tempo" in MOOD_WORDS[m]
         and MOOD_WORDS[m].get("energy", 1.0) < CALM_ENERGY
         for m, w in words.moods.items()
     )
