@@ -395,8 +395,34 @@ async def test_static_files_of_the_web_client(tmp_path):
             "/static/%2e%2e/app.py",
             "/static/..%2fapp.py",
             "/static/nope.js",
+            "/static/",
+            "/static//etc/passwd",
         ]:
-            assert await raw_get(live.port, target) in (403, 404), target
+            assert await raw_get(live.port, target) == 404, target
+
+
+async def test_no_such_route_file_or_method_is_an_error_in_the_error_shape(tmp_path):
+    # docs/protocol.md: HTTP errors have the WebSocket error shape, aiohttp's own too.
+    async with serve(tmp_path) as live, aiohttp.ClientSession() as http:
+        for method, path, status, code in [
+            ("GET", "/nope", 404, "not_found"),
+            ("GET", "/api/nope", 404, "not_found"),
+            ("GET", "/static/nope.js", 404, "not_found"),
+            ("GET", "/static/", 404, "not_found"),
+            ("POST", "/healthz", 405, "method_not_allowed"),
+            ("GET", "/api/sessions/x/state", 405, "method_not_allowed"),
+        ]:
+            async with http.request(method, live.http + path) as r:
+                assert r.status == status, path
+                assert r.content_type == "application/json", path
+                body = await r.json()
+            assert body["type"] == "error" and body["code"] == code, (path, body)
+            assert body["message"].startswith(f"{method} {path}: "), body
+        async with http.post(f"{live.http}/healthz") as r:
+            assert r.headers["Allow"] == "GET,HEAD"
+            assert (await r.json())["message"] == (
+                "POST /healthz: method not allowed (allowed: GET, HEAD)"
+            )
 
 
 async def test_session_limit(tmp_path):

@@ -921,7 +921,18 @@ def create_app(
         error shape, not aiohttp's traceback."""
         try:
             return await handler(request)
-        except (web.HTTPException, asyncio.CancelledError):
+        except web.HTTPException as exc:
+            # aiohttp's own refusals (no such route or file, a method the route does not
+            # take) in the error shape too, not its "404: Not Found" text.
+            if exc.status < 400 or exc.text not in (None, "", f"{exc.status}: {exc.reason}"):
+                raise
+            keep = {k: v for k, v in exc.headers.items() if k not in _BODY_HEADERS}
+            message = f"{request.method} {request.path}: {exc.reason.lower()}"
+            if exc.status == 405:
+                message += f" (allowed: {', '.join(exc.headers.get('Allow', '').split(','))})"
+            code = _HTTP_CODES.get(exc.status, "bad_message")
+            return error_response(exc.status, code, message, headers=keep)
+        except asyncio.CancelledError:
             raise
         except Exception as exc:
             server.log_request_failure(request, exc)
@@ -962,7 +973,6 @@ def create_app(
     app[SERVER] = server
     app.router.add_get("/ws", server.ws_handler)
     HttpApi(server).add_routes(app)
-    app.router.add_static("/static/", os.path.join(os.path.dirname(__file__), "static"))
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         server.started = time.monotonic()
@@ -992,6 +1002,11 @@ def create_app(
     app.on_shutdown.append(on_shutdown)
     plugins.register_routes(app)
     return app
+
+
+# The error code of aiohttp's own refusals by status (docs/protocol.md's HTTP errors).
+_HTTP_CODES = {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+_BODY_HEADERS = frozenset({"Content-Type", "Content-Length", "Content-Encoding"})
 
 
 async def start(

@@ -40,6 +40,7 @@ from segue.core.track import CONTENT_TYPES, Track
 if TYPE_CHECKING:
     from segue.core.server.app import SegueServer
 
+STATIC = Path(__file__).resolve().parent / "static"  # the web client's files
 TRACK_NAME_RE = re.compile(r"([0-9a-f]{64})\.([a-z0-9]{1,8})")
 # A stem's file: ``{id}-{stem}.{ext}`` (its name in the track's ``stems``).
 STEM_NAME_RE = re.compile(r"([0-9a-f]{64})-[A-Za-z0-9_-]{1,80}\.([a-z0-9]{1,8})")
@@ -151,11 +152,7 @@ class HttpApi:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/", self.index)
-        # The web client's files (segue.js, the demo page's script and styles). aiohttp's
-        # static route resolves each path inside the folder and 404s anything else.
-        static = Path(__file__).resolve().parent / "static"
-        if static.is_dir():
-            app.router.add_static("/static/", static, follow_symlinks=False, append_version=False)
+        app.router.add_get("/static/{path:.*}", self.static)
         app.router.add_get("/tracks/{name}", self.track)
         app.router.add_get("/api/score", self.score)
         app.router.add_get("/api/tracks", self.tracks)
@@ -165,6 +162,21 @@ class HttpApi:
         app.router.add_get("/metrics", self.metrics)
 
     # --- pages and metadata --------------------------------------------------------------
+
+    async def static(self, request: web.Request) -> web.StreamResponse:
+        """A file of the web client (segue.js, the demo page's script and styles); anything
+        else (a folder, a path that leads out of the folder, even by a symlink) is a 404 in
+        the error shape."""
+        try:
+            path = (STATIC / request.match_info["path"]).resolve()
+            found = path.is_relative_to(STATIC) and path.is_file()
+        except (OSError, ValueError):  # a name too long, a NUL byte
+            found = False
+        if not found:
+            return error_response(
+                404, "not_found", f"{request.method} {request.path}: no such file"
+            )
+        return web.FileResponse(path)
 
     async def index(self, request: web.Request) -> web.StreamResponse:
         page = resources.files("segue.core.server").joinpath("static", "index.html")
