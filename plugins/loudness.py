@@ -86,7 +86,14 @@ def _envelope_at(
     """Smooth gain (dB, <= 0) that is <= the requirement everywhere, for ``size`` frames
     whose requirement is ``val`` at the sorted frames ``idx``, 0 dB elsewhere:
     ``(frames, values)``, 0 dB at every other frame; or, where most frames are near one
-    that needs limiting, every frame's value (an array).
+    that needs limiting, every frame's value (an array). See :func:`_envelope_of`."""
+    return _envelope_of(_Sparse(size, idx, val), lookahead, release_per_sample)
+
+
+def _envelope_of(
+    need: _Sparse | _Seamed, lookahead: int, release_per_sample: float
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """The limiter's envelope of the requirement ``need`` (:func:`_envelope_at`).
 
     Forward min over ``lookahead`` frames, a release rising at most ``release_per_sample``
     dB per frame, then two box filters whose lengths add up to the look-ahead: each
@@ -97,22 +104,21 @@ def _envelope_at(
     is computed a block at a time (:func:`_envelope_into`): besides the result, nothing
     as long as the track is made.
     """
-    limited = val < 0
-    active = idx[limited]
+    size = need.size
+    active, depth = need.limited()
     if active.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    depth = float(-val[limited].min())
     reach = 2 * lookahead + math.ceil(depth / release_per_sample) + 4
     if active.size * 4 > size:
+        del active
         dense = np.empty(size)
-        _envelope_into(
-            partial(_read_span, idx, val), size, lookahead, release_per_sample, dense.__setitem__
-        )
+        _envelope_into(need.span, size, lookahead, release_per_sample, dense.__setitem__)
         return dense
     # Runs of frames within `reach` of a limited frame; gaps wider than 2*reach split them.
     breaks = np.flatnonzero(np.diff(active) > 2 * reach)
     firsts = np.concatenate([[active[0]], active[breaks + 1]])
     lasts = np.concatenate([active[breaks], [active[-1]]])
+    del active, breaks
     starts = np.maximum(firsts - reach, 0)
     stops = np.minimum(lasts + reach + 1, size)
     lengths = stops - starts
@@ -122,7 +128,7 @@ def _envelope_at(
     total = int(runs.ends[-1])
 
     def req(lo: int, hi: int) -> np.ndarray:
-        return _read(idx, val, runs.frames(lo, hi))
+        return need.at(runs.frames(lo, hi))
 
     if total * 2 <= size:
         values = np.empty(total)
@@ -137,6 +143,29 @@ def _envelope_at(
 
     _envelope_into(req, total, lookahead, release_per_sample, put)
     return dense
+
+
+@dataclass
+class _Sparse:
+    """A limiter's requirement (dB, <= 0) for ``size`` frames: ``val`` at the sorted
+    frames ``idx``, 0 elsewhere."""
+
+    size: int
+    idx: np.ndarray
+    val: np.ndarray
+
+    def limited(self) -> tuple[np.ndarray, float]:
+        """The frames whose requirement is below 0 dB, and the deepest requirement's depth."""
+        below = self.val < 0
+        if not below.any():
+            return self.idx[:0], 0.0
+        return self.idx[below], float(-self.val[below].min())
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        return _read_span(self.idx, self.val, lo, hi)
+
+    def at(self, where: np.ndarray) -> np.ndarray:
+        return _read(self.idx, self.val, where)
 
 
 @dataclass
@@ -246,33 +275,112 @@ def _gain_curve(
     if end - start < 2 * window:
         # A loop too short to keep the two sides of its seam apart: one constant gain.
         return np.full(n, min(0.0, float(req.min(initial=0.0))))
-    # Positions -window .. n+window-1 (`ext`, held as sorted frames and their values).
-    # Before 0 the music heard is the loop's end, after n its start; around the seam both
-    # sides share the stricter requirement, so the envelope (which only sees `memory`
-    # frames around it) is identical on both sides.
-    idx, val = frames + window, np.asarray(req, dtype=np.float64)
-    pos = np.arange(-window, 0)
-    src = pos - start + end
-    ok = (src >= 0) & (src < n)
-    before = (pos[ok] + window, _read(idx, val, src[ok] + window))
-    pos = np.arange(n, n + window)
-    src = pos - end + start
-    ok = (src >= 0) & (src < n)
-    after = (pos[ok] + window, _read(idx, val, src[ok] + window))
-    idx = np.concatenate([before[0], idx, after[0]])
-    val = np.concatenate([before[1], val, after[1]])
-    k = np.arange(-window, window)
-    ia, ib = start + k + window, end + k + window
-    shared = np.minimum(_read(idx, val, ia), _read(idx, val, ib))
-    kept = ~np.isin(idx, np.concatenate([ia, ib]))
-    idx = np.concatenate([idx[kept], ia, ib])
-    val = np.concatenate([val[kept], shared, shared])
-    order = np.argsort(idx, kind="stable")
-    env = _envelope_at(n + 2 * window, idx[order], val[order], lookahead, release)
+    need = _Seamed(_Sparse(n, frames, np.asarray(req, dtype=np.float64)), window, start, end)
+    env = _envelope_of(need, lookahead, release)
     if isinstance(env, np.ndarray):
         return env[window : window + n]
-    inside = (env[0] >= window) & (env[0] < window + n)
-    return env[0][inside] - window, env[1][inside]
+    at, values = env
+    a, b = np.searchsorted(at, [window, window + n])
+    at = at[a:b]
+    at -= window  # `at` is the envelope's own array: shifted in place
+    return at, values[a:b]
+
+
+@dataclass
+class _Seamed:
+    """A loop's requirement on positions ``-window .. n + window - 1`` of its ``n`` frames
+    (held from 0): before 0 the music heard is the loop's end, after ``n`` its start, and
+    around the seam (``window`` frames either side of the loop's start and of its end)
+    both sides take the stricter of the two, so the envelope, which only sees ``memory``
+    frames around a position, is identical on either side of the jump.
+
+    Read in place from the track's own requirement (``frames``): nothing as long as the
+    track but the frames that need limiting."""
+
+    track: _Sparse
+    window: int
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.track.size + 2 * self.window
+
+    def _base(self, where: np.ndarray) -> np.ndarray:
+        """The requirement at ``where`` before the seam's: the track's, wrapped at its edges."""
+        n, w, loop = self.track.size, self.window, self.end - self.start
+        src = where - w
+        src[where < w] += loop
+        src[where >= n + w] -= loop
+        out = np.zeros(where.size)
+        ok = (src >= 0) & (src < n)
+        out[ok] = self.track.at(src[ok])
+        return out
+
+    def _seams(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """The positions around the loop's start and around its end that share a requirement."""
+        w = self.window
+        return (self.start, self.start + 2 * w), (self.end, self.end + 2 * w)
+
+    def at(self, where: np.ndarray) -> np.ndarray:
+        out = self._base(where)
+        loop = self.end - self.start
+        for (lo, hi), partner in zip(self._seams(), (loop, -loop), strict=True):
+            a, b = np.searchsorted(where, [lo, hi])  # `where` is sorted
+            if b > a:
+                np.minimum(out[a:b], self._base(where[a:b] + partner), out=out[a:b])
+        return out
+
+    def span(self, lo: int, hi: int) -> np.ndarray:
+        n, w = self.track.size, self.window
+        out = np.zeros(hi - lo)
+        # The track's own frames read as a span; the wrapped edges and the seams as positions.
+        a, b = max(lo, w), min(hi, n + w)
+        if b > a:
+            out[a - lo : b - lo] = self.track.span(a - w, b - w)
+        special = [(lo, min(hi, w)), (max(lo, n + w), hi)]
+        special += [(max(lo, s), min(hi, e)) for s, e in self._seams()]
+        for s, e in special:
+            if e > s:
+                out[s - lo : e - lo] = self.at(np.arange(s, e))
+        return out
+
+    def limited(self) -> tuple[np.ndarray, float]:
+        n, w = self.track.size, self.window
+        (s1, e1), (s2, e2) = self._seams()
+        # The few positions read one by one: the wrapped edges and the seams, in order.
+        edges = [(0, w), (s1, e1), (s2, e2), (n + w, n + 2 * w)]
+        small = np.unique(np.concatenate([np.arange(s, e) for s, e in edges]))
+        values = self.at(small)
+        below = values < 0
+        small, values = small[below], values[below]
+        depth = float(-values.min(initial=0.0))
+        # The track's own limited frames (shifted by `window`) but those read above: in
+        # order, between the few, with no copy of the track's requirement.
+        idx, val = self.track.idx, self.track.val
+        cuts = np.searchsorted(idx, np.array([w, s1, e1, s2, e2, n + w]) - w)
+        pieces = [(cuts[0], cuts[1]), (cuts[2], cuts[3]), (cuts[4], cuts[5])]
+        counts = []
+        for a, b in pieces:
+            part = val[a:b]
+            counts.append(int(np.count_nonzero(part < 0)))
+            if counts[-1]:
+                depth = max(depth, float(-part.min()))
+        out = np.empty(small.size + sum(counts), dtype=np.int64)
+        # Each piece in its place: the few before it, then the piece.
+        bounds = (w, e1, e2)
+        at = 0
+        taken = 0
+        for (a, b), count, bound in zip(pieces, counts, bounds, strict=True):
+            k = int(np.searchsorted(small, bound))
+            out[at : at + k - taken] = small[taken:k]
+            at += k - taken
+            taken = k
+            np.compress(val[a:b] < 0, idx[a:b], out=out[at : at + count])
+            out[at : at + count] += w
+            at += count
+        out[at:] = small[taken:]
+        return out, depth
 
 
 @dataclass

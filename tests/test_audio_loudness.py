@@ -167,6 +167,81 @@ def test_the_envelope_made_a_block_at_a_time_is_the_one_pass_envelope_bit_for_bi
     assert dense.tobytes() == _envelope_whole(req, lookahead, release).tobytes()
 
 
+def _seamed_by_sorting(
+    n: int, frames: np.ndarray, req: np.ndarray, loop: tuple[int, int]
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """A loop's gain curve as it was made before it was read in place: the wrapped
+    edges and the seams' shared requirement concatenated, the seams' frames replaced
+    (``np.isin``) and everything sorted (several arrays as long as the track)."""
+    lookahead, release = max(2, round(loudness.LOOKAHEAD_S * SR)), loudness.RELEASE_DB_PER_S / SR
+    start, end = loop
+    depth = float(-req.min(initial=0.0))
+    window = 2 * lookahead + math.ceil(depth / release) + 2 + 64
+    read = loudness._read
+    idx, val = frames + window, np.asarray(req, dtype=np.float64)
+    pos = np.arange(-window, 0)
+    src = pos - start + end
+    ok = (src >= 0) & (src < n)
+    before = (pos[ok] + window, read(idx, val, src[ok] + window))
+    pos = np.arange(n, n + window)
+    src = pos - end + start
+    ok = (src >= 0) & (src < n)
+    after = (pos[ok] + window, read(idx, val, src[ok] + window))
+    idx = np.concatenate([before[0], idx, after[0]])
+    val = np.concatenate([before[1], val, after[1]])
+    k = np.arange(-window, window)
+    ia, ib = start + k + window, end + k + window
+    shared = np.minimum(read(idx, val, ia), read(idx, val, ib))
+    kept = ~np.isin(idx, np.concatenate([ia, ib]))
+    idx = np.concatenate([idx[kept], ia, ib])
+    val = np.concatenate([val[kept], shared, shared])
+    order = np.argsort(idx, kind="stable")
+    env = loudness._envelope_at(n + 2 * window, idx[order], val[order], lookahead, release)
+    if isinstance(env, np.ndarray):
+        return env[window : window + n]
+    inside = (env[0] >= window) & (env[0] < window + n)
+    return env[0][inside] - window, env[1][inside]
+
+
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize(
+    "where", ["whole", "inside", "starts_near_0", "ends_near_n", "seams_limited_apart"]
+)
+def test_a_loops_gain_curve_read_in_place_is_the_sorted_one_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, where: str, dense: bool
+) -> None:
+    rng = np.random.default_rng(5)
+    n = 300_000
+    loop = {
+        "whole": (0, n),
+        "inside": (40_000, 250_000),
+        "starts_near_0": (1_000, 280_000),
+        "ends_near_n": (20_000, n - 1_500),
+        "seams_limited_apart": (0, n),
+    }[where]
+    req = np.zeros(n)
+    if dense:  # most frames limited: every frame's gain
+        req[:] = np.where(rng.random(n) < 0.5, -rng.exponential(3.0, n), 0.0)
+    else:  # a few limited stretches, around both seams and inside
+        for at in (100, 2_000, 39_000, 41_000, 150_000, 249_000, 251_000, n - 1_200, n - 50):
+            req[at : at + 300] = -rng.exponential(3.0, min(300, n - at))
+        if where == "seams_limited_apart":
+            req[:] = 0.0
+            req[[10, 5_000]] = [-4.0, -2.0]
+            req[n - 3] = -7.0
+    req = np.minimum(req, 0.0)
+    frames = np.flatnonzero(rng.random(n) < 0.9)  # the frames the limiter looked at
+    frames = np.union1d(frames, np.flatnonzero(req))
+    monkeypatch.setattr(loudness, "ENVELOPE_BLOCK", 4096)  # blocks across the seams
+    got = loudness._gain_curve(n, frames, req[frames], SR, loop)
+    want = _seamed_by_sorting(n, frames, req[frames], loop)
+    assert isinstance(got, np.ndarray) == isinstance(want, np.ndarray) == dense
+    if dense:
+        assert got.tobytes() == want.tobytes()
+    else:
+        assert got[0].tobytes() == want[0].tobytes() and got[1].tobytes() == want[1].tobytes()
+
+
 def test_looping_track_keeps_a_seamless_seam(tmp_path):
     # A loop whose first beat is the loudest moment: the gain ramps down before the loop's
     # end for the peak after the jump, and is equal on both sides of the seam.
