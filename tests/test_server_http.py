@@ -496,8 +496,18 @@ async def test_a_cache_or_sink_that_raises_on_the_request_path_is_one_line_namin
         ]
         assert errors[0].exc_info is None  # the traceback only at debug level (-v)
 
-        # The sink fails after the first chunk: the connection is cut, one line.
+        # The sink fails on the first chunk (a range from byte 10): the status is not sent
+        # yet, so a 500 in the error shape, one line.
         plugin.broken = False
+        caplog.clear()
+        status, _h, body = await get(f"{live.http}{track.url}", headers={"Range": "bytes=10-20"})
+        assert status == 500 and json.loads(body)["code"] == "server_error"
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+        assert [r.getMessage() for r in errors] == [
+            f"GET {track.url}: plugin broken-backends: OSError: bucket gone"
+        ]
+
+        # The sink fails after the first chunk: the connection is cut, one line.
         caplog.clear()
         with pytest.raises(aiohttp.ClientPayloadError):
             await get(f"{live.http}{track.url}")

@@ -266,10 +266,19 @@ class HttpApi:
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         response = web.StreamResponse(status=status, headers=headers)
         response.content_length = end - start
+        chunk = b""
+        if request.method != "HEAD" and start < end:
+            # Read before the status is sent: a sink that cannot give the file at all is a
+            # 500 in the error shape (the request middleware), not a cut connection.
+            chunk = await sink.open(track.filename, start, min(end, start + CHUNK))
         await response.prepare(request)
         if request.method != "HEAD":
             pos = start
-            while pos < end:
+            while chunk:
+                await response.write(chunk)
+                pos += len(chunk)
+                if pos >= end:
+                    break
                 try:
                     chunk = await sink.open(track.filename, pos, min(end, pos + CHUNK))
                 except Exception as exc:
@@ -279,10 +288,6 @@ class HttpApi:
                     if request.transport is not None:
                         request.transport.close()
                     return response
-                if not chunk:
-                    break
-                await response.write(chunk)
-                pos += len(chunk)
             self.server.metrics.track_bytes += pos - start
         await response.write_eof()
         return response
