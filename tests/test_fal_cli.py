@@ -211,6 +211,7 @@ def test_a_bad_fault_spec_is_refused_in_one_line(tmp_path):
         (["--media-ttl", "0"], "--media-ttl must be a number of seconds > 0, not 0.0"),
         (["--latency", "nan"], "--latency must be a number of seconds >= 0, not nan"),
         (["--key", " "], "--key must not be empty"),
+        (["--port", "99999"], "--port must be 0-65535, not 99999"),
     ],
 )
 def test_bad_emulator_options_are_refused_before_it_serves(args, message, capsys):

@@ -346,5 +346,18 @@ def test_a_plan_over_the_budget_says_so_as_pregen_does_and_exits_2(
     # --budget-usd as pregen's: a larger one lets the plan through.
     doc = plan_json(capsys, str(score_path), "--budget-usd", "4.80")
     assert doc["refused"] is None and doc["budget_usd"] == 4.8
-    assert main(["plan", str(score_path), "--budget-usd", "-1"]) == 2
-    assert capsys.readouterr().err.strip() == "segue: --budget-usd must not be negative"
+    # pregen's other numbers likewise (nan passed `<= 0`).
+    for args, said in [
+        (["--deadline-s", "nan"], "--deadline-s must be a number of seconds > 0, not nan"),
+        (["--deadline-s", "0"], "--deadline-s must be a number of seconds > 0, not 0"),
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+    ]:
+        assert main(["pregen", str(score_path), *args]) == 2
+        assert capsys.readouterr().err.strip() == f"segue: {said}"
+    # Dollars, 0 or more: nan and inf are no budget (inf made `--json` print Infinity).
+    for bad, shown in [("-1", "-1"), ("nan", "nan"), ("inf", "inf")]:
+        for command in ("plan", "pregen"):
+            assert main([command, str(score_path), "--budget-usd", bad]) == 2
+            assert capsys.readouterr().err.strip() == (
+                f"segue: --budget-usd must be a number of dollars >= 0, not {shown}"
+            )

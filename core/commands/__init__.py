@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Iterable, Sequence
 
+from segue.core.errors import ConfigError
 from segue.core.score import DEFAULT_SCORE
 
 SCORE_HELP = f"the score file (default: ./{DEFAULT_SCORE})"
@@ -14,6 +16,12 @@ SCORE_HELP = f"the score file (default: ./{DEFAULT_SCORE})"
 def add_score_argument(parser: argparse.ArgumentParser) -> None:
     """The optional SCORE positional every score command takes, with its default said."""
     parser.add_argument("score", nargs="?", default=DEFAULT_SCORE, metavar="SCORE", help=SCORE_HELP)
+
+
+def check_budget(budget_usd: float | None) -> None:
+    """``--budget-usd``: dollars, 0 or more (``nan`` or ``inf`` is no budget to check)."""
+    if budget_usd is not None and not (math.isfinite(budget_usd) and budget_usd >= 0):
+        raise ConfigError(f"--budget-usd must be a number of dollars >= 0, not {budget_usd:g}")
 
 
 def count(n: int, word: str) -> str:

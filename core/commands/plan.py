@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from segue.core.commands import add_score_argument, count, plain_lines, to_terminal
-from segue.core.errors import BudgetError, ConfigError
+from segue.core.commands import add_score_argument, check_budget, count, plain_lines, to_terminal
+from segue.core.errors import BudgetError
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins, get_plugins
 from segue.core.pregen.planning import PlannedRequest
@@ -145,8 +145,7 @@ def totals(plan: list[PlannedRequest], cached: list[bool]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     plugins: Plugins = getattr(args, "plugins", None) or get_plugins()
-    if args.budget_usd is not None and args.budget_usd < 0:
-        raise ConfigError("--budget-usd must not be negative")
+    check_budget(args.budget_usd)
     score = load_score(args.score)
     for line in score.warnings:  # as `segue validate` prints them (--json has them too)
         print(line, file=sys.stderr)

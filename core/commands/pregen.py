@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any
 
-from segue.core.commands import add_score_argument
+from segue.core.commands import add_score_argument, check_budget
 from segue.core.errors import BudgetError
 
 
@@ -91,10 +91,9 @@ def execute(args: argparse.Namespace, score: Any, plugins: Any) -> int:
         raise ConfigError("--concurrency must be at least 1")
     if args.max_attempts < 1:
         raise ConfigError("--max-attempts must be at least 1")
-    if args.budget_usd is not None and args.budget_usd < 0:
-        raise ConfigError("--budget-usd must not be negative")
-    if args.deadline_s is not None and args.deadline_s <= 0:
-        raise ConfigError("--deadline-s must be positive")
+    check_budget(args.budget_usd)
+    if args.deadline_s is not None and not args.deadline_s > 0:
+        raise ConfigError(f"--deadline-s must be a number of seconds > 0, not {args.deadline_s:g}")
     reporter = None if args.dry_run else make_reporter(args)
     try:
         pipeline = Pipeline(

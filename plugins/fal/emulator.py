@@ -741,6 +741,7 @@ def _route_name(request: web.Request) -> str:
 def run_command(args: argparse.Namespace) -> int:
     """``segue fal-emulator``: serve until interrupted."""
     refused = [
+        (not 0 <= args.port <= 65535, f"--port must be 0-65535, not {args.port}"),
         (args.concurrency < 1, "--concurrency must be >= 1"),
         (not args.latency >= 0, f"--latency must be a number of seconds >= 0, not {args.latency}"),
         (
