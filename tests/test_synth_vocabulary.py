@@ -187,6 +187,27 @@ def test_genre_words_a_game_developer_writes_choose_the_palette(prompt: str, gen
     assert traits_of(read_words(prompt)).genres[:1] == (genre,)
 
 
+@pytest.mark.parametrize(
+    ("prompt", "plays", "not_also"),
+    [
+        ("Spy infiltration, upright bass and brushed snare", "contrabass", "bass"),
+        ("Cyberpunk alley, electro bass and arpeggios", "synthbass", "bass"),
+        ("Desert caravan, ney flute", "shakuhachi", "flute"),
+        ("Mountain monastery, singing bowls", "bells", "choir"),
+        ("Toy shop, thumb piano", "kalimba", "piano"),
+    ],
+)
+def test_a_word_inside_an_instrument_phrase_names_no_second_instrument(
+    prompt: str, plays: str, not_also: str
+) -> None:
+    # "upright bass" was a double bass and a second bass line in unison under it.
+    voices = {p.voice for p in compose(GenerationRequest(mood="m", variant=0, prompt=prompt)).parts}
+    assert plays in voices and not_also not in voices, voices
+    # Where the word stands alone it is still read.
+    alone = compose(GenerationRequest(mood="m", variant=0, prompt=f"{prompt}; {not_also}"))
+    assert {plays, not_also} <= {p.voice for p in alone.parts}
+
+
 def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:
     prompt = "Steel drums and harmonica, sunny"
     for soundfont in ("auto", None):

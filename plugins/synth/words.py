@@ -912,8 +912,42 @@ def _spelled(phrase: str, table: dict[str, Any] | frozenset[str] | set[str]) -> 
     return next((f for f in spellings(phrase) if f in table), None)
 
 
+_CLAUSE_SPLIT = re.compile(r"[,.;:!?()\[\]{}|]+")
+VOCAL_WORDS = frozenset({"vocals", "vocal", "singing", "voice"})
+
+
+def _inside_instruments(text: str) -> set[str]:
+    """Words and phrases that, wherever ``text`` has them, are part of a longer instrument
+    phrase of one clause naming another voice: "bass" in "upright bass" (a double bass,
+    not a second bass line), "drums" in "taiko drums", "flute" in "ney flute", "singing" in
+    "singing bowls" (no choir)."""
+    inside: set[str] = set()
+    outside: set[str] = set()
+    for clause in _CLAUSE_SPLIT.split(text.lower()):
+        words = [w for w in (w.strip("-'") for w in _WORD_SPLIT.split(clause)) if w]
+        covered: set[tuple[int, int]] = set()
+        for n in (3, 2):
+            for i in range(len(words) - n + 1):
+                voice = instrument_of(" ".join(words[i : i + n]))
+                if voice is None:
+                    continue
+                for j in range(i, i + n):
+                    for k in range(j + 1, i + n + 1):
+                        sub = " ".join(words[j:k])
+                        if k - j < n and (
+                            instrument_of(sub) not in (None, voice) or sub in VOCAL_WORDS
+                        ):
+                            covered.add((j, k))
+        for j in range(len(words)):
+            for k in range(j + 1, min(j + 3, len(words)) + 1):
+                (inside if (j, k) in covered else outside).add(" ".join(words[j:k]))
+    return inside - outside
+
+
 def _scan(text: str, weight: float, into: Words) -> None:
     phrases = _phrases(text)
+    # Negated clauses keep every word ("no taiko drums" avoids the drums too).
+    inside = _inside_instruments(text) if weight > 0 else set()
     seen: set[str] = set()
     for written in phrases:
         if written in seen:
@@ -939,7 +973,7 @@ def _scan(text: str, weight: float, into: Words) -> None:
             into.moods["_" + p] = into.moods.get("_" + p, 0.0) + weight
         if p in TEMPO_WORDS and weight > 0:
             into.tempo_words[p] = into.tempo_words.get(p, 0.0) + weight
-        v = instrument_of(written)
+        v = None if written in inside else instrument_of(written)
         if v is not None:
             into.instruments[v] = into.instruments.get(v, 0.0) + weight
         if p in GENRE_WORDS:
@@ -954,7 +988,7 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("waltz")
             if p in COMPOUND_WORDS:
                 into.flags.add("compound")
-            if p in {"vocals", "vocal", "singing", "voice"}:
+            if p in VOCAL_WORDS and written not in inside:
                 into.flags.add("vocals")
     # "slow" inside "very slow" counts once, as the longer phrase
     if "very slow" in into.tempo_words:
