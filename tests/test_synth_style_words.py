@@ -21,6 +21,10 @@ VILLAGE = [
     "Bustling bakery street, accordion and clarinet",
     "Seaside inn at dusk, harp and fiddle",
     "Seaside inn, harp and fiddle",  # no character word at all: size only
+    # Only instruments the style's orchestral palette has too (strings, cello): they got
+    # its whole battle palette, brass tune, choir and war drums.
+    "Village square, fiddle",
+    "Mountain pass, cello",
 ]
 
 
@@ -57,6 +61,11 @@ def test_a_calm_word_beats_the_styles_energy(prompt: str) -> None:
     assert not styled.key.minor and not alone.key.minor
     traits = traits_of(read_words(prompt + STYLE))
     assert traits.energy < 0.35 and traits.percussion < 0.35, traits
+
+
+def test_a_mood_naming_the_styles_brass_keeps_the_orchestral_palette() -> None:
+    voices = _voices("Triumphant brass fanfare" + STYLE)
+    assert {"brass", "choir", "drum:taiko"} <= voices, voices
 
 
 def test_an_epic_orchestral_lullaby_is_slow_and_an_epic_battle_still_fast() -> None:

@@ -258,13 +258,20 @@ FALLBACK = {
 
 def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     palette: dict[str, str | None] = {}
-    for g in t.genres:
-        if g in GENRES:
-            palette = dict(GENRES[g])
-            break
+    genre = next((g for g in t.genres if g in GENRES), None)
+    if genre is not None:
+        palette = dict(GENRES[genre])
     # Named instruments the genre's palette does not already have ("arpeggios" in a
-    # synthwave prompt is the genre's own arp, not another band).
-    named = [i for i in t.instruments if i in VOICES and i not in palette.values()]
+    # synthwave prompt is the genre's own arp, not another band). Orchestral is a size more
+    # than a band (often the score's style): its tune, counter-line and drums (brass, choir,
+    # war drums) are a battle's, so a mood naming only the strings or cello under it (a
+    # village fiddle) has them from its own character; naming the brass or choir confirms it.
+    lead = (palette.get("melody"), palette.get("counter"))
+    named = [
+        i
+        for i in t.instruments
+        if i in VOICES and (i not in palette.values() or (genre == "orchestral" and i not in lead))
+    ]
     if not palette:
         palette = mood_palette(t)
     elif named:
