@@ -8,6 +8,7 @@ ones ``docs/score.md`` documents key by key.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -43,6 +44,8 @@ from segue.core.score import (
 from segue.core.yamlsource import LineDict, duplicates, line_of
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# What a browser sends as its Origin: scheme://host[:port], nothing after (or "null").
+ORIGIN_RE = re.compile(r"[a-z][a-z0-9+.-]*://[^/?#\s]+|null")
 PLUGIN_NAME_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 FORMATS = ("ogg", "mp3", "opus", "flac", "wav")
 MOOD_AT = ("now", "next_beat", "next_bar", "end")
@@ -959,11 +962,30 @@ class ScoreChecker:
             tokens = tuple(self.strings(raw["tokens"], (*path, "tokens"), 1000, 1000) or ())
         if "origins" in raw:
             origins = tuple(self.strings(raw["origins"], (*path, "origins"), 1000, 1000) or ())
+            for i, origin in enumerate(origins):
+                # Compared whole with the browser's Origin: another shape never matches.
+                if not ORIGIN_RE.fullmatch(origin):
+                    hint = (
+                        "leave `origins` out to let every page in"
+                        if origin == "*"
+                        else "scheme://host[:port] as a browser sends it, e.g. "
+                        "https://game.example.com, no path or trailing slash"
+                    )
+                    self.error((*path, "origins", i), f"{origin!r} is not an origin: {hint}")
         proxies = d.trusted_proxies
         if "trusted_proxies" in raw:
             proxies = tuple(
                 self.strings(raw["trusted_proxies"], (*path, "trusted_proxies"), 100, 100) or ()
             )
+            for i, proxy in enumerate(proxies):
+                try:
+                    ipaddress.ip_address(proxy)
+                except ValueError:
+                    self.error(
+                        (*path, "trusted_proxies", i),
+                        f"{proxy!r} is not an IP address: list each proxy's own address "
+                        "(e.g. 127.0.0.1; networks like 10.0.0.0/8 are not read)",
+                    )
 
         def whole(key: str, lo: int, hi: int) -> Any:
             return self.number(raw, key, path, lo, hi, getattr(d, key), integer=True)
