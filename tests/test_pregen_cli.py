@@ -137,3 +137,19 @@ def test_pregen_json_ends_with_its_summary_even_when_the_run_cannot_start(tmp_pa
     summary = json.loads(run.stdout)
     assert "cannot reach" in summary["error"] and summary["spent_usd"] == 0
     assert "Traceback" not in run.stderr
+
+
+def test_the_log_reporter_counts_on_demand_generations_without_a_planned_total() -> None:
+    # `segue serve --no-pregen` generates on demand: no run started, no total to count out of.
+    from types import SimpleNamespace
+
+    from segue.core.pregen.progress import LogReporter
+
+    out = io.StringIO()
+    reporter = LogReporter(stream=out)
+    planned = SimpleNamespace(request=SimpleNamespace(mood="calm", variant=0), key="1fadd56b" * 8)
+    reporter.update(planned, "stored", "4.0s $0.00")
+    assert out.getvalue() == "pregen: calm#0 stored 4.0s $0.00 (1fadd56b1fad) [1]\n"
+    reporter.started([planned, planned], 2, 0.0)
+    reporter.update(planned, "failed")
+    assert out.getvalue().splitlines()[-1] == "pregen: calm#0 failed (1fadd56b1fad) [1/2]"

@@ -227,7 +227,10 @@ class LogReporter:
             self.counted.add(planned.key)
             self.done += 1
         extra = f" {detail}" if detail else ""
-        count = f" [{self.done}/{self.total}]" if final else ""
+        # Out of the run's planned total; a server generating on demand (`--no-pregen`)
+        # has none, and then counts alone (not "[1/0]").
+        total = f"/{self.total}" if self.total >= self.done else ""
+        count = f" [{self.done}{total}]" if final else ""
         self._print(f"{label(planned)} {state}{extra} ({planned.key[:12]}){count}")
 
     def spent(self, usd: float) -> None:
