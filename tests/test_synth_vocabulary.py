@@ -35,7 +35,7 @@ maracas, clarinet, oboe, piccolo, dulcimer, bouzouki, woodblock, anvil, harp, fi
 drum kit, ney, biwa, pipa, guzheng, zither, qanun, shehnai, zurna, duduk, vihuela, guitarrón,
 electric guitar, slide guitar, flamenco guitar, slap bass, electro bass, honky-tonk piano,
 calliope, singing bowls, whistling, gregorian chant, brushes, brushed snare, darbuka, doumbek,
-dholak, cajon, tapan, davul, sistrum"""
+dholak, cajon, tapan, davul, sistrum, sleigh bells, square lead, pulse wave"""
 NUMPY_VOICES = {"drone", "theremin", "synthbass", "lead", "arp", "chip", "chipbass"}
 KITS = set(KIT_WORDS) | {"drums"}
 
@@ -163,6 +163,8 @@ NEW_WORDS = [
     ("Desert caravan, darbuka", "drum:conga"),
     ("Bollywood market, dholak", "drum:bongo"),
     ("Ancient temple, sistrum", "drum:shaker"),
+    ("Ski resort, sleigh bells", "drum:shaker"),
+    ("Retro arcade, square leads", "chip"),
 ]
 
 

@@ -719,6 +719,11 @@ INSTRUMENT_WORDS = {
     "tapan": "frame",
     "davul": "frame",
     "sistrum": "shaker",
+    "sleigh bells": "shaker",  # jingles shaken on the beat (General MIDI 1 has no sleigh bells)
+    "jingle bells": "shaker",
+    "square lead": "chip",  # the 8-bit pulse waves
+    "square wave": "chip",
+    "pulse wave": "chip",
 }
 
 # Genre words -> genre names (see composer.GENRES).
