@@ -306,3 +306,33 @@ def test_slow_calm_variants_differ_in_rhythm_per_bar() -> None:
         (arr, a), (_, b) = takes[u], takes[v]
         bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
         assert bars <= 0.8, f"grotto variants {u}-{v}: folded per bar {bars:.2f}"
+
+
+# A lullaby as a judged score wrote it (6/8 at 72 BPM): its broad and flowing takes played
+# the dotted half and quarter notes across the beat, the driving take's chords a hemiola,
+# and a tester's beat tracker (librosa's, on the onset strength's mean over bands) heard
+# three of the four at 3/2 of the tempo, their only firm accent the downbeat: folded per
+# bar 0.80-0.94 alike. Rocked now (``parts.ROCKED_BPM``): each take its own figure between
+# firm dotted quarters, the downbeat firmest, the beat still split in three.
+NURSERY = "Gentle lullaby at bedtime with celesta and soft strings, instrumental"
+
+
+@pytest.mark.timeout(300)  # four 30 s takes rendered and measured, on a loaded machine
+def test_a_lullaby_rocks_four_ways_at_its_dotted_quarter() -> None:
+    takes = {}
+    for v in range(4):
+        arr, x = render_request(request(NURSERY, v, 30.0), SR)
+        x = x.astype(np.float64)
+        assert arr.meter == "6/8" and arr.bpm < 90, (arr.meter, arr.bpm)
+        assert am.triplet_ratio(x, SR, arr.bpm) > 1.2, f"v{v}: the beat not split in three"
+        if v:
+            # (The straight take's lilt, unchanged, still leans on beat 2 in the low band.)
+            profile = np.round(am.downbeat_profile(x, SR, arr.bpm, arr.beats_per_bar), 2)
+            assert am.heard_downbeat(x, SR, arr.bpm, arr.beats_per_bar) == 0, (v, profile)
+        tracked = am.beat_tracker_tempo(x, SR, median=False)
+        assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"v{v}: {arr.bpm} tracked at {tracked:.1f}"
+        takes[v] = (arr, x)
+    for u, v in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
+        (arr, a), (_, b) = takes[u], takes[v]
+        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar, True)
+        assert bars <= 0.8, f"lullaby variants {u}-{v}: folded per bar {bars:.2f}"

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# A compound meter slower than this is rocked (see ``parts.ROCKED_BPM``, the same figure).
+ROCKED_BPM = 90.0
+
 
 def _band(x: np.ndarray, sr: int, lo: float, hi: float) -> np.ndarray:
     """Band-pass by FFT mask with soft (one-pole-like) skirts."""
@@ -252,7 +255,7 @@ def compound_pattern(
     feel: str = "straight",
     hemiola: bool = False,
     bpm: float = 120.0,
-) -> list[tuple[int, str, float]]:
+) -> list[tuple[float, str, float]]:
     """One bar of a compound meter (6/8, 12/8) as (eighth step, sound, velocity): a low
     drum on every beat, the high one on the beat's last eighth (leaning into the next
     beat), a backbeat on beat two.
@@ -272,7 +275,7 @@ def compound_pattern(
         "chip": "chip_hat",
         "brush": "brush",
     }.get(kit, "hat")
-    out: list[tuple[int, str, float]] = []
+    out: list[tuple[float, str, float]] = []
     accent = {
         "orchestral": "taiko_hi",
         "tension": "taiko_hi",
@@ -281,7 +284,19 @@ def compound_pattern(
         "chip": "chip_snare",
         "brush": "brush",
     }.get(kit, "rim")
-    if feel == "halftime":
+    # The low drum's other beats; rocked, lighter (as firm, with the bass's lilt or skip
+    # into them, the lullaby's second beat was heard as "one").
+    other = 0.6 if bpm < ROCKED_BPM else 0.8
+    if bpm < ROCKED_BPM and feel in {"halftime", "flowing"}:
+        # Rocked (``parts.ROCKED_BPM``: a lullaby's 6/8): the low drum on the beats alone,
+        # the downbeat firmest (the pitched parts rock between them; the broad and flowing
+        # takes' hemiola on a skin was heard as the beat, at 3/2 of the tempo).
+        out += [(s, low, 1.0 if s == 0 else 0.7) for s in range(0, steps, 3)]
+        # The high skin on the take's rocking sixteenth (steps are eighths): after each
+        # beat (broad), or leading into it (flowing).
+        after = 0.5 if feel == "halftime" else 2.5
+        out += [(s + after, accent, 1.0) for s in range(0, steps, 3)]
+    elif feel == "halftime":
         # Broad: the low drum once a bar (twice in 12/8), a hemiola on the high drum (the
         # second and third quarter notes of three across each two beats), the other
         # beats light.
@@ -297,7 +312,7 @@ def compound_pattern(
         # Driving: the low drum on every beat, the high one pushing each beat's middle
         # eighth (the short-long skip of a tarantella against the jig's long-short).
         for s in range(0, steps, 3):
-            out.append((s, low, 1.0 if s == 0 else 0.8))
+            out.append((s, low, 1.0 if s == 0 else other))
             out.append((s + 1, accent, 0.75))
     elif feel == "flowing":
         # Flowing across the beat: the low drum on every beat, the high one on the other
@@ -309,14 +324,15 @@ def compound_pattern(
                 out.append((s, accent, 0.6))
     else:  # the lilt: the beat and its last eighth (running eighths are the driving feel's)
         for s in range(0, steps, 3):
-            out.append((s, low, 1.0 if s == 0 else 0.8))
+            out.append((s, low, 1.0 if s == 0 else other))
         for s in range(2, steps, 3):
             out.append((s, high, 0.9))
     if kit in {"kit", "four", "orchestral", "lofi"} and steps >= 6 and feel != "halftime":
         for s in range(3, steps, 6):
             out.append((s, "snare" if kit != "orchestral" else "taiko_hi", 0.8))
-    if variant_bits & 1 and steps >= 6:
-        out.append((steps - 1, low, 0.5))  # a pickup into the next bar
+    if variant_bits & 1 and steps >= 6 and not (bpm < ROCKED_BPM and feel != "straight"):
+        # A pickup into the next bar (a rocked take's own rocking keeps the lilt's eighth).
+        out.append((steps - 1, low, 0.5))
     if first and kit not in {"soft", "tension", "chip"}:
         out.append((0, "crash", 0.7))
     if fill:

@@ -7,7 +7,13 @@ from itertools import pairwise
 from random import Random
 
 from segue.plugins.synth.arrangement import Note, Section
-from segue.plugins.synth.drums import DRUM_TUNING, FOLLOW_THE_BASS, bar_pattern, compound_pattern
+from segue.plugins.synth.drums import (
+    DRUM_TUNING,
+    FOLLOW_THE_BASS,
+    bar_pattern,
+    compound_pattern,
+)
+from segue.plugins.synth.drums import ROCKED_BPM as DRUMS_ROCKED_BPM
 from segue.plugins.synth.form import repeat_period
 from segue.plugins.synth.harmony import Chord, chord_scale, close_voicing, nearest, pitches_in
 from segue.plugins.synth.instruments import VOICES
@@ -335,7 +341,7 @@ def write_harmony(
                 half = ctx.bpb / 2
                 if ctx.feel == "driving" and ctx.bpb == 4 and ctx.sub == 4 and a < half < b:
                     cuts = [a, half, b]
-                elif ctx.feel in {"driving", "flowing"} and ctx.sub == 3:
+                elif ctx.feel in {"driving", "flowing"} and ctx.sub == 3 and not rocked(ctx):
                     cuts = [a, *[h for h in hemiola(ctx.bpb) if a + 1e-6 < h < b - 1e-6], b]
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3 and ctx.sub == 4:
                     # Broad 3/4: the chord struck as a hemiola over each pair of bars (three
@@ -350,9 +356,14 @@ def write_harmony(
                     # Pushed and tresillo: the chord bowed again on the feel's accents.
                     hits = SYNCOPATION[ctx.feel]
                     cuts = [a, *[h for h in hits if a + 1e-6 < h < b - 1e-6], b]
+                # Rocked broad: the held chord answers the bass a sixteenth after the beat,
+                # with the arpeggio (see ``ROCKED_STEPS``).
+                late = 1 / 6 if rocked(ctx) and ctx.feel == "halftime" else 0.0
                 for x, y in pairwise(cuts):
                     struck = [
-                        Note(start + x, y - x, p, vel if x == a else vel * 0.8, bright)
+                        Note(
+                            start + x + late, y - x - late, p, vel * (1 if x == a else 0.8), bright
+                        )
                         for p in chord_notes
                     ]
                     notes += struck
@@ -368,6 +379,8 @@ def write_harmony(
                 if hemiola_bar(ctx, i) and ctx.bpb == 3 and ctx.sub == 4:
                     hits = [0.0, 2.0] if i % 2 == 0 else [1.0]  # the hemiola
                     length = 1.8
+                elif rocked(ctx):
+                    hits, length = [float(k) for k in range(ctx.bpb)], 0.9  # the beats
                 elif ctx.feel == "halftime" and ctx.sub == 3:
                     hits = [float(k) for k in range(0, ctx.bpb, 2)]  # the dotted halves
                     length = 1.8
@@ -400,7 +413,7 @@ def write_harmony(
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                     if ctx.feel == "halftime":
                         hits = [float(k) for k in range(0, ctx.bpb, 2)]
-                    elif ctx.feel in {"driving", "flowing"}:
+                    elif ctx.feel in {"driving", "flowing"} and not rocked(ctx):
                         hits = hemiola(ctx.bpb)
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3:
                     hits = [0.0, 2.0] if i % 2 == 0 else [1.0]
@@ -448,7 +461,7 @@ def write_arp(
     steps = _arp_steps(ctx, rate)
     plain = steps  # broad: the hemiola only in each phrase's second half (see below)
     halftime_pulse = ctx.feel == "halftime" and ctx.sub == 4 and ctx.bpb == 4 and ctx.bpm < 100
-    if ctx.sub == 3 and ctx.feel == "halftime":
+    if ctx.sub == 3 and ctx.feel == "halftime" and not rocked(ctx):
         plain = [2.0]  # broad compound: the dotted halves (the drums keep the other beats)
     elif ctx.bpb == 3 and ctx.feel == "halftime":
         plain = [1.0, 0.5, 1.5]  # broad 3/4 out of the hemiola: 1, 2, its and (held)
@@ -500,6 +513,10 @@ def write_arp(
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
                 # eighths between them.
                 accent = 1.0 if t < 1e-6 else 0.85 if on_beat else 0.6
+            if rocked(ctx) and ctx.feel in ROCKED_STEPS:
+                # Rocked: the beats firm, the downbeat firmest, the rocking between them.
+                beat, off = ROCKED_ACCENTS[ctx.feel]
+                accent = (beat if t < 1e-6 else 0.85 * beat) if on_beat else off
             elif ctx.feel in SYNCOPATION and t > 1e-6:
                 # Pushed: the and of 2 and the and of 4 over light beats; tresillo: each
                 # half bar's downbeat over its 3+3+2.
@@ -511,7 +528,8 @@ def write_arp(
             d = step * (0.5 if ostinato else 1.6 if voice in {"harp", "guitar", "koto"} else 0.9)
             # Broad 3/4: the beats off the hemiola's half notes are left to the drums.
             off_hemiola = hemi and ctx.bpb == 3 and ctx.sub == 4 and sec.kit
-            if not (off_hemiola and on_beat and round(t) not in ((1,) if i % 2 else (0, 2))):
+            off_hemiola = off_hemiola and on_beat and round(t) not in ((1,) if i % 2 else (0, 2))
+            if accent > 0 and not off_hemiola:
                 notes.append(Note(bar * ctx.bpb + t, d, p, vel * accent, bright))
             t += step
             k += 1
@@ -552,6 +570,8 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         # song's); broad: a hemiola (quarter notes, three across two beats) over the bass's
         # dotted half; driving: the skip, short-long (an eighth and a quarter).
         feels = {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3], "flowing": [2 / 3]}
+        if rocked(ctx):
+            feels.update(ROCKED_STEPS)
         return feels.get(ctx.feel, [2 / 3, 1 / 3])
     if ctx.feel == "straight":
         return [rate]
@@ -669,12 +689,40 @@ def _bass_figure(
     return out
 
 
+# A compound meter below this tempo (a lullaby's 6/8, a slow 12/8) is *rocked*: felt in
+# its dotted quarters, each take rocking in its own figure between them (``ROCKED_STEPS``).
+# There quarter notes (a hemiola, a flowing take's three across two beats) or running
+# eighths as firm as the beat are heard as the beat, at 3/2 of the tempo (a beat tracker's
+# reading, near its 120 BPM prior), and takes whose only accent is the downbeat fold alike.
+ROCKED_BPM = DRUMS_ROCKED_BPM
+# The rocked takes' arpeggio (beats, repeated over each beat): the straight lilt (long-
+# short) and the driving skip (short-long) as in every compound meter; broad, a two-note
+# rocking (the beat, and a sixteenth after it the note held through it) over a bass
+# rocking low-high on the beats; flowing, a music box's tune over a pedal: the beat held
+# and a sixteenth pickup into the next. Each take puts its off-beat attacks where the
+# others have none (on the eighths between the beats, all four takes folded alike: the
+# downbeat, where every part strikes, outweighed them).
+ROCKED_STEPS = {"halftime": [1 / 6, 5 / 6], "flowing": [5 / 6, 1 / 6]}
+# The rocking figures' notes: (on the beat, off it). The broad take's arpeggio answers the
+# bass a sixteenth after the beat, the flowing one leans on its pickup: a sixteenth after
+# the beat, where every other part strikes, a note as firm as the beat's was too faint
+# (its loudness already there) to be heard as the take's own.
+ROCKED_ACCENTS = {"halftime": (0.0, 1.0), "flowing": (0.7, 1.0)}
+ROCKED_BEAT = 0.65  # the bass's other beats against the downbeat, in every rocked take
+
+
+def rocked(ctx: Context) -> bool:
+    """Whether this take rocks a slow compound meter (``ROCKED_BPM``)."""
+    return ctx.sub == 3 and ctx.bpm < ROCKED_BPM
+
+
 def hemiola_bar(ctx: Context, i: int) -> bool:
     """Whether bar ``i`` of a section plays the broad feel's hemiola (3/4 and compound
     meters): the last two bars of each eight-bar phrase, as a cadence broadens; the
     others keep the broad feel's own accents (a hemiola in every other pair of bars,
-    folded onto one bar, sounds the straight take's beats again)."""
-    if ctx.feel != "halftime":
+    folded onto one bar, sounds the straight take's beats again). Not where a compound
+    meter is rocked (``rocked``: the hemiola's quarter notes heard as the beat)."""
+    if ctx.feel != "halftime" or rocked(ctx):
         return False
     return (ctx.bpb == 3 or ctx.sub == 3) and i % 8 >= 6
 
@@ -716,6 +764,18 @@ def _other_meter_bass(
     if ctx.feel == "flowing" and ctx.sub == 4:
         # Flowing 3/4: the root held under the running eighths (which sound the third).
         return [(start, 2.9, root, 1.0)]
+    if ctx.feel == "flowing" and rocked(ctx):
+        # Rocked: the music box's pedal, the root held through the bar.
+        return [(start, ctx.bpb - 0.1, root, 1.0)]
+    if ctx.feel == "halftime" and rocked(ctx):
+        # Rocked: low and high on the beats, the root on the downbeat and the fifth (at
+        # home the third) on the beats between, lighter (the root held over two beats
+        # left the broad take one attack a bar: it folded like any other take).
+        other = third if home else fifth
+        return [
+            (start + k, 0.95, other if k % 2 else root, 1.0 if k == 0 else 0.7)
+            for k in range(ctx.bpb)
+        ]
     if ctx.feel == "flowing":
         # Compound across the beat: the bass walks the quarter notes of three across each
         # two beats (root, fifth, the octave or at home the third).
@@ -744,7 +804,7 @@ def _other_meter_bass(
         return None  # 3/4 drives with the 4/4 figures
     for k in range(ctx.bpb):
         other = third if home and k == ctx.bpb - 1 else fifth if k % 2 == 0 else root + 12
-        out.append((start + k, 0.3, root, 1.0))
+        out.append((start + k, 0.3, root, 1.0 if k == 0 or not rocked(ctx) else ROCKED_BEAT))
         out.append((start + k + 1 / 3, 0.6, other, 0.8))
     return out
 
@@ -832,7 +892,9 @@ def _bass_bar(
         # last eighth, the lilt of a jig (and of a cradle song).
         for k in range(ctx.bpb):
             p = third if home and k % 2 else fifth
-            notes.append(Note(start + k, 0.6, root, vel, bright))
+            # (Rocked, the downbeat firmest: as firm, the other beat was heard as "one".)
+            down = 1.0 if k == 0 or not rocked(ctx) else ROCKED_BEAT
+            notes.append(Note(start + k, 0.6, root, vel * down, bright))
             notes.append(Note(start + k + 2 / 3, 0.3, p, vel * 0.75, bright))
     elif pump:
         for k in range(ctx.bpb * 2):
