@@ -392,9 +392,12 @@ def onset_pattern(x: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4) -
     return out
 
 
-def onset_correlation(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:
-    """Pearson correlation of two takes' onset patterns on the step grid."""
-    pa, pb = onset_pattern(a, sr, bpm), onset_pattern(b, sr, bpm)
+def onset_correlation(
+    a: np.ndarray, b: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4
+) -> float:
+    """Pearson correlation of two takes' onset patterns on the step grid (sixteenths: 4 a
+    beat, 6 a compound meter's dotted-quarter beat)."""
+    pa, pb = onset_pattern(a, sr, bpm, steps_per_beat), onset_pattern(b, sr, bpm, steps_per_beat)
     n = min(len(pa), len(pb))
     return float(np.corrcoef(pa[:n], pb[:n])[0, 1])
 
