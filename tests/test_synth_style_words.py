@@ -64,8 +64,12 @@ def test_a_calm_word_beats_the_styles_energy(prompt: str) -> None:
 
 
 def test_a_mood_naming_the_styles_brass_keeps_the_orchestral_palette() -> None:
-    voices = _voices("Triumphant brass fanfare" + STYLE)
-    assert {"brass", "choir", "drum:taiko"} <= voices, voices
+    for prompt in (
+        "Triumphant brass fanfare",
+        "Tense skirmish in the canyon, war drums, brass and low strings",
+    ):
+        voices = _voices(prompt + STYLE)
+        assert {"brass", "choir", "drum:taiko"} <= voices, (prompt, voices)
 
 
 def test_an_epic_orchestral_lullaby_is_slow_and_an_epic_battle_still_fast() -> None:

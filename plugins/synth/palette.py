@@ -266,12 +266,10 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     # than a band (often the score's style): its tune, counter-line and drums (brass, choir,
     # war drums) are a battle's, so a mood naming only the strings or cello under it (a
     # village fiddle) has them from its own character; naming the brass or choir confirms it.
+    own = [i for i in t.instruments if i in VOICES]
     lead = (palette.get("melody"), palette.get("counter"))
-    named = [
-        i
-        for i in t.instruments
-        if i in VOICES and (i not in palette.values() or (genre == "orchestral" and i not in lead))
-    ]
+    size_only = genre == "orchestral" and not any(i in lead for i in own)
+    named = [i for i in own if i not in palette.values() or size_only]
     if not palette:
         palette = mood_palette(t)
     elif named:

@@ -428,7 +428,6 @@ MOOD_ALIASES = {
     "slumber": "lullaby",
     "marching": "march",
     "military": "march",
-    "racing": "chase",
     "ghostly": "haunting",
     "desolate": "lonely",
     "gothic": "ominous",
