@@ -46,6 +46,7 @@ from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
+    SLOW_FOURTH,
     Context,
     meter_feel,
     write_arp,
@@ -91,10 +92,14 @@ SLOW_COMPOUND_HELD_GAIN = 0.35
 # and on 1 and 3 in every feel they folded the takes alike, bar after bar (a grotto's
 # per bar 0.82-0.90): the straight take's tune answers on 2 and 4, the driving take's
 # falls on the lilt's sixteenth pickups, softer (on the off-beat eighths, or louder, they
-# were heard at twice the tempo); half-time keeps 1 and 3. The fourth take (pushed, played
-# straight below 100 BPM: ``feel_of``) puts it on the off-beat eighths, softer still.
+# were heard at twice the tempo); half-time keeps 1 and 3. The fourth take (triplet below
+# 100 BPM: ``feel_of``) puts it on each beat's last triplet, softer still.
 SLOW_BELL_VOICES = frozenset({"bells", "celesta"})
-SLOW_BELL_SHIFT = {"straight": (1.0, 1.0), "driving": (0.75, 0.7), "pushed": (0.5, 0.5)}
+SLOW_BELL_SHIFT = {
+    "straight": (1.0, 1.0),
+    "driving": (0.75, 0.7),
+    "triplet": (2 / 3, 0.5),
+}
 
 
 def shifted_bells(notes: list[Note], feel: str) -> list[Note]:
@@ -242,15 +247,17 @@ def compose(request: GenerationRequest) -> Arrangement:
             # Fast: the tresillo; 100-136 BPM without a kit that keeps 2 and 4 it drives
             # (a lo-fi tresillo at 112 BPM was heard at half the tempo).
             return FAST_HALFTIME if bpm > 136 else "driving"
-        if f == "pushed" and (bpm < 100 or kit != "orchestral"):
-            # Pushed on the orchestral kit only, from 100 BPM: slower its pushes were heard
-            # at twice the tempo, on frame drums (folk, 128 BPM) at half, on the drum kit
-            # (synthwave, 108 BPM) at twice; there the fourth take plays straight again.
+        if f == "pushed" and bpm < 100:
+            # Slower, pushes were heard at twice the tempo: a triplet feel instead.
+            return SLOW_FOURTH
+        if f == "pushed" and kit != "orchestral":
+            # Pushed on the orchestral kit only, from 100 BPM: on frame drums (folk, 128
+            # BPM) its pushes were heard at half the tempo, on the drum kit (synthwave,
+            # 108 BPM) at twice; there the fourth take plays straight again.
             return "straight"
         return f
 
     feel = feel_of(request.variant)
-    bell_feel = "pushed" if meter_feel(request.variant, bpb, sub) == "pushed" else feel
 
     # Sections.
     sections: list[Section] = []
@@ -347,7 +354,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             out.append((cv, "counter", notes))
         if bpm < 100 and (bpb, sub) == (4, 4):
             out = [
-                (v, rl, shifted_bells(n, bell_feel))
+                (v, rl, shifted_bells(n, feel))
                 if rl in {"melody", "counter"} and v in SLOW_BELL_VOICES
                 else (v, rl, n)
                 for v, rl, n in out

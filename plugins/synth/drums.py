@@ -388,6 +388,8 @@ def feel_pattern(
     out: list[tuple[int, str, float]] = []
     if feel in {"pushed", "tresillo"}:
         return syncopated_pattern(kit, feel, energy, bpm)
+    if feel == "triplet":
+        return triplet_pattern(kit)
     if bpb == 3 and ((half and second is None) or feel == "flowing"):
         # 3/4 felt in one: the low drum on the downbeat and the other beats light; broad
         # (out of the hemiola) lifted again on the and of two, flowing with the eighths
@@ -478,7 +480,8 @@ def feel_pattern(
             # arpeggio touches them too): a half-time groove at the written tempo.
             out += [(0, "frame_lo", 0.6), (back, "frame_lo", 0.45)]
             out += [(s, "frame_lo", 0.3) for s in beats if s not in (0, back)]
-            out += [(s, "shaker", 0.3) for s in beats if s not in (0, back)]
+            # (The shaker on 2 and 4 as firm as the pickups: see the ghosts below.)
+            out += [(s, "shaker", 0.45) for s in beats if s not in (0, back)]
         else:
             out += [(0, "frame_lo", 0.6)] + [(s, "frame_lo", 0.3) for s in beats if s]
             # The shaker's eighths, or slow, a dotted lilt: its sixteenth leads into the beat
@@ -511,13 +514,30 @@ def feel_pattern(
         # Below 100 BPM a pickup into beat 3 and into the bar, as the arpeggio's (a
         # sixteenth after every beat was heard as the beat's eighths; after beats 2 and 4
         # only, three quarters of a beat before the big beats, at 4/3 of the tempo). The
-        # soft kit's faint shaker (whose pickups matched the driving take's) ticks the and
-        # of 2 and of 4 instead: a sixteenth after them, three quarters of a beat before
-        # the arpeggio's downbeats, it had a calm take read at 4/3 of its tempo too
-        # (librosa's beat tracker: 71 BPM at 95.7).
-        ghosts = (1, 5, 9, 13) if not slow else (6, 14) if kit == "soft" else (7, 15)
+        # soft kit's shaker ticks beats 2 and 4 as firmly as its pickups: fainter there
+        # (0.3), its pickups had a calm take read at 4/3 of its tempo (71 BPM at 95.7),
+        # and moved to the and of 2 and of 4, as loud as beats 2 and 4, at twice it
+        # (librosa's beat tracker and tempo: a grotto's 72 BPM at 148, the starter's
+        # explore 90 at 185).
+        ghosts = (1, 5, 9, 13) if not slow else (7, 15)
         out += [(s, ghost, top) for s in ghosts]
     return out
+
+
+# Each kit's low drum, the beats' drum and its tick (the syncopated and triplet feels).
+FEEL_SOUNDS = {
+    "kit": ("kick", "snare", "hat"),
+    "lofi": ("kick", "snare", "hat"),
+    "brush": ("kick", "brush", "brush"),
+    "chip": ("chip_kick", "chip_snare", "chip_hat"),
+    "four": ("kick", "clap", "hat"),
+    "orchestral": ("taiko", "taiko_hi", "shaker"),
+    "frame": ("frame_lo", "frame_hi", "frame_hi"),
+    "soft": ("frame_lo", "frame_lo", "shaker"),
+    "tension": ("taiko", "taiko_hi", "rim"),
+}
+# The kits that play a backbeat on 2 and 4 (the others a lighter hit on every beat).
+BACKBEAT_KITS = frozenset({"kit", "lofi", "brush", "chip", "four"})
 
 
 # The syncopated 4/4 feels' drums (``parts.SYNCOPATION``). Their bars keep a firm hit on
@@ -538,17 +558,7 @@ def syncopated_pattern(
     beats = (0, 4, 8, 12)
     ands = (2, 10)  # the eighths between the beats that are not pushed
     pushed = feel == "pushed"
-    sounds = {  # kit -> low drum, the beats' drum, tick
-        "kit": ("kick", "snare", "hat"),
-        "lofi": ("kick", "snare", "hat"),
-        "brush": ("kick", "brush", "brush"),
-        "chip": ("chip_kick", "chip_snare", "chip_hat"),
-        "four": ("kick", "clap", "hat"),
-        "orchestral": ("taiko", "taiko_hi", "shaker"),
-        "frame": ("frame_lo", "frame_hi", "frame_hi"),
-        "soft": ("frame_lo", "frame_lo", "shaker"),
-        "tension": ("taiko", "taiko_hi", "rim"),
-    }.get(kit)
+    sounds = FEEL_SOUNDS.get(kit)
     if sounds is None:
         return None
     low, beat, tick = sounds
@@ -556,7 +566,7 @@ def syncopated_pattern(
     out: list[tuple[int, str, float]] = [(0, low, top)]
     if kit == "four":
         out += [(s, "kick", 0.9) for s in beats if s]  # the floor stays four
-    if kit in {"kit", "lofi", "brush", "chip", "four"}:
+    if kit in BACKBEAT_KITS:
         # The backbeat on 2 and 4; beat 3 on the low drum.
         out += [(s, beat, 0.9) for s in (4, 12)]
         if kit != "four":
@@ -585,6 +595,25 @@ def syncopated_pattern(
         out += [(s, tick, ghost) for s in GHOSTS]
         if kit in {"orchestral", "frame", "tension"}:
             out.append((8, low, 0.9 * top))  # the half bar's low drum (beat 3)
+    return out
+
+
+def triplet_pattern(kit: str) -> list[tuple[float, str, float]] | None:
+    """One 4/4 bar of ``kit`` in the slow triplet feel (``parts.SLOW_FOURTH``): the low
+    drum on 1 (and 3), the beats kept, and a tick on each beat's last triplet (steps in
+    sixteenths: 8/3 is two thirds of a beat), a slow shuffle."""
+    sounds = FEEL_SOUNDS.get(kit)
+    if sounds is None:
+        return None
+    low, beat, tick = sounds
+    top = 0.6 if kit == "soft" else 1.0
+    out: list[tuple[float, str, float]] = [(0, low, top), (8, low, 0.75 * top)]
+    if kit in BACKBEAT_KITS:
+        out += [(s, beat, 0.85) for s in (4, 12)]
+    else:
+        out += [(s, beat, (0.5 if kit == "soft" else 0.7) * top) for s in (4, 12)]
+    soft = 0.35 if kit == "soft" else 0.45
+    out += [(s + 8 / 3, tick, soft * (1.2 if s % 8 == 4 else 1.0)) for s in (0, 4, 8, 12)]
     return out
 
 

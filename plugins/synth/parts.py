@@ -87,6 +87,12 @@ FEELS = ("straight", "halftime", "driving", "pushed")
 OTHER_METER_FEELS = (*FEELS[:3], "flowing")
 # Half-time's stand-in where it would be heard at half the tempo.
 FAST_HALFTIME = "tresillo"
+# The fourth variant below 100 BPM (where pushes are heard at twice the tempo): a slow
+# ballad's *triplet* feel, the beat divided in three (a 12/8 felt in 4/4): the arpeggio a
+# broken chord in eighth-note triplets, the beat's first firm and the other two light;
+# the bass on 1 and 3 with a triplet pickup into each; a shuffle's tick on each beat's
+# last triplet over the low drum's beats.
+SLOW_FOURTH = "triplet"
 # The syncopated 4/4 feels: where each strikes in a bar (beats), over the beats' pulse.
 SYNCOPATION = {
     "pushed": (0.0, 1.5, 3.5),  # 3+3+2 eighths, the last two pushed into the next beat
@@ -390,6 +396,10 @@ def write_harmony(
                     hits, length = lifted_or_flowing(ctx.feel), 1.4
                 elif ctx.feel == "flowing":
                     hits, length = hemiola(ctx.bpb), 0.6
+                elif ctx.feel == "triplet":
+                    # Triplet: the beat and its last triplet (a slow shuffle's comping).
+                    hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
+                    length = 0.55
                 elif ctx.feel in SYNCOPATION:
                     # Pushed: 1, the and of 2 and the and of 4 (the next bar's chord, when
                     # it changes), with the beats 3 and 4 light between; tresillo: its
@@ -409,6 +419,8 @@ def write_harmony(
                     hits = [0, 0.75, 1.5, 3.5]  # the last pushed into the next bar
                 elif ctx.feel == "tresillo":
                     hits = [0, 0.75, 1.5, 2.75, 3.5]
+                elif ctx.feel == "triplet":
+                    hits = [0, 1 + 2 / 3, 2, 3 + 2 / 3]  # 1 and 3, each with a pickup
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                     if ctx.feel == "halftime":
@@ -424,6 +436,8 @@ def write_harmony(
                 if not a - 1e-6 <= h < b - 1e-6:
                     continue
                 accent = 1.0 if h == 0 else 0.8 if style == "stabs" else 1.0 if h == int(h) else 0.7
+                if ctx.feel == "triplet" and h != int(h):
+                    accent = 0.5  # the shuffle's pickup, under the beat
                 if ctx.feel in SYNCOPATION and h:
                     # The feel's accents over the beats (the beats light between them).
                     accent = 0.9 if h in SYNCOPATION[ctx.feel] else 0.55
@@ -517,6 +531,10 @@ def write_arp(
                 # Rocked: the beats firm, the downbeat firmest, the rocking between them.
                 beat, off = ROCKED_ACCENTS[ctx.feel]
                 accent = (beat if t < 1e-6 else 0.85 * beat) if on_beat else off
+            elif ctx.feel == "triplet":
+                # The beat's first triplet firm, the other two light (as loud, the
+                # triplets' own rate is heard as the beat, at three times the tempo).
+                accent = (1.0 if t < 1e-6 else 0.8) if on_beat else 0.55
             elif ctx.feel in SYNCOPATION and t > 1e-6:
                 # Pushed: the and of 2 and the and of 4 over light beats; tresillo: each
                 # half bar's downbeat over its 3+3+2.
@@ -580,6 +598,11 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         return [1.5, 0.5, 1.0, 0.5, 0.5]
     if ctx.feel == "tresillo":
         return [0.75, 0.75, 0.5]  # 3+3+2 sixteenths in each half bar
+    if ctx.feel == "triplet":
+        # A broken chord in the triplets' long-short (two thirds of a beat and the last
+        # third): all three triplets, the middle one as light as it may be, were heard as
+        # the beat's two thirds (72 BPM read at 108).
+        return [2 / 3, 1 / 3]
     if ctx.feel == "flowing":
         return [0.5]  # 3/4's flowing take: a broken chord in running eighths
     if ctx.feel == "halftime" and ctx.bpb == 3:
@@ -637,6 +660,11 @@ BASS_FIGURES = {
     ("busy", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:R:.85 3:.45:O:.7 3.5:.45:R:.9"),
     ("walk", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:F:.8 3:.45:R:.7 3.5:.45:R:.85"),
     ("gentle", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.9:F:.75 3.5:.45:R:.8"),
+    # triplet: 1 and 3 held, each half bar's last triplet leading into the next
+    ("pump", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:O:.8 1.667:.3:R:.35"),
+    ("busy", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:O:.8 1.667:.3:R:.35"),
+    ("walk", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:F:.75 1.667:.3:R:.35"),
+    ("gentle", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:F:.7 1.667:.3:R:.3"),
     # tresillo: 3+3+2 sixteenths in each half bar
     ("pump", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
     ("busy", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
