@@ -94,6 +94,29 @@ def test_a_slow_halftime_take_is_tracked_at_its_tempo(prompt: str, seconds: floa
     assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
 
 
+# Slow half-time takes as a tester measures them (the onset strength's mean over bands at
+# the file's rate, librosa's default for ``beat_track`` and ``feature.tempo``): the soft
+# kit's shaker on the and of 2 and of 4, as loud as beats 2 and 4, was read at twice the
+# tempo (a judged grotto's 72 BPM at 148, the main menu's 74 at 152); now it ticks beats 2
+# and 4 as firmly as its pickups into 3 and the bar.
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Peaceful moonlit grotto, gentle ambient pads, soft harp and bells, instrumental",
+        "Main menu theme, calm and inviting, instrumental",
+    ],
+    ids=["grotto", "menu"],
+)
+def test_a_slow_halftime_take_is_heard_at_its_tempo_by_a_testers_tracker(prompt: str) -> None:
+    request = GenerationRequest(mood="m", variant=1, prompt=prompt, duration_s=30.0)
+    arr, x = render_request(request, SR)
+    x = x.astype(np.float64)
+    assert arr.bpm < 100 and arr.meter == "4/4"
+    for median in (True, False):
+        tracked = am.beat_tracker_tempo(x, SR, median=median)
+        assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
+
+
 # A lullaby in 6/8 at 66 BPM (the dotted quarter): its held pad's slow swells, as loud as
 # the harp, filled the onset strength between the beats, and a tester's beat tracker
 # (librosa's ``feature.tempo`` on ``onset_strength``'s mean over bands, at the file's own

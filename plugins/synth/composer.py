@@ -46,6 +46,8 @@ from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
+    MID_FOURTH,
+    OFFBEAT_KITS,
     SLOW_FOURTH,
     Context,
     meter_feel,
@@ -250,6 +252,8 @@ def compose(request: GenerationRequest) -> Arrangement:
         if f == "pushed" and bpm < 100:
             # Slower, pushes were heard at twice the tempo: a triplet feel instead.
             return SLOW_FOURTH
+        if f == "pushed" and kit in OFFBEAT_KITS and 100 <= bpm <= 136:
+            return MID_FOURTH
         if f == "pushed" and kit != "orchestral":
             # Pushed on the orchestral kit only, from 100 BPM: on frame drums (folk, 128
             # BPM) its pushes were heard at half the tempo, on the drum kit (synthwave,

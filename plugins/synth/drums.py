@@ -390,6 +390,8 @@ def feel_pattern(
         return syncopated_pattern(kit, feel, energy, bpm)
     if feel == "triplet":
         return triplet_pattern(kit)
+    if feel == "offbeat":
+        return offbeat_pattern(kit)
     if bpb == 3 and ((half and second is None) or feel == "flowing"):
         # 3/4 felt in one: the low drum on the downbeat and the other beats light; broad
         # (out of the hemiola) lifted again on the and of two, flowing with the eighths
@@ -538,6 +540,25 @@ FEEL_SOUNDS = {
 }
 # The kits that play a backbeat on 2 and 4 (the others a lighter hit on every beat).
 BACKBEAT_KITS = frozenset({"kit", "lofi", "brush", "chip", "four"})
+
+
+def offbeat_pattern(kit: str) -> list[tuple[int, str, float]] | None:
+    """One 4/4 bar of ``kit`` in the off-beat feel (``parts.MID_FOURTH``): the low drum on
+    every beat (the downbeat firmest), the backbeat on 2 and 4 (a drum kit's), and the
+    tick, an open hat on a drum kit, on the off-beat eighths."""
+    sounds = FEEL_SOUNDS.get(kit)
+    if sounds is None:
+        return None
+    low, beat, tick = sounds
+    if kit in {"kit", "lofi", "four"}:
+        tick = "ohat"  # the off-beat open hat of house music
+    out: list[tuple[int, str, float]] = [(s, low, 1.0 if s == 0 else 0.85) for s in (0, 4, 8, 12)]
+    if kit in BACKBEAT_KITS:
+        out += [(s, beat, 0.8) for s in (4, 12)]
+    out += [(s, tick, 0.7) for s in (2, 6, 10, 14)]
+    if kit == "frame":
+        out += [(s, "tambourine", 0.5) for s in (2, 6, 10, 14)]
+    return out
 
 
 # The syncopated 4/4 feels' drums (``parts.SYNCOPATION``). Their bars keep a firm hit on

@@ -93,6 +93,13 @@ FAST_HALFTIME = "tresillo"
 # the bass on 1 and 3 with a triplet pickup into each; a shuffle's tick on each beat's
 # last triplet over the low drum's beats.
 SLOW_FOURTH = "triplet"
+# The fourth variant from 100 to 136 BPM on frame drums (folk): the *off-beat* feel, a
+# polka's oom-pah: the bass and the low drum on every beat, the comping, the arpeggio's
+# accents, the slap and a tambourine on the off-beat eighths. (On a synthwave drum kit,
+# whose straight take's bass and arpeggio already strike every eighth, it folded per bar
+# like the straight take, 0.91-0.97; there the fourth take stays straight.)
+MID_FOURTH = "offbeat"
+OFFBEAT_KITS = frozenset({"frame"})
 # The syncopated 4/4 feels: where each strikes in a bar (beats), over the beats' pulse.
 SYNCOPATION = {
     "pushed": (0.0, 1.5, 3.5),  # 3+3+2 eighths, the last two pushed into the next beat
@@ -396,6 +403,8 @@ def write_harmony(
                     hits, length = lifted_or_flowing(ctx.feel), 1.4
                 elif ctx.feel == "flowing":
                     hits, length = hemiola(ctx.bpb), 0.6
+                elif ctx.feel == "offbeat":
+                    hits, length = [b + 0.5 for b in range(ctx.bpb)], 0.4  # the off-beats
                 elif ctx.feel == "triplet":
                     # Triplet: the beat and its last triplet (a slow shuffle's comping).
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
@@ -421,6 +430,8 @@ def write_harmony(
                     hits = [0, 0.75, 1.5, 2.75, 3.5]
                 elif ctx.feel == "triplet":
                     hits = [0, 1 + 2 / 3, 2, 3 + 2 / 3]  # 1 and 3, each with a pickup
+                elif ctx.feel == "offbeat":
+                    hits = [0.5, 1.5, 2.5, 3.5]
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                     if ctx.feel == "halftime":
@@ -436,6 +447,8 @@ def write_harmony(
                 if not a - 1e-6 <= h < b - 1e-6:
                     continue
                 accent = 1.0 if h == 0 else 0.8 if style == "stabs" else 1.0 if h == int(h) else 0.7
+                if ctx.feel == "offbeat":
+                    accent = 0.9  # the off-beats are the comping's beat
                 if ctx.feel == "triplet" and h != int(h):
                     accent = 0.5  # the shuffle's pickup, under the beat
                 if ctx.feel in SYNCOPATION and h:
@@ -531,6 +544,8 @@ def write_arp(
                 # Rocked: the beats firm, the downbeat firmest, the rocking between them.
                 beat, off = ROCKED_ACCENTS[ctx.feel]
                 accent = (beat if t < 1e-6 else 0.85 * beat) if on_beat else off
+            elif ctx.feel == "offbeat":
+                accent = 0.95 if not on_beat else 1.0 if t < 1e-6 else 0.5  # the "pah"
             elif ctx.feel == "triplet":
                 # The beat's first triplet firm, the other two light (as loud, the
                 # triplets' own rate is heard as the beat, at three times the tempo).
@@ -598,6 +613,8 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         return [1.5, 0.5, 1.0, 0.5, 0.5]
     if ctx.feel == "tresillo":
         return [0.75, 0.75, 0.5]  # 3+3+2 sixteenths in each half bar
+    if ctx.feel == "offbeat":
+        return [0.5]  # eighths, the off-beat ones accented (``write_arp``)
     if ctx.feel == "triplet":
         # A broken chord in the triplets' long-short (two thirds of a beat and the last
         # third): all three triplets, the middle one as light as it may be, were heard as
@@ -660,6 +677,11 @@ BASS_FIGURES = {
     ("busy", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:R:.85 3:.45:O:.7 3.5:.45:R:.9"),
     ("walk", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:F:.8 3:.45:R:.7 3.5:.45:R:.85"),
     ("gentle", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.9:F:.75 3.5:.45:R:.8"),
+    # off-beat: the oom of an oom-pah, root and fifth on the beats, short
+    ("pump", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:O:.85"),
+    ("busy", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.85"),
+    ("walk", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.8"),
+    ("gentle", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.75"),
     # triplet: 1 and 3 held, each half bar's last triplet leading into the next
     ("pump", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:O:.8 1.667:.3:R:.35"),
     ("busy", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:O:.8 1.667:.3:R:.35"),
