@@ -253,11 +253,13 @@ def compose(request: GenerationRequest) -> Arrangement:
             # Slower, pushes were heard at twice the tempo: a triplet feel instead.
             return SLOW_FOURTH
         if f == "pushed" and kit in OFFBEAT_KITS and 100 <= bpm <= 136:
+            # Frame drums' pushes (folk, 128 BPM) were heard at half the tempo: a polka's
+            # off-beats instead.
             return MID_FOURTH
         if f == "pushed" and kit != "orchestral":
-            # Pushed on the orchestral kit only, from 100 BPM: on frame drums (folk, 128
-            # BPM) its pushes were heard at half the tempo, on the drum kit (synthwave,
-            # 108 BPM) at twice; there the fourth take plays straight again.
+            # Pushed on the orchestral kit only, from 100 BPM: on the drum kit (synthwave,
+            # 108 BPM) its pushes were heard at twice the tempo; there, and on frame drums
+            # above 136 BPM, the fourth take plays straight again.
             return "straight"
         return f
 
