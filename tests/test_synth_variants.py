@@ -13,8 +13,9 @@ draws of every mood (other generator seeds, 30 s loops: what another mood name o
 gives), the strongest pitch agrees on at most 60 % of the beats and the onset strength (as
 librosa computes it) correlates at most 0.8 per sixteenth (per eighth in 6/8) and folded
 onto one bar; a fourth variant plays a fourth feel (flowing in 3/4 and 6/8, pushed in
-orchestral 4/4 action), not the first one's again; and fast 4/4 action (above 136 BPM,
-where half-time would lose the pulse) plays four feels too.
+orchestral 4/4 action, triplet in slow 4/4, off-beat in folk), not the first one's again;
+and fast 4/4 action (above 136 BPM, where half-time would lose the pulse) plays four
+feels too.
 """
 
 from __future__ import annotations
@@ -96,8 +97,8 @@ def draw(name: str, seed: int, variant: int) -> tuple:
 @pytest.mark.parametrize("seed", DRAWS)
 def test_variants_differ_on_other_draws_and_lengths(name: str, seed: int) -> None:
     pairs = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
-    if name not in {*OTHER_METERS, "action"}:
-        pairs = pairs[:3]  # 4/4's pushed take: orchestral kit only (docs/generators.md)
+    if name == "electronic":
+        pairs = pairs[:3]  # a synthwave drum kit's fourth take is straight (docs/generators.md)
     for u, v in pairs:
         (arr, a), (_, b) = draw(name, seed, u), draw(name, seed, v)
         compound = arr.meter in ("6/8", "12/8")
@@ -110,10 +111,12 @@ def test_variants_differ_on_other_draws_and_lengths(name: str, seed: int) -> Non
         # the fourth feel's pairs are held to less (0.82-0.91 here; docs/generators.md),
         # and so is the folk mood's (4/4: its straight and driving takes 0.80 per bar).
         # In 4/4 variant 3 plays the pushed feel (it repeated variant 0's straight one:
-        # 0.93-1.00); pushes firm enough to go under 0.8 were heard at half the tempo.
+        # 0.93-1.00); pushes firm enough to go under 0.8 were heard at half the tempo. The
+        # calm mood's plays the triplet feel and the folk mood's the off-beat one (they
+        # repeated the straight take too: 0.95-0.99 per bar; now 0.53-0.73).
         limit = 0.8
         if 3 in (u, v):
-            limit = 0.93 if name in OTHER_METERS else 0.87
+            limit = 0.93 if name in OTHER_METERS else 0.87 if name == "action" else 0.8
         elif name == "folk":
             limit = 0.82
         if 3 not in (u, v) or name in OTHER_METERS:
