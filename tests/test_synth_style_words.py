@@ -25,6 +25,9 @@ VILLAGE = [
     # its whole battle palette, brass tune, choir and war drums.
     "Village square, fiddle",
     "Mountain pass, cello",
+    # A character word of colour only ("bright") left the style's battle palette whole.
+    "Bright hilltop village fair with fiddle, accordion and flute",
+    "Village fair with fiddle",
 ]
 
 
@@ -61,6 +64,35 @@ def test_a_calm_word_beats_the_styles_energy(prompt: str) -> None:
     assert not styled.key.minor and not alone.key.minor
     traits = traits_of(read_words(prompt + STYLE))
     assert traits.energy < 0.35 and traits.percussion < 0.35, traits
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Bright hilltop village fair with fiddle, accordion and flute",
+        "Cheery fishing village festival with fiddle, accordion and tin whistle",
+        "Bustling bakery street, accordion and clarinet",
+        "Tarantella, fast and festive, mandolin and tambourine",
+    ],
+)
+def test_a_bright_scene_plays_the_band_it_names_without_a_style_too(prompt: str) -> None:
+    # Without any style a bright, lively character chose the heroic palette, and its war
+    # drums (taiko, timpani) and brass tune joined the fiddle and accordion.
+    for variant in range(2):
+        voices = _voices(prompt, variant)
+        assert not STYLE_ONLY & voices, (variant, voices)
+        assert {"drum:frame_lo", "drum:frame_hi"} & voices, (variant, voices)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["Hilltop village fair with fiddle, accordion and flute", "Harvest festival, fiddle"],
+)
+def test_a_fair_day_is_festive_under_the_style(prompt: str) -> None:
+    # "fair" and "festival" were ignored words: the style's "epic" alone set 132 BPM in minor.
+    styled = compose(GenerationRequest(mood="m", variant=0, prompt=prompt + STYLE, duration_s=16))
+    assert not styled.key.minor and 110 <= styled.bpm < 132, (styled.key, styled.bpm)
+    assert "festive" in traits_of(read_words(prompt)).moods
 
 
 def test_a_mood_naming_the_styles_brass_keeps_the_orchestral_palette() -> None:

@@ -270,13 +270,13 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     lead = (palette.get("melody"), palette.get("counter"))
     size_only = genre == "orchestral" and not any(i in lead for i in own)
     named = [i for i in own if i not in palette.values() or size_only]
+    c = t
     if not palette:
         palette = mood_palette(t)
     elif named:
         # The mood's own instruments beat a style's: a score-wide "epic orchestral" keeps
         # its bass and harmony, but the tune, the counter-line and the drums come from what
         # the mood names and its character (a village fiddle is not brass, choir and taiko).
-        c = t
         if not set(t.moods) - SCALE_WORDS:
             # No character but a size ("epic orchestral", often the score's style): the
             # named instruments set the scene, not a battle nor a fanfare (the size's energy
@@ -290,8 +290,21 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
                 palette[role] = mood[role]
         if not {"taiko", "drums"} & set(t.instruments):
             palette["kit"] = mood["kit"]
-            if mood["kit"] == "orchestral" and c.valence >= 0.3:
-                palette["kit"] = "frame"  # bright, not a battle: hand drums, not taiko
+    if (
+        palette.get("kit") == "orchestral"
+        and own
+        and c.valence >= 0.3
+        and not {"brass", "choir"} & set(own)
+        and not {"taiko", "drums"} & set(t.instruments)
+    ):
+        # A bright scene played by the band the mood names (a village fair's fiddle and
+        # accordion), whether its palette came from the mood or a style: hand drums and a
+        # wind's tune, not a fanfare's brass, choir and war drums (naming those keeps them).
+        palette["kit"] = "frame"
+        if palette.get("melody") == "brass":
+            palette["melody"] = "flute"
+        if palette.get("counter") in {"brass", "choir"}:
+            palette["counter"] = None
     kit = palette.pop("kit", None)
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
     claimed: set[str] = set()

@@ -435,6 +435,17 @@ MOOD_ALIASES = {
     "twilight": "evening",
     "sunset": "evening",
     "nightfall": "evening",
+    # Fair days are festive, whatever the score's style: an "epic orchestral" village fair is
+    # a celebration in a big hall, not a battle at 132 BPM in minor.
+    "festival": "festive",
+    "carnival": "festive",
+    "fiesta": "festive",
+    "fairground": "festive",
+    "funfair": "festive",
+    "village fair": "festive",
+    "county fair": "festive",
+    "harvest fair": "festive",
+    "town fair": "festive",
 }
 
 TEMPO_WORDS = {
