@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from segue.core.memory import trim
+from segue.plugins.synth.drums import make_sound
 from segue.plugins.synth.soundfont import (
     Preset,
     SoundFont,
@@ -97,11 +98,16 @@ GM_DRUMS: dict[str, int] = {
     "cowbell": 56,
 }
 PITCHED_DRUMS = {"timp": "timp"}
-# Cymbals, jingles and shakers are their air: a kit whose sample of one keeps under this
-# share of its energy above 8 kHz (a small SoundFont's band-limited samples: TimGM6mb's
-# open hat and crash keep under 1 %, FluidR3's cymbals 8-70 %) lacks that timbre, and the
-# numpy drum plays it.
-AIRY_DRUMS = {"hat", "ohat", "crash", "ride", "shaker", "tambourine", "triangle"}
+# The kit's sounds the numpy drums also make (``drums.make_sound``): their reference.
+NUMPY_DRUMS = set(GM_DRUMS) - {"ride"}
+# Cymbals, jingles, shakers and a snare's wires are their air: a kit whose sample of one
+# keeps under AIR_SHARE of the numpy drum's share of energy above 8 kHz lacks that timbre
+# (a small SoundFont's band-limited samples: TimGM6mb's crash, open hat, tambourine and
+# snare keep 0-6 % of it, FluidR3's cymbals, jingles and shaker 18-270 %), and the numpy
+# drum plays it. A sound without a numpy drum (the ride) must keep MIN_AIR of its energy
+# above 8 kHz.
+AIRY_DRUMS = {"hat", "ohat", "crash", "ride", "shaker", "tambourine", "triangle", "snare"}
+AIR_SHARE = 0.15
 MIN_AIR = 0.05
 # Each velocity bucket is one cached rendering; 8 steps keep the timbre's change audible.
 VELOCITY_STEPS = 8
@@ -127,6 +133,22 @@ _levels_lock = threading.Lock()
 def _step(velocity: float) -> int:
     """The velocity step (1..VELOCITY_STEPS) a note's velocity (0..1) renders at."""
     return max(1, min(VELOCITY_STEPS, round(velocity * VELOCITY_STEPS)))
+
+
+def _top_cut(x: np.ndarray) -> np.ndarray:
+    """``x`` (channels, n) through a gentle top cut, in place: air, not fizz (-1.4 dB at
+    8 kHz, -3 dB at 11 kHz, a zero at the Nyquist) keeps cymbals and jingles bright without
+    sample-to-sample spikes."""
+    x[:, 1:] += x[:, :-1]
+    return x
+
+
+def _air(x: np.ndarray, sr: int) -> float:
+    """The share of ``x``'s energy above 8 kHz (0..1)."""
+    power = np.abs(np.fft.rfft(x)) ** 2
+    total = float(power.sum())
+    f = np.fft.rfftfreq(len(x), 1.0 / sr)
+    return float(power[f >= 8000.0].sum()) / total if total > 0 else 0.0
 
 
 class Sampled:
@@ -278,6 +300,12 @@ class Sampled:
             ramp = self.ramps[(n_rel, rel)] = release_curve(n_rel, self.sr, rel)
         return body[:, : n_hold + n_rel], n_hold, ramp
 
+    def _kit_hit(self, sound: str) -> np.ndarray | None:
+        """The kit's hit of ``sound`` at full velocity, mono float64 (None: no kit or key)."""
+        preset = self.sf.preset(128, 0)
+        x = play(self.sf, preset, GM_DRUMS[sound], 0.25, 1.0, self.sr) if preset else None
+        return None if x is None else x.mean(axis=0).astype(np.float64)
+
     def _has_air(self, sound: str) -> bool:
         """Whether the kit's sample of ``sound`` has the top an airy drum needs (judged at
         full velocity, once per sound, so every velocity of a part plays the same drum)."""
@@ -286,20 +314,47 @@ class Sampled:
         key = ("air", self.sr, self.sf.digest, sound)
         got = self.notes.get(key)
         if got is None:
-            preset = self.sf.preset(128, 0)
-            x = play(self.sf, preset, GM_DRUMS[sound], 0.25, 1.0, self.sr) if preset else None
+            x = self._kit_hit(sound)
             got = False
             if x is not None:
-                power = np.abs(np.fft.rfft(x.mean(axis=0))) ** 2
-                f = np.fft.rfftfreq(x.shape[1], 1.0 / self.sr)
-                total = float(power.sum())
-                got = total > 0 and float(power[f >= 8000.0].sum()) >= MIN_AIR * total
+                share = _air(x, self.sr)
+                if sound in NUMPY_DRUMS:
+                    ref = _air(make_sound(sound, self.sr, 1.0, 1).astype(np.float64), self.sr)
+                    got = share >= AIR_SHARE * ref
+                else:
+                    got = share >= MIN_AIR
             self.notes[key] = got
         return bool(got)
 
+    def _loudness(self, sound: str) -> float:
+        """The gain that gives the kit's hit of ``sound`` (peak 1, full velocity) the energy
+        of the numpy drum (peak 1) it replaces, over the hit's first 0.25 s: the kit's
+        levels (TimGM6mb's shaker is 5 dB under its numpy one, and FluidR3's) are the
+        preset maker's, while the mix's drum levels were set on the numpy drums. Within
+        -6..+9 dB, so a sample is never far from its peak level."""
+        if sound not in NUMPY_DRUMS:
+            return 1.0
+        key = ("loudness", self.sr, self.sf.digest, sound)
+        got = self.notes.get(key)
+        if got is None:
+            preset = self.sf.preset(128, 0)
+            x = play(self.sf, preset, GM_DRUMS[sound], 0.25, 1.0, self.sr) if preset else None
+            got = 1.0
+            if x is not None:
+                n = round(0.25 * self.sr)
+                x = _top_cut(x.astype(np.float64))  # as ``drum`` plays it
+                y = x.mean(axis=0) / max(float(np.max(np.abs(x))), 1e-9)
+                ref = make_sound(sound, self.sr, 1.0, 1).astype(np.float64)[:n]
+                e, e_ref = float(np.sum(y[:n] ** 2)), float(np.sum(ref**2))
+                if e > 1e-9:
+                    got = float(np.clip(np.sqrt(e_ref / e), 0.5, 2.8))
+            self.notes[key] = got
+        return float(got)
+
     def drum(self, sound: str, velocity: float, pitch: float = 0.0) -> np.ndarray | None:
-        """(2, n) float32 of one drum hit (peak about 1) from the General MIDI kit (timpani:
-        the pitched General MIDI timpani), or None to use the numpy drum."""
+        """(2, n) float32 of one drum hit from the General MIDI kit, as loud as the numpy
+        drum (``_loudness``; timpani: the pitched General MIDI timpani, peak about 1), or
+        None to use the numpy drum."""
         vq = _step(velocity)
         key = ("drum", self.sr, sound, vq, round(pitch))
         if key in self.notes:
@@ -314,10 +369,9 @@ class Sampled:
             if preset is not None:
                 out = play(self.sf, preset, pitch, 0.8, vq / VELOCITY_STEPS, self.sr)
         if out is not None:
-            # Air, not fizz: a gentle top cut (-1.4 dB at 8 kHz, -3 dB at 11 kHz, a zero at
-            # the Nyquist) keeps cymbals and jingles bright without sample-to-sample spikes.
-            out[:, 1:] += out[:, :-1]
+            out = _top_cut(out)
             peak = float(np.max(np.abs(out)))
-            out = out / np.float32(peak) if peak > 1e-6 else None
+            level = self._loudness(sound) if sound in GM_DRUMS else 1.0
+            out = out * np.float32(level / peak) if peak > 1e-6 else None
         self.notes[key] = out
         return out
