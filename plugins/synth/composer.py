@@ -77,6 +77,8 @@ from segue.plugins.synth.words import (
 
 # --- seeds ----------------------------------------------------------------------------------------
 SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of energy 1
+# How much heavier a half-time take's drums hit, per unit of the mood's drive (energy over 0.6).
+HALFTIME_WEIGHT = 0.7
 # Drums that play between the downbeats: what action moods raise most.
 DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap"}
 
@@ -443,6 +445,11 @@ def compose(request: GenerationRequest) -> Arrangement:
             # would make every bar line a jolt).
             boost = 4.0 if sound in DRIVING_DRUMS else 1.0
             p.gain = DRUM_GAIN[sound] * role_gain["drums"] * (1.0 + boost * max(0.0, drive))
+            if feel == "halftime":
+                # Half as many hits, each heavier: the half-time take's drums weigh as
+                # much against the orchestra as the other takes' (1.6 dB in an action
+                # mood; they were a dB further under it).
+                p.gain *= 1.0 + HALFTIME_WEIGHT * max(0.0, drive)
             p.send = 0.15 + 0.4 * space
         else:
             v = VOICES[voice]
