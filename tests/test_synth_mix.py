@@ -125,12 +125,13 @@ def decoded(x: np.ndarray) -> np.ndarray:
     return y
 
 
-@pytest.mark.parametrize("variant", [0, 2])
-def test_an_action_moods_drums_are_within_10_db_of_the_orchestra(variant: int) -> None:
-    """Percussive within 10 dB of harmonic energy (librosa's HPSS defaults, decoded Ogg).
-    The half-time take (variant 1) is at the limit (-10.2 dB at 16 s): not held here."""
+@pytest.mark.parametrize("variant", [0, 1, 2])
+def test_an_action_moods_drums_are_within_9_db_of_the_orchestra(variant: int) -> None:
+    """Percussive within 9 dB of harmonic energy (librosa's HPSS defaults, decoded Ogg;
+    the issue asks about 10) on every take: the half-time take's fewer hits are heavier
+    (it measured -9.4 dB at 16 s with FluidR3, -10.2 before the sampled kit's levels)."""
     _, x = render(ACTION, 16.0, variant)
-    assert am.hpss_balance_db(decoded(x), SR) >= -10.0
+    assert am.hpss_balance_db(decoded(x), SR) >= -9.0
 
 
 def test_a_taiko_is_a_struck_skin_not_a_sine() -> None:
@@ -178,13 +179,12 @@ def test_a_kits_drums_are_as_loud_as_the_numpy_drums_the_mix_was_set_on(path: st
 @pytest.mark.parametrize("variant", [0, 1, 2])
 def test_a_plain_installs_action_mood_has_drums_and_air(variant: int) -> None:
     """What a plain ``pip install -e .`` plays (TimGM6mb), decoded: percussive within 9 dB
-    of harmonic energy on the straight takes (the half-time take, variant 1, within 10: it
-    measures -9.2 dB at 60 s, was -10.0) and at least 0.4 % of the energy above 8 kHz (was
-    0.2-0.3 %, at the issue's "before" figure)."""
+    of harmonic energy on every take (the half-time take measured -9.4 dB at 16 s) and at
+    least 0.4 % of the energy above 8 kHz (was 0.2-0.3 %, the issue's "before" figure)."""
     req = GenerationRequest(mood="m", variant=variant, prompt=ACTION, duration_s=16.0)
     _, x = render_request(req, SR, bundled_soundfont())
     y = decoded(x.astype(np.float64))
-    assert am.hpss_balance_db(y, SR) >= (-10.0 if variant == 1 else -9.0)
+    assert am.hpss_balance_db(y, SR) >= -9.0
     assert am.high_share(y, SR) >= 0.004
 
 

@@ -108,8 +108,7 @@ def test_variants_differ_on_other_draws_and_lengths(name: str, seed: int) -> Non
         where = f"{name} seed {seed} variants {u}-{v}"
         # Per step and folded per bar (the rhythm heard to repeat bar after bar): the
         # waltz's straight and broad takes were 0.97 apart, its variants 0 and 3 1.00;
-        # the fourth feel's pairs are held to less (0.82-0.91 here; docs/generators.md),
-        # and so is the folk mood's (4/4: its straight and driving takes 0.80 per bar).
+        # the fourth feel's pairs are held to less (0.82-0.91 here; docs/generators.md).
         # In 4/4 variant 3 plays the pushed feel (it repeated variant 0's straight one:
         # 0.93-1.00); pushes firm enough to go under 0.8 were heard at half the tempo. The
         # calm mood's plays the triplet feel and the folk mood's the off-beat one (they
