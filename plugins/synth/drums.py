@@ -452,11 +452,17 @@ def feel_pattern(
         else:
             low = [(s, "taiko" if s in lows else "taiko_hi", 0.8) for s in beats]
             out += [(s, sound, 1.0 if s == 0 else vel) for s, sound, vel in low]
-            # The dotted pickup into each beat, on the high drum.
-            out += [(s + 3 if fine == 1 else s + 2, "taiko_hi", 0.65) for s in beats]
+            # The dotted pickup into each beat, on the high drum and the shaker (from 100
+            # BPM in 4/4 at every tempo: the eighths are the straight take's).
+            gallop = bpb == 4 and not slow
+            pick = 3 if fine == 1 or gallop else 2
+            out += [(s + pick, "taiko_hi", 0.65) for s in beats]
             if busy:
                 out += [(s, "tambourine", 0.7) for s in backs]
-            out += ticks("shaker", 0.6)
+            if gallop:
+                out += [(b + o, "shaker", 0.6 * v) for b in beats for o, v in ((0, 1.0), (3, 0.6))]
+            else:
+                out += ticks("shaker", 0.6)
     elif kit == "frame":
         if half:
             out += [(0, "frame_lo", 1.0), (back, "frame_hi", 0.8)]
@@ -523,6 +529,8 @@ def feel_pattern(
         # explore 90 at 185).
         ghosts = (1, 5, 9, 13) if not slow else (7, 15)
         out += [(s, ghost, top) for s in ghosts]
+        if kit == "orchestral" and not slow:
+            out += HALF_GHOSTS  # (struck on the high taiko too: its own figure, heard)
     return out
 
 
@@ -570,12 +578,16 @@ def offbeat_pattern(kit: str) -> list[tuple[int, str, float]] | None:
 # half-time, which never plays at those tempi), the backbeat on 2 and 4.
 PUSHED = (6, 14)
 GHOSTS = (1, 5, 9, 13)
+# The orchestral half-time and tresillo takes' ghosts after the big hits, on the high taiko.
+HALF_GHOSTS = [(1, "taiko_hi", 0.5), (9, "taiko_hi", 0.5)]
 
 
 def syncopated_pattern(
     kit: str, feel: str, energy: float, bpm: float
 ) -> list[tuple[int, str, float]] | None:
     """One 4/4 bar of ``kit`` in the pushed or the tresillo feel (None: the kit has none)."""
+    if kit == "orchestral":
+        return syncopated_orchestral(feel, bpm)
     beats = (0, 4, 8, 12)
     ands = (2, 10)  # the eighths between the beats that are not pushed
     pushed = feel == "pushed"
@@ -636,6 +648,53 @@ def triplet_pattern(kit: str) -> list[tuple[float, str, float]] | None:
     soft = 0.35 if kit == "soft" else 0.45
     out += [(s + 8 / 3, tick, soft * (1.2 if s % 8 == 4 else 1.0)) for s in (0, 4, 8, 12)]
     return out
+
+
+# The orchestral kit's four 4/4 takes at action tempi (100 BPM and up), each with figures of
+# its own between the beats it shares: straight, the eighths (the and of every beat);
+# half-time and tresillo, a ghost sixteenth after every beat; driving, the sixteenth
+# pickup before every beat; pushed, the and of 2 and of 4 struck hard with the beats
+# light. (Straight once played the driving take's eighths and pickups and both went to
+# even eighths above 140 BPM: a 149-BPM take's straight and driving takes folded per bar
+# 0.98 alike.)
+
+
+def straight_orchestral(energy: float, alt: int) -> list[tuple[int, str, float]]:
+    """A 4/4 bar of the orchestral kit's straight take from 100 BPM: the low taiko on 1 and
+    3, the backbeat on 2 and 4 (the high taiko, and busy, the snare and a tambourine), and
+    busy, the shaker's eighths and a light hit on the and of 1 and of 3 (or, ``alt``, the
+    low taiko on the and of 3)."""
+    out = [(0, "taiko", 0.8), (8, "taiko", 0.35), (4, "taiko_hi", 0.9), (12, "taiko_hi", 0.9)]
+    if energy > 0.7:
+        out += [(s, sound, 0.85) for s in (4, 12) for sound in ("snare", "tambourine")]
+        out += [(s, "shaker", 0.6 if s % 4 == 0 else 0.4) for s in range(0, 16, 2)]
+        out += [(10, "taiko", 0.6)] if alt else [(2, "taiko_hi", 0.5), (10, "taiko_hi", 0.5)]
+    return out
+
+
+def syncopated_orchestral(feel: str, bpm: float) -> list[tuple[int, str, float]]:
+    """A 4/4 bar of the orchestral kit's pushed or tresillo take. Pushed: the and of 2 and
+    of 4 struck hard (the high taiko and a tambourine), the beats after 1 lighter, and from
+    126 BPM the and of 1 and of 3 firm too (every off-beat eighth struck keeps the beat's
+    subdivision: with the pushes alone the take was heard at half the tempo, their
+    two-beat period louder than the beats'; above 150 BPM they are struck as hard as the
+    beats for that). Tresillo (the pitched parts' 3+3+2): the big hits on 1 and 3, 2 and 4
+    light, a ghost after every beat."""
+    beats = (0, 4, 8, 12)
+    out = [(0, "taiko", 1.0)] + [(s, "shaker", 0.5 if s == 0 else 0.35) for s in beats]
+    if feel == "pushed":
+        fast = bpm > 125
+        out += [(s, "taiko_hi", 0.6 if fast else 0.75) for s in beats if s]
+        out += [(s, sound, 0.9) for s in PUSHED for sound in ("taiko_hi", "tambourine")]
+        if fast:
+            ands = 0.75 if bpm > 150 else 0.6
+            out += [(s, sound, ands) for s in (2, 10) for sound in ("taiko_hi", "shaker")]
+        return out
+    out += [(s, "shaker", 0.55) for s in GHOSTS] + [(8, "taiko", 0.9)]
+    if bpm > 150:
+        # (Lighter 2 and 4, or ghosts on the high taiko, were heard at half the tempo.)
+        return out + [(s, "taiko_hi", 0.8) for s in (4, 8, 12)]
+    return [*out, (4, "taiko_hi", 0.4), (12, "taiko_hi", 0.4), *HALF_GHOSTS]
 
 
 def bar_pattern(
@@ -704,6 +763,8 @@ def bar_pattern(
             out.append((s, "chip_snare", 0.9))
         for s in eighths:
             out.append((s, "chip_hat", 0.8 if s % 4 == 0 else 0.5))
+    elif kit == "orchestral" and four and not slow:
+        out += straight_orchestral(energy, alt)
     elif kit == "orchestral":
         # (The straight take keeps its hits on the beats: the 3+3+2 groove is the pushed
         # take's, ``syncopated_pattern``.)
