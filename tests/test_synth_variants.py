@@ -132,10 +132,17 @@ def test_variants_differ_on_other_draws_and_lengths(name: str, seed: int) -> Non
 # driving feel in its place, variant 2's (a judged siege at 137 BPM under a score-wide
 # "epic orchestral", and `segue init`'s combat at 140: variants 1 and 2 per bar 1.00),
 # while variant 3 repeated variant 0's straight feel (0.99). Now variant 1 plays the
-# tresillo and variant 3 the pushed feel: every pair of variants 0-2 correlates at most
-# 0.8 per sixteenth and folded per bar, pairs with variant 3 at most 0.87, and every
-# take is heard at its tempo.
+# tresillo and variant 3 the pushed feel, and each of the four takes its own figure
+# between the beats (a judged rampart at 149 BPM: the straight take played the driving
+# take's even eighths, variants 0 and 2 folded per bar 0.88-0.98 alike): every pair of
+# the four correlates at most 0.8 per sixteenth and folded per bar, and every take is
+# heard at its tempo.
 FAST_ACTION = {
+    "rampart": (
+        "Frantic rampart assault, thundering taiko drums, blaring brass and racing strings, "
+        "instrumental, epic orchestral",
+        {},
+    ),
     "siege": (
         "Relentless siege battle, pounding taiko drums, brass stabs and staccato strings, "
         "instrumental, epic orchestral",
@@ -165,7 +172,7 @@ def test_fast_action_variants_play_four_feels(name: str) -> None:
         (arr, a), (_, b) = takes[u], takes[v]
         steps = am.strength_correlation(a, b, SR, arr.bpm)
         bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
-        limit = 0.87 if 3 in (u, v) else 0.8
+        limit = 0.8
         where = f"{name} variants {u}-{v}"
         assert steps <= limit, f"{where}: onset strength per sixteenth correlates {steps:.2f}"
         assert bars <= limit, f"{where}: onset strength folded per bar correlates {bars:.2f}"

@@ -562,7 +562,7 @@ def _hits(
             if is_drum:
                 b = round(note.b * 4) / 4
                 if sampled is not None:
-                    buf = sampled.drum(sound, note.v, note.p)
+                    buf = sampled.drum(sound, note.v, note.p, arr.level_drums)
                 if buf is None:
                     key = (sound, b, note.p)
                     buf = drum_cache.get(key)

@@ -351,12 +351,15 @@ class Sampled:
             self.notes[key] = got
         return float(got)
 
-    def drum(self, sound: str, velocity: float, pitch: float = 0.0) -> np.ndarray | None:
+    def drum(
+        self, sound: str, velocity: float, pitch: float = 0.0, level: bool = True
+    ) -> np.ndarray | None:
         """(2, n) float32 of one drum hit from the General MIDI kit, as loud as the numpy
-        drum (``_loudness``; timpani: the pitched General MIDI timpani, peak about 1), or
-        None to use the numpy drum."""
+        drum (``_loudness``; ``level`` False: peak about 1, the preset maker's balance;
+        timpani: the pitched General MIDI timpani, peak about 1), or None to use the numpy
+        drum."""
         vq = _step(velocity)
-        key = ("drum", self.sr, sound, vq, round(pitch))
+        key = ("drum", self.sr, sound, vq, round(pitch), level)
         if key in self.notes:
             return self.notes[key]
         out = None
@@ -371,7 +374,7 @@ class Sampled:
         if out is not None:
             out = _top_cut(out)
             peak = float(np.max(np.abs(out)))
-            level = self._loudness(sound) if sound in GM_DRUMS else 1.0
-            out = out * np.float32(level / peak) if peak > 1e-6 else None
+            gain = self._loudness(sound) if level and sound in GM_DRUMS else 1.0
+            out = out * np.float32(gain / peak) if peak > 1e-6 else None
         self.notes[key] = out
         return out
