@@ -678,8 +678,8 @@ def syncopated_orchestral(feel: str, bpm: float) -> list[tuple[int, str, float]]
     126 BPM the and of 1 and of 3 firm too (every off-beat eighth struck keeps the beat's
     subdivision: with the pushes alone the take was heard at half the tempo, their
     two-beat period louder than the beats'; above 150 BPM they are struck as hard as the
-    beats for that). Tresillo (the pitched parts' 3+3+2): the big hits on 1 and 3, 2 and 4
-    light, a ghost after every beat."""
+    beats for that). Tresillo (the pitched parts' 3+3+2): every beat firm, a ghost after
+    every beat."""
     beats = (0, 4, 8, 12)
     out = [(0, "taiko", 1.0)] + [(s, "shaker", 0.5 if s == 0 else 0.35) for s in beats]
     if feel == "pushed":
@@ -690,11 +690,10 @@ def syncopated_orchestral(feel: str, bpm: float) -> list[tuple[int, str, float]]
             ands = 0.75 if bpm > 150 else 0.6
             out += [(s, sound, ands) for s in (2, 10) for sound in ("taiko_hi", "shaker")]
         return out
-    out += [(s, "shaker", 0.55) for s in GHOSTS] + [(8, "taiko", 0.9)]
-    if bpm > 150:
-        # (Lighter 2 and 4, or ghosts on the high taiko, were heard at half the tempo.)
-        return out + [(s, "taiko_hi", 0.8) for s in (4, 8, 12)]
-    return [*out, (4, "taiko_hi", 0.4), (12, "taiko_hi", 0.4), *HALF_GHOSTS]
+    # Tresillo: 2, 3 and 4 firm (lighter, or with ghosts on the high taiko, it was heard
+    # at half the tempo: a 150 BPM combat), the shaker's ghost after every beat.
+    out += [(s, "taiko_hi", 0.8) for s in beats if s] + [(8, "taiko", 0.9)]
+    return out + [(s, "shaker", 0.55) for s in GHOSTS]
 
 
 def bar_pattern(
