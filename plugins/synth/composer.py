@@ -476,5 +476,5 @@ def compose(request: GenerationRequest) -> Arrangement:
         swing=swing,
         seed=seed,
         meter=meter,
-        level_drums=drive > 0,
+        level_drums=drive > 0 and kit == "orchestral",
     )

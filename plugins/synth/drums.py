@@ -802,11 +802,8 @@ def bar_pattern(
             for s in eighths:
                 out.append((s, "frame_hi", 0.7 if s % 4 == 0 else 0.4))
         if busy:
-            # The shaker's sixteenths between the beats, leaning on the off-beat eighth (the
-            # straight groove's lift): the driving take leans on the last sixteenth, its
-            # pickup (even sixteenths, heard at a kit's level, folded onto one bar as the
-            # driving take's gallop did: 0.85).
-            out += [(s, "shaker", 0.5 if s % 4 == 2 else 0.25) for s in range(steps) if s % 4]
+            for s in range(1, steps, 2):
+                out.append((s, "shaker", 0.35))
     elif kit == "soft":  # a felt thump and a shaker on every beat: calm, but a clear pulse
         for s in beats:
             out.append((s, "frame_lo", 0.6 if s == 0 else 0.4))
