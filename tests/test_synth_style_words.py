@@ -95,6 +95,17 @@ def test_a_fair_day_is_festive_under_the_style(prompt: str) -> None:
     assert "festive" in traits_of(read_words(prompt)).moods
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    ["Lazy summer afternoon by the pond", "Quiet snowfall over the rooftops", "Calm exploration"],
+)
+def test_a_calm_mood_under_the_style_plays_no_war_drums(prompt: str) -> None:
+    # Slow and in major already, they kept the orchestral palette's taiko and timpani.
+    for variant in range(4):
+        voices = _voices(prompt + STYLE, variant)
+        assert not {"drum:taiko", "drum:taiko_hi", "drum:timp", "drum:snare"} & voices, voices
+
+
 def test_a_mood_naming_the_styles_brass_keeps_the_orchestral_palette() -> None:
     for prompt in (
         "Triumphant brass fanfare",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.words import SCALE_WORDS, Traits
+from segue.plugins.synth.words import CALM_ENERGY, SCALE_WORDS, Traits, calm_word
 
 ROLES = ("bass", "harmony", "arp", "melody", "counter")
 
@@ -305,6 +305,15 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             palette["melody"] = "flute"
         if palette.get("counter") in {"brass", "choir"}:
             palette["counter"] = None
+    if (
+        palette.get("kit") == "orchestral"
+        and t.energy < CALM_ENERGY
+        and any(calm_word(m) for m in t.moods)
+        and not {"taiko", "drums"} & set(t.instruments)
+    ):
+        # A calm mood under an orchestral style (a lazy afternoon, a quiet snowfall): the
+        # orchestra's room and strings, a soft kit's brushes and shaker, not war drums.
+        palette["kit"] = "soft"
     kit = palette.pop("kit", None)
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
     claimed: set[str] = set()

@@ -1079,18 +1079,22 @@ SCALE_WORDS = frozenset({"epic", "cinematic", "grand", "powerful", "majestic"})
 CALM_ENERGY = 0.35
 
 
-def calm_character(words: Words) -> bool:
-    """Whether ``words`` name a calm character of their own: a mood word with a tempo and
-    little energy (calm, gentle, lullaby, sad, dusk...; not a word of size, nor "soft" or
-    "warm", which say how an instrument plays: "epic, soft strings" stays epic)."""
-    return any(
-        w > 0
-        and m in MOOD_WORDS
-        and m not in SCALE_WORDS
-        and "tempo" in MOOD_WORDS[m]
-        and MOOD_WORDS[m].get("energy", 1.0) < CALM_ENERGY
-        for m, w in words.moods.items()
+def calm_word(mood: str) -> bool:
+    """Whether ``mood`` is a calm character: a mood word with a tempo and little energy
+    (calm, gentle, lullaby, sad, dusk...; not a word of size, nor "soft" or "warm", which
+    say how an instrument plays: "epic, soft strings" stays epic)."""
+    target = MOOD_WORDS.get(mood)
+    return (
+        target is not None
+        and mood not in SCALE_WORDS
+        and "tempo" in target
+        and target.get("energy", 1.0) < CALM_ENERGY
     )
+
+
+def calm_character(words: Words) -> bool:
+    """Whether ``words`` name a calm character of their own (``calm_word``)."""
+    return any(w > 0 and calm_word(m) for m, w in words.moods.items())
 
 
 def traits_of(words: Words) -> Traits:
