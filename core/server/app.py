@@ -331,14 +331,10 @@ class SegueServer:
         self._tokens = [t.encode() for t in config.tokens]
         self._origins = frozenset(config.origins)
 
-    def failure_line(self, exc: BaseException) -> str:
-        """``exc`` in one line, after the plugin whose code raised it when one did."""
-        return self.manager.failure_line(exc)
-
     def log_request_failure(self, request: web.Request, exc: BaseException, note: str = "") -> None:
         """One ERROR line for a request that failed (``GET /tracks/…: plugin X: …``), the
         traceback at debug level (``-v``)."""
-        log.error("%s %s: %s%s", request.method, request.path, self.failure_line(exc), note)
+        log.error("%s %s: %s%s", request.method, request.path, self.manager.failure_line(exc), note)
         log.debug("the traceback of %s %s", request.method, request.path, exc_info=exc)
 
     # --- tracks ----------------------------------------------------------------------------
@@ -764,7 +760,7 @@ class SegueServer:
                     "session %s: failed to handle a message: %s (%d failure(s) since the last "
                     "report; at most one traceback per %g s)",
                     session and session.id,
-                    self.failure_line(exc),
+                    self.manager.failure_line(exc),
                     self._failures,
                     FAILURE_LOG_INTERVAL_S,
                 )
