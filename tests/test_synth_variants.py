@@ -21,6 +21,7 @@ feels too.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import audio_measure as am
 import numpy as np
@@ -156,6 +157,18 @@ FAST_ACTION = {
 }
 
 
+def assert_four_takes_apart(name: str, takes: dict[int, tuple]) -> None:
+    """Every pair of the four takes (arrangement, samples) at most 0.8 alike, per
+    sixteenth and folded per bar."""
+    for u, v in itertools.combinations(range(4), 2):
+        (arr, a), (_, b) = takes[u], takes[v]
+        steps = am.strength_correlation(a, b, SR, arr.bpm)
+        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
+        where = f"{name} variants {u}-{v}"
+        assert steps <= 0.8, f"{where}: onset strength per sixteenth correlates {steps:.2f}"
+        assert bars <= 0.8, f"{where}: onset strength folded per bar correlates {bars:.2f}"
+
+
 @pytest.mark.timeout(600)  # four 30 s takes rendered and measured, on a loaded machine
 @pytest.mark.parametrize("name", sorted(FAST_ACTION))
 def test_fast_action_variants_play_four_feels(name: str) -> None:
@@ -168,14 +181,7 @@ def test_fast_action_variants_play_four_feels(name: str) -> None:
         heard = am.tempo(x, SR)
         assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{name} v{v}: {arr.bpm} heard {heard:.2f}"
         takes[v] = (arr, x)
-    for u, v in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
-        (arr, a), (_, b) = takes[u], takes[v]
-        steps = am.strength_correlation(a, b, SR, arr.bpm)
-        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
-        limit = 0.8
-        where = f"{name} variants {u}-{v}"
-        assert steps <= limit, f"{where}: onset strength per sixteenth correlates {steps:.2f}"
-        assert bars <= limit, f"{where}: onset strength folded per bar correlates {bars:.2f}"
+    assert_four_takes_apart(name, takes)
 
 
 # Draws as the product sends them (the instrumental plugin appends ", instrumental"), on
@@ -202,7 +208,7 @@ def test_variants_differ_in_harmony_on_every_draw(name: str, seconds: float, see
         x = x.astype(np.float64)
         assert am.key(x, SR) == heard_as(arr.key), (name, seconds, seed, v, arr.key)
         peaks[v], cqs[v] = am.beat_chroma(x, SR, arr.bpm), am.beat_chroma_cq(x, SR, arr.bpm)
-    for u, v in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
+    for u, v in itertools.combinations(range(4), 2):
         where = f"{name} {seconds:g} s seed {seed} variants {u}-{v}"
         for kind, seqs in (("peak", peaks), ("constant-Q", cqs)):
             n = min(len(seqs[u]), len(seqs[v]))
@@ -332,12 +338,7 @@ def test_slow_calm_variants_differ_in_rhythm_per_bar(name: str) -> None:
         tracked = am.beat_tracker_tempo(x, SR, median=False)
         assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"v{v}: {arr.bpm} tracked {tracked:.1f}"
         takes[v] = (arr, x)
-    for u, v in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
-        (arr, a), (_, b) = takes[u], takes[v]
-        steps = am.strength_correlation(a, b, SR, arr.bpm)
-        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
-        assert steps <= 0.8, f"{name} variants {u}-{v}: per sixteenth {steps:.2f}"
-        assert bars <= 0.8, f"{name} variants {u}-{v}: folded per bar {bars:.2f}"
+    assert_four_takes_apart(name, takes)
 
 
 # A lullaby as a judged score wrote it (6/8 at 72 BPM): its broad and flowing takes played
@@ -364,7 +365,7 @@ def test_a_lullaby_rocks_four_ways_at_its_dotted_quarter() -> None:
         tracked = am.beat_tracker_tempo(x, SR, median=False)
         assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"v{v}: {arr.bpm} tracked at {tracked:.1f}"
         takes[v] = (arr, x)
-    for u, v in ((0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)):
+    for u, v in itertools.combinations(range(4), 2):
         (arr, a), (_, b) = takes[u], takes[v]
         bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar, True)
         assert bars <= 0.8, f"lullaby variants {u}-{v}: folded per bar {bars:.2f}"
