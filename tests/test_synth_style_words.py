@@ -127,3 +127,59 @@ def test_an_epic_orchestral_lullaby_is_slow_and_an_epic_battle_still_fast() -> N
     assert battle.bpm >= 132
     # "soft" and "warm" say how an instrument plays, not a calm character: still epic.
     assert traits_of(read_words("epic orchestral, soft strings")).tempo == 132
+
+
+# A festive scene (a fair, a market, a dance, a celebration) naming no instrument: under the
+# style it had the orchestral palette whole (brass tune, choir, taiko: a battle's), without
+# it the heroic one (brass and war drums); "dance" chose the electronic genre (synth bass,
+# lead, four-on-the-floor) beside a festival.
+FESTIVE = [
+    "Bright hilltop village fair",
+    "Busy market day, festive and cheerful",
+    "Harvest festival dance",
+    "Celebration in the town square",
+    "Wedding celebration",
+    "Barn dance",
+]
+BAND = {"folkfiddle", "flute", "guitar", "drum:frame_lo", "drum:frame_hi"}
+
+
+@pytest.mark.parametrize("style", [STYLE, ", instrumental"], ids=["styled", "plain"])
+@pytest.mark.parametrize("prompt", FESTIVE)
+def test_a_festive_scene_naming_no_instrument_gets_a_folk_dance_band(
+    prompt: str, style: str
+) -> None:
+    for variant in (0, 3):
+        voices = _voices(prompt + style, variant)
+        assert voices >= BAND, (variant, sorted(voices))
+        assert not (STYLE_ONLY | {"synthbass", "lead", "drum:kick"}) & voices, sorted(voices)
+        if style != STYLE:  # the orchestra's cello and strings keep the harmony under it
+            assert "accordion" in voices, sorted(voices)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Village fair with fiddle" + STYLE,
+        "Village square with fiddle and flute, cheerful and lively, epic orchestral",
+        "Village fair with flute",
+    ],
+)
+def test_the_tune_and_the_counter_line_are_two_instruments_of_the_band(prompt: str) -> None:
+    # The flute played both the tune and the counter-line: the same voice twice.
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16))
+    lead = {p.role: p.voice for p in arr.parts if p.role in {"melody", "counter"} and p.notes}
+    assert set(lead) == {"melody", "counter"} and lead["melody"] != lead["counter"], lead
+
+
+@pytest.mark.parametrize(
+    ("prompt", "kept"),
+    [
+        ("Night market, melancholic" + STYLE, "choir"),  # a sad scene
+        ("Heroic victory celebration" + STYLE, "brass"),  # a fanfare
+        ("Upbeat dance music, neon club", "synthbass"),  # a club's dance is electronic
+    ],
+)
+def test_a_scene_of_another_character_keeps_its_own_palette(prompt: str, kept: str) -> None:
+    voices = _voices(prompt)
+    assert "folkfiddle" not in voices and kept in voices, sorted(voices)

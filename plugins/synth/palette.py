@@ -171,8 +171,44 @@ GENRES: dict[str, dict[str, str | None]] = {
 }
 
 
+# A festive scene's folk-dance band (a fair, a market, a dance, a celebration): a fiddle's
+# tune over an accordion's chords, a flute's counter-line, a guitar's arpeggio, an acoustic
+# bass and frame drums with a tambourine (the heroic palette's brass and war drums were a
+# fanfare: "Bright hilltop village fair" under "epic orchestral" had brass, choir, taiko).
+FESTIVE_BAND: dict[str, str | None] = {
+    "bass": "pluckbass",
+    "harmony": "accordion",
+    "arp": "guitar",
+    "melody": "folkfiddle",
+    "counter": "flute",
+    "kit": "frame",
+}
+FANFARE_WORDS = frozenset({"heroic", "triumphant", "victory", "noble"})
+# Who takes a band's counter-line when its tune's instrument had it too, in order.
+BAND_COUNTERS = ("accordion", "flute", "folkfiddle", "clarinet")
+
+
+def festive(t: Traits) -> bool:
+    """Whether ``t`` is a festive scene a folk-dance band plays: a festive character (fair,
+    festival, carnival, celebration...), or a scene of one (a market, a dance, a wedding)
+    whose character is bright or, beside a size ("epic"), none of its own; not a calm one
+    (a quiet evening at the fair) nor a dark one (a night market, melancholic), nor a
+    heroic one (a victory's celebration: a fanfare)."""
+    if t.energy < CALM_ENERGY and any(calm_word(m) for m in t.moods):
+        return False
+    if FANFARE_WORDS & set(t.moods):
+        return False  # a heroic victory's celebration is a fanfare: brass
+    if "festive" in t.moods:
+        return True
+    if "festive scene" not in t.flags:
+        return False
+    return t.valence >= 0.3 or not set(t.moods) - SCALE_WORDS
+
+
 def mood_palette(t: Traits) -> dict[str, str | None]:
     """Default voices for a section's character when no genre says otherwise."""
+    if festive(t):
+        return dict(FESTIVE_BAND)
     if t.energy >= 0.72 and t.valence < 0.3:  # battle, epic, danger
         return {
             "bass": "cello",
@@ -273,6 +309,11 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     c = t
     if not palette:
         palette = mood_palette(t)
+    elif genre == "orchestral" and not own and festive(t):
+        # A festive scene under the orchestral size (often the score's style) and naming no
+        # instrument: the orchestra keeps its bass and harmony, the band plays the rest.
+        for role in ("arp", "melody", "counter", "kit"):
+            palette[role] = FESTIVE_BAND[role]
     elif named:
         # The mood's own instruments beat a style's: a score-wide "epic orchestral" keeps
         # its bass and harmony, but the tune, the counter-line and the drums come from what
@@ -336,6 +377,12 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             if "counter" not in claimed and "melody" in VOICES[inst].roles:
                 roles["counter"] = inst
                 claimed.add("counter")
+    if roles.get("counter") is not None and roles["counter"] == roles.get("melody"):
+        # The tune's instrument had the counter-line too (a village fiddle under "epic
+        # orchestral": the flute played both): another of the band plays it.
+        roles["counter"] = next(
+            (v for v in BAND_COUNTERS if v not in roles.values() and v not in t.avoided), None
+        )
     for role, voice in roles.items():
         if voice is not None and voice in t.avoided:
             roles[role] = next((v for v in FALLBACK[role] if v not in t.avoided), None)

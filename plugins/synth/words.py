@@ -446,6 +446,12 @@ MOOD_ALIASES = {
     "county fair": "festive",
     "harvest fair": "festive",
     "town fair": "festive",
+    "celebration": "festive",
+    "celebrations": "festive",
+    "celebrate": "festive",
+    "celebrating": "festive",
+    "feast": "festive",
+    "feasting": "festive",
 }
 
 TEMPO_WORDS = {
@@ -969,6 +975,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
     # Negated clauses keep every word ("no taiko drums" avoids the drums too).
     inside = _inside_instruments(text) if weight > 0 else set()
     seen: set[str] = set()
+    danced = 0.0  # the electronic genre's weight that a "dance" gave
+    folk_dance = False
     for written in phrases:
         if written in seen:
             continue
@@ -999,6 +1007,10 @@ def _scan(text: str, weight: float, into: Words) -> None:
         if p in GENRE_WORDS:
             g = GENRE_WORDS[p]
             into.genres[g] = into.genres.get(g, 0.0) + weight
+            if p == "dance":
+                danced += weight
+        if p in FOLK_DANCES:
+            folk_dance = True
         if weight > 0:
             if p in {"pentatonic"}:
                 into.flags.add("pentatonic")
@@ -1010,6 +1022,19 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("compound")
             if p in VOCAL_WORDS and written not in inside:
                 into.flags.add("vocals")
+            if p in FESTIVE_SCENE_WORDS:
+                into.flags.add("festive scene")
+    if danced > 0 and (
+        folk_dance
+        or into.moods.get("festive", 0.0) > 0
+        or any(into.genres.get(g, 0.0) > 0 for g in FOLK_GENRES)
+    ):
+        # A festival's or a folk dance is danced to a band, not to a drum machine.
+        left = into.genres.get("electronic", 0.0) - danced
+        if left > 1e-9:
+            into.genres["electronic"] = left
+        else:
+            into.genres.pop("electronic", None)
     # "slow" inside "very slow" counts once, as the longer phrase
     if "very slow" in into.tempo_words:
         into.tempo_words.pop("slow", None)
@@ -1221,8 +1246,20 @@ def meter_in_prompt(text: str) -> str | None:
     return "6/8" if m.group(1) == "9/8" else m.group(1)
 
 
+# Scenes a folk-dance band plays (``palette.festive``), when their character is bright or
+# they have none of their own but a size: a market, a dance, a wedding. Not characters
+# (a night market can be melancholic, a dance of the dead eerie); a dance here is no
+# electronic genre ("harvest festival dance" was a four-on-the-floor synth piece).
+FOLK_GENRES = frozenset({"folk", "celtic", "medieval", "western"})
+FOLK_DANCES = frozenset({"folk dance", "barn dance", "hoedown", "ceilidh"})
+FESTIVE_SCENE_WORDS = frozenset(
+    {"market", "markets", "marketplace", "market day", "bazaar", "fair day", "wedding"}
+    | {"dance", "dances", "dancing"}
+    | FOLK_DANCES
+)
 FLAG_WORDS = frozenset(
     COMPOUND_WORDS
+    | FESTIVE_SCENE_WORDS
     | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
     | {"triple meter", "vocals", "vocal", "singing", "voice"}
 )
