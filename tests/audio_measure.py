@@ -495,12 +495,15 @@ def bar_onset_correlation(
     return _corr(*out)
 
 
-def downbeat_profile(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> np.ndarray:
+def low_accent_profile(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> np.ndarray:
     """The low band's accent on each beat of the bar, the strongest 1: the onset strength
-    below 200 Hz (bass and low drums, 32 mel bands) at its peak within 35 ms of each beat
-    (the grid from the first sample), averaged per beat of the bar. The bar's heard
-    downbeat is the strongest (``heard_downbeat``): a listener counts "one" where the
-    bass and the low drum land hardest."""
+    below 200 Hz (bass and low drums, 32 mel bands, as librosa's ``onset_strength(fmax=200)``)
+    at its peak within 35 ms of each beat (the grid from the first sample), averaged per
+    beat of the bar. A waltz's oom-pah-pah puts it on the downbeat (all eight 3/4 pieces
+    rendered through a SoundFont, and all eight 6/8 ones), but alone it does not find the
+    bar line in real 4/4 music: on the Planet Blupi recordings cut at a written downbeat
+    it peaks there on 8 of 40 excerpts (beat 3's bass as hard as beat 1's, a backbeat's
+    snare with its body below 200 Hz); see ``downbeat_profile``."""
     env, fr = onset_strength(mono(x), sr, top=200.0, bands=32)
     per = 60.0 / bpm * fr
     width = int(0.035 * fr)
@@ -510,6 +513,48 @@ def downbeat_profile(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> 
     peaks = np.array([env[a:b].max() for a, b in spans])
     bars = len(peaks) // beats_per_bar
     profile = peaks[: bars * beats_per_bar].reshape(bars, beats_per_bar).mean(axis=0)
+    return profile / max(float(profile.max()), 1e-12)
+
+
+def chord_change_profile(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> np.ndarray:
+    """How much the harmony changes across each beat of the bar, the most 1: one minus the
+    cosine of the (peak) chroma of the half bar before the beat and the half bar after,
+    averaged per beat of the bar (beats without a whole half bar on both sides skipped;
+    the grid from the first sample). Chords change on the bar line: on the Planet Blupi
+    recordings cut at a written downbeat this peaks there on all 40 excerpts."""
+    hop, n_fft = 1024, 4096
+    c = chroma(x, sr, n_fft, hop)  # frame k: samples from k * hop, centred n_fft / 2 in
+    per = 60.0 / bpm * sr / hop
+    half = round(per * beats_per_bar / 2)
+    unit = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    beats = int((len(c) + n_fft / (2 * hop)) // per)
+    change = np.full(beats, np.nan)
+    for j in range(beats):
+        k = round(j * per - n_fft / (2 * hop))  # the first frame centred after the beat
+        if k - half >= 0 and k + half <= len(c):
+            before, after = unit[k - half : k].sum(axis=0), unit[k : k + half].sum(axis=0)
+            cos = before @ after / max(np.linalg.norm(before) * np.linalg.norm(after), 1e-12)
+            change[j] = 1.0 - float(cos)
+    bars = beats // beats_per_bar
+    folded = change[: bars * beats_per_bar].reshape(bars, beats_per_bar)
+    with np.errstate(invalid="ignore"):
+        profile = np.nan_to_num(np.nanmean(folded, axis=0))
+    return profile / max(float(profile.max()), 1e-12)
+
+
+def downbeat_profile(x: np.ndarray, sr: int, bpm: float, beats_per_bar: int) -> np.ndarray:
+    """What a listener counts "one" by, per beat of the bar, the strongest 1: the chord
+    change across the beat (``chord_change_profile``) and, at half its weight, the low
+    band's accent (``low_accent_profile``: where the bass and the low drum land hardest),
+    each scaled to its strongest beat. The bar's heard downbeat is the strongest
+    (``heard_downbeat``). On real music (tests/test_audio_measures_corpus.py): the written
+    downbeat of 39 of 40 Planet Blupi excerpts and of 23 of 24 pieces in 3/4, 4/4 and 6/8
+    rendered through a SoundFont; the low band alone found 8 of the 40, the harmony alone
+    40 but 22 of the 24 (a 6/8 piece whose chords change every bar and on its second beat
+    alike)."""
+    change = chord_change_profile(x, sr, bpm, beats_per_bar)
+    low = low_accent_profile(x, sr, bpm, beats_per_bar)
+    profile = change + 0.5 * low
     return profile / max(float(profile.max()), 1e-12)
 
 
