@@ -122,11 +122,18 @@ def _render(
     total = length + tail
     plays = [_plays_sampled(part, sampled, minor=arr.key.minor) for part in arr.parts]
     if sampled is not None:
-        # Every sampled pitch (and velocity step) is rendered once, as long as its longest note.
+        # Every sampled pitch (and velocity step) is rendered once, as long as its longest note:
+        # told once per pitch and velocity, its longest first-come (the same reservations
+        # as note by note: a part's notes repeat a few pitches and velocities many times).
+        longest: dict[tuple[str, float, float], float] = {}
         for part, sampled_part in zip(arr.parts, plays, strict=True):
             if sampled_part:
                 for note in part.notes:
-                    sampled.reserve(part.voice, note.p, note.d * 60.0 / arr.bpm, note.v)
+                    key = (part.voice, note.p, note.v)
+                    if note.d > longest.get(key, -1.0):
+                        longest[key] = note.d
+        for (voice, pitch, velocity), beats in longest.items():
+            sampled.reserve(voice, pitch, beats * 60.0 / arr.bpm, velocity)
         if release is not None:  # the last render: its notes made a pitch at a time
             sampled.prepare(lambda voice: _reference_rms(sr, voice))
     if layers:

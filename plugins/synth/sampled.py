@@ -127,6 +127,7 @@ LOW_CUT = {
 }
 MAX_RELEASE_S = 0.8  # longer releases are cut: the reverb carries the rest
 _levels: dict[tuple[str, str, int], float] = {}
+_UNMADE = object()  # a drum hit not made yet (a made one may be None: the numpy drum's)
 _levels_lock = threading.Lock()
 
 
@@ -360,8 +361,9 @@ class Sampled:
         drum."""
         vq = _step(velocity)
         key = ("drum", self.sr, sound, vq, round(pitch), level)
-        if key in self.notes:
-            return self.notes[key]
+        got = self.notes.get(key, _UNMADE)  # one look-up: a kit's hits repeat all track long
+        if got is not _UNMADE:
+            return got
         out = None
         if sound in GM_DRUMS and self._has_air(sound):
             preset = self.sf.preset(128, 0)
