@@ -26,6 +26,10 @@ BARS = 12  # excerpts of twelve bars from a written downbeat
 SONGS = range(10)
 STARTS = (95.0, 250.0)  # a middle of each piece and a later one (all aligned with the MIDI)
 AT_120 = (0, 1, 2, 3)  # four pieces at 120 BPM: other songs on one grid
+# Each test measures twenty 24-30 s excerpts or sixteen rendered pieces a few times over,
+# and whichever runs first cuts the excerpts and aligns them with their MIDI: minutes on
+# a loaded machine.
+pytestmark = pytest.mark.timeout(900)
 TRIPLETS = 7  # music007: 4/4 written with every note on a triplet grid
 EVERY_BEAT_ALIKE = (7, 8)  # music008: the same figure on every beat too
 
@@ -65,7 +69,6 @@ def rhythm(a: np.ndarray, b: np.ndarray, bpm: float) -> tuple[float, float, floa
     )
 
 
-@pytest.mark.timeout(900)  # twenty excerpts aligned with their MIDI, on a loaded machine
 def test_a_sixteenth_late_is_another_rhythm_on_every_measure(blupi) -> None:
     """The same recording a sixteenth late: its onsets all in the neighbouring step, so
     per step and folded per bar it reads unlike itself (measured -0.95 to +0.10 on all
