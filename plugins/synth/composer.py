@@ -32,7 +32,7 @@ from typing import Any
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.arrangement import Arrangement, Note, Part, Section
-from segue.plugins.synth.drums import DRUM_GAIN
+from segue.plugins.synth.drums import DRUM_GAIN, KIT_TRESILLO_BPM
 from segue.plugins.synth.form import (
     anticipate,
     auto_sections,
@@ -46,6 +46,7 @@ from segue.plugins.synth.palette import choose_voices, doubling_voices
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
+    KIT_FOURTH,
     MID_FOURTH,
     OFFBEAT_KITS,
     SLOW_FOURTH,
@@ -244,6 +245,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     # stand-in where it would lose the pulse): another rhythm for every part, and another
     # harmonic rhythm, over the same pulse.
     kit = choose_voices(gtraits)[1]
+    synthwave = "synthwave" in gtraits.genres
 
     def feel_of(v: int) -> str:
         f = meter_feel(v, bpb, sub)
@@ -254,14 +256,19 @@ def compose(request: GenerationRequest) -> Arrangement:
         if f == "pushed" and bpm < 100:
             # Slower, pushes were heard at twice the tempo: a triplet feel instead.
             return SLOW_FOURTH
+        if f == "pushed" and kit == "kit" and synthwave and 100 <= bpm <= KIT_TRESILLO_BPM:
+            # Synthwave's drum kit: the tresillo (``parts.KIT_FOURTH``). (A rock mood's,
+            # on the same kit at 112 BPM, was heard at half the tempo by the comb.)
+            return KIT_FOURTH
         if f == "pushed" and kit in OFFBEAT_KITS and 100 <= bpm <= 136:
             # Frame drums' pushes (folk, 128 BPM) were heard at half the tempo: a polka's
             # off-beats instead.
             return MID_FOURTH
         if f == "pushed" and kit != "orchestral":
             # Pushed on the orchestral kit only, from 100 BPM: on the drum kit (synthwave,
-            # 108 BPM) its pushes were heard at twice the tempo; there, and on frame drums
-            # above 136 BPM, the fourth take plays straight again.
+            # 108 BPM) its pushes were heard at twice the tempo; on the drum kit above
+            # ``KIT_TRESILLO_BPM``, and on frame drums above 136 BPM, the fourth take plays
+            # straight again.
             return "straight"
         return f
 

@@ -578,6 +578,12 @@ def offbeat_pattern(kit: str) -> list[tuple[int, str, float]] | None:
 # half-time, which never plays at those tempi), the backbeat on 2 and 4.
 PUSHED = (6, 14)
 GHOSTS = (1, 5, 9, 13)
+# The drum kit's tresillo as its fourth take, up to this tempo (``parts.KIT_FOURTH``), and its
+# hats between the beats: the 3+3+2's sixteenths, the and of 2 and of 4 firmer (the claps
+# before them mask them). Faster, a beat tracker (librosa's) heard it at half the tempo:
+# the pitched parts' 3+3+2 strike no attack on beats 2 and 4.
+KIT_TRESILLO_BPM = 116.0
+KIT_TRESILLO_TICKS = ((3, 0.6), (6, 0.9), (11, 0.6), (14, 0.9))
 # The orchestral half-time and tresillo takes' ghosts after the big hits, on the high taiko.
 HALF_GHOSTS = [(1, "taiko_hi", 0.5), (9, "taiko_hi", 0.5)]
 
@@ -623,6 +629,15 @@ def syncopated_pattern(
             out += [(s, tick, 0.45) for s in (*ands, *PUSHED)]
         if kit == "orchestral" or energy > 0.7:
             out += [(s, shimmer, 0.7) for s in PUSHED]
+    elif kit == "kit" and bpm <= KIT_TRESILLO_BPM:
+        # The drum kit's fourth take (``parts.KIT_FOURTH``): claps on the beats, 2 and 4
+        # firmest, over the kick's 1 and 3, and the hats on the beats and the 3+3+2 with
+        # the pitched parts. The snare's backbeat (the straight and driving takes' loudest
+        # hits) had the takes folded alike per bar (0.80-0.87), and masked the hats after it.
+        out = [(0, low, top), (8, low, 0.8 * top)]
+        out += [(s, "clap", 0.8 if s % 8 else 0.5) for s in beats]
+        out += [(s, tick, 0.8) for s in beats]
+        out += [(s, tick, vel) for s, vel in KIT_TRESILLO_TICKS]
     else:
         ghost = 0.3 if kit == "soft" else 0.55
         out += [(s, tick, ghost) for s in GHOSTS]

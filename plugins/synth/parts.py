@@ -100,6 +100,14 @@ SLOW_FOURTH = "triplet"
 # like the straight take, 0.91-0.97; there the fourth take stays straight.)
 MID_FOURTH = "offbeat"
 OFFBEAT_KITS = frozenset({"frame"})
+# The fourth variant on the drum kit (synthwave) from 100 BPM to ``drums.KIT_TRESILLO_BPM``:
+# the *tresillo* (half-time's stand-in above 136 BPM; below, the kit's variant 1 plays
+# half-time, so no other take plays it), its drums the kit's own
+# (``drums.syncopated_pattern``). Straight, it repeated the
+# first take (per bar 1.00); pushed, its pushes were heard at twice the tempo or, as firm
+# as the beats, at half it, and with the snare's backbeat it folded like the straight take
+# (0.85-0.91).
+KIT_FOURTH = "tresillo"
 # The syncopated 4/4 feels: where each strikes in a bar (beats), over the beats' pulse.
 SYNCOPATION = {
     "pushed": (0.0, 1.5, 3.5),  # 3+3+2 eighths, the last two pushed into the next beat
