@@ -131,3 +131,22 @@ def test_a_lullaby_is_tracked_at_its_dotted_quarter() -> None:
     for median in (True, False):
         tracked = am.beat_tracker_tempo(x, SR, median=median)
         assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
+
+
+# A jig's flowing take (variant 3) played the arpeggio, the chords and the high drum in
+# quarter notes across the dotted quarter (three across each two beats), over a bass and a
+# low drum on the beats: heard at their rate or half it (a 110 BPM jig at 165, the
+# default's 128 at 96). Now its bass and low drum carry each dotted quarter with its chords,
+# the arpeggio's quarter notes light between them and a sixteenth pickup into each beat.
+@pytest.mark.parametrize("fields", [{}, {"bpm": 110.0}], ids=["128", "110"])
+def test_a_jigs_flowing_take_is_heard_at_its_dotted_quarter(fields: dict) -> None:
+    request = GenerationRequest(
+        mood="m", variant=3, prompt=PROMPTS["jig"] + ", instrumental", duration_s=30.0, **fields
+    )
+    arr, x = render_request(request, SR)
+    x = x.astype(np.float64)
+    assert arr.meter == "6/8"
+    heard = am.tempo(x, SR)
+    assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} BPM heard as {heard:.2f}"
+    tracked = am.beat_tracker_tempo(x, SR, median=False)
+    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"

@@ -262,7 +262,8 @@ def compound_pattern(
 
     Broad (``feel`` halftime): the low drum on the bar's first beat (and the third of
     12/8), the other beats light, and in ``hemiola`` bars a hemiola on the high drum.
-    Driving: the low drum on every beat, the high one on each beat's middle eighth."""
+    Driving: the low drum on every beat, the high one on each beat's middle eighth.
+    Flowing: the low drum on every beat, the high one a sixteenth before each."""
     steps = bpb * 3
     low = {"orchestral": "taiko", "tension": "taiko", "chip": "chip_kick"}.get(kit, "kick")
     if kit in {"frame", "soft"}:
@@ -315,13 +316,13 @@ def compound_pattern(
             out.append((s, low, 1.0 if s == 0 else other))
             out.append((s + 1, accent, 0.75))
     elif feel == "flowing":
-        # Flowing across the beat: the low drum on every beat, the high one on the other
-        # quarter notes of three across each two beats (eighths 2 and 4 of six).
+        # Flowing: the low drum on every beat (the dotted quarter carried), the high one
+        # on the arpeggio's sixteenth pickup into each beat (on the quarter notes of three
+        # across each two beats, the take was heard at their rate or half it: a jig's 128
+        # BPM at 96, 110 at 165).
         for s in range(0, steps, 3):
-            out.append((s, low, 1.0 if s == 0 else 0.8))
-        for s in range(steps):
-            if s % 6 in (2, 4):
-                out.append((s, accent, 0.6))
+            out.append((s, low, 1.0 if s == 0 else 0.75))
+            out.append((s + 2.5, accent, 0.8))
     else:  # the lilt: the beat and its last eighth (running eighths are the driving feel's)
         for s in range(0, steps, 3):
             out.append((s, low, 1.0 if s == 0 else other))
@@ -394,13 +395,14 @@ def feel_pattern(
         return offbeat_pattern(kit)
     if bpb == 3 and ((half and second is None) or feel == "flowing"):
         # 3/4 felt in one: the low drum on the downbeat and the other beats light; broad
-        # (out of the hemiola) lifted again on the and of two, flowing with the eighths
-        # between the beats.
+        # (out of the hemiola) a tick a sixteenth after each beat, with the arpeggio's
+        # answer (on the and of 2 it lifted the bar into dotted quarters: heard at 2/3 of
+        # the tempo), flowing with the eighths between the beats.
         low, light, tick = _broad_three(kit)
         top = 0.6 if kit == "soft" else 1.0
         out += [(0, low, top), (4, light, 0.45 * top), (8, light, 0.45 * top)]
-        ticks = (6,) if half else (2, 6, 10)
-        return out + [(s, tick, 0.35 * top) for s in ticks]
+        ticks = (1, 5, 9) if half else (2, 6, 10)
+        return out + [(s, tick, (0.5 if half else 0.35) * top) for s in ticks]
     if half and bpb == 3:
         # Broad 3/4: the low drum on the downbeat, or in a hemiola over a pair of bars
         # (``second``: False, True for its bars; None: none) on its three half notes
@@ -506,6 +508,12 @@ def feel_pattern(
             out += ticks("rim", 0.55)
     else:
         return None
+    if feel == "driving" and bpb == 3:
+        # 3/4 driving: the sixteenth pickup into every beat struck firmly on the light
+        # drum (its own figure: the straight waltz strikes the beats alone, the flowing
+        # one the eighths, the broad one a sixteenth after each beat).
+        _, light, _ = _broad_three(kit)
+        out += [(b + 3, light, 0.5 if kit == "soft" else 0.8) for b in beats]
     if half and bpb == 4:
         # Half-time's own figure between the beats: a ghost sixteenth after every beat
         # (the straight take plays the eighths between the beats, the driving one the
@@ -837,6 +845,10 @@ def bar_pattern(
                 out.append((s, "taiko_hi", 0.6 if s == 8 and four else 0.35))
         for s in eighths:
             out.append((s, "rim", 0.6 if s % 4 == 0 else 0.35))
+    if felt is None and bpb == 3:
+        # The straight waltz's oom-pah-pah: the beats alone (the eighths between them are
+        # the flowing take's figure, the sixteenth pickups the driving one's).
+        out = [h for h in out if h[0] % 4 == 0]
     if first and kit not in {"soft", "lofi", "tension", "chip"}:
         out.append((0, "crash", 0.8 if energy > 0.5 else 0.5))
     if fill:

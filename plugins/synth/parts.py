@@ -73,9 +73,12 @@ MOTIFS_6 = {
 # quarters or flowing eighths, the chords in a hemiola across two bars of 3/4), driving is
 # *running eighths against the dotted quarters* (a bass in eighths, the comping and the
 # high drum in a hemiola: three quarter notes across each 6/8).
-# There a fourth variant *flows*: the accompaniment in running eighths over a bass held
-# from the downbeat (in 3/4 a broken chord in eighths; in 6/8 and 12/8 the bass on each
-# dotted quarter and the chords on its two other eighths, a cradle's rock).
+# There a fourth variant *flows*: in 3/4 a broken chord in running eighths over a bass held
+# from the downbeat; in 6/8 and 12/8 the bass, the low drum and the chords on each dotted
+# quarter, the arpeggio holding the beat's note with a sixteenth pickup into the next (a
+# music box's figure). The straight 3/4 take is an oom-pah-pah, the beats alone, and its
+# broad take answers each beat a sixteenth on: each of the four takes its own figure
+# between the beats (``docs/generators.md``).
 # In 4/4 the fourth variant is *pushed*: the bar in eighths grouped 3+3+2 (the bass and the
 # big drum on 1 and the and of 2), the next bar's chord anticipated on the and of 4 (bass,
 # comping and a drum hit there), the backbeat and a light hit on every beat kept.
@@ -183,7 +186,7 @@ def write_melody(
     else:
         pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
         if ctx.feel == "halftime" and ctx.bpb == 3:
-            pool = [[6, 6], [12], [6, 6]]  # broad 3/4: the tune in dotted quarters, or held
+            pool = [[12], [4, 8], [8, 4]]  # broad 3/4: the tune held over the bar
         elif ctx.feel == "halftime":  # the tune's notes on beats 1 and 3, when a motif has them
             pool = [m for m in pool if all(sum(m[:k]) % 8 == 0 for k in range(len(m)))] or pool
         elif ctx.feel == "flowing":
@@ -362,17 +365,22 @@ def write_harmony(
                 half = ctx.bpb / 2
                 if ctx.feel == "driving" and ctx.bpb == 4 and ctx.sub == 4 and a < half < b:
                     cuts = [a, half, b]
-                elif ctx.feel in {"driving", "flowing"} and ctx.sub == 3 and not rocked(ctx):
+                elif ctx.feel == "driving" and ctx.sub == 3 and not rocked(ctx):
                     cuts = [a, *[h for h in hemiola(ctx.bpb) if a + 1e-6 < h < b - 1e-6], b]
+                elif ctx.feel == "flowing" and ctx.sub == 3 and not rocked(ctx):
+                    # Flowing compound: the chord bowed again on each dotted quarter (the
+                    # beat), under the arpeggio's quarter notes across it.
+                    cuts = [a, *[float(k) for k in range(ctx.bpb) if a + 1e-6 < k < b - 1e-6], b]
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3 and ctx.sub == 4:
                     # Broad 3/4: the chord struck as a hemiola over each pair of bars (three
                     # half notes: beats 1 and 3 of the first bar, 2 of the second).
                     hits = (0.0, 2.0) if i % 2 == 0 else (1.0,)
                     cuts = [a, *[h for h in hits if a + 1e-6 < h < b - 1e-6], b]
                 elif broad_34:
-                    # Broad 3/4 out of the hemiola: felt in one, the chord lifted again
-                    # on the and of two (the bar in two dotted quarters over its three beats).
-                    cuts = [a, *[h for h in (1.5,) if a + 1e-6 < h < b - 1e-6], b]
+                    # Broad 3/4 out of the hemiola: felt in one, the chord held over the bar
+                    # (lifted again on the and of 2, the bar was heard in two dotted
+                    # quarters, at 2/3 of the tempo; the arpeggio answers the beats).
+                    cuts = [a, b]
                 elif ctx.feel in SYNCOPATION:
                     # Pushed and tresillo: the chord bowed again on the feel's accents.
                     hits = SYNCOPATION[ctx.feel]
@@ -410,7 +418,7 @@ def write_harmony(
                 elif ctx.feel in {"halftime", "flowing"} and ctx.bpb == 3 and ctx.sub == 4:
                     hits, length = lifted_or_flowing(ctx.feel), 1.4
                 elif ctx.feel == "flowing":
-                    hits, length = hemiola(ctx.bpb), 0.6
+                    hits, length = [float(k) for k in range(ctx.bpb)], 0.9  # the beats
                 elif ctx.feel == "offbeat":
                     hits, length = [b + 0.5 for b in range(ctx.bpb)], 0.4  # the off-beats
                 elif ctx.feel == "triplet":
@@ -444,8 +452,10 @@ def write_harmony(
                     hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
                     if ctx.feel == "halftime":
                         hits = [float(k) for k in range(0, ctx.bpb, 2)]
-                    elif ctx.feel in {"driving", "flowing"} and not rocked(ctx):
+                    elif ctx.feel == "driving" and not rocked(ctx):
                         hits = hemiola(ctx.bpb)
+                    elif ctx.feel == "flowing" and not rocked(ctx):
+                        hits = [float(k) for k in range(ctx.bpb)]
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3:
                     hits = [0.0, 2.0] if i % 2 == 0 else [1.0]
                 elif ctx.feel in {"halftime", "flowing"} and ctx.bpb == 3:
@@ -492,6 +502,10 @@ def write_arp(
         rate = 2.0  # sparse: the bass keeps the beat
     if (ctx.bpm > 150 or ctx.bpm < 100) and rate < 0.5:
         rate = 0.5
+    if ctx.bpb == 3 and ctx.sub == 4:
+        # The straight waltz's oom-pah-pah: the broken chord on the beats (running eighths
+        # are the flowing take's).
+        rate = 1.0
     pattern = ARP_PATTERNS[rng.choice(sorted(ARP_PATTERNS))]
     steps = _arp_steps(ctx, rate)
     plain = steps  # broad: the hemiola only in each phrase's second half (see below)
@@ -499,7 +513,7 @@ def write_arp(
     if ctx.sub == 3 and ctx.feel == "halftime" and not rocked(ctx):
         plain = [2.0]  # broad compound: the dotted halves (the drums keep the other beats)
     elif ctx.bpb == 3 and ctx.feel == "halftime":
-        plain = [1.0, 0.5, 1.5]  # broad 3/4 out of the hemiola: 1, 2, its and (held)
+        plain = [0.25, 0.75]  # broad 3/4 out of the hemiola: each beat answered a sixteenth on
     lo = v.low if not ostinato else max(v.low, 48)
     notes: list[Note] = []
 
@@ -536,14 +550,18 @@ def write_arp(
             elif halftime_pulse and not on_beat:
                 accent = 0.7  # the pickup into the half note
             if ctx.bpb == 3 and ctx.feel == "halftime" and not hemi and t > 1e-6:
-                accent = 0.8 if not on_beat else 0.5  # broad 3/4: lifted on the and of 2
-            if ctx.bpb == 3 and ctx.feel == "driving" and on_beat and t > 1e-6:
-                accent = 0.85  # 3/4 driving: the downbeat leads the bar
+                # Broad 3/4: the beats light, each answered a sixteenth on (the bar once
+                # lifted on the and of 2 was heard in dotted quarters, at 2/3 of the tempo).
+                accent = 1.0 if not on_beat else 0.5
+            if ctx.bpb == 3 and ctx.feel == "driving":
+                # 3/4 driving: the downbeat leads the bar, the pickups into the beats firm.
+                accent = 1.0 if t < 1e-6 else 0.85 if on_beat else 0.95
             if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
                 accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
             if ctx.feel == "flowing" and ctx.sub == 3:
-                # Across the beat: the quarter notes as firm as the downbeat.
-                accent = 1.0 if t < 1e-6 else 0.85
+                # The beat's note and the pickup into the next (the rocked take's accents
+                # below, at rocked tempi).
+                accent = 1.0 if t < 1e-6 else 0.9 if on_beat else 1.0
             elif ctx.feel == "flowing":
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
                 # eighths between them.
@@ -602,15 +620,19 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     (where sixteenths blur); below 100 BPM a dotted lilt, a dotted eighth and a sixteenth
     that leads into the next beat (even eighths there would be heard as the beat).
     Compound meters: the lilt (straight), the hemiola's quarter notes (broad, where
-    ``write_arp`` plays the dotted halves out of the hemiola; flowing), the skip
-    (driving). 3/4: quarter notes in the hemiola (broad; out of it 1, 2 and the and of
-    2, held: ``write_arp``), running eighths (flowing).
+    ``write_arp`` plays the dotted halves out of the hemiola), the skip (driving), the
+    beat's note held and a sixteenth pickup into the next (flowing). 3/4: quarter notes
+    in the hemiola (broad; out of it each beat answered a sixteenth on: ``write_arp``),
+    running eighths (flowing).
     """
     if ctx.sub == 3:
         # Straight: the lilt (a quarter and an eighth a beat, the jig's and the cradle
         # song's); broad: a hemiola (quarter notes, three across two beats) over the bass's
         # dotted half; driving: the skip, short-long (an eighth and a quarter).
-        feels = {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3], "flowing": [2 / 3]}
+        # Flowing: a music box's figure, the beat's note held and a sixteenth pickup into
+        # the next (in quarter notes across the beat, three across two, it was heard at
+        # their rate or half it; see ``ROCKED_STEPS``).
+        feels = {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3], "flowing": ROCKED_STEPS["flowing"]}
         if rocked(ctx):
             feels.update(ROCKED_STEPS)
         return feels.get(ctx.feel, [2 / 3, 1 / 3])
@@ -787,9 +809,9 @@ def hemiola_bar(ctx: Context, i: int) -> bool:
 
 def lifted_or_flowing(feel: str) -> list[float]:
     """Where 3/4's broad (out of the hemiola) and flowing takes strike the chord, in beats:
-    broad on 1 and the and of 2 (lifted, in two dotted quarters), flowing on 1 (held over
-    the arpeggio's running eighths)."""
-    return [0.0, 1.5] if feel == "halftime" else [0.0]
+    on 1, held (broad: under the arpeggio answering each beat a sixteenth on; flowing:
+    over its running eighths)."""
+    return [0.0]
 
 
 def hemiola(bpb: int) -> list[float]:
@@ -964,7 +986,7 @@ def _bass_bar(
         tones = [root, third, fifth, root + 9]
         for k in range(ctx.bpb):
             notes.append(Note(start + k, 0.9, tones[k % 4], vel, bright))
-    elif e > 0.72:
+    elif e > 0.72 and ctx.bpb != 3:
         off = 0.75 if ctx.bpm >= 100 else 0.5
         for k in range(ctx.bpb * 2):
             p = root
