@@ -207,6 +207,30 @@ def test_a_synthwave_drum_kit_plays_four_feels(seconds: float) -> None:
     assert_four_takes_apart(f"synthwave {seconds:g} s", takes)
 
 
+# An orchestral action mood's pushed take above 140 BPM, as a judged score wrote it (a
+# bastion at 149 under "epic orchestral"): the high taiko struck every eighth, and a
+# tester's beat tracker (librosa's ``beat_track``: the median onset strength over the
+# bands, where the broadband hits count) heard the eighths alike and grouped them in
+# threes with the pushes, at 2/3 of the tempo (99 BPM, every draw). Now the off-beats are
+# the jingles' (``drums.FAST_PUSHED_BPM``): the take heard at its tempo at 30 and 60 s.
+BASTION = (
+    "Desperate bastion defence, pounding taiko drums, roaring brass and frantic strings, "
+    "instrumental, epic orchestral"
+)
+
+
+@pytest.mark.timeout(300)  # two orchestral takes rendered and tracked, on a loaded machine
+@pytest.mark.parametrize("seconds", [30.0, 60.0])
+def test_a_fast_pushed_take_is_tracked_at_its_tempo(seconds: float) -> None:
+    arr, x = render_request(request(BASTION, 3, seconds), SR)
+    x = x.astype(np.float64)
+    assert arr.bpm > 140 and compose(request(BASTION, 3, seconds)).bpm == arr.bpm, arr.bpm
+    tracked = am.beat_tracker_tempo(x, SR)
+    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} tracked at {tracked:.1f}"
+    heard = am.tempo(x, SR)
+    assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} heard {heard:.2f}"
+
+
 # Draws as the product sends them (the instrumental plugin appends ", instrumental"), on
 # which the variants' harmony coincided (folk 30 s seed 1: variants 1-2 57 %) before each was
 # drawn unlike the takes before it
