@@ -183,6 +183,12 @@ def write_melody(
     tonic = ctx.key.tonic
     if ctx.sub == 3:  # compound: a 6/8 motif per two beats
         pool = [[d for m in c for d in m] for c in _pairs(MOTIFS_6[density], ctx.bpb // 2)]
+        if rocked(ctx) and ctx.feel in ROCKED_TUNE:
+            # Rocked, the tune keeps to the take's own eighths (a tune on the beat's middle
+            # eighth, or in quarter notes across it, over the lilt was heard in even
+            # pairs of eighths: a lullaby's 72 BPM read at 108).
+            fits = [m for m in pool if _onsets_in(m, ROCKED_TUNE[ctx.feel])]
+            pool = fits or pool
     else:
         pool = (MOTIFS_4 if ctx.bpb == 4 else MOTIFS_3)[density]
         if ctx.feel == "halftime" and ctx.bpb == 3:
@@ -789,6 +795,17 @@ ROCKED_STEPS = {"halftime": [1 / 6, 5 / 6], "flowing": [5 / 6, 1 / 6]}
 # (its loudness already there) to be heard as the take's own.
 ROCKED_ACCENTS = {"halftime": (0.0, 1.0), "flowing": (0.7, 1.0)}
 ROCKED_BEAT = 0.65  # the bass's other beats against the downbeat, in every rocked take
+
+
+# The eighths of each beat a rocked take's tune may start a note on: the lilt's (the beat and
+# its last eighth), the skip's (the beat and its middle one).
+ROCKED_TUNE = {"straight": (0, 2), "driving": (0, 1)}
+
+
+def _onsets_in(motif: list[int], eighths: tuple[int, ...]) -> bool:
+    """Whether every note of ``motif`` (lengths in eighths) starts on one of ``eighths`` of
+    its beat."""
+    return all(sum(motif[:k]) % 3 in eighths for k in range(len(motif)))
 
 
 def rocked(ctx: Context) -> bool:
