@@ -52,6 +52,25 @@ SYNCOPATED_MOTIFS = {
     },
 }
 
+# A folk band's driving take (frame drums, 100-140 BPM): a hornpipe's tune, dotted eighths
+# and their sixteenth leading into the next beat, with the drums' pickups (its tune in the
+# straight take's even eighths folded per bar 0.93-0.98 like them: the takes' rhythm alike).
+HORNPIPE_MOTIFS = {
+    0: [[12, 3, 1], [8, 7, 1]],
+    1: [[3, 1, 4, 7, 1], [4, 3, 1, 7, 1], [3, 1, 3, 1, 8]],
+    2: [[3, 1, 3, 1, 3, 1, 4], [3, 1, 3, 1, 4, 3, 1], [4, 3, 1, 3, 1, 3, 1]],
+}
+
+
+def hornpipe(ctx: Context, sec: Section) -> bool:
+    """Whether this take's tunes are a hornpipe's (``HORNPIPE_MOTIFS``)."""
+    return (
+        ctx.feel == "driving"
+        and sec.kit == "frame"
+        and (ctx.bpb, ctx.sub) == (4, 4)
+        and 100 <= ctx.bpm <= 140
+    )
+
 
 # Compound meters: motifs of one 6/8 bar (two beats of three eighths each).
 MOTIFS_6 = {
@@ -199,6 +218,8 @@ def write_melody(
             pool = MOTIFS_3[2]  # flowing 3/4: the tune moves in eighths with the arpeggio
         elif ctx.feel in SYNCOPATED_MOTIFS:
             pool = SYNCOPATED_MOTIFS[ctx.feel][density]  # the tune takes the feel's groups
+        elif hornpipe(ctx, sec):
+            pool = HORNPIPE_MOTIFS[density]
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
