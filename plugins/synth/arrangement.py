@@ -61,8 +61,8 @@ class Arrangement:
     length_s: float | None = None  # stingers: exact file length
     humanise: bool = True  # notes lean a few milliseconds off the grid, as players do
     meter: str = "4/4"  # the time signature ("6/8": two dotted-quarter beats a bar)
-    # An orchestral action mood's sampled drums are levelled to the numpy drums the mix was
-    # set on (``Sampled.drum``); other moods keep the SoundFont's own levels, their
-    # figures' (a slow half-time take's shaker 5.7 dB up was heard as the beat, at twice
-    # the tempo; a folk mood's straight and off-beat takes folded per bar 0.92 alike).
+    # An action mood's sampled drums on the orchestral kit or frame drums are levelled to
+    # the numpy drums the mix was set on (``Sampled.drum``; ``composer.LEVELLED_KITS``);
+    # other moods keep the SoundFont's own levels, their figures' (a slow half-time take's
+    # shaker 5.7 dB up was heard as the beat, at twice the tempo).
     level_drums: bool = False
