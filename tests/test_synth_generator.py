@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +13,8 @@ from segue.core.errors import ConfigError, PermanentError
 from segue.core.generator import Generator
 from segue.core.plugins import Plugins
 from segue.core.request import GenerationRequest
-from segue.plugins.synth import SynthGenerator
+from segue.plugins import synth
+from segue.plugins.synth import SynthGenerator, code_digest
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.words import key_in_prompt, parse_key, read_words, traits_of
 
@@ -33,12 +35,32 @@ def test_registered_as_synth_and_follows_the_generator_protocol(tmp_path):
     params = gen.audio_params()
     assert params == {
         "model": "segue-synth-2",
+        "code": code_digest(),
         "sample_rate": 44100,
         "soundfont": params["soundfont"],
     }
     assert params["soundfont"] != "none"  # a SoundFont is always found (pretty_midi ships one)
     assert gen.estimate_cost(req(prompt="x")) == 0.0
     assert SynthGenerator({"seed": 7}, tmp_path).audio_params()["seed"] == 7
+
+
+def test_another_synth_is_another_cache_key(tmp_path):
+    """A project upgraded in place regenerates what the synth plays otherwise now: a digest
+    of its code is in every key (an upgrade's tracks had changed under the same keys)."""
+    package = Path(synth.__file__).parent
+    same, edited = tmp_path / "same", tmp_path / "edited"
+    for copy in (same, edited):
+        copy.mkdir()
+        for path in package.glob("*.py"):
+            (copy / path.name).write_bytes(path.read_bytes())
+    (edited / "drums.py").write_bytes((edited / "drums.py").read_bytes() + b"\n# louder\n")
+    assert code_digest(same) == code_digest() and len(code_digest()) == 12
+    assert code_digest(edited) != code_digest()
+    keys = {
+        req(prompt="x", params=params).cache_key
+        for params in ({"code": code_digest()}, {"code": code_digest(edited)})
+    }
+    assert len(keys) == 2
 
 
 @pytest.mark.parametrize(

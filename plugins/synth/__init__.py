@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -25,6 +27,16 @@ SAMPLE_RATES = (44100, 48000)
 MAX_DURATION_S = 600.0
 MIN_DURATION_S = 0.5
 OPTIONS = {"sample_rate", "seed", "concurrency", "soundfont"}
+
+
+@functools.cache
+def code_digest(folder: Path = Path(__file__).parent) -> str:
+    """A digest of the synth's source files: what it plays is its code, so another version
+    of it is other audio (a track made by an older synth is not served as this one's)."""
+    h = hashlib.sha256()
+    for path in sorted(folder.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
 
 
 class SynthGenerator:
@@ -79,9 +91,10 @@ class SynthGenerator:
 
     def audio_params(self) -> dict[str, Any]:
         # The SoundFont's file name and a digest of its headers: another SoundFont (or none:
-        # the numpy voices) is other audio, so another cache key.
+        # the numpy voices) is other audio, so another cache key; so is another synth.
         params: dict[str, Any] = {
             "model": MODEL,
+            "code": code_digest(),
             "sample_rate": self.sample_rate,
             "soundfont": self.soundfont_id,
         }
