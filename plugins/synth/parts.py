@@ -443,7 +443,7 @@ def write_harmony(
                 elif ctx.feel == "driving" and ctx.sub == 3:
                     hits, length = hemiola(ctx.bpb), 0.55
                 elif ctx.feel in {"halftime", "flowing"} and ctx.bpb == 3 and ctx.sub == 4:
-                    hits, length = lifted_or_flowing(ctx.feel), 1.4
+                    hits, length = [0.0], 1.4  # 3/4 felt in one: on 1, held
                 elif ctx.feel == "flowing":
                     hits, length = [float(k) for k in range(ctx.bpb)], 0.9  # the beats
                 elif ctx.feel == "offbeat":
@@ -486,7 +486,7 @@ def write_harmony(
                 elif hemiola_bar(ctx, i) and ctx.bpb == 3:
                     hits = [0.0, 2.0] if i % 2 == 0 else [1.0]
                 elif ctx.feel in {"halftime", "flowing"} and ctx.bpb == 3:
-                    hits = lifted_or_flowing(ctx.feel)
+                    hits = [0.0]  # felt in one: on 1, held
                 length = 0.4
             for h in hits:
                 if not a - 1e-6 <= h < b - 1e-6:
@@ -847,13 +847,6 @@ def hemiola_bar(ctx: Context, i: int) -> bool:
     if ctx.feel != "halftime" or rocked(ctx):
         return False
     return (ctx.bpb == 3 or ctx.sub == 3) and i % 8 >= 6
-
-
-def lifted_or_flowing(feel: str) -> list[float]:
-    """Where 3/4's broad (out of the hemiola) and flowing takes strike the chord, in beats:
-    on 1, held (broad: under the arpeggio answering each beat a sixteenth on; flowing:
-    over its running eighths)."""
-    return [0.0]
 
 
 def hemiola(bpb: int) -> list[float]:
