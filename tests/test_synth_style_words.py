@@ -140,6 +140,7 @@ FESTIVE = [
     "Celebration in the town square",
     "Wedding celebration",
     "Barn dance",
+    "Midsummer fair in the town square, merry and bouncy",  # "fair" alone was ignored
 ]
 BAND = {"folkfiddle", "flute", "guitar", "drum:frame_lo", "drum:frame_hi"}
 

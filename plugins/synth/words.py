@@ -1254,6 +1254,7 @@ FOLK_GENRES = frozenset({"folk", "celtic", "medieval", "western"})
 FOLK_DANCES = frozenset({"folk dance", "barn dance", "hoedown", "ceilidh"})
 FESTIVE_SCENE_WORDS = frozenset(
     {"market", "markets", "marketplace", "market day", "bazaar", "fair day", "wedding"}
+    | {"fair", "fairs"}
     | {"dance", "dances", "dancing"}
     | FOLK_DANCES
 )
