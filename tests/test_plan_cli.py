@@ -361,3 +361,64 @@ def test_a_plan_over_the_budget_says_so_as_pregen_does_and_exits_2(
             assert capsys.readouterr().err.strip() == (
                 f"segue: --budget-usd must be a number of dollars >= 0, not {shown}"
             )
+
+
+INSTRUMENTS_SCORE = """\
+segue: 1
+generator: {name: synth, soundfont: none}
+defaults: {duration_s: 8, variants: 2}
+moods:
+  square:
+    prompt: Village square with accordion and woodblock, merry
+    bpm: 120
+  drive:
+    prompt: Synthwave night drive
+    bpm: 118
+  win:
+    prompt: Triumphant brass fanfare
+    duration_s: 3
+    stinger: true
+rules: [{mood: square}]
+"""
+
+
+def test_plan_says_what_each_mood_plays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A game developer reads which instruments the synth chose before anything is made:
+    # what the prompt named, and what the genre or the mood added.
+    path = tmp_path / "s.yaml"
+    path.write_text(INSTRUMENTS_SCORE)
+    doc = plan_json(capsys, str(path))
+    played = {(r["mood"], r["variant"]): r["instruments"] for r in doc["requests"]}
+    square = played["square", 0]
+    assert any("accordion" in e for e in square if not e.startswith("drums: "))
+    assert [e for e in square if e.startswith("drums: ")] == ["drums: frame drums, woodblock"]
+    assert "bass: synth bass" in played["drive", 0] and "drums: drum kit" in played["drive", 0]
+    assert played["win", 0][0] == "tune: brass section"
+    assert main(["plan", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # One line per mood (its variants play the same here), after the table.
+    assert [line for line in out if " plays " in line] == [
+        f"{mood}: synth plays {'; '.join(played[mood, 0])}" for mood in ("square", "drive", "win")
+    ]
+
+
+def test_a_variant_that_plays_other_instruments_is_listed_apart() -> None:
+    from segue.core.commands.plan import instruments, mood_lines
+    from segue.core.pregen.planning import PlannedRequest
+    from segue.core.request import GenerationRequest
+
+    class Band:  # the part of a generator `segue plan` reads
+        name = "band"
+
+        def instruments(self, request: GenerationRequest) -> list[str]:
+            return ["tune: fiddle"] if request.variant < 2 else ["tune: flute"]
+
+    plan = [
+        PlannedRequest(GenerationRequest(mood="m", variant=v, prompt="p"), 0.0) for v in range(3)
+    ]
+    assert mood_lines(Band(), plan) == [  # type: ignore[arg-type]
+        "m: band plays tune: fiddle",
+        "m (variant 2): band plays tune: flute",
+    ]
+    # A generator that does not say (fal: the model chooses) lists nothing.
+    assert instruments(object(), plan[0].request) == []  # type: ignore[arg-type]

@@ -79,6 +79,7 @@ def plan_document(score: Score, state: PlanState) -> dict[str, Any]:
                 "key": r.key,
                 "stinger": r.stinger,
                 "ignored_words": ignored_words(generator, r),
+                "instruments": instruments(generator, r),
                 "notes": plan_notes(generator, r),
             }
         )
@@ -103,6 +104,13 @@ def ignored_words(generator: Generator, request: Any) -> list[str]:
     return list(method(request)) if callable(method) else []
 
 
+def instruments(generator: Generator, request: Any) -> list[str]:
+    """What the request will play, one entry per part (the generator's optional
+    ``instruments(request)``, e.g. ``"tune: fiddle"``; none when it does not say)."""
+    method = getattr(generator, "instruments", None)
+    return list(method(request)) if callable(method) else []
+
+
 def plan_notes(generator: Generator, request: Any) -> list[str]:
     """What the generator says it reads from the request where the score does not say it
     (its optional ``plan_notes(request)``, e.g. the key a bare "Dorian" stands for)."""
@@ -110,20 +118,24 @@ def plan_notes(generator: Generator, request: Any) -> list[str]:
     return list(method(request)) if callable(method) else []
 
 
-def ignored_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
-    """One line per mood and prompt whose words the generator ignores, and one per note it
-    has on them, under the table."""
+def mood_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
+    """Under the table, for each mood and prompt: what it plays (and what another of its
+    variants plays instead), the words the generator ignores, and its notes on them."""
     lines: list[str] = []
-    seen: set[tuple[str, str]] = set()
+    played: dict[tuple[str, str], list[str]] = {}
     for item in plan:
-        r = item.request
-        if (r.mood, r.prompt) in seen:
+        r, name = item.request, generator.name
+        parts = instruments(generator, r)
+        if (r.mood, r.prompt) in played:
+            if parts != played[r.mood, r.prompt]:
+                lines.append(f"{r.mood} (variant {r.variant}): {name} plays {'; '.join(parts)}")
             continue
-        seen.add((r.mood, r.prompt))
-        words = ignored_words(generator, r)
-        if words:
-            lines.append(f"{r.mood}: {generator.name} ignores the words: {', '.join(words)}")
-        lines += [f"{r.mood}: {generator.name} {note}" for note in plan_notes(generator, r)]
+        played[r.mood, r.prompt] = parts
+        if parts:
+            lines.append(f"{r.mood}: {name} plays {'; '.join(parts)}")
+        if words := ignored_words(generator, r):
+            lines.append(f"{r.mood}: {name} ignores the words: {', '.join(words)}")
+        lines += [f"{r.mood}: {name} {note}" for note in plan_notes(generator, r)]
     return lines
 
 
@@ -221,7 +233,7 @@ def print_table(
 
         print(title)
         print("\n".join(plain_lines(prompt_last(HEADERS), map(prompt_last, rows))))
-        for line in ignored_lines(generator, plan):
+        for line in mood_lines(generator, plan):
             print(line)
         print(footer)
         return
@@ -241,6 +253,6 @@ def print_table(
             Text(row[0]), *row[1:2], Text(row[2]), *row[3:], style="dim" if is_cached else None
         )
     console.print(table)
-    for line in ignored_lines(generator, plan):
+    for line in mood_lines(generator, plan):
         console.print(line, markup=False, highlight=False)
     console.print(footer, markup=False, highlight=False)

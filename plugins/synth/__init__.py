@@ -250,6 +250,14 @@ class SynthGenerator:
             f"its white-key tonic; write e.g. 'in A {stated.mode}' or the mood's key for another)"
         ]
 
+    def instruments(self, request: GenerationRequest) -> list[str]:
+        """What the request plays, one entry per part (``segue plan`` lists them), e.g.
+        ``"tune: fiddle"``, ``"drums: low frame drum, tambourine"``."""
+        from segue.plugins.synth.composer import compose
+        from segue.plugins.synth.listing import parts_played
+
+        return parts_played(compose(request))
+
     async def generate(self, request: GenerationRequest, workdir: Path) -> GeneratedAudio:
         from segue.plugins.synth.soundfont import SoundFontError
 
