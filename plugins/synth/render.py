@@ -22,6 +22,8 @@ from segue.plugins.synth.arrangement import Arrangement, Note, Part
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import DRUM_PAN, DRUM_SEND, make_sound
 from segue.plugins.synth.effects import (
+    add_air,
+    air_gain_db,
     channel_energy,
     compress_gain,
     fold,
@@ -208,6 +210,14 @@ def _render(
     if arr.lofi:
         _vinyl(outs[names[0]], sr, arr.seed)
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
+    if arr.loop and not arr.lofi:
+        # A dull mix's top lifted to a record's air (``effects.AIR_TARGET``; a lo-fi mood
+        # keeps its dull top): one shelf, set on the mix, on every stem alike.
+        air_db = air_gain_db(out, sr)
+        if air_db > 0:
+            for x in outs.values():
+                add_air(x, sr, air_db, circular=True)
+            out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
     # The master is one gain per sample (the same on both channels), the product of the
     # compressor's, the level's and the limiter's, applied once to the mix and to each stem:
     # the level is measured from the energy per sample, the limiter from the peak per
