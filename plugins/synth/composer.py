@@ -32,7 +32,7 @@ from typing import Any
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.arrangement import Arrangement, Note, Part, Section
-from segue.plugins.synth.drums import DRUM_GAIN, KIT_TRESILLO_BPM
+from segue.plugins.synth.drums import DRUM_GAIN, ELECTRONIC_FOURTH_BPM
 from segue.plugins.synth.form import (
     anticipate,
     auto_sections,
@@ -262,9 +262,11 @@ def compose(request: GenerationRequest) -> Arrangement:
         if f == "pushed" and bpm < 100:
             # Slower, pushes were heard at twice the tempo: a triplet feel instead.
             return SLOW_FOURTH
-        if f == "pushed" and kit == "kit" and synthwave and 100 <= bpm <= KIT_TRESILLO_BPM:
-            # Synthwave's drum kit: the tresillo (``parts.KIT_FOURTH``). (A rock mood's,
-            # on the same kit at 112 BPM, was heard at half the tempo by the comb.)
+        electronic = (kit == "kit" and synthwave) or kit in {"four", "chip"}
+        if f == "pushed" and electronic and 100 <= bpm <= ELECTRONIC_FOURTH_BPM:
+            # The electronic kits (synthwave's drum kit, four-on-the-floor, chiptune):
+            # the tresillo (``parts.KIT_FOURTH``). (A rock mood's, on the drum kit at 112
+            # BPM, was heard at half the tempo by the comb.)
             return KIT_FOURTH
         if f == "pushed" and kit in OFFBEAT_KITS and 100 <= bpm <= 136:
             # Frame drums' pushes (folk, 128 BPM) were heard at half the tempo: a polka's

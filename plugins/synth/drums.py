@@ -595,6 +595,17 @@ GHOSTS = (1, 5, 9, 13)
 # the pitched parts' 3+3+2 strike no attack on beats 2 and 4.
 KIT_TRESILLO_BPM = 116.0
 KIT_TRESILLO_TICKS = ((3, 0.6), (6, 0.9), (11, 0.6), (14, 0.9))
+# Above ``KIT_TRESILLO_BPM`` and up to this tempo the electronic kits' fourth take keeps its
+# drums' 3+3+2 while the pitched parts play on the beats (``parts.ROLLING_FOURTH``); faster,
+# half-time's stand-in is the tresillo, and the fourth take plays straight.
+ELECTRONIC_FOURTH_BPM = 136.0
+# The electronic kits that play the tresillo as their fourth take: (low drum, the beats'
+# clap, hat). A four-on-the-floor kit keeps its kick on every beat.
+TRESILLO_KITS = {
+    "kit": ("kick", "clap", "hat"),
+    "four": ("kick", "clap", "hat"),
+    "chip": ("chip_kick", "chip_snare", "chip_hat"),
+}
 # The orchestral pushed take's tempo from which its off-beats are the jingles' alone.
 FAST_PUSHED_BPM = 140.0
 # The orchestral half-time and tresillo takes' ghosts after the big hits, on the high taiko.
@@ -642,13 +653,17 @@ def syncopated_pattern(
             out += [(s, tick, 0.45) for s in (*ands, *PUSHED)]
         if kit == "orchestral" or energy > 0.7:
             out += [(s, shimmer, 0.7) for s in PUSHED]
-    elif kit == "kit" and bpm <= KIT_TRESILLO_BPM:
-        # The drum kit's fourth take (``parts.KIT_FOURTH``): claps on the beats, 2 and 4
-        # firmest, over the kick's 1 and 3, and the hats on the beats and the 3+3+2 with
-        # the pitched parts. The snare's backbeat (the straight and driving takes' loudest
-        # hits) had the takes folded alike per bar (0.80-0.87), and masked the hats after it.
-        out = [(0, low, top), (8, low, 0.8 * top)]
-        out += [(s, "clap", 0.8 if s % 8 else 0.5) for s in beats]
+    elif kit in TRESILLO_KITS and bpm <= ELECTRONIC_FOURTH_BPM:
+        # The electronic kits' fourth take (``parts.KIT_FOURTH``): claps (a chip kit's
+        # snare) on the beats, 2 and 4 firmest, over the kick's 1 and 3 (a four-on-the-floor
+        # kit's every beat), and the hats on the beats and the 3+3+2. The snare's backbeat
+        # (the straight and driving takes' loudest hits) had the takes folded alike per bar
+        # (0.80-0.87), and masked the hats after it.
+        low, clap, tick = TRESILLO_KITS[kit]
+        lows = [(0, low, top), (8, low, 0.8 * top)]
+        if kit == "four":
+            lows = [(s, low, 1.0 if s == 0 else 0.9) for s in beats]
+        out = lows + [(s, clap, 0.8 if s % 8 else 0.5) for s in beats]
         out += [(s, tick, 0.8) for s in beats]
         out += [(s, tick, vel) for s, vel in KIT_TRESILLO_TICKS]
     else:

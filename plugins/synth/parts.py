@@ -9,7 +9,9 @@ from random import Random
 from segue.plugins.synth.arrangement import Note, Section
 from segue.plugins.synth.drums import (
     DRUM_TUNING,
+    ELECTRONIC_FOURTH_BPM,
     FOLLOW_THE_BASS,
+    KIT_TRESILLO_BPM,
     bar_pattern,
     compound_pattern,
 )
@@ -130,6 +132,21 @@ OFFBEAT_KITS = frozenset({"frame"})
 # as the beats, at half it, and with the snare's backbeat it folded like the straight take
 # (0.85-0.91).
 KIT_FOURTH = "tresillo"
+# The electronic kits' fourth take above ``drums.KIT_TRESILLO_BPM`` (to
+# ``drums.ELECTRONIC_FOURTH_BPM``): the drums' 3+3+2 over a *rolling* bass (every sixteenth,
+# the octave on the and) and the arpeggio on the beats. The pitched parts' 3+3+2 strike
+# nothing on beats 2 and 4, and a beat tracker (librosa's) heard the take at half the tempo
+# (118-132 BPM, every draw); in eighths the bass folded per bar like the straight take's
+# pump (0.78-0.80).
+ROLLING_FOURTH = "rolling"
+
+
+def rolling_fourth(ctx: Context) -> bool:
+    """Whether this take is the electronic kits' rolling fourth (``ROLLING_FOURTH``): the
+    tresillo there (half-time's stand-in plays it only above ``ELECTRONIC_FOURTH_BPM``)."""
+    return ctx.feel == "tresillo" and KIT_TRESILLO_BPM < ctx.bpm <= ELECTRONIC_FOURTH_BPM
+
+
 # The syncopated 4/4 feels: where each strikes in a bar (beats), over the beats' pulse.
 SYNCOPATION = {
     "pushed": (0.0, 1.5, 3.5),  # 3+3+2 eighths, the last two pushed into the next beat
@@ -668,6 +685,8 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     if ctx.feel == "pushed":
         # 1, the and of 2 (pushed into beat 3), 3, 4 and its and (into the next bar).
         return [1.5, 0.5, 1.0, 0.5, 0.5]
+    if ctx.feel == "tresillo" and rolling_fourth(ctx):
+        return [1.0]  # the beats (``ROLLING_FOURTH``)
     if ctx.feel == "tresillo":
         return [0.75, 0.75, 0.5]  # 3+3+2 sixteenths in each half bar
     if ctx.feel == "offbeat":
@@ -749,6 +768,9 @@ BASS_FIGURES = {
     ("busy", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
     ("walk", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:F:.75 1.5:.45:R:.8"),
     ("gentle", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:1.2:F:.7"),
+    # the rolling fourth take (``ROLLING_FOURTH``): every sixteenth, the octave on the and
+    ("pump", "tresillo", "rolling"): _figure(1, "0:.2:R:1 .25:.2:R:.6 .5:.2:O:.8 .75:.2:R:.6"),
+    ("busy", "tresillo", "rolling"): _figure(1, "0:.2:R:1 .25:.2:R:.6 .5:.2:O:.8 .75:.2:R:.6"),
 }
 
 
@@ -760,6 +782,8 @@ def _bass_figure(
     if ctx.feel == "straight" or ctx.sub != 4 or (ctx.feel == "halftime" and ctx.bpb == 3):
         return None
     band = "slow" if ctx.bpm < 100 else "mid" if ctx.bpm <= 140 else "fast"
+    if rolling_fourth(ctx):
+        band = "rolling"
     figure = BASS_FIGURES.get((style, ctx.feel, band)) or BASS_FIGURES.get((style, ctx.feel, "any"))
     if figure is None:
         return None
