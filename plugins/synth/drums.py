@@ -412,8 +412,11 @@ def feel_pattern(
         # (beats 1 and 3, then 2); the other beats light, and the eighths between them.
         low, light, tick = _broad_three(kit)
         top = 0.6 if kit == "soft" else 1.0
+        # (The hemiola's other half notes on the light drum, firm: on the low drum, beat 3
+        # of its first bar and beat 2 of its second were heard as "one".)
         strong = (4,) if second else (0, 8)
-        out += [(s, low, top) if s in strong else (s, light, 0.35 * top) for s in beats]
+        hits = [(s, low if s == 0 else light, top if s == 0 else 0.8 * top) for s in strong]
+        out += hits + [(s, light, 0.35 * top) for s in beats if s not in strong]
         return out + [(s + 2, tick, 0.3 * top) for s in beats]
     if kit in {"kit", "lofi", "brush", "chip"}:
         kick = "chip_kick" if kit == "chip" else "kick"
@@ -881,6 +884,12 @@ def bar_pattern(
         # The straight waltz's oom-pah-pah: the beats alone (the eighths between them are
         # the flowing take's figure, the sixteenth pickups the driving one's).
         out = [h for h in out if h[0] % 4 == 0]
+        # The low drum on the downbeat alone, beats 2 and 3 on the kit's light sound (a
+        # low drum on 3 as on 1 was heard as the bar's "one").
+        low, light, _ = _broad_three(kit)
+        lows = {low, "kick", "taiko", "frame_lo", "chip_kick"}
+        out = [(s, light if s and sound in lows else sound, v) for s, sound, v in out]
+        out = [h for h in out if h[0] or h[1] in lows]  # the "oom": the low drum alone
     if first and kit not in {"soft", "lofi", "tension", "chip"}:
         out.append((0, "crash", 0.8 if energy > 0.5 else 0.5))
     if fill:

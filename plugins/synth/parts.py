@@ -390,6 +390,13 @@ def write_harmony(
             else:
                 chord_notes = close_voicing(ch.pcs(tonic), lo, hi, prev, size)
                 prev = chord_notes
+            if oompah(ctx) and voice != "drone":
+                # The straight waltz's "pah-pah": the chord on beats 2 and 3, short (the bass
+                # alone on the downbeat), whatever the part's style.
+                for h in (1.0, 2.0):
+                    if a - 1e-6 <= h < b - 1e-6:
+                        notes += [Note(start + h, 0.8, p, vel * 0.9, bright) for p in chord_notes]
+                continue
             if style == "sustain":
                 broad_34 = ctx.feel == "halftime" and ctx.bpb == 3 and ctx.sub == 4
                 if (
@@ -610,6 +617,8 @@ def write_arp(
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
                 # eighths between them.
                 accent = 1.0 if t < 1e-6 else 0.85 if on_beat else 0.6
+            if oompah(ctx):
+                accent = 0.0 if t < 1e-6 else 1.0  # the "pah-pah": the downbeat is the bass's
             if rocked(ctx) and ctx.feel in ROCKED_STEPS:
                 # Rocked: the beats firm, the downbeat firmest, the rocking between them.
                 beat, off = ROCKED_ACCENTS[ctx.feel]
@@ -857,6 +866,11 @@ def _onsets_in(motif: list[int], eighths: tuple[int, ...]) -> bool:
     return all(sum(motif[:k]) % 3 in eighths for k in range(len(motif)))
 
 
+def oompah(ctx: Context) -> bool:
+    """Whether this take is a straight waltz's oom-pah-pah (the bass on 1, chords on 2, 3)."""
+    return ctx.feel == "straight" and ctx.bpb == 3 and ctx.sub == 4
+
+
 def rocked(ctx: Context) -> bool:
     """Whether this take rocks a slow compound meter (``ROCKED_BPM``)."""
     return ctx.sub == 3 and ctx.bpm < ROCKED_BPM
@@ -925,12 +939,14 @@ def _other_meter_bass(
     if ctx.feel == "halftime" and ctx.sub == 4:
         # Broad 3/4: the hemiola's half notes (beats 1 and 3, then 2 of the next bar), or
         # the root held over the bar (the third last on the tonic chord).
+        # (Beat 3's note lighter than the downbeat's: as firm, the low band's accent on beat
+        # 3 was heard as "one".)
         if hemi and i % 2:
-            return [(start + 1, 1.9, root, 1.0)]
+            return [(start + 1, 1.9, root, 0.6)]
         if hemi:
-            return [(start, 1.9, root, 1.0), (start + 2, 0.9, fifth, 0.8)]
+            return [(start, 1.9, root, 1.0), (start + 2, 0.9, fifth, 0.55)]
         if home:
-            return [(start, 1.9, root, 1.0), (start + 2, 0.9, third, 0.7)]
+            return [(start, 1.9, root, 1.0), (start + 2, 0.9, third, 0.5)]
         return [(start, 2.9, root, 1.0)]
     if ctx.feel == "halftime":
         out = [(start + k, 1.9, root, 1.0) for k in range(0, ctx.bpb, 2)]
@@ -1035,6 +1051,11 @@ def _bass_bar(
             down = 1.0 if k == 0 or not rocked(ctx) else ROCKED_BEAT
             notes.append(Note(start + k, 0.6, root, vel * down, bright))
             notes.append(Note(start + k + 2 / 3, 0.3, p, vel * 0.75, bright))
+    elif oompah(ctx) and genre not in {"jazz", "synthwave", "chiptune"}:
+        # The straight waltz's oom-pah-pah: the bass on the downbeat alone, the chords on
+        # 2 and 3 (``write_harmony``). (On every beat, or pumping eighths, the bass and the
+        # low drum landed hardest on beat 3 in the low band, heard as "one".)
+        notes.append(Note(start, 0.9, root, vel, bright))
     elif pump:
         for k in range(ctx.bpb * 2):
             p = root + (12 if k % 2 and genre != "electronic" else 0)
