@@ -269,6 +269,30 @@ def test_a_moods_own_instruments_beat_the_score_wide_style() -> None:
     assert {"lead", "arp", "drum:kick"} <= voices and "flute" not in voices, voices
 
 
+@pytest.mark.parametrize(
+    ("prompt", "band"),
+    [
+        (
+            "Retro synthwave chase through neon circuits, pulsing bass and arpeggiated synths",
+            "lead",
+        ),
+        ("Laser grid racer, retrowave drive with a pumping bass and a bright lead", "lead"),
+        ("Dark techno in a warehouse, deep bass", "lead"),
+        ("Chiptune level theme with a bouncy bass", "chip"),
+    ],
+)
+def test_an_electronic_moods_bass_is_its_own(prompt: str, band: str) -> None:
+    """A bass named in an electronic genre is no other band: named as another instrument,
+    it gave a synthwave chase a flute's tune, pizzicato and frame drums (or the orchestral
+    kit) and an electric bass in place of its lead, drum kit and synth bass. The synth bass
+    keeps the line (the electric one doubles it: a named instrument is never dropped)."""
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16))
+    line = next(p.voice for p in arr.parts if p.role == "bass")  # (a double comes after)
+    voices = {p.voice for p in arr.parts}
+    assert band in voices and line in {"synthbass", "chipbass"}, (line, voices)
+    assert not {"flute", "pizz", "drum:frame_lo", "drum:taiko"} & voices, voices
+
+
 def test_a_plans_climax_is_louder_than_its_quiet_opening() -> None:
     arr, x = render("Battle", 24.0, composition_plan=PLAN)
     st = am.short_term_loudness(x, SR)

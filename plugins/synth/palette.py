@@ -292,6 +292,11 @@ FALLBACK = {
 }
 
 
+# The genres whose bass is a synthesiser's (``choose_voices``; rock's synth bass stands in
+# for an electric one, which a rock mood naming the bass gets).
+ELECTRONIC_GENRES = frozenset({"synthwave", "electronic", "chiptune"})
+
+
 def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     palette: dict[str, str | None] = {}
     genre = next((g for g in t.genres if g in GENRES), None)
@@ -302,7 +307,13 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     # than a band (often the score's style): its tune, counter-line and drums (brass, choir,
     # war drums) are a battle's, so a mood naming only the strings or cello under it (a
     # village fiddle) has them from its own character; naming the brass or choir confirms it.
-    own = [i for i in t.instruments if i in VOICES]
+    # A bass named in an electronic genre is no other band ("synthwave, pulsing bass"):
+    # named as another instrument, it replaced the genre's lead and drum kit with a mood's
+    # band (a flute's tune, pizzicato, frame drums) and the synth bass with an electric one.
+    # The synth bass keeps the line; the electric bass doubles it (``doubling_voices``: a
+    # named instrument is never dropped).
+    own_bass = genre in ELECTRONIC_GENRES
+    own = [i for i in t.instruments if i in VOICES and not (i == "bass" and own_bass)]
     lead = (palette.get("melody"), palette.get("counter"))
     size_only = genre == "orchestral" and not any(i in lead for i in own)
     named = [i for i in own if i not in palette.values() or size_only]
@@ -366,7 +377,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             if kit in {None, "soft"}:
                 kit = "orchestral" if "orchestral" in t.genres else "kit"
             continue
-        if inst not in VOICES:
+        if inst not in VOICES or (inst == "bass" and own_bass):
             continue
         for role in VOICES[inst].roles:
             if role not in claimed:
