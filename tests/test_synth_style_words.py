@@ -5,9 +5,11 @@ Checked on the arrangement the composer writes (voices, tempo, key), not on audi
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from segue.core.request import GenerationRequest
+from segue.plugins.synth.arrangement import Arrangement
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.words import read_words, traits_of
 
@@ -184,3 +186,68 @@ def test_the_tune_and_the_counter_line_are_two_instruments_of_the_band(prompt: s
 def test_a_scene_of_another_character_keeps_its_own_palette(prompt: str, kept: str) -> None:
     voices = _voices(prompt)
     assert "folkfiddle" not in voices and kept in voices, sorted(voices)
+
+
+# Marches naming their drums (snare, side, field, military, marching drums), by themselves
+# and under the score-wide style, and a march asking for drums.
+MARCHES = [
+    "The legion parades to the gate, a proud military march with snare drums and trumpets",
+    "Royal parade through the capital, a stately march with side drums and brass",
+    "Soldiers drilling in the courtyard, snare drum cadence, martial and determined",
+    "A field drum corps leads the regiment over the hill, bold and proud",
+    "Victory march of the rebels, military drums and horns, triumphant",
+    "The dark army marches on the city, ominous, snare drums and low brass",
+    "A brass band marching down the main street, marching drums, cheerful",
+    "A slow funeral march for the fallen king, muffled drums",
+]
+
+
+def _march_hits(arr: Arrangement) -> dict[str, list[float]]:
+    return {
+        p.voice[5:]: sorted(n.t for n in p.notes) for p in arr.parts if p.voice.startswith("drum:")
+    }
+
+
+@pytest.mark.parametrize("style", [STYLE, ", instrumental"], ids=["styled", "plain"])
+@pytest.mark.parametrize("prompt", MARCHES)
+def test_a_marchs_own_drums_are_a_snare_led_military_kit(prompt: str, style: str) -> None:
+    # "a proud military march with snare drums" under "epic orchestral" played the
+    # orchestra's taiko kit (snares 1 % of its hits; taiko, high taiko and timpani).
+    for variant in range(4):
+        arr = compose(
+            GenerationRequest(mood="m", variant=variant, prompt=prompt + style, duration_s=30)
+        )
+        hits = _march_hits(arr)
+        assert not {"taiko", "taiko_hi", "timp", "frame_lo"} & set(hits), (variant, sorted(hits))
+        snare, bass = hits["fieldsnare"], hits["bassdrum"]
+        beat_s = 60.0 / arr.bpm
+        # The snare leads: most of the kit's strokes, a bass drum on every bar's downbeat.
+        assert len(snare) >= 0.6 * sum(len(t) for t in hits.values()), (variant, len(snare))
+        bars = {round(t / arr.beats_per_bar, 6) for t in bass}
+        assert set(range(arr.bars)) <= bars, (variant, sorted(bars))
+        # Flams: accents with a grace stroke 20-40 ms before them.
+        gaps = np.diff(snare) * beat_s
+        assert np.sum((gaps > 0.015) & (gaps < 0.045)) >= arr.bars, variant
+        # A roll into every phrase's end: a run of thirty-seconds in every fourth bar's
+        # last beat.
+        for bar in range(3, arr.bars, 4):
+            end = (bar + 1) * arr.beats_per_bar
+            run = [t for t in snare if end - 1 - 1e-6 <= t < end]
+            assert len(run) >= 8, (variant, bar, run)
+        # A cymbal crash at each section's start after the first (not on the loop's seam).
+        starts = {float(s.start_bar * arr.beats_per_bar) for s in arr.sections[1:]}
+        assert starts <= set(hits.get("crash", [])), (variant, starts)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "kit_voice"),
+    [
+        ("Gritty garage rock, kick and snare, electric guitar", "drum:kick"),
+        ("Epic battle, war drums and snare", "drum:taiko"),
+        ("Synthwave night drive, snare and arpeggios", "drum:kick"),
+    ],
+)
+def test_a_snare_beside_another_kit_is_that_kits(prompt: str, kit_voice: str) -> None:
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16))
+    voices = {p.voice for p in arr.parts if p.notes}
+    assert kit_voice in voices and "drum:fieldsnare" not in voices, sorted(voices)

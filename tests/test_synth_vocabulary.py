@@ -35,7 +35,8 @@ maracas, clarinet, oboe, piccolo, dulcimer, bouzouki, woodblock, anvil, harp, fi
 drum kit, ney, biwa, pipa, guzheng, zither, qanun, shehnai, zurna, duduk, vihuela, guitarrón,
 electric guitar, slide guitar, flamenco guitar, slap bass, electro bass, honky-tonk piano,
 calliope, singing bowls, whistling, gregorian chant, brushes, brushed snare, darbuka, doumbek,
-dholak, cajon, tapan, davul, sistrum, sleigh bells, square lead, pulse wave"""
+dholak, cajon, tapan, davul, sistrum, sleigh bells, square lead, pulse wave, snare drums,
+side drum, field drums, military drums, marching drums, drum corps, drumline, tenor drums"""
 NUMPY_VOICES = {"drone", "theremin", "synthbass", "lead", "arp", "chip", "chipbass"}
 KITS = set(KIT_WORDS) | {"drums"}
 

@@ -41,6 +41,9 @@ class Section:
     build: bool = False
     roles: dict[str, str | None] = field(default_factory=dict)
     kit: str | None = None
+    # A composition plan's peak (a climax, a finale, a tutti: its section words raise the
+    # energy): its drums weigh more against the orchestra (``composer.PEAK_DRUMS``).
+    peak: bool = False
 
 
 @dataclass

@@ -81,13 +81,34 @@ SECTION_DB_PER_ENERGY = 14.0  # dB between a section of energy 0 and one of ener
 # How much heavier a half-time take's drums hit, per unit of the mood's drive (energy over 0.6).
 HALFTIME_WEIGHT = 0.7
 # Drums that play between the downbeats: what action moods raise most.
-DRIVING_DRUMS = {"snare", "shaker", "tambourine", "taiko_hi", "hat", "ohat", "clap", "frame_hi"}
+DRIVING_DRUMS = {
+    "snare",
+    "fieldsnare",
+    "shaker",
+    "tambourine",
+    "taiko_hi",
+    "hat",
+    "ohat",
+    "clap",
+    "frame_hi",
+}
 # How much louder a driven mood's frame drums play, per unit of drive, beside the boost
 # above: a folk dance's bodhran and tambourine up front as an action mood's taiko are (a
 # village fair's percussive energy was 11.5-13.7 dB under its harmonic with TimGM6mb).
 FRAME_DRIVE = 3.0
 # Kits whose sampled drums a driven mood levels to the numpy drums (``Arrangement``).
-LEVELLED_KITS = frozenset({"orchestral", "frame"})
+LEVELLED_KITS = frozenset({"orchestral", "frame", "march"})
+# How much louder the march kit plays than the other kits' drums: a military march is led
+# by its snare drums, up front beside the brass (at the orchestral kit's levels its
+# percussive energy was 10-12 dB under its harmonic).
+MARCH_GAIN = 2.8
+# Per feel: half-time's fewer strokes heavier (its take measured 2-3 dB further under its
+# pitched parts than the others').
+MARCH_FEEL = {"halftime": 1.35}
+# How much harder a composition plan's climax strikes its drums than its other sections
+# (its full orchestra, choir and counter-line join at once: "thundering climax" measured
+# its percussive energy 10-11 dB under its harmonic at the other sections' drum level).
+PEAK_DRUMS = 1.6
 
 
 # A slow compound meter's held chords (pad, organ, strings: below 90 BPM, a lullaby's 6/8
@@ -123,7 +144,7 @@ def shifted_bells(notes: list[Note], feel: str) -> list[Note]:
 
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
 # faster tempos, are heard at half the tempo: their variant plays ``parts.FAST_HALFTIME``).
-HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension"})
+HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension", "march"})
 
 
 def halftime_keeps_the_pulse(
@@ -297,7 +318,8 @@ def compose(request: GenerationRequest) -> Arrangement:
             )
             factor, build = section_energy(text)
             energy = min(1.0, max(0.05, traits.energy * factor))
-            sections.append(Section(name, start, nbars, traits, energy, name, build))
+            peak = factor > 1.0
+            sections.append(Section(name, start, nbars, traits, energy, name, build, peak=peak))
     else:
         for name, start, nbars, label, factor in auto_sections(bars):
             energy = min(1.0, max(0.05, gtraits.energy * factor))
@@ -349,6 +371,11 @@ def compose(request: GenerationRequest) -> Arrangement:
                 style = "pulse"
             elif hv == "brass":
                 style = "stabs"
+            elif sec.kit == "march" and hv in {"strings", "accordion", "organ", "horn", "trombone"}:
+                # A march's chords are an oom-pah's after-beats, not a held wash (held,
+                # the strings measured 10-17 dB more harmonic energy than the snare drums'
+                # percussive: a march heard as a chorale over a drum).
+                style = "pulse"
             out.append((hv, "harmony", write_harmony(ctx, sec, hv, 0.55, bright, style)))
         if r.get("arp"):
             av = r["arp"]
@@ -392,6 +419,8 @@ def compose(request: GenerationRequest) -> Arrangement:
             level = 0.45 + 0.55 * t.percussion
             if sec.kit == "soft":
                 level = 0.5
+            elif sec.peak:
+                level *= PEAK_DRUMS
             for sound, notes in write_drums(ctx, sec, sec.kit, level, multi).items():
                 out.append(("drum:" + sound, "drums", notes))
         return out
@@ -462,6 +491,12 @@ def compose(request: GenerationRequest) -> Arrangement:
             p.gain = DRUM_GAIN[sound] * role_gain["drums"] * (1.0 + boost * max(0.0, drive))
             if kit == "frame":
                 p.gain *= 1.0 + FRAME_DRIVE * max(0.0, drive)
+            if kit == "march":
+                # A march's drums lead it at every energy (a stately parade's as a
+                # drill's: with the drive's boost a martial drill's snare was 5 dB over
+                # its band and a stately parade's 11 dB under it.)
+                p.gain = DRUM_GAIN[sound] * role_gain["drums"] * MARCH_GAIN
+                p.gain *= MARCH_FEEL.get(feel, 1.0)
             if feel == "halftime":
                 # Half as many hits, each heavier: the half-time take's drums weigh as
                 # much against the orchestra as the other takes' (1.6 dB in an action
@@ -493,5 +528,5 @@ def compose(request: GenerationRequest) -> Arrangement:
         swing=swing,
         seed=seed,
         meter=meter,
-        level_drums=drive > 0 and kit in LEVELLED_KITS,
+        level_drums=(drive > 0 and kit in LEVELLED_KITS) or kit == "march",
     )

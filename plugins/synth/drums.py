@@ -81,6 +81,21 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
         # note, not a hit).
         x = body * _env(sr, n, 0.12 if hi else 0.2)
         x = x + _band(noise(n), sr, 80, 4000 + 3000 * b) * _env(sr, n, 0.035) * 2.5
+    elif name == "bassdrum":
+        # A marching bass drum under a felt mallet: a short low boom (the strong beats'
+        # weight) under the mallet's thud, no rock kick's click. (A boom ringing 0.16 s
+        # was a low note to librosa's HPSS: the march's drums more harmonic than
+        # percussive.)
+        n = int(0.5 * sr)
+        x = _sweep(sr, n, pitch_hz or 55, 110, 0.03) * _env(sr, n, 0.08)
+        x = x + _band(noise(n), sr, 60, 2000 + 1000 * b) * _env(sr, n, 0.025) * 1.8
+    elif name == "fieldsnare":
+        # A military field drum: tight wires under a stick, a crisp crack and a short
+        # buzz (the drum kit's snare rings twice as long and sounds its shell's note:
+        # in a march's running taps, half of it was harmonic to librosa's HPSS).
+        n = int(0.3 * sr)
+        tone = _sweep(sr, n, pitch_hz or 190, 260, 0.015) * _env(sr, n, 0.035)
+        x = 0.35 * tone + _band(noise(n), sr, 1200, 10000 * b) * _env(sr, n, 0.07) * 1.4
     elif name == "timp":
         n = int(1.6 * sr)
         t = np.arange(n) / sr
@@ -180,6 +195,8 @@ DRUM_TUNING = {
     "chip_kick": (31, 42, 0),
     "snare": (52, 63, 7),
     "taiko": (33, 44, 0),
+    "bassdrum": (31, 42, 0),
+    "fieldsnare": (52, 63, 7),
     "taiko_hi": (45, 56, 7),
     "frame_lo": (40, 51, 0),
     "frame_hi": (52, 63, 7),
@@ -199,6 +216,8 @@ DRUM_GAIN = {
     "ohat": 0.18,
     "shaker": 0.35,
     "taiko": 1.0,
+    "bassdrum": 0.9,
+    "fieldsnare": 0.6,
     "taiko_hi": 0.6,
     "timp": 0.55,
     "crash": 0.22,
@@ -239,6 +258,8 @@ DRUM_PAN = {
 }
 DRUM_SEND = {
     "kick": 0.08,
+    "bassdrum": 0.1,
+    "fieldsnare": 0.12,
     "taiko": 0.35,
     "taiko_hi": 0.3,
     "timp": 0.4,
@@ -268,7 +289,9 @@ def compound_pattern(
     Driving: the low drum on every beat, the high one on each beat's middle eighth.
     Flowing: the low drum on every beat, the high one a sixteenth before each."""
     steps = bpb * 3
-    low = {"orchestral": "taiko", "tension": "taiko", "chip": "chip_kick"}.get(kit, "kick")
+    low = {"orchestral": "taiko", "tension": "taiko", "chip": "chip_kick", "march": "bassdrum"}.get(
+        kit, "kick"
+    )
     if kit in {"frame", "soft"}:
         low = "frame_lo"
     high = {
@@ -278,6 +301,7 @@ def compound_pattern(
         "tension": "rim",
         "chip": "chip_hat",
         "brush": "brush",
+        "march": "fieldsnare",
     }.get(kit, "hat")
     out: list[tuple[float, str, float]] = []
     accent = {
@@ -287,6 +311,7 @@ def compound_pattern(
         "soft": "frame_hi",
         "chip": "chip_snare",
         "brush": "brush",
+        "march": "fieldsnare",
     }.get(kit, "rim")
     # The low drum's other beats; rocked, lighter (as firm, with the bass's lilt or skip
     # into them, the lullaby's second beat was heard as "one").
@@ -354,6 +379,7 @@ def _broad_three(kit: str) -> tuple[str, str, str]:
         "soft": ("frame_lo", "shaker", "shaker"),
         "chip": ("chip_kick", "chip_hat", "chip_hat"),
         "brush": ("kick", "brush", "brush"),
+        "march": ("bassdrum", "fieldsnare", "fieldsnare"),
     }.get(kit, ("kick", "hat", "hat"))
 
 
@@ -559,6 +585,7 @@ FEEL_SOUNDS = {
     "frame": ("frame_lo", "frame_hi", "frame_hi"),
     "soft": ("frame_lo", "frame_lo", "shaker"),
     "tension": ("taiko", "taiko_hi", "rim"),
+    "march": ("bassdrum", "fieldsnare", "fieldsnare"),
 }
 # The kits that play a backbeat on 2 and 4 (the others a lighter hit on every beat).
 BACKBEAT_KITS = frozenset({"kit", "lofi", "brush", "chip", "four"})
@@ -911,4 +938,103 @@ def bar_pattern(
             out.append((s, sound, 0.45 + 0.5 * (i + 1) * step / 4))
         if kit in {"orchestral", "kit", "four"}:
             out.append((start, "taiko" if kit == "orchestral" else "kick", 0.9))
+    return out
+
+
+# The march kit (``palette.KIT_WORDS``: snare, side, field or military drums): a snare-led
+# military drum part, a bass drum on the strong beats and a cymbal crash at each section's
+# start. Its rudiments: a flam (a soft grace stroke this long before an accent), a drag
+# (two grace strokes) and a roll in thirty-seconds into every phrase's end (every fourth
+# bar, two beats long into a section's end).
+GRACE_S = 0.03
+SNARE = "fieldsnare"
+MARCH_PHRASE_BARS = 4
+
+
+def _flam(step: float, vel: float, grace: float) -> list[tuple[float, str, float]]:
+    """An accent with a soft grace stroke just before it."""
+    return [(step - grace, SNARE, 0.35 * vel), (step, SNARE, vel)]
+
+
+def _drag(step: float, vel: float, grace: float) -> list[tuple[float, str, float]]:
+    """An accent with two soft grace strokes (a ruff) before it."""
+    return [
+        (step - 2 * grace, SNARE, 0.3 * vel),
+        (step - grace, SNARE, 0.35 * vel),
+        (step, SNARE, vel),
+    ]
+
+
+def march_pattern(
+    bpb: int,
+    energy: float,
+    roll_beats: int,
+    first: bool,
+    variant_bits: int,
+    bpm: float,
+    feel: str = "straight",
+) -> list[tuple[float, str, float]]:
+    """One bar of the march kit as (sixteenth step, sound, velocity) in the variant's
+    ``feel``: straight, a street cadence (flams on 1 and 3, flams or drags on 2 and 4,
+    taps on the off-beat eighths; the bass drum on 1 and 3); half-time, the bass drum on 1
+    and a flammed backbeat on 3 over taps on 2 and 4 and a ghost after every beat;
+    driving, a gallop (the accented sixteenth pickup into every beat); off-beat (a
+    quickstep's oom-pah), a light bass drum on every beat and the snare's flams on the
+    off-beat eighths. The last ``roll_beats`` beats roll into the next bar (crescendo)."""
+    steps = bpb * 4
+    grace = GRACE_S * bpm / 15.0  # in sixteenths
+    alt = variant_bits & 1
+    slow = bpm < 100
+    out: list[tuple[float, str, float]] = []
+    if bpb != 4:
+        # 2/4 and 3/4: the bass drum on the downbeat (and beat 2 of 2/4, lighter), a
+        # flam on the downbeat, the other beats accented, a tap on each "and".
+        out += [(0, "bassdrum", 1.0)] + ([(4, "bassdrum", 0.7)] if bpb == 2 else [])
+        out += _flam(0, 0.9, grace)
+        out += [(s, SNARE, 0.75) for s in range(4, steps, 4)]
+        out += [(s, SNARE, 0.4) for s in range(2, steps, 4)]
+    elif feel == "halftime":
+        out += [(0, "bassdrum", 1.0)] + ([] if slow else [(10, "bassdrum", 0.55)])
+        out += _flam(0, 0.7, grace) + (_drag if alt else _flam)(8, 1.0, grace)
+        out += [(4, SNARE, 0.55), (12, SNARE, 0.55)]
+        out += [(s, SNARE, 0.35) for s in (1, 5, 9, 13)] + [(14, SNARE, 0.4)]
+    elif feel == "driving":
+        # A gallop: the beats light (dragged on 1 and 3) and the accented sixteenth pickup
+        # into each, nothing on the off-beat eighths (the straight take's taps), the bass
+        # drum on 1 and 3.
+        # (With flams on 2 and 4, taps on the off-beat eighths and the bass drum on every
+        # beat, the straight and driving takes folded per bar 0.88-0.94 alike.)
+        out += [(0, "bassdrum", 0.9), (8, "bassdrum", 0.6)]
+        out += _drag(0, 0.55, grace) + _drag(8, 0.5, grace)  # (graces on the pickups)
+        out += [(4, SNARE, 0.45), (12, SNARE, 0.45)]
+        out += [(s, SNARE, 1.0) for s in (3, 7, 11, 15)]
+    elif feel == "offbeat":
+        # A quickstep's oom-pah: a light bass drum on every beat, the snare's flams on
+        # the off-beat eighths.
+        out += [(s, "bassdrum", 0.8 if s == 0 else 0.6) for s in (0, 4, 8, 12)]
+        out += [h for s in (2, 6, 10, 14) for h in _flam(s, 1.0, grace)]
+        if not alt:
+            out += [(s, SNARE, 0.35) for s in (7, 15)]
+    elif feel != "straight":
+        # The other feels' figures (the triplet's shuffle, the pushes, the tresillo) on
+        # the kit's drums, their snare accents flammed.
+        for step, sound, vel in feel_pattern("march", feel, bpb, energy, bpm) or []:
+            flam = sound == SNARE and vel >= 0.6 and step >= grace
+            out += _flam(step, vel, grace) if flam else [(step, sound, vel)]
+    else:
+        out += [(0, "bassdrum", 1.0), (8, "bassdrum", 0.85)]
+        out += _flam(0, 1.0, grace) + _flam(8, 0.9, grace)
+        accent = _drag if alt else _flam
+        out += accent(4, 0.85, grace) + accent(12, 0.85, grace)
+        # Taps on the off-beat eighths (the sixteenths before the beats are the driving
+        # take's accents).
+        out += [(s, SNARE, 0.5) for s in (2, 6, 10, 14)]
+    if roll_beats:
+        # The roll replaces the snare's own strokes over its beats.
+        start = steps - 4 * roll_beats
+        out = [h for h in out if not (h[1] == SNARE and h[0] >= start - 1e-6)]
+        n = 8 * roll_beats
+        out += [(start + k / 2, SNARE, 0.35 + 0.5 * k / (n - 1)) for k in range(n)]
+    if first:
+        out.append((0, "crash", 0.8 if energy > 0.5 else 0.5))
     return out

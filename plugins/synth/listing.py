@@ -44,6 +44,7 @@ KIT_NAMES = {
     "soft": "soft percussion",
     "chip": "chiptune drums",
     "tension": "tension percussion",
+    "march": "military drums",
 }
 
 

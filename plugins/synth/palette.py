@@ -282,7 +282,15 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
     }
 
 
-KIT_WORDS = {"taiko": "orchestral", "frame": "frame", "shaker": "soft", "brush": "brush"}
+KIT_WORDS = {
+    "taiko": "orchestral",
+    "frame": "frame",
+    "shaker": "soft",
+    "brush": "brush",
+    "snare": "march",
+}
+# Kits with a snare of their own (a rock or electronic mood's "kick and snare" keeps its kit).
+DRUM_KITS = frozenset({"kit", "four", "lofi", "brush", "chip"})
 FALLBACK = {
     "bass": ["bass", "cello", "pluckbass"],
     "harmony": ["pad", "strings", "organ"],
@@ -340,14 +348,14 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         for role in ("melody", "counter"):
             if palette.get(role) not in named:
                 palette[role] = mood[role]
-        if not {"taiko", "drums"} & set(t.instruments):
+        if not {"taiko", "drums", "snare"} & set(t.instruments):
             palette["kit"] = mood["kit"]
     if (
         palette.get("kit") == "orchestral"
         and own
         and c.valence >= 0.3
         and not {"brass", "choir"} & set(own)
-        and not {"taiko", "drums"} & set(t.instruments)
+        and not {"taiko", "drums", "snare"} & set(t.instruments)
     ):
         # A bright scene played by the band the mood names (a village fair's fiddle and
         # accordion), whether its palette came from the mood or a style: hand drums and a
@@ -361,7 +369,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         palette.get("kit") == "orchestral"
         and t.energy < CALM_ENERGY
         and any(calm_word(m) for m in t.moods)
-        and not {"taiko", "drums"} & set(t.instruments)
+        and not {"taiko", "drums", "snare"} & set(t.instruments)
     ):
         # A calm mood under an orchestral style (a lazy afternoon, a quiet snowfall): the
         # orchestra's room and strings, a soft kit's brushes and shaker, not war drums.
@@ -370,11 +378,17 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
     claimed: set[str] = set()
     for inst in t.instruments:
+        if inst == "snare" and (kit in DRUM_KITS or "taiko" in t.instruments):
+            continue  # a drum kit's own snare; beside war drums, the orchestra's
         if inst in KIT_WORDS:
-            kit = KIT_WORDS[inst] if kit != "orchestral" or inst == "taiko" else kit
+            # The mood's own drum words beat a style's kit: a march's snare drums are a
+            # military kit, not the orchestra's taiko.
+            kit = KIT_WORDS[inst] if kit != "orchestral" or inst in {"taiko", "snare"} else kit
             continue
         if inst == "drums":
-            if kit in {None, "soft"}:
+            if "march" in t.moods and "taiko" not in t.instruments and kit not in DRUM_KITS:
+                kit = "march"  # a march's drums ("a marching band with drums")
+            elif kit in {None, "soft"}:
                 kit = "orchestral" if "orchestral" in t.genres else "kit"
             continue
         if inst not in VOICES or (inst == "bass" and own_bass):
@@ -399,18 +413,33 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             roles[role] = next((v for v in FALLBACK[role] if v not in t.avoided), None)
     if "vocals" in t.flags and roles.get("counter") is None and "choir" not in t.avoided:
         roles["counter"] = "choir"  # no singer here: a wordless choir stands in
-    if any(w in t.avoided for w in ("drums", "taiko", "orchestral")) and kit in {
+    if any(w in t.avoided for w in ("drums", "taiko", "orchestral", "snare")) and kit in {
         "kit",
         "orchestral",
         "four",
         "frame",
+        "march",
     }:
         kit = "soft" if "drums" not in t.avoided else None
     if "drums" in t.avoided:
         kit = None  # "no drums" means none, whichever palette the kit came from
     if t.percussion < 0.2 and kit not in {None, "soft", "lofi"}:
         kit = "soft"
+    if kit == "march":
+        military_band(t, roles)
     return roles, kit
+
+
+def military_band(t: Traits, roles: dict[str, str | None]) -> None:
+    """A march's accompaniment (``roles`` in place): a tuba's bass and pizzicato under the
+    tune, not the orchestra's held cello and string ostinato (with them the snare drums
+    measured 10-17 dB under the pitched parts: a march is an oom-pah, not a wash), unless
+    the mood names those."""
+    own = set(t.instruments)
+    if roles.get("bass") == "cello" and "cello" not in own and "tuba" not in t.avoided:
+        roles["bass"] = "tuba"
+    if roles.get("arp") in {"strings", "cello"} and roles["arp"] not in own:
+        roles["arp"] = "pizz" if "pizz" not in t.avoided else roles["arp"]
 
 
 def doubling_voices(t: Traits, roles: dict[str, str | None]) -> list[tuple[str, str]]:

@@ -12,8 +12,10 @@ from segue.plugins.synth.drums import (
     ELECTRONIC_FOURTH_BPM,
     FOLLOW_THE_BASS,
     KIT_TRESILLO_BPM,
+    MARCH_PHRASE_BARS,
     bar_pattern,
     compound_pattern,
+    march_pattern,
 )
 from segue.plugins.synth.drums import ROCKED_BPM as DRUMS_ROCKED_BPM
 from segue.plugins.synth.form import repeat_period
@@ -123,7 +125,7 @@ SLOW_FOURTH = "triplet"
 # whose straight take's bass and arpeggio already strike every eighth, it folded per bar
 # like the straight take, 0.91-0.97; there the fourth take stays straight.)
 MID_FOURTH = "offbeat"
-OFFBEAT_KITS = frozenset({"frame"})
+OFFBEAT_KITS = frozenset({"frame", "march"})
 # The fourth variant on the drum kit (synthwave) from 100 BPM to ``drums.KIT_TRESILLO_BPM``:
 # the *tresillo* (half-time's stand-in above 136 BPM; below, the kit's variant 1 plays
 # half-time, so no other take plays it), its drums the kit's own
@@ -1113,7 +1115,13 @@ def write_drums(
             e = max(0.3, e * (0.6 + 0.5 * (i + 1) / sec.bars))
         # A crash marks a section's start, but not the loop's top: it would mark the seam.
         crash = i == 0 and multi and bar > 0
-        if ctx.sub == 3:
+        if kit == "march" and ctx.sub == 4:
+            # A roll into every phrase's end, two beats long into a section's end.
+            roll = 2 if fill else 1 if i % MARCH_PHRASE_BARS == MARCH_PHRASE_BARS - 1 else 0
+            hits = march_pattern(
+                ctx.bpb, e, roll, crash, ctx.variant_bits + (i // 2), ctx.bpm, ctx.feel
+            )
+        elif ctx.sub == 3:
             hits = compound_pattern(
                 kit,
                 ctx.bpb,
@@ -1148,6 +1156,8 @@ def write_drums(
                 lo, hi, above = DRUM_TUNING[sound]
                 pitch = pitches_in([(ctx.key.tonic + under.root + above) % 12], lo, hi)[0]
             t = bar * ctx.bpb + step / ctx.sub
+            if t < 0:
+                continue  # a flam's grace stroke before the loop's top: the roll leads in
             note = Note(t, 0.25, pitch, vel * level, sec.traits.brightness)
             out.setdefault(sound, []).append(note)
         if kit == "orchestral" and i % min(4, period) == 0:
