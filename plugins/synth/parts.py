@@ -370,6 +370,10 @@ def write_harmony(
     notes: list[Note] = []
     prev: list[int] | None = None
     lo = 52 if voice not in {"drone", "organ"} else v.low
+    if oompah(ctx) and voice != "drone":
+        # The "pah-pah" above the bass's 200 Hz: the low band's "oom" leads the bar (a
+        # lively village waltz's piano and strings from 165 Hz up made beat 3 as strong).
+        lo = 57
     hi = 74
     size = 4 if sec.energy > 0.6 and voice in {"strings", "pad", "choir", "organ"} else 3
     drone = nearest(pitches_in([tonic], 36, 48), 42)
@@ -568,6 +572,8 @@ def write_arp(
     elif ctx.bpb == 3 and ctx.feel == "halftime":
         plain = [0.25, 0.75]  # broad 3/4 out of the hemiola: each beat answered a sixteenth on
     lo = v.low if not ostinato else max(v.low, 48)
+    if oompah(ctx) and not ostinato:
+        lo = max(lo, 60)  # the "pah-pah" above the bass's 200 Hz (see ``write_harmony``)
     notes: list[Note] = []
 
     def sequence(ch: Chord) -> list[int]:
