@@ -251,3 +251,26 @@ def test_a_snare_beside_another_kit_is_that_kits(prompt: str, kit_voice: str) ->
     arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16))
     voices = {p.voice for p in arr.parts if p.notes}
     assert kit_voice in voices and "drum:fieldsnare" not in voices, sorted(voices)
+
+
+@pytest.mark.parametrize(
+    ("prompt", "kit", "named"),
+    [
+        ("Jazz trio with piano and bass", "drum:brush", "piano"),
+        ("Smoky jazz club, upright bass and piano", "drum:brush", "contrabass"),
+        ("Lofi study beats with piano", "drum:kick", "piano"),
+        ("Lo-fi hip hop with guitar", "drum:kick", "guitar"),
+        ("Rock anthem with electric guitar", "drum:kick", "guitar"),
+    ],
+)
+def test_an_instrument_named_in_a_band_genre_joins_the_band(
+    prompt: str, kit: str, named: str
+) -> None:
+    # A jazz trio's piano and bass had frame drums, a flute tune and pizzicato, and "lofi
+    # study beats with piano" had no lo-fi kit: the mood's band instead of the genre's.
+    for variant in range(4):
+        voices = _voices(prompt, variant)
+        assert {kit, named} <= voices and not {"drum:frame_lo", "pizz", "flute"} & voices, (
+            variant,
+            voices,
+        )

@@ -303,6 +303,11 @@ FALLBACK = {
 # The genres whose bass is a synthesiser's (``choose_voices``; rock's synth bass stands in
 # for an electric one, which a rock mood naming the bass gets).
 ELECTRONIC_GENRES = frozenset({"synthwave", "electronic", "chiptune"})
+# Genres that are a band with its own drums and lead, seldom a score-wide style: an
+# instrument the prompt names joins the band ("a jazz trio with piano and bass" keeps the
+# brushes and the trumpet; "lofi study beats with piano", its lo-fi kit), never swaps it
+# for the mood's (frame drums, a flute and pizzicato, whatever the genre).
+BAND_GENRES = ELECTRONIC_GENRES | {"jazz", "rock", "lofi"}
 
 
 def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
@@ -333,7 +338,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         # instrument: the orchestra keeps its bass and harmony, the band plays the rest.
         for role in ("arp", "melody", "counter", "kit"):
             palette[role] = FESTIVE_BAND[role]
-    elif named:
+    elif named and genre not in BAND_GENRES:
         # The mood's own instruments beat a style's: a score-wide "epic orchestral" keeps
         # its bass and harmony, but the tune, the counter-line and the drums come from what
         # the mood names and its character (a village fiddle is not brass, choir and taiko).

@@ -1046,9 +1046,10 @@ def _scan(text: str, weight: float, into: Words) -> None:
     if danced > 0 and (
         folk_dance
         or into.moods.get("festive", 0.0) > 0
-        or any(into.genres.get(g, 0.0) > 0 for g in FOLK_GENRES)
+        or any(into.genres.get(g, 0.0) > 0 for g in (*FOLK_GENRES, "waltz"))
     ):
-        # A festival's or a folk dance is danced to a band, not to a drum machine.
+        # A festival's, a folk dance or a waltz is danced to a band, not to a drum machine
+        # ("a village dance waltz with fiddle" was a four-on-the-floor synth piece).
         left = into.genres.get("electronic", 0.0) - danced
         if left > 1e-9:
             into.genres["electronic"] = left
