@@ -289,6 +289,8 @@ KIT_WORDS = {
     "brush": "brush",
     "snare": "march",
 }
+# The mood's own drum words: its kit stays whatever the style or its character would give.
+DRUM_WORDS = frozenset({"taiko", "drums", "snare"})
 # Kits with a snare of their own (a rock or electronic mood's "kick and snare" keeps its kit).
 DRUM_KITS = frozenset({"kit", "four", "lofi", "brush", "chip"})
 FALLBACK = {
@@ -305,7 +307,7 @@ FALLBACK = {
 ELECTRONIC_GENRES = frozenset({"synthwave", "electronic", "chiptune"})
 # Genres that are a band with its own drums and lead, seldom a score-wide style: an
 # instrument the prompt names joins the band ("a jazz trio with piano and bass" keeps the
-# brushes and the trumpet; "lofi study beats with piano", its lo-fi kit), never swaps it
+# brushes and the brass tune; "lofi study beats with piano", its lo-fi kit), never swaps it
 # for the mood's (frame drums, a flute and pizzicato, whatever the genre).
 BAND_GENRES = ELECTRONIC_GENRES | {"jazz", "rock", "lofi"}
 
@@ -353,14 +355,14 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         for role in ("melody", "counter"):
             if palette.get(role) not in named:
                 palette[role] = mood[role]
-        if not {"taiko", "drums", "snare"} & set(t.instruments):
+        if not DRUM_WORDS & set(t.instruments):
             palette["kit"] = mood["kit"]
     if (
         palette.get("kit") == "orchestral"
         and own
         and c.valence >= 0.3
         and not {"brass", "choir"} & set(own)
-        and not {"taiko", "drums", "snare"} & set(t.instruments)
+        and not DRUM_WORDS & set(t.instruments)
     ):
         # A bright scene played by the band the mood names (a village fair's fiddle and
         # accordion), whether its palette came from the mood or a style: hand drums and a
@@ -374,7 +376,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         palette.get("kit") == "orchestral"
         and t.energy < CALM_ENERGY
         and any(calm_word(m) for m in t.moods)
-        and not {"taiko", "drums", "snare"} & set(t.instruments)
+        and not DRUM_WORDS & set(t.instruments)
     ):
         # A calm mood under an orchestral style (a lazy afternoon, a quiet snowfall): the
         # orchestra's room and strings, a soft kit's brushes and shaker, not war drums.
