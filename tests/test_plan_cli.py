@@ -403,7 +403,7 @@ def test_plan_says_what_each_mood_plays(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_a_variant_that_plays_other_instruments_is_listed_apart() -> None:
-    from segue.core.commands.plan import instruments, mood_lines
+    from segue.core.commands.plan import generator_says, mood_lines
     from segue.core.pregen.planning import PlannedRequest
     from segue.core.request import GenerationRequest
 
@@ -421,4 +421,4 @@ def test_a_variant_that_plays_other_instruments_is_listed_apart() -> None:
         "m (variant 2): band plays tune: flute",
     ]
     # A generator that does not say (fal: the model chooses) lists nothing.
-    assert instruments(object(), plan[0].request) == []  # type: ignore[arg-type]
+    assert generator_says(object(), "instruments", plan[0].request) == []  # type: ignore[arg-type]

@@ -310,19 +310,19 @@ def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_pat
     request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)
     voices = {p.voice for p in compose(request).parts}
     assert {"clarinet", "dulcimer", "oboe", "drum:anvil", "drum:woodblock"} <= voices, voices
-    from segue.core.commands.plan import ignored_words
+    from segue.core.commands.plan import generator_says
 
     gen = SynthGenerator({}, tmp_path)
-    assert ignored_words(gen, request) == ["blacksmith", "forge"]
+    assert generator_says(gen, "ignored_words", request) == ["blacksmith", "forge"]
     plain = request.replace(prompt="Vuvuzela and washboard, calm")
-    assert ignored_words(gen, plain) == ["vuvuzela", "washboard"]
+    assert generator_says(gen, "ignored_words", plain) == ["vuvuzela", "washboard"]
 
 
 def test_only_content_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
     # Stop words, the parts every piece has (a melody), avoided clauses and negative styles
     # (honoured: the synth never plays what it does not know) and the section words it
     # reads are not ignored words; an instrument it does not know is.
-    from segue.core.commands.plan import ignored_words
+    from segue.core.commands.plan import generator_says
 
     prompt = (
         "A melody that can keep the player calm, with a vuvuzela and a washboard over the "
@@ -344,7 +344,10 @@ def test_only_content_words_the_synth_ignores_are_listed(tmp_path: Path) -> None
     request = GenerationRequest(
         mood="m", variant=0, prompt=prompt, duration_s=8, composition_plan=plan
     )
-    assert ignored_words(SynthGenerator({}, tmp_path), request) == ["vuvuzela", "washboard"]
+    assert generator_says(SynthGenerator({}, tmp_path), "ignored_words", request) == [
+        "vuvuzela",
+        "washboard",
+    ]
 
 
 @pytest.mark.parametrize(

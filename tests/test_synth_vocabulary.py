@@ -48,7 +48,7 @@ def words() -> list[str]:
 def test_every_instrument_word_plays_a_preset_a_kit_sound_or_a_numpy_voice(
     tmp_path: Path,
 ) -> None:
-    from segue.core.commands.plan import ignored_words
+    from segue.core.commands.plan import generator_says
 
     path = find_soundfont()
     assert path is not None
@@ -70,7 +70,7 @@ def test_every_instrument_word_plays_a_preset_a_kit_sound_or_a_numpy_voice(
         if voice in VOICES:
             assert VOICES[voice].kind in RENDERERS  # the numpy fallback exists
         request = GenerationRequest(mood="m", variant=0, prompt=f"a tune with {word}", duration_s=8)
-        if ignored := ignored_words(gen, request):
+        if ignored := generator_says(gen, "ignored_words", request):
             problems.append(f"{word}: listed as ignored {ignored}")
     assert not problems, "\n".join(problems)
 

@@ -78,9 +78,9 @@ def plan_document(score: Score, state: PlanState) -> dict[str, Any]:
                 "bpm": r.bpm,
                 "key": r.key,
                 "stinger": r.stinger,
-                "ignored_words": ignored_words(generator, r),
-                "instruments": instruments(generator, r),
-                "notes": plan_notes(generator, r),
+                "ignored_words": generator_says(generator, "ignored_words", r),
+                "instruments": generator_says(generator, "instruments", r),
+                "notes": generator_says(generator, "plan_notes", r),
             }
         )
     return {
@@ -97,25 +97,14 @@ def plan_document(score: Score, state: PlanState) -> dict[str, Any]:
     }
 
 
-def ignored_words(generator: Generator, request: Any) -> list[str]:
-    """The prompt words the generator says it does not act on (its optional
-    ``ignored_words(request)``; none when it does not say)."""
-    method = getattr(generator, "ignored_words", None)
-    return list(method(request)) if callable(method) else []
-
-
-def instruments(generator: Generator, request: Any) -> list[str]:
-    """What the request will play, one entry per part (the generator's optional
-    ``instruments(request)``, e.g. ``"tune: fiddle"``; none when it does not say)."""
-    method = getattr(generator, "instruments", None)
-    return list(method(request)) if callable(method) else []
-
-
-def plan_notes(generator: Generator, request: Any) -> list[str]:
-    """What the generator says it reads from the request where the score does not say it
-    (its optional ``plan_notes(request)``, e.g. the key a bare "Dorian" stands for)."""
-    method = getattr(generator, "plan_notes", None)
-    return list(method(request)) if callable(method) else []
+def generator_says(generator: Generator, method: str, request: Any) -> list[str]:
+    """The answer of the generator's optional ``method(request)`` (docs/plugins.md):
+    ``ignored_words``, the prompt words it does not act on; ``instruments``, what the
+    request will play, one entry per part ("tune: fiddle"); ``plan_notes``, what it reads
+    where the score does not say (the key a bare "Dorian" stands for). None when it does
+    not implement it."""
+    answer = getattr(generator, method, None)
+    return list(answer(request)) if callable(answer) else []
 
 
 def mood_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
@@ -125,7 +114,7 @@ def mood_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
     played: dict[tuple[str, str], list[str]] = {}
     for item in plan:
         r, name = item.request, generator.name
-        parts = instruments(generator, r)
+        parts = generator_says(generator, "instruments", r)
         if (r.mood, r.prompt) in played:
             if parts != played[r.mood, r.prompt]:
                 lines.append(f"{r.mood} (variant {r.variant}): {name} plays {'; '.join(parts)}")
@@ -133,9 +122,9 @@ def mood_lines(generator: Generator, plan: list[PlannedRequest]) -> list[str]:
         played[r.mood, r.prompt] = parts
         if parts:
             lines.append(f"{r.mood}: {name} plays {'; '.join(parts)}")
-        if words := ignored_words(generator, r):
+        if words := generator_says(generator, "ignored_words", r):
             lines.append(f"{r.mood}: {name} ignores the words: {', '.join(words)}")
-        lines += [f"{r.mood}: {name} {note}" for note in plan_notes(generator, r)]
+        lines += [f"{r.mood}: {name} {note}" for note in generator_says(generator, "plan_notes", r)]
     return lines
 
 
