@@ -957,12 +957,8 @@ def _flam(step: float, vel: float, grace: float) -> list[tuple[float, str, float
 
 
 def _drag(step: float, vel: float, grace: float) -> list[tuple[float, str, float]]:
-    """An accent with two soft grace strokes (a ruff) before it."""
-    return [
-        (step - 2 * grace, SNARE, 0.3 * vel),
-        (step - grace, SNARE, 0.35 * vel),
-        (step, SNARE, vel),
-    ]
+    """An accent with two soft grace strokes (a ruff) before it: a flam led in."""
+    return [(step - 2 * grace, SNARE, 0.3 * vel), *_flam(step, vel, grace)]
 
 
 def march_pattern(

@@ -322,13 +322,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
     # than a band (often the score's style): its tune, counter-line and drums (brass, choir,
     # war drums) are a battle's, so a mood naming only the strings or cello under it (a
     # village fiddle) has them from its own character; naming the brass or choir confirms it.
-    # A bass named in an electronic genre is no other band ("synthwave, pulsing bass"):
-    # named as another instrument, it replaced the genre's lead and drum kit with a mood's
-    # band (a flute's tune, pizzicato, frame drums) and the synth bass with an electric one.
-    # The synth bass keeps the line; the electric bass doubles it (``doubling_voices``: a
-    # named instrument is never dropped).
-    own_bass = genre in ELECTRONIC_GENRES
-    own = [i for i in t.instruments if i in VOICES and not (i == "bass" and own_bass)]
+    own = [i for i in t.instruments if i in VOICES]
     lead = (palette.get("melody"), palette.get("counter"))
     size_only = genre == "orchestral" and not any(i in lead for i in own)
     named = [i for i in own if i not in palette.values() or size_only]
@@ -398,7 +392,13 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             elif kit in {None, "soft"}:
                 kit = "orchestral" if "orchestral" in t.genres else "kit"
             continue
-        if inst not in VOICES or (inst == "bass" and own_bass):
+        if inst not in VOICES:
+            continue
+        if inst == "bass" and genre in ELECTRONIC_GENRES:
+            # A bass named in an electronic genre ("synthwave, pulsing bass"): the synth
+            # bass keeps the line, the electric bass doubles it (``doubling_voices``: a
+            # named instrument is never dropped; in the synth bass's place it was an
+            # electric one).
             continue
         for role in VOICES[inst].roles:
             if role not in claimed:
