@@ -108,6 +108,38 @@ def test_a_calm_mood_under_the_style_plays_no_war_drums(prompt: str) -> None:
         assert not {"drum:taiko", "drum:taiko_hi", "drum:timp", "drum:snare"} & voices, voices
 
 
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Moonlight in the empty cloister, still and reverent",
+        "A still pond at dawn",
+        "A prayerful hymn in the stone chapel",
+        "Quiet snowfall over the rooftops",
+        "Lazy summer afternoon by the pond",
+        "Boats resting in the harbour at night, calm and tender",
+    ],
+)
+def test_a_calm_mood_under_the_style_plays_a_calm_orchestra(prompt: str) -> None:
+    # "still and reverent" were no words of the synth's: under the style the cloister was a
+    # battle (taiko, a snare, a brass tune and a choir); the others, slow and on the soft
+    # kit already, kept the battle's brass tune, choir and low string ostinato.
+    for variant in range(4):
+        arr = compose(
+            GenerationRequest(mood="m", variant=variant, prompt=prompt + STYLE, duration_s=16)
+        )
+        voices = {p.voice for p in arr.parts if p.notes}
+        assert not STYLE_ONLY & voices, (variant, voices)
+        assert "strings" in voices and arr.bpm < 90, (variant, voices, arr.bpm)
+        arp = {p.voice for p in arr.parts if p.role == "arp" and p.notes}
+        assert "strings" not in arp, (variant, arp)
+
+
+def test_still_is_a_calm_word_only_where_it_describes() -> None:
+    assert "calm" in traits_of(read_words("slow and still")).moods
+    assert "calm" in traits_of(read_words("a still lake at dawn")).moods
+    assert "calm" not in traits_of(read_words("the battle still rages")).moods
+
+
 def test_a_mood_naming_the_styles_brass_keeps_the_orchestral_palette() -> None:
     for prompt in (
         "Triumphant brass fanfare",

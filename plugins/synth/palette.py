@@ -366,15 +366,21 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             palette["melody"] = "flute"
         if palette.get("counter") in {"brass", "choir"}:
             palette["counter"] = None
-    if (
-        palette.get("kit") == "orchestral"
-        and t.energy < CALM_ENERGY
-        and any(calm_word(m) for m in t.moods)
-        and not DRUM_WORDS & set(t.instruments)
-    ):
+    calm = t.energy < CALM_ENERGY and any(calm_word(m) for m in t.moods)
+    if calm and not DRUM_WORDS & set(t.instruments) and palette.get("kit") == "orchestral":
         # A calm mood under an orchestral style (a lazy afternoon, a quiet snowfall): the
         # orchestra's room and strings, a soft kit's brushes and shaker, not war drums.
         palette["kit"] = "soft"
+    if calm and genre == "orchestral":
+        # And the calm palette's tune, counter-line and arpeggio (a flute over a harp, or a
+        # sad mood's strings over a piano) in place of the battle's brass tune, choir and
+        # string ostinato, unless the mood names those (a still cloister under "epic
+        # orchestral" had a brass tune and a choir over the taiko). A sad mood, whose own
+        # palette has no counter-line, keeps the choir's wordless lament.
+        mood = mood_palette(t)
+        for role, battle in (("melody", "brass"), ("counter", "choir"), ("arp", "strings")):
+            if palette.get(role) == battle and battle not in own and mood[role] is not None:
+                palette[role] = mood[role]
     kit = palette.pop("kit", None)
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
     claimed: set[str] = set()

@@ -179,6 +179,10 @@ MOOD_WORDS: dict[str, dict[str, float]] = {
     "nostalgic": _m(80, valence=0.0, energy=0.25, brightness=0.4, space=0.6, percussion=0.25),
     "romantic": _m(76, valence=0.5, energy=0.3, brightness=0.45, space=0.6, percussion=0.15),
     "tender": _m(72, valence=0.4, energy=0.2, brightness=0.4, space=0.6, percussion=0.1),
+    # A chapel's or a cloister's hush: slow, in major, a big room, hardly a drum.
+    "reverent": _m(
+        64, valence=0.4, energy=0.1, brightness=0.4, space=0.85, tension=0.05, percussion=0.05
+    ),
     "march": _m(
         112, valence=0.2, energy=0.65, brightness=0.55, space=0.5, tension=0.35, percussion=0.85
     ),
@@ -422,6 +426,29 @@ MOOD_ALIASES = {
     # slow and quiet, see ``traits_of``).
     "quiet": "calm",
     "hushed": "calm",
+    # "Still and reverent", "a still pond": a calm word ("Moonlight in the empty cloister,
+    # still and reverent" read no character word, and under the style's "epic" it was a
+    # battle: taiko, a brass tune and a choir at 64 BPM). Only where it describes (the
+    # adverb, "the battle still rages", says nothing of the mood).
+    "still and": "calm",
+    "and still": "calm",
+    "so still": "calm",
+    "very still": "calm",
+    "still night": "calm",
+    "still lake": "calm",
+    "still pond": "calm",
+    "still water": "calm",
+    "still waters": "calm",
+    "still air": "calm",
+    "stillness": "calm",
+    "motionless": "calm",
+    "contemplative": "calm",
+    "reflective": "calm",
+    "reverence": "reverent",
+    "reverential": "reverent",
+    "prayerful": "reverent",
+    "devotional": "reverent",
+    "devout": "reverent",
     "lazy": "relaxed",
     "sleepy": "lullaby",
     "drowsy": "lullaby",
