@@ -466,31 +466,47 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def strength_correlation(
-    a: np.ndarray, b: np.ndarray, sr: int, bpm: float, steps_per_beat: int = 4
+    a: np.ndarray,
+    b: np.ndarray,
+    sr: int,
+    bpm: float,
+    steps_per_beat: int = 4,
+    nearest: bool = False,
 ) -> float:
     """Correlation of two takes' onset strength summed per sixteenth of the beat (per
     ``steps_per_beat``: 3 for a compound meter's eighths; the grid from the first sample)
-    over the whole track."""
+    over the whole track. ``nearest``: each frame counted in the step nearest to it, as
+    a tester's grid that rounds onsets does, not in the step it falls in (a third of a
+    beat in, or two thirds, is then the sixteenth after the beat, or before the next)."""
     out = []
     for x in (a, b):
         env, fr = onset_strength(x, sr)
         step = 60.0 / bpm / steps_per_beat * fr
-        out.append(np.bincount(((np.arange(len(env)) + 5) / step).astype(int), env))
+        grid = (np.arange(len(env)) + 5) / step + (0.5 if nearest else 0.0)
+        out.append(np.bincount(grid.astype(int), env))
     return _corr(*out)
 
 
 def bar_onset_correlation(
-    a: np.ndarray, b: np.ndarray, sr: int, bpm: float, beats_per_bar: int, compound: bool = False
+    a: np.ndarray,
+    b: np.ndarray,
+    sr: int,
+    bpm: float,
+    beats_per_bar: int,
+    compound: bool = False,
+    nearest: bool = False,
 ) -> float:
     """Correlation of two takes' onset strength folded onto one bar: its mean in each
     sixteenth of the bar (each twelfth of a compound meter's dotted-quarter beat): the
-    rhythm a listener hears repeat, bar after bar."""
+    rhythm a listener hears repeat, bar after bar. ``nearest``: see
+    ``strength_correlation``."""
     bins = beats_per_bar * (12 if compound else 4)
     out = []
     for x in (a, b):
         env, fr = onset_strength(x, sr)
         bar = 60.0 / bpm * beats_per_bar * fr
-        idx = (((np.arange(len(env)) + 5) / bar % 1.0) * bins).astype(int)
+        shift = 0.5 / bins if nearest else 0.0
+        idx = ((((np.arange(len(env)) + 5) / bar + shift) % 1.0) * bins).astype(int)
         out.append(np.bincount(idx, env, bins) / np.maximum(1, np.bincount(idx, None, bins)))
     return _corr(*out)
 

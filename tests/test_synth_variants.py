@@ -451,6 +451,46 @@ def test_slow_calm_variants_differ_in_rhythm_per_bar(name: str) -> None:
     assert_four_takes_apart(name, takes)
 
 
+# Slow 4/4 moods' fourth take as judged scores wrote them: its triplet feel struck each
+# beat's last triplet, two thirds in, which a tester's grid rounding onsets to the nearest
+# sixteenth counts with the driving take's lilt and the half-time take's pickups (three
+# quarters in): its pairs with takes 1 and 2 were 0.82-0.97 alike there (0.1-0.6 on the
+# grid that floors). Now a heartbeat: every beat struck again on its first triplet, as
+# firmly, where no other slow take strikes.
+HEARTBEAT = {
+    "lanterns": ("Paper lanterns drifting on a pond, peaceful and slow", {"bpm": 64.0}),
+    "riverbank": ("A lazy afternoon on the riverbank, serene", {"bpm": 76.0}),
+    "shepherd": ("A lonely shepherd's tune on a solo oboe", {}),
+    "attic": ("Rain on the attic window, gentle piano, wistful and calm", {"bpm": 84.0}),
+}
+
+
+@pytest.mark.timeout(600)  # four 30 s takes rendered and measured, on a loaded machine
+@pytest.mark.parametrize("name", sorted(HEARTBEAT))
+def test_a_slow_fourth_take_is_apart_on_either_grid(name: str) -> None:
+    prompt, fields = HEARTBEAT[name]
+    takes = {}
+    for v in range(4):
+        arr, x = render_request(request(prompt + ", instrumental", v, 30.0, **fields), SR)
+        takes[v] = (arr, x.astype(np.float64))
+    arr, fourth = takes[3]
+    assert arr.bpm < 100 and arr.meter == "4/4", (arr.bpm, arr.meter)
+    # (The mean over bands at the file's rate reads the solo oboe's fourth take at 3/2 of
+    # its tempo, in the heartbeat as in the shuffle before it: its legato tune's flux.)
+    tracked = am.beat_tracker_tempo(fourth, SR)
+    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} tracked {tracked:.1f}"
+    heard = am.tempo(fourth, SR)
+    assert abs(heard - arr.bpm) / arr.bpm <= 0.015, f"{arr.bpm} heard {heard:.2f}"
+    for u in range(3):
+        other = takes[u][1]
+        for nearest in (False, True):
+            steps = am.strength_correlation(other, fourth, SR, arr.bpm, 4, nearest=nearest)
+            bars = am.bar_onset_correlation(other, fourth, SR, arr.bpm, 4, nearest=nearest)
+            where = f"{name} variants {u}-3, {'nearest' if nearest else 'floor'} grid"
+            assert steps <= 0.8, f"{where}: per step {steps:.2f}"
+            assert bars <= 0.8, f"{where}: folded per bar {bars:.2f}"
+
+
 # A lullaby as a judged score wrote it (6/8 at 72 BPM): its broad and flowing takes played
 # the dotted half and quarter notes across the beat, the driving take's chords a hemiola,
 # and a tester's beat tracker (librosa's, on the onset strength's mean over bands) heard

@@ -32,7 +32,7 @@ from typing import Any
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.arrangement import Arrangement, Note, Part, Section
-from segue.plugins.synth.drums import DRUM_GAIN, ELECTRONIC_FOURTH_BPM
+from segue.plugins.synth.drums import DRUM_GAIN, ELECTRONIC_FOURTH_BPM, TRIPLET_STROKE
 from segue.plugins.synth.form import (
     anticipate,
     auto_sections,
@@ -125,12 +125,13 @@ SLOW_COMPOUND_HELD_GAIN = 0.35
 # per bar 0.82-0.90): the straight take's tune answers on 2 and 4, the driving take's
 # falls on the lilt's sixteenth pickups, softer (on the off-beat eighths, or louder, they
 # were heard at twice the tempo); half-time keeps 1 and 3. The fourth take (triplet below
-# 100 BPM: ``feel_of``) puts it on each beat's last triplet, softer still.
+# 100 BPM: ``feel_of``) puts it on each beat's second stroke (``drums.TRIPLET_STROKE``),
+# softer still.
 SLOW_BELL_VOICES = frozenset({"bells", "celesta"})
 SLOW_BELL_SHIFT = {
     "straight": (1.0, 1.0),
     "driving": (0.75, 0.7),
-    "triplet": (2 / 3, 0.5),
+    "triplet": (TRIPLET_STROKE, 0.5),
 }
 
 

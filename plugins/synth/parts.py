@@ -13,6 +13,7 @@ from segue.plugins.synth.drums import (
     FOLLOW_THE_BASS,
     KIT_TRESILLO_BPM,
     MARCH_PHRASE_BARS,
+    TRIPLET_STROKE,
     bar_pattern,
     compound_pattern,
     march_pattern,
@@ -113,11 +114,14 @@ FEELS = ("straight", "halftime", "driving", "pushed")
 OTHER_METER_FEELS = (*FEELS[:3], "flowing")
 # Half-time's stand-in where it would be heard at half the tempo.
 FAST_HALFTIME = "tresillo"
-# The fourth variant below 100 BPM (where pushes are heard at twice the tempo): a slow
-# ballad's *triplet* feel, the beat divided in three (a 12/8 felt in 4/4): the arpeggio a
-# broken chord in eighth-note triplets, the beat's first firm and the other two light;
-# the bass on 1 and 3 with a triplet pickup into each; a shuffle's tick on each beat's
-# last triplet over the low drum's beats.
+# The fourth variant below 100 BPM (where pushes are heard at twice the tempo): the
+# *triplet* feel, a heartbeat: every beat struck and struck again on its first triplet
+# (``drums.TRIPLET_STROKE``), the second stroke as firm: the bass (the root, then the
+# fifth or octave on 2 and 4), the arpeggio's short-long, the chords on the second stroke
+# alone, the low drum and the tick there too. Its onsets between the beats, a third of a
+# beat in, are where no other slow take strikes (the straight take's beats, half-time's
+# and the driving lilt's pickups three quarters in); a beat tracker hears the beat, the
+# period the strokes share (a third and two thirds apart).
 SLOW_FOURTH = "triplet"
 # The fourth variant from 100 to 136 BPM on frame drums (folk): the *off-beat* feel, a
 # polka's oom-pah: the bass and the low drum on every beat, the comping, the arpeggio's
@@ -479,9 +483,9 @@ def write_harmony(
                 elif ctx.feel == "offbeat":
                     hits, length = [b + 0.5 for b in range(ctx.bpb)], 0.4  # the off-beats
                 elif ctx.feel == "triplet":
-                    # Triplet: the beat and its last triplet (a slow shuffle's comping).
-                    hits = [b + o for b in range(ctx.bpb) for o in (0.0, 2 / 3)]
-                    length = 0.55
+                    # The heartbeat: the chords on each beat's second stroke, a triplet
+                    # late (the bass and the drums strike the beat).
+                    hits, length = [b + TRIPLET_STROKE for b in range(ctx.bpb)], 0.6
                 elif ctx.feel in SYNCOPATION:
                     # Pushed: 1, the and of 2 and the and of 4 (the next bar's chord, when
                     # it changes), with the beats 3 and 4 light between; tresillo: its
@@ -502,7 +506,7 @@ def write_harmony(
                 elif ctx.feel == "tresillo":
                     hits = [0, 0.75, 1.5, 2.75, 3.5]
                 elif ctx.feel == "triplet":
-                    hits = [0, 1 + 2 / 3, 2, 3 + 2 / 3]  # 1 and 3, each with a pickup
+                    hits = [0, TRIPLET_STROKE, 2, 2 + TRIPLET_STROKE]  # 1 and 3, each with its echo
                 elif ctx.feel == "offbeat":
                     hits = [0.5, 1.5, 2.5, 3.5]
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
@@ -525,7 +529,7 @@ def write_harmony(
                 if ctx.feel == "offbeat":
                     accent = 0.9  # the off-beats are the comping's beat
                 if ctx.feel == "triplet" and h != int(h):
-                    accent = 0.5  # the shuffle's pickup, under the beat
+                    accent = 1.0  # the heartbeat's second stroke, as firm as the beat
                 if ctx.feel in SYNCOPATION and h:
                     # The feel's accents over the beats (the beats light between them).
                     accent = 0.9 if h in SYNCOPATION[ctx.feel] else 0.55
@@ -634,9 +638,10 @@ def write_arp(
             elif ctx.feel == "offbeat":
                 accent = 0.95 if not on_beat else 1.0 if t < 1e-6 else 0.5  # the "pah"
             elif ctx.feel == "triplet":
-                # The beat's first triplet firm, the other two light (as loud, the
-                # triplets' own rate is heard as the beat, at three times the tempo).
-                accent = (1.0 if t < 1e-6 else 0.8) if on_beat else 0.55
+                # The heartbeat's two strokes (``_arp_steps``), the second as firm as the
+                # beat (lighter, the take's onsets stayed on the beats: the straight
+                # take's), the downbeat firmest.
+                accent = (1.0 if t < 1e-6 else 0.7) if on_beat else 1.0
             elif ctx.feel in SYNCOPATION and t > 1e-6:
                 # Pushed: the and of 2 and the and of 4 over light beats; tresillo: each
                 # half bar's downbeat over its 3+3+2.
@@ -709,10 +714,10 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     if ctx.feel == "offbeat":
         return [0.5]  # eighths, the off-beat ones accented (``write_arp``)
     if ctx.feel == "triplet":
-        # A broken chord in the triplets' long-short (two thirds of a beat and the last
-        # third): all three triplets, the middle one as light as it may be, were heard as
-        # the beat's two thirds (72 BPM read at 108).
-        return [2 / 3, 1 / 3]
+        # The heartbeat's two strokes, the beat and its first triplet (short-long). (All
+        # three triplets, the middle one as light as it may be, were heard as the beat's
+        # two thirds: 72 BPM read at 108.)
+        return [TRIPLET_STROKE, 1 - TRIPLET_STROKE]
     if ctx.feel == "flowing":
         return [0.5]  # 3/4's flowing take: a broken chord in running eighths
     if ctx.feel == "halftime" and ctx.bpb == 3:
@@ -775,11 +780,13 @@ BASS_FIGURES = {
     ("busy", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.85"),
     ("walk", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.8"),
     ("gentle", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.75"),
-    # triplet: 1 and 3 held, each half bar's last triplet leading into the next
-    ("pump", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:O:.8 1.667:.3:R:.35"),
-    ("busy", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:O:.8 1.667:.3:R:.35"),
-    ("walk", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:F:.75 1.667:.3:R:.35"),
-    ("gentle", "triplet", "any"): _figure(2, "0:.9:R:1 1:.6:F:.7 1.667:.3:R:.3"),
+    # triplet: the heartbeat, each beat struck and struck again a triplet later, firmer
+    # (the gentle lines' fifth on 2 and 4: the octave there had the strongest pitch of
+    # each beat the straight take's root, chroma agreement 34-61 % against 14-29 %)
+    ("pump", "triplet", "any"): _figure(2, "0:.3:R:.8 .333:.6:R:1 1:.3:O:.7 1.333:.6:O:.9"),
+    ("busy", "triplet", "any"): _figure(2, "0:.3:R:.8 .333:.6:R:1 1:.3:O:.7 1.333:.6:O:.9"),
+    ("walk", "triplet", "any"): _figure(2, "0:.3:R:.8 .333:.6:R:1 1:.3:F:.7 1.333:.6:F:.9"),
+    ("gentle", "triplet", "any"): _figure(2, "0:.3:R:.8 .333:.6:R:1 1:.3:F:.7 1.333:.6:F:.9"),
     # tresillo: 3+3+2 sixteenths in each half bar
     ("pump", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
     ("busy", "tresillo", "any"): _figure(2, "0:.7:R:1 .75:.7:R:.75 1.5:.45:O:.85"),
