@@ -601,13 +601,17 @@ def offbeat_pattern(kit: str) -> list[tuple[int, str, float]] | None:
     low, beat, tick = sounds
     if kit in {"kit", "lofi", "four"}:
         tick = "ohat"  # the off-beat open hat of house music
-    out: list[tuple[int, str, float]] = [(s, low, 1.0 if s == 0 else 0.85) for s in (0, 4, 8, 12)]
+    if kit == "frame":
+        # The low skin light on the beats (1 and 3 firmer), the slap and the tambourine
+        # firm on the off-beats, with the bass (``parts.BASS_FIGURES``): as even, a comb
+        # heard the eighths at twice the tempo.
+        out: list[tuple[int, str, float]] = [(0, low, 0.8), (4, low, 0.5), (8, low, 0.6)]
+        out += [(12, low, 0.5)] + [(s, tick, 0.9) for s in (2, 6, 10, 14)]
+        return out + [(s, "tambourine", 0.7) for s in (2, 6, 10, 14)]
+    out = [(s, low, 1.0 if s == 0 else 0.85) for s in (0, 4, 8, 12)]
     if kit in BACKBEAT_KITS:
         out += [(s, beat, 0.8) for s in (4, 12)]
-    out += [(s, tick, 0.7) for s in (2, 6, 10, 14)]
-    if kit == "frame":
-        out += [(s, "tambourine", 0.5) for s in (2, 6, 10, 14)]
-    return out
+    return out + [(s, tick, 0.7) for s in (2, 6, 10, 14)]
 
 
 # The syncopated 4/4 feels' drums (``parts.SYNCOPATION``). Their bars keep a firm hit on
@@ -965,6 +969,10 @@ SNARE = "fieldsnare"
 MARCH_PHRASE_BARS = 4
 
 
+# The half-time march's stroke a sixteenth after each beat (``march_pattern``).
+HALFTIME_DOUBLE = 0.9
+
+
 def _flam(step: float, vel: float, grace: float) -> list[tuple[float, str, float]]:
     """An accent with a soft grace stroke just before it."""
     return [(step - grace, SNARE, 0.35 * vel), (step, SNARE, vel)]
@@ -987,14 +995,13 @@ def march_pattern(
     """One bar of the march kit as (sixteenth step, sound, velocity) in the variant's
     ``feel``: straight, a street cadence (flams on 1 and 3, flams or drags on 2 and 4,
     taps on the off-beat eighths; the bass drum on 1 and 3); half-time, the bass drum on 1
-    and a flammed backbeat on 3 over taps on 2 and 4 and a ghost after every beat;
+    and a flammed backbeat on 3 over taps on 2 and 4, each beat doubled a sixteenth on;
     driving, a gallop (the accented sixteenth pickup into every beat); off-beat (a
     quickstep's oom-pah), a light bass drum on every beat and the snare's flams on the
     off-beat eighths. The last ``roll_beats`` beats roll into the next bar (crescendo)."""
     steps = bpb * 4
     grace = GRACE_S * bpm / 15.0  # in sixteenths
     alt = variant_bits & 1
-    slow = bpm < 100
     out: list[tuple[float, str, float]] = []
     if bpb != 4:
         # 2/4 and 3/4: the bass drum on the downbeat (and beat 2 of 2/4, lighter), a
@@ -1004,10 +1011,14 @@ def march_pattern(
         out += [(s, SNARE, 0.75) for s in range(4, steps, 4)]
         out += [(s, SNARE, 0.4) for s in range(2, steps, 4)]
     elif feel == "halftime":
-        out += [(0, "bassdrum", 1.0)] + ([] if slow else [(10, "bassdrum", 0.55)])
+        # Each beat's stroke doubled, the sixteenth after it as firm (as a ghost, 0.35,
+        # masked by the beat's stroke in a tester's 22.05 kHz load, and with the bass drum
+        # on the and of 3 and a tap on the and of 4, the straight and half-time takes
+        # folded per bar 0.81-0.91 alike there).
+        out += [(0, "bassdrum", 1.0)]
         out += _flam(0, 0.7, grace) + (_drag if alt else _flam)(8, 1.0, grace)
         out += [(4, SNARE, 0.55), (12, SNARE, 0.55)]
-        out += [(s, SNARE, 0.35) for s in (1, 5, 9, 13)] + [(14, SNARE, 0.4)]
+        out += [(s, SNARE, HALFTIME_DOUBLE) for s in (1, 5, 9, 13)]
     elif feel == "driving":
         # A gallop: the beats light (dragged on 1 and 3) and the accented sixteenth pickup
         # into each, nothing on the off-beat eighths (the straight take's taps), the bass

@@ -67,6 +67,17 @@ HORNPIPE_MOTIFS = {
 }
 
 
+# The off-beat take's tunes on frame drums (``MID_FOURTH``): the downbeat and the off-beat
+# eighths, as its bass and arpeggio (a tune of bells in the straight take's quarters and
+# halves, at the front of a modal mood's mix, folded per bar 0.86-0.98 like the straight
+# take's).
+OFFBEAT_MOTIFS = {
+    0: [[2, 14], [6, 10]],
+    1: [[2, 4, 10], [6, 4, 6], [2, 4, 4, 6]],
+    2: [[2, 4, 4, 4, 2], [2, 2, 2, 4, 4, 2], [2, 4, 2, 2, 4, 2]],
+}
+
+
 def hornpipe(ctx: Context, sec: Section) -> bool:
     """Whether this take's tunes are a hornpipe's (``HORNPIPE_MOTIFS``)."""
     return (
@@ -129,6 +140,11 @@ SLOW_FOURTH = "triplet"
 # whose straight take's bass and arpeggio already strike every eighth, it folded per bar
 # like the straight take, 0.91-0.97; there the fourth take stays straight.)
 MID_FOURTH = "offbeat"
+# The off-beat take's arpeggio accents: (the downbeat, the other beats, the off-beats); on
+# frame drums the off-beats far over the beats (as close, a comb heard the even eighths at
+# twice the tempo: four modal moods of 15 at 100 BPM).
+OFFBEAT_ARP = {"frame": (0.6, 0.2, 1.0)}
+OFFBEAT_ARP_ELSE = (1.0, 0.5, 0.95)
 OFFBEAT_KITS = frozenset({"frame", "march"})
 # The fourth variant on the drum kit (synthwave) from 100 BPM to ``drums.KIT_TRESILLO_BPM``:
 # the *tresillo* (half-time's stand-in above 136 BPM; below, the kit's variant 1 plays
@@ -243,6 +259,8 @@ def write_melody(
             pool = SYNCOPATED_MOTIFS[ctx.feel][density]  # the tune takes the feel's groups
         elif hornpipe(ctx, sec):
             pool = HORNPIPE_MOTIFS[density]
+        elif ctx.feel == MID_FOURTH and sec.kit == "frame":
+            pool = OFFBEAT_MOTIFS[density]
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
@@ -636,7 +654,8 @@ def write_arp(
                 beat, off = ROCKED_ACCENTS[ctx.feel]
                 accent = (beat if t < 1e-6 else 0.85 * beat) if on_beat else off
             elif ctx.feel == "offbeat":
-                accent = 0.95 if not on_beat else 1.0 if t < 1e-6 else 0.5  # the "pah"
+                down, beat, off = OFFBEAT_ARP.get(sec.kit or "", OFFBEAT_ARP_ELSE)  # the "pah"
+                accent = off if not on_beat else down if t < 1e-6 else beat
             elif ctx.feel == "triplet":
                 # The heartbeat's two strokes (``_arp_steps``), the second as firm as the
                 # beat (lighter, the take's onsets stayed on the beats: the straight
@@ -775,11 +794,19 @@ BASS_FIGURES = {
     ("busy", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:R:.85 3:.45:O:.7 3.5:.45:R:.9"),
     ("walk", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.4:F:.8 3:.45:R:.7 3.5:.45:R:.85"),
     ("gentle", "pushed", "any"): _figure(4, "0:1.4:R:1 1.5:1.9:F:.75 3.5:.45:R:.8"),
-    # off-beat: the oom of an oom-pah, root and fifth on the beats, short
-    ("pump", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:O:.85"),
-    ("busy", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.85"),
-    ("walk", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.8"),
-    ("gentle", "offbeat", "any"): _figure(2, "0:.45:R:1 1:.45:F:.75"),
+    # off-beat: the bass on the off-beat eighths, root and fifth, short, under the low
+    # drum's beats (on the beats, the oom of an oom-pah, it folded per bar 0.84-0.98 like
+    # the straight take's bass on every beat: the bass leads the onset strength's low bands)
+    ("pump", "offbeat", "any"): _figure(2, ".5:.45:R:1 1.5:.45:F:1"),
+    ("busy", "offbeat", "any"): _figure(2, ".5:.45:R:1 1.5:.45:F:1"),
+    ("walk", "offbeat", "any"): _figure(2, ".5:.45:R:1 1.5:.45:F:1"),
+    ("gentle", "offbeat", "any"): _figure(2, ".5:.45:R:1 1.5:.45:F:1"),
+    # (a march's quickstep keeps the oom of its oom-pah: the tuba on the beats, root and
+    # fifth, under the snare's flams on the off-beats)
+    ("pump", "offbeat", "march"): _figure(2, "0:.45:R:1 1:.45:O:.85"),
+    ("busy", "offbeat", "march"): _figure(2, "0:.45:R:1 1:.45:F:.85"),
+    ("walk", "offbeat", "march"): _figure(2, "0:.45:R:1 1:.45:F:.8"),
+    ("gentle", "offbeat", "march"): _figure(2, "0:.45:R:1 1:.45:F:.75"),
     # triplet: the heartbeat, each beat struck and struck again a triplet later, firmer
     # (the gentle lines' fifth on 2 and 4: the octave there had the strongest pitch of
     # each beat the straight take's root, chroma agreement 34-61 % against 14-29 %)
@@ -799,7 +826,14 @@ BASS_FIGURES = {
 
 
 def _bass_figure(
-    ctx: Context, style: str, root: int, third: int, fifth: int, home: bool, start: float
+    ctx: Context,
+    style: str,
+    root: int,
+    third: int,
+    fifth: int,
+    home: bool,
+    start: float,
+    kit: str | None = None,
 ) -> list[tuple[float, float, int, float]] | None:
     """The bar's notes (beat, length, pitch, velocity) in the variant's feel, or None
     (straight, compound meters and jazz keep their own lines)."""
@@ -808,6 +842,8 @@ def _bass_figure(
     band = "slow" if ctx.bpm < 100 else "mid" if ctx.bpm <= 140 else "fast"
     if rolling_fourth(ctx):
         band = "rolling"
+    elif kit == "march" and ctx.feel == MID_FOURTH:
+        band = "march"
     figure = BASS_FIGURES.get((style, ctx.feel, band)) or BASS_FIGURES.get((style, ctx.feel, "any"))
     if figure is None:
         return None
@@ -1016,7 +1052,7 @@ def write_bass(
             ch = bass_chord(ctx, bar, i, a, ch)
             got = [
                 n
-                for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre, i)
+                for n in _bass_bar(ctx, bar, ch, v.low, e, voice, vel, bright, genre, i, sec.kit)
                 if a - 1e-6 <= n.t - bar * ctx.bpb < b - 1e-6
             ]
             if ctx.feel != "straight" and (ctx.sub == 3 or ctx.bpb == 3):
@@ -1037,9 +1073,10 @@ def _bass_bar(
     bright: float,
     genre: str | None,
     i: int = 0,
+    kit: str | None = None,
 ) -> list[Note]:
     """A whole bar of the bass line on chord ``ch`` (the caller keeps the chord's span;
-    ``i``: the bar's place in its section)."""
+    ``i``: the bar's place in its section; ``kit``: the section's drums)."""
     notes: list[Note] = []
     root = nearest(pitches_in([(ctx.key.tonic + ch.root) % 12], low, low + 11), low + 5)
     rel = [(t - ch.root) % 12 for t in ch.tones]
@@ -1052,7 +1089,9 @@ def _bass_bar(
     start = bar * ctx.bpb
     pump = genre in {"synthwave", "chiptune"} or (voice == "synthbass" and e > 0.5)
     style = "pump" if pump else "busy" if e > 0.72 else "walk" if e > 0.38 else "gentle"
-    figure = None if genre == "jazz" else _bass_figure(ctx, style, root, third, fifth, home, start)
+    figure = None
+    if genre != "jazz":
+        figure = _bass_figure(ctx, style, root, third, fifth, home, start, kit)
     if figure is None and genre != "jazz":
         figure = _other_meter_bass(ctx, root, third, fifth, home, start, hemiola_bar(ctx, i), i)
     if figure is not None:
