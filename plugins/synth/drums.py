@@ -469,6 +469,12 @@ def feel_pattern(
         out += [(s, "kick", 1.0 if s == 0 or bpb == 4 else 0.8) for s in beats]
         if half:
             out += [(back, "clap", 0.85)] + [(s + 2, "hat", 0.4) for s in beats]
+        elif fine == 1:
+            # Up to 140 BPM the hats' sixteenth pickup into every beat, firm, and no open
+            # hat on the off-beat eighths (the straight take's: with it there, techno and
+            # house moods' straight and driving takes folded per bar 0.77-0.92 alike).
+            out += [(s, "clap", 0.8) for s in backs]
+            out += [(s, "hat", 0.45) for s in beats] + [(s + 3, "hat", 0.6) for s in beats]
         else:
             out += [(s, "clap", 0.8) for s in backs]
             out += [(s + 2, "ohat", 0.5) for s in beats] + ticks("hat", 0.45)
