@@ -287,7 +287,8 @@ def compound_pattern(
     Broad (``feel`` halftime): the low drum on the bar's first beat (and the third of
     12/8), the other beats light, and in ``hemiola`` bars a hemiola on the high drum.
     Driving: the low drum on every beat, the high one on each beat's middle eighth.
-    Flowing: the low drum on every beat, the high one a sixteenth before each."""
+    Flowing: the low drum on every beat, the high one light on each beat's two eighths
+    and a sixteenth pickup into the next (rocked: the pickup alone)."""
     steps = bpb * 3
     low = {"orchestral": "taiko", "tension": "taiko", "chip": "chip_kick", "march": "bassdrum"}.get(
         kit, "kick"
@@ -345,12 +346,19 @@ def compound_pattern(
             out.append((s + 1, accent, 0.75))
     elif feel == "flowing":
         # Flowing: the low drum on every beat (the dotted quarter carried), the high one
-        # on the arpeggio's sixteenth pickup into each beat (on the quarter notes of three
-        # across each two beats, the take was heard at their rate or half it: a jig's 128
-        # BPM at 96, 110 at 165).
+        # light on the beat's two eighths and a sixteenth pickup into the next beat: the
+        # beat heard in three (the pickup alone, at 5/6 of the beat, cancels the beat's
+        # third harmonic: a jig's flowing take read as a beat in two, 0.5-0.65, where
+        # its straight and driving takes read 1.5-2.3), the pickup its own (on the
+        # eighths alone the take folded per bar like the driving one, 0.82-0.88). A drum's
+        # attack counts in the onset strength by its presence more than its level: the
+        # harp's or bouzouki's eighths under the drum's sixteenths did not outweigh them.
+        # (On the quarter notes of three across each two beats, or in figures that
+        # differ from one beat to the next, the take was heard at 3/2, 3/4 or 1/2 of the
+        # tempo: a jig's 128 BPM at 96, 110 at 165.)
         for s in range(0, steps, 3):
             out.append((s, low, 1.0 if s == 0 else 0.75))
-            out.append((s + 2.5, accent, 0.8))
+            out += [(s + 1, accent, 0.45), (s + 2, accent, 0.45), (s + 2.5, accent, 0.6)]
     else:  # the lilt: the beat and its last eighth (running eighths are the driving feel's)
         for s in range(0, steps, 3):
             out.append((s, low, 1.0 if s == 0 else other))

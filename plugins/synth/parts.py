@@ -110,10 +110,11 @@ MOTIFS_6 = {
 # high drum in a hemiola: three quarter notes across each 6/8).
 # There a fourth variant *flows*: in 3/4 a broken chord in running eighths over a bass held
 # from the downbeat; in 6/8 and 12/8 the bass, the low drum and the chords on each dotted
-# quarter, the arpeggio holding the beat's note with a sixteenth pickup into the next (a
-# music box's figure). The straight 3/4 take is an oom-pah-pah, the beats alone, and its
-# broad take answers each beat a sixteenth on: each of the four takes its own figure
-# between the beats (``docs/generators.md``).
+# quarter, the arpeggio in running eighths, the high drum light on the eighths with a
+# sixteenth pickup into each beat (rocked: a music box's figure, the beat's note held and
+# a sixteenth pickup into the next). The straight 3/4 take is an oom-pah-pah, the beats
+# alone, and its broad take answers each beat a sixteenth on: each of the four takes its
+# own figure between the beats (``docs/generators.md``).
 # In 4/4 the fourth variant is *pushed*: the bar in eighths grouped 3+3+2 (the bass and the
 # big drum on 1 and the and of 2), the next bar's chord anticipated on the and of 4 (bass,
 # comping and a drum hit there), the backbeat and a light hit on every beat kept.
@@ -640,9 +641,9 @@ def write_arp(
             if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
                 accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
             if ctx.feel == "flowing" and ctx.sub == 3:
-                # The beat's note and the pickup into the next (the rocked take's accents
-                # below, at rocked tempi).
-                accent = 1.0 if t < 1e-6 else 0.9 if on_beat else 1.0
+                # Running eighths, the beats firmer (the rocked take's accents below, at
+                # rocked tempi).
+                accent = 1.0 if t < 1e-6 else 0.9 if on_beat else 0.8
             elif ctx.feel == "flowing":
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
                 # eighths between them.
@@ -705,8 +706,8 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
     (where sixteenths blur); below 100 BPM a dotted lilt, a dotted eighth and a sixteenth
     that leads into the next beat (even eighths there would be heard as the beat).
     Compound meters: the lilt (straight), the hemiola's quarter notes (broad, where
-    ``write_arp`` plays the dotted halves out of the hemiola), the skip (driving), the
-    beat's note held and a sixteenth pickup into the next (flowing). 3/4: quarter notes
+    ``write_arp`` plays the dotted halves out of the hemiola), the skip (driving),
+    running eighths (flowing; rocked, see ``ROCKED_STEPS``). 3/4: quarter notes
     in the hemiola (broad; out of it each beat answered a sixteenth on: ``write_arp``),
     running eighths (flowing).
     """
@@ -714,10 +715,11 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         # Straight: the lilt (a quarter and an eighth a beat, the jig's and the cradle
         # song's); broad: a hemiola (quarter notes, three across two beats) over the bass's
         # dotted half; driving: the skip, short-long (an eighth and a quarter).
-        # Flowing: a music box's figure, the beat's note held and a sixteenth pickup into
-        # the next (in quarter notes across the beat, three across two, it was heard at
-        # their rate or half it; see ``ROCKED_STEPS``).
-        feels = {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3], "flowing": ROCKED_STEPS["flowing"]}
+        # Flowing: running eighths, the beats firmer, under the high drum's eighths and
+        # its sixteenth pickup (``drums.compound_pattern``; in quarter notes across the
+        # beat, three across two, it was heard at their rate or half it). Rocked: see
+        # ``ROCKED_STEPS``.
+        feels = {"halftime": [2 / 3], "driving": [1 / 3, 2 / 3], "flowing": [1 / 3]}
         if rocked(ctx):
             feels.update(ROCKED_STEPS)
         return feels.get(ctx.feel, [2 / 3, 1 / 3])
