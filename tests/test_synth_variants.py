@@ -388,7 +388,10 @@ def test_a_marchs_half_time_take_is_its_own_at_22k(name: str) -> None:
 # the kick on every beat and the claps on 2 and 4, and the two folded per bar 0.77-0.92
 # alike (a judged warehouse techno at 128 BPM 0.83-0.90). Now its hats strike the
 # sixteenth pickup into every beat, firm, and no open hat: at most 0.8 alike with the
-# straight and the fourth takes, at 44.1 and 22.05 kHz, and heard at its tempo.
+# straight and the fourth takes, at 44.1 and 22.05 kHz, and heard at its tempo. And the
+# rolling fourth take's hats (above 116 BPM) strike the sixteenths before 2 and 4 alone:
+# with the and of 2 and of 4 too, the straight take's open hats, it folded per bar
+# 0.82-0.88 like the straight take (a house groove at 118, techno at 120, house at 126).
 FOUR_FLOOR = {
     "warehouse": ("Night shift techno in a concrete basement, pounding kick", 128.0, "A minor"),
     "club": ("Deep house groove in a night club, electronic dance", 118.0, "G minor"),
@@ -410,12 +413,12 @@ def test_a_four_on_the_floor_driving_take_is_its_own(name: str) -> None:
     assert abs(heard - bpm) / bpm <= 0.015, f"{name} v2: {bpm} heard {heard:.2f}"
     tracked = am.beat_tracker_tempo(x, SR)
     assert abs(tracked - bpm) / bpm <= 0.03, f"{name} v2: {bpm} tracked {tracked:.1f}"
-    for u, v in [(0, 2), (2, 3)]:
+    for u, v in [(0, 2), (2, 3), (0, 3)]:
         (arr, a), (_, b) = takes[u], takes[v]
         steps = am.strength_correlation(a, b, SR, arr.bpm)
         bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
         assert max(steps, bars) <= 0.8, f"{name} variants {u}-{v}: {steps:.2f}/{bars:.2f}"
-    assert_apart_at_22k(name, takes, [(0, 2), (2, 3)])
+    assert_apart_at_22k(name, takes, [(0, 2), (2, 3), (0, 3)])
 
 
 # Draws as the product sends them (the instrumental plugin appends ", instrumental"), on
