@@ -306,3 +306,94 @@ def test_an_instrument_named_in_a_band_genre_joins_the_band(
             variant,
             voices,
         )
+
+
+# Prompts naming one to three solo instruments: (prompt, the voices that may carry the
+# tune, the voices that must play the tune or the counter-line, whether the mood is a solo).
+SOLOISTS = [
+    (
+        "A lone French horn calls across the empty valley, noble and wistful",
+        {"horn"},
+        {"horn"},
+        True,
+    ),
+    ("Cannon crews march up to the ridge, field drums and horns, stern", {"horn"}, {"horn"}, False),
+    (
+        "A playful duet for clarinet and bassoon in the toy shop",
+        {"clarinet"},
+        {"clarinet", "bassoon"},
+        False,
+    ),
+    ("A solo cello elegy at the graveside", {"cello"}, {"cello"}, True),
+    ("A mournful lament for the fallen king on a lone cello", {"cello"}, {"cello"}, True),
+    ("A slow wistful waltz for falling leaves, cello and piano", {"cello"}, {"cello"}, False),
+    (
+        "Mountain cabin trio: hammered dulcimer, banjo and harmonica",
+        {"dulcimer", "banjo", "harmonica"},
+        {"banjo", "harmonica"},
+        False,
+    ),
+    ("Sunset over the moors, a solo trumpet, proud and lonely", {"trumpet"}, {"trumpet"}, True),
+    ("Quiet hillside hamlet, mandolin and recorder", {"recorder"}, {"recorder", "bouzouki"}, False),
+    ("Mountain shepherd at dawn, tin whistle", {"flute"}, {"flute"}, False),
+    ("Smoky jazz club at midnight, saxophone", {"sax"}, {"sax"}, False),
+    ("Highland gathering, bagpipes and fiddle, proud", {"bagpipe"}, {"bagpipe"}, False),
+    (
+        "Spring market, clarinet and mandolin, cheerful",
+        {"clarinet"},
+        {"clarinet", "bouzouki"},
+        False,
+    ),
+    ("Bazaar at noon, oboe and dulcimer, lively", {"oboe"}, {"oboe", "dulcimer"}, False),
+    # In 6/8 a plucked soloist keeps the arpeggio (``palette.lines_for_soloists``), a wind
+    # named beside it takes the tune.
+    ("A rollicking jig on the quay, mandolin and tin whistle", {"flute"}, {"flute"}, False),
+]
+
+
+@pytest.mark.parametrize("style", [STYLE, ", instrumental"], ids=["styled", "plain"])
+@pytest.mark.parametrize(("prompt", "tunes", "lines", "solo"), SOLOISTS)
+def test_named_solo_instruments_carry_the_tune_and_the_counter_line(
+    prompt: str, tunes: set[str], lines: set[str], solo: bool, style: str
+) -> None:
+    # "A lone French horn calls across the empty valley" had a flute's tune nobody asked
+    # for, the horn on the counter-line; "a solo cello elegy" the string section's tune and
+    # the cello on the bass; "clarinet and bassoon" the bassoon's counter-line in the B
+    # section alone; "Bazaar, oboe and dulcimer" a flute's counter-line nobody asked for.
+    for variant in range(4):
+        arr = compose(
+            GenerationRequest(mood="m", variant=variant, prompt=prompt + style, duration_s=30)
+        )
+        played = {(p.role, p.voice) for p in arr.parts if p.notes}
+        tune = {v for r, v in played if r == "melody"}
+        heard = {v for r, v in played if r in {"melody", "counter"}}
+        assert tune and tune <= tunes, (variant, tune)
+        assert lines <= heard, (variant, sorted(heard))
+        if solo:  # nothing the prompt did not name over the soloist
+            assert heard == tune, (variant, sorted(heard))
+        # A named counter-line plays wherever the tune does; a soloist, from the top.
+        tune_part = next(p for p in arr.parts if p.role == "melody" and p.notes)
+        tune_bars = {int(n.t // arr.beats_per_bar) for n in tune_part.notes}
+        if solo:
+            assert min(tune_bars) <= 1, (variant, min(tune_bars))
+        for p in arr.parts:
+            if p.role == "counter" and p.voice in lines and p.voice not in tunes:
+                bars = {int(n.t // arr.beats_per_bar) for n in p.notes}
+                assert len(bars) >= 0.6 * len(tune_bars), (variant, len(bars), len(tune_bars))
+
+
+def test_a_named_tambourine_jingles_beside_the_frame_drums() -> None:
+    # "A whirling tarantella, mandolin and tambourine" read the tambourine as frame drums:
+    # no jingle in the 6/8 bar.
+    for prompt in (
+        "A whirling tarantella in the piazza, mandolin and tambourine",
+        "A village wedding dance with accordion and tambourine",
+        "Gypsy campfire, violin and tambourine, wild",
+    ):
+        for variant in range(4):
+            arr = compose(
+                GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30)
+            )
+            hits = {p.voice: len(p.notes) for p in arr.parts if p.role == "drums"}
+            assert {"drum:frame_lo", "drum:tambourine"} <= set(hits), (prompt, variant, hits)
+            assert hits["drum:tambourine"] >= 0.1 * sum(hits.values()), (prompt, variant, hits)

@@ -42,7 +42,7 @@ from segue.plugins.synth.form import (
 )
 from segue.plugins.synth.harmony import progression_pool
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.palette import choose_voices, doubling_voices
+from segue.plugins.synth.palette import choose_voices, doubling_voices, soloists
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
@@ -109,6 +109,28 @@ MARCH_FEEL = {"halftime": 1.35}
 # (its full orchestra, choir and counter-line join at once: "thundering climax" measured
 # its percussive energy 10-11 dB under its harmonic at the other sections' drum level).
 PEAK_DRUMS = 1.6
+
+
+# Role gains of a part the prompt named a solo instrument for (``palette.soloists``), beside
+# ``role_gain``'s: its counter-line or arpeggio is a line a listener follows (a toy shop
+# duet's bassoon measured 14-20 LU under the mix at the counter-line's 0.45, a cabin
+# trio's hammered dulcimer 11-12 LU under it on the arpeggio's 0.6).
+FEATURED_GAIN = {"counter": 0.5, "arp": 0.8}
+# A featured line in a low register (a bassoon's, a trombone's: their range's middle under
+# middle C) louder again: matched to the other voices by RMS, it is heard softer (a duet's
+# bassoon stayed 10-12 LU under the mix on FluidR3 at a clarinet's gain).
+LOW_LINE = 1.8
+# A plucked soloist's counter-line or arpeggio (a mandolin's, a dulcimer's) louder still:
+# its notes die away where a wind's hold (a cabin trio's dulcimer measured 10-12 LU under
+# the mix at the featured gain). (Not its tune: louder, a tarantella's mandolin tune led
+# the onsets, and its takes folded per bar 0.94-0.96 alike.)
+PLUCKED_LINE = 1.5
+# Named percussion that plays with the frame drums' high skin when they play (a tambourine
+# in the hand that strikes the skin), its own figure (``parts.EXTRA_PERCUSSION``) otherwise.
+WITH_THE_SKIN = frozenset({"tambourine"})
+# Voices whose tune sits an octave over their range (a cello sings its tune in the tenor,
+# not on its bass line's low strings).
+TUNE_OCTAVE = {"cello": 1}
 
 
 # A slow compound meter's held chords (pad, organ, strings: below 90 BPM, a lullaby's 6/8
@@ -385,22 +407,36 @@ def compose(request: GenerationRequest) -> Arrangement:
             out.append((av, "arp", arp))
         # The melody rests in the first section of long loops with sparse moods, and the
         # counter line joins when the energy rises.
-        if r.get("melody") and not (sec.label == "A" and e < 0.3 and len(sections) > 2 and first):
+        rest = sec.label == "A" and e < 0.3 and len(sections) > 2 and first
+        if r.get("melody") and not (rest and "solo" not in t.flags):
+            # (A solo mood's soloist plays from the top: "a solo cello elegy" opened on
+            # the strings and piano alone.)
             mv = r["melody"]
-            out.append(
-                (
-                    mv,
-                    "melody",
-                    write_melody(ctx, sec, mv, Random(mrng.random()), density, 0.85, bright),
-                )
+            tune = write_melody(
+                ctx, sec, mv, Random(mrng.random()), density, 0.85, bright, TUNE_OCTAVE.get(mv, 0)
             )
-        if r.get("counter") and (e >= 0.45 or sec.label in {"B", "C"} or len(sections) == 1):
+            out.append((mv, "melody", tune))
+        named = r.get("counter") in soloists(t)
+        if r.get("counter") and (
+            e >= 0.45 or sec.label in {"B", "C"} or len(sections) == 1 or (named and not rest)
+        ):
+            # (A named counter-line is the duet's second voice: it plays wherever the tune
+            # does, as firmly: ``FEATURED_GAIN``.)
             cv = r["counter"]
             if cv in {"choir", "strings", "pad", "organ", "drone", "brass"}:
                 notes = write_counter(ctx, sec, cv, 0.5, bright)
             else:
                 notes = write_melody(
-                    ctx, sec, cv, Random(mrng.random() + 1), max(0, density - 1), 0.6, bright
+                    ctx,
+                    sec,
+                    cv,
+                    Random(mrng.random() + 1),
+                    # (a plucked one as busy as the tune: sparser, a mandolin's counter-line
+                    # died away 14-16 LU under the mix)
+                    density if named and VOICES[cv].kind == "pluck" else max(0, density - 1),
+                    0.75 if named else 0.6,
+                    bright,
+                    TUNE_OCTAVE.get(cv, 0),
                 )
             out.append((cv, "counter", notes))
         if bpm < 100 and (bpb, sub) == (4, 4):
@@ -412,18 +448,25 @@ def compose(request: GenerationRequest) -> Arrangement:
             ]
         for inst, role in doubling_voices(t, r):
             out += [(inst, role, doubled(n, inst, v)) for v, rl, n in list(out) if rl == role]
-        for sound in EXTRA_PERCUSSION:
-            if sound in t.instruments:
-                notes = write_extra_percussion(ctx, sec, sound, 0.8)
-                out.append(("drum:" + sound, "drums", notes))
+        kit: dict[str, list[Note]] = {}
         if sec.kit:
             level = 0.45 + 0.55 * t.percussion
             if sec.kit == "soft":
                 level = 0.5
             elif sec.peak:
                 level *= PEAK_DRUMS
-            for sound, notes in write_drums(ctx, sec, sec.kit, level, multi).items():
+            kit = write_drums(ctx, sec, sec.kit, level, multi)
+        for sound in EXTRA_PERCUSSION:
+            if sound in t.instruments:
+                if sound in WITH_THE_SKIN and kit.get("frame_hi"):
+                    # Shaken with the take's own high skin, so each take keeps its figure
+                    # (one jingle figure in every take folded a tarantella's straight and
+                    # flowing takes per bar 0.89 alike).
+                    notes = [Note(n.t, n.d, n.p, n.v, n.b) for n in kit["frame_hi"]]
+                else:
+                    notes = write_extra_percussion(ctx, sec, sound, 0.8)
                 out.append(("drum:" + sound, "drums", notes))
+        out += [("drum:" + sound, "drums", notes) for sound, notes in kit.items()]
         return out
 
     # Sections shape the loudness, not only the texture: each plays louder or softer than
@@ -474,6 +517,9 @@ def compose(request: GenerationRequest) -> Arrangement:
         "drums": 0.85,
     }
     out_parts = []
+    # The solo instruments the prompt named, in any section (``palette.soloists``): their
+    # counter-line or arpeggio is mixed as a line a listener follows, not an accompaniment.
+    lines = {v for sec in sections for v in soloists(sec.traits)}
     drive = gtraits.energy - 0.6
     length = float(bars * bpb)
     for (voice, role), p in parts.items():
@@ -507,6 +553,13 @@ def compose(request: GenerationRequest) -> Arrangement:
         else:
             v = VOICES[voice]
             p.gain = v.gain * role_gain[role]
+            if voice in lines and role in FEATURED_GAIN:
+                p.gain = v.gain * FEATURED_GAIN[role]
+            if voice in lines and role in {"counter", "arp"}:
+                if v.kind == "pluck":
+                    p.gain *= PLUCKED_LINE
+                if role == "counter" and v.low + v.high < 120:
+                    p.gain *= LOW_LINE
             if role == "harmony" and v.legato and sub == 3 and bpm < 90:
                 p.gain *= SLOW_COMPOUND_HELD_GAIN
             p.send = v.send * (0.4 + 1.2 * space)

@@ -282,9 +282,125 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
     }
 
 
+# Instruments one player plays a line on (a mandolin, a whistle, a clarinet, an accordion,
+# a horn): named, each carries the tune or the counter-line before any voice the prompt
+# did not name. (Sections, keyboards and strummed or harped accompaniment are not: they
+# keep the part they suit. A cello is one when the prompt names one cello: ``CELLIST``.)
+SOLO_VOICES = frozenset(
+    {
+        "folkfiddle",
+        "flute",
+        "piccolo",
+        "recorder",
+        "panflute",
+        "ocarina",
+        "shakuhachi",
+        "clarinet",
+        "oboe",
+        "bassoon",
+        "sax",
+        "harmonica",
+        "accordion",
+        "bagpipe",
+        "bouzouki",
+        "banjo",
+        "dulcimer",
+        "sitar",
+        "shamisen",
+        "trumpet",
+        "horn",
+        "trombone",
+        "theremin",
+    }
+)
+# The flag ``words`` sets for "cello" written alone ("a solo cello elegy", "cello and
+# piano"): one player, who sings the tune; "cellos" and "low strings" are the section's bass.
+CELLIST = "cellist"
+LINES = ("melody", "counter")
+# Soloists who play the chords and the tune at once (an accordion's two hands): taking a
+# line, they keep the harmony too (a tavern waltz's accordion on the tune left its chords
+# to the palette's drone, held under it, and its takes folded per bar 0.80 alike).
+BOTH_HANDS = frozenset({"accordion"})
+
+
+def soloists(t: Traits) -> list[str]:
+    """The named instruments that carry a line, the tune's own first (a clarinet before a
+    bassoon or a horn, whose first part is the counter-line; a harmonica before a dulcimer,
+    whose first is the arpeggio), the sustained ones (an accordion, a cello) after the
+    others; otherwise in the prompt's order."""
+    out = [
+        i
+        for i in t.instruments
+        if i in VOICES
+        and i not in t.avoided
+        and (i in SOLO_VOICES or (i == "cello" and CELLIST in t.flags))
+    ]
+    return sorted(out, key=lambda i: (VOICES[i].roles[0] != "melody", VOICES[i].legato))
+
+
+def lines_for_soloists(
+    t: Traits, roles: dict[str, str | None], palette: dict[str, str | None]
+) -> None:
+    """Give the named solo instruments the tune and the counter-line (``roles`` in place).
+
+    A tune the prompt named (a glockenspiel's, a fiddle's) stays; otherwise the first
+    soloist takes it (a lone French horn's call had the mood's flute on the tune, the horn
+    on the counter-line 13-19 LU under the mix). The counter-line goes to the next soloist
+    unless the prompt named its voice; with none left it stays the palette's, but a solo
+    mood ("a lone horn", "a solo cello") has none the prompt did not name. A part a soloist
+    leaves (a cello's bass, a dulcimer's arpeggio) goes to a named instrument left without
+    one, else back to the palette's voice or the role's fallback; an accordion keeps its
+    chords (one player's two hands)."""
+    solos = soloists(t)
+    if "compound" in t.flags:
+        # In 6/8 a plucked soloist keeps its arpeggio, louder (``composer.FEATURED_GAIN``):
+        # on the tune, its attacks led the onsets, and a tarantella's driving and flowing
+        # takes folded per bar 0.86-0.94 alike (0.78 with the flute's tune).
+        solos = [i for i in solos if VOICES[i].kind != "pluck"]
+    if not solos:
+        return
+    own = set(t.instruments)
+    tune, counter = roles.get("melody"), roles.get("counter")
+    if tune in own and tune not in solos and counter not in own and "counter" in VOICES[tune].roles:
+        # A named voice that is no soloist (a glockenspiel) plays the counter-line under
+        # the soloist's tune ("a carousel waltz, glockenspiel and accordion": the bells'
+        # tune, the accordion's counter-line 11-16 LU under the mix).
+        tune, counter = solos[0], tune
+    elif tune not in own:
+        tune = solos[0]
+    left = [i for i in solos if i != tune]
+    if counter not in own or (counter == tune and left):
+        if left:
+            counter = left[0]
+        elif "solo" in t.flags:
+            counter = None
+    elif counter == tune != roles.get("melody"):
+        # The soloist left the counter-line for the tune: the palette's takes it back.
+        back = palette.get("counter")
+        counter = back if back not in own and back not in t.avoided else None
+    placed = {tune, counter} & set(solos)
+    for role, voice in roles.items():
+        if role in LINES or voice not in placed or voice in BOTH_HANDS:
+            continue
+        # The part the soloist leaves: a named instrument without a part that suits it,
+        # else the palette's voice, else the role's fallback.
+        taken = placed | {v for r, v in roles.items() if r != role}
+        spare = [
+            i
+            for i in t.instruments
+            if i in VOICES and i not in taken and i not in t.avoided and role in VOICES[i].roles
+        ]
+        choices = [*spare, palette.get(role), *FALLBACK.get(role, [])]
+        roles[role] = next(
+            (v for v in choices if v is None or (v not in taken and v not in t.avoided)), None
+        )
+    roles["melody"], roles["counter"] = tune, counter
+
+
 KIT_WORDS = {
     "taiko": "orchestral",
     "frame": "frame",
+    "tambourine": "frame",  # a hand drum's band: its jingles play beside them (``parts``)
     "shaker": "soft",
     "brush": "brush",
     "snare": "march",
@@ -415,6 +531,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             if "counter" not in claimed and "melody" in VOICES[inst].roles:
                 roles["counter"] = inst
                 claimed.add("counter")
+    lines_for_soloists(t, roles, palette)
     if roles.get("counter") is not None and roles["counter"] == roles.get("melody"):
         # The tune's instrument had the counter-line too (a village fiddle under "epic
         # orchestral": the flute played both): another of the band plays it.

@@ -1228,12 +1228,15 @@ EXTRA_PERCUSSION = {
     "castanets": ((2, 0.6), (3, 0.4), (6, 0.7), (10, 0.6), (11, 0.4), (14, 0.7)),
     "triangle": ((0, 0.7), (8, 0.55)),
     "cowbell": ((0, 0.7), (4, 0.5), (8, 0.6), (12, 0.5)),
+    # Shaken on the off-beat eighths (the frame kit's own strikes it on the backbeat): a
+    # named tambourine was the frame drums alone, no jingle in a tarantella's bar.
+    "tambourine": ((2, 0.6), (6, 0.75), (10, 0.6), (14, 0.75)),
 }
 # Extra percussion that keeps to the beats in compound meters (the rest take each beat's
 # last eighth).
 ON_THE_BEAT = frozenset({"anvil", "triangle", "cowbell"})
 # Extra percussion whose 4/4 pattern leaves the beats out.
-OFF_THE_BEAT = frozenset({"woodblock", "castanets"})
+OFF_THE_BEAT = frozenset({"woodblock", "castanets", "tambourine"})
 
 
 def write_extra_percussion(ctx: Context, sec: Section, sound: str, level: float) -> list[Note]:

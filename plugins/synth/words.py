@@ -712,7 +712,8 @@ INSTRUMENT_WORDS = {
     "hand drums": "frame",
     "bodhran": "frame",
     "frame drum": "frame",
-    "tambourine": "frame",
+    "tambourine": "tambourine",
+    "tambourines": "tambourine",
     "hand drum": "frame",
     "djembe": "conga",
     "congas": "conga",
@@ -1070,13 +1071,19 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("vocals")
             if p in FESTIVE_SCENE_WORDS:
                 into.flags.add("festive scene")
+            if p in SOLO_WORDS:
+                into.flags.add("solo")
+            if written == "cello":
+                into.flags.add("cellist")  # one cello ("cellos", "low strings": the section)
     if danced > 0 and (
         folk_dance
         or into.moods.get("festive", 0.0) > 0
         or any(into.genres.get(g, 0.0) > 0 for g in (*FOLK_GENRES, "waltz"))
+        or any(into.instruments.get(i, 0.0) > 0 for i in FOLK_INSTRUMENTS)
     ):
-        # A festival's, a folk dance or a waltz is danced to a band, not to a drum machine
-        # ("a village dance waltz with fiddle" was a four-on-the-floor synth piece).
+        # A festival's, a folk dance, a waltz or a dance with an accordion, bagpipes,
+        # mandolin... is danced to a band, not to a drum machine ("a village dance waltz
+        # with fiddle" was a four-on-the-floor synth piece).
         left = into.genres.get("electronic", 0.0) - danced
         if left > 1e-9:
             into.genres["electronic"] = left
@@ -1299,15 +1306,27 @@ def meter_in_prompt(text: str) -> str | None:
 # electronic genre ("harvest festival dance" was a four-on-the-floor synth piece).
 FOLK_GENRES = frozenset({"folk", "celtic", "medieval", "western"})
 FOLK_DANCES = frozenset({"folk dance", "barn dance", "hoedown", "ceilidh"})
+# A dance played on these is a folk dance ("a village dance waltz with fiddle": not synth
+# bass, pads and an arpeggiator).
+FOLK_INSTRUMENTS = frozenset(
+    {"folkfiddle", "accordion", "bagpipe", "bouzouki", "banjo", "dulcimer", "frame", "tambourine"}
+    # and the woodwinds ("a spring orchard dance, oboe and bassoon" had a four-on-the-floor
+    # kit, a synth bass and pads under them)
+    | {"flute", "recorder", "clarinet", "oboe", "bassoon", "harmonica"}
+)
 FESTIVE_SCENE_WORDS = frozenset(
     {"market", "markets", "marketplace", "market day", "bazaar", "fair day", "wedding"}
     | {"fair", "fairs"}
     | {"dance", "dances", "dancing"}
     | FOLK_DANCES
 )
+# A mood played by one instrument ("a lone French horn", "a solo cello elegy"): the named
+# instrument leads, with no counter-line the prompt did not name over it.
+SOLO_WORDS = frozenset({"solo", "lone", "unaccompanied"})
 FLAG_WORDS = frozenset(
     COMPOUND_WORDS
     | FESTIVE_SCENE_WORDS
+    | SOLO_WORDS
     | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
     | {"triple meter", "vocals", "vocal", "singing", "voice"}
 )
