@@ -32,7 +32,12 @@ from typing import Any
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.arrangement import Arrangement, Note, Part, Section
-from segue.plugins.synth.drums import DRUM_GAIN, ELECTRONIC_FOURTH_BPM, TRIPLET_STROKE
+from segue.plugins.synth.drums import (
+    DRUM_GAIN,
+    ELECTRONIC_FOURTH_BPM,
+    TRIPLET_STROKE,
+    heartbeat_stroke,
+)
 from segue.plugins.synth.form import (
     anticipate,
     auto_sections,
@@ -157,9 +162,12 @@ SLOW_BELL_SHIFT = {
 }
 
 
-def shifted_bells(notes: list[Note], feel: str) -> list[Note]:
-    """``notes`` moved by the feel's ``SLOW_BELL_SHIFT`` (the same notes if none)."""
+def shifted_bells(notes: list[Note], feel: str, stroke: float = TRIPLET_STROKE) -> list[Note]:
+    """``notes`` moved by the feel's ``SLOW_BELL_SHIFT`` (the same notes if none; the
+    fourth take's by its second ``stroke``, ``drums.heartbeat_stroke``)."""
     shift, vel = SLOW_BELL_SHIFT.get(feel, (0.0, 1.0))
+    if feel == "triplet":
+        shift = stroke
     if not shift:
         return notes
     return [Note(n.t + shift, n.d, n.p, n.v * vel, n.b) for n in notes]
@@ -356,6 +364,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     hp = plan_harmony(sections, bars, bpb, sub, key, pool, base_seed, request.variant, feel_of)
     chords, turns = hp.chords, hp.turns
     ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub, feel, hp.pedal)
+    ctx.stroke = heartbeat_stroke(kit)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 
@@ -441,7 +450,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             out.append((cv, "counter", notes))
         if bpm < 100 and (bpb, sub) == (4, 4):
             out = [
-                (v, rl, shifted_bells(n, feel))
+                (v, rl, shifted_bells(n, feel, ctx.stroke))
                 if rl in {"melody", "counter"} and v in SLOW_BELL_VOICES
                 else (v, rl, n)
                 for v, rl, n in out

@@ -737,19 +737,36 @@ def syncopated_pattern(
 # driving take's dotted lilt and the half-time pickups, three quarters in: the takes alike,
 # 0.84-0.93.)
 TRIPLET_STROKE = 1 / 3
+# On the kits whose straight take ticks the eighths (hats on every beat and every "and"),
+# the second stroke comes a sixteenth after the beat, a heartbeat's quicker "lub-dub": a
+# third of a beat in, its onsets (some 35 ms late) were rounded to the "and" with the
+# straight take's hats by a listener's tools that round to the nearest sixteenth (a
+# synthwave cruise at 96 BPM folded per bar 0.95-0.99 like its straight take).
+EIGHTH_HAT_KITS = frozenset({"kit", "lofi", "brush", "chip"})
+SNAP_STROKE = 1 / 4
+
+
+def heartbeat_stroke(kit: str | None) -> float:
+    """Where the slow fourth take's second stroke falls in each beat, on ``kit``."""
+    return SNAP_STROKE if kit in EIGHTH_HAT_KITS else TRIPLET_STROKE
 
 
 def triplet_pattern(kit: str) -> list[tuple[float, str, float]] | None:
     """One 4/4 bar of ``kit`` in the slow fourth take's heartbeat (``parts.SLOW_FOURTH``):
     the low drum on 1 (and 3), the beats kept, and on each beat's first triplet the low
-    drum again with the tick, firm (steps in sixteenths: 4/3 is a third of a beat)."""
+    drum again with the tick, firm (steps in sixteenths: 4/3 is a third of a beat;
+    ``heartbeat_stroke``)."""
     sounds = FEEL_SOUNDS.get(kit)
     if sounds is None:
         return None
     low, beat, tick = sounds
     top = 0.6 if kit == "soft" else 1.0
     out: list[tuple[float, str, float]] = [(0, low, top), (8, low, 0.75 * top)]
-    if kit in BACKBEAT_KITS:
+    if kit in EIGHTH_HAT_KITS:
+        # The backbeat in two strokes too (on the beat alone, the loudest hits of the
+        # bar, it folded the take per bar like the straight take's: a rock ballad 0.84-0.89).
+        out += [(s + o, beat, 0.6) for s in (4, 12) for o in (0, 4 * SNAP_STROKE)]
+    elif kit in BACKBEAT_KITS:
         out += [(s, beat, 0.85) for s in (4, 12)]
     else:
         out += [(s, beat, (0.5 if kit == "soft" else 0.7) * top) for s in (4, 12)]
@@ -757,7 +774,7 @@ def triplet_pattern(kit: str) -> list[tuple[float, str, float]] | None:
     # onsets on the beats, as the straight take's: per bar 0.82-0.91 alike); a beat
     # tracker still hears the beat (the strokes a third and two thirds apart, the beat's
     # period is the one they share).
-    stroke = 4 * TRIPLET_STROKE
+    stroke = 4 * heartbeat_stroke(kit)
     tick_vel = 0.9 if kit == "soft" else 0.8
     out += [(s + stroke, tick, tick_vel * (1.2 if s % 8 == 4 else 1.0)) for s in (0, 4, 8, 12)]
     out += [(s + stroke, low, 0.5 * top) for s in (0, 4, 8, 12)]

@@ -207,6 +207,8 @@ class Context:
     # Whether the bass holds the tonic in each phrase's second bar (one take of a mood
     # does; the others' basses move there: see ``takes``).
     pedal: bool = True
+    # The slow fourth take's second stroke, beats after each beat (``drums.heartbeat_stroke``).
+    stroke: float = TRIPLET_STROKE
 
     def chord_at(self, bar: int, beat: float = 0.0) -> Chord:
         """The chord sounding ``beat`` beats into ``bar``."""
@@ -504,7 +506,7 @@ def write_harmony(
                 elif ctx.feel == "triplet":
                     # The heartbeat: the chords on each beat's second stroke, a triplet
                     # late (the bass and the drums strike the beat).
-                    hits, length = [b + TRIPLET_STROKE for b in range(ctx.bpb)], 0.6
+                    hits, length = [b + ctx.stroke for b in range(ctx.bpb)], 0.6
                 elif ctx.feel in SYNCOPATION:
                     # Pushed: 1, the and of 2 and the and of 4 (the next bar's chord, when
                     # it changes), with the beats 3 and 4 light between; tresillo: its
@@ -525,7 +527,7 @@ def write_harmony(
                 elif ctx.feel == "tresillo":
                     hits = [0, 0.75, 1.5, 2.75, 3.5]
                 elif ctx.feel == "triplet":
-                    hits = [0, TRIPLET_STROKE, 2, 2 + TRIPLET_STROKE]  # 1 and 3, each with its echo
+                    hits = [0, ctx.stroke, 2, 2 + ctx.stroke]  # 1 and 3, each with its echo
                 elif ctx.feel == "offbeat":
                     hits = [0.5, 1.5, 2.5, 3.5]
                 if ctx.sub == 3:  # compound: on the beat and its last eighth
@@ -738,7 +740,7 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         # The heartbeat's two strokes, the beat and its first triplet (short-long). (All
         # three triplets, the middle one as light as it may be, were heard as the beat's
         # two thirds: 72 BPM read at 108.)
-        return [TRIPLET_STROKE, 1 - TRIPLET_STROKE]
+        return [ctx.stroke, 1 - ctx.stroke]
     if ctx.feel == "flowing":
         return [0.5]  # 3/4's flowing take: a broken chord in running eighths
     if ctx.feel == "halftime" and ctx.bpb == 3:
@@ -861,6 +863,10 @@ def _bass_figure(
             out.append((start + c, 0.4, fifth, 0.6))
             continue
         for onset, length, tone, vel in cell:
+            if ctx.feel == "triplet" and onset % 1 and ctx.stroke != TRIPLET_STROKE:
+                onset = int(onset) + ctx.stroke  # the heartbeat's second stroke, on this kit
+            elif ctx.feel == "triplet" and ctx.stroke != TRIPLET_STROKE:
+                vel *= 0.7  # the beat lighter than its quick echo (its onsets the straight take's)
             t = c + onset
             if t < ctx.bpb - 1e-6:
                 out.append((start + t, min(length, ctx.bpb - t), tones[tone], vel))
