@@ -586,3 +586,26 @@ def test_a_plans_climax_strikes_its_drums_over_the_full_orchestra(variant: int) 
     hush = st[t <= (quiet.start_bar + quiet.bars) * bar / SR - 1.0]
     loud = st[t >= climax.start_bar * bar / SR + 1.5]
     assert np.median(loud) - np.median(hush) >= 4.0
+
+
+# Struck metal leading a mood (temple bells, a glockenspiel and a celesta): their samples'
+# top kept 4-11 % of the energy above 8 kHz, where game music on record keeps 0.08-0.82 %
+# (the Debian recordings: planetblupi, hyperrogue, drascula): piercing, not bright.
+STRUCK = {
+    "temple bells": "Floating temple bells over the misty lake, luminous, instrumental",
+    "glockenspiel": "Snowy christmas morning, glockenspiel and celesta, joyful, instrumental",
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("path", ["bundled", "found"])
+@pytest.mark.parametrize("name", sorted(STRUCK))
+def test_struck_metal_on_the_tune_is_bright_not_piercing(name: str, path: str) -> None:
+    soundfont = bundled_soundfont() if path == "bundled" else find_soundfont()
+    for variant in (0, 2):
+        req = GenerationRequest(mood="m", variant=variant, prompt=STRUCK[name], duration_s=30.0)
+        arr, x = render_request(req, SR, soundfont)
+        tune = {p.voice for p in arr.parts if p.role == "melody" and p.notes}
+        assert tune & {"bells", "celesta"}, tune
+        share = am.high_share(decoded(x.astype(np.float64)), SR)
+        assert 0.0008 <= share <= 0.0082, (variant, share)
