@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.metadata
 import os
 import re
 import shutil
@@ -373,3 +374,67 @@ print(gen.audio_params()["soundfont"])
 _, x = render_request(req, 44100, gen.soundfont)
 print("numpy-ok" if np.abs(x).max() > 0.01 else "silent")
 """
+
+
+def _distribution(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _declared(requirements: list[str]) -> set[str]:
+    return {_distribution(re.split(r"[\s<>=!~;\[(]", r, maxsplit=1)[0]) for r in requirements}
+
+
+def third_party_imports(tree: ast.AST) -> list[tuple[int, str, bool]]:
+    """(line, top-level module, inside a function) of every import in ``tree`` of a module
+    outside the standard library and segue."""
+    lazy: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lazy |= {id(n) for n in ast.walk(node)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top not in sys.stdlib_module_names and top != "segue":
+                found.append((node.lineno, top, id(node) in lazy))
+    return sorted(found)
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """What core/ and plugins/ import comes with `pip install -e .` (scipy, a test extra only,
+    once broke the README's `pip install -e . && segue serve` at the first render), or from
+    an optional extra (redis, s3) that is imported only inside the function that needs it,
+    so a server without the extra starts."""
+    project = PYPROJECT["project"]
+    runtime = _declared(project["dependencies"])
+    extras = {
+        extra: _declared(reqs)
+        for extra, reqs in project["optional-dependencies"].items()
+        if extra != "test"
+    }
+    owners = importlib.metadata.packages_distributions()
+    offenders = []
+    for folder in ("core", "plugins"):
+        for path, _module, tree in modules_under(folder):
+            for line, top, lazy in third_party_imports(tree):
+                dists = {_distribution(d) for d in owners.get(top, [top])}
+                if dists & runtime:
+                    continue
+                extra = next((e for e, names in extras.items() if dists & names), None)
+                if extra is None:
+                    offenders.append(f"{path}:{line}: {top} is in no dependency of pyproject.toml")
+                elif not lazy:
+                    offenders.append(f"{path}:{line}: {top} (extra {extra!r}) imported at load")
+    assert offenders == []
+
+
+def test_the_dependency_scan_sees_function_level_imports() -> None:
+    source = "import os\nimport numpy\nfrom . import x\ndef f():\n    from scipy import signal\n"
+    assert third_party_imports(ast.parse(source)) == [(2, "numpy", False), (5, "scipy", True)]
