@@ -305,6 +305,54 @@ def test_a_plans_climax_is_louder_than_its_quiet_opening() -> None:
     assert am.loudness_range(x, SR) >= 2.0
 
 
+def plan_section(name: str, styles: list[str], seconds: float) -> dict:
+    return {
+        "section_name": name,
+        "positive_local_styles": styles,
+        "negative_local_styles": [],
+        "duration_ms": int(seconds * 1000),
+        "lines": [],
+    }
+
+
+# A plan written in dynamics words: a judged naval crescendo's "whispering strings",
+# "growing", "louder" and "fortissimo" were read as nothing (and listed as ignored): its
+# opening as loud as its build, its two middle sections at one level.
+DYNAMICS_PLAN = {
+    "positive_global_styles": ["epic orchestral"],
+    "negative_global_styles": [],
+    "sections": [
+        plan_section("Mist on the lake", ["whispering strings", "pianissimo"], 12.0),
+        plan_section("Riders approach", ["growing", "crescendo"], 12.0),
+        plan_section("The gates give way", ["louder", "brass and drums", "crescendo"], 12.0),
+        plan_section("Last stand", ["fortissimo", "pounding drums"], 12.0),
+    ],
+}
+
+
+@pytest.mark.parametrize("variant", range(4))
+def test_a_plan_in_dynamics_words_grows_section_by_section(variant: int, tmp_path: Path) -> None:
+    prompt = "Siege of the lake fort, orchestral"
+    arr, x = render(prompt, 48.0, variant, composition_plan=DYNAMICS_PLAN)
+    st = am.short_term_loudness(x, SR)
+    t = np.arange(len(st)) + 1.5  # window centres (s)
+    bar_s = arr.beats_per_bar * 60 / arr.bpm
+    levels = []
+    for sec in arr.sections:
+        inside = (t >= sec.start_bar * bar_s + 1.5) & (t <= (sec.start_bar + sec.bars) * bar_s - 1)
+        levels.append(float(np.median(st[inside])))
+    steps = np.diff(levels)
+    assert len(levels) == 4 and steps.min() >= 1.0, f"short-term LUFS per section {levels}"
+    from segue.core.commands.plan import generator_says
+
+    request = GenerationRequest(
+        mood="m", variant=0, prompt=prompt, duration_s=48.0, composition_plan=DYNAMICS_PLAN
+    )
+    ignored = generator_says(SynthGenerator({}, tmp_path), "ignored_words", request)
+    dynamics = {"whispering", "pianissimo", "growing", "crescendo", "louder", "fortissimo"}
+    assert "siege" in ignored and not dynamics & set(ignored), ignored
+
+
 def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
     prompt = "A blacksmith forge: anvil and woodblock, a clarinet tune over a dulcimer, oboe"
     request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)

@@ -36,7 +36,21 @@ SECTION_ENERGY = {
     "sparse": 0.6,
     "finale": 1.2,
     "crescendo": 0.85,
+    # The dynamics a plan's sections are written in (a judged naval crescendo's "growing",
+    # "louder", "fortissimo" and "whispering strings" were read as nothing: its two middle
+    # sections played at one level, the second softer than the first in 5 takes of 8).
+    # Where a section has several, a later entry of this table wins: "louder, crescendo"
+    # plays louder.
+    "growing": 0.85,
+    "swelling": 0.85,
+    "louder": 1.0,
+    "forte": 1.1,
+    "fortissimo": 1.2,
+    "whispering": 0.6,
+    "pianissimo": 0.55,
 }
+# Section words that build through the section (its drums grow towards its end).
+BUILDS = frozenset({"rising", "crescendo", "growing", "swelling"})
 
 
 def section_energy(text: str) -> tuple[float, bool]:
@@ -46,7 +60,7 @@ def section_energy(text: str) -> tuple[float, bool]:
     for word, f in SECTION_ENERGY.items():
         if re.search(rf"\b{re.escape(word)}\b", low):
             factor = f
-            build = build or word.startswith("build") or word in {"rising", "crescendo"}
+            build = build or word.startswith("build") or word in BUILDS
     return factor, build
 
 
