@@ -35,7 +35,6 @@ from segue.plugins.synth.arrangement import Arrangement, Note, Part, Section
 from segue.plugins.synth.drums import (
     DRUM_GAIN,
     ELECTRONIC_FOURTH_BPM,
-    TRIPLET_STROKE,
     heartbeat_stroke,
 )
 from segue.plugins.synth.form import (
@@ -152,22 +151,20 @@ SLOW_COMPOUND_HELD_GAIN = 0.35
 # per bar 0.82-0.90): the straight take's tune answers on 2 and 4, the driving take's
 # falls on the lilt's sixteenth pickups, softer (on the off-beat eighths, or louder, they
 # were heard at twice the tempo); half-time keeps 1 and 3. The fourth take (triplet below
-# 100 BPM: ``feel_of``) puts it on each beat's second stroke (``drums.TRIPLET_STROKE``),
-# softer still.
+# 100 BPM: ``feel_of``) puts it on each beat's second stroke (``Context.stroke``), softer
+# still.
 SLOW_BELL_VOICES = frozenset({"bells", "celesta"})
-SLOW_BELL_SHIFT = {
-    "straight": (1.0, 1.0),
-    "driving": (0.75, 0.7),
-    "triplet": (TRIPLET_STROKE, 0.5),
-}
+SLOW_BELL_SHIFT = {"straight": (1.0, 1.0), "driving": (0.75, 0.7)}
+HEARTBEAT_BELL_VELOCITY = 0.5
 
 
-def shifted_bells(notes: list[Note], feel: str, stroke: float = TRIPLET_STROKE) -> list[Note]:
-    """``notes`` moved by the feel's ``SLOW_BELL_SHIFT`` (the same notes if none; the
-    fourth take's by its second ``stroke``, ``drums.heartbeat_stroke``)."""
-    shift, vel = SLOW_BELL_SHIFT.get(feel, (0.0, 1.0))
-    if feel == "triplet":
-        shift = stroke
+def shifted_bells(notes: list[Note], ctx: Context) -> list[Note]:
+    """``notes`` moved by the take's ``SLOW_BELL_SHIFT`` (the fourth take's to its second
+    stroke; the same notes in the other feels)."""
+    if ctx.feel == SLOW_FOURTH:
+        shift, vel = ctx.stroke, HEARTBEAT_BELL_VELOCITY
+    else:
+        shift, vel = SLOW_BELL_SHIFT.get(ctx.feel, (0.0, 1.0))
     if not shift:
         return notes
     return [Note(n.t + shift, n.d, n.p, n.v * vel, n.b) for n in notes]
@@ -363,8 +360,8 @@ def compose(request: GenerationRequest) -> Arrangement:
 
     hp = plan_harmony(sections, bars, bpb, sub, key, pool, base_seed, request.variant, feel_of)
     chords, turns = hp.chords, hp.turns
-    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub, feel, hp.pedal)
-    ctx.stroke = heartbeat_stroke(kit)
+    stroke = heartbeat_stroke(kit)
+    ctx = Context(key, bpb, chords, scale, bpm, variant_bits, turns, sub, feel, hp.pedal, stroke)
     if "pentatonic" in gtraits.flags or "asian" in gtraits.genres:
         ctx.scale = [0, 2, 4, 7, 9] if not key.minor else [0, 3, 5, 7, 10]
 
@@ -450,7 +447,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             out.append((cv, "counter", notes))
         if bpm < 100 and (bpb, sub) == (4, 4):
             out = [
-                (v, rl, shifted_bells(n, feel, ctx.stroke))
+                (v, rl, shifted_bells(n, ctx))
                 if rl in {"melody", "counter"} and v in SLOW_BELL_VOICES
                 else (v, rl, n)
                 for v, rl, n in out

@@ -863,10 +863,13 @@ def _bass_figure(
             out.append((start + c, 0.4, fifth, 0.6))
             continue
         for onset, length, tone, vel in cell:
-            if ctx.feel == "triplet" and onset % 1 and ctx.stroke != TRIPLET_STROKE:
-                onset = int(onset) + ctx.stroke  # the heartbeat's second stroke, on this kit
-            elif ctx.feel == "triplet" and ctx.stroke != TRIPLET_STROKE:
-                vel *= 0.7  # the beat lighter than its quick echo (its onsets the straight take's)
+            if ctx.feel == "triplet" and ctx.stroke != TRIPLET_STROKE:
+                # The heartbeat's second stroke where this kit strikes it, and the beat
+                # lighter than its quick echo (its onsets the straight take's).
+                if onset % 1:
+                    onset = int(onset) + ctx.stroke
+                else:
+                    vel *= 0.7
             t = c + onset
             if t < ctx.bpb - 1e-6:
                 out.append((start + t, min(length, ctx.bpb - t), tones[tone], vel))
@@ -1100,8 +1103,9 @@ def _bass_bar(
     figure = None
     if genre != "jazz":
         figure = _bass_figure(ctx, style, root, third, fifth, home, start, kit)
-    if figure is None and genre != "jazz":
-        figure = _other_meter_bass(ctx, root, third, fifth, home, start, hemiola_bar(ctx, i), i)
+        if figure is None:
+            hemiola = hemiola_bar(ctx, i)
+            figure = _other_meter_bass(ctx, root, third, fifth, home, start, hemiola, i)
     if figure is not None:
         notes = [Note(t, d, p, vel * v, bright) for t, d, p, v in figure]
     elif ctx.sub == 3:
