@@ -218,3 +218,47 @@ def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:
             GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=4), 44100, soundfont
         )
         assert np.isfinite(x).all() and float(np.sqrt(np.mean(x**2))) > 0.03
+
+
+# Instruments named with a word of their kind, size or make ("penny whistle": ``segue plan``
+# listed "penny" as ignored while the tin whistle's flute played it): the kind's voice, and
+# no word of the name listed as ignored.
+KIND_NAMES = [
+    ("penny whistle", "flute"),
+    ("irish whistle", "flute"),
+    ("wooden flute", "flute"),
+    ("bamboo flute", "flute"),
+    ("celtic harp", "harp"),
+    ("concert harp", "harp"),
+    ("acoustic bass", "pluckbass"),
+    ("bass clarinet", "clarinet"),
+    ("tenor saxophone", "sax"),
+    ("flugelhorn", "trumpet"),
+    ("euphonium", "trombone"),
+    ("hunting horn", "horn"),
+    ("church bells", "bells"),
+    ("wind chimes", "bells"),
+    ("toy piano", "celesta"),
+    ("harmonium", "organ"),
+    ("melodica", "harmonica"),
+    ("mountain dulcimer", "dulcimer"),
+    ("balalaika", "bouzouki"),
+    ("highland bagpipes", "bagpipe"),
+    ("string quartet", "strings"),
+    ("kettle drums", "taiko"),
+]
+
+
+@pytest.mark.parametrize(("name", "voice"), KIND_NAMES)
+def test_an_instrument_named_with_its_kind_plays_and_no_word_is_ignored(
+    name: str, voice: str, tmp_path: Path
+) -> None:
+    from segue.core.commands.plan import generator_says
+
+    assert instrument_of(name) == voice
+    request = GenerationRequest(mood="m", variant=0, prompt=f"A brass band tune with {name}")
+    assert generator_says(SynthGenerator({}, tmp_path), "ignored_words", request) == []
+    voices = {p.voice for p in compose(request).parts if p.notes}
+    assert voice in voices or f"drum:{voice}" in voices or voice == "taiko", voices
+    if "bass" in name and voice != "pluckbass":
+        assert "bass" not in voices  # a bass clarinet is no bass line under it

@@ -789,6 +789,58 @@ INSTRUMENT_WORDS = {
     "sistrum": "shaker",
     "sleigh bells": "shaker",  # jingles shaken on the beat (General MIDI 1 has no sleigh bells)
     "jingle bells": "shaker",
+    # Instruments named with a word of their kind, size or make: the voice of the kind
+    # ("penny whistle" played the tin whistle's flute, and ``segue plan`` listed "penny"
+    # among the words it ignored).
+    "penny whistle": "flute",
+    "irish whistle": "flute",
+    "tin flute": "flute",
+    "wooden flute": "flute",
+    "bamboo flute": "flute",
+    "dizi": "flute",
+    "bansuri": "flute",
+    "concert harp": "harp",
+    "celtic harp": "harp",
+    "kora": "harp",
+    "acoustic bass": "pluckbass",  # General MIDI's acoustic bass
+    "bowed bass": "contrabass",
+    "bass clarinet": "clarinet",
+    "alto saxophone": "sax",
+    "tenor saxophone": "sax",
+    "soprano sax": "sax",
+    "soprano saxophone": "sax",
+    "baritone sax": "sax",
+    "baritone saxophone": "sax",
+    "flugelhorn": "trumpet",
+    "muted trumpet": "trumpet",
+    "euphonium": "trombone",  # a tenor brass line (General MIDI has no euphonium)
+    "baritone horn": "trombone",
+    "hunting horn": "horn",
+    "post horn": "horn",
+    "war horn": "horn",
+    "alphorn": "horn",
+    "church bells": "bells",
+    "hand bells": "bells",
+    "handbells": "bells",
+    "wind chimes": "bells",
+    "crotales": "bells",
+    "toy piano": "celesta",  # struck metal bars under a keyboard
+    "electric organ": "organ",
+    "harmonium": "organ",
+    "reed organ": "organ",
+    "pump organ": "organ",
+    "melodica": "harmonica",  # a blown free reed
+    "twelve-string guitar": "guitar",
+    "mountain dulcimer": "dulcimer",
+    "appalachian dulcimer": "dulcimer",
+    "balalaika": "bouzouki",
+    "mandola": "bouzouki",
+    "banjolele": "banjo",
+    "highland bagpipes": "bagpipe",
+    "string quartet": "strings",
+    "kettle drum": "taiko",  # timpani
+    "kettledrums": "taiko",
+    "claves": "woodblock",
     "square lead": "chip",  # the 8-bit pulse waves
     "square wave": "chip",
     "pulse wave": "chip",
@@ -1337,7 +1389,8 @@ FILLER = frozenset(
     like some very more less much few no not never avoid music track song tune score
     theme loop seamless sound sounds feel feeling style game soundtrack background piece
     instrumental vocals vocal singing voice bpm key major minor mode tempo beat beats
-    sharp flat cinematic short brief""".split()  # noqa: SIM905 (length: duration_s says it)
+    sharp flat cinematic short brief band bands ensemble""".split()  # noqa: SIM905
+    # (length: duration_s says it; "band", "ensemble": its players are named beside it)
 )
 
 
