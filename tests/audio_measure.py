@@ -365,6 +365,14 @@ def beat_chroma_cq(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
     then averaged over the beat. Where the plain peak chroma above hears a tune, this one
     hears what sounds through the beat (a bass, a drone, a held tonic), as that does."""
     hop, n_fft = 1024, 16384
+    c = _chroma_cq(x, sr, hop, n_fft)
+    # Frame k is centred n_fft / 2 samples after its start.
+    return _strongest_per_beat(c, sr, bpm, hop, 0.5 * n_fft / hop)
+
+
+def _chroma_cq(x: np.ndarray, sr: int, hop: int, n_fft: int) -> np.ndarray:
+    """(frames, 12) constant-Q weighed chroma (see ``beat_chroma_cq``), each frame scaled
+    to its strongest pitch class."""
     f, mag = _stft_mag(mono(x), sr, n_fft, hop)
     semis = 12 * np.log2(np.maximum(f, 1e-6) / 440.0) + 69
     c = np.zeros((mag.shape[1], 12))
@@ -372,9 +380,21 @@ def beat_chroma_cq(x: np.ndarray, sr: int, bpm: float) -> np.ndarray:
         rows = np.abs(semis - m) <= 0.5
         if rows.any():
             c[:, m % 12] += mag[rows].max(axis=0)
-    c /= np.maximum(c.max(axis=1, keepdims=True), 1e-12)
-    # Frame k is centred n_fft / 2 samples after its start.
-    return _strongest_per_beat(c, sr, bpm, hop, 0.5 * n_fft / hop)
+    return c / np.maximum(c.max(axis=1, keepdims=True), 1e-12)
+
+
+def key_cq(x: np.ndarray, sr: int) -> tuple[int, str]:
+    """``key`` on the constant-Q weighed chroma averaged over the track, as a listener's
+    key finder on librosa's ``chroma_cqt`` hears it: a held bass or drone counts as the
+    tune does (the peak chroma of ``key`` hears the loudest partials)."""
+    c = _chroma_cq(x, sr, 2048, 16384).mean(axis=0)
+    best = (-2.0, 0, "major")
+    for tonic in range(12):
+        for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
+            r = float(np.corrcoef(c, np.roll(profile, tonic))[0, 1])
+            if r > best[0]:
+                best = (r, tonic, mode)
+    return best[1], best[2]
 
 
 def chroma_agreement_cq(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:

@@ -66,3 +66,28 @@ def test_harmonic_minor_is_heard_on_its_tonic_not_the_relative_major():
     assert compose(request).key.mode == "harmonic minor"
     got, want = heard(request)
     assert got == want
+
+
+# Lydian moods, in other words, on other tonics, a science-fiction mood's major (lydian) and
+# under the score-wide style: the mode's pool once held V and vii (the parent scale's tonic
+# and dominant chords) and half the takes were heard a fifth up (C lydian's driving and
+# off-beat takes in G major, A lydian's in E major). Every take is heard on its own tonic,
+# in major, by the constant-Q chroma's key finder (librosa's ``chroma_cqt`` weighing, as
+# a listener's key finder hears a held bass).
+LYDIAN = [
+    "Glass temple bells in C lydian, luminous, instrumental",
+    "Orbital station at dawn, hopeful sci-fi, instrumental",
+    "Starship bridge, calm sci-fi, glowing consoles, instrumental",
+    "Airy sky castle in A lydian, wondrous, instrumental, epic orchestral",
+]
+
+
+@pytest.mark.timeout(600)  # four 30 s takes rendered and measured, on a loaded machine
+@pytest.mark.parametrize("prompt", LYDIAN)
+def test_a_lydian_mood_is_heard_on_its_tonic_in_every_take(prompt: str) -> None:
+    for variant in range(4):
+        request = GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30.0)
+        arr, x = render_request(request, SR)
+        assert arr.key.mode == "lydian", prompt
+        got = am.key_cq(x.astype(np.float64), SR)
+        assert got == heard_as(arr.key), (prompt, variant, got)

@@ -108,7 +108,13 @@ PROGRESSIONS: dict[str, list[str]] = {
         "I v bVII I",
     ],
     "phrygian": ["i bII i bII", "i bII bvii i", "i bII bIII bII"],
-    "lydian": ["I II I II", "I II vii I", "I II V I"],
+    # Lydian: I and II alone (II's third is the mode's raised fourth), each progression
+    # another rhythm of the two. Its V and vii are the parent scale's tonic and dominant
+    # chords: takes that played them were heard in the key a fifth up (C lydian's I II
+    # vii I and I II V I in G major); vi, the tonic's relative minor, was heard as the
+    # centre (C lydian's I II vi I in A minor), and so was II held two bars (B lydian's
+    # I II II I in C# major).
+    "lydian": ["I II I II", "I I II I", "I II I I", "I I I II"],
     "locrian": ["i° bII i° bV"],
 }
 # Modes whose pools come home every other bar, at other places in each progression.
