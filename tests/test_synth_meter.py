@@ -137,3 +137,39 @@ def test_a_compound_flowing_take_divides_its_beat_in_three(name: str) -> None:
         bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar, True)
         assert eighths <= 0.8, f"variants {u}-3 per eighth {eighths:.2f}"
         assert bars <= 0.8, f"variants {u}-3 folded per bar {bars:.2f}"
+
+
+# A waltz's flowing take (variant 3) out of the middle tempi. Slow, its running eighths
+# under the beats folded per bar like the oom-pah-pah (a wistful waltz at 85 BPM 0.84-0.89,
+# a lonely one at 80 0.87); fast, above 140 BPM, where the driving take's gallop becomes
+# eighths, its tune's and arpeggio's eighths were the driving take's (a carousel waltz at
+# 150 0.87-0.98, a giddy one at 160 0.92-0.95). Now slow it hesitates (1, the and of 2, 3),
+# and fast a sixteenth pickup leads into each beat (tune, arpeggio, the drum's tick).
+FLOWING_WALTZES = {
+    "slow-84": ("A slow sad waltz, cello and piano", 84.0),
+    "lonely-80": ("A lonely waltz at the old piano, rain outside", 80.0),
+    "giddy-160": ("A giddy waltz on the spinning ice, celesta and strings", 160.0),
+    "whirling-168": ("A fast whirling waltz at the masked ball, strings", 168.0),
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(FLOWING_WALTZES))
+def test_a_slow_or_fast_flowing_waltz_differs_from_the_other_takes(name: str) -> None:
+    prompt, bpm = FLOWING_WALTZES[name]
+    takes = {}
+    for v in range(4):
+        req = GenerationRequest(
+            mood="m", variant=v, prompt=prompt + ", instrumental", duration_s=30.0, bpm=bpm
+        )
+        arr, x = render_request(req, SR)
+        takes[v] = x.astype(np.float64)
+    assert arr.meter == "3/4", arr.meter
+    tracked = am.beat_tracker_tempo(takes[3], SR, median=False)
+    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
+    for u in range(3):
+        a, b = takes[u], takes[3]
+        steps = am.strength_correlation(a, b, SR, arr.bpm)
+        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
+        assert steps <= 0.8, f"variants {u}-3 per sixteenth {steps:.2f}"
+        assert bars <= 0.8, f"variants {u}-3 folded per bar {bars:.2f}"

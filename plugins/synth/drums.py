@@ -11,6 +11,11 @@ import numpy as np
 
 # A compound meter slower than this is rocked (see ``parts.ROCKED_BPM``, the same figure).
 ROCKED_BPM = 90.0
+# 3/4's flowing take below the first tempo hesitates (1, the and of 2, 3), above the
+# second leads into each beat by a sixteenth (``parts.FLOWING_WALTZ_SLOW_BPM``,
+# ``parts.FLOWING_WALTZ_FAST_BPM``, the same figures): the drums with it.
+SLOW_FLOW_BPM = 100.0
+FAST_FLOW_BPM = 140.0
 
 
 def _band(x: np.ndarray, sr: int, lo: float, hi: float) -> np.ndarray:
@@ -437,8 +442,12 @@ def feel_pattern(
         # the tempo), flowing with the eighths between the beats.
         low, light, tick = _broad_three(kit)
         top = 0.6 if kit == "soft" else 1.0
+        if not half and bpm < SLOW_FLOW_BPM:
+            # Slow, the hesitation: beat 2 left to the tick on its and (with a light
+            # beat 2 the take folded per bar like the oom-pah-pah, 0.82-0.83).
+            return [(0, low, top), (6, tick, 0.5 * top), (8, light, 0.45 * top)]
         out += [(0, low, top), (4, light, 0.45 * top), (8, light, 0.45 * top)]
-        ticks = (1, 5, 9) if half else (2, 6, 10)
+        ticks = (1, 5, 9) if half else (3, 7, 11) if bpm > FAST_FLOW_BPM else (2, 6, 10)
         return out + [(s, tick, (0.5 if half else 0.35) * top) for s in ticks]
     if half and bpb == 3:
         # Broad 3/4: the low drum on the downbeat, or in a hemiola over a pair of bars

@@ -18,7 +18,9 @@ from segue.plugins.synth.drums import (
     compound_pattern,
     march_pattern,
 )
+from segue.plugins.synth.drums import FAST_FLOW_BPM as DRUMS_FAST_FLOW_BPM
 from segue.plugins.synth.drums import ROCKED_BPM as DRUMS_ROCKED_BPM
+from segue.plugins.synth.drums import SLOW_FLOW_BPM as DRUMS_SLOW_FLOW_BPM
 from segue.plugins.synth.form import repeat_period
 from segue.plugins.synth.harmony import Chord, chord_scale, close_voicing, nearest, pitches_in
 from segue.plugins.synth.instruments import VOICES
@@ -256,6 +258,8 @@ def write_melody(
             pool = [[12], [4, 8], [8, 4]]  # broad 3/4: the tune held over the bar
         elif ctx.feel == "halftime":  # the tune's notes on beats 1 and 3, when a motif has them
             pool = [m for m in pool if all(sum(m[:k]) % 8 == 0 for k in range(len(m)))] or pool
+        elif ctx.feel == "flowing" and ctx.bpm > FLOWING_WALTZ_FAST_BPM:
+            pool = FLOWING_WALTZ_FAST_TUNE  # fast: sixteenth pickups into beats 2 and 1
         elif ctx.feel == "flowing":
             pool = MOTIFS_3[2]  # flowing 3/4: the tune moves in eighths with the arpeggio
         elif ctx.feel in SYNCOPATED_MOTIFS:
@@ -648,8 +652,9 @@ def write_arp(
                 accent = 1.0 if t < 1e-6 else 0.9 if on_beat else 0.8
             elif ctx.feel == "flowing":
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
-                # eighths between them.
-                accent = 1.0 if t < 1e-6 else 0.85 if on_beat else 0.6
+                # eighths between them (slow, the hesitation's and of 2 lighter still).
+                off = 0.4 if ctx.bpm < FLOWING_WALTZ_SLOW_BPM else 0.6
+                accent = 1.0 if t < 1e-6 else 0.85 if on_beat else off
             if oompah(ctx):
                 accent = 0.0 if t < 1e-6 else 1.0  # the "pah-pah": the downbeat is the bass's
             if rocked(ctx) and ctx.feel in ROCKED_STEPS:
@@ -741,6 +746,10 @@ def _arp_steps(ctx: Context, rate: float) -> list[float]:
         # three triplets, the middle one as light as it may be, were heard as the beat's
         # two thirds: 72 BPM read at 108.)
         return [ctx.stroke, 1 - ctx.stroke]
+    if ctx.feel == "flowing" and ctx.bpm < FLOWING_WALTZ_SLOW_BPM:
+        return [1.5, 0.5, 1.0]  # slow: the hesitation, 1, the and of 2, 3
+    if ctx.feel == "flowing" and ctx.bpm > FLOWING_WALTZ_FAST_BPM:
+        return [0.75, 0.25]  # fast: each beat and a sixteenth pickup into the next
     if ctx.feel == "flowing":
         return [0.5]  # 3/4's flowing take: a broken chord in running eighths
     if ctx.feel == "halftime" and ctx.bpb == 3:
@@ -889,6 +898,19 @@ def _bass_figure(
             n = late[0] if late else max(half, key=lambda n: (n[1], -n[0]))
             out[out.index(n)] = (n[0], n[1], third, n[3])
     return out
+
+
+# 3/4's flowing take out of the middle tempi (``_arp_steps``, ``write_melody``,
+# ``drums.feel_pattern``). Slow, running eighths over light beats folded per bar like the
+# oom-pah-pah (a wistful waltz at 85 BPM 0.89, a lonely one at 80 0.87): the arpeggio
+# hesitates (1, the and of 2, 3), its off-beat lighter, the drums with it. Fast, above 140
+# BPM, where the driving take's gallop becomes eighths, the tune's and the arpeggio's
+# eighths were the driving take's (a carousel waltz at 150 folded 0.95 with it, a giddy
+# one at 160 0.95): each beat is led into by a sixteenth pickup instead, on the tune, the
+# arpeggio and the drum's tick.
+FLOWING_WALTZ_SLOW_BPM = DRUMS_SLOW_FLOW_BPM
+FLOWING_WALTZ_FAST_BPM = DRUMS_FAST_FLOW_BPM
+FLOWING_WALTZ_FAST_TUNE = [[3, 1, 4, 3, 1]]
 
 
 # A compound meter below this tempo (a lullaby's 6/8, a slow 12/8) is *rocked*: felt in
