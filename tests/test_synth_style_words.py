@@ -397,3 +397,43 @@ def test_a_named_tambourine_jingles_beside_the_frame_drums() -> None:
             hits = {p.voice: len(p.notes) for p in arr.parts if p.role == "drums"}
             assert {"drum:frame_lo", "drum:tambourine"} <= set(hits), (prompt, variant, hits)
             assert hits["drum:tambourine"] >= 0.1 * sum(hits.values()), (prompt, variant, hits)
+
+
+# Named sleigh bells were the orchestral kit's shaker, which its straight take has none of:
+# "a sleigh ride through snowy pines with sleigh bells, cheerful" had no jingle in take 0.
+SLEIGH = [
+    "A sleigh ride through snowy pines with sleigh bells, cheerful",
+    "Winter market with jingle bells and accordion, merry",
+    "Snowy evening ride, sleigh bells and flute, playful",
+    "Christmas eve by the fire, sleigh bells, calm and warm",
+    "Racing downhill on the toboggan, sleigh bells, fast and thrilling",
+]
+
+
+@pytest.mark.parametrize("prompt", SLEIGH)
+@pytest.mark.parametrize("style", ["", ", instrumental, epic orchestral"])
+def test_named_sleigh_bells_jingle_on_every_take(prompt: str, style: str) -> None:
+    for variant in range(4):
+        arr = compose(
+            GenerationRequest(mood="m", variant=variant, prompt=prompt + style, duration_s=30)
+        )
+        hits = {p.voice: len(p.notes) for p in arr.parts if p.role == "drums" and p.notes}
+        assert hits.get("drum:sleighbells", 0) >= 0.1 * sum(hits.values()), (variant, hits)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "A sleigh ride through snowy pines with sleigh bells, cheerful",
+        "Happy picnic in the park",
+        "A cheerful morning in the bakery",
+        "Joyful spring meadow with birdsong",
+    ],
+)
+def test_an_everyday_cheerful_mood_is_no_fanfare(prompt: str) -> None:
+    # With no genre, "cheerful" (energy 0.6) chose the heroic palette: a brass tune over
+    # taiko and timpani for a sleigh ride. A happy scene plays winds and hand drums.
+    for variant in range(4):
+        arr = compose(GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30))
+        voices = {p.voice for p in arr.parts if p.notes}
+        assert not {"brass", "drum:taiko", "drum:timp"} & voices, (variant, sorted(voices))

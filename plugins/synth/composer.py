@@ -132,6 +132,13 @@ PLUCKED_LINE = 1.5
 # Named percussion that plays with the frame drums' high skin when they play (a tambourine
 # in the hand that strikes the skin), its own figure (``parts.EXTRA_PERCUSSION``) otherwise.
 WITH_THE_SKIN = frozenset({"tambourine"})
+# Named percussion shaken with the kit's busiest light drum (its ticks, its shaker, its high
+# skin) when a kit plays it, so each take keeps its own figure; its own figure otherwise.
+# ("A sleigh ride with sleigh bells" read them as the orchestral kit's shaker, which its
+# straight take has none of: no jingle in take 0.)
+FOLLOW_THE_TICKS = frozenset({"sleighbells"})
+# A kit's low drums, which a shaken sound never follows.
+LOW_DRUMS = frozenset({"kick", "taiko", "frame_lo", "bassdrum", "timp", "chip_kick", "crash"})
 # Voices whose tune sits an octave over their range (a cello sings its tune in the tenor,
 # not on its bass line's low strings).
 TUNE_OCTAVE = {"cello": 1}
@@ -464,11 +471,17 @@ def compose(request: GenerationRequest) -> Arrangement:
             kit = write_drums(ctx, sec, sec.kit, level, multi)
         for sound in EXTRA_PERCUSSION:
             if sound in t.instruments:
+                # (A light drum of two hits a bar at least: a calm kit's few shaker
+                # strokes left sleigh bells 9 % of its hits.)
+                light = [s for s in kit if s not in LOW_DRUMS and len(kit[s]) >= 2 * sec.bars]
                 if sound in WITH_THE_SKIN and kit.get("frame_hi"):
                     # Shaken with the take's own high skin, so each take keeps its figure
                     # (one jingle figure in every take folded a tarantella's straight and
                     # flowing takes per bar 0.89 alike).
                     notes = [Note(n.t, n.d, n.p, n.v, n.b) for n in kit["frame_hi"]]
+                elif sound in FOLLOW_THE_TICKS and light:
+                    busiest = max(light, key=lambda s: len(kit[s]))
+                    notes = [Note(n.t, n.d, n.p, n.v, n.b) for n in kit[busiest]]
                 else:
                     notes = write_extra_percussion(ctx, sec, sound, 0.8)
                 out.append(("drum:" + sound, "drums", notes))

@@ -133,6 +133,17 @@ def make_sound(name: str, sr: int, bright: float, seed: int, pitch_hz: float = 0
         n = int(0.25 * sr)
         jingle = 1.0 + 0.6 * np.sin(2 * np.pi * 38 * np.arange(n) / sr)
         x = _band(noise(n), sr, 5000, 15000) * _env(sr, n, 0.09, 0.002) * jingle
+    elif name == "sleighbells":
+        # A shake of a strap of small bells: a few jingles a few ms apart, each a ring of
+        # high partials, no skin.
+        n = int(0.22 * sr)
+        t = np.arange(n) / sr
+        x = np.zeros(n)
+        for k, (f, at) in enumerate(((5200, 0.0), (6900, 0.006), (8300, 0.013), (6100, 0.021))):
+            on = t >= at
+            ring = np.sin(2 * np.pi * f * (t - at) + k) * np.exp(-(t - at) / 0.05)
+            x += np.where(on, ring, 0.0) * (1.0 - 0.15 * k)
+        x = 0.6 * x + 0.5 * _band(noise(n), sr, 4500, 14000) * _env(sr, n, 0.04, 0.002)
     elif name == "woodblock":
         n = int(0.12 * sr)
         t = np.arange(n) / sr
@@ -234,6 +245,7 @@ DRUM_GAIN = {
     "chip_snare": 0.3,
     "chip_hat": 0.15,
     "tambourine": 0.3,
+    "sleighbells": 0.3,
     "woodblock": 0.35,
     "anvil": 0.2,
     "conga": 0.45,
@@ -249,6 +261,7 @@ DRUM_PAN = {
     "triangle": 0.4,
     "cowbell": -0.25,
     "tambourine": -0.3,
+    "sleighbells": 0.3,
     "woodblock": 0.35,
     "anvil": 0.2,
     "hat": 0.25,

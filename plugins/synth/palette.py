@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.words import CALM_ENERGY, SCALE_WORDS, Traits, calm_word
+from segue.plugins.synth.words import CALM_ENERGY, MOOD_WORDS, SCALE_WORDS, Traits, calm_word
 
 ROLES = ("bass", "harmony", "arp", "melody", "counter")
 
@@ -205,6 +205,24 @@ def festive(t: Traits) -> bool:
     return t.valence >= 0.3 or not set(t.moods) - SCALE_WORDS
 
 
+# Everyday bright characters: a happy scene, not a fanfare ("a sleigh ride through snowy
+# pines, cheerful" had the heroic palette's brass tune over taiko and timpani).
+CHEERFUL_WORDS = frozenset({"happy", "joyful", "cheerful", "playful"})
+
+
+def cheerful(t: Traits) -> bool:
+    """Whether ``t``'s bright character is an everyday one alone (happy, cheerful,
+    joyful), with no word of size, adventure or victory beside it: the playful palette's
+    winds and hand drums, not the heroic one's brass and war drums."""
+    if not CHEERFUL_WORDS & set(t.moods):
+        return False
+    return not any(
+        m.startswith("_") or MOOD_WORDS[m].get("energy", 0.0) >= 0.6
+        for m in t.moods
+        if m not in CHEERFUL_WORDS and (m.startswith("_") or m in MOOD_WORDS)
+    )
+
+
 def mood_palette(t: Traits) -> dict[str, str | None]:
     """Default voices for a section's character when no genre says otherwise."""
     if festive(t):
@@ -218,7 +236,7 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
             "counter": "choir" if t.energy > 0.85 else None,
             "kit": "orchestral",
         }
-    if t.energy >= 0.6 and t.valence >= 0.3:  # heroic, triumphant, upbeat
+    if t.energy >= 0.6 and t.valence >= 0.3 and not cheerful(t):  # heroic, triumphant
         return {
             "bass": "cello",
             "harmony": "strings",

@@ -91,6 +91,7 @@ GM_DRUMS: dict[str, int] = {
     "snare": 38,
     "woodblock": 76,
     "tambourine": 54,
+    "sleighbells": 83,  # the jingle bell (General MIDI 2, GS; both SoundFonts have it)
     "conga": 63,
     "bongo": 60,
     "castanets": 85,
@@ -106,7 +107,9 @@ NUMPY_DRUMS = set(GM_DRUMS) - {"ride"}
 # snare keep 0-6 % of it, FluidR3's cymbals, jingles and shaker 18-270 %), and the numpy
 # drum plays it. A sound without a numpy drum (the ride) must keep MIN_AIR of its energy
 # above 8 kHz.
-AIRY_DRUMS = {"hat", "ohat", "crash", "ride", "shaker", "tambourine", "triangle", "snare"}
+AIRY_DRUMS = {
+    *("hat", "ohat", "crash", "ride", "shaker", "tambourine", "triangle", "snare", "sleighbells")
+}
 AIR_SHARE = 0.15
 MIN_AIR = 0.05
 # Each velocity bucket is one cached rendering; 8 steps keep the timbre's change audible.

@@ -787,8 +787,10 @@ INSTRUMENT_WORDS = {
     "tapan": "frame",
     "davul": "frame",
     "sistrum": "shaker",
-    "sleigh bells": "shaker",  # jingles shaken on the beat (General MIDI 1 has no sleigh bells)
-    "jingle bells": "shaker",
+    # A strap of jingles shaken through the bar (the General MIDI kit's jingle bell).
+    "sleigh bells": "sleighbells",
+    "sleighbells": "sleighbells",
+    "jingle bells": "sleighbells",
     # Instruments named with a word of their kind, size or make: the voice of the kind
     # ("penny whistle" played the tin whistle's flute, and ``segue plan`` listed "penny"
     # among the words it ignored).
@@ -802,7 +804,7 @@ INSTRUMENT_WORDS = {
     "concert harp": "harp",
     "celtic harp": "harp",
     "kora": "harp",
-    "acoustic bass": "pluckbass",  # General MIDI's acoustic bass
+    "acoustic bass": "bass",  # General MIDI's acoustic bass
     "bowed bass": "contrabass",
     "bass clarinet": "clarinet",
     "alto saxophone": "sax",
