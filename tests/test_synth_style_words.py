@@ -345,6 +345,16 @@ SOLOISTS = [
         False,
     ),
     ("Bazaar at noon, oboe and dulcimer, lively", {"oboe"}, {"oboe", "dulcimer"}, False),
+    # A named section's tune gives way to a named soloist ("a brass band waltz, tuba and
+    # cornet" had the brass section's tune, the cornet's counter-line).
+    (
+        "A brass band waltz at the seaside bandstand, tuba and cornet",
+        {"trumpet"},
+        {"trumpet"},
+        False,
+    ),
+    ("Strings and oboe at the palace garden, tender", {"oboe"}, {"oboe"}, False),
+    ("A choir and a flute in the cold abbey, solemn", {"flute"}, {"flute"}, False),
     # In 6/8 a plucked soloist keeps the arpeggio (``palette.lines_for_soloists``), a wind
     # named beside it takes the tune.
     ("A rollicking jig on the quay, mandolin and tin whistle", {"flute"}, {"flute"}, False),

@@ -335,6 +335,8 @@ SOLO_VOICES = frozenset(
 # piano"): one player, who sings the tune; "cellos" and "low strings" are the section's bass.
 CELLIST = "cellist"
 LINES = ("melody", "counter")
+# The ensembles that play a tune as a section (many players in unison).
+SECTIONS = frozenset({"brass", "strings", "choir"})
 # Soloists who play the chords and the tune at once (an accordion's two hands): taking a
 # line, they keep the harmony too (a tavern waltz's accordion on the tune left its chords
 # to the palette's drone, held under it, and its takes folded per bar 0.80 alike).
@@ -384,6 +386,12 @@ def lines_for_soloists(
         # the soloist's tune ("a carousel waltz, glockenspiel and accordion": the bells'
         # tune, the accordion's counter-line 11-16 LU under the mix).
         tune, counter = solos[0], tune
+    elif tune in SECTIONS and tune in own and counter in solos:
+        # A named section on the tune gives it to a named soloist on the counter-line and
+        # plays the chords ("a brass band waltz, tuba and cornet": the brass section's
+        # tune over strings, the cornet's counter-line 9-10 LU under the mix).
+        roles["harmony"] = tune
+        tune, counter = counter, None
     elif tune not in own:
         tune = solos[0]
     left = [i for i in solos if i != tune]
