@@ -459,8 +459,13 @@ def feel_pattern(
             # Slow, the hesitation: beat 2 left to the tick on its and (with a light
             # beat 2 the take folded per bar like the oom-pah-pah, 0.82-0.83).
             return [(0, low, top), (6, tick, 0.5 * top), (8, light, 0.45 * top)]
+        if not half and bpm > FAST_FLOW_BPM:
+            # Fast, the pickups: the low drum on 1 and a tick on each pickup, beats 2 and 3
+            # left to the pitched parts (struck lightly there too, the take folded per bar
+            # like the oom-pah-pah, 0.80-0.88 on a carousel waltz at 150 BPM).
+            return [(0, low, top)] + [(s, tick, 0.35 * top) for s in (3, 7, 11)]
         out += [(0, low, top), (4, light, 0.45 * top), (8, light, 0.45 * top)]
-        ticks = (1, 5, 9) if half else (3, 7, 11) if bpm > FAST_FLOW_BPM else (2, 6, 10)
+        ticks = (1, 5, 9) if half else (2, 6, 10)
         return out + [(s, tick, (0.5 if half else 0.35) * top) for s in ticks]
     if half and bpb == 3:
         # Broad 3/4: the low drum on the downbeat, or in a hemiola over a pair of bars
