@@ -657,3 +657,38 @@ def test_struck_metal_on_the_tune_is_bright_not_piercing(name: str, path: str) -
         assert tune & {"bells", "celesta"}, tune
         share = am.high_share(decoded(x.astype(np.float64)), SR)
         assert 0.0008 <= share <= 0.0082, (variant, share)
+
+
+# Moods played by the players they name ("a lone violin", "a duet for violin and harp"):
+# (prompt, the voices named, the tune's voice). "A lone violin" was the string section's
+# tune; "a duet for violin and harp" a flute's tune nobody asked for (-3.6 LU), the violin
+# the section's harmony (-9.4 LU) and the harp an arpeggio 14-16 LU under the mix.
+CHAMBER = {
+    "lone violin": ("A lone violin plays by the ruined chapel, sorrowful and slow", {"violin"}),
+    "violin duet": ("A tender duet for violin and harp by the palace fountain", {"violin", "harp"}),
+    "solo violin": ("A solo violin lament in the autumn rain", {"violin"}),
+}
+STEMS = ("drums", "bass", "harmony", "arp", "melody", "counter")
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", ["bundled", "found"])
+@pytest.mark.parametrize("name", sorted(CHAMBER))
+def test_named_players_carry_the_lines_and_are_heard(name: str, path: str) -> None:
+    from segue.plugins.synth.render import render_request_stems
+
+    prompt, named = CHAMBER[name]
+    soundfont = bundled_soundfont() if path == "bundled" else find_soundfont()
+    for variant in (0, 2):
+        request = GenerationRequest(
+            mood="m", variant=variant, prompt=prompt, duration_s=30.0, layers=STEMS
+        )
+        arr, mix, stems = render_request_stems(request, SR, soundfont, keep_voices=False)
+        whole = am.loudness_lufs(mix, SR)
+        level = {k: am.loudness_lufs(x, SR) - whole for k, x in stems.items() if np.any(x)}
+        roles = {p.voice: p.role for p in arr.parts if p.notes and p.role != "drums"}
+        tune = [v for v, r in roles.items() if r == "melody"]
+        assert tune and set(tune) <= named, (variant, roles)
+        assert all(v in named for v, r in roles.items() if r == "counter"), (variant, roles)
+        for voice in named:  # each a line a listener hears: 10 LU under the mix at most
+            assert level[roles[voice]] >= -10.0, (variant, voice, level)

@@ -447,3 +447,43 @@ def test_an_everyday_cheerful_mood_is_no_fanfare(prompt: str) -> None:
         arr = compose(GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30))
         voices = {p.voice for p in arr.parts if p.notes}
         assert not {"brass", "drum:taiko", "drum:timp"} & voices, (variant, sorted(voices))
+
+
+@pytest.mark.parametrize(
+    ("prompt", "voice"),
+    [
+        ("A lone violin plays by the ruined chapel, sorrowful and slow", "violin"),
+        ("A solo violin lament in the autumn rain", "violin"),
+        ("Violin and piano in the candlelit study, tender", "violin"),
+        ("Soaring violins over the battlefield, heroic", "strings"),
+        ("Sweeping strings at the royal ball", "strings"),
+    ],
+)
+def test_one_violin_is_a_soloist_and_violins_the_section(prompt: str, voice: str) -> None:
+    # "A lone violin" was the string section's tune (General MIDI's violin is in both
+    # SoundFonts); "violins" and "strings" stay the section.
+    for style in ("", STYLE):
+        arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt + style))
+        voices = {p.voice for p in arr.parts if p.notes}
+        assert voice in voices and ("violin" in voices) == (voice == "violin"), sorted(voices)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "A tender duet for violin and harp by the palace fountain",
+        "A playful duet for clarinet and bassoon in the toy shop",
+        "Mountain cabin trio: hammered dulcimer, banjo and harmonica",
+        "A duo of oboe and guitar on the terrace, wistful",
+    ],
+)
+def test_a_duet_or_trio_plays_no_counter_line_it_did_not_name(prompt: str) -> None:
+    # "A duet for violin and harp" had a flute's tune and a bells counter-line nobody asked
+    # for; a duet's or a trio's lines are its players'.
+    for style in ("", STYLE):
+        for variant in range(4):
+            req = GenerationRequest(mood="m", variant=variant, prompt=prompt + style)
+            arr = compose(req)
+            named = set(traits_of(read_words(prompt)).instruments)
+            lines = {p.voice for p in arr.parts if p.notes and p.role in {"melody", "counter"}}
+            assert lines and lines <= named, (variant, sorted(lines), sorted(named))

@@ -46,7 +46,7 @@ from segue.plugins.synth.form import (
 )
 from segue.plugins.synth.harmony import progression_pool
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.palette import choose_voices, doubling_voices, soloists
+from segue.plugins.synth.palette import chamber, choose_voices, doubling_voices, soloists
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
@@ -539,6 +539,10 @@ def compose(request: GenerationRequest) -> Arrangement:
     # The solo instruments the prompt named, in any section (``palette.soloists``): their
     # counter-line or arpeggio is mixed as a line a listener follows, not an accompaniment.
     lines = {v for sec in sections for v in soloists(sec.traits)}
+    # A chamber mood's players, every instrument it names (a duet's harp on the arpeggio,
+    # 14-16 LU under the mix as an accompaniment's): each a line a listener follows.
+    players = {i for sec in sections if chamber(sec.traits) for i in sec.traits.instruments}
+    lines |= players
     drive = gtraits.energy - 0.6
     length = float(bars * bpb)
     for (voice, role), p in parts.items():

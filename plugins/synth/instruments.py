@@ -112,6 +112,9 @@ VOICES: dict[str, Voice] = {
             True,
         ),
         Voice("folkfiddle", "strings", ("melody", "counter"), 55, 88, 0.5, 0.35, 0.15, True),
+        # One violinist (General MIDI's violin): "a lone violin", "violin and harp"; the
+        # section ("violins", "strings", "fiddle") is the strings'.
+        Voice("violin", "strings", ("melody", "counter"), 62, 93, 0.5, 0.35, 0.15, True),
         Voice("contrabass", "cello", ("bass",), 28, 50, 0.6, 0.3, 0.15, True),
         Voice("trumpet", "brass", ("melody", "counter"), 58, 82, 0.5, 0.35, 0.12),
         Voice("horn", "brass", ("counter", "melody", "harmony"), 53, 77, 0.5, 0.4, 0.15),

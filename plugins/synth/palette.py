@@ -307,6 +307,7 @@ def mood_palette(t: Traits) -> dict[str, str | None]:
 SOLO_VOICES = frozenset(
     {
         "folkfiddle",
+        "violin",
         "flute",
         "piccolo",
         "recorder",
@@ -358,6 +359,15 @@ def soloists(t: Traits) -> list[str]:
     return sorted(out, key=lambda i: (VOICES[i].roles[0] != "melody", VOICES[i].legato))
 
 
+def chamber(t: Traits) -> bool:
+    """Whether ``t`` is played by the players it names, one to three ("a lone flute", "a
+    duet for violin and harp", "a cabin trio"): a solo or chamber word beside a named solo
+    instrument, in no band genre (a jazz trio keeps its brushes)."""
+    if not {"solo", "chamber"} & t.flags or set(t.genres) & BAND_GENRES:
+        return False
+    return bool(soloists(t))
+
+
 def lines_for_soloists(
     t: Traits, roles: dict[str, str | None], palette: dict[str, str | None]
 ) -> None:
@@ -398,7 +408,7 @@ def lines_for_soloists(
     if counter not in own or (counter == tune and left):
         if left:
             counter = left[0]
-        elif "solo" in t.flags:
+        elif {"solo", "chamber"} & t.flags:
             counter = None
     elif counter == tune != roles.get("melody"):
         # The soloist left the counter-line for the tune: the palette's takes it back.

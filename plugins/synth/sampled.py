@@ -73,6 +73,7 @@ GM_PROGRAMS: dict[str, tuple[int, int]] = {
     "steeldrum": (0, 114),
     "viola": (0, 41),
     "folkfiddle": (0, 110),
+    "violin": (0, 40),
     "contrabass": (0, 43),
     "trumpet": (0, 56),
     "horn": (0, 60),

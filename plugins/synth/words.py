@@ -593,8 +593,9 @@ INSTRUMENT_WORDS = {
     "e-piano": "epiano",
     "strings": "strings",
     "string": "strings",
-    "violin": "strings",
+    "violin": "violin",  # one player ("a lone violin"); the section is "violins", "strings"
     "violins": "strings",
+    "solo violin": "violin",
     "viola": "viola",
     "violas": "viola",
     "erhu": "folkfiddle",
@@ -1127,6 +1128,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("festive scene")
             if p in SOLO_WORDS:
                 into.flags.add("solo")
+            if p in CHAMBER_WORDS:
+                into.flags.add("chamber")
             if written == "cello":
                 into.flags.add("cellist")  # one cello ("cellos", "low strings": the section)
     if danced > 0 and (
@@ -1377,10 +1380,14 @@ FESTIVE_SCENE_WORDS = frozenset(
 # A mood played by one instrument ("a lone French horn", "a solo cello elegy"): the named
 # instrument leads, with no counter-line the prompt did not name over it.
 SOLO_WORDS = frozenset({"solo", "lone", "unaccompanied"})
+# A mood played by the two or three players it names ("a duet for violin and harp", "a
+# cabin trio: dulcimer, banjo and harmonica"): they lead, over a thin accompaniment.
+CHAMBER_WORDS = frozenset({"duet", "duets", "duo", "trio"})
 FLAG_WORDS = frozenset(
     COMPOUND_WORDS
     | FESTIVE_SCENE_WORDS
     | SOLO_WORDS
+    | CHAMBER_WORDS
     | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
     | {"triple meter", "vocals", "vocal", "singing", "voice"}
 )
