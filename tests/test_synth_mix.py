@@ -692,3 +692,22 @@ def test_named_players_carry_the_lines_and_are_heard(name: str, path: str) -> No
         assert all(v in named for v, r in roles.items() if r == "counter"), (variant, roles)
         for voice in named:  # each a line a listener hears: 10 LU under the mix at most
             assert level[roles[voice]] >= -10.0, (variant, voice, level)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", ["bundled", "found"])
+def test_a_trios_plucked_tune_is_heard_beside_its_winds(path: str) -> None:
+    # "Mountain cabin trio: hammered dulcimer, banjo and harmonica": the banjo's tune died
+    # away 10-14 LU under the mix beside the harmonica's held counter-line.
+    from segue.plugins.synth.render import render_request_stems
+
+    prompt = "Mountain cabin trio: hammered dulcimer, banjo and harmonica"
+    soundfont = bundled_soundfont() if path == "bundled" else find_soundfont()
+    for variant in (0, 2):
+        request = GenerationRequest(
+            mood="m", variant=variant, prompt=prompt, duration_s=30.0, layers=STEMS
+        )
+        arr, mix, stems = render_request_stems(request, SR, soundfont, keep_voices=False)
+        assert {p.voice for p in arr.parts if p.role == "melody" and p.notes} == {"banjo"}
+        tune = am.loudness_lufs(stems["melody"], SR) - am.loudness_lufs(mix, SR)
+        assert tune >= -11.0, (variant, tune)

@@ -583,6 +583,11 @@ def compose(request: GenerationRequest) -> Arrangement:
                     p.gain *= PLUCKED_LINE
                 if role == "counter" and v.low + v.high < 120:
                     p.gain *= LOW_LINE
+            if voice in players and role == "melody" and v.kind == "pluck":
+                # A trio's plucked tune (a banjo's) as firm as its plucked arpeggio: its
+                # notes die away under a harmonica's and a dulcimer's (10-14 LU under the
+                # mix). (A chamber mood's own: a tarantella's plucked tune led its onsets.)
+                p.gain *= PLUCKED_LINE
             if role == "harmony" and v.legato and sub == 3 and bpm < 90:
                 p.gain *= SLOW_COMPOUND_HELD_GAIN
             p.send = v.send * (0.4 + 1.2 * space)
