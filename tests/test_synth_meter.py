@@ -112,12 +112,6 @@ COMPOUND_DRAWS = {
     "tarantella": ("A tarantella in the village square, mandolin and tambourine", None),
     "12/8": ("A barcarolle in 12/8 on the evening canal, harp and strings", 104.0),
     "jig-112": ("Irish jig in the pub, flute and guitar", 112.0),
-    # Its running eighths lighter than the beats, folded per bar like the lilt and the skip
-    # (0.81 on the tests' fold, a judged score's jig): now as even as the beats.
-    "jig-dockside": (
-        "A rollicking jig for the dockside dancers, mandolin, fiddle and bodhran",
-        None,
-    ),
 }
 
 

@@ -647,13 +647,9 @@ def write_arp(
             if ctx.sub == 3 and ctx.feel == "straight" and not on_beat:
                 accent = 0.95  # the jig's lilt: the pickup eighth as firm as the beat
             if ctx.feel == "flowing" and ctx.sub == 3:
-                # Running eighths, from 100 BPM even, the downbeat leading (the rocked
-                # take's accents below, at rocked tempi); with the eighths lighter than the
-                # beats a dockside jig's flowing take folded per bar like its lilt and its
-                # skip (0.81 on the tests' fold; lighter still, 0.84-0.85). Below 100 BPM
-                # the beats firmer (even, a sea shanty's 12/8 at 96 was read at 3/2).
-                off = 0.95 if ctx.bpm >= EVEN_FLOWING_BPM else 0.8
-                accent = 1.0 if t < 1e-6 else 0.9 if on_beat else off
+                # Running eighths, the beats firmer (the rocked take's accents below, at
+                # rocked tempi).
+                accent = 1.0 if t < 1e-6 else 0.9 if on_beat else 0.8
             elif ctx.feel == "flowing":
                 # Running eighths: the bar's downbeat leading, the beats firmer than the
                 # eighths between them (slow, the hesitation's and of 2 lighter still).
@@ -915,10 +911,6 @@ def _bass_figure(
 FLOWING_WALTZ_SLOW_BPM = DRUMS_SLOW_FLOW_BPM
 FLOWING_WALTZ_FAST_BPM = DRUMS_FAST_FLOW_BPM
 FLOWING_WALTZ_FAST_TUNE = [[3, 1, 4, 3, 1]]
-
-
-# From this tempo a compound meter's flowing take runs its eighths as firmly as its beats.
-EVEN_FLOWING_BPM = 100.0
 
 
 # A compound meter below this tempo (a lullaby's 6/8, a slow 12/8) is *rocked*: felt in
