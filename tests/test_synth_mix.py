@@ -711,3 +711,22 @@ def test_a_trios_plucked_tune_is_heard_beside_its_winds(path: str) -> None:
         assert {p.voice for p in arr.parts if p.role == "melody" and p.notes} == {"banjo"}
         tune = am.loudness_lufs(stems["melody"], SR) - am.loudness_lufs(mix, SR)
         assert tune >= -11.0, (variant, tune)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("path", ["bundled", "found"])
+def test_a_named_counter_line_is_heard(path: str) -> None:
+    # "A spinning carousel waltz at the fair, glockenspiel and accordion": the named
+    # glockenspiel's counter-line was mixed as an accompaniment's, 10-17 LU under the mix.
+    from segue.plugins.synth.render import render_request_stems
+
+    prompt = "A spinning carousel waltz at the fair, glockenspiel and accordion"
+    soundfont = bundled_soundfont() if path == "bundled" else find_soundfont()
+    for variant in (0, 2):
+        request = GenerationRequest(
+            mood="m", variant=variant, prompt=prompt, duration_s=30.0, layers=STEMS
+        )
+        arr, mix, stems = render_request_stems(request, SR, soundfont, keep_voices=False)
+        assert {p.voice for p in arr.parts if p.role == "counter" and p.notes} == {"bells"}
+        line = am.loudness_lufs(stems["counter"], SR) - am.loudness_lufs(mix, SR)
+        assert line >= -10.0, (variant, line)

@@ -129,6 +129,8 @@ LOW_LINE = 1.8
 # the mix at the featured gain). (Not its tune: louder, a tarantella's mandolin tune led
 # the onsets, and its takes folded per bar 0.94-0.96 alike.)
 PLUCKED_LINE = 1.5
+# Counter-lines that are held chords' top voices (``write_counter``), not a player's line.
+HELD_COUNTERS = frozenset({"choir", "strings", "pad", "organ", "drone", "brass"})
 # Named percussion that plays with the frame drums' high skin when they play (a tambourine
 # in the hand that strikes the skin), its own figure (``parts.EXTRA_PERCUSSION``) otherwise.
 WITH_THE_SKIN = frozenset({"tambourine"})
@@ -285,6 +287,12 @@ def resolve_tempo(request: GenerationRequest, words: Words, traits: Traits) -> f
     return float(round(tempo_from_words(words, traits)))
 
 
+def named_line(t: Traits, voice: str | None) -> bool:
+    """Whether ``voice`` is one the prompt named that plays a line of its own (a
+    glockenspiel, a marimba), not a section's or a pad's held chords."""
+    return voice in t.instruments and voice not in HELD_COUNTERS
+
+
 def compose(request: GenerationRequest) -> Arrangement:
     if request.stinger:
         from segue.plugins.synth.stinger import compose_stinger
@@ -429,7 +437,7 @@ def compose(request: GenerationRequest) -> Arrangement:
                 ctx, sec, mv, Random(mrng.random()), density, 0.85, bright, TUNE_OCTAVE.get(mv, 0)
             )
             out.append((mv, "melody", tune))
-        named = r.get("counter") in soloists(t)
+        named = r.get("counter") in soloists(t) or named_line(t, r.get("counter"))
         if r.get("counter") and (
             e >= 0.45 or sec.label in {"B", "C"} or len(sections) == 1 or (named and not rest)
         ):
@@ -543,6 +551,9 @@ def compose(request: GenerationRequest) -> Arrangement:
     # 14-16 LU under the mix as an accompaniment's): each a line a listener follows.
     players = {i for sec in sections if chamber(sec.traits) for i in sec.traits.instruments}
     lines |= players
+    # And a named voice on the counter-line (a carousel's glockenspiel under the
+    # accordion's tune: 10-17 LU under the mix at an accompaniment's counter-line).
+    lines |= {s.roles["counter"] for s in sections if named_line(s.traits, s.roles.get("counter"))}
     drive = gtraits.energy - 0.6
     length = float(bars * bpb)
     for (voice, role), p in parts.items():
