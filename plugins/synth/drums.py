@@ -609,6 +609,11 @@ def feel_pattern(
         # (librosa's beat tracker and tempo: a grotto's 72 BPM at 148, the starter's
         # explore 90 at 185).
         ghosts = (1, 5, 9, 13) if not slow else (7, 15)
+        if slow and kit == "soft":
+            # Into the bar alone, with the bass's pickup there (``parts.BASS_FIGURES``):
+            # into beat 3 too, two pickups three quarters of a beat after beats 2 and 4
+            # had a tester's tracker read the starter's explore 90 at 120.
+            ghosts = (15,)
         out += [(s, ghost, top) for s in ghosts]
         if kit == "orchestral" and not slow:
             out += HALF_GHOSTS  # (struck on the high taiko too: its own figure, heard)
