@@ -91,3 +91,41 @@ def test_a_lydian_mood_is_heard_on_its_tonic_in_every_take(prompt: str) -> None:
         assert arr.key.mode == "lydian", prompt
         got = am.key_cq(x.astype(np.float64), SR)
         assert got == heard_as(arr.key), (prompt, variant, got)
+
+
+# The off-beat take (frame drums, 100-136 BPM) strikes its arpeggio loudest on the
+# off-beats: there its pattern's fifth, struck every bar, was heard as the centre (a D
+# dorian shanty's off-beat take in A minor, a D dorian moor tune's in D major, by
+# librosa's chroma_cqt at 60 s). Its accented off-beats sound the chord's third instead.
+OFFBEAT_KEYS = [
+    "Windswept moor, a tune in D dorian. 110 BPM, D dorian, instrumental",
+    "Old harbour work song in D dorian, instrumental",
+    "Glass temple bells in C lydian, luminous, instrumental",
+    "Caravan of wanderers, fiddle and tambourine. 108 BPM, D minor, instrumental",
+]
+
+
+@pytest.mark.parametrize("prompt", OFFBEAT_KEYS)
+def test_the_off_beat_takes_accents_are_no_fifths(prompt: str, monkeypatch) -> None:
+    import segue.plugins.synth.composer as composer
+
+    plans = []
+    draw = composer.plan_harmony
+
+    def spy(*args, **kwargs):
+        plans.append(draw(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(composer, "plan_harmony", spy)
+    arr = compose(GenerationRequest(mood="m", variant=3, prompt=prompt, duration_s=60.0))
+    plan = plans[-1]
+    arp = next(p for p in arr.parts if p.role == "arp")
+    bpb, tonic = arr.beats_per_bar, arr.key.tonic
+    fifths = [
+        n.t
+        for n in arp.notes
+        if abs(n.t - round(n.t)) > 1e-6
+        and int(n.t // bpb) not in plan.turns
+        and round(n.p) % 12 == (tonic + plan.chords[int(n.t // bpb)].tones[2]) % 12
+    ]
+    assert not fifths, (prompt, fifths[:8])

@@ -664,6 +664,12 @@ def write_arp(
             elif ctx.feel == "offbeat":
                 down, beat, off = OFFBEAT_ARP.get(sec.kit or "", OFFBEAT_ARP_ELSE)  # the "pah"
                 accent = off if not on_beat else down if t < 1e-6 else beat
+                pcs = ctx.chord_at(bar, t).pcs(tonic)
+                if not on_beat and len(pcs) > 2 and p % 12 == pcs[2]:
+                    # The accented off-beats sound the chord's third where the pattern gives
+                    # its fifth: struck loudest every bar, the tonic's fifth was heard as the
+                    # centre (D dorian's off-beat take in A minor, D lydian's in A major).
+                    p -= (pcs[2] - pcs[1]) % 12
             elif ctx.feel == "triplet":
                 # The heartbeat's two strokes (``_arp_steps``), the second as firm as the
                 # beat (lighter, the take's onsets stayed on the beats: the straight
