@@ -456,9 +456,15 @@ def feel_pattern(
         low, light, tick = _broad_three(kit)
         top = 0.6 if kit == "soft" else 1.0
         if not half and bpm < SLOW_FLOW_BPM:
-            # Slow, the hesitation: beat 2 left to the tick on its and (with a light
-            # beat 2 the take folded per bar like the oom-pah-pah, 0.82-0.83).
-            return [(0, low, top), (6, tick, 0.5 * top), (8, light, 0.45 * top)]
+            # Slow, the hesitation: beat 2 a faint tick, the and of 2 firmer (with a light
+            # drum on beat 2 the take folded per bar like the oom-pah-pah, 0.82-0.83; with
+            # nothing there the bar lost its second beat).
+            return [
+                (0, low, top),
+                (4, tick, 0.1 * top),
+                (6, tick, 0.5 * top),
+                (8, light, 0.45 * top),
+            ]
         if not half and bpm > FAST_FLOW_BPM:
             # Fast, the pickups: the low drum on 1 and a tick on each pickup, beats 2 and 3
             # left to the pitched parts (struck lightly there too, the take folded per bar
