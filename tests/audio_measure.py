@@ -121,7 +121,11 @@ def chroma(x: np.ndarray, sr: int, n_fft: int = 32768, hop: int = 8192) -> np.nd
 
 def key(x: np.ndarray, sr: int) -> tuple[int, str]:
     """Best Krumhansl-Kessler correlation over the 24 major and minor keys."""
-    c = chroma(x, sr).sum(axis=0)
+    return _kk_key(chroma(x, sr).sum(axis=0))
+
+
+def _kk_key(c: np.ndarray) -> tuple[int, str]:
+    """The major or minor key whose Krumhansl-Kessler profile best fits chroma ``c``."""
     best = (-2.0, 0, "major")
     for tonic in range(12):
         for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
@@ -387,14 +391,7 @@ def key_cq(x: np.ndarray, sr: int) -> tuple[int, str]:
     """``key`` on the constant-Q weighed chroma averaged over the track, as a listener's
     key finder on librosa's ``chroma_cqt`` hears it: a held bass or drone counts as the
     tune does (the peak chroma of ``key`` hears the loudest partials)."""
-    c = _chroma_cq(x, sr, 2048, 16384).mean(axis=0)
-    best = (-2.0, 0, "major")
-    for tonic in range(12):
-        for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-            r = float(np.corrcoef(c, np.roll(profile, tonic))[0, 1])
-            if r > best[0]:
-                best = (r, tonic, mode)
-    return best[1], best[2]
+    return _kk_key(_chroma_cq(x, sr, 2048, 16384).mean(axis=0))
 
 
 def chroma_agreement_cq(a: np.ndarray, b: np.ndarray, sr: int, bpm: float) -> float:

@@ -19,6 +19,7 @@ import pytest
 from synth_prompts import PROMPTS
 
 from segue.core.request import GenerationRequest
+from segue.plugins.synth.arrangement import Arrangement
 from segue.plugins.synth.render import render_request
 
 SR = 44100
@@ -115,10 +116,8 @@ COMPOUND_DRAWS = {
 }
 
 
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("name", list(COMPOUND_DRAWS))
-def test_a_compound_flowing_take_divides_its_beat_in_three(name: str) -> None:
-    prompt, bpm = COMPOUND_DRAWS[name]
+def four_takes(prompt: str, bpm: float | None) -> tuple[Arrangement, dict[int, np.ndarray]]:
+    """A prompt's four takes, 30 s each, and the last take's arrangement."""
     takes = {}
     for v in range(4):
         req = GenerationRequest(
@@ -126,11 +125,23 @@ def test_a_compound_flowing_take_divides_its_beat_in_three(name: str) -> None:
         )
         arr, x = render_request(req, SR)
         takes[v] = x.astype(np.float64)
+    return arr, takes
+
+
+def assert_tracked_at(x: np.ndarray, bpm: float) -> None:
+    tracked = am.beat_tracker_tempo(x, SR, median=False)
+    assert abs(tracked - bpm) / bpm <= 0.03, f"{bpm} BPM tracked at {tracked:.1f}"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(COMPOUND_DRAWS))
+def test_a_compound_flowing_take_divides_its_beat_in_three(name: str) -> None:
+    prompt, bpm = COMPOUND_DRAWS[name]
+    arr, takes = four_takes(prompt, bpm)
     assert arr.meter in ("6/8", "12/8") and arr.bpm >= 90, (arr.meter, arr.bpm)
     three = am.three_ratio(takes[3], SR, arr.bpm)
     assert three > 1.0, f"the flowing take's beat heard in two ({three:.2f})"
-    tracked = am.beat_tracker_tempo(takes[3], SR, median=False)
-    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
+    assert_tracked_at(takes[3], arr.bpm)
     for u in range(3):
         a, b = takes[u], takes[3]
         eighths = am.strength_correlation(a, b, SR, arr.bpm, 3)
@@ -157,16 +168,9 @@ FLOWING_WALTZES = {
 @pytest.mark.parametrize("name", list(FLOWING_WALTZES))
 def test_a_slow_or_fast_flowing_waltz_differs_from_the_other_takes(name: str) -> None:
     prompt, bpm = FLOWING_WALTZES[name]
-    takes = {}
-    for v in range(4):
-        req = GenerationRequest(
-            mood="m", variant=v, prompt=prompt + ", instrumental", duration_s=30.0, bpm=bpm
-        )
-        arr, x = render_request(req, SR)
-        takes[v] = x.astype(np.float64)
+    arr, takes = four_takes(prompt, bpm)
     assert arr.meter == "3/4", arr.meter
-    tracked = am.beat_tracker_tempo(takes[3], SR, median=False)
-    assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, f"{arr.bpm} BPM tracked at {tracked:.1f}"
+    assert_tracked_at(takes[3], arr.bpm)
     for u in range(3):
         a, b = takes[u], takes[3]
         steps = am.strength_correlation(a, b, SR, arr.bpm)

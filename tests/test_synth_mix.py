@@ -694,39 +694,39 @@ def test_named_players_carry_the_lines_and_are_heard(name: str, path: str) -> No
             assert level[roles[voice]] >= -10.0, (variant, voice, level)
 
 
+# A named line mixed as an accompaniment's: "Mountain cabin trio: hammered dulcimer, banjo
+# and harmonica" had the banjo's tune die away 10-14 LU under the mix beside the
+# harmonica's held counter-line; "A spinning carousel waltz at the fair, glockenspiel and
+# accordion" the glockenspiel's counter-line 10-17 LU under it.
+NAMED_LINES = {
+    "trio-banjo": (
+        "Mountain cabin trio: hammered dulcimer, banjo and harmonica",
+        "melody",
+        "banjo",
+        -11.0,
+    ),
+    "carousel-bells": (
+        "A spinning carousel waltz at the fair, glockenspiel and accordion",
+        "counter",
+        "bells",
+        -10.0,
+    ),
+}
+
+
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("path", ["bundled", "found"])
-def test_a_trios_plucked_tune_is_heard_beside_its_winds(path: str) -> None:
-    # "Mountain cabin trio: hammered dulcimer, banjo and harmonica": the banjo's tune died
-    # away 10-14 LU under the mix beside the harmonica's held counter-line.
+@pytest.mark.parametrize("name", sorted(NAMED_LINES))
+def test_a_named_line_is_heard(name: str, path: str) -> None:
     from segue.plugins.synth.render import render_request_stems
 
-    prompt = "Mountain cabin trio: hammered dulcimer, banjo and harmonica"
+    prompt, role, voice, floor = NAMED_LINES[name]
     soundfont = bundled_soundfont() if path == "bundled" else find_soundfont()
     for variant in (0, 2):
         request = GenerationRequest(
             mood="m", variant=variant, prompt=prompt, duration_s=30.0, layers=STEMS
         )
         arr, mix, stems = render_request_stems(request, SR, soundfont, keep_voices=False)
-        assert {p.voice for p in arr.parts if p.role == "melody" and p.notes} == {"banjo"}
-        tune = am.loudness_lufs(stems["melody"], SR) - am.loudness_lufs(mix, SR)
-        assert tune >= -11.0, (variant, tune)
-
-
-@pytest.mark.timeout(600)
-@pytest.mark.parametrize("path", ["bundled", "found"])
-def test_a_named_counter_line_is_heard(path: str) -> None:
-    # "A spinning carousel waltz at the fair, glockenspiel and accordion": the named
-    # glockenspiel's counter-line was mixed as an accompaniment's, 10-17 LU under the mix.
-    from segue.plugins.synth.render import render_request_stems
-
-    prompt = "A spinning carousel waltz at the fair, glockenspiel and accordion"
-    soundfont = bundled_soundfont() if path == "bundled" else find_soundfont()
-    for variant in (0, 2):
-        request = GenerationRequest(
-            mood="m", variant=variant, prompt=prompt, duration_s=30.0, layers=STEMS
-        )
-        arr, mix, stems = render_request_stems(request, SR, soundfont, keep_voices=False)
-        assert {p.voice for p in arr.parts if p.role == "counter" and p.notes} == {"bells"}
-        line = am.loudness_lufs(stems["counter"], SR) - am.loudness_lufs(mix, SR)
-        assert line >= -10.0, (variant, line)
+        assert {p.voice for p in arr.parts if p.role == role and p.notes} == {voice}
+        line = am.loudness_lufs(stems[role], SR) - am.loudness_lufs(mix, SR)
+        assert line >= floor, (variant, line)

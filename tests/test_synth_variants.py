@@ -597,13 +597,19 @@ def test_a_slow_fourth_take_is_apart_on_either_grid(name: str) -> None:
     # its tempo, in the heartbeat as in the shuffle before it: its legato tune's flux.)
     assert_heard_at(fourth, arr.bpm, f"{prompt!r} v3")
     for u in range(3):
-        other = takes[u][1]
-        for nearest in (False, True):
-            steps = am.strength_correlation(other, fourth, SR, arr.bpm, 4, nearest=nearest)
-            bars = am.bar_onset_correlation(other, fourth, SR, arr.bpm, 4, nearest=nearest)
-            where = f"{name} variants {u}-3, {'nearest' if nearest else 'floor'} grid"
-            assert steps <= 0.8, f"{where}: per step {steps:.2f}"
-            assert bars <= 0.8, f"{where}: folded per bar {bars:.2f}"
+        assert_apart_on_either_grid(takes[u][1], fourth, SR, arr.bpm, f"{name} variants {u}-3")
+
+
+def assert_apart_on_either_grid(
+    a: np.ndarray, b: np.ndarray, rate: int, bpm: float, where: str
+) -> None:
+    """Two 4/4 takes' onsets apart (<= 0.8) per sixteenth and folded per bar, on the grid
+    that floors onsets to their sixteenth and on the one that rounds them to the nearest."""
+    for nearest in (False, True):
+        steps = am.strength_correlation(a, b, rate, bpm, 4, nearest=nearest)
+        bars = am.bar_onset_correlation(a, b, rate, bpm, 4, nearest=nearest)
+        grid = "nearest" if nearest else "floor"
+        assert max(steps, bars) <= 0.8, f"{where}, {grid} grid: {steps:.2f}/{bars:.2f}"
 
 
 # Slow calm and solo moods as judged scores wrote them (no style, 60-82 BPM): the half-time
@@ -633,11 +639,7 @@ def test_a_slow_calm_half_time_take_is_apart_on_either_grid(name: str) -> None:
     for rate in (SR, SR // 2):
         a = takes[0][1] if rate == SR else signal.resample_poly(takes[0][1], 1, 2, axis=0)
         b = half if rate == SR else signal.resample_poly(half, 1, 2, axis=0)
-        for nearest in (False, True):
-            steps = am.strength_correlation(a, b, rate, arr.bpm, 4, nearest=nearest)
-            bars = am.bar_onset_correlation(a, b, rate, arr.bpm, 4, nearest=nearest)
-            where = f"{name} 0-1 at {rate} Hz, {'nearest' if nearest else 'floor'} grid"
-            assert max(steps, bars) <= 0.8, f"{where}: {steps:.2f}/{bars:.2f}"
+        assert_apart_on_either_grid(a, b, rate, arr.bpm, f"{name} 0-1 at {rate} Hz")
 
 
 # The drum kits whose straight take ticks the eighths (a synthwave kit, brushes): the
