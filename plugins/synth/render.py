@@ -43,7 +43,7 @@ TAKES = 4  # renderings of a loop tried for a seam that passes the pipeline's ch
 _SFC_SET_ADD_PEAK_CHUNK = 0x1050
 LOW_DRUMS = {"kick", "taiko", "timp", "chip_kick", "frame_lo"}
 LOW_VOICE = 48  # voices that reach below C3 play in mono, in the middle
-MAX_SIDE = 0.15  # side energy at most 0.15 of the middle's: a mono sum loses under 1 LU
+MAX_SIDE = 0.12  # side energy at most 0.12 of the middle's: a mono sum loses under 1 LU
 
 
 def _pan(pan: float) -> tuple[float, float]:
