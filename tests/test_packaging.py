@@ -46,6 +46,20 @@ def packages_on_disk() -> set[str]:
     return found
 
 
+def folder_of(package: str) -> Path:
+    """The source folder of a dotted package name, through ``package-dir``."""
+    for dotted, folder in PACKAGE_DIRS.items():
+        if package == dotted or package.startswith(dotted + "."):
+            return REPO / folder / Path(*package[len(dotted) :].split(".")[1:])
+    raise AssertionError(f"{package} is under no package-dir entry")
+
+
+def data_packages() -> set[str]:
+    """Listed packages that hold only data files (the server's static client): no __init__.py."""
+    data = PYPROJECT["tool"]["setuptools"]["package-data"]
+    return {name for name in data if not (folder_of(name) / "__init__.py").exists()}
+
+
 def test_package_dir_maps_core_and_plugins_under_segue() -> None:
     assert PACKAGE_DIRS == {"segue.core": "core", "segue.plugins": "plugins"}
 
@@ -54,7 +68,11 @@ def test_packages_list_equals_the_init_folders_on_disk() -> None:
     listed = set(PYPROJECT["tool"]["setuptools"]["packages"])
     on_disk = packages_on_disk()
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
-    assert listed - on_disk == set(), "listed in pyproject.toml but have no __init__.py"
+    assert listed - on_disk == data_packages(), "listed in pyproject.toml but have no __init__.py"
+    # A data-only package is listed (setuptools warns at every build otherwise) and holds files.
+    for package in data_packages():
+        assert package in listed, f"{package}: list it in [tool.setuptools] packages"
+        assert any(p.is_file() for p in folder_of(package).iterdir()), f"{package} is empty"
 
 
 def copy_source(dest: Path) -> Path:
@@ -77,10 +95,14 @@ def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(source_copy: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    run(
+    done = run(
         [sys.executable, "-m", "pip", "wheel", *PIP_FLAGS, str(source_copy), "-w", str(out)],
         timeout=300,
     )
+    # setuptools warns of a configuration it will stop accepting (a license table, a data
+    # folder missing from the package list) in every user's install output.
+    warnings = [line for line in done.stderr.splitlines() if "BuildBackendWarning" in line]
+    assert warnings == [], "\n".join(warnings)
     (built,) = out.glob("segue-*.whl")
     return built
 
@@ -97,12 +119,13 @@ def test_wheel_puts_everything_under_segue(wheel: Path, source_copy: Path) -> No
         for path in root.rglob("*"):
             if path.is_dir() or "__pycache__" in path.parts:
                 continue
-            package = path.parent.relative_to(root)
-            if package.parts and not (path.parent / "__init__.py").exists():
+            package = ".".join([dotted, *path.parent.relative_to(root).parts])
+            if package not in PYPROJECT["tool"]["setuptools"]["packages"]:
                 continue  # not a package: setuptools would not ship it (the list test catches it)
             expected = "/".join([*dotted.split("."), *path.relative_to(root).parts])
             assert expected in names, f"{expected} missing from the wheel"
-    for data in ("segue/core/py.typed", "segue/plugins/py.typed"):
+    shipped = ("segue/core/py.typed", "segue/plugins/py.typed", "segue/core/server/static/app.js")
+    for data in shipped:
         assert data in names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
