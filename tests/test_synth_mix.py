@@ -714,7 +714,8 @@ def test_named_players_carry_the_lines_and_are_heard(name: str, path: str) -> No
 # A named line mixed as an accompaniment's: "Mountain cabin trio: hammered dulcimer, banjo
 # and harmonica" had the banjo's tune die away 10-14 LU under the mix beside the
 # harmonica's held counter-line; "A spinning carousel waltz at the fair, glockenspiel and
-# accordion" the glockenspiel's counter-line 10-17 LU under it.
+# accordion" the glockenspiel's counter-line 10-17 LU under it; "a frontier patrol, military
+# drums and tuba" (under the style) the tuba's bass 9-13 LU under it.
 NAMED_LINES = {
     "trio-banjo": (
         "Mountain cabin trio: hammered dulcimer, banjo and harmonica",
@@ -726,6 +727,12 @@ NAMED_LINES = {
         "A spinning carousel waltz at the fair, glockenspiel and accordion",
         "counter",
         "bells",
+        -10.0,
+    ),
+    "march-tuba": (
+        "The border watch marches through the snow, military drums and tuba, grim, epic orchestral",
+        "bass",
+        "tuba",
         -10.0,
     ),
 }

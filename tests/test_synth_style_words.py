@@ -487,3 +487,49 @@ def test_a_duet_or_trio_plays_no_counter_line_it_did_not_name(prompt: str) -> No
             named = set(traits_of(read_words(prompt)).instruments)
             lines = {p.voice for p in arr.parts if p.notes and p.role in {"melody", "counter"}}
             assert lines and lines <= named, (variant, sorted(lines), sorted(named))
+
+
+# A dance the prompt plays on acoustic instruments or names as a folk dance, or a "house"
+# that is a place: a band, not a drum machine ("firelight dance with castanets and guitar"
+# had a synth lead, pad and bass over a four-on-the-floor kit; "a stomping jig in the cider
+# house, fiddle and bodhran" a synth lead, arpeggio and bass). (prompt, its named drums)
+FOLK_DANCE_WORDS = [
+    ("Firelight dance with castanets and guitar, passionate", {"castanets"}),
+    ("A stomping jig in the cider house, fiddle and bodhran", {"frame_lo", "frame_hi"}),
+    ("A flamenco dance at midnight, guitar and castanets", {"castanets"}),
+    ("Stomping dance in the mead hall, bodhran and fiddle, wild", {"frame_lo", "frame_hi"}),
+    ("A reel for the harvest dance, fiddle and bodhran", {"frame_lo", "frame_hi"}),
+    ("Dancing on the quay, a hornpipe with accordion", set()),
+    ("Night in the old farm house, banjo and harmonica", set()),
+]
+MACHINE = {"synthbass", "lead", "pad", "arp", "drum:kick", "drum:clap", "drum:hat"}
+
+
+@pytest.mark.parametrize("style", ["", STYLE], ids=["plain", "styled"])
+@pytest.mark.parametrize(("prompt", "drums"), FOLK_DANCE_WORDS)
+def test_a_folk_dance_or_a_dance_on_acoustic_instruments_is_no_electronic_piece(
+    prompt: str, drums: set[str], style: str
+) -> None:
+    for variant in range(4):
+        arr = compose(GenerationRequest(mood="m", variant=variant, prompt=prompt + style))
+        voices = {p.voice for p in arr.parts if p.notes}
+        assert not MACHINE & voices, (variant, sorted(voices))
+        hits = {p.voice[5:]: len(p.notes) for p in arr.parts if p.voice.startswith("drum:")}
+        # the named hand drums play, each take: 10 % of the kit's hits at least
+        share = sum(hits.get(d, 0) for d in drums) / max(1, sum(hits.values()))
+        assert not drums or share >= 0.1, (variant, hits)
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Basement house session, four on the floor, jazzy organ stabs",
+        "Deep house groove in a night club, electronic dance",
+        "Upbeat dance music, neon club",
+        "A deep house track with piano",
+        "Techno dance party with guitar",
+    ],
+)
+def test_an_electronic_word_keeps_a_dance_electronic(prompt: str) -> None:
+    voices = _voices(prompt)
+    assert {"synthbass", "drum:kick"} <= voices, sorted(voices)

@@ -129,6 +129,9 @@ LOW_LINE = 1.8
 # the mix at the featured gain). (Not its tune: louder, a tarantella's mandolin tune led
 # the onsets, and its takes folded per bar 0.94-0.96 alike.)
 PLUCKED_LINE = 1.5
+# A named tuba on the bass (its own part) is heard there: a march's tuba measured 9-13 LU
+# under the mix at the bass's gain ("a frontier patrol, military drums and tuba").
+NAMED_BASS = {"tuba": 2.0}
 # Counter-lines that are held chords' top voices (``write_counter``), not a player's line.
 HELD_COUNTERS = frozenset({"choir", "strings", "pad", "organ", "drone", "brass"})
 # Named percussion that plays with the frame drums' high skin when they play (a tambourine
@@ -551,6 +554,7 @@ def compose(request: GenerationRequest) -> Arrangement:
     # 14-16 LU under the mix as an accompaniment's): each a line a listener follows.
     players = {i for sec in sections if chamber(sec.traits) for i in sec.traits.instruments}
     lines |= players
+    named_voices = {i for sec in sections for i in sec.traits.instruments}
     # And a named voice on the counter-line (a carousel's glockenspiel under the
     # accordion's tune: 10-17 LU under the mix at an accompaniment's counter-line).
     lines |= {s.roles["counter"] for s in sections if named_line(s.traits, s.roles.get("counter"))}
@@ -594,6 +598,8 @@ def compose(request: GenerationRequest) -> Arrangement:
                     p.gain *= PLUCKED_LINE
                 if role == "counter" and v.low + v.high < 120:
                     p.gain *= LOW_LINE
+            if role == "bass" and voice in NAMED_BASS and voice in named_voices:
+                p.gain *= NAMED_BASS[voice]
             if voice in players and role == "melody" and v.kind == "pluck":
                 # A trio's plucked tune (a banjo's) as firm as its plucked arpeggio: its
                 # notes die away under a harmonica's and a dulcimer's (10-14 LU under the

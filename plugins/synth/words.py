@@ -1077,8 +1077,9 @@ def _scan(text: str, weight: float, into: Words) -> None:
     # Negated clauses keep every word ("no taiko drums" avoids the drums too).
     inside = _inside_instruments(text) if weight > 0 else set()
     seen: set[str] = set()
-    danced = 0.0  # the electronic genre's weight that a "dance" gave
+    danced = 0.0  # the electronic genre's weight that a "dance" or a "house" gave
     folk_dance = False
+    housed = place_house(text)
     for written in phrases:
         if written in seen:
             continue
@@ -1106,12 +1107,12 @@ def _scan(text: str, weight: float, into: Words) -> None:
         v = None if written in inside else instrument_of(written)
         if v is not None:
             into.instruments[v] = into.instruments.get(v, 0.0) + weight
-        if p in GENRE_WORDS:
+        if p in GENRE_WORDS and not (p == "house" and housed):
             g = GENRE_WORDS[p]
             into.genres[g] = into.genres.get(g, 0.0) + weight
-            if p == "dance":
+            if p in GUESSED_ELECTRONIC:
                 danced += weight
-        if p in FOLK_DANCES:
+        if p in FOLK_DANCES or p in FOLK_FORMS or written in FOLK_NAMES:
             folk_dance = True
         if weight > 0:
             if p in {"pentatonic"}:
@@ -1138,9 +1139,11 @@ def _scan(text: str, weight: float, into: Words) -> None:
         or any(into.genres.get(g, 0.0) > 0 for g in (*FOLK_GENRES, "waltz"))
         or any(into.instruments.get(i, 0.0) > 0 for i in FOLK_INSTRUMENTS)
     ):
-        # A festival's, a folk dance, a waltz or a dance with an accordion, bagpipes,
-        # mandolin... is danced to a band, not to a drum machine ("a village dance waltz
-        # with fiddle" was a four-on-the-floor synth piece).
+        # A festival's, a folk dance (a jig, a reel, a polka...), a waltz or a dance with
+        # an accordion, a fiddle, castanets, a guitar... is danced to a band, not to a drum
+        # machine ("a village dance waltz with fiddle" was a four-on-the-floor synth piece,
+        # "firelight dance with castanets and guitar" a synth lead over a synth bass; only
+        # an electronic word says so: techno, EDM, club, a "house" that is no place).
         left = into.genres.get("electronic", 0.0) - danced
         if left > 1e-9:
             into.genres["electronic"] = left
@@ -1370,7 +1373,48 @@ FOLK_INSTRUMENTS = frozenset(
     # and the woodwinds ("a spring orchard dance, oboe and bassoon" had a four-on-the-floor
     # kit, a synth bass and pads under them)
     | {"flute", "recorder", "clarinet", "oboe", "bassoon", "harmonica"}
+    # and the other acoustic players (a flamenco's guitar and castanets, a harp, a tuba);
+    # not the sections, keys and drums a club track has too (strings, piano, organ, bass)
+    | {"guitar", "castanets", "harp", "violin", "viola", "cello", "tuba", "trumpet", "horn"}
+    | {"trombone", "sax", "piccolo", "panflute", "ocarina", "sitar", "koto", "shamisen"}
+    | {"marimba", "xylophone", "kalimba", "steeldrum", "harpsichord"}
 )
+# Folk dances' own names: a dance one of these names is a band's ("a stomping jig in the
+# cider house, fiddle and bodhran" was synth lead, arpeggio and bass).
+FOLK_FORMS = frozenset(
+    {"jig", "jigs", "slip jig", "reel", "reels", "hornpipe", "hornpipes", "polka", "polkas"}
+    | {"tarantella", "flamenco", "fandango", "mazurka", "hora", "klezmer", "square dance"}
+    | {"gigue", "galliard", "schottische", "sardana", "tango", "csardas", "czardas", "bourree"}
+    | {"saltarello", "quadrille", "sea shanty", "shanty", "shanties"}
+)
+# Written names of folk players the vocabulary reads as another voice (a fiddle is the
+# string section's when no band plays; a bodhran a frame drum).
+FOLK_NAMES = frozenset({"fiddle", "fiddles", "fiddler", "fiddlers", "bodhran", "bodhrán"})
+# Genre words that only guess electronic music: a "dance" or a "house" gives the
+# electronic genre unless a band or a folk dance is named beside it.
+GUESSED_ELECTRONIC = frozenset({"dance", "house"})
+# A "house" that is a place ("in the cider house", "a haunted house", "the old farm
+# house"): an article or a possessive, then at most one word that is no house genre's.
+HOUSE_GENRES = frozenset(
+    {"deep", "tech", "acid", "progressive", "tropical", "electro", "minimal", "funky", "future"}
+    | {"soulful", "chicago", "french", "disco", "vocal", "afro", "melodic", "lofi", "lo-fi"}
+    | {"jackin", "garage", "piano", "dance", "club"}
+)
+_PLACE_HOUSE = re.compile(
+    r"\b(?:the|a|an|this|that|our|my|his|her|their|its|whose|[\w-]+'s)\s+(?:([\w-]+)\s+)?house\b"
+)
+
+
+def place_house(text: str) -> bool:
+    """Whether every "house" of ``text`` is a place ("the cider house", "a haunted
+    house", "grandma's house"), not the club genre ("deep house", "a deep house groove",
+    "basement house session")."""
+    low = text.lower()
+    total = len(re.findall(r"\bhouse\b", low))
+    places = [m for m in _PLACE_HOUSE.finditer(low) if m.group(1) not in HOUSE_GENRES]
+    return total > 0 and len(places) == total
+
+
 FESTIVE_SCENE_WORDS = frozenset(
     {"market", "markets", "marketplace", "market day", "bazaar", "fair day", "wedding"}
     | {"fair", "fairs"}
