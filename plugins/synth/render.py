@@ -28,6 +28,7 @@ from segue.plugins.synth.effects import (
     compress_gain,
     fold,
     limit_gain,
+    mono_bass,
     scale_side,
     side_scale,
     wet,
@@ -202,11 +203,13 @@ def _render(
         outs[g] = out
         del mix
     # Stereo width is kept to what a mono sum keeps (the mix's side factor on every stem),
-    # then a light bus compressor (its gain, computed on the mix, on every stem).
+    # the bass in the middle (``effects.mono_bass``), then a light bus compressor (its gain,
+    # computed on the mix, on every stem).
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
     side = side_scale(out, MAX_SIDE)
     for x in outs.values():
         scale_side(x, side)
+        mono_bass(x, sr, circular=arr.loop)
     if arr.lofi:
         _vinyl(outs[names[0]], sr, arr.seed)
     out = outs[names[0]] if len(names) == 1 else np.sum(list(outs.values()), axis=0)
