@@ -805,7 +805,9 @@ BASS_FIGURES = {
     ("walk", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:1.65:F:.8 3.75:.2:N:.5"),
     ("gentle", "halftime", "slow"): _figure(4, "0:1.9:R:1 2:1.65:F:.8 3.75:.2:N:.5"),
     # driving: a gallop (two sixteenths and an eighth), a dotted lilt when slow, eighths when fast
-    ("pump", "driving", "slow"): _figure(1, "0:.42:R:1 .5:.42:O:.6"),
+    # (Slow, the pumping bass's gallop too: its eighths were the straight take's, and the
+    # bass leads a synthwave mood's onsets; those takes folded per bar 0.89-0.91 alike.)
+    ("pump", "driving", "slow"): _figure(1, "0:.7:R:1 .75:.2:O:.8"),
     ("pump", "driving", "mid"): _figure(1, "0:.7:R:1 .75:.2:O:.8"),
     ("pump", "driving", "fast"): _figure(1, "0:.42:R:1 .5:.42:O:.75"),
     ("busy", "driving", "slow"): _figure(1, "0:.42:R:1 .5:.42:O:.6"),
