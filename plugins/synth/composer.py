@@ -185,6 +185,9 @@ def shifted_bells(notes: list[Note], ctx: Context) -> list[Note]:
 
 # Kits whose half-time feel keeps beats 2 and 4 audible up to 136 BPM (the others, and
 # faster tempos, are heard at half the tempo: their variant plays ``parts.FAST_HALFTIME``).
+# A four-on-the-floor kit's half-time keeps the pulse up to this tempo (its kick on every
+# beat; techno at 138-140 BPM heard at its tempo by librosa's and the tests' trackers).
+FOUR_HALFTIME_BPM = 140.0
 HALFTIME_KITS = frozenset({"kit", "four", "chip", "orchestral", "frame", "tension", "march"})
 
 
@@ -197,6 +200,8 @@ def halftime_keeps_the_pulse(
     tempo: arpeggios on every beat keep the pulse."""
     if beats_per_bar != 4 or steps_per_beat != 4:
         return True
+    if kit == "four" and bpm <= FOUR_HALFTIME_BPM:
+        return True  # the kick on every beat keeps it, to the top of techno's tempi
     return bpm < 100 or (bpm <= 136 and kit in HALFTIME_KITS)
 
 
@@ -336,6 +341,11 @@ def compose(request: GenerationRequest) -> Arrangement:
             # the tresillo (``parts.KIT_FOURTH``). (A rock mood's, on the drum kit at 112
             # BPM, was heard at half the tempo by the comb.)
             return KIT_FOURTH
+        if f == "pushed" and kit == "four" and ELECTRONIC_FOURTH_BPM < bpm <= FOUR_HALFTIME_BPM:
+            # A four-on-the-floor kit above the rolling fourth's tempi keeps half-time as
+            # its second take (``halftime_keeps_the_pulse``), so the tresillo is its fourth
+            # (straight there, it repeated the first take: techno at 138-140 BPM 0.98-1.00).
+            return FAST_HALFTIME
         if f == "pushed" and kit in OFFBEAT_KITS and 100 <= bpm <= 136:
             # Frame drums' pushes (folk, 128 BPM) were heard at half the tempo: a polka's
             # off-beats instead.

@@ -11,6 +11,7 @@ from segue.plugins.synth.drums import (
     DRUM_TUNING,
     ELECTRONIC_FOURTH_BPM,
     FOLLOW_THE_BASS,
+    KICK_FOLLOWS_THE_BASS,
     KIT_TRESILLO_BPM,
     MARCH_PHRASE_BARS,
     TRIPLET_STROKE,
@@ -923,6 +924,14 @@ def _bass_figure(
         if late or half:
             n = late[0] if late else max(half, key=lambda n: (n[1], -n[0]))
             out[out.index(n)] = (n[0], n[1], third, n[3])
+        if ctx.key.minor and style == "pump":
+            # A pumping minor bass sounds the third through the bar's last beat (every note
+            # sounding there): in the rolling and tresillo figures one note of the bar's
+            # sixteen (six) was too few, and with the kick following the bass
+            # (``drums.KICK_FOLLOWS_THE_BASS``) house and techno moods' fourth takes in F
+            # minor were heard in F major.
+            late = start + ctx.bpb - 1 + 1e-6
+            out = [(t, d, third if t + d > late else p, v) for t, d, p, v in out]
     return out + ahead
 
 
@@ -1262,7 +1271,7 @@ def write_drums(
             if step >= steps:
                 continue
             pitch = tuning.get(sound, 0)
-            if sound in FOLLOW_THE_BASS:
+            if sound in FOLLOW_THE_BASS or (sound == "kick" and kit in KICK_FOLLOWS_THE_BASS):
                 a, ch = next((a, ch) for a, b, ch in ctx.spans(bar) if step / ctx.sub < b)
                 under = bass_chord(ctx, bar, i, a, ch)
                 lo, hi, above = DRUM_TUNING[sound]
