@@ -46,7 +46,7 @@ from segue.plugins.synth.form import (
 )
 from segue.plugins.synth.harmony import progression_pool
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.palette import chamber, choose_voices, doubling_voices, soloists
+from segue.plugins.synth.palette import alone, chamber, choose_voices, doubling_voices, soloists
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
@@ -56,6 +56,7 @@ from segue.plugins.synth.parts import (
     SLOW_FOURTH,
     Context,
     meter_feel,
+    write_accompaniment,
     write_arp,
     write_bass,
     write_counter,
@@ -145,6 +146,13 @@ WITH_THE_SKIN = frozenset({"tambourine"})
 FOLLOW_THE_TICKS = frozenset({"sleighbells"})
 # A kit's low drums, which a shaken sound never follows.
 LOW_DRUMS = frozenset({"kick", "taiko", "frame_lo", "bassdrum", "timp", "chip_kick", "crash"})
+# A lone soloist's accompaniment's velocity (``parts.write_accompaniment``) and its part's
+# gain against the tune's: thin and soft, the soloist leads.
+LONE_VELOCITY = 0.5
+LONE_ACCOMPANIMENT_GAIN = 2.0
+# A player accompanying itself (a guitarist's own broken chords) softer: the same voice, as
+# loud, was 1-4 LU over its tune.
+LONE_OWN_GAIN = 0.7
 # Voices whose tune sits an octave over their range (a cello sings its tune in the tenor,
 # not on its bass line's low strings).
 TUNE_OCTAVE = {"cello": 1}
@@ -325,9 +333,17 @@ def compose(request: GenerationRequest) -> Arrangement:
     # harmonic rhythm, over the same pulse.
     kit = choose_voices(gtraits)[1]
     synthwave = "synthwave" in gtraits.genres
+    lone = alone(gtraits) is not None and kit is None
 
     def feel_of(v: int) -> str:
         f = meter_feel(v, bpb, sub)
+        if lone and f in {"halftime", "pushed"} and (bpb, sub) == (4, 4):
+            # A lone player's accompaniment strikes every beat in every take
+            # (``parts.LONE_FIGURES``): half-time keeps its pulse at any tempo, and the
+            # pushed take its beats below 100 BPM too. (The slow fourth take's triplet
+            # stroke, as firm as the beat, was heard at 3/2 of the tempo; softer, it folded
+            # per bar like the straight take, 0.81-0.97.)
+            return f
         if f == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
             # Fast: the tresillo; 100-136 BPM without a kit that keeps 2 and 4 it drives
             # (a lo-fi tresillo at 112 BPM was heard at half the tempo).
@@ -402,6 +418,8 @@ def compose(request: GenerationRequest) -> Arrangement:
             pan = {"bass": 0.0, "harmony": 0.0, "arp": -0.35, "melody": 0.15, "counter": 0.4}.get(
                 role, 0.0
             )
+            if lone:
+                pan = 0.0  # one player, in the middle
             parts[k] = Part(voice, role, pan=pan)
         return parts[k]
 
@@ -420,6 +438,21 @@ def compose(request: GenerationRequest) -> Arrangement:
         density = max(0, min(2, density + {"halftime": -1, "driving": 1}.get(feel, 0)))
         mrng = Random(motif_seeds.setdefault(sec.label, rng.getrandbits(32)))
         r = sec.roles
+        if lone and r.get("melody"):
+            # A lone soloist (``palette.alone``): its tune in the take's own rhythm over its
+            # own thin accompaniment, nothing else.
+            # (The accompaniment first: a player accompanying itself is its tune's part
+            # in a listing of parts by voice.)
+            mv, hv = r["melody"], r.get("harmony")
+            if hv:
+                out.append(
+                    (hv, "harmony", write_accompaniment(ctx, sec, hv, LONE_VELOCITY, bright))
+                )
+            tune = write_melody(
+                ctx, sec, mv, Random(mrng.random()), 1, 0.85, bright, TUNE_OCTAVE.get(mv, 0), True
+            )
+            out.append((mv, "melody", tune))
+            return out
         if r.get("bass"):
             out.append((r["bass"], "bass", write_bass(ctx, sec, r["bass"], 0.8, bright, genre)))
         if r.get("harmony"):
@@ -621,6 +654,9 @@ def compose(request: GenerationRequest) -> Arrangement:
                 # guitar on the bayou porch": the banjo's tune 10-14 LU under the mix at the
                 # tune's gain, 8-10 at a trio's, under the palette's harp and drums).
                 p.gain *= PLUCKED_TUNE
+            if lone and role == "harmony":
+                own = any(q.voice == voice and q.role == "melody" for q in parts.values())
+                p.gain *= LONE_OWN_GAIN if own else LONE_ACCOMPANIMENT_GAIN
             if role == "harmony" and v.legato and sub == 3 and bpm < 90:
                 p.gain *= SLOW_COMPOUND_HELD_GAIN
             p.send = v.send * (0.4 + 1.2 * space)

@@ -400,6 +400,43 @@ def chamber(t: Traits) -> bool:
     return bool(soloists(t))
 
 
+# A lone player's accompaniment (``lone_roles``), by the player's kind: a bowed player's own
+# plucked strings (pizzicato), a wind's or a brass player's a soft harp. (A plucked player,
+# a pianist and an accordion, one player's two hands, accompany themselves.)
+LONE_UNDER = {"strings": "pizz", "cello": "pizz"}
+LONE_UNDER_ELSE = "harp"
+
+
+def alone(t: Traits) -> str | None:
+    """The one player a solo mood names ("a lone cello", "a solo violin", "an oboe alone",
+    "a solo harp"), who plays the tune over a thin accompaniment of its own (``lone_roles``);
+    None when the mood names more players, a band or no solo word."""
+    if "solo" not in t.flags or "chamber" in t.flags or set(t.genres) & BAND_GENRES:
+        return None
+    named = [i for i in t.instruments if i in VOICES and i not in t.avoided]
+    if len(named) != 1 or "melody" not in VOICES[named[0]].roles:
+        # (A cello is one player here: "a lone cello"; "cellos" reads as the section.)
+        return named[0] if named == ["cello"] and CELLIST in t.flags else None
+    return named[0]
+
+
+def lone_roles(player: str) -> dict[str, str | None]:
+    """A lone player's parts: the tune, and under it a thin plucked accompaniment
+    (``harmony``: ``parts.write_accompaniment``); no bass line, arpeggio, counter-line nor
+    kit. (The calm palette's bass a beat, piano arpeggio and strings under
+    "a lone cello" were as loud as its tune, 4-7 LU over it.)"""
+    kind = VOICES[player].kind
+    own = kind in {"pluck", "piano"} or player in BOTH_HANDS
+    under = player if own else LONE_UNDER.get(kind, LONE_UNDER_ELSE)
+    return {
+        "bass": None,
+        "harmony": under,
+        "arp": None,
+        "melody": player,
+        "counter": None,
+    }
+
+
 def lines_for_soloists(
     t: Traits, roles: dict[str, str | None], palette: dict[str, str | None]
 ) -> None:
@@ -637,6 +674,9 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         kit = "soft"
     if kit == "march":
         military_band(t, roles)
+    player = alone(t)
+    if player is not None and "drums" not in t.instruments:
+        return lone_roles(player), None
     return roles, kit
 
 

@@ -81,6 +81,32 @@ OFFBEAT_MOTIFS = {
 }
 
 
+# A lone player's tune in 4/4 (``palette.alone``), each take its own phrase rhythm: with no
+# kit, bass line nor arpeggio under it, the tune's rhythm and its accompaniment's
+# (``LONE_FIGURES``) are what tell the takes apart. Straight: quarters, halves and eighths
+# on the beats; half-time: long notes, none struck on beat 3 (the straight take's second
+# strongest), a sixteenth pickup into the bar; driving: a
+# syncopated line, its notes on the off-beats leaning (``LONE_OFFBEAT_ACCENT``); pushed
+# (the fourth take at any tempo: the accompaniment keeps every beat): beats 1 and 2, the
+# push into 3 held over it. Each its own cadence bar (``SOLO_CADENCE``). Sixteenths.
+SOLO_MOTIFS = {
+    "straight": [[4, 4, 8], [4, 4, 4, 4], [8, 4, 4], [4, 4, 4, 2, 2], [4, 8, 4]],
+    "halftime": [[12, 3, 1], [4, 11, 1], [15, 1], [4, 8, 3, 1]],
+    "driving": [[2, 4, 4, 4, 2], [2, 4, 2, 4, 4], [6, 4, 2, 4], [2, 4, 4, 2, 4]],
+    "pushed": [[4, 2, 6, 4], [4, 2, 6, 2, 2], [4, 2, 2, 6, 2]],
+}
+# A lone tune's notes held this much of their length (``write_melody``).
+LONE_DETACHED = 0.75
+# The lone takes whose tune leans on the notes between the beats (``SOLO_MOTIFS``).
+LONE_OFFBEAT_ACCENT = frozenset({"driving"})
+SOLO_CADENCE = {
+    "straight": [8, 8],
+    "halftime": [15, 1],
+    "driving": [2, 4, 10],
+    "pushed": [4, 2, 10],
+}
+
+
 def hornpipe(ctx: Context, sec: Section) -> bool:
     """Whether this take's tunes are a hornpipe's (``HORNPIPE_MOTIFS``)."""
     return (
@@ -239,9 +265,11 @@ def write_melody(
     vel: float,
     bright: float,
     octave_shift: int = 0,
+    solo: bool = False,
 ) -> list[Note]:
     """A melody over the section: motif, its sequence, repeat, and a cadence at the end of
-    each whole phrase (4 bars, or 2 in a 4-bar section)."""
+    each whole phrase (4 bars, or 2 in a 4-bar section). ``solo``: a lone soloist's tune,
+    its take's own rhythm (``SOLO_MOTIFS``) whatever the density."""
     v = VOICES[voice]
     lo, hi = v.low + 12 * octave_shift, v.high + 12 * octave_shift
     tonic = ctx.key.tonic
@@ -269,6 +297,9 @@ def write_melody(
             pool = HORNPIPE_MOTIFS[density]
         elif ctx.feel == MID_FOURTH and sec.kit == "frame":
             pool = OFFBEAT_MOTIFS[density]
+    lone = solo and ctx.sub == 4 and ctx.bpb == 4 and ctx.feel in SOLO_MOTIFS
+    if lone:
+        pool = SOLO_MOTIFS[ctx.feel]
     motif = motif_rng.choice(pool)
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
@@ -293,6 +324,8 @@ def write_melody(
                 rhythm = [3] * ctx.bpb
             if density == 0:
                 rhythm = [ctx.bpb * ctx.sub]
+            if lone:
+                rhythm = SOLO_CADENCE[ctx.feel]
         step = 0
         shift = (1 if phrase_pos == 1 else 0) + (2 if phrase_pos == 2 and sec.label != "A" else 0)
         for j, dur in enumerate(rhythm):
@@ -359,7 +392,15 @@ def write_melody(
             if not rest:
                 d = dur / ctx.sub
                 d *= 0.92 if v.legato or voice in {"flute", "brass", "lead"} else 1.0
+                if lone:
+                    # Detached: each note of a lone player's tune begins from a breath or a
+                    # new bow, its attack the pulse a listener follows (legato, a sustained
+                    # tune's vibrato was as much onset strength as its notes).
+                    d = min(d, dur / ctx.sub * LONE_DETACHED)
                 accent = 1.0 if step % ctx.sub == 0 else 0.82
+                if lone and ctx.feel in LONE_OFFBEAT_ACCENT:
+                    # (The syncopated takes lean on their notes between the beats.)
+                    accent = 0.8 if step % ctx.sub == 0 else 1.0
                 notes.append(Note(beat, d, p, vel * accent, bright))
                 prev = float(p)
             step += dur
@@ -561,6 +602,76 @@ def write_harmony(
                     accent = 0.9 if h in SYNCOPATION[ctx.feel] else 0.55
                 for p in chord_notes:
                     notes.append(Note(start + h, length, p, vel * accent, bright))
+    return notes
+
+
+# A lone player's accompaniment (``palette.lone_roles``): soft plucked notes under the tune,
+# on every beat in every take (with no kit, their attacks are the pulse a listener and a
+# beat tracker follow: over a held drone, a lone cello's tune at 62 BPM was read at twice
+# its tempo by librosa's ``feature.tempo`` and at half it by ``beat_track``), each take its
+# own figure between and across the beats, so each take's onsets fall where no other's do.
+# Per bar: (beat, chord tones: 0 the root, 1 the third, 2 the fifth, 3 the octave; length
+# in beats, accent). Straight: the root a beat, the fifth with it on 1, the third on 3, 2
+# and 4 light; half-time: a rocking root, fifth, octave and fifth, every beat firm, and a
+# soft pickup into the bar (without it, "a lone clarinet"'s straight and half-time takes
+# folded 0.84 alike per bar on the nearest grid; firmer, at 0.8, most half-time takes were
+# heard at 4/3 of the tempo, and at 0.5 a lone cello's at 62 BPM still is); driving: a
+# broken chord in eighths, its off-beats over its beats; pushed: the beats, 3 light (the
+# tune's push ties over it), and soft pushes on the "and" of 2 and 4 (as firm as the beats,
+# or at 0.55, a solo oboe's at 66 BPM was heard at twice its tempo).
+LONE_FIGURES: dict[str, list[tuple[float, tuple[int, ...], float, float]]] = {
+    "straight": [
+        (0.0, (0, 2), 1.0, 1.0),
+        (1.0, (0,), 1.0, 0.55),
+        (2.0, (1,), 1.0, 0.85),
+        (3.0, (0,), 1.0, 0.55),
+    ],
+    "halftime": [
+        (0.0, (0,), 1.0, 1.15),
+        (1.0, (2,), 1.0, 1.05),
+        (2.0, (3,), 1.0, 1.15),
+        (3.0, (2,), 1.0, 1.05),
+        (3.75, (3,), 0.25, 0.5),
+    ],
+    "driving": [
+        (k / 2, ((0,), (2,), (3,), (2,), (0,), (2,), (1,), (3,))[k], 0.5, (0.55, 1.0)[k % 2])
+        for k in range(8)
+    ],
+    "pushed": [
+        *[(float(b), (0,), 0.5, (1.0, 0.9, 0.5, 0.9)[b]) for b in range(4)],
+        (1.5, (2,), 0.5, 0.45),
+        (3.5, (2,), 0.5, 0.45),
+    ],
+}
+
+
+def write_accompaniment(
+    ctx: Context, sec: Section, voice: str, vel: float, bright: float
+) -> list[Note]:
+    """A lone soloist's accompaniment in the take's figure (``LONE_FIGURES``): the chord's
+    root, third, fifth and octave an octave under the voice's tune range. Other meters:
+    the root and fifth on the downbeat, the root on the other beats."""
+    v = VOICES[voice]
+    lo = max(36, v.low - 12)  # under the tune
+    tonic = ctx.key.tonic
+    figure = LONE_FIGURES.get(ctx.feel) if (ctx.bpb, ctx.sub) == (4, 4) else None
+    if figure is None:
+        figure = [(0.0, (0, 2), float(ctx.bpb), 1.0)]
+        figure += [(float(b), (0,), 0.9, 0.6) for b in range(1, ctx.bpb)]
+    notes: list[Note] = []
+    for i in range(sec.bars):
+        bar = sec.start_bar + i
+        for a, b, ch in ctx.spans(bar):
+            pcs = ch.pcs(tonic)
+            root = nearest(pitches_in([pcs[0]], lo, lo + 11), lo + 5)
+            third = root + (pcs[1] - pcs[0]) % 12
+            fifth = root + (pcs[2] - pcs[0]) % 12 if len(pcs) > 2 else root + 7
+            tones = (root, third, fifth, root + 12)
+            for t, which, d, acc in figure:
+                if a - 1e-6 <= t < b - 1e-6:
+                    length = min(d, b - t)
+                    for k in which:
+                        notes.append(Note(bar * ctx.bpb + t, length, tones[k], vel * acc, bright))
     return notes
 
 

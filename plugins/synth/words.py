@@ -1423,7 +1423,7 @@ FESTIVE_SCENE_WORDS = frozenset(
 )
 # A mood played by one instrument ("a lone French horn", "a solo cello elegy"): the named
 # instrument leads, with no counter-line the prompt did not name over it.
-SOLO_WORDS = frozenset({"solo", "lone", "unaccompanied"})
+SOLO_WORDS = frozenset({"solo", "lone", "alone", "unaccompanied"})
 # A mood played by the two or three players it names ("a duet for violin and harp", "a
 # cabin trio: dulcimer, banjo and harmonica"): they lead, over a thin accompaniment.
 CHAMBER_WORDS = frozenset({"duet", "duets", "duo", "trio"})
