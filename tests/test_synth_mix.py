@@ -386,6 +386,88 @@ def test_a_plan_in_dynamics_words_grows_section_by_section(variant: int, tmp_pat
     assert "siege" in ignored and not dynamics & set(ignored), ignored
 
 
+# Plans in a musician's dynamics words, none of them the judged plans': a crescendo whose
+# middle section says nothing (the plan's "one long crescendo" shapes it), and a diminuendo.
+# (A judged airship crescendo in "hushed, barely audible" -> "building, rising" ->
+# "intensifying, bigger" -> "thunderous, full orchestra, triumphant peak" played its first
+# three sections at one level, its second the quietest, and its climax's drums 12-15 dB
+# under the orchestra.)
+SHAPED_PLANS = {
+    "crescendo": (
+        "The keep is stormed at night, from the quiet moat to the burning tower",
+        ["one long crescendo"],
+        [
+            ("Across the moat", ["faint", "a few low strings"]),
+            ("Ladders", []),
+            ("The gate", ["swelling", "drums enter"]),
+            ("The tower", ["massive", "tutti", "apex"]),
+        ],
+        1,
+    ),
+    "diminuendo": (
+        "The battle is won and the army marches away into the hills",
+        ["diminuendo"],
+        [
+            ("Victory", ["fortissimo", "all-out"]),
+            ("The field", []),
+            ("Dusk", ["dying away"]),
+            ("The hills", ["pp", "far away"]),
+        ],
+        -1,
+    ),
+}
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize(
+    ("shape", "variant"), [("crescendo", 0), ("crescendo", 1), ("diminuendo", 2)]
+)
+def test_a_plans_dynamics_words_and_shape_step_its_sections(
+    shape: str, variant: int, tmp_path: Path
+) -> None:
+    """Each section at least 1 LU louder (softer) than the one before it, short-term
+    loudness; the loud end at least 4 LU over the soft one, and its drums within 10 dB of
+    the orchestra (decoded). None of the dynamics words is listed as ignored."""
+    prompt, shape_words, sections, sign = SHAPED_PLANS[shape]
+    plan = {
+        "positive_global_styles": [*shape_words, "epic orchestral"],
+        "negative_global_styles": [],
+        "sections": [plan_section(name, styles, 12.0) for name, styles in sections],
+    }
+    req = GenerationRequest(
+        mood="m",
+        variant=variant,
+        prompt=prompt + ", 116 BPM, D minor, instrumental, epic orchestral",
+        duration_s=48.0,
+        bpm=116.0,
+        key="D minor",
+        composition_plan=plan,
+    )
+    arr, x = render_request(req, SR)
+    y = decoded(x.astype(np.float64))
+    st = am.short_term_loudness(y, SR)
+    t = np.arange(len(st)) + 1.5  # window centres (s)
+    bar_s = arr.beats_per_bar * 60 / arr.bpm
+    levels = []
+    for sec in arr.sections:
+        inside = (t >= sec.start_bar * bar_s + 1.5) & (t <= (sec.start_bar + sec.bars) * bar_s - 1)
+        levels.append(float(np.median(st[inside])))
+    steps = sign * np.diff(levels)
+    assert len(levels) == 4 and steps.min() >= 1.0, f"short-term LUFS per section {levels}"
+    assert sign * (levels[-1] - levels[0]) >= 4.0, levels
+    loud = arr.sections[-1 if sign > 0 else 0]
+    bar = round(bar_s * SR)
+    part = y[loud.start_bar * bar : (loud.start_bar + loud.bars) * bar]
+    assert am.hpss_balance_db(part, SR) >= -10.0
+    from segue.core.commands.plan import generator_says
+
+    ignored = generator_says(SynthGenerator({}, tmp_path), "ignored_words", req)
+    said = {w for _, styles in sections for s in styles for w in s.split()}
+    said |= {w for s in shape_words for w in s.split()}
+    dynamics = said - {"a", "low"}  # ("a few low strings": "low" is no dynamics word)
+    assert not dynamics & set(ignored), ignored
+
+
 def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
     prompt = "A blacksmith forge: anvil and woodblock, a clarinet tune over a dulcimer, oboe"
     request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)

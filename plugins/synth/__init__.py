@@ -212,7 +212,7 @@ class SynthGenerator:
         act on (``segue plan`` lists them), e.g. an instrument it does not know. Avoided
         words (negative styles, "no vocals") are honoured, never listed; section names and
         local styles also count the section words the synth reads ("climax", "build")."""
-        from segue.plugins.synth.form import SECTION_ENERGY
+        from segue.plugins.synth.form import SECTION_ENERGY, without_dynamics
         from segue.plugins.synth.words import ignored_words
 
         texts = [(request.prompt or "", False)]
@@ -229,6 +229,8 @@ class SynthGenerator:
         sections = frozenset(SECTION_ENERGY)
         out: list[str] = []
         for text, in_section in texts:
+            # (The dynamics words are read: a section's marks and steps, a plan's shape.)
+            text = without_dynamics(text, in_section)
             words = ignored_words(text, sections if in_section else frozenset())
             out += [w for w in words if w not in out]
         return out

@@ -38,9 +38,13 @@ from segue.plugins.synth.drums import (
     heartbeat_stroke,
 )
 from segue.plugins.synth.form import (
+    Dynamics,
     anticipate,
     auto_sections,
+    plan_dynamics,
     plan_sections,
+    plan_shape,
+    read_dynamics,
     section_energy,
     tie_across_seam,
 )
@@ -114,6 +118,14 @@ MARCH_FEEL = {"halftime": 1.35}
 # (its full orchestra, choir and counter-line join at once: "thundering climax" measured
 # its percussive energy 10-11 dB under its harmonic at the other sections' drum level).
 PEAK_DRUMS = 1.6
+# A section's mark at this level or over is a peak (fortissimo, thunderous, a climax).
+PEAK_LEVEL = 0.85
+# A peak's drums hit as a mood of this drive's (an action mood's: energy 0.95).
+PEAK_DRIVE = 0.35
+# A plan's section at this energy or over is loud: its band and kit are a loud mood's.
+LOUD_LEVEL = 0.7
+# A plan's section under this energy is hushed: its tune rests.
+HUSHED = 0.2
 
 
 # Role gains of a part the prompt named a solo instrument for (``palette.soloists``), beside
@@ -378,21 +390,53 @@ def compose(request: GenerationRequest) -> Arrangement:
 
     # Sections.
     sections: list[Section] = []
+    shaped = False  # a plan whose words say its dynamics
+    loud: set[int] = set()  # (ids of) its sections they mark fortissimo or louder
+    tunes: dict[int, str | None] = {}  # a loud section's tune: the mood's (below)
     plan = request.composition_plan if isinstance(request.composition_plan, dict) else None
     planned = plan_sections(plan, bars) if plan else []
     if planned:
+        said: list[Dynamics] = []
+        bases: list[float] = []
         for name, start, nbars, s in planned:
             local = read_words(name, 1.5)
             local = local.merge(styles_words(s.get("positive_local_styles"), 1.5))
             local = local.merge(styles_words(s.get("negative_local_styles"), -0.75))
             traits = traits_of(words.merge(local))
-            text = " ".join(
-                [name, *[x for x in s.get("positive_local_styles") or [] if isinstance(x, str)]]
-            )
-            factor, build = section_energy(text)
-            energy = min(1.0, max(0.05, traits.energy * factor))
+            styles = [
+                name,
+                *[x for x in s.get("positive_local_styles") or [] if isinstance(x, str)],
+            ]
+            factor, build = section_energy(" ".join(styles))
+            said.append(read_dynamics(styles))
+            bases.append(min(1.0, max(0.05, traits.energy * factor)))
             peak = factor > 1.0
-            sections.append(Section(name, start, nbars, traits, energy, name, build, peak=peak))
+            sections.append(Section(name, start, nbars, traits, 0.0, name, build, peak=peak))
+        # The plan's dynamics: its sections' own words, else the plan's shape as a whole.
+        shape = plan_shape(f"{request.prompt or ''} {_plan_text(request)}")
+        levels = plan_dynamics(said, bases, [sec.traits.energy for sec in sections], shape)
+        shaped = bool(shape) or any(d.level is not None or d.step for d in said)
+        for sec, d, e in zip(sections, said, levels, strict=True):
+            sec.energy = e
+            if shaped and e >= LOUD_LEVEL:
+                # A loud section is played by a loud section's band and drums, whatever
+                # the mood's calm (a crescendo to "massive, tutti, apex" from "the quiet
+                # moat" kept the calm mood's flute, harp and soft shaker at its top: its
+                # percussive energy 17 dB under its harmonic).
+                t = sec.traits
+                sec.traits = t.with_(energy=max(t.energy, e), percussion=max(t.percussion, e))
+                # (Its tune stays the mood's, unless the section names another: a calm
+                # mood's flute handing the tune to the battle palette's brass at the top
+                # measured the louder section 0.5 LU over the one before, K-weighted.)
+                tunes[id(sec)] = choose_voices(t)[0].get("melody")
+            # (A section that grows into its level builds. One whose words mark it
+            # fortissimo or louder, or a crescendo's last, is a peak: its drums strike
+            # harder, ``PEAK_DRUMS``, and as an action mood's, ``PEAK_DRIVE``.)
+            sec.build = sec.build or d.build or (d.level is None and d.step == 0 and shape > 0)
+            top = shape > 0 and sec is sections[-1] and e >= PEAK_LEVEL
+            if (d.level or 0.0) >= PEAK_LEVEL or top:
+                sec.peak = True
+                loud.add(id(sec))
     else:
         for name, start, nbars, label, factor in auto_sections(bars):
             energy = min(1.0, max(0.05, gtraits.energy * factor))
@@ -424,6 +468,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         return parts[k]
 
     genre = gtraits.genres[0] if gtraits.genres else None
+    drive = gtraits.energy - 0.6
     motif_seeds: dict[str, int] = {}
     multi = len(sections) > 1
 
@@ -449,7 +494,15 @@ def compose(request: GenerationRequest) -> Arrangement:
                     (hv, "harmony", write_accompaniment(ctx, sec, hv, LONE_VELOCITY, bright))
                 )
             tune = write_melody(
-                ctx, sec, mv, Random(mrng.random()), 1, 0.85, bright, TUNE_OCTAVE.get(mv, 0), True
+                ctx,
+                sec,
+                mv,
+                Random(mrng.random()),
+                1,
+                0.85,
+                bright,
+                TUNE_OCTAVE.get(mv, 0),
+                solo=True,
             )
             out.append((mv, "melody", tune))
             return out
@@ -476,12 +529,28 @@ def compose(request: GenerationRequest) -> Arrangement:
         # The melody rests in the first section of long loops with sparse moods, and the
         # counter line joins when the energy rises.
         rest = sec.label == "A" and e < 0.3 and len(sections) > 2 and first
+        # So does a plan's hushed section, where another plays it (a flute's tune over
+        # "hushed, barely audible, a few low strings" was as loud as the brass's in the
+        # build after it).
+        rest = rest or (planned and e < HUSHED and any(s.energy >= HUSHED for s in sections))
         if r.get("melody") and not (rest and "solo" not in t.flags):
             # (A solo mood's soloist plays from the top: "a solo cello elegy" opened on
             # the strings and piano alone.)
             mv = r["melody"]
             tune = write_melody(
-                ctx, sec, mv, Random(mrng.random()), density, 0.85, bright, TUNE_OCTAVE.get(mv, 0)
+                ctx,
+                sec,
+                mv,
+                Random(mrng.random()),
+                density,
+                0.85,
+                bright,
+                TUNE_OCTAVE.get(mv, 0),
+                # (A plan that says its dynamics: each section's tune near one register,
+                # higher as it is louder. Each section's motif wandered its own way, and a
+                # flute's tune an octave and a half lower in one section measured 4 dB
+                # quieter, K-weighted, than in the softer section before it.)
+                centre=0.35 + 0.25 * e if shaped else None,
             )
             out.append((mv, "melody", tune))
         named = r.get("counter") in soloists(t) or named_line(t, r.get("counter"))
@@ -524,6 +593,23 @@ def compose(request: GenerationRequest) -> Arrangement:
             elif sec.peak:
                 level *= PEAK_DRUMS
             kit = write_drums(ctx, sec, sec.kit, level, multi)
+            if id(sec) in loud and sec.kit != "soft" and drive < PEAK_DRIVE:
+                # A peak's drums are up front as an action mood's are, whatever the mood
+                # (the part gains below): a "thunderous" climax of an airship's crescendo
+                # measured its percussive energy 10-14 dB under its harmonic.
+                for sound, notes in kit.items():
+                    boost = 4.0 if sound in DRIVING_DRUMS else 1.0
+                    up = (1.0 + boost * PEAK_DRIVE) / (1.0 + boost * max(0.0, drive))
+                    if sec.kit == "frame":
+                        up *= (1.0 + FRAME_DRIVE * PEAK_DRIVE) / (
+                            1.0 + FRAME_DRIVE * max(0.0, drive)
+                        )
+                    if feel == "halftime":
+                        up *= (1.0 + HALFTIME_WEIGHT * PEAK_DRIVE) / (
+                            1.0 + HALFTIME_WEIGHT * max(0.0, drive)
+                        )
+                    for n in notes:
+                        n.v *= up
         for sound in EXTRA_PERCUSSION:
             if sound in t.instruments:
                 # (A light drum of two hits a bar at least: a calm kit's few shaker
@@ -552,6 +638,11 @@ def compose(request: GenerationRequest) -> Arrangement:
 
     for sec in sections:
         sec.roles, sec.kit = choose_voices(sec.traits)
+        tune = tunes.get(id(sec))
+        if tune and sec.roles.get("melody") not in sec.traits.instruments:
+            sec.roles["melody"] = tune
+            if sec.roles.get("counter") == tune:
+                sec.roles["counter"] = None
         gain = level(sec)
         for voice, role, notes in arrange(sec, sec is sections[0]):
             for n in notes:
@@ -602,7 +693,6 @@ def compose(request: GenerationRequest) -> Arrangement:
     # And a named voice on the counter-line (a carousel's glockenspiel under the
     # accordion's tune: 10-17 LU under the mix at an accompaniment's counter-line).
     lines |= {s.roles["counter"] for s in sections if named_line(s.traits, s.roles.get("counter"))}
-    drive = gtraits.energy - 0.6
     length = float(bars * bpb)
     for (voice, role), p in parts.items():
         # (A tune moved later, ``shifted_bells``, may reach past the loop's end.)
@@ -679,5 +769,5 @@ def compose(request: GenerationRequest) -> Arrangement:
         swing=swing,
         seed=seed,
         meter=meter,
-        level_drums=(drive > 0 and kit in LEVELLED_KITS) or kit == "march",
+        level_drums=((drive > 0 or bool(loud)) and kit in LEVELLED_KITS) or kit == "march",
     )

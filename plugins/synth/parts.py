@@ -256,6 +256,12 @@ class Context:
         return [(0.0, turn[0], first), (turn[0], float(self.bpb), turn[1])]
 
 
+# How far a tune held to a register (``write_melody``'s ``centre``) moves back towards it at
+# each strong beat.
+TUNE_PULL = 0.35
+TUNE_REACH = 5  # and the semitones either side of it its strong beats stay within
+
+
 def write_melody(
     ctx: Context,
     sec: Section,
@@ -266,10 +272,12 @@ def write_melody(
     bright: float,
     octave_shift: int = 0,
     solo: bool = False,
+    centre: float | None = None,
 ) -> list[Note]:
     """A melody over the section: motif, its sequence, repeat, and a cadence at the end of
     each whole phrase (4 bars, or 2 in a 4-bar section). ``solo``: a lone soloist's tune,
-    its take's own rhythm (``SOLO_MOTIFS``) whatever the density."""
+    its take's own rhythm (``SOLO_MOTIFS``) whatever the density. ``centre``: a share of the
+    range (0-1) the tune keeps near, where it must not wander off on its own."""
     v = VOICES[voice]
     lo, hi = v.low + 12 * octave_shift, v.high + 12 * octave_shift
     tonic = ctx.key.tonic
@@ -304,7 +312,8 @@ def write_melody(
     alt = motif_rng.choice(pool)
     contour = [motif_rng.choice((-2, -1, -1, 1, 1, 2, 0)) for _ in range(8)]
     notes: list[Note] = []
-    prev = float(lo + (hi - lo) * 0.45)
+    prev = float(lo + (hi - lo) * (0.45 if centre is None else centre))
+    home = prev
     scale_pcs = [(tonic + s) % 12 for s in ctx.scale]
     home_pcs = set(ctx.chords[0].pcs(tonic))
     home_third = ctx.chords[0].pcs(tonic)[1]
@@ -342,6 +351,9 @@ def write_melody(
             )
             if strong or last_bar:
                 target = prev + contour[(j + shift) % len(contour)] * 2
+                if centre is not None:
+                    target += TUNE_PULL * (home - prev)
+                    target = min(home + TUNE_REACH, max(home - TUNE_REACH, target))
                 # Strong beats sit on a chord tone the tonic triad shares (a common tone: the
                 # tune keeps the key's home notes while the harmony moves), else on the
                 # chord's root or third; the fifth only when nothing else is near.
