@@ -348,6 +348,19 @@ def plan_section(name: str, styles: list[str], seconds: float) -> dict:
     }
 
 
+def section_levels(arr, x: np.ndarray) -> list[float]:
+    """Each section's median short-term loudness (LUFS), its first 1.5 s and last 1 s
+    left out (the 3 s windows there straddle the section before or after)."""
+    st = am.short_term_loudness(x, SR)
+    t = np.arange(len(st)) + 1.5  # window centres (s)
+    bar_s = arr.beats_per_bar * 60 / arr.bpm
+    levels = []
+    for sec in arr.sections:
+        inside = (t >= sec.start_bar * bar_s + 1.5) & (t <= (sec.start_bar + sec.bars) * bar_s - 1)
+        levels.append(float(np.median(st[inside])))
+    return levels
+
+
 # A plan written in dynamics words: a judged naval crescendo's "whispering strings",
 # "growing", "louder" and "fortissimo" were read as nothing (and listed as ignored): its
 # opening as loud as its build, its two middle sections at one level.
@@ -367,13 +380,7 @@ DYNAMICS_PLAN = {
 def test_a_plan_in_dynamics_words_grows_section_by_section(variant: int, tmp_path: Path) -> None:
     prompt = "Siege of the lake fort, orchestral"
     arr, x = render(prompt, 48.0, variant, composition_plan=DYNAMICS_PLAN)
-    st = am.short_term_loudness(x, SR)
-    t = np.arange(len(st)) + 1.5  # window centres (s)
-    bar_s = arr.beats_per_bar * 60 / arr.bpm
-    levels = []
-    for sec in arr.sections:
-        inside = (t >= sec.start_bar * bar_s + 1.5) & (t <= (sec.start_bar + sec.bars) * bar_s - 1)
-        levels.append(float(np.median(st[inside])))
+    levels = section_levels(arr, x)
     steps = np.diff(levels)
     assert len(levels) == 4 and steps.min() >= 1.0, f"short-term LUFS per section {levels}"
     from segue.core.commands.plan import generator_says
@@ -445,13 +452,8 @@ def test_a_plans_dynamics_words_and_shape_step_its_sections(
     )
     arr, x = render_request(req, SR)
     y = decoded(x.astype(np.float64))
-    st = am.short_term_loudness(y, SR)
-    t = np.arange(len(st)) + 1.5  # window centres (s)
+    levels = section_levels(arr, y)
     bar_s = arr.beats_per_bar * 60 / arr.bpm
-    levels = []
-    for sec in arr.sections:
-        inside = (t >= sec.start_bar * bar_s + 1.5) & (t <= (sec.start_bar + sec.bars) * bar_s - 1)
-        levels.append(float(np.median(st[inside])))
     steps = sign * np.diff(levels)
     assert len(levels) == 4 and steps.min() >= 1.0, f"short-term LUFS per section {levels}"
     assert sign * (levels[-1] - levels[0]) >= 4.0, levels

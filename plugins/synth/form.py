@@ -81,7 +81,10 @@ DYNAMIC_LEVELS: dict[str, float] = {
 # A mark alone as a whole style ("p", "f"): too common as letters to look for in a phrase.
 DYNAMIC_LETTERS = {"p": 0.28, "f": 0.72}
 # Words that ask a section to play louder (+1) or softer (-1) than the one before it; the
-# first kind also grows through the section (``BUILDS``).
+# first kind also grows through the section (``BUILDS``), but for these, which are louder
+# from the section's first bar (a bigger band, an entrance).
+STEPS_UP_AT_ONCE = """bigger fuller stronger louder heavier denser larger wider more-intense
+more-drums joins join enter enters entering come-in comes-in added"""
 DYNAMIC_STEPS: dict[str, int] = {
     **dict.fromkeys(
         _each("""build builds building built build-up buildup rise rises rising risen grow grows
@@ -91,11 +94,7 @@ DYNAMIC_STEPS: dict[str, int] = {
         ever-louder"""),
         1,
     ),
-    **dict.fromkeys(
-        _each("""bigger fuller stronger louder heavier denser larger wider more-intense
-        more-drums joins join enter enters entering come-in comes-in added"""),
-        1,
-    ),
+    **dict.fromkeys(_each(STEPS_UP_AT_ONCE), 1),
     **dict.fromkeys(
         _each("""diminuendo decrescendo dim decresc fade fades fading fade-out fades-out
         fading-out fade-away fades-away fading-away die-away dies-away dying-away die-down
@@ -108,8 +107,7 @@ DYNAMIC_STEPS: dict[str, int] = {
 }
 # The step words that grow through their section (its drums build towards its end).
 BUILDS = frozenset(w for w, d in DYNAMIC_STEPS.items() if d > 0) - frozenset(
-    _each("""bigger fuller stronger louder heavier denser larger wider more-intense more-drums
-    joins join enter enters entering come-in comes-in added""")
+    _each(STEPS_UP_AT_ONCE)
 )
 # A plan's shape as a whole (its global styles and prompt): the sections that do not say
 # their own dynamics step in that direction, in plan order.
