@@ -368,9 +368,9 @@ def write_melody(
                     core = [q for q in chord_p if q % 12 in chord_pcs[1:3]] or core
                 # The key's root and third before its fifth, when one is as near: a tune
                 # that dwells on the fifth is heard centred on it (in the key a fifth up).
-                centre = [q for q in core if q % 12 != home_fifth]
-                if centre and abs(nearest(centre, target) - target) <= 2:
-                    core = centre
+                besides_fifth = [q for q in core if q % 12 != home_fifth]
+                if besides_fifth and abs(nearest(besides_fifth, target) - target) <= 2:
+                    core = besides_fifth
                 p = nearest(core, target) if core else nearest(chord_p, target)
                 # The tonic's third, the mode's own note, when the chord holds it and it is
                 # near: on the tonic chord's first note in major (where it ranks after the
