@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from audio_signals import SR, drum_loop, tone
+from loop_checks import loop_report
 
-from segue.core import audio, hookimpl, seams
+from segue.core import analysis, audio, carving, hookimpl, seams
 from segue.core import audio as core_audio
 from segue.core.audio import TrackAudio
 from segue.core.plugins import Plugins
@@ -81,6 +82,48 @@ def test_without_a_tempo_the_whole_file_loops_crossfaded_and_says_so(tmp_path):
     assert track.loop_start_s == 0.0 and track.loop_end_s == pytest.approx(out.duration_s)
     assert out.duration_s < 2.5  # the tail went into the crossfade at the start
     assert "no steady beat" in track.extra["loop"]["fallback"]
+
+
+def _phrase_song(bars: int = 10, accent: int = 3) -> np.ndarray:
+    """A song of four-bar phrases at 120 BPM (2 s bars; chords A, F#, D, E, each beat
+    struck), the phrase's ``accent``-th bar struck hard on its downbeat; a one-bar swell
+    in and a fade over its last bar and a half."""
+    bar, beat = 2.0, 0.5
+    n = round(bars * bar * SR)
+    x = np.zeros(n)
+    hit = round(0.03 * SR)
+    click = np.random.default_rng(7).standard_normal(hit) * np.exp(-np.arange(hit) / (0.004 * SR))
+    for b in range(bars):
+        a, e = round(b * bar * SR), round((b + 1) * bar * SR)
+        t = np.arange(e - a) / SR
+        f = (220.0, 185.0, 146.8, 164.8)[b % 4]
+        envelope = 0.5 + 0.5 * np.exp(-(t % beat) / 0.15)
+        x[a:e] += 0.1 * envelope * sum(np.sin(2 * np.pi * f * r * t) for r in (1, 1.25, 1.5))
+        if b % 4 == accent:
+            x[a : a + hit] += 0.6 * click
+    swell, fade = round(bar * SR), round(1.5 * bar * SR)
+    x[:swell] *= np.linspace(0.2, 1.0, swell)
+    x[-fade:] *= np.cos(np.linspace(0.0, np.pi / 2, fade)) ** 2
+    return np.stack([x, x], axis=1).astype(np.float32)
+
+
+def test_a_loop_starting_on_the_phrase_accent_gives_way_to_one_as_good(tmp_path):
+    """The best loop by musical distance starts on the phrase's struck downbeat, where its
+    seam stands out against the loop's other bar lines; the loop a bar earlier repeats the
+    song as well, and is carved, not the whole song (the fal emulator's song for "Gentle
+    harp and flute" looped whole so)."""
+    x = _wav(tmp_path, _phrase_song())
+    rhythm = analysis.grid(120.0, 0.0, 4, x.shape[0] / SR)
+    best = carving.carve(x, SR, rhythm)
+    assert not seams.measure_seam(best.samples, SR, best.loop_start, best.loop_end, 2.0)["ok"]
+    out = _run(_track(bpm=120.0, first_beat_s=0.0, beats_per_bar=4), x)
+    track = out.track
+    assert "fallback" not in track.extra["loop"], track.extra["loop"]
+    assert track.extra["seam_ok"] is True
+    assert track.loop_start_s > 0 and track.extra["loop"]["bars"] == 4
+    carved = carving.carve_checked(x, SR, rhythm)
+    report = loop_report(carved, SR, rhythm)
+    assert report.ok, (report.problems, report.seam)
 
 
 def test_generator_loop_points_are_kept(tmp_path):
