@@ -784,6 +784,12 @@ CHAMBER = {
     "lone violin": ("A lone violin plays by the ruined chapel, sorrowful and slow", {"violin"}),
     "violin duet": ("A tender duet for violin and harp by the palace fountain", {"violin", "harp"}),
     "solo violin": ("A solo violin lament in the autumn rain", {"violin"}),
+    # A harp or a guitar named first plays the tune: "a solo harp in the empty ballroom"
+    # had a flute's tune over the harp's arpeggio 13-18 LU under the mix; "banjo and
+    # guitar on the bayou porch" the guitar's tune over the banjo's counter-line 13-15 LU
+    # under it.
+    "lone harp": ("A lone harp by the moonlit lake", {"harp"}),
+    "banjo and guitar": ("Banjo and guitar on the riverboat deck, easygoing", {"banjo", "guitar"}),
 }
 STEMS = ("drums", "bass", "harmony", "arp", "melody", "counter")
 

@@ -142,6 +142,7 @@ LOW_LINE = 1.8
 # the mix at the featured gain). (Not its tune: louder, a tarantella's mandolin tune led
 # the onsets, and its takes folded per bar 0.94-0.96 alike.)
 PLUCKED_LINE = 1.5
+PLUCKED_TUNE = 1.8
 # A named tuba on the bass (its own part) is heard there: a march's tuba measured 9-13 LU
 # under the mix at the bass's gain ("a frontier patrol, military drums and tuba").
 NAMED_BASS = {"tuba": 2.0}
@@ -733,11 +734,16 @@ def compose(request: GenerationRequest) -> Arrangement:
                     p.gain *= LOW_LINE
             if role == "bass" and voice in NAMED_BASS and voice in named_voices:
                 p.gain *= NAMED_BASS[voice]
-            if voice in players and role == "melody" and v.kind == "pluck":
+            if role == "melody" and v.kind == "pluck" and voice in players:
                 # A trio's plucked tune (a banjo's) as firm as its plucked arpeggio: its
                 # notes die away under a harmonica's and a dulcimer's (10-14 LU under the
                 # mix). (A chamber mood's own: a tarantella's plucked tune led its onsets.)
                 p.gain *= PLUCKED_LINE
+            elif role == "melody" and v.kind == "pluck" and voice in lines and sub != 3:
+                # A named plucked tune over a full accompaniment, firmer still ("banjo and
+                # guitar on the bayou porch": the banjo's tune 10-14 LU under the mix at the
+                # tune's gain, 8-10 at a trio's, under the palette's harp and drums).
+                p.gain *= PLUCKED_TUNE
             if lone and role == "harmony":
                 own = any(q.voice == voice and q.role == "melody" for q in parts.values())
                 p.gain *= LONE_OWN_GAIN if own else LONE_ACCOMPANIMENT_GAIN

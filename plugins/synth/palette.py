@@ -335,28 +335,60 @@ SOLO_VOICES = frozenset(
 # The flag ``words`` sets for "cello" written alone ("a solo cello elegy", "cello and
 # piano"): one player, who sings the tune; "cellos" and "low strings" are the section's bass.
 CELLIST = "cellist"
+# Harped and strummed accompanists: named, each plays a line too (a tune when named first,
+# a counter-line after another player), not an arpeggio under an unnamed voice's tune ("a
+# solo harp in the empty ballroom" had a flute's tune over the harp's arpeggio 13-18 LU
+# under the mix; "banjo and guitar", the banjo's counter-line 13-15 LU under the guitar).
+PLUCKED_LEADS = frozenset({"harp", "guitar"})
 LINES = ("melody", "counter")
 # The ensembles that play a tune as a section (many players in unison).
 SECTIONS = frozenset({"brass", "strings", "choir"})
 # Soloists who play the chords and the tune at once (an accordion's two hands): taking a
 # line, they keep the harmony too (a tavern waltz's accordion on the tune left its chords
 # to the palette's drone, held under it, and its takes folded per bar 0.80 alike).
-BOTH_HANDS = frozenset({"accordion"})
+# (A harp on the tune keeps its arpeggio too: in its place a piano's arpeggio, 5-9 LU
+# under the mix, covered a calm garden's harp tune, 8-14 LU under it.)
+BOTH_HANDS = frozenset({"accordion", "harp"})
 
 
 def soloists(t: Traits) -> list[str]:
     """The named instruments that carry a line, the tune's own first (a clarinet before a
     bassoon or a horn, whose first part is the counter-line; a harmonica before a dulcimer,
-    whose first is the arpeggio), the sustained ones (an accordion, a cello) after the
-    others; otherwise in the prompt's order."""
+    whose first is the arpeggio; a harp or a guitar named first as one of them), the
+    sustained ones (an accordion, a cello) after the others; otherwise in the prompt's
+    order."""
+    lead = leader(t)
     out = [
         i
         for i in t.instruments
         if i in VOICES
         and i not in t.avoided
-        and (i in SOLO_VOICES or (i == "cello" and CELLIST in t.flags))
+        and (
+            i in SOLO_VOICES
+            or i == "guitar"
+            or i == lead == "harp"
+            or (i == "cello" and CELLIST in t.flags)
+        )
+        # (a band's guitar keeps its part: a rock arena's under the lead)
+        and not (i in PLUCKED_LEADS and set(t.genres) & BAND_GENRES)
     ]
-    return sorted(out, key=lambda i: (VOICES[i].roles[0] != "melody", VOICES[i].legato))
+    first = lead if lead in PLUCKED_LEADS else None
+    return sorted(
+        out, key=lambda i: (i != first and VOICES[i].roles[0] != "melody", VOICES[i].legato)
+    )
+
+
+def leader(t: Traits) -> str | None:
+    """The first voice the prompt names that can carry a tune (a section too: in "strings
+    and harp" the harp is not named first)."""
+    return next(
+        (
+            i
+            for i in t.instruments
+            if i in VOICES and i not in t.avoided and "melody" in VOICES[i].roles
+        ),
+        None,
+    )
 
 
 def chamber(t: Traits) -> bool:
@@ -428,7 +460,15 @@ def lines_for_soloists(
         return
     own = set(t.instruments)
     tune, counter = roles.get("melody"), roles.get("counter")
-    if tune in own and tune not in solos and counter not in own and "counter" in VOICES[tune].roles:
+    lead = leader(t)
+    if (
+        tune in own
+        and tune not in solos
+        and counter not in own
+        and "counter" in VOICES[tune].roles
+        # (a celesta named before a harp keeps the tune)
+        and not (solos[0] in PLUCKED_LEADS and tune == lead)
+    ):
         # A named voice that is no soloist (a glockenspiel) plays the counter-line under
         # the soloist's tune ("a carousel waltz, glockenspiel and accordion": the bells'
         # tune, the accordion's counter-line 11-16 LU under the mix).
@@ -439,7 +479,11 @@ def lines_for_soloists(
         # tune over strings, the cornet's counter-line 9-10 LU under the mix).
         roles["harmony"] = tune
         tune, counter = counter, None
-    elif tune not in own:
+    elif tune not in own or (
+        tune != solos[0] and (tune in PLUCKED_LEADS or solos[0] in PLUCKED_LEADS & {lead})
+    ):
+        # (A guitar claims the tune when a banjo named before it took the arpeggio, a
+        # flute when a harp named before it did: the first player named leads.)
         tune = solos[0]
     left = [i for i in solos if i != tune]
     if counter not in own or (counter == tune and left):
