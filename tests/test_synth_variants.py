@@ -778,6 +778,31 @@ def test_a_slow_fourth_take_on_eighth_hats_is_apart_on_either_grid(name: str) ->
         assert_apart_at_either_rate(takes[u][1], fourth, bpm, f"{name} {u}-3")
 
 
+# Slow orchestral moods (below 100 BPM, the score-wide epic orchestral style; a plan's arch as
+# judged: a comet at 96 BPM): the straight take struck the beats alone, and its pairs with
+# the half-time take (its beats and two pickups) and the fourth take (the heartbeat's second
+# stroke a third of a beat in, rounded to the "and") folded per bar 0.81-0.99 alike on a
+# tester's grid. Now the straight take ticks the eighths on the shaker and the fourth take
+# strikes a sixteenth after the beat (``drums.SNAP_KITS``).
+SLOW_ORCHESTRAL = {
+    "siege": ("The siege engines roll toward the walls, grim and heavy", 92.0, "D minor"),
+    "titan": ("A titan wakes beneath the mountain, ominous and huge", 84.0, "C minor"),
+}
+
+
+@pytest.mark.timeout(600)  # three 30 s takes rendered and measured, on a loaded machine
+@pytest.mark.parametrize("name", sorted(SLOW_ORCHESTRAL))
+def test_a_slow_orchestral_straight_take_is_its_own(name: str) -> None:
+    prompt, bpm, key = SLOW_ORCHESTRAL[name]
+    text = f"{prompt}, {bpm:g} BPM, {key}, instrumental, epic orchestral"
+    takes = render_takes(text, (0, 1, 3), bpm=bpm, key=key)
+    assert any(p.voice == "drum:taiko" for p in takes[0][0].parts), name
+    for v in (0, 3):
+        assert_heard_at(takes[v][1], bpm, f"{name} v{v}")
+    for u, v in ((0, 1), (0, 3)):
+        assert_apart_at_either_rate(takes[u][1], takes[v][1], bpm, f"{name} {u}-{v}")
+
+
 # A lullaby as a judged score wrote it (6/8 at 72 BPM): its broad and flowing takes played
 # the dotted half and quarter notes across the beat, the driving take's chords a hemiola,
 # and a tester's beat tracker (librosa's, on the onset strength's mean over bands) heard
