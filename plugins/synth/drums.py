@@ -626,6 +626,10 @@ def feel_pattern(
             # had a tester's tracker read the starter's explore 90 at 120.
             ghosts = (15,)
         out += [(s, ghost, top) for s in ghosts]
+        if kit == "orchestral" and slow:
+            # And a ghost after the big beats, 1 and 3 (with the pickups alone it folded
+            # per bar like the driving take's pickups into every beat, 0.81-0.85).
+            out += [(s, ghost, SLOW_HALF_GHOST) for s in (1, 9)]
         if kit == "orchestral" and not slow:
             out += HALF_GHOSTS  # (struck on the high taiko too: its own figure, heard)
     return out
@@ -794,7 +798,9 @@ SNAP_STROKE = 1 / 4
 # arch plan at 96 BPM, a march at 88: per bar 0.81-0.92 alike on a listener's tools).
 SNAP_KITS = EIGHTH_HAT_KITS | {"orchestral"}
 # The orchestral kit's slow straight eighths on the shaker: a tick under the beats' drums.
-SLOW_EIGHTHS = 0.5
+SLOW_EIGHTHS = 0.45
+# Its slow half-time take's ghost after beats 1 and 3.
+SLOW_HALF_GHOST = 0.6
 
 
 def heartbeat_stroke(kit: str | None) -> float:
@@ -980,15 +986,13 @@ def bar_pattern(
             for s in range(3, steps, 8) if alt and four else range(2, steps, 4):
                 out.append((s, "taiko_hi", 0.45))
         if slow and four:
-            # Slow 4/4, the eighths between the beats ticked on the shaker (and busy, the
-            # snare): the straight take's own figure (beats alone, it folded per bar like
-            # the half-time take's beats, 0.82-0.89: a comet's arch plan at 96 BPM, a march
-            # at 88). The fourth take strikes a sixteenth after the beat for that
-            # (``heartbeat_stroke``).
-            for s in range(2, steps, 4):
-                out.append((s, "shaker", SLOW_EIGHTHS))
-                if energy > 0.7:
-                    out.append((s, "snare", 0.35))
+            # Slow 4/4, the eighths between the beats ticked on the shaker: the straight
+            # take's own figure (beats alone, it folded per bar like the half-time take's
+            # beats, 0.82-0.89: a comet's arch plan at 96 BPM, a march at 88). The fourth
+            # take strikes a sixteenth after the beat for that (``heartbeat_stroke``).
+            # (At 0.5, with the snare there too, the comb heard TimGM6mb's siege at 92
+            # BPM at twice its tempo.)
+            out += [(s, "shaker", SLOW_EIGHTHS) for s in range(2, steps, 4)]
         elif slow and energy > 0.7:
             for s in range(2, steps, 4):
                 out.append((s, "snare", 0.2))
