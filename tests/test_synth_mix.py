@@ -145,6 +145,27 @@ def test_the_bass_is_mono_under_a_panned_sampled_piano(name: str) -> None:
     assert am.bass_correlation(decoded(x), SR) >= 0.95  # the "mono below 150 Hz"
 
 
+# A lone player's one chord part (a harp under a bugle, a harp alone) is panned and has no
+# bass line: the track's 20-150 Hz band held -30 dB, most of it the harp's low notes at
+# 150-200 Hz, where a fourth-order side high-pass at 200 Hz left their side -10 dB, and a
+# band-pass's ringing from the loop's first samples (its side 0.1 of full scale): 0.79-0.89
+# through a band-pass run over the file.
+LONE_BASS = {
+    "bugle": ("A lone bugle call over the frozen camp at dawn", 1),
+    "harp": ("A lone harp in the elven library, gentle", 2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LONE_BASS))
+def test_a_lone_players_bass_is_mono_through_a_band_pass(name: str) -> None:
+    prompt, variant = LONE_BASS[name]
+    req = GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30.0, bpm=80.0)
+    _, x = render_request(req, SR)
+    y = decoded(x)
+    assert am.filtered_bass_correlation(y, SR) >= 0.95  # the "mono below 150 Hz"
+    assert am.bass_correlation(y, SR) >= 0.95
+
+
 def test_drums_are_present_in_an_action_mood(tracks) -> None:
     _, x = tracks["action"]
     assert am.hpss_balance_db(x, SR) >= -10.0

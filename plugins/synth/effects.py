@@ -332,27 +332,43 @@ def scale_side(x: np.ndarray, k: float) -> None:
 
 
 SIDE_BLOCK = 1 << 16
-# Below this the mix is mono (its side high-passed, fourth order): a stereo sample's low
+# Below this the mix is mono (its side high-passed, eighth order): a stereo sample's low
 # end (a sampled piano's thump, 70-150 Hz, its two channels unlike) panned as an
-# accompaniment put a waltz's bass at 0.92-0.94 left/right correlation (0.95 asked).
-MONO_BASS_HZ = 200.0
+# accompaniment put a waltz's bass at 0.92-0.94 left/right correlation (0.95 asked). At
+# 200 Hz and fourth order the side kept -10 dB at 150 Hz: a lone trumpet's or flute's
+# panned harp (its low notes at 150-200 Hz, the track's 20-150 Hz band at -32 dB with no
+# bass part) measured 0.87-0.95 through a band-pass whose skirt reaches them.
+MONO_BASS_HZ = 250.0
+MONO_BASS_ORDER = 8
+# A loop's first and last milliseconds are mono (its side faded in and out over this): a
+# band-pass run from a file's edge, as a tool measuring the bass runs it, rings with the
+# side's value there (0.1-0.16 of full scale in the reverb and a harp's top), and in a
+# track with little bass that ringing was most of its 20-150 Hz band's side (0.70-0.94).
+# Both ends mono, the seam joins them unchanged.
+MONO_EDGE_S = 0.005
 
 
 def mono_bass(x: np.ndarray, sr: int, circular: bool) -> None:
     """The side of ``x`` (2, n) high-passed at ``MONO_BASS_HZ``, in place: the bass in the
     middle whichever part plays it. Linear and time invariant (stems treated alike sum to
-    the mix treated); ``circular``: a loop's end runs the filter in first (see ``add_air``)."""
+    the mix treated); ``circular``: a loop's end runs the filter in first (see ``add_air``),
+    and its ends are mono (``MONO_EDGE_S``)."""
     from scipy import signal  # (imported here: 0.3 s that only a render pays)
 
-    sos = signal.butter(4, MONO_BASS_HZ, btype="highpass", fs=sr, output="sos")
+    sos = signal.butter(MONO_BASS_ORDER, MONO_BASS_HZ, btype="highpass", fs=sr, output="sos")
     side = (x[0] - x[1]) * np.float32(0.5)
     np.add(x[0], x[1], out=x[0])
     x[0] *= np.float32(0.5)  # the middle, for now
-    lead = min(x.shape[1], int(0.2 * sr)) if circular else 0  # rings < 50 ms at 200 Hz
+    lead = min(x.shape[1], int(0.2 * sr)) if circular else 0  # rings < 80 ms at 250 Hz
     zi = signal.sosfilt_zi(sos) * 0.0
     if lead:
         _, zi = signal.sosfilt(sos, side[-lead:], zi=zi)
     high = signal.sosfilt(sos, side, zi=zi)[0].astype(np.float32)
+    edge = min(x.shape[1] // 2, int(MONO_EDGE_S * sr)) if circular else 0
+    if edge:
+        ramp = np.linspace(0.0, 1.0, edge, dtype=np.float32)
+        high[:edge] *= ramp
+        high[-edge:] *= ramp[::-1]
     np.subtract(x[0], high, out=x[1])
     x[0] += high
 
