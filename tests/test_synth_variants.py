@@ -452,6 +452,43 @@ def test_a_slow_synthwave_driving_bass_is_its_own(name: str) -> None:
     assert_apart_at_22k(name, takes, [(0, 2)])
 
 
+# Drum and bass (and jungle, liquid, neurofunk): a breakbeat, not four on the floor. It was
+# the four-on-the-floor kit, its takes alike (a judged "rolling drum and bass" at 172 BPM
+# 0.94-0.99 per bar between the straight, driving and fourth takes; at 126 BPM when no
+# tempo was given). Now each take plays its own break over the same tempo: two-step, a
+# half-time roller, an Amen-like break and the snares pushed to the ands; at most 0.8 alike
+# at 44.1 and 22.05 kHz, and its tempo drum and bass's own when the prompt gives none.
+DNB = {
+    "canal": ("Liquid drum and bass along the night canal, warm pads", None, "F minor"),
+    "foundry": ("Neurofunk chase through the robot foundry", 174.0, None),
+}
+
+
+@pytest.mark.timeout(900)  # four 30 s takes rendered and measured, on a loaded machine
+@pytest.mark.parametrize("name", sorted(DNB))
+def test_drum_and_bass_takes_play_their_own_breakbeats(name: str) -> None:
+    prompt, bpm, key = DNB[name]
+    takes = render_takes(f"{prompt}, instrumental", range(4), bpm=bpm, key=key)
+    arr = takes[0][0]
+    assert 160 <= arr.bpm <= 176, (name, arr.bpm)
+    for v, (a, _) in takes.items():
+        kicks = {
+            round(n.t % a.beats_per_bar * 4)
+            for p in a.parts
+            if p.voice == "drum:kick"
+            for n in p.notes
+        }
+        assert a.bpm == arr.bpm and not {0, 4, 8, 12} <= kicks, (name, v, sorted(kicks))
+        assert any(p.voice == "drum:snare" and p.notes for p in a.parts), (name, v)
+    pairs = list(itertools.combinations(range(4), 2))
+    for u, v in pairs:
+        (_, a), (_, b) = takes[u], takes[v]
+        steps = am.strength_correlation(a, b, SR, arr.bpm)
+        bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
+        assert max(steps, bars) <= 0.8, f"{name} variants {u}-{v}: {steps:.2f}/{bars:.2f}"
+    assert_apart_at_22k(name, takes, pairs)
+
+
 # Four on the floor: the kick (the loudest low sound, on every beat of every take) was
 # tuned to the tonic alone, and a constant-Q chroma (librosa's ``chroma_cqt``) heard the
 # tonic as the strongest pitch of most beats whatever the harmony did: a judged foundry

@@ -354,6 +354,8 @@ def compose(request: GenerationRequest) -> Arrangement:
 
     def feel_of(v: int) -> str:
         f = meter_feel(v, bpb, sub)
+        if kit == "breaks" and (bpb, sub) == (4, 4):
+            return f  # drum and bass: each take its own break (``drums.BREAKS``)
         if lone and f in {"halftime", "pushed"} and (bpb, sub) == (4, 4):
             # A lone player's accompaniment strikes every beat in every take
             # (``parts.LONE_FIGURES``): half-time keeps its pulse at any tempo, and the

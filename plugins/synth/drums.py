@@ -896,6 +896,67 @@ def syncopated_orchestral(feel: str, bpm: float) -> list[tuple[int, str, float]]
     return out + [(s, "shaker", 0.55) for s in GHOSTS]
 
 
+# Drum and bass's breakbeats (the "breaks" kit, ``palette.choose_voices``), one 4/4 bar of
+# sixteenths per take's feel: (step, sound, velocity).
+BREAKS: dict[str, tuple[tuple[int, str, float], ...]] = {
+    # Two-step: kick on 1 and the and of 3, snare on 2 and 4, ghost snares, eighth hats.
+    "straight": (
+        (0, "kick", 1.0),
+        (10, "kick", 0.9),
+        (4, "snare", 1.0),
+        (12, "snare", 1.0),
+        (7, "snare", 0.3),
+        (9, "snare", 0.25),
+        (15, "snare", 0.3),
+        *((s, "hat", 0.7 if s % 4 == 0 else 0.5) for s in range(0, 16, 2)),
+    ),
+    # Half-time roller: kick on 1 and the and of 2, snare on 3, rolling sixteenth hats.
+    "halftime": (
+        (0, "kick", 1.0),
+        (6, "kick", 0.8),
+        (8, "snare", 1.0),
+        (14, "snare", 0.35),
+        *((s, "hat", 0.75 if s % 4 == 0 else 0.5 if s % 2 == 0 else 0.3) for s in range(16)),
+    ),
+    # Amen-like, its third bar: kick on 1, its and and the and of 3, the snare's weight
+    # moved off the backbeat to the a of 2 and the and of 4, ghosts around them.
+    "driving": (
+        (0, "kick", 1.0),
+        (2, "kick", 0.85),
+        (10, "kick", 0.9),
+        (7, "snare", 0.9),
+        (14, "snare", 1.0),
+        (4, "snare", 0.3),
+        (9, "snare", 0.4),
+        *((s, "hat", 0.7 if s % 4 == 0 else 0.5) for s in range(0, 16, 2)),
+    ),
+    # Pushed: the snares on the ands of 2 and 4, kicks on the beats' pickups.
+    "pushed": (
+        (0, "kick", 1.0),
+        (3, "kick", 0.7),
+        (8, "kick", 0.9),
+        (11, "kick", 0.7),
+        (6, "snare", 1.0),
+        (14, "snare", 1.0),
+        (4, "snare", 0.3),
+        (12, "snare", 0.35),
+        *((s, "hat", 0.7 if s % 4 == 0 else 0.5) for s in range(0, 16, 2)),
+    ),
+}
+
+
+def break_pattern(
+    feel: str, energy: float, fill: bool, first: bool
+) -> list[tuple[int, str, float]]:
+    """One 4/4 bar of drum and bass's breakbeat in the take's ``feel`` (``BREAKS``)."""
+    out = list(BREAKS.get(feel, BREAKS["straight"]))
+    if first:
+        out.append((0, "crash", 0.8))
+    if fill:
+        out += [(s, "snare", 0.45 + 0.5 * (i + 1) / 4) for i, s in enumerate(range(12, 16))]
+    return out
+
+
 def bar_pattern(
     kit: str,
     bpb: int,
@@ -911,6 +972,10 @@ def bar_pattern(
     """One bar of ``kit`` as (sixteenth step, sound, velocity), in the variant's ``feel``
     (``parts.FEELS``: straight, halftime, driving, pushed, or tresillo; see
     ``feel_pattern``; ``second``: the second bar of a pair, for a hemiola)."""
+    if kit == "breaks":
+        if bpb == 4:
+            return break_pattern(feel, energy, fill, first)
+        kit = "kit"  # a breakbeat in 3/4: the drum kit's
     steps = bpb * 4
     beats = range(0, steps, 4)
     eighths = range(0, steps, 2)

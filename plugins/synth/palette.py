@@ -525,7 +525,7 @@ KIT_WORDS = {
 # The mood's own drum words: its kit stays whatever the style or its character would give.
 DRUM_WORDS = frozenset({"taiko", "drums", "snare"})
 # Kits with a snare of their own (a rock or electronic mood's "kick and snare" keeps its kit).
-DRUM_KITS = frozenset({"kit", "four", "lofi", "brush", "chip"})
+DRUM_KITS = frozenset({"kit", "four", "breaks", "lofi", "brush", "chip"})
 FALLBACK = {
     "bass": ["bass", "cello", "pluckbass"],
     "harmony": ["pad", "strings", "organ"],
@@ -615,6 +615,8 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
             if palette.get(role) == battle and battle not in own and mood[role] is not None:
                 palette[role] = mood[role]
     kit = palette.pop("kit", None)
+    if kit == "four" and "breakbeat" in t.flags:
+        kit = "breaks"  # drum and bass, jungle: a breakbeat, not four on the floor
     roles: dict[str, str | None] = {r: palette.get(r) for r in ROLES}
     claimed: set[str] = set()
     for inst in t.instruments:
@@ -664,6 +666,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         "kit",
         "orchestral",
         "four",
+        "breaks",
         "frame",
         "march",
     }:

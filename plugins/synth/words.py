@@ -946,6 +946,13 @@ GENRE_WORDS = {
     "dnb": "electronic",
     "breakbeat": "electronic",
     "breakbeats": "electronic",
+    "neurofunk": "electronic",
+    "junglist": "electronic",
+    "jungle music": "electronic",
+    "jungle breaks": "electronic",
+    "jungle breakbeat": "electronic",
+    "jungle breakbeats": "electronic",
+    "old school jungle": "electronic",
     "arcade": "chiptune",
 }
 
@@ -1044,6 +1051,21 @@ _CLAUSE_SPLIT = re.compile(r"[,.;:!?()\[\]{}|]+")
 VOCAL_WORDS = frozenset({"vocals", "vocal", "singing", "voice"})
 
 
+# Genre names made of instrument words: "drum and bass" names neither drums nor a bass.
+_GENRE_NAMES = re.compile(r"\bdrum\s+(?:and|n|'n'|&)\s+bass\b")
+
+
+def _genre_name_words(text: str) -> set[str]:
+    """The instrument words of ``text`` that only stand in a genre's name (``_GENRE_NAMES``):
+    "bass" and "drum" in "drum and bass", unless the text names them elsewhere too."""
+    low = text.lower()
+    rest = _GENRE_NAMES.sub(" , ", low)
+    if rest == low:
+        return set()
+    named = set(_phrases(rest))
+    return {w for w in ("drum", "bass", "drum and", "and bass") if w not in named}
+
+
 def _inside_instruments(text: str) -> set[str]:
     """Words and phrases that, wherever ``text`` has them, are part of a longer instrument
     phrase of one clause naming another voice: "bass" in "upright bass" (a double bass,
@@ -1076,8 +1098,10 @@ def _scan(text: str, weight: float, into: Words) -> None:
     phrases = _phrases(text)
     # Negated clauses keep every word ("no taiko drums" avoids the drums too).
     inside = _inside_instruments(text) if weight > 0 else set()
+    inside |= _genre_name_words(text)
     seen: set[str] = set()
     danced = 0.0  # the electronic genre's weight that a "dance" or a "house" gave
+    jungled = 0.0  # the tribal genre's weight that a "jungle" gave
     folk_dance = False
     housed = place_house(text)
     for written in phrases:
@@ -1109,6 +1133,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
             into.instruments[v] = into.instruments.get(v, 0.0) + weight
         if p in GENRE_WORDS and not (p == "house" and housed):
             g = GENRE_WORDS[p]
+            if p == "jungle":
+                jungled += weight
             into.genres[g] = into.genres.get(g, 0.0) + weight
             if p in GUESSED_ELECTRONIC:
                 danced += weight
@@ -1117,6 +1143,10 @@ def _scan(text: str, weight: float, into: Words) -> None:
         if weight > 0:
             if p in {"pentatonic"}:
                 into.flags.add("pentatonic")
+            if p in BREAKBEAT_WORDS:
+                into.flags.add("breakbeat")
+            if p in DNB_WORDS:
+                into.flags.add("dnb")
             if p in {"swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi"}:
                 into.flags.add("swing")
             if p in {"waltz", "3/4", "minuet", "triple meter"}:
@@ -1133,6 +1163,13 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("chamber")
             if written == "cello":
                 into.flags.add("cellist")  # one cello ("cellos", "low strings": the section)
+    if jungled and "dnb" in into.flags:
+        # "Old school jungle breaks", "jungle music": drum and bass's forebear, no forest.
+        left = into.genres.get("tribal", 0.0) - jungled
+        if left > 1e-9:
+            into.genres["tribal"] = left
+        else:
+            into.genres.pop("tribal", None)
     if danced > 0 and (
         folk_dance
         or into.moods.get("festive", 0.0) > 0
@@ -1327,8 +1364,22 @@ GENRE_TEMPO = {
 }
 
 
+# Drum and bass (``DNB_WORDS``) is played at 160-176 BPM (172 unless the words lean): a
+# word's tempo moves it a quarter of its distance from 120.
+DNB_BPM = (160.0, 172.0, 176.0)
+
+
 def tempo_from_words(words: Words, traits: Traits) -> float:
-    """Explicit tempo words first, then what the moods suggest, then the genre's, then 100."""
+    """Explicit tempo words first, then what the moods suggest, then the genre's, then 100
+    (drum and bass kept to its own tempi, ``DNB_BPM``)."""
+    if "dnb" in traits.flags:
+        lo, mid, hi = DNB_BPM
+        if words.tempo_words:
+            total = sum(words.tempo_words.values())
+            said = sum(TEMPO_WORDS[w] * v for w, v in words.tempo_words.items()) / total
+        else:
+            said = traits.tempo if traits.tempo is not None else 120.0
+        return float(round(max(lo, min(hi, mid + 0.25 * (said - 120.0)))))
     if words.tempo_words:
         total = sum(words.tempo_words.values())
         return sum(TEMPO_WORDS[w] * v for w, v in words.tempo_words.items()) / total
@@ -1421,6 +1472,12 @@ FESTIVE_SCENE_WORDS = frozenset(
     | {"dance", "dances", "dancing"}
     | FOLK_DANCES
 )
+# Drum and bass and its kin (160-176 BPM): a breakbeat kit, not four on the floor.
+DNB_WORDS = frozenset(
+    {"drum and bass", "dnb", "neurofunk", "junglist", "jungle music", "jungle breaks"}
+    | {"jungle breakbeat", "jungle breakbeats", "old school jungle"}
+)
+BREAKBEAT_WORDS = DNB_WORDS | {"breakbeat", "breakbeats"}
 # A mood played by one instrument ("a lone French horn", "a solo cello elegy"): the named
 # instrument leads, with no counter-line the prompt did not name over it.
 SOLO_WORDS = frozenset({"solo", "lone", "alone", "unaccompanied"})
@@ -1434,6 +1491,7 @@ FLAG_WORDS = frozenset(
     | CHAMBER_WORDS
     | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
     | {"triple meter", "vocals", "vocal", "singing", "voice"}
+    | BREAKBEAT_WORDS
 )
 
 # Words that carry no musical instruction (articles, links, generic nouns of prompts).
