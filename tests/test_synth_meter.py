@@ -20,6 +20,7 @@ from synth_prompts import PROMPTS
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.arrangement import Arrangement
+from segue.plugins.synth.composer import compose
 from segue.plugins.synth.render import render_request
 
 SR = 44100
@@ -99,6 +100,41 @@ def test_a_straight_and_a_flowing_waltz_differ_per_bar(prompt: str, seconds: flo
     steps = am.strength_correlation(*takes, SR, arr.bpm)
     assert bars <= 0.8, f"variants 0-3 folded per bar {bars:.2f}"
     assert steps <= 0.8, f"variants 0-3 per sixteenth {steps:.2f}"
+
+
+# A lullaby, a barcarolle or a waltz by its plural or another of its names: "lullabies for
+# the nursery", "a berceuse", "cradle songs", "waltzes at the ball" were a 4/4 piece at
+# 100 BPM (only the singular words were read).
+METER_NAMES = [
+    ("Lullabies for the night nursery, harp", "6/8", True),
+    ("A lullabye for the kittens, celesta", "6/8", True),
+    ("A hushabye for the little wren, music box", "6/8", True),
+    ("A berceuse for the sleeping child, piano", "6/8", True),
+    ("Cradle songs by the fire, guitar", "6/8", True),
+    ("A soft cradle song with music box", "6/8", True),
+    ("Barcarolles on the canal, mandolin", "6/8", False),
+    ("A barcarole for the gondolier, guitar", "6/8", False),
+    ("Tarantellas in the square, mandolin", "6/8", False),
+    ("A sicilienne, flute and harp", "6/8", False),
+    ("Waltzes at the ball, strings", "3/4", False),
+    ("Minuets for the court, harpsichord", "3/4", False),
+]
+
+
+@pytest.mark.parametrize(("prompt", "meter", "lullaby"), METER_NAMES)
+def test_a_dance_or_a_lullaby_named_otherwise_keeps_its_meter(
+    prompt: str, meter: str, lullaby: bool, tmp_path
+) -> None:
+    from segue.core.commands.plan import generator_says
+    from segue.plugins.synth import SynthGenerator
+
+    req = GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16.0)
+    arr = compose(req)
+    assert arr.meter == meter, (prompt, arr.meter)
+    if lullaby:  # a lullaby's slow tempo too, and no word of it ignored
+        assert arr.bpm <= 70, (prompt, arr.bpm)
+    ignored = generator_says(SynthGenerator({}, tmp_path), "ignored_words", req)
+    assert not {w for w in ignored if w.split()[0].startswith(("lull", "hush", "berc", "cradle"))}
 
 
 # A compound meter's flowing take (variant 3) held each beat's note with a sixteenth pickup

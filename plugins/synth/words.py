@@ -453,6 +453,16 @@ MOOD_ALIASES = {
     "sleepy": "lullaby",
     "drowsy": "lullaby",
     "slumber": "lullaby",
+    # a lullaby by its other names and spellings (each also 6/8: ``COMPOUND_WORDS``)
+    "lullabies": "lullaby",
+    "lullabye": "lullaby",
+    "lullabyes": "lullaby",
+    "hushabye": "lullaby",
+    "rock-a-bye": "lullaby",
+    "berceuse": "lullaby",
+    "berceuses": "lullaby",
+    "cradle song": "lullaby",
+    "cradle songs": "lullaby",
     "marching": "march",
     "military": "march",
     "martial": "march",
@@ -930,7 +940,9 @@ GENRE_WORDS = {
     "tribal": "tribal",
     "jungle": "tribal",
     "waltz": "waltz",
+    "waltzes": "waltz",
     "minuet": "waltz",
+    "minuets": "waltz",
     "underwater": "underwater",
     "aquatic": "underwater",
     "trailer": "orchestral",
@@ -1149,7 +1161,7 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("dnb")
             if p in {"swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi"}:
                 into.flags.add("swing")
-            if p in {"waltz", "3/4", "minuet", "triple meter"}:
+            if p in WALTZ_WORDS:
                 into.flags.add("waltz")
             if p in COMPOUND_WORDS:
                 into.flags.add("compound")
@@ -1397,9 +1409,16 @@ def tempo_from_words(words: Words, traits: Traits) -> float:
 
 # Compound meters (6/8; 12/8 when asked): dances and cradle songs in threes of eighths.
 COMPOUND_WORDS = frozenset(
-    {"jig", "jigs", "slip jig", "tarantella", "lullaby", "cradle song", "barcarolle"}
-    | {"siciliana", "compound meter", "6/8", "12/8"}
+    {"jig", "jigs", "slip jig", "slip jigs", "tarantella", "tarantellas", "lullaby"}
+    | {"barcarolle", "barcarolles", "barcarole", "barcaroles", "barcarola"}
+    | {"siciliana", "sicilianas", "siciliano", "sicilienne", "compound meter", "6/8", "12/8"}
+    # a lullaby's other names and spellings (``MOOD_ALIASES``): "lullabies for the nursery"
+    # or "a berceuse" were a 4/4 piece at 100 BPM
+    | {"lullabies", "lullabye", "lullabyes", "hushabye", "rock-a-bye", "berceuse", "berceuses"}
+    | {"cradle song", "cradle songs"}
 )
+# Triple meter (3/4), plurals too ("waltzes at the ball" was in 4/4).
+WALTZ_WORDS = frozenset({"waltz", "waltzes", "minuet", "minuets", "3/4", "triple meter"})
 METER_IN_PROMPT = re.compile(r"(?<![\d/])(6/8|12/8|9/8|3/4)(?![\d/])")
 
 
@@ -1489,8 +1508,9 @@ FLAG_WORDS = frozenset(
     | FESTIVE_SCENE_WORDS
     | SOLO_WORDS
     | CHAMBER_WORDS
-    | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi", "waltz", "minuet"}
-    | {"triple meter", "vocals", "vocal", "singing", "voice"}
+    | WALTZ_WORDS
+    | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi"}
+    | {"vocals", "vocal", "singing", "voice"}
     | BREAKBEAT_WORDS
 )
 
