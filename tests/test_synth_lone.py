@@ -1,5 +1,6 @@
-"""A lone player ("a lone cello", "a solo violin", "an unaccompanied oboe"): the soloist leads
-a thin accompaniment, in four takes a listener tells apart, each heard at its tempo.
+"""A lone player ("a lone cello", "a solo violin", "an oboe alone"): the soloist leads a thin
+accompaniment, in four takes a listener tells apart, each heard at its tempo; an unaccompanied
+one ("an unaccompanied trumpet") plays alone.
 
 A game developer asking for a lone cello expects mostly a cello. It was played over the calm
 palette's acoustic bass (a held note every beat, 58 % of the energy in 60-250 Hz), a piano
@@ -26,7 +27,7 @@ STEMS = ("drums", "bass", "harmony", "arp", "melody", "counter")
 # and free tempo.
 LONE = {
     "cello": ("A lone cello by the hermit's fire, mournful", "cello", {}),
-    "oboe": ("An unaccompanied oboe in the cloister, tender and slow", "oboe", {}),
+    "oboe": ("An oboe alone in the cloister, tender and slow", "oboe", {}),
     "violin": ("A solo violin in the dusty attic, bittersweet", "violin", {"bpm": 72.0}),
 }
 
@@ -69,3 +70,47 @@ def test_a_lone_player_leads_a_thin_accompaniment_in_four_takes_apart(name: str)
         steps = am.strength_correlation(x, y, SR, bpm, 4)
         bars = am.bar_onset_correlation(x, y, SR, bpm, 4)
         assert max(steps, bars) <= 0.8, f"{name} {a}-{b}: {steps:.2f}/{bars:.2f}"
+
+
+# Unaccompanied: the player alone ("an unaccompanied cello" had pizzicato chords under it,
+# "an unaccompanied trumpet" a harp), a wind's, a bowed and a brass player's tune.
+UNACCOMPANIED = {
+    "oboe": ("An unaccompanied oboe in the cloister, tender and slow", "oboe"),
+    "viola": ("An unaccompanied viola in the empty chapel, searching", "viola"),
+    "trumpet": ("An unaccompanied trumpet at the city gate, distant", "trumpet"),
+}
+
+
+@pytest.mark.timeout(900)  # four 30 s takes, on a loaded machine
+@pytest.mark.parametrize("name", sorted(UNACCOMPANIED))
+def test_an_unaccompanied_player_plays_alone_in_four_takes_apart(name: str) -> None:
+    from segue.plugins.synth.render import render_request
+
+    prompt, player = UNACCOMPANIED[name]
+    takes = {}
+    for variant in range(4):
+        request = GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30.0)
+        arr, mix = render_request(request, SR, find_soundfont())
+        where = f"{name} v{variant}"
+        played = {(p.role, p.voice) for p in arr.parts if p.notes}
+        assert played == {("melody", player)}, (where, sorted(played))
+        tune = next(p for p in arr.parts if p.notes)
+        assert len(tune.notes) >= 2 * arr.bars, (where, len(tune.notes), arr.bars)
+        takes[variant] = (arr, mix.astype(np.float64))
+    for a, b in itertools.combinations(range(4), 2):
+        bpm = takes[a][0].bpm
+        x, y = takes[a][1], takes[b][1]
+        steps = am.strength_correlation(x, y, SR, bpm, 4)
+        bars = am.bar_onset_correlation(x, y, SR, bpm, 4)
+        assert max(steps, bars) <= 0.8, f"{name} {a}-{b}: {steps:.2f}/{bars:.2f}"
+
+
+def test_an_unaccompanied_harpist_or_guitarist_plays_its_own_chords_alone() -> None:
+    from segue.plugins.synth.composer import compose
+
+    for prompt, player in (
+        ("An unaccompanied guitar by the open window", "guitar"),
+        ("An unaccompanied harp in the tower room", "harp"),
+    ):
+        arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16.0))
+        assert {p.voice for p in arr.parts if p.notes} == {player}, prompt

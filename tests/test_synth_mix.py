@@ -862,6 +862,14 @@ NAMED_LINES = {
         "tuba",
         -10.0,
     ),
+    # A trombone's counter-line is mixed as a low line ("harmonica and trombone at the rail
+    # yard" had it 12.5 LU under the mix).
+    "trombone-counter": (
+        "Trombone and harmonica in the smoky bar, slow",
+        "counter",
+        "trombone",
+        -10.0,
+    ),
 }
 
 

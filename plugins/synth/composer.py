@@ -142,12 +142,20 @@ FEATURED_GAIN = {"counter": 0.5, "arp": 0.8}
 # middle C) louder again: matched to the other voices by RMS, it is heard softer (a duet's
 # bassoon stayed 10-12 LU under the mix on FluidR3 at a clarinet's gain).
 LOW_LINE = 1.8
+# Those low, dark voices (the middle of a trombone's range is middle C, a horn's a fourth
+# over it: at the counter-line's gain "harmonica and trombone" had the trombone 12.5 LU
+# under the mix, "hurdy gurdy, piccolo and french horn" the horn 14.7).
+LOW_LINES = frozenset({"bassoon", "trombone", "horn"})
 # A plucked soloist's counter-line or arpeggio (a mandolin's, a dulcimer's) louder still:
 # its notes die away where a wind's hold (a cabin trio's dulcimer measured 10-12 LU under
 # the mix at the featured gain). (Not its tune: louder, a tarantella's mandolin tune led
 # the onsets, and its takes folded per bar 0.94-0.96 alike.)
 PLUCKED_LINE = 1.5
 PLUCKED_TUNE = 1.8
+# The kinds whose notes die away so: plucked strings, and mallets (a named marimba's
+# counter-line measured 11-14 LU under the mix at the featured gain, under a koto's tune in
+# a draft where a koto named first led; 5-10.6 so).
+DYING = frozenset({"pluck", "marimba"})
 # A named tuba on the bass (its own part) is heard there: a march's tuba measured 9-13 LU
 # under the mix at the bass's gain ("a frontier patrol, military drums and tuba").
 NAMED_BASS = {"tuba": 2.0}
@@ -736,10 +744,15 @@ def compose(request: GenerationRequest) -> Arrangement:
             if voice in lines and role in FEATURED_GAIN:
                 p.gain = v.gain * FEATURED_GAIN[role]
             if voice in lines and role in {"counter", "arp"}:
-                if v.kind == "pluck":
+                if v.kind in DYING:
                     p.gain *= PLUCKED_LINE
-                if role == "counter" and v.low + v.high < 120:
+                if role == "counter" and voice in LOW_LINES:
                     p.gain *= LOW_LINE
+            if voice in lines and role == "harmony" and voice in LOW_LINES:
+                # A named horn left the chords (a third soloist, the tune and the counter-line
+                # taken: "hurdy gurdy, piccolo and french horn") is heard there as on a line
+                # (8-17 LU under the mix at the chords' gain).
+                p.gain *= LOW_LINE
             if role == "bass" and voice in NAMED_BASS and voice in named_voices:
                 p.gain *= NAMED_BASS[voice]
             if role == "melody" and v.kind == "pluck" and voice in players:

@@ -335,6 +335,10 @@ SOLO_VOICES = frozenset(
 # The flag ``words`` sets for "cello" written alone ("a solo cello elegy", "cello and
 # piano"): one player, who sings the tune; "cellos" and "low strings" are the section's bass.
 CELLIST = "cellist"
+# The flag ``words`` sets for "unaccompanied": a lone player with no one under it.
+UNACCOMPANIED = "unaccompanied"
+# And for a hurdy-gurdy (played by the fiddle, ``words``): its drone holds the chords.
+HURDY_GURDY = "hurdy gurdy"
 # Harped and strummed accompanists: named, each plays a line too (a tune when named first,
 # a counter-line after another player), not an arpeggio under an unnamed voice's tune ("a
 # solo harp in the empty ballroom" had a flute's tune over the harp's arpeggio 13-18 LU
@@ -420,14 +424,16 @@ def alone(t: Traits) -> str | None:
     return named[0]
 
 
-def lone_roles(player: str) -> dict[str, str | None]:
+def lone_roles(player: str, unaccompanied: bool = False) -> dict[str, str | None]:
     """A lone player's parts: the tune, and under it a thin plucked accompaniment
     (``harmony``: ``parts.write_accompaniment``); no bass line, arpeggio, counter-line nor
     kit. (The calm palette's bass a beat, piano arpeggio and strings under
-    "a lone cello" were as loud as its tune, 4-7 LU over it.)"""
+    "a lone cello" were as loud as its tune, 4-7 LU over it.) ``unaccompanied``: the player
+    alone, its own chords only (a harp's, a piano's), no one else's ("an unaccompanied
+    cello" had pizzicato chords under it, "an unaccompanied trumpet" a harp)."""
     kind = VOICES[player].kind
     own = kind in {"pluck", "piano"} or player in BOTH_HANDS
-    under = player if own else LONE_UNDER.get(kind, LONE_UNDER_ELSE)
+    under = player if own else None if unaccompanied else LONE_UNDER.get(kind, LONE_UNDER_ELSE)
     return {
         "bass": None,
         "harmony": under,
@@ -651,6 +657,10 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
                 roles["counter"] = inst
                 claimed.add("counter")
     lines_for_soloists(t, roles, palette)
+    if HURDY_GURDY in t.flags and roles.get("harmony") not in own and "drone" not in t.avoided:
+        # A hurdy-gurdy's drone strings under its tune (General MIDI has none: the fiddle's
+        # tune over the drone's held fifth, not a fiddle over the mood's strings).
+        roles["harmony"] = "drone"
     if roles.get("counter") is not None and roles["counter"] == roles.get("melody"):
         # The tune's instrument had the counter-line too (a village fiddle under "epic
         # orchestral": the flute played both): another of the band plays it.
@@ -679,7 +689,7 @@ def choose_voices(t: Traits) -> tuple[dict[str, str | None], str | None]:
         military_band(t, roles)
     player = alone(t)
     if player is not None and "drums" not in t.instruments:
-        return lone_roles(player), None
+        return lone_roles(player, unaccompanied=UNACCOMPANIED in t.flags), None
     return roles, kit
 
 

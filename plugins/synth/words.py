@@ -1171,6 +1171,10 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("festive scene")
             if p in SOLO_WORDS:
                 into.flags.add("solo")
+            if p == "unaccompanied":
+                into.flags.add("unaccompanied")  # the player alone (``palette.lone_roles``)
+            if written.replace("-", " ") == "hurdy gurdy" and written not in inside:
+                into.flags.add("hurdy gurdy")  # the fiddle's tune over a drone (``palette``)
             if p in CHAMBER_WORDS:
                 into.flags.add("chamber")
             if written == "cello":
