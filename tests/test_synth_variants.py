@@ -840,6 +840,47 @@ def test_a_slow_orchestral_straight_take_is_its_own(name: str) -> None:
         assert_apart_at_either_rate(takes[u][1], takes[v][1], bpm, f"{name} {u}-{v}")
 
 
+# A composition plan from a calm mood's quiet opening to a tutti (its loud sections on the
+# orchestral kit, its quiet ones on the soft kit), as judged plans are written: its second
+# take followed the calm mood's soft kit, whose half-time drives at 100-136 BPM, and takes
+# 1-2 (half-time's stand-in and driving) folded per bar 0.99-1.00 alike. Now it plays
+# half-time where the loudest section's kit keeps the pulse (``composer.compose``:
+# ``feel_kit``).
+def _section(name: str, styles: list[str], seconds: float) -> dict:
+    return {
+        "section_name": name,
+        "positive_local_styles": styles,
+        "negative_local_styles": [],
+        "duration_ms": int(seconds * 1000),
+        "lines": [],
+    }
+
+
+RIOT_PLAN = {
+    "positive_global_styles": ["one long crescendo"],
+    "negative_global_styles": [],
+    "sections": [
+        _section("The sleeping square", ["soft", "a few strings"], 8),
+        _section("Voices", [], 8),
+        _section("Torches", ["swelling", "drums enter"], 8),
+        _section("The riot", ["massive", "tutti", "apex"], 8),
+    ],
+}
+RIOT = "A quiet town square at night turns into a riot, gentle and calm at first"
+
+
+@pytest.mark.timeout(600)  # two 32 s takes rendered and measured, on a loaded machine
+def test_a_plans_half_time_take_follows_its_loudest_sections_kit() -> None:
+    takes = render_takes(RIOT, (1, 2), 32.0, composition_plan=RIOT_PLAN, bpm=120.0)
+    kits = [s.kit for s in takes[1][0].sections]
+    assert kits[0] == "soft" and kits[-1] == "orchestral", kits
+    assert_heard_at(takes[1][1], 120.0, "riot v1")
+    (arr, a), (_, b) = takes[1], takes[2]
+    steps = am.strength_correlation(a, b, SR, arr.bpm)
+    bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
+    assert max(steps, bars) <= 0.8, f"riot 1-2: {steps:.2f}/{bars:.2f}"
+
+
 # A lullaby as a judged score wrote it (6/8 at 72 BPM): its broad and flowing takes played
 # the dotted half and quarter notes across the beat, the driving take's chords a hemiola,
 # and a tester's beat tracker (librosa's, on the onset strength's mean over bands) heard

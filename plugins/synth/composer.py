@@ -359,6 +359,8 @@ def compose(request: GenerationRequest) -> Arrangement:
     kit = choose_voices(gtraits)[1]
     synthwave = "synthwave" in gtraits.genres
     lone = alone(gtraits) is not None and kit is None
+    # The kit whose half-time the second take plays (a plan's: its loudest section's, below).
+    feel_kit = kit
 
     def feel_of(v: int) -> str:
         f = meter_feel(v, bpb, sub)
@@ -371,7 +373,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             # stroke, as firm as the beat, was heard at 3/2 of the tempo; softer, it folded
             # per bar like the straight take, 0.81-0.97.)
             return f
-        if f == "halftime" and not halftime_keeps_the_pulse(bpm, kit, bpb, sub):
+        if f == "halftime" and not halftime_keeps_the_pulse(bpm, feel_kit, bpb, sub):
             # Fast: the tresillo; 100-136 BPM without a kit that keeps 2 and 4 it drives
             # (a lo-fi tresillo at 112 BPM was heard at half the tempo).
             return FAST_HALFTIME if bpm > 136 else "driving"
@@ -400,8 +402,6 @@ def compose(request: GenerationRequest) -> Arrangement:
             # straight again.
             return "straight"
         return f
-
-    feel = feel_of(request.variant)
 
     # Sections.
     sections: list[Section] = []
@@ -456,6 +456,18 @@ def compose(request: GenerationRequest) -> Arrangement:
         for name, start, nbars, label, factor in auto_sections(bars):
             energy = min(1.0, max(0.05, gtraits.energy * factor))
             sections.append(Section(name, start, nbars, gtraits, energy, label))
+
+    if planned:
+        # A plan's second take plays half-time where its loudest section's kit keeps the
+        # pulse in it, the drums heard most (the quieter sections' kits play it as they
+        # can): a calm mood's crescendo to the orchestral kit at 116 BPM took the soft
+        # kit's rule, its half-time drove as the third take does, and takes 1-2 folded per
+        # bar 0.99-1.00 alike. (Its fourth take keeps the mood's kit's rule, straight there:
+        # pushed as the orchestral kit's, a 32 s plan half on the soft kit was heard at
+        # half the tempo.)
+        loudest = max(sections, key=lambda sec: sec.energy)
+        feel_kit = choose_voices(loudest.traits)[1] or kit
+    feel = feel_of(request.variant)
 
     # Harmony: one chord per bar, tonic first, a dominant at the loop's end; each variant
     # another progression, drawn unlike the variants before it (see ``takes``).
