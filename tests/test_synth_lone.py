@@ -22,6 +22,19 @@ from segue.plugins.synth.render import render_request_stems
 from segue.plugins.synth.soundfont import find_soundfont
 
 SR = 44100
+
+
+def assert_four_takes_apart(name: str, takes: dict[int, tuple]) -> None:
+    """Every pair of ``takes`` (variant -> arrangement, mix) apart in rhythm: onsets per
+    sixteenth and folded per bar correlate <= 0.8."""
+    for a, b in itertools.combinations(range(4), 2):
+        bpm = takes[a][0].bpm
+        x, y = takes[a][1], takes[b][1]
+        steps = am.strength_correlation(x, y, SR, bpm, 4)
+        bars = am.bar_onset_correlation(x, y, SR, bpm, 4)
+        assert max(steps, bars) <= 0.8, f"{name} {a}-{b}: {steps:.2f}/{bars:.2f}"
+
+
 STEMS = ("drums", "bass", "harmony", "arp", "melody", "counter")
 # (prompt, the player, request fields): a bowed, a wind and a plucked player, 60-100 BPM
 # and free tempo.
@@ -64,12 +77,7 @@ def test_a_lone_player_leads_a_thin_accompaniment_in_four_takes_apart(name: str)
             tracked = am.beat_tracker_tempo(x, SR)
             assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, (where, arr.bpm, tracked)
         takes[variant] = (arr, x)
-    for a, b in itertools.combinations(range(4), 2):
-        bpm = takes[a][0].bpm
-        x, y = takes[a][1], takes[b][1]
-        steps = am.strength_correlation(x, y, SR, bpm, 4)
-        bars = am.bar_onset_correlation(x, y, SR, bpm, 4)
-        assert max(steps, bars) <= 0.8, f"{name} {a}-{b}: {steps:.2f}/{bars:.2f}"
+    assert_four_takes_apart(name, takes)
 
 
 # Unaccompanied: the player alone ("an unaccompanied cello" had pizzicato chords under it,
@@ -97,12 +105,7 @@ def test_an_unaccompanied_player_plays_alone_in_four_takes_apart(name: str) -> N
         tune = next(p for p in arr.parts if p.notes)
         assert len(tune.notes) >= 2 * arr.bars, (where, len(tune.notes), arr.bars)
         takes[variant] = (arr, mix.astype(np.float64))
-    for a, b in itertools.combinations(range(4), 2):
-        bpm = takes[a][0].bpm
-        x, y = takes[a][1], takes[b][1]
-        steps = am.strength_correlation(x, y, SR, bpm, 4)
-        bars = am.bar_onset_correlation(x, y, SR, bpm, 4)
-        assert max(steps, bars) <= 0.8, f"{name} {a}-{b}: {steps:.2f}/{bars:.2f}"
+    assert_four_takes_apart(name, takes)
 
 
 def test_an_unaccompanied_harpist_or_guitarist_plays_its_own_chords_alone() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import synth_prompts
+from synth_prompts import plan_section
 
 from segue.core.audio import decode, encode
 from segue.core.errors import ConfigError
@@ -357,16 +358,6 @@ def test_a_plans_climax_is_louder_than_its_quiet_opening() -> None:
     loud = st[t >= climax.start_bar * bar_s + 1.5]
     assert np.median(loud) - np.median(quiet) >= 4.0
     assert am.loudness_range(x, SR) >= 2.0
-
-
-def plan_section(name: str, styles: list[str], seconds: float) -> dict:
-    return {
-        "section_name": name,
-        "positive_local_styles": styles,
-        "negative_local_styles": [],
-        "duration_ms": int(seconds * 1000),
-        "lines": [],
-    }
 
 
 def section_levels(arr, x: np.ndarray) -> list[float]:

@@ -27,7 +27,7 @@ import audio_measure as am
 import numpy as np
 import pytest
 from scipy import signal
-from synth_prompts import PROMPTS
+from synth_prompts import PROMPTS, plan_section
 
 from segue.core.request import GenerationRequest
 from segue.plugins.synth.composer import compose
@@ -846,24 +846,14 @@ def test_a_slow_orchestral_straight_take_is_its_own(name: str) -> None:
 # 1-2 (half-time's stand-in and driving) folded per bar 0.99-1.00 alike. Now it plays
 # half-time where the loudest section's kit keeps the pulse (``composer.compose``:
 # ``feel_kit``).
-def _section(name: str, styles: list[str], seconds: float) -> dict:
-    return {
-        "section_name": name,
-        "positive_local_styles": styles,
-        "negative_local_styles": [],
-        "duration_ms": int(seconds * 1000),
-        "lines": [],
-    }
-
-
 RIOT_PLAN = {
     "positive_global_styles": ["one long crescendo"],
     "negative_global_styles": [],
     "sections": [
-        _section("The sleeping square", ["soft", "a few strings"], 8),
-        _section("Voices", [], 8),
-        _section("Torches", ["swelling", "drums enter"], 8),
-        _section("The riot", ["massive", "tutti", "apex"], 8),
+        plan_section("The sleeping square", ["soft", "a few strings"], 8),
+        plan_section("Voices", [], 8),
+        plan_section("Torches", ["swelling", "drums enter"], 8),
+        plan_section("The riot", ["massive", "tutti", "apex"], 8),
     ],
 }
 RIOT = "A quiet town square at night turns into a riot, gentle and calm at first"
