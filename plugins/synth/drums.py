@@ -945,9 +945,7 @@ BREAKS: dict[str, tuple[tuple[int, str, float], ...]] = {
 }
 
 
-def break_pattern(
-    feel: str, energy: float, fill: bool, first: bool
-) -> list[tuple[int, str, float]]:
+def break_pattern(feel: str, fill: bool, first: bool) -> list[tuple[int, str, float]]:
     """One 4/4 bar of drum and bass's breakbeat in the take's ``feel`` (``BREAKS``)."""
     out = list(BREAKS.get(feel, BREAKS["straight"]))
     if first:
@@ -974,7 +972,7 @@ def bar_pattern(
     ``feel_pattern``; ``second``: the second bar of a pair, for a hemiola)."""
     if kit == "breaks":
         if bpb == 4:
-            return break_pattern(feel, energy, fill, first)
+            return break_pattern(feel, fill, first)
         kit = "kit"  # a breakbeat in 3/4: the drum kit's
     steps = bpb * 4
     beats = range(0, steps, 4)
