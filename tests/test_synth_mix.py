@@ -482,6 +482,56 @@ def test_a_plans_dynamics_words_and_shape_step_its_sections(
     assert not dynamics & set(ignored), ignored
 
 
+# Judged plans whose climax is in words the synth does not read as a mark (a crescendo at
+# 88 BPM to "ear-splitting, every instrument blasting"; an arch at 127 with "raging at full
+# tilt, ferocious" in its middle): loud by their steps, their drums were struck as the
+# mood's, 10-14 dB under the pitched parts (librosa's HPSS). A plan's climax (its loudest section,
+# ``composer.CLIMAX_RISE`` over its quietest) is a peak whatever its words.
+CLIMAX_PLANS = {
+    "crescendo": (
+        "A wyvern stirs in its cave and bursts out into the sky, from nothing to a roar",
+        88.0,
+        "G# minor",
+        [
+            ("Deep slumber", ["sotto voce", "barely breathing", "low cellos only"]),
+            ("Stirring", ["a notch louder", "timpani heartbeat", "waking up"]),
+            ("Wings unfold", ["vigorous", "horns blare", "much louder still"]),
+            ("Fire and fury", ["ear-splitting", "every instrument blasting", "gongs and cymbals"]),
+        ],
+        3,
+        0,
+    ),
+}
+
+
+@pytest.mark.timeout(300)  # one 48-60 s orchestral take rendered and measured
+@pytest.mark.parametrize("shape", sorted(CLIMAX_PLANS))
+def test_a_plans_climax_in_any_words_strikes_its_drums(shape: str) -> None:
+    prompt, bpm, key, sections, climax, variant = CLIMAX_PLANS[shape]
+    plan = {
+        "positive_global_styles": ["epic orchestral"],
+        "negative_global_styles": [],
+        "sections": [plan_section(name, styles, 12.0) for name, styles in sections],
+    }
+    req = GenerationRequest(
+        mood="m",
+        variant=variant,
+        prompt=f"{prompt}, {bpm:g} BPM, {key}, instrumental, epic orchestral",
+        duration_s=12.0 * len(sections),
+        bpm=bpm,
+        key=key,
+        composition_plan=plan,
+    )
+    arr, x = render_request(req, SR)
+    y = decoded(x.astype(np.float64))
+    levels = section_levels(arr, y)
+    assert max(levels) == levels[climax] and levels[climax] - levels[0] >= 4.0, levels
+    bar = round(arr.beats_per_bar * 60 / arr.bpm * SR)
+    top = arr.sections[climax]
+    part = y[top.start_bar * bar : (top.start_bar + top.bars) * bar]
+    assert am.hpss_balance_db(part, SR) >= -10.0, f"{shape}: the climax's drums"
+
+
 def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
     prompt = "A blacksmith forge: anvil and woodblock, a clarinet tune over a dulcimer, oboe"
     request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)

@@ -127,6 +127,11 @@ PEAK_DRIVE = 0.35
 # plan's climax at 96 BPM measured its percussive energy 10-11.5 dB under its harmonic on
 # its straight and half-time takes, a march plan's at 88 on 6 of 16).
 PEAK_TEMPO = 120.0
+# A plan's loudest section this far over its quietest is its climax, a peak whatever its
+# words (an arch's "raging at full tilt, ferocious, crashing gongs and war drums" at 0.68
+# and a crescendo's "ear-splitting, every instrument blasting" at 0.9 struck their drums
+# as the mood's: 10-14 dB under the pitched parts).
+CLIMAX_RISE = 0.5
 # A plan's section at this energy or over is loud: its band and kit are a loud mood's.
 LOUD_LEVEL = 0.7
 # A plan's section under this energy is hushed: its tune rests.
@@ -445,10 +450,12 @@ def compose(request: GenerationRequest) -> Arrangement:
                 # measured the louder section 0.5 LU over the one before, K-weighted.)
                 tunes[id(sec)] = choose_voices(t)[0].get("melody")
             # (A section that grows into its level builds. One whose words mark it
-            # fortissimo or louder, or a crescendo's last, is a peak: its drums strike
-            # harder, ``PEAK_DRUMS``, and as an action mood's, ``PEAK_DRIVE``.)
+            # fortissimo or louder, a crescendo's last, or the plan's climax (its loudest,
+            # ``CLIMAX_RISE`` over its quietest, whatever its words) is a peak: its drums
+            # strike harder, ``PEAK_DRUMS``, and as an action mood's, ``PEAK_DRIVE``.)
             sec.build = sec.build or d.build or (d.level is None and d.step == 0 and shape > 0)
             top = shape > 0 and sec is sections[-1] and e >= PEAK_LEVEL
+            top = top or (shaped and e >= max(levels) and e - min(levels) >= CLIMAX_RISE)
             if (d.level or 0.0) >= PEAK_LEVEL or top:
                 sec.peak = True
                 loud.add(id(sec))
