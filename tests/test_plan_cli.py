@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import subprocess
@@ -422,3 +423,88 @@ def test_a_variant_that_plays_other_instruments_is_listed_apart() -> None:
     ]
     # A generator that does not say (fal: the model chooses) lists nothing.
     assert generator_says(object(), "instruments", plan[0].request) == []  # type: ignore[arg-type]
+
+
+# Plans written in dynamics words a musician or a game writer uses that `segue plan` listed
+# as ignored (a judged crescendo to "ear-splitting, every instrument blasting" from "sotto
+# voce, barely breathing", an arch through "raging at full tilt, ferocious" to "relenting,
+# quietening" and "hardly there"): they are read, so not listed, and the sections follow them.
+DYNAMICS_WORDS_SCORE = """\
+segue: 1
+generator: {name: synth, soundfont: none}
+defaults: {duration_s: 48, variants: 1}
+moods:
+  rise:
+    prompt: The siege engines roll towards the walls, orchestral
+    bpm: 96
+    composition_plan:
+      positive_global_styles: []
+      negative_global_styles: []
+      sections:
+        - {section_name: Far off, positive_local_styles: [sotto voce, scarcely audible],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: Nearer, positive_local_styles: [vigorous],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: At the walls, positive_local_styles: [blasting, ferocious],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: Breach, positive_local_styles: [ear-splitting],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+  fall:
+    prompt: The tide goes out over the sunken city, orchestral
+    bpm: 80
+    composition_plan:
+      positive_global_styles: []
+      negative_global_styles: []
+      sections:
+        - {section_name: High water, positive_local_styles: [raging, full tilt],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: Ebb, positive_local_styles: [relenting, quietening],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: Low water, positive_local_styles: [hardly breathing, barely],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+rules: [{mood: rise}]
+"""
+
+
+def test_a_plans_dynamics_words_are_read_not_listed_as_ignored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from segue.core.request import GenerationRequest
+    from segue.plugins.synth.composer import compose
+
+    path = tmp_path / "s.yaml"
+    path.write_text(DYNAMICS_WORDS_SCORE)
+    doc = plan_json(capsys, str(path))
+    said = {
+        "sotto",
+        "voce",
+        "scarcely",
+        "audible",
+        "vigorous",
+        "blasting",
+        "ferocious",
+        "ear-splitting",
+        "raging",
+        "tilt",
+        "relenting",
+        "quietening",
+        "hardly",
+        "breathing",
+        "barely",
+    }
+    for r in doc["requests"]:
+        assert not said & set(r["ignored_words"]), (r["mood"], r["ignored_words"])
+    score = load_score(path)
+    for mood, sign in (("rise", 1), ("fall", -1)):
+        m = score.moods[mood]
+        request = GenerationRequest(
+            mood=mood,
+            variant=0,
+            prompt=m.prompt,
+            bpm=m.bpm,
+            duration_s=48.0,
+            composition_plan=m.composition_plan,
+        )
+        energy = [s.energy for s in compose(request).sections]
+        steps = [sign * (b - a) for a, b in itertools.pairwise(energy)]
+        assert min(steps) >= 0.09, (mood, energy)

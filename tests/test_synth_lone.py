@@ -1,6 +1,6 @@
-"""A lone player ("a lone cello", "a solo violin", "an oboe alone"): the soloist leads a thin
+"""A lone player ("a lone cello", "a solo violin"): the soloist leads a thin
 accompaniment, in four takes a listener tells apart, each heard at its tempo; an unaccompanied
-one ("an unaccompanied trumpet") plays alone.
+one ("an unaccompanied trumpet", "clarinet alone", "a bassoon all by itself") plays alone.
 
 A game developer asking for a lone cello expects mostly a cello. It was played over the calm
 palette's acoustic bass (a held note every beat, 58 % of the energy in 60-250 Hz), a piano
@@ -36,11 +36,10 @@ def assert_four_takes_apart(name: str, takes: dict[int, tuple]) -> None:
 
 
 STEMS = ("drums", "bass", "harmony", "arp", "melody", "counter")
-# (prompt, the player, request fields): a bowed, a wind and a plucked player, 60-100 BPM
-# and free tempo.
+# (prompt, the player, request fields): bowed players, 60-100 BPM and free tempo.
+# ("An oboe alone in the cloister" plays alone now: ``UNACCOMPANIED``.)
 LONE = {
     "cello": ("A lone cello by the hermit's fire, mournful", "cello", {}),
-    "oboe": ("An oboe alone in the cloister, tender and slow", "oboe", {}),
     "violin": ("A solo violin in the dusty attic, bittersweet", "violin", {"bpm": 72.0}),
 }
 
@@ -84,6 +83,7 @@ def test_a_lone_player_leads_a_thin_accompaniment_in_four_takes_apart(name: str)
 # "an unaccompanied trumpet" a harp), a wind's, a bowed and a brass player's tune.
 UNACCOMPANIED = {
     "oboe": ("An unaccompanied oboe in the cloister, tender and slow", "oboe"),
+    "oboe alone": ("An oboe alone in the cloister, tender and slow", "oboe"),
     "viola": ("An unaccompanied viola in the empty chapel, searching", "viola"),
     "trumpet": ("An unaccompanied trumpet at the city gate, distant", "trumpet"),
 }
@@ -106,6 +106,51 @@ def test_an_unaccompanied_player_plays_alone_in_four_takes_apart(name: str) -> N
         assert len(tune.notes) >= 2 * arr.bars, (where, len(tune.notes), arr.bars)
         takes[variant] = (arr, mix.astype(np.float64))
     assert_four_takes_apart(name, takes)
+
+
+# Other words that leave a player by itself, as "unaccompanied" does ("a bassoon all by
+# itself" had a harp, string chords, a cello's bass and frame drums under it; "clarinet
+# alone" a harp's chords): the player alone. "A lone X" and "a solo X" keep their thin
+# accompaniment, a mallet player (as a harpist) its own chords.
+ALONE_WORDINGS = [
+    ("A bassoon all by itself in the clockmaker's loft", {("melody", "bassoon")}),
+    ("Clarinet alone under the bridge at night, rain", {("melody", "clarinet")}),
+    # (a mallet player over its own chords, "solo" or "lone": "a solo marimba" had a harp's)
+    ("A solo marimba on the veranda, bright", {("melody", "marimba"), ("harmony", "marimba")}),
+    ("The oboe on its own in the reading room", {("melody", "oboe")}),
+    ("Just a cello in the empty concert hall", {("melody", "cello")}),
+    ("Flute by itself at the edge of the glacier", {("melody", "flute")}),
+    ("Trumpet, all alone over the sleeping fort", {("melody", "trumpet")}),
+    ("A violin, no accompaniment, in the snowed-in lodge", {("melody", "violin")}),
+]
+
+
+@pytest.mark.parametrize(("prompt", "played"), ALONE_WORDINGS)
+def test_a_player_by_itself_in_other_words_plays_alone(prompt: str, played: set) -> None:
+    from segue.plugins.synth.composer import compose
+
+    for variant in (0, 3):
+        arr = compose(GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=16.0))
+        assert {(p.role, p.voice) for p in arr.parts if p.notes} == played, (prompt, variant)
+
+
+# A solo beside an accompaniment is no lone player: the accompaniment wins ("a guitar solo
+# over the band", "violin solo with orchestra" was a violin over pizzicato alone).
+@pytest.mark.parametrize(
+    ("prompt", "player"),
+    [
+        ("Violin solo with orchestra, heroic and soaring", "violin"),
+        ("A flute solo over the whole ensemble, festive", "flute"),
+        ("Trumpet solo backed by a rhythm section, late night", "trumpet"),
+    ],
+)
+def test_a_solo_over_an_accompaniment_is_not_alone(prompt: str, player: str) -> None:
+    from segue.plugins.synth.composer import compose
+
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16.0))
+    roles = {p.role for p in arr.parts if p.notes}
+    tune = {p.voice for p in arr.parts if p.role == "melody" and p.notes}
+    assert tune == {player} and {"bass", "harmony"} <= roles, (prompt, sorted(roles), tune)
 
 
 def test_an_unaccompanied_harpist_or_guitarist_plays_its_own_chords_alone() -> None:

@@ -262,3 +262,46 @@ def test_an_instrument_named_with_its_kind_plays_and_no_word_is_ignored(
     assert voice in voices or f"drum:{voice}" in voices or voice == "taiko", voices
     if "bass" in name and voice != "bass":
         assert "bass" not in voices  # a bass clarinet is no bass line under it
+
+
+# "Jungle" is the music (drum and bass's forebear) beside its genre's words, the forest
+# beside the forest's: "jungle in the flooded underpass, chopped amen breaks and a booming
+# reese bass" and "a jungle track with breakbeats and sub bass" gave a flute, a marimba, a
+# drone and taiko, as the rainforest does. And "rock a bye" is a lullaby, not rock.
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Jungle through the night bus depot, chopped amen breaks, reese bass",
+        "A jungle track with breakbeats and sub bass",
+        "Jungle, reese bass, rain on the rooftops",
+        "Rave-era jungle in the abandoned mall, ragga vocals chopped up, rolling breaks",
+    ],
+)
+def test_jungle_beside_its_genres_words_is_drum_and_bass(prompt: str) -> None:
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt))
+    voices = {p.voice for p in arr.parts if p.notes}
+    assert 160 <= arr.bpm <= 176 and "drum:snare" in voices, (arr.bpm, voices)
+    assert not {"drum:taiko", "flute", "marimba", "bass"} & voices, voices  # one synth bass
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "Deep in the jungle, vines and birds, breaks of light through the canopy",
+        "Jungle temple ruins, explorers creep through the undergrowth",
+        "Steamy jungle river at dusk, frogs and insects",
+    ],
+)
+def test_the_jungle_as_a_place_keeps_its_forest(prompt: str) -> None:
+    words = read_words(prompt)
+    assert "dnb" not in words.flags and "electronic" not in words.genres, words
+
+
+@pytest.mark.parametrize(
+    "prompt", ["Rock a bye baby on the tree top", "Rockabye for the sleeping prince"]
+)
+def test_rock_a_bye_is_a_lullaby_not_rock(prompt: str) -> None:
+    t = traits_of(read_words(prompt))
+    assert "lullaby" in t.moods and "rock" not in t.genres, (t.moods, t.genres)
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt))
+    assert arr.bpm < 80 and arr.meter in {"6/8", "12/8"}, (arr.bpm, arr.meter)

@@ -48,12 +48,14 @@ SECTION_ENERGY = {
 DYNAMIC_LEVELS: dict[str, float] = {
     **dict.fromkeys(
         _each("""ppp pianississimo silent silence near-silent inaudible barely-audible
-        barely-there almost-silent near-silence"""),
+        barely-there almost-silent near-silence scarcely-audible hardly-audible
+        scarcely-there hardly-there barely-breathing scarcely-breathing barely scarcely
+        hardly"""),
         0.12,
     ),
     **dict.fromkeys(
         _each("""pp pianissimo hushed hush whispered whispering whisper whispers faint faintly
-        very-soft very-quiet very-quietly very-softly very-gentle"""),
+        very-soft very-quiet very-quietly very-softly very-gentle sotto-voce breathing"""),
         0.18,
     ),
     **dict.fromkeys(
@@ -64,17 +66,23 @@ DYNAMIC_LEVELS: dict[str, float] = {
     ),
     **dict.fromkeys(_each("mp mezzo-piano moderately-soft held-back simmering smouldering"), 0.4),
     **dict.fromkeys(_each("mf mezzo-forte moderate moderately-loud steady"), 0.55),
-    **dict.fromkeys(_each("forte loud loudly strong strongly bold powerful big heavy"), 0.72),
+    **dict.fromkeys(
+        _each("""forte loud loudly strong strongly bold powerful big heavy vigorous
+        vigorously fierce fiercely"""),
+        0.72,
+    ),
     **dict.fromkeys(
         _each("""ff fortissimo thunderous thundering massive huge enormous immense colossal
         full-orchestra full-force full-power full-blast full-volume full-ensemble full-band
         full-strength tutti all-out everything all-instruments roaring explosive exploding
-        overwhelming blazing towering wall-of-sound mighty earth-shaking"""),
+        overwhelming blazing towering wall-of-sound mighty earth-shaking blasting
+        blaring blare blares raging ferocious furious full-tilt deafening"""),
         0.9,
     ),
     **dict.fromkeys(
         _each("""fff fortississimo peak apex climax climactic culmination culminating pinnacle
-        zenith summit high-point highest-point maximum loudest"""),
+        zenith summit high-point highest-point maximum loudest ear-splitting
+        ear-shattering"""),
         1.0,
     ),
 }
@@ -84,7 +92,7 @@ DYNAMIC_LETTERS = {"p": 0.28, "f": 0.72}
 # first kind also grows through the section (``BUILDS``), but for these, which are louder
 # from the section's first bar (a bigger band, an entrance).
 STEPS_UP_AT_ONCE = """bigger fuller stronger louder heavier denser larger wider more-intense
-more-drums joins join enter enters entering come-in comes-in added"""
+more-drums joins join enter enters entering come-in comes-in added livelier busier"""
 DYNAMIC_STEPS: dict[str, int] = {
     **dict.fromkeys(
         _each("""build builds building built build-up buildup rise rises rising risen grow grows
@@ -101,7 +109,9 @@ DYNAMIC_STEPS: dict[str, int] = {
         dies-down dying-down recede recedes receding ebb ebbs ebbing wane wanes waning
         dwindle dwindles dwindling subside subsides subsiding settle settles settling
         winding-down wind-down falling-away taper tapers tapering thinning thin-out
-        thins-out calming-down softer quieter gentler lighter smaller thinner"""),
+        thins-out calming-down softer quieter gentler lighter smaller thinner relent
+        relents relenting quieten quietens quietening quieting abate abates abating
+        ease-off eases-off easing-off softening softens"""),
         -1,
     ),
 }

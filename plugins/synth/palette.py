@@ -406,7 +406,8 @@ def chamber(t: Traits) -> bool:
 
 # A lone player's accompaniment (``lone_roles``), by the player's kind: a bowed player's own
 # plucked strings (pizzicato), a wind's or a brass player's a soft harp. (A plucked player,
-# a pianist and an accordion, one player's two hands, accompany themselves.)
+# a pianist, a mallet player (a marimba's two mallets a hand) and an accordion, one
+# player's two hands, accompany themselves.)
 LONE_UNDER = {"strings": "pizz", "cello": "pizz"}
 LONE_UNDER_ELSE = "harp"
 
@@ -432,7 +433,7 @@ def lone_roles(player: str, unaccompanied: bool = False) -> dict[str, str | None
     alone, its own chords only (a harp's, a piano's), no one else's ("an unaccompanied
     cello" had pizzicato chords under it, "an unaccompanied trumpet" a harp)."""
     kind = VOICES[player].kind
-    own = kind in {"pluck", "piano"} or player in BOTH_HANDS
+    own = kind in {"pluck", "piano", "marimba"} or player in BOTH_HANDS
     under = player if own else None if unaccompanied else LONE_UNDER.get(kind, LONE_UNDER_ELSE)
     return {
         "bass": None,

@@ -679,7 +679,11 @@ INSTRUMENT_WORDS = {
     "arpeggiator": "arp",
     "arpeggiated": "arp",
     "bass": "bass",
-    "sub bass": "bass",
+    # (a sub bass and a reese bass are synthesizers: "jungle ... a booming reese bass" had
+    # an electric bass doubling the synth bass)
+    "sub bass": "synthbass",
+    "reese bass": "synthbass",
+    "reese": "synthbass",
     "bassline": "bass",
     "synth bass": "synthbass",
     "808 bass": "synthbass",
@@ -1106,16 +1110,23 @@ def _inside_instruments(text: str) -> set[str]:
     return inside - outside
 
 
+# "Rock a bye", "rockabye": the lullaby (one word, ``MOOD_ALIASES``), no rock.
+_ROCK_A_BYE = re.compile(r"(?<![\w-])rock[\s-]*a[\s-]*bye?(?![\w-])", re.IGNORECASE)
+
+
 def _scan(text: str, weight: float, into: Words) -> None:
+    text = _ROCK_A_BYE.sub("rock-a-bye", text)
     phrases = _phrases(text)
     # Negated clauses keep every word ("no taiko drums" avoids the drums too).
-    inside = _inside_instruments(text) if weight > 0 else set()
+    # ("bass" in "drum and bass" is none: "drum and bass ... deep sub bass" is one bass)
+    inside = _inside_instruments(_GENRE_NAMES.sub(" , ", text.lower())) if weight > 0 else set()
     inside |= _genre_name_words(text)
     seen: set[str] = set()
     danced = 0.0  # the electronic genre's weight that a "dance" or a "house" gave
     jungled = 0.0  # the tribal genre's weight that a "jungle" gave
     folk_dance = False
     housed = place_house(text)
+    jungle_dnb = jungle_genre(text)
     for written in phrases:
         if written in seen:
             continue
@@ -1147,6 +1158,11 @@ def _scan(text: str, weight: float, into: Words) -> None:
             g = GENRE_WORDS[p]
             if p == "jungle":
                 jungled += weight
+                if weight > 0 and jungle_dnb:
+                    # "Jungle ... amen breaks", "a jungle track with breakbeats and sub bass":
+                    # the genre (drum and bass's forebear), not the forest.
+                    into.flags |= {"dnb", "breakbeat"}
+                    into.genres["electronic"] = into.genres.get("electronic", 0.0) + weight
             into.genres[g] = into.genres.get(g, 0.0) + weight
             if p in GUESSED_ELECTRONIC:
                 danced += weight
@@ -1171,14 +1187,21 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("festive scene")
             if p in SOLO_WORDS:
                 into.flags.add("solo")
-            if p == "unaccompanied":
-                into.flags.add("unaccompanied")  # the player alone (``palette.lone_roles``)
             if written.replace("-", " ") == "hurdy gurdy" and written not in inside:
                 into.flags.add("hurdy gurdy")  # the fiddle's tune over a drone (``palette``)
             if p in CHAMBER_WORDS:
                 into.flags.add("chamber")
             if written == "cello":
                 into.flags.add("cellist")  # one cello ("cellos", "low strings": the section)
+    lone = alone_words(text)
+    if weight > 0 and lone:
+        # The player alone (``palette.lone_roles``), as "unaccompanied"; "a lone X" and
+        # "a solo X" keep their thin accompaniment.
+        into.flags |= {"solo", "unaccompanied"}
+    elif weight > 0 and lone is False:
+        into.flags -= {"solo", "unaccompanied"}
+    elif weight < 0 and re.search(r"\b(?:accompaniment|backing|accompanist)\b", text.lower()):
+        into.flags |= {"solo", "unaccompanied"}  # "no accompaniment": the player alone
     if jungled and "dnb" in into.flags:
         # "Old school jungle breaks", "jungle music": drum and bass's forebear, no forest.
         left = into.genres.get("tribal", 0.0) - jungled
@@ -1501,9 +1524,70 @@ DNB_WORDS = frozenset(
     | {"jungle breakbeat", "jungle breakbeats", "old school jungle"}
 )
 BREAKBEAT_WORDS = DNB_WORDS | {"breakbeat", "breakbeats"}
+# Beside "jungle", the genre's words ("chopped amen breaks", "a reese bass") and the
+# forest's ("vines", "birds", "the canopy"): ``jungle_genre`` weighs them.
+_JUNGLE_GENRE = re.compile(
+    r"(?<![\w-])(?:amen|amens|breaks|breakbeats?|reese|sub[\s-]?bass|rave|ravers?|ragga|"
+    r"rollers?|dubplates?|mc|sound ?system|warehouse|pirate radio|bassline|wobbl\w*)(?![\w-])"
+)
+_JUNGLE_FOREST = re.compile(
+    r"(?<![\w-])(?:rain ?forests?|forests?|vines?|birds?|birdsong|canopy|trees?|explorers?|"
+    r"expedition|temples?|ruins|rivers?|tribal|leaves|parrots?|monkeys?|wildlife|undergrowth|"
+    r"humid|tropical|safari|swamps?|animals?|insects?|frogs?|beasts?|tigers?|jaguars?|"
+    r"panthers?|snakes?|ferns?|mosquito\w*|thicket)(?![\w-])"
+)
+
+
+def jungle_genre(text: str) -> bool:
+    """Whether a "jungle" of ``text`` is the music (drum and bass's forebear: "jungle ...
+    chopped amen breaks", "jungle, reese bass"), not the forest: more of the genre's words
+    beside it than of the forest's ("jungle vines and birds" stays a place)."""
+    low = text.lower()
+    if not re.search(r"(?<![\w-])jungle(?![\w-])", low):
+        return False
+    return len(_JUNGLE_GENRE.findall(low)) > len(_JUNGLE_FOREST.findall(low))
+
+
 # A mood played by one instrument ("a lone French horn", "a solo cello elegy"): the named
 # instrument leads, with no counter-line the prompt did not name over it.
 SOLO_WORDS = frozenset({"solo", "lone", "alone", "unaccompanied"})
+# Words that leave a named player by itself, as "unaccompanied" does ("a bassoon all by
+# itself" had the harp, string chords, a cello's bass and frame drums under it; "clarinet
+# alone" a harp's chords 14 LU under the tune): ``alone_words``. ("Solo" and "lone" keep
+# the thin accompaniment whose attacks are the pulse: "a lonely shepherd's tune on a solo
+# oboe" alone at 66 BPM was heard at twice its tempo.)
+_ALONE = re.compile(
+    r"(?<![\w-])(?:unaccompanied|alone|(?:all )?by (?:it|him|her)self|"
+    r"on (?:its|his|her) own)(?![\w-])"
+)
+# "just a cello", "only the flute": the player alone when an instrument follows.
+_JUST = re.compile(r"(?<![\w-])(?:just|only) (?:an? |one |the )?([a-z][\w-]*(?: [a-z][\w-]*)?)")
+# An accompaniment beside a soloist: "a guitar solo over the band", "violin solo with
+# orchestra", "backed by strings" (no lone player; the soloist leads the band).
+_ACCOMPANIED = re.compile(
+    r"(?<![\w-])(?:accompanied|accompaniment|backed|backing|(?:with|over|and|against|"
+    r"above|before|fronting|beside|alongside|plus) (?:an? |the |full |whole |big |small |"
+    r"its |his |her |their )*(?:orchestras?|bands?|ensembles?|rhythm section|tutti))(?![\w-])"
+)
+
+
+def alone_words(text: str) -> bool | None:
+    """True when ``text`` leaves its player by itself ("clarinet alone", "a bassoon all by
+    itself", "on its own", "just a cello", "unaccompanied"), False when it puts an
+    accompaniment beside it ("a guitar solo over the band", "violin solo with orchestra":
+    the accompaniment wins over any solo word), None when it says neither."""
+    low = text.lower()
+    if _ACCOMPANIED.search(low):
+        return False
+    if _ALONE.search(low):
+        return True
+    for m in _JUST.finditer(low):
+        first = m.group(1).split()[0]
+        if instrument_of(m.group(1)) or instrument_of(first):
+            return True
+    return None
+
+
 # A mood played by the two or three players it names ("a duet for violin and harp", "a
 # cabin trio: dulcimer, banjo and harmonica"): they lead, over a thin accompaniment.
 CHAMBER_WORDS = frozenset({"duet", "duets", "duo", "trio"})
@@ -1568,7 +1652,7 @@ def ignored_words(text: str, known_words: frozenset[str] = frozenset()) -> list[
     of an avoided clause ("no vocals", "avoid: lo-fi") are not listed: the synth never
     plays what it does not know, and pushes what it knows the other way."""
     known: set[str] = set(known_words)
-    text = NEGATION.sub(" , ", text or "")
+    text = NEGATION.sub(" , ", _ROCK_A_BYE.sub("rock-a-bye", text or ""))
     phrases = _phrases(text)
     vocab = (
         set(MOOD_WORDS)
