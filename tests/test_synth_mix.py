@@ -525,6 +525,51 @@ def test_a_plans_climax_in_any_words_strikes_its_drums() -> None:
     assert am.hpss_balance_db(climax, SR) >= -10.0, "the climax's drums"
 
 
+# An arch plan whose climax the synth reads under a loud section's energy (a sandstorm at
+# 0.59, its loudest section, over quiet ends at 0.05: a peak, ``composer.CLIMAX_RISE``):
+# its straight take struck the orchestral kit's quieter bar, a few taiko hits, 10 dB under
+# the pitched parts (a judged arch at 127 BPM read at 0.68: 10.8-11.1 dB under, librosa's
+# HPSS, both SoundFonts). A peak's drums play their busy bar whatever its energy
+# (``composer.PEAK_BUSY``).
+SANDSTORM = "The caravan crosses the sandstorm and reaches the oasis"
+SANDSTORM_PLAN = {
+    "positive_global_styles": ["calm, then wild, then calm again", "epic orchestral"],
+    "negative_global_styles": [],
+    "sections": [
+        plan_section(name, styles, 12.0)
+        for name, styles in [
+            ("Still dunes", ["scarcely audible", "faint"]),
+            ("Wind rising", ["stirring", "restless"]),
+            ("The sandstorm", ["howling", "merciless", "war drums and gongs"]),
+            ("Dying wind", ["settling", "the drums fall away"]),
+            ("Oasis", ["barely a whisper", "alone"]),
+        ]
+    ],
+}
+
+
+@pytest.mark.timeout(300)  # one 60 s orchestral take rendered and measured
+def test_an_arch_plans_climax_under_loud_strikes_its_busy_drums() -> None:
+    req = GenerationRequest(
+        mood="m",
+        variant=0,
+        prompt=f"{SANDSTORM}, 104 BPM, A minor, instrumental, epic orchestral",
+        duration_s=60.0,
+        bpm=104.0,
+        key="A minor",
+        composition_plan=SANDSTORM_PLAN,
+    )
+    arr, x = render_request(req, SR)
+    top = arr.sections[2]
+    assert top.peak and top.energy < 0.7, (top.peak, top.energy)  # a peak, not a loud one
+    y = decoded(x.astype(np.float64))
+    levels = section_levels(arr, y)
+    assert max(levels) == levels[2], levels
+    balance = am.hpss_balance_db(section_audio(arr, y, top), SR)
+    # (With a margin: -10 dB is where drums stop being heard as the climax's.)
+    assert balance >= -9.0, f"the climax's drums {balance:.1f} dB"
+
+
 def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
     prompt = "A blacksmith forge: anvil and woodblock, a clarinet tune over a dulcimer, oboe"
     request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)

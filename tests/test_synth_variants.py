@@ -871,6 +871,35 @@ def test_a_plans_half_time_take_follows_its_loudest_sections_kit() -> None:
     assert max(steps, bars) <= 0.8, f"riot 1-2: {steps:.2f}/{bars:.2f}"
 
 
+# An arch plan from a calm mood's quiet opening to a storm in its middle and back (the storm
+# on the orchestral kit, the rest on the soft kit), as judged plans are written: its fourth
+# take followed the calm mood's soft kit, which plays it straight, and folded per bar like
+# the first take (an arch at 127 BPM 0.96-1.00 on either grid). Now the sections on the
+# loudest section's kit play its pushed take and the others the off-beats
+# (``composer.compose``: ``loud_feel``), each at the tempo.
+SQUALL_PLAN = {
+    "positive_global_styles": ["quiet, then wild, then quiet again"],
+    "negative_global_styles": [],
+    "sections": [
+        plan_section("Slack water", ["calm", "a few strings"], 8),
+        plan_section("Clouds gather", ["uneasy", "growing"], 8),
+        plan_section("The squall", ["furious", "thundering drums", "tutti"], 8),
+        plan_section("It blows over", ["calmer", "fading"], 8),
+        plan_section("Harbour lights", ["soft", "still"], 8),
+    ],
+}
+SQUALL = "A ferry crosses the strait through a squall and into the harbour, calm at first"
+
+
+@pytest.mark.timeout(600)  # two 40 s takes rendered and measured, on a loaded machine
+def test_a_plans_fourth_take_plays_its_loudest_sections_kit() -> None:
+    takes = render_takes(SQUALL, (0, 3), 40.0, composition_plan=SQUALL_PLAN, bpm=124.0)
+    kits = [s.kit for s in takes[3][0].sections]
+    assert kits[0] == "soft" and kits[2] == "orchestral", kits
+    assert_heard_at(takes[3][1], 124.0, "squall v3")
+    assert_apart_at_either_rate(takes[0][1], takes[3][1], 124.0, "squall 0-3")
+
+
 # A lullaby as a judged score wrote it (6/8 at 72 BPM): its broad and flowing takes played
 # the dotted half and quarter notes across the beat, the driving take's chords a hemiola,
 # and a tester's beat tracker (librosa's, on the onset strength's mean over bands) heard

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from random import Random
 from typing import Any
 
@@ -132,6 +133,8 @@ PEAK_TEMPO = 120.0
 # and a crescendo's "ear-splitting, every instrument blasting" at 0.9 struck their drums
 # as the mood's: 10-14 dB under the pitched parts).
 CLIMAX_RISE = 0.5
+# The energy a peak's drums play at, at least: their busy bar (``drums.bar_pattern``).
+PEAK_BUSY = 0.75
 # A plan's section at this energy or over is loud: its band and kit are a loud mood's.
 LOUD_LEVEL = 0.7
 # A plan's section under this energy is hushed: its tune rests.
@@ -367,9 +370,11 @@ def compose(request: GenerationRequest) -> Arrangement:
     # The kit whose half-time the second take plays (a plan's: its loudest section's, below).
     feel_kit = kit
 
-    def feel_of(v: int) -> str:
+    def feel_of(v: int, rule_kit: str | None = None) -> str:
+        """Variant ``v``'s feel on the mood's kit (or by ``rule_kit``'s rule: a plan section's)."""
+        k = kit if rule_kit is None else rule_kit
         f = meter_feel(v, bpb, sub)
-        if kit == "breaks" and (bpb, sub) == (4, 4):
+        if k == "breaks" and (bpb, sub) == (4, 4):
             return f  # drum and bass: each take its own break (``drums.BREAKS``)
         if lone and f in {"halftime", "pushed"} and (bpb, sub) == (4, 4):
             # A lone player's accompaniment strikes every beat in every take
@@ -385,22 +390,22 @@ def compose(request: GenerationRequest) -> Arrangement:
         if f == "pushed" and bpm < 100:
             # Slower, pushes were heard at twice the tempo: a triplet feel instead.
             return SLOW_FOURTH
-        electronic = (kit == "kit" and synthwave) or kit in {"four", "chip"}
+        electronic = (k == "kit" and synthwave) or k in {"four", "chip"}
         if f == "pushed" and electronic and 100 <= bpm <= ELECTRONIC_FOURTH_BPM:
             # The electronic kits (synthwave's drum kit, four-on-the-floor, chiptune):
             # the tresillo (``parts.KIT_FOURTH``). (A rock mood's, on the drum kit at 112
             # BPM, was heard at half the tempo by the comb.)
             return KIT_FOURTH
-        if f == "pushed" and kit == "four" and ELECTRONIC_FOURTH_BPM < bpm <= FOUR_HALFTIME_BPM:
+        if f == "pushed" and k == "four" and ELECTRONIC_FOURTH_BPM < bpm <= FOUR_HALFTIME_BPM:
             # A four-on-the-floor kit above the rolling fourth's tempi keeps half-time as
             # its second take (``halftime_keeps_the_pulse``), so the tresillo is its fourth
             # (straight there, it repeated the first take: techno at 138-140 BPM 0.98-1.00).
             return FAST_HALFTIME
-        if f == "pushed" and kit in OFFBEAT_KITS and 100 <= bpm <= 136:
+        if f == "pushed" and k in OFFBEAT_KITS and 100 <= bpm <= 136:
             # Frame drums' pushes (folk, 128 BPM) were heard at half the tempo: a polka's
             # off-beats instead.
             return MID_FOURTH
-        if f == "pushed" and kit != "orchestral":
+        if f == "pushed" and k != "orchestral":
             # Pushed on the orchestral kit only, from 100 BPM: on the drum kit (synthwave,
             # 108 BPM) its pushes were heard at twice the tempo; on the drum kit above
             # ``KIT_TRESILLO_BPM``, and on frame drums above 136 BPM, the fourth take plays
@@ -475,6 +480,17 @@ def compose(request: GenerationRequest) -> Arrangement:
         loudest = max(sections, key=lambda sec: sec.energy)
         feel_kit = choose_voices(loudest.traits)[1] or kit
     feel = feel_of(request.variant)
+    # A plan's sections on its loudest section's kit play that kit's take where the mood's
+    # kit would play another: its fourth, straight on a calm mood's soft kit, pushed on the
+    # orchestral kit (an arch at 127 BPM to "crashing gongs and war drums" played its
+    # fourth take straight and folded per bar 0.99 like its first). Its other sections,
+    # straight there, play the off-beats (``parts.MID_FOURTH``): straight, four of its five
+    # sections still folded per bar 0.87-0.91 like the first take's; pushed on the soft
+    # kit, a 32 s plan half on it was heard at half the tempo.
+    loud_feel = feel_of(request.variant, rule_kit=feel_kit) if planned else feel
+    quiet_feel = feel
+    if loud_feel != feel and feel == "straight" and 100 <= bpm <= 136 and (bpb, sub) == (4, 4):
+        quiet_feel = MID_FOURTH
 
     # Harmony: one chord per bar, tonic first, a dominant at the loop's end; each variant
     # another progression, drawn unlike the variants before it (see ``takes``).
@@ -514,7 +530,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         bright = t.brightness
         density = 0 if e < 0.3 else 1 if e < 0.7 else 2
         # The tune follows the feel: longer notes in half-time, shorter when driving.
-        density = max(0, min(2, density + {"halftime": -1, "driving": 1}.get(feel, 0)))
+        density = max(0, min(2, density + {"halftime": -1, "driving": 1}.get(ctx.feel, 0)))
         mrng = Random(motif_seeds.setdefault(sec.label, rng.getrandbits(32)))
         r = sec.roles
         if lone and r.get("melody"):
@@ -626,7 +642,15 @@ def compose(request: GenerationRequest) -> Arrangement:
                 level = 0.5
             elif sec.peak:
                 level *= PEAK_DRUMS
-            kit = write_drums(ctx, sec, sec.kit, level, multi)
+            played = sec
+            if id(sec) in loud and sec.kit != "soft" and sec.energy < PEAK_BUSY:
+                # A peak's drums play their busy bar whatever its energy (an arch's
+                # climax at 0.68, "raging at full tilt, crashing gongs and war drums",
+                # struck four taiko hits a bar on its straight take at 127 BPM: its
+                # percussive energy 10.8-11.1 dB under its harmonic, the busier takes'
+                # 8.7-9.7).
+                played = replace(sec, energy=PEAK_BUSY)
+            kit = write_drums(ctx, played, sec.kit, level, multi)
             if id(sec) in loud and sec.kit != "soft" and drive < PEAK_DRIVE:
                 # A peak's drums are up front as an action mood's are, whatever the mood
                 # (the part gains below): a "thunderous" climax of an airship's crescendo
@@ -638,7 +662,7 @@ def compose(request: GenerationRequest) -> Arrangement:
                         up *= (1.0 + FRAME_DRIVE * PEAK_DRIVE) / (
                             1.0 + FRAME_DRIVE * max(0.0, drive)
                         )
-                    if feel == "halftime":
+                    if ctx.feel == "halftime":
                         up *= (1.0 + HALFTIME_WEIGHT * PEAK_DRIVE) / (
                             1.0 + HALFTIME_WEIGHT * max(0.0, drive)
                         )
@@ -679,6 +703,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             if sec.roles.get("counter") == tune:
                 sec.roles["counter"] = None
         gain = level(sec)
+        ctx.feel = loud_feel if sec.kit == feel_kit else quiet_feel
         for voice, role, notes in arrange(sec, sec is sections[0]):
             for n in notes:
                 n.v *= gain
@@ -701,6 +726,7 @@ def compose(request: GenerationRequest) -> Arrangement:
             head.name, bars - 1, 1, head.traits, energy, head.label, False, head.roles, head.kit
         )
         gain = level(head)
+        ctx.feel = loud_feel if head.kit == feel_kit else quiet_feel
         for voice, role, notes in arrange(lead_in, True):
             for n in notes:
                 n.v *= gain
