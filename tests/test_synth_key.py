@@ -129,3 +129,27 @@ def test_the_off_beat_takes_accents_are_no_fifths(prompt: str, monkeypatch) -> N
         and round(n.p) % 12 == (tonic + plan.chords[int(n.t // bpb)].tones[2]) % 12
     ]
     assert not fifths, (prompt, fifths[:8])
+
+
+# A player alone says the key with its tune only: its cadences fell on chord tones the
+# relative or the dominant key share ("a trumpet by itself" in G was heard in B minor, "the
+# viola alone" in E in G# minor, "a bassoon all by itself" in G in B minor and D major, by
+# the constant-Q chroma's key finder and librosa's). Each phrase now ends on the tonic.
+ALONE_KEYS = [
+    ("A trumpet by itself at the fortress gate, proud, instrumental", None),
+    ("The viola alone in the snowbound lodge, tender, 80 BPM, instrumental", 80.0),
+    ("A bassoon all by itself in the old library, wry, 84 BPM, instrumental", 84.0),
+]
+
+
+@pytest.mark.timeout(600)  # four 30 s takes rendered and measured, on a loaded machine
+@pytest.mark.parametrize(("prompt", "bpm"), ALONE_KEYS)
+def test_a_player_alone_is_heard_in_its_key_in_every_take(prompt: str, bpm: float | None) -> None:
+    for variant in range(4):
+        request = GenerationRequest(
+            mood="m", variant=variant, prompt=prompt, duration_s=30.0, bpm=bpm
+        )
+        arr, x = render_request(request, SR)
+        assert {p.role for p in arr.parts if p.notes} == {"melody"}, prompt
+        got = am.key_cq(x.astype(np.float64), SR)
+        assert got == heard_as(arr.key), (prompt, variant, got, arr.key)

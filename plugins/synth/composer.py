@@ -553,6 +553,7 @@ def compose(request: GenerationRequest) -> Arrangement:
                 bright,
                 TUNE_OCTAVE.get(mv, 0),
                 solo=True,
+                alone=hv is None,
             )
             out.append((mv, "melody", tune))
             return out

@@ -99,6 +99,12 @@ SOLO_MOTIFS = {
 LONE_DETACHED = 0.75
 # The lone takes whose tune leans on the notes between the beats (``SOLO_MOTIFS``).
 LONE_OFFBEAT_ACCENT = frozenset({"driving"})
+# A lone tune's cadence bar, by feel. Its longest note is the tonic (``write_melody``),
+# where the chord holds it (with nothing under the tune, over any chord): each phrase ends
+# at home. Unaccompanied, its cadences fell on chord tones the relative or the dominant
+# key share: "clarinet alone" in C minor was heard in Eb major, "a trumpet by itself" in G
+# in B minor, "the viola alone" in E in G# minor (librosa's chroma_cqt, 30 s). (The tonic
+# on each phrase's first downbeat as well made the takes' strongest pitches alike.)
 SOLO_CADENCE = {
     "straight": [8, 8],
     "halftime": [15, 1],
@@ -273,11 +279,13 @@ def write_melody(
     octave_shift: int = 0,
     solo: bool = False,
     centre: float | None = None,
+    alone: bool = False,
 ) -> list[Note]:
     """A melody over the section: motif, its sequence, repeat, and a cadence at the end of
     each whole phrase (4 bars, or 2 in a 4-bar section). ``solo``: a lone soloist's tune,
     its take's own rhythm (``SOLO_MOTIFS``) whatever the density. ``centre``: a share of the
-    range (0-1) the tune keeps near, where it must not wander off on its own."""
+    range (0-1) the tune keeps near, where it must not wander off on its own. ``alone``: a
+    lone soloist with nothing under it, whose tune alone says the key (``SOLO_CADENCE``)."""
     v = VOICES[voice]
     lo, hi = v.low + 12 * octave_shift, v.high + 12 * octave_shift
     tonic = ctx.key.tonic
@@ -335,6 +343,14 @@ def write_melody(
                 rhythm = [ctx.bpb * ctx.sub]
             if lone:
                 rhythm = SOLO_CADENCE[ctx.feel]
+        # A lone tune's phrase ends on the tonic (its cadence's longest note), where the
+        # chord holds it, or anywhere with nothing under the tune (``SOLO_CADENCE``). Not
+        # a minor half-time take's, held a whole bar: there its own fifth harmonic, the
+        # major third, was heard over the mode's (four lone minor tunes heard in major).
+        held_bar = ctx.key.minor and ctx.feel == "halftime"
+        ending = (
+            max(range(len(rhythm)), key=lambda k: (rhythm[k], k)) if lone and not held_bar else -1
+        )
         step = 0
         shift = (1 if phrase_pos == 1 else 0) + (2 if phrase_pos == 2 and sec.label != "A" else 0)
         for j, dur in enumerate(rhythm):
@@ -390,6 +406,8 @@ def write_melody(
                     p = nearest(chord_p, target)
                 if last_bar and j == len(rhythm) - 1 and bar == len(ctx.chords) - 1:
                     p = nearest(chord_p, prev)
+                if last_bar and j == ending and (alone or tonic in chord_pcs):
+                    p = nearest(pitches_in([tonic], lo, hi), prev)
             else:
                 idx = scale_p.index(nearest(scale_p, prev))
                 move = contour[(j + shift) % len(contour)]
