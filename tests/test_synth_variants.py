@@ -815,6 +815,27 @@ def test_a_slow_fourth_take_on_eighth_hats_is_apart_on_either_grid(name: str) ->
         assert_apart_at_either_rate(takes[u][1], fourth, bpm, f"{name} {u}-3")
 
 
+# Slow folk moods on frame drums (below 100 BPM): the fourth take's heartbeat stroke a third
+# of a beat in was rounded to the "and" with the straight take's eighths by a tester's grid
+# at 22.05 kHz, 0.83-0.98 alike. It strikes a sixteenth after the beat there too
+# (``drums.SNAP_KITS``).
+SLOW_FRAME = {
+    "harvest": ("A village harvest dance, slow and earthy, with hand drums", 92.0),
+    "pilgrims": ("Pilgrims on the old road, a slow folk tune with frame drum and lute", 82.0),
+}
+
+
+@pytest.mark.timeout(600)  # two 30 s takes rendered and measured, on a loaded machine
+@pytest.mark.parametrize("name", sorted(SLOW_FRAME))
+def test_a_slow_fourth_take_on_frame_drums_is_apart_on_either_grid(name: str) -> None:
+    prompt, bpm = SLOW_FRAME[name]
+    takes = render_takes(prompt + ", instrumental", (0, 3), bpm=bpm)
+    arr, fourth = takes[3]
+    assert {s.kit for s in arr.sections} == {"frame"}, name
+    assert_heard_at(fourth, bpm, f"{name} v3")
+    assert_apart_at_either_rate(takes[0][1], fourth, bpm, f"{name} 0-3")
+
+
 # Slow orchestral moods (below 100 BPM, the score-wide epic orchestral style; a plan's arch as
 # judged: a comet at 96 BPM): the straight take struck the beats alone, and its pairs with
 # the half-time take (its beats and two pickups) and the fourth take (the heartbeat's second

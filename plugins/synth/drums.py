@@ -795,8 +795,10 @@ SNAP_STROKE = 1 / 4
 
 # The orchestral kit's slow straight take ticks the eighths too (``bar_pattern``): its
 # fourth take's second stroke a third of a beat in was rounded to the "and" with them (an
-# arch plan at 96 BPM, a march at 88: per bar 0.81-0.92 alike on a listener's tools).
-SNAP_KITS = EIGHTH_HAT_KITS | {"orchestral"}
+# arch plan at 96 BPM, a march at 88: per bar 0.81-0.92 alike on a listener's tools), and so
+# did frame drums' below 100 BPM (folk moods at 84-98: 0.68-0.84 per sixteenth, 0.72-0.88
+# per bar on librosa's grid).
+SNAP_KITS = EIGHTH_HAT_KITS | {"orchestral", "frame"}
 # The orchestral kit's slow straight eighths on the shaker: a tick under the beats' drums.
 SLOW_EIGHTHS = 0.45
 # Its slow half-time take's ghost after beats 1 and 3.
