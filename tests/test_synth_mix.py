@@ -942,11 +942,35 @@ NAMED_LINES = {
         -10.0,
     ),
     # A trombone's counter-line is mixed as a low line ("harmonica and trombone at the rail
-    # yard" had it 12.5 LU under the mix).
+    # yard" had it 12.5 LU under the mix). (Named first, it plays the tune.)
     "trombone-counter": (
-        "Trombone and harmonica in the smoky bar, slow",
+        "Harmonica and trombone in the smoky bar, slow",
         "counter",
         "trombone",
+        -10.0,
+    ),
+    # An accordion named first leads ("a cheerful polka, accordion, clarinet and tuba" had
+    # the clarinet's tune, the accordion 11-16 LU under the mix).
+    "polka-accordion": (
+        "A merry polka in the beer garden, accordion and clarinet",
+        "melody",
+        "accordion",
+        -10.0,
+    ),
+    # A named organ on the chords ("a slow 12/8 shuffle, electric guitar and organ" had it
+    # 11-16 LU under the mix).
+    "shuffle-organ": (
+        "A gospel shuffle in the old chapel, electric guitar and organ",
+        "harmony",
+        "organ",
+        -10.0,
+    ),
+    # In 6/8 named strings play the tune no named player took ("a swaying barcarolle,
+    # mandolin and strings" had a flute's tune, the strings' chords 15-19 LU under the mix).
+    "barcarolle-strings": (
+        "A barcarolle on the lagoon at dusk, mandolin and strings",
+        "melody",
+        "strings",
         -10.0,
     ),
 }

@@ -8,6 +8,7 @@ has, a General MIDI kit sound, a drum kit, or a numpy voice, and never be listed
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -211,6 +212,38 @@ def test_a_word_inside_an_instrument_phrase_names_no_second_instrument(
     assert {plays, not_also} <= {p.voice for p in alone.parts}
 
 
+def test_a_mandolin_is_high_and_plays_its_long_notes_as_a_tremolo() -> None:
+    # A named mandolin was a bouzouki (a steel-string guitar's range, each long note one
+    # pluck dying away). A mandolin's line (its tune, or its counter-line beside a
+    # clarinet's tune) sits high and each long note is struck again and again.
+    for prompt, bpm in (
+        ("A serenade under the balcony, mandolin, tender", 72),
+        ("Spring market, mandolin and clarinet, cheerful", 118),
+    ):
+        for variant in range(4):
+            arr = compose(
+                GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=30, bpm=bpm)
+            )
+            voices = {p.voice for p in arr.parts if p.notes}
+            assert "mandolin" in voices and "bouzouki" not in voices, (prompt, variant, voices)
+            tune = [
+                n
+                for p in arr.parts
+                if p.voice == "mandolin" and p.role in {"melody", "counter"}
+                for n in p.notes
+            ]
+            assert tune and float(np.median([n.p for n in tune])) >= 67, (prompt, variant)
+            # Strokes of one pitch in a row, a sixteenth (a thirty-second when slow) apart.
+            step = 0.25 if bpm >= 90 else 0.125
+            notes = sorted(tune, key=lambda n: n.t)
+            repeats = sum(
+                1
+                for a, b in itertools.pairwise(notes)
+                if a.p == b.p and abs(b.t - a.t - step) < 1e-6 and b.v < a.v * 1.2
+            )
+            assert repeats >= 0.3 * len(notes), (prompt, variant, repeats, len(notes))
+
+
 def test_a_new_preset_sounds_and_its_numpy_fallback_too() -> None:
     prompt = "Steel drums and harmonica, sunny"
     for soundfont in ("auto", None):
@@ -243,6 +276,7 @@ KIND_NAMES = [
     ("melodica", "harmonica"),
     ("mountain dulcimer", "dulcimer"),
     ("balalaika", "bouzouki"),
+    ("mandola", "mandolin"),
     ("highland bagpipes", "bagpipe"),
     ("string quartet", "strings"),
     ("kettle drums", "taiko"),

@@ -51,7 +51,14 @@ from segue.plugins.synth.form import (
 )
 from segue.plugins.synth.harmony import progression_pool
 from segue.plugins.synth.instruments import VOICES
-from segue.plugins.synth.palette import alone, chamber, choose_voices, doubling_voices, soloists
+from segue.plugins.synth.palette import (
+    LINES,
+    alone,
+    chamber,
+    choose_voices,
+    doubling_voices,
+    soloists,
+)
 from segue.plugins.synth.parts import (
     EXTRA_PERCUSSION,
     FAST_HALFTIME,
@@ -154,16 +161,45 @@ LOW_LINE = 1.8
 # over it: at the counter-line's gain "harmonica and trombone" had the trombone 12.5 LU
 # under the mix, "hurdy gurdy, piccolo and french horn" the horn 14.7).
 LOW_LINES = frozenset({"bassoon", "trombone", "horn"})
+# And on a counter-line a cello's (a cellist's tenor line under a sitar's tune measured 13-17
+# LU under the mix).
+LOW_COUNTERS = LOW_LINES | {"cello"}
 # A plucked soloist's counter-line or arpeggio (a mandolin's, a dulcimer's) louder still:
 # its notes die away where a wind's hold (a cabin trio's dulcimer measured 10-12 LU under
 # the mix at the featured gain). (Not its tune: louder, a tarantella's mandolin tune led
 # the onsets, and its takes folded per bar 0.94-0.96 alike.)
 PLUCKED_LINE = 1.5
 PLUCKED_TUNE = 1.8
+# Its counter-line louder again (under a fiddle's tune a hoedown's banjo counter-line was
+# 13-15 LU under the mix at PLUCKED_LINE, the arpeggio's gain).
+PLUCKED_COUNTER = 3.0
+# A named low voice on the tune, now that one named first leads (a trombone's tune in
+# "trombone, ukulele and celesta" was 5-12 LU under the mix, a bassoon's 4-11 beside a
+# piccolo's counter-line).
+LOW_TUNE = 1.5
+# A named bowed player's counter-line (a violin's, a cello's, an erhu's) louder: its notes
+# swell in where a wind's or a reed's speak at once (a cello's under a sitar's tune measured
+# 13-17 LU under the mix; a draft's one-player fiddle under a ceilidh accordion's, 9-12).
+BOWED_COUNTER = 1.4
+BOWED = frozenset({"strings", "cello"})
+# General MIDI's fiddle (an erhu, a hurdy-gurdy, a nyckelharpa) louder again there, as that
+# draft's fiddle needed.
+FIDDLER_COUNTER = 1.4
+# And a named struck voice's (a celesta's, a glockenspiel's: "trombone, ukulele and celesta"
+# had the celesta's counter-line 10-12 LU under the mix once the trombone led).
+STRUCK_COUNTER = 1.5
 # The kinds whose notes die away so: plucked strings, and mallets (a named marimba's
 # counter-line measured 11-14 LU under the mix at the featured gain, under a koto's tune in
 # a draft where a koto named first led; 5-10.6 so).
 DYING = frozenset({"pluck", "marimba"})
+# A held voice the prompt names, on the chords (an organ, the strings, a choir) louder: a
+# part a listener hears ("a slow 12/8 shuffle, electric guitar and organ" had the organ
+# 11-16 LU under the mix at the chords' gain, "a carousel waltz, bright glockenspiel and
+# strings" the strings 9-15).
+NAMED_CHORDS = 2.4
+# (Not a pad's: a wash under the rest, named or not; louder, a calm mood's "ambient pads and
+# bells" was heard at 4/3 of its tempo.)
+NAMED_CHORD_VOICES = frozenset({"organ", "choir"})
 # A named tuba on the bass (its own part) is heard there: a march's tuba measured 9-13 LU
 # under the mix at the bass's gain ("a frontier patrol, military drums and tuba").
 NAMED_BASS = {"tuba": 2.0}
@@ -287,6 +323,33 @@ def doubled(notes: list[Note], voice: str, source: str) -> list[Note]:
     v, s = VOICES[voice], VOICES[source]
     shift = 12 * round(((v.low + v.high) - (s.low + s.high)) / 24)
     return [Note(n.t, n.d, n.p + shift, n.v * 0.6, n.b) for n in notes]
+
+
+# A mandolin holds a long note as a tremolo, the pick striking it again and again (its
+# small steel strings die away within a beat), a hammered dulcimer as a roll of its two
+# hammers: a note of TREMOLO_FROM beats or longer on its tune or counter-line is struck on
+# each sixteenth (each thirty-second below TREMOLO_SLOW BPM: 6-12 strokes a second), the
+# strokes after the first softer. (A dulcimer's counter-line of long notes, one stroke
+# each, died away 12-23 LU under the mix.)
+TREMOLO_VOICES = frozenset({"mandolin", "dulcimer"})
+TREMOLO_FROM = 1.0
+TREMOLO_SLOW = 90.0
+TREMOLO_VELOCITY = (0.7, 0.6)  # down-stroke, up-stroke, against the note's attack
+
+
+def tremolo(notes: list[Note], bpm: float) -> list[Note]:
+    """``notes`` with each long one played as a tremolo of repeated strokes."""
+    step = 0.25 if bpm >= TREMOLO_SLOW else 0.125
+    out: list[Note] = []
+    for n in notes:
+        if n.d < TREMOLO_FROM - 1e-6:
+            out.append(n)
+            continue
+        strokes = max(1, round(n.d / step))
+        for k in range(strokes):
+            v = n.v if k == 0 else n.v * TREMOLO_VELOCITY[k % 2]
+            out.append(Note(n.t + k * step, step, n.p, v, n.b))
+    return out
 
 
 def meter_of(request: GenerationRequest, traits: Traits) -> tuple[int, int, str]:
@@ -634,6 +697,10 @@ def compose(request: GenerationRequest) -> Arrangement:
                 else (v, rl, n)
                 for v, rl, n in out
             ]
+        out = [
+            (v, rl, tremolo(n, bpm)) if rl in LINES and v in TREMOLO_VOICES else (v, rl, n)
+            for v, rl, n in out
+        ]
         for inst, role in doubling_voices(t, r):
             out += [(inst, role, doubled(n, inst, v)) for v, rl, n in list(out) if rl == role]
         kit: dict[str, list[Note]] = {}
@@ -755,6 +822,13 @@ def compose(request: GenerationRequest) -> Arrangement:
     # And a named voice on the counter-line (a carousel's glockenspiel under the
     # accordion's tune: 10-17 LU under the mix at an accompaniment's counter-line).
     lines |= {s.roles["counter"] for s in sections if named_line(s.traits, s.roles.get("counter"))}
+    # And a named plucked or struck voice on the arpeggio (a koto's beside a shakuhachi's tune,
+    # a harp's named after a bassoon: 9-15 LU under the mix at an accompaniment's arpeggio).
+    named_arps = {
+        s.roles["arp"]
+        for s in sections
+        if s.roles.get("arp") in s.traits.instruments and VOICES[s.roles["arp"]].kind in DYING
+    }
     length = float(bars * bpb)
     for (voice, role), p in parts.items():
         # (A tune moved later, ``shifted_bells``, may reach past the loop's end.)
@@ -789,16 +863,41 @@ def compose(request: GenerationRequest) -> Arrangement:
             p.gain = v.gain * role_gain[role]
             if voice in lines and role in FEATURED_GAIN:
                 p.gain = v.gain * FEATURED_GAIN[role]
+            elif role == "arp" and voice in named_arps:
+                p.gain = v.gain * FEATURED_GAIN[role] * PLUCKED_LINE
             if voice in lines and role in {"counter", "arp"}:
                 if v.kind in DYING:
-                    p.gain *= PLUCKED_LINE
-                if role == "counter" and voice in LOW_LINES:
+                    p.gain *= PLUCKED_COUNTER if role == "counter" else PLUCKED_LINE
+                if role == "counter" and voice in LOW_COUNTERS:
                     p.gain *= LOW_LINE
+                if role == "counter" and v.kind in BOWED:
+                    p.gain *= BOWED_COUNTER * (FIDDLER_COUNTER if voice == "folkfiddle" else 1.0)
+                if role == "counter" and v.kind == "bells":
+                    p.gain *= STRUCK_COUNTER
+            if voice in lines and role == "melody" and voice in LOW_LINES:
+                p.gain *= LOW_TUNE
             if voice in lines and role == "harmony" and voice in LOW_LINES:
                 # A named horn left the chords (a third soloist, the tune and the counter-line
                 # taken: "hurdy gurdy, piccolo and french horn") is heard there as on a line
                 # (8-17 LU under the mix at the chords' gain).
                 p.gain *= LOW_LINE
+            if (
+                role == "harmony"
+                and voice in NAMED_CHORD_VOICES
+                and voice in named_voices
+                and voice not in lines
+                and not lone
+            ):
+                p.gain *= NAMED_CHORDS
+            if (
+                role == "counter"
+                and voice in NAMED_CHORD_VOICES
+                and voice in named_voices
+                and not lone
+            ):
+                # (And on its held counter-line: a barcarolle's named strings there under an
+                # accordion's tune were 11-15 LU under the mix.)
+                p.gain *= NAMED_CHORDS
             if role == "bass" and voice in NAMED_BASS and voice in named_voices:
                 p.gain *= NAMED_BASS[voice]
             if role == "melody" and v.kind == "pluck" and voice in players:

@@ -80,6 +80,9 @@ VOICES: dict[str, Voice] = {
         Voice("oboe", "reed", ("melody", "counter"), 60, 88, 0.45, 0.35, 0.08),
         Voice("dulcimer", "pluck", ("arp", "melody"), 55, 88, 0.8, 0.3),
         Voice("bouzouki", "pluck", ("arp", "melody"), 52, 84, 0.8, 0.25),
+        # A mandolin: steel strings in pairs, small and high (a violin's tuning), picked
+        # bright; its long notes are tremolo (``composer.tremolo``).
+        Voice("mandolin", "pluck", ("arp", "melody"), 62, 91, 0.8, 0.25),
         # More of what a game developer names: each its own General MIDI preset (see
         # ``sampled.GM_PROGRAMS``), with the nearest numpy kind as its fallback.
         Voice("banjo", "pluck", ("arp", "melody"), 55, 84, 0.8, 0.2),
@@ -280,6 +283,7 @@ PLUCK = {  # t60 at middle C (s), pick position, loss-filter strength, body brig
     "pluckbass": (1.4, 0.2, 0.6, 0.35),
     "dulcimer": (2.2, 0.2, 0.35, 0.85),
     "bouzouki": (1.5, 0.2, 0.45, 0.8),
+    "mandolin": (0.8, 0.15, 0.45, 0.95),
     "banjo": (0.9, 0.12, 0.5, 0.95),
     "sitar": (2.0, 0.12, 0.3, 0.95),
     "shamisen": (0.8, 0.12, 0.5, 0.85),

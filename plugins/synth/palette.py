@@ -322,6 +322,7 @@ SOLO_VOICES = frozenset(
         "accordion",
         "bagpipe",
         "bouzouki",
+        "mandolin",
         "banjo",
         "dulcimer",
         "sitar",
@@ -344,6 +345,20 @@ HURDY_GURDY = "hurdy gurdy"
 # solo harp in the empty ballroom" had a flute's tune over the harp's arpeggio 13-18 LU
 # under the mix; "banjo and guitar", the banjo's counter-line 13-15 LU under the guitar).
 PLUCKED_LEADS = frozenset({"harp", "guitar"})
+
+
+def first_leads(voice: str | None) -> bool:
+    """Whether ``voice``, named first, leads: a harp or a guitar, and any held or blown
+    soloist (a fiddler, an accordion, a trombone: sorted as held or counter-line voices,
+    they played under a whistle, a clarinet or a celesta named after them: "a cheerful
+    polka, accordion, clarinet and tuba" had the accordion's chords and counter-line 12-16
+    LU under the mix). A mandolin, a banjo or a dulcimer named first keeps its arpeggio
+    or counter-line beside a wind's tune (their notes die away)."""
+    return voice is not None and (
+        voice in PLUCKED_LEADS or (voice in VOICES and VOICES[voice].kind != "pluck")
+    )
+
+
 LINES = ("melody", "counter")
 # The ensembles that play a tune as a section (many players in unison).
 SECTIONS = frozenset({"brass", "strings", "choir"})
@@ -376,10 +391,8 @@ def soloists(t: Traits) -> list[str]:
         # (a band's guitar keeps its part: a rock arena's under the lead)
         and not (i in PLUCKED_LEADS and set(t.genres) & BAND_GENRES)
     ]
-    first = lead if lead in PLUCKED_LEADS else None
-    return sorted(
-        out, key=lambda i: (i != first and VOICES[i].roles[0] != "melody", VOICES[i].legato)
-    )
+    first = lead if first_leads(lead) else None
+    return sorted(out, key=lambda i: (i != first, VOICES[i].roles[0] != "melody", VOICES[i].legato))
 
 
 def leader(t: Traits) -> str | None:
@@ -463,9 +476,21 @@ def lines_for_soloists(
         # on the tune, its attacks led the onsets, and a tarantella's driving and flowing
         # takes folded per bar 0.86-0.94 alike (0.78 with the flute's tune).
         solos = [i for i in solos if VOICES[i].kind != "pluck"]
-    if not solos:
-        return
     own = set(t.instruments)
+    if not solos:
+        section = next((i for i in t.instruments if i in SECTIONS), None)
+        if (
+            "compound" in t.flags
+            and section
+            and roles.get("melody") not in own
+            and section not in t.avoided
+        ):
+            # In 6/8 a section the prompt names plays the tune no named player took (a
+            # barcarolle's "mandolin and strings": a flute's tune nobody named, the strings'
+            # chords 15-19 LU under the mix, held softly under its 6/8 plucking); it keeps
+            # its chords (in their place the palette's pad played a jig's).
+            roles["melody"] = section
+        return
     tune, counter = roles.get("melody"), roles.get("counter")
     lead = leader(t)
     if (
@@ -487,11 +512,16 @@ def lines_for_soloists(
         roles["harmony"] = tune
         tune, counter = counter, None
     elif tune not in own or (
-        tune != solos[0] and (tune in PLUCKED_LEADS or solos[0] in PLUCKED_LEADS & {lead})
+        tune != solos[0] and (tune in PLUCKED_LEADS or (solos[0] == lead and first_leads(lead)))
     ):
         # (A guitar claims the tune when a banjo named before it took the arpeggio, a
         # flute when a harp named before it did: the first player named leads.)
+        named_tune = tune in own and tune not in solos and "counter" in VOICES[tune].roles
         tune = solos[0]
+        if named_tune and counter == tune:
+            # A named voice it took the tune from (a celesta after a trombone) plays the
+            # counter-line the soloist leaves.
+            counter = roles["melody"]
     left = [i for i in solos if i != tune]
     if counter not in own or (counter == tune and left):
         if left:

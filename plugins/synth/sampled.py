@@ -52,6 +52,7 @@ GM_PROGRAMS: dict[str, tuple[int, int]] = {
     "piccolo": (0, 72),
     "dulcimer": (0, 15),
     "bouzouki": (0, 25),
+    "mandolin": (0, 25),  # General MIDI has none: the steel-string guitar, high and picked
     "timp": (0, 47),
     "banjo": (0, 105),
     "sitar": (0, 104),

@@ -543,7 +543,7 @@ INSTRUMENT_WORDS = {
     "uke": "guitar",
     "classical guitar": "guitar",
     "nylon guitar": "guitar",
-    "mandolin": "bouzouki",
+    "mandolin": "mandolin",
     "banjo": "banjo",
     "koto": "koto",
     "oud": "guitar",
@@ -851,7 +851,7 @@ INSTRUMENT_WORDS = {
     "mountain dulcimer": "dulcimer",
     "appalachian dulcimer": "dulcimer",
     "balalaika": "bouzouki",
-    "mandola": "bouzouki",
+    "mandola": "mandolin",
     "banjolele": "banjo",
     "highland bagpipes": "bagpipe",
     "string quartet": "strings",
@@ -1467,6 +1467,7 @@ FOLK_DANCES = frozenset({"folk dance", "barn dance", "hoedown", "ceilidh"})
 # bass, pads and an arpeggiator).
 FOLK_INSTRUMENTS = frozenset(
     {"folkfiddle", "accordion", "bagpipe", "bouzouki", "banjo", "dulcimer", "frame", "tambourine"}
+    | {"mandolin"}
     # and the woodwinds ("a spring orchard dance, oboe and bassoon" had a four-on-the-floor
     # kit, a synth bass and pads under them)
     | {"flute", "recorder", "clarinet", "oboe", "bassoon", "harmonica"}
