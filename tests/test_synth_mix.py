@@ -508,17 +508,14 @@ WYVERN_PLAN = {
 
 @pytest.mark.timeout(300)  # one 48 s orchestral take rendered and measured
 def test_a_plans_climax_in_any_words_strikes_its_drums() -> None:
-    req = GenerationRequest(
-        mood="m",
-        variant=0,
-        prompt=f"{WYVERN}, 88 BPM, G# minor, instrumental, epic orchestral",
-        duration_s=48.0,
+    arr, x = render(
+        f"{WYVERN}, 88 BPM, G# minor, instrumental, epic orchestral",
+        48.0,
         bpm=88.0,
         key="G# minor",
         composition_plan=WYVERN_PLAN,
     )
-    arr, x = render_request(req, SR)
-    y = decoded(x.astype(np.float64))
+    y = decoded(x)
     levels = section_levels(arr, y)
     assert max(levels) == levels[-1] and levels[-1] - levels[0] >= 4.0, levels
     climax = section_audio(arr, y, arr.sections[-1])
@@ -550,19 +547,16 @@ SANDSTORM_PLAN = {
 
 @pytest.mark.timeout(300)  # one 60 s orchestral take rendered and measured
 def test_an_arch_plans_climax_under_loud_strikes_its_busy_drums() -> None:
-    req = GenerationRequest(
-        mood="m",
-        variant=0,
-        prompt=f"{SANDSTORM}, 104 BPM, A minor, instrumental, epic orchestral",
-        duration_s=60.0,
+    arr, x = render(
+        f"{SANDSTORM}, 104 BPM, A minor, instrumental, epic orchestral",
+        60.0,
         bpm=104.0,
         key="A minor",
         composition_plan=SANDSTORM_PLAN,
     )
-    arr, x = render_request(req, SR)
     top = arr.sections[2]
     assert top.peak and top.energy < 0.7, (top.peak, top.energy)  # a peak, not a loud one
-    y = decoded(x.astype(np.float64))
+    y = decoded(x)
     levels = section_levels(arr, y)
     assert max(levels) == levels[2], levels
     balance = am.hpss_balance_db(section_audio(arr, y, top), SR)
