@@ -1466,8 +1466,8 @@ FOLK_DANCES = frozenset({"folk dance", "barn dance", "hoedown", "ceilidh"})
 # A dance played on these is a folk dance ("a village dance waltz with fiddle": not synth
 # bass, pads and an arpeggiator).
 FOLK_INSTRUMENTS = frozenset(
-    {"folkfiddle", "accordion", "bagpipe", "bouzouki", "banjo", "dulcimer", "frame", "tambourine"}
-    | {"mandolin"}
+    {"folkfiddle", "accordion", "bagpipe", "bouzouki", "mandolin", "banjo", "dulcimer"}
+    | {"frame", "tambourine"}
     # and the woodwinds ("a spring orchard dance, oboe and bassoon" had a four-on-the-floor
     # kit, a synth bass and pads under them)
     | {"flute", "recorder", "clarinet", "oboe", "bassoon", "harmonica"}
