@@ -462,6 +462,21 @@ moods:
            negative_local_styles: [], duration_ms: 12000, lines: []}
         - {section_name: Low water, positive_local_styles: [hardly breathing, barely],
            negative_local_styles: [], duration_ms: 12000, lines: []}
+  escape:
+    prompt: A thief over the rooftops, orchestral
+    bpm: 126
+    composition_plan:
+      positive_global_styles: []
+      negative_global_styles: []
+      sections:
+        - {section_name: Tiles, positive_local_styles: [whisper-quiet, feather-light],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: Footsteps, positive_local_styles: [quickening, gaining strength],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: Rooftop run, positive_local_styles: [forceful, heating up],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
+        - {section_name: The leap, positive_local_styles: [at fever pitch, at full might],
+           negative_local_styles: [], duration_ms: 12000, lines: []}
 rules: [{mood: rise}]
 """
 
@@ -491,11 +506,21 @@ def test_a_plans_dynamics_words_are_read_not_listed_as_ignored(
         "hardly",
         "breathing",
         "barely",
+        "whisper-quiet",
+        "feather-light",
+        "quickening",
+        "gaining",
+        "strength",
+        "forceful",
+        "heating",
+        "fever",
+        "pitch",
+        "might",
     }
     for r in doc["requests"]:
         assert not said & set(r["ignored_words"]), (r["mood"], r["ignored_words"])
     score = load_score(path)
-    for mood, sign in (("rise", 1), ("fall", -1)):
+    for mood, sign in (("rise", 1), ("fall", -1), ("escape", 1)):
         m = score.moods[mood]
         request = GenerationRequest(
             mood=mood,

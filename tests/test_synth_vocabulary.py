@@ -312,10 +312,14 @@ def test_an_instrument_named_with_its_kind_plays_and_no_word_is_ignored(
     ],
 )
 def test_jungle_beside_its_genres_words_is_drum_and_bass(prompt: str) -> None:
-    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt))
+    request = GenerationRequest(mood="m", variant=0, prompt=prompt)
+    arr = compose(request)
     voices = {p.voice for p in arr.parts if p.notes}
     assert 160 <= arr.bpm <= 176 and "drum:snare" in voices, (arr.bpm, voices)
     assert not {"drum:taiko", "flute", "marimba", "bass"} & voices, voices  # one synth bass
+    # The genre's words chose the kit: `segue plan` does not list them as ignored.
+    ignored = SynthGenerator({"soundfont": "none"}, Path(".")).ignored_words(request)
+    assert not {"amen", "breaks", "reese", "rave", "ragga"} & set(ignored), ignored
 
 
 @pytest.mark.parametrize(

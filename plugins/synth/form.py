@@ -55,7 +55,8 @@ DYNAMIC_LEVELS: dict[str, float] = {
     ),
     **dict.fromkeys(
         _each("""pp pianissimo hushed hush whispered whispering whisper whispers faint faintly
-        very-soft very-quiet very-quietly very-softly very-gentle sotto-voce breathing"""),
+        very-soft very-quiet very-quietly very-softly very-gentle sotto-voce breathing
+        whisper-quiet whisper-soft feather-light featherlight feather-soft pin-drop"""),
         0.18,
     ),
     **dict.fromkeys(
@@ -68,7 +69,7 @@ DYNAMIC_LEVELS: dict[str, float] = {
     **dict.fromkeys(_each("mf mezzo-forte moderate moderately-loud steady"), 0.55),
     **dict.fromkeys(
         _each("""forte loud loudly strong strongly bold powerful big heavy vigorous
-        vigorously fierce fiercely"""),
+        vigorously fierce fiercely forceful forcefully emphatic"""),
         0.72,
     ),
     **dict.fromkeys(
@@ -76,7 +77,8 @@ DYNAMIC_LEVELS: dict[str, float] = {
         full-orchestra full-force full-power full-blast full-volume full-ensemble full-band
         full-strength tutti all-out everything all-instruments roaring explosive exploding
         overwhelming blazing towering wall-of-sound mighty earth-shaking blasting
-        blaring blare blares raging ferocious furious full-tilt deafening"""),
+        blaring blare blares raging ferocious furious full-tilt deafening fever-pitch
+        full-might full-throttle"""),
         0.9,
     ),
     **dict.fromkeys(
@@ -99,7 +101,9 @@ DYNAMIC_STEPS: dict[str, int] = {
         growing swell swells swelling mount mounts mounting gather gathers gathering
         intensify intensifies intensifying intensified escalate escalates escalating surge
         surges surging crescendo cresc climb climbs climbing ascending more-and-more
-        ever-louder"""),
+        ever-louder quicken quickens quickening gaining-strength gains-strength
+        gathering-strength strengthen strengthens strengthening heating-up heats-up
+        picking-up picks-up ramping-up ramps-up"""),
         1,
     ),
     **dict.fromkeys(_each(STEPS_UP_AT_ONCE), 1),

@@ -1669,6 +1669,9 @@ def ignored_words(text: str, known_words: frozenset[str] = frozenset()) -> list[
     for p in phrases:
         if _spelled(p, vocab) or instrument_of(p):
             known.update(p.split())
+    if jungle_genre(text):
+        # (the genre's words beside "jungle" choose drum and bass: "amen breaks", "reese")
+        known.update(w for m in _JUNGLE_GENRE.findall(text.lower()) for w in m.split())
     out: list[str] = []
     for w in (w.strip("-'").removesuffix("'s") for w in _WORD_SPLIT.split(text.lower())):
         if (
