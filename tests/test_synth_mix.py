@@ -24,7 +24,7 @@ from segue.core.request import GenerationRequest
 from segue.plugins.synth import SynthGenerator
 from segue.plugins.synth.composer import compose
 from segue.plugins.synth.drums import make_sound
-from segue.plugins.synth.render import render_request
+from segue.plugins.synth.render import render_request, render_request_stems
 from segue.plugins.synth.sampled import Sampled
 from segue.plugins.synth.soundfont import SoundFont, bundled_soundfont, find_soundfont
 
@@ -187,6 +187,28 @@ def test_an_action_moods_drums_are_within_9_db_of_the_orchestra(variant: int) ->
     (it measured -9.4 dB at 16 s with FluidR3, -10.2 before the sampled kit's levels)."""
     _, x = render(ACTION, 16.0, variant)
     assert am.hpss_balance_db(decoded(x), SR) >= -9.0
+
+
+# An action mood whose named trombones lead: a low voice's tune is mixed louder in a calm
+# trio (``composer.LOW_TUNE``), not beside a battle's drums (a judged "leviathan ...
+# thundering drums, blaring trombones" at 156 BPM had its drums 10.1-10.5 dB under the
+# pitched parts on a plain install).
+LEVIATHAN = (
+    "The leviathan drags the galleon into the whirlpool, thundering drums, blaring trombones"
+    " and slashing strings, 156 BPM, G# minor, instrumental, epic orchestral"
+)
+
+
+@pytest.mark.parametrize("variant", [1, 2])
+def test_an_action_moods_trombone_tune_leaves_its_drums_in_front(variant: int) -> None:
+    req = GenerationRequest(
+        mood="m", variant=variant, prompt=LEVIATHAN, duration_s=30.0, layers=("melody",)
+    )
+    arr, x, stems = render_request_stems(req, SR, bundled_soundfont())
+    assert [p.voice for p in arr.parts if p.role == "melody" and p.notes] == ["trombone"]
+    assert am.hpss_balance_db(decoded(x.astype(np.float64)), SR) >= -9.0, "the drums"
+    tune = am.loudness_lufs(stems["melody"], SR) - am.loudness_lufs(x, SR)
+    assert tune >= -10.0, f"the trombone's tune {tune:.1f} LU"
 
 
 def test_a_taiko_is_a_struck_skin_not_a_sine() -> None:
