@@ -322,6 +322,29 @@ def test_jungle_beside_its_genres_words_is_drum_and_bass(prompt: str) -> None:
     assert not {"amen", "breaks", "reese", "rave", "ragga"} & set(ignored), ignored
 
 
+# A folk dance's name makes a dance a band's, not an electronic piece ("a lively polka
+# dance in the town hall" is no four-on-the-floor synth track): `segue plan` listed the
+# name ("polka", "hornpipe") as ignored while it chose the band.
+@pytest.mark.parametrize(
+    ("prompt", "name"),
+    [
+        ("A lively polka dance in the town hall", "polka"),
+        ("A merry hornpipe dance on the harbour wall", "hornpipe"),
+        ("A slip jig dance at the crossroads", "slip"),
+        ("A ceilidh dance in the village hall", "ceilidh"),
+    ],
+)
+def test_a_folk_dances_name_chooses_the_band_and_is_not_listed_as_ignored(
+    prompt: str, name: str
+) -> None:
+    request = GenerationRequest(mood="m", variant=0, prompt=prompt)
+    assert "electronic" not in read_words(prompt).genres
+    without = read_words(prompt.replace(name, "").replace(" jig", ""))
+    assert "electronic" in without.genres, without.genres  # the name is what chose the band
+    ignored = SynthGenerator({"soundfont": "none"}, Path(".")).ignored_words(request)
+    assert name not in ignored and "jig" not in ignored, ignored
+
+
 @pytest.mark.parametrize(
     "prompt",
     [

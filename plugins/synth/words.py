@@ -1665,6 +1665,10 @@ def ignored_words(text: str, known_words: frozenset[str] = frozenset()) -> list[
         | set(MODE_ALIASES)
         | set(MODES)
         | FLAG_WORDS
+        # (a folk dance's name makes a dance a band's: "a lively polka dance in the town
+        # hall" is no electronic piece)
+        | FOLK_FORMS
+        | FOLK_DANCES
     )
     for p in phrases:
         if _spelled(p, vocab) or instrument_of(p):
