@@ -977,6 +977,22 @@ NAMED_LINES = {
         "strings",
         -10.0,
     ),
+    # Named strings on a waltz's short "pah-pah" chords ("a dashing Viennese waltz in the
+    # grand ballroom, sweeping strings and flutes" had them 11-13 LU under the mix).
+    "waltz-strings": (
+        "A whirling Viennese waltz at the masked ball, lush strings and oboe, 172 BPM",
+        "harmony",
+        "strings",
+        -10.0,
+    ),
+    # A harpsichord named first plays the tune over its own broken chords (its arpeggio
+    # under a wind's tune was no line of its own).
+    "harpsichord-tune": (
+        "Harpsichord and oboe in the palace library, stately",
+        "melody",
+        "harpsichord",
+        -10.0,
+    ),
 }
 
 

@@ -202,6 +202,12 @@ NAMED_CHORDS = 2.4
 # (Not a pad's: a wash under the rest, named or not; louder, a calm mood's "ambient pads and
 # bells" was heard at 4/3 of its tempo.)
 NAMED_CHORD_VOICES = frozenset({"organ", "choir"})
+# A named string section on a waltz's chords (3/4) louder again: its "pah-pah" strokes are
+# short, and its bows speak slowly ("a lilting waltz at the frozen ice rink, celesta and
+# strings" had them 10-11 LU under the mix, "a dashing Viennese waltz ..., sweeping strings
+# and flutes" 11-13). (Not a held wash in 4/4: louder, calm strings were heard at 4/3 of
+# their tempo.)
+NAMED_WALTZ_STRINGS = 1.6
 # A named tuba on the bass (its own part) is heard there: a march's tuba measured 9-13 LU
 # under the mix at the bass's gain ("a frontier patrol, military drums and tuba").
 NAMED_BASS = {"tuba": 2.0}
@@ -900,6 +906,15 @@ def compose(request: GenerationRequest) -> Arrangement:
                 # (And on its held counter-line: a barcarolle's named strings there under an
                 # accordion's tune were 11-15 LU under the mix.)
                 p.gain *= NAMED_CHORDS
+            if (
+                role == "harmony"
+                and voice == "strings"
+                and voice in named_voices
+                and bpb == 3
+                and sub == 4
+                and not lone
+            ):
+                p.gain *= NAMED_WALTZ_STRINGS
             if role == "bass" and voice in NAMED_BASS and voice in named_voices:
                 p.gain *= NAMED_BASS[voice]
             if role == "melody" and v.kind == "pluck" and voice in players:

@@ -88,7 +88,7 @@ VOICES: dict[str, Voice] = {
         Voice("banjo", "pluck", ("arp", "melody"), 55, 84, 0.8, 0.2),
         Voice("sitar", "pluck", ("melody", "arp"), 52, 84, 0.8, 0.3),
         Voice("shamisen", "pluck", ("melody", "arp"), 55, 84, 0.8, 0.25),
-        Voice("harpsichord", "pluck", ("arp", "melody"), 53, 86, 0.75, 0.3),
+        Voice("harpsichord", "pluck", ("arp", "melody"), 53, 86, 1.0, 0.3),
         Voice("accordion", "reed", ("harmony", "melody", "counter"), 53, 84, 0.42, 0.3, 0.08, True),
         Voice("harmonica", "reed", ("melody", "counter"), 60, 88, 0.45, 0.3, 0.08),
         Voice("bagpipe", "reed", ("melody", "counter"), 67, 81, 0.4, 0.35, 0.08),

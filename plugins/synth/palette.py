@@ -327,6 +327,9 @@ SOLO_VOICES = frozenset(
         "dulcimer",
         "sitar",
         "shamisen",
+        # (a harpsichord's arpeggio beside a wind's tune was no line of its own:
+        # "harpsichord and recorder in the candlelit salon")
+        "harpsichord",
         "trumpet",
         "horn",
         "trombone",
@@ -343,8 +346,12 @@ HURDY_GURDY = "hurdy gurdy"
 # Harped and strummed accompanists: named, each plays a line too (a tune when named first,
 # a counter-line after another player), not an arpeggio under an unnamed voice's tune ("a
 # solo harp in the empty ballroom" had a flute's tune over the harp's arpeggio 13-18 LU
-# under the mix; "banjo and guitar", the banjo's counter-line 13-15 LU under the guitar).
-PLUCKED_LEADS = frozenset({"harp", "guitar"})
+# under the mix; "banjo and guitar", the banjo's counter-line 13-15 LU under the guitar;
+# "harpsichord and recorder in the candlelit salon" the harpsichord's arpeggio 10-16 LU
+# under the recorder's tune, no line of its own). (Not a koto: leading over its own
+# arpeggio, "koto, celesta and trombone"'s takes 0-1 folded 0.82 per bar alike, "koto and
+# shakuhachi"'s shared 62 % of their strongest pitches.)
+PLUCKED_LEADS = frozenset({"harp", "guitar", "harpsichord"})
 
 
 def first_leads(voice: str | None) -> bool:
@@ -367,7 +374,9 @@ SECTIONS = frozenset({"brass", "strings", "choir"})
 # to the palette's drone, held under it, and its takes folded per bar 0.80 alike).
 # (A harp on the tune keeps its arpeggio too: in its place a piano's arpeggio, 5-9 LU
 # under the mix, covered a calm garden's harp tune, 8-14 LU under it.)
-BOTH_HANDS = frozenset({"accordion", "harp"})
+# (A harpsichord's broken chords stay under its line: in their place the palette's harp
+# made a named duo a band.)
+BOTH_HANDS = frozenset({"accordion", "harp", "harpsichord"})
 
 
 def soloists(t: Traits) -> list[str]:
