@@ -533,7 +533,7 @@ def feel_pattern(
             out += [(s, "shaker", 0.55 if s % 8 == 0 else light + 0.05) for s in beats]
             if busy:
                 out += [(back, "tambourine", 0.7)]
-            if not slow and bpb == 4:
+            if (not slow or energy > 0.85) and bpb == 4:
                 out.append((10, "taiko", 0.6))
         else:
             low = [(s, "taiko" if s in lows else "taiko_hi", 0.8) for s in beats]
