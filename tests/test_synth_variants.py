@@ -767,6 +767,22 @@ def assert_apart_at_either_rate(a: np.ndarray, b: np.ndarray, bpm: float, where:
         assert_apart_on_either_grid(x, y, rate, bpm, f"{where} at {rate} Hz")
 
 
+# A duet whose dulcimer rolls its long notes (``composer.tremolo``): the same even stream of
+# strokes in every take, over the takes' own figures, and a judged "sitar and dulcimer on the
+# palace terrace, languid" folded its straight and driving takes per bar 0.86 alike (0-3
+# 0.90). Each take's roll now strikes its own figure firmer (``composer.ROLL_FIGURES``).
+ROLLED_DUO = "Hammered dulcimer and recorder in the orchard at sunset, unhurried, instrumental"
+
+
+@pytest.mark.timeout(600)  # two 60 s takes rendered and measured, on a loaded machine
+def test_a_rolled_duets_straight_and_driving_takes_are_apart() -> None:
+    takes = render_takes(ROLLED_DUO, (0, 2), 60.0)
+    (arr, a), (_, b) = takes[0], takes[2]
+    rolls = [len(p.notes) for p in arr.parts if p.voice == "dulcimer"]
+    assert rolls and rolls[0] > 100, rolls  # a roll of strokes
+    assert_apart_on_either_grid(a, b, SR, arr.bpm, "rolled duo 0-2")
+
+
 # Slow calm and solo moods as judged scores wrote them (no style, 60-82 BPM): the half-time
 # take's half notes, its light beats 2 and 4 and the arpeggio's and the shaker's pickups
 # were heard as the straight take's beats, 0.80-0.88 alike per sixteenth and per bar on

@@ -350,9 +350,32 @@ TREMOLO_SLOW = 90.0
 TREMOLO_VELOCITY = (0.7, 0.6)  # down-stroke, up-stroke, against the note's attack
 
 
-def tremolo(notes: list[Note], bpm: float) -> list[Note]:
-    """``notes`` with each long one played as a tremolo of repeated strokes."""
+# In 4/4 a dulcimer's roll strikes the take's own figure firmer, its other strokes lighter
+# (about the strokes' mean level as before): its beat position (in beats, within the bar, and
+# within each beat for the figures that repeat every beat) per feel. (Even, every take's roll
+# of a duet's long notes was the same stream of strokes, over the takes' own figures: a
+# sitar and dulcimer duo's takes folded per bar 0.81-0.90 alike.)
+ROLL_FIGURES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    # (in each beat, in the bar)
+    "straight": ((0.0, 0.5), ()),
+    "halftime": ((), (0.0, 0.25, 2.0, 2.25)),
+    "driving": ((0.0, 0.75), ()),
+    "pushed": ((), (0.0, 1.5, 2.0, 3.5)),
+    "tresillo": ((), (0.0, 0.75, 1.5, 2.0, 2.75, 3.5)),
+    "offbeat": ((0.5,), ()),
+}
+ROLL_ACCENT = (0.95, 0.5)  # on the figure, off it
+ROLLED = frozenset({"dulcimer"})  # (a mandolin's tremolo stays even)
+
+
+def tremolo(notes: list[Note], bpm: float, feel: str | None = None) -> list[Note]:
+    """``notes`` with each long one played as a tremolo of repeated strokes (accented on
+    ``feel``'s figure, a 4/4 take's: ``ROLL_FIGURES``)."""
     step = 0.25 if bpm >= TREMOLO_SLOW else 0.125
+    each, bar = ROLL_FIGURES.get(feel or "", ((), ()))
+    if feel == "triplet":
+        each = (0.25,)  # the heartbeat's second stroke, on the roll's grid
+    accented = bool(each or bar)
     out: list[Note] = []
     for n in notes:
         if n.d < TREMOLO_FROM - 1e-6:
@@ -361,7 +384,12 @@ def tremolo(notes: list[Note], bpm: float) -> list[Note]:
         strokes = max(1, round(n.d / step))
         for k in range(strokes):
             v = n.v if k == 0 else n.v * TREMOLO_VELOCITY[k % 2]
-            out.append(Note(n.t + k * step, step, n.p, v, n.b))
+            t = n.t + k * step
+            if accented and k:
+                on = any(abs((t % 1.0) - o) < 1e-6 for o in each)
+                on = on or any(abs((t % 4.0) - o) < 1e-6 for o in bar)
+                v = n.v * ROLL_ACCENT[0 if on else 1]
+            out.append(Note(t, step, n.p, v, n.b))
     return out
 
 
@@ -711,7 +739,9 @@ def compose(request: GenerationRequest) -> Arrangement:
                 for v, rl, n in out
             ]
         out = [
-            (v, rl, tremolo(n, bpm)) if rl in LINES and v in TREMOLO_VOICES else (v, rl, n)
+            (v, rl, tremolo(n, bpm, ctx.feel if (bpb, sub) == (4, 4) and v in ROLLED else None))
+            if rl in LINES and v in TREMOLO_VOICES
+            else (v, rl, n)
             for v, rl, n in out
         ]
         for inst, role in doubling_voices(t, r):
