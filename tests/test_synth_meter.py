@@ -186,6 +186,30 @@ def test_a_compound_flowing_take_divides_its_beat_in_three(name: str) -> None:
         assert bars <= 0.8, f"variants {u}-3 folded per bar {bars:.2f}"
 
 
+# A slow 12/8 (rocked, below 90 BPM: a blues, a shuffle) played its flowing take as a music
+# box's figure, each beat's note held and a firm sixteenth pickup into the next, on the
+# arpeggio and the high skin: a judge heard a 12/8 blues' flowing take as a beat in two
+# (0.54). Now the beat (a light skin on it) leads its two eighths, light, into the pickup.
+ROCKED_DRAWS = {
+    "blues-72": ("A tired 12/8 blues at the train station, piano and saxophone", 72.0),
+    "shuffle-64": ("A slow 12/8 shuffle in the smoky bar, organ and guitar", 64.0),
+}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", list(ROCKED_DRAWS))
+def test_a_rocked_flowing_take_divides_its_beat_in_three(name: str) -> None:
+    prompt, bpm = ROCKED_DRAWS[name]
+    arr, takes = four_takes(prompt, bpm)
+    assert arr.meter == "12/8" and arr.bpm < 90, (arr.meter, arr.bpm)
+    three = am.three_ratio(takes[3], SR, arr.bpm)
+    assert three > 1.0, f"the flowing take's beat heard in two ({three:.2f})"
+    assert_tracked_at(takes[3], arr.bpm)
+    for u in range(3):
+        bars = am.bar_onset_correlation(takes[u], takes[3], SR, arr.bpm, arr.beats_per_bar, True)
+        assert bars <= 0.8, f"variants {u}-3 folded per bar {bars:.2f}"
+
+
 # A waltz's flowing take (variant 3) out of the middle tempi. Slow, its running eighths
 # under the beats folded per bar like the oom-pah-pah (a wistful waltz at 85 BPM 0.84-0.89,
 # a lonely one at 80 0.87); fast, above 140 BPM, where the driving take's gallop becomes

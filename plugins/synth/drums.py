@@ -11,6 +11,10 @@ import numpy as np
 
 # A compound meter slower than this is rocked (see ``parts.ROCKED_BPM``, the same figure).
 ROCKED_BPM = 90.0
+# A rocked 12/8's flowing take's high skin on each beat, and its driving take's on the
+# skip (``compound_pattern``).
+ROCKED_FLOW_SKIN = 1.0
+ROCKED_SKIP_SKIN = 0.95
 # 3/4's flowing take below the first tempo hesitates (1, the and of 2, 3), above the
 # second leads into each beat by a sixteenth (``parts.FLOWING_WALTZ_SLOW_BPM``,
 # ``parts.FLOWING_WALTZ_FAST_BPM``, the same figures): the drums with it.
@@ -345,10 +349,17 @@ def compound_pattern(
         # the downbeat firmest (the pitched parts rock between them; the broad and flowing
         # takes' hemiola on a skin was heard as the beat, at 3/2 of the tempo).
         out += [(s, low, 1.0 if s == 0 else 0.7) for s in range(0, steps, 3)]
-        # The high skin on the take's rocking sixteenth (steps are eighths): after each
-        # beat (broad), or leading into it (flowing).
-        after = 0.5 if feel == "halftime" else 2.5
-        out += [(s + after, accent, 1.0) for s in range(0, steps, 3)]
+        if feel == "flowing" and steps == 12:
+            # A 12/8's flowing take: the high skin on each beat, under the arpeggio's
+            # eighths and its pickup (``parts.ROCKED_TWELVE_FLOW``). (On the pickup, firm,
+            # with the arpeggio's, it made the take a beat in two; light on the beat, or
+            # none, its eighths were heard in pairs, at 3/2 of the tempo.)
+            out += [(s, accent, ROCKED_FLOW_SKIN) for s in range(0, steps, 3)]
+        else:
+            # The high skin on the take's rocking sixteenth (steps are eighths): after each
+            # beat (broad), or leading into it (flowing).
+            after = 0.5 if feel == "halftime" else 2.5
+            out += [(s + after, accent, 1.0) for s in range(0, steps, 3)]
     elif feel == "halftime":
         # Broad: the low drum once a bar (twice in 12/8), a hemiola on the high drum (the
         # second and third quarter notes of three across each two beats), the other
@@ -366,7 +377,9 @@ def compound_pattern(
         # eighth (the short-long skip of a tarantella against the jig's long-short).
         for s in range(0, steps, 3):
             out.append((s, low, 1.0 if s == 0 else other))
-            out.append((s + 1, accent, 0.75))
+            # (A rocked 12/8's skip firmer, as the arpeggio's: ``parts.ROCKED_SKIP``.)
+            firm = bpm < ROCKED_BPM and steps == 12
+            out.append((s + 1, accent, ROCKED_SKIP_SKIN if firm else 0.75))
     elif feel == "flowing":
         # Flowing: the low drum on every beat (the dotted quarter carried), the high one
         # light on the beat's two eighths and a sixteenth pickup into the next beat: the
