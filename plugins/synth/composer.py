@@ -351,25 +351,36 @@ TREMOLO_VELOCITY = (0.7, 0.6)  # down-stroke, up-stroke, against the note's atta
 
 
 # In 4/4 a dulcimer's roll strikes the take's own figure firmer, its other strokes lighter
-# (about the strokes' mean level as before): its beat position (in beats, within the bar, and
-# within each beat for the figures that repeat every beat) per feel. (Even, every take's roll
-# of a duet's long notes was the same stream of strokes, over the takes' own figures: a
-# sitar and dulcimer duo's takes folded per bar 0.81-0.90 alike.)
-ROLL_FIGURES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    # (in each beat, in the bar)
-    "straight": ((0.0,), ()),  # (and its ands: ROLL_STRAIGHT_AND)
-    "halftime": ((), (0.0, 0.25, 2.0, 2.25)),
-    "driving": ((0.0, 0.75), ()),
-    "pushed": ((), (0.0, 1.5, 2.0, 3.5)),
-    "tresillo": ((), (0.0, 0.75, 1.5, 2.0, 2.75, 3.5)),
-    "offbeat": ((0.5,), ()),
-}
-ROLL_ACCENT = (0.95, 0.5)  # on the figure, off it
+# (about the strokes' mean level as before): per feel, its strokes as (period, position,
+# velocity), the position in beats within each beat (period 1) or the bar (period 4).
+# (Even, every take's roll of a duet's long notes was the same stream of strokes, over the
+# takes' own figures: a sitar and dulcimer duo's takes folded per bar 0.81-0.90 alike.)
+ROLL_FIRM = 0.95  # on the figure
+ROLL_LIGHT = 0.5  # off it
 # The straight take's ands, between the two: as firm as its beats, the roll's even eighths
 # were heard as the beat (the example score's village, 96 BPM, at 192 by a comb; at 0.8
 # still), as light as the other strokes its takes folded alike again (a sitar and dulcimer
 # duo 0-1 0.83-0.85 per sixteenth).
 ROLL_STRAIGHT_AND = 0.65
+
+
+def _each_beat(*positions: float) -> tuple[tuple[float, float, float], ...]:
+    return tuple((1.0, o, ROLL_FIRM) for o in positions)
+
+
+def _in_bar(*positions: float) -> tuple[tuple[float, float, float], ...]:
+    return tuple((4.0, o, ROLL_FIRM) for o in positions)
+
+
+ROLL_FIGURES: dict[str, tuple[tuple[float, float, float], ...]] = {
+    "straight": (*_each_beat(0.0), (1.0, 0.5, ROLL_STRAIGHT_AND)),
+    "halftime": _in_bar(0.0, 0.25, 2.0, 2.25),
+    "driving": _each_beat(0.0, 0.75),
+    "pushed": _in_bar(0.0, 1.5, 2.0, 3.5),
+    "tresillo": _in_bar(0.0, 0.75, 1.5, 2.0, 2.75, 3.5),
+    "offbeat": _each_beat(0.5),
+    "triplet": _each_beat(0.25),  # the heartbeat's second stroke, on the roll's grid
+}
 ROLLED = frozenset({"dulcimer"})  # (a mandolin's tremolo stays even)
 
 
@@ -377,10 +388,7 @@ def tremolo(notes: list[Note], bpm: float, feel: str | None = None) -> list[Note
     """``notes`` with each long one played as a tremolo of repeated strokes (accented on
     ``feel``'s figure, a 4/4 take's: ``ROLL_FIGURES``)."""
     step = 0.25 if bpm >= TREMOLO_SLOW else 0.125
-    each, bar = ROLL_FIGURES.get(feel or "", ((), ()))
-    if feel == "triplet":
-        each = (0.25,)  # the heartbeat's second stroke, on the roll's grid
-    accented = bool(each or bar)
+    figure = ROLL_FIGURES.get(feel or "", ())
     out: list[Note] = []
     for n in notes:
         if n.d < TREMOLO_FROM - 1e-6:
@@ -390,12 +398,9 @@ def tremolo(notes: list[Note], bpm: float, feel: str | None = None) -> list[Note
         for k in range(strokes):
             v = n.v if k == 0 else n.v * TREMOLO_VELOCITY[k % 2]
             t = n.t + k * step
-            if accented and k:
-                on = any(abs((t % 1.0) - o) < 1e-6 for o in each)
-                on = on or any(abs((t % 4.0) - o) < 1e-6 for o in bar)
-                v = n.v * ROLL_ACCENT[0 if on else 1]
-                if feel == "straight" and abs((t % 1.0) - 0.5) < 1e-6:
-                    v = n.v * ROLL_STRAIGHT_AND
+            if figure and k:
+                hit = (w for period, o, w in figure if abs((t % period) - o) < 1e-6)
+                v = n.v * next(hit, ROLL_LIGHT)
             out.append(Note(t, step, n.p, v, n.b))
     return out
 
