@@ -162,3 +162,50 @@ def test_an_unaccompanied_harpist_or_guitarist_plays_its_own_chords_alone() -> N
     ):
         arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16.0))
         assert {p.voice for p in arr.parts if p.notes} == {player}, prompt
+
+
+# One player named by its number ("a single harp", "a solitary bassoon", "one clarinet",
+# "the sole trumpet", "a lonely cello"): a lone player, as "lone" (its thin accompaniment).
+# "A single harp in the moonlit cloister" was the calm palette's band, the acoustic bass
+# its loudest part (-1.9 LU), the harp's tune -8 LU under the mix.
+# (prompt, the player, its accompaniment)
+ONE_PLAYER = [
+    ("A single oboe over the flooded meadow, pale morning", "oboe", "harp"),
+    ("A solitary trumpet on the fortress tower, dusk", "trumpet", "harp"),
+    ("One cello in the shuttered ballroom, grieving", "cello", "pizz"),
+    ("The sole clarinet in the sleeping station", "clarinet", "harp"),
+    ("A lonely violin by the frozen canal", "violin", "pizz"),
+    ("A single weary guitar on the night ferry", "guitar", "guitar"),
+    ("A solitary harp among the ruined columns", "harp", "harp"),
+]
+
+
+@pytest.mark.parametrize(("prompt", "player", "under"), ONE_PLAYER)
+def test_one_player_named_by_its_number_is_a_lone_player(
+    prompt: str, player: str, under: str
+) -> None:
+    from segue.plugins.synth.composer import compose
+
+    for variant in (0, 3):
+        arr = compose(GenerationRequest(mood="m", variant=variant, prompt=prompt, duration_s=16.0))
+        played = {(p.role, p.voice) for p in arr.parts if p.notes}
+        assert played == {("melody", player), ("harmony", under)}, (prompt, variant, played)
+
+
+# Not one player: several ("violins", "one harp and one flute"), or no instrument after the
+# word ("a single candle by the piano", "a lonely waltz at the old piano").
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "A single candle flickers by the piano in the parlour",
+        "A lonely waltz at the old piano, rain outside",
+        "A single row of violins in the rain",
+        "One harp and one flute in the orchard",
+    ],
+)
+def test_a_number_word_without_one_player_is_no_lone_player(prompt: str) -> None:
+    from segue.plugins.synth.composer import compose
+
+    arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16.0))
+    roles = {p.role for p in arr.parts if p.notes}
+    assert {"bass", "harmony"} <= roles or "counter" in roles, (prompt, sorted(roles))

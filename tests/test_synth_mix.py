@@ -1027,6 +1027,28 @@ NAMED_LINES = {
         "harpsichord",
         -10.0,
     ),
+    # A fiddle in a folk dance is one fiddler's line (a reel's fiddle was the string
+    # section's chords, no line; a step dance's a string counter-line 15 LU under the mix).
+    "reel-fiddle": (
+        "A wild reel in the shearing shed, banjo and fiddle",
+        "melody",
+        "folkfiddle",
+        -10.0,
+    ),
+    "step-dance-fiddle": (
+        "Step dancers on the harbour stage, tin whistle and fiddle",
+        "counter",
+        "folkfiddle",
+        -10.0,
+    ),
+    # A viola named alone is one player's line (a lullaby's viola was its chords under the
+    # mood's flute, 15 LU under the mix).
+    "lullaby-viola": (
+        "A hushed lullaby by the cradle, viola and celesta",
+        "melody",
+        "viola",
+        -10.0,
+    ),
 }
 
 

@@ -339,6 +339,12 @@ SOLO_VOICES = frozenset(
 # The flag ``words`` sets for "cello" written alone ("a solo cello elegy", "cello and
 # piano"): one player, who sings the tune; "cellos" and "low strings" are the section's bass.
 CELLIST = "cellist"
+# And for "viola" written alone ("a lullaby, viola and harp", "a single viola"): one
+# player's line, the tune or the counter-line; "violas" stay the section's chords. (A
+# lullaby's viola was its chords under the mood's flute, 15 LU under the mix.)
+VIOLIST = "violist"
+# The held players one of whose written names is one player (a soloist) and the flag.
+ONE_PLAYER_FLAGS = {"cello": CELLIST, "viola": VIOLIST}
 # The flag ``words`` sets for "unaccompanied": a lone player with no one under it.
 UNACCOMPANIED = "unaccompanied"
 # And for a hurdy-gurdy (played by the fiddle, ``words``): its drone holds the chords.
@@ -395,7 +401,7 @@ def soloists(t: Traits) -> list[str]:
             i in SOLO_VOICES
             or i == "guitar"
             or i == lead == "harp"
-            or (i == "cello" and CELLIST in t.flags)
+            or ONE_PLAYER_FLAGS.get(i) in t.flags
         )
         # (a band's guitar keeps its part: a rock arena's under the lead)
         and not (i in PLUCKED_LEADS and set(t.genres) & BAND_GENRES)

@@ -1127,6 +1127,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
     folk_dance = False
     housed = place_house(text)
     jungle_dnb = jungle_genre(text)
+    # A fiddle in a folk dance: one fiddler's line, not the strings' chords (``FIDDLERS``).
+    danced_form = any(_spelled(w, FOLK_FORMS | FOLK_DANCES) for w in phrases)
     for written in phrases:
         if written in seen:
             continue
@@ -1152,6 +1154,8 @@ def _scan(text: str, weight: float, into: Words) -> None:
         if p in TEMPO_WORDS and weight > 0:
             into.tempo_words[p] = into.tempo_words.get(p, 0.0) + weight
         v = None if written in inside else instrument_of(written)
+        if v == "strings" and danced_form and written in FIDDLERS:
+            v = "folkfiddle"
         if v is not None:
             into.instruments[v] = into.instruments.get(v, 0.0) + weight
         if p in GENRE_WORDS and not (p == "house" and housed):
@@ -1193,6 +1197,10 @@ def _scan(text: str, weight: float, into: Words) -> None:
                 into.flags.add("chamber")
             if written == "cello":
                 into.flags.add("cellist")  # one cello ("cellos", "low strings": the section)
+            if written == "viola":
+                into.flags.add("violist")  # one viola ("violas": the section's chords)
+    if weight > 0 and one_player_words(text):
+        into.flags.add("solo")  # "a single harp", "one clarinet": a lone player
     lone = alone_words(text)
     if weight > 0 and lone:
         # The player alone (``palette.lone_roles``), as "unaccompanied"; "a lone X" and
@@ -1484,7 +1492,14 @@ FOLK_FORMS = frozenset(
     | {"tarantella", "flamenco", "fandango", "mazurka", "hora", "klezmer", "square dance"}
     | {"gigue", "galliard", "schottische", "sardana", "tango", "csardas", "czardas", "bourree"}
     | {"saltarello", "quadrille", "sea shanty", "shanty", "shanties"}
+    | {"step dance", "step dancing", "stepdance", "step dancers"}
 )
+# One fiddler, written: in a folk dance (a reel, a jig, a hornpipe, a step dance) the folk
+# fiddle's line (``instruments``: folkfiddle), not the string section's ("fiddle" elsewhere;
+# "fiddles" always). A reel's fiddle was the strings' chords, no line; a step dance's a
+# 17-note string counter-line 15 LU under the mix; "a brisk jig on the ferry deck, tin
+# whistle and fiddle" the whistle's tune over the strings' chords and no counter-line.
+FIDDLERS = frozenset({"fiddle", "fiddler"})
 # Written names of folk players the vocabulary reads as another voice (a fiddle is the
 # string section's when no band plays; a bodhran a frame drum).
 FOLK_NAMES = frozenset({"fiddle", "fiddles", "fiddler", "fiddlers", "bodhran", "bodhrán"})
@@ -1572,6 +1587,39 @@ _ACCOMPANIED = re.compile(
 )
 
 
+# One player named by its number ("a single harp", "a solitary bassoon", "one clarinet", "the
+# sole trumpet", "a lonely cello", "a single mournful viola"): a lone player, as "lone" (its
+# thin accompaniment: ``one_player_words``). "A single harp in the moonlit cloister" was the
+# calm palette's band, its acoustic bass the loudest part (-1.9 LU), the harp's tune -8 LU.
+ONE_WORDS = frozenset({"single", "solitary", "sole", "one"})
+_ONE = re.compile(r"(?<![\w-])(single|solitary|sole|lonely|one) ([a-z][\w-]*)(?: ([a-z][\w-]*))?")
+
+
+def _one_instrument(phrase: str) -> bool:
+    """Whether ``phrase`` names one instrument as written: a "harp", a "French horn", not
+    "harps" or "violins" (several players, a section)."""
+    if _spelled(phrase, INSTRUMENT_WORDS) is None:
+        return False
+    last = phrase.rsplit(" ", 1)[-1]
+    return not (last.endswith("s") and not last.endswith("ss") and instrument_of(phrase[:-1]))
+
+
+def one_player_words(text: str) -> bool:
+    """Whether ``text`` names one player by its number: "a single harp", "a solitary
+    bassoon", "one clarinet", "the sole trumpet", "a lonely cello" (the instrument right
+    after the word, or after one word describing it: "a single mournful viola"; after
+    "lonely" right after it only: "a lonely waltz at the old piano" is a mood)."""
+    for m in _ONE.finditer(text.lower()):
+        word, first, second = m.groups()
+        if word == "lonely":
+            phrases = [first, f"{first} {second}"] if second else [first]
+        else:
+            phrases = [first, f"{first} {second}", second] if second else [first]
+        if any(_one_instrument(p) for p in phrases):
+            return True
+    return False
+
+
 def alone_words(text: str) -> bool | None:
     """True when ``text`` leaves its player by itself ("clarinet alone", "a bassoon all by
     itself", "on its own", "just a cello", "unaccompanied"), False when it puts an
@@ -1596,6 +1644,7 @@ FLAG_WORDS = frozenset(
     COMPOUND_WORDS
     | FESTIVE_SCENE_WORDS
     | SOLO_WORDS
+    | ONE_WORDS
     | CHAMBER_WORDS
     | WALTZ_WORDS
     | {"pentatonic", "swing", "swung", "shuffle", "jazzy", "lo-fi", "lofi"}
