@@ -515,6 +515,80 @@ def test_a_plans_dynamics_words_and_shape_step_its_sections(
     assert not dynamics & set(ignored), ignored
 
 
+# Plans whose dynamics are in words no list of the synth's holds: their shape is read from
+# what the words say of the band (a player alone; instruments, drums and brass named; the
+# whole host) and their grammar ("at its most X"), each section relative to the others. (A
+# judged crescendo from "murmuring, wraith-like, a solitary anvil" to "cataclysmic ...
+# booming drums and crashing gongs" played its four sections within 1.1 LU.)
+CUED_PLANS = {
+    "crescendo": (
+        "A beacon chain is lit across the mountains",
+        108.0,
+        [
+            ("First fire", ["a lone fife, glimmering"]),
+            ("Hill to hill", ["fife, strings and snare, kindling"]),
+            ("The last beacon", ["the entire host, trumpets, timpani and cymbals, incandescent"]),
+        ],
+    ),
+    "arch": (
+        "Diving to the wreck and surfacing",
+        84.0,
+        [
+            ("Descent", ["just a celesta, pearly"]),
+            ("The wreck", ["at its most tumultuous, brass, drums and choir"]),
+            ("Surfacing", ["only a harp, pale"]),
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("shape", "variant"), [("crescendo", 0), ("crescendo", 2), ("arch", 0)])
+def test_a_plans_shape_in_unknown_words_is_read_from_its_band(
+    shape: str, variant: int, tmp_path: Path
+) -> None:
+    """Climax over opening at least 4 LU (short-term loudness; before: 0.9-3.0), a
+    crescendo's sections each at least 1 LU over the one before, an arch's middle its
+    loudest. The words that shape it are not listed as ignored; the others still are."""
+    prompt, bpm, sections = CUED_PLANS[shape]
+    plan = {
+        "positive_global_styles": ["epic orchestral"],
+        "negative_global_styles": [],
+        "sections": [plan_section(name, styles, 8.0) for name, styles in sections],
+    }
+    req = plan_request(prompt, plan, bpm, "D minor", 24.0, variant)
+    arr, x = render_request(req, SR)
+    levels = section_levels(arr, x.astype(np.float64))
+    climax = int(np.argmax(levels))
+    assert climax == (2 if shape == "crescendo" else 1), f"short-term LUFS per section {levels}"
+    assert levels[climax] - levels[0] >= 4.0, levels
+    if shape == "crescendo":
+        assert np.diff(levels).min() >= 1.0, levels
+    from segue.core.commands.plan import generator_says
+
+    ignored = set(generator_says(SynthGenerator({}, tmp_path), "ignored_words", req))
+    assert not {"lone", "entire", "tumultuous"} & ignored, ignored
+    assert {"glimmering", "incandescent", "pearly"} & ignored, ignored
+
+
+@pytest.mark.parametrize(
+    ("style", "level", "step"),
+    [
+        ("softest", 0.12, 0),  # a soft word's superlative: its extreme
+        ("a shade fiercer", None, 1),  # a loud word's comparative: a step up
+        ("murmur-soft", 0.28, 0),  # a compound's part
+        ("hugely", 0.9, 0),  # a suffix
+        ("at its most delicate", 0.12, 0),
+        ("more forceful", None, 1),
+        ("less strong", None, -1),
+    ],
+)
+def test_a_dynamics_words_parts_and_forms_are_read(style: str, level, step: int) -> None:
+    from segue.plugins.synth.form import read_dynamics
+
+    d = read_dynamics([style])
+    assert (d.level, d.step) == (level, step), d
+
+
 # A judged crescendo whose climax is in words the synth does not read as a mark (at 88 BPM,
 # to "ear-splitting, every instrument blasting"; an arch at 127 with "raging at full tilt,
 # ferocious" in its middle did as well): loud by its steps, its drums were struck as the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from segue.plugins.synth.arrangement import Note, Part
@@ -172,10 +172,87 @@ def without_dynamics(text: str, section: bool) -> str:
     as ignored)."""
     low = _SHAPES.sub(" , ", text.lower())
     if section:
-        low = _STEPS.sub(" , ", _LEVELS.sub(" , ", low))
+        low = _STEPS.sub(" , ", _LEVELS.sub(" , ", _MORE.sub(" , ", _MOST.sub(" , ", low))))
         if low.strip() in DYNAMIC_LETTERS:
             return ""
+        # (and the words read by their parts and forms, and the band's grammar words)
+        low = _TOKEN.sub(lambda m: " , " if _read_word(m.group(0)) else m.group(0), low)
     return low
+
+
+def _read_word(word: str) -> bool:
+    """Whether a section's ``word`` shapes its dynamics beyond the lists' phrases."""
+    return word in SPARSE_WORDS or word in WHOLE_WORDS or word_level(word) != (None, 0)
+
+
+# Word forms: English adds these to a dynamics word of the lists ("bolder", "faintest",
+# "thunderously", "whispery", "loudness"); the stem is looked up, the suffix read (a
+# comparative steps that way, a superlative is the word's extreme). (A judged crescendo's
+# "a little bolder" and an arch's "whisper-thin" shaped nothing: their stems and parts are
+# the lists' words.)
+_SUFFIXES = (
+    "iest",
+    "ier",
+    "ily",
+    "ness",
+    "like",
+    "ish",
+    "est",
+    "er",
+    "ly",
+    "ing",
+    "ed",
+    "es",
+    "s",
+    "y",
+)
+COMPARATIVE = ("ier", "er")
+SUPERLATIVE = ("iest", "est")
+# A level word's extremes (its superlative, "at its most X").
+EXTREME = {1: 1.0, -1: 0.12}
+_TOKEN = re.compile(r"[a-z][a-z'-]*[a-z]")
+# The grammar of a superlative ("at its most violent", "the most savage"), and of a step
+# ("more forceful", "less loud"): the next word is the level word, or any word.
+_MOST = re.compile(r"(?<![\w-])(?:at (?:its|their|his|her) )?most ([a-z][\w-]*)")
+_MORE = re.compile(
+    r"(?<![\w-])(?<!once )(?<!no )(?<!any )(more|less) "
+    r"(?!(?:than|of|the|a|an|and|or)\b)([a-z][\w-]*)"
+)
+
+
+def _stems(word: str) -> list[tuple[str, str]]:
+    """(stem, suffix) readings of ``word``: as written, then without each English suffix
+    (with a dropped "e" or a doubled consonant restored: "gentler", "bigger")."""
+    out = [(word, "")]
+    for suf in _SUFFIXES:
+        if not word.endswith(suf) or len(word) - len(suf) < 3:
+            continue
+        stem = word[: -len(suf)]
+        forms = [stem, stem + "e"]
+        if suf.startswith("i"):
+            forms = [stem + "y"]
+        if len(stem) > 3 and stem[-1] == stem[-2]:
+            forms.append(stem[:-1])
+        out += [(f, suf) for f in forms]
+    return out
+
+
+def word_level(word: str) -> tuple[float | None, int]:
+    """A word's level and step by its parts and forms ("whisper-thin": a whisper's level;
+    "bolder": a step up; "faintest": a faint word's extreme), or (None, 0)."""
+    for part in [word, *word.split("-")] if "-" in word else [word]:
+        for stem, suf in _stems(part):
+            if stem in DYNAMIC_LEVELS:
+                level = DYNAMIC_LEVELS[stem]
+                side = 1 if level >= 0.5 else -1
+                if suf in COMPARATIVE:
+                    return None, side
+                if suf in SUPERLATIVE:
+                    return EXTREME[side], 0
+                return level, 0
+            if stem in DYNAMIC_STEPS and suf not in COMPARATIVE + SUPERLATIVE:
+                return None, DYNAMIC_STEPS[stem]
+    return None, 0
 
 
 def section_energy(text: str) -> tuple[float, bool]:
@@ -191,35 +268,200 @@ def section_energy(text: str) -> tuple[float, bool]:
     return factor, build
 
 
+# What a section's words say of its band, which a plan's words always name whatever their
+# adjectives (closed-class words and the synth's own instruments, no word list of moods):
+# a player alone is quieter; every instrument named, and the drums and brass among them,
+# louder; the whole band louder again; "at its most X" is the section's extreme. (A judged
+# crescendo from "murmuring, wraith-like, a solitary anvil" to "cataclysmic, with every
+# ounce of strength, booming drums and crashing gongs" played its four sections within 1.1
+# LU: none of its words was in the lists.)
+SPARSE_WORDS = frozenset(_each("solitary lone single alone only just solo unaccompanied"))
+WHOLE_WORDS = frozenset(_each("all every whole entire together massed"))
+PERCUSSION = frozenset(
+    _each("""drums taiko snare anvil frame bongo conga tambourine castanets woodblock
+    cowbell triangle shaker steeldrum""")
+)
+BRASS = frozenset(_each("brass horn trumpet trombone tuba"))
+CUE_INSTRUMENT = 0.5  # per instrument named (up to CUE_MOST_NAMED)
+CUE_MOST_NAMED = 4
+CUE_LOUD = 1.0  # drums named, brass named, the whole band: each
+CUE_SPARSE = -1.0  # a player alone
+CUE_MOST = 3.0  # "at its most X" of a word the lists do not hold
+# A plan's sections that say no level or step of their own, when their cues differ, span
+# from a soft level (the least cue) to a peak's (the most, where it names a loud band: at
+# least CUE_LOUD_BAND), the others between by their cue.
+CUE_SOFT = 0.2
+CUE_PEAK = 0.95
+CUE_LOUD_BAND = 1.5
+CUE_QUIET_TOP = 0.55  # the top of a plan whose cues name no loud band, at least
+
+
+def instruments_named(text: str) -> set[str]:
+    """The synth's voices ``text`` names ("booming drums and crashing gongs": drums),
+    longest phrase first."""
+    from segue.plugins.synth.words import instrument_of
+
+    words = re.findall(r"[a-z][a-z-]*", text.lower())
+    out: set[str] = set()
+    i = 0
+    while i < len(words):
+        for n in (3, 2, 1):
+            voice = instrument_of(" ".join(words[i : i + n])) if i + n <= len(words) else None
+            if voice:
+                out.add(voice)
+                i += n
+                break
+        else:
+            i += 1
+    return out
+
+
+def ensemble_cue(text: str) -> float | None:
+    """How loud a section's band is by its words (``CUE_*``), None when they say nothing
+    of it."""
+    from segue.plugins.synth.words import NEGATION, alone_words
+
+    low = NEGATION.sub(" , ", text.lower())  # ("no drums" names none)
+    words = set(re.findall(r"[a-z][a-z-]*", low))
+    voices = instruments_named(low)
+    if words & SPARSE_WORDS or alone_words(low):
+        return CUE_SPARSE
+    whole = bool(words & WHOLE_WORDS)
+    if not voices and not whole:
+        return None
+    cue = CUE_INSTRUMENT * min(len(voices), CUE_MOST_NAMED)
+    cue += CUE_LOUD * (bool(voices & PERCUSSION) + bool(voices & BRASS) + whole)
+    return cue
+
+
 @dataclass
 class Dynamics:
     """What a section's words say of its loudness: a level (a mark), a step from the
-    section before (+1 louder, -1 softer, 0: none), and whether it grows through."""
+    section before (+1 louder, -1 softer, 0: none), and whether it grows through; its
+    band's cue (``ensemble_cue``; None: its words say nothing of it), and whether its
+    level is the plan's reading of its cues (``cue_levels``), not a mark."""
 
     level: float | None
     step: int
     build: bool
+    cue: float | None = None
+    derived: bool = False
 
 
 def read_dynamics(styles: list[str]) -> Dynamics:
     """A section's dynamics from its name and local styles: its most marked level
-    ("thunderous, full orchestra, triumphant peak": a peak's), the sign of its step words."""
+    ("thunderous, full orchestra, triumphant peak": a peak's), the sign of its step words,
+    read in the lists and in their words' parts and forms (``word_level``), and in the
+    grammar of a superlative ("at its most X") and a step ("more X", "less X")."""
     levels: list[float] = []
     step = 0
     build = False
+    most = False
     for style in styles:
         low = style.lower().strip()
         if low in DYNAMIC_LETTERS:
             levels.append(DYNAMIC_LETTERS[low])
             continue
+        for m in _MOST.finditer(low):
+            level = _LEVELS.fullmatch(m.group(1)) and DYNAMIC_LEVELS[_key(m.group(1))]
+            level, side = (level, 0) if level else word_level(m.group(1))
+            if level is not None:
+                side = 1 if level >= 0.5 else -1
+            if side:
+                levels.append(EXTREME[side])
+            else:
+                most = True  # (an unknown word's extreme: the section's, its loudest)
+        low = _MOST.sub(" , ", low)
+        for m in _MORE.finditer(low):
+            level = DYNAMIC_LEVELS.get(m.group(2))
+            level, side = (level, 0) if level is not None else word_level(m.group(2))
+            side = (1 if level >= 0.5 else -1) if level is not None else side or 1
+            step += side * (1 if m.group(1) == "more" else -1)
+        low = _MORE.sub(" , ", low)
         levels += [DYNAMIC_LEVELS[_key(m)] for m in _LEVELS.findall(low)]
         rest = _LEVELS.sub(" ", low)  # "building" in "a building storm" is still a step
         for m in _STEPS.findall(rest):
             step += DYNAMIC_STEPS[_key(m)]
             build = build or _key(m) in BUILDS
+        rest = _STEPS.sub(" , ", rest)
+        for word in _TOKEN.findall(rest):
+            level, side = word_level(word)
+            if level is not None:
+                levels.append(level)
+            step += side
     # The most marked of them: "faint, distant, ppp" is ppp.
     level = max(levels, key=lambda x: abs(x - 0.5)) if levels else None
-    return Dynamics(level, (step > 0) - (step < 0), build)
+    cue = ensemble_cue(" ".join(styles))
+    if most:
+        cue = (cue or 0.0) + CUE_MOST
+    return Dynamics(level, (step > 0) - (step < 0), build, cue)
+
+
+def cue_levels(said: list[Dynamics], bases: list[float], shape: int = 0) -> list[Dynamics]:
+    """``said`` with a level for each section that says neither a level nor a step, read
+    from the plan's cues (``ensemble_cue``) relative to each other: the least cued soft,
+    the most a peak where it names a loud band (a step under the loudest mark, where the
+    plan's words mark one louder), the others between by their rank and their cue (its
+    sections with no cue rank as 0; sections as cued as each other between a quieter and a
+    louder one lie evenly between them). A plan's first section with no cue of any kind,
+    before a section the plan's words mark loud, starts soft (unless the plan as a whole
+    fades, ``shape``). A plan whose cues do not differ keeps its levels."""
+    out = list(said)
+    n = len(said)
+    free = [i for i, d in enumerate(said) if d.level is None and d.step == 0]
+    scores = {i: said[i].cue or 0.0 for i in free}
+    if len(free) >= 2 and any(said[i].cue is not None for i in free):
+        lo, hi = min(scores.values()), max(scores.values())
+        if hi > lo:
+            loudest = max(free, key=scores.__getitem__)
+            top = CUE_PEAK if hi >= CUE_LOUD_BAND else max(CUE_QUIET_TOP, bases[loudest])
+            marks = [d.level for d in said if d.level is not None]
+            if marks and max(marks) >= top - DYNAMIC_STEP:
+                top = max(CUE_QUIET_TOP, min(top, max(marks) - DYNAMIC_STEP))
+            ranks = sorted(set(scores.values()))
+            for i in free:
+                # (Half by rank, half by how far: a climax cued far over the others does
+                # not crowd them all down to the soft end.)
+                x = 0.5 * ranks.index(scores[i]) / (len(ranks) - 1)
+                x += 0.5 * (scores[i] - lo) / (hi - lo)
+                out[i] = replace(said[i], level=CUE_SOFT + (top - CUE_SOFT) * x, derived=True)
+            levels = [d.level for d in out]
+            i = 0
+            while i < n:
+                j = i + 1
+                while j < n and out[i].derived and out[j].derived and levels[j] == levels[i]:
+                    j += 1
+                if j - i >= 2:
+                    _spread(out, levels, i, j)
+                i = j
+    first = out[0]
+    if shape >= 0 and n > 1 and first.level is None and first.step == 0 and first.cue is None:
+        loud = [d.level for d in out[1:] if d.level is not None]
+        if loud and max(loud) >= 0.7:
+            out[0] = replace(first, level=CUE_SOFT, derived=True)
+    return out
+
+
+def _spread(out: list[Dynamics], levels: list[float | None], i: int, j: int) -> None:
+    """Sections ``i``..``j`` (as cued as each other, at one level) lie evenly from the
+    quieter section beside them to the louder one (towards the one beside them where the
+    run is at the plan's start or end), in plan order."""
+    level = levels[i]
+    assert level is not None
+    # (The nearest levels beside the run: a step's section between has none yet.)
+    before = next((x for x in reversed(levels[:i]) if x is not None), None)
+    after = next((x for x in levels[j:] if x is not None), None)
+    count = j - i
+    if before is not None and after is not None and (before - level) * (after - level) < 0:
+        new = [before + (after - before) * (k + 1) / (count + 1) for k in range(count)]
+    elif before is None and after is not None and after != level:
+        new = [level + (after - level) * k / (count + 1) for k in range(count)]
+    elif after is None and before is not None and before != level:
+        new = [level + (before - level) * (count - 1 - k) / (count + 1) for k in range(count)]
+    else:
+        return
+    for k, value in enumerate(new):
+        out[i + k] = replace(out[i + k], level=value)
 
 
 def plan_shape(text: str) -> int:
@@ -241,7 +483,9 @@ def plan_dynamics(
     energy: list[float | None] = [None] * n
     steps = [d.step or (shape if d.level is None else 0) for d in said]
     for i, d in enumerate(said):
-        if d.level is not None:
+        if d.level is not None and d.derived:
+            energy[i] = d.level  # (the plan's own reading of its cues: not the mood's)
+        elif d.level is not None:
             # (A loud mark only up, a soft one only down: away from the middle.)
             pull = MOOD_PULL * (moods[i] - 0.5)
             energy[i] = d.level + (max(0.0, pull) if d.level >= 0.5 else min(0.0, pull))
