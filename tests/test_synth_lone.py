@@ -209,3 +209,35 @@ def test_a_number_word_without_one_player_is_no_lone_player(prompt: str) -> None
     arr = compose(GenerationRequest(mood="m", variant=0, prompt=prompt, duration_s=16.0))
     roles = {p.role for p in arr.parts if p.notes}
     assert {"bass", "harmony"} <= roles or "counter" in roles, (prompt, sorted(roles))
+
+
+# A wind's or a brass player's harp is thin: every other part together 6 LU under the
+# player at least (a solitary bassoon's and a lone trumpet's harp was 3.8-5.9 LU under
+# them, FluidR3, 20 s: a band rather than an accompaniment), and its attacks still keep the
+# pulse (a beat tracker hears the tempo; not held on the half-time take, as above).
+THIN = {
+    "bassoon": ("A lone bassoon in the dim clockworks, 72 BPM", "bassoon"),
+    "trumpet": ("A lone trumpet over the shuttered mill town", "trumpet"),
+}
+
+
+@pytest.mark.timeout(900)  # four 30 s takes with their stems, on a loaded machine
+@pytest.mark.parametrize("name", sorted(THIN))
+def test_a_lone_wind_or_brass_players_harp_is_thin(name: str) -> None:
+    prompt, player = THIN[name]
+    for variant in range(4):
+        request = GenerationRequest(
+            mood="m", variant=variant, prompt=prompt, duration_s=30.0, layers=STEMS
+        )
+        arr, mix, stems = render_request_stems(request, SR, find_soundfont(), keep_voices=False)
+        where = f"{name} v{variant}"
+        assert {(p.role, p.voice) for p in arr.parts if p.notes} == {
+            ("melody", player),
+            ("harmony", "harp"),
+        }, where
+        rest = sum(x for k, x in stems.items() if k != "melody")
+        under = am.loudness_lufs(stems["melody"], SR) - am.loudness_lufs(rest, SR)
+        assert under >= 6.0, (where, under)
+        if variant != 1:
+            tracked = am.beat_tracker_tempo(mix.astype(np.float64), SR)
+            assert abs(tracked - arr.bpm) / arr.bpm <= 0.03, (where, arr.bpm, tracked)

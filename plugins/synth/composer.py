@@ -233,6 +233,14 @@ LOW_DRUMS = frozenset({"kick", "taiko", "frame_lo", "bassdrum", "timp", "chip_ki
 # gain against the tune's: thin and soft, the soloist leads.
 LONE_VELOCITY = 0.5
 LONE_ACCOMPANIMENT_GAIN = 2.0
+# A harp under a double reed's or a brass player's tune softer again (a bowed player's
+# pizzicato keeps 2.0): at 2.0 a solitary bassoon's, a lone trumpet's, a single trombone's
+# and (TimGM6mb) a single oboe's harp was 3.4-6 LU under the player (20 s), a band under it
+# rather than an accompaniment. (Not a clarinet's or a flute's, 7.5-15 LU over their harp:
+# softer, the harp no longer kept the pulse of a lone clarinet's half-time take, "moonlit
+# dunes, a lone clarinet" at 74 BPM heard at 287.)
+LONE_HARP_UNDER = 0.6
+LONE_SOFT_PLAYERS = frozenset({"bassoon", "oboe", "trumpet", "trombone", "horn"})
 # A player accompanying itself (a guitarist's own broken chords) softer: the same voice, as
 # loud, was 1-4 LU over its tune.
 LONE_OWN_GAIN = 0.7
@@ -981,6 +989,9 @@ def compose(request: GenerationRequest) -> Arrangement:
             if lone and role == "harmony":
                 own = any(q.voice == voice and q.role == "melody" for q in parts.values())
                 p.gain *= LONE_OWN_GAIN if own else LONE_ACCOMPANIMENT_GAIN
+                tune = {q.voice for q in parts.values() if q.role == "melody"}
+                if voice == "harp" and not own and tune & LONE_SOFT_PLAYERS:
+                    p.gain *= LONE_HARP_UNDER
             if role == "harmony" and v.legato and sub == 3 and bpm < 90:
                 p.gain *= SLOW_COMPOUND_HELD_GAIN
             p.send = v.send * (0.4 + 1.2 * space)
