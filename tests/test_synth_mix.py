@@ -589,6 +589,70 @@ def test_a_dynamics_words_parts_and_forms_are_read(style: str, level, step: int)
     assert (d.level, d.step) == (level, step), d
 
 
+# A musician's Italian beside the marks: "niente", "dolce", "mezza voce", "marcato",
+# "con tutta forza", "più forte" (a step), "calando", "morendo", and "-issimo" as a word's
+# extreme. (A crescendo marked "al niente" -> "poco a poco" -> "più forte" -> "con tutta
+# forza" read none of them: every section at the mood's level.)
+@pytest.mark.parametrize(
+    ("style", "level", "step"),
+    [
+        ("al niente, a breath", 0.12, 0),
+        ("dolce", 0.28, 0),
+        ("dolcissimo", 0.12, 0),
+        ("mezza voce", 0.4, 0),
+        ("marcato", 0.72, 0),
+        ("con tutta forza", 0.9, 0),
+        ("più forte", None, 1),
+        ("meno forte", None, -1),
+        ("stringendo", None, 1),
+        ("calando", None, -1),
+        ("morendo", None, -1),
+    ],
+)
+def test_a_musicians_italian_is_read(style: str, level, step: int) -> None:
+    from segue.plugins.synth.form import read_dynamics
+
+    d = read_dynamics([style])
+    assert (d.level, d.step) == (level, step), d
+
+
+# A plan whose own marks rise (or fall) in plan order is a crescendo (a diminuendo) for the
+# sections that say nothing: a climax written in words the synth does not read, after
+# "soft" -> "growing" -> "loud", played at the mood's level, 2-4 LU under the section
+# before it, its drums the mood's.
+@pytest.mark.parametrize("variant", [0, 1])
+def test_a_plans_marks_rising_carry_an_unread_climax(variant: int) -> None:
+    """The unread last section is the loudest (before: 2-4 LU under the "loud" one), at
+    least 4 LU over the opening, and struck as a peak (its drums within 10 dB)."""
+    sections = [
+        ("First light", ["soft, distant"]),
+        ("Stirring", ["growing"]),
+        ("Advance", ["loud"]),
+        ("The charge", ["earth-rending, apocalyptic"]),
+    ]
+    plan = {
+        "positive_global_styles": [],
+        "negative_global_styles": [],
+        "sections": [plan_section(name, styles, 6.0) for name, styles in sections],
+    }
+    req = GenerationRequest(
+        mood="m",
+        variant=variant,
+        prompt="Dawn over the valley, 104 BPM, D minor, instrumental",
+        duration_s=24.0,
+        bpm=104.0,
+        key="D minor",
+        composition_plan=plan,
+    )
+    arr, x = render_request(req, SR)
+    y = x.astype(np.float64)
+    levels = section_levels(arr, y)
+    assert int(np.argmax(levels)) == 3, f"short-term LUFS per section {levels}"
+    assert levels[3] - levels[0] >= 4.0, levels
+    assert arr.sections[3].peak
+    assert am.hpss_balance_db(section_audio(arr, y, arr.sections[3]), SR) >= -10.0
+
+
 # A judged crescendo whose climax is in words the synth does not read as a mark (at 88 BPM,
 # to "ear-splitting, every instrument blasting"; an arch at 127 with "raging at full tilt,
 # ferocious" in its middle did as well): loud by its steps, its drums were struck as the

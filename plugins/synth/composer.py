@@ -43,6 +43,7 @@ from segue.plugins.synth.form import (
     anticipate,
     auto_sections,
     cue_levels,
+    marks_shape,
     plan_dynamics,
     plan_sections,
     plan_shape,
@@ -565,6 +566,7 @@ def compose(request: GenerationRequest) -> Arrangement:
         # The plan's dynamics: its sections' own words, else the plan's shape as a whole.
         shape = plan_shape(f"{request.prompt or ''} {_plan_text(request)}")
         said = cue_levels(said, bases, shape)
+        shape = shape or marks_shape(said)
         levels = plan_dynamics(said, bases, [sec.traits.energy for sec in sections], shape)
         shaped = bool(shape) or any(d.level is not None or d.step for d in said)
         for sec, d, e in zip(sections, said, levels, strict=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from typing import Any
 
 from segue.plugins.synth.arrangement import Note, Part
@@ -50,26 +51,33 @@ DYNAMIC_LEVELS: dict[str, float] = {
         _each("""ppp pianississimo silent silence near-silent inaudible barely-audible
         barely-there almost-silent near-silence scarcely-audible hardly-audible
         scarcely-there hardly-there barely-breathing scarcely-breathing barely scarcely
-        hardly"""),
+        hardly niente al-niente quasi-niente estinto"""),
         0.12,
     ),
     **dict.fromkeys(
         _each("""pp pianissimo hushed hush whispered whispering whisper whispers faint faintly
         very-soft very-quiet very-quietly very-softly very-gentle sotto-voce breathing
-        whisper-quiet whisper-soft feather-light featherlight feather-soft pin-drop"""),
+        whisper-quiet whisper-soft feather-light featherlight feather-soft pin-drop
+        sottovoce"""),
         0.18,
     ),
     **dict.fromkeys(
         _each("""soft softly quiet quietly gentle gently subdued muted muffled restrained sparse
         sparsely few-instruments a-few distant far-off far-away delicate delicately
-        understated low-key hesitant tentative"""),
+        understated low-key hesitant tentative dolce tranquillo calmo leggero leggiero
+        delicato"""),
         0.28,
     ),
-    **dict.fromkeys(_each("mp mezzo-piano moderately-soft held-back simmering smouldering"), 0.4),
+    **dict.fromkeys(
+        _each("""mp mezzo-piano moderately-soft held-back simmering smouldering mezza-voce
+        mezzo-voce"""),
+        0.4,
+    ),
     **dict.fromkeys(_each("mf mezzo-forte moderate moderately-loud steady"), 0.55),
     **dict.fromkeys(
         _each("""forte loud loudly strong strongly bold powerful big heavy vigorous
-        vigorously fierce fiercely forceful forcefully emphatic"""),
+        vigorously fierce fiercely forceful forcefully emphatic marcato pesante robusto energico
+        deciso risoluto con-brio con-forza forzando sforzando sfz fz"""),
         0.72,
     ),
     **dict.fromkeys(
@@ -78,13 +86,14 @@ DYNAMIC_LEVELS: dict[str, float] = {
         full-strength tutti all-out everything all-instruments roaring explosive exploding
         overwhelming blazing towering wall-of-sound mighty earth-shaking blasting
         blaring blare blares raging ferocious furious full-tilt deafening fever-pitch
-        full-might full-throttle"""),
+        full-might full-throttle furioso feroce con-fuoco grandioso tutta-forza con-tutta-forza
+        strepitoso tumultuoso"""),
         0.9,
     ),
     **dict.fromkeys(
         _each("""fff fortississimo peak apex climax climactic culmination culminating pinnacle
         zenith summit high-point highest-point maximum loudest ear-splitting
-        ear-shattering"""),
+        ear-shattering ffff fortissimo-possibile con-tutta-la-forza"""),
         1.0,
     ),
 }
@@ -94,7 +103,7 @@ DYNAMIC_LETTERS = {"p": 0.28, "f": 0.72}
 # first kind also grows through the section (``BUILDS``), but for these, which are louder
 # from the section's first bar (a bigger band, an entrance).
 STEPS_UP_AT_ONCE = """bigger fuller stronger louder heavier denser larger wider more-intense
-more-drums joins join enter enters entering come-in comes-in added livelier busier"""
+more-drums joins join enter enters entering come-in comes-in added livelier busier animato"""
 DYNAMIC_STEPS: dict[str, int] = {
     **dict.fromkeys(
         _each("""build builds building built build-up buildup rise rises rising risen grow grows
@@ -103,7 +112,7 @@ DYNAMIC_STEPS: dict[str, int] = {
         surges surging crescendo cresc climb climbs climbing ascending more-and-more
         ever-louder quicken quickens quickening gaining-strength gains-strength
         gathering-strength strengthen strengthens strengthening heating-up heats-up
-        picking-up picks-up ramping-up ramps-up"""),
+        picking-up picks-up ramping-up ramps-up animando stringendo rinforzando rinf"""),
         1,
     ),
     **dict.fromkeys(_each(STEPS_UP_AT_ONCE), 1),
@@ -115,7 +124,8 @@ DYNAMIC_STEPS: dict[str, int] = {
         winding-down wind-down falling-away taper tapers tapering thinning thin-out
         thins-out calming-down softer quieter gentler lighter smaller thinner relent
         relents relenting quieten quietens quietening quieting abate abates abating
-        ease-off eases-off easing-off softening softens"""),
+        ease-off eases-off easing-off softening softens calando morendo smorzando perdendosi
+        mancando sfumando"""),
         -1,
     ),
 }
@@ -191,6 +201,8 @@ def _read_word(word: str) -> bool:
 # "a little bolder" and an arch's "whisper-thin" shaped nothing: their stems and parts are
 # the lists' words.)
 _SUFFIXES = (
+    "issimo",
+    "issima",
     "iest",
     "ier",
     "ily",
@@ -207,15 +219,16 @@ _SUFFIXES = (
     "y",
 )
 COMPARATIVE = ("ier", "er")
-SUPERLATIVE = ("iest", "est")
+SUPERLATIVE = ("issimo", "issima", "iest", "est")
 # A level word's extremes (its superlative, "at its most X").
 EXTREME = {1: 1.0, -1: 0.12}
 _TOKEN = re.compile(r"[a-z][a-z'-]*[a-z]")
 # The grammar of a superlative ("at its most violent", "the most savage"), and of a step
 # ("more forceful", "less loud"): the next word is the level word, or any word.
 _MOST = re.compile(r"(?<![\w-])(?:at (?:its|their|his|her) )?most ([a-z][\w-]*)")
+MORE_WORDS = frozenset({"more", "piu", "più"})  # (and "less", "meno": the other way)
 _MORE = re.compile(
-    r"(?<![\w-])(?<!once )(?<!no )(?<!any )(more|less) "
+    r"(?<![\w-])(?<!once )(?<!no )(?<!any )(more|less|piu|più|meno) "
     r"(?!(?:than|of|the|a|an|and|or)\b)([a-z][\w-]*)"
 )
 
@@ -229,7 +242,9 @@ def _stems(word: str) -> list[tuple[str, str]]:
             continue
         stem = word[: -len(suf)]
         forms = [stem, stem + "e"]
-        if suf.startswith("i"):
+        if suf.startswith("iss"):
+            forms = [stem + "e", stem + "o"]  # (Italian: "dolcissimo", "tranquillissimo")
+        elif suf.startswith("i"):
             forms = [stem + "y"]
         if len(stem) > 3 and stem[-1] == stem[-2]:
             forms.append(stem[:-1])
@@ -376,7 +391,7 @@ def read_dynamics(styles: list[str]) -> Dynamics:
             level = DYNAMIC_LEVELS.get(m.group(2))
             level, side = (level, 0) if level is not None else word_level(m.group(2))
             side = (1 if level >= 0.5 else -1) if level is not None else side or 1
-            step += side * (1 if m.group(1) == "more" else -1)
+            step += side * (1 if m.group(1) in MORE_WORDS else -1)
         low = _MORE.sub(" , ", low)
         levels += [DYNAMIC_LEVELS[_key(m)] for m in _LEVELS.findall(low)]
         rest = _LEVELS.sub(" ", low)  # "building" in "a building storm" is still a step
@@ -469,6 +484,22 @@ def plan_shape(text: str) -> int:
     -1 to fade ("diminuendo", "fades out"), else 0."""
     total = sum(PLAN_SHAPES[_key(m)] for m in _SHAPES.findall(text.lower()))
     return (total > 0) - (total < 0)
+
+
+def marks_shape(said: list[Dynamics]) -> int:
+    """+1 where a plan's own marks rise in plan order (two or more levels its words give,
+    each over the one before, and no step the other way), -1 where they fall, else 0: the
+    plan's shape as its marks say it, for the sections that say nothing. (A crescendo
+    marked "soft" -> "growing" -> "loud" -> a climax in words the synth does not read
+    played its climax at the mood's level, under the "loud" section before it.)"""
+    marks = [d.level for d in said if d.level is not None and not d.derived]
+    if len(marks) < 2:
+        return 0
+    for sign in (1, -1):
+        rising = all(sign * (b - a) > 0 for a, b in pairwise(marks))
+        if rising and all(d.step != -sign for d in said):
+            return sign
+    return 0
 
 
 def plan_dynamics(
