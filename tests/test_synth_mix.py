@@ -620,16 +620,29 @@ def test_a_musicians_italian_is_read(style: str, level, step: int) -> None:
 # sections that say nothing: a climax written in words the synth does not read, after
 # "soft" -> "growing" -> "loud", played at the mood's level, 2-4 LU under the section
 # before it, its drums the mood's.
-@pytest.mark.parametrize("variant", [0, 1])
-def test_a_plans_marks_rising_carry_an_unread_climax(variant: int) -> None:
-    """The unread last section is the loudest (before: 2-4 LU under the "loud" one), at
-    least 4 LU over the opening, and struck as a peak (its drums within 10 dB)."""
-    sections = [
+# (Its sections' band cues do not outrank its marks' shape: a middle section naming "strings
+# and horns" was its loudest, the unread climax after "loud" the softest of all.)
+RISING_MARKS = {
+    "steps": [
         ("First light", ["soft, distant"]),
         ("Stirring", ["growing"]),
         ("Advance", ["loud"]),
         ("The charge", ["earth-rending, apocalyptic"]),
-    ]
+    ],
+    "players": [
+        ("First light", ["quiet, distant"]),
+        ("Stirring", ["strings and horns"]),
+        ("Advance", ["loud"]),
+        ("The charge", ["heaven-rending"]),
+    ],
+}
+
+
+@pytest.mark.parametrize(("name", "variant"), [("steps", 0), ("steps", 1), ("players", 2)])
+def test_a_plans_marks_rising_carry_an_unread_climax(name: str, variant: int) -> None:
+    """The unread last section is the loudest (before: 2-4 LU under the "loud" one), at
+    least 4 LU over the opening, and struck as a peak (its drums within 10 dB)."""
+    sections = RISING_MARKS[name]
     plan = {
         "positive_global_styles": [],
         "negative_global_styles": [],

@@ -565,8 +565,8 @@ def compose(request: GenerationRequest) -> Arrangement:
             sections.append(Section(name, start, nbars, traits, 0.0, name, build, peak=peak))
         # The plan's dynamics: its sections' own words, else the plan's shape as a whole.
         shape = plan_shape(f"{request.prompt or ''} {_plan_text(request)}")
-        said = cue_levels(said, bases, shape)
         shape = shape or marks_shape(said)
+        said = cue_levels(said, bases, shape)
         levels = plan_dynamics(said, bases, [sec.traits.energy for sec in sections], shape)
         shaped = bool(shape) or any(d.level is not None or d.step for d in said)
         for sec, d, e in zip(sections, said, levels, strict=True):

@@ -424,6 +424,11 @@ def cue_levels(said: list[Dynamics], bases: list[float], shape: int = 0) -> list
     out = list(said)
     n = len(said)
     free = [i for i, d in enumerate(said) if d.level is None and d.step == 0]
+    if shape:
+        # (A plan with a shape, its own or its marks', steps its other sections with it:
+        # ranked by their cues, a crescendo's last section in words the synth does not
+        # read fell to the soft end, under a section before it that named more players.)
+        free = []
     scores = {i: said[i].cue or 0.0 for i in free}
     if len(free) >= 2 and any(said[i].cue is not None for i in free):
         lo, hi = min(scores.values()), max(scores.values())
