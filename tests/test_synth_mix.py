@@ -768,6 +768,44 @@ def test_a_slow_crescendos_half_time_climax_strikes_its_drums() -> None:
     assert balance >= -9.0, f"the half-time climax's drums {balance:.1f} dB"
 
 
+# A calm mood's crescendo whose climax is a peak: its soft kit (a felt thump and a shaker)
+# stayed under the pads, bells and piano, the low, ringing thump heard as harmonic energy (a
+# paper-lantern crescendo at 76 BPM to "fortissimo, radiant": 13-15 dB under with FluidR3).
+# A peak plays hand drums where the mood's kit is the soft one (``composer.PEAK_KITS``).
+SNOW_GLOBE = "A snow globe shaken on the windowsill, calm ambient pads and bells"
+SNOW_GLOBE_PLAN = {
+    "positive_global_styles": ["calm"],
+    "negative_global_styles": [],
+    "sections": [
+        plan_section("Still flakes", ["pianissimo", "drifting"], 10.0),
+        plan_section("Shaken", ["swelling"], 10.0),
+        plan_section("Blizzard inside", ["fortissimo", "glittering"], 10.0),
+    ],
+}
+
+
+@pytest.mark.timeout(300)  # two 30 s takes rendered and measured
+@pytest.mark.parametrize("variant", [0, 2])
+def test_a_calm_plans_climax_strikes_drums_over_its_pads(variant: int) -> None:
+    req = GenerationRequest(
+        mood="m",
+        variant=variant,
+        prompt=f"{SNOW_GLOBE}, 100 BPM, A major, instrumental",
+        duration_s=30.0,
+        bpm=100.0,
+        key="A major",
+        composition_plan=SNOW_GLOBE_PLAN,
+    )
+    arr, x = render_request(req, SR)
+    quiet, top = arr.sections[0], arr.sections[-1]
+    assert top.peak and quiet.kit == "soft", (top.peak, quiet.kit)
+    y = decoded(x.astype(np.float64))
+    levels = section_levels(arr, y)
+    assert levels[-1] - levels[0] >= 4.0, levels
+    balance = am.hpss_balance_db(section_audio(arr, y, top), SR)
+    assert balance >= -10.0, f"the calm climax's drums {balance:.1f} dB"
+
+
 def test_new_instruments_play_and_the_words_the_synth_ignores_are_listed(tmp_path: Path) -> None:
     prompt = "A blacksmith forge: anvil and woodblock, a clarinet tune over a dulcimer, oboe"
     request = GenerationRequest(mood="forge", variant=0, prompt=prompt, duration_s=8)
