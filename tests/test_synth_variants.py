@@ -1002,3 +1002,31 @@ def test_a_waltz_plays_four_figures_per_bar_on_every_draw(name: str) -> None:
         (arr, a), (_, b) = takes[u], takes[v]
         bars = am.bar_onset_correlation(a, b, SR, arr.bpm, arr.beats_per_bar)
         assert bars <= 0.8, f"{name} variants {u}-{v}: folded per bar {bars:.2f}"
+
+
+# A fast chiptune (above 136 BPM, ``drums.ELECTRONIC_FOURTH_BPM``): its fourth take played
+# straight, the first take again (per sixteenth and per bar 0.99-1.00), and its driving
+# take's hats went to the straight take's eighths above 140 BPM (0.81-0.88). Now the fourth
+# is the heartbeat (``parts.SLOW_FOURTH``: each beat struck again a sixteenth on), heard at
+# its tempo, and the driving take keeps its gallop.
+@pytest.mark.parametrize(
+    ("prompt", "bpm"),
+    [
+        ("Retro 8-bit kart race, frantic chip bleeps", 156.0),
+        ("Gameboy castle escape in 8 bit", 142.0),
+    ],
+    ids=["kart-156", "castle-142"],
+)
+def test_a_fast_chiptunes_fourth_take_is_its_own(prompt: str, bpm: float) -> None:
+    takes = render_takes(prompt + ", instrumental", (0, 2, 3), 20.0, bpm=bpm)
+    assert takes[3][0].bpm == bpm and takes[3][0].meter == "4/4"
+    x3 = takes[3][1]
+    tracked = am.beat_tracker_tempo(x3, SR)
+    assert abs(tracked - bpm) / bpm <= 0.03, f"take 3: {bpm} BPM tracked at {tracked:.1f}"
+    heard = am.tempo(x3, SR)
+    assert abs(heard - bpm) / bpm <= 0.015, f"take 3: {bpm} BPM heard as {heard:.2f}"
+    for a, b in ((0, 2), (0, 3), (2, 3)):
+        xa, xb = takes[a][1], takes[b][1]
+        sixteenths = am.strength_correlation(xa, xb, SR, bpm)
+        bars = am.bar_onset_correlation(xa, xb, SR, bpm, 4)
+        assert max(sixteenths, bars) <= 0.8, f"takes {a}-{b}: {sixteenths:.2f} / {bars:.2f}"

@@ -542,6 +542,12 @@ def compose(request: GenerationRequest) -> Arrangement:
             # its second take (``halftime_keeps_the_pulse``), so the tresillo is its fourth
             # (straight there, it repeated the first take: techno at 138-140 BPM 0.98-1.00).
             return FAST_HALFTIME
+        if f == "pushed" and k == "chip" and bpm > ELECTRONIC_FOURTH_BPM:
+            # A fast chiptune's fourth take: the heartbeat (every beat struck and struck
+            # again a sixteenth on, ``drums.heartbeat_stroke``), a figure no other take
+            # plays there. Straight, it repeated the first take (per sixteenth and per bar
+            # 0.98-1.00 at 140-165 BPM); off-beat, the straight take's eighths (0.93-0.96).
+            return SLOW_FOURTH
         if f == "pushed" and k in OFFBEAT_KITS and 100 <= bpm <= 136:
             # Frame drums' pushes (folk, 128 BPM) were heard at half the tempo: a polka's
             # off-beats instead.

@@ -450,7 +450,10 @@ def feel_pattern(
     backs = [4, 8] if bpb == 3 else [s for s in beats if s % 8 == 4]
     # From 126 BPM a half-time feel keeps beats 2 and 4 firmer: lighter, the pulse halves.
     firm = bpm > 125
-    fine = 1 if bpm <= 140 else 2  # the driving feel's grid: sixteenths, or eighths
+    # The driving feel's grid: sixteenths, or eighths above 140 BPM, where sixteenths blur
+    # (not a chiptune's crisp hats: its eighths there were the straight take's, per
+    # sixteenth 0.81-0.83 alike).
+    fine = 1 if bpm <= 140 or kit == "chip" else 2
 
     def ticks(sound: str, top: float) -> list[tuple[int, str, float]]:
         """Driving hats: a gallop on each beat (two sixteenths and an eighth), eighths when
