@@ -14,6 +14,7 @@ from itertools import pairwise
 from typing import Any
 
 from segue.plugins.synth.arrangement import Note, Part
+from segue.plugins.synth.words import NEGATION, alone_words, instrument_of
 
 
 def _each(words: str) -> list[str]:
@@ -314,8 +315,6 @@ CUE_QUIET_TOP = 0.55  # the top of a plan whose cues name no loud band, at least
 def instruments_named(text: str) -> set[str]:
     """The synth's voices ``text`` names ("booming drums and crashing gongs": drums),
     longest phrase first."""
-    from segue.plugins.synth.words import instrument_of
-
     words = re.findall(r"[a-z][a-z-]*", text.lower())
     out: set[str] = set()
     i = 0
@@ -334,8 +333,6 @@ def instruments_named(text: str) -> set[str]:
 def ensemble_cue(text: str) -> float | None:
     """How loud a section's band is by its words (``CUE_*``), None when they say nothing
     of it."""
-    from segue.plugins.synth.words import NEGATION, alone_words
-
     low = NEGATION.sub(" , ", text.lower())  # ("no drums" names none)
     words = set(re.findall(r"[a-z][a-z-]*", low))
     voices = instruments_named(low)
