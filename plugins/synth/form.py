@@ -410,14 +410,15 @@ def read_dynamics(styles: list[str]) -> Dynamics:
 
 
 def cue_levels(said: list[Dynamics], bases: list[float], shape: int = 0) -> list[Dynamics]:
-    """``said`` with a level for each section that says neither a level nor a step, read
-    from the plan's cues (``ensemble_cue``) relative to each other: the least cued soft,
+    """``said`` with a level for each section that says neither a level nor a step, in a
+    plan with no ``shape``, read from its cues (``ensemble_cue``) relative to each other
+    (in a shaped plan they step with the shape, ``plan_dynamics``): the least cued soft,
     the most a peak where it names a loud band (a step under the loudest mark, where the
     plan's words mark one louder), the others between by their rank and their cue (its
     sections with no cue rank as 0; sections as cued as each other between a quieter and a
     louder one lie evenly between them). A plan's first section with no cue of any kind,
     before a section the plan's words mark loud, starts soft (unless the plan as a whole
-    fades, ``shape``). A plan whose cues do not differ keeps its levels."""
+    fades). A plan whose cues do not differ keeps its levels."""
     out = list(said)
     n = len(said)
     free = [i for i, d in enumerate(said) if d.level is None and d.step == 0]
