@@ -271,6 +271,15 @@ def word_level(word: str) -> tuple[float | None, int]:
     return None, 0
 
 
+def word_side(word: str) -> int:
+    """Which way a word points, +1 loud or -1 soft (by its level, else its step), 0 where
+    the lists say nothing of it (``word_level``)."""
+    level, step = word_level(word)
+    if level is not None:
+        return 1 if level >= 0.5 else -1
+    return step
+
+
 def section_energy(text: str) -> tuple[float, bool]:
     """The energy factor of a section's structural word (an intro, a chorus, a drop: of
     the mood's energy; a later entry of the table wins) and whether it builds."""
@@ -375,20 +384,15 @@ def read_dynamics(styles: list[str]) -> Dynamics:
             levels.append(DYNAMIC_LETTERS[low])
             continue
         for m in _MOST.finditer(low):
-            level = _LEVELS.fullmatch(m.group(1)) and DYNAMIC_LEVELS[_key(m.group(1))]
-            level, side = (level, 0) if level else word_level(m.group(1))
-            if level is not None:
-                side = 1 if level >= 0.5 else -1
+            side = word_side(m.group(1))
             if side:
                 levels.append(EXTREME[side])
             else:
                 most = True  # (an unknown word's extreme: the section's, its loudest)
         low = _MOST.sub(" , ", low)
         for m in _MORE.finditer(low):
-            level = DYNAMIC_LEVELS.get(m.group(2))
-            level, side = (level, 0) if level is not None else word_level(m.group(2))
-            side = (1 if level >= 0.5 else -1) if level is not None else side or 1
-            step += side * (1 if m.group(1) in MORE_WORDS else -1)
+            # ("more X" of an unknown X: more of it, louder)
+            step += (word_side(m.group(2)) or 1) * (1 if m.group(1) in MORE_WORDS else -1)
         low = _MORE.sub(" , ", low)
         levels += [DYNAMIC_LEVELS[_key(m)] for m in _LEVELS.findall(low)]
         rest = _LEVELS.sub(" ", low)  # "building" in "a building storm" is still a step
